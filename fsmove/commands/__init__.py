@@ -1,0 +1,1 @@
+"""Command implementations: thin functions that wire the layers together."""

@@ -1,0 +1,249 @@
+"""The backend protocol every store implements, the values that cross it, and its errors.
+
+A *store* is one endpoint (an FTP account and a root folder, an SFTP account, a local
+folder). It opens *sessions*: one logged-in connection each (or, for SFTP, one SFTP
+channel that serves several requests at once, see ``Capabilities.ops_per_session``).
+The engine never asks "is this FTP?": it reads ``Capabilities``, probed once from the
+live server when the first session connects.
+
+Paths crossing this boundary are always *relative* POSIX paths from the store root,
+"/"-separated, with no leading slash, no "." or ".." parts ("" is the root itself).
+Backends join them to their root and refuse anything else (``check_relpath``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+#: Default size of the pieces a backend yields from ``read`` / accepts in ``write``.
+PIECE_SIZE = 256 * 1024
+
+
+class EntryKind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    LINK = "link"  # a symlink that is not followed (local only; reported, never copied)
+    OTHER = "other"  # device, socket, fifo: reported, never copied
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One listed or stat'ed object. ``path`` is relative to the store root."""
+
+    path: str
+    kind: EntryKind
+    size: int = 0
+    #: Modification time, POSIX seconds UTC; ``None`` where the server gave none.
+    mtime: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class OffsetWrites(enum.Enum):
+    """What a store can do when asked to write a file starting at an offset > 0."""
+
+    #: Write anywhere into an existing file without truncating it (local, SFTP, vsftpd).
+    ANY = "any"
+    #: Only at the current end of the file (FTP APPE on servers whose REST+STOR truncates
+    #: or is refused: pure-ftpd, proftpd).
+    APPEND = "append"
+    #: Never: a partial file must be restarted from zero.
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a store can do, probed from the live server (rclone's Features, as flags)."""
+
+    #: ``read(path, offset=N)`` starts at N without sending the bytes before it.
+    ranged_read: bool = True
+    #: ``read(..., length=L)`` stops after L bytes without reading the rest of the file.
+    bounded_read: bool = True
+    offset_writes: OffsetWrites = OffsetWrites.ANY
+    #: Several sessions may write different ranges of one file at once (local, SFTP).
+    parallel_writes: bool = True
+    set_mtime: bool = True
+    rename: bool = True
+    #: ``rename`` over an existing file replaces it (else the engine removes it first).
+    rename_replaces: bool = True
+    #: How many requests one session can carry at once (1 for FTP, many for SFTP).
+    ops_per_session: int = 1
+    #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
+    max_sessions: int | None = None
+    #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).
+    mtime_resolution: float = 1.0
+    #: Human readable notes on what the probe found (for reports and ``--debug``).
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------
+# Errors: translated at the backend boundary, classified for retry and exit codes.
+# ---------------------------------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises. ``str()`` is one line, with no secret in it."""
+
+    #: Whether retrying the same operation (on a fresh session) may succeed.
+    retryable = False
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NotFoundError(BackendError):
+    """The path does not exist (FTP 550 on a missing path, ENOENT, SFTP NO_SUCH_FILE)."""
+
+
+class PermissionDeniedError(BackendError):
+    """The server refused access to that path (EACCES, SFTP PERMISSION_DENIED)."""
+
+
+class AuthError(BackendError):
+    """Login refused: wrong user or password, key refused."""
+
+
+class HostKeyError(AuthError):
+    """The SFTP server's host key is unknown or does not match the one on record."""
+
+
+class ConnectError(BackendError):
+    """The server could not be reached: DNS, refused port, TLS handshake, timeout."""
+
+    retryable = True
+
+
+class TransientError(BackendError):
+    """A dropped connection, a timeout, a 4xx reply: worth retrying on a new session."""
+
+    retryable = True
+
+
+class TooManySessionsError(TransientError):
+    """The server refused another connection (FTP 421 or similar): lower the cap, retry."""
+
+
+class NoSpaceError(BackendError):
+    """The destination is full (ENOSPC, FTP 452/552, SFTP FAILURE with a quota)."""
+
+
+class PermanentError(BackendError):
+    """Anything else the server refused for good (FTP 5xx, SFTP FAILURE)."""
+
+
+class UnsupportedError(BackendError):
+    """The store cannot do this at all (check ``Capabilities`` first)."""
+
+
+class UnsafePathError(BackendError):
+    """A path that would escape the store root or is not a valid relative path."""
+
+
+def check_relpath(path: str) -> str:
+    """Return ``path`` if it is a clean relative POSIX path, else raise UnsafePathError.
+
+    Refuses absolute paths, "." / ".." parts, empty parts, NUL and newline bytes: a
+    hostile listing must never make a backend touch anything outside its root.
+    """
+    if path == "":
+        return path
+    if path.startswith("/") or "\x00" in path or "\n" in path or "\r" in path:
+        raise UnsafePathError(f"unsafe path {path!r}", path=path)
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise UnsafePathError(f"unsafe path {path!r}", path=path)
+    return path
+
+
+def join_relpath(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+def parent_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol.
+# ---------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One logged-in connection to a store. Not safe for concurrent use beyond
+    ``Capabilities.ops_per_session`` operations at a time."""
+
+    async def stat(self, path: str) -> Entry:
+        """Entry for ``path``; NotFoundError if it does not exist."""
+        ...
+
+    def list(self, path: str) -> AsyncIterator[Entry]:
+        """Entries directly inside directory ``path`` (not recursive, no "." / "..")."""
+        ...
+
+    def read(
+        self, path: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream the file's bytes from ``offset``, ``length`` bytes (or to EOF)."""
+        ...
+
+    async def write(
+        self, path: str, data: AsyncIterable[bytes], *, offset: int = 0, create: bool = True
+    ) -> int:
+        """Write the stream into ``path`` and return the number of bytes written.
+
+        ``create=True`` (only with ``offset == 0``) creates or truncates the file.
+        ``create=False`` writes into the existing file at ``offset`` without truncating
+        it (``Capabilities.offset_writes`` says where that is allowed). Returns only
+        once the server acknowledged every byte."""
+        ...
+
+    async def mkdir(self, path: str) -> None:
+        """Create ``path`` and its missing parents; no error if it exists."""
+        ...
+
+    async def rename(self, src: str, dst: str) -> None:
+        """Rename a file; replaces ``dst`` if ``Capabilities.rename_replaces``."""
+        ...
+
+    async def remove(self, path: str) -> None:
+        """Remove a file (NotFoundError if missing)."""
+        ...
+
+    async def rmdir(self, path: str) -> None:
+        """Remove an empty directory."""
+        ...
+
+    async def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the file's modification time (POSIX seconds)."""
+        ...
+
+    async def close(self) -> None:
+        """Log out and close; never raises."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """An endpoint: opens sessions, knows its capabilities once probed."""
+
+    #: A display form of the endpoint with no secret in it (``ftp://user@host/path``).
+    display: str
+
+    async def connect(self) -> Session:
+        """Open and log in a new session (ConnectError, AuthError, HostKeyError...)."""
+        ...
+
+    async def capabilities(self) -> Capabilities:
+        """Probe (once, then cached on this store) and return what the server can do."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release anything the store keeps open (shared SSH connections...)."""
+        ...

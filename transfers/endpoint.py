@@ -1,0 +1,190 @@
+"""Endpoint URLs: ``ftp://``, ``ftps://``, ``sftp://``, ``file://`` and plain paths.
+
+A parsed ``Endpoint`` is a frozen value with the password wrapped in ``Secret`` so that
+no ``repr``, log line, journal key or exception can show it. ``display`` is the one
+form of an endpoint that may be printed.
+
+Paths keep every byte the user typed: spaces, UTF-8, ``#`` and ``%`` survive. In URLs,
+``%XX`` escapes are decoded (so ``%23`` is ``#`` and ``%25`` is ``%``); an unescaped
+``#`` or ``?`` is part of the path (we never treat them as fragment or query, since no
+store has either). A plain path is taken literally, no decoding at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote, unquote
+
+from .backend import BackendError
+
+SCHEMES = ("ftp", "ftps", "sftp", "file")
+DEFAULT_PORTS = {"ftp": 21, "ftps": 21, "sftp": 22}
+
+
+class EndpointError(BackendError):
+    """A malformed endpoint URL or an unknown scheme (a usage error)."""
+
+
+class Secret:
+    """A string that never shows itself: ``repr``/``str`` print ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    #: Root folder. For remote schemes an absolute server path ("/" by default); for
+    #: ``file`` an absolute local path.
+    path: str
+    host: str = ""
+    port: int | None = None
+    user: str | None = None
+    password: Secret | None = field(default=None, compare=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == "file"
+
+    @property
+    def effective_port(self) -> int | None:
+        return self.port or DEFAULT_PORTS.get(self.scheme)
+
+    @property
+    def display(self) -> str:
+        """The endpoint as a URL with no password in it (safe to print and store)."""
+        if self.is_local:
+            return self.path
+        user = f"{quote(self.user, safe='')}@" if self.user else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = f":{self.port}" if self.port else ""
+        return f"{self.scheme}://{user}{host}{port}{quote(self.path, safe='/')}"
+
+    @property
+    def identity(self) -> str:
+        """A stable key for this endpoint (journal naming): display form, no secret."""
+        return self.display
+
+    def with_password(self, password: str | None) -> Endpoint:
+        return replace(self, password=Secret(password) if password is not None else None)
+
+    def __repr__(self) -> str:  # never show the password, even masked
+        return f"Endpoint({self.display!r})"
+
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Parse an endpoint URL or plain path. Raises EndpointError with a one-line reason."""
+    if not text:
+        raise EndpointError("empty endpoint: give a URL like ftp://user@host/path or a path")
+    m = _SCHEME_RE.match(text)
+    if not m:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text) and not os.path.exists(text):
+            raise EndpointError(
+                f"malformed endpoint {text!r}: write scheme://host/path (two slashes)"
+            )
+        return Endpoint(scheme="file", path=os.path.abspath(os.path.expanduser(text)))
+    scheme = m.group(1).lower()
+    rest = text[m.end() :]
+    if scheme not in SCHEMES:
+        raise EndpointError(
+            f"unknown scheme {scheme!r} in endpoint: use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
+            + " or a plain path"
+        )
+    if scheme == "file":
+        if rest.startswith("localhost/"):
+            rest = rest[len("localhost") :]
+        if not rest.startswith("/"):
+            raise EndpointError("malformed file URL: write file:///absolute/path")
+        return Endpoint(scheme="file", path=os.path.normpath(unquote(rest)) or "/")
+
+    # authority = everything up to the first "/" after the last "@" before that slash.
+    # Passwords may contain "/" or "@" only when %-escaped, as in every URL.
+    slash = rest.find("/")
+    authority, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    user = password = None
+    if "@" in authority:
+        userinfo, hostport = authority.rsplit("@", 1)
+        if ":" in userinfo:
+            user, password = userinfo.split(":", 1)
+            password = unquote(password)
+        else:
+            user = userinfo
+        user = unquote(user)
+        if not user:
+            raise EndpointError(f"malformed endpoint {_mask(text)!r}: empty user name")
+    else:
+        hostport = authority
+    host, port = _split_hostport(hostport, text)
+    if not host:
+        raise EndpointError(f"malformed endpoint {_mask(text)!r}: no host name")
+    path = unquote(path)
+    if "\x00" in path:
+        raise EndpointError("malformed endpoint: NUL byte in path")
+    path = "/" + path.strip("/") if path.strip("/") else "/"
+    return Endpoint(
+        scheme=scheme,
+        host=host,
+        port=port,
+        user=user,
+        password=Secret(password) if password is not None else None,
+        path=path,
+    )
+
+
+def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise EndpointError(f"malformed endpoint {_mask(text)!r}: unclosed '[' in host")
+        host, tail = hostport[1:end], hostport[end + 1 :]
+        if tail and not tail.startswith(":"):
+            raise EndpointError(f"malformed endpoint {_mask(text)!r}: junk after host")
+        port_text = tail[1:] if tail else ""
+    elif ":" in hostport:
+        host, port_text = hostport.rsplit(":", 1)
+    else:
+        host, port_text = hostport, ""
+    if port_text == "":
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise EndpointError(
+            f"malformed endpoint {_mask(text)!r}: port {port_text!r} is not a number 1-65535"
+        )
+    return host, int(port_text)
+
+
+_PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/]*@")
+
+
+def _mask(text: str) -> str:
+    """The URL with any password replaced by ***, for error messages."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
+mask_url = _mask

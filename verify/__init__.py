@@ -1,0 +1,1 @@
+"""Content digests, tree verification and reports. Installed as ``fsmove.verify``."""
