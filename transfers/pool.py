@@ -1,0 +1,160 @@
+"""A connection pool per endpoint: a cap per side, reuse, replacement, 421 back-off.
+
+``async with pool.session() as s:`` lends a logged-in session. A session carries up to
+``Capabilities.ops_per_session`` borrowers at once (1 for FTP, many for SFTP, whose
+requests are pipelined on one channel). At most ``max_sessions`` sessions are open.
+
+A borrower that leaves with an exception that may have broken the connection (a
+retryable BackendError, or anything that is not a BackendError, cancellation included:
+an FTP transfer cut in the middle leaves the control channel in an unknown state) gets
+that session closed and dropped; the next borrower gets a new one. Errors that say
+nothing about the connection (not found, permission denied...) keep it.
+
+When the server refuses a new connection as "too many" (FTP 421), the pool lowers its
+own cap to the number of sessions that are open, so the side settles at what the
+server accepts, and the borrower waits for a free session instead of failing. With no
+session open at all it backs off and tries again a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from .backend import BackendError, Capabilities, Session, Store, TooManySessionsError
+
+#: Back-off before reconnecting when the server refused a connection and none is open.
+_TOO_MANY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass(eq=False)
+class _Slot:
+    session: Session
+    borrowers: int = 0
+    broken: bool = False
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    opened: int
+    dropped: int
+    cap: int
+
+
+@dataclass(eq=False)
+class SessionPool:
+    store: Store
+    max_sessions: int
+    _slots: list[_Slot] = field(default_factory=list)
+    _connecting: int = 0
+    _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _caps: Capabilities | None = None
+    _opened: int = 0
+    _dropped: int = 0
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+
+    @property
+    def display(self) -> str:
+        return self.store.display
+
+    @property
+    def stats(self) -> PoolStats:
+        return PoolStats(opened=self._opened, dropped=self._dropped, cap=self.max_sessions)
+
+    async def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            self._caps = await self.store.capabilities()
+            if self._caps.max_sessions is not None:
+                self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
+        return self._caps
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        slot = await self._acquire()
+        try:
+            yield slot.session
+        except BaseException as exc:
+            if not isinstance(exc, BackendError) or exc.retryable:
+                slot.broken = True
+            raise
+        finally:
+            await self._release(slot)
+
+    async def _acquire(self) -> _Slot:
+        caps = await self.capabilities()
+        per = max(1, caps.ops_per_session)
+        attempt = 0
+        async with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("session pool is closed")
+                free = [s for s in self._slots if not s.broken and s.borrowers < per]
+                if free:
+                    slot = min(free, key=lambda s: s.borrowers)
+                    slot.borrowers += 1
+                    return slot
+                if len(self._slots) + self._connecting < self.max_sessions:
+                    self._connecting += 1
+                    self._cond.release()
+                    try:
+                        session = await self.store.connect()
+                    except TooManySessionsError:
+                        await self._cond.acquire()
+                        self._connecting -= 1
+                        open_now = len(self._slots) + self._connecting
+                        if open_now > 0:
+                            self.max_sessions = max(1, open_now)
+                            continue  # wait for one of the open sessions
+                        if attempt >= len(_TOO_MANY_DELAYS):
+                            raise
+                        delay = _TOO_MANY_DELAYS[attempt]
+                        attempt += 1
+                        self._cond.release()
+                        try:
+                            await asyncio.sleep(delay)
+                        finally:
+                            await self._cond.acquire()
+                        continue
+                    except BaseException:
+                        await self._cond.acquire()
+                        self._connecting -= 1
+                        self._cond.notify_all()
+                        raise
+                    await self._cond.acquire()
+                    self._connecting -= 1
+                    self._opened += 1
+                    slot = _Slot(session=session, borrowers=1)
+                    self._slots.append(slot)
+                    return slot
+                await self._cond.wait()
+
+    async def _release(self, slot: _Slot) -> None:
+        to_close: Session | None = None
+        async with self._cond:
+            slot.borrowers -= 1
+            if slot.broken and slot in self._slots:
+                self._slots.remove(slot)
+                self._dropped += 1
+            if slot.broken and slot.borrowers == 0:
+                to_close = slot.session
+            self._cond.notify_all()
+        if to_close is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(to_close.close()), 5)
+
+    async def aclose(self) -> None:
+        async with self._cond:
+            self._closed = True
+            slots, self._slots = self._slots, []
+            self._cond.notify_all()
+        for slot in slots:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(slot.session.close(), 5)
+        with contextlib.suppress(Exception):
+            await self.store.aclose()

@@ -1,0 +1,136 @@
+"""Streaming recursive listing of a store, with hostile names refused and reported.
+
+``walk`` lists directories in parallel (as many as the pool lends sessions for) and
+yields entries as they come, so a tree of 100,000 files starts flowing before the
+listing ends and memory holds only the directories still to list.
+
+Every listed name is checked before it is used to build a path: names that are empty,
+"." or "..", contain "/" or NUL or a newline, are not valid UTF-8, or are longer than
+255 bytes are never followed or copied; they come out as ``WalkIssue`` so the run can
+report them. A listing that repeats an entry yields it once. Symlinks and special
+files are reported as issues too (fsmove copies regular files and directories only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from .backend import BackendError, Entry, EntryKind, join_relpath
+from .pool import SessionPool
+
+MAX_NAME_BYTES = 255
+
+
+@dataclass(frozen=True, slots=True)
+class WalkIssue:
+    """A path the walk refused or could not list, with a one-line reason."""
+
+    path: str
+    reason: str
+    #: The listing failed (permission, network): the subtree could not be read.
+    unreadable: bool = False
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be used as a path component, or None if it is fine."""
+    if name in ("", ".", ".."):
+        return f"refused name {name!r}"
+    if "/" in name or "\x00" in name or "\n" in name or "\r" in name:
+        return "refused name with '/', NUL or newline"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "refused name that is not valid UTF-8"
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"refused name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+async def walk(
+    pool: SessionPool,
+    root: str = "",
+    *,
+    skip: Callable[[Entry], bool] | None = None,
+    concurrency: int = 4,
+) -> AsyncIterator[Entry | WalkIssue]:
+    """Yield every file and directory below ``root`` (not ``root`` itself).
+
+    ``skip(entry)`` returning True drops an entry (and, for a directory, its subtree).
+    """
+    pending: asyncio.Queue[str | None] = asyncio.Queue()
+    out: asyncio.Queue[Entry | WalkIssue | BaseException | None] = asyncio.Queue(maxsize=4096)
+    outstanding = 1
+    pending.put_nowait(root)
+    lock = asyncio.Lock()
+
+    async def list_one(directory: str) -> None:
+        nonlocal outstanding
+        seen: set[str] = set()
+        try:
+            async with pool.session() as session:
+                entries = [e async for e in session.list(directory)]
+        except BackendError as exc:
+            await out.put(WalkIssue(path=directory, reason=str(exc), unreadable=True))
+            entries = []
+        for e in entries:
+            name = e.path.rsplit("/", 1)[-1] if e.path else ""
+            problem = name_problem(name) if e.path == join_relpath(directory, name) else (
+                "refused entry whose path is outside its directory"
+            )
+            if problem:
+                await out.put(WalkIssue(path=join_relpath(directory, repr(name)), reason=problem))
+                continue
+            if e.path in seen:
+                continue
+            seen.add(e.path)
+            if skip is not None and skip(e):
+                continue
+            if e.kind is EntryKind.DIR:
+                async with lock:
+                    outstanding += 1
+                pending.put_nowait(e.path)
+                await out.put(e)
+            elif e.kind is EntryKind.FILE:
+                await out.put(e)
+            else:
+                await out.put(
+                    WalkIssue(path=e.path, reason=f"not a regular file ({e.kind.value}): skipped")
+                )
+        async with lock:
+            outstanding -= 1
+            if outstanding == 0:
+                for _ in range(concurrency):
+                    pending.put_nowait(None)
+
+    async def worker() -> None:
+        while True:
+            directory = await pending.get()
+            if directory is None:
+                return
+            await list_one(directory)
+
+    async def run() -> None:
+        try:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        except BaseException as exc:  # surfaced to the consumer below
+            await out.put(exc)
+        finally:
+            await out.put(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while True:
+            item = await out.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
