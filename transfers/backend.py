@@ -14,7 +14,7 @@ Backends join them to their root and refuse anything else (``check_relpath``).
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -194,14 +194,26 @@ class Session(Protocol):
         ...
 
     async def write(
-        self, path: str, data: AsyncIterable[bytes], *, offset: int = 0, create: bool = True
+        self,
+        path: str,
+        data: AsyncIterable[bytes],
+        *,
+        offset: int = 0,
+        create: bool = True,
+        acked: Callable[[int], None] | None = None,
     ) -> int:
         """Write the stream into ``path`` and return the number of bytes written.
 
         ``create=True`` (only with ``offset == 0``) creates or truncates the file.
         ``create=False`` writes into the existing file at ``offset`` without truncating
         it (``Capabilities.offset_writes`` says where that is allowed). Returns only
-        once the server acknowledged every byte."""
+        once the server acknowledged every byte.
+
+        ``acked(n)``, where the protocol can tell, is called as the destination
+        acknowledges data: ``n`` is the count of bytes from ``offset`` that are now all
+        acknowledged (contiguous, non-decreasing). Backends that cannot tell (FTP:
+        nothing is acknowledged before the final 226 reply) never call it; the engine
+        then takes the return of ``write`` as the acknowledgement of everything."""
         ...
 
     async def mkdir(self, path: str) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import errno
 import os
 import stat as statmod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 
 from .backend import (
@@ -120,7 +120,13 @@ class LocalSession:
             fh.close()
 
     async def write(
-        self, path: str, data: AsyncIterable[bytes], *, offset: int = 0, create: bool = True
+        self,
+        path: str,
+        data: AsyncIterable[bytes],
+        *,
+        offset: int = 0,
+        create: bool = True,
+        acked: Callable[[int], None] | None = None,
     ) -> int:
         full = self._abs(path)
         if create and offset:
@@ -143,6 +149,9 @@ class LocalSession:
                     view = view[n:]
                     pos += n
                     written += n
+                # pwrite returned: the bytes are in the kernel and survive a kill -9.
+                if acked is not None:
+                    acked(written)
             try:
                 await asyncio.to_thread(os.fsync, fd)
             except OSError as exc:
