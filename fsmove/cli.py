@@ -1,0 +1,247 @@
+"""The `fsmove` command line. The ONE place where exceptions become exit codes."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from fsmove import __version__
+from fsmove.endpoints import ConnectOptions
+from fsmove.errors import FsmoveError, UsageError
+from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
+from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
+from fsmove.transfers.endpoint import EndpointError
+from fsmove.transfers.engine import CopyOptions
+from fsmove.transfers.plan import Filters
+from fsmove.transfers.ratelimit import parse_rate
+
+app = typer.Typer(
+    name="fsmove",
+    help=(
+        "Move a storage bucket (FTP, FTPS, SFTP or local) to another place without losing "
+        "a byte: parallel, resumable, verified.\n\n" + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Map any exception to the documented exit codes."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, FsmoveError):
+        return exc.exit_code
+    if isinstance(exc, EndpointError | UnsafePathError):
+        return ExitCode.USAGE
+    if isinstance(exc, AuthError):
+        return ExitCode.AUTH
+    return ExitCode.ERROR
+
+
+def fail(exc: BaseException) -> NoReturn:
+    code = exit_code_for(exc)
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        msg = "interrupted: the journal is saved; rerun the same command to resume"
+    elif isinstance(exc, FsmoveError | BackendError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        msg = f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for details)"
+    print(f"fsmove: error: {' '.join(msg.split())}", file=sys.stderr)
+    raise SystemExit(int(code))
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"fsmove {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors (never passwords).")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _connect_options(
+    *,
+    timeout: float,
+    known_hosts: Path | None,
+    accept_new_host_key: bool,
+    identity: list[Path] | None,
+    ca_file: Path | None,
+    insecure_tls: bool,
+) -> ConnectOptions:
+    if timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    return ConnectOptions(
+        timeout=timeout,
+        known_hosts=known_hosts,
+        accept_new_host_key=accept_new_host_key,
+        identity_files=tuple(identity or ()),
+        ca_file=ca_file,
+        insecure_tls=insecure_tls,
+    )
+
+
+ConnOpt = {
+    "timeout": typer.Option("--timeout", help="Seconds before a silent server counts as lost."),
+}
+
+
+@app.command()
+def copy(
+    src: Annotated[
+        str, typer.Argument(help="Source: ftp://, ftps://, sftp://, file:// or a path.")
+    ],
+    dst: Annotated[str, typer.Argument(help="Destination, same forms as the source.")],
+    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=256)] = 16,
+    src_connections: Annotated[
+        int | None, typer.Option(help="Max connections to the source (default by scheme).",
+                                 min=1, max=128)
+    ] = None,
+    dst_connections: Annotated[
+        int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
+    ] = None,
+    checksum: Annotated[
+        bool, typer.Option(help="Skip only files whose content digests match (reads both).")
+    ] = False,
+    mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+    ] = False,
+    delete: Annotated[
+        bool, typer.Option(help="Delete destination files that are not in the source.")
+    ] = False,
+    include: Annotated[
+        list[str] | None, typer.Option(help="Only copy files matching this glob (repeatable).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Do not copy paths matching this glob (repeatable).")
+    ] = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Retries per file on transient errors.",
+                                         min=0, max=100)] = 5,
+    journal: Annotated[
+        Path | None, typer.Option(help="Journal file (default: in the XDG state dir).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
+    ] = False,
+    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
+    ] = None,
+    accept_new_host_key: Annotated[
+        bool, typer.Option(help="Trust and record an SFTP host key never seen before "
+                           "(like OpenSSH accept-new; a changed key is always refused).")
+    ] = False,
+    identity: Annotated[
+        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
+    ] = None,
+    insecure_tls: Annotated[
+        bool, typer.Option(help="FTPS: do not verify the server certificate (unsafe).")
+    ] = False,
+) -> None:
+    """Copy every file from SRC to DST: parallel, resumable, hashed while streaming.
+
+    Rerunning the same command resumes an interrupted copy, or moves only what changed.
+    """
+    from fsmove.commands.copy import CopyRequest, run_copy
+
+    try:
+        rate = parse_rate(bwlimit) if bwlimit is not None else None
+    except ValueError as exc:
+        fail(UsageError(f"--bwlimit: {exc}"))
+    try:
+        req = CopyRequest(
+            src=src,
+            dst=dst,
+            options=CopyOptions(
+                workers=workers,
+                checksum=checksum,
+                preserve_mtime=mtime,
+                dry_run=dry_run,
+                delete=delete,
+                filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
+                bwlimit=rate,
+                retries=retries,
+            ),
+            connect=_connect_options(
+                timeout=timeout,
+                known_hosts=known_hosts,
+                accept_new_host_key=accept_new_host_key,
+                identity=identity,
+                ca_file=ca_file,
+                insecure_tls=insecure_tls,
+            ),
+            src_connections=src_connections,
+            dst_connections=dst_connections,
+            journal=journal,
+            quiet=quiet,
+            json=json_output,
+        )
+        code = run_copy(req)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command()
+def status(
+    job: Annotated[
+        str | None, typer.Argument(help="A job id or journal path; omit to list jobs.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a copy job's progress from its journal (works while the copy runs)."""
+    from fsmove.commands.status import run_status
+
+    try:
+        code = run_status(job, as_json=json_output)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+def _sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        app()
+    except KeyboardInterrupt as exc:
+        fail(exc)
+
+
+if __name__ == "__main__":
+    main()

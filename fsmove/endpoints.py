@@ -1,0 +1,128 @@
+"""Turn what the user typed into a ready ``Store``: URL, credentials, TLS and host keys.
+
+Where a password comes from, first match wins:
+
+1. the URL itself (``ftp://user:pass@host/``): accepted, but it shows in your shell
+   history and process list, so fsmove masks it everywhere and prefers the others;
+2. ``FSMOVE_SRC_PASSWORD`` / ``FSMOVE_DST_PASSWORD`` in the environment;
+3. ``~/.netrc`` (or ``$NETRC``): ``machine HOST login USER password PASS``; it may also
+   supply the user when the URL has none;
+4. an interactive prompt, only when stdin is a terminal.
+
+FTP with no user at all logs in as ``anonymous``. SFTP with no password uses keys (the
+agent, ``~/.ssh`` keys or the IdentityFile of ``~/.ssh/config``); it never prompts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import netrc
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fsmove.transfers.backend import Store
+from fsmove.transfers.endpoint import Endpoint, parse_endpoint
+
+from .errors import ConfigError
+
+Side = Literal["src", "dst"]
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to reach endpoints: timeouts, TLS trust, SSH host keys."""
+
+    timeout: float = 30.0
+    known_hosts: Path | None = None
+    accept_new_host_key: bool = False
+    ssh_config: Path | None = None
+    identity_files: tuple[Path, ...] = ()
+    ca_file: Path | None = None
+    insecure_tls: bool = False
+
+
+def password_env_var(side: Side) -> str:
+    return f"FSMOVE_{side.upper()}_PASSWORD"
+
+
+def _from_netrc(host: str, user: str | None) -> tuple[str | None, str | None]:
+    path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
+    if not os.path.exists(path):
+        return None, None
+    try:
+        auth = netrc.netrc(path).authenticators(host)
+    except (netrc.NetrcParseError, OSError) as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.__class__.__name__}; fix or remove it"
+        ) from None
+    if not auth:
+        return None, None
+    login, _account, password = auth
+    if user and login and login != user:
+        return None, None
+    return login or None, password or None
+
+
+def resolve(endpoint: Endpoint, *, side: Side, interactive: bool | None = None) -> Endpoint:
+    """Fill in the user and password of ``endpoint`` as the module docstring says."""
+    if endpoint.is_local or endpoint.password is not None:
+        return endpoint
+    env = os.environ.get(password_env_var(side))
+    if env is not None:
+        return endpoint.with_password(env)
+    user, password = _from_netrc(endpoint.host, endpoint.user)
+    if password is not None:
+        from dataclasses import replace
+
+        return replace(endpoint.with_password(password), user=endpoint.user or user)
+    if endpoint.scheme == "sftp":
+        return endpoint  # key authentication
+    if endpoint.user is None or endpoint.user == "anonymous":
+        return endpoint  # anonymous FTP
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not interactive:
+        raise ConfigError(
+            f"no password for {endpoint.display}: set {password_env_var(side)}, "
+            "add it to ~/.netrc, or run in a terminal to be asked"
+        )
+    return endpoint.with_password(getpass.getpass(f"Password for {endpoint.display}: "))
+
+
+def open_store(endpoint: Endpoint, options: ConnectOptions) -> Store:
+    """Build the store for a resolved endpoint (nothing connects yet)."""
+    if endpoint.scheme == "file":
+        from fsmove.transfers.local import LocalStore
+
+        return LocalStore(endpoint)
+    if endpoint.scheme in ("ftp", "ftps"):
+        from fsmove.transfers.ftp import FtpStore, make_ssl_context
+
+        ctx = None
+        if endpoint.scheme == "ftps":
+            ctx = make_ssl_context(
+                cafile=str(options.ca_file) if options.ca_file else None,
+                insecure=options.insecure_tls,
+            )
+        return FtpStore(
+            endpoint, tls=endpoint.scheme == "ftps", timeout=options.timeout, ssl_context=ctx
+        )
+    if endpoint.scheme == "sftp":
+        from fsmove.transfers.sftp import SftpStore
+
+        return SftpStore(
+            endpoint,
+            known_hosts=options.known_hosts,
+            accept_new_host_key=options.accept_new_host_key,
+            client_keys=list(options.identity_files) or None,
+            ssh_config=options.ssh_config,
+            timeout=options.timeout,
+        )
+    raise ConfigError(f"unsupported scheme {endpoint.scheme!r}")
+
+
+def endpoint_from_text(text: str, *, side: Side, interactive: bool | None = None) -> Endpoint:
+    return resolve(parse_endpoint(text), side=side, interactive=interactive)

@@ -1,0 +1,27 @@
+"""The one list of exit codes (shown in ``fsmove --help`` and the README)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    #: An error that stopped the run (network, server refused, disk full...).
+    ERROR = 1
+    #: Bad command line: unknown option, malformed URL, invalid value.
+    USAGE = 2
+    #: The run finished but some files failed (they are listed; rerun to retry them).
+    PARTIAL = 3
+    #: Verification found differences between source and destination.
+    MISMATCH = 4
+    #: Authentication or configuration: wrong password, unknown host key, no credentials.
+    AUTH = 5
+    #: Interrupted (Ctrl-C / SIGTERM); the journal is flushed, rerun to resume.
+    INTERRUPTED = 130
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some files failed); "
+    "4 verification mismatch; 5 auth/config; 130 interrupted (journal flushed, rerun to resume)."
+)

@@ -1,0 +1,880 @@
+"""The copy engine: plan, then stream every file from source to destination.
+
+How a file moves
+----------------
+* It is written under a temporary name (``plan.temp_name``) and renamed into place only
+  once every byte is acknowledged and its digest is known, so nothing at a final name
+  ever looks complete when it is not. (A store that cannot rename gets the final name
+  directly and only the journal says when it is complete.)
+* Bytes are hashed while they stream (``verify.digest.BlockHasher``: XXH3-128 per 4 MiB
+  block). Block digests go to the journal as blocks complete: ``acked=1`` once the
+  destination acknowledged the block (SFTP replies, local pwrite), ``acked=0`` while
+  only sent (FTP acknowledges nothing before its final 226).
+* A big file is cut into segments moved in parallel when the source can read ranges
+  and the destination can write ranges in parallel (local, SFTP). Otherwise it is one
+  stream (FTP destinations: FACTS.md shows parallel ranged STOR corrupts or serialises).
+
+Resume (after a kill, a crash, a dropped network, or a retry)
+-------------------------------------------------------------
+The journal row must match the source's size and mtime, else the file restarts and the
+summary says why. Then, by destination kind:
+
+* parallel-write destinations: every acked block is kept; the missing blocks are read
+  and sent again. The last acked block is first read back and re-digested; a mismatch
+  restarts the file.
+* stream destinations (FTP): the partial file is contiguous; its size says what
+  arrived. With ``OffsetWrites.ANY`` (REST+STOR seeks) the transfer restarts at the
+  last block boundary at or below that size whose blocks are all in the journal,
+  after re-digesting the block before it at the destination. With ``APPEND`` it
+  appends exactly at the partial size, after comparing the tail of the partial block
+  on both sides. With ``NONE`` the file restarts.
+
+Memory is bounded by the pieces in flight (a small queue per segment), never by the
+size or number of files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from fsmove.verify.digest import ALGORITHM, BLOCK_SIZE, BlockHasher, block_count, combine
+
+from .backend import (
+    BackendError,
+    Capabilities,
+    Entry,
+    EntryKind,
+    NotFoundError,
+    OffsetWrites,
+    PermanentError,
+    TransientError,
+    parent_of,
+)
+from .events import (
+    BytesMoved,
+    Event,
+    FileDeleted,
+    FileDone,
+    FileFailed,
+    FileRestarted,
+    FileRetry,
+    FileStarted,
+    PathRefused,
+    Planned,
+    Subscriber,
+    Summary,
+)
+from .journal import Journal
+from .plan import Filters, dirs_to_create, is_temp_name, same_mtime, temp_name
+from .pool import SessionPool
+from .ratelimit import RateLimiter
+from .walk import WalkIssue, walk
+
+MiB = 1024 * 1024
+
+
+class SourceChangedError(TransientError):
+    """The source file changed while it was read: restart it (retryable)."""
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    workers: int = 16
+    checksum: bool = False
+    preserve_mtime: bool = True
+    dry_run: bool = False
+    delete: bool = False
+    filters: Filters = field(default_factory=Filters)
+    bwlimit: float | None = None
+    retries: int = 5
+    retry_delay: float = 1.0
+    retry_delay_max: float = 30.0
+    #: Files at least this big are split into segments where both sides allow it.
+    segment_threshold: int = 64 * MiB
+    segment_size: int = 64 * MiB
+    max_segments_per_file: int = 4
+    #: Queue depth (pieces) between a segment's reader and its writer.
+    pipe_depth: int = 8
+    list_concurrency: int = 4
+
+
+@dataclass
+class _Stats:
+    files_copied: int = 0
+    bytes_copied: int = 0
+    files_skipped: int = 0
+    bytes_skipped: int = 0
+    files_deleted: int = 0
+    bytes_sent: int = 0
+    bytes_resent: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    restarted: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Segment:
+    start: int
+    end: int
+
+
+class CopyEngine:
+    def __init__(
+        self,
+        *,
+        src: SessionPool,
+        dst: SessionPool,
+        journal: Journal | None,
+        options: CopyOptions,
+        subscribers: list[Subscriber] | None = None,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.journal = journal
+        self.opt = options
+        self._subs = list(subscribers or [])
+        self._limiter = RateLimiter(options.bwlimit) if options.bwlimit else None
+        self._stats = _Stats()
+        self._src_caps = Capabilities()
+        self._dst_caps = Capabilities()
+        self._lanes = asyncio.Semaphore(max(1, options.workers))
+        self._progress_stamp = 0.0
+
+    # -- events --------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for sub in self._subs:
+            sub(event)
+
+    # -- top level -----------------------------------------------------------------------
+    async def run(self) -> Summary:
+        started = time.monotonic()
+        self._src_caps = await self.src.capabilities()
+        self._dst_caps = await self.dst.capabilities()
+        await self._check_roots()
+        src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
+        to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
+        needed_dirs = set(src_dirs) | {parent_of(e.path) for e in to_copy}
+        mkdirs = dirs_to_create(needed_dirs, dst_dirs)
+        self.emit(
+            Planned(
+                files_total=len(src_files),
+                bytes_total=sum(e.size for e in src_files.values()),
+                files_to_copy=len(to_copy),
+                bytes_to_copy=sum(e.size for e in to_copy),
+                files_skipped=len(skipped),
+                bytes_skipped=sum(e.size for e in skipped),
+                dirs_to_create=len(mkdirs),
+                files_to_delete=len(to_delete),
+            )
+        )
+        for e in skipped:
+            self._stats.files_skipped += 1
+            self._stats.bytes_skipped += e.size
+        if self.opt.dry_run:
+            for e in to_delete:
+                self.emit(FileDeleted(path=e.path, dry_run=True))
+            return self._summary(started, status="dry-run", to_delete=len(to_delete))
+
+        if self.journal is not None:
+            self.journal.plan(
+                [(e.path, e.size, e.mtime, "pending") for e in to_copy]
+                + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
+            )
+        await self._make_dirs(mkdirs)
+        wanted_temps = {temp_name(e.path) for e in to_copy}
+        await self._remove_stale_temps([t for t in dst_temps if t not in wanted_temps])
+        await self._copy_all(to_copy)
+        if self.opt.delete and not self._stats.failed:
+            await self._delete(to_delete)
+        status = "partial" if self._stats.failed else "ok"
+        return self._summary(started, status=status, to_delete=len(to_delete))
+
+    def _summary(self, started: float, *, status: str, to_delete: int) -> Summary:
+        s = self._stats
+        summary = Summary(
+            status=status,
+            files_copied=s.files_copied,
+            bytes_copied=s.bytes_copied,
+            files_skipped=s.files_skipped,
+            bytes_skipped=s.bytes_skipped,
+            files_failed=len(s.failed),
+            files_refused=len(s.refused),
+            files_deleted=s.files_deleted if not self.opt.dry_run else to_delete,
+            files_restarted=len(s.restarted),
+            bytes_sent=s.bytes_sent,
+            bytes_resent=s.bytes_resent,
+            seconds=time.monotonic() - started,
+            failed=list(s.failed),
+            restarted=list(s.restarted),
+            refused=list(s.refused),
+            dry_run=self.opt.dry_run,
+        )
+        self.emit(summary)
+        return summary
+
+    async def _check_roots(self) -> None:
+        async with self.src.session() as s:
+            try:
+                root = await s.stat("")
+            except NotFoundError:
+                raise NotFoundError(
+                    f"source folder {self.src.display} does not exist", path=""
+                ) from None
+        if root.kind is not EntryKind.DIR:
+            raise PermanentError(f"source {self.src.display} is not a folder", path="")
+        if self.opt.dry_run:
+            return
+        async with self.dst.session() as s:
+            try:
+                root = await s.stat("")
+            except NotFoundError:
+                await s.mkdir("")
+                return
+        if root.kind is not EntryKind.DIR:
+            raise PermanentError(f"destination {self.dst.display} is not a folder", path="")
+
+    async def _walk_both(
+        self,
+    ) -> tuple[dict[str, Entry], list[str], dict[str, Entry], set[str], list[str]]:
+        flt = self.opt.filters
+
+        def skip_src(e: Entry) -> bool:
+            return is_temp_name(e.name) or flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
+
+        def skip_dst(e: Entry) -> bool:
+            return flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
+
+        async def src_walk() -> tuple[dict[str, Entry], list[str]]:
+            files: dict[str, Entry] = {}
+            dirs: list[str] = []
+            async for item in walk(
+                self.src, skip=skip_src, concurrency=self.opt.list_concurrency
+            ):
+                if isinstance(item, WalkIssue):
+                    self._stats.refused.append((item.path, item.reason))
+                    self.emit(PathRefused(path=item.path, reason=item.reason))
+                elif item.kind is EntryKind.DIR:
+                    dirs.append(item.path)
+                else:
+                    files[item.path] = item
+            return files, dirs
+
+        async def dst_walk() -> tuple[dict[str, Entry], set[str], list[str]]:
+            files: dict[str, Entry] = {}
+            dirs: set[str] = set()
+            temps: list[str] = []
+            try:
+                async with self.dst.session() as s:
+                    await s.stat("")
+            except NotFoundError:
+                return files, dirs, temps
+            async for item in walk(
+                self.dst, skip=skip_dst, concurrency=self.opt.list_concurrency
+            ):
+                if isinstance(item, WalkIssue):
+                    continue
+                if item.kind is EntryKind.DIR:
+                    dirs.add(item.path)
+                elif is_temp_name(item.name):
+                    temps.append(item.path)
+                else:
+                    files[item.path] = item
+            return files, dirs, temps
+
+        (src_files, src_dirs), (dst_files, dst_dirs, dst_temps) = await asyncio.gather(
+            src_walk(), dst_walk()
+        )
+        return src_files, src_dirs, dst_files, dst_dirs, dst_temps
+
+    async def _plan(
+        self, src_files: dict[str, Entry], dst_files: dict[str, Entry]
+    ) -> tuple[list[Entry], list[Entry], list[Entry]]:
+        tolerance = max(self._src_caps.mtime_resolution, self._dst_caps.mtime_resolution, 1.0)
+        to_copy: list[Entry] = []
+        skipped: list[Entry] = []
+        maybe_same: list[tuple[Entry, Entry]] = []
+        for path, e in src_files.items():
+            d = dst_files.get(path)
+            if d is None or d.kind is not EntryKind.FILE or d.size != e.size:
+                to_copy.append(e)
+                continue
+            if self.opt.checksum:
+                maybe_same.append((e, d))
+                continue
+            if self.opt.preserve_mtime and same_mtime(e.mtime, d.mtime, tolerance=tolerance):
+                skipped.append(e)
+                continue
+            rec = self.journal.get(path) if self.journal is not None else None
+            if (
+                rec is not None
+                and rec.state in ("done", "skipped")
+                and rec.size == e.size
+                and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
+            ):
+                skipped.append(e)  # copied by an earlier run; the destination keeps its size
+            else:
+                to_copy.append(e)
+        if maybe_same:
+            same = await self._compare_digests(maybe_same)
+            for (e, _d), equal in zip(maybe_same, same, strict=True):
+                (skipped if equal else to_copy).append(e)
+        to_delete = [d for p, d in dst_files.items() if p not in src_files]
+        return to_copy, skipped, to_delete
+
+    async def _compare_digests(self, pairs: list[tuple[Entry, Entry]]) -> list[bool]:
+        sem = asyncio.Semaphore(max(1, self.opt.workers))
+
+        async def digest(pool: SessionPool, path: str) -> str:
+            hasher = BlockHasher()
+            size = 0
+            async with pool.session() as s:
+                async for piece in s.read(path):
+                    hasher.update(piece)
+                    size += len(piece)
+            hasher.finish()
+            return combine(hasher.digests, size)
+
+        async def one(e: Entry, d: Entry) -> bool:
+            async with sem:
+                try:
+                    a, b = await asyncio.gather(digest(self.src, e.path), digest(self.dst, d.path))
+                except BackendError:
+                    return False
+                return a == b
+
+        return list(await asyncio.gather(*(one(e, d) for e, d in pairs)))
+
+    async def _make_dirs(self, dirs: list[str]) -> None:
+        sem = asyncio.Semaphore(8)
+
+        async def one(d: str) -> None:
+            async with sem, self.dst.session() as s:
+                await s.mkdir(d)
+
+        # Shallow first, level by level, so parents are not created twice concurrently.
+        by_depth: dict[int, list[str]] = {}
+        for d in dirs:
+            by_depth.setdefault(d.count("/"), []).append(d)
+        for depth in sorted(by_depth):
+            await asyncio.gather(*(one(d) for d in by_depth[depth]))
+
+    async def _remove_stale_temps(self, temps: list[str]) -> None:
+        for t in temps:
+            with contextlib.suppress(BackendError):
+                async with self.dst.session() as s:
+                    await s.remove(t)
+
+    async def _delete(self, entries: list[Entry]) -> None:
+        for e in entries:
+            try:
+                async with self.dst.session() as s:
+                    await s.remove(e.path)
+            except BackendError as exc:
+                self._stats.failed.append((e.path, f"could not delete: {exc}"))
+                self.emit(FileFailed(path=e.path, reason=f"could not delete: {exc}"))
+                continue
+            self._stats.files_deleted += 1
+            if self.journal is not None:
+                self.journal.remove_file(e.path)
+            self.emit(FileDeleted(path=e.path))
+
+    # -- scheduling ----------------------------------------------------------------------
+    async def _copy_all(self, items: list[Entry]) -> None:
+        """Big files first (largest first) but never more than a quarter of the workers
+        on big files at once, so thousands of small files keep flowing beside them."""
+        big = deque(sorted((e for e in items if e.size >= self.opt.segment_threshold),
+                           key=lambda e: -e.size))
+        small = deque(e for e in items if e.size < self.opt.segment_threshold)
+        big_limit = max(1, self.opt.workers // 4)
+        big_running = 0
+        lock = asyncio.Lock()
+
+        async def next_item() -> tuple[Entry, bool] | None:
+            nonlocal big_running
+            async with lock:
+                if big and (big_running < big_limit or not small):
+                    big_running += 1
+                    return big.popleft(), True
+                if small:
+                    return small.popleft(), False
+                return None
+
+        async def worker() -> None:
+            nonlocal big_running
+            while True:
+                picked = await next_item()
+                if picked is None:
+                    return
+                entry, is_big = picked
+                try:
+                    async with self._lanes:
+                        await self._copy_with_retries(entry)
+                finally:
+                    if is_big:
+                        async with lock:
+                            big_running -= 1
+
+        tasks = [asyncio.create_task(worker()) for _ in range(max(1, self.opt.workers))]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.journal is not None:
+                self._journal_progress(force=True)
+                self.journal.flush()
+
+    async def _copy_with_retries(self, entry: Entry) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._copy_file(entry)
+                return
+            except SourceChangedError as exc:
+                reason = str(exc)
+                entry = await self._restat_source(entry)
+                self._restart(entry, reason)
+            except BackendError as exc:
+                if not exc.retryable:
+                    self._fail(entry, str(exc))
+                    return
+                reason = str(exc)
+            attempt += 1
+            if attempt > self.opt.retries:
+                self._fail(entry, f"{reason} (gave up after {self.opt.retries} retries)")
+                return
+            delay = min(self.opt.retry_delay * 2 ** (attempt - 1), self.opt.retry_delay_max)
+            self.emit(FileRetry(path=entry.path, attempt=attempt, reason=reason, delay=delay))
+            await asyncio.sleep(delay)
+
+    async def _restat_source(self, entry: Entry) -> Entry:
+        try:
+            async with self.src.session() as s:
+                return await s.stat(entry.path)
+        except BackendError:
+            return entry
+
+    def _fail(self, entry: Entry, reason: str) -> None:
+        self._stats.failed.append((entry.path, reason))
+        if self.journal is not None:
+            self.journal.set_state(entry.path, "failed", note=reason)
+        self.emit(FileFailed(path=entry.path, reason=reason))
+
+    def _restart(self, entry: Entry, reason: str) -> None:
+        self._stats.restarted.append((entry.path, reason))
+        if self.journal is not None:
+            self.journal.restart(entry.path, size=entry.size, mtime=entry.mtime, note=reason)
+        self.emit(FileRestarted(path=entry.path, reason=reason))
+
+    def _journal_progress(self, *, force: bool = False) -> None:
+        if self.journal is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._progress_stamp < 1.0:
+            return
+        self._progress_stamp = now
+        self.journal.run_progress(
+            bytes_sent=self._stats.bytes_sent,
+            bytes_resent=self._stats.bytes_resent,
+            files_done=self._stats.files_copied,
+            files_failed=len(self._stats.failed),
+        )
+
+    # -- one file ------------------------------------------------------------------------
+    async def _copy_file(self, entry: Entry) -> None:
+        caps = self._dst_caps
+        use_temp = caps.rename
+        target = temp_name(entry.path) if use_temp else entry.path
+        blocks = await self._resumable_blocks(entry, target)
+        if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
+            digests, resumed_from = await self._copy_blockwise(entry, target, blocks)
+        else:
+            digests, resumed_from = await self._copy_stream(entry, target, blocks)
+        digest = combine(digests, entry.size)
+        async with self.dst.session() as s:
+            if self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None:
+                await s.set_mtime(target, entry.mtime)
+            if use_temp:
+                if not caps.rename_replaces:
+                    with contextlib.suppress(NotFoundError):
+                        await s.remove(entry.path)
+                await s.rename(target, entry.path)
+        if self.journal is not None:
+            self.journal.mark_done(
+                entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size, mtime=entry.mtime
+            )
+        self._stats.files_copied += 1
+        self._stats.bytes_copied += entry.size
+        self._journal_progress()
+        self.emit(
+            FileDone(
+                path=entry.path,
+                size=entry.size,
+                digest=digest,
+                algorithm=ALGORITHM,
+                resumed_from=resumed_from,
+            )
+        )
+
+    async def _resumable_blocks(self, entry: Entry, target: str) -> dict[int, tuple[bytes, bool]]:
+        """Journal blocks of an earlier, interrupted attempt that still apply, or {}."""
+        if self.journal is None:
+            return {}
+        rec = self.journal.get(entry.path)
+        if rec is None or rec.state not in ("partial", "failed", "pending"):
+            return {}
+        blocks = self.journal.blocks(entry.path)
+        if not blocks:
+            return {}
+        tolerance = max(self._src_caps.mtime_resolution, 1e-3)
+        if rec.size != entry.size or not (
+            rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
+        ):
+            self._restart(entry, "source changed since the interrupted run: copied again in full")
+            return {}
+        return blocks
+
+    # -- parallel-write destinations (local, SFTP) --------------------------------------
+    async def _copy_blockwise(
+        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]]
+    ) -> tuple[list[bytes], int]:
+        size = entry.size
+        nblocks = block_count(size)
+        done = {i: d for i, (d, acked) in journal_blocks.items() if acked and i < nblocks}
+        if done:
+            try:
+                async with self.dst.session() as s:
+                    present = await s.stat(target)
+            except NotFoundError:
+                present = None
+            last = max(done)
+            if present is None or not await self._dst_block_matches(target, last, size, done[last]):
+                why = (
+                    "partial file missing at the destination"
+                    if present is None
+                    else "partial file at the destination does not match the journal"
+                )
+                self._restart(entry, f"{why}: copied again in full")
+                done = {}
+        missing = [i for i in range(nblocks) if i not in done]
+        resumed_from = (min(missing) * BLOCK_SIZE if missing else size) if done else 0
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
+                              segments=1))
+        if not done:
+            # Create (truncate) the temp file; for a one-block file, write it whole.
+            if nblocks <= 1:
+                digests = await self._move_range(entry, target, 0, size, create=True)
+                return digests, 0
+            async with self.dst.session() as s:
+                await s.write(target, _empty(), create=True)
+        segments = self._segments(missing, size)
+        digests = dict(done)
+        lanes = await self._extra_lanes(len(segments))
+        queue = deque(segments)
+
+        async def lane() -> None:
+            while queue:
+                seg = queue.popleft()
+                got = await self._move_range(entry, target, seg.start, seg.end, create=False)
+                for k, d in enumerate(got):
+                    digests[seg.start // BLOCK_SIZE + k] = d
+
+        try:
+            await asyncio.gather(*(lane() for _ in range(1 + lanes)))
+        finally:
+            for _ in range(lanes):
+                self._lanes.release()
+        return [digests[i] for i in range(nblocks)], resumed_from
+
+    def _segments(self, missing: list[int], size: int) -> list[_Segment]:
+        """Contiguous runs of missing blocks, cut into segments of at most segment_size
+        (only when the source can read bounded ranges)."""
+        runs: list[_Segment] = []
+        for i in missing:
+            start, end = i * BLOCK_SIZE, min((i + 1) * BLOCK_SIZE, size)
+            if runs and runs[-1].end == start:
+                runs[-1].end = end
+            else:
+                runs.append(_Segment(start, end))
+        if not (self._src_caps.ranged_read and self._src_caps.bounded_read):
+            return runs
+        seg = max(BLOCK_SIZE, self.opt.segment_size // BLOCK_SIZE * BLOCK_SIZE)
+        if size >= self.opt.segment_threshold:
+            per = -(-size // self.opt.max_segments_per_file)
+            seg = max(BLOCK_SIZE, min(seg, -(-per // BLOCK_SIZE) * BLOCK_SIZE))
+        out: list[_Segment] = []
+        for r in runs:
+            pos = r.start
+            while pos < r.end:
+                out.append(_Segment(pos, min(pos + seg, r.end)))
+                pos += seg
+        return out
+
+    async def _extra_lanes(self, wanted: int) -> int:
+        """Borrow idle worker lanes for more segments, without waiting for any."""
+        got = 0
+        limit = min(wanted, self.opt.max_segments_per_file) - 1
+        while got < limit and not self._lanes.locked():
+            await self._lanes.acquire()
+            got += 1
+        return got
+
+    async def _dst_block_matches(self, target: str, idx: int, size: int, digest: bytes) -> bool:
+        start = idx * BLOCK_SIZE
+        length = min(BLOCK_SIZE, size - start)
+        hasher = BlockHasher(start)
+        got = 0
+        try:
+            async with self.dst.session() as s:
+                async for piece in s.read(target, offset=start, length=length):
+                    hasher.update(piece[: length - got])
+                    got += len(piece)
+                    if got >= length:
+                        break
+        except BackendError:
+            return False
+        hasher.finish()
+        return got >= length and hasher.digests == [digest]
+
+    async def _move_range(
+        self, entry: Entry, target: str, start: int, end: int, *, create: bool
+    ) -> list[bytes]:
+        """Stream source [start, end) into the destination at ``start``; return the
+        digests of its blocks (``start`` is block aligned). Blocks are journaled as acked
+        when the destination acknowledges them (or when the write returns)."""
+        hasher = BlockHasher(start)
+        acked_upto = start
+        journaled: set[int] = set()
+        path = entry.path
+
+        def journal_acked(upto: int) -> None:
+            nonlocal acked_upto
+            acked_upto = max(acked_upto, upto)
+            if self.journal is None:
+                return
+            first = start // BLOCK_SIZE
+            for k, d in enumerate(hasher.digests):
+                idx = first + k
+                block_end = min((idx + 1) * BLOCK_SIZE, entry.size)
+                if idx not in journaled and block_end <= acked_upto:
+                    journaled.add(idx)
+                    self.journal.record_block(path, idx, d, acked=True, bytes_done=block_end)
+
+        pieces = self._read_source(entry, start, end, hasher)
+        async with self.dst.session() as s:
+            await s.write(
+                target,
+                pieces,
+                offset=start,
+                create=create,
+                acked=lambda n: journal_acked(start + n),
+            )
+        hasher.finish()
+        journal_acked(end)
+        return hasher.digests
+
+    async def _read_source(
+        self,
+        entry: Entry,
+        start: int,
+        end: int,
+        hasher: BlockHasher,
+        *,
+        send_from: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Pieces of source [start, end), hashed on the way; yields only from
+        ``send_from`` on (bytes before it are hashed, not sent). Checks the byte count:
+        a source that shrank or grew raises SourceChangedError."""
+        send_from = start if send_from is None else send_from
+        length = end - start
+        to_eof = end == entry.size
+        pos = start
+        q: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self.opt.pipe_depth)
+
+        async def reader() -> None:
+            nonlocal pos
+            try:
+                async with self.src.session() as s:
+                    stream = s.read(
+                        entry.path,
+                        offset=start,
+                        length=None if (to_eof and not self._src_caps.bounded_read) else length,
+                    )
+                    async for piece in stream:
+                        if self._limiter is not None:
+                            await self._limiter.take(len(piece))
+                        if pos + len(piece) > end:
+                            raise SourceChangedError(
+                                f"{entry.path}: source grew while it was copied", path=entry.path
+                            )
+                        hasher.update(piece)
+                        pos += len(piece)
+                        await q.put(piece)
+                if pos != end:
+                    raise SourceChangedError(
+                        f"{entry.path}: source has {pos} bytes, expected {end} "
+                        "(it changed while it was copied)",
+                        path=entry.path,
+                    )
+                if end > BLOCK_SIZE and to_eof:
+                    await self._check_source_unchanged(entry)
+                await q.put(None)
+            except BaseException as exc:
+                await q.put(exc)
+
+        task = asyncio.create_task(reader())
+        sent = start
+        try:
+            while True:
+                item = await q.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                piece = item
+                if sent + len(piece) <= send_from:
+                    sent += len(piece)
+                    continue
+                if sent < send_from:
+                    piece = piece[send_from - sent :]
+                    sent = send_from
+                sent += len(piece)
+                self._stats.bytes_sent += len(piece)
+                self.emit(BytesMoved(path=entry.path, n=len(piece)))
+                yield piece
+        finally:
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _check_source_unchanged(self, entry: Entry) -> None:
+        async with self.src.session() as s:
+            now = await s.stat(entry.path)
+        if now.size != entry.size or (
+            entry.mtime is not None and now.mtime is not None and now.mtime != entry.mtime
+        ):
+            raise SourceChangedError(
+                f"{entry.path}: source changed while it was copied", path=entry.path
+            )
+
+    # -- stream destinations (FTP) -------------------------------------------------------
+    async def _copy_stream(
+        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]]
+    ) -> tuple[list[bytes], int]:
+        size = entry.size
+        mode = self._dst_caps.offset_writes
+        resume_at = 0
+        read_from = 0
+        known: dict[int, bytes] = {}
+        if journal_blocks:
+            resume_at, read_from, known = await self._stream_resume_point(
+                entry, target, journal_blocks, mode
+            )
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resume_at, segments=1))
+        hasher = BlockHasher(read_from)
+        first_idx = read_from // BLOCK_SIZE
+        journaled = set(range(first_idx))
+        path = entry.path
+
+        def journal_sent(done_through: int) -> None:
+            if self.journal is None:
+                return
+            for k, d in enumerate(hasher.digests):
+                idx = first_idx + k
+                if idx not in journaled:
+                    journaled.add(idx)
+                    self.journal.record_block(path, idx, d, acked=False, bytes_done=done_through)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            async for piece in self._read_source(
+                entry, read_from, size, hasher, send_from=resume_at
+            ):
+                yield piece
+                journal_sent(hasher.position)
+
+        async with self.dst.session() as s:
+            await s.write(target, pieces(), offset=resume_at, create=resume_at == 0)
+        hasher.finish()
+        digests = [known[i] for i in range(first_idx)] + hasher.digests
+        return digests, resume_at
+
+    async def _stream_resume_point(
+        self,
+        entry: Entry,
+        target: str,
+        journal_blocks: dict[int, tuple[bytes, bool]],
+        mode: OffsetWrites,
+    ) -> tuple[int, int, dict[int, bytes]]:
+        """(resume_at, read_from, known block digests before read_from) for a stream
+        destination, or (0, 0, {}) after recording a restart."""
+
+        def restart(why: str) -> tuple[int, int, dict[int, bytes]]:
+            self._restart(entry, f"{why}: copied again in full")
+            return 0, 0, {}
+
+        if mode is OffsetWrites.NONE:
+            return restart("the destination cannot resume a partial file")
+        try:
+            async with self.dst.session() as s:
+                present = await s.stat(target)
+        except NotFoundError:
+            return restart("partial file missing at the destination")
+        have = present.size
+        if have > entry.size:
+            return restart("partial file at the destination is larger than the source")
+        known = {i: d for i, (d, _a) in journal_blocks.items()}
+        # Blocks 0..k-1 all known, and all inside what the destination holds.
+        k = 0
+        while k in known and (k + 1) * BLOCK_SIZE <= have:
+            k += 1
+        if mode is OffsetWrites.ANY:
+            resume_at = k * BLOCK_SIZE
+            if k > 0 and not await self._dst_block_matches(
+                target, k - 1, entry.size, known[k - 1]
+            ):
+                return restart("partial file at the destination does not match the journal")
+            return resume_at, resume_at, {i: known[i] for i in range(k)}
+        # APPEND: must continue exactly at `have`; blocks before its block must be known.
+        tail_block = have // BLOCK_SIZE
+        if tail_block > k:
+            return restart("journal lacks digests for the partial file")
+        if k > 0 and not await self._dst_block_matches(target, k - 1, entry.size, known[k - 1]):
+            return restart("partial file at the destination does not match the journal")
+        read_from = tail_block * BLOCK_SIZE
+        if have > read_from and not await self._tails_match(entry, target, read_from, have):
+            return restart("partial block at the destination differs from the source")
+        return have, read_from, {i: known[i] for i in range(tail_block)}
+
+    async def _tails_match(self, entry: Entry, target: str, start: int, end: int) -> bool:
+        async def digest(pool: SessionPool, path: str) -> bytes | None:
+            hasher = BlockHasher(start)
+            got = 0
+            try:
+                async with pool.session() as s:
+                    async for piece in s.read(path, offset=start, length=end - start):
+                        hasher.update(piece[: end - start - got])
+                        got += len(piece)
+                        if got >= end - start:
+                            break
+            except BackendError:
+                return None
+            hasher.finish()
+            return hasher.digests[0] if got >= end - start and hasher.digests else None
+
+        a, b = await asyncio.gather(digest(self.src, entry.path), digest(self.dst, target))
+        return a is not None and a == b
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover  (makes this an async generator)
+
+
+Hook = Callable[[Event], None]

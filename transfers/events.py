@@ -1,0 +1,136 @@
+"""Typed events the engine emits. The engine never prints: subscribers (progress bars,
+the JSON event stream, the summary) turn these into output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)  # type: ignore[call-overload]
+        data["type"] = _TYPE_NAMES[type(self)]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Planned(Event):
+    files_total: int
+    bytes_total: int
+    files_to_copy: int
+    bytes_to_copy: int
+    files_skipped: int
+    bytes_skipped: int
+    dirs_to_create: int
+    files_to_delete: int
+    #: Bytes already at the destination from earlier runs (partial files being resumed).
+    bytes_resumable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileStarted(Event):
+    path: str
+    size: int
+    #: Where this run starts in the file (> 0 when resuming).
+    resume_from: int = 0
+    segments: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BytesMoved(Event):
+    path: str
+    #: Negative when bytes counted earlier have to be sent again (a retry).
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone(Event):
+    path: str
+    size: int
+    digest: str | None
+    algorithm: str | None
+    resumed_from: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileSkipped(Event):
+    path: str
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRestarted(Event):
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRetry(Event):
+    path: str
+    attempt: int
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileFailed(Event):
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PathRefused(Event):
+    """A source entry that is never copied: hostile name, symlink, unreadable dir."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileDeleted(Event):
+    path: str
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Summary(Event):
+    status: str  # ok | partial | failed | interrupted | dry-run
+    files_copied: int
+    bytes_copied: int
+    files_skipped: int
+    bytes_skipped: int
+    files_failed: int
+    files_refused: int
+    files_deleted: int
+    files_restarted: int
+    bytes_sent: int
+    bytes_resent: int
+    seconds: float
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    restarted: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.bytes_sent / self.seconds if self.seconds > 0 else 0.0
+
+
+_TYPE_NAMES: dict[type, str] = {
+    Planned: "plan",
+    FileStarted: "file_started",
+    BytesMoved: "bytes",
+    FileDone: "file_done",
+    FileSkipped: "file_skipped",
+    FileRestarted: "file_restarted",
+    FileRetry: "retry",
+    FileFailed: "file_failed",
+    PathRefused: "refused",
+    FileDeleted: "deleted",
+    Summary: "summary",
+}
+
+Subscriber = Callable[[Event], None]

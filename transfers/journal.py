@@ -1,0 +1,445 @@
+"""The job journal: one SQLite file per source/destination pair, the source of truth
+for resume and for ``fsmove status``.
+
+* WAL mode, ``synchronous=NORMAL``: a kill -9 loses nothing that was committed; a power
+  cut may lose the last commits, which only means re-sending a little (a block is
+  recorded *after* the destination acknowledged it, never before, so a lost record
+  can make fsmove redo work but never skip work).
+* One writer: an exclusive ``flock`` on ``<journal>.lock`` held for the whole run, so a
+  second ``fsmove copy`` of the same job refuses at once instead of corrupting it.
+  Readers (``fsmove status``) open the database read-only and never take the lock.
+* No secrets: endpoints are stored in their display form (no password).
+
+Tables: ``meta`` (key/value), ``files`` (one row per source file with its state and
+digest), ``blocks`` (per-block digests; ``acked`` = the destination holds the block),
+``runs`` (one row per run, with the bytes it sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime REAL,
+    state TEXT NOT NULL,            -- pending | partial | done | failed | skipped
+    digest TEXT,                    -- canonical digest (verify/digest.py) when done
+    algorithm TEXT,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    note TEXT,                      -- why it restarted / failed, one line
+    updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    path TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    acked INTEGER NOT NULL,         -- 1: the destination acknowledged this block
+    PRIMARY KEY (path, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,           -- running | ok | partial | failed | interrupted
+    pid INTEGER,
+    bytes_sent INTEGER NOT NULL DEFAULT 0,
+    bytes_resent INTEGER NOT NULL DEFAULT 0,
+    files_done INTEGER NOT NULL DEFAULT 0,
+    files_failed INTEGER NOT NULL DEFAULT 0,
+    heartbeat REAL
+);
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+"""
+
+
+class JournalLockedError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime: float | None
+    state: str
+    digest: str | None
+    algorithm: str | None
+    bytes_done: int
+    restarts: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    path: Path
+    src: str
+    dst: str
+    counts: dict[str, int]
+    bytes_total: int
+    bytes_done: int
+    run_status: str | None
+    run_started: float | None
+    last_activity: float | None
+    bytes_sent_last_run: int
+    bytes_resent_last_run: int
+    running: bool
+
+
+def default_journal_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "fsmove" / "jobs"
+
+
+def job_id(src_identity: str, dst_identity: str) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(f"{src_identity}\n{dst_identity}".encode())
+
+
+def default_journal_path(src_identity: str, dst_identity: str) -> Path:
+    return default_journal_dir() / f"{job_id(src_identity, dst_identity)}.db"
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class Journal:
+    """The writer side. Use as a context manager; it holds the job lock while open."""
+
+    def __init__(self, path: Path, *, src: str, dst: str) -> None:
+        self.path = path
+        self.src = src
+        self.dst = dst
+        self._lock_fd: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.run_id: int | None = None
+        self._pending_writes = 0
+        self._last_commit = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> Journal:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalLockedError(
+                f"another fsmove is running this job now (journal {self.path}); "
+                "wait for it or stop it, then rerun"
+            ) from None
+        self._lock_fd = fd
+        conn = _connect(self.path, readonly=False)
+        os.chmod(self.path, 0o600)
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+        stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if not stored:
+            self._set_meta(
+                {
+                    "schema": str(SCHEMA_VERSION),
+                    "src": self.src,
+                    "dst": self.dst,
+                    "created": str(time.time()),
+                }
+            )
+        elif (stored.get("src"), stored.get("dst")) != (self.src, self.dst):
+            raise JournalLockedError(
+                f"journal {self.path} belongs to another job "
+                f"({stored.get('src')} -> {stored.get('dst')}); choose another --journal"
+            )
+        # A run left 'running' by a killed process is over.
+        conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._commit()
+                self._conn.close()
+            self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("journal is not open")
+        return self._conn
+
+    def _set_meta(self, items: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(items.items())
+        )
+
+    def set_options(self, options: dict[str, object]) -> None:
+        self._set_meta({"options": json.dumps(options, sort_keys=True)})
+
+    # -- batching --------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+
+    def _wrote(self) -> None:
+        """Commit at most every 0.2 s (or 500 writes): cheap, and a crash loses little."""
+        self._pending_writes += 1
+        now = time.monotonic()
+        if self._pending_writes >= 500 or now - self._last_commit > 0.2:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self._pending_writes = 0
+        self._last_commit = time.monotonic()
+
+    def flush(self) -> None:
+        self._commit()
+
+    # -- runs ------------------------------------------------------------------------
+    def start_run(self) -> int:
+        self._commit()
+        cur = self.conn.execute(
+            "INSERT INTO runs(started, status, pid, heartbeat) VALUES (?, 'running', ?, ?)",
+            (time.time(), os.getpid(), time.time()),
+        )
+        self.run_id = int(cur.lastrowid or 0)
+        return self.run_id
+
+    def run_progress(self, *, bytes_sent: int, bytes_resent: int, files_done: int,
+                     files_failed: int) -> None:
+        self._begin()
+        self.conn.execute(
+            "UPDATE runs SET bytes_sent=?, bytes_resent=?, files_done=?, files_failed=?,"
+            " heartbeat=? WHERE id=?",
+            (bytes_sent, bytes_resent, files_done, files_failed, time.time(), self.run_id),
+        )
+        self._wrote()
+
+    def finish_run(self, status: str) -> None:
+        self._begin()
+        self.conn.execute(
+            "UPDATE runs SET status=?, finished=?, heartbeat=? WHERE id=?",
+            (status, time.time(), time.time(), self.run_id),
+        )
+        self._commit()
+
+    # -- files -----------------------------------------------------------------------
+    def get(self, path: str) -> FileRecord | None:
+        row = self.conn.execute(
+            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note"
+            " FROM files WHERE path=?",
+            (path,),
+        ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def all_files(self) -> Iterator[FileRecord]:
+        cur = self.conn.execute(
+            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note"
+            " FROM files"
+        )
+        for row in cur:
+            yield FileRecord(*row)
+
+    def plan(self, entries: Iterable[tuple[str, int, float | None, str]]) -> None:
+        """Record the files of this run: (path, size, mtime, state). A file whose source
+        size or mtime changed since the journal saw it loses its blocks (restart)."""
+        self._commit()
+        self._begin()
+        now = time.time()
+        for path, size, mtime, state in entries:
+            row = self.conn.execute(
+                "SELECT size, mtime, state FROM files WHERE path=?", (path,)
+            ).fetchone()
+            if row is None:
+                self.conn.execute(
+                    "INSERT INTO files(path, size, mtime, state, updated) VALUES (?,?,?,?,?)",
+                    (path, size, mtime, state, now),
+                )
+            elif row[2] in ("partial", "pending", "failed") and state == "pending":
+                continue  # keep what resume needs; the engine checks size/mtime
+            elif row[2] == "done" and state == "skipped" and (row[0], row[1]) == (size, mtime):
+                continue  # copied by an earlier run, still identical: keep its digest
+            else:
+                self.conn.execute(
+                    "UPDATE files SET size=?, mtime=?, state=?, updated=? WHERE path=?",
+                    (size, mtime, state, now, path),
+                )
+        self._commit()
+
+    def set_state(self, path: str, state: str, *, note: str | None = None) -> None:
+        self._begin()
+        self.conn.execute(
+            "UPDATE files SET state=?, note=?, updated=? WHERE path=?",
+            (state, note, time.time(), path),
+        )
+        self._wrote()
+
+    def restart(self, path: str, *, size: int, mtime: float | None, note: str) -> None:
+        """Forget a file's progress (source changed, destination could not resume)."""
+        self._begin()
+        self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self.conn.execute(
+            "UPDATE files SET size=?, mtime=?, state='pending', bytes_done=0, digest=NULL,"
+            " restarts=restarts+1, note=?, updated=? WHERE path=?",
+            (size, mtime, note, time.time(), path),
+        )
+        self._commit()
+
+    def record_block(self, path: str, idx: int, digest: bytes, *, acked: bool,
+                     bytes_done: int | None = None) -> None:
+        self._begin()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO blocks(path, idx, digest, acked) VALUES (?,?,?,?)",
+            (path, idx, digest, int(acked)),
+        )
+        if bytes_done is not None:
+            self.conn.execute(
+                "UPDATE files SET state='partial', bytes_done=?, updated=? WHERE path=?",
+                (bytes_done, time.time(), path),
+            )
+        self._wrote()
+
+    def blocks(self, path: str) -> dict[int, tuple[bytes, bool]]:
+        return {
+            idx: (bytes(d), bool(a))
+            for idx, d, a in self.conn.execute(
+                "SELECT idx, digest, acked FROM blocks WHERE path=?", (path,)
+            )
+        }
+
+    def drop_blocks_from(self, path: str, idx: int) -> None:
+        self._begin()
+        self.conn.execute("DELETE FROM blocks WHERE path=? AND idx>=?", (path, idx))
+        self._wrote()
+
+    def mark_partial(self, path: str, bytes_done: int) -> None:
+        self._begin()
+        self.conn.execute(
+            "UPDATE files SET state='partial', bytes_done=?, updated=? WHERE path=?",
+            (bytes_done, time.time(), path),
+        )
+        self._wrote()
+
+    def mark_done(self, path: str, *, digest: str | None, algorithm: str | None,
+                  size: int, mtime: float | None) -> None:
+        self._begin()
+        self.conn.execute(
+            "UPDATE files SET state='done', digest=?, algorithm=?, bytes_done=?, size=?,"
+            " mtime=?, note=NULL, updated=? WHERE path=?",
+            (digest, algorithm, size, size, mtime, time.time(), path),
+        )
+        self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self._wrote()
+
+    def remove_file(self, path: str) -> None:
+        self._begin()
+        self.conn.execute("DELETE FROM files WHERE path=?", (path,))
+        self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self._wrote()
+
+
+# -- read side ---------------------------------------------------------------------------
+
+
+def read_status(path: Path) -> JobStatus:
+    """Progress of the job in ``path``, read-only: safe while a copy runs."""
+    conn = _connect(path, readonly=True)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        counts = dict(conn.execute("SELECT state, COUNT(*) FROM files GROUP BY state").fetchall())
+        total, done = conn.execute(
+            "SELECT COALESCE(SUM(size),0),"
+            " COALESCE(SUM(CASE WHEN state='skipped' THEN size ELSE bytes_done END),0)"
+            " FROM files"
+        ).fetchone()
+        last = conn.execute("SELECT MAX(updated) FROM files").fetchone()[0]
+        run = conn.execute(
+            "SELECT status, started, bytes_sent, bytes_resent, heartbeat FROM runs"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    running = _is_locked(path)
+    run_status = run[0] if run else None
+    if run_status == "running" and not running:
+        run_status = "interrupted"
+    heartbeat = run[4] if run else None
+    return JobStatus(
+        path=path,
+        src=meta.get("src", "?"),
+        dst=meta.get("dst", "?"),
+        counts=counts,
+        bytes_total=int(total),
+        bytes_done=int(done),
+        run_status=run_status,
+        run_started=run[1] if run else None,
+        last_activity=max(x for x in (last, heartbeat, 0.0) if x is not None) or None,
+        bytes_sent_last_run=int(run[2]) if run else 0,
+        bytes_resent_last_run=int(run[3]) if run else 0,
+        running=running,
+    )
+
+
+def _is_locked(path: Path) -> bool:
+    lock = f"{path}.lock"
+    if not os.path.exists(lock):
+        return False
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def list_jobs(directory: Path | None = None) -> list[Path]:
+    d = directory or default_journal_dir()
+    if not d.is_dir():
+        return []
+    return sorted(d.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:
+    """path -> (size, mtime, digest, algorithm) of every file a copy finished (read-only)."""
+    if not path.exists():
+        return {}
+    conn = _connect(path, readonly=True)
+    try:
+        return {
+            p: (s, m, d, a)
+            for p, s, m, d, a in conn.execute(
+                "SELECT path, size, mtime, digest, algorithm FROM files"
+                " WHERE state='done' AND digest IS NOT NULL"
+            )
+        }
+    finally:
+        conn.close()
