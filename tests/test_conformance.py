@@ -1,0 +1,330 @@
+"""ONE conformance suite for every backend against every real server (rclone's fstests
+move): local, vsftpd, pure-ftpd, proftpd (FTP, and FTPS on vsftpd and proftpd), OpenSSH
+sftp, and aioftp's own server. A capability a store does not declare is checked to be
+refused, never skipped silently."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fsmove.transfers.backend import (
+    Entry,
+    EntryKind,
+    NotFoundError,
+    OffsetWrites,
+    Session,
+    Store,
+    UnsupportedError,
+)
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.walk import walk
+from tests.conformance_stores import run, store_for
+from tests.servers import RunningServer, make_tree
+
+STORES = (
+    "local",
+    "vsftpd_server",
+    "vsftpd_tls_server",
+    "pureftpd_server",
+    "proftpd_server",
+    "proftpd_tls_server",
+    "sshd_server",
+    "aioftp_server",
+)
+
+ODD_NAMES = ("with space.txt", "üñíçødé €.txt", "hash#and%percent.txt", "日本語 ファイル.bin")
+
+
+@dataclass
+class Target:
+    """A store rooted at an empty folder, plus a way to put files there directly."""
+
+    name: str
+    root: Path
+    server: RunningServer | None
+
+    def store(self) -> Store:
+        return store_for(self.server, self.root)
+
+    def put(self, files: dict[str, bytes], *, mtime: float | None = None) -> None:
+        if self.server is not None:
+            make_tree(self.server, files, mtime=mtime)
+            return
+        for rel, data in files.items():
+            p = self.root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            if mtime is not None:
+                os.utime(p, (mtime, mtime))
+
+
+@pytest.fixture(params=STORES)
+def target(
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    local_root: Path,
+) -> Iterator[Target]:
+    if request.param == "local":
+        yield Target("local", local_root, None)
+        return
+    server = fresh_subdir(request.getfixturevalue(request.param))
+    yield Target(request.param, server.root, server)
+
+
+def with_session(target: Target, fn: Callable[[Session, Store], object]) -> object:
+    async def go() -> object:
+        store = target.store()
+        session = await store.connect()
+        try:
+            return await fn(session, store)  # type: ignore[misc]
+        finally:
+            await session.close()
+            await store.aclose()
+
+    return run(go)
+
+
+async def read_all(s: Session, path: str, **kw: int) -> bytes:
+    return b"".join([p async for p in s.read(path, **kw)])
+
+
+async def agen(*pieces: bytes):  # type: ignore[no-untyped-def]
+    for p in pieces:
+        yield p
+
+
+pytestmark = pytest.mark.interop
+
+
+def test_stat_and_list(target: Target) -> None:
+    target.put({"a.txt": b"hello", "sub/b.bin": b"x" * 1000, "sub/deeper/c": b""}, mtime=1.6e9)
+
+    async def check(s: Session, _store: Store) -> None:
+        e = await s.stat("a.txt")
+        assert (e.kind, e.size, e.path) == (EntryKind.FILE, 5, "a.txt")
+        assert e.mtime is not None and abs(e.mtime - 1.6e9) <= 1
+        d = await s.stat("sub")
+        assert d.kind is EntryKind.DIR
+        root = await s.stat("")
+        assert root.kind is EntryKind.DIR
+        with pytest.raises(NotFoundError):
+            await s.stat("missing.txt")
+        with pytest.raises(NotFoundError):
+            await s.stat("sub/missing/deeper")
+        names = sorted([(x.path, x.kind, x.size) async for x in s.list("sub")])
+        assert names == [("sub/b.bin", EntryKind.FILE, 1000), ("sub/deeper", EntryKind.DIR, 0)]
+        top = sorted([x.path async for x in s.list("")])
+        assert top == ["a.txt", "sub"]
+        with pytest.raises(NotFoundError):
+            _ = [x async for x in s.list("nope")]
+
+    with_session(target, check)
+
+
+def test_read_ranges(target: Target) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    target.put({"r.bin": data, "empty": b""})
+
+    async def check(s: Session, _store: Store) -> None:
+        caps = await _store.capabilities()
+        assert await read_all(s, "r.bin") == data
+        assert await read_all(s, "empty") == b""
+        assert caps.ranged_read
+        assert await read_all(s, "r.bin", offset=1_000_003) == data[1_000_003:]
+        if caps.bounded_read:
+            got = await read_all(s, "r.bin", offset=777, length=300_001)
+            assert got == data[777 : 777 + 300_001]
+            # The session must still work after a read stopped early (FTP ABOR).
+            assert await read_all(s, "r.bin", offset=5, length=10) == data[5:15]
+        assert await read_all(s, "r.bin") == data
+        with pytest.raises(NotFoundError):
+            await read_all(s, "missing.bin")
+
+    with_session(target, check)
+
+
+def test_write_create_truncates(target: Target) -> None:
+    async def check(s: Session, _store: Store) -> None:
+        n = await s.write("w.bin", agen(b"a" * 100_000, b"b" * 50))
+        assert n == 100_050
+        assert await read_all(s, "w.bin") == b"a" * 100_000 + b"b" * 50
+        await s.write("w.bin", agen(b"short"))
+        assert await read_all(s, "w.bin") == b"short"
+        await s.write("empty", agen())
+        assert (await s.stat("empty")).size == 0
+
+    with_session(target, check)
+
+
+def test_write_at_offset_where_capable(target: Target) -> None:
+    async def check(s: Session, store: Store) -> None:
+        caps = await store.capabilities()
+        await s.write("o.bin", agen(b"0123456789"))
+        if caps.offset_writes is OffsetWrites.ANY:
+            await s.write("o.bin", agen(b"ab"), offset=4, create=False)
+            assert await read_all(s, "o.bin") == b"0123ab6789"
+            await s.write("o.bin", agen(b"XY"), offset=10, create=False)
+            assert await read_all(s, "o.bin") == b"0123ab6789XY"
+        elif caps.offset_writes is OffsetWrites.APPEND:
+            await s.write("o.bin", agen(b"XY"), offset=10, create=False)
+            assert await read_all(s, "o.bin") == b"0123456789XY"
+            with pytest.raises(UnsupportedError):
+                await s.write("o.bin", agen(b"ab"), offset=4, create=False)
+            assert await read_all(s, "o.bin") == b"0123456789XY"
+        else:
+            with pytest.raises(UnsupportedError):
+                await s.write("o.bin", agen(b"XY"), offset=10, create=False)
+
+    with_session(target, check)
+
+
+def test_mkdir_rename_remove(target: Target) -> None:
+    async def check(s: Session, store: Store) -> None:
+        caps = await store.capabilities()
+        await s.mkdir("x/y/z")
+        await s.mkdir("x/y/z")  # exists: no error
+        await s.mkdir("x/y")
+        assert (await s.stat("x/y/z")).kind is EntryKind.DIR
+        await s.write("x/y/z/f", agen(b"one"))
+        await s.rename("x/y/z/f", "x/g")
+        assert await read_all(s, "x/g") == b"one"
+        with pytest.raises(NotFoundError):
+            await s.stat("x/y/z/f")
+        await s.write("x/h", agen(b"two"))
+        if caps.rename_replaces:
+            await s.rename("x/h", "x/g")
+            assert await read_all(s, "x/g") == b"two"
+        else:
+            await s.remove("x/g")
+            await s.rename("x/h", "x/g")
+        await s.remove("x/g")
+        with pytest.raises(NotFoundError):
+            await s.stat("x/g")
+        with pytest.raises(NotFoundError):
+            await s.remove("x/g")
+        await s.rmdir("x/y/z")
+        with pytest.raises(NotFoundError):
+            await s.stat("x/y/z")
+
+    with_session(target, check)
+
+
+def test_set_mtime(target: Target) -> None:
+    async def check(s: Session, store: Store) -> None:
+        caps = await store.capabilities()
+        await s.write("m.txt", agen(b"m"))
+        if not caps.set_mtime:
+            return
+        when = 1_234_567_890.0
+        await s.set_mtime("m.txt", when)
+        e = await s.stat("m.txt")
+        assert e.mtime is not None and abs(e.mtime - when) <= caps.mtime_resolution
+        listed = {x.path: x async for x in s.list("")}
+        lm = listed["m.txt"].mtime
+        assert lm is None or abs(lm - when) <= 60  # LIST may round to the minute
+
+    with_session(target, check)
+
+
+def test_odd_names_round_trip(target: Target) -> None:
+    async def check(s: Session, _store: Store) -> None:
+        await s.mkdir("dir with space/ünï")
+        for i, name in enumerate(ODD_NAMES):
+            await s.write(f"dir with space/ünï/{name}", agen(name.encode() * (i + 1)))
+        listed = sorted([x.path async for x in s.list("dir with space/ünï")])
+        assert listed == sorted(f"dir with space/ünï/{n}" for n in ODD_NAMES)
+        for i, name in enumerate(ODD_NAMES):
+            p = f"dir with space/ünï/{name}"
+            assert await read_all(s, p) == name.encode() * (i + 1)
+            assert (await s.stat(p)).size == len(name.encode()) * (i + 1)
+
+    with_session(target, check)
+    for name in ODD_NAMES:  # the bytes on disk carry the exact UTF-8 name
+        assert (target.root / "dir with space" / "ünï" / name).is_file()
+
+
+def test_offsets_beyond_4gib(target: Target) -> None:
+    """A sparse 5 GiB file: ranged reads (and writes, where capable) past 4 GiB."""
+    big = 5 * 1024**3
+    marker_at = 4 * 1024**3 + 12_345
+    target.put({"sparse.bin": b""})
+    path = target.root / "sparse.bin"
+    with open(path, "r+b") as fh:
+        fh.truncate(big)
+        fh.seek(marker_at)
+        fh.write(b"MARKER")
+
+    async def check(s: Session, store: Store) -> None:
+        caps = await store.capabilities()
+        assert (await s.stat("sparse.bin")).size == big
+        if caps.bounded_read:
+            got = await read_all(s, "sparse.bin", offset=marker_at - 2, length=10)
+            assert got == b"\0\0MARKER\0\0"
+        else:
+            stream = s.read("sparse.bin", offset=marker_at - 2)
+            got = b""
+            async for piece in stream:
+                got += piece
+                if len(got) >= 10:
+                    break
+            await stream.aclose()  # type: ignore[attr-defined]
+            assert got[:10] == b"\0\0MARKER\0\0"
+        if caps.offset_writes is OffsetWrites.ANY:
+            await s.write("sparse.bin", agen(b"HI"), offset=marker_at + 100, create=False)
+
+    with_session(target, check)
+    with open(path, "rb") as fh:
+        assert os.path.getsize(path) == big
+        fh.seek(marker_at)
+        tail = fh.read(102)
+    assert tail.startswith(b"MARKER")
+    if tail[100:102] != b"\0\0":
+        assert tail[100:102] == b"HI"
+
+
+def test_directory_of_10000_entries(target: Target) -> None:
+    folder = target.root / "many"
+    target.put({"many/.keep": b""})
+    for i in range(10_000):
+        (folder / f"f{i:05d}").write_bytes(b"")
+    if target.server is not None:
+        owner = target.server.owner
+        for p in folder.iterdir():
+            os.chown(p, *owner)
+
+    async def check(s: Session, _store: Store) -> None:
+        t0 = time.monotonic()
+        entries: list[Entry] = [x async for x in s.list("many")]
+        elapsed = time.monotonic() - t0
+        names = {e.path for e in entries}
+        assert len(entries) == 10_001 and len(names) == 10_001
+        assert "many/f09999" in names
+        assert elapsed < 60
+
+    with_session(target, check)
+
+
+def test_walk_through_pool(target: Target) -> None:
+    files = {f"d{i}/e{j}/f{k}.txt": b"z" * k for i in range(3) for j in range(3) for k in range(3)}
+    target.put(files)
+
+    async def go() -> list[str]:
+        pool = SessionPool(target.store(), max_sessions=3)
+        try:
+            return sorted(
+                [
+                    e.path
+                    async for e in walk(pool)
+                    if isinstance(e, Entry) and e.kind is EntryKind.FILE
+                ]
+            )
+        finally:
+            await pool.aclose()
+
+    assert run(go) == sorted(files)
