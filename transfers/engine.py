@@ -547,6 +547,7 @@ class CopyEngine:
         size = entry.size
         nblocks = block_count(size)
         done = {i: d for i, (d, acked) in journal_blocks.items() if acked and i < nblocks}
+        present: Entry | None = None
         if done:
             try:
                 async with self.dst.session() as s:
@@ -564,8 +565,16 @@ class CopyEngine:
                 done = {}
         missing = [i for i in range(nblocks) if i not in done]
         resumed_from = (min(missing) * BLOCK_SIZE if missing else size) if done else 0
+        if done and present is not None:
+            # Bytes the destination already held that are sent again (holes, unacked).
+            self._stats.bytes_resent += sum(
+                min(BLOCK_SIZE, present.size - i * BLOCK_SIZE)
+                for i in missing
+                if i * BLOCK_SIZE < present.size
+            )
+        segments = self._segments(missing, size)
         self.emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
-                              segments=1))
+                              segments=len(segments)))
         if not done:
             # Create (truncate) the temp file; for a one-block file, write it whole.
             if nblocks <= 1:
@@ -573,7 +582,6 @@ class CopyEngine:
                 return digests, 0
             async with self.dst.session() as s:
                 await s.write(target, _empty(), create=True)
-        segments = self._segments(missing, size)
         digests = dict(done)
         lanes = await self._extra_lanes(len(segments))
         queue = deque(segments)
@@ -836,6 +844,7 @@ class CopyEngine:
             k += 1
         if mode is OffsetWrites.ANY:
             resume_at = k * BLOCK_SIZE
+            self._stats.bytes_resent += have - resume_at
             if k > 0 and not await self._dst_block_matches(
                 target, k - 1, entry.size, known[k - 1]
             ):
