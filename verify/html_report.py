@@ -14,7 +14,9 @@ summary. The rows travel as one JSON array inside ``<script type="application/js
 the script draws ``PAGE`` rows at a time with a "show more" button, so a report with
 100,000 problems still opens quickly; search and sort always work on every row. The
 first ``NOSCRIPT_ROWS`` problems are also written as plain HTML inside ``<noscript>``
-for readers without JavaScript. Every text is escaped, paths included (they may hold
+for readers without JavaScript. The search, the category shown (click a total) and the
+sort live in the URL's fragment (``#q=text&only=*&sort=-src_size``), so a filtered view
+can be bookmarked or shared. Every text is escaped, paths included (they may hold
 ``<``, ``&``, quotes or any UTF-8): the script only ever sets ``textContent``.
 """
 
@@ -24,6 +26,8 @@ import html
 import json
 import os
 from pathlib import Path
+
+from fsmove.transfers.backend import EntryKind
 
 from .report import (
     display_path,
@@ -54,7 +58,8 @@ h2{font-size:19px;margin:28px 0 10px}
 cursor:pointer;background:#fff;font:inherit;text-align:left}
 .card[aria-pressed=true]{outline:3px solid #0969da}
 .card b{display:block;font-size:24px}
-.card span{color:var(--muted);font-size:13px}
+.card>span{color:var(--muted);font-size:13px}
+.card .cat{font-size:18px;vertical-align:3px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin:14px 0;
 font-size:14px}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;word-break:break-all}
@@ -87,10 +92,10 @@ button.more{margin:12px 0;font:inherit;padding:6px 14px}
 _JS = r"""
 (function(){
 "use strict";
-var PAGE = %(page)d;
-var ORDER = %(order)s;
+var PAGE = /*PAGE*/0;
+var ORDER = /*ORDER*/[];
 var CLS = {"*":"c-d","+":"c-p","!":"c-u","-":"c-m","=":"c-i"};
-var NAMES = %(names)s;
+var NAMES = /*NAMES*/{};
 var rows = JSON.parse(document.getElementById("fsmove-rows").textContent);
 rows.forEach(function(r, i){
   r.rank = ORDER.indexOf(r[0]);
@@ -148,7 +153,7 @@ function draw(){
     b.title = NAMES[r[0]];
     c0.appendChild(b);
     tr.appendChild(c0);
-    tr.appendChild(td(r[1] === "" ? "." : r[1], "path", r[2]));
+    tr.appendChild(td((r[1] === "" ? "." : r[1]) + (r[2] === "dir" ? "/" : ""), "path", r[2]));
     tr.appendChild(td(size(r[3]), "num", r[3] === null ? "" : r[3] + " bytes"));
     tr.appendChild(td(size(r[4]), "num", r[4] === null ? "" : r[4] + " bytes"));
     tr.appendChild(td(r[5] ? r[5].slice(0, 12) + "\u2026" : "\u2014", "dig",
@@ -164,7 +169,37 @@ function draw(){
   more.hidden = n >= view.length;
   more.textContent = "Show " + Math.min(PAGE, view.length - n) + " more";
 }
-function refresh(){ limit = PAGE; compute(); draw(); }
+function remember(){
+  var parts = [];
+  if (q.value) parts.push("q=" + encodeURIComponent(q.value));
+  if (only !== null) parts.push("only=" + encodeURIComponent(only));
+  if (sortKey) parts.push("sort=" + (sortDir < 0 ? "-" : "") + sortKey);
+  try { history.replaceState(null, "", parts.length ? "#" + parts.join("&") : " "); }
+  catch (e) { /* file:// in some browsers */ }
+}
+function refresh(){ limit = PAGE; compute(); draw(); remember(); }
+function marks(){
+  document.querySelectorAll("th[data-k]").forEach(function(o){
+    if (o.getAttribute("data-k") === sortKey)
+      o.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+    else o.removeAttribute("aria-sort");
+  });
+  document.querySelectorAll("button.card[data-cat]").forEach(function(o){
+    o.setAttribute("aria-pressed", String(o.getAttribute("data-cat") === only));
+  });
+}
+(location.hash || "").replace(/^#/, "").split("&").forEach(function(kv){
+  var i = kv.indexOf("="), k = kv.slice(0, i), v = "";
+  if (i < 0) return;
+  try { v = decodeURIComponent(kv.slice(i + 1)); } catch (e) { return; }
+  if (k === "q") q.value = v;
+  if (k === "only" && ORDER.indexOf(v) >= 0) only = v;
+  if (k === "sort") {
+    sortDir = v.charAt(0) === "-" ? -1 : 1;
+    v = v.replace(/^-/, "");
+    if (KEYS[v]) sortKey = v;
+  }
+});
 q.addEventListener("input", refresh);
 more.addEventListener("click", function(){ limit += PAGE; draw(); });
 document.querySelectorAll("th[data-k]").forEach(function(th){
@@ -173,8 +208,7 @@ document.querySelectorAll("th[data-k]").forEach(function(th){
     var k = th.getAttribute("data-k");
     sortDir = (sortKey === k) ? -sortDir : 1;
     sortKey = k;
-    document.querySelectorAll("th[data-k]").forEach(function(o){ o.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+    marks();
     refresh();
   }
   th.addEventListener("click", go);
@@ -184,13 +218,12 @@ document.querySelectorAll("button.card[data-cat]").forEach(function(btn){
   btn.addEventListener("click", function(){
     var c = btn.getAttribute("data-cat");
     only = (only === c) ? null : c;
-    document.querySelectorAll("button.card[data-cat]").forEach(function(o){
-      o.setAttribute("aria-pressed", String(o.getAttribute("data-cat") === only));
-    });
+    marks();
     refresh();
   });
 });
-refresh();
+marks();
+limit = PAGE; compute(); draw();
 document.documentElement.setAttribute("data-rendered", String(rows.length));
 })();
 """
@@ -282,8 +315,9 @@ def _cards(v: Verification) -> str:
 def _noscript_rows(v: Verification) -> str:
     rows = []
     for r in v.problems[:NOSCRIPT_ROWS]:
+        slash = "/" if r.kind is EntryKind.DIR else ""
         rows.append(
-            f"<tr><td>{_e(r.category.value)}</td><td>{_e(display_path(r.path))}</td>"
+            f"<tr><td>{_e(r.category.value)}</td><td>{_e(display_path(r.path))}{slash}</td>"
             f"<td>{_e(r.src_size if r.src_size is not None else '')}</td>"
             f"<td>{_e(r.dst_size if r.dst_size is not None else '')}</td>"
             f"<td>{_e(r.reason)}</td></tr>"
@@ -328,11 +362,11 @@ def render_html(v: Verification) -> str:
         else "No problem: every compared path is identical."
     )
     rows = _script_json([_row(r) for r in v.results])
-    js = _JS % {
-        "page": PAGE,
-        "order": json.dumps([c.value for c in SEVERITY_ORDER]),
-        "names": json.dumps({c.value: c.label for c in Category}),
-    }
+    js = (
+        _JS.replace("/*PAGE*/0", str(PAGE))
+        .replace("/*ORDER*/[]", json.dumps([c.value for c in SEVERITY_ORDER]))
+        .replace("/*NAMES*/{}", json.dumps({c.value: c.label for c in Category}))
+    )
     return f"""<!DOCTYPE html>
 <html lang="en" data-verdict="{_e(verdict)}">
 <head>

@@ -181,7 +181,8 @@ def terminal_summary(v: Verification, *, max_problems: int = 20) -> str:
         f"  {_how(v)}",
     ]
     if t.skipped:
-        lines.append(f"  {t.skipped} symlinks or special files not compared")
+        noun = "symlink or special file" if t.skipped == 1 else "symlinks or special files"
+        lines.append(f"  {t.skipped} {noun} not compared")
     problems = v.problems
     for r in problems[:max_problems]:
         reason = f"  ({printable(r.reason)})" if r.reason else ""

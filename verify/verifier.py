@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import xxhash
+
 from fsmove.transfers.backend import AuthError, BackendError, Entry, EntryKind, parent_of
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import WalkIssue, walk
@@ -402,7 +403,7 @@ class _Run:
                 category, reason = Category.IDENTICAL, ""
             else:
                 category = Category.DIFFERS
-                reason = "; ".join(["content differs (digest)", *changed])
+                reason = "; ".join(["content differs: the digests do not match", *changed])
         self.record(
             PathResult(
                 path=src.path,
