@@ -42,6 +42,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import xxhash
+
 from fsmove.verify.digest import ALGORITHM, BLOCK_SIZE, BlockHasher, block_count, combine
 
 from .backend import (
@@ -121,6 +123,12 @@ class _Stats:
 class _Segment:
     start: int
     end: int
+    #: Bytes before this were acknowledged by an earlier run: read (to hash), not sent.
+    send_from: int = -1
+
+    def __post_init__(self) -> None:
+        if self.send_from < 0:
+            self.send_from = self.start
 
 
 class CopyEngine:
@@ -522,63 +530,80 @@ class CopyEngine:
             )
         )
 
-    async def _resumable_blocks(self, entry: Entry, target: str) -> dict[int, tuple[bytes, bool]]:
-        """Journal blocks of an earlier, interrupted attempt that still apply, or {}."""
+    async def _resumable_blocks(
+        self, entry: Entry, target: str
+    ) -> dict[int, tuple[bytes, bool]] | None:
+        """Journal blocks of an earlier, interrupted attempt that still apply ({} if it
+        left only a partly acknowledged block), or None when there is nothing to resume."""
         if self.journal is None:
-            return {}
+            return None
         rec = self.journal.get(entry.path)
         if rec is None or rec.state not in ("partial", "failed", "pending"):
-            return {}
+            return None
         blocks = self.journal.blocks(entry.path)
-        if not blocks:
-            return {}
+        partials = self.journal.partials(entry.path)
+        if not blocks and not partials:
+            return None
         tolerance = max(self._src_caps.mtime_resolution, 1e-3)
         if rec.size != entry.size or not (
             rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
         ):
             self._restart(entry, "source changed since the interrupted run: copied again in full")
-            return {}
+            return None
         return blocks
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------
     async def _copy_blockwise(
-        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]]
+        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]] | None
     ) -> tuple[list[bytes], int]:
         size = entry.size
         nblocks = block_count(size)
+        resumable = journal_blocks is not None and self.journal is not None
+        journal_blocks = journal_blocks or {}
         done = {i: d for i, (d, acked) in journal_blocks.items() if acked and i < nblocks}
+        partials = self.journal.partials(entry.path) if resumable and self.journal else {}
         present: Entry | None = None
-        if done:
+        if done or partials:
             try:
                 async with self.dst.session() as s:
                     present = await s.stat(target)
             except NotFoundError:
                 present = None
-            last = max(done)
-            if present is None or not await self._dst_block_matches(target, last, size, done[last]):
+            ok = present is not None
+            if ok and done:
+                last = max(done)
+                ok = await self._dst_block_matches(target, last, size, done[last])
+            if not ok:
                 why = (
                     "partial file missing at the destination"
                     if present is None
                     else "partial file at the destination does not match the journal"
                 )
                 self._restart(entry, f"{why}: copied again in full")
-                done = {}
+                done, partials, present = {}, {}, None
         missing = [i for i in range(nblocks) if i not in done]
-        resumed_from = (min(missing) * BLOCK_SIZE if missing else size) if done else 0
-        if done and present is not None:
+        segments = self._segments(missing, size)
+        if present is not None:
+            for seg in segments:
+                idx = seg.start // BLOCK_SIZE
+                p = partials.get(idx, 0)
+                if 0 < p < seg.end - seg.start and seg.start + p <= present.size:
+                    if await self._tails_match(entry, target, seg.start, seg.start + p):
+                        seg.send_from = seg.start + p
             # Bytes the destination already held that are sent again (holes, unacked).
             self._stats.bytes_resent += sum(
-                min(BLOCK_SIZE, present.size - i * BLOCK_SIZE)
-                for i in missing
-                if i * BLOCK_SIZE < present.size
+                max(0, min(seg.end, present.size) - seg.send_from) for seg in segments
             )
-        segments = self._segments(missing, size)
+        resumed_from = (
+            (min(seg.send_from for seg in segments) if segments else size)
+            if present is not None else 0
+        )
         self.emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
                               segments=len(segments)))
-        if not done:
+        if present is None:
             # Create (truncate) the temp file; for a one-block file, write it whole.
             if nblocks <= 1:
-                digests = await self._move_range(entry, target, 0, size, create=True)
+                digests = await self._move_range(entry, target, _Segment(0, size), create=True)
                 return digests, 0
             async with self.dst.session() as s:
                 await s.write(target, _empty(), create=True)
@@ -589,7 +614,7 @@ class CopyEngine:
         async def lane() -> None:
             while queue:
                 seg = queue.popleft()
-                got = await self._move_range(entry, target, seg.start, seg.end, create=False)
+                got = await self._move_range(entry, target, seg, create=False)
                 for k, d in enumerate(got):
                     digests[seg.start // BLOCK_SIZE + k] = d
 
@@ -616,6 +641,8 @@ class CopyEngine:
         if size >= self.opt.segment_threshold:
             per = -(-size // self.opt.max_segments_per_file)
             seg = max(BLOCK_SIZE, min(seg, -(-per // BLOCK_SIZE) * BLOCK_SIZE))
+        else:
+            seg = max(seg, size)
         out: list[_Segment] = []
         for r in runs:
             pos = r.start
@@ -635,53 +662,83 @@ class CopyEngine:
 
     async def _dst_block_matches(self, target: str, idx: int, size: int, digest: bytes) -> bool:
         start = idx * BLOCK_SIZE
-        length = min(BLOCK_SIZE, size - start)
-        hasher = BlockHasher(start)
-        got = 0
-        try:
-            async with self.dst.session() as s:
-                async for piece in s.read(target, offset=start, length=length):
-                    hasher.update(piece[: length - got])
-                    got += len(piece)
-                    if got >= length:
-                        break
-        except BackendError:
-            return False
-        hasher.finish()
-        return got >= length and hasher.digests == [digest]
+        got = await self._range_digest(self.dst, target, start, min(start + BLOCK_SIZE, size))
+        return got == digest
 
-    async def _move_range(
-        self, entry: Entry, target: str, start: int, end: int, *, create: bool
-    ) -> list[bytes]:
-        """Stream source [start, end) into the destination at ``start``; return the
-        digests of its blocks (``start`` is block aligned). Blocks are journaled as acked
-        when the destination acknowledges them (or when the write returns)."""
+    async def _range_digest(
+        self, pool: SessionPool, path: str, start: int, end: int
+    ) -> bytes | None:
+        """XXH3-128 of bytes [start, end) of ``path``, or None when they cannot all be
+        read (for a whole block, this is the block digest of verify/digest.py)."""
+        h = xxhash.xxh3_128()
+        got = 0
+        want = end - start
+        try:
+            async with pool.session() as s:
+                stream = s.read(path, offset=start, length=want)
+                try:
+                    async for piece in stream:
+                        h.update(piece[: want - got])
+                        got += len(piece)
+                        if got >= want:
+                            break
+                finally:
+                    await stream.aclose()  # type: ignore[attr-defined]
+        except BackendError:
+            return None
+        return h.digest() if got >= want else None
+
+    async def _tails_match(self, entry: Entry, target: str, start: int, end: int) -> bool:
+        """Whether the destination's bytes [start, end) equal the source's."""
+        if end <= start:
+            return True
+        a, b = await asyncio.gather(
+            self._range_digest(self.src, entry.path, start, end),
+            self._range_digest(self.dst, target, start, end),
+        )
+        return a is not None and a == b
+
+    async def _move_range(self, entry: Entry, target: str, seg: _Segment, *,
+                          create: bool) -> list[bytes]:
+        """Stream source [seg.start, seg.end) through the hasher and send it from
+        ``seg.send_from`` into the destination; return the digests of its blocks
+        (``seg.start`` is block aligned). Blocks are journaled as acked when the
+        destination acknowledges them (or when the write returns); the acknowledged
+        part of an unfinished block is journaled too, so a resume re-sends only what
+        was in flight."""
+        start, end, send_from = seg.start, seg.end, seg.send_from
         hasher = BlockHasher(start)
-        acked_upto = start
         journaled: set[int] = set()
         path = entry.path
+        first = start // BLOCK_SIZE
+        acked_upto = send_from
 
         def journal_acked(upto: int) -> None:
             nonlocal acked_upto
+            if upto <= acked_upto and upto != end:
+                return
             acked_upto = max(acked_upto, upto)
             if self.journal is None:
                 return
-            first = start // BLOCK_SIZE
             for k, d in enumerate(hasher.digests):
                 idx = first + k
                 block_end = min((idx + 1) * BLOCK_SIZE, entry.size)
                 if idx not in journaled and block_end <= acked_upto:
                     journaled.add(idx)
                     self.journal.record_block(path, idx, d, acked=True, bytes_done=block_end)
+            idx = acked_upto // BLOCK_SIZE
+            within = acked_upto - idx * BLOCK_SIZE
+            if within and acked_upto < end:
+                self.journal.record_partial(path, idx, within)
 
-        pieces = self._read_source(entry, start, end, hasher)
+        pieces = self._read_source(entry, start, end, hasher, send_from=send_from)
         async with self.dst.session() as s:
             await s.write(
                 target,
                 pieces,
-                offset=start,
+                offset=send_from,
                 create=create,
-                acked=lambda n: journal_acked(start + n),
+                acked=lambda n: journal_acked(send_from + n),
             )
         hasher.finish()
         journal_acked(end)
@@ -774,14 +831,14 @@ class CopyEngine:
 
     # -- stream destinations (FTP) -------------------------------------------------------
     async def _copy_stream(
-        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]]
+        self, entry: Entry, target: str, journal_blocks: dict[int, tuple[bytes, bool]] | None
     ) -> tuple[list[bytes], int]:
         size = entry.size
         mode = self._dst_caps.offset_writes
         resume_at = 0
         read_from = 0
         known: dict[int, bytes] = {}
-        if journal_blocks:
+        if journal_blocks is not None:
             resume_at, read_from, known = await self._stream_resume_point(
                 entry, target, journal_blocks, mode
             )
@@ -804,8 +861,8 @@ class CopyEngine:
             async for piece in self._read_source(
                 entry, read_from, size, hasher, send_from=resume_at
             ):
-                yield piece
                 journal_sent(hasher.position)
+                yield piece
 
         async with self.dst.session() as s:
             await s.write(target, pieces(), offset=resume_at, create=resume_at == 0)
@@ -821,7 +878,12 @@ class CopyEngine:
         mode: OffsetWrites,
     ) -> tuple[int, int, dict[int, bytes]]:
         """(resume_at, read_from, known block digests before read_from) for a stream
-        destination, or (0, 0, {}) after recording a restart."""
+        destination, or (0, 0, {}) after recording a restart.
+
+        A stream destination holds a contiguous prefix of the file (one STOR, in
+        order), so its size says what arrived. fsmove continues exactly there (REST+STOR
+        where the server seeks, APPE where it only appends) after checking the last
+        whole block against the journal and the partial block against the source."""
 
         def restart(why: str) -> tuple[int, int, dict[int, bytes]]:
             self._restart(entry, f"{why}: copied again in full")
@@ -838,47 +900,17 @@ class CopyEngine:
         if have > entry.size:
             return restart("partial file at the destination is larger than the source")
         known = {i: d for i, (d, _a) in journal_blocks.items()}
-        # Blocks 0..k-1 all known, and all inside what the destination holds.
-        k = 0
-        while k in known and (k + 1) * BLOCK_SIZE <= have:
-            k += 1
-        if mode is OffsetWrites.ANY:
-            resume_at = k * BLOCK_SIZE
-            self._stats.bytes_resent += have - resume_at
-            if k > 0 and not await self._dst_block_matches(
-                target, k - 1, entry.size, known[k - 1]
-            ):
-                return restart("partial file at the destination does not match the journal")
-            return resume_at, resume_at, {i: known[i] for i in range(k)}
-        # APPEND: must continue exactly at `have`; blocks before its block must be known.
         tail_block = have // BLOCK_SIZE
-        if tail_block > k:
+        if any(i not in known for i in range(tail_block)):
             return restart("journal lacks digests for the partial file")
-        if k > 0 and not await self._dst_block_matches(target, k - 1, entry.size, known[k - 1]):
+        if tail_block > 0 and not await self._dst_block_matches(
+            target, tail_block - 1, entry.size, known[tail_block - 1]
+        ):
             return restart("partial file at the destination does not match the journal")
         read_from = tail_block * BLOCK_SIZE
         if have > read_from and not await self._tails_match(entry, target, read_from, have):
             return restart("partial block at the destination differs from the source")
         return have, read_from, {i: known[i] for i in range(tail_block)}
-
-    async def _tails_match(self, entry: Entry, target: str, start: int, end: int) -> bool:
-        async def digest(pool: SessionPool, path: str) -> bytes | None:
-            hasher = BlockHasher(start)
-            got = 0
-            try:
-                async with pool.session() as s:
-                    async for piece in s.read(path, offset=start, length=end - start):
-                        hasher.update(piece[: end - start - got])
-                        got += len(piece)
-                        if got >= end - start:
-                            break
-            except BackendError:
-                return None
-            hasher.finish()
-            return hasher.digests[0] if got >= end - start and hasher.digests else None
-
-        a, b = await asyncio.gather(digest(self.src, entry.path), digest(self.dst, target))
-        return a is not None and a == b
 
 
 async def _empty() -> AsyncIterator[bytes]:

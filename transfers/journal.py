@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS blocks (
     acked INTEGER NOT NULL,         -- 1: the destination acknowledged this block
     PRIMARY KEY (path, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partials (
+    path TEXT NOT NULL,
+    idx INTEGER NOT NULL,           -- a block only partly acknowledged so far
+    nbytes INTEGER NOT NULL,        -- its first nbytes are acknowledged at the destination
+    PRIMARY KEY (path, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started REAL NOT NULL,
@@ -207,10 +213,15 @@ class Journal:
             self.conn.execute("BEGIN")
 
     def _wrote(self) -> None:
-        """Commit at most every 0.2 s (or 500 writes): cheap, and a crash loses little."""
+        """Commit now. In WAL mode with synchronous=NORMAL a commit costs no fsync, and
+        committing every record means a kill -9 loses none: resume then re-sends only
+        what was in flight, never what the journal could have known."""
+        self._commit()
+
+    def _wrote_lazily(self) -> None:
+        """Commit at most every 0.5 s: for progress counters only."""
         self._pending_writes += 1
-        now = time.monotonic()
-        if self._pending_writes >= 500 or now - self._last_commit > 0.2:
+        if time.monotonic() - self._last_commit > 0.5:
             self._commit()
 
     def _commit(self) -> None:
@@ -240,7 +251,7 @@ class Journal:
             " heartbeat=? WHERE id=?",
             (bytes_sent, bytes_resent, files_done, files_failed, time.time(), self.run_id),
         )
-        self._wrote()
+        self._wrote_lazily()
 
     def finish_run(self, status: str) -> None:
         self._begin()
@@ -305,6 +316,7 @@ class Journal:
         """Forget a file's progress (source changed, destination could not resume)."""
         self._begin()
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self.conn.execute("DELETE FROM partials WHERE path=?", (path,))
         self.conn.execute(
             "UPDATE files SET size=?, mtime=?, state='pending', bytes_done=0, digest=NULL,"
             " restarts=restarts+1, note=?, updated=? WHERE path=?",
@@ -319,12 +331,28 @@ class Journal:
             "INSERT OR REPLACE INTO blocks(path, idx, digest, acked) VALUES (?,?,?,?)",
             (path, idx, digest, int(acked)),
         )
+        if acked:
+            self.conn.execute("DELETE FROM partials WHERE path=? AND idx=?", (path, idx))
         if bytes_done is not None:
             self.conn.execute(
                 "UPDATE files SET state='partial', bytes_done=?, updated=? WHERE path=?",
                 (bytes_done, time.time(), path),
             )
         self._wrote()
+
+    def record_partial(self, path: str, idx: int, nbytes: int) -> None:
+        """The first ``nbytes`` of block ``idx`` are acknowledged at the destination."""
+        self._begin()
+        self.conn.execute(
+            "INSERT OR REPLACE INTO partials(path, idx, nbytes) VALUES (?,?,?)",
+            (path, idx, nbytes),
+        )
+        self._wrote()
+
+    def partials(self, path: str) -> dict[int, int]:
+        return dict(
+            self.conn.execute("SELECT idx, nbytes FROM partials WHERE path=?", (path,))
+        )
 
     def blocks(self, path: str) -> dict[int, tuple[bytes, bool]]:
         return {
@@ -356,12 +384,14 @@ class Journal:
             (digest, algorithm, size, size, mtime, time.time(), path),
         )
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self.conn.execute("DELETE FROM partials WHERE path=?", (path,))
         self._wrote()
 
     def remove_file(self, path: str) -> None:
         self._begin()
         self.conn.execute("DELETE FROM files WHERE path=?", (path,))
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
+        self.conn.execute("DELETE FROM partials WHERE path=?", (path,))
         self._wrote()
 
 
