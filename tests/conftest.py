@@ -1,0 +1,148 @@
+"""Fixtures shared by every test module: real servers (one per session) and scratch roots.
+
+A server whose binary is missing skips its tests with a reason naming the install script
+(CI fails on any skip); a server that is installed but does not start is an error.
+Each test gets its own empty folder on a server through ``fresh_subdir``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.servers import (
+    RunningServer,
+    ServerNotInstalled,
+    new_subdir,
+    servers_workdir,
+    start_aioftp,
+    start_proftpd,
+    start_pureftpd,
+    start_sshd,
+    start_vsftpd,
+)
+
+#: Every server fixture below, for tests parametrized over all of them.
+SERVER_FIXTURES = (
+    "vsftpd_server",
+    "vsftpd_tls_server",
+    "pureftpd_server",
+    "proftpd_server",
+    "proftpd_tls_server",
+    "sshd_server",
+    "aioftp_server",
+)
+
+
+@pytest.fixture(scope="session")
+def servers_root() -> Iterator[Path]:
+    """The session's folder for server configs and roots (reachable by the test account)."""
+    with servers_workdir() as path:
+        yield path
+
+
+def _enter_or_skip(
+    stack: ExitStack, server: AbstractContextManager[RunningServer]
+) -> RunningServer:
+    try:
+        return stack.enter_context(server)
+    except ServerNotInstalled as exc:
+        pytest.skip(str(exc))
+
+
+def _serve(
+    start: Callable[..., AbstractContextManager[RunningServer]],
+    workdir: Path,
+    **options: object,
+) -> Iterator[RunningServer]:
+    with ExitStack() as stack:
+        yield _enter_or_skip(stack, start(workdir, **options))
+
+
+@pytest.fixture(scope="session")
+def vsftpd_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_vsftpd, servers_root / "vsftpd")
+
+
+@pytest.fixture(scope="session")
+def vsftpd_tls_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_vsftpd, servers_root / "vsftpd-tls", tls=True)
+
+
+@pytest.fixture(scope="session")
+def pureftpd_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_pureftpd, servers_root / "pure-ftpd")
+
+
+@pytest.fixture(scope="session")
+def proftpd_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_proftpd, servers_root / "proftpd")
+
+
+@pytest.fixture(scope="session")
+def proftpd_tls_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_proftpd, servers_root / "proftpd-tls", tls=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_sshd, servers_root / "sshd")
+
+
+@pytest.fixture(scope="session")
+def aioftp_server(servers_root: Path) -> Iterator[RunningServer]:
+    yield from _serve(start_aioftp, servers_root / "aioftp")
+
+
+@pytest.fixture(params=SERVER_FIXTURES)
+def any_server(request: pytest.FixtureRequest) -> RunningServer:
+    """Each server fixture in turn (the test id names it)."""
+    server: RunningServer = request.getfixturevalue(request.param)
+    return server
+
+
+_serial = itertools.count()
+
+
+@pytest.fixture
+def own_server(servers_root: Path) -> Iterator[Callable[..., RunningServer]]:
+    """``own_server(start_vsftpd, max_clients=1)``: a server for this test only.
+
+    For options the shared servers do not have; stopped when the test ends.
+    """
+    with ExitStack() as stack:
+
+        def start(
+            start_fn: Callable[..., AbstractContextManager[RunningServer]], **options: object
+        ) -> RunningServer:
+            workdir = servers_root / f"own-{next(_serial):04d}-{start_fn.__name__}"
+            return _enter_or_skip(stack, start_fn(workdir, **options))
+
+        yield start
+
+
+@pytest.fixture
+def fresh_subdir(request: pytest.FixtureRequest) -> Callable[[RunningServer], RunningServer]:
+    """``fresh_subdir(server)``: the server re-rooted at a new empty folder for this test.
+
+    Each call makes another folder (named after the test), owned by the server's account.
+    """
+
+    def make(server: RunningServer) -> RunningServer:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:80]
+        return new_subdir(server, f"t{next(_serial):04d}-{name}")
+
+    return make
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> Path:
+    """An empty local folder for a ``file://`` store (root only; servers cannot see it)."""
+    path = tmp_path / "local-store"
+    path.mkdir()
+    return path

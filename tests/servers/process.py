@@ -1,0 +1,196 @@
+"""Run a server binary as a foreground child: wait for its port, stop its whole tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from .base import ServerStartError
+from .ports import free_port
+
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+PORT_ATTEMPTS = 3
+_POLL_INTERVAL = 0.02
+_IN_USE_MARKERS = ("address already in use", "could not bind")
+
+
+def _listening_sockets(host: str, port: int) -> set[str]:
+    """The inodes of sockets listening on host:port, read from /proc/net/tcp."""
+    wanted_ips = {socket.inet_aton(host)[::-1].hex().upper(), "00000000"}
+    wanted_port = f"{port:04X}"
+    inodes: set[str] = set()
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            ip, _, hex_port = fields[1].partition(":")
+            if fields[3] == "0A" and hex_port == wanted_port and ip in wanted_ips:
+                inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def _listens(pid: int, host: str, port: int) -> bool:
+    """Whether ``pid`` (or a process it forked) holds a socket listening on host:port.
+
+    Read from /proc instead of connecting: a probe connection would count against an
+    FTP server's max_clients while its session process winds down, and would show up in
+    the server's log. Owning the socket matters: another program may hold the port.
+    """
+    inodes = _listening_sockets(host, port)
+    if not inodes:
+        return False
+    for candidate in [pid, *descendants(pid)]:
+        try:
+            fds = list(os.scandir(f"/proc/{candidate}/fd"))
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd.path) in inodes:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    return text[-limit:].strip() or "(no output)"
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (sshd's session children leave its group)."""
+    children = _children_by_parent()
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _signal_all(pids: Sequence[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def stop_tree(proc: subprocess.Popen[bytes], *, timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM the server and everything it forked, SIGKILL what is left after timeout."""
+    tree = descendants(proc.pid)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    _signal_all(tree, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in tree) and time.monotonic() < deadline:
+        time.sleep(_POLL_INTERVAL)
+    _signal_all([pid for pid in tree if _alive(pid)], signal.SIGKILL)
+
+
+def _wait_listening(
+    proc: subprocess.Popen[bytes], *, host: str, port: int, timeout: float
+) -> str | None:
+    """None once the server listens, else why not (it exited, or time ran out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with code {proc.returncode}"
+        if _listens(proc.pid, host, port):
+            return None
+        time.sleep(_POLL_INTERVAL)
+    return f"not listening after {timeout:.0f} s"
+
+
+@contextmanager
+def serve(
+    *,
+    name: str,
+    host: str,
+    make_argv: Callable[[int], Sequence[str]],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+) -> Iterator[int]:
+    """Start ``make_argv(port)`` on a free port of ``host``; yield the port once it listens.
+
+    ``make_argv`` writes the server's config for that port and returns the command line
+    (never with a secret in it). A port taken between picking and binding is retried with
+    another one. The child gets its own session; on exit it and all it forked are stopped.
+    """
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port(host)
+        argv = list(make_argv(port))
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            failure = _wait_listening(proc, host=host, port=port, timeout=timeout)
+        except BaseException:
+            stop_tree(proc)
+            raise
+        if failure is None:
+            try:
+                yield port
+            finally:
+                stop_tree(proc)
+            return
+        stop_tree(proc)
+        output = _tail(log_path)
+        # The port was taken between picking and binding? (vsftpd says nothing then.)
+        taken = _listening_sockets(host, port) or any(
+            marker in output.lower() for marker in _IN_USE_MARKERS
+        )
+        if attempt < PORT_ATTEMPTS and taken:
+            continue
+        raise ServerStartError(
+            f"{name} did not come up on {host}:{port} ({failure}); "
+            f"command: {' '.join(argv)}; its output ({log_path}):\n{output}"
+        )
+    raise AssertionError("unreachable")

@@ -1,0 +1,140 @@
+"""vsftpd 3.0.3 in the foreground, one config per instance, PAM login of the test account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .account import ensure_account, prepare_root
+from .base import INSTALL_HINT, RunningServer, ServerNotInstalled
+from .ports import free_port_range
+from .process import serve
+from .tls import self_signed
+
+BINARY = Path("/usr/sbin/vsftpd")
+
+
+def _config(
+    *,
+    port: int,
+    root: Path,
+    empty: Path,
+    log: Path,
+    listen_address: str,
+    pasv_ports: tuple[int, int],
+    pasv_address: str | None,
+    max_clients: int | None,
+    tls_files: tuple[Path, Path] | None,
+) -> str:
+    lines = [
+        "listen=YES",
+        "listen_ipv6=NO",
+        "background=NO",
+        f"listen_address={listen_address}",
+        f"listen_port={port}",
+        "anonymous_enable=NO",
+        "local_enable=YES",
+        "write_enable=YES",
+        "local_umask=022",
+        "chmod_enable=YES",
+        f"local_root={root}",
+        "chroot_local_user=YES",
+        "allow_writeable_chroot=YES",
+        "pam_service_name=vsftpd",
+        # No seccomp or namespaces: they fail in containers and gain nothing on loopback.
+        "seccomp_sandbox=NO",
+        "isolate=NO",
+        "isolate_network=NO",
+        f"secure_chroot_dir={empty}",
+        "connect_from_port_20=NO",
+        "pasv_enable=YES",
+        f"pasv_min_port={pasv_ports[0]}",
+        f"pasv_max_port={pasv_ports[1]}",
+        "mdtm_write=YES",
+        "utf8_filesystem=YES",
+        "force_dot_files=YES",
+        f"max_clients={max_clients or 0}",
+        "max_per_ip=0",
+        "delay_failed_login=0",
+        "syslog_enable=NO",
+        "xferlog_enable=YES",
+        f"vsftpd_log_file={log}",
+        "dual_log_enable=NO",
+        "use_localtime=NO",
+    ]
+    if pasv_address is not None:
+        lines += [f"pasv_address={pasv_address}", "pasv_addr_resolve=NO"]
+    if tls_files is not None:
+        cert, key = tls_files
+        lines += [
+            "ssl_enable=YES",
+            f"rsa_cert_file={cert}",
+            f"rsa_private_key_file={key}",
+            # vsftpd 3.0.3's default list (DES-CBC3-SHA) is refused by OpenSSL 3 clients.
+            "ssl_ciphers=HIGH",
+            "allow_anon_ssl=NO",
+            "force_local_logins_ssl=YES",
+            "force_local_data_ssl=YES",
+            # require_ssl_reuse=YES stays the default: that is what users meet.
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def start_vsftpd(
+    workdir: Path,
+    *,
+    tls: bool = False,
+    max_clients: int | None = None,
+    pasv_address: str | None = None,
+    listen_address: str = "127.0.0.1",
+) -> Iterator[RunningServer]:
+    """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
+    if not BINARY.exists():
+        raise ServerNotInstalled(f"vsftpd is not installed ({BINARY} missing): {INSTALL_HINT}")
+    account = ensure_account()
+    root = workdir / "root"
+    empty = workdir / "empty"  # secure_chroot_dir: root-owned, not writable by the user
+    prepare_root(root, account)
+    empty.mkdir(mode=0o755, exist_ok=True)
+    pasv_ports = free_port_range(listen_address)
+    tls_files = None
+    if tls:
+        addresses = (listen_address, pasv_address or listen_address)
+        files = self_signed(workdir / "tls", addresses=addresses)
+        tls_files = (files.cert, files.key)
+    config = workdir / "vsftpd.conf"
+
+    def argv(port: int) -> list[str]:
+        config.write_text(
+            _config(
+                port=port,
+                root=root,
+                empty=empty,
+                log=workdir / "vsftpd.log",
+                listen_address=listen_address,
+                pasv_ports=pasv_ports,
+                pasv_address=pasv_address,
+                max_clients=max_clients,
+                tls_files=tls_files,
+            )
+        )
+        return [str(BINARY), str(config)]
+
+    with serve(
+        name="vsftpd", host=listen_address, make_argv=argv, log_path=workdir / "vsftpd.out"
+    ) as port:
+        yield RunningServer(
+            kind="vsftpd",
+            scheme="ftps" if tls else "ftp",
+            host=listen_address,
+            port=port,
+            user=account.name,
+            password=account.password,
+            root=root,
+            url_path="/",
+            pasv_ports=pasv_ports,
+            ca_cert=tls_files[0] if tls_files else None,
+            owner=(account.uid, account.gid),
+        )
