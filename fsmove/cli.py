@@ -145,6 +145,10 @@ def copy(
     ] = None,
     retries: Annotated[int, typer.Option(help="Retries per file on transient errors.",
                                          min=0, max=100)] = 5,
+    retry_delay: Annotated[
+        float, typer.Option(help="Seconds before the first retry (doubles each time).",
+                            min=0.0, max=600.0)
+    ] = 1.0,
     journal: Annotated[
         Path | None, typer.Option(help="Journal file (default: in the XDG state dir).")
     ] = None,
@@ -193,6 +197,7 @@ def copy(
                 filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
                 bwlimit=rate,
                 retries=retries,
+                retry_delay=retry_delay,
             ),
             connect=_connect_options(
                 timeout=timeout,
@@ -209,6 +214,56 @@ def copy(
             json=json_output,
         )
         code = run_copy(req)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command()
+def resume(
+    job: Annotated[
+        str | None,
+        typer.Argument(help="A job id (see `fsmove status`) or journal path; "
+                       "default: the most recent unfinished job."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=256)] = 16,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
+    ] = False,
+    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
+    ] = None,
+    identity: Annotated[
+        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
+    ] = None,
+) -> None:
+    """Resume an interrupted copy from its journal (same as rerunning `fsmove copy`).
+
+    Passwords are never stored: they come again from FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc or a prompt.
+    """
+    from fsmove.commands.copy import run_resume
+
+    try:
+        code = run_resume(
+            job,
+            workers=workers,
+            quiet=quiet,
+            json=json_output,
+            connect=_connect_options(
+                timeout=timeout,
+                known_hosts=known_hosts,
+                accept_new_host_key=False,
+                identity=identity,
+                ca_file=ca_file,
+                insecure_tls=False,
+            ),
+        )
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

@@ -75,6 +75,9 @@ class ProgressBars:
             self._bar.update(event.n)
         elif isinstance(event, FileStarted):
             self._current.append(event.path)
+            if event.resume_from and self._bar.total:
+                # Bytes already at the destination from an earlier run: not to move again.
+                self._bar.total = max(self._bar.n, self._bar.total - event.resume_from)
             self._describe()
         elif isinstance(event, FileDone | FileFailed):
             self._files_done += 1

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsmove.verify.digest import BLOCK_SIZE
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -347,6 +349,11 @@ class Journal:
             "INSERT OR REPLACE INTO partials(path, idx, nbytes) VALUES (?,?,?)",
             (path, idx, nbytes),
         )
+        self.conn.execute(
+            "UPDATE files SET state='partial', bytes_done=MAX(bytes_done, ?), updated=?"
+            " WHERE path=?",
+            (idx * BLOCK_SIZE + nbytes, time.time(), path),
+        )
         self._wrote()
 
     def partials(self, path: str) -> dict[int, int]:
@@ -435,6 +442,14 @@ def read_status(path: Path) -> JobStatus:
         bytes_resent_last_run=int(run[3]) if run else 0,
         running=running,
     )
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    conn = _connect(path, readonly=True)
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
 
 
 def _is_locked(path: Path) -> bool:

@@ -103,7 +103,15 @@ def run_copy(req: CopyRequest) -> ExitCode:
         try:
             with Journal(path, src=src.identity, dst=dst.identity) as journal:
                 journal.set_options(
-                    {"checksum": req.options.checksum, "delete": req.options.delete}
+                    {
+                        "checksum": req.options.checksum,
+                        "delete": req.options.delete,
+                        "mtime": req.options.preserve_mtime,
+                        "include": list(req.options.filters.include),
+                        "exclude": list(req.options.filters.exclude),
+                        "src_connections": req.src_connections,
+                        "dst_connections": req.dst_connections,
+                    }
                 )
                 summary = asyncio.run(_run(req, src, dst, journal))
         except JournalLockedError as exc:
@@ -114,3 +122,44 @@ def run_copy(req: CopyRequest) -> ExitCode:
         for p, why in summary.failed:
             print(f"failed: {p}: {why}", file=sys.stderr)
     return ExitCode.PARTIAL if summary.status == "partial" else ExitCode.OK
+
+
+def run_resume(
+    job: str | None, *, workers: int, quiet: bool, json: bool, connect: ConnectOptions
+) -> ExitCode:
+    """Rerun the copy recorded in a journal, with the options it was started with."""
+    import json as jsonlib
+
+    from fsmove.commands.status import find_journal
+    from fsmove.transfers.journal import list_jobs, read_meta, read_status
+    from fsmove.transfers.plan import Filters
+
+    if job is None:
+        unfinished = [p for p in list_jobs() if read_status(p).run_status != "ok"]
+        if not unfinished:
+            raise UsageError("no unfinished job to resume (see `fsmove status`)")
+        path = unfinished[0]
+    else:
+        path = find_journal(job)
+    meta = read_meta(path)
+    opts = jsonlib.loads(meta.get("options", "{}"))
+    request = CopyRequest(
+        src=meta["src"],
+        dst=meta["dst"],
+        options=CopyOptions(
+            workers=workers,
+            checksum=bool(opts.get("checksum", False)),
+            delete=bool(opts.get("delete", False)),
+            preserve_mtime=bool(opts.get("mtime", True)),
+            filters=Filters(
+                include=tuple(opts.get("include", ())), exclude=tuple(opts.get("exclude", ()))
+            ),
+        ),
+        connect=connect,
+        src_connections=opts.get("src_connections"),
+        dst_connections=opts.get("dst_connections"),
+        journal=path,
+        quiet=quiet,
+        json=json,
+    )
+    return run_copy(request)
