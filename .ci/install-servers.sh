@@ -63,7 +63,11 @@ apt-get update -q
 
 if [[ ${#missing_apt[@]} -gt 0 ]]; then
     echo "install-servers.sh: installing ${missing_apt[*]}"
-    apt-get install -y -q --no-install-recommends "${missing_apt[@]}"
+    # force-confmiss: a package left in dpkg state "rc" gets its config files back
+    # (vsftpd needs /etc/pam.d/vsftpd).
+    apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confmiss -o Dpkg::Options::=--force-confold \
+        "${missing_apt[@]}"
 fi
 
 # Service start scripts cannot run here and the tests start every server themselves

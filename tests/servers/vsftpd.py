@@ -13,6 +13,7 @@ from .process import serve
 from .tls import self_signed
 
 BINARY = Path("/usr/sbin/vsftpd")
+PAM_SERVICE = Path("/etc/pam.d/vsftpd")
 
 
 def _config(
@@ -41,7 +42,7 @@ def _config(
         f"local_root={root}",
         "chroot_local_user=YES",
         "allow_writeable_chroot=YES",
-        "pam_service_name=vsftpd",
+        f"pam_service_name={PAM_SERVICE.name}",
         # No seccomp or namespaces: they fail in containers and gain nothing on loopback.
         "seccomp_sandbox=NO",
         "isolate=NO",
@@ -91,8 +92,9 @@ def start_vsftpd(
     listen_address: str = "127.0.0.1",
 ) -> Iterator[RunningServer]:
     """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
-    if not BINARY.exists():
-        raise ServerNotInstalled(f"vsftpd is not installed ({BINARY} missing): {INSTALL_HINT}")
+    for needed in (BINARY, PAM_SERVICE):
+        if not needed.exists():
+            raise ServerNotInstalled(f"vsftpd is not installed ({needed} missing): {INSTALL_HINT}")
     account = ensure_account()
     root = workdir / "root"
     empty = workdir / "empty"  # secure_chroot_dir: root-owned, not writable by the user
