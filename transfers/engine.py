@@ -731,8 +731,10 @@ class CopyEngine:
             if within and acked_upto < end:
                 self.journal.record_partial(path, idx, within)
 
-        pieces = self._read_source(entry, start, end, hasher, send_from=send_from)
-        async with self.dst.session() as s:
+        async with (
+            self._read_source(entry, start, end, hasher, send_from=send_from) as pieces,
+            self.dst.session() as s,
+        ):
             await s.write(
                 target,
                 pieces,
@@ -744,7 +746,7 @@ class CopyEngine:
         journal_acked(end)
         return hasher.digests
 
-    async def _read_source(
+    def _read_source(
         self,
         entry: Entry,
         start: int,
@@ -752,24 +754,24 @@ class CopyEngine:
         hasher: BlockHasher,
         *,
         send_from: int | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> _Pipe:
         """Pieces of source [start, end), hashed on the way; yields only from
         ``send_from`` on (bytes before it are hashed, not sent). Checks the byte count:
-        a source that shrank or grew raises SourceChangedError."""
+        a source that shrank or grew raises SourceChangedError.
+
+        The source read starts at once, in its own task, so opening the source overlaps
+        opening the destination (one round trip less per file on a slow link)."""
         send_from = start if send_from is None else send_from
-        length = end - start
         to_eof = end == entry.size
-        pos = start
         q: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self.opt.pipe_depth)
 
         async def reader() -> None:
-            nonlocal pos
+            pos = start
             try:
                 async with self.src.session() as s:
+                    # To EOF: read without a bound, so a file that grew is noticed.
                     stream = s.read(
-                        entry.path,
-                        offset=start,
-                        length=None if (to_eof and not self._src_caps.bounded_read) else length,
+                        entry.path, offset=start, length=None if to_eof else end - start
                     )
                     async for piece in stream:
                         if self._limiter is not None:
@@ -794,30 +796,34 @@ class CopyEngine:
                 await q.put(exc)
 
         task = asyncio.create_task(reader())
-        sent = start
-        try:
-            while True:
-                item = await q.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                piece = item
-                if sent + len(piece) <= send_from:
+
+        async def pieces() -> AsyncIterator[bytes]:
+            sent = start
+            try:
+                while True:
+                    item = await q.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    piece = item
+                    if sent + len(piece) <= send_from:
+                        sent += len(piece)
+                        continue
+                    if sent < send_from:
+                        piece = piece[send_from - sent :]
+                        sent = send_from
                     sent += len(piece)
-                    continue
-                if sent < send_from:
-                    piece = piece[send_from - sent :]
-                    sent = send_from
-                sent += len(piece)
-                self._stats.bytes_sent += len(piece)
-                self.emit(BytesMoved(path=entry.path, n=len(piece)))
-                yield piece
-        finally:
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+                    self._stats.bytes_sent += len(piece)
+                    self.emit(BytesMoved(path=entry.path, n=len(piece)))
+                    yield piece
+            finally:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+        return _Pipe(pieces(), task)
 
     async def _check_source_unchanged(self, entry: Entry) -> None:
         async with self.src.session() as s:
@@ -857,15 +863,16 @@ class CopyEngine:
                     journaled.add(idx)
                     self.journal.record_block(path, idx, d, acked=False, bytes_done=done_through)
 
-        async def pieces() -> AsyncIterator[bytes]:
-            async for piece in self._read_source(
-                entry, read_from, size, hasher, send_from=resume_at
-            ):
+        async def pieces(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for piece in source:
                 journal_sent(hasher.position)
                 yield piece
 
-        async with self.dst.session() as s:
-            await s.write(target, pieces(), offset=resume_at, create=resume_at == 0)
+        async with (
+            self._read_source(entry, read_from, size, hasher, send_from=resume_at) as source,
+            self.dst.session() as s,
+        ):
+            await s.write(target, pieces(source), offset=resume_at, create=resume_at == 0)
         hasher.finish()
         digests = [known[i] for i in range(first_idx)] + hasher.digests
         return digests, resume_at
@@ -911,6 +918,30 @@ class CopyEngine:
         if have > read_from and not await self._tails_match(entry, target, read_from, have):
             return restart("partial block at the destination differs from the source")
         return have, read_from, {i: known[i] for i in range(tail_block)}
+
+
+class _Pipe:
+    """The source side of one transfer: an async iterator of pieces whose reader task
+    is already running. ``async with`` guarantees the reader (and the source session it
+    holds) is stopped even when the destination fails before reading a single piece."""
+
+    def __init__(self, pieces: AsyncIterator[bytes], task: asyncio.Task[None]) -> None:
+        self._pieces = pieces
+        self._task = task
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pieces
+
+    async def __aenter__(self) -> _Pipe:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(BaseException):
+            await self._pieces.aclose()  # type: ignore[attr-defined]
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
 
 
 async def _empty() -> AsyncIterator[bytes]:
