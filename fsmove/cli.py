@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fsmove import __version__
+from fsmove.demo.sample import SampleSize
 from fsmove.endpoints import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
@@ -152,6 +153,14 @@ def copy(
     journal: Annotated[
         Path | None, typer.Option(help="Journal file (default: in the XDG state dir).")
     ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="After the copy, verify both trees (see `verify`).")
+    ] = False,
+    report: Annotated[
+        list[Path] | None,
+        typer.Option(help="With --verify: write the report to FILE.json or FILE.html "
+                     "(repeatable)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
@@ -213,7 +222,105 @@ def copy(
             quiet=quiet,
             json=json_output,
         )
+        if report and not verify:
+            raise UsageError("--report goes with --verify")
+        if verify:
+            from fsmove.commands.verify import check_report_paths
+
+            check_report_paths(tuple(report or ()))
         code = run_copy(req)
+        if verify and not dry_run:
+            from fsmove.commands.verify import VerifyRequest, run_verify
+            from fsmove.verify.results import Tier
+
+            checked = run_verify(
+                VerifyRequest(
+                    src=src, dst=dst, tier=Tier.FULL, connect=req.connect,
+                    reports=tuple(report or ()), src_connections=src_connections,
+                    dst_connections=dst_connections, journal=journal,
+                    filters=req.options.filters, quiet=quiet, json=json_output,
+                )
+            )
+            code = max(code, checked)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command("verify")
+def verify_command(
+    src: Annotated[str, typer.Argument(help="Source endpoint (as for copy).")],
+    dst: Annotated[str, typer.Argument(help="Destination endpoint.")],
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Compare listings and sizes only (reads nothing).")
+    ] = False,
+    sample: Annotated[
+        float | None,
+        typer.Option(help="Read only a seeded random PCT % of the files (e.g. 5)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of --sample (default: random, in the report).")
+    ] = None,
+    report: Annotated[
+        list[Path] | None,
+        typer.Option(help="Write the report to FILE.json or FILE.html (repeatable)."),
+    ] = None,
+    no_journal: Annotated[
+        bool, typer.Option("--no-journal", help="Always read the source, even where a "
+                           "copy's journal holds a still-valid digest.")
+    ] = False,
+    journal: Annotated[
+        Path | None, typer.Option(help="The copy's journal (default: the job's own).")
+    ] = None,
+    src_connections: Annotated[
+        int | None, typer.Option(help="Max connections to the source.", min=1, max=128)
+    ] = None,
+    dst_connections: Annotated[
+        int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="Ignore paths matching this glob (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the JSON report on stdout.")
+    ] = False,
+    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
+    known_hosts: Annotated[
+        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
+    ] = None,
+    identity: Annotated[
+        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
+    ] = None,
+) -> None:
+    """Check that DST holds exactly what SRC does: = identical, + only in source,
+    - only in destination, * differs, ! could not be read.
+
+    Exit 0 when everything matched, 4 on any difference, 3 when paths could not be read.
+    """
+    from fsmove.commands.verify import VerifyRequest, run_verify
+    from fsmove.verify.results import Tier
+
+    try:
+        if quick and sample is not None:
+            raise UsageError("--quick and --sample exclude each other")
+        tier = Tier.QUICK if quick else Tier.SAMPLE if sample is not None else Tier.FULL
+        code = run_verify(
+            VerifyRequest(
+                src=src, dst=dst, tier=tier, sample_pct=sample, seed=seed,
+                reports=tuple(report or ()),
+                connect=_connect_options(
+                    timeout=timeout, known_hosts=known_hosts, accept_new_host_key=False,
+                    identity=identity, ca_file=ca_file, insecure_tls=False,
+                ),
+                src_connections=src_connections, dst_connections=dst_connections,
+                journal=journal, use_journal=not no_journal,
+                filters=Filters(exclude=tuple(exclude or ())), quiet=quiet, json=json_output,
+            )
+        )
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))
@@ -281,6 +388,40 @@ def status(
 
     try:
         code = run_status(job, as_json=json_output)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the buckets, the journal and the reports "
+                     "(default: a new temporary folder, kept and shown)."),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the two buckets' folders too.")
+    ] = False,
+    size: Annotated[
+        SampleSize, typer.Option(help="Sample bucket: normal (~300 files, ~150 MiB) or "
+                                 "small (~50 files, ~5 MiB).")
+    ] = SampleSize.NORMAL,
+) -> None:
+    """Run a demo migration between two local FTP servers: copy, crash, resume, verify.
+
+    Needs no server and no network: both buckets are FTP servers embedded in this
+    process, on 127.0.0.1. Ends with the same commands for real Clever Cloud buckets.
+    """
+    from fsmove.commands.demo import DemoRequest, run_demo
+
+    try:
+        commands = {c.name or (c.callback.__name__ if c.callback else "")
+                    for c in app.registered_commands}
+        code = run_demo(
+            DemoRequest(workdir=workdir, keep=keep, size=size,
+                        has_verify_command="verify" in commands)
+        )
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

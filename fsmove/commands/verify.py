@@ -1,0 +1,134 @@
+"""`fsmove verify SRC DST` (and `fsmove copy --verify`): compare both trees, report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
+from fsmove.errors import UsageError
+from fsmove.exitcodes import ExitCode
+from fsmove.transfers.backend import Entry
+from fsmove.transfers.endpoint import Endpoint
+from fsmove.transfers.journal import default_journal_path, digest_lookup
+from fsmove.transfers.plan import Filters, is_temp_name
+from fsmove.transfers.pool import SessionPool
+from fsmove.verify.digest import ALGORITHM
+from fsmove.verify.html_report import write_html
+from fsmove.verify.report import terminal_summary, to_json, write_json
+from fsmove.verify.results import Tier, Verification, exit_code_for
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    src: str
+    dst: str
+    tier: Tier
+    connect: ConnectOptions
+    sample_pct: float | None = None
+    seed: int | None = None
+    reports: tuple[Path, ...] = ()
+    src_connections: int | None = None
+    dst_connections: int | None = None
+    journal: Path | None = None
+    #: Let a copy's journal digests stand in for re-reading the source.
+    use_journal: bool = True
+    filters: Filters = field(default_factory=Filters)
+    quiet: bool = False
+    json: bool = False
+
+
+def check_report_paths(paths: tuple[Path, ...]) -> None:
+    for p in paths:
+        if p.suffix.lower() not in (".json", ".html", ".htm"):
+            raise UsageError(f"--report {p}: the file name must end in .json or .html")
+        if not p.parent.exists():
+            raise UsageError(f"--report {p}: folder {p.parent} does not exist")
+
+
+def journal_source_digests(
+    journal: Path, tolerance: float = 1.0
+) -> Callable[[Entry], str | None]:
+    """A copy's digests, valid only while the source file has the same size and mtime."""
+    known = digest_lookup(journal)
+
+    def lookup(entry: Entry) -> str | None:
+        rec = known.get(entry.path)
+        if rec is None:
+            return None
+        size, mtime, digest, algorithm = rec
+        if algorithm != ALGORITHM or size != entry.size:
+            return None
+        if mtime is None or entry.mtime is None or abs(mtime - entry.mtime) > tolerance:
+            return None
+        return digest
+
+    return lookup
+
+
+def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
+    for p in paths:
+        if p.suffix.lower() == ".json":
+            write_json(v, p)
+        else:
+            write_html(v, p)
+
+
+async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> Verification:
+    from fsmove.commands.copy import DEFAULT_CONNECTIONS
+    from fsmove.verify.verifier import verify_trees
+
+    src_pool = SessionPool(
+        open_store(src, req.connect),
+        max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
+    )
+    dst_pool = SessionPool(
+        open_store(dst, req.connect),
+        max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
+    )
+    known = None
+    if req.use_journal and req.tier is not Tier.QUICK:
+        path = req.journal or default_journal_path(src.identity, dst.identity)
+        if path.exists():
+            known = journal_source_digests(path)
+    flt = req.filters
+
+    def exclude(path: str) -> bool:
+        return is_temp_name(path.rsplit("/", 1)[-1]) or flt.excluded(path, is_dir=False)
+
+    try:
+        return await verify_trees(
+            src=src_pool,
+            dst=dst_pool,
+            tier=req.tier,
+            sample_pct=req.sample_pct,
+            seed=req.seed,
+            known_source_digest=known,
+            exclude=exclude,
+        )
+    finally:
+        await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
+
+
+def present(v: Verification, req: VerifyRequest) -> ExitCode:
+    write_reports(v, req.reports)
+    if req.json:
+        print(json.dumps(to_json(v), ensure_ascii=False))
+    elif not req.quiet:
+        print(terminal_summary(v))
+        for p in req.reports:
+            print(f"report: {p.resolve()}")
+    return ExitCode(exit_code_for(v))
+
+
+def run_verify(req: VerifyRequest) -> ExitCode:
+    check_report_paths(req.reports)
+    if req.sample_pct is not None and not 0 < req.sample_pct <= 100:
+        raise UsageError("--sample takes a percentage between 0 and 100, like 5")
+    src = endpoint_from_text(req.src, side="src")
+    dst = endpoint_from_text(req.dst, side="dst")
+    v = asyncio.run(verify_endpoints(req, src, dst))
+    return present(v, req)
