@@ -1,0 +1,150 @@
+"""`fsmove demo`: the README's first command, run for real in a subprocess."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fsmove.cli import app
+from fsmove.demo.sample import SampleSize, make_sample, plan_sample
+from fsmove.transfers.journal import read_status
+from fsmove.verify.verifier import is_fsmove_temp
+
+DEMO_TIMEOUT = 240
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes (other than this one) that mention ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace"
+            )
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def _refuses(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _tree(root: Path) -> tuple[set[str], set[str]]:
+    files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    dirs = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir()}
+    return files, dirs
+
+
+@pytest.mark.timeout(DEMO_TIMEOUT + 30)
+def test_demo_runs_to_the_end(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "fsmove.cli", "demo", "--size", "small", "--keep",
+         "--workdir", str(workdir)],
+        capture_output=True, text=True, timeout=DEMO_TIMEOUT, stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{done.stderr}"
+
+    # The report says everything is identical.
+    report = json.loads((workdir / "report.json").read_text())
+    assert report["verdict"] == "match"
+    totals = report["totals"]
+    assert totals["differs"] == totals["only_in_source"] == totals["only_in_destination"] == 0
+    assert totals["unreadable"] == 0
+    assert totals["content_compared"] == totals["files"] == len(plan_sample(SampleSize.SMALL))
+    html = (workdir / "report.html").read_text()
+    assert 'data-verdict="match"' in html and "Everything matched." in html
+    assert f"HTML report: {workdir / 'report.html'}" in out
+
+    # The copy really was cut, and the resume sent less than everything.
+    assert "Killed after" in out
+    status = read_status(workdir / "journal.db")
+    assert status.run_status == "ok"
+    assert status.counts.get("done", 0) + status.counts.get("skipped", 0) == totals["files"]
+    assert 0 < status.bytes_sent_last_run < status.bytes_total
+    assert re.search(r"The resume sent [\d.]+ \S+ of [\d.]+ MiB", out)
+    assert "state:     interrupted" in out  # `fsmove status` after the crash
+
+    # The new bucket is the old one, byte for byte, with nothing of fsmove's left in it.
+    old, new = workdir / "old-bucket", workdir / "new-bucket"
+    old_files, old_dirs = _tree(old)
+    new_files, new_dirs = _tree(new)
+    assert new_files == old_files and new_dirs == old_dirs
+    assert not [f for f in new_files if is_fsmove_temp(Path(f).name)]
+    _match, mismatch, errors = filecmp.cmpfiles(old, new, sorted(old_files), shallow=False)
+    assert mismatch == [] and errors == []
+
+    # The real-bucket commands, with no password anywhere.
+    assert "clever addon env addon_" in out
+    assert "-fsbucket.services.clever-cloud.com/" in out
+    assert not re.search(r"ftp://[^/\s@]+:[^/\s@]+@", out + done.stderr)
+
+    # Nothing left running: no server port open, no child process.
+    ports = [int(p) for p in re.findall(r"ftp://demo@127\.0\.0\.1:(\d+)/", out)]
+    assert len(set(ports)) == 2
+    assert all(_refuses(p) for p in set(ports))
+    assert _processes_mentioning(str(workdir)) == []
+
+
+def test_demo_refuses_a_workdir_that_holds_a_demo(tmp_path: Path) -> None:
+    """Checked before any server starts: usage error, nothing overwritten."""
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / "journal.db").write_bytes(b"")
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(workdir)])
+    assert result.exit_code == 2
+    assert "already holds a demo" in result.output
+
+
+def test_demo_help_reads_well() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"])
+    assert result.exit_code == 0
+    for words in ("--workdir", "--keep", "--size", "small", "normal", "crash"):
+        assert words in result.output
+    top = CliRunner().invoke(app, ["--help"])
+    assert "demo" in top.output and "--install-completion" in top.output
+
+
+def test_sample_is_deterministic_and_realistic(tmp_path: Path) -> None:
+    assert plan_sample(SampleSize.SMALL) == plan_sample(SampleSize.SMALL)
+    assert plan_sample(SampleSize.SMALL, seed=1) != plan_sample(SampleSize.SMALL, seed=2)
+    normal = plan_sample(SampleSize.NORMAL)
+    assert 250 <= len(normal) <= 400
+    assert 120 * 2**20 <= sum(f.size for f in normal) <= 200 * 2**20
+    assert sum(f.size >= 24 * 2**20 for f in normal) == 3
+
+    a = make_sample(tmp_path / "a", SampleSize.SMALL)
+    b = make_sample(tmp_path / "b", SampleSize.SMALL)
+    assert b.files == a.files
+    assert 3 * 2**20 <= a.total_bytes <= 7 * 2**20
+    paths = {f.path for f in a.files}
+    assert any(" " in p for p in paths) and any(not p.isascii() for p in paths)
+    assert any(p.count("/") >= 3 for p in paths)
+    assert any(f.size == 0 for f in a.files)
+    empty_dirs = [d for d in a.dirs if not any((tmp_path / "a" / d).iterdir())]
+    assert empty_dirs == ["uploads/2025/01"]
+    for f in a.files:
+        left, right = tmp_path / "a" / f.path, tmp_path / "b" / f.path
+        assert left.read_bytes() == right.read_bytes()
+        assert left.stat().st_size == f.size
+        assert abs(left.stat().st_mtime - f.mtime) < 1
+    with pytest.raises(FileExistsError):
+        make_sample(tmp_path / "a", SampleSize.SMALL)
