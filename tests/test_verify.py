@@ -13,20 +13,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures.thread  # noqa: F401  (imported early: see effective_uid)
 import contextlib
+import dataclasses
 import json
 import os
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fsmove.transfers.backend import (
+    AuthError,
     Capabilities,
     Entry,
     EntryKind,
+    NotFoundError,
+    PermanentError,
     Session,
     Store,
     TransientError,
@@ -51,6 +56,8 @@ from fsmove.verify.verifier import (
     is_fsmove_temp,
     verify_trees,
 )
+from tests.conformance_stores import store_for
+from tests.servers import RunningServer, make_tree
 
 NOBODY = 65534
 
@@ -527,3 +534,96 @@ def test_report_escapes_hostile_paths(tmp_path: Path) -> None:
     data = json.loads(json.dumps(to_json(v), ensure_ascii=False))
     assert {p["path"] for p in data["paths"]} >= {TRICKY}
     assert stat.S_ISDIR(os.stat(src / "weird").st_mode)
+
+
+# ---------------------------------------------------------------------------------------
+# Real servers: vsftpd (FTP) and OpenSSH (SFTP), both running as a non-root account, so
+# a mode-000 source file really cannot be read.
+# ---------------------------------------------------------------------------------------
+
+SERVERS = ("vsftpd_server", "sshd_server")
+
+
+def server_pair(
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    fixture: str,
+    files: dict[str, bytes],
+) -> tuple[RunningServer, RunningServer]:
+    server: RunningServer = request.getfixturevalue(fixture)
+    src, dst = fresh_subdir(server), fresh_subdir(server)
+    for side in (src, dst):
+        make_tree(side, files)
+    return src, dst
+
+
+async def verify_servers(
+    src: RunningServer, dst: RunningServer, *, src_sessions: int = 3, **kw: Any
+) -> tuple[Verification, CountingStore, CountingStore]:
+    s_store, d_store = CountingStore(store_for(src)), CountingStore(store_for(dst))
+    s = SessionPool(s_store, max_sessions=src_sessions)
+    d = SessionPool(d_store, max_sessions=3)
+    try:
+        v = await verify_trees(src=s, dst=d, **kw)
+    finally:
+        await s.aclose()
+        await d.aclose()
+    return v, s_store, d_store
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fixture", SERVERS)
+def test_five_problems_over_server(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    src, dst = server_pair(request, fresh_subdir, fixture, BASE_FILES)
+    damage(src.root, dst.root, owner=dst.owner)
+    # one source session: listing and reading share it (FTP carries one op at a time)
+    v, s_store, d_store = run(
+        verify_servers(src, dst, tier=Tier.FULL, concurrency=4, src_sessions=1)
+    )
+    check_five(v, tmp_path)
+    assert src.scheme in v.src_display and src.password not in v.src_display
+    assert src.password not in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert src.password not in (tmp_path / "report.json").read_text(encoding="utf-8")
+    # the same-size files were read once on each side; the locked one failed for good
+    same_size = {p for p in BASE_FILES if p not in ("docs/truncated.txt", "deleted.dat")}
+    assert set(d_store.reads) == same_size and set(d_store.reads.values()) == {1}
+    assert set(s_store.reads) == same_size and set(s_store.reads.values()) == {1}
+
+
+@pytest.mark.interop
+def test_2000_files_read_once_per_side_over_sftp(
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """SFTP pipelines many reads on one session: the case where a read could be lost or
+    doubled. (Local stores: ``test_each_file_read_once_per_side_2000_files``.)"""
+    files = {f"d{i % 10}/f{i:04d}.txt": f"small {i}\n".encode() for i in range(2000)}
+    src, dst = server_pair(request, fresh_subdir, "sshd_server", files)
+    v, s_store, d_store = run(verify_servers(src, dst, tier=Tier.FULL, concurrency=8))
+    assert v.matched and v.totals.content_compared == 2000, terminal_summary(v)
+    for store in (s_store, d_store):
+        assert set(store.reads) == set(files) and set(store.reads.values()) == {1}
+
+
+@pytest.mark.interop
+def test_refused_login_fails_the_run(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    src = fresh_subdir(vsftpd_server)
+    wrong = dataclasses.replace(src, password=src.password + "-wrong")
+    with pytest.raises(AuthError) as caught:
+        run(verify_servers(src, wrong, tier=Tier.QUICK))
+    assert wrong.password not in str(caught.value)
+
+
+def test_a_missing_root_fails_the_run(tmp_path: Path) -> None:
+    src, _ = make_identical(tmp_path, {"a.txt": b"a"})
+    with pytest.raises(NotFoundError, match=r"destination folder .* does not exist"):
+        run(verify_local(src, tmp_path / "nowhere", tier=Tier.QUICK))
+    with pytest.raises(PermanentError, match=r"source .* is not a folder"):
+        run(verify_local(src / "a.txt", src, tier=Tier.QUICK))

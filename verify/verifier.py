@@ -29,7 +29,8 @@ How it runs:
   not read and the result says ``how_src == JOURNAL``.
 * A listing or read that fails gives ``!`` with a one-line reason naming the side.
   Paths below a directory that one side could not list are ``!`` too (not ``+`` / ``-``:
-  we do not know). Login failures are not per-path problems: ``AuthError`` propagates.
+  we do not know). A refused login or a missing root is not a per-path finding: the run
+  fails with the backend's error (``AuthError``, ``ConnectError``, ``NotFoundError``).
 
 The values (``Category``, ``PathResult``, ``Verification``...) and ``exit_code_for`` live
 in ``results.py`` and are re-exported here.
@@ -46,7 +47,15 @@ from datetime import UTC, datetime
 
 import xxhash
 
-from fsmove.transfers.backend import AuthError, BackendError, Entry, EntryKind, parent_of
+from fsmove.transfers.backend import (
+    AuthError,
+    BackendError,
+    Entry,
+    EntryKind,
+    NotFoundError,
+    PermanentError,
+    parent_of,
+)
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import WalkIssue, walk
 
@@ -128,6 +137,7 @@ class ListingFinished:
 @dataclass(frozen=True, slots=True)
 class BytesHashed:
     side: Side
+    #: Negative when a failed read is retried: its bytes will be read again.
     nbytes: int
 
 
@@ -214,7 +224,7 @@ class _Run:
     def record(self, result: PathResult) -> None:
         """Count and keep a result; directories wait for ``finish`` (a failed listing
         of the directory, reported later, replaces them)."""
-        if result.kind is EntryKind.DIR and result.category is not Category.UNREADABLE:
+        if result.kind is EntryKind.DIR:
             self.dir_results[result.path] = result
             return
         self.settle(result)
@@ -275,16 +285,26 @@ class _Run:
         self.emit(ListingFinished(side=side, entries=listed))
 
     def listing_issue(self, side: Side, issue: WalkIssue) -> None:
-        if issue.unreadable:
-            self.unlisted[side][issue.path] = _one_line(issue.reason)
-            self.dir_results.pop(issue.path, None)
-            reason = f"{side.value}: could not list directory: {_one_line(issue.reason)}"
-        else:
+        if not issue.unreadable:  # a name the walk refused to use
             reason = f"{side.value}: {_one_line(issue.reason)}"
+            self.settle(
+                PathResult(
+                    path=issue.path,
+                    kind=EntryKind.FILE,
+                    category=Category.UNREADABLE,
+                    reason=reason,
+                )
+            )
+            return
+        self.unlisted[side][issue.path] = _one_line(issue.reason)
+        reason = f"{side.value}: could not list directory: {_one_line(issue.reason)}"
+        earlier = self.dir_results.get(issue.path)
+        if earlier is not None and earlier.category is Category.UNREADABLE:
+            reason = f"{earlier.reason}; {reason}"  # neither side could list it
         self.record(
             PathResult(
                 path=issue.path,
-                kind=EntryKind.DIR if issue.unreadable else EntryKind.FILE,
+                kind=EntryKind.DIR,
                 category=Category.UNREADABLE,
                 reason=reason,
             )
@@ -435,6 +455,8 @@ class _Run:
                 raise
             except BackendError as exc:
                 if exc.retryable and attempt < _READ_ATTEMPTS:
+                    if size:  # take back the progress of the failed attempt
+                        self.emit(BytesHashed(side=side, nbytes=-size))
                     continue
                 return _Failed(reason=f"{side.value}: {_one_line(str(exc))}")
             hasher.finish()
@@ -488,14 +510,22 @@ class _Run:
         self.dir_results.clear()
 
 
-async def _connect_both(src: SessionPool, dst: SessionPool) -> None:
-    """Log in on both sides first: a refused login fails the run, it is not a path."""
+async def _check_roots(src: SessionPool, dst: SessionPool) -> None:
+    """Log in on both sides and look at both roots first: a refused login or a missing
+    root fails the whole run (it is not a per-path finding)."""
 
-    async def one(pool: SessionPool) -> None:
-        async with pool.session():
-            pass
+    async def one(pool: SessionPool, side: Side) -> None:
+        async with pool.session() as session:
+            try:
+                root = await session.stat("")
+            except NotFoundError:
+                raise NotFoundError(
+                    f"the {side.value} folder {pool.display} does not exist: check the path"
+                ) from None
+        if root.kind is not EntryKind.DIR:
+            raise PermanentError(f"the {side.value} {pool.display} is not a folder")
 
-    await asyncio.gather(one(src), one(dst))
+    await asyncio.gather(one(src, Side.SOURCE), one(dst, Side.DESTINATION))
 
 
 async def verify_trees(
@@ -518,7 +548,8 @@ async def verify_trees(
     ``sample_pct`` (0 < pct <= 100) is required with ``Tier.SAMPLE`` and refused
     otherwise; ``seed`` defaults to a random one (recorded in the result).
     ``exclude(path)`` True drops a path (and a directory's subtree) on both sides.
-    Raises ``AuthError`` / ``ConnectError`` when a side cannot log in at all.
+    Raises ``AuthError`` / ``ConnectError`` when a side cannot log in at all,
+    ``NotFoundError`` / ``PermanentError`` when a root is missing or not a folder.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -532,7 +563,7 @@ async def verify_trees(
 
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    await _connect_both(src, dst)
+    await _check_roots(src, dst)
     run = _Run(
         src=src,
         dst=dst,
