@@ -307,6 +307,8 @@ def verify_command(
     try:
         if quick and sample is not None:
             raise UsageError("--quick and --sample exclude each other")
+        if seed is not None and sample is None:
+            raise UsageError("--seed goes with --sample")
         tier = Tier.QUICK if quick else Tier.SAMPLE if sample is not None else Tier.FULL
         code = run_verify(
             VerifyRequest(
