@@ -1,0 +1,921 @@
+"""The FTP and FTPS store: ``FtpStore`` opens ``FtpSession``s (one control connection
+each, one operation at a time).
+
+Speed rules (FACTS.md): never let aioftp LIST a directory per file (its ``stat``,
+``exists``, ``download`` and ``upload`` do, 31 files/s against vsftpd); single-file
+commands only (``MLST``, or ``SIZE`` + ``MDTM`` pipelined in one round trip); data moves
+in big blocks; ``TYPE I`` once per session.
+
+Paths: every command carries an absolute path joined from the store root, so the
+session's working directory never matters (and is restored after a ``CWD`` probe).
+
+Listings: ``MLSD`` when FEAT lists MLST (exact mtimes), else ``LIST -a`` parsed by
+``ftp_listing``. ``LIST`` times are imprecise, so those entries carry ``mtime=None``: the
+engine asks ``stat`` (``MDTM``) when it needs a time.
+
+Ranged reads: ``REST`` + ``RETR``; at the end of the range the data connection is cut,
+``ABOR`` is sent and the replies are brought back in step with a ``PWD`` marker. If a
+server leaves the control connection out of step, the session is closed and marked
+``broken`` (the pool drops it) and TransientError is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from types import TracebackType
+
+import aioftp
+
+from .backend import (
+    PIECE_SIZE,
+    BackendError,
+    Capabilities,
+    Entry,
+    EntryKind,
+    NotFoundError,
+    OffsetWrites,
+    PermanentError,
+    TransientError,
+    UnsafePathError,
+    UnsupportedError,
+    check_relpath,
+    join_relpath,
+)
+from .endpoint import Endpoint
+from .ftp_client import DATA_BUFFER, FtpClient, ProtocolError, Reply
+from .ftp_errors import (
+    error_for_550,
+    login_error,
+    looks_denied,
+    looks_missing,
+    network_error,
+    reply_error,
+)
+from .ftp_listing import (
+    LineSplitter,
+    Listed,
+    ListingLineError,
+    facts_to_listed,
+    format_timeval,
+    parse_facts,
+    parse_list_line,
+    parse_mlsx_line,
+    parse_timeval,
+)
+from .ftp_probe import Features, ProbeResult, parse_feat, probe_capabilities
+from .ftp_tls import FtpsClient, TlsSetupError, make_ssl_context
+
+#: Exceptions that mean the connection itself failed (the session is then unusable).
+_NETWORK_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncio.IncompleteReadError,
+    ssl.SSLError,
+    ProtocolError,
+    aioftp.AIOFTPException,
+)
+
+_ANONYMOUS_PASSWORD = "anonymous@"
+#: After a ranged read, read on to EOF rather than ABOR when at most this much is left.
+DRAIN_LIMIT = 1024 * 1024
+#: How long to wait for a reply to ABOR beyond three round trips before cutting the data.
+ABOR_GRACE = 0.05
+
+
+class FtpStore:
+    """An FTP or FTPS (explicit ``AUTH TLS``) account and a root folder on it."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        tls: bool = False,
+        timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if endpoint.scheme not in ("ftp", "ftps"):
+            raise ValueError(f"FtpStore needs an ftp:// or ftps:// endpoint, not {endpoint!r}")
+        self.endpoint = endpoint
+        self.tls = tls or endpoint.scheme == "ftps"
+        self.timeout = timeout
+        self.display = endpoint.display
+        self.user = endpoint.user or "anonymous"
+        port = endpoint.effective_port
+        self.port = port if port is not None else 21
+        self.where = f"{endpoint.host}:{self.port}"
+        self.root = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
+        self._ssl_context = ssl_context
+        if self.tls and ssl_context is None:
+            self._ssl_context = make_ssl_context(cafile=None, insecure=False)
+        #: FEAT, read by the first session and shared by the later ones.
+        self.features: Features | None = None
+        self._probe: ProbeResult | None = None
+        self._probe_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"FtpStore({self.display!r})"
+
+    def abs_path(self, path: str) -> str:
+        """The server path of a store-relative path (refusing unsafe ones)."""
+        check_relpath(path)
+        if not path:
+            return self.root
+        return f"{self.root.rstrip('/')}/{path}"
+
+    async def connect(self) -> FtpSession:
+        return FtpSession(self, await self.open_client())
+
+    async def open_client(self) -> FtpClient:
+        """A new logged-in control connection (what a session runs on)."""
+        client: FtpClient
+        if self.tls:
+            assert self._ssl_context is not None
+            client = FtpsClient(timeout=self.timeout, ssl_context=self._ssl_context)
+        else:
+            client = FtpClient(timeout=self.timeout)
+        try:
+            await asyncio.wait_for(self._log_in(client), self.timeout * 3)
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, Exception) and not isinstance(exc, BackendError):
+                raise network_error(exc, where=self.where, action="connect to",
+                                    connecting=True) from exc
+            raise
+        return client
+
+    async def _log_in(self, client: FtpClient) -> None:
+        greeting = await client.open(self.endpoint.host, self.port)
+        if greeting.code != 220:
+            raise login_error(greeting, user=self.user, where=self.where)
+        if isinstance(client, FtpsClient):
+            auth = await client.secure_control(self.endpoint.host)
+            if auth.code != 234:
+                raise TlsSetupError(
+                    f"{self.where} refused AUTH TLS (server replied {auth.text!r}): it does "
+                    "not offer explicit FTPS; use ftp:// only if plain FTP is acceptable"
+                )
+        reply = await client.cmd(f"USER {self.user}")
+        if reply.code == 331:
+            password = self.endpoint.password
+            secret = password.reveal() if password else (
+                _ANONYMOUS_PASSWORD if self.user == "anonymous" else "")
+            reply = await client.cmd(f"PASS {secret}")
+        if not reply.is_success():
+            raise login_error(reply, user=self.user, where=self.where)
+        if isinstance(client, FtpsClient):
+            for line in ("PBSZ 0", "PROT P"):
+                reply = await client.cmd(line)
+                if not reply.is_success():
+                    raise TlsSetupError(f"{self.where} refused {line} (server replied "
+                                        f"{reply.text!r}): data connections cannot be secured")
+        if self.features is None:
+            features = parse_feat(await client.cmd("FEAT"))
+            if not features.lines and (await client.cmd(f"MLST {self.root}")).code == 250:
+                # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
+                features = Features(frozenset({"MLST"}))
+            self.features = features
+        if self.features.utf8:
+            await client.cmd("OPTS UTF8 ON")  # a refusal changes nothing we rely on
+        reply = await client.cmd("TYPE I")
+        if not reply.is_success():
+            raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
+
+    async def capabilities(self) -> Capabilities:
+        if self._probe is not None:
+            return self._probe.capabilities
+        session = await self.connect()
+        try:
+            return (await session.run_probe()).capabilities
+        finally:
+            await session.close()
+
+    @property
+    def probe_result(self) -> ProbeResult | None:
+        """The cached probe result (None until ``capabilities`` ran)."""
+        return self._probe
+
+    async def probe_on(self, session: FtpSession) -> ProbeResult:
+        """Probe on a session the caller already holds (cached when final)."""
+        async with self._probe_lock:
+            if self._probe is not None:
+                return self._probe
+            result = await probe_capabilities(session, self.features or Features())
+            if result.final:
+                self._probe = result
+            return result
+
+    async def aclose(self) -> None:
+        """Nothing to release: an FTP store keeps no connection of its own (sessions are
+        closed by whoever opened them)."""
+        return None
+
+
+class _Op:
+    """Guards one session operation: one at a time, network failures break the session."""
+
+    __slots__ = ("action", "path", "session")
+
+    def __init__(self, session: FtpSession, action: str, path: str | None) -> None:
+        self.session = session
+        self.action = action
+        self.path = path
+
+    async def __aenter__(self) -> None:
+        await self.session._enter(self.action)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        session = self.session
+        session._busy = None
+        if exc is None or isinstance(exc, (BackendError, GeneratorExit)):
+            return False
+        if isinstance(exc, _NETWORK_ERRORS):
+            session._mark_broken(f"{type(exc).__name__} during {self.action}")
+            raise network_error(exc, where=session.where, action=self.action,
+                                path=self.path) from exc
+        if isinstance(exc, BaseException) and not isinstance(exc, Exception):
+            session._mark_broken(f"{type(exc).__name__} during {self.action}")
+        return False
+
+
+class FtpSession:
+    """One logged-in FTP control connection."""
+
+    def __init__(self, store: FtpStore, client: FtpClient) -> None:
+        self._store = store
+        self._client = client
+        self.where = store.where
+        self.root = store.root
+        self._features = store.features or Features()
+        self._busy: str | None = None
+        self._broken: str | None = None
+        self._closed = False
+        self._home: str | None = None
+        self._list_plain = False  # the server refused "LIST -a": use "LIST"
+        #: How many times the session logged in again after a lost control connection.
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        return f"FtpSession({self._store.display!r})"
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def broken(self) -> bool:
+        """True once the control connection failed or fell out of step (the error was
+        raised to the operation that saw it). The next operation logs in again; a pool
+        may as well drop the session."""
+        return self._broken is not None or self._closed
+
+    async def _enter(self, action: str) -> None:
+        if self._closed:
+            raise TransientError(f"{action} on {self.where}: session already closed")
+        if self._busy is not None:
+            raise RuntimeError(f"FTP session busy with {self._busy}: one operation at a time")
+        self._busy = action
+        if self._broken is not None:
+            # The control connection was lost or fell out of step after an earlier
+            # operation (which reported it): log in again before this one.
+            try:
+                self._client.close()
+                self._client = await self._store.open_client()
+            except BaseException:
+                self._busy = None
+                raise
+            self._broken = None
+            self._home = None
+            self.reconnects += 1
+
+    def _mark_broken(self, reason: str) -> None:
+        if self._broken is None:
+            self._broken = reason
+        self._client.close()
+
+    def _op(self, action: str, path: str | None) -> _Op:
+        return _Op(self, action, path)
+
+    # -- raw helpers (no guard; used by the operations and by ftp_probe) -------------------
+
+    async def raw_command(self, line: str) -> Reply:
+        reply = await self._client.cmd(line)
+        if reply.code == 421:
+            self._mark_broken("the server closed the session (421)")
+        return reply
+
+    async def _refusal(self, reply: Reply, *, abs_path: str, path: str, action: str
+                       ) -> BackendError:
+        """The error for a refused command; an ambiguous 550 gets an existence check."""
+        if reply.code == 550 and not looks_denied(reply) and not looks_missing(reply):
+            exists = await self._exists(abs_path)
+            return error_for_550(reply, exists=exists, where=self.where, action=action,
+                                 path=path)
+        return reply_error(reply, where=self.where, action=action, path=path)
+
+    async def _exists(self, abs_path: str) -> bool:
+        if self._features.mlst:
+            return (await self.raw_command(f"MLST {abs_path}")).code == 250
+        if (await self.raw_command(f"SIZE {abs_path}")).code == 213:
+            return True
+        return await self.raw_is_dir(abs_path)
+
+    async def raw_is_dir(self, abs_path: str) -> bool:
+        """CWD probe (the working directory is restored)."""
+        if self._home is None:
+            reply = await self.raw_command("PWD")
+            self._home = "/"
+            if reply.code == 257:
+                try:
+                    self._home = str(self._client.parse_directory_response(reply.last))
+                except (IndexError, ValueError):
+                    self._home = "/"
+        reply = await self.raw_command(f"CWD {abs_path}")
+        if not reply.is_success():
+            if 400 <= reply.code < 500:
+                raise reply_error(reply, where=self.where, action="check folder", path=abs_path)
+            return False
+        back = await self.raw_command(f"CWD {self._home}")
+        if not back.is_success():
+            self._mark_broken("cannot restore the working directory")
+            raise TransientError(f"cannot return to {self._home!r} on {self.where} after a "
+                                 f"folder check ({back.text!r})")
+        return True
+
+    async def _size(self, abs_path: str, *, path: str) -> int | None:
+        """The file size (None when the file does not exist)."""
+        reply = await self.raw_command(f"SIZE {abs_path}")
+        if reply.code == 213:
+            try:
+                return int(reply.last.strip())
+            except ValueError as exc:
+                raise ProtocolError(f"bad SIZE reply {reply.text!r}") from exc
+        if reply.code == 550 and not looks_denied(reply):
+            return None
+        raise reply_error(reply, where=self.where, action="size of", path=path)
+
+    async def _start_transfer(
+        self, command: str, *, rest: int, abs_path: str, path: str, action: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """PASV/EPSV, connect, (REST), the transfer command; returns the data streams once
+        the server accepted the command (1xx), TLS already set up."""
+        refusal, port = await self._client.passive()
+        if refusal is not None or port is None:
+            assert refusal is not None
+            raise reply_error(refusal, where=self.where, action=f"{action} (passive mode)",
+                              path=path)
+        reader, writer = await self._client.open_data(port)
+        try:
+            if rest:
+                reply = await self.raw_command(f"REST {rest}")
+                if reply.code != 350:
+                    raise reply_error(reply, where=self.where,
+                                      action=f"{action} from offset {rest}", path=path)
+            reply = await self.raw_command(f"{command} {abs_path}")
+            if not reply.is_preliminary():
+                if reply.is_success():
+                    raise ProtocolError(f"{command} answered {reply.text!r} without 1xx")
+                raise await self._refusal(reply, abs_path=abs_path, path=path, action=action)
+            await self._client.start_data_tls(writer)
+        except BaseException:
+            writer.transport.abort()
+            raise
+        return reader, writer
+
+    async def _finish_transfer(self, *, path: str, action: str) -> None:
+        """Wait for the transfer's final reply (226/250)."""
+        reply = await self._client.final_reply()
+        if reply.is_success():  # 226 / 250 (aioftp's server says 200)
+            return
+        if reply.code == 421:
+            self._mark_broken("the server closed the session (421)")
+        raise reply_error(reply, where=self.where, action=action, path=path)
+
+    async def _abort_transfer(
+        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None
+    ) -> None:
+        """Stop a transfer and bring the control connection back in step.
+
+        Downloads (``reader`` given): send ABOR first and keep reading the data. Servers
+        that watch the control connection during a transfer (aioftp, which drops the
+        whole session if its data connection is reset mid-write) stop, reply and close
+        the data connection; the others (vsftpd) keep sending until the data connection
+        is cut, which happens once ``DRAIN_LIMIT`` bytes and a few round trips passed
+        with no reply. Uploads: cut first (the server would wait for data), then ABOR.
+        Then read replies until a PWD marker comes back, whatever the server sent
+        (426 then 226, 226 then 225, a lone 226...).
+        """
+        client = self._client
+        try:
+            async with asyncio.timeout(client.timeout):
+                if reader is None:
+                    writer.transport.abort()
+                    await client.cmd("ABOR")
+                else:
+                    await client.send("ABOR")
+                    first = asyncio.ensure_future(client.reply())
+                    try:
+                        await self._drain_until(reader, first)
+                    finally:
+                        writer.transport.abort()
+                    await first
+                reply = await client.cmd("PWD")
+                for _ in range(4):
+                    if reply.code == 257:
+                        return
+                    reply = await client.reply()
+        except _NETWORK_ERRORS as exc:
+            writer.transport.abort()
+            self._mark_broken(f"ABOR failed ({type(exc).__name__})")
+            raise TransientError(f"abort of a transfer on {self.where} failed "
+                                 f"({type(exc).__name__}); the session is closed") from exc
+        self._mark_broken("replies out of step after ABOR")
+        raise TransientError(f"the server at {self.where} answered ABOR out of step; "
+                             "the session is closed")
+
+    async def _drain_until(
+        self, reader: asyncio.StreamReader, reply: asyncio.Future[Reply]
+    ) -> None:
+        """Read and drop data until EOF, until ``reply`` arrives, or until the server
+        clearly ignores ABOR during the transfer (``DRAIN_LIMIT`` bytes and a grace
+        period of a few round trips)."""
+        loop = asyncio.get_running_loop()
+        grace_end = loop.time() + 3 * self._client.rtt + ABOR_GRACE
+        dropped = 0
+        while not reply.done():
+            read = asyncio.ensure_future(reader.read(DATA_BUFFER))
+            await asyncio.wait({read, reply}, return_when=asyncio.FIRST_COMPLETED)
+            if not read.done():
+                read.cancel()
+                return
+            try:
+                chunk = read.result()
+            except _NETWORK_ERRORS:
+                return  # the data connection only: the control replies tell the rest
+            if not chunk:
+                return
+            dropped += len(chunk)
+            if dropped >= DRAIN_LIMIT and loop.time() >= grace_end:
+                return
+
+    async def _drain(self, reader: asyncio.StreamReader, limit: int) -> bool:
+        """Read and drop up to ``limit`` bytes; True if the data connection hit EOF."""
+        dropped = 0
+        while dropped <= limit:
+            chunk = await self._read_block(reader)
+            if not chunk:
+                return True
+            dropped += len(chunk)
+        return False
+
+    async def _read_block(self, reader: asyncio.StreamReader) -> bytes:
+        return await asyncio.wait_for(reader.read(DATA_BUFFER), self._client.timeout)
+
+    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply:
+        """Upload ``payload`` with STOR/APPE (REST first if ``rest``); the final reply, or
+        the refusal."""
+        refusal, port = await self._client.passive()
+        if refusal is not None or port is None:
+            assert refusal is not None
+            return refusal
+        _reader, writer = await self._client.open_data(port)
+        try:
+            if rest:
+                reply = await self.raw_command(f"REST {rest}")
+                if reply.code != 350:
+                    return reply
+            reply = await self.raw_command(f"{verb} {abs_path}")
+            if not reply.is_preliminary():
+                return reply
+            await self._client.start_data_tls(writer)
+            writer.write(payload)
+            await asyncio.wait_for(writer.drain(), self._client.timeout)
+        finally:
+            writer.close()
+        return await self._client.final_reply()
+
+    async def raw_read_all(self, abs_path: str, *, rest: int = 0) -> bytes | Reply:
+        """A whole (small) file from ``rest``, or the refusal reply."""
+        refusal, port = await self._client.passive()
+        if refusal is not None or port is None:
+            assert refusal is not None
+            return refusal
+        reader, writer = await self._client.open_data(port)
+        try:
+            if rest:
+                reply = await self.raw_command(f"REST {rest}")
+                if reply.code != 350:
+                    return reply
+            reply = await self.raw_command(f"RETR {abs_path}")
+            if not reply.is_preliminary():
+                return reply
+            await self._client.start_data_tls(writer)
+            parts = []
+            while chunk := await self._read_block(reader):
+                parts.append(chunk)
+        finally:
+            writer.close()
+        final = await self._client.final_reply()
+        return b"".join(parts) if final.is_success() else final
+
+    def passive_note(self) -> str:
+        mode = self._client.passive_mode or "none used yet"
+        note = f"passive mode: {mode}; data connections go to the control peer address"
+        advertised = self._client.pasv_advertised
+        if advertised and advertised != self._client.peer_ip:
+            note += f" (PASV advertised {advertised}, ignored)"
+        return note
+
+    async def run_probe(self) -> ProbeResult:
+        await self._enter("capability probe")
+        try:
+            return await self._store.probe_on(self)
+        except _NETWORK_ERRORS as exc:
+            self._mark_broken(f"{type(exc).__name__} during the capability probe")
+            raise network_error(exc, where=self.where, action="probe capabilities") from exc
+        finally:
+            self._busy = None
+
+    # -- Session protocol ------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Entry:
+        abs_path = self._store.abs_path(path)
+        async with self._op("stat", path):
+            if self._features.mlst:
+                return await self._stat_mlst(abs_path, path)
+            return await self._stat_size_mdtm(abs_path, path)
+
+    async def _stat_mlst(self, abs_path: str, path: str) -> Entry:
+        reply = await self.raw_command(f"MLST {abs_path}")
+        if reply.code != 250:
+            raise await self._refusal(reply, abs_path=abs_path, path=path, action="stat")
+        for line in reply.lines[1:-1] or reply.lines:
+            text = line[1:] if line.startswith(" ") else line
+            facts_text, _sep, _name = text.partition(" ")
+            facts = parse_facts(facts_text)
+            if "type" in facts:
+                listed = facts_to_listed(facts, path)
+                if listed is None:  # "cdir": the folder itself
+                    return Entry(path=path, kind=EntryKind.DIR, mtime=_mtime_of(facts))
+                return Entry(path=path, kind=listed.kind, size=listed.size, mtime=listed.mtime)
+        raise ProtocolError(f"MLST reply without facts: {reply.text!r}")
+
+    async def _stat_size_mdtm(self, abs_path: str, path: str) -> Entry:
+        # Both single-file commands in one round trip.
+        await self._client.send(f"SIZE {abs_path}")
+        await self._client.send(f"MDTM {abs_path}")
+        size_reply = await self._client.reply()
+        mdtm_reply = await self._client.reply()
+        if size_reply.code == 213:
+            try:
+                size = int(size_reply.last.strip())
+            except ValueError as exc:
+                raise ProtocolError(f"bad SIZE reply {size_reply.text!r}") from exc
+            mtime = None
+            if mdtm_reply.code == 213:
+                try:
+                    mtime = parse_timeval(mdtm_reply.last)
+                except ValueError:
+                    mtime = None
+            return Entry(path=path, kind=EntryKind.FILE, size=size, mtime=mtime)
+        if size_reply.code in (421, 530) or 400 <= size_reply.code < 500:
+            raise reply_error(size_reply, where=self.where, action="stat", path=path)
+        if await self.raw_is_dir(abs_path):
+            return Entry(path=path, kind=EntryKind.DIR)
+        raise NotFoundError(f"stat {path!r} on {self.where}: no such file or folder "
+                            f"(server replied {size_reply.text!r})", path=path)
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:
+        abs_path = self._store.abs_path(path)
+        mlsd = self._features.mlst
+        async with self._op("list", path):
+            if mlsd:
+                command = "MLSD"
+            else:
+                command = "LIST" if self._list_plain else "LIST -a"
+            try:
+                reader, writer = await self._start_transfer(
+                    command, rest=0, abs_path=abs_path, path=path, action="list")
+            except BackendError as exc:
+                if command != "LIST -a" or not isinstance(exc, PermanentError):
+                    raise
+                self._list_plain = True
+                command = "LIST"
+                reader, writer = await self._start_transfer(
+                    command, rest=0, abs_path=abs_path, path=path, action="list")
+            parse = parse_mlsx_line if mlsd else parse_list_line
+            splitter = LineSplitter()
+            # LIST cannot tell an empty or missing folder or a file from a folder: "LIST
+            # -a" shows "." for a folder; without it, hold the entries back until a CWD
+            # probe at the end confirmed a folder.
+            confirmed = mlsd
+            held: list[Entry] = []
+            finished = False
+            try:
+                while True:
+                    chunk = await self._read_block(reader)
+                    lines = splitter.feed(chunk) if chunk else splitter.finish()
+                    batch: list[Entry] = []
+                    for line in lines:
+                        listed = _parse_line(parse, line, where=self.where, path=path)
+                        if listed is None:
+                            continue
+                        if listed.name in (".", ".."):
+                            confirmed = True
+                            continue
+                        batch.append(_entry_of(path, listed, where=self.where))
+                    if not confirmed:
+                        held.extend(batch)
+                    else:
+                        if held:
+                            batch, held = held + batch, []
+                        for entry in batch:
+                            yield entry
+                    if not chunk:
+                        break
+                writer.close()
+                finished = True
+                await self._finish_transfer(path=path, action="list")
+            except BaseException as exc:
+                if not finished:
+                    await self._after_failed_transfer(writer, reader, exc)
+                raise
+            if not confirmed:
+                if not await self.raw_is_dir(abs_path):
+                    raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
+                                        path=path)
+                for entry in held:
+                    yield entry
+
+    async def _after_failed_transfer(
+        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, exc: BaseException
+    ) -> None:
+        """A transfer ended early: the consumer stopped (GeneratorExit) or an error came.
+        Resync with ABOR when the control connection may still be fine, else break."""
+        if isinstance(exc, (*_NETWORK_ERRORS, asyncio.CancelledError)):
+            writer.transport.abort()
+            self._mark_broken(f"{type(exc).__name__} during a transfer")
+            return
+        await self._cleanup_transfer(writer, reader)
+
+    async def _cleanup_transfer(
+        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None
+    ) -> None:
+        """After an early stop: ABOR and resync, or break the session."""
+        if self.broken:
+            writer.transport.abort()
+            return
+        try:
+            await self._abort_transfer(writer, reader)
+        except TransientError:
+            pass  # the session is marked broken; the original error is the one to report
+
+    async def read(
+        self, path: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        abs_path = self._store.abs_path(path)
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError(f"bad range offset={offset} length={length}")
+        if length == 0:
+            return
+        async with self._op("read", path):
+            reader, writer = await self._start_transfer(
+                "RETR", rest=offset, abs_path=abs_path, path=path, action="read")
+            done = False
+            try:
+                remaining = length
+                parts: list[bytes] = []
+                held = 0
+                eof = False
+                while remaining is None or remaining > 0:
+                    chunk = await self._read_block(reader)
+                    if not chunk:
+                        eof = True
+                        break
+                    if remaining is not None:
+                        if len(chunk) > remaining:
+                            chunk = chunk[:remaining]
+                        remaining -= len(chunk)
+                    parts.append(chunk)
+                    held += len(chunk)
+                    if held >= PIECE_SIZE and (remaining is None or remaining > 0):
+                        piece = b"".join(parts)
+                        parts, held = [], 0
+                        yield piece
+                if not eof:
+                    # The range is complete. Near the end of the file, reading on to EOF
+                    # is cheaper than ABOR (two round trips) and keeps every server happy.
+                    eof = await self._drain(reader, DRAIN_LIMIT)
+                if eof:
+                    writer.close()
+                    done = True
+                    await self._finish_transfer(path=path, action="read")
+                    if remaining:
+                        got = length - remaining if length is not None else 0
+                        raise TransientError(
+                            f"read {path!r} on {self.where}: the file ended after {got} of "
+                            f"{length} bytes from offset {offset} (it is shorter than "
+                            "expected: changed or truncated on the server)", path=path)
+                else:
+                    done = True
+                    try:
+                        await self._abort_transfer(writer, reader)
+                    except TransientError:
+                        # Every byte of the range arrived: the read succeeded even though
+                        # the session is now marked broken (its next use says so).
+                        pass
+                if parts:
+                    yield b"".join(parts)
+            except BaseException as exc:
+                if not done:
+                    await self._after_failed_transfer(writer, reader, exc)
+                raise
+
+    async def write(
+        self, path: str, data: AsyncIterable[bytes], *, offset: int = 0, create: bool = True
+    ) -> int:
+        abs_path = self._store.abs_path(path)
+        if offset < 0:
+            raise ValueError(f"bad offset {offset}")
+        if create and offset:
+            raise UnsupportedError(
+                f"write {path!r}: create=True writes from offset 0 only (got {offset})",
+                path=path)
+        async with self._op("write", path):
+            verb, rest = ("STOR", 0) if create else await self._offset_plan(
+                abs_path, path, offset)
+            _reader, writer = await self._start_transfer(
+                verb, rest=rest, abs_path=abs_path, path=path, action="write")
+            sent = await self._send_data(writer, data, path=path)
+            writer.close()
+            await self._finish_transfer(path=path, action="write")
+            return sent
+
+    async def _offset_plan(self, abs_path: str, path: str, offset: int) -> tuple[str, int]:
+        """The command that writes at ``offset`` without truncating, or UnsupportedError."""
+        mode = (await self._store.probe_on(self)).capabilities.offset_writes
+        if mode is OffsetWrites.ANY and offset > 0:
+            return "STOR", offset
+        if mode is OffsetWrites.NONE:
+            raise UnsupportedError(
+                f"write {path!r} at offset {offset} on {self.where}: this server cannot "
+                "write into an existing file; rewrite it from the start", path=path)
+        size = await self._size(abs_path, path=path)
+        if offset == 0 and not size:
+            return "STOR", 0
+        if mode is OffsetWrites.APPEND and size == offset:
+            return "APPE", 0
+        raise UnsupportedError(
+            f"write {path!r} at offset {offset} on {self.where}: the file is "
+            f"{'missing' if size is None else f'{size} bytes'} and this server can only "
+            "append at its end; resume from its current size or rewrite it", path=path)
+
+    async def _send_data(
+        self, writer: asyncio.StreamWriter, data: AsyncIterable[bytes], *, path: str
+    ) -> int:
+        sent = 0
+        pieces = aiter(data)
+        while True:
+            try:
+                piece = await anext(pieces)
+            except StopAsyncIteration:
+                return sent
+            except BaseException:
+                # The source failed: cut the upload so it is never acknowledged whole.
+                await self._cleanup_transfer(writer, None)
+                raise
+            try:
+                writer.write(piece)
+                await asyncio.wait_for(writer.drain(), self._client.timeout)
+            except _NETWORK_ERRORS as exc:
+                # The server cut the data connection: its reply says why (452 disk full...).
+                writer.transport.abort()
+                try:
+                    reply = await self._client.final_reply()
+                except _NETWORK_ERRORS:
+                    raise exc from None
+                if reply.is_success():
+                    raise ProtocolError(f"data connection lost but the server replied "
+                                        f"{reply.text!r}") from exc
+                raise reply_error(reply, where=self.where, action="write", path=path) from exc
+            sent += len(piece)
+
+    async def mkdir(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("mkdir", path):
+            await self._mkdirs(abs_path, path)
+
+    async def _mkdirs(self, abs_path: str, path: str) -> None:
+        reply = await self.raw_command(f"MKD {abs_path}")
+        if reply.is_success():
+            return
+        if not 500 <= reply.code < 600:
+            raise reply_error(reply, where=self.where, action="mkdir", path=path)
+        if await self.raw_is_dir(abs_path):
+            return
+        parent = posixpath.dirname(abs_path)
+        if parent != abs_path and not await self.raw_is_dir(parent):
+            await self._mkdirs(parent, path)
+            reply = await self.raw_command(f"MKD {abs_path}")
+            if reply.is_success():
+                return
+        raise reply_error(reply, where=self.where, action="mkdir", path=path)
+
+    async def rename(self, src: str, dst: str) -> None:
+        abs_src = self._store.abs_path(src)
+        abs_dst = self._store.abs_path(dst)
+        async with self._op("rename", src):
+            reply = await self.raw_command(f"RNFR {abs_src}")
+            if reply.code != 350:
+                raise await self._refusal(reply, abs_path=abs_src, path=src, action="rename")
+            reply = await self.raw_command(f"RNTO {abs_dst}")
+            if not reply.is_success():
+                raise reply_error(reply, where=self.where, action=f"rename {src!r} to",
+                                  path=dst)
+
+    async def remove(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("remove", path):
+            reply = await self.raw_command(f"DELE {abs_path}")
+            if not reply.is_success():
+                raise await self._refusal(reply, abs_path=abs_path, path=path, action="remove")
+
+    async def rmdir(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("rmdir", path):
+            reply = await self.raw_command(f"RMD {abs_path}")
+            if reply.is_success():
+                return
+            if reply.code == 550 and not await self.raw_is_dir(abs_path):
+                raise NotFoundError(f"rmdir {path!r} on {self.where}: no such folder "
+                                    f"(server replied {reply.text!r})", path=path)
+            if reply.code == 550:
+                raise PermanentError(f"rmdir {path!r} on {self.where}: refused, the folder "
+                                     f"is not empty or not writable (server replied "
+                                     f"{reply.text!r})", path=path)
+            raise reply_error(reply, where=self.where, action="rmdir", path=path)
+
+    async def set_mtime(self, path: str, mtime: float) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("set mtime", path):
+            probe = self._store.probe_result
+            if probe is not None:
+                method = probe.mtime_method
+            else:
+                method = "MFMT" if self._features.mfmt else "MDTM"
+            if method is None:
+                raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
+                                       "cannot set modification times", path=path)
+            reply = await self.raw_command(f"{method} {format_timeval(mtime)} {abs_path}")
+            if reply.is_success():
+                return
+            if reply.code in (500, 501, 502, 504):
+                raise UnsupportedError(f"set mtime of {path!r} on {self.where}: refused "
+                                       f"({reply.text!r})", path=path)
+            raise await self._refusal(reply, abs_path=abs_path, path=path, action="set mtime")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._broken is None and self._busy is None:
+            try:
+                async with asyncio.timeout(min(5.0, self._client.timeout)):
+                    await self._client.cmd("QUIT")
+            except (*_NETWORK_ERRORS, asyncio.CancelledError):
+                pass
+        self._client.close()
+
+
+def _mtime_of(facts: dict[str, str]) -> float | None:
+    try:
+        return parse_timeval(facts["modify"]) if "modify" in facts else None
+    except ValueError:
+        return None
+
+
+def _parse_line(
+    parse: Callable[[bytes], Listed | None], line: bytes, *, where: str, path: str
+) -> Listed | None:
+    try:
+        return parse(line)
+    except ListingLineError as exc:
+        raise PermanentError(f"list {path!r} on {where}: {exc}; this server's listing "
+                             "format is not supported", path=path) from exc
+
+
+def _entry_of(parent: str, listed: Listed, *, where: str) -> Entry:
+    name = listed.name
+    if not name or "/" in name or "\x00" in name:
+        raise UnsafePathError(f"list {parent!r} on {where}: refusing the listed name {name!r}",
+                              path=parent)
+    return Entry(path=join_relpath(parent, name), kind=listed.kind, size=listed.size,
+                 mtime=listed.mtime)
+
+
+__all__ = ["FtpSession", "FtpStore", "make_ssl_context"]

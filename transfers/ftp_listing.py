@@ -1,0 +1,219 @@
+"""Parsing FTP directory listings and time stamps: ``LIST`` lines, ``MLSD``/``MLST`` facts.
+
+Pure functions, no network. Names are decoded as UTF-8 with ``surrogateescape``, so a
+name in another encoding survives the round trip back to the same server byte for byte
+(the client encodes commands the same way).
+
+``LIST`` times are imprecise (minutes, or only the day for old files, in the server's
+time zone), so a ``Listed`` from a ``LIST`` line carries ``mtime=None``: the engine asks
+``MDTM`` (exact, UTC, to the second) when it needs a time. ``MLSD`` facts are exact and
+kept.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass
+
+from .backend import EntryKind
+
+
+class ListingLineError(ValueError):
+    """A listing line in no format we know: never skipped silently (a file could be lost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One name from a directory listing, before it is joined to its directory."""
+
+    name: str
+    kind: EntryKind
+    size: int = 0
+    mtime: float | None = None
+    #: The symlink's target when the listing shows one (``LIST`` ``l`` lines).
+    link_target: str | None = None
+
+
+def decode_name(raw: bytes) -> str:
+    """Bytes from the wire to ``str``; undecodable bytes become lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# ---------------------------------------------------------------------------------------
+# Time stamps
+# ---------------------------------------------------------------------------------------
+
+_TIMEVAL = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,9}))?$")
+
+
+def parse_timeval(text: str) -> float:
+    """``YYYYMMDDHHMMSS[.sss]`` (MDTM, MLSx ``modify``; always UTC) to POSIX seconds."""
+    m = _TIMEVAL.match(text.strip())
+    if not m:
+        raise ValueError(f"not an FTP time value: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    base = calendar.timegm((year, month, day, hour, minute, min(second, 59), 0, 0, 0))
+    frac = m.group(7)
+    return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def format_timeval(mtime: float) -> str:
+    """POSIX seconds to ``YYYYMMDDHHMMSS`` UTC (MFMT / MDTM-write argument)."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(int(mtime)))
+
+
+# ---------------------------------------------------------------------------------------
+# MLSD / MLST facts (RFC 3659)
+# ---------------------------------------------------------------------------------------
+
+
+def parse_facts(text: str) -> dict[str, str]:
+    """``type=file;size=3;modify=2020...;`` to a dict with lower-case keys."""
+    facts: dict[str, str] = {}
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            facts[key.strip().lower()] = value
+    return facts
+
+
+def facts_to_listed(facts: dict[str, str], name: str) -> Listed | None:
+    """A ``Listed`` from MLSx facts, or None for the ``cdir``/``pdir`` entries."""
+    kind_text = facts.get("type", "").lower()
+    if kind_text in ("cdir", "pdir"):
+        return None
+    if kind_text == "file":
+        kind = EntryKind.FILE
+    elif kind_text == "dir":
+        kind = EntryKind.DIR
+    elif kind_text.startswith("os.unix=slink") or kind_text == "os.unix=symlink":
+        kind = EntryKind.LINK
+    else:
+        kind = EntryKind.OTHER
+    size_text = facts.get("size") or facts.get("sizd") or "0"
+    try:
+        size = int(size_text) if kind is EntryKind.FILE else 0
+    except ValueError as exc:
+        raise ListingLineError(f"bad size fact {size_text!r} for {name!r}") from exc
+    mtime: float | None = None
+    if "modify" in facts:
+        try:
+            mtime = parse_timeval(facts["modify"])
+        except ValueError:
+            mtime = None
+    return Listed(name=name, kind=kind, size=size, mtime=mtime)
+
+
+def parse_mlsx_line(line: bytes | str) -> Listed | None:
+    """One ``MLSD`` data line (``facts SP name``); None for cdir/pdir and blank lines.
+
+    Facts hold no space, so the name is everything after the first space, spaces and
+    semicolons included.
+    """
+    text = decode_name(line) if isinstance(line, bytes) else line
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return None
+    facts_text, sep, name = text.partition(" ")
+    if not sep or "=" not in facts_text:
+        raise ListingLineError(f"not an MLSD line: {text!r}")
+    return facts_to_listed(parse_facts(facts_text), name)
+
+
+# ---------------------------------------------------------------------------------------
+# LIST lines: unix ``ls -l`` and DOS/IIS
+# ---------------------------------------------------------------------------------------
+
+_UNIX = re.compile(
+    r"^(?P<type>[-dlcbpsDn?])(?P<perm>[-rwxsStTlL]{9})[+.@]?\s+"
+    r"(?P<fields>.*?)"
+    r"(?P<size>\d+|\d+,\s*\d+)\s+"
+    r"(?:"
+    r"(?P<month>(?!\d+\s)\S+)\s+(?P<day>\d{1,2})\s+(?P<time>\d{1,2}:\d{2}(?::\d{2})?|\d{4})"
+    r"|(?P<iso>\d{4}-\d{2}-\d{2})\s+(?P<isotime>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
+    r")"
+    r" (?P<name>.+)$"
+)
+
+_DOS = re.compile(
+    r"^(?P<date>\d{1,2}[-/]\d{1,2}[-/]\d{2,4})\s+"
+    r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?)\s+"
+    r"(?:(?P<dir><DIR>)|(?P<size>\d[\d,.]*))\s+"
+    r"(?P<name>.+)$"
+)
+
+_TOTAL = re.compile(r"^total\s+\d+", re.IGNORECASE)
+
+_UNIX_KINDS = {"-": EntryKind.FILE, "d": EntryKind.DIR, "l": EntryKind.LINK}
+
+
+def parse_list_line(line: bytes | str) -> Listed | None:
+    """One ``LIST`` line to a ``Listed``; None for ``total N`` and blank lines.
+
+    Raises ListingLineError for a line in no known format. The name keeps its inner and
+    leading spaces (unix form: exactly one space follows the time or year). Symlink
+    lines ``name -> target`` give the name before the first `` -> ``.
+    """
+    text = decode_name(line) if isinstance(line, bytes) else line
+    text = text.rstrip("\r\n")
+    if not text.strip() or _TOTAL.match(text):
+        return None
+    m = _UNIX.match(text)
+    if m:
+        return _unix_listed(m)
+    m = _DOS.match(text)
+    if m:
+        if m.group("dir"):
+            return Listed(name=m.group("name"), kind=EntryKind.DIR)
+        size = int(re.sub(r"[,.]", "", m.group("size")))
+        return Listed(name=m.group("name"), kind=EntryKind.FILE, size=size)
+    raise ListingLineError(f"unknown LIST line format: {text[:200]!r}")
+
+
+def _unix_listed(m: re.Match[str]) -> Listed:
+    kind = _UNIX_KINDS.get(m.group("type"), EntryKind.OTHER)
+    name = m.group("name")
+    target: str | None = None
+    if kind is EntryKind.LINK and " -> " in name:
+        name, target = name.split(" -> ", 1)
+    size_text = m.group("size")
+    size = int(size_text) if kind is EntryKind.FILE and "," not in size_text else 0
+    return Listed(name=name, kind=kind, size=size, link_target=target)
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming a listing from the data connection
+# ---------------------------------------------------------------------------------------
+
+
+#: Longest listing line accepted (a path is at most 4 KiB on common servers).
+MAX_LINE = 64 * 1024
+
+
+class LineSplitter:
+    """Splits a byte stream into lines as it arrives, in linear time.
+
+    Only the unfinished tail of the last chunk is kept between calls, so a listing of any
+    size is parsed while it streams, without building one big string.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if not chunk:
+            return []
+        lines = (self._tail + chunk).split(b"\n") if self._tail else chunk.split(b"\n")
+        self._tail = lines.pop()
+        if len(self._tail) > MAX_LINE:
+            raise ListingLineError(f"listing line longer than {MAX_LINE} bytes")
+        return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+
+    def finish(self) -> list[bytes]:
+        tail, self._tail = self._tail, b""
+        tail = tail[:-1] if tail.endswith(b"\r") else tail
+        return [tail] if tail else []

@@ -1,0 +1,254 @@
+"""What an FTP server can do: its FEAT list, and a live probe of the write semantics.
+
+The probe runs once per store, on a live session, in a scratch file at the store root
+(``.fsmove-probe-<random>``), and removes it afterwards:
+
+- ``STOR`` 8 bytes, then ``REST 4`` + ``STOR`` 2 bytes and read the file back: still 8
+  bytes with the 2 bytes at offset 4 means the server writes in place
+  (``OffsetWrites.ANY``, vsftpd); 6 bytes means it truncates at the offset (pure-ftpd),
+  and a refusal is proftpd's default. In both cases ``APPE`` is tried
+  (``OffsetWrites.APPEND``), else ``OffsetWrites.NONE``.
+- ``REST 2`` + ``RETR`` must return the tail: ranged reads work.
+- ``RNFR``/``RNTO`` over an existing file: does rename replace the target?
+- ``MFMT`` (when FEAT lists it), else vsftpd's ``MDTM <time> <path>``: set a time and
+  read it back with ``MDTM``.
+
+Parallel ranged writes into one file are never offered over FTP (FACTS.md: vsftpd
+serialises them and corrupts the file unless offset 0 starts first, pure-ftpd cannot,
+proftpd refuses).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Protocol
+
+from .backend import Capabilities, OffsetWrites
+from .ftp_client import Reply
+from .ftp_listing import format_timeval, parse_timeval
+
+#: The scratch file name prefix (at the store root).
+PROBE_PREFIX = ".fsmove-probe-"
+#: The mtime the probe sets and reads back (2001-09-09 01:46:40 UTC).
+PROBE_MTIME = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The FEAT reply: upper-case feature lines (``"MLST"``, ``"REST STREAM"``...)."""
+
+    lines: frozenset[str] = frozenset()
+
+    def has(self, name: str) -> bool:
+        name = name.upper()
+        return any(line == name or line.startswith(name + " ") for line in self.lines)
+
+    @property
+    def mlst(self) -> bool:
+        return self.has("MLST")
+
+    @property
+    def mfmt(self) -> bool:
+        return self.has("MFMT")
+
+    @property
+    def utf8(self) -> bool:
+        return self.has("UTF8")
+
+    @property
+    def rest_stream(self) -> bool:
+        return self.has("REST STREAM")
+
+    @property
+    def size(self) -> bool:
+        return self.has("SIZE")
+
+    @property
+    def mdtm(self) -> bool:
+        return self.has("MDTM")
+
+    def summary(self) -> str:
+        names = sorted({line.split(" ", 1)[0] for line in self.lines} | (
+            {"REST STREAM"} if self.rest_stream else set()))
+        return "FEAT: " + (" ".join(n for n in names if n != "REST") or "(none)")
+
+
+def parse_feat(reply: Reply) -> Features:
+    """Features from a FEAT reply (211); no features when FEAT was refused."""
+    if reply.code != 211:
+        return Features()
+    found = set()
+    for line in reply.lines[1:-1] if len(reply.lines) > 2 else ():
+        text = line.strip()
+        if text:
+            found.add(text.upper())
+    return Features(frozenset(found))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    capabilities: Capabilities
+    #: How to set an mtime: "MFMT", "MDTM" (vsftpd's two-argument form) or None.
+    mtime_method: str | None
+    #: False when the probe could not run for a reason that may go away (the root folder
+    #: does not exist yet): the store probes again next time instead of caching it.
+    final: bool = True
+
+
+class ProbeTarget(Protocol):
+    """The raw, unguarded FTP operations the probe needs (``FtpSession`` has them)."""
+
+    root: str
+
+    async def raw_command(self, line: str) -> Reply: ...
+
+    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply: ...
+
+    async def raw_read_all(self, abs_path: str, *, rest: int = 0) -> bytes | Reply: ...
+
+    async def raw_is_dir(self, abs_path: str) -> bool: ...
+
+    def passive_note(self) -> str: ...
+
+
+def _scratch_path(root: str) -> str:
+    return f"{root.rstrip('/')}/{PROBE_PREFIX}{secrets.token_hex(6)}"
+
+
+async def probe_capabilities(target: ProbeTarget, features: Features) -> ProbeResult:
+    """Probe a live session (see the module docstring); always cleans up its files."""
+    notes = [features.summary()]
+    if not await target.raw_is_dir(target.root):
+        notes.append(f"root folder {target.root!r} does not exist (yet): write probes skipped")
+        return ProbeResult(_conservative(features, notes), None, final=False)
+    path = _scratch_path(target.root)
+    other = path + ".b"
+    first = await target.raw_store(path, b"01234567", verb="STOR", rest=0)
+    if not first.is_success():
+        notes.append(f"root folder not writable (STOR replied {first.text!r}): "
+                     "write probes skipped")
+        return ProbeResult(_conservative(features, notes), None)
+    try:
+        ranged = await _probe_ranged_read(target, path, notes)
+        offset_writes = await _probe_offset_writes(target, path, notes)
+        rename, replaces = await _probe_rename(target, path, other, notes)
+        mtime_method = await _probe_mtime(target, path, features, notes)
+    finally:
+        for leftover in (path, other):
+            await target.raw_command(f"DELE {leftover}")
+    notes.append(target.passive_note())
+    notes.append("parallel ranged writes into one file: off for FTP "
+                 "(servers serialise, truncate or refuse them)")
+    caps = Capabilities(
+        ranged_read=ranged,
+        bounded_read=True,
+        offset_writes=offset_writes,
+        parallel_writes=False,
+        set_mtime=mtime_method is not None,
+        rename=rename,
+        rename_replaces=replaces,
+        ops_per_session=1,
+        mtime_resolution=1.0,
+        notes=tuple(notes),
+    )
+    return ProbeResult(caps, mtime_method)
+
+
+def _conservative(features: Features, notes: list[str]) -> Capabilities:
+    return Capabilities(
+        ranged_read=features.rest_stream,
+        bounded_read=True,
+        offset_writes=OffsetWrites.NONE,
+        parallel_writes=False,
+        set_mtime=features.mfmt,
+        rename=True,
+        rename_replaces=False,
+        ops_per_session=1,
+        mtime_resolution=1.0,
+        notes=tuple(notes),
+    )
+
+
+async def _probe_ranged_read(target: ProbeTarget, path: str, notes: list[str]) -> bool:
+    got = await target.raw_read_all(path, rest=2)
+    if got == b"234567":
+        notes.append("REST+RETR: ranged reads work")
+        return True
+    shown = got.text if isinstance(got, Reply) else f"{len(got)} bytes"
+    notes.append(f"REST+RETR did not return the tail ({shown}): no ranged reads")
+    return False
+
+
+async def _probe_offset_writes(target: ProbeTarget, path: str, notes: list[str]) -> OffsetWrites:
+    reply = await target.raw_store(path, b"ab", verb="STOR", rest=4)
+    if reply.is_success():
+        content = await target.raw_read_all(path)
+        if content == b"0123ab67":
+            notes.append("REST+STOR writes in place (no truncation): offset writes anywhere")
+            return OffsetWrites.ANY
+        if content == b"0123ab":
+            notes.append("REST+STOR truncates the file at the offset: append only")
+        else:
+            shown = content.text if isinstance(content, Reply) else repr(content)
+            notes.append(f"REST+STOR left unexpected content {shown}: append only")
+    else:
+        notes.append(f"REST+STOR refused ({reply.text!r})")
+    before = await target.raw_read_all(path)
+    if isinstance(before, Reply):
+        notes.append("cannot read the probe file back: no offset writes")
+        return OffsetWrites.NONE
+    reply = await target.raw_store(path, b"xy", verb="APPE", rest=0)
+    after = await target.raw_read_all(path)
+    if reply.is_success() and after == before + b"xy":
+        notes.append("APPE appends: resume at the end of a partial file")
+        return OffsetWrites.APPEND
+    notes.append(f"APPE does not append ({reply.text!r}): partial files restart from zero")
+    return OffsetWrites.NONE
+
+
+async def _probe_rename(
+    target: ProbeTarget, path: str, other: str, notes: list[str]
+) -> tuple[bool, bool]:
+    await target.raw_store(other, b"z", verb="STOR", rest=0)
+    rnfr = await target.raw_command(f"RNFR {other}")
+    if rnfr.code == 350:
+        rnto = await target.raw_command(f"RNTO {path}")
+        if rnto.is_success() and await target.raw_read_all(path) == b"z":
+            notes.append("rename replaces an existing target")
+            return True, True
+        notes.append(f"rename over an existing file refused ({rnto.text!r}): "
+                     "the target is removed first")
+    else:
+        notes.append(f"RNFR refused ({rnfr.text!r})")
+    fresh = other + ".c"
+    if (await target.raw_command(f"RNFR {other}")).code == 350:
+        moved = await target.raw_command(f"RNTO {fresh}")
+        if moved.is_success():
+            await target.raw_command(f"RNFR {fresh}")
+            await target.raw_command(f"RNTO {other}")
+            return True, False
+    notes.append("rename does not work: files are written in place")
+    return False, False
+
+
+async def _probe_mtime(
+    target: ProbeTarget, path: str, features: Features, notes: list[str]
+) -> str | None:
+    stamp = format_timeval(PROBE_MTIME)
+    methods = ["MFMT", "MDTM"] if features.mfmt else ["MDTM"]
+    for method in methods:
+        reply = await target.raw_command(f"{method} {stamp} {path}")
+        if not reply.is_success():
+            continue
+        check = await target.raw_command(f"MDTM {path}")
+        try:
+            ok = check.code == 213 and parse_timeval(check.last) == PROBE_MTIME
+        except ValueError:
+            ok = False
+        if ok:
+            form = "MFMT" if method == "MFMT" else "MDTM <time> <path> (vsftpd form)"
+            notes.append(f"mtime set with {form}")
+            return method
+    notes.append("the server cannot set modification times")
+    return None
