@@ -312,6 +312,10 @@ class FtpSession:
     async def _refusal(self, reply: Reply, *, abs_path: str, path: str, action: str
                        ) -> BackendError:
         """The error for a refused command; an ambiguous 550 gets an existence check."""
+        if action == "list" and reply.code in (501, 550) and not looks_denied(reply):
+            if not await self.raw_is_dir(abs_path):
+                return NotFoundError(f"list {path!r} on {self.where}: no such folder "
+                                     f"(server replied {reply.text!r})", path=path)
         if reply.code == 550 and not looks_denied(reply) and not looks_missing(reply):
             exists = await self._exists(abs_path)
             return error_for_550(reply, exists=exists, where=self.where, action=action,
@@ -824,6 +828,11 @@ class FtpSession:
             reply = await self.raw_command(f"MKD {abs_path}")
             if reply.is_success():
                 return
+        if reply.code == 550 and not looks_denied(reply):
+            raise PermanentError(
+                f"mkdir {path!r} on {self.where}: cannot create {abs_path!r} (server replied "
+                f"{reply.text!r}); a file may be in the way, or the parent is not writable",
+                path=path)
         raise reply_error(reply, where=self.where, action="mkdir", path=path)
 
     async def rename(self, src: str, dst: str) -> None:

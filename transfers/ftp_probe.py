@@ -186,6 +186,10 @@ async def _probe_offset_writes(target: ProbeTarget, path: str, notes: list[str])
         content = await target.raw_read_all(path)
         if content == b"0123ab67":
             notes.append("REST+STOR writes in place (no truncation): offset writes anywhere")
+            beyond = await target.raw_store(path, b"zz", verb="STOR", rest=12)
+            if not beyond.is_success():
+                notes.append(f"REST beyond the end of the file refused ({beyond.text!r}): "
+                             "offsets up to the current size only")
             return OffsetWrites.ANY
         if content == b"0123ab":
             notes.append("REST+STOR truncates the file at the offset: append only")

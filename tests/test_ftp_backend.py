@@ -1,0 +1,468 @@
+"""FTP-specific behaviour of ``FtpStore`` against real servers (vsftpd, pure-ftpd, proftpd,
+their FTPS variants, aioftp's server). The generic contract is in test_conformance.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from fsmove.transfers.backend import (
+    AuthError,
+    ConnectError,
+    EntryKind,
+    NotFoundError,
+    OffsetWrites,
+    PermanentError,
+    TooManySessionsError,
+    TransientError,
+    UnsupportedError,
+)
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.ftp import FtpSession, FtpStore
+from fsmove.transfers.ftp_probe import PROBE_PREFIX
+from fsmove.transfers.ftp_tls import TlsSetupError
+from tests.servers import RunningServer, make_tree, start_proftpd, start_vsftpd
+from tests.servers.ports import free_port
+
+pytestmark = pytest.mark.interop
+
+T = TypeVar("T")
+
+#: The third-party servers (aioftp's own server is tested where it matters).
+REAL_SERVERS = (
+    "vsftpd_server",
+    "vsftpd_tls_server",
+    "pureftpd_server",
+    "proftpd_server",
+    "proftpd_tls_server",
+)
+TLS_SERVERS = ("vsftpd_tls_server", "proftpd_tls_server")
+
+
+def ftp_store(server: RunningServer, *, timeout: float = 20.0, url: str | None = None) -> FtpStore:
+    endpoint = parse_endpoint(url or server.url(with_password=True))
+    ctx = ssl.create_default_context(cafile=str(server.ca_cert)) if server.ca_cert else None
+    return FtpStore(endpoint, timeout=timeout, ssl_context=ctx)
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await fn()
+
+    return asyncio.run(main())
+
+
+def with_session(
+    server: RunningServer, check: Callable[[FtpSession, FtpStore], Awaitable[T]]
+) -> T:
+    async def go() -> T:
+        store = ftp_store(server)
+        session = await store.connect()
+        try:
+            return await check(session, store)
+        finally:
+            await session.close()
+
+    return run(go)
+
+
+async def pieces(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def read_all(s: FtpSession, path: str, **kw: int) -> bytes:
+    return b"".join([p async for p in s.read(path, **kw)])
+
+
+@pytest.fixture(params=REAL_SERVERS)
+def real_server(
+    request: pytest.FixtureRequest, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> RunningServer:
+    return fresh_subdir(request.getfixturevalue(request.param))
+
+
+# -- the probe -------------------------------------------------------------------------------
+
+EXPECTED_PROBE = {
+    # server: (offset_writes, rename_replaces, set_mtime)
+    "vsftpd_server": (OffsetWrites.ANY, True, True),  # REST+STOR seeks; MDTM-write
+    "pureftpd_server": (OffsetWrites.APPEND, True, True),  # REST+STOR truncates; MFMT
+    "proftpd_server": (OffsetWrites.ANY, True, True),  # test config: AllowStoreRestart on
+    "aioftp_server": (OffsetWrites.ANY, False, False),  # RNTO refuses an existing target
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(EXPECTED_PROBE))
+def test_probe_finds_each_servers_semantics(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    caps = run(lambda: ftp_store(server).capabilities())
+    assert (caps.offset_writes, caps.rename_replaces, caps.set_mtime) == EXPECTED_PROBE[fixture]
+    assert not caps.parallel_writes and caps.ops_per_session == 1
+    assert caps.ranged_read and caps.bounded_read
+    assert any(note.startswith("FEAT:") for note in caps.notes)
+    if fixture == "proftpd_server":
+        assert any("beyond the end" in note for note in caps.notes)
+    assert not [p for p in server.root.iterdir() if p.name.startswith(PROBE_PREFIX)]
+
+
+def test_probe_of_a_missing_root_is_not_cached(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    server = fresh_subdir(vsftpd_server)
+
+    async def go() -> tuple[OffsetWrites, OffsetWrites]:
+        store = ftp_store(server, url=server.url("not-yet", with_password=True))
+        before = (await store.capabilities()).offset_writes
+        session = await store.connect()
+        try:
+            await session.mkdir("")
+        finally:
+            await session.close()
+        return before, (await store.capabilities()).offset_writes
+
+    assert run(go) == (OffsetWrites.NONE, OffsetWrites.ANY)
+
+
+# -- ranged reads and ABOR -------------------------------------------------------------------
+
+
+def test_ranged_reads_abort_and_keep_the_session_in_step(real_server: RunningServer) -> None:
+    data = os.urandom(24 * 1024 * 1024)
+    make_tree(real_server, {"big.bin": data, "small.txt": b"hello"})
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        for offset, length in ((1000, 300_000), (5_000_000, 3_000_000), (7, 1)):
+            assert await read_all(s, "big.bin", offset=offset, length=length) == (
+                data[offset : offset + length]
+            )
+            # the very next commands on the same control connection work
+            assert (await s.stat("small.txt")).size == 5
+            assert await read_all(s, "small.txt") == b"hello"
+        assert sorted([e.path async for e in s.list("")]) == ["big.bin", "small.txt"]
+        assert s.reconnects == 0 and not s.broken
+
+    with_session(real_server, check)
+
+
+def test_a_consumer_stopping_early_leaves_the_session_usable(real_server: RunningServer) -> None:
+    data = os.urandom(16 * 1024 * 1024)
+    make_tree(real_server, {"big.bin": data})
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        stream = s.read("big.bin")
+        first = await anext(stream)  # type: ignore[call-overload]
+        assert data.startswith(first)
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert (await s.stat("big.bin")).size == len(data)
+        assert await read_all(s, "big.bin", offset=len(data) - 10) == data[-10:]
+        assert s.reconnects == 0
+
+    with_session(real_server, check)
+
+
+def test_a_range_past_the_end_is_never_a_complete_read(real_server: RunningServer) -> None:
+    make_tree(real_server, {"short.bin": b"x" * 1000})
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        with pytest.raises(TransientError, match="ended after 500 of 1000 bytes"):
+            await read_all(s, "short.bin", offset=500, length=1000)
+        assert await read_all(s, "short.bin", offset=990, length=10) == b"x" * 10
+
+    with_session(real_server, check)
+
+
+def test_aioftp_server_ranged_read_survives_its_abort_handling(
+    aioftp_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    # aioftp's server drops the whole session when its data connection is cut mid-write:
+    # ABOR goes first and the data is drained until it answers; the range is exact
+    # either way and the session stays usable.
+    server = fresh_subdir(aioftp_server)
+    data = os.urandom(32 * 1024 * 1024)
+    make_tree(server, {"big.bin": data})
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        assert await read_all(s, "big.bin", offset=123, length=4567) == data[123 : 123 + 4567]
+        assert (await s.stat("big.bin")).size == len(data)
+
+    with_session(server, check)
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server", "proftpd_server"])
+def test_offset_writes_follow_the_probe(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        mode = (await store.capabilities()).offset_writes
+        assert await s.write("f.bin", pieces(b"01234567")) == 8
+        # at the current end: works everywhere (APPE or REST+STOR)
+        assert await s.write("f.bin", pieces(b"89"), offset=8, create=False) == 2
+        assert await read_all(s, "f.bin") == b"0123456789"
+        if mode is OffsetWrites.ANY:
+            await s.write("f.bin", pieces(b"ab"), offset=4, create=False)
+            assert await read_all(s, "f.bin") == b"0123ab6789"
+        else:
+            with pytest.raises(UnsupportedError, match="only append"):
+                await s.write("f.bin", pieces(b"ab"), offset=4, create=False)
+            assert await read_all(s, "f.bin") == b"0123456789"
+        with pytest.raises(UnsupportedError):
+            await s.write("f.bin", pieces(b"x"), offset=3, create=True)
+
+    with_session(server, check)
+
+
+def test_a_failing_source_is_reported_and_the_session_survives(
+    real_server: RunningServer,
+) -> None:
+    class SourceBroke(Exception):
+        pass
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * (1024 * 1024)
+        raise SourceBroke("the source failed")
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        with pytest.raises(SourceBroke):
+            await s.write("partial.bin", broken())
+        assert await s.write("ok.bin", pieces(b"fine")) == 4
+        assert await read_all(s, "ok.bin") == b"fine"
+
+    with_session(real_server, check)
+
+
+def test_mkdir_rename_remove_and_mtime(real_server: RunningServer) -> None:
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        await s.mkdir("a/b c/d")
+        await s.mkdir("a/b c/d")  # exists: no error
+        await s.write("a/b c/d/f.txt", pieces(b"data"))
+        with pytest.raises(PermanentError):
+            await s.mkdir("a/b c/d/f.txt/sub")
+        await s.set_mtime("a/b c/d/f.txt", 1_234_567_890)
+        entry = await s.stat("a/b c/d/f.txt")
+        assert (entry.kind, entry.size, entry.mtime) == (EntryKind.FILE, 4, 1_234_567_890)
+        await s.write("a/other", pieces(b"o"))
+        if (await store.capabilities()).rename_replaces:
+            await s.rename("a/other", "a/b c/d/f.txt")
+            assert await read_all(s, "a/b c/d/f.txt") == b"o"
+        with pytest.raises(NotFoundError):
+            await s.rename("a/missing", "a/x")
+        with pytest.raises(PermanentError):
+            await s.rmdir("a/b c/d")  # not empty
+        with pytest.raises(NotFoundError):
+            await s.remove("a/missing")
+        with pytest.raises(NotFoundError):
+            await s.rmdir("a/missing")
+        with pytest.raises(NotFoundError):
+            await read_all(s, "a/missing")
+
+    with_session(real_server, check)
+
+
+# -- listings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server", "proftpd_server"])
+def test_listing_names_kinds_and_missing_folders(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    names = ["plain.txt", "with space.txt", " leading", "été 日本.txt", ".hidden", "semi;colon"]
+    make_tree(server, {f"d/{n}": b"x" * i for i, n in enumerate(names)} | {"d/sub/f": b""})
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        got = {e.name: e async for e in s.list("d")}
+        assert sorted(got) == sorted([*names, "sub"])
+        for i, n in enumerate(names):
+            assert (got[n].kind, got[n].size, got[n].path) == (EntryKind.FILE, i, f"d/{n}")
+        assert got["sub"].kind is EntryKind.DIR
+        assert [e.path async for e in s.list("d/sub")] == ["d/sub/f"]
+        with pytest.raises(NotFoundError):
+            _ = [e async for e in s.list("nope")]
+        with pytest.raises(NotFoundError):
+            _ = [e async for e in s.list("d/plain.txt")]  # a file is not a folder
+        assert (await s.stat("d/sub")).kind is EntryKind.DIR
+
+    with_session(server, check)
+
+
+def test_vsftpd_symlinks_and_undecodable_names(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    server = fresh_subdir(vsftpd_server)
+    make_tree(server, {"target.txt": b"abc"})
+    os.symlink("target.txt", server.root / "link")
+    raw = os.fsencode(server.root) + b"/caf\xe9.txt"  # latin-1, not UTF-8
+    with open(raw, "wb") as fh:
+        fh.write(b"latin")
+    os.chown(raw, *server.owner)
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        got = {e.name: e async for e in s.list("")}
+        assert got["link"].kind is EntryKind.LINK
+        odd = [n for n in got if n.startswith("caf")]
+        assert len(odd) == 1 and odd[0].encode("utf-8", "surrogateescape") == b"caf\xe9.txt"
+        assert await read_all(s, odd[0]) == b"latin"  # the same bytes go back out
+        assert (await s.stat(odd[0])).size == 5
+
+    with_session(server, check)
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server"])  # LIST, MLSD
+def test_ten_thousand_entries_list_quickly(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    folder = server.root / "many"
+    folder.mkdir()
+    os.chown(folder, *server.owner)
+    for i in range(10_000):
+        (folder / f"file {i:05d}.txt").touch()
+
+    async def check(s: FtpSession, _store: FtpStore) -> tuple[int, float]:
+        started = time.perf_counter()
+        count = 0
+        async for entry in s.list("many"):
+            assert entry.kind is EntryKind.FILE
+            count += 1
+        return count, time.perf_counter() - started
+
+    count, seconds = with_session(server, check)
+    assert count == 10_000
+    assert seconds < 5.0
+
+
+# -- FTPS ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", TLS_SERVERS)
+def test_ftps_round_trip(
+    fixture: str,
+    request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    data = os.urandom(5 * 1024 * 1024 + 3)
+
+    async def check(s: FtpSession, _store: FtpStore) -> None:
+        assert await s.write("t.bin", pieces(data[:1_000_000], data[1_000_000:])) == len(data)
+        assert await read_all(s, "t.bin") == data
+        assert await read_all(s, "t.bin", offset=77, length=1000) == data[77:1077]
+        assert [e.path async for e in s.list("")] == ["t.bin"]
+
+    with_session(server, check)
+    assert (server.root / "t.bin").read_bytes() == data
+
+
+def test_ftps_with_an_untrusted_certificate_is_refused(vsftpd_tls_server: RunningServer) -> None:
+    endpoint = parse_endpoint(vsftpd_tls_server.url(with_password=True))
+    store = FtpStore(endpoint, timeout=10)  # system CAs: the test certificate is unknown
+
+    with pytest.raises(TlsSetupError, match="not trusted") as info:
+        run(store.connect)
+    assert not info.value.retryable
+
+
+def test_ftps_against_a_plain_server_is_refused(vsftpd_server: RunningServer) -> None:
+    url = vsftpd_server.url(with_password=True).replace("ftp://", "ftps://", 1)
+    with pytest.raises(TlsSetupError, match="AUTH TLS"):
+        run(FtpStore(parse_endpoint(url), timeout=10).connect)
+
+
+# -- connecting ------------------------------------------------------------------------------
+
+
+def test_wrong_password_is_an_auth_error(vsftpd_server: RunningServer) -> None:
+    url = vsftpd_server.url().replace("@", ":Wr0ng-Secret@", 1)
+    with pytest.raises(AuthError) as info:
+        run(FtpStore(parse_endpoint(url), timeout=10).connect)
+    message = str(info.value)
+    assert vsftpd_server.user in message and f"{vsftpd_server.port}" in message
+    assert "PASSWORD" in message and "Wr0ng-Secret" not in message
+    assert "\n" not in message
+
+
+def test_refused_port_is_a_connect_error() -> None:
+    port = free_port()
+    with pytest.raises(ConnectError, match="refused") as info:
+        run(FtpStore(parse_endpoint(f"ftp://u:pw@127.0.0.1:{port}/"), timeout=5).connect)
+    assert info.value.retryable
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A port that accepts TCP connections (kernel backlog) and never says a word."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+def test_a_silent_server_times_out(silent_listener: int) -> None:
+    store = FtpStore(parse_endpoint(f"ftp://u:pw@127.0.0.1:{silent_listener}/"), timeout=0.5)
+    started = time.perf_counter()
+    with pytest.raises(ConnectError, match="no answer"):
+        run(store.connect)
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("start", [start_vsftpd, start_proftpd], ids=["vsftpd", "proftpd"])
+def test_a_connection_cap_gives_too_many_sessions(
+    start: Callable[..., object], servers_root: Path, request: pytest.FixtureRequest
+) -> None:
+    workdir = servers_root / f"capped-{request.node.callspec.id}"
+    with start(workdir, max_clients=1) as server:  # type: ignore[attr-defined]
+        store = ftp_store(server, timeout=10)
+
+        async def go() -> None:
+            first = await store.connect()
+            try:
+                with pytest.raises(TooManySessionsError) as info:
+                    await store.connect()
+                assert info.value.retryable and "connections" in str(info.value)
+                assert (await first.stat("")).kind is EntryKind.DIR
+            finally:
+                await first.close()
+
+        run(go)
+
+
+def test_no_password_in_reprs_or_errors(vsftpd_server: RunningServer) -> None:
+    store = ftp_store(vsftpd_server)
+
+    async def go() -> list[str]:
+        session = await store.connect()
+        try:
+            try:
+                await session.stat("missing")
+            except NotFoundError as exc:
+                return [repr(store), repr(session), str(exc), store.display]
+            raise AssertionError("stat of a missing file succeeded")
+        finally:
+            await session.close()
+
+    for text in run(go):
+        assert vsftpd_server.password not in text
