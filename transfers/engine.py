@@ -263,7 +263,13 @@ class CopyEngine:
             async for item in walk(
                 self.src, skip=skip_src, concurrency=self.opt.list_concurrency
             ):
-                if isinstance(item, WalkIssue):
+                if isinstance(item, WalkIssue) and item.unreadable:
+                    # A folder that could not be listed: its files are not copied, so
+                    # the run is partial (exit 3), as verify counts it unreadable.
+                    reason = f"could not list this folder: {item.reason}"
+                    self._stats.failed.append((item.path, reason))
+                    self.emit(FileFailed(path=item.path, reason=reason))
+                elif isinstance(item, WalkIssue):
                     self._stats.refused.append((item.path, item.reason))
                     self.emit(PathRefused(path=item.path, reason=item.reason))
                 elif item.kind is EntryKind.DIR:
