@@ -418,12 +418,7 @@ def demo(
     from fsmove.commands.demo import DemoRequest, run_demo
 
     try:
-        commands = {c.name or (c.callback.__name__ if c.callback else "")
-                    for c in app.registered_commands}
-        code = run_demo(
-            DemoRequest(workdir=workdir, keep=keep, size=size,
-                        has_verify_command="verify" in commands)
-        )
+        code = run_demo(DemoRequest(workdir=workdir, keep=keep, size=size))
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

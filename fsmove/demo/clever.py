@@ -6,22 +6,10 @@ OLD_HOST = "bucket-OLD_UUID-fsbucket.services.clever-cloud.com"
 NEW_HOST = "bucket-NEW_UUID-fsbucket.services.clever-cloud.com"
 
 
-def real_bucket_steps(*, has_verify_command: bool) -> str:
+def real_bucket_steps() -> str:
     """What a user types to move a real bucket (placeholders in capitals)."""
     src = f"ftp://USER_OLD@{OLD_HOST}/"
     dst = f"ftp://USER_NEW@{NEW_HOST}/"
-    verify = (
-        [
-            "  Verify, and keep the report for your records:",
-            f"    fsmove verify {src} \\",
-            f"                  {dst}",
-        ]
-        if has_verify_command
-        else [
-            "  Rerun the copy with --checksum for a byte-level comparison:",
-            "    fsmove copy … … --checksum",
-        ]
-    )
     return "\n".join(
         [
             "  Each bucket's FTP host, user and password (a flat JSON object with",
@@ -37,7 +25,9 @@ def real_bucket_steps(*, has_verify_command: bool) -> str:
             f"                {dst}",
             "  From another terminal, the job's progress:",
             "    fsmove status",
-            *verify,
+            "  Verify, and keep the report for your records:",
+            f"    fsmove verify {src} \\",
+            f"                  {dst} --report migration.html",
             "  Just before the switch, the delta pass (only what changed since):",
             "    fsmove copy … … --delete --dry-run     # see what would be removed",
             "    fsmove copy … … --delete",

@@ -7,9 +7,12 @@ and summary go straight to the demo's own terminal.
 
 The interruption is a ``SIGKILL`` (what a crash, an OOM kill or a lost machine does: no
 handler runs, nothing is flushed on the way out), sent once the new bucket's tripwire
-has seen the chosen share of bytes arrive. The tripwire stalls the new bucket's writes
-from that point, so the copy cannot finish first: the crash lands at the same place on
-any machine, however fast.
+has seen the chosen share of bytes arrive. The tripwire freezes the new bucket from that
+point (writes and renames wait), so the copy cannot finish first, however fast the
+machine. Before killing, the demo lets the child's journal catch up with what the frozen
+bucket holds (``settled``): a kill in the instant between a server's rename and the
+journal's record is safe too (the rerun copies that file again), but it would blur the
+demo's point, which is what the journal saves.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +32,9 @@ from .servers import DemoBuckets, Tripwire
 
 #: Longest a demo copy may take before the demo gives up on it.
 COPY_TIMEOUT = 600.0
-#: How often the demo checks, while waiting for the tripwire, that the copy still runs.
+#: Longest wait for the journal to catch up with the frozen bucket before the kill.
+SETTLE_TIMEOUT = 20.0
+#: How often the demo checks, while waiting, that the copy still runs.
 _WATCH_INTERVAL = 0.05
 
 
@@ -77,14 +83,21 @@ def run_child(args: list[str], *, env: dict[str, str]) -> ChildRun:
 
 
 def run_child_until_tripped(
-    args: list[str], *, env: dict[str, str], tripwire: Tripwire, threshold: int
+    args: list[str],
+    *,
+    env: dict[str, str],
+    tripwire: Tripwire,
+    threshold: int,
+    ceiling: int,
+    settled: Callable[[], bool],
 ) -> ChildRun:
-    """Start the child with the tripwire armed at ``threshold`` bytes; SIGKILL it when
-    the tripwire fires, then let the stalled server writes go on."""
+    """Start the child with the tripwire armed (``Tripwire.arm``); once it fires and
+    ``settled()`` is true (or ``SETTLE_TIMEOUT`` passed), SIGKILL the child, then abort
+    the server operations it left stalled."""
     started = time.monotonic()
     sys.stdout.flush()
     sys.stderr.flush()
-    tripwire.arm(threshold)
+    tripwire.arm(threshold, ceiling=ceiling)
     proc = subprocess.Popen(fsmove_argv(*args), env=env, stdin=subprocess.DEVNULL)
     try:
         while not tripwire.tripped.wait(_WATCH_INTERVAL):
@@ -93,6 +106,9 @@ def run_child_until_tripped(
                                 seconds=time.monotonic() - started)
             if time.monotonic() - started > COPY_TIMEOUT:
                 raise DemoStepError("the copy never reached the interruption point")
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while not settled() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(_WATCH_INTERVAL)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=COPY_TIMEOUT)
         return ChildRun(returncode=proc.returncode, killed=True,

@@ -11,8 +11,10 @@ FEAT, SIZE, MDTM or MFMT, so modification times are not preserved on it (fsmove 
 this and says nothing is lost: sizes and digests decide).
 
 ``Tripwire`` lets the demo interrupt a copy at a chosen point, deterministically: once
-the new bucket has stored ``threshold`` bytes, every further write waits (the copy
-stalls, it cannot finish) until the demo has killed the copy and calls ``release``.
+the new bucket has stored ``threshold`` bytes and holds a complete file, every further
+write and rename waits (the copy stalls, it cannot finish) until the demo has killed the
+copy and calls ``release``, which makes the stalled operations fail as if the connection
+had dropped.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import aioftp
+from aioftp.pathio import universal_exception
 
 from fsmove.transfers.endpoint import Endpoint, Secret
+from fsmove.verify.verifier import is_fsmove_temp
 
 HOST = "127.0.0.1"
 USER = "demo"
@@ -65,56 +69,93 @@ class DemoBucket:
         )
 
 
+class _Gate:
+    """Where stalled operations wait; ``aborted`` once their client is gone."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.aborted = False
+
+
 class Tripwire:
-    """Counts the bytes a server stores; once armed and past its threshold, every write
-    waits until ``release``. Arm and release from any thread."""
+    """Counts the bytes a server stores and the files renamed into place.
+
+    Once armed, it freezes the bucket when ``threshold`` bytes are stored and at least
+    one non-empty file is complete (renamed from fsmove's temporary name to its own), or
+    at ``ceiling`` bytes whatever the files: every further write and rename waits until
+    ``release`` aborts them (their client has been killed meanwhile, so nothing it sent
+    after the freeze lands). Arm and release from any thread."""
 
     def __init__(self) -> None:
         self.tripped = threading.Event()
         self._threshold: int | None = None
+        self._ceiling = 0
         self._written = 0
+        self._renamed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._gate: asyncio.Event | None = None
+        self._gate = _Gate()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called in the servers' loop before they start."""
         self._loop = loop
-        self._gate = asyncio.Event()
 
-    def arm(self, threshold: int) -> None:
-        """Stall writes once ``threshold`` bytes are stored (call while nothing uploads)."""
-        if threshold < 1:
-            raise ValueError("the tripwire threshold must be at least one byte")
+    def arm(self, threshold: int, *, ceiling: int) -> None:
+        """Freeze the bucket as the class docstring says (call while nothing uploads)."""
+        if not 1 <= threshold <= ceiling:
+            raise ValueError("the tripwire needs 1 <= threshold <= ceiling")
+        self._ceiling = ceiling
         self._written = 0
+        self._renamed = 0
+        self._gate = _Gate()
         self.tripped.clear()
         self._threshold = threshold
 
     def release(self) -> None:
-        """Disarm and let stalled writes go on."""
+        """Disarm; the operations stalled so far fail (connection aborted)."""
         if self._loop is None or self._loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(self._open)
+        self._loop.call_soon_threadsafe(self._abort_stalled)
 
-    def _open(self) -> None:
+    def _abort_stalled(self) -> None:
         self._threshold = None
-        if self._gate is not None:
-            self._gate.set()
-            self._gate = asyncio.Event()
+        gate = self._gate
+        gate.aborted = True
+        gate.opened.set()
+
+    async def _stall(self) -> None:
+        self.tripped.set()
+        gate = self._gate
+        await gate.opened.wait()
+        if gate.aborted:
+            raise ConnectionAbortedError("the client was killed while this operation waited")
+
+    def _frozen(self) -> bool:
+        if self._threshold is None:
+            return False
+        if self._written >= self._ceiling:
+            return True
+        return self._written >= self._threshold and self._renamed > 0
 
     async def before_write(self, nbytes: int) -> None:
         if self._threshold is None:
             return
-        if self._written >= self._threshold:
-            self.tripped.set()
-            gate = self._gate
-            if gate is not None:
-                await gate.wait()
+        if self._frozen():
+            await self._stall()
             return
         self._written += nbytes
 
+    async def before_rename(self, *, nbytes: int, puts_file_in_place: bool) -> None:
+        if self._threshold is None:
+            return
+        if self._frozen():
+            await self._stall()
+            return
+        if puts_file_in_place and nbytes > 0:
+            self._renamed += 1
+
 
 class _WatchedPathIO(aioftp.PathIO):
-    """aioftp's blocking file access, with every write reported to a tripwire first."""
+    """aioftp's blocking file access, with writes and renames shown to a tripwire first."""
 
     def __init__(
         self,
@@ -127,9 +168,18 @@ class _WatchedPathIO(aioftp.PathIO):
         super().__init__(timeout=timeout, connection=connection, state=state)
         self._tripwire = tripwire
 
+    @universal_exception
     async def write(self, file: Any, data: Any) -> int:
         await self._tripwire.before_write(len(data))
         return await super().write(file, data)
+
+    @universal_exception
+    async def rename(self, source: Path, destination: Path) -> Path:
+        size = (await self.stat(source)).st_size
+        await self._tripwire.before_rename(
+            nbytes=size, puts_file_in_place=is_fsmove_temp(source.name)
+        )
+        return await super().rename(source, destination)
 
 
 @dataclass(frozen=True)
