@@ -62,6 +62,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     )
     out = done.stdout
     assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
 
     # The report says everything is identical.
     report = json.loads((workdir / "report.json").read_text())

@@ -197,10 +197,20 @@ class _Started:
     stop: asyncio.Event
 
 
+def _from_disconnect(exc: BaseException | None) -> bool:
+    """True for a cancellation or a connection error, or an error caused by one (aioftp
+    wraps file errors in ``PathIOError``)."""
+    while exc is not None:
+        if isinstance(exc, asyncio.CancelledError | ConnectionError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _quiet_disconnects(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """A killed client leaves sessions that end with a reset or a cancellation: expected
-    in the demo, not worth a traceback."""
-    if not isinstance(context.get("exception"), asyncio.CancelledError | ConnectionError):
+    """A killed client leaves sessions and transfers that end with a reset, an abort or
+    a cancellation: expected in the demo, not worth a traceback."""
+    if not _from_disconnect(context.get("exception")):
         loop.default_exception_handler(context)
 
 
