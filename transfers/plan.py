@@ -26,7 +26,14 @@ def temp_name(path: str) -> str:
 
 
 def is_temp_name(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and len(name) == 28
+    """Whether ``name`` is one of ``temp_name``'s partial files (prefix, 16 hex, suffix)."""
+    tag = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
+    return (
+        name.startswith(TEMP_PREFIX)
+        and name.endswith(TEMP_SUFFIX)
+        and len(tag) == 16
+        and all(c in "0123456789abcdef" for c in tag)
+    )
 
 
 @dataclass(frozen=True)
