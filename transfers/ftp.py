@@ -367,20 +367,45 @@ class FtpSession:
         self, command: str, *, rest: int, abs_path: str, path: str, action: str
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """PASV/EPSV, connect, (REST), the transfer command; returns the data streams once
-        the server accepted the command (1xx), TLS already set up."""
-        refusal, port = await self._client.passive()
+        the server accepted the command (1xx), TLS already set up.
+
+        Without REST, once passive mode is known, the command is pipelined after EPSV
+        (one round trip less per file). REST is never pipelined: a refused REST followed
+        by STOR would truncate the file.
+        """
+        pipelined = rest == 0 and self._client.passive_mode is not None
+        if pipelined:
+            refusal, port = await self._client.passive_then(f"{command} {abs_path}")
+        else:
+            refusal, port = await self._client.passive()
         if refusal is not None or port is None:
             assert refusal is not None
             raise reply_error(refusal, where=self.where, action=f"{action} (passive mode)",
                               path=path)
-        reader, writer = await self._client.open_data(port)
         try:
-            if rest:
-                reply = await self.raw_command(f"REST {rest}")
-                if reply.code != 350:
-                    raise reply_error(reply, where=self.where,
-                                      action=f"{action} from offset {rest}", path=path)
-            reply = await self.raw_command(f"{command} {abs_path}")
+            reader, writer = await self._client.open_data(port)
+        except OSError:
+            if not pipelined:
+                raise
+            # The server may have refused the pipelined command (550) and closed its
+            # passive port before we connected: its reply says so.
+            reply = await self._client.reply()
+            if reply.is_preliminary() or reply.is_success():
+                raise
+            raise await self._refusal(reply, abs_path=abs_path, path=path,
+                                      action=action) from None
+        try:
+            if pipelined:
+                reply = await self._client.reply()
+                if reply.code == 421:
+                    self._mark_broken("the server closed the session (421)")
+            else:
+                if rest:
+                    reply = await self.raw_command(f"REST {rest}")
+                    if reply.code != 350:
+                        raise reply_error(reply, where=self.where,
+                                          action=f"{action} from offset {rest}", path=path)
+                reply = await self.raw_command(f"{command} {abs_path}")
             if not reply.is_preliminary():
                 if reply.is_success():
                     raise ProtocolError(f"{command} answered {reply.text!r} without 1xx")
@@ -478,7 +503,8 @@ class FtpSession:
         return False
 
     async def _read_block(self, reader: asyncio.StreamReader) -> bytes:
-        return await asyncio.wait_for(reader.read(DATA_BUFFER), self._client.timeout)
+        async with asyncio.timeout(self._client.timeout):
+            return await reader.read(DATA_BUFFER)
 
     async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply:
         """Upload ``payload`` with STOR/APPE (REST first if ``rest``); the final reply, or
@@ -795,7 +821,8 @@ class FtpSession:
                 raise
             try:
                 writer.write(piece)
-                await asyncio.wait_for(writer.drain(), self._client.timeout)
+                async with asyncio.timeout(self._client.timeout):
+                    await writer.drain()
             except _NETWORK_ERRORS as exc:
                 # The server cut the data connection: its reply says why (452 disk full...).
                 writer.transport.abort()

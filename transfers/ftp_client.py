@@ -92,7 +92,10 @@ class FtpClient(aioftp.Client):
         return reply
 
     async def parse_line(self) -> tuple[Code, str]:
-        line = await self.stream.readline()
+        # Straight from the StreamReader under one cheap timeout: aioftp's StreamIO wraps
+        # every read in wait_for (a new task per line), which costs small files dearly.
+        async with asyncio.timeout(self.timeout):
+            line = await self.stream.reader.readline()
         if not line:
             self.stream.close()
             raise ConnectionResetError("control connection closed by the server")
@@ -103,7 +106,10 @@ class FtpClient(aioftp.Client):
         """Send one command line (never logged: it may be PASS)."""
         if "\r" in line or "\n" in line:
             raise ValueError("an FTP command must not contain CR or LF")
-        await self.stream.write((line + "\r\n").encode("utf-8", "surrogateescape"))
+        writer = self.stream.writer
+        writer.write((line + "\r\n").encode("utf-8", "surrogateescape"))
+        async with asyncio.timeout(self.timeout):
+            await writer.drain()
 
     async def reply(self) -> Reply:
         """Read one complete (possibly multi-line) reply."""
@@ -129,7 +135,8 @@ class FtpClient(aioftp.Client):
     # -- data connections ---------------------------------------------------------------
 
     async def passive(self) -> tuple[Reply | None, int | None]:
-        """Ask for a passive data port: (None, port) on success, (refusal, None) if not."""
+        """Ask for a passive data port: (None, port) on success, (refusal, None) if not.
+        EPSV first; after the server refused it once, PASV only."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         if self.passive_mode != "PASV":
@@ -137,22 +144,42 @@ class FtpClient(aioftp.Client):
             self.rtt = min(self.rtt, loop.time() - started)
             if reply.code == 229:
                 self.passive_mode = "EPSV"
-                try:
-                    _ip, port = self.parse_epsv_response(reply.last)
-                except (IndexError, ValueError) as exc:
-                    raise ProtocolError(f"unparsable EPSV reply {reply.text!r}") from exc
-                return None, port
+                return None, self._port_of(reply)
             if not 500 <= reply.code < 600:
                 return reply, None
         reply = await self.cmd("PASV")
         if reply.code != 227:
             return reply, None
+        self.passive_mode = "PASV"
+        return None, self._port_of(reply)
+
+    async def passive_then(self, command: str) -> tuple[Reply | None, int | None]:
+        """EPSV/PASV (whichever worked before) and ``command`` in one write: the transfer
+        command rides along instead of waiting a round trip for the port. On a refusal
+        the command's own reply (425/503) is read too, so replies stay in step."""
+        assert self.passive_mode is not None
+        mode = self.passive_mode
+        writer = self.stream.writer
+        writer.write(f"{mode}\r\n{command}\r\n".encode("utf-8", "surrogateescape"))
+        async with asyncio.timeout(self.timeout):
+            await writer.drain()
+        reply = await self.reply()
+        if reply.code == (229 if mode == "EPSV" else 227):
+            return None, self._port_of(reply)
+        await self.final_reply()
+        return reply, None
+
+    def _port_of(self, reply: Reply) -> int:
+        if reply.code == 229:
+            try:
+                return self.parse_epsv_response(reply.last)[1]
+            except (IndexError, ValueError) as exc:
+                raise ProtocolError(f"unparsable EPSV reply {reply.text!r}") from exc
         m = _PASV_RE.search(reply.last)
         if not m:
             raise ProtocolError(f"unparsable PASV reply {reply.text!r}")
-        self.passive_mode = "PASV"
         self.pasv_advertised = ".".join(m.group(i) for i in range(1, 5))
-        return None, int(m.group(5)) * 256 + int(m.group(6))
+        return int(m.group(5)) * 256 + int(m.group(6))
 
     async def open_data(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to a passive port on the control connection's peer address."""
