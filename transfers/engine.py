@@ -241,7 +241,13 @@ class CopyEngine:
             try:
                 root = await s.stat("")
             except NotFoundError:
-                await s.mkdir("")
+                try:
+                    await s.mkdir("")
+                except BackendError as exc:
+                    raise type(exc)(
+                        f"cannot create the destination folder {self.dst.display}: {exc}",
+                        path="",
+                    ) from None
                 return
         if root.kind is not EntryKind.DIR:
             raise PermanentError(f"destination {self.dst.display} is not a folder", path="")
