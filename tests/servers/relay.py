@@ -127,7 +127,10 @@ class _DelayedPipe:
                 if side.eof_in or not sink.can_write_eof():
                     sink.close()
                 else:
-                    sink.write_eof()
+                    try:
+                        sink.write_eof()
+                    except OSError:  # the peer is already gone (reset)
+                        sink.abort()
                 continue
             self._buffered -= len(data)
             if not sink.is_closing():

@@ -1,0 +1,1 @@
+"""fsmove's benchmark harness (see README.md in this folder)."""
