@@ -1,0 +1,261 @@
+"""Server faults: a restart mid-transfer, every connection cut again and again, a server
+that accepts only 2 connections, a server that stalls. fsmove runs as a real process
+(``fsmove_run``); the test acts on the server when fsmove's JSON events say the copy is
+at the right point, never after a fixed sleep."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+
+from tests.copy_harness import temp_leftovers, tree_digests
+from tests.faults.fsmove_run import FsmoveRunner, check_clean_failure, check_partial
+from tests.faults.hostile_ftpd import HostileDir, HostileFile, start_hostile_ftpd
+from tests.faults.restartable_ftpd import RestartableFtpd
+from tests.faults.trees import FAST, KiB, random_files, write_local
+from tests.servers import (
+    RunningServer,
+    make_tree,
+    start_proftpd,
+    start_pureftpd,
+    start_vsftpd,
+)
+from tests.servers.ports import free_port
+from tests.servers.relay import Relay, start_relay
+
+
+def final_files_are_whole(dst: Path, files: dict[str, bytes]) -> None:
+    """Every file at its final name is complete and right (partial data only ever sits
+    in ``.fsmove.*.part`` files)."""
+    for rel, data in files.items():
+        path = dst / rel
+        if path.exists():
+            assert path.read_bytes() == data, f"{rel}: incomplete file at its final name"
+
+
+# -- a real server restart ---------------------------------------------------------------
+
+
+def test_server_restart_mid_transfer_then_rerun_resumes(
+    fsmove: FsmoveRunner, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    files = random_files(4, 768 * KiB, seed=1)
+    write_local(src, files)
+    dst_root = tmp_path / "ftp-root"
+    dst_root.mkdir()
+    server = RestartableFtpd(dst_root)
+    with server.running():
+        fsmove.secret(server.password)
+        env = {"FSMOVE_DST_PASSWORD": server.password}
+        args = ("copy", str(src), server.url(), "--retries", "0", "--bwlimit", "1M",
+                "--workers", "2", *FAST)
+        child = fsmove.start(*args, env=env)
+        child.wait_for(lambda e: e.get("type") == "progress"
+                       and int(str(e["bytes_sent"])) >= 256 * KiB)
+        server.stop()  # every session dropped, new connections refused
+        run = child.finish()
+        final_files_are_whole(dst_root, files)
+        check_partial(run)
+        server.start()  # same port, same files
+        again = fsmove.run(*args[:3], *FAST, env=env)
+        assert again.code == 0, str(again)
+    assert tree_digests(dst_root) == tree_digests(src)
+    assert not temp_leftovers(dst_root)
+
+
+# -- a relay that cuts every connection, again and again ---------------------------------
+
+
+class Cutter:
+    """Cuts every connection through ``relay`` every ``every`` seconds, ``times`` times."""
+
+    def __init__(self, relay: Relay, *, every: float, times: int) -> None:
+        self.relay = relay
+        self.every = every
+        self.times = times
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while self.done < self.times and not self._stop.wait(self.every):
+            self.relay.cut_all()
+            self.done += 1
+
+    def __enter__(self) -> Cutter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _relay_known_hosts(server: RunningServer, port: int, path: Path) -> Path:
+    assert server.known_hosts is not None
+    keys = [ln.split(None, 1)[1] for ln in server.known_hosts.read_text().splitlines()
+            if ln.startswith("127.0.0.1 ")]
+    path.write_text("".join(f"[127.0.0.1]:{port} {k}\n" for k in keys))
+    return path
+
+
+def test_sftp_source_survives_connections_cut_every_second(
+    fsmove: FsmoveRunner, tmp_path: Path, sshd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(sshd_server)
+    make_tree(server, random_files(4, 1536 * KiB, seed=2))
+    port = free_port()
+    with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
+                     ports={port: server.port}) as relay:
+        url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
+        known = _relay_known_hosts(server, port, tmp_path / "known_hosts")
+        env = {"FSMOVE_SRC_PASSWORD": server.password}
+        dst = tmp_path / "dst"
+        args = ("copy", url, str(dst), "--known-hosts", str(known), "--retries", "30",
+                "--bwlimit", "2M", "--workers", "2", *FAST)
+        child = fsmove.start(*args, env=env)
+        child.wait_for(lambda e: e.get("type") == "file_started")
+        with Cutter(relay, every=0.8, times=4) as cutter:
+            run = child.finish()
+        assert run.code == 0, str(run)
+        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
+    assert tree_digests(dst) == tree_digests(server.root)
+    assert not temp_leftovers(dst)
+
+
+def _ftp_relay(server: RunningServer) -> AbstractContextManager[Relay]:
+    """A relay on another loopback address for the control port and the whole passive
+    range (fsmove opens data connections to the control peer: the relay)."""
+    assert server.pasv_ports is not None
+    low, high = server.pasv_ports
+    return start_relay(listen_host="127.0.0.31", target_host="127.0.0.1",
+                       ports=[server.port, *range(low, high + 1)])
+
+
+def test_ftp_source_survives_connections_cut_every_second(
+    fsmove: FsmoveRunner, tmp_path: Path, vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(vsftpd_server)
+    make_tree(server, random_files(4, 1536 * KiB, seed=3))
+    with _ftp_relay(server) as relay:
+        url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
+        env = {"FSMOVE_SRC_PASSWORD": server.password}
+        dst = tmp_path / "dst"
+        args = ("copy", url, str(dst), "--retries", "30", "--bwlimit", "2M",
+                "--workers", "2", *FAST)
+        child = fsmove.start(*args, env=env)
+        child.wait_for(lambda e: e.get("type") == "file_started")
+        with Cutter(relay, every=0.8, times=4) as cutter:
+            run = child.finish()
+        assert run.code == 0, str(run)
+        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
+    assert tree_digests(dst) == tree_digests(server.root)
+    assert not temp_leftovers(dst)
+
+
+def test_ftp_destination_survives_connections_cut_every_second(
+    fsmove: FsmoveRunner, tmp_path: Path, vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(vsftpd_server)
+    src = tmp_path / "src"
+    files = random_files(4, 1536 * KiB, seed=5)
+    write_local(src, files)
+    with _ftp_relay(server) as relay:
+        url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
+        env = {"FSMOVE_DST_PASSWORD": server.password}
+        args = ("copy", str(src), url, "--retries", "30", "--bwlimit", "2M",
+                "--workers", "2", *FAST)
+        child = fsmove.start(*args, env=env)
+        child.wait_for(lambda e: e.get("type") == "file_started")
+        with Cutter(relay, every=0.8, times=4) as cutter:
+            final_files_are_whole(server.root, files)
+            run = child.finish()
+        assert run.code == 0, str(run)
+        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
+    assert tree_digests(server.root) == tree_digests(src)
+    assert not temp_leftovers(server.root)
+
+
+# -- a server that accepts only 2 connections --------------------------------------------
+
+
+@pytest.mark.parametrize("start_fn", [start_vsftpd, start_pureftpd, start_proftpd],
+                         ids=["vsftpd-421", "pure-ftpd-421", "proftpd-530"])
+def test_server_accepting_two_connections_gets_everything(
+    fsmove: FsmoveRunner, tmp_path: Path,
+    own_server: Callable[..., RunningServer],
+    start_fn: Callable[..., AbstractContextManager[RunningServer]],
+) -> None:
+    server = own_server(start_fn, max_clients=2)
+    src = tmp_path / "src"
+    files = random_files(24, 40 * KiB, seed=4)
+    write_local(src, files)
+    env = {"FSMOVE_DST_PASSWORD": server.password}
+    run = fsmove.run("copy", str(src), server.url(), "--dst-connections", "8",
+                     "--workers", "8", "--retries", "3", *FAST, env=env)
+    assert run.code == 0, str(run)
+    assert run.summary["files_copied"] == len(files)
+    assert tree_digests(server.root) == tree_digests(src)
+
+
+# -- a server that stalls ----------------------------------------------------------------
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[tuple[object, dict[str, bytes]]]:
+    files = {"fine.txt": b"fine", "slow.bin": bytes(range(256)) * 1024}
+    tree = {
+        b"/": HostileDir(auto=True),
+        b"/fine.txt": HostileFile(files["fine.txt"]),
+        b"/slow.bin": HostileFile(files["slow.bin"], stall_after=64 * KiB),
+    }
+    with start_hostile_ftpd(tree) as server:
+        yield server, files
+
+
+def test_stalled_transfer_times_out_and_fails_that_file(
+    fsmove: FsmoveRunner, tmp_path: Path, stalling_server: tuple[object, dict[str, bytes]]
+) -> None:
+    server, files = stalling_server
+    fsmove.secret(server.password)  # type: ignore[attr-defined]
+    env = {"FSMOVE_SRC_PASSWORD": server.password}  # type: ignore[attr-defined]
+    dst = tmp_path / "dst"
+    args = ("copy", server.url(), str(dst), "--timeout", "2", "--retries", "1",  # type: ignore[attr-defined]
+            "--retry-delay", "0.1", "--json")
+    run = fsmove.run(*args, env=env)
+    reasons = check_partial(run, "slow.bin")
+    assert "stall" in reasons["slow.bin"] or "time" in reasons["slow.bin"], reasons
+    assert not (dst / "slow.bin").exists()
+    assert (dst / "fine.txt").read_bytes() == b"fine"
+    server.stop_stalling()  # type: ignore[attr-defined]
+    again = fsmove.run(*args, env=env)
+    assert again.code == 0, str(again)
+    assert (dst / "slow.bin").read_bytes() == files["slow.bin"]
+    assert not temp_leftovers(dst)
+
+
+def test_server_that_never_greets_is_a_one_line_error(
+    fsmove: FsmoveRunner, tmp_path: Path, stalling_server: tuple[object, dict[str, bytes]]
+) -> None:
+    server, _files = stalling_server
+    fsmove.secret(server.password)  # type: ignore[attr-defined]
+    env = {"FSMOVE_SRC_PASSWORD": server.password}  # type: ignore[attr-defined]
+    server.set_mute(True)  # type: ignore[attr-defined]
+    dst = tmp_path / "dst"
+    args = ("copy", server.url(), str(dst), "--timeout", "1", "--retries", "0", "-q")  # type: ignore[attr-defined]
+    run = fsmove.run(*args, env=env)
+    check_clean_failure(run, 1, "127.0.0.1")
+    server.set_mute(False)  # type: ignore[attr-defined]
+    server.stop_stalling()  # type: ignore[attr-defined]
+    again = fsmove.run(*args, env=env)
+    assert again.code == 0, str(again)
+    assert sorted(os.listdir(dst)) == ["fine.txt", "slow.bin"]
