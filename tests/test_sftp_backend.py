@@ -1,0 +1,402 @@
+"""The SFTP store against a real OpenSSH sshd on 127.0.0.1: auth, host keys, I/O.
+
+Generic store behaviour is in the conformance suite; these tests pin what is SFTP's
+own: password / key / ~/.ssh/config auth, known_hosts verification (unknown, accept-new,
+changed key, changed key type), pipelined reads and writes, offset writes without
+truncation, parallel ranged writes into one file, posix-rename, error translation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncssh
+import pytest
+
+from fsmove.transfers.backend import (
+    AuthError,
+    ConnectError,
+    EntryKind,
+    HostKeyError,
+    NotFoundError,
+    OffsetWrites,
+    PermanentError,
+    Session,
+    UnsafePathError,
+)
+from fsmove.transfers.endpoint import Endpoint, parse_endpoint
+from fsmove.transfers.sftp import SftpStore
+from tests.servers import RunningServer, make_tree
+
+T = TypeVar("T")
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await fn()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def server(
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> RunningServer:
+    return fresh_subdir(sshd_server)
+
+
+def endpoint(server: RunningServer, *, password: str | None = None) -> Endpoint:
+    ep = parse_endpoint(server.url())
+    return ep.with_password(server.password if password is None else password)
+
+
+def store(server: RunningServer, **options: object) -> SftpStore:
+    options.setdefault("known_hosts", server.known_hosts)
+    options.setdefault("client_keys", [])
+    options.setdefault("timeout", 20.0)
+    return SftpStore(endpoint(server), **options)  # type: ignore[arg-type]
+
+
+async def pieces(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def read_all(session: Session, path: str, **kw: int) -> bytes:
+    return b"".join([piece async for piece in session.read(path, **kw)])
+
+
+def known_hosts_line(server: RunningServer, key: asyncssh.SSHKey) -> str:
+    return f"[{server.host}]:{server.port} {key.export_public_key().decode().strip()}\n"
+
+
+# -- authentication ----------------------------------------------------------------------
+
+
+def test_password_login_and_capabilities(server: RunningServer) -> None:
+    async def go() -> None:
+        st = store(server)
+        caps = await st.capabilities()
+        assert caps.offset_writes is OffsetWrites.ANY
+        assert caps.parallel_writes and caps.rename_replaces and caps.ranged_read
+        assert caps.ops_per_session > 1
+        assert caps.mtime_resolution == 1.0
+        s = await st.connect()
+        assert (await s.stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+
+
+def test_key_login_without_password(server: RunningServer) -> None:
+    async def go() -> None:
+        ep = parse_endpoint(server.url())
+        assert ep.password is None
+        assert server.client_key is not None
+        st = SftpStore(ep, known_hosts=server.known_hosts, client_keys=[server.client_key])
+        s = await st.connect()
+        await s.mkdir("by-key")
+        assert (await s.stat("by-key")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+
+
+def test_ssh_config_alias_user_port_identity(server: RunningServer, tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host bucket-alias\n  HostName {server.host}\n  Port {server.port}\n"
+        f"  User {server.user}\n  IdentityFile {server.client_key}\n"
+    )
+
+    async def go() -> None:
+        st = SftpStore(
+            parse_endpoint(f"sftp://bucket-alias{server.url_path}"),
+            known_hosts=server.known_hosts,
+            ssh_config=config,
+        )
+        s = await st.connect()
+        assert (await s.stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+
+
+def test_wrong_password_is_auth_error_naming_user_and_host(server: RunningServer) -> None:
+    wrong_password = "not-the-Passw0rd"
+
+    async def go() -> None:
+        st = SftpStore(
+            endpoint(server, password=wrong_password),
+            known_hosts=server.known_hosts,
+            client_keys=[],
+        )
+        await st.connect()
+
+    with pytest.raises(AuthError) as caught:
+        run(go)
+    message = str(caught.value)
+    assert server.user in message and server.host in message
+    assert wrong_password not in message and "\n" not in message
+    assert not isinstance(caught.value, HostKeyError)
+
+
+# -- host keys ---------------------------------------------------------------------------
+
+
+def server_host_key(server: RunningServer) -> asyncssh.SSHKey:
+    assert server.known_hosts is not None
+    key_file = server.known_hosts.parent / "ssh_host_ed25519_key.pub"
+    return asyncssh.read_public_key(key_file)
+
+
+def test_unknown_host_key_is_refused_with_fingerprint(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    with pytest.raises(HostKeyError) as caught:
+        run(lambda: store(server, known_hosts=known).connect())
+    message = str(caught.value)
+    assert server_host_key(server).get_fingerprint("sha256") in message
+    assert "ssh-ed25519" in message and "--accept-new-host-key" in message
+    assert "\n" not in message and server.password not in message
+    assert not known.exists()  # nothing recorded without --accept-new-host-key
+
+
+def test_accept_new_records_the_key_and_a_second_connect_trusts_it(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "ssh" / "known_hosts"
+
+    async def go() -> None:
+        first = store(server, known_hosts=known, accept_new_host_key=True)
+        await (await first.connect()).close()
+        await first.aclose()
+        second = store(server, known_hosts=known)  # accept_new off: the record is enough
+        s = await second.connect()
+        assert (await s.stat("")).kind is EntryKind.DIR
+        await second.aclose()
+
+    run(go)
+    algorithm, blob = server_host_key(server).export_public_key().decode().split()[:2]
+    assert known.read_text() == f"[{server.host}]:{server.port} {algorithm} {blob}\n"
+
+
+def test_changed_host_key_is_refused_even_with_accept_new(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    impostor = asyncssh.generate_private_key("ssh-ed25519")
+    known.write_text(known_hosts_line(server, impostor))
+    before = known.read_text()
+    with pytest.raises(HostKeyError) as caught:
+        run(lambda: store(server, known_hosts=known, accept_new_host_key=True).connect())
+    message = str(caught.value)
+    assert "CHANGED" in message and "ssh-keygen -R" in message
+    assert f"[{server.host}]:{server.port}" in message
+    assert server_host_key(server).get_fingerprint("sha256") in message
+    assert known.read_text() == before  # a changed key is never replaced
+
+
+def test_changed_host_key_type_is_refused(server: RunningServer, tmp_path: Path) -> None:
+    """The server has no key of the recorded type: it hangs up before showing a key."""
+    known = tmp_path / "known_hosts"
+    known.write_text(known_hosts_line(server, asyncssh.generate_private_key("ecdsa-sha2-nistp256")))
+    with pytest.raises(HostKeyError) as caught:
+        run(lambda: store(server, known_hosts=known, accept_new_host_key=True).connect())
+    assert "CHANGED" in str(caught.value)
+    assert "ecdsa-sha2-nistp256" in str(caught.value)
+
+
+def test_port_22_entry_does_not_vouch_for_another_port(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    key = server_host_key(server).export_public_key().decode().strip()
+    known.write_text(f"{server.host} {key}\n")  # port 22 only
+    with pytest.raises(HostKeyError, match="unknown"):
+        run(lambda: store(server, known_hosts=known).connect())
+
+
+# -- connection errors -------------------------------------------------------------------
+
+
+def test_refused_port_is_connect_error(server: RunningServer) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ep = parse_endpoint(f"sftp://{server.user}@127.0.0.1:{port}/")
+    with pytest.raises(ConnectError):
+        run(lambda: SftpStore(ep, known_hosts=server.known_hosts, client_keys=[]).connect())
+
+
+def test_silent_server_times_out_as_connect_error(server: RunningServer) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        ep = parse_endpoint(f"sftp://{server.user}@127.0.0.1:{port}/")
+        st = SftpStore(ep, known_hosts=server.known_hosts, client_keys=[], timeout=1.0)
+        with pytest.raises(ConnectError, match="no answer"):
+            run(st.connect)
+
+
+# -- contents ----------------------------------------------------------------------------
+
+
+def test_big_file_pipelined_write_and_read(server: RunningServer) -> None:
+    data = os.urandom(5 * 1024 * 1024 + 12345)
+
+    async def go() -> None:
+        st = store(server, requests_in_flight=4)
+        s = await st.connect()
+        assert await s.write("big.bin", pieces(data, 100_000)) == len(data)
+        assert (server.root / "big.bin").read_bytes() == data
+        assert await read_all(s, "big.bin") == data
+        got = [len(p) async for p in s.read("big.bin")]
+        assert max(got) <= 256 * 1024 and sum(got) == len(data)
+        await st.aclose()
+
+    run(go)
+
+
+def test_ranged_reads(server: RunningServer) -> None:
+    data = os.urandom(1_000_000)
+    make_tree(server, {"r.bin": data})
+
+    async def go() -> None:
+        st = store(server, requests_in_flight=3)
+        s = await st.connect()
+        assert await read_all(s, "r.bin", offset=300_000, length=500_001) == data[300_000:800_001]
+        assert await read_all(s, "r.bin", offset=999_990) == data[999_990:]
+        assert await read_all(s, "r.bin", offset=999_990, length=100) == data[999_990:]
+        assert await read_all(s, "r.bin", offset=2_000_000) == b""
+        assert await read_all(s, "r.bin", length=0) == b""
+        # A reader that stops early leaves the session usable.
+        async for _ in s.read("r.bin"):
+            break
+        assert await read_all(s, "r.bin", length=10) == data[:10]
+        with pytest.raises(NotFoundError):
+            await read_all(s, "missing.bin")
+        await st.aclose()
+
+    run(go)
+
+
+def test_write_at_offset_does_not_truncate(server: RunningServer) -> None:
+    make_tree(server, {"f.bin": b"A" * 100})
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        assert await s.write("f.bin", pieces(b"BBBB"), offset=10, create=False) == 4
+        with pytest.raises(NotFoundError):
+            await s.write("absent.bin", pieces(b"x"), offset=5, create=False)
+        with pytest.raises(ValueError):
+            await s.write("f.bin", pieces(b"x"), offset=5, create=True)
+        await st.aclose()
+
+    run(go)
+    assert (server.root / "f.bin").read_bytes() == b"A" * 10 + b"BBBB" + b"A" * 86
+    assert not (server.root / "absent.bin").exists()
+
+
+def test_parallel_ranged_writes_into_one_file(server: RunningServer) -> None:
+    part = 700_001
+    data = os.urandom(4 * part)
+
+    async def go() -> None:
+        st = store(server)
+        first = await st.connect()
+        other = await st.connect()
+        await first.write("p.bin", pieces(b""))  # created empty, then filled by ranges
+        writes = [
+            session.write(
+                "p.bin", pieces(data[i * part : (i + 1) * part]), offset=i * part, create=False
+            )
+            for i, session in zip(range(4), (first, other, first, other), strict=True)
+        ]
+        assert await asyncio.gather(*writes) == [part] * 4
+        await st.aclose()
+
+    run(go)
+    assert (server.root / "p.bin").read_bytes() == data
+
+
+# -- namespace ---------------------------------------------------------------------------
+
+
+def test_mkdir_p_list_stat_and_symlinks(server: RunningServer) -> None:
+    make_tree(server, {"plain.txt": b"hello"})
+    os.symlink("plain.txt", server.root / "link")
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        await s.mkdir("a/b/c")
+        await s.mkdir("a/b/c")  # exists: no error
+        await asyncio.gather(s.mkdir("x/y"), s.mkdir("x/y/z"), s.mkdir("x"))
+        assert (await s.stat("x/y/z")).kind is EntryKind.DIR
+        with pytest.raises(PermanentError):
+            await s.mkdir("plain.txt/sub")
+        with pytest.raises(PermanentError):
+            await s.mkdir("plain.txt")
+        entries = {e.path: e async for e in s.list("")}
+        assert set(entries) == {"a", "x", "plain.txt", "link"}
+        assert entries["plain.txt"].kind is EntryKind.FILE
+        assert entries["plain.txt"].size == 5
+        assert entries["link"].kind is EntryKind.LINK
+        assert (await s.stat("link")).kind is EntryKind.LINK
+        assert [e.path async for e in s.list("a")] == ["a/b"]
+        with pytest.raises(NotFoundError):
+            await s.stat("nope")
+        with pytest.raises(NotFoundError):
+            [e async for e in s.list("nope")]
+        with pytest.raises(UnsafePathError):
+            await s.stat("../etc")
+        await st.aclose()
+
+    run(go)
+
+
+def test_rename_replaces_remove_rmdir_set_mtime(server: RunningServer) -> None:
+    make_tree(server, {"new.part": b"new", "old.txt": b"old", "d/keep": b""})
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        await s.rename("new.part", "old.txt")
+        assert await read_all(s, "old.txt") == b"new"
+        with pytest.raises(NotFoundError):
+            await s.stat("new.part")
+        await s.set_mtime("old.txt", 1_600_000_000.75)
+        assert (await s.stat("old.txt")).mtime == 1_600_000_000
+        with pytest.raises(PermanentError):
+            await s.rmdir("d")  # not empty
+        await s.remove("d/keep")
+        await s.rmdir("d")
+        with pytest.raises(NotFoundError):
+            await s.remove("d/keep")
+        with pytest.raises(NotFoundError):
+            await s.rename("ghost", "other")
+        await st.aclose()
+
+    run(go)
+    assert os.stat(server.root / "old.txt").st_mtime == 1_600_000_000
+    assert not (server.root / "d").exists()
+
+
+def test_sessions_close_with_the_store(server: RunningServer) -> None:
+    async def go() -> None:
+        st = store(server)
+        sessions = [await st.connect() for _ in range(3)]
+        await st.aclose()
+        for s in sessions:
+            await s.close()  # idempotent, never raises
+
+    run(go)
