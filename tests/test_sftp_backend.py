@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from fsmove.transfers.backend import (
     ConnectError,
     EntryKind,
     HostKeyError,
+    NoSpaceError,
     NotFoundError,
     OffsetWrites,
     PermanentError,
@@ -398,5 +400,31 @@ def test_sessions_close_with_the_store(server: RunningServer) -> None:
         await st.aclose()
         for s in sessions:
             await s.close()  # idempotent, never raises
+
+    run(go)
+
+
+@pytest.fixture
+def full_disk(server: RunningServer) -> Iterator[str]:
+    """A 1 MiB tmpfs mounted at ``small/`` in the server's root (the suite runs as root)."""
+    mount = server.root / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        os.chown(mount, *server.owner)
+        yield "small"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_full_destination_is_no_space_error(server: RunningServer, full_disk: str) -> None:
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        with pytest.raises(NoSpaceError) as caught:
+            await s.write(f"{full_disk}/big.bin", pieces(os.urandom(3 * 1024 * 1024)))
+        assert "\n" not in str(caught.value)
+        await s.mkdir("still-usable")  # the session survives the failure
+        await st.aclose()
 
     run(go)

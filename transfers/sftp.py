@@ -386,7 +386,7 @@ class SftpSession:
                 vfs = await self._sftp.statvfs(posixpath.dirname(full) or "/")
         except (asyncssh.Error, OSError):
             return exc
-        if vfs.f_bavail * (vfs.f_frsize or vfs.f_bsize) < self._write_len:
+        if vfs.bavail * (vfs.frsize or vfs.bsize) < self._write_len:
             return NoSpaceError(f"{path}: no space left on the destination", path=path)
         return exc
 
