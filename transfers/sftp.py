@@ -673,9 +673,11 @@ class SftpStore:
     async def capabilities(self) -> Capabilities:
         async with self._caps_lock:
             if self._caps is None:
-                session = await self._open_session()
+                session = next((s for s in self._sessions if not s._closed), None)
+                if session is None:
+                    session = await self._open_session()
+                    self._spare = session  # lent by the next connect()
                 self._caps = self._probe(session)
-                self._spare = session
             return self._caps
 
     def _probe(self, session: SftpSession) -> Capabilities:
