@@ -693,7 +693,7 @@ class SftpStore:
             rename=True,
             rename_replaces=session._posix_rename,
             ops_per_session=min(OPS_PER_SESSION, sftp.limits.max_open_handles or OPS_PER_SESSION),
-            mtime_resolution=1.0 if version < 4 else 1e-9,
+            mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
             notes=(
                 f"{server}, SFTP v{version}",
                 f"read/write requests of {session._read_len} / {session._write_len} bytes",
