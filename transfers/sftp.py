@@ -328,7 +328,13 @@ class SftpSession:
             await self._close_quietly(fh)
 
     async def write(
-        self, path: str, data: AsyncIterable[bytes], *, offset: int = 0, create: bool = True
+        self,
+        path: str,
+        data: AsyncIterable[bytes],
+        *,
+        offset: int = 0,
+        create: bool = True,
+        acked: Callable[[int], None] | None = None,
     ) -> int:
         if create and offset:
             raise ValueError("create=True writes start at offset 0")
@@ -338,19 +344,27 @@ class SftpSession:
         pflags = asyncssh.FXF_WRITE | (asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC if create else 0)
         fh = await self._bounded(self._sftp.open(full, pflags, encoding=None, block_size=0), path)
         chunk = self._write_len
-        in_flight: deque[asyncio.Task[int]] = deque()
+        in_flight: deque[tuple[asyncio.Task[int], int]] = deque()
         written = 0
+        confirmed = 0
         position = offset
 
         async def reap(limit: int) -> None:
-            # Replies come back in order: waiting for the oldest request is enough.
+            # Replies come back in order: waiting for the oldest request is enough, and
+            # the bytes confirmed so far are contiguous from ``offset``.
+            nonlocal confirmed
             while len(in_flight) > limit:
-                await in_flight.popleft()
+                task, size = in_flight.popleft()
+                await task
+                confirmed += size
+                if acked is not None:
+                    acked(confirmed)
 
         async def send(block: bytes) -> None:
             nonlocal position, written
             await reap(self._in_flight - 1)
-            in_flight.append(asyncio.ensure_future(self._bounded(fh.write(block, position), path)))
+            task = asyncio.ensure_future(self._bounded(fh.write(block, position), path))
+            in_flight.append((task, len(block)))
             position += len(block)
             written += len(block)
 
@@ -369,10 +383,10 @@ class SftpSession:
             await reap(0)
             await self._bounded(fh.close(), path)
         except BaseException as exc:
-            for task in in_flight:
+            for task, _size in in_flight:
                 task.cancel()
             if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+                await asyncio.gather(*(t for t, _s in in_flight), return_exceptions=True)
             await self._close_quietly(fh)
             if isinstance(exc, PermanentError) and not isinstance(exc, NoSpaceError):
                 raise await self._explain_failure(exc, full, path) from None
