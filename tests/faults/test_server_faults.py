@@ -130,6 +130,31 @@ def test_sftp_source_survives_connections_cut_every_second(
     assert not temp_leftovers(dst)
 
 
+def test_sftp_destination_survives_connections_cut_every_second(
+    fsmove: FsmoveRunner, tmp_path: Path, sshd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    server = fresh_subdir(sshd_server)
+    src = tmp_path / "src"
+    write_local(src, random_files(4, 1536 * KiB, seed=6))
+    port = free_port()
+    with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
+                     ports={port: server.port}) as relay:
+        url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
+        known = _relay_known_hosts(server, port, tmp_path / "known_hosts")
+        env = {"FSMOVE_DST_PASSWORD": server.password}
+        args = ("copy", str(src), url, "--known-hosts", str(known), "--retries", "30",
+                "--bwlimit", "2M", "--workers", "2", *FAST)
+        child = fsmove.start(*args, env=env)
+        child.wait_for(lambda e: e.get("type") == "file_started")
+        with Cutter(relay, every=0.8, times=4) as cutter:
+            run = child.finish()
+        assert run.code == 0, str(run)
+        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
+    assert tree_digests(server.root) == tree_digests(src)
+    assert not temp_leftovers(server.root)
+
+
 def _ftp_relay(server: RunningServer) -> AbstractContextManager[Relay]:
     """A relay on another loopback address for the control port and the whole passive
     range (fsmove opens data connections to the control peer: the relay)."""
