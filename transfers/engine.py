@@ -152,6 +152,7 @@ class CopyEngine:
         self._dst_caps = Capabilities()
         self._lanes = asyncio.Semaphore(max(1, options.workers))
         self._progress_stamp = 0.0
+        self._refused_paths: set[str] = set()
 
     # -- events --------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -275,8 +276,17 @@ class CopyEngine:
                     reason = f"could not list this folder: {item.reason}"
                     self._stats.failed.append((item.path, reason))
                     self.emit(FileFailed(path=item.path, reason=reason))
-                elif isinstance(item, WalkIssue):
+                elif isinstance(item, WalkIssue) and item.special:
+                    # Symlinks and special files are never copied: reported, not failed.
                     self._stats.refused.append((item.path, item.reason))
+                    self._refused_paths.add(item.path)
+                    self.emit(PathRefused(path=item.path, reason=item.reason))
+                elif isinstance(item, WalkIssue):
+                    # A file whose name cannot be used safely is data not copied: the
+                    # run is partial (exit 3) so nobody mistakes it for a complete copy.
+                    reason = f"not copied: {item.reason}"
+                    self._stats.refused.append((item.path, item.reason))
+                    self._stats.failed.append((item.path, reason))
                     self.emit(PathRefused(path=item.path, reason=item.reason))
                 elif item.kind is EntryKind.DIR:
                     dirs.append(item.path)
@@ -343,7 +353,10 @@ class CopyEngine:
             same = await self._compare_digests(maybe_same)
             for (e, _d), equal in zip(maybe_same, same, strict=True):
                 (skipped if equal else to_copy).append(e)
-        to_delete = [d for p, d in dst_files.items() if p not in src_files]
+        # Never delete what the source has in a form fsmove does not copy (a symlink).
+        to_delete = [
+            d for p, d in dst_files.items() if p not in src_files and p not in self._refused_paths
+        ]
         return to_copy, skipped, to_delete
 
     async def _compare_digests(self, pairs: list[tuple[Entry, Entry]]) -> list[bool]:

@@ -32,6 +32,8 @@ class WalkIssue:
     reason: str
     #: The listing failed (permission, network): the subtree could not be read.
     unreadable: bool = False
+    #: A symlink, device, socket or fifo: never copied, and that is not a failure.
+    special: bool = False
 
 
 def name_problem(name: str) -> str | None:
@@ -97,7 +99,11 @@ async def walk(
                 await out.put(e)
             else:
                 await out.put(
-                    WalkIssue(path=e.path, reason=f"not a regular file ({e.kind.value}): skipped")
+                    WalkIssue(
+                        path=e.path,
+                        reason=f"not a regular file ({e.kind.value}): skipped",
+                        special=True,
+                    )
                 )
         async with lock:
             outstanding -= 1
