@@ -117,7 +117,7 @@ def copy(
         str, typer.Argument(help="Source: ftp://, ftps://, sftp://, file:// or a path.")
     ],
     dst: Annotated[str, typer.Argument(help="Destination, same forms as the source.")],
-    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=256)] = 16,
+    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)] = 64,
     src_connections: Annotated[
         int | None, typer.Option(help="Max connections to the source (default by scheme).",
                                  min=1, max=128)
@@ -335,7 +335,7 @@ def resume(
         typer.Argument(help="A job id (see `fsmove status`) or journal path; "
                        "default: the most recent unfinished job."),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=256)] = 16,
+    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")

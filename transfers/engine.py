@@ -86,7 +86,12 @@ class SourceChangedError(TransientError):
 
 @dataclass(frozen=True)
 class CopyOptions:
-    workers: int = 16
+    workers: int = 64
+    #: Streams of files of at least ``stream_threshold`` bytes (and segments of big
+    #: files) at once. Each holds up to a few MiB in flight, so this bounds memory:
+    #: small files only ever hold their own size.
+    max_streams: int = 16
+    stream_threshold: int = 1024 * 1024
     checksum: bool = False
     preserve_mtime: bool = True
     dry_run: bool = False
@@ -150,7 +155,7 @@ class CopyEngine:
         self._stats = _Stats()
         self._src_caps = Capabilities()
         self._dst_caps = Capabilities()
-        self._lanes = asyncio.Semaphore(max(1, options.workers))
+        self._streams = asyncio.Semaphore(max(1, options.max_streams))
         self._progress_stamp = 0.0
         self._refused_paths: set[str] = set()
 
@@ -418,12 +423,12 @@ class CopyEngine:
 
     # -- scheduling ----------------------------------------------------------------------
     async def _copy_all(self, items: list[Entry]) -> None:
-        """Big files first (largest first) but never more than a quarter of the workers
+        """Big files first (largest first) but never more than a quarter of the streams
         on big files at once, so thousands of small files keep flowing beside them."""
         big = deque(sorted((e for e in items if e.size >= self.opt.segment_threshold),
                            key=lambda e: -e.size))
         small = deque(e for e in items if e.size < self.opt.segment_threshold)
-        big_limit = max(1, self.opt.workers // 4)
+        big_limit = max(1, min(self.opt.workers, self.opt.max_streams) // 4)
         big_running = 0
         lock = asyncio.Lock()
 
@@ -445,7 +450,10 @@ class CopyEngine:
                     return
                 entry, is_big = picked
                 try:
-                    async with self._lanes:
+                    if entry.size >= self.opt.stream_threshold:
+                        async with self._streams:
+                            await self._copy_with_retries(entry)
+                    else:
                         await self._copy_with_retries(entry)
                 finally:
                     if is_big:
@@ -647,7 +655,7 @@ class CopyEngine:
             await asyncio.gather(*(lane() for _ in range(1 + lanes)))
         finally:
             for _ in range(lanes):
-                self._lanes.release()
+                self._streams.release()
         return [digests[i] for i in range(nblocks)], resumed_from
 
     def _segments(self, missing: list[int], size: int) -> list[_Segment]:
@@ -677,11 +685,12 @@ class CopyEngine:
         return out
 
     async def _extra_lanes(self, wanted: int) -> int:
-        """Borrow idle worker lanes for more segments, without waiting for any."""
+        """Borrow idle stream slots for more segments, without waiting for any (the
+        file's own slot is its first lane)."""
         got = 0
         limit = min(wanted, self.opt.max_segments_per_file) - 1
-        while got < limit and not self._lanes.locked():
-            await self._lanes.acquire()
+        while got < limit and not self._streams.locked():
+            await self._streams.acquire()
             got += 1
         return got
 
