@@ -289,13 +289,18 @@ def test_listing_names_kinds_and_missing_folders(
 ) -> None:
     server = fresh_subdir(request.getfixturevalue(fixture))
     names = ["plain.txt", "with space.txt", " leading", "été 日本.txt", ".hidden", "semi;colon"]
-    make_tree(server, {f"d/{n}": b"x" * i for i, n in enumerate(names)} | {"d/sub/f": b""})
+    make_tree(
+        server, {f"d/{n}": b"x" * i for i, n in enumerate(names)} | {"d/sub/f": b""},
+        mtime=1_500_000_000,
+    )
 
     async def check(s: FtpSession, _store: FtpStore) -> None:
         got = {e.name: e async for e in s.list("d")}
         assert sorted(got) == sorted([*names, "sub"])
         for i, n in enumerate(names):
             assert (got[n].kind, got[n].size, got[n].path) == (EntryKind.FILE, i, f"d/{n}")
+            # exact even from LIST (vsftpd): MDTM after the listing
+            assert got[n].mtime == 1_500_000_000
         assert got["sub"].kind is EntryKind.DIR
         assert [e.path async for e in s.list("d/sub")] == ["d/sub/f"]
         with pytest.raises(NotFoundError):

@@ -111,6 +111,17 @@ class FtpClient(aioftp.Client):
         async with asyncio.timeout(self.timeout):
             await writer.drain()
 
+    async def send_many(self, lines: list[str]) -> None:
+        """Several commands in one write (pipelining); read their replies in order."""
+        for line in lines:
+            if "\r" in line or "\n" in line:
+                raise ValueError("an FTP command must not contain CR or LF")
+        data = "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
+        writer = self.stream.writer
+        writer.write(data)
+        async with asyncio.timeout(self.timeout):
+            await writer.drain()
+
     async def reply(self) -> Reply:
         """Read one complete (possibly multi-line) reply."""
         try:
