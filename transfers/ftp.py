@@ -42,7 +42,6 @@ from .backend import (
     OffsetWrites,
     PermanentError,
     TransientError,
-    UnsafePathError,
     UnsupportedError,
     check_relpath,
     join_relpath,
@@ -984,10 +983,10 @@ def _parse_line(
 
 
 def _entry_of(parent: str, listed: Listed, *, where: str) -> Entry:
+    """The listed entry as it came. A hostile name (with "/", NUL, "..") is not refused
+    here, which would lose its honest siblings: ``walk`` refuses and reports that one
+    entry, and every operation re-checks paths with ``check_relpath`` anyway."""
     name = listed.name
-    if not name or "/" in name or "\x00" in name:
-        raise UnsafePathError(f"list {parent!r} on {where}: refusing the listed name {name!r}",
-                              path=parent)
     return Entry(path=join_relpath(parent, name), kind=listed.kind, size=listed.size,
                  mtime=listed.mtime)
 

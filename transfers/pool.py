@@ -138,6 +138,10 @@ class SessionPool:
         to_close: Session | None = None
         async with self._cond:
             slot.borrowers -= 1
+            # A session may know it is unusable without having raised (an FTP read
+            # stopped early whose ABOR failed): it says so with a ``broken`` flag.
+            if getattr(slot.session, "broken", False):
+                slot.broken = True
             if slot.broken and slot in self._slots:
                 self._slots.remove(slot)
                 self._dropped += 1
