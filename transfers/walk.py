@@ -79,6 +79,8 @@ async def walk(
             entries = []
         for e in entries:
             name = e.path.rsplit("/", 1)[-1] if e.path else ""
+            if name in (".", "..") and e.path == join_relpath(directory, name):
+                continue  # the folder itself and its parent, as some servers list them
             problem = name_problem(name) if e.path == join_relpath(directory, name) else (
                 "refused entry whose path is outside its directory"
             )
