@@ -62,6 +62,8 @@ def test_unreadable_source_files_and_folders_are_listed_and_never_deleted(
     make_tree(server, files)
     dst = tmp_path / "dst"
     write_local(dst, {"closed/inner.txt": b"inner", "secret.txt": b"no access"})
+    for stale in (dst / "closed" / "inner.txt", dst / "secret.txt"):
+        os.utime(stale, (1_000_000_000, 1_000_000_000))  # older: must be copied again
     for path, mode in ((server.root / "secret.txt", 0o600), (server.root / "closed", 0o700)):
         os.chown(path, 0, 0)
         path.chmod(mode)
