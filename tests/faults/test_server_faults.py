@@ -6,7 +6,6 @@ at the right point, never after a fixed sleep."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -25,8 +24,9 @@ from tests.servers import (
     start_pureftpd,
     start_vsftpd,
 )
+from tests.servers.cuts import Cutter, ftp_relay, relay_known_hosts
 from tests.servers.ports import free_port
-from tests.servers.relay import Relay, start_relay
+from tests.servers.relay import start_relay
 
 
 def final_files_are_whole(dst: Path, files: dict[str, bytes]) -> None:
@@ -72,39 +72,6 @@ def test_server_restart_mid_transfer_then_rerun_resumes(
 # -- a relay that cuts every connection, again and again ---------------------------------
 
 
-class Cutter:
-    """Cuts every connection through ``relay`` every ``every`` seconds, ``times`` times."""
-
-    def __init__(self, relay: Relay, *, every: float, times: int) -> None:
-        self.relay = relay
-        self.every = every
-        self.times = times
-        self.done = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while self.done < self.times and not self._stop.wait(self.every):
-            self.relay.cut_all()
-            self.done += 1
-
-    def __enter__(self) -> Cutter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-def _relay_known_hosts(server: RunningServer, port: int, path: Path) -> Path:
-    assert server.known_hosts is not None
-    keys = [ln.split(None, 1)[1] for ln in server.known_hosts.read_text().splitlines()
-            if ln.startswith("127.0.0.1 ")]
-    path.write_text("".join(f"[127.0.0.1]:{port} {k}\n" for k in keys))
-    return path
-
-
 def test_sftp_source_survives_connections_cut_every_second(
     fsmove: FsmoveRunner, tmp_path: Path, sshd_server: RunningServer,
     fresh_subdir: Callable[[RunningServer], RunningServer],
@@ -115,7 +82,7 @@ def test_sftp_source_survives_connections_cut_every_second(
     with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
                      ports={port: server.port}) as relay:
         url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
-        known = _relay_known_hosts(server, port, tmp_path / "known_hosts")
+        known = relay_known_hosts(server, port, tmp_path / "known_hosts")
         env = {"FSMOVE_SRC_PASSWORD": server.password}
         dst = tmp_path / "dst"
         args = ("copy", url, str(dst), "--known-hosts", str(known), "--retries", "30",
@@ -141,7 +108,7 @@ def test_sftp_destination_survives_connections_cut_every_second(
     with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
                      ports={port: server.port}) as relay:
         url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
-        known = _relay_known_hosts(server, port, tmp_path / "known_hosts")
+        known = relay_known_hosts(server, port, tmp_path / "known_hosts")
         env = {"FSMOVE_DST_PASSWORD": server.password}
         args = ("copy", str(src), url, "--known-hosts", str(known), "--retries", "30",
                 "--bwlimit", "2M", "--workers", "2", *FAST)
@@ -155,22 +122,13 @@ def test_sftp_destination_survives_connections_cut_every_second(
     assert not temp_leftovers(server.root)
 
 
-def _ftp_relay(server: RunningServer) -> AbstractContextManager[Relay]:
-    """A relay on another loopback address for the control port and the whole passive
-    range (fsmove opens data connections to the control peer: the relay)."""
-    assert server.pasv_ports is not None
-    low, high = server.pasv_ports
-    return start_relay(listen_host="127.0.0.31", target_host="127.0.0.1",
-                       ports=[server.port, *range(low, high + 1)])
-
-
 def test_ftp_source_survives_connections_cut_every_second(
     fsmove: FsmoveRunner, tmp_path: Path, vsftpd_server: RunningServer,
     fresh_subdir: Callable[[RunningServer], RunningServer],
 ) -> None:
     server = fresh_subdir(vsftpd_server)
     make_tree(server, random_files(4, 1536 * KiB, seed=3))
-    with _ftp_relay(server) as relay:
+    with ftp_relay(server) as relay:
         url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
         env = {"FSMOVE_SRC_PASSWORD": server.password}
         dst = tmp_path / "dst"
@@ -194,7 +152,7 @@ def test_ftp_destination_survives_connections_cut_every_second(
     src = tmp_path / "src"
     files = random_files(4, 1536 * KiB, seed=5)
     write_local(src, files)
-    with _ftp_relay(server) as relay:
+    with ftp_relay(server) as relay:
         url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
         env = {"FSMOVE_DST_PASSWORD": server.password}
         args = ("copy", str(src), url, "--retries", "30", "--bwlimit", "2M",
