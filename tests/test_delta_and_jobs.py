@@ -1,0 +1,158 @@
+"""The delta pass for cut-over (only what changed moves; --delete only when asked, listed
+by --dry-run first), `fsmove status` on a copy running in another process, and the job
+lock that refuses a second copy of the same job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fsmove.exitcodes import ExitCode
+from tests.copy_harness import (
+    Side,
+    fsmove_argv,
+    run_copy_inprocess,
+    side_for,
+    tree_digests,
+)
+from tests.servers import RunningServer
+
+MTIME = 1_600_000_000.0
+
+
+def small_tree(n: int) -> dict[str, bytes]:
+    return {f"d{i % 7}/sub{i % 3}/f{i:04d}.bin": os.urandom(100 + (i * 37) % 5000)
+            for i in range(n)}
+
+
+@pytest.fixture(params=["local", "sshd_server", "vsftpd_server"])
+def dst_side(request: pytest.FixtureRequest,
+             fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> Side:
+    if request.param == "local":
+        root = tmp_path / "dst"
+        root.mkdir()
+        return side_for("local", None, root, "dst")
+    server = fresh_subdir(request.getfixturevalue(request.param))
+    return side_for(request.param, server, server.root, "dst")
+
+
+@pytest.mark.interop
+def test_delta_pass_moves_only_touched_files(dst_side: Side, tmp_path: Path) -> None:
+    src_root = tmp_path / "src"
+    src = side_for("local", None, src_root, "src")
+    files = small_tree(400)
+    src.put(files, mtime=MTIME)
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst_side, journal=journal)
+    assert first.exit_code == 0, first.output
+    assert first.summary["files_copied"] == 400
+
+    touched = sorted(files)[::100]  # 1 %
+    for rel in touched:
+        (src_root / rel).write_bytes(b"changed " + os.urandom(64))
+        os.utime(src_root / rel, (MTIME + 3600, MTIME + 3600))
+    (src_root / "d0" / "new.txt").write_bytes(b"a new file")
+    delta = run_copy_inprocess(src, dst_side, journal=journal)
+    assert delta.exit_code == 0, delta.output
+    done = sorted(str(e["path"]) for e in delta.events if e.get("type") == "file_done")
+    assert done == sorted([*touched, "d0/new.txt"])
+    moved = sum(len((src_root / p).read_bytes()) for p in done)
+    assert delta.summary["bytes_sent"] == moved
+    assert tree_digests(dst_side.root) == tree_digests(src_root)
+
+
+@pytest.mark.interop
+def test_delete_only_when_asked_and_dry_run_lists_first(dst_side: Side,
+                                                        tmp_path: Path) -> None:
+    src_root = tmp_path / "src"
+    src = side_for("local", None, src_root, "src")
+    files = small_tree(30)
+    src.put(files, mtime=MTIME)
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst_side, journal=journal).exit_code == 0
+    gone = sorted(files)[:3]
+    for rel in gone:
+        (src_root / rel).unlink()
+
+    plain = run_copy_inprocess(src, dst_side, journal=journal)
+    assert plain.exit_code == 0
+    assert all((dst_side.root / rel).exists() for rel in gone)  # no --delete: kept
+
+    dry = run_copy_inprocess(src, dst_side, "--delete", "--dry-run", journal=journal)
+    assert dry.exit_code == 0
+    listed = sorted(str(e["path"]) for e in dry.events if e.get("type") == "deleted")
+    assert listed == gone
+    assert all(e.get("dry_run") for e in dry.events if e.get("type") == "deleted")
+    assert all((dst_side.root / rel).exists() for rel in gone)
+
+    real = run_copy_inprocess(src, dst_side, "--delete", journal=journal)
+    assert real.exit_code == 0, real.output
+    assert real.summary["files_deleted"] == 3
+    assert not any((dst_side.root / rel).exists() for rel in gone)
+    assert tree_digests(dst_side.root) == tree_digests(src_root)
+
+
+def _slow_copy(tmp_path: Path) -> tuple[list[str], Path, Path]:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"big{i}.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+    journal = tmp_path / "job.db"
+    s = side_for("local", None, src, "src")
+    d = side_for("local", None, tmp_path / "dst", "dst")
+    return fsmove_argv(s, d, "--json", "--bwlimit", "8M", journal=journal), journal, src
+
+
+def _wait_for_line(proc: subprocess.Popen[str], kind: str) -> None:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("{") and json.loads(line).get("type") == kind:
+            return
+    raise AssertionError(f"no {kind!r} event from the copy")
+
+
+def test_status_while_running_and_second_copy_refused(tmp_path: Path) -> None:
+    argv, journal, _src = _slow_copy(tmp_path)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_line(proc, "file_started")
+        status = subprocess.run(
+            [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["running"] is True
+        assert info["bytes_total"] == 6 * 6 * 1024 * 1024
+        assert sum(info["counts"].values()) == 6
+
+        second = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert second.returncode == ExitCode.ERROR
+        assert "another fsmove is running this job" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=60)
+    # SIGTERM is an interruption: journal saved, exit 130, one line.
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "Traceback" not in err
+    after = subprocess.run(
+        [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    info = json.loads(after.stdout)
+    assert info["running"] is False and info["run_status"] == "interrupted"
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert tree_digests(tmp_path / "dst") == tree_digests(tmp_path / "src")
