@@ -95,11 +95,15 @@ class SessionPool:
                 if self._closed:
                     raise RuntimeError("session pool is closed")
                 free = [s for s in self._slots if not s.broken and s.borrowers < per]
-                if free:
-                    slot = min(free, key=lambda s: s.borrowers)
+                idle = [s for s in free if s.borrowers == 0]
+                can_open = len(self._slots) + self._connecting < self.max_sessions
+                # Spread the load over up to max_sessions connections before stacking
+                # requests on one (each SSH connection is one cipher stream, one core).
+                if idle or (free and not can_open):
+                    slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
                     return slot
-                if len(self._slots) + self._connecting < self.max_sessions:
+                if can_open:
                     self._connecting += 1
                     self._cond.release()
                     try:
