@@ -106,9 +106,32 @@ def _connect_options(
     )
 
 
-ConnOpt = {
-    "timeout": typer.Option("--timeout", help="Seconds before a silent server counts as lost."),
-}
+
+# Options shared by several commands, declared once.
+Workers = Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)]
+SrcConnections = Annotated[
+    int | None,
+    typer.Option(help="Max connections to the source (default by scheme).", min=1, max=128),
+]
+DstConnections = Annotated[
+    int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+JsonEvents = Annotated[
+    bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
+]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds before a silent server counts as lost.")
+]
+KnownHosts = Annotated[
+    Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
+]
+Identity = Annotated[list[Path] | None, typer.Option(help="SSH private key file (repeatable).")]
+CaFile = Annotated[Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")]
+Report = Annotated[
+    list[Path] | None,
+    typer.Option(help="Write the verification report to FILE.json or FILE.html (repeatable)."),
+]
 
 
 @app.command()
@@ -117,23 +140,20 @@ def copy(
         str, typer.Argument(help="Source: ftp://, ftps://, sftp://, file:// or a path.")
     ],
     dst: Annotated[str, typer.Argument(help="Destination, same forms as the source.")],
-    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)] = 64,
-    src_connections: Annotated[
-        int | None, typer.Option(help="Max connections to the source (default by scheme).",
-                                 min=1, max=128)
-    ] = None,
-    dst_connections: Annotated[
-        int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
-    ] = None,
+    workers: Workers = 64,
+    src_connections: SrcConnections = None,
+    dst_connections: DstConnections = None,
     checksum: Annotated[
-        bool, typer.Option(help="Skip only files whose content digests match (reads both).")
+        bool,
+        typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
     ] = False,
     delete: Annotated[
-        bool, typer.Option(help="Delete destination files that are not in the source.")
+        bool,
+        typer.Option("--delete", help="Delete destination files that are not in the source."),
     ] = False,
     include: Annotated[
         list[str] | None, typer.Option(help="Only copy files matching this glob (repeatable).")
@@ -156,31 +176,21 @@ def copy(
     verify: Annotated[
         bool, typer.Option("--verify", help="After the copy, verify both trees (see `verify`).")
     ] = False,
-    report: Annotated[
-        list[Path] | None,
-        typer.Option(help="With --verify: write the report to FILE.json or FILE.html "
-                     "(repeatable)."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
-    ] = False,
-    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
-    known_hosts: Annotated[
-        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
-    ] = None,
+    report: Report = None,
+    quiet: Quiet = False,
+    json_output: JsonEvents = False,
+    timeout: Timeout = 30.0,
+    known_hosts: KnownHosts = None,
     accept_new_host_key: Annotated[
-        bool, typer.Option(help="Trust and record an SFTP host key never seen before "
+        bool, typer.Option("--accept-new-host-key",
+                           help="Trust and record an SFTP host key never seen before "
                            "(like OpenSSH accept-new; a changed key is always refused).")
     ] = False,
-    identity: Annotated[
-        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
-    ] = None,
-    ca_file: Annotated[
-        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
-    ] = None,
+    identity: Identity = None,
+    ca_file: CaFile = None,
     insecure_tls: Annotated[
-        bool, typer.Option(help="FTPS: do not verify the server certificate (unsafe).")
+        bool, typer.Option("--insecure-tls",
+                           help="FTPS: do not verify the server certificate (unsafe).")
     ] = False,
 ) -> None:
     """Copy every file from SRC to DST: parallel, resumable, hashed while streaming.
@@ -261,10 +271,7 @@ def verify_command(
     seed: Annotated[
         int | None, typer.Option(help="Seed of --sample (default: random, in the report).")
     ] = None,
-    report: Annotated[
-        list[Path] | None,
-        typer.Option(help="Write the report to FILE.json or FILE.html (repeatable)."),
-    ] = None,
+    report: Report = None,
     no_journal: Annotated[
         bool, typer.Option("--no-journal", help="Always read the source, even where a "
                            "copy's journal holds a still-valid digest.")
@@ -272,12 +279,8 @@ def verify_command(
     journal: Annotated[
         Path | None, typer.Option(help="The copy's journal (default: the job's own).")
     ] = None,
-    src_connections: Annotated[
-        int | None, typer.Option(help="Max connections to the source.", min=1, max=128)
-    ] = None,
-    dst_connections: Annotated[
-        int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
-    ] = None,
+    src_connections: SrcConnections = None,
+    dst_connections: DstConnections = None,
     exclude: Annotated[
         list[str] | None, typer.Option(help="Ignore paths matching this glob (repeatable).")
     ] = None,
@@ -285,16 +288,10 @@ def verify_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the JSON report on stdout.")
     ] = False,
-    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
-    known_hosts: Annotated[
-        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
-    ] = None,
-    identity: Annotated[
-        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
-    ] = None,
-    ca_file: Annotated[
-        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
-    ] = None,
+    timeout: Timeout = 30.0,
+    known_hosts: KnownHosts = None,
+    identity: Identity = None,
+    ca_file: CaFile = None,
 ) -> None:
     """Check that DST holds exactly what SRC does: = identical, + only in source,
     - only in destination, * differs, ! could not be read.
@@ -335,21 +332,13 @@ def resume(
         typer.Argument(help="A job id (see `fsmove status`) or journal path; "
                        "default: the most recent unfinished job."),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)] = 64,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
-    ] = False,
-    timeout: Annotated[float, ConnOpt["timeout"]] = 30.0,
-    known_hosts: Annotated[
-        Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
-    ] = None,
-    identity: Annotated[
-        list[Path] | None, typer.Option(help="SSH private key file (repeatable).")
-    ] = None,
-    ca_file: Annotated[
-        Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")
-    ] = None,
+    workers: Workers = 64,
+    quiet: Quiet = False,
+    json_output: JsonEvents = False,
+    timeout: Timeout = 30.0,
+    known_hosts: KnownHosts = None,
+    identity: Identity = None,
+    ca_file: CaFile = None,
 ) -> None:
     """Resume an interrupted copy from its journal (same as rerunning `fsmove copy`).
 
