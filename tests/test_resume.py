@@ -176,7 +176,7 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
                        journal=journal)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    wait_for_progress(dst.root, sizes, 8 * MiB, proc)
+    wait_for_progress(dst.root, sizes, 14 * MiB, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     on_disk = settled(dst.root, sizes)
