@@ -140,7 +140,7 @@ def copy(
         str, typer.Argument(help="Source: ftp://, ftps://, sftp://, file:// or a path.")
     ],
     dst: Annotated[str, typer.Argument(help="Destination, same forms as the source.")],
-    workers: Workers = 64,
+    workers: Workers = 128,
     src_connections: SrcConnections = None,
     dst_connections: DstConnections = None,
     checksum: Annotated[
@@ -332,7 +332,7 @@ def resume(
         typer.Argument(help="A job id (see `fsmove status`) or journal path; "
                        "default: the most recent unfinished job."),
     ] = None,
-    workers: Workers = 64,
+    workers: Workers = 128,
     quiet: Quiet = False,
     json_output: JsonEvents = False,
     timeout: Timeout = 30.0,

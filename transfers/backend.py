@@ -73,6 +73,9 @@ class Capabilities:
     rename_replaces: bool = True
     #: How many requests one session can carry at once (1 for FTP, many for SFTP).
     ops_per_session: int = 1
+    #: Requests sent on one session are carried out in the order sent (SFTP on one
+    #: channel), so dependent requests may be pipelined without waiting for replies.
+    ordered_requests: bool = False
     #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
     max_sessions: int | None = None
     #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).

@@ -86,7 +86,7 @@ class SourceChangedError(TransientError):
 
 @dataclass(frozen=True)
 class CopyOptions:
-    workers: int = 64
+    workers: int = 128
     #: Streams of files of at least ``stream_threshold`` bytes (and segments of big
     #: files) at once. Each holds up to a few MiB in flight, so this bounds memory:
     #: small files only ever hold their own size.
@@ -538,14 +538,24 @@ class CopyEngine:
         else:
             digests, resumed_from = await self._copy_stream(entry, target, blocks)
         digest = combine(digests, entry.size)
+        set_mtime = self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None
         async with self.dst.session() as s:
-            if self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None:
-                await s.set_mtime(target, entry.mtime)
-            if use_temp:
-                if not caps.rename_replaces:
-                    with contextlib.suppress(NotFoundError):
-                        await s.remove(entry.path)
-                await s.rename(target, entry.path)
+            if use_temp and not caps.rename_replaces:
+                with contextlib.suppress(NotFoundError):
+                    await s.remove(entry.path)
+            if set_mtime and use_temp and caps.ordered_requests:
+                # Pipelined on one session: the server handles requests in order (the
+                # mtime lands on the temporary file before the rename), one round trip.
+                assert entry.mtime is not None
+                await asyncio.gather(
+                    s.set_mtime(target, entry.mtime), s.rename(target, entry.path)
+                )
+            else:
+                if set_mtime:
+                    assert entry.mtime is not None
+                    await s.set_mtime(target, entry.mtime)
+                if use_temp:
+                    await s.rename(target, entry.path)
         if self.journal is not None:
             self.journal.mark_done(
                 entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size, mtime=entry.mtime
@@ -799,7 +809,10 @@ class CopyEngine:
         to_eof = end == entry.size
         q: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self.opt.pipe_depth)
 
+        signalled = False  # the consumer has been told the data is complete
+
         async def reader() -> None:
+            nonlocal signalled
             pos = start
             try:
                 async with self.src.session() as s:
@@ -817,6 +830,11 @@ class CopyEngine:
                         hasher.update(piece)
                         pos += len(piece)
                         await q.put(piece)
+                        if pos == end and end <= BLOCK_SIZE:
+                            # A small file is complete: let the destination finish while
+                            # the source stream closes (one round trip less per file).
+                            signalled = True
+                            await q.put(None)
                 if pos != end:
                     raise SourceChangedError(
                         f"{entry.path}: source has {pos} bytes, expected {end} "
@@ -825,37 +843,38 @@ class CopyEngine:
                     )
                 if end > BLOCK_SIZE and to_eof:
                     await self._check_source_unchanged(entry)
-                await q.put(None)
+                if not signalled:
+                    signalled = True
+                    await q.put(None)
             except BaseException as exc:
-                await q.put(exc)
+                if not signalled:
+                    await q.put(exc)  # the consumer raises it
+                elif isinstance(exc, SourceChangedError | asyncio.CancelledError):
+                    raise  # surfaces when the pipe closes, before the rename
+                # else: every byte arrived; only closing the source stream failed.
 
         task = asyncio.create_task(reader())
 
         async def pieces() -> AsyncIterator[bytes]:
+            # The reader task belongs to the _Pipe, which ends it.
             sent = start
-            try:
-                while True:
-                    item = await q.get()
-                    if item is None:
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    piece = item
-                    if sent + len(piece) <= send_from:
-                        sent += len(piece)
-                        continue
-                    if sent < send_from:
-                        piece = piece[send_from - sent :]
-                        sent = send_from
+            while True:
+                item = await q.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                piece = item
+                if sent + len(piece) <= send_from:
                     sent += len(piece)
-                    self._stats.bytes_sent += len(piece)
-                    self.emit(BytesMoved(path=entry.path, n=len(piece)))
-                    yield piece
-            finally:
-                if not task.done():
-                    task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+                    continue
+                if sent < send_from:
+                    piece = piece[send_from - sent :]
+                    sent = send_from
+                sent += len(piece)
+                self._stats.bytes_sent += len(piece)
+                self.emit(BytesMoved(path=entry.path, n=len(piece)))
+                yield piece
 
         return _Pipe(pieces(), task)
 
@@ -969,9 +988,19 @@ class _Pipe:
     async def __aenter__(self) -> _Pipe:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         with contextlib.suppress(BaseException):
             await self._pieces.aclose()  # type: ignore[attr-defined]
+        if exc_type is None:
+            # Success: let the source stream finish closing (cancelling it would break
+            # an FTP session); a source that changed after all was read still counts.
+            try:
+                await self._task
+            except SourceChangedError:
+                raise
+            except BaseException:
+                return
+            return
         if not self._task.done():
             self._task.cancel()
         with contextlib.suppress(BaseException):

@@ -707,6 +707,9 @@ class SftpStore:
             rename=True,
             rename_replaces=session._posix_rename,
             ops_per_session=min(OPS_PER_SESSION, sftp.limits.max_open_handles or OPS_PER_SESSION),
+            # OpenSSH's sftp-server handles one channel's requests strictly in order;
+            # other servers may not promise it, so nothing is pipelined there.
+            ordered_requests="OpenSSH" in str(server),
             mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
             notes=(
                 f"{server}, SFTP v{version}",
