@@ -18,7 +18,7 @@ from fsmove.transfers.journal import Journal, JournalLockedError, default_journa
 from fsmove.transfers.pool import SessionPool
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md).
-DEFAULT_CONNECTIONS = {"ftp": 16, "ftps": 16, "sftp": 8, "file": 16}
+DEFAULT_CONNECTIONS = {"ftp": 32, "ftps": 32, "sftp": 8, "file": 16}
 
 
 @dataclass(frozen=True)
