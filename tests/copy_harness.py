@@ -40,15 +40,7 @@ class Side:
         return opts
 
     def put(self, files: Mapping[str, bytes], *, mtime: float | None = None) -> None:
-        if self.server is not None:
-            make_tree(self.server, files, mtime=mtime)
-            return
-        for rel, data in files.items():
-            p = self.root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-            if mtime is not None:
-                os.utime(p, (mtime, mtime))
+        put_files(self.server, self.root, files, mtime=mtime)
 
     def mkdir(self, rel: str) -> None:
         p = self.root / rel
@@ -58,6 +50,21 @@ class Side:
                 if q == self.root:
                     break
                 os.chown(q, *self.server.owner)
+
+
+def put_files(server: RunningServer | None, root: Path, files: Mapping[str, bytes], *,
+              mtime: float | None = None) -> None:
+    """Write files below a store's root: through ``make_tree`` (owned by the server's
+    account) for a server, directly for a local folder."""
+    if server is not None:
+        make_tree(server, files, mtime=mtime)
+        return
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        if mtime is not None:
+            os.utime(p, (mtime, mtime))
 
 
 def side_for(kind: str, server: RunningServer | None, root: Path, role: str) -> Side:

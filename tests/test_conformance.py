@@ -25,7 +25,8 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import walk
 from tests.conformance_stores import run, store_for
-from tests.servers import RunningServer, make_tree
+from tests.copy_harness import put_files
+from tests.servers import RunningServer
 
 STORES = (
     "local",
@@ -53,15 +54,7 @@ class Target:
         return store_for(self.server, self.root)
 
     def put(self, files: dict[str, bytes], *, mtime: float | None = None) -> None:
-        if self.server is not None:
-            make_tree(self.server, files, mtime=mtime)
-            return
-        for rel, data in files.items():
-            p = self.root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-            if mtime is not None:
-                os.utime(p, (mtime, mtime))
+        put_files(self.server, self.root, files, mtime=mtime)
 
 
 @pytest.fixture(params=STORES)
