@@ -99,6 +99,11 @@ def reply_error(
         )
     if 400 <= code < 500:
         return TransientError(f"{subject}: temporary failure ({said})", path=path)
+    if code == 500 and any(ln.lstrip(" -").upper().startswith("OOPS") for ln in reply.lines):
+        # vsftpd's "500 OOPS: ..." is an internal failure (e.g. no free passive port)
+        # after which it ends the session: worth retrying on a new one.
+        return TransientError(f"{subject}: the server failed and closed the session ({said})",
+                              path=path)
     return PermanentError(f"{subject}: refused ({said})", path=path)
 
 

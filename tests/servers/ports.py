@@ -10,7 +10,7 @@ import socket
 #: kernel hands out for port-0 binds and outgoing connections never land in them.
 PASV_LOW = 10000
 PASV_HIGH = 32000
-PASV_SIZE = 64
+PASV_SIZE = 256  # 32 connections per side must not exhaust it
 
 
 def free_port(host: str = "127.0.0.1") -> int:
