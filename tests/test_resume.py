@@ -109,8 +109,10 @@ def kill_and_resume_cycle(src: Side, dst: Side, tmp_path: Path, *, seed: int,
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         step = int(total * rnd.uniform(0.02, 0.06))
-        wait_for_progress(dst.root, sizes, done_now + step, proc)
-        proc.send_signal(signal.SIGKILL)
+        try:
+            wait_for_progress(dst.root, sizes, done_now + step, proc)
+        finally:
+            proc.send_signal(signal.SIGKILL)
         out, _err = proc.communicate(timeout=30)
         kills += 1
         check_resends(had, _parse_events(out))
@@ -241,6 +243,7 @@ def test_network_cut_resume(src_kind: str, dst_kind: str, request: pytest.Fixtur
                            "--timeout", "5", journal=tmp_path / "job.db")
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+        stack.callback(lambda: proc.poll() is None and proc.kill())  # never left behind
         cuts = 0
         rnd = random.Random(5)
         for _ in range(10):
