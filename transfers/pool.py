@@ -84,7 +84,9 @@ class SessionPool:
                 slot.broken = True
             raise
         finally:
-            await self._release(slot)
+            # Shielded: a borrower cancelled while releasing must not leak its slot
+            # (a leaked slot would make every later borrower wait forever).
+            await asyncio.shield(self._release(slot))
 
     async def _acquire(self) -> _Slot:
         caps = await self.capabilities()
