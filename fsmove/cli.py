@@ -164,8 +164,10 @@ def copy(
     bwlimit: Annotated[
         str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
     ] = None,
-    retries: Annotated[int, typer.Option(help="Retries per file on transient errors.",
-                                         min=0, max=100)] = 5,
+    retries: Annotated[int, typer.Option(
+        help="Retries per file on transient errors, in a row without progress "
+             "(an attempt that got further into the file resets the count).",
+        min=0, max=100)] = 5,
     retry_delay: Annotated[
         float, typer.Option(help="Seconds before the first retry (doubles each time).",
                             min=0.0, max=600.0)

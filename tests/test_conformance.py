@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fsmove.transfers.backend import (
+    BackendError,
     Entry,
     EntryKind,
     NotFoundError,
@@ -221,6 +222,39 @@ def test_set_mtime(target: Target) -> None:
         listed = {x.path: x async for x in s.list("")}
         lm = listed["m.txt"].mtime
         assert lm is None or abs(lm - when) <= 60  # LIST may round to the minute
+
+    with_session(target, check)
+
+
+def test_place_sets_mtime_then_renames(target: Target) -> None:
+    """``place`` (pipelined where the server keeps order): the mtime lands on the
+    file before the rename; a missing temporary file is NotFoundError and renames
+    nothing; the session stays in step for the next operations."""
+
+    async def check(s: Session, store: Store) -> None:
+        caps = await store.capabilities()
+        when = 1_300_000_000.0
+        await s.mkdir("d")
+        await s.write("d/.t.part", agen(b"placed"))
+        await s.place("d/.t.part", "d/final name #1.txt",
+                      mtime=when if caps.set_mtime else None)
+        e = await s.stat("d/final name #1.txt")
+        assert e.size == 6
+        if caps.set_mtime:
+            assert e.mtime is not None and abs(e.mtime - when) <= caps.mtime_resolution
+        with pytest.raises(NotFoundError):
+            await s.stat("d/.t.part")
+        with pytest.raises(NotFoundError):
+            await s.place("d/.absent.part", "d/never", mtime=None)
+        with pytest.raises(BackendError):
+            await s.place("d/.absent.part", "d/never",
+                          mtime=when if caps.set_mtime else None)
+        with pytest.raises(NotFoundError):
+            await s.stat("d/never")
+        # Replies are still in step: the next operations see their own answers.
+        assert await read_all(s, "d/final name #1.txt") == b"placed"
+        names = sorted([x.path async for x in s.list("d")])
+        assert names == ["d/final name #1.txt"]
 
     with_session(target, check)
 

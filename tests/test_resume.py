@@ -8,6 +8,7 @@ resumed it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -31,6 +32,14 @@ from tests.copy_harness import (
     tree_digests,
 )
 from tests.servers import RunningServer
+from tests.servers.cuts import (
+    ftp_relay,
+    ftp_url_via,
+    relay_known_hosts,
+    sftp_relay,
+    sftp_url_via,
+)
+from tests.servers.relay import Relay
 
 MiB = 1024 * 1024
 KILLS = 10
@@ -190,3 +199,74 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
     restarted = [p for p, _why in final.summary["restarted"]]  # type: ignore[union-attr]
     assert restarted == [changed]
     assert tree_digests(dst.root) == tree_digests(src.root)
+
+
+# -- the network cut instead of a kill ---------------------------------------------------
+
+CUT_CASES = [("vsftpd", "sftp"), ("sftp", "vsftpd")]
+
+
+def relayed(side: Side, stack: contextlib.ExitStack, tmp_path: Path) -> tuple[Side, Relay]:
+    """The same side, reached through a relay that can cut every connection."""
+    server = side.server
+    assert server is not None
+    if server.scheme == "sftp":
+        port, relay_cm = sftp_relay(server)
+        relay = stack.enter_context(relay_cm)
+        known = relay_known_hosts(server, port, tmp_path / f"known_hosts_{port}")
+        new = dataclasses.replace(server, port=port, known_hosts=known)
+        return dataclasses.replace(side, url=sftp_url_via(server, port), server=new), relay
+    relay = stack.enter_context(ftp_relay(server, listen_host="127.0.0.32"))
+    return dataclasses.replace(side, url=ftp_url_via(server, "127.0.0.32")), relay
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("src_kind", "dst_kind"), CUT_CASES,
+                         ids=[f"{a}-to-{b}" for a, b in CUT_CASES])
+def test_network_cut_resume(src_kind: str, dst_kind: str, request: pytest.FixtureRequest,
+                            fresh_subdir: Callable[[RunningServer], RunningServer],
+                            tmp_path: Path) -> None:
+    """Every connection on both sides dropped 10 times during one run: the run retries
+    each file on new sessions, resuming it, and bytes sent beyond the files' sizes stay
+    within one block per file in flight per cut."""
+    src = make(src_kind, "src", request, fresh_subdir, tmp_path)
+    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, 11)
+    total = sum(sizes.values())
+    workers = 4
+    with contextlib.ExitStack() as stack:
+        src_r, src_relay = relayed(src, stack, tmp_path)
+        dst_r, dst_relay = relayed(dst, stack, tmp_path)
+        env = {**os.environ, **src.env, **dst.env, "FSMOVE_TASK_DUMP": "1"}
+        argv = fsmove_argv(src_r, dst_r, "--json", "--bwlimit", "30M", "--workers",
+                           str(workers), "--retries", "50", "--retry-delay", "0.1",
+                           "--timeout", "5", journal=tmp_path / "job.db")
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        stack.callback(lambda: proc.poll() is None and proc.kill())  # never left behind
+        cuts = 0
+        rnd = random.Random(5)
+        for _ in range(10):
+            done_now = sum(on_disk_progress(dst.root, sizes).values())
+            wait_for_progress(dst.root, sizes, done_now + int(total * rnd.uniform(0.03, 0.06)),
+                              proc)
+            if proc.poll() is not None:
+                break
+            src_relay.cut_all()
+            dst_relay.cut_all()
+            cuts += 1
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # where every task waits (fsmove/taskdump.py)
+            time.sleep(2)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the copy stalled after {cuts} cuts:\n{err[-20000:]}")
+    assert proc.returncode == 0, err[-3000:]
+    assert cuts == 10, f"only {cuts} cuts happened before the copy ended"
+    summary = [e for e in _parse_events(out) if e.get("type") == "summary"][-1]
+    resent = int(summary["bytes_sent"]) - total  # type: ignore[arg-type]
+    assert resent <= cuts * workers * BLOCK_SIZE, (resent, cuts)
+    assert tree_digests(dst.root) == tree_digests(src.root)
+    assert not temp_leftovers(dst.root)

@@ -108,6 +108,9 @@ class CountingSession:
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._inner.set_mtime(path, mtime)
 
+    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+        await self._inner.place(temp, final, mtime=mtime)
+
     async def close(self) -> None:
         await self._inner.close()
 

@@ -239,6 +239,13 @@ class Session(Protocol):
         """Set the file's modification time (POSIX seconds)."""
         ...
 
+    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+        """Put a finished temporary file in place: set its modification time (when
+        ``mtime`` is given), then rename ``temp`` to ``final`` — in as few round trips
+        as the protocol safely allows (pipelined where the server keeps order). Raises
+        like ``set_mtime`` / ``rename``; the rename is never sent before the bytes."""
+        ...
+
     async def close(self) -> None:
         """Log out and close; never raises."""
         ...

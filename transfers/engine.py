@@ -158,6 +158,10 @@ class CopyEngine:
         self._streams = asyncio.Semaphore(max(1, options.max_streams))
         self._progress_stamp = 0.0
         self._refused_paths: set[str] = set()
+        #: The furthest offset sent per file in flight: a retry resets its count only when
+        #: the last attempt got further than any before (so a server that always stalls
+        #: at the same byte still exhausts --retries).
+        self._moved: dict[str, int] = {}
 
     # -- events --------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -472,10 +476,18 @@ class CopyEngine:
                 self.journal.flush()
 
     async def _copy_with_retries(self, entry: Entry) -> None:
+        """Copy one file, retrying transient failures with exponential back-off.
+
+        ``--retries`` counts failed attempts in a row that got no further into the file
+        than any before: an attempt that did resets the count and the delay, so a long
+        file over a link that drops every few minutes keeps going all night, while a file
+        that fails at once every time is given up after ``retries`` attempts."""
         attempt = 0
         while True:
+            before = self._moved.get(entry.path, 0)
             try:
                 await self._copy_file(entry)
+                self._moved.pop(entry.path, None)
                 return
             except SourceChangedError as exc:
                 reason = str(exc)
@@ -486,8 +498,10 @@ class CopyEngine:
                     self._fail(entry, str(exc))
                     return
                 reason = str(exc)
-            attempt += 1
+            progressed = self._moved.get(entry.path, 0) > before
+            attempt = 1 if progressed else attempt + 1
             if attempt > self.opt.retries:
+                self._moved.pop(entry.path, None)
                 self._fail(entry, f"{reason} (gave up after {self.opt.retries} retries)")
                 return
             delay = min(self.opt.retry_delay * 2 ** (attempt - 1), self.opt.retry_delay_max)
@@ -543,19 +557,11 @@ class CopyEngine:
             if use_temp and not caps.rename_replaces:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
-            if set_mtime and use_temp and caps.ordered_requests:
-                # Pipelined on one session: the server handles requests in order (the
-                # mtime lands on the temporary file before the rename), one round trip.
+            if use_temp:
+                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None)
+            elif set_mtime:
                 assert entry.mtime is not None
-                await asyncio.gather(
-                    s.set_mtime(target, entry.mtime), s.rename(target, entry.path)
-                )
-            else:
-                if set_mtime:
-                    assert entry.mtime is not None
-                    await s.set_mtime(target, entry.mtime)
-                if use_temp:
-                    await s.rename(target, entry.path)
+                await s.set_mtime(target, entry.mtime)
         if self.journal is not None:
             self.journal.mark_done(
                 entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size, mtime=entry.mtime
@@ -846,10 +852,15 @@ class CopyEngine:
                 if not signalled:
                     signalled = True
                     await q.put(None)
+            except asyncio.CancelledError:
+                # The pipe is being closed (the destination failed or the file is done):
+                # nobody reads the queue any more, so never wait on it here — a put on a
+                # full queue would hang the pipe's close, and with it the worker.
+                raise
             except BaseException as exc:
                 if not signalled:
-                    await q.put(exc)  # the consumer raises it
-                elif isinstance(exc, SourceChangedError | asyncio.CancelledError):
+                    await q.put(exc)  # the consumer raises it (a cancel here still ends us)
+                elif isinstance(exc, SourceChangedError):
                     raise  # surfaces when the pipe closes, before the rename
                 # else: every byte arrived; only closing the source stream failed.
 
@@ -873,6 +884,8 @@ class CopyEngine:
                     sent = send_from
                 sent += len(piece)
                 self._stats.bytes_sent += len(piece)
+                if sent > self._moved.get(entry.path, 0):
+                    self._moved[entry.path] = sent  # the furthest byte ever sent
                 self.emit(BytesMoved(path=entry.path, n=len(piece)))
                 yield piece
 

@@ -911,6 +911,38 @@ class FtpSession:
                 raise reply_error(reply, where=self.where, action=f"rename {src!r} to",
                                   path=dst)
 
+    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+        abs_src = self._store.abs_path(temp)
+        abs_dst = self._store.abs_path(final)
+        method = self._mtime_method(temp) if mtime is not None else None
+        if not self._features.answered:
+            if mtime is not None:
+                await self.set_mtime(temp, mtime)
+            await self.rename(temp, final)
+            return
+        async with self._op("rename", temp):
+            # One write, one round trip: the server reads them in order (it answered
+            # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
+            lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
+            if method is not None:
+                assert mtime is not None
+                lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+            await self._client.send_many(lines)
+            mtime_reply = await self._client.reply() if method is not None else None
+            rnfr = await self._client.reply()
+            rnto = await self._client.reply()
+            if 421 in (rnfr.code, rnto.code):
+                self._mark_broken("the server closed the session (421)")
+            if rnfr.code != 350:
+                raise await self._refusal(rnfr, abs_path=abs_src, path=temp, action="rename")
+            if not rnto.is_success():
+                raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
+                                  path=final)
+            if mtime_reply is not None and not mtime_reply.is_success():
+                # In place with the bytes complete; only its time is off (so the next
+                # run copies it again): say so as the set-mtime failure it is.
+                raise self._mtime_refusal(mtime_reply, final)
+
     async def remove(self, path: str) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("remove", path):
@@ -933,23 +965,31 @@ class FtpSession:
                                      f"{reply.text!r})", path=path)
             raise reply_error(reply, where=self.where, action="rmdir", path=path)
 
+    def _mtime_method(self, path: str) -> str:
+        """The command that sets an mtime here ("MFMT", or vsftpd's two-argument MDTM)."""
+        probe = self._store.probe_result
+        method = probe.mtime_method if probe is not None else (
+            "MFMT" if self._features.mfmt else "MDTM")
+        if method is None:
+            raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
+                                   "cannot set modification times", path=path)
+        return method
+
+    def _mtime_refusal(self, reply: Reply, path: str) -> BackendError:
+        if reply.code in (500, 501, 502, 504):
+            return UnsupportedError(f"set mtime of {path!r} on {self.where}: refused "
+                                    f"({reply.text!r})", path=path)
+        return reply_error(reply, where=self.where, action="set mtime", path=path)
+
     async def set_mtime(self, path: str, mtime: float) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("set mtime", path):
-            probe = self._store.probe_result
-            if probe is not None:
-                method = probe.mtime_method
-            else:
-                method = "MFMT" if self._features.mfmt else "MDTM"
-            if method is None:
-                raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
-                                       "cannot set modification times", path=path)
+            method = self._mtime_method(path)
             reply = await self.raw_command(f"{method} {format_timeval(mtime)} {abs_path}")
             if reply.is_success():
                 return
             if reply.code in (500, 501, 502, 504):
-                raise UnsupportedError(f"set mtime of {path!r} on {self.where}: refused "
-                                       f"({reply.text!r})", path=path)
+                raise self._mtime_refusal(reply, path)
             raise await self._refusal(reply, abs_path=abs_path, path=path, action="set mtime")
 
     async def close(self) -> None:

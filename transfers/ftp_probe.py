@@ -39,6 +39,10 @@ class Features:
     """The FEAT reply: upper-case feature lines (``"MLST"``, ``"REST STREAM"``...)."""
 
     lines: frozenset[str] = frozenset()
+    #: The server answered FEAT (RFC 2389). Such servers read a control connection's
+    #: commands one after the other, so dependent commands may be pipelined; a server
+    #: without FEAT (aioftp's runs commands concurrently) gets one at a time.
+    answered: bool = False
 
     def has(self, name: str) -> bool:
         name = name.upper()
@@ -83,7 +87,7 @@ def parse_feat(reply: Reply) -> Features:
         text = line.strip()
         if text:
             found.add(text.upper())
-    return Features(frozenset(found))
+    return Features(frozenset(found), answered=True)
 
 
 @dataclass(frozen=True, slots=True)

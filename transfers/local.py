@@ -191,6 +191,21 @@ class LocalSession:
         except OSError as exc:
             raise _translate(exc, path) from None
 
+    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+        def both() -> None:
+            if mtime is not None:
+                ns = round(mtime * 1e9)
+                try:
+                    os.utime(self._abs(temp), ns=(ns, ns))
+                except OSError as exc:
+                    raise _translate(exc, temp) from None
+            try:
+                os.replace(self._abs(temp), self._abs(final))
+            except OSError as exc:
+                raise _translate(exc, temp) from None
+
+        await asyncio.to_thread(both)  # one thread hop for both
+
     async def close(self) -> None:
         return None
 

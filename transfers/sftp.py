@@ -227,6 +227,9 @@ class SftpSession:
         self._timeout = timeout
         self._in_flight = max(1, requests_in_flight)
         self._posix_rename = posix_rename
+        # OpenSSH's sftp-server handles one channel's requests strictly in order;
+        # other servers may not promise it, so nothing dependent is pipelined there.
+        self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
         self._read_len = sftp.limits.max_read_len
         self._write_len = sftp.limits.max_write_len
         self._closed = False
@@ -454,6 +457,17 @@ class SftpSession:
 
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._bounded(self._sftp.utime(self._full(path), times=(mtime, mtime)), path)
+
+    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+        if mtime is None:
+            await self.rename(temp, final)
+        elif self.ordered_requests:
+            # One round trip: the server handles a channel's requests in order, so the
+            # mtime lands on the temporary file before the rename.
+            await asyncio.gather(self.set_mtime(temp, mtime), self.rename(temp, final))
+        else:
+            await self.set_mtime(temp, mtime)
+            await self.rename(temp, final)
 
     async def close(self) -> None:
         if self._closed:
@@ -707,9 +721,7 @@ class SftpStore:
             rename=True,
             rename_replaces=session._posix_rename,
             ops_per_session=min(OPS_PER_SESSION, sftp.limits.max_open_handles or OPS_PER_SESSION),
-            # OpenSSH's sftp-server handles one channel's requests strictly in order;
-            # other servers may not promise it, so nothing is pipelined there.
-            ordered_requests="OpenSSH" in str(server),
+            ordered_requests=session.ordered_requests,
             mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
             notes=(
                 f"{server}, SFTP v{version}",

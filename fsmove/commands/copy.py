@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsmove import taskdump
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
@@ -58,6 +59,7 @@ def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Pat
 
 
 async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None) -> Summary:
+    taskdump.install()
     subscribers: list[Subscriber] = []
     if req.json:
         subscribers.append(JsonEvents())

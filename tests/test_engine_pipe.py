@@ -1,0 +1,109 @@
+"""The engine's source pipe when the destination fails mid-file (in process, real local
+stores; the only injected part is a destination connection that drops after N pieces).
+
+Regression: a destination that failed while the source had filled the pipe's queue made
+the source reader, once cancelled, wait forever to hand over an error nobody would read,
+and the whole copy hung (seen under repeated network cuts, tests/test_resume.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsmove.transfers.backend import Capabilities, Session, Store, TransientError
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.engine import CopyEngine, CopyOptions
+from fsmove.transfers.journal import Journal
+from fsmove.transfers.local import LocalStore
+from fsmove.transfers.pool import SessionPool
+
+MiB = 1024 * 1024
+
+
+class DroppingSession:
+    """A real local session whose writes drop the 'connection' after ``after`` pieces,
+    for the first ``drops`` writes of the store."""
+
+    def __init__(self, inner: Session, owner: DroppingStore) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def write(self, path: str, data: AsyncIterable[bytes], **kw: Any) -> int:
+        if self._owner.drops <= 0:
+            return await self._inner.write(path, data, **kw)
+        self._owner.drops -= 1
+
+        async def until_drop() -> AsyncIterator[bytes]:
+            n = 0
+            async for piece in data:
+                if n >= self._owner.after:
+                    # Let the source fill the pipe before the drop is noticed.
+                    await asyncio.sleep(0.2)
+                    raise TransientError(f"{path}: connection dropped (injected)", path=path)
+                yield piece
+                n += 1
+
+        return await self._inner.write(path, until_drop(), **kw)
+
+
+class DroppingStore:
+    def __init__(self, inner: Store, *, drops: int, after: int) -> None:
+        self._inner = inner
+        self.display = inner.display
+        self.drops = drops
+        self.after = after
+
+    async def connect(self) -> DroppingSession:
+        return DroppingSession(await self._inner.connect(), self)
+
+    async def capabilities(self) -> Capabilities:
+        return await self._inner.capabilities()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def copy(src: Path, dst: Path, journal: Journal, *, drops: int, after: int,
+               retries: int) -> Any:
+    s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
+    d = SessionPool(DroppingStore(LocalStore(parse_endpoint(str(dst))), drops=drops,
+                                  after=after), max_sessions=4)
+    opts = CopyOptions(workers=2, retries=retries, retry_delay=0.0, pipe_depth=2)
+    try:
+        async with asyncio.timeout(30):  # the bug hung forever
+            return await CopyEngine(src=s, dst=d, journal=journal, options=opts).run()
+    finally:
+        await asyncio.gather(s.aclose(), d.aclose())
+
+
+@pytest.mark.parametrize("size_mib", [3, 80], ids=["one-stream", "segmented"])
+def test_destination_drop_with_a_full_pipe_is_retried(tmp_path: Path, size_mib: int) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    data = os.urandom(size_mib * MiB)
+    (src / "big.bin").write_bytes(data)
+    with Journal(tmp_path / "job.db", src="a", dst="b") as journal:
+        summary = asyncio.run(copy(src, dst, journal, drops=3, after=1, retries=5))
+    assert summary.status == "ok", summary.failed
+    assert (dst / "big.bin").read_bytes() == data
+
+
+def test_a_file_that_never_gets_further_gives_up(tmp_path: Path) -> None:
+    """Drops before the first byte every time: --retries bounds the attempts (progress
+    resets the count only when an attempt gets further than any before)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "f.bin").write_bytes(os.urandom(3 * MiB))
+    with Journal(tmp_path / "job.db", src="a", dst="b") as journal:
+        summary = asyncio.run(copy(src, dst, journal, drops=100, after=0, retries=3))
+    assert summary.status == "partial"
+    assert [p for p, _ in summary.failed] == ["f.bin"]
+    assert "gave up after 3 retries" in summary.failed[0][1]
