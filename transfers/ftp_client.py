@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aioftp
@@ -78,6 +80,9 @@ class FtpClient(aioftp.Client):
         self.pasv_advertised: str | None = None
         #: The shortest command round trip seen (seconds): paces ABOR (``FtpSession``).
         self.rtt = 0.05
+        #: Handlers of replies owed to commands sent without waiting (``owe``), oldest
+        #: first: replies come back in the order the commands were sent.
+        self._owed: deque[Callable[[Reply], None]] = deque()
 
     # -- control connection -------------------------------------------------------------
 
@@ -122,8 +127,28 @@ class FtpClient(aioftp.Client):
         async with asyncio.timeout(self.timeout):
             await writer.drain()
 
+    def owe(self, handler: Callable[[Reply], None]) -> None:
+        """A command was just sent and nobody waits for its reply now: the next read of
+        a reply first hands that one to ``handler`` (so replies stay in step)."""
+        self._owed.append(handler)
+
+    @property
+    def owes(self) -> bool:
+        return bool(self._owed)
+
+    async def settle(self) -> None:
+        """Read every owed reply (and give each to its handler)."""
+        while self._owed:
+            handler = self._owed.popleft()
+            handler(await self._read_reply())
+
     async def reply(self) -> Reply:
-        """Read one complete (possibly multi-line) reply."""
+        """Read one complete (possibly multi-line) reply, after any owed ones."""
+        if self._owed:
+            await self.settle()
+        return await self._read_reply()
+
+    async def _read_reply(self) -> Reply:
         try:
             code, info = await self.parse_response()
         except aioftp.StatusCodeError as exc:
@@ -179,6 +204,12 @@ class FtpClient(aioftp.Client):
             return None, self._port_of(reply)
         await self.final_reply()
         return reply, None
+
+    def passive_port(self, reply: Reply) -> int | None:
+        """The port of an EPSV/PASV reply in the mode in use, or None if it is a refusal."""
+        if reply.code == (229 if self.passive_mode == "EPSV" else 227):
+            return self._port_of(reply)
+        return None
 
     def _port_of(self, reply: Reply) -> int:
         if reply.code == 229:
