@@ -158,6 +158,9 @@ class CopyEngine:
         self._streams = asyncio.Semaphore(max(1, options.max_streams))
         self._progress_stamp = 0.0
         self._refused_paths: set[str] = set()
+        #: Temporary files that may hold a partial copy: found by the walk, or left by a
+        #: failed attempt of this run (a stream destination resumes them from their size).
+        self._partial_temps: set[str] = set()
         #: The furthest offset sent per file in flight: a retry resets its count only when
         #: the last attempt got further than any before (so a server that always stalls
         #: at the same byte still exhausts --retries).
@@ -206,6 +209,7 @@ class CopyEngine:
         await self._make_dirs(mkdirs)
         wanted_temps = {temp_name(e.path) for e in to_copy}
         await self._remove_stale_temps([t for t in dst_temps if t not in wanted_temps])
+        self._partial_temps = {t for t in dst_temps if t in wanted_temps}
         await self._copy_all(to_copy)
         if self.opt.delete and not self._stats.failed:
             await self._delete(to_delete)
@@ -498,6 +502,8 @@ class CopyEngine:
                     self._fail(entry, str(exc))
                     return
                 reason = str(exc)
+            if self._dst_caps.rename:
+                self._partial_temps.add(temp_name(entry.path))
             progressed = self._moved.get(entry.path, 0) > before
             attempt = 1 if progressed else attempt + 1
             if attempt > self.opt.retries:
@@ -592,7 +598,13 @@ class CopyEngine:
         blocks = self.journal.blocks(entry.path)
         partials = self.journal.partials(entry.path)
         if not blocks and not partials:
-            return None
+            # Nothing journaled (FTP acknowledges nothing before the end of a file, and a
+            # file under one block records no digest): a stream destination may still
+            # hold a partial file whose tail is checked against the source.
+            stream = not (self._dst_caps.parallel_writes
+                          and self._dst_caps.offset_writes is OffsetWrites.ANY)
+            if not (stream and target in self._partial_temps):
+                return None
         tolerance = max(self._src_caps.mtime_resolution, 1e-3)
         if rec.size != entry.size or not (
             rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
@@ -968,8 +980,12 @@ class CopyEngine:
             async with self.dst.session() as s:
                 present = await s.stat(target)
         except NotFoundError:
+            if not journal_blocks:
+                return 0, 0, {}  # nothing had arrived: a plain start, not a restart
             return restart("partial file missing at the destination")
         have = present.size
+        if have == 0 and not journal_blocks:
+            return 0, 0, {}
         if have > entry.size:
             return restart("partial file at the destination is larger than the source")
         known = {i: d for i, (d, _a) in journal_blocks.items()}
