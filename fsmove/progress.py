@@ -110,14 +110,17 @@ class ProgressBars:
 
 class JsonEvents:
     """One JSON object per line on stdout. Byte counts are aggregated into a
-    ``progress`` event at most every half second, so the stream stays small."""
+    ``progress`` event at most every half second, so the stream stays small. Every
+    event carries ``t``: seconds since the command started (for timelines)."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream or sys.stdout
         self._bytes = 0
         self._last = 0.0
+        self._start = time.monotonic()
 
     def _write(self, data: dict[str, object]) -> None:
+        data["t"] = round(time.monotonic() - self._start, 3)
         self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._stream.flush()
 

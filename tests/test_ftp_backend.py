@@ -16,6 +16,7 @@ import pytest
 
 from fsmove.transfers.backend import (
     AuthError,
+    BackendError,
     ConnectError,
     EntryKind,
     NotFoundError,
@@ -246,6 +247,52 @@ def test_a_failing_source_is_reported_and_the_session_survives(
             await s.write("partial.bin", broken())
         assert await s.write("ok.bin", pieces(b"fine")) == 4
         assert await read_all(s, "ok.bin") == b"fine"
+
+    with_session(real_server, check)
+
+
+def test_connections_opened_ahead_survive_refusals_and_failures(
+    real_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a clean transfer the session opens the next data connection ahead (plain
+    FTP): refused STOR/RETR on it, a source failing before or after its first piece,
+    multi-piece uploads and stale connections all leave the session in step."""
+
+    class SourceBroke(Exception):
+        pass
+
+    async def broken_after_first() -> AsyncIterator[bytes]:
+        yield b"x" * 1000
+        yield b"y" * 1000
+        raise SourceBroke("the source failed")
+
+    async def broken_at_once() -> AsyncIterator[bytes]:
+        raise SourceBroke("the source failed")
+        yield b""  # pragma: no cover
+
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        assert await s.write("a.bin", pieces(b"a")) == 1
+        # The path under test is taken (plain FTP; FTPS never opens ahead).
+        assert (s._client.owes or s._ahead is not None) is not store.tls
+        with pytest.raises(BackendError):
+            await s.write("no/such/folder/x.bin", pieces(b"x"))  # refused on the ahead
+        assert await s.write("b.bin", pieces(b"b" * 10, b"c" * 300_000)) == 300_010
+        with pytest.raises(NotFoundError):
+            await read_all(s, "missing.bin")
+        assert await read_all(s, "b.bin") == b"b" * 10 + b"c" * 300_000
+        for broken in (broken_after_first, broken_at_once):
+            with pytest.raises(SourceBroke):
+                await s.write("p.bin", broken())
+            assert await s.write("ok.bin", pieces(b"fine")) == 4
+            assert await read_all(s, "ok.bin") == b"fine"
+        assert await s.write("empty.bin", pieces()) == 0
+        assert (await s.stat("empty.bin")).size == 0
+        monkeypatch.setattr("fsmove.transfers.ftp.AHEAD_MAX_AGE", 0.0)  # all stale now
+        assert await s.write("c.bin", pieces(b"c")) == 1
+        await s.place("c.bin", "d.bin", mtime=None)
+        assert await read_all(s, "d.bin") == b"c"
+        names = sorted([e.path async for e in s.list("")])
+        assert {"a.bin", "b.bin", "d.bin", "empty.bin", "ok.bin"} <= set(names)
 
     with_session(real_server, check)
 

@@ -39,8 +39,9 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import xxhash
 
@@ -72,16 +73,22 @@ from .events import (
     Summary,
 )
 from .journal import Journal
-from .plan import Filters, dirs_to_create, is_temp_name, same_mtime, temp_name
+from .plan import Filters, is_temp_name, same_mtime, temp_name
 from .pool import SessionPool
 from .ratelimit import RateLimiter
 from .walk import WalkIssue, walk
 
 MiB = 1024 * 1024
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 class SourceChangedError(TransientError):
     """The source file changed while it was read: restart it (retryable)."""
+
+
+class DestinationFolderError(PermanentError):
+    """A destination folder cannot be made (not writable...): the copy stops."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,8 @@ class CopyOptions:
     max_segments_per_file: int = 4
     #: Queue depth (pieces) between a segment's reader and its writer.
     pipe_depth: int = 8
-    list_concurrency: int = 4
+    #: Folders listed at once per side (each listing is a few round trips on FTP).
+    list_concurrency: int = 16
 
 
 @dataclass
@@ -161,6 +169,9 @@ class CopyEngine:
         #: Temporary files that may hold a partial copy: found by the walk, or left by a
         #: failed attempt of this run (a stream destination resumes them from their size).
         self._partial_temps: set[str] = set()
+        #: Destination folders still to make, and the tasks making them (``_ensure_dir``).
+        self._missing_dirs: set[str] = set()
+        self._dir_tasks: dict[str, asyncio.Future[None]] = {}
         #: The furthest offset sent per file in flight: a retry resets its count only when
         #: the last attempt got further than any before (so a server that always stalls
         #: at the same byte still exhausts --retries).
@@ -174,13 +185,14 @@ class CopyEngine:
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> Summary:
         started = time.monotonic()
-        self._src_caps = await self.src.capabilities()
-        self._dst_caps = await self.dst.capabilities()
+        self._src_caps, self._dst_caps = await _both(
+            self.src.capabilities(), self.dst.capabilities()
+        )
         await self._check_roots()
         src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
         to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
         needed_dirs = set(src_dirs) | {parent_of(e.path) for e in to_copy}
-        mkdirs = dirs_to_create(needed_dirs, dst_dirs)
+        self._missing_dirs = {d for d in needed_dirs if d and d not in dst_dirs}
         self.emit(
             Planned(
                 files_total=len(src_files),
@@ -189,7 +201,7 @@ class CopyEngine:
                 bytes_to_copy=sum(e.size for e in to_copy),
                 files_skipped=len(skipped),
                 bytes_skipped=sum(e.size for e in skipped),
-                dirs_to_create=len(mkdirs),
+                dirs_to_create=len(self._missing_dirs),
                 files_to_delete=len(to_delete),
             )
         )
@@ -206,11 +218,13 @@ class CopyEngine:
                 [(e.path, e.size, e.mtime, "pending") for e in to_copy]
                 + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
             )
-        await self._make_dirs(mkdirs)
         wanted_temps = {temp_name(e.path) for e in to_copy}
         await self._remove_stale_temps([t for t in dst_temps if t not in wanted_temps])
         self._partial_temps = {t for t in dst_temps if t in wanted_temps}
+        # Folders are made as their first file needs them (overlapping the copy), then
+        # the ones no file needed (empty folders).
         await self._copy_all(to_copy)
+        await self._make_dirs(sorted(self._missing_dirs))
         if self.opt.delete and not self._stats.failed:
             await self._delete(to_delete)
         status = "partial" if self._stats.failed else "ok"
@@ -240,6 +254,11 @@ class CopyEngine:
         return summary
 
     async def _check_roots(self) -> None:
+        """The source root is a folder; the destination root is one, or is made (both
+        sides at once: each is a round trip or more on a slow link)."""
+        await _both(self._check_src_root(), self._check_dst_root())
+
+    async def _check_src_root(self) -> None:
         async with self.src.session() as s:
             try:
                 root = await s.stat("")
@@ -249,6 +268,8 @@ class CopyEngine:
                 ) from None
         if root.kind is not EntryKind.DIR:
             raise PermanentError(f"source {self.src.display} is not a folder", path="")
+
+    async def _check_dst_root(self) -> None:
         if self.opt.dry_run:
             return
         async with self.dst.session() as s:
@@ -399,15 +420,38 @@ class CopyEngine:
         sem = asyncio.Semaphore(8)
 
         async def one(d: str) -> None:
-            async with sem, self.dst.session() as s:
-                await s.mkdir(d)
+            async with sem:
+                await self._ensure_dir(d)
 
-        # Shallow first, level by level, so parents are not created twice concurrently.
-        by_depth: dict[int, list[str]] = {}
-        for d in dirs:
-            by_depth.setdefault(d.count("/"), []).append(d)
-        for depth in sorted(by_depth):
-            await asyncio.gather(*(one(d) for d in by_depth[depth]))
+        await asyncio.gather(*(one(d) for d in dirs))
+
+    async def _ensure_dir(self, d: str) -> None:
+        """Make destination folder ``d`` (parents first, each folder once, one command
+        each) if the walk found it missing. A refusal for good (not writable...) stops
+        the whole copy with that message: nothing below that folder can be copied."""
+        if d not in self._missing_dirs:
+            return
+        task = self._dir_tasks.get(d)
+        if task is None:
+            task = asyncio.ensure_future(self._make_dir(d))
+            self._dir_tasks[d] = task
+        try:
+            await asyncio.shield(task)
+        except BackendError:
+            if self._dir_tasks.get(d) is task:
+                del self._dir_tasks[d]  # a retry (of any file below) tries again
+            raise
+
+    async def _make_dir(self, d: str) -> None:
+        await self._ensure_dir(parent_of(d))
+        try:
+            async with self.dst.session() as s:
+                await s.mkdir(d)
+        except BackendError as exc:
+            if exc.retryable:
+                raise
+            raise DestinationFolderError(str(exc), path=d) from None
+        self._missing_dirs.discard(d)
 
     async def _remove_stale_temps(self, temps: list[str]) -> None:
         for t in temps:
@@ -497,6 +541,8 @@ class CopyEngine:
                 reason = str(exc)
                 entry = await self._restat_source(entry)
                 self._restart(entry, reason)
+            except DestinationFolderError:
+                raise
             except BackendError as exc:
                 if not exc.retryable:
                     self._fail(entry, str(exc))
@@ -549,6 +595,7 @@ class CopyEngine:
 
     # -- one file ------------------------------------------------------------------------
     async def _copy_file(self, entry: Entry) -> None:
+        await self._ensure_dir(parent_of(entry.path))
         caps = self._dst_caps
         use_temp = caps.rename
         target = temp_name(entry.path) if use_temp else entry.path
@@ -793,17 +840,16 @@ class CopyEngine:
             if within and acked_upto < end:
                 self.journal.record_partial(path, idx, within)
 
-        async with (
-            self._read_source(entry, start, end, hasher, send_from=send_from) as pieces,
-            self.dst.session() as s,
-        ):
-            await s.write(
-                target,
-                pieces,
-                offset=send_from,
-                create=create,
-                acked=lambda n: journal_acked(send_from + n),
-            )
+        async with self._read_source(entry, start, end, hasher, send_from=send_from) as pieces:
+            await pieces.first()
+            async with self.dst.session() as s:
+                await s.write(
+                    target,
+                    pieces,
+                    offset=send_from,
+                    create=create,
+                    acked=lambda n: journal_acked(send_from + n),
+                )
         hasher.finish()
         journal_acked(end)
         return hasher.digests
@@ -878,11 +924,21 @@ class CopyEngine:
 
         task = asyncio.create_task(reader())
 
+        head: list[bytes | BaseException | None] = []
+
+        async def first() -> None:
+            # Wait for the source's first piece (kept for pieces()); its error, if any,
+            # is raised here, before the destination is touched.
+            if not head:
+                head.append(await q.get())
+            if isinstance(head[0], BaseException):
+                raise head[0]
+
         async def pieces() -> AsyncIterator[bytes]:
             # The reader task belongs to the _Pipe, which ends it.
             sent = start
             while True:
-                item = await q.get()
+                item = head.pop() if head else await q.get()
                 if item is None:
                     break
                 if isinstance(item, BaseException):
@@ -901,7 +957,7 @@ class CopyEngine:
                 self.emit(BytesMoved(path=entry.path, n=len(piece)))
                 yield piece
 
-        return _Pipe(pieces(), task)
+        return _Pipe(pieces(), task, first)
 
     async def _check_source_unchanged(self, entry: Entry) -> None:
         async with self.src.session() as s:
@@ -946,11 +1002,12 @@ class CopyEngine:
                 journal_sent(hasher.position)
                 yield piece
 
-        async with (
-            self._read_source(entry, read_from, size, hasher, send_from=resume_at) as source,
-            self.dst.session() as s,
-        ):
-            await s.write(target, pieces(source), offset=resume_at, create=resume_at == 0)
+        async with self._read_source(entry, read_from, size, hasher,
+                                     send_from=resume_at) as source:
+            await source.first()
+            async with self.dst.session() as s:
+                await s.write(target, pieces(source), offset=resume_at,
+                              create=resume_at == 0)
         hasher.finish()
         digests = [known[i] for i in range(first_idx)] + hasher.digests
         return digests, resume_at
@@ -1007,9 +1064,17 @@ class _Pipe:
     is already running. ``async with`` guarantees the reader (and the source session it
     holds) is stopped even when the destination fails before reading a single piece."""
 
-    def __init__(self, pieces: AsyncIterator[bytes], task: asyncio.Task[None]) -> None:
+    def __init__(self, pieces: AsyncIterator[bytes], task: asyncio.Task[None],
+                 first: Callable[[], Awaitable[None]]) -> None:
         self._pieces = pieces
         self._task = task
+        self._first = first
+
+    async def first(self) -> None:
+        """Wait until the source produced its first piece (or ended, or failed: then
+        raise). A destination session borrowed only after this is never held idle
+        while the source opens its file (one round trip or more on a slow link)."""
+        await self._first()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._pieces
@@ -1034,6 +1099,25 @@ class _Pipe:
             self._task.cancel()
         with contextlib.suppress(BaseException):
             await self._task
+
+
+async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
+    """Await both at once; if one fails, cancel the other and raise the first error
+    (not an ExceptionGroup: the CLI maps plain errors to exit codes)."""
+    ta, tb = asyncio.ensure_future(a), asyncio.ensure_future(b)
+    try:
+        await asyncio.wait({ta, tb}, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        pending = [t for t in (ta, tb) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+    errors = [t.exception() for t in (ta, tb) if not t.cancelled()]  # retrieves both
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return ta.result(), tb.result()
 
 
 async def _empty() -> AsyncIterator[bytes]:

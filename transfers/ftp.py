@@ -129,6 +129,8 @@ class FtpStore:
         self.features: Features | None = None
         self._probe: ProbeResult | None = None
         self._probe_lock = asyncio.Lock()
+        #: The session that ran the probe, until a connect() takes it.
+        self._spare: FtpSession | None = None
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -141,6 +143,9 @@ class FtpStore:
         return f"{self.root.rstrip('/')}/{path}"
 
     async def connect(self) -> FtpSession:
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.broken:
+            return spare  # the probe's session: logged in already
         return FtpSession(self, await self.open_client())
 
     async def open_client(self) -> FtpClient:
@@ -203,9 +208,16 @@ class FtpStore:
             return self._probe.capabilities
         session = await self.connect()
         try:
-            return (await session.run_probe()).capabilities
-        finally:
+            caps = (await session.run_probe()).capabilities
+        except BaseException:
             await session.close()
+            raise
+        # Lent to the next connect() (a login is several round trips on a slow link).
+        if self._spare is None and not session.broken:
+            self._spare = session
+        else:
+            await session.close()
+        return caps
 
     @property
     def probe_result(self) -> ProbeResult | None:
@@ -223,9 +235,11 @@ class FtpStore:
             return result
 
     async def aclose(self) -> None:
-        """Nothing to release: an FTP store keeps no connection of its own (sessions are
-        closed by whoever opened them)."""
-        return None
+        """Close the probe's session if nobody took it (every other session is closed by
+        whoever opened it)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await spare.close()
 
 
 class _Op:
@@ -923,13 +937,65 @@ class FtpSession:
         async with self._op("write", path):
             verb, rest = ("STOR", 0) if create else await self._offset_plan(
                 abs_path, path, offset)
-            _reader, writer = await self._start_transfer(
-                verb, rest=rest, abs_path=abs_path, path=path, action="write")
-            sent = await self._send_data(writer, data, path=path)
-            writer.close()
+            ahead = await self._take_ahead() if rest == 0 else None
+            if ahead is not None:
+                sent = await self._upload_early(ahead[1], verb, abs_path, path, data)
+            else:
+                _reader, writer = await self._start_transfer(
+                    verb, rest=rest, abs_path=abs_path, path=path, action="write")
+                sent = await self._send_data(writer, data, path=path)
+                writer.close()
             await self._finish_transfer(path=path, action="write")
             await self._open_ahead()
             return sent
+
+    async def _upload_early(
+        self,
+        writer: asyncio.StreamWriter,
+        verb: str,
+        abs_path: str,
+        path: str,
+        data: AsyncIterable[bytes],
+    ) -> int:
+        """STOR on the data connection opened ahead, the first piece sent at once without
+        waiting for the server's 150: a small file goes out with its command, and its 150
+        and 226 come back together (one round trip per file instead of two). A server
+        that refuses the command never accepted that connection, so nothing is written;
+        the refusal is raised as usual. Later pieces wait for the 150."""
+        pieces = aiter(data)
+        await self._client.send(f"{verb} {abs_path}")
+        try:
+            first = await anext(pieces, None)
+            if first is not None:
+                writer.write(first)
+            following = await anext(pieces, None) if first is not None else None
+        except BaseException:
+            # The source failed with the command out and its replies unread: this
+            # connection is out of step, close it (the pool opens another).
+            writer.transport.abort()
+            self._mark_broken("the source failed during an upload")
+            raise
+        if following is None:
+            writer.close()  # the whole file is out: end of data now
+        try:
+            reply = await self._client.reply()
+            if not reply.is_preliminary():
+                if reply.is_success():
+                    raise ProtocolError(f"{verb} answered {reply.text!r} without 1xx")
+                if reply.code in (425, 426):
+                    raise TransientError(
+                        f"write {path!r} on {self.where}: the server did not take the data "
+                        f"connection ({reply.text!r})", path=path)
+                raise await self._refusal(reply, abs_path=abs_path, path=path,
+                                          action="write")
+        except BaseException:
+            writer.transport.abort()
+            raise
+        sent = len(first) if first is not None else 0
+        if following is not None:
+            sent += await self._send_data(writer, _chain(following, pieces), path=path)
+            writer.close()
+        return sent
 
     async def _offset_plan(self, abs_path: str, path: str, offset: int) -> tuple[str, int]:
         """The command that writes at ``offset`` without truncating, or UnsupportedError."""
@@ -1116,6 +1182,12 @@ class FtpSession:
             except (*_NETWORK_ERRORS, asyncio.CancelledError):
                 pass
         self._client.close()
+
+
+async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield head
+    async for piece in rest:
+        yield piece
 
 
 def _abort_channel(

@@ -4,7 +4,6 @@ the temporary files, decide which files to skip, copy or delete."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import xxhash
@@ -63,14 +62,6 @@ def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
     if a is None or b is None:
         return False
     return abs(a - b) <= tolerance
-
-
-def dirs_to_create(needed: Iterable[str], existing: set[str]) -> list[str]:
-    """The deepest missing directories (mkdir -p creates their parents), shallow first."""
-    missing = {d for d in needed if d and d not in existing}
-    parents = {parent_of(d) for d in missing}
-    leaves = [d for d in missing if d not in parents]
-    return sorted(leaves, key=lambda d: (d.count("/"), d))
 
 
 @dataclass(frozen=True, slots=True)
