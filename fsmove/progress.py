@@ -111,18 +111,28 @@ class ProgressBars:
 class JsonEvents:
     """One JSON object per line on stdout. Byte counts are aggregated into a
     ``progress`` event at most every half second, so the stream stays small. Every
-    event carries ``t``: seconds since the command started (for timelines)."""
+    event carries ``t``: seconds since the command started (for timelines).
+
+    Lines are flushed at most every ``FLUSH_EVERY`` seconds (and at once for the plan,
+    failures and the summary): a flush per event cost a system call per file, a tenth
+    of the client's time on small files."""
+
+    FLUSH_EVERY = 0.2
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream or sys.stdout
         self._bytes = 0
         self._last = 0.0
         self._start = time.monotonic()
+        self._flushed = 0.0
 
-    def _write(self, data: dict[str, object]) -> None:
-        data["t"] = round(time.monotonic() - self._start, 3)
+    def _write(self, data: dict[str, object], *, flush: bool = False) -> None:
+        now = time.monotonic()
+        data["t"] = round(now - self._start, 3)
         self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
-        self._stream.flush()
+        if flush or now - self._flushed >= self.FLUSH_EVERY:
+            self._flushed = now
+            self._stream.flush()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BytesMoved):
@@ -135,7 +145,7 @@ class JsonEvents:
         data = event.to_dict()
         if isinstance(event, Summary):
             data["rate"] = event.rate
-        self._write(data)
+        self._write(data, flush=isinstance(event, Summary | Planned | FileFailed))
 
 
 def summary_text(s: Summary) -> str:

@@ -99,6 +99,7 @@ from .backend import (
     join_relpath,
     parent_of,
 )
+from .cork import cork_connection
 from .endpoint import Endpoint
 from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile
 
@@ -616,6 +617,7 @@ class SftpStore:
                 ) from None
             raise ConnectError(f"cannot reach {target}: {exc.strerror or exc}") from None
         checker.record_accepted()
+        cork_connection(conn)
         return conn
 
     async def _raise_if_key_changed(
