@@ -18,6 +18,7 @@ from fsmove.exitcodes import ExitCode
 from tests.copy_harness import (
     Side,
     fsmove_argv,
+    put_files,
     run_copy_inprocess,
     side_for,
     tree_digests,
@@ -156,3 +157,30 @@ def test_status_while_running_and_second_copy_refused(tmp_path: Path) -> None:
     resumed = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert tree_digests(tmp_path / "dst") == tree_digests(tmp_path / "src")
+
+
+def test_a_damaged_journal_is_set_aside_and_the_rerun_skips_what_is_there(
+    tmp_path: Path,
+) -> None:
+    """A journal that is no longer a database (a power cut right after a run, a disk
+    error): the copy keeps it aside, says so in one line, starts a new one, and files
+    already at the destination are still skipped."""
+    src_root, dst_root = tmp_path / "src", tmp_path / "dst"
+    src_root.mkdir()
+    dst_root.mkdir()
+    src = side_for("local", None, src_root, "src")
+    dst = side_for("local", None, dst_root, "dst")
+    put_files(None, src_root, small_tree(20))
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst, journal=journal)
+    assert first.exit_code == 0, first.output
+    journal.write_bytes(b"this is not a database" * 100)
+    for extra in ("-wal", "-shm"):
+        Path(f"{journal}{extra}").unlink(missing_ok=True)
+    again = run_copy_inprocess(src, dst, journal=journal)
+    assert again.exit_code == 0, again.output
+    assert "could not be read" in again.output and "new one started" in again.output
+    assert again.summary["files_skipped"] == 20 and again.summary["bytes_sent"] == 0
+    aside = list(tmp_path.glob("job.db.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    assert tree_digests(dst_root) == tree_digests(src_root)

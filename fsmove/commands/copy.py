@@ -104,6 +104,10 @@ def run_copy(req: CopyRequest) -> ExitCode:
         path = journal_path_for(src, dst, req.journal)
         try:
             with Journal(path, src=src.identity, dst=dst.identity) as journal:
+                if journal.recovered_from is not None:
+                    print(f"fsmove: warning: the journal {path} could not be read; it was "
+                          f"moved to {journal.recovered_from} and a new one started "
+                          "(files already copied are still skipped)", file=sys.stderr)
                 journal.set_options(
                     {
                         "checksum": req.options.checksum,
