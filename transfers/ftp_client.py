@@ -113,8 +113,14 @@ class FtpClient(aioftp.Client):
             raise ValueError("an FTP command must not contain CR or LF")
         writer = self.stream.writer
         writer.write((line + "\r\n").encode("utf-8", "surrogateescape"))
-        async with asyncio.timeout(self.timeout):
-            await writer.drain()
+        await self._drain(writer)
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        # A command line almost always leaves at once: only wait when it did not (and
+        # never without a timeout); this skips a timer per command.
+        if writer.transport.get_write_buffer_size() or writer.transport.is_closing():
+            async with asyncio.timeout(self.timeout):
+                await writer.drain()
 
     async def send_many(self, lines: list[str]) -> None:
         """Several commands in one write (pipelining); read their replies in order."""
@@ -124,8 +130,7 @@ class FtpClient(aioftp.Client):
         data = "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
         writer = self.stream.writer
         writer.write(data)
-        async with asyncio.timeout(self.timeout):
-            await writer.drain()
+        await self._drain(writer)
 
     def owe(self, handler: Callable[[Reply], None]) -> None:
         """A command was just sent and nobody waits for its reply now: the next read of
@@ -197,8 +202,7 @@ class FtpClient(aioftp.Client):
         mode = self.passive_mode
         writer = self.stream.writer
         writer.write(f"{mode}\r\n{command}\r\n".encode("utf-8", "surrogateescape"))
-        async with asyncio.timeout(self.timeout):
-            await writer.drain()
+        await self._drain(writer)
         reply = await self.reply()
         if reply.code == (229 if mode == "EPSV" else 227):
             return None, self._port_of(reply)

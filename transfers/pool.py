@@ -138,7 +138,13 @@ class SessionPool:
                     slot = _Slot(session=session, borrowers=1)
                     self._slots.append(slot)
                     return slot
-                await self._cond.wait()
+                try:
+                    await self._cond.wait()
+                except asyncio.CancelledError:
+                    # A wakeup meant for a free slot may have come to this waiter: pass
+                    # it on, or another borrower could wait for a slot that is free.
+                    self._cond.notify(1)
+                    raise
 
     async def _release(self, slot: _Slot) -> None:
         to_close: Session | None = None
@@ -153,7 +159,10 @@ class SessionPool:
                 self._dropped += 1
             if slot.broken and slot.borrowers == 0:
                 to_close = slot.session
-            self._cond.notify_all()
+            # One borrower freed one place (a session's op, or room for a new session):
+            # one waiter can take it. Waking all of them made every release cost a scan
+            # of every slot per waiter (128 workers x 32 sessions on small files).
+            self._cond.notify(1)
         if to_close is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(to_close.close()), 5)
