@@ -92,8 +92,9 @@ def resolve(endpoint: Endpoint, *, side: Side, interactive: bool | None = None) 
     return endpoint.with_password(getpass.getpass(f"Password for {endpoint.display}: "))
 
 
-def open_store(endpoint: Endpoint, options: ConnectOptions) -> Store:
-    """Build the store for a resolved endpoint (nothing connects yet)."""
+def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = True) -> Store:
+    """Build the store for a resolved endpoint (nothing connects yet). ``writable=False``
+    for a store that is only read: nothing is ever written to it, not even a probe."""
     if endpoint.scheme == "file":
         from fsmove.transfers.local import LocalStore
 
@@ -108,7 +109,8 @@ def open_store(endpoint: Endpoint, options: ConnectOptions) -> Store:
                 insecure=options.insecure_tls,
             )
         return FtpStore(
-            endpoint, tls=endpoint.scheme == "ftps", timeout=options.timeout, ssl_context=ctx
+            endpoint, tls=endpoint.scheme == "ftps", timeout=options.timeout, ssl_context=ctx,
+            read_only=not writable,
         )
     if endpoint.scheme == "sftp":
         from fsmove.transfers.sftp import SftpStore

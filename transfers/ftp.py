@@ -75,7 +75,13 @@ from .ftp_listing import (
     parse_mlsx_line,
     parse_timeval,
 )
-from .ftp_probe import Features, ProbeResult, parse_feat, probe_capabilities
+from .ftp_probe import (
+    Features,
+    ProbeResult,
+    parse_feat,
+    probe_capabilities,
+    read_only_capabilities,
+)
 from .ftp_tls import FtpsClient, TlsSetupError, make_ssl_context
 
 #: Exceptions that mean the connection itself failed (the session is then unusable).
@@ -110,12 +116,16 @@ class FtpStore:
         tls: bool = False,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        read_only: bool = False,
     ) -> None:
         if endpoint.scheme not in ("ftp", "ftps"):
             raise ValueError(f"FtpStore needs an ftp:// or ftps:// endpoint, not {endpoint!r}")
         self.endpoint = endpoint
         self.tls = tls or endpoint.scheme == "ftps"
         self.timeout = timeout
+        #: Only read through this store (a copy's source, a verify): the capability
+        #: probe writes nothing and comes from FEAT alone.
+        self.read_only = read_only
         self.display = endpoint.display
         self.user = endpoint.user or "anonymous"
         port = endpoint.effective_port
@@ -229,7 +239,10 @@ class FtpStore:
         async with self._probe_lock:
             if self._probe is not None:
                 return self._probe
-            result = await probe_capabilities(session, self.features or Features())
+            if self.read_only:
+                result = read_only_capabilities(self.features or Features())
+            else:
+                result = await probe_capabilities(session, self.features or Features())
             if result.final:
                 self._probe = result
             return result

@@ -21,7 +21,7 @@ proftpd refuses).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .backend import Capabilities, OffsetWrites
@@ -157,6 +157,15 @@ async def probe_capabilities(target: ProbeTarget, features: Features) -> ProbeRe
         notes=tuple(notes),
     )
     return ProbeResult(caps, mtime_method)
+
+
+def read_only_capabilities(features: Features) -> ProbeResult:
+    """What a store that is only read (a copy's source, both sides of a verify) needs,
+    from FEAT alone: nothing is written to find out. Ranged reads where the server
+    announces ``REST STREAM`` (RFC 3659)."""
+    notes = [features.summary(), "read-only use: no write probe (nothing is written here)"]
+    caps = replace(_conservative(features, notes), set_mtime=False)
+    return ProbeResult(caps, None)
 
 
 def _conservative(features: Features, notes: list[str]) -> Capabilities:

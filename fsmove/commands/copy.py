@@ -67,7 +67,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
         subscribers.append(ProgressBars())
         subscribers.append(DeletionList())
     src_pool = SessionPool(
-        open_store(src, req.connect),
+        open_store(src, req.connect, writable=False),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
     )
     dst_pool = SessionPool(

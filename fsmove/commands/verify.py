@@ -82,11 +82,11 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
     from fsmove.verify.verifier import verify_trees
 
     src_pool = SessionPool(
-        open_store(src, req.connect),
+        open_store(src, req.connect, writable=False),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
     )
     dst_pool = SessionPool(
-        open_store(dst, req.connect),
+        open_store(dst, req.connect, writable=False),
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
     )
     known = None

@@ -20,8 +20,11 @@ SESSIONS = 4
 
 async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
     connect = ConnectOptions()
-    src = SessionPool(open_store(buckets.old.endpoint(), connect), max_sessions=SESSIONS)
-    dst = SessionPool(open_store(buckets.new.endpoint(), connect), max_sessions=SESSIONS)
+    # Verify only reads: neither bucket gets even a capability probe written to it.
+    src = SessionPool(open_store(buckets.old.endpoint(), connect, writable=False),
+                      max_sessions=SESSIONS)
+    dst = SessionPool(open_store(buckets.new.endpoint(), connect, writable=False),
+                      max_sessions=SESSIONS)
     bar = tqdm(total=2 * expected_bytes, unit="B", unit_scale=True, unit_divisor=1024,
                file=sys.stderr, desc="reading both buckets", dynamic_ncols=True,
                mininterval=0.2)
