@@ -78,6 +78,9 @@ class Capabilities:
     ordered_requests: bool = False
     #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
     max_sessions: int | None = None
+    #: How many sessions are worth opening, from what the probe measured (the link's
+    #: round trip): a pool without an explicit cap from the user takes it.
+    suggested_sessions: int | None = None
     #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).
     mtime_resolution: float = 1.0
     #: Human readable notes on what the probe found (for reports and ``--debug``).

@@ -101,6 +101,8 @@ DRAIN_LIMIT = 1024 * 1024
 MDTM_WINDOW = 32
 #: How long to wait for a reply to ABOR beyond three round trips before cutting the data.
 ABOR_GRACE = 0.05
+#: A login round trip under this means a LAN (see ``FtpStore._with_suggestion``).
+LAN_RTT = 0.005
 #: A data connection opened ahead is used only this young (servers and middleboxes may
 #: drop idle connections; a fresh one costs two round trips, a dead one a timeout).
 AHEAD_MAX_AGE = 15.0
@@ -141,6 +143,8 @@ class FtpStore:
         self._probe_lock = asyncio.Lock()
         #: The session that ran the probe, until a connect() takes it.
         self._spare: FtpSession | None = None
+        #: The shortest command round trip seen at login (seconds).
+        self.rtt = float("inf")
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -187,7 +191,9 @@ class FtpStore:
                     f"{self.where} refused AUTH TLS (server replied {auth.text!r}): it does "
                     "not offer explicit FTPS; use ftp:// only if plain FTP is acceptable"
                 )
+        started = asyncio.get_running_loop().time()
         reply = await client.cmd(f"USER {self.user}")
+        self.rtt = min(self.rtt, asyncio.get_running_loop().time() - started)
         if reply.code == 331:
             password = self.endpoint.password
             secret = password.reveal() if password else (
@@ -215,10 +221,10 @@ class FtpStore:
 
     async def capabilities(self) -> Capabilities:
         if self._probe is not None:
-            return self._probe.capabilities
+            return self._with_suggestion(self._probe.capabilities)
         session = await self.connect()
         try:
-            caps = (await session.run_probe()).capabilities
+            caps = self._with_suggestion((await session.run_probe()).capabilities)
         except BaseException:
             await session.close()
             raise
@@ -228,6 +234,19 @@ class FtpStore:
         else:
             await session.close()
         return caps
+
+    def _with_suggestion(self, caps: Capabilities) -> Capabilities:
+        """Sessions worth opening (Little's law): on a LAN a file costs CPU, not waiting,
+        and more sessions only add overhead (measured: 16 sessions moved small files
+        15 % faster than 32 at RTT 0); over a WAN each file waits several round trips
+        and only more files in flight hide them (64 sessions: +33 % at 60 ms, what
+        rclone's --ftp-concurrency allows). FTPS stays at 32: each data connection is
+        a TLS handshake."""
+        if self.rtt < LAN_RTT:
+            wanted = 16
+        else:
+            wanted = 32 if self.tls else 64
+        return replace(caps, suggested_sessions=wanted)
 
     @property
     def probe_result(self) -> ProbeResult | None:
@@ -348,12 +367,17 @@ class FtpSession:
 
     # -- data connections opened ahead ---------------------------------------------------
 
+    def _can_open_ahead(self) -> bool:
+        return not (not self._pipelining or self._store.tls or self._ahead is not None
+                    or self._client.passive_mode is None or self._broken is not None
+                    or self._closed or self._client.owes)
+
     async def _open_ahead(self) -> None:
-        """After a clean transfer: ask for the next passive port without waiting."""
-        if (not self._pipelining or self._store.tls or self._ahead is not None
-                or self._client.passive_mode is None or self._broken or self._closed
-                or self._client.owes):
+        """After a clean transfer: ask for the next passive port without waiting (the
+        reply is read in the background, which then connects)."""
+        if not self._can_open_ahead():
             return
+        assert self._client.passive_mode is not None
         await self._client.send(self._client.passive_mode)
         self._client.owe(self._on_ahead_reply)
 
@@ -1118,10 +1142,18 @@ class FtpSession:
             if method is not None:
                 assert mtime is not None
                 lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+            # With no data connection ready for this session's next transfer, ask for
+            # its port in the same write: it comes back with the rest.
+            ahead = self._can_open_ahead()
+            if ahead:
+                assert self._client.passive_mode is not None
+                lines.append(self._client.passive_mode)
             await self._client.send_many(lines)
             mtime_reply = await self._client.reply() if method is not None else None
             rnfr = await self._client.reply()
             rnto = await self._client.reply()
+            if ahead:
+                self._on_ahead_reply(await self._client.reply())
             if 421 in (rnfr.code, rnto.code):
                 self._mark_broken("the server closed the session (421)")
             if rnfr.code != 350:

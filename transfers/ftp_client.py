@@ -59,6 +59,12 @@ class Reply:
         return 200 <= self.code < 300
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark a background reply reader's error as seen (the next reply() raises it)."""
+    if not task.cancelled():
+        task.exception()
+
+
 _PASV_RE = re.compile(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)")
 
 
@@ -83,6 +89,7 @@ class FtpClient(aioftp.Client):
         #: Handlers of replies owed to commands sent without waiting (``owe``), oldest
         #: first: replies come back in the order the commands were sent.
         self._owed: deque[Callable[[Reply], None]] = deque()
+        self._settling: asyncio.Task[None] | None = None
 
     # -- control connection -------------------------------------------------------------
 
@@ -133,23 +140,35 @@ class FtpClient(aioftp.Client):
         await self._drain(writer)
 
     def owe(self, handler: Callable[[Reply], None]) -> None:
-        """A command was just sent and nobody waits for its reply now: the next read of
-        a reply first hands that one to ``handler`` (so replies stay in step)."""
+        """A command was just sent and nobody waits for its reply: it is read in the
+        background as soon as it arrives and handed to ``handler`` (so what the handler
+        starts, a data connection, starts at once). The next ``reply()`` waits for it
+        first, so replies stay in step."""
         self._owed.append(handler)
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.ensure_future(self._settle_owed())
+            self._settling.add_done_callback(_retrieve)
+
+    async def _settle_owed(self) -> None:
+        while self._owed:
+            reply = await self._read_reply()
+            self._owed.popleft()(reply)
 
     @property
     def owes(self) -> bool:
-        return bool(self._owed)
+        return bool(self._owed) or (self._settling is not None and not self._settling.done())
 
     async def settle(self) -> None:
-        """Read every owed reply (and give each to its handler)."""
-        while self._owed:
-            handler = self._owed.popleft()
-            handler(await self._read_reply())
+        """Wait until every owed reply was read and handled; raise what broke that."""
+        task = self._settling
+        if task is not None:
+            # Shielded: a caller giving up must not cut the read in the middle (the
+            # session is marked broken by its guard in that case anyway).
+            await asyncio.shield(task)
 
     async def reply(self) -> Reply:
         """Read one complete (possibly multi-line) reply, after any owed ones."""
-        if self._owed:
+        if self._settling is not None:
             await self.settle()
         return await self._read_reply()
 

@@ -54,6 +54,8 @@ class SessionPool:
     _opened: int = 0
     _dropped: int = 0
     _closed: bool = False
+    #: Take the store's ``suggested_sessions`` (the cap was not chosen by the user).
+    auto_cap: bool = False
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
@@ -70,6 +72,8 @@ class SessionPool:
     async def capabilities(self) -> Capabilities:
         if self._caps is None:
             self._caps = await self.store.capabilities()
+            if self.auto_cap and self._caps.suggested_sessions is not None:
+                self.max_sessions = max(1, self._caps.suggested_sessions)
             if self._caps.max_sessions is not None:
                 self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
         return self._caps

@@ -18,7 +18,9 @@ from fsmove.transfers.events import Subscriber, Summary
 from fsmove.transfers.journal import Journal, JournalLockedError, default_journal_path
 from fsmove.transfers.pool import SessionPool
 
-#: Default sessions per side, by scheme (measured: benchmarks/README.md).
+#: Default sessions per side, by scheme (measured: benchmarks/README.md). An FTP store
+#: refines it from the round trip it measures (``FtpStore._with_suggestion``) unless the
+#: user chose ``--src-connections`` / ``--dst-connections``.
 DEFAULT_CONNECTIONS = {"ftp": 32, "ftps": 32, "sftp": 8, "file": 16}
 
 
@@ -69,10 +71,12 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     src_pool = SessionPool(
         open_store(src, req.connect, writable=False),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
+        auto_cap=req.src_connections is None,
     )
     dst_pool = SessionPool(
         open_store(dst, req.connect),
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
+        auto_cap=req.dst_connections is None,
     )
     try:
         engine = CopyEngine(
