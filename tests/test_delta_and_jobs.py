@@ -4,6 +4,7 @@ lock that refuses a second copy of the same job."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -184,3 +185,28 @@ def test_a_damaged_journal_is_set_aside_and_the_rerun_skips_what_is_there(
     aside = list(tmp_path.glob("job.db.damaged-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
     assert tree_digests(dst_root) == tree_digests(src_root)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server", "proftpd_server"])
+def test_a_destination_folder_that_does_not_exist_yet_gets_the_full_probe(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path,
+) -> None:
+    """The usual first run: the folder on the new bucket does not exist. fsmove makes
+    it before probing the server, so mtimes are kept (and resume works) from the first
+    run: the rerun skips everything and sends nothing."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    new_root = server.root / "new" / "bucket"
+    dst = side_for(fixture, server, server.root, "dst")
+    dst = dataclasses.replace(dst, url=server.url("new/bucket"), root=new_root)
+    src = side_for("local", None, tmp_path / "src", "src")
+    src.put(small_tree(12), mtime=MTIME)
+    first = run_copy_inprocess(src, dst, journal=tmp_path / "a.db")
+    assert first.exit_code == 0, first.output
+    for path in (tmp_path / "src").rglob("*"):
+        if path.is_file():
+            rel = path.relative_to(tmp_path / "src")
+            assert (new_root / rel).stat().st_mtime == MTIME, rel
+    again = run_copy_inprocess(src, dst, journal=tmp_path / "b.db")  # no journal help
+    assert again.summary["files_skipped"] == 12 and again.summary["bytes_sent"] == 0

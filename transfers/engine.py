@@ -256,7 +256,11 @@ class CopyEngine:
     async def _check_roots(self) -> None:
         """The source root is a folder; the destination root is one, or is made (both
         sides at once: each is a round trip or more on a slow link)."""
-        await _both(self._check_src_root(), self._check_dst_root())
+        _, created = await _both(self._check_src_root(), self._check_dst_root())
+        if created:
+            # The probe could not test writes in a folder that did not exist: now it can
+            # (else mtimes and resume would stay off for the whole first run).
+            self._dst_caps = await self.dst.refresh_capabilities()
 
     async def _check_src_root(self) -> None:
         async with self.src.session() as s:
@@ -269,9 +273,10 @@ class CopyEngine:
         if root.kind is not EntryKind.DIR:
             raise PermanentError(f"source {self.src.display} is not a folder", path="")
 
-    async def _check_dst_root(self) -> None:
+    async def _check_dst_root(self) -> bool:
+        """True when the destination root was created now."""
         if self.opt.dry_run:
-            return
+            return False
         async with self.dst.session() as s:
             try:
                 root = await s.stat("")
@@ -283,9 +288,10 @@ class CopyEngine:
                         f"cannot create the destination folder {self.dst.display}: {exc}",
                         path="",
                     ) from None
-                return
+                return True
         if root.kind is not EntryKind.DIR:
             raise PermanentError(f"destination {self.dst.display} is not a folder", path="")
+        return False
 
     async def _walk_both(
         self,

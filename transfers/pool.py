@@ -78,6 +78,12 @@ class SessionPool:
                 self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
         return self._caps
 
+    async def refresh_capabilities(self) -> Capabilities:
+        """Ask the store again (after the root folder was created: a store that could
+        not probe a missing folder probes now; the others answer from their cache)."""
+        self._caps = None
+        return await self.capabilities()
+
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
         slot = await self._acquire()
