@@ -185,10 +185,6 @@ class CopyEngine:
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> Summary:
         started = time.monotonic()
-        self._src_caps, self._dst_caps = await _both(
-            self.src.capabilities(), self.dst.capabilities()
-        )
-        await self._check_roots()
         src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
         to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
         needed_dirs = set(src_dirs) | {parent_of(e.path) for e in to_copy}
@@ -253,15 +249,6 @@ class CopyEngine:
         self.emit(summary)
         return summary
 
-    async def _check_roots(self) -> None:
-        """The source root is a folder; the destination root is one, or is made (both
-        sides at once: each is a round trip or more on a slow link)."""
-        _, created = await _both(self._check_src_root(), self._check_dst_root())
-        if created:
-            # The probe could not test writes in a folder that did not exist: now it can
-            # (else mtimes and resume would stay off for the whole first run).
-            self._dst_caps = await self.dst.refresh_capabilities()
-
     async def _check_src_root(self) -> None:
         async with self.src.session() as s:
             try:
@@ -296,6 +283,7 @@ class CopyEngine:
     async def _walk_both(
         self,
     ) -> tuple[dict[str, Entry], list[str], dict[str, Entry], set[str], list[str]]:
+        """Both sides' capabilities, roots and listings."""
         flt = self.opt.filters
 
         def skip_src(e: Entry) -> bool:
@@ -356,8 +344,29 @@ class CopyEngine:
                     files[item.path] = item
             return files, dirs, temps
 
-        (src_files, src_dirs), (dst_files, dst_dirs, dst_temps) = await asyncio.gather(
-            src_walk(), dst_walk()
+        # Each side is a chain (capabilities, root, listing) and the two chains run at
+        # once: the destination's write probe (dozens of round trips on FTP) overlaps
+        # the source's listing. If either fails, the other is cancelled. Nothing is
+        # written at the destination before the source proved readable.
+        source_ok = asyncio.Event()
+
+        async def src_side() -> tuple[dict[str, Entry], list[str]]:
+            self._src_caps = await self.src.capabilities()
+            await self._check_src_root()
+            source_ok.set()
+            return await src_walk()
+
+        async def dst_side() -> tuple[dict[str, Entry], set[str], list[str]]:
+            await source_ok.wait()  # not even a probe file on a wrong source password
+            self._dst_caps = await self.dst.capabilities()
+            if await self._check_dst_root():
+                # The probe could not test writes in a folder that did not exist: now
+                # it can (else mtimes and resume would stay off for the first run).
+                self._dst_caps = await self.dst.refresh_capabilities()
+            return await dst_walk()
+
+        (src_files, src_dirs), (dst_files, dst_dirs, dst_temps) = await _both(
+            src_side(), dst_side()
         )
         return src_files, src_dirs, dst_files, dst_dirs, dst_temps
 

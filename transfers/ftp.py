@@ -528,12 +528,8 @@ class FtpSession:
                 if reply.code == 421:
                     self._mark_broken("the server closed the session (421)")
             else:
-                if rest:
-                    reply = await self.raw_command(f"REST {rest}")
-                    if reply.code != 350:
-                        raise reply_error(reply, where=self.where,
-                                          action=f"{action} from offset {rest}", path=path)
-                reply = await self.raw_command(f"{command} {abs_path}")
+                reply = await self._transfer_command(command, rest=rest, abs_path=abs_path,
+                                                     path=path, action=action)
             if not reply.is_preliminary():
                 if reply.is_success():
                     raise ProtocolError(f"{command} answered {reply.text!r} without 1xx")
@@ -543,6 +539,18 @@ class FtpSession:
             writer.transport.abort()
             raise
         return reader, writer
+
+    async def _transfer_command(
+        self, command: str, *, rest: int, abs_path: str, path: str, action: str
+    ) -> Reply:
+        """[REST, then] the transfer command; its first reply. A refused REST is raised
+        before the command is sent (a STOR after a refused REST would truncate)."""
+        if rest:
+            reply = await self.raw_command(f"REST {rest}")
+            if reply.code != 350:
+                raise reply_error(reply, where=self.where,
+                                  action=f"{action} from offset {rest}", path=path)
+        return await self.raw_command(f"{command} {abs_path}")
 
     async def _start_on_ahead(
         self,
@@ -559,12 +567,8 @@ class FtpSession:
         the caller opens a fresh one), or the refusal raised."""
         reader, writer = ahead
         try:
-            if rest:
-                reply = await self.raw_command(f"REST {rest}")
-                if reply.code != 350:
-                    raise reply_error(reply, where=self.where,
-                                      action=f"{action} from offset {rest}", path=path)
-            reply = await self.raw_command(f"{command} {abs_path}")
+            reply = await self._transfer_command(command, rest=rest, abs_path=abs_path,
+                                                 path=path, action=action)
             if reply.is_preliminary():
                 return reader, writer
             writer.transport.abort()
