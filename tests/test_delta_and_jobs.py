@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from fsmove.cli import app
 from fsmove.exitcodes import ExitCode
 from tests.copy_harness import (
     Side,
@@ -178,6 +180,9 @@ def test_a_damaged_journal_is_set_aside_and_the_rerun_skips_what_is_there(
     journal.write_bytes(b"this is not a database" * 100)
     for extra in ("-wal", "-shm"):
         Path(f"{journal}{extra}").unlink(missing_ok=True)
+    status = CliRunner().invoke(app, ["status", str(journal)])
+    assert status.exit_code == 1 and "cannot be read" in status.output, status.output
+    assert "Traceback" not in status.output
     again = run_copy_inprocess(src, dst, journal=journal)
     assert again.exit_code == 0, again.output
     assert "could not be read" in again.output and "new one started" in again.output

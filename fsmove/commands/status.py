@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -63,9 +65,19 @@ def _detail(st: JobStatus) -> str:
     return "\n".join(lines)
 
 
+def _readable(path: Path) -> JobStatus | None:
+    """The job's status, or None (with a one-line note) when its journal is damaged."""
+    try:
+        return read_status(path)
+    except sqlite3.DatabaseError as exc:
+        print(f"fsmove: warning: journal {path} cannot be read ({exc}); the next copy of "
+              "that job sets it aside and starts a new one", file=sys.stderr)
+        return None
+
+
 def run_status(job: str | None, *, as_json: bool) -> ExitCode:
     if job is None:
-        jobs = [read_status(p) for p in list_jobs()]
+        jobs = [st for p in list_jobs() if (st := _readable(p)) is not None]
         if as_json:
             print(json.dumps([_as_dict(s) for s in jobs], indent=2))
         elif not jobs:
@@ -74,7 +86,10 @@ def run_status(job: str | None, *, as_json: bool) -> ExitCode:
             for st in jobs:
                 print(_line(st))
         return ExitCode.OK
-    st = read_status(find_journal(job))
+    path = find_journal(job)
+    st = _readable(path)
+    if st is None:
+        return ExitCode.ERROR
     print(json.dumps(_as_dict(st), indent=2) if as_json else _detail(st))
     return ExitCode.OK
 
