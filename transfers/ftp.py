@@ -141,8 +141,8 @@ class FtpStore:
         self.features: Features | None = None
         self._probe: ProbeResult | None = None
         self._probe_lock = asyncio.Lock()
-        #: The session that ran the probe, until a connect() takes it.
-        self._spare: FtpSession | None = None
+        #: Sessions that ran the probe, until connect() takes them.
+        self._spares: list[FtpSession] = []
         #: The shortest command round trip seen at login (seconds).
         self.rtt = float("inf")
 
@@ -157,9 +157,11 @@ class FtpStore:
         return f"{self.root.rstrip('/')}/{path}"
 
     async def connect(self) -> FtpSession:
-        spare, self._spare = self._spare, None
-        if spare is not None and not spare.broken:
-            return spare  # the probe's session: logged in already
+        while self._spares:
+            spare = self._spares.pop()
+            if not spare.broken:
+                return spare  # a probe's session: logged in already
+            await spare.close()
         return FtpSession(self, await self.open_client())
 
     async def open_client(self) -> FtpClient:
@@ -229,10 +231,10 @@ class FtpStore:
             await session.close()
             raise
         # Lent to the next connect() (a login is several round trips on a slow link).
-        if self._spare is None and not session.broken:
-            self._spare = session
-        else:
+        if session.broken:
             await session.close()
+        else:
+            self._spares.append(session)
         return caps
 
     def _with_suggestion(self, caps: Capabilities) -> Capabilities:
@@ -261,17 +263,51 @@ class FtpStore:
             if self.read_only:
                 result = read_only_capabilities(self.features or Features())
             else:
-                result = await probe_capabilities(session, self.features or Features())
+                result = await self._probe_with_helpers(session)
             if result.final:
                 self._probe = result
             return result
 
+    async def _probe_with_helpers(self, session: FtpSession) -> ProbeResult:
+        """The write probe, with two more sessions logging in meanwhile to run parts of
+        it in parallel (kept afterwards as spares for the pool). A server that refuses
+        more connections gets the probe on one session."""
+        logins = [asyncio.ensure_future(self.open_client()) for _ in range(2)]
+        helpers: list[FtpSession] = []
+
+        async def get_helpers() -> list[FtpSession]:
+            got = await asyncio.gather(*logins, return_exceptions=True)
+            clients = [c for c in got if isinstance(c, FtpClient)]
+            if len(clients) < 2:
+                for client in clients:
+                    client.close()
+                return []
+            helpers.extend(FtpSession(self, client) for client in clients)
+            return helpers
+
+        try:
+            return await probe_capabilities(session, self.features or Features(),
+                                            get_helpers)
+        finally:
+            for task in logins:
+                if not task.done():
+                    task.cancel()
+            got = await asyncio.gather(*logins, return_exceptions=True)
+            if not helpers:
+                for client in got:
+                    if isinstance(client, FtpClient):
+                        client.close()
+            for helper in helpers:
+                if helper.broken:
+                    await helper.close()
+                else:
+                    self._spares.append(helper)
+
     async def aclose(self) -> None:
-        """Close the probe's session if nobody took it (every other session is closed by
+        """Close the probe's sessions nobody took (every other session is closed by
         whoever opened it)."""
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            await spare.close()
+        spares, self._spares = self._spares, []
+        await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)
 
 
 class _Op:
@@ -1226,8 +1262,10 @@ class FtpSession:
         self._drop_ahead()
         if self._broken is None and self._busy is None:
             try:
+                # Said, not awaited: the reply (221) would cost a round trip per
+                # session at the end of every run and changes nothing.
                 async with asyncio.timeout(min(5.0, self._client.timeout)):
-                    await self._client.cmd("QUIT")
+                    await self._client.send("QUIT")
             except (*_NETWORK_ERRORS, asyncio.CancelledError):
                 pass
         self._client.close()

@@ -20,7 +20,9 @@ proftpd refuses).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -120,27 +122,73 @@ def _scratch_path(root: str) -> str:
     return f"{root.rstrip('/')}/{PROBE_PREFIX}{secrets.token_hex(6)}"
 
 
-async def probe_capabilities(target: ProbeTarget, features: Features) -> ProbeResult:
-    """Probe a live session (see the module docstring); always cleans up its files."""
+async def probe_capabilities(
+    target: ProbeTarget,
+    features: Features,
+    helpers: Callable[[], Awaitable[Sequence[ProbeTarget]]] | None = None,
+) -> ProbeResult:
+    """Probe a live session (see the module docstring); always cleans up its files.
+
+    ``helpers`` may give two more logged-in sessions on the same account (asked for
+    once the root proved writable): the rename and the mtime probes then run on them,
+    each on files of its own, while ``target`` probes reads and offset writes — about
+    20 round trips instead of 45 (1.5 s less at 60 ms)."""
     notes = [features.summary()]
     if not await target.raw_is_dir(target.root):
         notes.append(f"root folder {target.root!r} does not exist (yet): write probes skipped")
         return ProbeResult(_conservative(features, notes), None, final=False)
     path = _scratch_path(target.root)
-    other = path + ".b"
     first = await target.raw_store(path, b"01234567", verb="STOR", rest=0)
     if not first.is_success():
+        await target.raw_command(f"DELE {path}")
         notes.append(f"root folder not writable (STOR replied {first.text!r}): "
                      "write probes skipped")
         return ProbeResult(_conservative(features, notes), None)
-    try:
-        ranged = await _probe_ranged_read(target, path, notes)
-        offset_writes = await _probe_offset_writes(target, path, notes)
-        rename, replaces = await _probe_rename(target, path, other, notes)
-        mtime_method = await _probe_mtime(target, path, features, notes)
-    finally:
-        for leftover in (path, other):
-            await target.raw_command(f"DELE {leftover}")
+    extra = list(await helpers()) if helpers is not None else []
+    rename_on, mtime_on = (extra[0], extra[1]) if len(extra) >= 2 else (target, target)
+    io_notes: list[str] = []
+    rename_notes: list[str] = []
+    mtime_notes: list[str] = []
+
+    async def reads_and_writes() -> tuple[bool, OffsetWrites]:
+        try:
+            ranged = await _probe_ranged_read(target, path, io_notes)
+            return ranged, await _probe_offset_writes(target, path, io_notes)
+        finally:
+            await target.raw_command(f"DELE {path}")
+
+    async def renames() -> tuple[bool, bool]:
+        # Its own pair of files: "rename replaces" needs an existing target.
+        own = _scratch_path(target.root)
+        other = own + ".b"
+        try:
+            await rename_on.raw_store(own, b"01234567", verb="STOR", rest=0)
+            return await _probe_rename(rename_on, own, other, rename_notes)
+        finally:
+            for leftover in (own, other):
+                await rename_on.raw_command(f"DELE {leftover}")
+
+    async def mtimes() -> str | None:
+        own = _scratch_path(target.root)
+        try:
+            await mtime_on.raw_store(own, b"m", verb="STOR", rest=0)
+            return await _probe_mtime(mtime_on, own, features, mtime_notes)
+        finally:
+            await mtime_on.raw_command(f"DELE {own}")
+
+    if rename_on is target:
+        (ranged, offset_writes) = await reads_and_writes()
+        rename, replaces = await renames()
+        mtime_method = await mtimes()
+    else:
+        # All three finish (and clean up) before any error is raised.
+        done = await asyncio.gather(reads_and_writes(), renames(), mtimes(),
+                                    return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        (ranged, offset_writes), (rename, replaces), mtime_method = done  # type: ignore[misc]
+    notes += io_notes + rename_notes + mtime_notes
     notes.append(target.passive_note())
     notes.append("parallel ranged writes into one file: off for FTP "
                  "(servers serialise, truncate or refuse them)")
