@@ -112,8 +112,10 @@ class CopyOptions:
     segment_threshold: int = 64 * MiB
     segment_size: int = 64 * MiB
     max_segments_per_file: int = 4
-    #: Queue depth (pieces) between a segment's reader and its writer.
+    #: Queue between a segment's reader and its writer: at most this many pieces, and
+    #: no new piece once this many bytes wait (pieces differ in size per backend).
     pipe_depth: int = 8
+    pipe_bytes: int = 4 * MiB
     #: Folders listed at once per side (each listing is a few round trips on FTP).
     list_concurrency: int = 16
 
@@ -886,7 +888,7 @@ class CopyEngine:
         opening the destination (one round trip less per file on a slow link)."""
         send_from = start if send_from is None else send_from
         to_eof = end == entry.size
-        q: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(self.opt.pipe_depth)
+        q: _PieceQueue = _PieceQueue(self.opt.pipe_depth, self.opt.pipe_bytes)
 
         signalled = False  # the consumer has been told the data is complete
 
@@ -1072,6 +1074,30 @@ class CopyEngine:
         if have > read_from and not await self._tails_match(entry, target, read_from, have):
             return restart("partial block at the destination differs from the source")
         return have, read_from, {i: known[i] for i in range(tail_block)}
+
+
+class _PieceQueue(asyncio.Queue[bytes | BaseException | None]):
+    """A pipe's queue, bounded by pieces and by bytes (a piece always fits while fewer
+    than ``max_bytes`` wait). asyncio's own extension points: ``_put``/``_get``/``full``."""
+
+    def __init__(self, max_pieces: int, max_bytes: int) -> None:
+        super().__init__(max_pieces)
+        self._max_bytes = max_bytes
+        self._held = 0
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        super()._put(item)  # type: ignore[misc]
+        if isinstance(item, bytes | bytearray):
+            self._held += len(item)
+
+    def _get(self) -> bytes | BaseException | None:
+        item: bytes | BaseException | None = super()._get()  # type: ignore[misc]
+        if isinstance(item, bytes | bytearray):
+            self._held -= len(item)
+        return item
+
+    def full(self) -> bool:
+        return self._held >= self._max_bytes or super().full()
 
 
 class _Pipe:

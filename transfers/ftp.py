@@ -41,7 +41,6 @@ from types import TracebackType
 import aioftp
 
 from .backend import (
-    PIECE_SIZE,
     BackendError,
     Capabilities,
     Entry,
@@ -56,6 +55,7 @@ from .backend import (
 )
 from .endpoint import Endpoint
 from .ftp_client import DATA_BUFFER, FtpClient, ProtocolError, Reply
+from .ftp_data import DataStream
 from .ftp_errors import (
     error_for_550,
     login_error,
@@ -359,7 +359,7 @@ class FtpSession:
         #: Dependent commands may be pipelined and data connections opened ahead.
         self._pipelining = self._features.answered
         #: The data connection opened ahead for the next transfer (see the module doc).
-        self._ahead: asyncio.Task[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = None
+        self._ahead: asyncio.Task[tuple[DataStream, DataStream]] | None = None
         self._ahead_at = 0.0
         #: How many times the session logged in again after a lost control connection.
         self.reconnects = 0
@@ -425,7 +425,7 @@ class FtpSession:
         self._ahead = asyncio.ensure_future(self._client.open_data(port))
         self._ahead_at = asyncio.get_running_loop().time()
 
-    async def _take_ahead(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    async def _take_ahead(self) -> tuple[DataStream, DataStream] | None:
         """The data connection opened ahead, if there is a usable one (owed replies are
         read first)."""
         if self._client.owes:
@@ -522,7 +522,7 @@ class FtpSession:
 
     async def _start_transfer(
         self, command: str, *, rest: int, abs_path: str, path: str, action: str
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    ) -> tuple[DataStream, DataStream]:
         """PASV/EPSV, connect, (REST), the transfer command; returns the data streams once
         the server accepted the command (1xx), TLS already set up.
 
@@ -590,14 +590,14 @@ class FtpSession:
 
     async def _start_on_ahead(
         self,
-        ahead: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        ahead: tuple[DataStream, DataStream],
         command: str,
         *,
         rest: int,
         abs_path: str,
         path: str,
         action: str,
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    ) -> tuple[DataStream, DataStream] | None:
         """The transfer command on the data connection opened ahead: the streams once
         the server accepted it, None if the server did not take that connection (425:
         the caller opens a fresh one), or the refusal raised."""
@@ -627,7 +627,7 @@ class FtpSession:
         raise reply_error(reply, where=self.where, action=action, path=path)
 
     async def _abort_transfer(
-        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None
+        self, writer: DataStream, reader: DataStream | None
     ) -> None:
         """Stop a transfer and bring the control connection back in step.
 
@@ -669,7 +669,7 @@ class FtpSession:
                              "the session is closed")
 
     async def _drain_until(
-        self, reader: asyncio.StreamReader, reply: asyncio.Future[Reply]
+        self, reader: DataStream, reply: asyncio.Future[Reply]
     ) -> None:
         """Read and drop data until EOF, until ``reply`` arrives, or until the server
         clearly ignores ABOR during the transfer (``DRAIN_LIMIT`` bytes and a grace
@@ -678,7 +678,7 @@ class FtpSession:
         grace_end = loop.time() + 3 * self._client.rtt + ABOR_GRACE
         dropped = 0
         while not reply.done():
-            read = asyncio.ensure_future(reader.read(DATA_BUFFER))
+            read = asyncio.ensure_future(reader.read(DATA_BUFFER, self._client.timeout))
             await asyncio.wait({read, reply}, return_when=asyncio.FIRST_COMPLETED)
             if not read.done():
                 read.cancel()
@@ -693,7 +693,7 @@ class FtpSession:
             if dropped >= DRAIN_LIMIT and loop.time() >= grace_end:
                 return
 
-    async def _drain(self, reader: asyncio.StreamReader, limit: int) -> bool:
+    async def _drain(self, reader: DataStream, limit: int) -> bool:
         """Read and drop up to ``limit`` bytes; True if the data connection hit EOF."""
         dropped = 0
         while dropped <= limit:
@@ -703,9 +703,8 @@ class FtpSession:
             dropped += len(chunk)
         return False
 
-    async def _read_block(self, reader: asyncio.StreamReader) -> bytes:
-        async with asyncio.timeout(self._client.timeout):
-            return await reader.read(DATA_BUFFER)
+    async def _read_block(self, reader: DataStream) -> bytes:
+        return await reader.read(DATA_BUFFER, self._client.timeout)
 
     async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply:
         """Upload ``payload`` with STOR/APPE (REST first if ``rest``); the final reply, or
@@ -907,7 +906,7 @@ class FtpSession:
         return out
 
     async def _after_failed_transfer(
-        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, exc: BaseException
+        self, writer: DataStream, reader: DataStream, exc: BaseException
     ) -> None:
         """A transfer ended early: the consumer stopped (GeneratorExit) or an error came.
         Resync with ABOR when the control connection may still be fine, else break."""
@@ -918,7 +917,7 @@ class FtpSession:
         await self._cleanup_transfer(writer, reader)
 
     async def _cleanup_transfer(
-        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None
+        self, writer: DataStream, reader: DataStream | None
     ) -> None:
         """After an early stop: ABOR and resync, or break the session."""
         if self.broken:
@@ -943,24 +942,24 @@ class FtpSession:
             done = False
             try:
                 remaining = length
-                parts: list[bytes] = []
-                held = 0
+                # Pieces arrive whole (DATA_PIECE, fewer at EOF) in buffers the data
+                # connection filled in place; the last piece of the range is held back
+                # until the transfer is closed cleanly.
+                parts: list[bytes | bytearray] = []
                 eof = False
+                timeout = self._client.timeout
                 while remaining is None or remaining > 0:
-                    chunk = await self._read_block(reader)
+                    chunk = await reader.read_piece(timeout)
                     if not chunk:
                         eof = True
                         break
                     if remaining is not None:
                         if len(chunk) > remaining:
-                            chunk = chunk[:remaining]
+                            del chunk[remaining:]
                         remaining -= len(chunk)
+                    if parts:
+                        yield parts.pop()
                     parts.append(chunk)
-                    held += len(chunk)
-                    if held >= PIECE_SIZE and (remaining is None or remaining > 0):
-                        piece = b"".join(parts)
-                        parts, held = [], 0
-                        yield piece
                 if not eof:
                     # The range is complete. Near the end of the file, reading on to EOF
                     # is cheaper than ABOR (two round trips) and keeps every server happy.
@@ -1028,7 +1027,7 @@ class FtpSession:
 
     async def _upload_early(
         self,
-        writer: asyncio.StreamWriter,
+        writer: DataStream,
         verb: str,
         abs_path: str,
         path: str,
@@ -1094,7 +1093,7 @@ class FtpSession:
             "append at its end; resume from its current size or rewrite it", path=path)
 
     async def _send_data(
-        self, writer: asyncio.StreamWriter, data: AsyncIterable[bytes], *, path: str
+        self, writer: DataStream, data: AsyncIterable[bytes], *, path: str
     ) -> int:
         sent = 0
         pieces = aiter(data)
@@ -1278,7 +1277,7 @@ async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
 
 
 def _abort_channel(
-    task: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    task: asyncio.Future[tuple[DataStream, DataStream]],
 ) -> None:
     """Close a data connection opened ahead that will not be used (and retrieve the
     connect error, if any, so it is not reported as never retrieved)."""

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import aioftp
 from aioftp.common import Code
 
+from .ftp_data import DataStream, open_data_stream
+
 #: StreamReader buffer limit of data connections (the default, 64 KiB, makes reads small).
 DATA_BUFFER = 4 * 1024 * 1024
 
@@ -246,16 +248,15 @@ class FtpClient(aioftp.Client):
         self.pasv_advertised = ".".join(m.group(i) for i in range(1, 5))
         return int(m.group(5)) * 256 + int(m.group(6))
 
-    async def open_data(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Connect to a passive port on the control connection's peer address."""
+    async def open_data(self, port: int) -> tuple[DataStream, DataStream]:
+        """Connect to a passive port on the control connection's peer address. The pair
+        is one ``DataStream`` under its two names (reader, writer)."""
         assert self.peer_ip is not None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.peer_ip, port, limit=DATA_BUFFER), self.timeout
-        )
-        writer.transport.set_write_buffer_limits(high=DATA_BUFFER)
-        return reader, writer
+        stream = await open_data_stream(self.peer_ip, port, connect_timeout=self.timeout,
+                                        write_high_water=DATA_BUFFER)
+        return stream, stream
 
-    async def start_data_tls(self, writer: asyncio.StreamWriter) -> None:
+    async def start_data_tls(self, writer: DataStream) -> None:
         """Secure a data connection after the transfer command was accepted (plain: no-op
         by design, there is nothing to secure)."""
         return None

@@ -11,13 +11,13 @@ when ``ntransfercmd`` passes ``session=``).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 from aioftp.common import SSLSessionBoundContext
 
 from .backend import ConnectError
 from .ftp_client import FtpClient, Reply
+from .ftp_data import DataStream
 
 
 class TlsSetupError(ConnectError):
@@ -61,7 +61,7 @@ class FtpsClient(FtpClient):
         await self.stream.start_tls(sslcontext=self.ssl_context, server_hostname=server_hostname)
         return reply
 
-    async def start_data_tls(self, writer: asyncio.StreamWriter) -> None:
+    async def start_data_tls(self, writer: DataStream) -> None:
         """Upgrade an accepted data connection, resuming the control TLS session."""
         control = self.stream.writer.transport.get_extra_info("ssl_object")
         if control is None:
