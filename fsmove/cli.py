@@ -386,6 +386,57 @@ def status(
     raise SystemExit(int(code))
 
 
+@app.command("dns")
+def dns_command(
+    domains: Annotated[list[str], typer.Argument(help="Domains to check, e.g. www.example.org.")],
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(help="A record to expect, TYPE=VALUE (e.g. A=192.0.2.1; repeatable)."),
+    ] = None,
+    zone: Annotated[
+        str | None,
+        typer.Option(help="Expect CNAME domain.ZONE.clever-cloud.com. (par, ldn, mtl, rbx, "
+                     "scw, sgp, syd, wsw)."),
+    ] = None,
+    max_ttl: Annotated[
+        int, typer.Option(help="The TTL to have before a switch, in seconds.")
+    ] = 60,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(help="Ask this server, IP[:PORT] (repeatable; default: the system's "
+                     "resolver; the domain's own server shows the TTL as configured)."),
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Poll until every domain matches or --timeout.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds --watch waits (each query: at most 5 s).")
+    ] = 600.0,
+    interval: Annotated[float, typer.Option(help="Seconds between --watch polls.")] = 5.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Check the DNS of domains for a cut-over: what each points at now, its TTL and the
+    TTL advice, whether it matches what is expected, and the exact record to set if not.
+
+    Reads DNS only; your DNS provider makes the change. Exit 0 when every domain matches
+    (or nothing is expected), 4 when some domain does not match yet (the verification
+    mismatch code, reused), 2 on bad input, 1 when the name server does not answer.
+    """
+    from fsmove.commands.dns import DnsRequest, run_dns
+
+    try:
+        code = run_dns(
+            DnsRequest(
+                domains=tuple(domains), expect=tuple(expect or ()), zone=zone,
+                max_ttl=max_ttl, nameservers=tuple(nameserver or ()), watch=watch,
+                timeout=timeout, interval=interval, json=json_output,
+            )
+        )
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
 @app.command()
 def demo(
     workdir: Annotated[
@@ -410,6 +461,72 @@ def demo(
 
     try:
         code = run_demo(DemoRequest(workdir=workdir, keep=keep, size=size))
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command()
+def plan(
+    app_name: Annotated[str, typer.Option("--app", help="The application: id app_… or name.")],
+    to: Annotated[str, typer.Option("--to", help="The zone to move to (par, ldn, mtl, rbx, "
+                                    "scw, sgp, syd, wsw).")],
+    repo: Annotated[
+        Path | None, typer.Option(help="The app's repository, to look for "
+                                  "clevercloud/buckets.json (it overrides CC_FS_BUCKET*).")
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(help="Also show each domain's records and TTL as this server answers, "
+                     "IP[:PORT] (repeatable; the domain's own server shows the real TTL).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show what moving APP to another zone involves: its add-ons (who moves each), the
+    buckets fsmove copies and the command making each new one, the CC_FS_BUCKET*
+    variables, the domains, and the steps in order. Changes nothing.
+
+    Needs the `clever` CLI (clever-tools; FSMOVE_CLEVER names it) logged in.
+    """
+    import json
+
+    from fsmove.clever.cli import CleverCli
+    from fsmove.clever.plan import build_plan, render_plan
+
+    try:
+        result = build_plan(CleverCli(), app=app_name, to_zone=to, repo=repo,
+                            nameservers=tuple(nameserver or ()))
+        print(json.dumps(result.as_json(), indent=2) if json_output else render_plan(result))
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(ExitCode.OK))
+
+
+@app.command()
+def cutover(
+    app_name: Annotated[str, typer.Option("--app", help="The application: id app_… or name.")],
+    old: Annotated[str, typer.Option("--from", help="The old FS Bucket add-on (id or name).")],
+    new: Annotated[str, typer.Option("--to", help="The new FS Bucket add-on (id or name).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every `clever` command that would "
+                           "change something; change nothing.")
+    ] = False,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(help="Check the domains' TTL on this server, IP[:PORT] (repeatable).")
+    ] = None,
+) -> None:
+    """Switch APP from the old bucket to the new one: link the new, point every
+    CC_FS_BUCKET* variable at it (folder and :async kept), unlink the old, restart;
+    then print the DNS records to set. Journaled: a rerun continues at the failed step.
+
+    Run it after the last `fsmove copy … --delete` pass. Needs the `clever` CLI logged in.
+    """
+    from fsmove.clever.cutover import CutoverRequest, run_cutover
+
+    try:
+        code = run_cutover(CutoverRequest(app=app_name, old=old, new=new, dry_run=dry_run,
+                                          nameservers=tuple(nameserver or ())))
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

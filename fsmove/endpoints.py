@@ -127,4 +127,12 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
 
 
 def endpoint_from_text(text: str, *, side: Side, interactive: bool | None = None) -> Endpoint:
+    """``clever://ADDON[/path]`` asks the `clever` CLI for the bucket's FTP host and
+    credentials (fsmove/clever/bucket.py); every other form is parsed and resolved here."""
+    from fsmove.clever.bucket import is_clever_url
+
+    if is_clever_url(text):
+        from fsmove.clever.bucket import resolve_clever_endpoint
+
+        return resolve_clever_endpoint(text)
     return resolve(parse_endpoint(text), side=side, interactive=interactive)

@@ -94,8 +94,8 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert mismatch == [] and errors == []
 
     # The real-bucket commands, with no password anywhere.
-    assert "clever addon env addon_" in out
-    assert "-fsbucket.services.clever-cloud.com/" in out
+    assert "fsmove copy clever://addon_OLD_UUID/ clever://addon_NEW_UUID/" in out
+    assert "fsmove cutover --app APP --from addon_OLD_UUID --to addon_NEW_UUID" in out
     assert not re.search(r"ftp://[^/\s@]+:[^/\s@]+@", out + done.stderr)
 
     # Nothing left running: no server port open, no child process.

@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
-OLD_HOST = "bucket-OLD_UUID-fsbucket.services.clever-cloud.com"
-NEW_HOST = "bucket-NEW_UUID-fsbucket.services.clever-cloud.com"
+OLD_ADDON = "addon_OLD_UUID"
+NEW_ADDON = "addon_NEW_UUID"
 
 
 def real_bucket_steps() -> str:
     """What a user types to move a real bucket (placeholders in capitals)."""
-    src = f"ftp://USER_OLD@{OLD_HOST}/"
-    dst = f"ftp://USER_NEW@{NEW_HOST}/"
+    src = f"clever://{OLD_ADDON}/"
+    dst = f"clever://{NEW_ADDON}/"
     return "\n".join(
         [
-            "  Each bucket's FTP host, user and password (a flat JSON object with",
-            "  BUCKET_HOST, BUCKET_FTP_USERNAME, BUCKET_FTP_PASSWORD):",
-            "    clever addon env addon_OLD_UUID -F json",
-            "    clever addon env addon_NEW_UUID -F json",
-            "  Passwords go in the environment, not in the URL:",
-            "    export FSMOVE_SRC_PASSWORD='…'    # BUCKET_FTP_PASSWORD of the old bucket",
-            "    export FSMOVE_DST_PASSWORD='…'    # and of the new one",
+            "  With the `clever` CLI logged in (clever-tools; `clever login`), fsmove",
+            "  reads each bucket's FTP host and password itself (clever:// endpoints).",
+            "  What the move involves (changes nothing):",
+            "    fsmove plan --app APP --to mtl",
+            "  The new bucket in the target zone:",
+            "    clever addon create fs-bucket NAME --region mtl --yes",
             "  Copy while the app still runs (rerun the same command after any",
             "  interruption: it resumes inside partial files):",
-            f"    fsmove copy {src} \\",
-            f"                {dst}",
+            f"    fsmove copy {src} {dst}",
             "  From another terminal, the job's progress:",
             "    fsmove status",
             "  Verify, and keep the report for your records:",
-            f"    fsmove verify {src} \\",
-            f"                  {dst} --report migration.html",
+            f"    fsmove verify {src} {dst} --report migration.html",
             "  Just before the switch, the delta pass (only what changed since):",
             "    fsmove copy … … --delete --dry-run     # see what would be removed",
             "    fsmove copy … … --delete",
-            "  Then link the new bucket to the app, point CC_FS_BUCKET at",
-            f"  {NEW_HOST}, restart the app and move DNS",
-            "  (the README lists the `clever` commands).",
+            "  Switch the app (link, CC_FS_BUCKET*, unlink, restart; --dry-run first):",
+            f"    fsmove cutover --app APP --from {OLD_ADDON} --to {NEW_ADDON}",
+            "  Then DNS: set the printed record at your DNS provider and watch it:",
+            "    fsmove dns www.example.org --zone mtl --watch",
         ]
     )

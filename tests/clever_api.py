@@ -1,0 +1,386 @@
+"""A local emulator of the Clever Cloud API, for running the real `clever` CLI in tests.
+
+A stdlib ``ThreadingHTTPServer`` on 127.0.0.1 and a free port, with in-memory state: one
+organisation, its applications (env vars, linked add-ons, domains, deployments) and
+add-ons (each with its env). It records every request (method, path, body) and answers
+404, with a line in ``unknown``, to any route it does not know. The routes are the ones
+clever-tools 4.11 was seen asking for (learned by running it against this server):
+
+    GET  /v2/summary                                         owner resolution, always first
+    GET  /v2/organisations/{o}/applications                  `applications list`
+    GET  /v2/organisations/{o}/applications/{a}              restart, status
+    GET  /v2/organisations/{o}/applications/{a}/env          `env`
+    PUT  /v2/organisations/{o}/applications/{a}/env/{NAME}   `env set` ({"value": ...})
+    GET  /v2/organisations/{o}/applications/{a}/addons       `service --only-addons`
+    POST /v2/organisations/{o}/applications/{a}/addons       `service link-addon` ("addon_…")
+    DELETE …/applications/{a}/addons/{addon}                 `service unlink-addon`
+    GET  …/applications/{a}/addons/env, …/dependencies/env   `env`
+    GET  …/applications/{a}/vhosts[/favourite]               `domain`, `restart`
+    POST …/applications/{a}/instances                        `restart` (a new deployment)
+    GET  …/applications/{a}/deployments[/{d}]                `restart` polls it
+    GET  /v2/organisations/{o}/addons                        `addon list --org`, `service`
+    GET  /v2/self/addons                                     `addon list` (personal space)
+    GET  /v2/organisations/{o}/addons/{addon}/env            `addon env`
+
+Requests must carry the OAuth1 header the CLI builds from CLEVER_TOKEN; another token
+gets 401 (which the CLI reports as "You're not logged in").
+``fail_once(method, path_regex)`` makes the next matching request answer 500.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+#: The requests that change something (a test of "no mutation" checks none arrived).
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: str
+
+
+@dataclass
+class Addon:
+    id: str
+    real_id: str
+    name: str
+    provider_id: str  # "fs-bucket", "postgresql-addon", ...
+    provider_name: str
+    region: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "realId": self.real_id,
+            "name": self.name,
+            "region": self.region,
+            "creationDate": 1_700_000_000_000,
+            "provider": {"id": self.provider_id, "name": self.provider_name},
+            "plan": {"id": "plan_x", "name": "S", "slug": "s"},
+            "configKeys": sorted(self.env),
+        }
+
+
+@dataclass
+class App:
+    id: str
+    name: str
+    zone: str
+    variant: str  # "php", "node", ...
+    env: dict[str, str] = field(default_factory=dict)
+    linked: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self, owner: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.name,
+            "zone": self.zone,
+            "ownerId": owner,
+            "state": "SHOULD_BE_UP",
+            "commitId": "0123456789abcdef0123456789abcdef01234567",
+            "creationDate": 1_700_000_000_000,
+            "instance": {
+                "type": self.variant,
+                "version": "20240101",
+                "variant": {"id": "v", "slug": self.variant, "name": self.variant,
+                            "deployType": self.variant, "logo": ""},
+                "minInstances": 1, "maxInstances": 1,
+                "minFlavor": {"name": "XS"}, "maxFlavor": {"name": "XS"},
+                "defaultEnv": {}, "lifetime": "REGULAR", "instanceAndVersion": self.variant,
+            },
+            "deployment": {"type": "GIT", "url": f"git+ssh://git@example.invalid/{self.id}.git",
+                           "httpUrl": f"https://example.invalid/{self.id}.git",
+                           "shutdownable": False},
+            "vhosts": [{"fqdn": d} for d in self.domains],
+            "separateBuild": False, "buildFlavor": None, "favouriteVhost": None,
+            "homogeneous": False, "stickySessions": False, "forceHttps": "DISABLED",
+            "cancelOnPush": False, "appliance": None, "branch": "master",
+        }
+
+
+class Emulator:
+    """The state and the request log; routes are methods named after what they do."""
+
+    def __init__(self, *, token: str, secret: str) -> None:
+        self.token = token
+        self.secret = secret
+        self.org_id = f"orga_{uuid.uuid4()}"
+        self.user_id = f"user_{uuid.uuid4()}"
+        self.apps: dict[str, App] = {}
+        self.addons: dict[str, Addon] = {}
+        self.requests: list[Request] = []
+        self.unknown: list[str] = []
+        self._faults: list[tuple[str, re.Pattern[str], int]] = []
+        self._lock = threading.Lock()
+        self._deploy_serial = itertools.count(1)
+
+    # -- building the state ---------------------------------------------------------
+    def add_app(self, name: str, *, zone: str = "par", variant: str = "php",
+                env: dict[str, str] | None = None, domains: list[str] | None = None) -> App:
+        app = App(id=f"app_{uuid.uuid4()}", name=name, zone=zone, variant=variant,
+                  env=dict(env or {}), domains=list(domains or []))
+        self.apps[app.id] = app
+        return app
+
+    def add_addon(self, name: str, *, provider_id: str = "fs-bucket",
+                  provider_name: str = "FS Bucket", region: str = "par",
+                  env: dict[str, str] | None = None) -> Addon:
+        uid = uuid.uuid4()
+        prefix = "bucket" if provider_id == "fs-bucket" else provider_id.split("-")[0]
+        addon = Addon(id=f"addon_{uid}", real_id=f"{prefix}_{uid}", name=name,
+                      provider_id=provider_id, provider_name=provider_name, region=region,
+                      env=dict(env or {}))
+        self.addons[addon.id] = addon
+        return addon
+
+    def fail_once(self, method: str, path_regex: str, *, status: int = 500) -> None:
+        """The next ``method`` request whose path matches answers ``status``."""
+        with self._lock:
+            self._faults.append((method, re.compile(path_regex), status))
+
+    def mutations(self) -> list[Request]:
+        return [r for r in self.requests if r.method in MUTATING_METHODS]
+
+    # -- dispatch -------------------------------------------------------------------
+    def handle(self, method: str, path: str, body: str, auth: str) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(Request(method, path, body))
+            for i, (fault_method, rx, status) in enumerate(self._faults):
+                if fault_method == method and rx.search(path):
+                    del self._faults[i]
+                    return status, {"id": 500, "message": "injected failure", "type": "error"}
+            if f'oauth_token="{self.token}"' not in auth:
+                return 401, {"id": 2001, "message": "Not authorized", "type": "error"}
+            for route_method, pattern, handler in self._routes():
+                if route_method != method:
+                    continue
+                found = re.fullmatch(pattern, path)
+                if found:
+                    return handler(body, *found.groups())
+            self.unknown.append(f"{method} {path}")
+            return 404, {"id": 404, "message": f"emulator: no route {method} {path}",
+                         "type": "error"}
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., tuple[int, Any]]]]:
+        o = "/v2/organisations/([^/]+)"
+        a = o + "/applications/([^/]+)"
+        return [
+            ("GET", "/v2/summary", self._summary),
+            ("GET", "/v2/self", self._self),
+            ("GET", "/v2/self/addons", lambda _b: (200, [])),
+            ("GET", o + "/applications", self._apps),
+            ("GET", a, self._app),
+            ("GET", a + "/env", self._app_env),
+            ("PUT", a + "/env/([^/]+)", self._app_env_set),
+            ("GET", a + "/addons", self._linked),
+            ("POST", a + "/addons", self._link),
+            ("GET", a + "/addons/env", self._linked_env),
+            ("DELETE", a + "/addons/([^/]+)", self._unlink),
+            ("GET", a + "/dependencies/env", lambda _b, _o, _a: (200, [])),
+            ("GET", a + "/dependencies", lambda _b, _o, _a: (200, [])),
+            ("GET", a + "/vhosts", self._vhosts),
+            ("GET", a + "/vhosts/favourite", self._favourite),
+            ("POST", a + "/instances", self._restart),
+            ("GET", a + "/instances", self._instances),
+            ("GET", a + "/deployments", self._deployments),
+            ("GET", a + "/deployments/([^/]+)", self._deployment),
+            ("GET", o + "/addons", self._addons),
+            ("GET", o + "/addons/([^/]+)", self._addon),
+            ("GET", o + "/addons/([^/]+)/env", self._addon_env),
+        ]
+
+    # -- handlers -------------------------------------------------------------------
+    def _app_or_404(self, org: str, app_id: str) -> App | None:
+        return self.apps.get(app_id) if org == self.org_id else None
+
+    @staticmethod
+    def _missing(what: str) -> tuple[int, Any]:
+        return 404, {"id": 4004, "message": f"{what} not found", "type": "error"}
+
+    def _summary(self, _body: str) -> tuple[int, Any]:
+        org = {
+            "id": self.org_id, "name": "Test org", "avatar": None,
+            "applications": [{"id": a.id, "name": a.name, "variantSlug": a.variant,
+                              "state": "UP", "commitId": None, "instanceType": a.variant}
+                             for a in self.apps.values()],
+            "addons": [{"id": d.id, "realId": d.real_id, "name": d.name,
+                        "providerId": d.provider_id} for d in self.addons.values()],
+            "consumers": [], "role": "ADMIN", "canPay": True, "cleverEnterprise": False,
+            "emailDomain": None, "vatState": "VALID", "canSEPA": False,
+        }
+        user: dict[str, Any] = {"id": self.user_id, "name": "Test user", "avatar": None,
+                "applications": [], "addons": [], "consumers": []}
+        return 200, {"user": user, "organisations": [org]}
+
+    def _self(self, _body: str) -> tuple[int, Any]:
+        return 200, {"id": self.user_id, "email": "test@example.invalid", "name": "Test user"}
+
+    def _apps(self, _body: str, org: str) -> tuple[int, Any]:
+        if org != self.org_id:
+            return self._missing("organisation")
+        return 200, [a.as_json(self.org_id) for a in self.apps.values()]
+
+    def _app(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        return (200, app.as_json(self.org_id)) if app else self._missing("application")
+
+    def _app_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        return 200, [{"name": k, "value": v} for k, v in app.env.items()]
+
+    def _app_env_set(self, body: str, org: str, app_id: str, name: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        app.env[name] = json.loads(body)["value"]
+        return 200, app.as_json(self.org_id)
+
+    def _linked(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        return 200, [self.addons[i].as_json() for i in app.linked if i in self.addons]
+
+    def _linked_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        return 200, [
+            {"addon_id": i, "addon_name": self.addons[i].name,
+             "env": [{"name": k, "value": v} for k, v in self.addons[i].env.items()]}
+            for i in app.linked if i in self.addons
+        ]
+
+    def _link(self, body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        addon_id = json.loads(body) if body else None
+        if not app or not isinstance(addon_id, str) or addon_id not in self.addons:
+            return self._missing("application or add-on")
+        if addon_id not in app.linked:
+            app.linked.append(addon_id)
+        return 200, {"id": 200, "message": "The addon has been linked", "type": "success"}
+
+    def _unlink(self, _body: str, org: str, app_id: str, addon_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app or addon_id not in app.linked:
+            return self._missing("link")
+        app.linked.remove(addon_id)
+        return 200, {"id": 200, "message": "The addon has been unlinked", "type": "success"}
+
+    def _vhosts(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        return 200, [{"fqdn": d} for d in app.domains]
+
+    def _favourite(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app or not app.domains:
+            return self._missing("favourite domain")
+        return 200, {"fqdn": app.domains[0]}
+
+    def _restart(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        n = next(self._deploy_serial)
+        deployment = {
+            "id": n, "uuid": f"deployment_{uuid.uuid4()}", "action": "DEPLOY",
+            "state": "OK", "commit": "0123456789abcdef0123456789abcdef01234567",
+            "cause": "restart", "date": int(time.time() * 1000), "instances": 1,
+        }
+        app.deployments.insert(0, deployment)
+        return 200, {"id": 200, "message": "The application has been deployed",
+                     "type": "success", "deploymentId": deployment["uuid"]}
+
+    def _instances(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        return (200, []) if app else self._missing("application")
+
+    def _deployments(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        return (200, app.deployments) if app else self._missing("application")
+
+    def _deployment(self, _body: str, org: str, app_id: str, dep: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        for d in app.deployments if app else []:
+            if dep in (d["uuid"], str(d["id"])):
+                return 200, d
+        return self._missing("deployment")
+
+    def _addons(self, _body: str, org: str) -> tuple[int, Any]:
+        if org != self.org_id:
+            return self._missing("organisation")
+        return 200, [d.as_json() for d in self.addons.values()]
+
+    def _addon(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
+        addon = self.addons.get(addon_id) if org == self.org_id else None
+        return (200, addon.as_json()) if addon else self._missing("add-on")
+
+    def _addon_env(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
+        addon = self.addons.get(addon_id) if org == self.org_id else None
+        if not addon:
+            return self._missing("add-on")
+        return 200, [{"name": k, "value": v} for k, v in addon.env.items()]
+
+
+def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            path = self.path.split("?", 1)[0]
+            status, payload = emulator.handle(
+                self.command, path, body, self.headers.get("Authorization") or ""
+            )
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # every request is in emulator.requests
+
+    return Handler
+
+
+@contextmanager
+def serve_emulator(*, token: str, secret: str) -> Iterator[tuple[Emulator, str]]:
+    """Run an emulator on 127.0.0.1:<free port>; yield it and its base URL."""
+    emulator = Emulator(token=token, secret=secret)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(emulator))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield emulator, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
