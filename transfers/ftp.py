@@ -942,9 +942,9 @@ class FtpSession:
             done = False
             try:
                 remaining = length
-                # Pieces arrive whole (DATA_PIECE, fewer at EOF) in buffers the data
-                # connection filled in place; the last piece of the range is held back
-                # until the transfer is closed cleanly.
+                # Pieces arrive whole (64 KiB growing to DATA_PIECE; fewer at EOF), in
+                # buffers the data connection filled in place; the last piece of the
+                # range is held back until the transfer is closed cleanly.
                 parts: list[bytes | bytearray] = []
                 eof = False
                 timeout = self._client.timeout
