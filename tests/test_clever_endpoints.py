@@ -150,6 +150,8 @@ def test_scrub_masks_known_values_and_secret_shapes() -> None:
     masked = scrub(line, ["s3cr3t-value"])
     for secret in ("hunter2", "qwzx", "zzyy", "s3cr3t-value"):
         assert secret not in masked.replace("***", "")
+    # A very short secret is masked as a word, not inside other words.
+    assert scrub("fetch failed, token a refused", ["a"]) == "fetch failed, token *** refused"
 
 
 def test_a_silent_clever_times_out_in_one_line(tmp_path: Path) -> None:

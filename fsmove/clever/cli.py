@@ -95,9 +95,16 @@ def find_executable() -> str:
 
 
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` with every known secret value and every secret-looking pair masked."""
+    """``text`` with every known secret value and every secret-looking pair masked.
+
+    A value of 6 characters or more is masked wherever it appears; a shorter one (no
+    real token is that short, but a test or a typo may be) only as a whole word, so
+    that a secret "a" does not turn "failed" into "f***iled"."""
     for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, "***")
+        if len(value) >= 6:
+            text = text.replace(value, "***")
+        else:
+            text = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", "***", text)
     text = _SECRET_PAIR.sub(r"\1***", text)
     return _OAUTH_FIELD.sub(r"\1***", text)
 
