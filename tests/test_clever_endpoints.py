@@ -142,6 +142,16 @@ def test_not_logged_in_and_refused_token_exit_5(clever_world: CleverWorld) -> No
     assert any(r.path == "/v2/summary" for r in clever_world.emulator.requests)
 
 
+def test_an_unreachable_api_is_one_line_naming_it(clever_world: CleverWorld) -> None:
+    from tests.servers.ports import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    out = clever_world.fsmove("plan", "--app", "a", "--to", "mtl", API_HOST=dead)
+    assert out.exit_code == 1, out.output
+    _one_line_error(out.stderr)
+    assert f"the Clever Cloud API at {dead} cannot be reached" in out.stderr
+
+
 def test_scrub_masks_known_values_and_secret_shapes() -> None:
     from fsmove.clever.cli import scrub
 

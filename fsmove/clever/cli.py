@@ -94,6 +94,12 @@ def find_executable() -> str:
     return found
 
 
+#: What Node's fetch says when the API cannot be reached at all.
+_UNREACHABLE = re.compile(
+    r"fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET", re.IGNORECASE
+)
+
+
 def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     """``text`` with every known secret value and every secret-looking pair masked.
 
@@ -223,6 +229,12 @@ class CleverCli:
                 raise CleverAuthError(
                     f"`{command.display}`: Clever Cloud refused the request ({line}); "
                     f"{LOGIN_HINT}"
+                )
+            if _UNREACHABLE.search(line):
+                api = os.environ.get("API_HOST") or "https://api.clever-cloud.com"
+                raise CleverError(
+                    f"`{command.display}` failed: {line} (the Clever Cloud API at {api} "
+                    "cannot be reached: check the network, a proxy, or API_HOST, then rerun)"
                 )
             raise CleverError(f"`{command.display}` failed: {line}")
         if not parse_json:
