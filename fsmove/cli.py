@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from fsmove import __version__
+from fsmove.clever.migrate_state import Until
 from fsmove.demo.sample import SampleSize
 from fsmove.endpoints import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
@@ -131,6 +132,13 @@ CaFile = Annotated[Path | None, typer.Option(help="CA bundle to verify FTPS cert
 Report = Annotated[
     list[Path] | None,
     typer.Option(help="Write the verification report to FILE.json or FILE.html (repeatable)."),
+]
+AppName = Annotated[str, typer.Option("--app", help="The application: id app_… or name.")]
+OldAddon = Annotated[str, typer.Option("--from", help="The old FS Bucket add-on (id or name).")]
+NewAddon = Annotated[str, typer.Option("--to", help="The new FS Bucket add-on (id or name).")]
+TtlNameservers = Annotated[
+    list[str] | None,
+    typer.Option(help="Check the domains' TTL on this server, IP[:PORT] (repeatable)."),
 ]
 
 
@@ -468,7 +476,7 @@ def demo(
 
 @app.command()
 def plan(
-    app_name: Annotated[str, typer.Option("--app", help="The application: id app_… or name.")],
+    app_name: AppName,
     to: Annotated[str, typer.Option("--to", help="The zone to move to (par, ldn, mtl, rbx, "
                                     "scw, sgp, syd, wsw).")],
     repo: Annotated[
@@ -504,17 +512,14 @@ def plan(
 
 @app.command()
 def cutover(
-    app_name: Annotated[str, typer.Option("--app", help="The application: id app_… or name.")],
-    old: Annotated[str, typer.Option("--from", help="The old FS Bucket add-on (id or name).")],
-    new: Annotated[str, typer.Option("--to", help="The new FS Bucket add-on (id or name).")],
+    app_name: AppName,
+    old: OldAddon,
+    new: NewAddon,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print every `clever` command that would "
                            "change something; change nothing.")
     ] = False,
-    nameserver: Annotated[
-        list[str] | None,
-        typer.Option(help="Check the domains' TTL on this server, IP[:PORT] (repeatable).")
-    ] = None,
+    nameserver: TtlNameservers = None,
 ) -> None:
     """Switch APP from the old bucket to the new one: link the new, point every
     CC_FS_BUCKET* variable at it (folder and :async kept), unlink the old, restart;
@@ -527,6 +532,68 @@ def cutover(
     try:
         code = run_cutover(CutoverRequest(app=app_name, old=old, new=new, dry_run=dry_run,
                                           nameservers=tuple(nameserver or ())))
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc)
+    raise SystemExit(int(code))
+
+
+@app.command()
+def migrate(
+    app_name: AppName,
+    old: OldAddon,
+    new: NewAddon,
+    until: Annotated[
+        Until | None,
+        typer.Option(help="Stop after this phase; rerun without it to continue "
+                     "(e.g. --until verify overnight, the cut-over the next day).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each phase, the copy's plan and every "
+                           "`clever` command that would change something; change nothing.")
+    ] = False,
+    nameserver: TtlNameservers = None,
+    report: Report = None,
+    workers: Workers = 128,
+    src_connections: SrcConnections = None,
+    dst_connections: DstConnections = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
+    ] = None,
+    retries: Annotated[int, typer.Option(
+        help="Retries per file on transient errors, in a row without progress.",
+        min=0, max=100)] = 5,
+    retry_delay: Annotated[
+        float, typer.Option(help="Seconds before the first retry (doubles each time).",
+                            min=0.0, max=600.0)
+    ] = 1.0,
+    quiet: Quiet = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Move APP from bucket OLD to bucket NEW, every phase in order: preflight (the CLI,
+    the app, both buckets reachable), copy, verify, delta (copy --delete), cutover, dns.
+
+    Journaled: a rerun of the same command skips the done phases and continues at the
+    one that failed (a verification mismatch sends it back to the copy). Stops with the
+    failed phase's exit code (3 partial copy, 4 mismatch: the app untouched).
+    """
+    from fsmove.commands.migrate import MigrateRequest, run_migrate
+
+    try:
+        rate = parse_rate(bwlimit) if bwlimit is not None else None
+    except ValueError as exc:
+        fail(UsageError(f"--bwlimit: {exc}"))
+    try:
+        code = run_migrate(MigrateRequest(
+            app=app_name, old=old, new=new, until=until, dry_run=dry_run,
+            nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
+            workers=workers, src_connections=src_connections,
+            dst_connections=dst_connections, bwlimit=rate, retries=retries,
+            retry_delay=retry_delay, quiet=quiet,
+            connect=_connect_options(
+                timeout=timeout, known_hosts=None, accept_new_host_key=False,
+                identity=None, ca_file=None, insecure_tls=False,
+            ),
+        ))
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

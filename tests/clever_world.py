@@ -23,6 +23,7 @@ from fsmove.cli import app as fsmove_app
 from tests.clever_api import Emulator, serve_emulator
 from tests.servers.base import RunningServer, ServerNotInstalled
 from tests.servers.clever import recorded_argv, recording_launcher
+from tests.servers.dnsmasq import DnsmasqServer, Record, start_dnsmasq
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,15 @@ def clever_world_fixture(tmp_path: Path) -> Iterator[CleverWorld]:
         }
         yield CleverWorld(emulator=emulator, env=env, argv_log=argv_log,
                           state_home=tmp_path / "state")
+
+
+@pytest.fixture(name="dnsmasq")
+def shop_dns_fixture(tmp_path: Path) -> Iterator[DnsmasqServer]:
+    """A real dnsmasq on loopback where the test app's domain, www.shop.example, is a
+    CNAME to the Paris zone with a TTL of 3600 s (test modules import this fixture)."""
+    records = [Record("www.shop.example", "CNAME", "domain.par.clever-cloud.com", 3600)]
+    try:
+        with start_dnsmasq(tmp_path / "dnsmasq", records) as server:
+            yield server
+    except ServerNotInstalled as exc:
+        pytest.skip(str(exc))

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
 
 from tests.clever_api import App
-from tests.clever_world import CleverWorld, clever_world_fixture  # noqa: F401
-from tests.servers.base import ServerNotInstalled
-from tests.servers.dnsmasq import DnsmasqServer, Record, start_dnsmasq
+from tests.clever_world import CleverWorld, clever_world_fixture, shop_dns_fixture  # noqa: F401
+from tests.servers.dnsmasq import DnsmasqServer
 
 OLD = "bucket-0ld-fsbucket.services.clever-cloud.com"
 NEW = "bucket-n3w-fsbucket.services.clever-cloud.com"
@@ -142,16 +137,6 @@ def test_cutover_refuses_same_or_non_bucket(clever_world: CleverWorld) -> None:
     assert "is not an FS Bucket" in not_bucket.stderr
     assert not_bucket.stderr.count("\n") == 1
     assert clever_world.emulator.mutations() == []
-
-
-@pytest.fixture
-def dnsmasq(tmp_path: Path) -> Iterator[DnsmasqServer]:
-    records = [Record("www.shop.example", "CNAME", "domain.par.clever-cloud.com", 3600)]
-    try:
-        with start_dnsmasq(tmp_path / "dnsmasq", records) as server:
-            yield server
-    except ServerNotInstalled as exc:
-        pytest.skip(str(exc))
 
 
 def test_cutover_checks_ttls_on_the_given_nameserver(

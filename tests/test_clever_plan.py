@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.clever_api import Emulator
-from tests.clever_world import CleverWorld, clever_world_fixture  # noqa: F401
-from tests.servers.base import ServerNotInstalled
-from tests.servers.dnsmasq import DnsmasqServer, Record, start_dnsmasq
+from tests.clever_world import CleverWorld, clever_world_fixture, shop_dns_fixture  # noqa: F401
+from tests.servers.dnsmasq import DnsmasqServer
 
 OLD_HOST = "bucket-0ld-fsbucket.services.clever-cloud.com"
 
@@ -97,16 +93,6 @@ def test_plan_bad_zone_and_unknown_app(clever_world: CleverWorld) -> None:
     missing = clever_world.fsmove("plan", "--app", "nope", "--to", "mtl")
     assert missing.exit_code in (1, 2), missing.output
     assert missing.stderr.startswith("fsmove: error: ") and missing.stderr.count("\n") == 1
-
-
-@pytest.fixture
-def dnsmasq(tmp_path: Path) -> Iterator[DnsmasqServer]:
-    records = [Record("www.shop.example", "CNAME", "domain.par.clever-cloud.com", 3600)]
-    try:
-        with start_dnsmasq(tmp_path / "dnsmasq", records) as server:
-            yield server
-    except ServerNotInstalled as exc:
-        pytest.skip(str(exc))
 
 
 def test_plan_shows_dns_and_ttl_from_the_given_nameserver(

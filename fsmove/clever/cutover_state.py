@@ -10,13 +10,10 @@ values (folder + bucket host): no password, no token.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from fsmove.errors import FsmoveError
+from . import statefile
 
 VERSION = 1
 
@@ -54,42 +51,28 @@ class CutoverState:
         return replace(self, steps=tuple(steps))
 
 
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fsmove" / "cutover"
+_KIND = "cutover"
+_WHAT = "cut-over journal"
+_ADVICE = "check the app's state in the Console, then delete the file to start over"
 
 
 def state_path(app: str, old: str, new: str) -> Path:
-    key = hashlib.sha256(f"{app}\n{old}\n{new}".encode()).hexdigest()[:16]
-    return state_dir() / f"{key}.json"
+    return statefile.state_path(_KIND, app, old, new)
 
 
 def load(path: Path) -> CutoverState | None:
-    if not path.exists():
+    data = statefile.read(path, version=VERSION, what=_WHAT, advice=_ADVICE)
+    if data is None:
         return None
     try:
-        data = json.loads(path.read_text())
-        if data.get("version") != VERSION:
-            raise ValueError(f"version {data.get('version')}")
         return CutoverState(
             app=data["app"], old=data["old"], new=data["new"], zone=data["zone"],
             steps=tuple(Step(kind=s["kind"], args=tuple(s["args"]), done=bool(s["done"]))
                         for s in data["steps"]),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FsmoveError(
-            f"cannot read the cut-over journal {path} ({exc.__class__.__name__}: {exc}); "
-            "check the app's state in the Console, then delete the file to start over"
-        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise statefile.journal_error(path, _WHAT, _ADVICE, exc) from None
 
 
 def save(path: Path, state: CutoverState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = asdict(state)
-    data["version"] = VERSION
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    statefile.write(path, asdict(state), version=VERSION)

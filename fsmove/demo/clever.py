@@ -32,5 +32,7 @@ def real_bucket_steps() -> str:
             f"    fsmove cutover --app APP --from {OLD_ADDON} --to {NEW_ADDON}",
             "  Then DNS: set the printed record at your DNS provider and watch it:",
             "    fsmove dns www.example.org --zone mtl --watch",
+            "  Or every phase above in one journaled, resumable command (--dry-run first):",
+            f"    fsmove migrate --app APP --from {OLD_ADDON} --to {NEW_ADDON}",
         ]
     )
