@@ -186,6 +186,20 @@ class CopyEngine:
 
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> Summary:
+        try:
+            return await self._run()
+        finally:
+            await self._stop_dir_tasks()
+
+    async def _stop_dir_tasks(self) -> None:
+        """Folder tasks outlive the waiter that stopped the copy: end them before the
+        pools close (else they fail later on a closed pool, unseen)."""
+        tasks = [t for t in self._dir_tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> Summary:
         started = time.monotonic()
         src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
         to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
@@ -451,6 +465,9 @@ class CopyEngine:
         task = self._dir_tasks.get(d)
         if task is None:
             task = asyncio.ensure_future(self._make_dir(d))
+            # A waiter cancelled before the task ends (the copy stopping) detaches from
+            # it; its failure is still taken here, never left "never retrieved".
+            task.add_done_callback(_retrieve)
             self._dir_tasks[d] = task
         try:
             await asyncio.shield(task)
@@ -1159,6 +1176,12 @@ async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
         if exc is not None:
             raise exc
     return ta.result(), tb.result()
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Mark a finished task's failure as seen (it is reported by whoever awaited it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _empty() -> AsyncIterator[bytes]:
