@@ -72,6 +72,7 @@ from .events import (
     Subscriber,
     Summary,
 )
+from .ftp_probe import is_probe_leftover
 from .journal import Journal
 from .plan import Filters, is_temp_name, same_mtime, temp_name
 from .pool import SessionPool
@@ -303,7 +304,8 @@ class CopyEngine:
         flt = self.opt.filters
 
         def skip_src(e: Entry) -> bool:
-            return is_temp_name(e.name) or flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
+            return (is_temp_name(e.name) or is_probe_leftover(e.path)
+                    or flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR))
 
         def skip_dst(e: Entry) -> bool:
             return flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
@@ -354,8 +356,8 @@ class CopyEngine:
                     continue
                 if item.kind is EntryKind.DIR:
                     dirs.add(item.path)
-                elif is_temp_name(item.name):
-                    temps.append(item.path)
+                elif is_temp_name(item.name) or is_probe_leftover(item.path):
+                    temps.append(item.path)  # removed below (a killed probe's files too)
                 else:
                     files[item.path] = item
             return files, dirs, temps

@@ -1,7 +1,13 @@
 """What an FTP server can do: its FEAT list, and a live probe of the write semantics.
 
-The probe runs once per store, on a live session, in a scratch file at the store root
-(``.fsmove-probe-<random>``), and removes it afterwards:
+The probe runs once per store that fsmove writes to (never on a source, a verify or a
+dry run: ``read_only_capabilities``), on a live session, in scratch files at the store
+root, and removes them afterwards. A kill in the middle can leave them behind, so their
+names are ones a later run recognises (``is_probe_leftover``: ``.fsmove-probe-`` + a
+random token + a check of that token, + ``.b``/``.b.c`` for the rename probe's files):
+the next copy into that store deletes them, and copy and verify never count them as
+the user's files. A user's own ``.fsmove-probe-notes.txt`` does not carry the check and
+stays a normal file.
 
 - ``STOR`` 8 bytes, then ``REST 4`` + ``STOR`` 2 bytes and read the file back: still 8
   bytes with the 2 bytes at offset 4 means the server writes in place
@@ -21,6 +27,8 @@ proftpd refuses).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +40,8 @@ from .ftp_listing import format_timeval, parse_timeval
 
 #: The scratch file name prefix (at the store root).
 PROBE_PREFIX = ".fsmove-probe-"
+#: The rename probe's extra files: ``NAME.b`` and, briefly, ``NAME.b.c``.
+_PROBE_NAME_RE = re.compile(r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c)?$")
 #: The mtime the probe sets and reads back (2001-09-09 01:46:40 UTC).
 PROBE_MTIME = 1_000_000_000
 
@@ -118,8 +128,26 @@ class ProbeTarget(Protocol):
     def passive_note(self) -> str: ...
 
 
+def _token_check(token: str) -> str:
+    return hashlib.blake2s(token.encode(), key=b"fsmove capability probe",
+                           digest_size=4).hexdigest()
+
+
+def probe_scratch_name() -> str:
+    """A fresh scratch file name: ``.fsmove-probe-<token>-<check of the token>``."""
+    token = secrets.token_hex(6)
+    return f"{PROBE_PREFIX}{token}-{_token_check(token)}"
+
+
+def is_probe_leftover(path: str) -> bool:
+    """Whether ``path`` (store-relative) is a probe's scratch file left by a killed run:
+    at the store root, with a name ``probe_scratch_name`` made (its check matches)."""
+    found = _PROBE_NAME_RE.match(path)
+    return found is not None and _token_check(found.group(1)) == found.group(2)
+
+
 def _scratch_path(root: str) -> str:
-    return f"{root.rstrip('/')}/{PROBE_PREFIX}{secrets.token_hex(6)}"
+    return f"{root.rstrip('/')}/{probe_scratch_name()}"
 
 
 async def probe_capabilities(

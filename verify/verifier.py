@@ -56,6 +56,7 @@ from fsmove.transfers.backend import (
     PermanentError,
     parent_of,
 )
+from fsmove.transfers.ftp_probe import is_probe_leftover
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import WalkIssue, walk
 
@@ -250,7 +251,7 @@ class _Run:
 
     def skip_for(self, side: Side) -> Callable[[Entry], bool]:
         def skip(entry: Entry) -> bool:
-            if is_fsmove_temp(entry.name):
+            if is_fsmove_temp(entry.name) or is_probe_leftover(entry.path):
                 return True
             if self.exclude is not None and self.exclude(entry.path):
                 return True

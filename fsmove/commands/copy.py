@@ -74,7 +74,8 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
         auto_cap=req.src_connections is None,
     )
     dst_pool = SessionPool(
-        open_store(dst, req.connect),
+        # A dry run writes nothing, not even the FTP write probe's scratch files.
+        open_store(dst, req.connect, writable=not req.options.dry_run),
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
         auto_cap=req.dst_connections is None,
     )
