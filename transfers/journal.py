@@ -532,8 +532,8 @@ def job_state(runs: list[tuple[str, str | None, int]], *, running: bool) -> tupl
 def _state_text(status: str, note: str | None) -> str:
     if status == "running":
         return "interrupted"  # left 'running' by a process that is gone (kill -9)
-    if status == "failed":
-        return f"failed: {note}" if note else "failed"
+    if status in ("failed", "partial") and note:
+        return f"{status}: {note}"
     return status
 
 

@@ -15,7 +15,13 @@ from fsmove.commands.job_options import JobOptions, describe, from_record, to_re
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import FsmoveError, JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
-from fsmove.progress import DeletionList, JsonEvents, ProgressBars, summary_text
+from fsmove.progress import (
+    DeletionList,
+    JsonEvents,
+    ProgressBars,
+    human_bytes,
+    summary_text,
+)
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Subscriber, Summary
@@ -115,10 +121,18 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
                 _end_run(journal, "failed", note=failure_note(exc))
             raise
         if journal is not None:
-            journal.finish_run(summary.status)
+            journal.finish_run(summary.status, note=stopped_line(summary))
         return summary
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
+
+
+def stopped_line(summary: Summary) -> str | None:
+    """The one line for a run that stopped early (None when it tried every file)."""
+    if summary.stopped == "destination-full":
+        return (f"the destination is full: {summary.files_left} files, "
+                f"{human_bytes(summary.bytes_left)} left to copy; free space and rerun")
+    return None
 
 
 def _end_run(journal: Journal, status: str, *, note: str | None = None) -> None:
@@ -218,6 +232,8 @@ def run_copy(req: CopyRequest) -> ExitCode:
     elif req.quiet and summary.failed:
         for p, why in summary.failed:
             print(f"failed: {p}: {why}", file=sys.stderr)
+    if (line := stopped_line(summary)) is not None:
+        print(f"fsmove: {line}", file=sys.stderr)
     return ExitCode.PARTIAL if summary.status == "partial" else ExitCode.OK
 
 
