@@ -607,7 +607,16 @@ def migrate(
     raise SystemExit(int(code))
 
 
-def _sigterm(_signum: int, _frame: object) -> None:
+def _sigterm(_signum: int, frame: object) -> None:
+    """SIGTERM is Ctrl-C. Inside ``asyncio.run`` the SIGINT handler is asyncio's own: it
+    cancels the main task, so every task unwinds at an await (no journal record is cut
+    in half), the run records "interrupted" and the JSON stream gets its summary, then
+    KeyboardInterrupt ends the command with 130. Elsewhere it raises KeyboardInterrupt
+    at once (a second signal too: the user insists)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt
 
 
