@@ -24,7 +24,7 @@ from .backend import (
     TransientError,
 )
 from .ftp_client import ProtocolError, Reply
-from .ftp_tls import TlsSetupError
+from .ftp_tls import UntrustedCertificateError
 
 _DENIED = ("permission denied", "access denied", "not allowed", "forbidden", "not permitted")
 _MISSING = (
@@ -155,10 +155,10 @@ def network_error(
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return TlsSetupError(
+        return UntrustedCertificateError(
             f"{subject}: the server's TLS certificate is not trusted "
-            f"({exc.verify_message}); give the CA file that signed it, or disable "
-            "verification explicitly if you trust this network",
+            f"({exc.verify_message}); give the CA that signed it with --ca-file FILE, or "
+            "--insecure-tls to skip verification if you trust this network",
             path=path,
         )
     if isinstance(exc, ConnectionRefusedError):
