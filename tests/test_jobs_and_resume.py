@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,6 @@ from fsmove.commands.status import eta_seconds
 from fsmove.endpoints import ConnectOptions
 from fsmove.transfers.engine import CopyOptions
 from fsmove.transfers.journal import JobStatus, Journal, read_status
-from fsmove.transfers.plan import Filters
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
 
@@ -55,7 +55,8 @@ def _job(journal: Path, src: Path, dst: Path, *, options: JobOptions | None = No
 def test_every_copy_option_is_journaled_and_comes_back() -> None:
     job = JobOptions(
         copy=CopyOptions(workers=7, checksum=True, delete=True, preserve_mtime=False,
-                         filters=Filters(include=("*.jpg",), exclude=("tmp/",)),
+                         filters=replace(CopyOptions().filters, include=("*.jpg",),
+                                         exclude=("tmp/",)),
                          bwlimit=2 * 1024 * 1024, retries=9, retry_delay=0.25),
         connect=ConnectOptions(timeout=12.5, known_hosts=Path("/k/known"),
                                accept_new_host_key=True, identity_files=(Path("/k/id"),),
