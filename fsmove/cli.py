@@ -18,8 +18,8 @@ from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
 from fsmove.transfers.endpoint import EndpointError
 from fsmove.transfers.engine import CopyOptions
-from fsmove.transfers.plan import Filters
 from fsmove.transfers.ratelimit import parse_rate
+from fsmove.transfers.tree import Filters
 
 app = typer.Typer(
     name="fsmove",

@@ -2,7 +2,7 @@
 
 How a file moves
 ----------------
-* It is written under a temporary name (``plan.temp_name``) and renamed into place only
+* It is written under a temporary name (``tree.TempNames``) and renamed into place only
   once every byte is acknowledged and its digest is known, so nothing at a final name
   ever looks complete when it is not. (A store that cannot rename gets the final name
   directly and only the journal says when it is complete.)
@@ -73,9 +73,9 @@ from .events import (
     Summary,
 )
 from .journal import Journal
-from .plan import Filters, is_temp_name, same_mtime, temp_name
 from .pool import SessionPool
 from .ratelimit import RateLimiter
+from .tree import Filters, TempNames, TreeRules, same_mtime
 from .walk import WalkIssue, walk
 
 MiB = 1024 * 1024
@@ -155,11 +155,23 @@ class CopyEngine:
         journal: Journal | None,
         options: CopyOptions,
         subscribers: list[Subscriber] | None = None,
+        temp_names: TempNames | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
         self.journal = journal
         self.opt = options
+        if temp_names is None:
+            # A job's temporary names are keyed by its journal's secret; without a
+            # journal (tests, dry runs) the run has its own, so it never takes another
+            # job's partial file for its own.
+            key = journal.temp_key() if journal is not None else TempNames.new_key()
+            temp_names = TempNames(key)
+        self.temps = temp_names
+        #: What is in each tree: the source never holds anything of ours; the
+        #: destination holds this job's temporary files.
+        self._src_rules = TreeRules(filters=options.filters)
+        self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
         self._subs = list(subscribers or [])
         self._limiter = RateLimiter(options.bwlimit) if options.bwlimit else None
         self._stats = _Stats()
@@ -216,7 +228,7 @@ class CopyEngine:
                 [(e.path, e.size, e.mtime, "pending") for e in to_copy]
                 + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
             )
-        wanted_temps = {temp_name(e.path) for e in to_copy}
+        wanted_temps = {self.temps.for_path(e.path) for e in to_copy}
         await self._remove_stale_temps([t for t in dst_temps if t not in wanted_temps])
         self._partial_temps = {t for t in dst_temps if t in wanted_temps}
         # Folders are made as their first file needs them (overlapping the copy), then
@@ -286,19 +298,11 @@ class CopyEngine:
         self,
     ) -> tuple[dict[str, Entry], list[str], dict[str, Entry], set[str], list[str]]:
         """Both sides' capabilities, roots and listings."""
-        flt = self.opt.filters
-
-        def skip_src(e: Entry) -> bool:
-            return is_temp_name(e.name) or flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
-
-        def skip_dst(e: Entry) -> bool:
-            return flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
-
         async def src_walk() -> tuple[dict[str, Entry], list[str]]:
             files: dict[str, Entry] = {}
             dirs: list[str] = []
             async for item in walk(
-                self.src, skip=skip_src, concurrency=self.opt.list_concurrency
+                self.src, skip=self._src_rules.skips, concurrency=self.opt.list_concurrency
             ):
                 if isinstance(item, WalkIssue) and item.unreadable:
                     # A folder that could not be listed: its files are not copied, so
@@ -334,13 +338,13 @@ class CopyEngine:
             except NotFoundError:
                 return files, dirs, temps
             async for item in walk(
-                self.dst, skip=skip_dst, concurrency=self.opt.list_concurrency
+                self.dst, skip=self._dst_rules.skips, concurrency=self.opt.list_concurrency
             ):
                 if isinstance(item, WalkIssue):
                     continue
                 if item.kind is EntryKind.DIR:
                     dirs.add(item.path)
-                elif is_temp_name(item.name):
+                elif self._dst_rules.is_job_temp(item):
                     temps.append(item.path)
                 else:
                     files[item.path] = item
@@ -566,7 +570,7 @@ class CopyEngine:
                     return
                 reason = str(exc)
             if self._dst_caps.rename:
-                self._partial_temps.add(temp_name(entry.path))
+                self._partial_temps.add(self.temps.for_path(entry.path))
             progressed = self._moved.get(entry.path, 0) > before
             attempt = 1 if progressed else attempt + 1
             if attempt > self.opt.retries:
@@ -615,7 +619,7 @@ class CopyEngine:
         await self._ensure_dir(parent_of(entry.path))
         caps = self._dst_caps
         use_temp = caps.rename
-        target = temp_name(entry.path) if use_temp else entry.path
+        target = self.temps.for_path(entry.path) if use_temp else entry.path
         blocks = await self._resumable_blocks(entry, target)
         if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
             digests, resumed_from = await self._copy_blockwise(entry, target, blocks)
@@ -1165,5 +1169,3 @@ async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover  (makes this an async generator)
 
-
-Hook = Callable[[Event], None]

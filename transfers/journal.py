@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -238,6 +239,16 @@ class Journal:
 
     def set_options(self, options: dict[str, object]) -> None:
         self._set_meta({"options": json.dumps(options, sort_keys=True)})
+
+    def temp_key(self) -> str:
+        """This job's secret for naming its temporary files (``tree.TempNames``): made
+        on first use and kept for the job's life, so a rerun finds its partial files."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='temp_key'").fetchone()
+        if row is not None and row[0]:
+            return str(row[0])
+        key = secrets.token_hex(16)
+        self._set_meta({"temp_key": key})
+        return key
 
     # -- batching --------------------------------------------------------------------
     def _begin(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,14 @@ from fsmove.progress import DeletionList, JsonEvents, ProgressBars, summary_text
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Subscriber, Summary
-from fsmove.transfers.journal import Journal, JournalLockedError, default_journal_path
+from fsmove.transfers.journal import (
+    Journal,
+    JournalLockedError,
+    default_journal_path,
+    read_meta,
+)
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). An FTP store
 #: refines it from the round trip it measures (``FtpStore._with_suggestion``) unless the
@@ -56,11 +63,24 @@ def check_distinct(src: Endpoint, dst: Endpoint) -> None:
         raise UsageError("the source is inside the destination: choose a separate destination")
 
 
+def _job_temp_names(journal: Path) -> TempNames | None:
+    """The temporary names of the job journaled at ``journal``, for a dry run (which
+    opens no journal): its partial files are shown as such, not as the user's."""
+    if not journal.is_file():
+        return None
+    try:
+        key = read_meta(journal).get("temp_key")
+    except sqlite3.DatabaseError:
+        return None
+    return TempNames(key) if key else None
+
+
 def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Path:
     return explicit if explicit is not None else default_journal_path(src.identity, dst.identity)
 
 
-async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None) -> Summary:
+async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None,
+               temp_names: TempNames | None = None) -> Summary:
     taskdump.install()
     subscribers: list[Subscriber] = []
     if req.json:
@@ -81,7 +101,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,
-            subscribers=subscribers,
+            subscribers=subscribers, temp_names=temp_names,
         )
         if journal is not None:
             journal.start_run()
@@ -103,7 +123,8 @@ def run_copy(req: CopyRequest) -> ExitCode:
     dst = endpoint_from_text(req.dst, side="dst")
     check_distinct(src, dst)
     if req.options.dry_run:
-        summary = asyncio.run(_run(req, src, dst, None))
+        summary = asyncio.run(_run(req, src, dst, None, _job_temp_names(
+            journal_path_for(src, dst, req.journal))))
     else:
         path = journal_path_for(src, dst, req.journal)
         try:
@@ -142,7 +163,7 @@ def run_resume(
 
     from fsmove.commands.status import find_journal
     from fsmove.transfers.journal import list_jobs, read_meta, read_status
-    from fsmove.transfers.plan import Filters
+    from fsmove.transfers.tree import Filters
 
     if job is None:
         unfinished = [p for p in list_jobs() if read_status(p).run_status != "ok"]

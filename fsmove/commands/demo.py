@@ -32,9 +32,9 @@ from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes, human_seconds
 from fsmove.transfers.journal import read_status
+from fsmove.transfers.tree import looks_like_temp
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, write_json
-from fsmove.verify.verifier import is_fsmove_temp
 
 #: Share of the sample's bytes that reach the new bucket before the crash (once at least
 #: one file is complete; at ``CRASH_AT_THE_LATEST`` in any case).
@@ -100,8 +100,8 @@ class _BucketContents:
 def _bucket_contents(root: Path) -> _BucketContents:
     """What a bucket's folder holds: files at their final names, and fsmove's
     in-flight temporary files."""
-    complete = [p for p in root.rglob("*") if p.is_file() and not is_fsmove_temp(p.name)]
-    partial = [p for p in root.rglob("*") if p.is_file() and is_fsmove_temp(p.name)]
+    complete = [p for p in root.rglob("*") if p.is_file() and not looks_like_temp(p.name)]
+    partial = [p for p in root.rglob("*") if p.is_file() and looks_like_temp(p.name)]
     return _BucketContents(
         complete_files=len(complete), complete_bytes=sum(p.stat().st_size for p in complete),
         partial_files=len(partial), partial_bytes=sum(p.stat().st_size for p in partial),

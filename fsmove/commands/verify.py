@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +15,9 @@ from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.journal import default_journal_path, digest_lookup
-from fsmove.transfers.plan import Filters, is_temp_name
+from fsmove.transfers.journal import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, to_json, write_json
@@ -90,14 +92,18 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
     )
     known = None
-    if req.use_journal and req.tier is not Tier.QUICK:
-        path = req.journal or default_journal_path(src.identity, dst.identity)
-        if path.exists():
+    temps = None
+    path = req.journal or default_journal_path(src.identity, dst.identity)
+    if path.exists():
+        if req.use_journal and req.tier is not Tier.QUICK:
             known = journal_source_digests(path)
-    flt = req.filters
-
-    def exclude(path: str) -> bool:
-        return is_temp_name(path.rsplit("/", 1)[-1]) or flt.excluded(path, is_dir=False)
+        # The copy job's temporary files (a copy still under way, or interrupted) are
+        # not the user's: only that job's key recognises them. Without the journal,
+        # every file at the destination is compared, whatever its name.
+        with contextlib.suppress(sqlite3.DatabaseError):
+            key = read_meta(path).get("temp_key")
+            temps = TempNames(key) if key else None
+    rules = TreeRules(filters=req.filters, temps=temps)
 
     try:
         return await verify_trees(
@@ -107,7 +113,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
             sample_pct=req.sample_pct,
             seed=req.seed,
             known_source_digest=known,
-            exclude=exclude,
+            rules=rules,
         )
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
