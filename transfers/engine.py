@@ -41,7 +41,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import xxhash
 
@@ -55,7 +54,6 @@ from .backend import (
     NotFoundError,
     OffsetWrites,
     PermanentError,
-    TransientError,
     parent_of,
 )
 from .events import (
@@ -75,16 +73,16 @@ from .events import (
 from .journal import Journal
 from .pool import SessionPool
 from .ratelimit import RateLimiter
+from .transfer import (
+    DestinationChangedError,
+    FileTransfer,
+    SourceChangedError,
+    run_together,
+)
 from .tree import Filters, TempNames, TreeRules, same_mtime
 from .walk import WalkIssue, walk
 
 MiB = 1024 * 1024
-A = TypeVar("A")
-B = TypeVar("B")
-
-
-class SourceChangedError(TransientError):
-    """The source file changed while it was read: restart it (retryable)."""
 
 
 class DestinationFolderError(PermanentError):
@@ -371,9 +369,9 @@ class CopyEngine:
                 self._dst_caps = await self.dst.refresh_capabilities()
             return await dst_walk()
 
-        (src_files, src_dirs), (dst_files, dst_dirs, dst_temps) = await _both(
-            src_side(), dst_side()
-        )
+        src_listing, dst_listing = await run_together([src_side(), dst_side()])
+        src_files, src_dirs = src_listing  # type: ignore[misc]
+        dst_files, dst_dirs, dst_temps = dst_listing  # type: ignore[misc]
         return src_files, src_dirs, dst_files, dst_dirs, dst_temps
 
     async def _plan(
@@ -558,7 +556,9 @@ class CopyEngine:
                 await self._copy_file(entry)
                 self._moved.pop(entry.path, None)
                 return
-            except SourceChangedError as exc:
+            except (SourceChangedError, DestinationChangedError) as exc:
+                # Every reader and writer of the attempt has ended (transfer.py): the
+                # next attempt starts the file over from its first byte.
                 reason = str(exc)
                 entry = await self._restat_source(entry)
                 self._restart(entry, reason)
@@ -626,6 +626,8 @@ class CopyEngine:
         else:
             digests, resumed_from = await self._copy_stream(entry, target, blocks)
         digest = combine(digests, entry.size)
+        if self.opt.checksum:
+            await self._check_source_content(entry, digest)
         set_mtime = self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None
         async with self.dst.session() as s:
             if use_temp and not caps.rename_replaces:
@@ -732,26 +734,39 @@ class CopyEngine:
         if present is None:
             # Create (truncate) the temp file; for a one-block file, write it whole.
             if nblocks <= 1:
-                digests = await self._move_range(entry, target, _Segment(0, size), create=True)
+                transfer = FileTransfer(entry, reads=1)
+                digests = await self._move_range(transfer, target, _Segment(0, size),
+                                                 create=True)
                 return digests, 0
             async with self.dst.session() as s:
                 await s.write(target, _empty(), create=True)
         digests = dict(done)
+        transfer = FileTransfer(entry, reads=len(segments))
         lanes = await self._extra_lanes(len(segments))
         queue = deque(segments)
 
         async def lane() -> None:
             while queue:
                 seg = queue.popleft()
-                got = await self._move_range(entry, target, seg, create=False)
+                got = await self._move_range(transfer, target, seg, create=False)
                 for k, d in enumerate(got):
                     digests[seg.start // BLOCK_SIZE + k] = d
 
         try:
-            await asyncio.gather(*(lane() for _ in range(1 + lanes)))
+            # One segment failing stops the others, and the retry waits until none of
+            # them can write any more (transfer.py).
+            await run_together(lane() for _ in range(1 + lanes))
         finally:
             for _ in range(lanes):
                 self._streams.release()
+        async with self.dst.session() as s:
+            placed = await s.stat(target)
+        if placed.size != size:
+            # Never expected (every writer of this attempt has ended): another writer,
+            # or a store that lost bytes. The file starts over rather than be placed.
+            raise DestinationChangedError(
+                f"{entry.path}: the temporary file holds {placed.size} bytes, "
+                f"expected {size}", path=entry.path)
         return [digests[i] for i in range(nblocks)], resumed_from
 
     def _segments(self, missing: list[int], size: int) -> list[_Segment]:
@@ -828,7 +843,7 @@ class CopyEngine:
         )
         return a is not None and a == b
 
-    async def _move_range(self, entry: Entry, target: str, seg: _Segment, *,
+    async def _move_range(self, transfer: FileTransfer, target: str, seg: _Segment, *,
                           create: bool) -> list[bytes]:
         """Stream source [seg.start, seg.end) through the hasher and send it from
         ``seg.send_from`` into the destination; return the digests of its blocks
@@ -836,6 +851,7 @@ class CopyEngine:
         destination acknowledges them (or when the write returns); the acknowledged
         part of an unfinished block is journaled too, so a resume re-sends only what
         was in flight."""
+        entry = transfer.entry
         start, end, send_from = seg.start, seg.end, seg.send_from
         hasher = BlockHasher(start)
         journaled: set[int] = set()
@@ -861,7 +877,8 @@ class CopyEngine:
             if within and acked_upto < end:
                 self.journal.record_partial(path, idx, within)
 
-        async with self._read_source(entry, start, end, hasher, send_from=send_from) as pieces:
+        async with self._read_source(transfer, start, end, hasher,
+                                     send_from=send_from) as pieces:
             await pieces.first()
             async with self.dst.session() as s:
                 await s.write(
@@ -877,7 +894,7 @@ class CopyEngine:
 
     def _read_source(
         self,
-        entry: Entry,
+        transfer: FileTransfer,
         start: int,
         end: int,
         hasher: BlockHasher,
@@ -890,6 +907,7 @@ class CopyEngine:
 
         The source read starts at once, in its own task, so opening the source overlaps
         opening the destination (one round trip less per file on a slow link)."""
+        entry = transfer.entry
         send_from = start if send_from is None else send_from
         to_eof = end == entry.size
         q: _PieceQueue = _PieceQueue(self.opt.pipe_depth, self.opt.pipe_bytes)
@@ -926,7 +944,10 @@ class CopyEngine:
                         "(it changed while it was copied)",
                         path=entry.path,
                     )
-                if end > BLOCK_SIZE and to_eof:
+                if transfer.read_finished():
+                    # Every byte of the file this attempt sends has been read, by this
+                    # segment or the others: the source must still be what was listed
+                    # (for a small file this overlaps the destination's last reply).
                     await self._check_source_unchanged(entry)
                 if not signalled:
                     signalled = True
@@ -981,13 +1002,39 @@ class CopyEngine:
         return _Pipe(pieces(), task, first)
 
     async def _check_source_unchanged(self, entry: Entry) -> None:
-        async with self.src.session() as s:
-            now = await s.stat(entry.path)
-        if now.size != entry.size or (
+        """Raise SourceChangedError unless the source is still the regular file of the
+        size and mtime that was listed (and read)."""
+        try:
+            async with self.src.session() as s:
+                now = await s.stat(entry.path)
+        except NotFoundError:
+            raise SourceChangedError(
+                f"{entry.path}: source disappeared while it was copied", path=entry.path
+            ) from None
+        if now.kind is not EntryKind.FILE or now.size != entry.size or (
             entry.mtime is not None and now.mtime is not None and now.mtime != entry.mtime
         ):
             raise SourceChangedError(
                 f"{entry.path}: source changed while it was copied", path=entry.path
+            )
+
+    async def _check_source_content(self, entry: Entry, digest: str) -> None:
+        """``--checksum``: read the source again and compare its digest with the one of
+        the bytes sent; a rewrite that kept size and mtime (or fell within the store's
+        mtime resolution) shows here, before the file is placed."""
+        hasher = BlockHasher()
+        size = 0
+        async with self.src.session() as s:
+            async for piece in s.read(entry.path):
+                if self._limiter is not None:
+                    await self._limiter.take(len(piece))
+                hasher.update(piece)
+                size += len(piece)
+        hasher.finish()
+        if size != entry.size or combine(hasher.digests, size) != digest:
+            raise SourceChangedError(
+                f"{entry.path}: source changed while it was copied (its content differs "
+                "from the bytes sent)", path=entry.path
             )
 
     # -- stream destinations (FTP) -------------------------------------------------------
@@ -1023,7 +1070,7 @@ class CopyEngine:
                 journal_sent(hasher.position)
                 yield piece
 
-        async with self._read_source(entry, read_from, size, hasher,
+        async with self._read_source(FileTransfer(entry, reads=1), read_from, size, hasher,
                                      send_from=resume_at) as source:
             await source.first()
             async with self.dst.session() as s:
@@ -1144,25 +1191,6 @@ class _Pipe:
             self._task.cancel()
         with contextlib.suppress(BaseException):
             await self._task
-
-
-async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
-    """Await both at once; if one fails, cancel the other and raise the first error
-    (not an ExceptionGroup: the CLI maps plain errors to exit codes)."""
-    ta, tb = asyncio.ensure_future(a), asyncio.ensure_future(b)
-    try:
-        await asyncio.wait({ta, tb}, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        pending = [t for t in (ta, tb) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-    errors = [t.exception() for t in (ta, tb) if not t.cancelled()]  # retrieves both
-    for exc in errors:
-        if exc is not None:
-            raise exc
-    return ta.result(), tb.result()
 
 
 async def _empty() -> AsyncIterator[bytes]:

@@ -15,6 +15,7 @@ import os
 import stat as statmod
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .backend import (
     PIECE_SIZE,
@@ -32,6 +33,7 @@ from .backend import (
 from .endpoint import Endpoint
 
 _LIST_BATCH = 512
+T = TypeVar("T")
 
 
 def _translate(exc: OSError, path: str) -> BackendError:
@@ -43,6 +45,26 @@ def _translate(exc: OSError, path: str) -> BackendError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpaceError(f"{path or '.'}: no space left on the destination", path=path)
     return PermanentError(f"{path or '.'}: {reason}", path=path)
+
+
+async def _to_thread_to_the_end(func: Callable[..., T], *args: object) -> T:
+    """``func(*args)`` in a worker thread; a cancel waits until the call has returned
+    before it is raised. A thread cannot be stopped: without this, a cancelled write's
+    ``pwrite`` could land after its writer returned (after the retry truncated the file,
+    or in another file that reused the descriptor), and the engine reopens a file for a
+    retry only once every writer of the failed attempt has returned."""
+    call = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    cancelled = False
+    while not call.done():
+        try:
+            await asyncio.wait({call})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not call.cancelled():
+            call.exception()  # retrieved: the cancel is what the caller gets
+        raise asyncio.CancelledError()
+    return call.result()
 
 
 def _entry_from_stat(rel: str, st: os.stat_result) -> Entry:
@@ -143,7 +165,7 @@ class LocalSession:
                 view = memoryview(piece)
                 while view:
                     try:
-                        n = await asyncio.to_thread(os.pwrite, fd, view, pos)
+                        n = await _to_thread_to_the_end(os.pwrite, fd, view, pos)
                     except OSError as exc:
                         raise _translate(exc, path) from None
                     view = view[n:]
