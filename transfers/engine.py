@@ -71,6 +71,7 @@ from .events import (
     Summary,
 )
 from .journal import Journal
+from .plan import deletions
 from .pool import SessionPool
 from .ratelimit import RateLimiter
 from .transfer import (
@@ -306,6 +307,7 @@ class CopyEngine:
                     # A folder that could not be listed: its files are not copied, so
                     # the run is partial (exit 3), as verify counts it unreadable.
                     reason = f"could not list this folder: {item.reason}"
+                    self._refused_paths.add(item.path)
                     self._stats.failed.append((item.path, reason))
                     self.emit(FileFailed(path=item.path, reason=reason))
                 elif isinstance(item, WalkIssue) and item.special:
@@ -406,10 +408,9 @@ class CopyEngine:
             same = await self._compare_digests(maybe_same)
             for (e, _d), equal in zip(maybe_same, same, strict=True):
                 (skipped if equal else to_copy).append(e)
-        # Never delete what the source has in a form fsmove does not copy (a symlink).
-        to_delete = [
-            d for p, d in dst_files.items() if p not in src_files and p not in self._refused_paths
-        ]
+        # Never delete at or below what the source has in a form fsmove does not copy (a
+        # symlink) or could not read (plan.py).
+        to_delete = deletions(dst_files, src_files, self._refused_paths)
         return to_copy, skipped, to_delete
 
     async def _compare_digests(self, pairs: list[tuple[Entry, Entry]]) -> list[bool]:
