@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import DeletionList, JsonEvents, ProgressBars, summary_text
+from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Subscriber, Summary
@@ -44,23 +47,42 @@ class CopyRequest:
     json: bool = False
 
 
+def _server_of(e: Endpoint) -> tuple[str, str, int | None, str | None]:
+    """Who serves an endpoint, normalised: ftp and ftps on one host and port are one
+    server; host names compare case-insensitively; a missing port is the default one."""
+    family = "ftp" if e.scheme in ("ftp", "ftps") else e.scheme
+    return family, e.host.lower().rstrip("."), e.effective_port, e.user
+
+
+def _real_local(path: str) -> str:
+    """The path with every symlink resolved (the missing tail of a path that does not
+    exist yet kept as written)."""
+    return os.path.realpath(path)
+
+
 def check_distinct(src: Endpoint, dst: Endpoint) -> None:
-    """Refuse a destination equal to, or inside, the source (and the reverse)."""
-    same_server = (src.scheme, src.host, src.effective_port, src.user) == (
-        dst.scheme,
-        dst.host,
-        dst.effective_port,
-        dst.user,
-    ) or (src.is_local and dst.is_local)
-    if not same_server:
+    """Refuse a destination equal to, or inside, the source (and the reverse), also
+    through symlinks (local paths are compared resolved, as written too) and through
+    spellings of one server (``ftp://h`` and ``ftps://H:21``)."""
+    if src.is_local != dst.is_local:
         return
-    a, b = src.path.rstrip("/") + "/", dst.path.rstrip("/") + "/"
-    if a == b:
-        raise UsageError("source and destination are the same folder: nothing to do")
-    if b.startswith(a):
-        raise UsageError("the destination is inside the source: the copy would copy itself")
-    if a.startswith(b):
-        raise UsageError("the source is inside the destination: choose a separate destination")
+    if src.is_local:
+        pairs = [(src.path, dst.path), (_real_local(src.path), _real_local(dst.path))]
+    elif _server_of(src) == _server_of(dst):
+        pairs = [(src.path, dst.path)]
+    else:
+        return
+    for a, b in ((x.rstrip("/") + "/", y.rstrip("/") + "/") for x, y in pairs):
+        if a == b:
+            raise UsageError("source and destination are the same folder: nothing to do")
+        if b.startswith(a):
+            raise UsageError(
+                "the destination is inside the source: the copy would copy itself"
+            )
+        if a.startswith(b):
+            raise UsageError(
+                "the source is inside the destination: choose a separate destination"
+            )
 
 
 def _job_temp_names(journal: Path) -> TempNames | None:
@@ -73,6 +95,20 @@ def _job_temp_names(journal: Path) -> TempNames | None:
     except sqlite3.DatabaseError:
         return None
     return TempNames(key) if key else None
+
+
+def _hold_destination(held: contextlib.ExitStack, dst: Endpoint, journal: Path) -> None:
+    """Take the destination's lock (transfers/destination_lock.py) for the run, before
+    the journal is opened (a refused run leaves no journal behind)."""
+    try:
+        held.enter_context(DestinationLock(dst, job=str(journal)))
+    except DestinationLockedError as exc:
+        if exc.job == str(journal):
+            raise JobLockedError(
+                f"another fsmove is running this job now (journal {journal}); "
+                "wait for it or stop it, then rerun"
+            ) from None
+        raise JobLockedError(str(exc)) from None
 
 
 def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Path:
@@ -128,7 +164,9 @@ def run_copy(req: CopyRequest) -> ExitCode:
     else:
         path = journal_path_for(src, dst, req.journal)
         try:
-            with Journal(path, src=src.identity, dst=dst.identity) as journal:
+            with contextlib.ExitStack() as held:
+                _hold_destination(held, dst, path)
+                journal = held.enter_context(Journal(path, src=src.identity, dst=dst.identity))
                 if journal.recovered_from is not None:
                     print(f"fsmove: warning: the journal {path} could not be read; it was "
                           f"moved to {journal.recovered_from} and a new one started "
