@@ -207,7 +207,7 @@ def copy(
 
     Rerunning the same command resumes an interrupted copy, or moves only what changed.
     """
-    from fsmove.commands.copy import CopyRequest, run_copy
+    from fsmove.commands.copy import CopyRequest, run_copy_and_verify
 
     try:
         rate = parse_rate(bwlimit) if bwlimit is not None else None
@@ -241,27 +241,10 @@ def copy(
             journal=journal,
             quiet=quiet,
             json=json_output,
+            verify=verify,
+            reports=tuple(report or ()),
         )
-        if report and not verify:
-            raise UsageError("--report goes with --verify")
-        if verify:
-            from fsmove.commands.verify import check_report_paths
-
-            check_report_paths(tuple(report or ()))
-        code = run_copy(req)
-        if verify and not dry_run:
-            from fsmove.commands.verify import VerifyRequest, run_verify
-            from fsmove.verify.results import Tier
-
-            checked = run_verify(
-                VerifyRequest(
-                    src=src, dst=dst, tier=Tier.FULL, connect=req.connect,
-                    reports=tuple(report or ()), src_connections=src_connections,
-                    dst_connections=dst_connections, journal=journal,
-                    filters=req.options.filters, quiet=quiet, json=json_output,
-                )
-            )
-            code = max(code, checked)
+        code = run_copy_and_verify(req)
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))
@@ -339,37 +322,49 @@ def verify_command(
 def resume(
     job: Annotated[
         str | None,
-        typer.Argument(help="A job id (see `fsmove status`) or journal path; "
-                       "default: the most recent unfinished job."),
+        typer.Argument(help="A job id (see `fsmove status`) or journal path; default: the "
+                       "only unfinished job (several: name one)."),
     ] = None,
-    workers: Workers = 128,
+    workers: Annotated[
+        int | None, typer.Option(help="Files moved at once (default: as the job was started).",
+                                 min=1, max=512)
+    ] = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (default: the job's own).")
+    ] = None,
     quiet: Quiet = False,
     json_output: JsonEvents = False,
-    timeout: Timeout = 30.0,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds before a silent server "
+                                   "counts as lost (default: the job's own).")
+    ] = None,
     known_hosts: KnownHosts = None,
     identity: Identity = None,
     ca_file: CaFile = None,
 ) -> None:
-    """Resume an interrupted copy from its journal (same as rerunning `fsmove copy`).
+    """Resume a copy from its journal with every option it was started with (printed
+    first); options given here replace the saved ones.
 
     Passwords are never stored: they come again from FSMOVE_SRC_PASSWORD /
-    FSMOVE_DST_PASSWORD, ~/.netrc or a prompt.
+    FSMOVE_DST_PASSWORD, ~/.netrc or a prompt. A job started with --delete deletes
+    again (said before it starts).
     """
-    from fsmove.commands.copy import run_resume
+    from fsmove.commands.copy import ResumeOverrides, run_resume
 
     try:
+        rate = parse_rate(bwlimit) if bwlimit is not None else None
+    except ValueError as exc:
+        fail(UsageError(f"--bwlimit: {exc}"))
+    try:
+        if timeout is not None:
+            _connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
+                             identity=None, ca_file=None, insecure_tls=False)
         code = run_resume(
             job,
-            workers=workers,
-            quiet=quiet,
-            json=json_output,
-            connect=_connect_options(
-                timeout=timeout,
-                known_hosts=known_hosts,
-                accept_new_host_key=False,
-                identity=identity,
-                ca_file=ca_file,
-                insecure_tls=False,
+            ResumeOverrides(
+                workers=workers, bwlimit=rate, timeout=timeout, known_hosts=known_hosts,
+                identity=tuple(identity or ()), ca_file=ca_file, quiet=quiet,
+                json=json_output,
             ),
         )
     except (Exception, KeyboardInterrupt) as exc:
@@ -383,12 +378,25 @@ def status(
         str | None, typer.Argument(help="A job id or journal path; omit to list jobs.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the journals of jobs idle for longer "
+                           "than --older-than (never a running one).")
+    ] = False,
+    older_than: Annotated[
+        str, typer.Option(help="With --prune: an age like 30d, 12h or 90m.")
+    ] = "30d",
 ) -> None:
-    """Show a copy job's progress from its journal (works while the copy runs)."""
-    from fsmove.commands.status import run_status
+    """Show copy jobs (state, files, bytes, percent, ETA) from their journals; works
+    while a copy runs. States: running, ok, partial, interrupted, failed: <why>."""
+    from fsmove.commands.status import run_prune, run_status
 
     try:
-        code = run_status(job, as_json=json_output)
+        if prune and job is not None:
+            raise UsageError("--prune applies to every job: give no JOB")
+        if prune:
+            code = run_prune(older_than, as_json=json_output)
+        else:
+            code = run_status(job, as_json=json_output)
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc)
     raise SystemExit(int(code))

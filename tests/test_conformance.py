@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,14 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import walk
 from tests.conformance_stores import run, store_for
-from tests.copy_harness import put_files
+from tests.copy_harness import (
+    Side,
+    put_files,
+    run_copy_subprocess,
+    side_for,
+    temp_leftovers,
+    tree_digests,
+)
 from tests.servers import RunningServer
 
 STORES = (
@@ -355,3 +362,25 @@ def test_walk_through_pool(target: Target) -> None:
             await pool.aclose()
 
     assert run(go) == sorted(files)
+
+
+def test_copy_into_a_root_that_does_not_exist(target: Target, tmp_path: Path) -> None:
+    """The first thing a user does with a fresh bucket folder: `fsmove copy ./tree
+    URL/new/deeper` where neither level exists yet. Every backend makes the root
+    (mkdir -p), the copy is complete, and stderr holds no stray task traceback."""
+    src = tmp_path / "tree"
+    files = {"a.txt": b"alpha\n", "sub/b.bin": os.urandom(70_000), "sub/deep/c": b""}
+    put_files(None, src, files)
+    new_root = target.root / "new" / "deeper"
+    if target.server is None:
+        dst = Side(kind="local", url=str(new_root), root=new_root)
+    else:
+        server = replace(target.server, root=new_root,
+                         url_path=target.server.path("new/deeper"))
+        dst = side_for(target.name, server, new_root, "dst")
+    result = run_copy_subprocess(Side(kind="local", url=str(src), root=src), dst,
+                                 journal=tmp_path / "job.db")
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "Traceback" not in result.output and "never retrieved" not in result.output
+    assert tree_digests(new_root) == tree_digests(src)
+    assert not temp_leftovers(new_root)

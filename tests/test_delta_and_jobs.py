@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +132,9 @@ def test_status_while_running_and_second_copy_refused(tmp_path: Path) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_line(proc, "file_started")
+        # Freeze the copy mid-run so that it cannot finish while the test looks at it,
+        # however slow this machine is (no timing: it holds its locks while stopped).
+        os.kill(proc.pid, signal.SIGSTOP)
         status = subprocess.run(
             [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
             capture_output=True, text=True, timeout=60, check=False,
@@ -142,11 +146,12 @@ def test_status_while_running_and_second_copy_refused(tmp_path: Path) -> None:
         assert sum(info["counts"].values()) == 6
 
         second = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        assert second.returncode == ExitCode.ERROR
+        assert second.returncode == ExitCode.ERROR, (second.stdout, second.stderr)
         assert "another fsmove is running this job" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
-        proc.terminate()
+        proc.terminate()  # pending while stopped: delivered first thing on SIGCONT
+        os.kill(proc.pid, signal.SIGCONT)
         _out, err = proc.communicate(timeout=60)
     # SIGTERM is an interruption: journal saved, exit 130, one line.
     assert proc.returncode == ExitCode.INTERRUPTED, err

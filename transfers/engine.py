@@ -51,6 +51,7 @@ from .backend import (
     Capabilities,
     Entry,
     EntryKind,
+    NoSpaceError,
     NotFoundError,
     OffsetWrites,
     PermanentError,
@@ -185,6 +186,11 @@ class CopyEngine:
         #: Destination folders still to make, and the tasks making them (``_ensure_dir``).
         self._missing_dirs: set[str] = set()
         self._dir_tasks: dict[str, asyncio.Future[None]] = {}
+        #: Set by the first "no space / over quota" reply: no new file starts after it,
+        #: and the summary says how much is left (every such file stays resumable).
+        self._full: NoSpaceError | None = None
+        #: Files this run copied or gave up on (the rest of the plan is left to copy).
+        self._settled: set[str] = set()
         #: The furthest offset sent per file in flight: a retry resets its count only when
         #: the last attempt got further than any before (so a server that always stalls
         #: at the same byte still exhausts --retries).
@@ -197,6 +203,20 @@ class CopyEngine:
 
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> Summary:
+        try:
+            return await self._run()
+        finally:
+            await self._stop_dir_tasks()
+
+    async def _stop_dir_tasks(self) -> None:
+        """Folder tasks outlive the waiter that stopped the copy: end them before the
+        pools close (else they fail later on a closed pool, unseen)."""
+        tasks = [t for t in self._dir_tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> Summary:
         started = time.monotonic()
         src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
         to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
@@ -233,14 +253,24 @@ class CopyEngine:
         # Folders are made as their first file needs them (overlapping the copy), then
         # the ones no file needed (empty folders).
         await self._copy_all(to_copy)
-        await self._make_dirs(sorted(self._missing_dirs))
+        if self._full is None:
+            try:
+                await self._make_dirs(sorted(self._missing_dirs))
+            except NoSpaceError as exc:
+                self._full = exc
+        if self._full is not None:
+            left = [e for e in to_copy if e.path not in self._settled]
+            return self._summary(started, status="partial", to_delete=len(to_delete),
+                                 stopped="destination-full", left=left)
         if self.opt.delete and not self._stats.failed:
             await self._delete(to_delete)
         status = "partial" if self._stats.failed else "ok"
         return self._summary(started, status=status, to_delete=len(to_delete))
 
-    def _summary(self, started: float, *, status: str, to_delete: int) -> Summary:
+    def _summary(self, started: float, *, status: str, to_delete: int,
+                 stopped: str | None = None, left: list[Entry] | None = None) -> Summary:
         s = self._stats
+        left = left or []
         summary = Summary(
             status=status,
             files_copied=s.files_copied,
@@ -258,6 +288,9 @@ class CopyEngine:
             restarted=list(s.restarted),
             refused=list(s.refused),
             dry_run=self.opt.dry_run,
+            stopped=stopped,
+            files_left=len(left),
+            bytes_left=sum(e.size for e in left),
         )
         self.emit(summary)
         return summary
@@ -454,6 +487,9 @@ class CopyEngine:
         task = self._dir_tasks.get(d)
         if task is None:
             task = asyncio.ensure_future(self._make_dir(d))
+            # A waiter cancelled before the task ends (the copy stopping) detaches from
+            # it; its failure is still taken here, never left "never retrieved".
+            task.add_done_callback(_retrieve)
             self._dir_tasks[d] = task
         try:
             await asyncio.shield(task)
@@ -468,7 +504,7 @@ class CopyEngine:
             async with self.dst.session() as s:
                 await s.mkdir(d)
         except BackendError as exc:
-            if exc.retryable:
+            if exc.retryable or isinstance(exc, NoSpaceError):
                 raise
             raise DestinationFolderError(str(exc), path=d) from None
         self._missing_dirs.discard(d)
@@ -507,6 +543,8 @@ class CopyEngine:
         async def next_item() -> tuple[Entry, bool] | None:
             nonlocal big_running
             async with lock:
+                if self._full is not None:
+                    return None  # the destination is full: start nothing more
                 if big and (big_running < big_limit or not small):
                     big_running += 1
                     return big.popleft(), True
@@ -565,6 +603,11 @@ class CopyEngine:
                 self._restart(entry, reason)
             except DestinationFolderError:
                 raise
+            except NoSpaceError as exc:
+                # Not this file's failure: every file would fail the same way. It stays
+                # pending/partial in the journal (resumable) and no new file starts.
+                self._full = self._full or exc
+                return
             except BackendError as exc:
                 if not exc.retryable:
                     self._fail(entry, str(exc))
@@ -590,6 +633,7 @@ class CopyEngine:
             return entry
 
     def _fail(self, entry: Entry, reason: str) -> None:
+        self._settled.add(entry.path)
         self._stats.failed.append((entry.path, reason))
         if self.journal is not None:
             self.journal.set_state(entry.path, "failed", note=reason)
@@ -645,6 +689,7 @@ class CopyEngine:
             )
         self._stats.files_copied += 1
         self._stats.bytes_copied += entry.size
+        self._settled.add(entry.path)
         self._journal_progress()
         self.emit(
             FileDone(
@@ -1192,6 +1237,12 @@ class _Pipe:
             self._task.cancel()
         with contextlib.suppress(BaseException):
             await self._task
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Mark a finished task's failure as seen (it is reported by whoever awaited it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _empty() -> AsyncIterator[bytes]:

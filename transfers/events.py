@@ -113,6 +113,12 @@ class Summary(Event):
     restarted: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     dry_run: bool = False
+    #: Why the run stopped before trying every file (None: it tried them all):
+    #: "destination-full" (no space or over quota: no file could be written any more).
+    stopped: str | None = None
+    #: With ``stopped``: the files (and bytes) still to copy, all resumable.
+    files_left: int = 0
+    bytes_left: int = 0
 
     @property
     def rate(self) -> float:

@@ -39,6 +39,8 @@ _MISSING = (
     "can't check for file existence",
 )
 _TOO_MANY = ("too many", "maximum number", "max number", "connection limit", "limit reached")
+_WRITE_FAILED = ("failure writing", "error during write", "input/output error", "no space",
+                 "disk full", "quota")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
@@ -86,6 +88,13 @@ def reply_error(
     if code in (452, 552):
         return NoSpaceError(f"{subject}: no space left ({said}); free space or raise the quota",
                             path=path)
+    if code == 451 and action == "write" and _has(reply.text, _WRITE_FAILED):
+        # What vsftpd, proftpd and pure-ftpd answer when their own write() fails
+        # (measured on a full tmpfs: "Failure writing to local file", "Input/output
+        # error", "Error during write to file"): a disk that is full or over quota, in
+        # practice; retrying only fills it with more partial files.
+        return NoSpaceError(f"{subject}: the server could not write the file ({said}): its "
+                            "disk is full or over quota", path=path)
     if code == 550:
         if looks_denied(reply):
             return PermissionDeniedError(f"{subject}: permission denied ({said})", path=path)

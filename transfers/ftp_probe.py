@@ -1,7 +1,13 @@
 """What an FTP server can do: its FEAT list, and a live probe of the write semantics.
 
-The probe runs once per store, on a live session, in a scratch file at the store root
-(``.fsmove-probe-<random>``), and removes it afterwards:
+The probe runs once per store that fsmove writes to (never on a source, a verify or a
+dry run: ``read_only_capabilities``), on a live session, in scratch files at the store
+root, and removes them afterwards. A kill in the middle can leave them behind, so their
+names are ones a later run recognises (``is_probe_leftover``: ``.fsmove-probe-`` + a
+random token + a check of that token, + ``.b``/``.b.c`` for the rename probe's files):
+the next copy into that store deletes them, and copy and verify never count them as
+the user's files. A user's own ``.fsmove-probe-notes.txt`` does not carry the check and
+stays a normal file.
 
 - ``STOR`` 8 bytes, then ``REST 4`` + ``STOR`` 2 bytes and read the file back: still 8
   bytes with the 2 bytes at offset 4 means the server writes in place
@@ -21,7 +27,6 @@ proftpd refuses).
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -30,8 +35,10 @@ from .backend import Capabilities, OffsetWrites
 from .ftp_client import Reply
 from .ftp_listing import format_timeval, parse_timeval
 
-#: The scratch file name prefix (at the store root).
-PROBE_PREFIX = ".fsmove-probe-"
+# The scratch names (and the rule that recognises a killed probe's leftovers) are tree
+# rules: transfers/tree.py. The rename probe's extra files are NAME.b and, briefly, NAME.b.c.
+from .tree import probe_scratch_name
+
 #: The mtime the probe sets and reads back (2001-09-09 01:46:40 UTC).
 PROBE_MTIME = 1_000_000_000
 
@@ -119,7 +126,7 @@ class ProbeTarget(Protocol):
 
 
 def _scratch_path(root: str) -> str:
-    return f"{root.rstrip('/')}/{PROBE_PREFIX}{secrets.token_hex(6)}"
+    return f"{root.rstrip('/')}/{probe_scratch_name()}"
 
 
 async def probe_capabilities(

@@ -10,9 +10,18 @@ for resume and for ``fsmove status``.
   Readers (``fsmove status``) open the database read-only and never take the lock.
 * No secrets: endpoints are stored in their display form (no password).
 
+* Checked on open: a journal that is not a sound SQLite database (truncated, garbage, a
+  torn page) fails ``PRAGMA quick_check`` and is set aside whole (``.damaged-<time>``)
+  and a new one started, whatever the damage; the run says so in one line.
+* ``--journal PATH`` must be a regular file or a new path: a folder, a device
+  (``/dev/null``), a socket or a symlink is refused before anything is opened, so
+  fsmove never chmods or renames what is not its own file.
+
 Tables: ``meta`` (key/value), ``files`` (one row per source file with its state and
 digest), ``blocks`` (per-block digests; ``acked`` = the destination holds the block),
-``runs`` (one row per run, with the bytes it sent).
+``runs`` (one row per run, with the bytes it sent, how it ended and why, and whether
+it got as far as planning: a run that failed before (a refused login) never changes
+the job's state).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -69,7 +79,9 @@ CREATE TABLE IF NOT EXISTS runs (
     bytes_resent INTEGER NOT NULL DEFAULT 0,
     files_done INTEGER NOT NULL DEFAULT 0,
     files_failed INTEGER NOT NULL DEFAULT 0,
-    heartbeat REAL
+    heartbeat REAL,
+    note TEXT,                      -- why it failed, one line
+    planned INTEGER NOT NULL DEFAULT 0  -- 1: it listed both sides and planned the copy
 );
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 """
@@ -77,6 +89,31 @@ CREATE INDEX IF NOT EXISTS files_state ON files(state);
 
 class JournalLockedError(Exception):
     pass
+
+
+class JournalPathError(Exception):
+    """``--journal`` names something that is not fsmove's to open (a folder, a device)."""
+
+
+class JournalDamagedError(sqlite3.DatabaseError):
+    """The file opens but is not a sound journal (``PRAGMA quick_check`` failed)."""
+
+
+def check_journal_path(path: Path) -> None:
+    """Refuse a journal path that is neither a regular file nor free: fsmove chmods,
+    locks and (when damaged) renames its journal, never someone else's file."""
+    for candidate in (path, Path(f"{path}.lock")):
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
+                    "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
+            raise JournalPathError(
+                f"journal {candidate} is {kind}: give a new file name or a journal "
+                "fsmove wrote (--journal)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +143,13 @@ class JobStatus:
     bytes_sent_last_run: int
     bytes_resent_last_run: int
     running: bool
+    #: The honest state: ``running``, ``ok``, ``partial``, ``interrupted``,
+    #: ``failed: <reason>``, or ``planned`` (no run yet).
+    state: str = "planned"
+    #: Some run got as far as planning the copy (a refused login did not).
+    started: bool = False
+    #: The options the job was started with (``fsmove resume`` replays them).
+    options: dict[str, object] | None = None
 
 
 def default_journal_dir() -> Path:
@@ -151,6 +195,7 @@ class Journal:
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Journal:
+        check_journal_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -172,7 +217,7 @@ class Journal:
             aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
             for suffix in ("", "-wal", "-shm"):
                 src = Path(f"{self.path}{suffix}")
-                if src.exists():
+                if src.is_file() and not src.is_symlink():
                     src.rename(f"{aside}{suffix}")
             self.recovered_from = aside
             conn = self._open_schema()
@@ -200,7 +245,9 @@ class Journal:
         conn = _connect(self.path, readonly=False)
         try:
             os.chmod(self.path, 0o600)
+            _check_integrity(conn)
             conn.executescript(_SCHEMA)
+            _upgrade(conn)
             conn.execute("SELECT count(*) FROM files").fetchone()
         except BaseException:
             conn.close()
@@ -296,11 +343,12 @@ class Journal:
         )
         self._wrote_lazily()
 
-    def finish_run(self, status: str) -> None:
+    def finish_run(self, status: str, *, note: str | None = None) -> None:
+        """End this run: ``ok``, ``partial``, ``interrupted`` or ``failed`` (with why)."""
         self._begin()
         self.conn.execute(
-            "UPDATE runs SET status=?, finished=?, heartbeat=? WHERE id=?",
-            (status, time.time(), time.time(), self.run_id),
+            "UPDATE runs SET status=?, note=?, finished=?, heartbeat=? WHERE id=?",
+            (status, note, time.time(), time.time(), self.run_id),
         )
         self._commit()
 
@@ -326,6 +374,8 @@ class Journal:
         size or mtime changed since the journal saw it loses its blocks (restart)."""
         self._commit()
         self._begin()
+        if self.run_id is not None:
+            self.conn.execute("UPDATE runs SET planned=1 WHERE id=?", (self.run_id,))
         now = time.time()
         for path, size, mtime, state in entries:
             row = self.conn.execute(
@@ -452,10 +502,57 @@ class Journal:
 # -- read side ---------------------------------------------------------------------------
 
 
+def _check_integrity(conn: sqlite3.Connection) -> None:
+    """Raise JournalDamagedError unless SQLite finds the file sound. ``quick_check``
+    reads every page (a truncated or overwritten journal fails it) but skips the
+    index-content cross-checks of ``integrity_check``: milliseconds for a journal."""
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    if [r[0] for r in rows] != ["ok"]:
+        raise JournalDamagedError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Add the columns newer fsmove keeps to a journal an older one wrote."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "note" not in have:
+        conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+    if "planned" not in have:
+        conn.execute("ALTER TABLE runs ADD COLUMN planned INTEGER NOT NULL DEFAULT 0")
+        # Older versions recorded a run only around a real copy attempt.
+        conn.execute("UPDATE runs SET planned=1")
+
+
+def job_state(runs: list[tuple[str, str | None, int]], *, running: bool) -> tuple[str, bool]:
+    """(state, started) from the job's runs, newest first: (status, note, planned).
+
+    The state is that of the newest run that got as far as planning: an attempt that
+    failed before (a refused login, a server down) says nothing about the files, so a
+    finished job stays ``ok``. A job no run ever planned shows how its last attempt
+    ended (``failed: <why>``)."""
+    if running:
+        return "running", any(planned for _s, _n, planned in runs)
+    for status, note, planned in runs:
+        if planned:
+            return _state_text(status, note), True
+    if runs:
+        status, note, _planned = runs[0]
+        return _state_text(status, note), False
+    return "planned", False
+
+
+def _state_text(status: str, note: str | None) -> str:
+    if status == "running":
+        return "interrupted"  # left 'running' by a process that is gone (kill -9)
+    if status in ("failed", "partial") and note:
+        return f"{status}: {note}"
+    return status
+
+
 def read_status(path: Path) -> JobStatus:
     """Progress of the job in ``path``, read-only: safe while a copy runs."""
     conn = _connect(path, readonly=True)
     try:
+        _check_integrity(conn)
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         counts = dict(conn.execute("SELECT state, COUNT(*) FROM files GROUP BY state").fetchall())
         total, done = conn.execute(
@@ -468,13 +565,25 @@ def read_status(path: Path) -> JobStatus:
             "SELECT status, started, bytes_sent, bytes_resent, heartbeat FROM runs"
             " ORDER BY id DESC LIMIT 1"
         ).fetchone()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if {"note", "planned"} <= columns:
+            runs = conn.execute(
+                "SELECT status, note, planned FROM runs ORDER BY id DESC").fetchall()
+        else:  # written by an older fsmove: every run was a copy attempt
+            runs = [(st, None, 1) for (st,) in conn.execute(
+                "SELECT status FROM runs ORDER BY id DESC")]
     finally:
         conn.close()
     running = _is_locked(path)
+    state, started = job_state(runs, running=running)
     run_status = run[0] if run else None
     if run_status == "running" and not running:
         run_status = "interrupted"
     heartbeat = run[4] if run else None
+    try:
+        options = json.loads(meta.get("options", "{}"))
+    except ValueError:
+        options = {}
     return JobStatus(
         path=path,
         src=meta.get("src", "?"),
@@ -488,6 +597,9 @@ def read_status(path: Path) -> JobStatus:
         bytes_sent_last_run=int(run[2]) if run else 0,
         bytes_resent_last_run=int(run[3]) if run else 0,
         running=running,
+        state=state,
+        started=started,
+        options=options if isinstance(options, dict) else {},
     )
 
 

@@ -424,6 +424,7 @@ class SftpSession:
 
     async def mkdir(self, path: str) -> None:
         if path == "":
+            await self._make_root()
             return
         full = self._full(path)
         try:
@@ -444,6 +445,31 @@ class SftpSession:
             raise failure from None
         if entry.kind is not EntryKind.DIR:
             raise PermanentError(f"{path}: exists and is not a directory", path=path)
+
+    async def _make_root(self) -> None:
+        """``mkdir -p`` of the store's root itself: a fresh bucket folder
+        (``sftp://h/srv/new/x`` where ``/srv/new`` does not exist yet) is the first thing
+        a user copies into. Levels are made top-down from the deepest one that exists;
+        one that appears meanwhile (another session) is fine, a file in the way is not."""
+        missing: list[str] = []
+        probe = self._root.rstrip("/")
+        while probe not in ("", "/", "."):
+            try:
+                attrs = await self._bounded(self._sftp.stat(probe), "")
+            except NotFoundError:
+                missing.append(probe)
+                probe = posixpath.dirname(probe)
+                continue
+            if _entry("", attrs).kind is not EntryKind.DIR:
+                raise PermanentError(f"{probe}: exists and is not a directory", path="")
+            break
+        for folder in reversed(missing):
+            try:
+                await self._bounded(self._sftp.mkdir(folder), "")
+            except PermanentError:
+                attrs = await self._bounded(self._sftp.stat(folder), "")
+                if _entry("", attrs).kind is not EntryKind.DIR:
+                    raise
 
     async def rename(self, src: str, dst: str) -> None:
         old, new = self._full(src), self._full(dst)

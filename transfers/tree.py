@@ -14,6 +14,10 @@
   user's ``.fsmove.notes.part`` or ``.fsmove.0123456789abcdef.part`` is a normal file
   (copied, verified, never skipped, never deleted without ``--delete``), and two jobs
   writing into one destination never pick the same temporary name.
+* **Probe scratch files** (``is_probe_leftover``): the FTP capability probe writes
+  ``.fsmove-probe-<token>-<check>`` at the destination root (the check is a keyed hash
+  of the token). A killed probe can leave one: every tree rule treats exactly those
+  names as fsmove's own (never copied or verified, removed by the next copy).
 
 ``walk.py`` lists a store by these rules; the engine and the verifier build their walk's
 ``skip`` from ``TreeRules``.
@@ -130,6 +134,28 @@ class TempNames:
         return hmac.compare_digest(expected, m.group(2))
 
 
+PROBE_PREFIX = ".fsmove-probe-"
+_PROBE_NAME_RE = re.compile(r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c)?$")
+
+
+def _probe_token_check(token: str) -> str:
+    return hashlib.blake2s(token.encode(), key=b"fsmove capability probe",
+                           digest_size=4).hexdigest()
+
+
+def probe_scratch_name() -> str:
+    """A fresh probe scratch file name: ``.fsmove-probe-<token>-<check of the token>``."""
+    token = secrets.token_hex(6)
+    return f"{PROBE_PREFIX}{token}-{_probe_token_check(token)}"
+
+
+def is_probe_leftover(path: str) -> bool:
+    """Whether ``path`` (store-relative) is a probe's scratch file left by a killed run:
+    at the store root, with a name ``probe_scratch_name`` made (its check matches)."""
+    found = _PROBE_NAME_RE.match(path)
+    return found is not None and _probe_token_check(found.group(1)) == found.group(2)
+
+
 def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
     if a is None or b is None:
         return False
@@ -146,11 +172,13 @@ class TreeRules:
     temps: TempNames | None = None
 
     def is_job_temp(self, entry: Entry) -> bool:
-        return (
-            entry.kind is EntryKind.FILE
-            and self.temps is not None
-            and self.temps.is_ours(entry.path)
-        )
+        """Whether ``entry`` is fsmove's own scratch: one of this job's temporary files,
+        or a killed capability probe's file (on either side: never the user's data)."""
+        if entry.kind is not EntryKind.FILE:
+            return False
+        if self.temps is not None and self.temps.is_ours(entry.path):
+            return True
+        return is_probe_leftover(entry.path)
 
     def skips(self, entry: Entry) -> bool:
         """Whether the walk drops ``entry`` (and, for a folder, everything below it).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sqlite3
 import sys
@@ -11,10 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fsmove import taskdump
+from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
-from fsmove.errors import JobLockedError, UsageError
+from fsmove.errors import FsmoveError, JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
-from fsmove.progress import DeletionList, JsonEvents, ProgressBars, summary_text
+from fsmove.progress import (
+    DeletionList,
+    JsonEvents,
+    ProgressBars,
+    human_bytes,
+    summary_text,
+)
 from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
@@ -22,6 +30,7 @@ from fsmove.transfers.events import Subscriber, Summary
 from fsmove.transfers.journal import (
     Journal,
     JournalLockedError,
+    JournalPathError,
     default_journal_path,
     read_meta,
 )
@@ -45,6 +54,15 @@ class CopyRequest:
     journal: Path | None = None
     quiet: bool = False
     json: bool = False
+    #: `--verify` / `--report`: verify both trees after the copy (journaled with the job).
+    verify: bool = False
+    reports: tuple[Path, ...] = ()
+
+    def job_options(self) -> JobOptions:
+        return JobOptions(copy=self.options, connect=self.connect,
+                          src_connections=self.src_connections,
+                          dst_connections=self.dst_connections,
+                          verify=self.verify, reports=self.reports)
 
 
 def _server_of(e: Endpoint) -> tuple[str, str, int | None, str | None]:
@@ -130,7 +148,8 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
         auto_cap=req.src_connections is None,
     )
     dst_pool = SessionPool(
-        open_store(dst, req.connect),
+        # A dry run writes nothing, not even the FTP write probe's scratch files.
+        open_store(dst, req.connect, writable=not req.options.dry_run),
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
         auto_cap=req.dst_connections is None,
     )
@@ -143,15 +162,94 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
             journal.start_run()
         try:
             summary = await engine.run()
-        except BaseException:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             if journal is not None:
-                journal.finish_run("interrupted")
+                _end_run(journal, "interrupted")
+            raise
+        except BaseException as exc:
+            if journal is not None:
+                _end_run(journal, "failed", note=failure_note(exc))
             raise
         if journal is not None:
-            journal.finish_run(summary.status)
+            journal.finish_run(summary.status, note=stopped_line(summary))
         return summary
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
+
+
+def stopped_line(summary: Summary) -> str | None:
+    """The one line for a run that stopped early (None when it tried every file)."""
+    if summary.stopped == "destination-full":
+        return (f"the destination is full: {summary.files_left} files, "
+                f"{human_bytes(summary.bytes_left)} left to copy; free space and rerun")
+    return None
+
+
+def _end_run(journal: Journal, status: str, *, note: str | None = None) -> None:
+    """Record how the run ended; the error that ended it matters more than a journal
+    that cannot take this last record (a full disk): that one is not raised."""
+    with contextlib.suppress(sqlite3.Error):
+        journal.finish_run(status, note=note)
+
+
+def journal_write_problem(exc: BaseException, path: Path) -> FsmoveError | None:
+    """The one-line error for a journal that cannot be written (its filesystem full,
+    read-only, failing), or None when ``exc`` is not about the journal. Backends turn
+    their own OSErrors into BackendErrors, so a bare OSError here is the journal's."""
+    full_codes = (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "")
+        full = name == "SQLITE_FULL" or "full" in str(exc)
+        if not (full or name.startswith(("SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN"))):
+            return None
+    elif isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        full = exc.errno in full_codes
+    else:
+        return None
+    folder = path.parent
+    if full:
+        return FsmoveError(f"the journal's folder {folder} is full: free space there (or "
+                           "give --journal on another disk) and rerun to resume")
+    return FsmoveError(f"cannot write the journal in {folder} ({exc}): check that folder "
+                       "(or give --journal elsewhere) and rerun to resume")
+
+
+def failure_note(exc: BaseException) -> str:
+    """One line saying why a run failed, for `fsmove status` (errors above the engine
+    and backend errors never hold a password; other exceptions show their type only)."""
+    from fsmove.errors import FsmoveError
+    from fsmove.transfers.backend import BackendError
+
+    if isinstance(exc, FsmoveError | BackendError):
+        text = " ".join(str(exc).split())
+    else:
+        text = f"internal error ({type(exc).__name__})"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def run_copy_and_verify(req: CopyRequest) -> ExitCode:
+    """`fsmove copy` (and `fsmove resume`): the copy, then `--verify` if asked."""
+    if req.reports and not req.verify:
+        raise UsageError("--report goes with --verify")
+    if req.verify:
+        from fsmove.commands.verify import check_report_paths
+
+        check_report_paths(req.reports)
+    code = run_copy(req)
+    if req.verify and not req.options.dry_run:
+        from fsmove.commands.verify import VerifyRequest, run_verify
+        from fsmove.verify.results import Tier
+
+        checked = run_verify(
+            VerifyRequest(
+                src=req.src, dst=req.dst, tier=Tier.FULL, connect=req.connect,
+                reports=req.reports, src_connections=req.src_connections,
+                dst_connections=req.dst_connections, journal=req.journal,
+                filters=req.options.filters, quiet=req.quiet, json=req.json,
+            )
+        )
+        code = max(code, checked)
+    return code
 
 
 def run_copy(req: CopyRequest) -> ExitCode:
@@ -171,64 +269,104 @@ def run_copy(req: CopyRequest) -> ExitCode:
                     print(f"fsmove: warning: the journal {path} could not be read; it was "
                           f"moved to {journal.recovered_from} and a new one started "
                           "(files already copied are still skipped)", file=sys.stderr)
-                journal.set_options(
-                    {
-                        "checksum": req.options.checksum,
-                        "delete": req.options.delete,
-                        "mtime": req.options.preserve_mtime,
-                        "include": list(req.options.filters.include),
-                        "exclude": list(req.options.filters.exclude),
-                        "src_connections": req.src_connections,
-                        "dst_connections": req.dst_connections,
-                    }
-                )
+                journal.set_options(to_record(req.job_options()))
                 summary = asyncio.run(_run(req, src, dst, journal))
         except JournalLockedError as exc:
             raise JobLockedError(str(exc)) from None
+        except JournalPathError as exc:
+            raise UsageError(str(exc)) from None
+        except (sqlite3.Error, OSError) as exc:
+            problem = journal_write_problem(exc, path)
+            if problem is None:
+                raise
+            raise problem from None
     if not req.json and not req.quiet:
         print(summary_text(summary), file=sys.stderr)
     elif req.quiet and summary.failed:
         for p, why in summary.failed:
             print(f"failed: {p}: {why}", file=sys.stderr)
+    if (line := stopped_line(summary)) is not None:
+        print(f"fsmove: {line}", file=sys.stderr)
     return ExitCode.PARTIAL if summary.status == "partial" else ExitCode.OK
 
 
-def run_resume(
-    job: str | None, *, workers: int, quiet: bool, json: bool, connect: ConnectOptions
-) -> ExitCode:
-    """Rerun the copy recorded in a journal, with the options it was started with."""
-    import json as jsonlib
+@dataclass(frozen=True)
+class ResumeOverrides:
+    """Options given to `fsmove resume` itself (None: as the job was started)."""
 
-    from fsmove.commands.status import find_journal
-    from fsmove.transfers.journal import list_jobs, read_meta, read_status
-    from fsmove.transfers.tree import Filters
+    workers: int | None = None
+    bwlimit: float | None = None
+    timeout: float | None = None
+    known_hosts: Path | None = None
+    identity: tuple[Path, ...] = ()
+    ca_file: Path | None = None
+    quiet: bool = False
+    json: bool = False
 
-    if job is None:
-        unfinished = [p for p in list_jobs() if read_status(p).run_status != "ok"]
-        if not unfinished:
-            raise UsageError("no unfinished job to resume (see `fsmove status`)")
-        path = unfinished[0]
-    else:
-        path = find_journal(job)
-    meta = read_meta(path)
-    opts = jsonlib.loads(meta.get("options", "{}"))
-    request = CopyRequest(
-        src=meta["src"],
-        dst=meta["dst"],
-        options=CopyOptions(
-            workers=workers,
-            checksum=bool(opts.get("checksum", False)),
-            delete=bool(opts.get("delete", False)),
-            preserve_mtime=bool(opts.get("mtime", True)),
-            filters=Filters(
-                include=tuple(opts.get("include", ())), exclude=tuple(opts.get("exclude", ()))
-            ),
-        ),
-        connect=connect,
-        src_connections=opts.get("src_connections"),
-        dst_connections=opts.get("dst_connections"),
-        journal=path,
-        quiet=quiet,
-        json=json,
+
+def pick_job(job: str | None) -> Path:
+    """The journal to resume: the one named, else the only unfinished job.
+
+    "Unfinished" means some run planned the copy and the last such run did not end
+    ``ok``; attempts that never got that far (a refused login) are not jobs to resume,
+    and with several unfinished jobs the user names one (they are listed)."""
+    from fsmove.commands.status import find_journal, readable_jobs
+
+    if job is not None:
+        return find_journal(job)
+    jobs = readable_jobs()
+    unfinished = [st for st in jobs if st.started and st.state != "ok" and not st.running]
+    if not unfinished:
+        running = [st for st in jobs if st.running]
+        if running:
+            raise UsageError(f"no unfinished job to resume: job {running[0].path.stem} is "
+                             "running now (see `fsmove status`)")
+        raise UsageError("no unfinished job to resume (see `fsmove status`)")
+    if len(unfinished) > 1:
+        listed = "; ".join(f"{st.path.stem} ({st.state}: {st.src} -> {st.dst})"
+                           for st in unfinished)
+        raise UsageError(f"{len(unfinished)} unfinished jobs: {listed}; "
+                         "name one: fsmove resume JOB")
+    return unfinished[0].path
+
+
+def run_resume(job: str | None, overrides: ResumeOverrides) -> ExitCode:
+    """Rerun the copy recorded in a journal, with every option it was started with
+    (passwords excepted), after printing the job and those options.
+
+    A saved ``--delete`` is replayed, after a line saying so: the user asked for a
+    mirror when starting the job, and a resume that silently dropped it would end
+    "ok" with files the source no longer has. Deletion still happens only at the end
+    of a run in which every file copied (as in `fsmove copy`)."""
+    from dataclasses import replace
+
+    from fsmove.commands.status import readable
+
+    path = pick_job(job)
+    st = readable(path)
+    if st is None:
+        raise FsmoveError(f"the journal {path} cannot be read: nothing to resume "
+                          "(the next `fsmove copy` of that job sets it aside)")
+    saved = from_record(st.options or {})
+    copy = replace(saved.copy, workers=overrides.workers or saved.copy.workers,
+                   bwlimit=overrides.bwlimit or saved.copy.bwlimit)
+    connect = replace(
+        saved.connect,
+        timeout=overrides.timeout or saved.connect.timeout,
+        known_hosts=overrides.known_hosts or saved.connect.known_hosts,
+        identity_files=overrides.identity or saved.connect.identity_files,
+        ca_file=overrides.ca_file or saved.connect.ca_file,
     )
-    return run_copy(request)
+    request = CopyRequest(
+        src=st.src, dst=st.dst, options=copy, connect=connect,
+        src_connections=saved.src_connections, dst_connections=saved.dst_connections,
+        journal=path, quiet=overrides.quiet, json=overrides.json,
+        verify=saved.verify, reports=saved.reports,
+    )
+    print(f"fsmove: resuming job {path.stem} ({st.state}): {st.src} -> {st.dst}\n"
+          f"fsmove: options: {describe(request.job_options())}", file=sys.stderr)
+    if copy.delete:
+        print("fsmove: note: this job was started with --delete: destination files that "
+              "are not in the source are deleted once every file is copied",
+              file=sys.stderr)
+    return run_copy_and_verify(request)

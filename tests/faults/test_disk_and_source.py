@@ -4,8 +4,9 @@ server may not read, source files that grow or shrink while they are copied."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,39 +17,60 @@ from tests.faults.trees import FAST, KiB, random_files, write_local
 from tests.servers import RunningServer, make_tree
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs (needs root, as the whole suite does: CI runs as root)."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def test_destination_disk_full_fails_files_then_rerun_completes(
-    fsmove: FsmoveRunner, tmp_path: Path, small_disk: Path
+@pytest.mark.parametrize("store", ["local", "sshd_server", "vsftpd_server", "proftpd_server",
+                                   "pureftpd_server"])
+def test_a_full_destination_stops_at_once_with_one_line_then_resumes(
+    fsmove: FsmoveRunner, tmp_path: Path, store: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
 ) -> None:
+    """A 2 MiB destination for 2.9 MiB: no new file starts once the disk is full; one
+    line says how much is left (no temporary names, no list of failed files on stdout
+    and again on stderr), exit 3; with room made, the same command finishes the job."""
     src = tmp_path / "src"
     files = random_files(3, 900 * KiB, seed=10, prefix="big")
-    files |= random_files(8, 8 * KiB, seed=11, prefix="small")
+    files |= random_files(30, 8 * KiB, seed=11, prefix="small")
     write_local(src, files)
-    dst = small_disk / "dst"
-    args = ("copy", str(src), str(dst), "--workers", "4", "--retries", "1", *FAST)
-    run = fsmove.run(*args)
-    reasons = check_partial(run)
-    assert reasons and all("space" in why for why in reasons.values()), reasons
-    for rel, data in files.items():  # nothing at a final name that is not whole
-        if (dst / rel).exists():
-            assert (dst / rel).read_bytes() == data, rel
-    # Make room (the fault is gone) and run the same command again.
-    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
-    again = fsmove.run(*args)
-    assert again.code == 0, str(again)
-    assert tree_digests(dst) == tree_digests(src)
-    assert not temp_leftovers(dst)
+    if store == "local":
+        disk = tmp_path / "small-disk"
+        disk.mkdir()
+        dst_url, env, opts = str(disk / "dst"), {}, ()
+    else:
+        server = fresh_subdir(request.getfixturevalue(store))
+        disk = server.root / "small-disk"
+        make_tree(server, {"small-disk/.keep": b""})
+        dst_url = server.url("small-disk/dst")
+        env = {"FSMOVE_DST_PASSWORD": server.password}
+        fsmove.secret(server.password)
+        opts = (("--known-hosts", str(server.known_hosts)) if server.known_hosts else ())
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        if store != "local":
+            os.chown(disk, *server.owner)
+        args = ("copy", str(src), dst_url, "--workers", "4", "--retries", "1", *opts)
+        run = fsmove.run(*args, "-q", env=env)
+        assert run.code == 3, str(run)
+        assert run.stdout == "", str(run)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1, str(run)
+        found = re.fullmatch(r"fsmove: the destination is full: (\d+) files, .+ left to copy; "
+                             r"free space and rerun", lines[0])
+        assert found and int(found.group(1)) >= 1, lines[0]
+        assert ".part" not in run.stderr and "Traceback" not in run.stderr
+        as_json = fsmove.run(*args, *FAST, env=env)
+        assert as_json.code == 3, str(as_json)
+        assert as_json.summary["stopped"] == "destination-full"
+        assert as_json.summary["failed"] == [], as_json.summary
+        for rel, data in files.items():  # nothing at a final name that is not whole
+            if (disk / "dst" / rel).exists():
+                assert (disk / "dst" / rel).read_bytes() == data, rel
+        # Make room (the fault is gone) and run the same command again.
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        again = fsmove.run(*args, *FAST, env=env)
+        assert again.code == 0, str(again)
+        assert tree_digests(disk / "dst") == tree_digests(src)
+        assert not temp_leftovers(disk / "dst")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_unreadable_source_files_and_folders_are_listed_and_never_deleted(

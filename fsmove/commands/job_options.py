@@ -1,0 +1,159 @@
+"""A copy job's options as its journal keeps them, so `fsmove resume` replays the job
+exactly as it was started: `--bwlimit 2M` overnight stays 2M after a resume.
+
+Every option of `fsmove copy` is saved except the secrets (passwords come again from
+FSMOVE_SRC_PASSWORD / FSMOVE_DST_PASSWORD, ~/.netrc or a prompt) and `--dry-run` (a dry
+run keeps no journal). Paths (`--identity`, `--ca-file`, `--known-hosts`) are saved as
+absolute paths: a key file's path is not a secret, its content never enters the journal.
+A journal written by an older fsmove holds fewer keys: the missing ones take the copy
+command's defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fsmove.endpoints import ConnectOptions
+from fsmove.progress import human_bytes
+from fsmove.transfers.engine import CopyOptions
+
+#: Bumped when a key changes meaning (new keys need no bump: absent keys take defaults).
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What `fsmove copy` was asked, minus the endpoints and the secrets."""
+
+    copy: CopyOptions
+    connect: ConnectOptions
+    src_connections: int | None = None
+    dst_connections: int | None = None
+    verify: bool = False
+    reports: tuple[Path, ...] = ()
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.expanduser().absolute()) if path is not None else None
+
+
+def to_record(job: JobOptions) -> dict[str, object]:
+    """The JSON-able form stored in the journal's ``meta.options``."""
+    c, k = job.copy, job.connect
+    return {
+        "format": FORMAT,
+        "workers": c.workers,
+        "checksum": c.checksum,
+        "delete": c.delete,
+        "mtime": c.preserve_mtime,
+        "include": list(c.filters.include),
+        "exclude": list(c.filters.exclude),
+        "bwlimit": c.bwlimit,
+        "retries": c.retries,
+        "retry_delay": c.retry_delay,
+        "src_connections": job.src_connections,
+        "dst_connections": job.dst_connections,
+        "timeout": k.timeout,
+        "known_hosts": _absolute(k.known_hosts),
+        "accept_new_host_key": k.accept_new_host_key,
+        "identity": [_absolute(p) for p in k.identity_files],
+        "ca_file": _absolute(k.ca_file),
+        "insecure_tls": k.insecure_tls,
+        "verify": job.verify,
+        "reports": [_absolute(p) for p in job.reports],
+    }
+
+
+def _opt_path(value: object) -> Path | None:
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def _number(value: object, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return default
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def from_record(record: dict[str, object]) -> JobOptions:
+    """The options of a saved job (defaults for what an older journal did not keep)."""
+    base = CopyOptions()
+    bwlimit = record.get("bwlimit")
+    include = record.get("include") or ()
+    exclude = record.get("exclude") or ()
+    copy = replace(
+        base,
+        workers=_count(record.get("workers")) or base.workers,
+        checksum=bool(record.get("checksum", base.checksum)),
+        delete=bool(record.get("delete", base.delete)),
+        preserve_mtime=bool(record.get("mtime", base.preserve_mtime)),
+        # The Filters type is taken from the defaults, wherever it is defined.
+        filters=replace(base.filters, include=tuple(map(str, include)),  # type: ignore[arg-type]
+                        exclude=tuple(map(str, exclude))),  # type: ignore[arg-type]
+        bwlimit=_number(bwlimit, 0.0) or None,
+        retries=_count(record.get("retries")) if _count(record.get("retries")) is not None
+        else base.retries,
+        retry_delay=_number(record.get("retry_delay"), base.retry_delay),
+    )
+    identity = record.get("identity") or ()
+    reports = record.get("reports") or ()
+    connect = ConnectOptions(
+        timeout=_number(record.get("timeout"), ConnectOptions.timeout),
+        known_hosts=_opt_path(record.get("known_hosts")),
+        accept_new_host_key=bool(record.get("accept_new_host_key", False)),
+        identity_files=tuple(p for p in map(_opt_path, identity) if p is not None),  # type: ignore[arg-type]
+        ca_file=_opt_path(record.get("ca_file")),
+        insecure_tls=bool(record.get("insecure_tls", False)),
+    )
+    return JobOptions(
+        copy=copy,
+        connect=connect,
+        src_connections=_count(record.get("src_connections")),
+        dst_connections=_count(record.get("dst_connections")),
+        verify=bool(record.get("verify", False)),
+        reports=tuple(p for p in map(_opt_path, reports) if p is not None),  # type: ignore[arg-type]
+    )
+
+
+def describe(job: JobOptions) -> str:
+    """The options as `fsmove copy` flags, defaults left out (for `resume`'s first line)."""
+    c, k, base = job.copy, job.connect, CopyOptions()
+    flags: list[str] = [f"--workers {c.workers}"]
+    if c.bwlimit:
+        flags.append(f"--bwlimit {human_bytes(c.bwlimit).replace(' ', '')}/s")
+    if c.checksum:
+        flags.append("--checksum")
+    if c.delete:
+        flags.append("--delete")
+    if not c.preserve_mtime:
+        flags.append("--no-mtime")
+    flags += [f"--include {p}" for p in c.filters.include]
+    flags += [f"--exclude {p}" for p in c.filters.exclude]
+    if c.retries != base.retries:
+        flags.append(f"--retries {c.retries}")
+    if c.retry_delay != base.retry_delay:
+        flags.append(f"--retry-delay {c.retry_delay:g}")
+    if job.src_connections is not None:
+        flags.append(f"--src-connections {job.src_connections}")
+    if job.dst_connections is not None:
+        flags.append(f"--dst-connections {job.dst_connections}")
+    if k.timeout != ConnectOptions.timeout:
+        flags.append(f"--timeout {k.timeout:g}")
+    if k.known_hosts is not None:
+        flags.append(f"--known-hosts {k.known_hosts}")
+    if k.accept_new_host_key:
+        flags.append("--accept-new-host-key")
+    flags += [f"--identity {p}" for p in k.identity_files]
+    if k.ca_file is not None:
+        flags.append(f"--ca-file {k.ca_file}")
+    if k.insecure_tls:
+        flags.append("--insecure-tls")
+    if job.verify:
+        flags.append("--verify")
+    flags += [f"--report {p}" for p in job.reports]
+    return " ".join(flags)

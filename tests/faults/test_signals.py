@@ -1,0 +1,98 @@
+"""Ctrl-C (SIGINT) and SIGTERM at different moments of `fsmove copy` and `fsmove verify`:
+exit 130 with one line, no traceback, the journal says "interrupted" and the rerun
+finishes the job; `--json` still ends with a summary event. Each signal is sent at a
+state the test observes (an event, the handler being installed), never after a delay."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.copy_harness import tree_digests
+from tests.faults.fsmove_run import Child, FsmoveRunner
+from tests.faults.hostile_ftpd import HostileDir, HostileFile, mlsd_line, start_hostile_ftpd
+from tests.faults.trees import KiB, random_files, write_local
+
+
+def _wait_until_handling(proc: subprocess.Popen[str], signum: int) -> None:
+    """Until the process catches ``signum`` (its SigCgt mask in /proc), bounded."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1],
+                     16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.01)  # polling a state, not waiting for time to pass
+    raise AssertionError(f"fsmove never installed a handler for signal {signum}")
+
+
+def _check_interrupted(child: Child) -> None:
+    run = child.finish()
+    assert run.code == 130, str(run)
+    assert "Traceback" not in run.stderr and "never retrieved" not in run.stderr, str(run)
+    lines = run.stderr.strip().splitlines()
+    assert lines == ["fsmove: error: interrupted: the journal is saved; rerun the same "
+                     "command to resume"], str(run)
+
+
+@pytest.mark.parametrize(("moment", "signum"), [
+    ("started", signal.SIGTERM),
+    ("plan", signal.SIGINT),
+    ("file_started", signal.SIGTERM),
+    ("file_done", signal.SIGINT),
+    ("file_done", signal.SIGTERM),
+])
+def test_copy_interrupted_at_any_moment_exits_130_and_resumes(
+    fsmove: FsmoveRunner, tmp_path: Path, moment: str, signum: int
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = random_files(12, 512 * KiB, seed=7)
+    write_local(src, files)
+    journal = tmp_path / "job.db"
+    args = ("copy", str(src), str(dst), "--journal", str(journal), "--json",
+            "--bwlimit", "1M", "--workers", "2")
+    child = fsmove.start(*args)
+    if moment == "started":
+        _wait_until_handling(child.proc, signum)
+    else:
+        child.wait_for(lambda e: e.get("type") == moment)
+    child.proc.send_signal(signum)
+    _check_interrupted(child)
+    if moment != "started":
+        assert child.events[-1]["type"] == "summary", child.events[-3:]
+        assert child.events[-1]["status"] == "interrupted"
+    if journal.exists():  # (a signal before the journal was opened leaves none)
+        status = fsmove.run("status", str(journal), "--json")
+        assert status.code == 0, str(status)
+        assert '"state": "interrupted"' in status.stdout or moment == "started", str(status)
+    again = fsmove.run("copy", str(src), str(dst), "--journal", str(journal), "-q")
+    assert again.code == 0, str(again)
+    assert tree_digests(dst) == tree_digests(src)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_verify_interrupted_exits_130(
+    fsmove: FsmoveRunner, tmp_path: Path, signum: int
+) -> None:
+    """A source whose file stalls half-way: the verify is surely still reading when the
+    signal comes."""
+    data = b"x" * 200_000
+    tree = {b"/": HostileDir((mlsd_line("file", b"a.bin", len(data)),)),
+            b"/a.bin": HostileFile(data, stall_after=1000)}
+    dst = tmp_path / "dst"
+    write_local(dst, {"a.bin": data})
+    with start_hostile_ftpd(tree) as server:
+        fsmove.secret(server.password)
+        child = fsmove.start("verify", server.url(), str(dst), "--timeout", "120",
+                             env={"FSMOVE_SRC_PASSWORD": server.password})
+        _wait_until_handling(child.proc, signal.SIGTERM)
+        child.proc.send_signal(signum)
+        run = child.finish()
+    assert run.code == 130, str(run)
+    assert "Traceback" not in run.stderr, str(run)
+    assert len(run.stderr.strip().splitlines()) == 1, str(run)

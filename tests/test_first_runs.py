@@ -1,0 +1,40 @@
+"""A user's first runs: destination folders that cannot be made end the copy with one
+error line, never with stray "Task exception was never retrieved" tracebacks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.copy_harness import Side, put_files, run_copy_subprocess, side_for
+from tests.servers import RunningServer
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.mark.parametrize("server_fixture", ["sshd_server", "vsftpd_server", "proftpd_server"])
+def test_folders_that_cannot_be_made_give_one_line_and_no_traceback(
+    request: pytest.FixtureRequest,
+    server_fixture: str,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    server = fresh_subdir(request.getfixturevalue(server_fixture))
+    src = tmp_path / "tree"
+    put_files(None, src, {f"d{i}/e/f.txt": b"x" for i in range(60)})
+    locked = server.root / "locked"
+    locked.mkdir()
+    os.chown(locked, 0, 0)  # the server's account cannot create anything in it
+    dst = side_for(server_fixture, replace(server, root=locked,
+                                           url_path=server.path("locked")), locked, "dst")
+    result = run_copy_subprocess(Side(kind="local", url=str(src), root=src), dst,
+                                 journal=tmp_path / "job.db")
+    assert result.exit_code == 1, result.output[-3000:]
+    assert "never retrieved" not in result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("fsmove: error:")]
+    assert len(errors) == 1, result.output[-3000:]

@@ -1,0 +1,90 @@
+"""The FTP write probe: never on a dry run (nothing is sent that writes), and the
+scratch files a killed probe leaves are recognised by name, removed by the next copy
+and ignored by verify, while a user's look-alike file stays a normal file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fsmove.cli import app
+from fsmove.transfers.tree import is_probe_leftover, probe_scratch_name
+from tests.copy_harness import Side, put_files, run_copy_subprocess, side_for, tree_digests
+from tests.servers import RunningServer, make_tree, start_vsftpd
+
+pytestmark = pytest.mark.interop
+
+#: vsftpd's log lines for commands that change something on the server.
+_WRITES = re.compile(r"OK (UPLOAD|DELETE|RENAME|MKDIR|RMDIR|CHMOD)|FAIL (UPLOAD|DELETE)")
+
+
+def test_probe_names_are_recognised_exactly() -> None:
+    name = probe_scratch_name()
+    assert is_probe_leftover(name)
+    assert is_probe_leftover(name + ".b") and is_probe_leftover(name + ".b.c")
+    assert not is_probe_leftover("sub/" + name)  # only at the store root
+    assert not is_probe_leftover(name + ".x")
+    forged = name[:-1] + ("0" if name[-1] != "0" else "1")  # right shape, wrong check
+    assert not is_probe_leftover(forged)
+    assert not is_probe_leftover(".fsmove-probe-notes.txt")
+    assert not is_probe_leftover(".fsmove-probe-0123456789ab")  # the old, unchecked form
+
+
+def test_a_dry_run_sends_nothing_that_writes(
+    own_server: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    server = own_server(start_vsftpd)
+    log = server.root.parent / "vsftpd.log"
+    src = tmp_path / "tree"
+    put_files(None, src, {"a.txt": b"a", "sub/b.txt": b"b"})
+    make_tree(server, {"old.txt": b"to delete"})
+    dst = side_for("vsftpd", server, server.root, "dst")
+    result = CliRunner().invoke(
+        app, ["copy", str(src), dst.url, "--dry-run", "--delete", "-q"], env=dict(dst.env))
+    assert result.exit_code == 0, result.output
+    written = [line for line in log.read_text().splitlines() if _WRITES.search(line)]
+    assert written == []
+    assert sorted(p.name for p in server.root.iterdir()) == ["old.txt"]
+
+
+def test_leftovers_of_a_killed_probe_are_removed_and_never_compared(
+    vsftpd_server: RunningServer,
+    sshd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "tree"
+    user_files = {"a.txt": b"alpha", ".fsmove-probe-notes.txt": b"the user's own file"}
+    put_files(None, src, user_files)
+    ftp = fresh_subdir(vsftpd_server)
+    leftover = probe_scratch_name()
+    make_tree(ftp, {leftover: b"01234567", leftover + ".b": b"z"})
+    dst = side_for("vsftpd", ftp, ftp.root, "dst")
+    local = Side(kind="local", url=str(src), root=src)
+    copied = run_copy_subprocess(local, dst, "--verify", journal=tmp_path / "job.db")
+    assert copied.exit_code == 0, copied.output[-3000:]
+    assert tree_digests(ftp.root) == tree_digests(src)  # leftovers gone, user file copied
+
+    # A probe killed after this copy (or one on the same bucket seen over SFTP) leaves
+    # its files: verify does not count them, on either protocol.
+    make_tree(ftp, {leftover: b"01234567"})
+    for side in (dst, side_for("sftp", _sftp_view(sshd_server, ftp), ftp.root, "dst")):
+        args = ["verify", str(src), side.url, "--quick", "-q", *side.options()]
+        checked = CliRunner().invoke(app, args, env=dict(side.env))
+        assert checked.exit_code == 0, checked.output
+    # ...but a user's file of the same shape without the check is compared.
+    make_tree(ftp, {".fsmove-probe-0123456789ab": b"x"})
+    checked = CliRunner().invoke(app, ["verify", str(src), dst.url, "--quick", "-q"],
+                                 env=dict(dst.env))
+    assert checked.exit_code == 4, checked.output
+
+
+def _sftp_view(sshd: RunningServer, ftp: RunningServer) -> RunningServer:
+    """The FTP test folder as seen through sshd (both run as the same account)."""
+    from dataclasses import replace
+
+    return replace(sshd, root=ftp.root, url_path=str(ftp.root))
