@@ -55,8 +55,9 @@ from .backend import (
     NotFoundError,
     OffsetWrites,
     PermanentError,
-    TransientError,
+    SourceChangedError,
     parent_of,
+    placed_mode,
 )
 from .events import (
     BytesMoved,
@@ -83,10 +84,6 @@ A = TypeVar("A")
 B = TypeVar("B")
 
 
-class SourceChangedError(TransientError):
-    """The source file changed while it was read: restart it (retryable)."""
-
-
 class DestinationFolderError(PermanentError):
     """A destination folder cannot be made (not writable...): the copy stops."""
 
@@ -101,6 +98,8 @@ class CopyOptions:
     stream_threshold: int = 1024 * 1024
     checksum: bool = False
     preserve_mtime: bool = True
+    #: Give copied files the source's permission bits (``--no-perms``: 0644 at most).
+    keep_perms: bool = True
     dry_run: bool = False
     delete: bool = False
     filters: Filters = field(default_factory=Filters)
@@ -628,7 +627,9 @@ class CopyEngine:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
             if use_temp:
-                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None)
+                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
+                              mode=placed_mode(entry.mode, keep=self.opt.keep_perms),
+                              size=entry.size)
             elif set_mtime:
                 assert entry.mtime is not None
                 await s.set_mtime(target, entry.mtime)
@@ -899,7 +900,8 @@ class CopyEngine:
                 async with self.src.session() as s:
                     # To EOF: read without a bound, so a file that grew is noticed.
                     stream = s.read(
-                        entry.path, offset=start, length=None if to_eof else end - start
+                        entry.path, offset=start, length=None if to_eof else end - start,
+                        expect=entry,
                     )
                     async for piece in stream:
                         if self._limiter is not None:
