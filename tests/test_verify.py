@@ -78,13 +78,14 @@ class CountingSession:
         return self._inner.list(path)
 
     def read(
-        self, path: str, *, offset: int = 0, length: int | None = None
+        self, path: str, *, offset: int = 0, length: int | None = None,
+        expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
         self._owner.reads[path] += 1
         if path in self._owner.fail_once:
             self._owner.fail_once.discard(path)
             return self._fail(path)
-        return self._inner.read(path, offset=offset, length=length)
+        return self._inner.read(path, offset=offset, length=length, expect=expect)
 
     async def _fail(self, path: str) -> AsyncIterator[bytes]:
         raise TransientError(f"{path}: connection dropped (injected)", path=path)
@@ -108,8 +109,9 @@ class CountingSession:
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._inner.set_mtime(path, mtime)
 
-    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
-        await self._inner.place(temp, final, mtime=mtime)
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        await self._inner.place(temp, final, mtime=mtime, mode=mode, size=size)
 
     async def close(self) -> None:
         await self._inner.close()

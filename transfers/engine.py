@@ -56,6 +56,7 @@ from .backend import (
     OffsetWrites,
     PermanentError,
     parent_of,
+    placed_mode,
 )
 from .events import (
     BytesMoved,
@@ -101,6 +102,8 @@ class CopyOptions:
     stream_threshold: int = 1024 * 1024
     checksum: bool = False
     preserve_mtime: bool = True
+    #: Give copied files the source's permission bits (``--no-perms``: 0644 at most).
+    keep_perms: bool = True
     dry_run: bool = False
     delete: bool = False
     filters: Filters = field(default_factory=Filters)
@@ -679,7 +682,9 @@ class CopyEngine:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
             if use_temp:
-                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None)
+                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
+                              mode=placed_mode(entry.mode, keep=self.opt.keep_perms),
+                              size=entry.size)
             elif set_mtime:
                 assert entry.mtime is not None
                 await s.set_mtime(target, entry.mtime)
@@ -967,7 +972,8 @@ class CopyEngine:
                 async with self.src.session() as s:
                     # To EOF: read without a bound, so a file that grew is noticed.
                     stream = s.read(
-                        entry.path, offset=start, length=None if to_eof else end - start
+                        entry.path, offset=start, length=None if to_eof else end - start,
+                        expect=entry,
                     )
                     async for piece in stream:
                         if self._limiter is not None:

@@ -21,13 +21,11 @@ import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from .backend import Entry, TransientError
+from .backend import Entry, SourceChangedError, TransientError
 
 T = TypeVar("T")
 
-
-class SourceChangedError(TransientError):
-    """The source file changed while it was read: restart it (retryable)."""
+__all__ = ["DestinationChangedError", "FileTransfer", "SourceChangedError", "run_together"]
 
 
 class DestinationChangedError(TransientError):
