@@ -252,7 +252,10 @@ class _Run:
         def skip(entry: Entry) -> bool:
             if is_fsmove_temp(entry.name):
                 return True
-            if self.exclude is not None and self.exclude(entry.path):
+            # A folder is passed with a trailing "/", so include globs (files only) can
+            # leave folders walked.
+            shown = f"{entry.path}/" if entry.kind is EntryKind.DIR else entry.path
+            if self.exclude is not None and self.exclude(shown):
                 return True
             if entry.kind in (EntryKind.LINK, EntryKind.OTHER):
                 what = "symlink" if entry.kind is EntryKind.LINK else "special file"
@@ -547,7 +550,8 @@ async def verify_trees(
     each pool while it reads); the pools' own caps bound the connections per side.
     ``sample_pct`` (0 < pct <= 100) is required with ``Tier.SAMPLE`` and refused
     otherwise; ``seed`` defaults to a random one (recorded in the result).
-    ``exclude(path)`` True drops a path (and a directory's subtree) on both sides.
+    ``exclude(path)`` True drops a path (and a directory's subtree) on both sides; a
+    directory's path ends with "/".
     Raises ``AuthError`` / ``ConnectError`` when a side cannot log in at all,
     ``NotFoundError`` / ``PermanentError`` when a root is missing or not a folder.
     """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +10,10 @@ from fsmove import taskdump
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
-from fsmove.progress import DeletionList, JsonEvents, ProgressBars, summary_text
+from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
-from fsmove.transfers.events import Subscriber, Summary
+from fsmove.transfers.events import Summary
 from fsmove.transfers.journal import Journal, JournalLockedError, default_journal_path
 from fsmove.transfers.pool import SessionPool
 
@@ -60,14 +59,10 @@ def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Pat
     return explicit if explicit is not None else default_journal_path(src.identity, dst.identity)
 
 
-async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None) -> Summary:
+async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None,
+               output: CommandOutput) -> Summary:
     taskdump.install()
-    subscribers: list[Subscriber] = []
-    if req.json:
-        subscribers.append(JsonEvents())
-    elif not req.quiet:
-        subscribers.append(ProgressBars())
-        subscribers.append(DeletionList())
+    output.start(dry_run=req.options.dry_run)
     src_pool = SessionPool(
         open_store(src, req.connect, writable=False),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
@@ -81,7 +76,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,
-            subscribers=subscribers,
+            subscribers=[output],
         )
         if journal is not None:
             journal.start_run()
@@ -93,25 +88,43 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
             raise
         if journal is not None:
             journal.finish_run(summary.status)
+        output.copy_finished()
         return summary
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
 
 
-def run_copy(req: CopyRequest) -> ExitCode:
+def run_copy(req: CopyRequest, output: CommandOutput | None = None) -> ExitCode:
+    """Run the copy. ``output`` is the command's output (the CLI makes it from -q, -v,
+    --json, --stats, --log-file and closes it); without one, a default one is made from
+    ``req.quiet`` / ``req.json`` and closed here."""
+    own = output is None
+    out = output or CommandOutput(OutputSettings(quiet=req.quiet, json=req.json),
+                                  command="copy")
+    try:
+        code = _copy(req, out)
+    except BaseException:
+        out.stop_progress()
+        raise
+    if own:
+        out.close(code)
+    return code
+
+
+def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
     check_distinct(src, dst)
     if req.options.dry_run:
-        summary = asyncio.run(_run(req, src, dst, None))
+        summary = asyncio.run(_run(req, src, dst, None, out))
     else:
         path = journal_path_for(src, dst, req.journal)
         try:
             with Journal(path, src=src.identity, dst=dst.identity) as journal:
                 if journal.recovered_from is not None:
-                    print(f"fsmove: warning: the journal {path} could not be read; it was "
-                          f"moved to {journal.recovered_from} and a new one started "
-                          "(files already copied are still skipped)", file=sys.stderr)
+                    out.alert(f"fsmove: warning: the journal {path} could not be read; it was "
+                             f"moved to {journal.recovered_from} and a new one started "
+                             "(files already copied are still skipped)")
                 journal.set_options(
                     {
                         "checksum": req.options.checksum,
@@ -123,19 +136,15 @@ def run_copy(req: CopyRequest) -> ExitCode:
                         "dst_connections": req.dst_connections,
                     }
                 )
-                summary = asyncio.run(_run(req, src, dst, journal))
+                summary = asyncio.run(_run(req, src, dst, journal, out))
         except JournalLockedError as exc:
             raise JobLockedError(str(exc)) from None
-    if not req.json and not req.quiet:
-        print(summary_text(summary), file=sys.stderr)
-    elif req.quiet and summary.failed:
-        for p, why in summary.failed:
-            print(f"failed: {p}: {why}", file=sys.stderr)
     return ExitCode.PARTIAL if summary.status == "partial" else ExitCode.OK
 
 
 def run_resume(
-    job: str | None, *, workers: int, quiet: bool, json: bool, connect: ConnectOptions
+    job: str | None, *, workers: int, quiet: bool, json: bool, connect: ConnectOptions,
+    output: CommandOutput | None = None,
 ) -> ExitCode:
     """Rerun the copy recorded in a journal, with the options it was started with."""
     import json as jsonlib
@@ -172,4 +181,4 @@ def run_resume(
         quiet=quiet,
         json=json,
     )
-    return run_copy(request)
+    return run_copy(request, output)

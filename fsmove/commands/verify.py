@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
+from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.journal import default_journal_path, digest_lookup
@@ -39,6 +39,8 @@ class VerifyRequest:
     filters: Filters = field(default_factory=Filters)
     quiet: bool = False
     json: bool = False
+    #: Reports list every path with its digest, identical ones included.
+    list_all: bool = False
 
 
 def check_report_paths(paths: tuple[Path, ...]) -> None:
@@ -97,7 +99,9 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
     flt = req.filters
 
     def exclude(path: str) -> bool:
-        return is_temp_name(path.rsplit("/", 1)[-1]) or flt.excluded(path, is_dir=False)
+        is_dir = path.endswith("/")  # the verifier marks folders so
+        path = path.rstrip("/")
+        return is_temp_name(path.rsplit("/", 1)[-1]) or flt.excluded(path, is_dir=is_dir)
 
     try:
         return await verify_trees(
@@ -108,27 +112,33 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
             seed=req.seed,
             known_source_digest=known,
             exclude=exclude,
+            keep_identical=req.list_all,
         )
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
 
 
-def present(v: Verification, req: VerifyRequest) -> ExitCode:
+def present(v: Verification, req: VerifyRequest, output: CommandOutput) -> ExitCode:
     write_reports(v, req.reports)
-    if req.json:
-        print(json.dumps(to_json(v), ensure_ascii=False))
-    elif not req.quiet:
-        print(terminal_summary(v))
-        for p in req.reports:
-            print(f"report: {p.resolve()}")
+    output.verification(to_json(v), terminal_summary(v))
+    for p in req.reports:
+        output.print_info(f"report: {p.resolve()}")
     return ExitCode(exit_code_for(v))
 
 
-def run_verify(req: VerifyRequest) -> ExitCode:
+def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitCode:
+    """Verify, write the reports and show the result on ``output`` (the CLI's; without
+    one, a default one from ``req.quiet`` / ``req.json``, closed here)."""
+    own = output is None
+    out = output or CommandOutput(OutputSettings(quiet=req.quiet, json=req.json),
+                                  command="verify")
     check_report_paths(req.reports)
     if req.sample_pct is not None and not 0 < req.sample_pct <= 100:
         raise UsageError("--sample takes a percentage between 0 and 100, like 5")
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
     v = asyncio.run(verify_endpoints(req, src, dst))
-    return present(v, req)
+    code = present(v, req, out)
+    if own:
+        out.close(code)
+    return code

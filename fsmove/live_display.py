@@ -1,0 +1,107 @@
+"""The live display of a copy on a terminal, drawn with rich.
+
+Like ``rclone -P``: totals on the first line, a bar the width of the terminal, the
+file counts, then the transfers in flight, one line each, their paths shortened in the
+middle to fit. Every line is built to the terminal's width (80 columns is the design
+width); nothing has a fixed width that starves the bar.
+
+Why rich and not tqdm (measured in ``tests/test_output_modes.py``'s comments and the
+README, "Output"): tqdm draws one line per bar, and its multi-bar mode (``position=``)
+leaves stale bars behind when bars come and go, which is exactly what transfers in
+flight do; its ``unit_divisor=1024`` still labels MB. rich's ``Live`` redraws a block of
+lines in place, prints messages above it (``print_above``), and erases itself on stop
+(``transient``), so a fatal error or Ctrl-C line never lands on a bar and no stale bar
+is drawn again. Refreshes are driven by the copy's own ticker (``refresh``), not by a
+thread: the counters are only ever read on the event loop that writes them.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.text import Text
+
+from fsmove.progress import CopyProgress, human_bytes, human_rate, human_seconds
+
+#: Transfers shown at most (rclone shows 4 by default); the rest are counted.
+MAX_TRANSFERS = 6
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by an ellipsis in the middle (the folder and
+    the file name both stay readable)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 3
+    tail = width - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
+class LiveDisplay:
+    def __init__(self, stream: IO[str], progress: CopyProgress, *, title: str = "Copying") -> None:
+        self._console = Console(file=stream, force_terminal=True, highlight=False,
+                                soft_wrap=False, emoji=False, markup=False)
+        self._progress = progress
+        self._title = title
+        self._live = Live(console=self._console, auto_refresh=False, transient=True,
+                          redirect_stdout=False, redirect_stderr=False,
+                          get_renderable=self._render)
+        self._running = False
+
+    def start(self) -> None:
+        self._live.start(refresh=True)
+        self._running = True
+
+    def refresh(self) -> None:
+        if self._running:
+            self._live.refresh()
+
+    def print_above(self, text: str) -> None:
+        """A message line above the display (or plain, once stopped)."""
+        self._console.print(Text(text), soft_wrap=True)
+
+    def stop(self) -> None:
+        """Erase the display for good: nothing draws it again."""
+        if self._running:
+            self._running = False
+            self._live.stop()
+
+    # -- rendering -----------------------------------------------------------------
+    def _render(self) -> Group:
+        width = max(20, self._console.width)
+        p = self._progress
+        if p.planned is None:
+            return Group(Text(shorten_middle(
+                f"Listing source and destination… {human_seconds(p.elapsed)}", width)))
+        rate = p.rate()
+        eta = p.eta(rate)
+        head = (f"{self._title} {human_bytes(p.bytes_sent)} of "
+                f"{human_bytes(p.bytes_to_send)}  {p.fraction:>4.0%}  {human_rate(rate)}  "
+                f"ETA {human_seconds(eta) if eta is not None else '-'}")
+        counts = [f"Files {p.files_done} of {p.planned.files_to_copy}"]
+        if p.planned.files_skipped:
+            counts.append(f"{p.planned.files_skipped} already there")
+        if p.files_failed:
+            counts.append(f"{p.files_failed} failed")
+        if p.retries:
+            counts.append(f"{p.retries} retries")
+        counts.append(f"elapsed {human_seconds(p.elapsed)}")
+        lines: list[Text | ProgressBar] = [
+            Text(shorten_middle(head, width)),
+            ProgressBar(total=max(1, p.bytes_to_send), completed=p.bytes_sent, width=width),
+            Text(shorten_middle(" · ".join(counts), width)),
+        ]
+        transfers = sorted(p.in_flight.values(), key=lambda t: -t.size)
+        for t in transfers[:MAX_TRANSFERS]:
+            pct = f"{t.done / t.size:>4.0%}" if t.size else "    "
+            right = f"  {pct} of {human_bytes(t.size):>9}"
+            room = max(8, width - len(right) - 2)
+            lines.append(Text(f"  {shorten_middle(t.path, room):<{room}}{right}"[:width]))
+        if len(transfers) > MAX_TRANSFERS:
+            lines.append(Text(f"  and {len(transfers) - MAX_TRANSFERS} more in flight"))
+        return Group(*lines)
