@@ -17,11 +17,11 @@ thread: the counters are only ever read on the event loop that writes them.
 
 from __future__ import annotations
 
+import time
 from typing import IO
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.text import Text
 
 from fsmove.progress import CopyProgress, human_bytes, human_rate, human_seconds
@@ -52,6 +52,7 @@ class LiveDisplay:
                           redirect_stdout=False, redirect_stderr=False,
                           get_renderable=self._render)
         self._running = False
+        self._last_refresh = 0.0
 
     def start(self) -> None:
         self._live.start(refresh=True)
@@ -59,7 +60,13 @@ class LiveDisplay:
 
     def refresh(self) -> None:
         if self._running:
+            self._last_refresh = time.monotonic()
             self._live.refresh()
+
+    def refresh_at_most_every(self, seconds: float) -> None:
+        """For callers without a ticker: redraw only if ``seconds`` passed."""
+        if time.monotonic() - self._last_refresh >= seconds:
+            self.refresh()
 
     def print_above(self, text: str) -> None:
         """A message line above the display (or plain, once stopped)."""
@@ -91,15 +98,18 @@ class LiveDisplay:
         if p.retries:
             counts.append(f"{p.retries} retries")
         counts.append(f"elapsed {human_seconds(p.elapsed)}")
-        lines: list[Text | ProgressBar] = [
-            Text(shorten_middle(head, width)),
-            ProgressBar(total=max(1, p.bytes_to_send), completed=p.bytes_sent, width=width),
-            Text(shorten_middle(" · ".join(counts), width)),
-        ]
+        filled = round(p.fraction * width)
+        bar = Text("━" * filled, style="green")
+        bar.append("─" * (width - filled), style="bright_black")
+        lines: list[Text] = [Text(shorten_middle(head, width)), bar]
+        if p.planned.files_to_copy:
+            lines.append(Text(shorten_middle(" · ".join(counts), width)))
         transfers = sorted(p.in_flight.values(), key=lambda t: -t.size)
         for t in transfers[:MAX_TRANSFERS]:
-            pct = f"{t.done / t.size:>4.0%}" if t.size else "    "
-            right = f"  {pct} of {human_bytes(t.size):>9}"
+            if t.size and p.file_bytes_known:
+                right = f"  {t.done / t.size:>4.0%} of {human_bytes(t.size):>9}"
+            else:
+                right = f"  {human_bytes(t.size):>9}"
             room = max(8, width - len(right) - 2)
             lines.append(Text(f"  {shorten_middle(t.path, room):<{room}}{right}"[:width]))
         if len(transfers) > MAX_TRANSFERS:

@@ -79,12 +79,16 @@ class CopyProgress:
     in_flight: dict[str, Transfer] = field(default_factory=dict)
     #: A dry run's decisions, counted from ``FilePlanned`` / ``FileDeleted`` events.
     would_delete_bytes: int = 0
+    #: Whether byte counts name their file (a display then shows each file's share).
+    file_bytes_known: bool = False
     _samples: deque[tuple[float, int]] = field(default_factory=deque)
 
     def update(self, event: Event) -> None:
         if isinstance(event, BytesMoved):
             self.bytes_sent += event.n
             t = self.in_flight.get(event.path)
+            if event.path:
+                self.file_bytes_known = True
             if t is not None:
                 t.done += event.n
         elif isinstance(event, FileStarted):
