@@ -65,7 +65,10 @@ file): an acknowledged write is in the server's cache, and ``verify`` re-reads i
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import posixpath
+import socket
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -142,6 +145,20 @@ def _host_key_algs() -> list[str]:
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
+
+
+def _socket_reason(exc: OSError) -> str:
+    """Why a connection could not be made, in words (asyncio's own text for a refused
+    port is ``Connect call failed ('127.0.4.3', 2999)``)."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror})"
+    refused = isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED \
+        or "[Errno 111]" in str(exc)
+    if refused:
+        return "connection refused; check the host and port and that the SSH server runs"
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return _one_line(exc.strerror or exc)
 
 
 def _translate(exc: BaseException, path: str) -> BackendError:
@@ -613,9 +630,9 @@ class SftpStore:
                 ) from None
             if isinstance(exc, TimeoutError):
                 raise ConnectError(
-                    f"cannot reach {target}: no answer in {self._timeout:g} s"
+                    f"cannot connect to {target}: no answer in {self._timeout:g} s"
                 ) from None
-            raise ConnectError(f"cannot reach {target}: {exc.strerror or exc}") from None
+            raise ConnectError(f"cannot connect to {target}: {_socket_reason(exc)}") from None
         checker.record_accepted()
         cork_connection(conn)
         return conn
