@@ -104,7 +104,7 @@ from .backend import (
 )
 from .cork import cork_connection
 from .endpoint import Endpoint
-from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile
+from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 
 T = TypeVar("T")
 
@@ -520,6 +520,8 @@ class SftpStore:
         self._endpoint = endpoint
         self.display = endpoint.display
         self._known_hosts = KnownHostsFile(known_hosts)
+        #: --known-hosts given: ~/.ssh/config's UserKnownHostsFile does not apply.
+        self._known_hosts_chosen = known_hosts is not None
         self._accept_new = accept_new_host_key
         self._client_key_paths = (
             None if client_keys is None else [str(Path(p).expanduser()) for p in client_keys]
@@ -575,8 +577,10 @@ class SftpStore:
         keys = self._load_client_keys()
         if keys is not None:
             options["client_keys"] = keys
-        if self._ssh_config is not None:
-            options["config"] = [str(Path(self._ssh_config).expanduser())]
+        # ``()`` makes asyncssh read ~/.ssh/config now (its options default to none; only
+        # connect() would read it, too late for the host-key settings read from it).
+        options["config"] = () if self._ssh_config is None else \
+            [str(Path(self._ssh_config).expanduser())]
         return options
 
     async def _resolve_options(
@@ -594,6 +598,13 @@ class SftpStore:
             )
         except (asyncssh.Error, OSError, ValueError) as exc:
             raise ConnectError(f"bad SSH options for {self._target()}: {_one_line(exc)}") from None
+        # ~/.ssh/config for this host, as ssh reads it (transfers/hostkeys.py).
+        from_config = None if self._known_hosts_chosen else \
+            KnownHostsFile.from_ssh_config(options.config)
+        if from_config is not None:
+            self._known_hosts = checker.known_hosts = from_config
+        if accepts_new_keys(options.config):
+            checker.accept_new = True
         host = options.host_key_alias or options.host
         port = options.port if options.port != 22 else None
         target = f"{options.username}@{options.host}:{options.port}"
