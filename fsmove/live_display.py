@@ -17,8 +17,10 @@ thread: the counters are only ever read on the event loop that writes them.
 
 from __future__ import annotations
 
+import contextlib
+import termios
 import time
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -53,10 +55,34 @@ class LiveDisplay:
                           get_renderable=self._render)
         self._running = False
         self._last_refresh = 0.0
+        self._saved_tty: tuple[int, list[Any]] | None = None
 
     def start(self) -> None:
+        self._quiet_keys()
         self._live.start(refresh=True)
         self._running = True
+
+    def _quiet_keys(self) -> None:
+        """While the display runs, keys typed (and the ``^C`` a Ctrl-C echoes) are not
+        echoed: an echo moves the cursor under rich's feet, and the erase at the end
+        would then leave a stale line behind. Restored by ``stop``."""
+        try:
+            fd = self._console.file.fileno()
+            saved = termios.tcgetattr(fd)
+        except (AttributeError, OSError, ValueError, termios.error):
+            return
+        quiet = list(saved)
+        quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, quiet)
+            self._saved_tty = (fd, saved)
+
+    def _restore_keys(self) -> None:
+        if self._saved_tty is not None:
+            fd, saved = self._saved_tty
+            self._saved_tty = None
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(fd, termios.TCSANOW, saved)
 
     def refresh(self) -> None:
         if self._running:
@@ -76,11 +102,16 @@ class LiveDisplay:
         """Erase the display for good: nothing draws it again."""
         if self._running:
             self._running = False
-            self._live.stop()
+            try:
+                self._live.stop()
+            finally:
+                self._restore_keys()
 
     # -- rendering -----------------------------------------------------------------
     def _render(self) -> Group:
-        width = max(20, self._console.width)
+        # One column short of the terminal: a line filling the last column leaves the
+        # cursor in the "pending wrap" state, where any output lands a line lower.
+        width = max(20, self._console.width - 1)
         p = self._progress
         if p.planned is None:
             return Group(Text(shorten_middle(
