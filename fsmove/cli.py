@@ -260,11 +260,12 @@ def copy(
 
     Rerunning the same command resumes an interrupted copy, or moves only what changed.
 
-    Passwords come from, first found: FSMOVE_SRC_PASSWORD / FSMOVE_DST_PASSWORD, ~/.netrc
-    (machine HOST login USER password PASS), a prompt when stdin is a terminal, or the URL
-    itself (accepted, masked everywhere, but it shows in your shell history). SFTP
-    without a password uses your SSH keys (agent, ~/.ssh, --identity). clever://ADDON
-    asks the clever CLI for the bucket's host and password.
+    Passwords come from, first found: the URL itself (accepted and masked everywhere, but
+    it stays in your shell history: better not), FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc (machine HOST login USER password PASS), or a prompt
+    when stdin is a terminal. SFTP without a password uses your SSH keys (agent, ~/.ssh,
+    --identity) and ~/.ssh/config. clever://ADDON asks the clever CLI for the bucket's
+    host and password.
 
     On a terminal a live display shows the transfers in flight; redirected to a file, a
     plain progress line every 60 s (--stats) and the summary, never a carriage return.
@@ -374,6 +375,7 @@ def verify_command(
     quiet: Quiet = False,
     verbose: Verbose = False,
     json_output: JsonEvents = False,
+    stats: Stats = None,
     log_file: LogFile = None,
     timeout: Timeout = 30.0,
     known_hosts: KnownHosts = None,
@@ -394,7 +396,7 @@ def verify_command(
     out: CommandOutput | None = None
     try:
         out = _output(command="verify", quiet=quiet, verbose=verbose,
-                      json_output=json_output, stats=None, log_file=log_file)
+                      json_output=json_output, stats=stats, log_file=log_file)
         if quick and sample is not None:
             raise UsageError("--quick and --sample exclude each other")
         if seed is not None and sample is None:

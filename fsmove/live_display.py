@@ -20,13 +20,21 @@ from __future__ import annotations
 import contextlib
 import termios
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from fsmove.progress import CopyProgress, human_bytes, human_rate, human_seconds
+from fsmove.progress import (
+    CopyProgress,
+    VerifyProgress,
+    human_bytes,
+    human_rate,
+    human_seconds,
+    verify_line,
+)
 
 #: Transfers shown at most (rclone shows 4 by default); the rest are counted.
 MAX_TRANSFERS = 6
@@ -44,12 +52,16 @@ def shorten_middle(text: str, width: int) -> str:
     return text[:head] + "…" + text[-tail:]
 
 
+Frame = Callable[[int], list[Text]]
+
+
 class LiveDisplay:
-    def __init__(self, stream: IO[str], progress: CopyProgress, *, title: str = "Copying") -> None:
+    """Draws ``frame(width)`` (lines, each at most ``width`` columns) in place."""
+
+    def __init__(self, stream: IO[str], frame: Frame) -> None:
         self._console = Console(file=stream, force_terminal=True, highlight=False,
                                 soft_wrap=False, emoji=False, markup=False)
-        self._progress = progress
-        self._title = title
+        self._frame = frame
         self._live = Live(console=self._console, auto_refresh=False, transient=True,
                           redirect_stdout=False, redirect_stderr=False,
                           get_renderable=self._render)
@@ -111,14 +123,26 @@ class LiveDisplay:
     def _render(self) -> Group:
         # One column short of the terminal: a line filling the last column leaves the
         # cursor in the "pending wrap" state, where any output lands a line lower.
-        width = max(20, self._console.width - 1)
-        p = self._progress
+        return Group(*self._frame(max(20, self._console.width - 1)))
+
+
+def _bar(fraction: float, width: int) -> Text:
+    filled = round(fraction * width)
+    bar = Text("━" * filled, style="green")
+    bar.append("─" * (width - filled), style="bright_black")
+    return bar
+
+
+def copy_frame(p: CopyProgress, *, title: str = "Copying") -> Frame:
+    """A copy: totals, a bar, file counts, the transfers in flight."""
+
+    def frame(width: int) -> list[Text]:
         if p.planned is None:
-            return Group(Text(shorten_middle(
-                f"Listing source and destination… {human_seconds(p.elapsed)}", width)))
+            return [Text(shorten_middle(
+                f"Listing source and destination… {human_seconds(p.elapsed)}", width))]
         rate = p.rate()
         eta = p.eta(rate)
-        head = (f"{self._title} {human_bytes(p.bytes_sent)} of "
+        head = (f"{title} {human_bytes(p.bytes_sent)} of "
                 f"{human_bytes(p.bytes_to_send)}  {p.fraction:>4.0%}  {human_rate(rate)}  "
                 f"ETA {human_seconds(eta) if eta is not None else '-'}")
         counts = [f"Files {p.files_done} of {p.planned.files_to_copy}"]
@@ -129,10 +153,7 @@ class LiveDisplay:
         if p.retries:
             counts.append(f"{p.retries} retries")
         counts.append(f"elapsed {human_seconds(p.elapsed)}")
-        filled = round(p.fraction * width)
-        bar = Text("━" * filled, style="green")
-        bar.append("─" * (width - filled), style="bright_black")
-        lines: list[Text] = [Text(shorten_middle(head, width)), bar]
+        lines = [Text(shorten_middle(head, width)), _bar(p.fraction, width)]
         if p.planned.files_to_copy:
             lines.append(Text(shorten_middle(" · ".join(counts), width)))
         transfers = sorted(p.in_flight.values(), key=lambda t: -t.size)
@@ -145,4 +166,17 @@ class LiveDisplay:
             lines.append(Text(f"  {shorten_middle(t.path, room):<{room}}{right}"[:width]))
         if len(transfers) > MAX_TRANSFERS:
             lines.append(Text(f"  and {len(transfers) - MAX_TRANSFERS} more in flight"))
-        return Group(*lines)
+        return lines
+
+    return frame
+
+
+def verify_frame(v: VerifyProgress) -> Frame:
+    """A verification: bytes read on both sides, paths checked of those listed,
+    problems found so far. The bar is the share of listed paths already checked."""
+
+    def frame(width: int) -> list[Text]:
+        return [Text(shorten_middle(verify_line(v, short=True), width)),
+                _bar(v.fraction, width)]
+
+    return frame

@@ -28,14 +28,22 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from fsmove.errors import UsageError
-from fsmove.live_display import LiveDisplay
-from fsmove.progress import CopyProgress, human_bytes, stats_line, summary_text
+from fsmove.live_display import Frame, LiveDisplay, copy_frame, verify_frame
+from fsmove.progress import (
+    CopyProgress,
+    VerifyProgress,
+    human_bytes,
+    stats_line,
+    summary_text,
+    verify_line,
+)
 from fsmove.transfers.events import (
     BytesMoved,
     Event,
@@ -180,6 +188,7 @@ class CommandOutput:
             else DEFAULT_STATS_INTERVAL
         self._live: LiveDisplay | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._line: Callable[[], str] = lambda: stats_line(self.progress)
         self._last_line = 0.0
         self._last_log = 0.0
         self._summary: Summary | None = None
@@ -204,6 +213,11 @@ class CommandOutput:
                 self._err.write(text + "\n")
                 self._err.flush()
         if self._log is not None and (level != "file" or s.verbose):
+            self._log.write(text)
+
+    def log_only(self, text: str) -> None:
+        """A line for the ``--log-file`` alone (e.g. which job this is)."""
+        if self._log is not None:
             self._log.write(text)
 
     def warn(self, text: str) -> None:
@@ -256,8 +270,20 @@ class CommandOutput:
         self._dry_run = dry_run
         if dry_run:
             return
+        self._run_progress(copy_frame(self.progress), lambda: stats_line(self.progress))
+
+    def start_verify(self) -> Callable[[object], None]:
+        """Call on the running event loop when a verification starts; returns the
+        verifier's ``on_progress`` callback."""
+        progress = VerifyProgress()
+        self._run_progress(verify_frame(progress), lambda: verify_line(progress))
+        return progress.update
+
+    def _run_progress(self, frame: Frame, line: Callable[[], str]) -> None:
+        self.stop_progress()
+        self._line = line
         if self.live_wanted:
-            self._live = LiveDisplay(self._err, self.progress)
+            self._live = LiveDisplay(self._err, frame)
             self._live.start()
         now = time.monotonic()
         self._last_line = self._last_log = now
@@ -287,13 +313,13 @@ class CommandOutput:
         line = None
         if self.lines_interval > 0 and now - self._last_line >= self.lines_interval * 0.999:
             self._last_line = now
-            line = stats_line(self.progress)
+            line = self._line()
             self._err.write(line + "\n")
             self._err.flush()
         if self._log is not None and self.log_interval > 0 \
                 and now - self._last_log >= self.log_interval * 0.999:
             self._last_log = now
-            self._log.write(line or stats_line(self.progress))
+            self._log.write(line or self._line())
         self._schedule()
 
     def stop_progress(self) -> None:

@@ -24,6 +24,13 @@ from fsmove.transfers.events import (
     Planned,
     Summary,
 )
+from fsmove.verify.verifier import (
+    BytesHashed,
+    Category,
+    EntryListed,
+    ListingFinished,
+    PathChecked,
+)
 
 #: Seconds of history the displayed rate is computed over (a rate over the whole run
 #: hides a stall; an instantaneous one jumps around).
@@ -137,6 +144,67 @@ class CopyProgress:
         if not self.bytes_to_send:
             return 1.0 if self.planned is not None else 0.0
         return min(1.0, max(0.0, self.bytes_sent / self.bytes_to_send))
+
+
+@dataclass
+class VerifyProgress:
+    """Counters of a verification, fed by the verifier's progress events."""
+
+    started: float = field(default_factory=time.monotonic)
+    listed: dict[str, int] = field(default_factory=dict)
+    sides_listed: int = 0
+    checked: int = 0
+    problems: int = 0
+    bytes_read: int = 0
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def update(self, event: object) -> None:
+        if isinstance(event, BytesHashed):
+            self.bytes_read += event.nbytes
+        elif isinstance(event, EntryListed):
+            self.listed[event.side.value] = self.listed.get(event.side.value, 0) + 1
+        elif isinstance(event, ListingFinished):
+            self.sides_listed += 1
+        elif isinstance(event, PathChecked):
+            self.checked += 1
+            if event.category is not Category.IDENTICAL:
+                self.problems += 1
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def paths(self) -> int:
+        """Distinct paths listed so far (at least the larger side's count)."""
+        return max(self.listed.values(), default=0)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.checked / self.paths) if self.paths else 0.0
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        self._samples.append((now, self.bytes_read))
+        while len(self._samples) > 2 and now - self._samples[1][0] > RATE_WINDOW:
+            self._samples.popleft()
+        t0, b0 = self._samples[0]
+        if now - t0 < 0.5:
+            return self.bytes_read / self.elapsed if self.elapsed > 0.5 else 0.0
+        return max(0.0, (self.bytes_read - b0) / (now - t0))
+
+
+def verify_line(v: VerifyProgress, *, short: bool = False) -> str:
+    """One line of a verification's progress: ``progress: …`` for logs, the short
+    form for the terminal's live display."""
+    listed = f"{v.paths}" if v.sides_listed >= 2 else f"{v.paths}+"
+    rate = human_rate(v.rate())
+    if short:
+        return (f"Verifying {v.checked}/{listed} paths · {human_bytes(v.bytes_read)} read · "
+                f"{rate} · {v.problems} problems · {human_seconds(v.elapsed)}")
+    return (f"progress: {v.checked} of {listed} paths checked, "
+            f"{human_bytes(v.bytes_read)} read at {rate}, {v.problems} problems, "
+            f"elapsed {human_seconds(v.elapsed)}")
 
 
 def stats_line(p: CopyProgress) -> str:

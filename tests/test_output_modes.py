@@ -313,3 +313,28 @@ def test_ctrl_c_prints_the_error_on_its_own_line(tree: Path, tmp_path: Path,
     assert len(error) == 1 and error[0].startswith("fsmove: error: interrupted")
     assert not any(set(line) & set(BAR_GLYPHS) for line in screen)  # no stale bar
     assert not any(line.startswith(("Copying ", "Files ")) for line in screen), screen
+
+
+def test_verify_has_the_same_output_modes(tree: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    assert run("copy", str(tree), str(dst), "--journal", str(tmp_path / "j.db"),
+               "-q").returncode == 0
+    plain = run("verify", str(tree), str(dst), "--no-journal", "--stats", "0.01s")
+    assert plain.returncode == 0
+    assert "\r" not in plain.stdout + plain.stderr and "\x1b" not in plain.stderr
+    for line in plain.stderr.splitlines():
+        assert re.match(r"^progress: \d+ of \d+\+? paths checked, [\d.]+ \S+ read at "
+                        r"[\d.]+ \S+/s, \d+ problems, elapsed \S+$", line), line
+    assert plain.stdout.splitlines()[0] == "Everything matched."
+    quiet = run("verify", str(tree), str(dst), "-q")
+    assert quiet.stdout.splitlines()[0] == "Everything matched." and quiet.stderr == ""
+
+    events = _events(run("verify", str(tree), str(dst), "--json").stdout)
+    assert [e["type"] for e in events] == ["verification", "summary"]
+    assert events[0]["verdict"] == "match" and events[0]["schema"] == "fsmove.verify/1"
+    assert events[1]["status"] == "match" and events[1]["exit_code"] == 0
+
+    both = _events(run("copy", str(tree), str(tmp_path / "d2"), "--verify", "--json",
+                       "--journal", str(tmp_path / "j2.db")).stdout)
+    assert [e["type"] for e in both][-2:] == ["verification", "summary"]
+    assert both[-1]["status"] == "ok" and both[-1]["verification"] == "match"

@@ -115,6 +115,8 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
     check_distinct(src, dst)
+    out.log_only(f"{src.display} -> {dst.display}" + (" (dry run)" if req.options.dry_run
+                                                       else ""))
     if req.options.dry_run:
         summary = asyncio.run(_run(req, src, dst, None, out))
     else:

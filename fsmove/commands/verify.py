@@ -79,7 +79,8 @@ def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
             write_html(v, p)
 
 
-async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> Verification:
+async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
+                           output: CommandOutput | None = None) -> Verification:
     from fsmove.commands.copy import DEFAULT_CONNECTIONS
     from fsmove.verify.verifier import verify_trees
 
@@ -113,8 +114,11 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
             known_source_digest=known,
             exclude=exclude,
             keep_identical=req.list_all,
+            on_progress=output.start_verify() if output is not None else None,
         )
     finally:
+        if output is not None:
+            output.stop_progress()
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
 
 
@@ -137,7 +141,7 @@ def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitC
         raise UsageError("--sample takes a percentage between 0 and 100, like 5")
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
-    v = asyncio.run(verify_endpoints(req, src, dst))
+    v = asyncio.run(verify_endpoints(req, src, dst, out))
     code = present(v, req, out)
     if own:
         out.close(code)

@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from fsmove.endpoints import ConnectOptions, open_store
-from fsmove.live_display import LiveDisplay
+from fsmove.live_display import LiveDisplay, copy_frame
 from fsmove.output import is_terminal
 from fsmove.progress import CopyProgress
 from fsmove.transfers.events import BytesMoved, Planned
@@ -31,7 +31,7 @@ async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
     progress.update(Planned(files_total=0, bytes_total=2 * expected_bytes, files_to_copy=0,
                             bytes_to_copy=2 * expected_bytes, files_skipped=0,
                             bytes_skipped=0, dirs_to_create=0, files_to_delete=0))
-    display = LiveDisplay(sys.stderr, progress, title="Reading both buckets:") \
+    display = LiveDisplay(sys.stderr, copy_frame(progress, title="Reading both buckets:")) \
         if is_terminal(sys.stderr) else None
     if display is not None:
         display.start()
