@@ -64,6 +64,7 @@ from .events import (
     FileDeleted,
     FileDone,
     FileFailed,
+    FilePlanned,
     FileRestarted,
     FileRetry,
     FileStarted,
@@ -241,8 +242,12 @@ class CopyEngine:
             self._stats.files_skipped += 1
             self._stats.bytes_skipped += e.size
         if self.opt.dry_run:
+            for e in to_copy:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
+            for e in skipped:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
             for e in to_delete:
-                self.emit(FileDeleted(path=e.path, dry_run=True))
+                self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
             return self._summary(started, status="dry-run", to_delete=len(to_delete))
 
         if self.journal is not None:

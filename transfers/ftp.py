@@ -1270,7 +1270,7 @@ class FtpSession:
                 return
         if reply.code == 550 and not looks_denied(reply):
             raise PermanentError(
-                f"mkdir {path!r} on {self.where}: cannot create {abs_path!r} (server replied "
+                f"cannot create the folder {abs_path!r} on {self.where} (server replied "
                 f"{reply.text!r}); a file may be in the way, or the parent is not writable",
                 path=path)
         raise reply_error(reply, where=self.where, action="mkdir", path=path)

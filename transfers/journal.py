@@ -26,6 +26,7 @@ the job's state).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -41,6 +42,9 @@ from pathlib import Path
 from fsmove.verify.digest import BLOCK_SIZE
 
 SCHEMA_VERSION = 1
+#: A lazily written record (a file's done mark, run counters) is committed at most
+#: this many seconds after it was written.
+LAZY_COMMIT_WITHIN = 0.5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -192,6 +196,7 @@ class Journal:
         self.recovered_from: Path | None = None
         self._pending_writes = 0
         self._last_commit = 0.0
+        self._commit_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Journal:
@@ -258,6 +263,9 @@ class Journal:
         self.close()
 
     def close(self) -> None:
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._commit()
@@ -309,10 +317,26 @@ class Journal:
         self._commit()
 
     def _wrote_lazily(self) -> None:
-        """Commit at most every 0.5 s: for progress counters only."""
+        """Commit at most every ``LAZY_COMMIT_WITHIN`` seconds, and at the latest that
+        long after this write even if nothing else is written meanwhile (a timer on
+        the running event loop): a file that finished is in the journal within a
+        bounded time, also when the copy then stalls (``fsmove status`` and a kill
+        see it)."""
         self._pending_writes += 1
-        if time.monotonic() - self._last_commit > 0.5:
+        if time.monotonic() - self._last_commit > LAZY_COMMIT_WITHIN:
             self._commit()
+        elif self._commit_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not on an event loop: the next write or close commits
+            self._commit_timer = loop.call_later(LAZY_COMMIT_WITHIN, self._timed_commit)
+
+    def _timed_commit(self) -> None:
+        self._commit_timer = None
+        if self._conn is not None and self._pending_writes:
+            with contextlib.suppress(sqlite3.Error):
+                self._commit()
 
     def _commit(self) -> None:
         if self.conn.in_transaction:

@@ -77,7 +77,10 @@ file): an acknowledged write is in the server's cache, and ``verify`` re-reads i
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import posixpath
+import socket
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -114,7 +117,7 @@ from .backend import (
 )
 from .cork import cork_connection
 from .endpoint import Endpoint
-from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile
+from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 
 T = TypeVar("T")
 
@@ -155,6 +158,20 @@ def _host_key_algs() -> list[str]:
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
+
+
+def _socket_reason(exc: OSError) -> str:
+    """Why a connection could not be made, in words (asyncio's own text for a refused
+    port is ``Connect call failed ('127.0.4.3', 2999)``)."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror})"
+    refused = isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED \
+        or "[Errno 111]" in str(exc)
+    if refused:
+        return "connection refused; check the host and port and that the SSH server runs"
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return _one_line(exc.strerror or exc)
 
 
 def _translate(exc: BaseException, path: str) -> BackendError:
@@ -639,6 +656,8 @@ class SftpStore:
         self._endpoint = endpoint
         self.display = endpoint.display
         self._known_hosts = KnownHostsFile(known_hosts)
+        #: --known-hosts given: ~/.ssh/config's UserKnownHostsFile does not apply.
+        self._known_hosts_chosen = known_hosts is not None
         self._accept_new = accept_new_host_key
         self._client_key_paths = (
             None if client_keys is None else [str(Path(p).expanduser()) for p in client_keys]
@@ -696,8 +715,10 @@ class SftpStore:
         keys = self._load_client_keys()
         if keys is not None:
             options["client_keys"] = keys
-        if self._ssh_config is not None:
-            options["config"] = [str(Path(self._ssh_config).expanduser())]
+        # ``()`` makes asyncssh read ~/.ssh/config now (its options default to none; only
+        # connect() would read it, too late for the host-key settings read from it).
+        options["config"] = () if self._ssh_config is None else \
+            [str(Path(self._ssh_config).expanduser())]
         return options
 
     async def _resolve_options(
@@ -715,6 +736,13 @@ class SftpStore:
             )
         except (asyncssh.Error, OSError, ValueError) as exc:
             raise ConnectError(f"bad SSH options for {self._target()}: {_one_line(exc)}") from None
+        # ~/.ssh/config for this host, as ssh reads it (transfers/hostkeys.py).
+        from_config = None if self._known_hosts_chosen else \
+            KnownHostsFile.from_ssh_config(options.config)
+        if from_config is not None:
+            self._known_hosts = checker.known_hosts = from_config
+        if accepts_new_keys(options.config):
+            checker.accept_new = True
         host = options.host_key_alias or options.host
         port = options.port if options.port != 22 else None
         target = f"{options.username}@{options.host}:{options.port}"
@@ -751,9 +779,9 @@ class SftpStore:
                 ) from None
             if isinstance(exc, TimeoutError):
                 raise ConnectError(
-                    f"cannot reach {target}: no answer in {self._timeout:g} s"
+                    f"cannot connect to {target}: no answer in {self._timeout:g} s"
                 ) from None
-            raise ConnectError(f"cannot reach {target}: {exc.strerror or exc}") from None
+            raise ConnectError(f"cannot connect to {target}: {_socket_reason(exc)}") from None
         checker.record_accepted()
         cork_connection(conn)
         return conn
