@@ -418,7 +418,8 @@ def resume(
                                  min=1, max=512)
     ] = None,
     bwlimit: Annotated[
-        str | None, typer.Option(metavar="RATE", help="Bandwidth limit, e.g. 10M (default: the job's own).")
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit, e.g. 10M (default: the job's own).")
     ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
