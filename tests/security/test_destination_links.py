@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.plan import temp_name
+from fsmove.transfers.journal import read_meta
+from fsmove.transfers.tree import TempNames
 from tests.faults.fsmove_run import FsmoveRunner, Run
 from tests.faults.trees import FAST, write_local
 from tests.servers import RunningServer
@@ -85,9 +86,11 @@ def _holding(root: Path, token: bytes) -> list[Path]:
     return found
 
 
-def _copy(fsmove: FsmoveRunner, src: Path, dst: Destination) -> Run:
+def _copy(fsmove: FsmoveRunner, src: Path, dst: Destination, *,
+          journal: Path | None = None) -> Run:
+    extra = ("--journal", str(journal)) if journal is not None else ()
     return fsmove.run("copy", str(src), dst.url, *dst.options, "--retries", "1", *FAST,
-                      env=dst.env)
+                      *extra, env=dst.env)
 
 
 def test_a_destination_folder_that_links_outside_is_refused(
@@ -112,10 +115,17 @@ def test_a_link_planted_at_the_temporary_name_is_replaced_not_followed(
     token = b"fsmove-link-token-" + secrets.token_hex(8).encode()
     src = tmp_path / "src"
     content = b"the real file " + token
+    # Temporary names are keyed by the job's secret: a first run makes the job (and
+    # its key), as an attacker who read the journal would know it, then the link is
+    # planted at the exact name the next run writes a.txt to.
+    journal = tmp_path / "job.db"
+    write_local(src, {"first.txt": b"first"})
+    assert _copy(fsmove, src, destination, journal=journal).code == 0
     write_local(src, {"a.txt": content})
     destination.put_outside("victim", b"victim original")
-    destination.link(temp_name("a.txt"), "victim")
-    run = _copy(fsmove, src, destination)
+    key = read_meta(journal)["temp_key"]
+    destination.link(TempNames(key).for_path("a.txt"), "victim")
+    run = _copy(fsmove, src, destination, journal=journal)
     assert run.code == 0, str(run)
     assert (destination.outside / "victim").read_bytes() == b"victim original"
     assert not _holding(destination.outside, token)
