@@ -29,7 +29,7 @@ setup_servers() {
 
 # The lowest allowed version of every runtime dependency (pyproject.toml's lower bounds,
 # pinned by .ci/lowest-deps.py) in a second venv, and a smoke subset that touches each of
-# them: typer (the CLI), tqdm (the demo's bars), aioftp (its server, and the FTP client's
+# them: typer (the CLI), rich (the live display), aioftp (its server, and the FTP client's
 # parts of it), asyncssh (SFTP, the corked transport), xxhash (every digest), dnspython.
 LOWEST_VENV="${FSMOVE_LOWEST_VENV:-.venv-lowest}"
 LOWEST_SMOKE=(

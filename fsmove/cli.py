@@ -17,11 +17,13 @@ from fsmove.demo.sample import SampleSize
 from fsmove.endpoints import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
+from fsmove.help_text import tidy_help
+from fsmove.output import CommandOutput, OutputSettings, parse_interval
 from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
 from fsmove.transfers.endpoint import EndpointError
 from fsmove.transfers.engine import CopyOptions
-from fsmove.transfers.plan import Filters
 from fsmove.transfers.ratelimit import parse_rate
+from fsmove.transfers.tree import Filters
 
 app = typer.Typer(
     name="fsmove",
@@ -31,6 +33,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -51,12 +54,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.ERROR
 
 
-def fail(exc: BaseException) -> NoReturn:
-    code = exit_code_for(exc)
-    if _state["debug"]:
-        import traceback
-
-        traceback.print_exception(exc)
+def error_message(exc: BaseException) -> str:
+    """The one line a user sees for ``exc`` (after ``fsmove: error: ``)."""
     if isinstance(exc, KeyboardInterrupt):
         msg = "interrupted: the journal is saved; rerun the same command to resume"
     elif isinstance(exc, FsmoveError | BackendError):
@@ -65,7 +64,22 @@ def fail(exc: BaseException) -> NoReturn:
         msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     else:
         msg = f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for details)"
-    print(f"fsmove: error: {' '.join(msg.split())}", file=sys.stderr)
+    return " ".join(msg.split())
+
+
+def fail(exc: BaseException, output: CommandOutput | None = None) -> NoReturn:
+    """Print ``exc`` as one line and exit with its code. ``output``, the command's
+    output, erases its live display first (the error never lands on a bar's line) and
+    ends its JSON stream and log file with the outcome."""
+    code = exit_code_for(exc)
+    msg = error_message(exc)
+    if output is not None:
+        output.fatal(msg, int(code), interrupted=isinstance(exc, KeyboardInterrupt))
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"fsmove: error: {msg}", file=sys.stderr)
     raise SystemExit(int(code))
 
 
@@ -130,21 +144,49 @@ SrcConnections = Annotated[
 DstConnections = Annotated[
     int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-JsonEvents = Annotated[
-    bool, typer.Option("--json", help="One JSON event per line on stdout, for scripts.")
-]
-Timeout = Annotated[
-    float, typer.Option("--timeout", help="Seconds before a silent server counts as lost.")
-]
-KnownHosts = Annotated[
-    Path | None, typer.Option(help="SSH known_hosts file (default ~/.ssh/known_hosts).")
-]
-Identity = Annotated[list[Path] | None, typer.Option(help="SSH private key file (repeatable).")]
-CaFile = Annotated[Path | None, typer.Option(help="CA bundle to verify FTPS certificates.")]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only the summary and errors (no progress).")]
+Verbose = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="One line per file (copied, deleted; in a dry run: would copy, "
+    "would skip, with sizes).")]
+JsonEvents = Annotated[bool, typer.Option(
+    "--json", help="One JSON event per line on stdout, for scripts; the last one is the "
+    "summary, whatever the outcome (ok, partial, error, interrupted).")]
+Stats = Annotated[str | None, typer.Option(
+    "--stats", metavar="DURATION",
+    help="Print a plain progress line every DURATION (e.g. 30s, 5m; 0: none) instead of "
+    "the live display. Off a terminal this is the default, every 60s.")]
+LogFile = Annotated[Path | None, typer.Option(
+    "--log-file", metavar="FILE",
+    help="Also append the messages, a progress line every --stats (default 60s) and the "
+    "summary to FILE, each line with its time.")]
+Timeout = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS",
+    help="Seconds without any answer or data before a server counts as lost.")]
+KnownHosts = Annotated[Path | None, typer.Option(
+    metavar="FILE", help="SSH known_hosts file (default: UserKnownHostsFile of "
+    "~/.ssh/config, else ~/.ssh/known_hosts).")]
+AcceptNewHostKey = Annotated[bool, typer.Option(
+    "--accept-new-host-key", help="Trust and record an SFTP host key never seen before "
+    "(like OpenSSH accept-new; a changed key is always refused).")]
+Identity = Annotated[list[Path] | None, typer.Option(
+    metavar="KEY", help="SSH private key file (repeatable).")]
+CaFile = Annotated[Path | None, typer.Option(
+    metavar="PEM", help="CA bundle to verify FTPS certificates (e.g. a server's "
+    "self-signed certificate).")]
+InsecureTls = Annotated[bool, typer.Option(
+    "--insecure-tls", help="FTPS: do not verify the server certificate (unsafe).")]
+Include = Annotated[list[str] | None, typer.Option(
+    metavar="GLOB", help="Only files matching this glob (repeatable).")]
+Exclude = Annotated[list[str] | None, typer.Option(
+    metavar="GLOB", help="Leave out paths matching this glob (repeatable).")]
+ListAll = Annotated[bool, typer.Option(
+    "--list-all", help="The reports list every file with its digest, identical ones "
+    "included: the record of what was moved.")]
 Report = Annotated[
     list[Path] | None,
-    typer.Option(help="Write the verification report to FILE.json or FILE.html (repeatable)."),
+    typer.Option(metavar="FILE", help="Write the verification report to FILE.json or "
+                 "FILE.html (repeatable)."),
 ]
 AppName = Annotated[str, typer.Option("--app", help="The application: id app_… or name.")]
 OldAddon = Annotated[str, typer.Option("--from", help="The old FS Bucket add-on (id or name).")]
@@ -155,12 +197,25 @@ TtlNameservers = Annotated[
 ]
 
 
+def _output(*, command: str, quiet: bool, verbose: bool, json_output: bool,
+            stats: str | None, log_file: Path | None) -> CommandOutput:
+    """The command's output, from the options every streaming command shares."""
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose exclude each other")
+    return CommandOutput(
+        OutputSettings(quiet=quiet, verbose=verbose, json=json_output,
+                       stats=parse_interval(stats) if stats is not None else None,
+                       log_file=log_file),
+        command=command,
+    )
+
+
 @app.command()
 def copy(
-    src: Annotated[
-        str, typer.Argument(help="Source: ftp://, ftps://, sftp://, file:// or a path.")
-    ],
-    dst: Annotated[str, typer.Argument(help="Destination, same forms as the source.")],
+    src: Annotated[str, typer.Argument(
+        metavar="SRC", help="Source: ftp://, ftps://, sftp://, file://, clever:// or a path.")],
+    dst: Annotated[str, typer.Argument(
+        metavar="DST", help="Destination, same forms as the source.")],
     workers: Workers = 128,
     src_connections: SrcConnections = None,
     dst_connections: DstConnections = None,
@@ -170,63 +225,80 @@ def copy(
     ] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+        bool, typer.Option("--dry-run", help="Say what would be copied, skipped and deleted "
+                           "(counts; paths and sizes with -v); write nothing.")
     ] = False,
     delete: Annotated[
         bool,
         typer.Option("--delete", help="Delete destination files that are not in the source."),
     ] = False,
-    include: Annotated[
-        list[str] | None, typer.Option(help="Only copy files matching this glob (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="Do not copy paths matching this glob (repeatable).")
-    ] = None,
+    include: Include = None,
+    exclude: Exclude = None,
     bwlimit: Annotated[
-        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit in bytes per second, e.g. 10M.")
     ] = None,
     retries: Annotated[int, typer.Option(
+        metavar="N",
         help="Retries per file on transient errors, in a row without progress "
              "(an attempt that got further into the file resets the count).",
         min=0, max=100)] = 5,
     retry_delay: Annotated[
-        float, typer.Option(help="Seconds before the first retry (doubles each time).",
+        float, typer.Option(metavar="SECONDS",
+                            help="Seconds before the first retry (doubles each time).",
                             min=0.0, max=600.0)
     ] = 1.0,
     journal: Annotated[
-        Path | None, typer.Option(help="Journal file (default: in the XDG state dir).")
+        Path | None, typer.Option(metavar="FILE",
+                                  help="Journal file (default: in the XDG state dir).")
     ] = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="After the copy, verify both trees (see `verify`).")
     ] = False,
     report: Report = None,
+    list_all: ListAll = False,
     quiet: Quiet = False,
+    verbose: Verbose = False,
     json_output: JsonEvents = False,
+    stats: Stats = None,
+    log_file: LogFile = None,
     timeout: Timeout = 30.0,
     known_hosts: KnownHosts = None,
-    accept_new_host_key: Annotated[
-        bool, typer.Option("--accept-new-host-key",
-                           help="Trust and record an SFTP host key never seen before "
-                           "(like OpenSSH accept-new; a changed key is always refused).")
-    ] = False,
+    accept_new_host_key: AcceptNewHostKey = False,
     identity: Identity = None,
     ca_file: CaFile = None,
-    insecure_tls: Annotated[
-        bool, typer.Option("--insecure-tls",
-                           help="FTPS: do not verify the server certificate (unsafe).")
-    ] = False,
+    insecure_tls: InsecureTls = False,
 ) -> None:
     """Copy every file from SRC to DST: parallel, resumable, hashed while streaming.
 
     Rerunning the same command resumes an interrupted copy, or moves only what changed.
+
+    Passwords come from, first found: the URL itself (accepted and masked everywhere, but
+    it stays in your shell history: better not), FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc (machine HOST login USER password PASS), or a prompt
+    when stdin is a terminal. SFTP without a password uses your SSH keys (agent, ~/.ssh,
+    --identity) and ~/.ssh/config. clever://ADDON asks the clever CLI for the bucket's
+    host and password.
+
+    On a terminal a live display shows the transfers in flight; redirected to a file, a
+    plain progress line every 60 s (--stats) and the summary, never a carriage return.
+
+    Examples:
+
+      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/var/www
+      fsmove copy ./uploads ftps://user@host/uploads --exclude '*.tmp' --bwlimit 20M
+      fsmove copy SRC DST --delete --dry-run -v     # what would be copied and deleted
     """
     from fsmove.commands.copy import CopyRequest, run_copy_and_verify
 
+    out: CommandOutput | None = None
     try:
-        rate = parse_rate(bwlimit) if bwlimit is not None else None
-    except ValueError as exc:
-        fail(UsageError(f"--bwlimit: {exc}"))
-    try:
+        out = _output(command="copy", quiet=quiet, verbose=verbose, json_output=json_output,
+                      stats=stats, log_file=log_file)
+        try:
+            rate = parse_rate(bwlimit) if bwlimit is not None else None
+        except ValueError as exc:
+            raise UsageError(f"--bwlimit: {exc}") from None
         req = CopyRequest(
             src=src,
             dst=dst,
@@ -256,58 +328,70 @@ def copy(
             json=json_output,
             verify=verify,
             reports=tuple(report or ()),
+            list_all=list_all,
         )
-        code = run_copy_and_verify(req)
+        code = run_copy_and_verify(req, out)
     except (Exception, KeyboardInterrupt) as exc:
-        fail(exc)
+        fail(exc, out)
+    out.close(code)
     raise SystemExit(int(code))
 
 
 @app.command("verify")
 def verify_command(
-    src: Annotated[str, typer.Argument(help="Source endpoint (as for copy).")],
-    dst: Annotated[str, typer.Argument(help="Destination endpoint.")],
+    src: Annotated[str, typer.Argument(metavar="SRC", help="Source endpoint (as for copy).")],
+    dst: Annotated[str, typer.Argument(metavar="DST", help="Destination endpoint.")],
     quick: Annotated[
         bool, typer.Option("--quick", help="Compare listings and sizes only (reads nothing).")
     ] = False,
     sample: Annotated[
         float | None,
-        typer.Option(help="Read only a seeded random PCT % of the files (e.g. 5)."),
+        typer.Option(metavar="PCT", help="Read only a seeded random PCT % of the files "
+                     "(e.g. 5)."),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of --sample (default: random, in the report).")
+        int | None, typer.Option(metavar="N",
+                                 help="Seed of --sample (default: random, in the report).")
     ] = None,
     report: Report = None,
+    list_all: ListAll = False,
     no_journal: Annotated[
         bool, typer.Option("--no-journal", help="Always read the source, even where a "
                            "copy's journal holds a still-valid digest.")
     ] = False,
     journal: Annotated[
-        Path | None, typer.Option(help="The copy's journal (default: the job's own).")
+        Path | None, typer.Option(metavar="FILE",
+                                  help="The copy's journal (default: the job's own).")
     ] = None,
     src_connections: SrcConnections = None,
     dst_connections: DstConnections = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="Ignore paths matching this glob (repeatable).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the JSON report on stdout.")
-    ] = False,
+    include: Include = None,
+    exclude: Exclude = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    json_output: JsonEvents = False,
+    stats: Stats = None,
+    log_file: LogFile = None,
     timeout: Timeout = 30.0,
     known_hosts: KnownHosts = None,
+    accept_new_host_key: AcceptNewHostKey = False,
     identity: Identity = None,
     ca_file: CaFile = None,
+    insecure_tls: InsecureTls = False,
 ) -> None:
     """Check that DST holds exactly what SRC does: = identical, + only in source,
     - only in destination, * differs, ! could not be read.
 
-    Exit 0 when everything matched, 4 on any difference, 3 when paths could not be read.
+    Never writes to either side. With --json, the report is one "verification" event,
+    followed by the "summary" event.
     """
     from fsmove.commands.verify import VerifyRequest, run_verify
     from fsmove.verify.results import Tier
 
+    out: CommandOutput | None = None
     try:
+        out = _output(command="verify", quiet=quiet, verbose=verbose,
+                      json_output=json_output, stats=stats, log_file=log_file)
         if quick and sample is not None:
             raise UsageError("--quick and --sample exclude each other")
         if seed is not None and sample is None:
@@ -318,16 +402,20 @@ def verify_command(
                 src=src, dst=dst, tier=tier, sample_pct=sample, seed=seed,
                 reports=tuple(report or ()),
                 connect=_connect_options(
-                    timeout=timeout, known_hosts=known_hosts, accept_new_host_key=False,
-                    identity=identity, ca_file=ca_file, insecure_tls=False,
+                    timeout=timeout, known_hosts=known_hosts,
+                    accept_new_host_key=accept_new_host_key,
+                    identity=identity, ca_file=ca_file, insecure_tls=insecure_tls,
                 ),
                 src_connections=src_connections, dst_connections=dst_connections,
                 journal=journal, use_journal=not no_journal,
-                filters=Filters(exclude=tuple(exclude or ())), quiet=quiet, json=json_output,
-            )
+                filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
+                quiet=quiet, json=json_output, list_all=list_all,
+            ),
+            out,
         )
     except (Exception, KeyboardInterrupt) as exc:
-        fail(exc)
+        fail(exc, out)
+    out.close(code)
     raise SystemExit(int(code))
 
 
@@ -335,25 +423,31 @@ def verify_command(
 def resume(
     job: Annotated[
         str | None,
-        typer.Argument(help="A job id (see `fsmove status`) or journal path; default: the "
-                       "only unfinished job (several: name one)."),
+        typer.Argument(metavar="JOB", help="A job id (see `fsmove status`) or journal "
+                       "path; default: the only unfinished job (several: name one)."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Files moved at once (default: as the job was started).",
                                  min=1, max=512)
     ] = None,
     bwlimit: Annotated[
-        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (default: the job's own).")
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit, e.g. 10M (default: the job's own).")
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
     json_output: JsonEvents = False,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds before a silent server "
                                    "counts as lost (default: the job's own).")
     ] = None,
+    stats: Stats = None,
+    log_file: LogFile = None,
     known_hosts: KnownHosts = None,
+    accept_new_host_key: AcceptNewHostKey = False,
     identity: Identity = None,
     ca_file: CaFile = None,
+    insecure_tls: InsecureTls = False,
 ) -> None:
     """Resume a copy from its journal with every option it was started with (printed
     first); options given here replace the saved ones.
@@ -364,11 +458,14 @@ def resume(
     """
     from fsmove.commands.copy import ResumeOverrides, run_resume
 
+    out: CommandOutput | None = None
     try:
-        rate = parse_rate(bwlimit) if bwlimit is not None else None
-    except ValueError as exc:
-        fail(UsageError(f"--bwlimit: {exc}"))
-    try:
+        out = _output(command="resume", quiet=quiet, verbose=verbose,
+                      json_output=json_output, stats=stats, log_file=log_file)
+        try:
+            rate = parse_rate(bwlimit) if bwlimit is not None else None
+        except ValueError as exc:
+            raise UsageError(f"--bwlimit: {exc}") from None
         if timeout is not None:
             _connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
                              identity=None, ca_file=None, insecure_tls=False)
@@ -377,11 +474,14 @@ def resume(
             ResumeOverrides(
                 workers=workers, bwlimit=rate, timeout=timeout, known_hosts=known_hosts,
                 identity=tuple(identity or ()), ca_file=ca_file, quiet=quiet,
-                json=json_output,
+                json=json_output, accept_new_host_key=accept_new_host_key,
+                insecure_tls=insecure_tls,
             ),
+            output=out,
         )
     except (Exception, KeyboardInterrupt) as exc:
-        fail(exc)
+        fail(exc, out)
+    out.close(code)
     raise SystemExit(int(code))
 
 
@@ -436,11 +536,18 @@ def dns_command(
                      "resolver; the domain's own server shows the TTL as configured)."),
     ] = None,
     watch: Annotated[
-        bool, typer.Option("--watch", help="Poll until every domain matches or --timeout.")
+        bool, typer.Option("--watch", help="Poll until every domain matches or "
+                           "--watch-timeout passes.")
     ] = False,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds --watch waits (each query: at most 5 s).")
+    watch_timeout: Annotated[
+        float, typer.Option("--watch-timeout", "--for", metavar="SECONDS",
+                            help="Seconds --watch waits (each query: at most 5 s).")
     ] = 600.0,
+    # The old spelling, kept hidden for one release: --timeout means "seconds without
+    # data" in copy, verify and migrate.
+    old_timeout: Annotated[
+        float | None, typer.Option("--timeout", hidden=True)
+    ] = None,
     interval: Annotated[float, typer.Option(help="Seconds between --watch polls.")] = 5.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -453,7 +560,10 @@ def dns_command(
     """
     from fsmove.commands.dns import DnsRequest, run_dns
 
+    timeout = watch_timeout if old_timeout is None else old_timeout
     try:
+        if not timeout > 0:
+            raise UsageError("--watch-timeout must be a positive number of seconds")
         code = run_dns(
             DnsRequest(
                 domains=tuple(domains), expect=tuple(expect or ()), zone=zone,
@@ -633,12 +743,35 @@ def _sigterm(_signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
+    """Click's UsageError and NoArgsIsHelpError: vendored by Typer >= 0.2x, the click
+    package before."""
+    try:
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # Typer with click as a separate package
+        from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    return click_exceptions.UsageError, click_exceptions.NoArgsIsHelpError
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
+    usage_error, no_args = _usage_error_types()
+    command = typer.main.get_command(app)
+    tidy_help(command)
     try:
-        app()
+        result = command.main(prog_name="fsmove", standalone_mode=False)
+    except no_args as exc:
+        exc.show()  # a command given without its arguments: its help
+        raise SystemExit(int(ExitCode.USAGE)) from None
+    except usage_error as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "fsmove"
+        message = " ".join(exc.format_message().split())
+        print(f"fsmove: error: {message} (see '{where} --help')", file=sys.stderr)
+        raise SystemExit(int(ExitCode.USAGE)) from None
     except KeyboardInterrupt as exc:
         fail(exc)
+    raise SystemExit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

@@ -48,10 +48,35 @@ def password_env_var(side: Side) -> str:
     return f"FSMOVE_{side.upper()}_PASSWORD"
 
 
+_warned_netrc: set[Path] = set()
+
+
+def netrc_permission_problem(path: Path) -> str | None:
+    """Why ``path`` should not hold passwords (group or others may read or write it), or
+    None. curl warns about the same; OpenSSH-style tools refuse."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o044:
+        return None
+    return (f"{path} can be read by other users (mode {mode:04o}): its passwords are not "
+            f"private; run: chmod 600 {path}")
+
+
+def warn_if_readable_by_others(path: Path) -> None:
+    """One warning line on stderr per file and process, when fsmove reads ``path``."""
+    problem = netrc_permission_problem(path)
+    if problem is not None and path not in _warned_netrc:
+        _warned_netrc.add(path)
+        print(f"fsmove: warning: {problem}", file=sys.stderr, flush=True)
+
+
 def _from_netrc(host: str, user: str | None) -> tuple[str | None, str | None]:
     path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
     if not os.path.exists(path):
         return None, None
+    warn_if_readable_by_others(Path(path))
     try:
         auth = netrc.netrc(path).authenticators(host)
     except (netrc.NetrcParseError, OSError) as exc:

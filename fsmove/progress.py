@@ -1,13 +1,16 @@
-"""Engine events rendered for people (tqdm bars on stderr) and scripts (JSON lines)."""
+"""A copy's progress as numbers for people: sizes, durations and rates in one set of
+units (KiB, MiB, GiB, powers of 1024, and the same in every line, bar and summary), the
+running counters every rendering reads (``CopyProgress``), the plain one-line report
+written off a terminal, and the final summary.
+
+The renderings themselves live in ``output.py`` (modes, JSON, log lines) and
+``live_display.py`` (the terminal display)."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-from typing import IO
-
-from tqdm import tqdm
+from collections import deque
+from dataclasses import dataclass, field
 
 from fsmove.transfers.events import (
     BytesMoved,
@@ -15,13 +18,23 @@ from fsmove.transfers.events import (
     FileDeleted,
     FileDone,
     FileFailed,
-    FileRestarted,
+    FilePlanned,
     FileRetry,
     FileStarted,
-    PathRefused,
     Planned,
     Summary,
 )
+from fsmove.verify.verifier import (
+    BytesHashed,
+    Category,
+    EntryListed,
+    ListingFinished,
+    PathChecked,
+)
+
+#: Seconds of history the displayed rate is computed over (a rate over the whole run
+#: hides a stall; an instantaneous one jumps around).
+RATE_WINDOW = 10.0
 
 
 def human_bytes(n: float) -> str:
@@ -30,6 +43,10 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def human_rate(bytes_per_second: float) -> str:
+    return f"{human_bytes(bytes_per_second)}/s"
 
 
 def human_seconds(s: float) -> str:
@@ -41,148 +58,211 @@ def human_seconds(s: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-class ProgressBars:
-    """A byte bar with files done / total, rate, ETA and the file being moved."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self._bar: tqdm | None = None
-        self._files_total = 0
-        self._files_done = 0
-        self._current: list[str] = []
-        self._last_refresh = 0.0
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Planned):
-            self._files_total = event.files_to_copy
-            if event.files_to_copy:
-                self._bar = tqdm(
-                    total=event.bytes_to_copy,
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    file=self._stream,
-                    dynamic_ncols=True,
-                    mininterval=0.2,
-                    smoothing=0.05,
-                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
-                    "{rate_fmt}] {postfix}",
-                )
-                self._describe()
-        elif self._bar is None:
-            return
-        elif isinstance(event, BytesMoved):
-            self._bar.update(event.n)
-        elif isinstance(event, FileStarted):
-            self._current.append(event.path)
-            if event.resume_from and self._bar.total:
-                # Bytes already at the destination from an earlier run: not to move again.
-                self._bar.total = max(self._bar.n, self._bar.total - event.resume_from)
-            self._describe()
-        elif isinstance(event, FileDone | FileFailed):
-            self._files_done += 1
-            if event.path in self._current:
-                self._current.remove(event.path)
-            self._describe()
-            if isinstance(event, FileFailed):
-                self._bar.write(f"failed: {event.path}: {event.reason}")
-        elif isinstance(event, FileRetry):
-            self._bar.write(f"retry {event.attempt} in {event.delay:.0f}s: {event.reason}")
-        elif isinstance(event, FileRestarted):
-            self._bar.write(f"restarted: {event.path}: {event.reason}")
-        elif isinstance(event, Summary):
-            self._bar.close()
-            self._bar = None
-
-    def _describe(self) -> None:
-        if self._bar is None:
-            return
-        now = time.monotonic()
-        if now - self._last_refresh < 0.2 and self._files_done < self._files_total:
-            return
-        self._last_refresh = now
-        current = self._current[-1] if self._current else ""
-        if len(current) > 40:
-            current = "…" + current[-39:]
-        self._bar.set_description(f"{self._files_done}/{self._files_total} files", refresh=False)
-        self._bar.set_postfix_str(current, refresh=False)
+def files_word(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
 
 
-class JsonEvents:
-    """One JSON object per line on stdout. Byte counts are aggregated into a
-    ``progress`` event at most every half second, so the stream stays small. Every
-    event carries ``t``: seconds since the command started (for timelines).
+@dataclass
+class Transfer:
+    """A file in flight."""
 
-    Lines are flushed at most every ``FLUSH_EVERY`` seconds (and at once for the plan,
-    failures and the summary): a flush per event cost a system call per file, a tenth
-    of the client's time on small files."""
+    path: str
+    size: int
+    done: int = 0
 
-    FLUSH_EVERY = 0.2
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream or sys.stdout
-        self._bytes = 0
-        self._last = 0.0
-        self._start = time.monotonic()
-        self._flushed = 0.0
+@dataclass
+class CopyProgress:
+    """Counters fed by the engine's events; every rendering reads them."""
 
-    def _write(self, data: dict[str, object], *, flush: bool = False) -> None:
-        now = time.monotonic()
-        data["t"] = round(now - self._start, 3)
-        self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
-        if flush or now - self._flushed >= self.FLUSH_EVERY:
-            self._flushed = now
-            self._stream.flush()
+    started: float = field(default_factory=time.monotonic)
+    planned: Planned | None = None
+    files_done: int = 0
+    files_failed: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    #: Bytes of this run still to send (the plan, less what resumed files already hold).
+    bytes_to_send: int = 0
+    in_flight: dict[str, Transfer] = field(default_factory=dict)
+    #: A dry run's decisions, counted from ``FilePlanned`` / ``FileDeleted`` events.
+    would_delete_bytes: int = 0
+    #: Whether byte counts name their file (a display then shows each file's share).
+    file_bytes_known: bool = False
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
 
-    def __call__(self, event: Event) -> None:
+    def update(self, event: Event) -> None:
         if isinstance(event, BytesMoved):
-            self._bytes += event.n
-            now = time.monotonic()
-            if now - self._last >= 0.5:
-                self._last = now
-                self._write({"type": "progress", "bytes_sent": self._bytes})
-            return
-        data = event.to_dict()
-        if isinstance(event, Summary):
-            data["rate"] = event.rate
-        self._write(data, flush=isinstance(event, Summary | Planned | FileFailed))
+            self.bytes_sent += event.n
+            t = self.in_flight.get(event.path)
+            if event.path:
+                self.file_bytes_known = True
+            if t is not None:
+                t.done += event.n
+        elif isinstance(event, FileStarted):
+            self.in_flight[event.path] = Transfer(event.path, event.size, event.resume_from)
+            if event.resume_from:
+                self.bytes_to_send = max(self.bytes_sent, self.bytes_to_send - event.resume_from)
+        elif isinstance(event, FileDone):
+            self.files_done += 1
+            self.in_flight.pop(event.path, None)
+        elif isinstance(event, FileFailed):
+            self.files_failed += 1
+            self.in_flight.pop(event.path, None)
+        elif isinstance(event, FileRetry):
+            self.retries += 1
+        elif isinstance(event, Planned):
+            self.planned = event
+            self.bytes_to_send = event.bytes_to_copy
+        elif isinstance(event, FileDeleted) and event.dry_run:
+            self.would_delete_bytes += event.size or 0
+        elif isinstance(event, FilePlanned | Summary):
+            pass
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def rate(self) -> float:
+        """Bytes per second over the last ``RATE_WINDOW`` seconds."""
+        now = time.monotonic()
+        self._samples.append((now, self.bytes_sent))
+        while len(self._samples) > 2 and now - self._samples[1][0] > RATE_WINDOW:
+            self._samples.popleft()
+        t0, b0 = self._samples[0]
+        if now - t0 < 0.5:
+            return self.bytes_sent / self.elapsed if self.elapsed > 0.5 else 0.0
+        return max(0.0, (self.bytes_sent - b0) / (now - t0))
+
+    def eta(self, rate: float) -> float | None:
+        left = self.bytes_to_send - self.bytes_sent
+        if rate <= 0 or left < 0:
+            return None
+        return left / rate
+
+    @property
+    def fraction(self) -> float:
+        if not self.bytes_to_send:
+            return 1.0 if self.planned is not None else 0.0
+        return min(1.0, max(0.0, self.bytes_sent / self.bytes_to_send))
 
 
-def summary_text(s: Summary) -> str:
-    """The final summary for people: files, bytes, time, rate, skipped, failed."""
-    head = "Dry run: nothing was written." if s.dry_run else f"Copy {s.status}."
-    lines = [
-        head,
-        f"  copied:   {s.files_copied} files, {human_bytes(s.bytes_copied)}"
-        + ("" if s.dry_run else f" in {human_seconds(s.seconds)}"
-           f" ({human_bytes(s.rate)}/s, {human_bytes(s.bytes_sent)} sent this run)"),
-        f"  skipped:  {s.files_skipped} files already identical, {human_bytes(s.bytes_skipped)}",
+@dataclass
+class VerifyProgress:
+    """Counters of a verification, fed by the verifier's progress events."""
+
+    started: float = field(default_factory=time.monotonic)
+    listed: dict[str, int] = field(default_factory=dict)
+    sides_listed: int = 0
+    checked: int = 0
+    problems: int = 0
+    bytes_read: int = 0
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def update(self, event: object) -> None:
+        if isinstance(event, BytesHashed):
+            self.bytes_read += event.nbytes
+        elif isinstance(event, EntryListed):
+            self.listed[event.side.value] = self.listed.get(event.side.value, 0) + 1
+        elif isinstance(event, ListingFinished):
+            self.sides_listed += 1
+        elif isinstance(event, PathChecked):
+            self.checked += 1
+            if event.category is not Category.IDENTICAL:
+                self.problems += 1
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def paths(self) -> int:
+        """Distinct paths listed so far (at least the larger side's count)."""
+        return max(self.listed.values(), default=0)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.checked / self.paths) if self.paths else 0.0
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        self._samples.append((now, self.bytes_read))
+        while len(self._samples) > 2 and now - self._samples[1][0] > RATE_WINDOW:
+            self._samples.popleft()
+        t0, b0 = self._samples[0]
+        if now - t0 < 0.5:
+            return self.bytes_read / self.elapsed if self.elapsed > 0.5 else 0.0
+        return max(0.0, (self.bytes_read - b0) / (now - t0))
+
+
+def verify_line(v: VerifyProgress, *, short: bool = False) -> str:
+    """One line of a verification's progress: ``progress: …`` for logs, the short
+    form for the terminal's live display."""
+    listed = f"{v.paths}" if v.sides_listed >= 2 else f"{v.paths}+"
+    rate = human_rate(v.rate())
+    if short:
+        return (f"Verifying {v.checked}/{listed} paths · {human_bytes(v.bytes_read)} read · "
+                f"{rate} · {v.problems} problems · {human_seconds(v.elapsed)}")
+    return (f"progress: {v.checked} of {listed} paths checked, "
+            f"{human_bytes(v.bytes_read)} read at {rate}, {v.problems} problems, "
+            f"elapsed {human_seconds(v.elapsed)}")
+
+
+def stats_line(p: CopyProgress) -> str:
+    """The plain progress line written every ``--stats`` interval off a terminal:
+    no carriage return, no bar, complete on its own (a log is read line by line)."""
+    if p.planned is None:
+        return f"listing source and destination, elapsed {human_seconds(p.elapsed)}"
+    rate = p.rate()
+    eta = p.eta(rate)
+    parts = [
+        f"{human_bytes(p.bytes_sent)} of {human_bytes(p.bytes_to_send)} "
+        f"({p.fraction:.0%})",
+        f"{p.files_done} of {p.planned.files_to_copy} files",
+        human_rate(rate),
+        f"ETA {human_seconds(eta)}" if eta is not None else "ETA -",
+        f"elapsed {human_seconds(p.elapsed)}",
     ]
-    if s.files_deleted:
-        verb = "would delete" if s.dry_run else "deleted"
-        lines.append(f"  {verb}: {s.files_deleted} files only in the destination")
+    if p.in_flight:
+        parts.append(f"{len(p.in_flight)} in flight")
+    if p.files_failed:
+        parts.append(f"{p.files_failed} failed")
+    return "progress: " + ", ".join(parts)
+
+
+def summary_text(s: Summary, planned: Planned | None = None) -> str:
+    """The final summary for people: files, bytes, time, rate, skipped, failed. A dry
+    run says what it *would* do (from the plan), never "copied"."""
+    if s.dry_run:
+        lines = ["Dry run: nothing was written."]
+        if planned is not None:
+            lines.append(f"  would copy:   {files_word(planned.files_to_copy)}, "
+                         f"{human_bytes(planned.bytes_to_copy)}")
+            lines.append(f"  would skip:   {files_word(planned.files_skipped)} already "
+                         f"identical, {human_bytes(planned.bytes_skipped)}")
+        if s.files_deleted:
+            lines.append(f"  would delete: {files_word(s.files_deleted)} only in the "
+                         "destination")
+    else:
+        lines = [
+            f"Copy {s.status}.",
+            f"  copied:   {files_word(s.files_copied)}, {human_bytes(s.bytes_copied)}"
+            f" in {human_seconds(s.seconds)} ({human_rate(s.rate)}, "
+            f"{human_bytes(s.bytes_sent)} sent this run)",
+            f"  skipped:  {files_word(s.files_skipped)} already identical, "
+            f"{human_bytes(s.bytes_skipped)}",
+        ]
+        if s.files_deleted:
+            lines.append(f"  deleted:  {files_word(s.files_deleted)} only in the destination")
     if s.restarted:
-        lines.append(f"  restarted: {len(s.restarted)} files")
+        lines.append(f"  restarted: {files_word(len(s.restarted))}")
         lines += [f"    {p}: {why}" for p, why in s.restarted[:20]]
     if s.refused:
         lines.append(f"  refused:  {len(s.refused)} source entries (not copied)")
         lines += [f"    {p}: {why}" for p, why in s.refused[:20]]
     if s.failed:
-        lines.append(f"  FAILED:   {len(s.failed)} files (rerun the same command to retry them)")
+        lines.append(f"  FAILED:   {files_word(len(s.failed))} (rerun the same command to "
+                     "retry them)")
         lines += [f"    {p}: {why}" for p, why in s.failed[:50]]
         if len(s.failed) > 50:
             lines.append(f"    … and {len(s.failed) - 50} more (see --json output)")
     return "\n".join(lines)
-
-
-class DeletionList:
-    """In a dry run, list what --delete would remove."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream or sys.stderr
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, FileDeleted) and event.dry_run:
-            self._stream.write(f"would delete: {event.path}\n")
-        elif isinstance(event, PathRefused):
-            self._stream.write(f"refused: {event.path}: {event.reason}\n")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fsmove.cli import app
 from fsmove.demo.sample import SampleSize, make_sample, plan_sample
 from fsmove.transfers.journal import read_status
-from fsmove.verify.verifier import is_fsmove_temp
+from fsmove.transfers.tree import looks_like_temp
 
 DEMO_TIMEOUT = 240
 
@@ -89,7 +89,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     old_files, old_dirs = _tree(old)
     new_files, new_dirs = _tree(new)
     assert new_files == old_files and new_dirs == old_dirs
-    assert not [f for f in new_files if is_fsmove_temp(Path(f).name)]
+    assert not [f for f in new_files if looks_like_temp(Path(f).name)]
     _match, mismatch, errors = filecmp.cmpfiles(old, new, sorted(old_files), shallow=False)
     assert mismatch == [] and errors == []
 

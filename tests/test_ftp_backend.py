@@ -28,8 +28,8 @@ from fsmove.transfers.backend import (
 )
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.ftp import FtpSession, FtpStore
-from fsmove.transfers.ftp_probe import PROBE_PREFIX
 from fsmove.transfers.ftp_tls import TlsSetupError
+from fsmove.transfers.tree import PROBE_PREFIX
 from tests.servers import RunningServer, make_tree, start_proftpd, start_vsftpd
 from tests.servers.ports import free_port
 

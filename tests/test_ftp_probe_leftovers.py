@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fsmove.cli import app
-from fsmove.transfers.ftp_probe import is_probe_leftover, probe_scratch_name
+from fsmove.transfers.tree import is_probe_leftover, probe_scratch_name
 from tests.copy_harness import Side, put_files, run_copy_subprocess, side_for, tree_digests
 from tests.servers import RunningServer, make_tree, start_vsftpd
 

@@ -47,3 +47,52 @@ def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
     ok = run(py, "-c", "import fsmove.transfers.engine, fsmove.verify.verifier, fsmove.demo",
              cwd=elsewhere)
     assert ok.returncode == 0, ok.stderr
+
+
+def _tracked_copy(dest: Path) -> Path:
+    files = run("git", "ls-files", "-z", cwd=REPO).stdout.split("\0")
+    for rel in filter(None, files):
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    return dest
+
+
+def test_sdist_carries_license_and_tests_and_its_tests_run(tmp_path: Path) -> None:
+    """The sdist holds LICENSE, the tests and their real-server fixtures (tests/servers/),
+    run.sh and .ci/; unpacked and set up as run.sh does (an editable install with the
+    test extras), a test module runs from it. No package-data pattern names a missing
+    folder."""
+    import tarfile
+    import tomllib
+
+    source = _tracked_copy(tmp_path / "src")
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    py = venv / "bin" / "python"
+    tools = run(py, "-m", "pip", "install", "-q", "build", "setuptools>=77")
+    assert tools.returncode == 0, tools.stderr[-3000:]
+    built = run(py, "-m", "build", "--sdist", "--no-isolation", "--outdir", tmp_path / "dist",
+                source)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (sdist,) = (tmp_path / "dist").glob("fsmove-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    for needed in ("LICENSE", "run.sh", ".ci/install-servers.sh", "tests/conftest.py",
+                   "tests/servers/__init__.py", "tests/servers/vsftpd.py",
+                   "tests/faults/fsmove_run.py", "tests/test_verify.py"):
+        assert needed in names, needed
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["fsmove"]
+    for pattern in package_data:
+        assert list((REPO / "fsmove").glob(pattern)), f"package-data {pattern} matches nothing"
+
+    (root,) = (tmp_path / "unpacked").iterdir()
+    installed = run(py, "-m", "pip", "install", "-q", "-e", f"{root}[test]")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    tests = run(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_verify.py",
+                "-k", "identical_trees_match or five_problems_local", cwd=root)
+    assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:]

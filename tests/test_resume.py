@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.plan import temp_name
+from fsmove.transfers.journal import read_meta
+from fsmove.transfers.tree import TempNames
 from fsmove.verify.digest import BLOCK_SIZE
 from tests.copy_harness import (
     Side,
@@ -57,11 +58,32 @@ def make_source(src: Side, seed: int) -> dict[str, int]:
     return {p: len(d) for p, d in files.items()}
 
 
-def on_disk_progress(root: Path, sizes: dict[str, int]) -> dict[str, int]:
+_TEMP_KEYS: dict[Path, str] = {}
+
+
+def temp_name(journal: Path, path: str) -> str:
+    """The temporary file the job of ``journal`` writes ``path`` to ("" before the job
+    made its key; a job keeps its key for life)."""
+    key = _TEMP_KEYS.get(journal)
+    if key is None:
+        try:
+            key = read_meta(journal).get("temp_key") if journal.exists() else None
+        except sqlite3.Error:
+            key = None
+        if not key:
+            return ""
+        _TEMP_KEYS[journal] = key
+    return TempNames(key).for_path(path)
+
+
+def on_disk_progress(root: Path, sizes: dict[str, int], journal: Path) -> dict[str, int]:
     """path -> bytes at the destination now (its temp file, or the finished file)."""
     out = {}
     for path in sizes:
-        for candidate in (root / temp_name(path), root / path):
+        temp = temp_name(journal, path)
+        for candidate in ((root / temp) if temp else None, root / path):
+            if candidate is None:
+                continue
             try:
                 out[path] = candidate.stat().st_size
                 break
@@ -70,11 +92,11 @@ def on_disk_progress(root: Path, sizes: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def settled(root: Path, sizes: dict[str, int]) -> dict[str, int]:
+def settled(root: Path, sizes: dict[str, int], journal: Path) -> dict[str, int]:
     """Poll until the server has written everything it received (sizes stop moving)."""
     last: dict[str, int] | None = None
     for _ in range(200):
-        now = on_disk_progress(root, sizes)
+        now = on_disk_progress(root, sizes, journal)
         if now == last:
             return now
         last = now
@@ -83,10 +105,11 @@ def settled(root: Path, sizes: dict[str, int]) -> dict[str, int]:
 
 
 def wait_for_progress(root: Path, sizes: dict[str, int], target: int,
-                      proc: subprocess.Popen[str]) -> None:
+                      proc: subprocess.Popen[str], journal: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if sum(on_disk_progress(root, sizes).values()) >= target or proc.poll() is not None:
+        got = sum(on_disk_progress(root, sizes, journal).values())
+        if got >= target or proc.poll() is not None:
             return
         time.sleep(0.01)
     raise AssertionError("no progress within 60 s")
@@ -103,21 +126,21 @@ def kill_and_resume_cycle(src: Side, dst: Side, tmp_path: Path, *, seed: int,
     had: dict[str, int] = {}
     kills = 0
     for _ in range(KILLS):
-        done_now = sum(on_disk_progress(dst.root, sizes).values())
+        done_now = sum(on_disk_progress(dst.root, sizes, journal).values())
         if done_now >= total * 0.9:
             break
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         step = int(total * rnd.uniform(0.02, 0.06))
         try:
-            wait_for_progress(dst.root, sizes, done_now + step, proc)
+            wait_for_progress(dst.root, sizes, done_now + step, proc, journal)
         finally:
             proc.send_signal(signal.SIGKILL)
         out, _err = proc.communicate(timeout=30)
         kills += 1
         check_resends(had, _parse_events(out))
-        had = {p: n for p, n in settled(dst.root, sizes).items() if n < sizes[p]}
-        had = {p: n for p, n in had.items() if (dst.root / temp_name(p)).exists()}
+        had = {p: n for p, n in settled(dst.root, sizes, journal).items() if n < sizes[p]}
+        had = {p: n for p, n in had.items() if (dst.root / temp_name(journal, p)).exists()}
     assert kills == KILLS, f"only {kills} kills happened; slow the copy down"
     final = run_copy_subprocess(src, dst, *extra, journal=journal)
     assert final.exit_code == 0, final.output
@@ -178,17 +201,18 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
                        journal=journal)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    wait_for_progress(dst.root, sizes, 14 * MiB, proc)
+    wait_for_progress(dst.root, sizes, 14 * MiB, proc, journal)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    on_disk = settled(dst.root, sizes)
+    on_disk = settled(dst.root, sizes, journal)
     # A file the journal knows as partly done (a file whose first bytes were sent but
     # not yet acknowledged has no progress to resume: it simply starts over).
     with contextlib.closing(sqlite3.connect(journal)) as db:
         known = {p for (p,) in db.execute(
             "SELECT path FROM files WHERE state='partial' AND bytes_done > 0")}
     partial = sorted(p for p, n in on_disk.items()
-                     if 0 < n < sizes[p] and p in known and (dst.root / temp_name(p)).exists())
+                     if 0 < n < sizes[p] and p in known
+                     and (dst.root / temp_name(journal, p)).exists())
     assert partial, "the kill came too late: nothing was partial"
     changed = partial[0]
     with open(src.root / changed, "r+b") as fh:  # same size, new content and mtime
@@ -247,9 +271,9 @@ def test_network_cut_resume(src_kind: str, dst_kind: str, request: pytest.Fixtur
         cuts = 0
         rnd = random.Random(5)
         for _ in range(10):
-            done_now = sum(on_disk_progress(dst.root, sizes).values())
+            done_now = sum(on_disk_progress(dst.root, sizes, tmp_path / "job.db").values())
             wait_for_progress(dst.root, sizes, done_now + int(total * rnd.uniform(0.03, 0.06)),
-                              proc)
+                              proc, tmp_path / "job.db")
             if proc.poll() is not None:
                 break
             src_relay.cut_all()

@@ -39,6 +39,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import Filters, TempNames, TreeRules, looks_like_temp
 from fsmove.verify.digest import ALGORITHM, BLOCK_SIZE, digest_bytes
 from fsmove.verify.html_report import render_html, write_html
 from fsmove.verify.report import SCHEMA, terminal_summary, to_json, write_json
@@ -53,7 +54,6 @@ from fsmove.verify.verifier import (
     Verification,
     exit_code_for,
     in_sample,
-    is_fsmove_temp,
     verify_trees,
 )
 from tests.conformance_stores import store_for
@@ -78,13 +78,14 @@ class CountingSession:
         return self._inner.list(path)
 
     def read(
-        self, path: str, *, offset: int = 0, length: int | None = None
+        self, path: str, *, offset: int = 0, length: int | None = None,
+        expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
         self._owner.reads[path] += 1
         if path in self._owner.fail_once:
             self._owner.fail_once.discard(path)
             return self._fail(path)
-        return self._inner.read(path, offset=offset, length=length)
+        return self._inner.read(path, offset=offset, length=length, expect=expect)
 
     async def _fail(self, path: str) -> AsyncIterator[bytes]:
         raise TransientError(f"{path}: connection dropped (injected)", path=path)
@@ -108,8 +109,9 @@ class CountingSession:
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._inner.set_mtime(path, mtime)
 
-    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
-        await self._inner.place(temp, final, mtime=mtime)
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        await self._inner.place(temp, final, mtime=mtime, mode=mode, size=size)
 
     async def close(self) -> None:
         await self._inner.close()
@@ -279,12 +281,17 @@ def check_five(v: Verification, tmp: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def test_temp_name_predicate() -> None:
-    assert is_fsmove_temp(".fsmove.photo.jpg.part")
-    assert is_fsmove_temp(".fsmove.x.part")
-    assert not is_fsmove_temp(".fsmove..part")
-    assert not is_fsmove_temp("fsmove.x.part")
-    assert not is_fsmove_temp(".fsmove.x.partial")
+def test_temp_names_are_the_jobs_own() -> None:
+    job, other = TempNames(TempNames.new_key()), TempNames(TempNames.new_key())
+    temp = job.for_path("photos/a.jpg")
+    assert temp.startswith("photos/.fsmove.") and temp.endswith(".part")
+    assert job.for_path("photos/a.jpg") == temp  # the same on every run of the job
+    assert job.is_ours(temp) and looks_like_temp(temp.rsplit("/", 1)[1])
+    assert not other.is_ours(temp) and other.for_path("photos/a.jpg") != temp
+    assert not job.is_ours(temp.replace("photos/", "music/"))  # bound to its folder
+    for user_file in (".fsmove.notes.part", ".fsmove.0123456789abcdef.part",
+                      ".fsmove.0123456789abcdef.0123456789abcdef.part", "fsmove.x.part"):
+        assert not job.is_ours(user_file) and not job.is_ours(f"photos/{user_file}")
 
 
 def test_five_problems_local(tmp_path: Path) -> None:
@@ -377,16 +384,21 @@ def test_directories_temp_files_symlinks_and_exclusions(tmp_path: Path) -> None:
     (dst / "only-dst-dir").mkdir()
     (src / "clash").mkdir()
     (dst / "clash").write_bytes(b"a file where the source has a folder")
-    (dst / "a/.fsmove.keep.txt.part").write_bytes(b"half a copy")
-    (src / ".fsmove.new.bin.part").write_bytes(b"in flight")
+    temps = TempNames(TempNames.new_key())
+    (dst / temps.for_path("a/keep.txt")).write_bytes(b"half a copy")  # the job's: ignored
+    (dst / "a/.fsmove.keep.txt.part").write_bytes(b"a user's file")  # compared
+    (src / ".fsmove.new.bin.part").write_bytes(b"a user's file too")
     (src / "link").symlink_to("a/keep.txt")
     (dst / "logs/y.log").write_bytes(b"new log")
-    v = run(verify_local(src, dst, tier=Tier.FULL, exclude=lambda p: p.startswith("logs")))
+    rules = TreeRules(filters=Filters(exclude=("logs",)), temps=temps)
+    v = run(verify_local(src, dst, tier=Tier.FULL, rules=rules))
     assert categories(v) == {
         "only-src-dir": Category.ONLY_SRC,
         "only-src-dir/sub": Category.ONLY_SRC,
         "only-dst-dir": Category.ONLY_DST,
         "clash": Category.DIFFERS,
+        "a/.fsmove.keep.txt.part": Category.ONLY_DST,
+        ".fsmove.new.bin.part": Category.ONLY_SRC,
     }
     clash = next(r for r in v.results if r.path == "clash")
     assert clash.reason == "a dir in the source, a file in the destination"

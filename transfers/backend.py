@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 #: Default size of the pieces a backend yields from ``read`` / accepts in ``write``.
@@ -38,6 +38,12 @@ class Entry:
     size: int = 0
     #: Modification time, POSIX seconds UTC; ``None`` where the server gave none.
     mtime: float | None = None
+    #: Permission bits (``st_mode & 0o7777``) where the store shows them (local lstat,
+    #: SFTP attributes, FTP ``UNIX.mode`` facts or ``LIST`` permission strings).
+    mode: int | None = field(default=None, compare=False)
+    #: (device, inode) where the store has them (local only): ``read(expect=...)``
+    #: refuses an object that is not the one listed.
+    file_id: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -83,6 +89,9 @@ class Capabilities:
     suggested_sessions: int | None = None
     #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).
     mtime_resolution: float = 1.0
+    #: ``place(..., mode=...)`` sets permission bits (local chmod, SFTP setstat; FTP
+    #: ``SITE CHMOD`` where the server lists it in ``SITE HELP``).
+    set_mode: bool = True
     #: Human readable notes on what the probe found (for reports and ``--debug``).
     notes: tuple[str, ...] = ()
 
@@ -151,6 +160,56 @@ class UnsafePathError(BackendError):
     """A path that would escape the store root or is not a valid relative path."""
 
 
+class LinkRefusedError(PermanentError):
+    """A symbolic link (or another non-folder) stands where fsmove would write, read or
+    make a folder: it is never followed, so nothing lands outside the store root."""
+
+
+class SourceChangedError(TransientError):
+    """The object at a path is no longer the one listed (replaced, resized, touched):
+    retried from a fresh listing of it, never copied as it is now."""
+
+
+#: Permission bits fsmove keeps (setuid, setgid and sticky are never copied).
+PERMISSION_BITS = 0o777
+#: What a new file gets where the source's bits are unknown or ``--no-perms`` is given.
+NEW_FILE_MODE = 0o644
+
+
+def placed_mode(source_mode: int | None, *, keep: bool) -> int:
+    """The permission bits a copied file gets: the source's own bits (``keep``), else
+    ``NEW_FILE_MODE`` — never wider than the source's bits where they are known, so a
+    0600 ``.env`` never becomes readable by others, whatever the options."""
+    if source_mode is None:
+        return NEW_FILE_MODE
+    bits = source_mode & PERMISSION_BITS
+    return bits if keep else NEW_FILE_MODE & bits
+
+
+def link_refusal(path: str, *, action: str = "write") -> LinkRefusedError:
+    return LinkRefusedError(
+        f"{path}: is a symbolic link; fsmove never {action}s through a link "
+        "(remove or replace it with a real folder or file)", path=path)
+
+
+def check_listed(path: str, expect: Entry, *, kind: EntryKind, size: int,
+                 mtime: float | None, file_id: tuple[int, int] | None = None) -> None:
+    """Raise when what was opened at ``path`` is not the entry the listing gave: a link
+    or a special file (LinkRefusedError / PermanentError, never retried), or another or
+    modified file (SourceChangedError, retried from a fresh stat)."""
+    if kind is EntryKind.LINK:
+        raise link_refusal(path, action="read")
+    if kind is not EntryKind.FILE:
+        raise PermanentError(f"{path}: is no longer a regular file; not copied", path=path)
+    if expect.file_id is not None and file_id is not None and file_id != expect.file_id:
+        raise SourceChangedError(f"{path}: replaced by another file since it was listed",
+                                 path=path)
+    if size != expect.size or (
+        expect.mtime is not None and mtime is not None and mtime != expect.mtime
+    ):
+        raise SourceChangedError(f"{path}: changed since it was listed", path=path)
+
+
 def check_relpath(path: str) -> str:
     """Return ``path`` if it is a clean relative POSIX path, else raise UnsafePathError.
 
@@ -194,9 +253,14 @@ class Session(Protocol):
         ...
 
     def read(
-        self, path: str, *, offset: int = 0, length: int | None = None
+        self, path: str, *, offset: int = 0, length: int | None = None,
+        expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
-        """Stream the file's bytes from ``offset``, ``length`` bytes (or to EOF)."""
+        """Stream the file's bytes from ``offset``, ``length`` bytes (or to EOF).
+
+        With ``expect`` (the listed entry) the object opened must still be that regular
+        file (``check_listed``), checked where the protocol can tell (local: fstat of
+        the descriptor opened without following a link; SFTP: lstat beside the open)."""
         ...
 
     async def write(
@@ -210,10 +274,13 @@ class Session(Protocol):
     ) -> int:
         """Write the stream into ``path`` and return the number of bytes written.
 
-        ``create=True`` (only with ``offset == 0``) creates or truncates the file.
-        ``create=False`` writes into the existing file at ``offset`` without truncating
-        it (``Capabilities.offset_writes`` says where that is allowed). Returns only
-        once the server acknowledged every byte.
+        ``create=True`` (only with ``offset == 0``) removes whatever has that name (a
+        file, or a symlink planted there: never followed) and creates a new file, private
+        (0600) where the store can say so. ``create=False`` writes into the existing
+        file at ``offset`` without truncating it (``Capabilities.offset_writes`` says
+        where that is allowed); a link there is refused. A link at any folder of the
+        path is refused (LinkRefusedError). Returns only once the server acknowledged
+        every byte.
 
         ``acked(n)``, where the protocol can tell, is called as the destination
         acknowledges data: ``n`` is the count of bytes from ``offset`` that are now all
@@ -223,7 +290,8 @@ class Session(Protocol):
         ...
 
     async def mkdir(self, path: str) -> None:
-        """Create ``path`` and its missing parents; no error if it exists."""
+        """Create ``path`` and its missing parents; no error if it exists as a folder.
+        A symbolic link where a folder is needed is refused (LinkRefusedError)."""
         ...
 
     async def rename(self, src: str, dst: str) -> None:
@@ -242,11 +310,16 @@ class Session(Protocol):
         """Set the file's modification time (POSIX seconds)."""
         ...
 
-    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
-        """Put a finished temporary file in place: set its modification time (when
-        ``mtime`` is given), then rename ``temp`` to ``final`` — in as few round trips
-        as the protocol safely allows (pipelined where the server keeps order). Raises
-        like ``set_mtime`` / ``rename``; the rename is never sent before the bytes."""
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        """Put a finished temporary file in place: set its permission bits (``mode``,
+        where ``Capabilities.set_mode``) and modification time (when ``mtime`` is
+        given), then rename ``temp`` to ``final`` — in as few round trips as the
+        protocol safely allows (pipelined where the server keeps order). Raises like
+        ``set_mtime`` / ``rename``; the rename is never sent before the bytes. ``size``:
+        what the file must hold; a store that acknowledges only at the end (FTP) checks
+        it at the final name and raises TransientError when the server holds something
+        else (the others acknowledged every byte already and ignore it)."""
         ...
 
     async def close(self) -> None:

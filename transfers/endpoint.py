@@ -95,17 +95,27 @@ class Endpoint:
 
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: What a mistyped URL looks like: ``ftp:/h``, ``ftp:h``-style (a scheme, a colon, not
+#: two slashes) or ``sftp//h`` (a known scheme, no colon). Never a local path: taken as
+#: one, ``sftp//bob:pw@h/x`` made a folder named after the password.
+_TYPO_RE = re.compile(
+    r"^(?:[A-Za-z][A-Za-z0-9+.-]*:(?!//)/|(?:" + "|".join((*SCHEMES, "clever")) + r"):(?!//)"
+    r"|(?:" + "|".join((*SCHEMES, "clever")) + r")/{2,})",
+    re.IGNORECASE,
+)
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    """Parse an endpoint URL or plain path. Raises EndpointError with a one-line reason."""
+    """Parse an endpoint URL or plain path. Raises EndpointError with a one-line reason
+    that never shows a password, whatever the text got wrong (``mask_url``)."""
     if not text:
         raise EndpointError("empty endpoint: give a URL like ftp://user@host/path or a path")
     m = _SCHEME_RE.match(text)
     if not m:
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text) and not os.path.exists(text):
+        if _TYPO_RE.match(text):
             raise EndpointError(
-                f"malformed endpoint {text!r}: write scheme://host/path (two slashes)"
+                f"malformed endpoint {mask_url(text)!r}: write scheme://host/path (a colon "
+                "and two slashes); for a local folder of that name, write ./ before it"
             )
         return Endpoint(scheme="file", path=os.path.abspath(os.path.expanduser(text)))
     scheme = m.group(1).lower()
@@ -127,6 +137,15 @@ def parse_endpoint(text: str) -> Endpoint:
     # Passwords may contain "/" or "@" only when %-escaped, as in every URL.
     slash = rest.find("/")
     authority, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    if "@" not in authority and "@" in path and ":" in authority:
+        # ``ftp://bob:S3cr3t/Pw@h/x``: a password holding '/' (its head would pass for a
+        # host and port, its tail for a path, and show in every message). Ambiguous
+        # with ``ftp://h:2121/a@b``, which can be written ``a%40b``: refused.
+        raise EndpointError(
+            f"malformed endpoint {mask_url(text)!r}: an '@' after the host: write a '/' "
+            "in a password as %2F (better: give the password in FSMOVE_SRC_PASSWORD / "
+            "FSMOVE_DST_PASSWORD or ~/.netrc), an '@' in a path as %40"
+        )
     user = password = None
     if "@" in authority:
         userinfo, hostport = authority.rsplit("@", 1)
@@ -137,12 +156,12 @@ def parse_endpoint(text: str) -> Endpoint:
             user = userinfo
         user = unquote(user)
         if not user:
-            raise EndpointError(f"malformed endpoint {_mask(text)!r}: empty user name")
+            raise EndpointError(f"malformed endpoint {mask_url(text)!r}: empty user name")
     else:
         hostport = authority
     host, port = _split_hostport(hostport, text)
     if not host:
-        raise EndpointError(f"malformed endpoint {_mask(text)!r}: no host name")
+        raise EndpointError(f"malformed endpoint {mask_url(text)!r}: no host name")
     path = unquote(path)
     if "\x00" in path:
         raise EndpointError("malformed endpoint: NUL byte in path")
@@ -161,10 +180,10 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
-            raise EndpointError(f"malformed endpoint {_mask(text)!r}: unclosed '[' in host")
+            raise EndpointError(f"malformed endpoint {mask_url(text)!r}: unclosed '[' in host")
         host, tail = hostport[1:end], hostport[end + 1 :]
         if tail and not tail.startswith(":"):
-            raise EndpointError(f"malformed endpoint {_mask(text)!r}: junk after host")
+            raise EndpointError(f"malformed endpoint {mask_url(text)!r}: junk after host")
         port_text = tail[1:] if tail else ""
     elif ":" in hostport:
         host, port_text = hostport.rsplit(":", 1)
@@ -173,18 +192,46 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
     if port_text == "":
         return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # The "port" may be a password typed where the parse did not expect one: the
+        # message shows neither (mask_url hides what follows the colon).
         raise EndpointError(
-            f"malformed endpoint {_mask(text)!r}: port {port_text!r} is not a number 1-65535"
+            f"malformed endpoint {mask_url(text)!r}: the port is not a number 1-65535"
         )
     return host, int(port_text)
 
 
-_PASSWORD_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/]*@")
+def _port_like(authority: str) -> bool:
+    """Whether ``authority`` (no '@') is a host with at most a numeric port."""
+    if authority.startswith("["):
+        tail = authority[authority.find("]") + 1 :] if "]" in authority else ":x"
+        return tail == "" or (tail.startswith(":") and tail[1:].isdigit())
+    return ":" not in authority or authority.rsplit(":", 1)[1].isdigit()
 
 
-def _mask(text: str) -> str:
-    """The URL with any password replaced by ***, for error messages."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+_URL_HEAD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*(?::/*|/{2,}))(.*)$", re.DOTALL)
 
 
-mask_url = _mask
+def mask_url(text: str) -> str:
+    """``text`` safe to print: whatever looks like a password is replaced by ``***``,
+    even in a malformed URL (``ftp://u:p/w@h``, ``ftp:/u:p@h``, ``sftp//u:p@h``).
+
+    It masks generously: from the first ':' of the user part to the *last* '@' (a
+    password may hold '/' or '@'), and, with no '@' at all, anything after a ':' in the
+    host part that is not a port number. A message may lose a piece of a path; it never
+    shows a password."""
+    m = _URL_HEAD.match(text)
+    if m is None:
+        return text
+    head, rest = m.groups()
+    at = rest.rfind("@")
+    if at >= 0:
+        userinfo, tail = rest[:at], rest[at:]
+        colon = userinfo.find(":")
+        if colon >= 0:
+            userinfo = userinfo[: colon + 1] + "***"
+        return head + userinfo + tail
+    slash = rest.find("/")
+    authority, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    if not _port_like(authority):
+        authority = authority[: authority.find(":") + 1] + "***"
+    return head + authority + path

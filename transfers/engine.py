@@ -2,7 +2,7 @@
 
 How a file moves
 ----------------
-* It is written under a temporary name (``plan.temp_name``) and renamed into place only
+* It is written under a temporary name (``tree.TempNames``) and renamed into place only
   once every byte is acknowledged and its digest is known, so nothing at a final name
   ever looks complete when it is not. (A store that cannot rename gets the final name
   directly and only the journal says when it is complete.)
@@ -41,7 +41,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import xxhash
 
@@ -56,8 +55,8 @@ from .backend import (
     NotFoundError,
     OffsetWrites,
     PermanentError,
-    TransientError,
     parent_of,
+    placed_mode,
 )
 from .events import (
     BytesMoved,
@@ -65,6 +64,7 @@ from .events import (
     FileDeleted,
     FileDone,
     FileFailed,
+    FilePlanned,
     FileRestarted,
     FileRetry,
     FileStarted,
@@ -73,20 +73,20 @@ from .events import (
     Subscriber,
     Summary,
 )
-from .ftp_probe import is_probe_leftover
 from .journal import Journal
-from .plan import Filters, is_temp_name, same_mtime, temp_name
+from .plan import deletions
 from .pool import SessionPool
 from .ratelimit import RateLimiter
+from .transfer import (
+    DestinationChangedError,
+    FileTransfer,
+    SourceChangedError,
+    run_together,
+)
+from .tree import Filters, TempNames, TreeRules, same_mtime
 from .walk import WalkIssue, walk
 
 MiB = 1024 * 1024
-A = TypeVar("A")
-B = TypeVar("B")
-
-
-class SourceChangedError(TransientError):
-    """The source file changed while it was read: restart it (retryable)."""
 
 
 class DestinationFolderError(PermanentError):
@@ -103,6 +103,8 @@ class CopyOptions:
     stream_threshold: int = 1024 * 1024
     checksum: bool = False
     preserve_mtime: bool = True
+    #: Give copied files the source's permission bits (``--no-perms``: 0644 at most).
+    keep_perms: bool = True
     dry_run: bool = False
     delete: bool = False
     filters: Filters = field(default_factory=Filters)
@@ -157,11 +159,23 @@ class CopyEngine:
         journal: Journal | None,
         options: CopyOptions,
         subscribers: list[Subscriber] | None = None,
+        temp_names: TempNames | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
         self.journal = journal
         self.opt = options
+        if temp_names is None:
+            # A job's temporary names are keyed by its journal's secret; without a
+            # journal (tests, dry runs) the run has its own, so it never takes another
+            # job's partial file for its own.
+            key = journal.temp_key() if journal is not None else TempNames.new_key()
+            temp_names = TempNames(key)
+        self.temps = temp_names
+        #: What is in each tree: the source never holds anything of ours; the
+        #: destination holds this job's temporary files.
+        self._src_rules = TreeRules(filters=options.filters)
+        self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
         self._subs = list(subscribers or [])
         self._limiter = RateLimiter(options.bwlimit) if options.bwlimit else None
         self._stats = _Stats()
@@ -235,8 +249,12 @@ class CopyEngine:
             self._stats.files_skipped += 1
             self._stats.bytes_skipped += e.size
         if self.opt.dry_run:
+            for e in to_copy:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
+            for e in skipped:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
             for e in to_delete:
-                self.emit(FileDeleted(path=e.path, dry_run=True))
+                self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
             return self._summary(started, status="dry-run", to_delete=len(to_delete))
 
         if self.journal is not None:
@@ -244,7 +262,7 @@ class CopyEngine:
                 [(e.path, e.size, e.mtime, "pending") for e in to_copy]
                 + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
             )
-        wanted_temps = {temp_name(e.path) for e in to_copy}
+        wanted_temps = {self.temps.for_path(e.path) for e in to_copy}
         await self._remove_stale_temps([t for t in dst_temps if t not in wanted_temps])
         self._partial_temps = {t for t in dst_temps if t in wanted_temps}
         # Folders are made as their first file needs them (overlapping the copy), then
@@ -327,25 +345,17 @@ class CopyEngine:
         self,
     ) -> tuple[dict[str, Entry], list[str], dict[str, Entry], set[str], list[str]]:
         """Both sides' capabilities, roots and listings."""
-        flt = self.opt.filters
-
-        def skip_src(e: Entry) -> bool:
-            return (is_temp_name(e.name) or is_probe_leftover(e.path)
-                    or flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR))
-
-        def skip_dst(e: Entry) -> bool:
-            return flt.excluded(e.path, is_dir=e.kind is EntryKind.DIR)
-
         async def src_walk() -> tuple[dict[str, Entry], list[str]]:
             files: dict[str, Entry] = {}
             dirs: list[str] = []
             async for item in walk(
-                self.src, skip=skip_src, concurrency=self.opt.list_concurrency
+                self.src, skip=self._src_rules.skips, concurrency=self.opt.list_concurrency
             ):
                 if isinstance(item, WalkIssue) and item.unreadable:
                     # A folder that could not be listed: its files are not copied, so
                     # the run is partial (exit 3), as verify counts it unreadable.
                     reason = f"could not list this folder: {item.reason}"
+                    self._refused_paths.add(item.path)
                     self._stats.failed.append((item.path, reason))
                     self.emit(FileFailed(path=item.path, reason=reason))
                 elif isinstance(item, WalkIssue) and item.special:
@@ -376,14 +386,14 @@ class CopyEngine:
             except NotFoundError:
                 return files, dirs, temps
             async for item in walk(
-                self.dst, skip=skip_dst, concurrency=self.opt.list_concurrency
+                self.dst, skip=self._dst_rules.skips, concurrency=self.opt.list_concurrency
             ):
                 if isinstance(item, WalkIssue):
                     continue
                 if item.kind is EntryKind.DIR:
                     dirs.add(item.path)
-                elif is_temp_name(item.name) or is_probe_leftover(item.path):
-                    temps.append(item.path)  # removed below (a killed probe's files too)
+                elif self._dst_rules.is_job_temp(item):
+                    temps.append(item.path)
                 else:
                     files[item.path] = item
             return files, dirs, temps
@@ -409,9 +419,9 @@ class CopyEngine:
                 self._dst_caps = await self.dst.refresh_capabilities()
             return await dst_walk()
 
-        (src_files, src_dirs), (dst_files, dst_dirs, dst_temps) = await _both(
-            src_side(), dst_side()
-        )
+        src_listing, dst_listing = await run_together([src_side(), dst_side()])
+        src_files, src_dirs = src_listing  # type: ignore[misc]
+        dst_files, dst_dirs, dst_temps = dst_listing  # type: ignore[misc]
         return src_files, src_dirs, dst_files, dst_dirs, dst_temps
 
     async def _plan(
@@ -446,10 +456,9 @@ class CopyEngine:
             same = await self._compare_digests(maybe_same)
             for (e, _d), equal in zip(maybe_same, same, strict=True):
                 (skipped if equal else to_copy).append(e)
-        # Never delete what the source has in a form fsmove does not copy (a symlink).
-        to_delete = [
-            d for p, d in dst_files.items() if p not in src_files and p not in self._refused_paths
-        ]
+        # Never delete at or below what the source has in a form fsmove does not copy (a
+        # symlink) or could not read (plan.py).
+        to_delete = deletions(dst_files, src_files, self._refused_paths)
         return to_copy, skipped, to_delete
 
     async def _compare_digests(self, pairs: list[tuple[Entry, Entry]]) -> list[bool]:
@@ -601,7 +610,9 @@ class CopyEngine:
                 await self._copy_file(entry)
                 self._moved.pop(entry.path, None)
                 return
-            except SourceChangedError as exc:
+            except (SourceChangedError, DestinationChangedError) as exc:
+                # Every reader and writer of the attempt has ended (transfer.py): the
+                # next attempt starts the file over from its first byte.
                 reason = str(exc)
                 entry = await self._restat_source(entry)
                 self._restart(entry, reason)
@@ -618,7 +629,7 @@ class CopyEngine:
                     return
                 reason = str(exc)
             if self._dst_caps.rename:
-                self._partial_temps.add(temp_name(entry.path))
+                self._partial_temps.add(self.temps.for_path(entry.path))
             progressed = self._moved.get(entry.path, 0) > before
             attempt = 1 if progressed else attempt + 1
             if attempt > self.opt.retries:
@@ -668,20 +679,24 @@ class CopyEngine:
         await self._ensure_dir(parent_of(entry.path))
         caps = self._dst_caps
         use_temp = caps.rename
-        target = temp_name(entry.path) if use_temp else entry.path
+        target = self.temps.for_path(entry.path) if use_temp else entry.path
         blocks = await self._resumable_blocks(entry, target)
         if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
             digests, resumed_from = await self._copy_blockwise(entry, target, blocks)
         else:
             digests, resumed_from = await self._copy_stream(entry, target, blocks)
         digest = combine(digests, entry.size)
+        if self.opt.checksum:
+            await self._check_source_content(entry, digest)
         set_mtime = self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None
         async with self.dst.session() as s:
             if use_temp and not caps.rename_replaces:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
             if use_temp:
-                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None)
+                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
+                              mode=placed_mode(entry.mode, keep=self.opt.keep_perms),
+                              size=entry.size)
             elif set_mtime:
                 assert entry.mtime is not None
                 await s.set_mtime(target, entry.mtime)
@@ -782,26 +797,39 @@ class CopyEngine:
         if present is None:
             # Create (truncate) the temp file; for a one-block file, write it whole.
             if nblocks <= 1:
-                digests = await self._move_range(entry, target, _Segment(0, size), create=True)
+                transfer = FileTransfer(entry, reads=1)
+                digests = await self._move_range(transfer, target, _Segment(0, size),
+                                                 create=True)
                 return digests, 0
             async with self.dst.session() as s:
                 await s.write(target, _empty(), create=True)
         digests = dict(done)
+        transfer = FileTransfer(entry, reads=len(segments))
         lanes = await self._extra_lanes(len(segments))
         queue = deque(segments)
 
         async def lane() -> None:
             while queue:
                 seg = queue.popleft()
-                got = await self._move_range(entry, target, seg, create=False)
+                got = await self._move_range(transfer, target, seg, create=False)
                 for k, d in enumerate(got):
                     digests[seg.start // BLOCK_SIZE + k] = d
 
         try:
-            await asyncio.gather(*(lane() for _ in range(1 + lanes)))
+            # One segment failing stops the others, and the retry waits until none of
+            # them can write any more (transfer.py).
+            await run_together(lane() for _ in range(1 + lanes))
         finally:
             for _ in range(lanes):
                 self._streams.release()
+        async with self.dst.session() as s:
+            placed = await s.stat(target)
+        if placed.size != size:
+            # Never expected (every writer of this attempt has ended): another writer,
+            # or a store that lost bytes. The file starts over rather than be placed.
+            raise DestinationChangedError(
+                f"{entry.path}: the temporary file holds {placed.size} bytes, "
+                f"expected {size}", path=entry.path)
         return [digests[i] for i in range(nblocks)], resumed_from
 
     def _segments(self, missing: list[int], size: int) -> list[_Segment]:
@@ -878,7 +906,7 @@ class CopyEngine:
         )
         return a is not None and a == b
 
-    async def _move_range(self, entry: Entry, target: str, seg: _Segment, *,
+    async def _move_range(self, transfer: FileTransfer, target: str, seg: _Segment, *,
                           create: bool) -> list[bytes]:
         """Stream source [seg.start, seg.end) through the hasher and send it from
         ``seg.send_from`` into the destination; return the digests of its blocks
@@ -886,6 +914,7 @@ class CopyEngine:
         destination acknowledges them (or when the write returns); the acknowledged
         part of an unfinished block is journaled too, so a resume re-sends only what
         was in flight."""
+        entry = transfer.entry
         start, end, send_from = seg.start, seg.end, seg.send_from
         hasher = BlockHasher(start)
         journaled: set[int] = set()
@@ -911,7 +940,8 @@ class CopyEngine:
             if within and acked_upto < end:
                 self.journal.record_partial(path, idx, within)
 
-        async with self._read_source(entry, start, end, hasher, send_from=send_from) as pieces:
+        async with self._read_source(transfer, start, end, hasher,
+                                     send_from=send_from) as pieces:
             await pieces.first()
             async with self.dst.session() as s:
                 await s.write(
@@ -927,7 +957,7 @@ class CopyEngine:
 
     def _read_source(
         self,
-        entry: Entry,
+        transfer: FileTransfer,
         start: int,
         end: int,
         hasher: BlockHasher,
@@ -940,6 +970,7 @@ class CopyEngine:
 
         The source read starts at once, in its own task, so opening the source overlaps
         opening the destination (one round trip less per file on a slow link)."""
+        entry = transfer.entry
         send_from = start if send_from is None else send_from
         to_eof = end == entry.size
         q: _PieceQueue = _PieceQueue(self.opt.pipe_depth, self.opt.pipe_bytes)
@@ -953,7 +984,8 @@ class CopyEngine:
                 async with self.src.session() as s:
                     # To EOF: read without a bound, so a file that grew is noticed.
                     stream = s.read(
-                        entry.path, offset=start, length=None if to_eof else end - start
+                        entry.path, offset=start, length=None if to_eof else end - start,
+                        expect=entry,
                     )
                     async for piece in stream:
                         if self._limiter is not None:
@@ -976,7 +1008,10 @@ class CopyEngine:
                         "(it changed while it was copied)",
                         path=entry.path,
                     )
-                if end > BLOCK_SIZE and to_eof:
+                if transfer.read_finished():
+                    # Every byte of the file this attempt sends has been read, by this
+                    # segment or the others: the source must still be what was listed
+                    # (for a small file this overlaps the destination's last reply).
                     await self._check_source_unchanged(entry)
                 if not signalled:
                     signalled = True
@@ -1031,13 +1066,39 @@ class CopyEngine:
         return _Pipe(pieces(), task, first)
 
     async def _check_source_unchanged(self, entry: Entry) -> None:
-        async with self.src.session() as s:
-            now = await s.stat(entry.path)
-        if now.size != entry.size or (
+        """Raise SourceChangedError unless the source is still the regular file of the
+        size and mtime that was listed (and read)."""
+        try:
+            async with self.src.session() as s:
+                now = await s.stat(entry.path)
+        except NotFoundError:
+            raise SourceChangedError(
+                f"{entry.path}: source disappeared while it was copied", path=entry.path
+            ) from None
+        if now.kind is not EntryKind.FILE or now.size != entry.size or (
             entry.mtime is not None and now.mtime is not None and now.mtime != entry.mtime
         ):
             raise SourceChangedError(
                 f"{entry.path}: source changed while it was copied", path=entry.path
+            )
+
+    async def _check_source_content(self, entry: Entry, digest: str) -> None:
+        """``--checksum``: read the source again and compare its digest with the one of
+        the bytes sent; a rewrite that kept size and mtime (or fell within the store's
+        mtime resolution) shows here, before the file is placed."""
+        hasher = BlockHasher()
+        size = 0
+        async with self.src.session() as s:
+            async for piece in s.read(entry.path):
+                if self._limiter is not None:
+                    await self._limiter.take(len(piece))
+                hasher.update(piece)
+                size += len(piece)
+        hasher.finish()
+        if size != entry.size or combine(hasher.digests, size) != digest:
+            raise SourceChangedError(
+                f"{entry.path}: source changed while it was copied (its content differs "
+                "from the bytes sent)", path=entry.path
             )
 
     # -- stream destinations (FTP) -------------------------------------------------------
@@ -1073,7 +1134,7 @@ class CopyEngine:
                 journal_sent(hasher.position)
                 yield piece
 
-        async with self._read_source(entry, read_from, size, hasher,
+        async with self._read_source(FileTransfer(entry, reads=1), read_from, size, hasher,
                                      send_from=resume_at) as source:
             await source.first()
             async with self.dst.session() as s:
@@ -1196,25 +1257,6 @@ class _Pipe:
             await self._task
 
 
-async def _both(a: Awaitable[A], b: Awaitable[B]) -> tuple[A, B]:
-    """Await both at once; if one fails, cancel the other and raise the first error
-    (not an ExceptionGroup: the CLI maps plain errors to exit codes)."""
-    ta, tb = asyncio.ensure_future(a), asyncio.ensure_future(b)
-    try:
-        await asyncio.wait({ta, tb}, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        pending = [t for t in (ta, tb) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-    errors = [t.exception() for t in (ta, tb) if not t.cancelled()]  # retrieves both
-    for exc in errors:
-        if exc is not None:
-            raise exc
-    return ta.result(), tb.result()
-
-
 def _retrieve(task: asyncio.Future[None]) -> None:
     """Mark a finished task's failure as seen (it is reported by whoever awaited it)."""
     if not task.cancelled():
@@ -1225,5 +1267,3 @@ async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover  (makes this an async generator)
 
-
-Hook = Callable[[Event], None]

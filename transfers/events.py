@@ -90,9 +90,21 @@ class PathRefused(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FilePlanned(Event):
+    """A dry run's decision for one source file: ``action`` is ``copy`` or ``skip``
+    (already identical). Emitted only by dry runs, so a rerun of a 100,000-file copy
+    does not stream 100,000 skip events."""
+
+    path: str
+    size: int
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileDeleted(Event):
     path: str
     dry_run: bool = False
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,7 @@ _TYPE_NAMES: dict[type, str] = {
     FileFailed: "file_failed",
     PathRefused: "refused",
     FileDeleted: "deleted",
+    FilePlanned: "file_planned",
     Summary: "summary",
 }
 

@@ -52,6 +52,8 @@ from .backend import (
     UnsupportedError,
     check_relpath,
     join_relpath,
+    link_refusal,
+    parent_of,
 )
 from .endpoint import Endpoint
 from .ftp_client import DATA_BUFFER, FtpClient, ProtocolError, Reply
@@ -103,6 +105,10 @@ MDTM_WINDOW = 32
 ABOR_GRACE = 0.05
 #: A login round trip under this means a LAN (see ``FtpStore._with_suggestion``).
 LAN_RTT = 0.005
+#: Most entries one folder listing may hold: a server streaming an endless listing
+#: ends in an error at this count, with memory bounded (the LIST path and the walk
+#: hold a folder's entries; ~250 bytes each).
+MAX_LISTING_ENTRIES = 1_000_000
 #: A data connection opened ahead is used only this young (servers and middleboxes may
 #: drop idle connections; a fresh one costs two round trips, a dead one a timeout).
 AHEAD_MAX_AGE = 15.0
@@ -145,6 +151,13 @@ class FtpStore:
         self._spares: list[FtpSession] = []
         #: The shortest command round trip seen at login (seconds).
         self.rtt = float("inf")
+        #: Folders below the root that a listing of this store showed to be real folders
+        #: (or that it created), and names it showed to be symlinks: FTP servers follow
+        #: links in CWD, STOR and MKD, so a write goes only into folders known real.
+        self.real_dirs: set[str] = set()
+        self.links: set[str] = set()
+        #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
+        self.site_chmod: bool | None = None
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -521,7 +534,8 @@ class FtpSession:
         raise reply_error(reply, where=self.where, action="size of", path=path)
 
     async def _start_transfer(
-        self, command: str, *, rest: int, abs_path: str, path: str, action: str
+        self, command: str, *, rest: int, abs_path: str, path: str, action: str,
+        before: tuple[str, ...] = (),
     ) -> tuple[DataStream, DataStream]:
         """PASV/EPSV, connect, (REST), the transfer command; returns the data streams once
         the server accepted the command (1xx), TLS already set up.
@@ -530,16 +544,21 @@ class FtpSession:
         (one round trip less per file). REST is never pipelined: a refused REST followed
         by STOR would truncate the file.
         """
-        ahead = await self._take_ahead()
+        pipelined = rest == 0 and self._client.passive_mode is not None
+        if before and not (pipelined and self._pipelining):
+            for line in before:  # one at a time: this server may not keep order
+                await self.raw_command(line)
+            before = ()
+        ahead = await self._take_ahead() if not before else None
         if ahead is not None:
             started = await self._start_on_ahead(ahead, command, rest=rest, abs_path=abs_path,
                                                  path=path, action=action)
             if started is not None:
                 return started
         self._drop_ahead()
-        pipelined = rest == 0 and self._client.passive_mode is not None
         if pipelined:
-            refusal, port = await self._client.passive_then(f"{command} {abs_path}")
+            refusal, port = await self._client.passive_then(f"{command} {abs_path}",
+                                                            before=before)
         else:
             refusal, port = await self._client.passive()
         if refusal is not None or port is None:
@@ -824,66 +843,136 @@ class FtpSession:
 
     async def list(self, path: str) -> AsyncIterator[Entry]:
         abs_path = self._store.abs_path(path)
-        mlsd = self._features.mlst
         async with self._op("list", path):
-            if mlsd:
-                command = "MLSD"
+            entries = self._listing(abs_path, path, exact_times=True)
+            try:
+                async for entry in entries:
+                    yield entry
+            finally:
+                # Closed here, inside the guard: a consumer that stops early gets the
+                # transfer aborted before the session is free again.
+                await entries.aclose()
+
+    def _remember(self, parent: str, entry: Entry) -> None:
+        """Note what a listing showed: real folders and links (only below folders known
+        real themselves: a folder reached through a link proves nothing)."""
+        store = self._store
+        if parent and parent not in store.real_dirs:
+            return
+        if entry.kind is EntryKind.DIR:
+            store.real_dirs.add(entry.path)
+            store.links.discard(entry.path)
+        else:
+            store.real_dirs.discard(entry.path)
+            if entry.kind is EntryKind.LINK:
+                store.links.add(entry.path)
             else:
-                command = "LIST" if self._list_plain else "LIST -a"
-            try:
-                reader, writer = await self._start_transfer(
-                    command, rest=0, abs_path=abs_path, path=path, action="list")
-            except BackendError as exc:
-                if command != "LIST -a" or not isinstance(exc, PermanentError):
-                    raise
-                self._list_plain = True
-                command = "LIST"
-                reader, writer = await self._start_transfer(
-                    command, rest=0, abs_path=abs_path, path=path, action="list")
-            parse = parse_mlsx_line if mlsd else parse_list_line
-            splitter = LineSplitter()
-            # MLSD entries stream out as they are parsed. LIST entries are held until the
-            # listing ends: LIST cannot tell a missing folder or a file from a folder
-            # ("LIST -a" shows "." for a folder, else a CWD probe decides), and its times
-            # are imprecise, so exact ones come from MDTM once the data connection closed.
-            seen_dot = False
-            held: list[Entry] = []
-            finished = False
-            try:
-                while True:
-                    chunk = await self._read_block(reader)
-                    lines = splitter.feed(chunk) if chunk else splitter.finish()
-                    batch: list[Entry] = []
-                    for line in lines:
-                        listed = _parse_line(parse, line, where=self.where, path=path)
-                        if listed is None:
-                            continue
-                        if listed.name in (".", ".."):
-                            seen_dot = True
-                            continue
-                        batch.append(_entry_of(path, listed, where=self.where))
-                    if mlsd:
-                        for entry in batch:
-                            yield entry
-                    else:
-                        held.extend(batch)
-                    if not chunk:
-                        break
-                writer.close()
-                finished = True
-                await self._finish_transfer(path=path, action="list")
-                await self._open_ahead()
-            except BaseException as exc:
-                if not finished:
-                    await self._after_failed_transfer(writer, reader, exc)
+                store.links.discard(entry.path)
+
+    async def _listing(
+        self, abs_path: str, path: str, *, exact_times: bool
+    ) -> AsyncIterator[Entry]:
+        """The entries of one folder (no guard: the caller holds the session)."""
+        mlsd = self._features.mlst
+        if mlsd:
+            command = "MLSD"
+        else:
+            command = "LIST" if self._list_plain else "LIST -a"
+        try:
+            reader, writer = await self._start_transfer(
+                command, rest=0, abs_path=abs_path, path=path, action="list")
+        except BackendError as exc:
+            if command != "LIST -a" or not isinstance(exc, PermanentError):
                 raise
-            if mlsd:
-                return
-            if not seen_dot and not await self.raw_is_dir(abs_path):
-                raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
-                                    path=path)
-            for entry in await self._with_mdtm(held):
-                yield entry
+            self._list_plain = True
+            command = "LIST"
+            reader, writer = await self._start_transfer(
+                command, rest=0, abs_path=abs_path, path=path, action="list")
+        parse = parse_mlsx_line if mlsd else parse_list_line
+        splitter = LineSplitter()
+        # MLSD entries stream out as they are parsed. LIST entries are held until the
+        # listing ends: LIST cannot tell a missing folder or a file from a folder
+        # ("LIST -a" shows "." for a folder, else a CWD probe decides), and its times
+        # are imprecise, so exact ones come from MDTM once the data connection closed.
+        seen_dot = False
+        held: list[Entry] = []
+        count = 0
+        finished = False
+        try:
+            while True:
+                chunk = await self._read_block(reader)
+                lines = splitter.feed(chunk) if chunk else splitter.finish()
+                batch: list[Entry] = []
+                for line in lines:
+                    listed = _parse_line(parse, line, where=self.where, path=path)
+                    if listed is None:
+                        continue
+                    if listed.name in (".", ".."):
+                        seen_dot = True
+                        continue
+                    count += 1
+                    if count > MAX_LISTING_ENTRIES:
+                        raise PermanentError(
+                            f"list {path!r} on {self.where}: more than "
+                            f"{MAX_LISTING_ENTRIES} entries in one folder; the listing "
+                            "was stopped (a broken or hostile server?)", path=path)
+                    entry = _entry_of(path, listed, where=self.where)
+                    self._remember(path, entry)
+                    batch.append(entry)
+                if mlsd:
+                    for entry in batch:
+                        yield entry
+                else:
+                    held.extend(batch)
+                if not chunk:
+                    break
+            writer.close()
+            finished = True
+            await self._finish_transfer(path=path, action="list")
+            await self._open_ahead()
+        except BaseException as exc:
+            if not finished:
+                await self._after_failed_transfer(writer, reader, exc)
+            raise
+        if mlsd:
+            return
+        if not seen_dot and not await self.raw_is_dir(abs_path):
+            raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
+                                path=path)
+        for entry in await self._with_mdtm(held) if exact_times else held:
+            yield entry
+
+    async def _listed_kind(self, path: str) -> EntryKind | None:
+        """What ``path`` is according to a listing of its folder (None: not there)."""
+        parent = parent_of(path)
+        kind: EntryKind | None = None
+        async for entry in self._listing(self._store.abs_path(parent), parent,
+                                         exact_times=False):
+            if entry.path == path:
+                kind = entry.kind  # read on to the end: the session stays in step
+        return kind
+
+    async def _check_folders(self, path: str, *, itself: bool = False) -> list[str]:
+        """Refuse a link (or a file) where a folder of ``path`` should be (``itself``:
+        ``path`` too); return the folders found missing, outermost first. Folders this
+        store listed or made are known; any other is looked up in its parent's listing
+        (once: the answer is remembered)."""
+        store = self._store
+        folders = _folders_of(path) + ([path] if itself else [])
+        for i, folder in enumerate(folders):
+            if folder in store.real_dirs:
+                continue
+            if folder in store.links:
+                raise link_refusal(folder)
+            kind = await self._listed_kind(folder)
+            if kind is None:
+                return folders[i:]
+            if kind is EntryKind.LINK:
+                raise link_refusal(folder)
+            if kind is not EntryKind.DIR:
+                raise PermanentError(f"{folder}: exists and is not a folder", path=folder)
+            store.real_dirs.add(folder)
+        return []
 
     async def _with_mdtm(self, entries: list[Entry]) -> list[Entry]:
         """Exact mtimes for listed files: MDTM, ``MDTM_WINDOW`` commands per write, so a
@@ -929,8 +1018,12 @@ class FtpSession:
             pass  # the session is marked broken; the original error is the one to report
 
     async def read(
-        self, path: str, *, offset: int = 0, length: int | None = None
+        self, path: str, *, offset: int = 0, length: int | None = None,
+        expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
+        """REST + RETR. ``expect`` is not checked beyond the byte count: FTP has no way
+        to open a file without following a link, and a listing already showed what
+        the name was (the engine checks size and mtime after the transfer)."""
         abs_path = self._store.abs_path(path)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError(f"bad range offset={offset} length={length}")
@@ -1011,14 +1104,22 @@ class FtpSession:
                 f"write {path!r}: create=True writes from offset 0 only (got {offset})",
                 path=path)
         async with self._op("write", path):
+            await self._check_folders(path)
+            if not create and path in self._store.links:
+                raise link_refusal(path)
             verb, rest = ("STOR", 0) if create else await self._offset_plan(
                 abs_path, path, offset)
+            # A new file: whatever has its name goes first (DELE removes a link itself;
+            # STOR would write through it). Sent in the same write as the STOR.
+            before = (f"DELE {abs_path}",) if create else ()
             ahead = await self._take_ahead() if rest == 0 else None
             if ahead is not None:
-                sent = await self._upload_early(ahead[1], verb, abs_path, path, data)
+                sent = await self._upload_early(ahead[1], verb, abs_path, path, data,
+                                                before=before)
             else:
                 _reader, writer = await self._start_transfer(
-                    verb, rest=rest, abs_path=abs_path, path=path, action="write")
+                    verb, rest=rest, abs_path=abs_path, path=path, action="write",
+                    before=before)
                 sent = await self._send_data(writer, data, path=path)
                 writer.close()
             await self._finish_transfer(path=path, action="write")
@@ -1032,6 +1133,8 @@ class FtpSession:
         abs_path: str,
         path: str,
         data: AsyncIterable[bytes],
+        *,
+        before: tuple[str, ...] = (),
     ) -> int:
         """STOR on the data connection opened ahead, the first piece sent at once without
         waiting for the server's 150: a small file goes out with its command, and its 150
@@ -1039,7 +1142,7 @@ class FtpSession:
         that refuses the command never accepted that connection, so nothing is written;
         the refusal is raised as usual. Later pieces wait for the 150."""
         pieces = aiter(data)
-        await self._client.send(f"{verb} {abs_path}")
+        await self._client.send_many([*before, f"{verb} {abs_path}"])
         try:
             first = await anext(pieces, None)
             if first is not None:
@@ -1054,6 +1157,8 @@ class FtpSession:
         if following is None:
             writer.close()  # the whole file is out: end of data now
         try:
+            for _line in before:
+                await self._client.reply()  # DELE: gone or never there, both fine
             reply = await self._client.reply()
             if not reply.is_preliminary():
                 if reply.is_success():
@@ -1126,7 +1231,24 @@ class FtpSession:
     async def mkdir(self, path: str) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("mkdir", path):
-            await self._mkdirs(abs_path, path)
+            if not path:
+                await self._mkdirs(abs_path, path)  # the root: the user's own path
+                return
+            for folder in await self._check_folders(path, itself=True):
+                reply = await self.raw_command(f"MKD {self._store.abs_path(folder)}")
+                if not reply.is_success():
+                    if not 500 <= reply.code < 600:
+                        raise reply_error(reply, where=self.where, action="mkdir",
+                                          path=folder)
+                    kind = await self._listed_kind(folder)  # made meanwhile?
+                    if kind is EntryKind.LINK:
+                        raise link_refusal(folder)
+                    if kind is not EntryKind.DIR:
+                        raise PermanentError(
+                            f"mkdir {folder!r} on {self.where}: cannot create it (server "
+                            f"replied {reply.text!r}); a file may be in the way, or the "
+                            "parent is not writable", path=folder)
+                self._store.real_dirs.add(folder)
 
     async def _mkdirs(self, abs_path: str, path: str) -> None:
         reply = await self.raw_command(f"MKD {abs_path}")
@@ -1148,7 +1270,7 @@ class FtpSession:
                 return
         if reply.code == 550 and not looks_denied(reply):
             raise PermanentError(
-                f"mkdir {path!r} on {self.where}: cannot create {abs_path!r} (server replied "
+                f"cannot create the folder {abs_path!r} on {self.where} (server replied "
                 f"{reply.text!r}); a file may be in the way, or the parent is not writable",
                 path=path)
         raise reply_error(reply, where=self.where, action="mkdir", path=path)
@@ -1165,22 +1287,53 @@ class FtpSession:
                 raise reply_error(reply, where=self.where, action=f"rename {src!r} to",
                                   path=dst)
 
-    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        """Mode (``SITE CHMOD``, where offered), time, rename; then, since FTP
+        acknowledges a file only with the final 226 of its STOR, the placed file is
+        checked at its final name: ``size`` bytes there and the temporary name gone.
+        A server that kept part of a STOR, answered RNTO without renaming, or stored
+        the file under another name (pure-ftpd turns a tab into "_") fails the file
+        (retryable) instead of letting it pass for copied."""
         abs_src = self._store.abs_path(temp)
         abs_dst = self._store.abs_path(final)
         method = self._mtime_method(temp) if mtime is not None else None
-        if not self._features.answered:
-            if mtime is not None:
-                await self.set_mtime(temp, mtime)
-            await self.rename(temp, final)
-            return
         async with self._op("rename", temp):
+            chmod = await self._chmod_line(mode, abs_src)
+            if not self._features.answered:
+                # One command at a time (the server may not keep order).
+                if chmod is not None:
+                    self._chmod_done(await self.raw_command(chmod))
+                if method is not None:
+                    assert mtime is not None
+                    mtime_reply = await self.raw_command(
+                        f"{method} {format_timeval(mtime)} {abs_src}")
+                    if not mtime_reply.is_success():
+                        if mtime_reply.code in (500, 501, 502, 504):
+                            raise self._mtime_refusal(mtime_reply, temp)
+                        raise await self._refusal(mtime_reply, abs_path=abs_src, path=temp,
+                                                  action="set mtime")
+                rnfr = await self.raw_command(f"RNFR {abs_src}")
+                if rnfr.code != 350:
+                    raise await self._refusal(rnfr, abs_path=abs_src, path=temp,
+                                              action="rename")
+                rnto = await self.raw_command(f"RNTO {abs_dst}")
+                if not rnto.is_success():
+                    raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
+                                      path=final)
+                if size is not None:
+                    await self._check_placed(temp, final, size, checks=None)
+                return
             # One write, one round trip: the server reads them in order (it answered
             # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
             lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
             if method is not None:
                 assert mtime is not None
                 lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+            if chmod is not None:
+                lines.insert(0, chmod)
+            checks = self._placed_checks(abs_src, abs_dst) if size is not None else []
+            lines += checks
             # With no data connection ready for this session's next transfer, ask for
             # its port in the same write: it comes back with the rest.
             ahead = self._can_open_ahead()
@@ -1188,22 +1341,102 @@ class FtpSession:
                 assert self._client.passive_mode is not None
                 lines.append(self._client.passive_mode)
             await self._client.send_many(lines)
+            chmod_reply = await self._client.reply() if chmod is not None else None
             mtime_reply = await self._client.reply() if method is not None else None
             rnfr = await self._client.reply()
             rnto = await self._client.reply()
+            check_replies = [await self._client.reply() for _line in checks]
             if ahead:
                 self._on_ahead_reply(await self._client.reply())
             if 421 in (rnfr.code, rnto.code):
                 self._mark_broken("the server closed the session (421)")
+            if chmod_reply is not None:
+                self._chmod_done(chmod_reply)
             if rnfr.code != 350:
                 raise await self._refusal(rnfr, abs_path=abs_src, path=temp, action="rename")
             if not rnto.is_success():
                 raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
                                   path=final)
+            if size is not None:
+                await self._check_placed(temp, final, size, checks=check_replies)
             if mtime_reply is not None and not mtime_reply.is_success():
                 # In place with the bytes complete; only its time is off (so the next
                 # run copies it again): say so as the set-mtime failure it is.
                 raise self._mtime_refusal(mtime_reply, final)
+
+    async def _chmod_line(self, mode: int | None, abs_path: str) -> str | None:
+        """``SITE CHMOD`` for ``mode``, or None where the server does not offer it (asked
+        once per store with ``SITE HELP``, which changes nothing on the server)."""
+        if mode is None:
+            return None
+        store = self._store
+        if store.site_chmod is None:
+            reply = await self.raw_command("SITE HELP")
+            words = " ".join(reply.lines).upper().split()
+            store.site_chmod = reply.is_success() and "CHMOD" in words
+        return f"SITE CHMOD {mode & 0o777:o} {abs_path}" if store.site_chmod else None
+
+    def _chmod_done(self, reply: Reply) -> None:
+        """A refused SITE CHMOD leaves the server's default mode (reported once, in the
+        capability notes): the copy goes on."""
+        if not reply.is_success() and reply.code != 421:
+            self._store.site_chmod = False
+
+    def _placed_checks(self, abs_src: str, abs_dst: str) -> list[str]:
+        """Commands that tell what is at the final and the temporary names (pipelined
+        after RNTO): SIZE where offered, else MLST; none on LIST-only servers without
+        SIZE (a listing of the folder is read instead)."""
+        if self._features.size:
+            return [f"SIZE {abs_dst}", f"SIZE {abs_src}"]
+        if self._features.mlst:
+            return [f"MLST {abs_dst}", f"MLST {abs_src}"]
+        return []
+
+    async def _check_placed(self, temp: str, final: str, size: int,
+                            checks: list[Reply] | None) -> None:
+        if checks is None:  # not pipelined: ask now
+            lines = self._placed_checks(self._store.abs_path(temp),
+                                        self._store.abs_path(final))
+            checks = [await self.raw_command(line) for line in lines]
+        if checks:
+            at_final, at_temp = (self._size_in(r) for r in checks)
+        else:
+            entries = {e.path: e async for e in self._listing(
+                self._store.abs_path(parent_of(final)), parent_of(final),
+                exact_times=False)}
+            at_final = entries[final].size if final in entries else None
+            at_temp = entries[temp].size if temp in entries else None
+        if at_final is None:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server accepted the rename but no "
+                "file is at that name (it may have stored it under another name)",
+                path=final)
+        if at_temp is not None:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server answered the rename but the "
+                "temporary file is still there", path=final)
+        if at_final != size:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server holds {at_final} bytes of "
+                f"{size} at the final name (it kept only part of the upload)", path=final)
+
+    def _size_in(self, reply: Reply) -> int | None:
+        """The size a SIZE or MLST reply gives (None: no such file)."""
+        if reply.code == 213:
+            try:
+                return int(reply.last.strip())
+            except ValueError:
+                return None
+        if reply.code == 250:
+            for line in reply.lines:
+                facts = parse_facts(line.strip().partition(" ")[0])
+                if "type" in facts:
+                    listed = facts_to_listed(facts, "")
+                    return listed.size if listed is not None else None
+        if reply.code == 421:
+            self._mark_broken("the server closed the session (421)")
+            raise reply_error(reply, where=self.where, action="check placed file")
+        return None
 
     async def remove(self, path: str) -> None:
         abs_path = self._store.abs_path(path)
@@ -1270,6 +1503,12 @@ class FtpSession:
         self._client.close()
 
 
+def _folders_of(path: str) -> list[str]:
+    """The folders leading to ``path`` below the root, outermost first ("a", "a/b")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield head
     async for piece in rest:
@@ -1310,7 +1549,7 @@ def _entry_of(parent: str, listed: Listed, *, where: str) -> Entry:
     entry, and every operation re-checks paths with ``check_relpath`` anyway."""
     name = listed.name
     return Entry(path=join_relpath(parent, name), kind=listed.kind, size=listed.size,
-                 mtime=listed.mtime)
+                 mtime=listed.mtime, mode=listed.mode)
 
 
 __all__ = ["FtpSession", "FtpStore", "make_ssl_context"]

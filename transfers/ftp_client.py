@@ -31,6 +31,12 @@ from .ftp_data import DataStream, open_data_stream
 
 #: StreamReader buffer limit of data connections (the default, 64 KiB, makes reads small).
 DATA_BUFFER = 4 * 1024 * 1024
+#: Bounds on one control-connection reply, so a hostile or broken server cannot make
+#: fsmove hold an endless multi-line reply (FEAT, HELP and MLST replies are a few lines;
+#: a line is at most the control stream's 64 KiB buffer). The whole reply must also
+#: arrive within the session timeout, not each line (a trickle would never end).
+MAX_REPLY_LINES = 1000
+MAX_REPLY_BYTES = 256 * 1024
 
 
 class ProtocolError(Exception):
@@ -109,7 +115,11 @@ class FtpClient(aioftp.Client):
         # Straight from the StreamReader under one cheap timeout: aioftp's StreamIO wraps
         # every read in wait_for (a new task per line), which costs small files dearly.
         async with asyncio.timeout(self.timeout):
-            line = await self.stream.reader.readline()
+            try:
+                line = await self.stream.reader.readline()
+            except ValueError as exc:  # no end of line within the stream's buffer
+                raise ProtocolError("reply line longer than the control buffer "
+                                    f"({self.stream.reader._limit} bytes)") from exc
         if not line:
             self.stream.close()
             raise ConnectionResetError("control connection closed by the server")
@@ -174,6 +184,26 @@ class FtpClient(aioftp.Client):
             await self.settle()
         return await self._read_reply()
 
+    async def parse_response(self) -> tuple[Code, list[str]]:
+        """One reply, all its lines: aioftp's parser, bounded in lines, bytes and time
+        (``MAX_REPLY_LINES``, ``MAX_REPLY_BYTES``, ``timeout`` for the whole reply)."""
+        async with asyncio.timeout(self.timeout):
+            code, rest = await self.parse_line()
+            info = [rest]
+            size = len(rest)
+            current = code
+            while rest.startswith("-") or not current.isdigit():
+                current, rest = await self.parse_line()
+                info.append(rest if current.isdigit() else current + rest)
+                size += len(current) + len(rest)
+                if len(info) > MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
+                    raise ProtocolError(
+                        f"reply {code} longer than {MAX_REPLY_LINES} lines or "
+                        f"{MAX_REPLY_BYTES} bytes: the server is broken or hostile")
+                if current.isdigit() and current != code:
+                    raise ProtocolError(f"malformed multi-line reply {info[:3]!r:.200}")
+            return code, info
+
     async def _read_reply(self) -> Reply:
         try:
             code, info = await self.parse_response()
@@ -215,15 +245,24 @@ class FtpClient(aioftp.Client):
         self.passive_mode = "PASV"
         return None, self._port_of(reply)
 
-    async def passive_then(self, command: str) -> tuple[Reply | None, int | None]:
+    async def passive_then(
+        self, command: str, *, before: tuple[str, ...] = ()
+    ) -> tuple[Reply | None, int | None]:
         """EPSV/PASV (whichever worked before) and ``command`` in one write: the transfer
         command rides along instead of waiting a round trip for the port. On a refusal
-        the command's own reply (425/503) is read too, so replies stay in step."""
+        the command's own reply (425/503) is read too, so replies stay in step.
+        ``before``: commands sent first in the same write (their replies are read and
+        dropped; a 421 among them surfaces with the next command's reply)."""
         assert self.passive_mode is not None
         mode = self.passive_mode
         writer = self.stream.writer
-        writer.write(f"{mode}\r\n{command}\r\n".encode("utf-8", "surrogateescape"))
+        lines = [*before, mode, command]
+        if any("\r" in line or "\n" in line for line in lines):
+            raise ValueError("an FTP command must not contain CR or LF")
+        writer.write("".join(f"{line}\r\n" for line in lines).encode("utf-8", "surrogateescape"))
         await self._drain(writer)
+        for _line in before:
+            await self.reply()  # ``before`` commands: their outcome is not needed here
         reply = await self.reply()
         if reply.code == (229 if mode == "EPSV" else 227):
             return None, self._port_of(reply)

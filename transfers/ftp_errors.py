@@ -57,7 +57,13 @@ def looks_missing(reply: Reply) -> bool:
 
 
 def _subject(action: str, path: str | None, where: str) -> str:
-    return f"{action} {path!r} on {where}" if path is not None else f"{action} on {where}"
+    """``LIST 'a/b' on HOST:21``; the root is named in words (a bare ``''`` says
+    nothing); connecting reads ``cannot connect to HOST:21``."""
+    if action == "connect to":
+        return f"cannot connect to {where}"
+    if path is None:
+        return f"{action} on {where}"
+    return f"{action} {path!r} on {where}" if path else f"{action} the root folder on {where}"
 
 
 def reply_error(
@@ -157,8 +163,8 @@ def network_error(
     if isinstance(exc, ssl.SSLCertVerificationError):
         return UntrustedCertificateError(
             f"{subject}: the server's TLS certificate is not trusted "
-            f"({exc.verify_message}); give the CA that signed it with --ca-file FILE, or "
-            "--insecure-tls to skip verification if you trust this network",
+            f"({exc.verify_message}); pass the certificate or the CA that signed it with "
+            "--ca-file PEM, or --insecure-tls to skip the check if you trust this network",
             path=path,
         )
     if isinstance(exc, ConnectionRefusedError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .backend import EntryKind
 
@@ -34,6 +34,8 @@ class Listed:
     mtime: float | None = None
     #: The symlink's target when the listing shows one (``LIST`` ``l`` lines).
     link_target: str | None = None
+    #: Permission bits (MLSx ``UNIX.mode``, or a ``LIST`` line's ``rwxr-xr-x``).
+    mode: int | None = field(default=None, compare=False)
 
 
 def decode_name(raw: bytes) -> str:
@@ -103,7 +105,12 @@ def facts_to_listed(facts: dict[str, str], name: str) -> Listed | None:
             mtime = parse_timeval(facts["modify"])
         except ValueError:
             mtime = None
-    return Listed(name=name, kind=kind, size=size, mtime=mtime)
+    mode: int | None = None
+    try:
+        mode = int(facts["unix.mode"], 8) & 0o7777 if "unix.mode" in facts else None
+    except ValueError:
+        mode = None
+    return Listed(name=name, kind=kind, size=size, mtime=mtime, mode=mode)
 
 
 def parse_mlsx_line(line: bytes | str) -> Listed | None:
@@ -180,7 +187,22 @@ def _unix_listed(m: re.Match[str]) -> Listed:
         name, target = name.split(" -> ", 1)
     size_text = m.group("size")
     size = int(size_text) if kind is EntryKind.FILE and "," not in size_text else 0
-    return Listed(name=name, kind=kind, size=size, link_target=target)
+    return Listed(name=name, kind=kind, size=size, link_target=target,
+                  mode=permission_bits(m.group("perm")))
+
+
+def permission_bits(perm: str) -> int | None:
+    """``rwxr-x---`` (``ls -l`` form, with s/S/t/T) to 0o750; None if it is not one."""
+    if len(perm) != 9:
+        return None
+    bits = 0
+    for i, char in enumerate(perm):
+        granted = char not in "-STL"
+        if char in "sStTlL" and i % 3 != 2:
+            return None
+        if granted:
+            bits |= 1 << (8 - i)
+    return bits
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,9 +27,6 @@ proftpd refuses).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -38,10 +35,10 @@ from .backend import Capabilities, OffsetWrites
 from .ftp_client import Reply
 from .ftp_listing import format_timeval, parse_timeval
 
-#: The scratch file name prefix (at the store root).
-PROBE_PREFIX = ".fsmove-probe-"
-#: The rename probe's extra files: ``NAME.b`` and, briefly, ``NAME.b.c``.
-_PROBE_NAME_RE = re.compile(r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c)?$")
+# The scratch names (and the rule that recognises a killed probe's leftovers) are tree
+# rules: transfers/tree.py. The rename probe's extra files are NAME.b and, briefly, NAME.b.c.
+from .tree import probe_scratch_name
+
 #: The mtime the probe sets and reads back (2001-09-09 01:46:40 UTC).
 PROBE_MTIME = 1_000_000_000
 
@@ -126,24 +123,6 @@ class ProbeTarget(Protocol):
     async def raw_is_dir(self, abs_path: str) -> bool: ...
 
     def passive_note(self) -> str: ...
-
-
-def _token_check(token: str) -> str:
-    return hashlib.blake2s(token.encode(), key=b"fsmove capability probe",
-                           digest_size=4).hexdigest()
-
-
-def probe_scratch_name() -> str:
-    """A fresh scratch file name: ``.fsmove-probe-<token>-<check of the token>``."""
-    token = secrets.token_hex(6)
-    return f"{PROBE_PREFIX}{token}-{_token_check(token)}"
-
-
-def is_probe_leftover(path: str) -> bool:
-    """Whether ``path`` (store-relative) is a probe's scratch file left by a killed run:
-    at the store root, with a name ``probe_scratch_name`` made (its check matches)."""
-    found = _PROBE_NAME_RE.match(path)
-    return found is not None and _token_check(found.group(1)) == found.group(2)
 
 
 def _scratch_path(root: str) -> str:

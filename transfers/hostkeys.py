@@ -20,6 +20,12 @@ Matching is by host name only, like OpenSSH's default ``CheckHostIP no``; a
 does, OpenSSH does not). ``@revoked`` and ``@cert-authority`` lines are passed to
 asyncssh, which enforces them.
 
+``~/.ssh/config`` is honoured as ``ssh`` honours it, for the host being reached:
+``UserKnownHostsFile`` (the first file is read and recorded to, the others and
+``GlobalKnownHostsFile`` are read) unless ``--known-hosts`` was given, and
+``StrictHostKeyChecking accept-new`` (or ``no``) acts as ``--accept-new-host-key``. A
+changed key is refused whatever the setting (OpenSSH's ``no`` would connect anyway).
+
 asyncssh calls ``HostKeyChecker.known_hosts`` (its ``known_hosts=`` callable) before the
 key exchange, which restricts the offered host-key algorithms to the recorded key types,
 then ``HostKeyChecker.validate`` for any key not among the recorded ones.
@@ -73,6 +79,33 @@ CLEVER_CLOUD_FINGERPRINTS: frozenset[str] = frozenset(
         "SHA256:yhn79aqxOGQZ+LXdN1/vIY+jwRIbBamlVT1+HdFoA6o",
     }
 )
+
+
+def accepts_new_keys(config: object) -> bool:
+    """Whether ``~/.ssh/config``'s ``StrictHostKeyChecking`` for this host lets an
+    unknown key be recorded (``accept-new``, ``no``/``off``); ``yes``/``ask`` (nothing to
+    ask here) and no setting keep unknown keys refused."""
+    get = getattr(config, "get", None)
+    value = get("StrictHostKeyChecking", None) if get is not None else None
+    if value is False:
+        return True
+    return isinstance(value, str) and value.lower() in ("accept-new", "no", "off")
+
+
+def _teach_asyncssh_strict_host_key_checking() -> None:
+    """asyncssh's config parser skips ``StrictHostKeyChecking`` (it has its own
+    policy); registered here with its yes/no/word parser so ``options.config`` holds the
+    value the matching ``Host``/``Match`` block gave. Without that table (another
+    asyncssh), the setting is ignored and unknown keys stay refused (the safe side)."""
+    from asyncssh import config as ssh_config
+
+    table = getattr(ssh_config.SSHClientConfig, "_handlers", None)
+    parse = getattr(ssh_config.SSHConfig, "_set_bool_or_str", None)
+    if isinstance(table, dict) and parse is not None:
+        table.setdefault("stricthostkeychecking", ("StrictHostKeyChecking", parse))
+
+
+_teach_asyncssh_strict_host_key_checking()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +167,29 @@ class KnownHostKeys:
 class KnownHostsFile:
     """The known_hosts file that is read and appended to, plus read-only extras."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *,
+                 extra: Sequence[str | Path] | None = None) -> None:
         if path is None:
             self.path = DEFAULT_KNOWN_HOSTS.expanduser()
             self._extra: tuple[Path, ...] = (GLOBAL_KNOWN_HOSTS,)
         else:
             self.path = Path(path).expanduser()
             self._extra = ()
+        if extra is not None:
+            self._extra = tuple(Path(p).expanduser() for p in extra)
+
+    @classmethod
+    def from_ssh_config(cls, config: object) -> KnownHostsFile | None:
+        """The files ``~/.ssh/config`` names for this host (asyncssh's parsed config,
+        ``options.config``), or None when it names none (the defaults apply)."""
+        get = getattr(config, "get", None)
+        if get is None:
+            return None
+        user_files = [str(f) for f in get("UserKnownHostsFile", None) or ()]
+        if not user_files:
+            return None
+        global_files = [str(f) for f in get("GlobalKnownHostsFile", None) or ()]
+        return cls(user_files[0], extra=[*user_files[1:], *global_files])
 
     def lookup(self, host: str, port: int | None) -> KnownHostKeys:
         name = known_hosts_name(host, port)

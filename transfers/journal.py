@@ -26,10 +26,12 @@ the job's state).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
+import secrets
 import sqlite3
 import stat
 import time
@@ -40,6 +42,9 @@ from pathlib import Path
 from fsmove.verify.digest import BLOCK_SIZE
 
 SCHEMA_VERSION = 1
+#: A lazily written record (a file's done mark, run counters) is committed at most
+#: this many seconds after it was written.
+LAZY_COMMIT_WITHIN = 0.5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -191,6 +196,7 @@ class Journal:
         self.recovered_from: Path | None = None
         self._pending_writes = 0
         self._last_commit = 0.0
+        self._commit_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Journal:
@@ -257,6 +263,9 @@ class Journal:
         self.close()
 
     def close(self) -> None:
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._commit()
@@ -286,6 +295,16 @@ class Journal:
     def set_options(self, options: dict[str, object]) -> None:
         self._set_meta({"options": json.dumps(options, sort_keys=True)})
 
+    def temp_key(self) -> str:
+        """This job's secret for naming its temporary files (``tree.TempNames``): made
+        on first use and kept for the job's life, so a rerun finds its partial files."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='temp_key'").fetchone()
+        if row is not None and row[0]:
+            return str(row[0])
+        key = secrets.token_hex(16)
+        self._set_meta({"temp_key": key})
+        return key
+
     # -- batching --------------------------------------------------------------------
     def _begin(self) -> None:
         if not self.conn.in_transaction:
@@ -298,10 +317,26 @@ class Journal:
         self._commit()
 
     def _wrote_lazily(self) -> None:
-        """Commit at most every 0.5 s: for progress counters only."""
+        """Commit at most every ``LAZY_COMMIT_WITHIN`` seconds, and at the latest that
+        long after this write even if nothing else is written meanwhile (a timer on
+        the running event loop): a file that finished is in the journal within a
+        bounded time, also when the copy then stalls (``fsmove status`` and a kill
+        see it)."""
         self._pending_writes += 1
-        if time.monotonic() - self._last_commit > 0.5:
+        if time.monotonic() - self._last_commit > LAZY_COMMIT_WITHIN:
             self._commit()
+        elif self._commit_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not on an event loop: the next write or close commits
+            self._commit_timer = loop.call_later(LAZY_COMMIT_WITHIN, self._timed_commit)
+
+    def _timed_commit(self) -> None:
+        self._commit_timer = None
+        if self._conn is not None and self._pending_writes:
+            with contextlib.suppress(sqlite3.Error):
+                self._commit()
 
     def _commit(self) -> None:
         if self.conn.in_transaction:

@@ -1,71 +1,40 @@
-"""What a copy must do: filter the source tree, compare it with the destination, name
-the temporary files, decide which files to skip, copy or delete."""
+"""Planning decisions that need no I/O: what ``--delete`` may remove.
+
+``--delete`` removes a destination file only when the source was seen whole and has
+no such file. Where the source has something fsmove does not copy or could not read
+(a symlink, a special file, a refused name, a folder it could not list), the
+destination's files at that path *and below it* are left alone: the source holds that
+subtree in a form fsmove did not look into, so their absence proves nothing. (A source
+``media -> /real`` with a real ``media/`` at the destination deletes nothing there.)
+"""
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass
-
-import xxhash
+from collections.abc import Iterable, Mapping
 
 from .backend import Entry, parent_of
 
-TEMP_PREFIX = ".fsmove."
-TEMP_SUFFIX = ".part"
 
-
-def temp_name(path: str) -> str:
-    """The partial file a transfer writes before renaming it into place: hidden, in the
-    same directory (so the rename is atomic), short (names may be up to 255 bytes), and
-    the same on every run, so a resumed run finds it."""
-    tag = xxhash.xxh3_64_hexdigest(path.encode("utf-8", "surrogateescape"))
-    parent = parent_of(path)
-    name = f"{TEMP_PREFIX}{tag}{TEMP_SUFFIX}"
-    return f"{parent}/{name}" if parent else name
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether ``name`` is one of ``temp_name``'s partial files (prefix, 16 hex, suffix)."""
-    tag = name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
-    return (
-        name.startswith(TEMP_PREFIX)
-        and name.endswith(TEMP_SUFFIX)
-        and len(tag) == 16
-        and all(c in "0123456789abcdef" for c in tag)
-    )
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Include/exclude globs (rsync-like): a pattern with no "/" matches a name at any
-    depth, one with "/" matches the whole relative path. Excludes win; with includes,
-    a file must match one of them (directories are always walked)."""
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-    @staticmethod
-    def _match(path: str, pattern: str) -> bool:
-        if "/" in pattern:
-            return fnmatch.fnmatchcase(path, pattern.strip("/"))
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
-
-    def excluded(self, path: str, *, is_dir: bool) -> bool:
-        if any(self._match(path, p) for p in self.exclude):
-            return True
-        if is_dir or not self.include:
-            return False
-        return not any(self._match(path, p) for p in self.include)
-
-
-def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
-    if a is None or b is None:
+def is_at_or_below(path: str, roots: set[str]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one of them."""
+    if not roots:
         return False
-    return abs(a - b) <= tolerance
+    if "" in roots:
+        return True  # the root itself
+    while path:
+        if path in roots:
+            return True
+        path = parent_of(path)
+    return False
 
 
-@dataclass(frozen=True, slots=True)
-class CopyItem:
-    entry: Entry
-    #: Why it is copied: "new", "changed", "resume".
-    reason: str
+def deletions(
+    dst_files: Mapping[str, Entry], src_files: Mapping[str, Entry], blind: Iterable[str]
+) -> list[Entry]:
+    """The destination files ``--delete`` removes: not in the source, and not at or
+    below a source path in ``blind`` (not copied, or not readable)."""
+    unseen = set(blind)
+    return [
+        d for p, d in dst_files.items()
+        if p not in src_files and not is_at_or_below(p, unseen)
+    ]

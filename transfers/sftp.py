@@ -52,6 +52,18 @@ aliases, HostName, User, Port, IdentityFile.
 too, except on the root itself, which may well be a symlinked home directory.
 mtimes are whole seconds on SFTPv3 (OpenSSH), ``set_mtime`` truncates.
 
+**Links at the destination**: SFTP has no ``openat``, so before writing into a folder
+every level of it is ``lstat``'ed (together, one round trip, once per folder per store:
+folders a listing or a ``mkdir`` of this store showed to be real are not asked again);
+a link there is refused (``LinkRefusedError``) and so is a link where ``mkdir`` needs a
+folder. A new file is opened with ``CREAT | EXCL`` (never through a link planted at its
+name: the open fails, the name is removed, the open retried), private (0600) until
+``place`` sets its bits; a file written into again must be a regular file. A swap of a
+checked folder for a link between the check and the write is the one window left
+(closing it would need the server to open without following links).
+``read(expect=...)`` sends an ``lstat`` beside the ``open`` and reads nothing unless the
+name is still the regular file listed (same size and mtime).
+
 **Errors**: NO_SUCH_FILE -> NotFoundError, PERMISSION_DENIED -> PermissionDeniedError,
 a FAILURE that names space or quota, or a failed write on a filesystem whose
 ``statvfs@openssh.com`` shows no room (OpenSSH maps ENOSPC to a bare FAILURE) ->
@@ -65,7 +77,10 @@ file): an acknowledged write is in the server's cache, and ``verify`` re-reads i
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import posixpath
+import socket
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -95,13 +110,14 @@ from .backend import (
     PermissionDeniedError,
     TransientError,
     UnsupportedError,
+    check_listed,
     check_relpath,
     join_relpath,
-    parent_of,
+    link_refusal,
 )
 from .cork import cork_connection
 from .endpoint import Endpoint
-from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile
+from .hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 
 T = TypeVar("T")
 
@@ -142,6 +158,20 @@ def _host_key_algs() -> list[str]:
 
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
+
+
+def _socket_reason(exc: OSError) -> str:
+    """Why a connection could not be made, in words (asyncio's own text for a refused
+    port is ``Connect call failed ('127.0.4.3', 2999)``)."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror})"
+    refused = isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED \
+        or "[Errno 111]" in str(exc)
+    if refused:
+        return "connection refused; check the host and port and that the SSH server runs"
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return _one_line(exc.strerror or exc)
 
 
 def _translate(exc: BaseException, path: str) -> BackendError:
@@ -192,7 +222,18 @@ def _entry(rel: str, attrs: asyncssh.SFTPAttrs, longname: str = "") -> Entry:
     mtime: float | None = None
     if attrs.mtime is not None:
         mtime = attrs.mtime + (attrs.mtime_ns or 0) / 1e9
-    return Entry(path=rel, kind=kind, size=size, mtime=mtime)
+    mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+    return Entry(path=rel, kind=kind, size=size, mtime=mtime, mode=mode)
+
+
+#: Mode of a file fsmove creates, until ``place`` sets its final bits.
+_PRIVATE = asyncssh.SFTPAttrs(permissions=0o600)
+
+
+def _folders_of(path: str) -> list[str]:
+    """The folders leading to ``path`` below the root, outermost first ("a", "a/b")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 class _Client(asyncssh.SSHClient):
@@ -220,8 +261,12 @@ class SftpSession:
         requests_in_flight: int,
         posix_rename: bool,
         on_close: Callable[[SftpSession], None],
+        real_dirs: set[str] | None = None,
     ) -> None:
         self._conn = conn
+        #: Folders below the root seen to be real folders, not links (shared by the
+        #: store's sessions): writes into them need no new check.
+        self._real_dirs: set[str] = real_dirs if real_dirs is not None else set()
         self._on_close = on_close
         self._sftp = sftp
         self._root = root
@@ -271,14 +316,21 @@ class SftpSession:
                 if filename in (".", ".."):
                     continue
                 longname = name.longname if isinstance(name.longname, str) else ""
-                yield _entry(join_relpath(path, filename), name.attrs, longname)
+                entry = _entry(join_relpath(path, filename), name.attrs, longname)
+                if path in self._real_dirs or path == "":
+                    if entry.kind is EntryKind.DIR:
+                        self._real_dirs.add(entry.path)
+                    else:
+                        self._real_dirs.discard(entry.path)
+                yield entry
         finally:
             await self._close_quietly(names)
 
     # -- contents ---------------------------------------------------------------------
 
     async def read(
-        self, path: str, *, offset: int = 0, length: int | None = None
+        self, path: str, *, offset: int = 0, length: int | None = None,
+        expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
@@ -286,9 +338,26 @@ class SftpSession:
         if length == 0:
             return
         # block_size=0: every fh.read is ONE request; we pipeline them ourselves.
-        fh = await self._bounded(
+        opening = self._bounded(
             self._sftp.open(full, asyncssh.FXF_READ, encoding=None, block_size=0), path
         )
+        if expect is None:
+            fh = await opening
+        else:
+            # lstat beside the open (no extra round trip): the name must still be the
+            # regular file listed, not a link put there since (SFTP cannot open without
+            # following one), else nothing is read.
+            got = await asyncio.gather(self.stat(path), opening, return_exceptions=True)
+            now, fh = got
+            if isinstance(fh, BaseException):
+                raise fh
+            try:
+                if isinstance(now, BaseException):
+                    raise now
+                check_listed(path, expect, kind=now.kind, size=now.size, mtime=now.mtime)
+            except BaseException:
+                await self._close_quietly(fh)
+                raise
         pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
         next_offset = offset
         end = None if length is None else offset + length
@@ -349,8 +418,7 @@ class SftpSession:
         if offset < 0:
             raise ValueError("offset must not be negative")
         full = self._full(path)
-        pflags = asyncssh.FXF_WRITE | (asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC if create else 0)
-        fh = await self._bounded(self._sftp.open(full, pflags, encoding=None, block_size=0), path)
+        fh = await self._open_for_write(path, full, create=create)
         chunk = self._write_len
         in_flight: deque[tuple[asyncio.Task[int], int]] = deque()
         written = 0
@@ -406,6 +474,61 @@ class SftpSession:
             raise
         return written
 
+    async def _check_folders(self, path: str, *, itself: bool = False) -> list[str]:
+        """Refuse a link (or a file) where a folder of ``path`` should be (``itself``:
+        ``path`` too); the folders found missing, outermost first. Unchecked levels
+        are lstat'ed together (one round trip); checked ones are remembered."""
+        folders = _folders_of(path) + ([path] if itself else [])
+        unknown = [f for f in folders if f not in self._real_dirs]
+        if not unknown:
+            return []
+        found = await asyncio.gather(*(self.stat(f) for f in unknown), return_exceptions=True)
+        kinds = dict(zip(unknown, found, strict=True))
+        for i, folder in enumerate(folders):
+            now = kinds.get(folder)
+            if now is None:
+                continue  # known to be a real folder
+            if isinstance(now, NotFoundError):
+                return folders[i:]
+            if isinstance(now, BaseException):
+                raise now
+            if now.kind is EntryKind.LINK:
+                raise link_refusal(folder)
+            if now.kind is not EntryKind.DIR:
+                raise PermanentError(f"{folder}: exists and is not a folder", path=folder)
+            self._real_dirs.add(folder)
+        return []
+
+    async def _open_for_write(
+        self, path: str, full: str, *, create: bool
+    ) -> asyncssh.SFTPClientFile:
+        """A handle to write ``path``. A new file (``create``) is made with O_EXCL, so a
+        link planted at its name is never followed: whatever is there is removed first
+        (tried only when the exclusive create fails, so the common case costs nothing
+        more). An existing file (resume) must be a regular file, not a link."""
+        await self._check_folders(path)
+        if not create:
+            now = await self.stat(path)
+            if now.kind is EntryKind.LINK:
+                raise link_refusal(path)
+            if now.kind is not EntryKind.FILE:
+                raise PermanentError(f"{path}: is not a regular file; not written", path=path)
+            return await self._bounded(
+                self._sftp.open(full, asyncssh.FXF_WRITE, encoding=None, block_size=0), path)
+        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+        try:
+            return await self._bounded(
+                self._sftp.open(full, flags, _PRIVATE, encoding=None, block_size=0), path)
+        except (PermanentError, PermissionDeniedError) as exc:
+            if isinstance(exc, NoSpaceError):
+                raise
+            try:
+                await self.remove(path)  # a link is removed itself, not followed
+            except NotFoundError:
+                raise exc from None
+        return await self._bounded(
+            self._sftp.open(full, flags, _PRIVATE, encoding=None, block_size=0), path)
+
     async def _explain_failure(self, exc: PermanentError, full: str, path: str) -> BackendError:
         """OpenSSH reports ENOSPC as a bare FAILURE: look at the free space to tell."""
         try:
@@ -435,25 +558,22 @@ class SftpSession:
         if path == "":
             await self._make_root()
             return
-        full = self._full(path)
-        try:
-            await self._bounded(self._sftp.mkdir(full), path)
-            return
-        except NotFoundError:
-            await self.mkdir(parent_of(path))
+        self._full(path)
+        for folder in await self._check_folders(path, itself=True):
             try:
-                await self._bounded(self._sftp.mkdir(full), path)
-                return
-            except PermanentError as exc:
-                failure = exc
-        except PermanentError as exc:
-            failure = exc  # servers answer a bare FAILURE for "exists": look at what is there
-        try:
-            entry = await self.stat(path)
-        except NotFoundError:
-            raise failure from None
-        if entry.kind is not EntryKind.DIR:
-            raise PermanentError(f"{path}: exists and is not a directory", path=path)
+                await self._bounded(self._sftp.mkdir(self._full(folder)), folder)
+            except PermanentError as failure:
+                # Servers answer a bare FAILURE for "exists": look at what is there.
+                try:
+                    entry = await self.stat(folder)
+                except NotFoundError:
+                    raise failure from None
+                if entry.kind is EntryKind.LINK:
+                    raise link_refusal(folder) from None
+                if entry.kind is not EntryKind.DIR:
+                    raise PermanentError(f"{folder}: exists and is not a folder",
+                                         path=folder) from None
+            self._real_dirs.add(folder)
 
     async def _make_root(self) -> None:
         """``mkdir -p`` of the store's root itself: a fresh bucket folder
@@ -494,15 +614,22 @@ class SftpSession:
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._bounded(self._sftp.utime(self._full(path), times=(mtime, mtime)), path)
 
-    async def place(self, temp: str, final: str, *, mtime: float | None) -> None:
-        if mtime is None:
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        if mtime is None and mode is None:
             await self.rename(temp, final)
-        elif self.ordered_requests:
+            return
+        # One SETSTAT for the time and the permission bits.
+        attrs = asyncssh.SFTPAttrs(permissions=mode)
+        if mtime is not None:
+            attrs.atime = attrs.mtime = int(mtime)
+        setstat = self._bounded(self._sftp.setstat(self._full(temp), attrs), temp)
+        if self.ordered_requests:
             # One round trip: the server handles a channel's requests in order, so the
-            # mtime lands on the temporary file before the rename.
-            await asyncio.gather(self.set_mtime(temp, mtime), self.rename(temp, final))
+            # attributes land on the temporary file before the rename.
+            await asyncio.gather(setstat, self.rename(temp, final))
         else:
-            await self.set_mtime(temp, mtime)
+            await setstat
             await self.rename(temp, final)
 
     async def close(self) -> None:
@@ -538,6 +665,8 @@ class SftpStore:
         self._endpoint = endpoint
         self.display = endpoint.display
         self._known_hosts = KnownHostsFile(known_hosts)
+        #: --known-hosts given: ~/.ssh/config's UserKnownHostsFile does not apply.
+        self._known_hosts_chosen = known_hosts is not None
         self._accept_new = accept_new_host_key
         self._client_key_paths = (
             None if client_keys is None else [str(Path(p).expanduser()) for p in client_keys]
@@ -550,6 +679,8 @@ class SftpStore:
         self._caps_lock = asyncio.Lock()
         self._sessions: set[SftpSession] = set()
         self._spare: SftpSession | None = None
+        #: Folders checked to be real (not links), shared by every session.
+        self._real_dirs: set[str] = set()
 
     def _target(self) -> str:
         e = self._endpoint
@@ -593,8 +724,10 @@ class SftpStore:
         keys = self._load_client_keys()
         if keys is not None:
             options["client_keys"] = keys
-        if self._ssh_config is not None:
-            options["config"] = [str(Path(self._ssh_config).expanduser())]
+        # ``()`` makes asyncssh read ~/.ssh/config now (its options default to none; only
+        # connect() would read it, too late for the host-key settings read from it).
+        options["config"] = () if self._ssh_config is None else \
+            [str(Path(self._ssh_config).expanduser())]
         return options
 
     async def _resolve_options(
@@ -612,6 +745,13 @@ class SftpStore:
             )
         except (asyncssh.Error, OSError, ValueError) as exc:
             raise ConnectError(f"bad SSH options for {self._target()}: {_one_line(exc)}") from None
+        # ~/.ssh/config for this host, as ssh reads it (transfers/hostkeys.py).
+        from_config = None if self._known_hosts_chosen else \
+            KnownHostsFile.from_ssh_config(options.config)
+        if from_config is not None:
+            self._known_hosts = checker.known_hosts = from_config
+        if accepts_new_keys(options.config):
+            checker.accept_new = True
         host = options.host_key_alias or options.host
         port = options.port if options.port != 22 else None
         target = f"{options.username}@{options.host}:{options.port}"
@@ -648,9 +788,9 @@ class SftpStore:
                 ) from None
             if isinstance(exc, TimeoutError):
                 raise ConnectError(
-                    f"cannot reach {target}: no answer in {self._timeout:g} s"
+                    f"cannot connect to {target}: no answer in {self._timeout:g} s"
                 ) from None
-            raise ConnectError(f"cannot reach {target}: {exc.strerror or exc}") from None
+            raise ConnectError(f"cannot connect to {target}: {_socket_reason(exc)}") from None
         checker.record_accepted()
         cork_connection(conn)
         return conn
@@ -713,6 +853,7 @@ class SftpStore:
             requests_in_flight=self._requests_in_flight,
             posix_rename=posix_rename,
             on_close=self._sessions.discard,
+            real_dirs=self._real_dirs,
         )
         self._sessions.add(session)
         return session

@@ -4,11 +4,11 @@
 yields entries as they come, so a tree of 100,000 files starts flowing before the
 listing ends and memory holds only the directories still to list.
 
-Every listed name is checked before it is used to build a path: names that are empty,
-"." or "..", contain "/" or NUL or a newline, are not valid UTF-8, or are longer than
-255 bytes are never followed or copied; they come out as ``WalkIssue`` so the run can
-report them. A listing that repeats an entry yields it once. Symlinks and special
-files are reported as issues too (fsmove copies regular files and directories only).
+Every listed name is checked before it is used to build a path (``tree.name_problem``:
+empty, "." or "..", "/" or NUL or a newline, not UTF-8, over 255 bytes): such names are
+never followed or copied; they come out as ``WalkIssue`` so the run can report them. A
+listing that repeats an entry yields it once. Symlinks and special files are reported
+as issues too (fsmove copies regular files and directories only).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from .backend import BackendError, Entry, EntryKind, join_relpath
 from .pool import SessionPool
-
-MAX_NAME_BYTES = 255
+from .tree import name_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +33,6 @@ class WalkIssue:
     unreadable: bool = False
     #: A symlink, device, socket or fifo: never copied, and that is not a failure.
     special: bool = False
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be used as a path component, or None if it is fine."""
-    if name in ("", ".", ".."):
-        return f"refused name {name!r}"
-    if "/" in name or "\x00" in name or "\n" in name or "\r" in name:
-        return "refused name with '/', NUL or newline"
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "refused name that is not valid UTF-8"
-    if len(encoded) > MAX_NAME_BYTES:
-        return f"refused name longer than {MAX_NAME_BYTES} bytes"
-    return None
 
 
 async def walk(

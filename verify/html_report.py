@@ -361,6 +361,10 @@ def render_html(v: Verification) -> str:
         if problems
         else "No problem: every compared path is identical."
     )
+    # With --list-all the identical paths are rows too: the table is the record of
+    # every file and its digest, problems still first.
+    every = any(r.category is Category.IDENTICAL for r in v.results)
+    heading = f"{'Every path, problems first' if every else 'Problems first'} — {listed}"
     rows = _script_json([_row(r) for r in v.results])
     js = (
         _JS.replace("/*PAGE*/0", str(PAGE))
@@ -387,7 +391,7 @@ def render_html(v: Verification) -> str:
 <dl class="facts">{_facts(v)}</dl>
 </section>
 <section id="problems">
-<h2>Problems first — {_e(listed)}</h2>
+<h2>{_e(heading)}</h2>
 <p class="legend">{legend}</p>
 <div class="controls">
 <input id="q" type="search" placeholder="Search paths, reasons, digests…"

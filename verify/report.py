@@ -167,6 +167,23 @@ def tier_words(v: Verification) -> str:
     return {"quick": "quick (listings and sizes)", "full": "full content"}[v.tier.value]
 
 
+def _packed(items: list[str], width: int = 78) -> list[str]:
+    """``items`` joined by ", " on indented lines of at most ``width`` columns (an
+    item is never split: 80-column terminals and logs read it whole)."""
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        candidate = f"{line}, {item}" if line else item
+        if line and len(candidate) + 2 > width:
+            lines.append(f"  {line},")
+            line = item
+        else:
+            line = candidate
+    if line:
+        lines.append(f"  {line}")
+    return lines
+
+
 def terminal_summary(v: Verification, *, max_problems: int = 20) -> str:
     """A few lines for the terminal: verdict, totals per category, tier, time, and the
     first ``max_problems`` problems in ``rclone check --combined`` style."""
@@ -174,9 +191,8 @@ def terminal_summary(v: Verification, *, max_problems: int = 20) -> str:
     lines = [
         verdict_sentence(v),
         f"  {v.src_display}  ->  {v.dst_display}",
-        "  "
-        + ", ".join(f"{c.value} {c.label}: {t.count(c)}" for c in Category)
-        + f"  ({t.files} files, {t.dirs} directories)",
+        *_packed([f"{c.value} {c.label}: {t.count(c)}" for c in Category]
+                 + [f"({t.files} files, {t.dirs} directories)"]),
         f"  tier: {tier_words(v)}; {v.algorithm}; {v.seconds:.1f} s",
         f"  {_how(v)}",
     ]

@@ -12,8 +12,11 @@ How it runs:
 * Directories are compared too: a directory on one side only is ``+`` / ``-`` (empty
   directories matter to users), and a file facing a directory is ``*``. Symlinks and
   special files are never compared (fsmove never copies them): they are listed in
-  ``Verification.skipped`` and do not change the verdict. fsmove's own temporary files
-  (``is_fsmove_temp``) are ignored on both sides.
+  ``Verification.skipped`` and do not change the verdict. What is in a tree is decided
+  by ``fsmove.transfers.tree.TreeRules``, the rules the copy applies: the filters (with
+  each entry's kind, so a folder is walked unless excluded) and, on the destination,
+  the copy job's own temporary files, which are ignored. Any other file is compared,
+  whatever its name.
 * Tiers (``Tier``): ``QUICK`` compares listings and sizes only; ``FULL`` reads every file
   whose sizes agree on both sides and compares canonical digests
   (``fsmove.verify.digest``); ``SAMPLE`` reads a seeded pseudo-random subset. A file is in
@@ -56,8 +59,8 @@ from fsmove.transfers.backend import (
     PermanentError,
     parent_of,
 )
-from fsmove.transfers.ftp_probe import is_probe_leftover
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import TreeRules
 from fsmove.transfers.walk import WalkIssue, walk
 
 from .digest import ALGORITHM, BlockHasher, combine
@@ -91,29 +94,12 @@ __all__ = [
     "Verification",
     "exit_code_for",
     "in_sample",
-    "is_fsmove_temp",
     "verdict_for",
     "verify_trees",
 ]
 
 #: How many times a read is tried when the error says a new session may succeed.
 _READ_ATTEMPTS = 3
-
-TEMP_PREFIX = ".fsmove."
-TEMP_SUFFIX = ".part"
-
-
-def is_fsmove_temp(name: str) -> bool:
-    """True for fsmove's own in-flight files: ``.fsmove.<anything>.part``.
-
-    The copy engine writes a file under such a name and renames it into place once its
-    digest is known; the verifier ignores these names on both sides."""
-    return (
-        name.startswith(TEMP_PREFIX)
-        and name.endswith(TEMP_SUFFIX)
-        and len(name) > len(TEMP_PREFIX) + len(TEMP_SUFFIX)
-    )
-
 
 # ---------------------------------------------------------------------------------------
 # Progress events (the verifier never prints).
@@ -191,7 +177,8 @@ class _Run:
         known_source_digest: Callable[[Entry], str | None] | None,
         concurrency: int,
         on_progress: Callable[[ProgressEvent], None] | None,
-        exclude: Callable[[str], bool] | None,
+        src_rules: TreeRules,
+        dst_rules: TreeRules,
         keep_identical: bool,
     ) -> None:
         self.pools = {Side.SOURCE: src, Side.DESTINATION: dst}
@@ -201,7 +188,7 @@ class _Run:
         self.known_source_digest = known_source_digest
         self.concurrency = concurrency
         self.on_progress = on_progress
-        self.exclude = exclude
+        self.rules = {Side.SOURCE: src_rules, Side.DESTINATION: dst_rules}
         self.keep_identical = keep_identical
         #: Entries waiting for their twin from the other side.
         self.unmatched: dict[str, tuple[Side, Entry]] = {}
@@ -250,10 +237,10 @@ class _Run:
     # -- listing ------------------------------------------------------------------------
 
     def skip_for(self, side: Side) -> Callable[[Entry], bool]:
+        rules = self.rules[side]
+
         def skip(entry: Entry) -> bool:
-            if is_fsmove_temp(entry.name) or is_probe_leftover(entry.path):
-                return True
-            if self.exclude is not None and self.exclude(entry.path):
+            if rules.is_job_temp(entry) or rules.skips(entry):
                 return True
             if entry.kind in (EntryKind.LINK, EntryKind.OTHER):
                 what = "symlink" if entry.kind is EntryKind.LINK else "special file"
@@ -539,7 +526,7 @@ async def verify_trees(
     known_source_digest: Callable[[Entry], str | None] | None = None,
     concurrency: int = 8,
     on_progress: Callable[[ProgressEvent], None] | None = None,
-    exclude: Callable[[str], bool] | None = None,
+    rules: TreeRules | None = None,
     keep_identical: bool = False,
 ) -> Verification:
     """Compare the trees of two pools' stores and return the verification.
@@ -548,7 +535,8 @@ async def verify_trees(
     each pool while it reads); the pools' own caps bound the connections per side.
     ``sample_pct`` (0 < pct <= 100) is required with ``Tier.SAMPLE`` and refused
     otherwise; ``seed`` defaults to a random one (recorded in the result).
-    ``exclude(path)`` True drops a path (and a directory's subtree) on both sides.
+    ``rules`` (the copy's tree rules: filters, and the copy job's temporary names) say
+    what is in both trees; by default every regular file and folder is.
     Raises ``AuthError`` / ``ConnectError`` when a side cannot log in at all,
     ``NotFoundError`` / ``PermanentError`` when a root is missing or not a folder.
     """
@@ -574,7 +562,9 @@ async def verify_trees(
         known_source_digest=known_source_digest,
         concurrency=concurrency,
         on_progress=on_progress,
-        exclude=exclude,
+        # The source never holds a temporary file of the job: only its filters apply.
+        src_rules=TreeRules(filters=rules.filters) if rules is not None else TreeRules(),
+        dst_rules=rules if rules is not None else TreeRules(),
         keep_identical=keep_identical,
     )
     listing_seconds = 0.0

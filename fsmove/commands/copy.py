@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import sqlite3
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,23 +15,21 @@ from fsmove.commands.job_options import JobOptions, describe, from_record, to_re
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import FsmoveError, JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
-from fsmove.progress import (
-    DeletionList,
-    JsonEvents,
-    ProgressBars,
-    human_bytes,
-    summary_text,
-)
+from fsmove.output import CommandOutput, OutputSettings
+from fsmove.progress import human_bytes
+from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
-from fsmove.transfers.events import Subscriber, Summary
+from fsmove.transfers.events import Summary
 from fsmove.transfers.journal import (
     Journal,
     JournalLockedError,
     JournalPathError,
     default_journal_path,
+    read_meta,
 )
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). An FTP store
 #: refines it from the round trip it measures (``FtpStore._with_suggestion``) unless the
@@ -53,6 +51,8 @@ class CopyRequest:
     #: `--verify` / `--report`: verify both trees after the copy (journaled with the job).
     verify: bool = False
     reports: tuple[Path, ...] = ()
+    #: `--list-all`: the verification's reports list every file (with --verify).
+    list_all: bool = False
 
     def job_options(self) -> JobOptions:
         return JobOptions(copy=self.options, connect=self.connect,
@@ -61,37 +61,78 @@ class CopyRequest:
                           verify=self.verify, reports=self.reports)
 
 
+def _server_of(e: Endpoint) -> tuple[str, str, int | None, str | None]:
+    """Who serves an endpoint, normalised: ftp and ftps on one host and port are one
+    server; host names compare case-insensitively; a missing port is the default one."""
+    family = "ftp" if e.scheme in ("ftp", "ftps") else e.scheme
+    return family, e.host.lower().rstrip("."), e.effective_port, e.user
+
+
+def _real_local(path: str) -> str:
+    """The path with every symlink resolved (the missing tail of a path that does not
+    exist yet kept as written)."""
+    return os.path.realpath(path)
+
+
 def check_distinct(src: Endpoint, dst: Endpoint) -> None:
-    """Refuse a destination equal to, or inside, the source (and the reverse)."""
-    same_server = (src.scheme, src.host, src.effective_port, src.user) == (
-        dst.scheme,
-        dst.host,
-        dst.effective_port,
-        dst.user,
-    ) or (src.is_local and dst.is_local)
-    if not same_server:
+    """Refuse a destination equal to, or inside, the source (and the reverse), also
+    through symlinks (local paths are compared resolved, as written too) and through
+    spellings of one server (``ftp://h`` and ``ftps://H:21``)."""
+    if src.is_local != dst.is_local:
         return
-    a, b = src.path.rstrip("/") + "/", dst.path.rstrip("/") + "/"
-    if a == b:
-        raise UsageError("source and destination are the same folder: nothing to do")
-    if b.startswith(a):
-        raise UsageError("the destination is inside the source: the copy would copy itself")
-    if a.startswith(b):
-        raise UsageError("the source is inside the destination: choose a separate destination")
+    if src.is_local:
+        pairs = [(src.path, dst.path), (_real_local(src.path), _real_local(dst.path))]
+    elif _server_of(src) == _server_of(dst):
+        pairs = [(src.path, dst.path)]
+    else:
+        return
+    for a, b in ((x.rstrip("/") + "/", y.rstrip("/") + "/") for x, y in pairs):
+        if a == b:
+            raise UsageError("source and destination are the same folder: nothing to do")
+        if b.startswith(a):
+            raise UsageError(
+                "the destination is inside the source: the copy would copy itself"
+            )
+        if a.startswith(b):
+            raise UsageError(
+                "the source is inside the destination: choose a separate destination"
+            )
+
+
+def _job_temp_names(journal: Path) -> TempNames | None:
+    """The temporary names of the job journaled at ``journal``, for a dry run (which
+    opens no journal): its partial files are shown as such, not as the user's."""
+    if not journal.is_file():
+        return None
+    try:
+        key = read_meta(journal).get("temp_key")
+    except sqlite3.DatabaseError:
+        return None
+    return TempNames(key) if key else None
+
+
+def _hold_destination(held: contextlib.ExitStack, dst: Endpoint, journal: Path) -> None:
+    """Take the destination's lock (transfers/destination_lock.py) for the run, before
+    the journal is opened (a refused run leaves no journal behind)."""
+    try:
+        held.enter_context(DestinationLock(dst, job=str(journal)))
+    except DestinationLockedError as exc:
+        if exc.job == str(journal):
+            raise JobLockedError(
+                f"another fsmove is running this job now (journal {journal}); "
+                "wait for it or stop it, then rerun"
+            ) from None
+        raise JobLockedError(str(exc)) from None
 
 
 def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Path:
     return explicit if explicit is not None else default_journal_path(src.identity, dst.identity)
 
 
-async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None) -> Summary:
+async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None,
+               output: CommandOutput, temp_names: TempNames | None = None) -> Summary:
     taskdump.install()
-    subscribers: list[Subscriber] = []
-    if req.json:
-        subscribers.append(JsonEvents())
-    elif not req.quiet:
-        subscribers.append(ProgressBars())
-        subscribers.append(DeletionList())
+    output.start(dry_run=req.options.dry_run)
     src_pool = SessionPool(
         open_store(src, req.connect, writable=False),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
@@ -106,7 +147,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,
-            subscribers=subscribers,
+            subscribers=[output], temp_names=temp_names,
         )
         if journal is not None:
             journal.start_run()
@@ -122,6 +163,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
             raise
         if journal is not None:
             journal.finish_run(summary.status, note=stopped_line(summary))
+        output.copy_finished()
         return summary
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
@@ -177,15 +219,19 @@ def failure_note(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def run_copy_and_verify(req: CopyRequest) -> ExitCode:
-    """`fsmove copy` (and `fsmove resume`): the copy, then `--verify` if asked."""
-    if req.reports and not req.verify:
-        raise UsageError("--report goes with --verify")
+def run_copy_and_verify(req: CopyRequest, output: CommandOutput | None = None) -> ExitCode:
+    """`fsmove copy` (and `fsmove resume`): the copy, then `--verify` if asked, on one
+    output (the CLI's; without one, a default one from ``req.quiet`` / ``req.json``)."""
+    own = output is None
+    out = output or CommandOutput(OutputSettings(quiet=req.quiet, json=req.json),
+                                  command="copy")
+    if (req.reports or req.list_all) and not req.verify:
+        raise UsageError("--report and --list-all go with --verify")
     if req.verify:
         from fsmove.commands.verify import check_report_paths
 
         check_report_paths(req.reports)
-    code = run_copy(req)
+    code = run_copy(req, out)
     if req.verify and not req.options.dry_run:
         from fsmove.commands.verify import VerifyRequest, run_verify
         from fsmove.verify.results import Tier
@@ -196,28 +242,54 @@ def run_copy_and_verify(req: CopyRequest) -> ExitCode:
                 reports=req.reports, src_connections=req.src_connections,
                 dst_connections=req.dst_connections, journal=req.journal,
                 filters=req.options.filters, quiet=req.quiet, json=req.json,
-            )
+                list_all=req.list_all,
+            ),
+            out,
         )
         code = max(code, checked)
+    if own:
+        out.close(code)
     return code
 
 
-def run_copy(req: CopyRequest) -> ExitCode:
+def run_copy(req: CopyRequest, output: CommandOutput | None = None) -> ExitCode:
+    """Run the copy. ``output`` is the command's output (the CLI makes it from -q, -v,
+    --json, --stats, --log-file and closes it); without one, a default one is made from
+    ``req.quiet`` / ``req.json`` and closed here."""
+    own = output is None
+    out = output or CommandOutput(OutputSettings(quiet=req.quiet, json=req.json),
+                                  command="copy")
+    try:
+        code = _copy(req, out)
+    except BaseException:
+        out.stop_progress()
+        raise
+    if own:
+        out.close(code)
+    return code
+
+
+def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
     check_distinct(src, dst)
+    out.log_only(f"{src.display} -> {dst.display}" + (" (dry run)" if req.options.dry_run
+                                                       else ""))
     if req.options.dry_run:
-        summary = asyncio.run(_run(req, src, dst, None))
+        summary = asyncio.run(_run(req, src, dst, None, out, _job_temp_names(
+            journal_path_for(src, dst, req.journal))))
     else:
         path = journal_path_for(src, dst, req.journal)
         try:
-            with Journal(path, src=src.identity, dst=dst.identity) as journal:
+            with contextlib.ExitStack() as held:
+                _hold_destination(held, dst, path)
+                journal = held.enter_context(Journal(path, src=src.identity, dst=dst.identity))
                 if journal.recovered_from is not None:
-                    print(f"fsmove: warning: the journal {path} could not be read; it was "
-                          f"moved to {journal.recovered_from} and a new one started "
-                          "(files already copied are still skipped)", file=sys.stderr)
+                    out.alert(f"fsmove: warning: the journal {path} could not be read; it was "
+                              f"moved to {journal.recovered_from} and a new one started "
+                              "(files already copied are still skipped)")
                 journal.set_options(to_record(req.job_options()))
-                summary = asyncio.run(_run(req, src, dst, journal))
+                summary = asyncio.run(_run(req, src, dst, journal, out))
         except JournalLockedError as exc:
             raise JobLockedError(str(exc)) from None
         except JournalPathError as exc:
@@ -227,13 +299,8 @@ def run_copy(req: CopyRequest) -> ExitCode:
             if problem is None:
                 raise
             raise problem from None
-    if not req.json and not req.quiet:
-        print(summary_text(summary), file=sys.stderr)
-    elif req.quiet and summary.failed:
-        for p, why in summary.failed:
-            print(f"failed: {p}: {why}", file=sys.stderr)
     if (line := stopped_line(summary)) is not None:
-        print(f"fsmove: {line}", file=sys.stderr)
+        out.alert(f"fsmove: {line}")
     return ExitCode.PARTIAL if summary.status == "partial" else ExitCode.OK
 
 
@@ -249,6 +316,10 @@ class ResumeOverrides:
     ca_file: Path | None = None
     quiet: bool = False
     json: bool = False
+    #: Only ever turned on here (a saved job's trust settings are never loosened by
+    #: leaving a flag out).
+    accept_new_host_key: bool = False
+    insecure_tls: bool = False
 
 
 def pick_job(job: str | None) -> Path:
@@ -277,7 +348,8 @@ def pick_job(job: str | None) -> Path:
     return unfinished[0].path
 
 
-def run_resume(job: str | None, overrides: ResumeOverrides) -> ExitCode:
+def run_resume(job: str | None, overrides: ResumeOverrides,
+               output: CommandOutput | None = None) -> ExitCode:
     """Rerun the copy recorded in a journal, with every option it was started with
     (passwords excepted), after printing the job and those options.
 
@@ -303,6 +375,8 @@ def run_resume(job: str | None, overrides: ResumeOverrides) -> ExitCode:
         known_hosts=overrides.known_hosts or saved.connect.known_hosts,
         identity_files=overrides.identity or saved.connect.identity_files,
         ca_file=overrides.ca_file or saved.connect.ca_file,
+        accept_new_host_key=overrides.accept_new_host_key or saved.connect.accept_new_host_key,
+        insecure_tls=overrides.insecure_tls or saved.connect.insecure_tls,
     )
     request = CopyRequest(
         src=st.src, dst=st.dst, options=copy, connect=connect,
@@ -310,10 +384,14 @@ def run_resume(job: str | None, overrides: ResumeOverrides) -> ExitCode:
         journal=path, quiet=overrides.quiet, json=overrides.json,
         verify=saved.verify, reports=saved.reports,
     )
-    print(f"fsmove: resuming job {path.stem} ({st.state}): {st.src} -> {st.dst}\n"
-          f"fsmove: options: {describe(request.job_options())}", file=sys.stderr)
+    out = output or CommandOutput(OutputSettings(quiet=request.quiet, json=request.json),
+                                  command="resume")
+    out.alert(f"fsmove: resuming job {path.stem} ({st.state}): {st.src} -> {st.dst}")
+    out.alert(f"fsmove: options: {describe(request.job_options())}")
     if copy.delete:
-        print("fsmove: note: this job was started with --delete: destination files that "
-              "are not in the source are deleted once every file is copied",
-              file=sys.stderr)
-    return run_copy_and_verify(request)
+        out.alert("fsmove: note: this job was started with --delete: destination files "
+                  "that are not in the source are deleted once every file is copied")
+    code = run_copy_and_verify(request, out)
+    if output is None:
+        out.close(code)
+    return code

@@ -19,22 +19,26 @@ from pathlib import Path
 
 from fsmove.demo.clever import real_bucket_steps
 from fsmove.demo.copy_job import (
+    ChildRun,
+    Crash,
     DemoStepError,
     child_env,
     copy_args,
     run_child,
-    run_child_until_tripped,
+    run_copy_child,
 )
 from fsmove.demo.sample import Sample, SampleSize, make_sample
 from fsmove.demo.servers import DemoBuckets, serve_buckets
 from fsmove.demo.verification import verify_buckets
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
+from fsmove.output import CommandOutput, OutputSettings
 from fsmove.progress import human_bytes, human_seconds
-from fsmove.transfers.journal import read_status
+from fsmove.transfers.events import FileDone, FileRestarted, FileStarted, Planned, Summary
+from fsmove.transfers.journal import read_meta, read_status
+from fsmove.transfers.tree import TempNames, looks_like_temp
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, write_json
-from fsmove.verify.verifier import is_fsmove_temp
 
 #: Share of the sample's bytes that reach the new bucket before the crash (once at least
 #: one file is complete; at ``CRASH_AT_THE_LATEST`` in any case).
@@ -91,25 +95,34 @@ def _command_line(args: list[str]) -> str:
 
 @dataclass(frozen=True)
 class _BucketContents:
-    complete_files: int
+    #: Paths (relative, "/"-separated) of the files at their final names.
+    complete: frozenset[str]
     complete_bytes: int
-    partial_files: int
+    #: Relative paths of fsmove's in-flight temporary files.
+    partial: frozenset[str]
     partial_bytes: int
 
 
 def _bucket_contents(root: Path) -> _BucketContents:
     """What a bucket's folder holds: files at their final names, and fsmove's
     in-flight temporary files."""
-    complete = [p for p in root.rglob("*") if p.is_file() and not is_fsmove_temp(p.name)]
-    partial = [p for p in root.rglob("*") if p.is_file() and is_fsmove_temp(p.name)]
+    files = [p for p in root.rglob("*") if p.is_file()]
+    complete = [p for p in files if not looks_like_temp(p.name)]
+    partial = [p for p in files if looks_like_temp(p.name)]
     return _BucketContents(
-        complete_files=len(complete), complete_bytes=sum(p.stat().st_size for p in complete),
-        partial_files=len(partial), partial_bytes=sum(p.stat().st_size for p in partial),
+        complete=frozenset(p.relative_to(root).as_posix() for p in complete),
+        complete_bytes=sum(p.stat().st_size for p in complete),
+        partial=frozenset(p.relative_to(root).as_posix() for p in partial),
+        partial_bytes=sum(p.stat().st_size for p in partial),
     )
 
 
 def _files(n: int) -> str:
     return f"{n} file" if n == 1 else f"{n} files"
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
 
 
 def _describe_sample(sample: Sample) -> str:
@@ -121,6 +134,11 @@ def _describe_sample(sample: Sample) -> str:
         f"{_files(len(large))} over 1.5 MiB (the largest {human_bytes(sample.largest.size)}), "
         "an empty file and an empty folder"
     )
+
+
+def _demo_output() -> CommandOutput:
+    """What `fsmove copy` itself would show here: the live display on a terminal."""
+    return CommandOutput(OutputSettings(), command="demo")
 
 
 def _crash_and_resume(buckets: DemoBuckets, *, sample: Sample, journal: Path) -> None:
@@ -137,27 +155,27 @@ def _crash_and_resume(buckets: DemoBuckets, *, sample: Sample, journal: Path) ->
 
     def journal_caught_up() -> bool:
         done = read_status(journal).counts.get("done", 0)
-        return done >= _bucket_contents(buckets.new.root).complete_files
+        return done >= len(_bucket_contents(buckets.new.root).complete)
 
-    first = run_child_until_tripped(args, env=env, tripwire=buckets.tripwire,
-                                    threshold=threshold,
-                                    ceiling=int(sample.total_bytes * CRASH_AT_THE_LATEST),
-                                    settled=journal_caught_up)
+    first = run_copy_child(args, env=env, output=_demo_output(), crash=Crash(
+        tripwire=buckets.tripwire, threshold=threshold,
+        ceiling=int(sample.total_bytes * CRASH_AT_THE_LATEST), settled=journal_caught_up))
     if not first.killed:
         raise DemoStepError(
             f"the first copy ended by itself (exit {first.returncode}) before the "
             "interruption point"
         )
-    _say()
     at_crash = _bucket_contents(buckets.new.root)
-    _para(f"Killed after {human_seconds(first.seconds)}. The new bucket holds "
-          f"{_files(at_crash.complete_files)} at their final names "
-          f"({human_bytes(at_crash.complete_bytes)}), each one complete: a file is renamed "
-          f"into place only once all of it arrived. {_files(at_crash.partial_files)} "
-          f"({human_bytes(at_crash.partial_bytes)}) were in progress, under hidden "
-          ".fsmove.*.part names.")
-
-    partial_in_journal = read_status(journal).counts.get("partial", 0)
+    reported_done = len(first.events.of_type(FileDone))
+    _say()
+    _para(f"Killed after {human_seconds(first.seconds)}, once it had reported "
+          f"{_files(reported_done)} finished. The new bucket holds "
+          f"{_files(len(at_crash.complete))} at "
+          f"{'its final name' if len(at_crash.complete) == 1 else 'their final names'} "
+          f"({human_bytes(at_crash.complete_bytes)}) and "
+          f"{_files(len(at_crash.partial))} under hidden .fsmove.*.part names "
+          f"({human_bytes(at_crash.partial_bytes)}): the files that were in flight, "
+          "which fsmove renames into place only once all of a file arrived.")
 
     _step(4, "What the journal kept")
     status_args = ["status", str(journal)]
@@ -165,29 +183,75 @@ def _crash_and_resume(buckets: DemoBuckets, *, sample: Sample, journal: Path) ->
     shown = run_child(status_args, env=env)
     if shown.returncode != 0:
         raise DemoStepError(f"`fsmove status` failed (exit {shown.returncode})")
+    kept = read_status(journal)
+    _para(_journal_account(kept.counts, complete_in_bucket=len(at_crash.complete)))
 
     _step(5, "Resume: the same command again")
     _say(_command_line(args))
-    second = run_child(args, env=env)
+    resume_output = _demo_output()
+    second = run_copy_child(args, env=env, output=resume_output)
+    resume_output.copy_finished()
     if second.returncode != 0:
         raise DemoStepError(f"the resumed copy failed (exit {second.returncode})")
-    sent = read_status(journal).bytes_sent_last_run
-    if sent >= sample.total_bytes:
-        raise DemoStepError(
-            "the resume re-sent the whole sample: resuming did not work as it should"
-        )
-    saved = sample.total_bytes - sent
-    head = (f"The resume sent {human_bytes(sent)} of {human_bytes(sample.total_bytes)}: the "
-            f"{human_bytes(saved)} already safe in the new bucket were not sent again. "
-            "Finished files were skipped")
     _say()
-    if partial_in_journal:
-        _para(f"{head}; the {_files(partial_in_journal)} cut mid-way went on from the last "
-              "4 MiB block that the journal recorded and the new bucket still held, checked "
-              "by digest before appending.")
-    else:
-        _para(f"{head}; the files cut mid-way started again: each was shorter than one "
-              "4 MiB block, the unit of resume inside a file.")
+    key = read_meta(journal).get("temp_key")
+    if not key:
+        raise DemoStepError("the journal holds no temporary-name key")
+    _para(_resume_account(second, at_crash=at_crash, total_bytes=sample.total_bytes,
+                          temps=TempNames(key)))
+
+
+def _journal_account(counts: dict[str, int], *, complete_in_bucket: int) -> str:
+    """What ``fsmove status`` just showed, in words, from the journal's own counts."""
+    done, partial = counts.get("done", 0), counts.get("partial", 0)
+    pending = counts.get("pending", 0)
+    text = (f"The journal records {_files(done)} as done, {_files(partial)} as partial "
+            f"(their acknowledged 4 MiB blocks are recorded one by one) and "
+            f"{_files(pending)} as pending.")
+    if done < complete_in_bucket:
+        text += (f" {_files(complete_in_bucket - done)} reached the new bucket in the last "
+                 "instant before the kill, before their done mark was committed.")
+    return text
+
+
+def _resume_account(run: ChildRun, *, at_crash: _BucketContents, total_bytes: int,
+                    temps: TempNames) -> str:
+    """What the resume did, from its own events: skipped, resumed, started again."""
+    events = run.events
+    plans = events.of_type(Planned)
+    summaries = events.of_type(Summary)
+    if not plans or not summaries:
+        raise DemoStepError("the resumed copy reported no plan or no summary")
+    plan, summary = plans[-1], summaries[-1]
+    if summary.bytes_sent >= total_bytes:
+        raise DemoStepError(
+            "the resume re-sent the whole sample: resuming did not work as it should")
+    started: list[FileStarted] = events.of_type(FileStarted)
+    resumed = [e for e in started if e.resume_from > 0]
+    cut = {temps.for_path(e.path) for e in started} & at_crash.partial
+    from_zero = [e for e in started if e.resume_from == 0 and temps.for_path(e.path) in cut]
+    again = [e for e in started if e.path in at_crash.complete]
+    not_sent = plan.bytes_skipped + sum(e.resume_from for e in resumed)
+    parts = [f"The resume sent {human_bytes(summary.bytes_sent)} of "
+             f"{human_bytes(total_bytes)}; {human_bytes(not_sent)} did not travel again."]
+    if plan.files_skipped:
+        parts.append(f"{_files(plan.files_skipped)} ({human_bytes(plan.bytes_skipped)}) "
+                     f"{_were(plan.files_skipped)} already complete in the new bucket: "
+                     "skipped.")
+    if resumed:
+        parts.append(f"{_files(len(resumed))} cut mid-way went on from where they stopped "
+                     f"({human_bytes(sum(e.resume_from for e in resumed))} kept), after "
+                     "the last block at the destination was read back and checked.")
+    if from_zero:
+        parts.append(f"{_files(len(from_zero))} cut mid-way started again from the first "
+                     "byte.")
+    if again:
+        parts.append(f"{_files(len(again))} complete at the crash but not yet in the "
+                     f"journal {_were(len(again))} copied again.")
+    restarted = events.of_type(FileRestarted)
+    if restarted:
+        parts.append(f"{_files(len(restarted))} restarted because the source changed.")
+    return " ".join(parts)
 
 
 def run_demo(req: DemoRequest) -> ExitCode:

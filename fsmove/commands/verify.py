@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,12 @@ from pathlib import Path
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
+from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.journal import default_journal_path, digest_lookup
-from fsmove.transfers.plan import Filters, is_temp_name
+from fsmove.transfers.journal import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, to_json, write_json
@@ -39,6 +41,8 @@ class VerifyRequest:
     filters: Filters = field(default_factory=Filters)
     quiet: bool = False
     json: bool = False
+    #: Reports list every path with its digest, identical ones included.
+    list_all: bool = False
 
 
 def check_report_paths(paths: tuple[Path, ...]) -> None:
@@ -77,7 +81,8 @@ def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
             write_html(v, p)
 
 
-async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> Verification:
+async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
+                           output: CommandOutput | None = None) -> Verification:
     from fsmove.commands.copy import DEFAULT_CONNECTIONS
     from fsmove.verify.verifier import verify_trees
 
@@ -90,14 +95,18 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
     )
     known = None
-    if req.use_journal and req.tier is not Tier.QUICK:
-        path = req.journal or default_journal_path(src.identity, dst.identity)
-        if path.exists():
+    temps = None
+    path = req.journal or default_journal_path(src.identity, dst.identity)
+    if path.exists():
+        if req.use_journal and req.tier is not Tier.QUICK:
             known = journal_source_digests(path)
-    flt = req.filters
-
-    def exclude(path: str) -> bool:
-        return is_temp_name(path.rsplit("/", 1)[-1]) or flt.excluded(path, is_dir=False)
+        # The copy job's temporary files (a copy still under way, or interrupted) are
+        # not the user's: only that job's key recognises them. Without the journal,
+        # every file at the destination is compared, whatever its name.
+        with contextlib.suppress(sqlite3.DatabaseError):
+            key = read_meta(path).get("temp_key")
+            temps = TempNames(key) if key else None
+    rules = TreeRules(filters=req.filters, temps=temps)
 
     try:
         return await verify_trees(
@@ -107,28 +116,37 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint) -> 
             sample_pct=req.sample_pct,
             seed=req.seed,
             known_source_digest=known,
-            exclude=exclude,
+            rules=rules,
+            keep_identical=req.list_all,
+            on_progress=output.start_verify() if output is not None else None,
         )
     finally:
+        if output is not None:
+            output.stop_progress()
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
 
 
-def present(v: Verification, req: VerifyRequest) -> ExitCode:
+def present(v: Verification, req: VerifyRequest, output: CommandOutput) -> ExitCode:
     write_reports(v, req.reports)
-    if req.json:
-        print(json.dumps(to_json(v), ensure_ascii=False))
-    elif not req.quiet:
-        print(terminal_summary(v))
-        for p in req.reports:
-            print(f"report: {p.resolve()}")
+    output.verification(to_json(v), terminal_summary(v))
+    for p in req.reports:
+        output.print_info(f"report: {p.resolve()}")
     return ExitCode(exit_code_for(v))
 
 
-def run_verify(req: VerifyRequest) -> ExitCode:
+def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitCode:
+    """Verify, write the reports and show the result on ``output`` (the CLI's; without
+    one, a default one from ``req.quiet`` / ``req.json``, closed here)."""
+    own = output is None
+    out = output or CommandOutput(OutputSettings(quiet=req.quiet, json=req.json),
+                                  command="verify")
     check_report_paths(req.reports)
     if req.sample_pct is not None and not 0 < req.sample_pct <= 100:
         raise UsageError("--sample takes a percentage between 0 and 100, like 5")
     src = endpoint_from_text(req.src, side="src")
     dst = endpoint_from_text(req.dst, side="dst")
-    v = asyncio.run(verify_endpoints(req, src, dst))
-    return present(v, req)
+    v = asyncio.run(verify_endpoints(req, src, dst, out))
+    code = present(v, req, out)
+    if own:
+        out.close(code)
+    return code

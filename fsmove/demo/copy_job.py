@@ -2,8 +2,9 @@
 would, and crash it on purpose.
 
 The child gets the buckets' passwords through ``FSMOVE_SRC_PASSWORD`` /
-``FSMOVE_DST_PASSWORD`` in its environment, never on its command line. Its progress bars
-and summary go straight to the demo's own terminal.
+``FSMOVE_DST_PASSWORD`` in its environment, never on its command line. A copy child
+runs with ``--json``: the demo reads its events back (``child_events.py``), shows them
+with the same display as ``fsmove copy`` and tells what happened from them.
 
 The interruption is a ``SIGKILL`` (what a crash, an OOM kill or a lost machine does: no
 handler runs, nothing is flushed on the way out), sent once the new bucket's tripwire
@@ -17,17 +18,20 @@ demo's point, which is what the journal saves.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fsmove.errors import FsmoveError
+from fsmove.output import CommandOutput
 
+from .child_events import ChildEvents
 from .servers import DemoBuckets, Tripwire
 
 #: Longest a demo copy may take before the demo gives up on it.
@@ -48,6 +52,8 @@ class ChildRun:
     #: True when the demo killed the child (SIGKILL).
     killed: bool
     seconds: float
+    #: A copy child's events (empty for other commands).
+    events: ChildEvents = field(default_factory=ChildEvents)
 
 
 def fsmove_argv(*args: str) -> list[str]:
@@ -68,6 +74,7 @@ def child_env(buckets: DemoBuckets) -> dict[str, str]:
 
 
 def run_child(args: list[str], *, env: dict[str, str]) -> ChildRun:
+    """A child whose output goes straight to the demo's terminal (``fsmove status``)."""
     started = time.monotonic()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -82,39 +89,82 @@ def run_child(args: list[str], *, env: dict[str, str]) -> ChildRun:
                     seconds=time.monotonic() - started)
 
 
-def run_child_until_tripped(
-    args: list[str],
-    *,
-    env: dict[str, str],
-    tripwire: Tripwire,
-    threshold: int,
-    ceiling: int,
-    settled: Callable[[], bool],
-) -> ChildRun:
-    """Start the child with the tripwire armed (``Tripwire.arm``); once it fires and
-    ``settled()`` is true (or ``SETTLE_TIMEOUT`` passed), SIGKILL the child, then abort
-    the server operations it left stalled."""
+@dataclass(frozen=True)
+class Crash:
+    """When to kill the copy: the tripwire's points (``Tripwire.arm``), and a test that
+    the child's journal has caught up with what the frozen bucket holds."""
+
+    tripwire: Tripwire
+    threshold: int
+    ceiling: int
+    settled: Callable[[], bool]
+
+
+async def _read_events(stream: asyncio.StreamReader, events: ChildEvents,
+                       output: CommandOutput) -> None:
+    while line := await stream.readline():
+        event = events.parse(line.decode("utf-8", errors="replace"))
+        if event is not None:
+            output(event)
+
+
+async def _watch_until_tripped(proc: asyncio.subprocess.Process, crash: Crash,
+                               started: float) -> bool:
+    """Wait for the tripwire, then for the journal to settle; True when the child is
+    to be killed, False when it ended first."""
+    while not crash.tripwire.tripped.is_set():
+        if proc.returncode is not None:
+            return False
+        if time.monotonic() - started > COPY_TIMEOUT:
+            raise DemoStepError("the copy never reached the interruption point")
+        await asyncio.sleep(_WATCH_INTERVAL)
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while proc.returncode is None and time.monotonic() < deadline:
+        if crash.settled():
+            break
+        await asyncio.sleep(_WATCH_INTERVAL)
+    return proc.returncode is None
+
+
+async def _run_copy(args: list[str], env: dict[str, str], output: CommandOutput,
+                    crash: Crash | None) -> ChildRun:
     started = time.monotonic()
+    events = ChildEvents()
+    if crash is not None:
+        crash.tripwire.arm(crash.threshold, ceiling=crash.ceiling)
+    proc = await asyncio.create_subprocess_exec(
+        *fsmove_argv(*args, "--json"), env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    reader = asyncio.ensure_future(_read_events(proc.stdout, events, output))
+    output.start()
+    killed = False
+    try:
+        if crash is not None and await _watch_until_tripped(proc, crash, started):
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+        await asyncio.wait_for(proc.wait(), COPY_TIMEOUT)
+        await asyncio.wait_for(reader, COPY_TIMEOUT)
+    except TimeoutError:
+        raise DemoStepError(f"`fsmove copy` did not end within {COPY_TIMEOUT:.0f}s") from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        reader.cancel()
+        output.stop_progress()
+        if crash is not None:
+            crash.tripwire.release()
+    return ChildRun(returncode=proc.returncode or 0, killed=killed,
+                    seconds=time.monotonic() - started, events=events)
+
+
+def run_copy_child(args: list[str], *, env: dict[str, str], output: CommandOutput,
+                   crash: Crash | None = None) -> ChildRun:
+    """Run ``fsmove copy ARGS --json`` and show its events on ``output`` (the live
+    display on a terminal). With ``crash``, SIGKILL it once the tripwire fired and the
+    journal settled (or ``SETTLE_TIMEOUT`` passed), then abort the server operations it
+    left stalled."""
     sys.stdout.flush()
     sys.stderr.flush()
-    tripwire.arm(threshold, ceiling=ceiling)
-    proc = subprocess.Popen(fsmove_argv(*args), env=env, stdin=subprocess.DEVNULL)
-    try:
-        while not tripwire.tripped.wait(_WATCH_INTERVAL):
-            if proc.poll() is not None:
-                return ChildRun(returncode=proc.returncode, killed=False,
-                                seconds=time.monotonic() - started)
-            if time.monotonic() - started > COPY_TIMEOUT:
-                raise DemoStepError("the copy never reached the interruption point")
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while not settled() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(_WATCH_INTERVAL)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=COPY_TIMEOUT)
-        return ChildRun(returncode=proc.returncode, killed=True,
-                        seconds=time.monotonic() - started)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        tripwire.release()
+    return asyncio.run(_run_copy(args, env, output, crash))

@@ -35,7 +35,7 @@ import aioftp
 from aioftp.pathio import universal_exception
 
 from fsmove.transfers.endpoint import Endpoint, Secret
-from fsmove.verify.verifier import is_fsmove_temp
+from fsmove.transfers.tree import looks_like_temp
 
 HOST = "127.0.0.1"
 USER = "demo"
@@ -177,7 +177,7 @@ class _WatchedPathIO(aioftp.PathIO):
     async def rename(self, source: Path, destination: Path) -> Path:
         size = (await self.stat(source)).st_size
         await self._tripwire.before_rename(
-            nbytes=size, puts_file_in_place=is_fsmove_temp(source.name)
+            nbytes=size, puts_file_in_place=looks_like_temp(source.name)
         )
         return await super().rename(source, destination)
 

@@ -1,14 +1,16 @@
 """The demo's verification: read every file of both buckets over FTP, compare digests,
-show a byte bar while it reads."""
+show the bytes read on the same live display as a copy (on a terminal only)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
-from tqdm import tqdm
-
 from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.live_display import LiveDisplay, copy_frame
+from fsmove.output import is_terminal
+from fsmove.progress import CopyProgress
+from fsmove.transfers.events import BytesMoved, Planned
 from fsmove.transfers.pool import SessionPool
 from fsmove.verify.verifier import BytesHashed, ProgressEvent, Tier, Verification, verify_trees
 
@@ -25,13 +27,20 @@ async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
                       max_sessions=SESSIONS)
     dst = SessionPool(open_store(buckets.new.endpoint(), connect, writable=False),
                       max_sessions=SESSIONS)
-    bar = tqdm(total=2 * expected_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-               file=sys.stderr, desc="reading both buckets", dynamic_ncols=True,
-               mininterval=0.2)
+    progress = CopyProgress()
+    progress.update(Planned(files_total=0, bytes_total=2 * expected_bytes, files_to_copy=0,
+                            bytes_to_copy=2 * expected_bytes, files_skipped=0,
+                            bytes_skipped=0, dirs_to_create=0, files_to_delete=0))
+    display = LiveDisplay(sys.stderr, copy_frame(progress, title="Reading both buckets:")) \
+        if is_terminal(sys.stderr) else None
+    if display is not None:
+        display.start()
 
     def on_progress(event: ProgressEvent) -> None:
         if isinstance(event, BytesHashed):
-            bar.update(event.nbytes)
+            progress.update(BytesMoved(path="", n=event.nbytes))
+            if display is not None:
+                display.refresh_at_most_every(0.25)
 
     try:
         return await verify_trees(
@@ -39,7 +48,8 @@ async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
             on_progress=on_progress, keep_identical=True,
         )
     finally:
-        bar.close()
+        if display is not None:
+            display.stop()
         await asyncio.gather(src.aclose(), dst.aclose(), return_exceptions=True)
 
 

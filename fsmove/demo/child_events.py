@@ -1,0 +1,85 @@
+"""The events of a ``fsmove copy --json`` child, read back into the engine's own event
+types, so the demo shows them with the same display as ``fsmove copy`` and tells what
+happened from them (never from a script of what should have happened)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsmove.transfers.events import (
+    BytesMoved,
+    Event,
+    FileDeleted,
+    FileDone,
+    FileFailed,
+    FilePlanned,
+    FileRestarted,
+    FileRetry,
+    FileSkipped,
+    FileStarted,
+    PathRefused,
+    Planned,
+    Summary,
+)
+
+_KINDS: dict[str, type[Event]] = {
+    "plan": Planned,
+    "file_started": FileStarted,
+    "file_done": FileDone,
+    "file_skipped": FileSkipped,
+    "file_restarted": FileRestarted,
+    "retry": FileRetry,
+    "file_failed": FileFailed,
+    "refused": PathRefused,
+    "deleted": FileDeleted,
+    "file_planned": FilePlanned,
+    "summary": Summary,
+}
+
+
+def _build(kind: type[Event], data: dict[str, Any]) -> Event:
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ChildEvents:
+    """Turns the child's JSON lines into events; keeps them for the demo's account."""
+
+    events: list[Event] = field(default_factory=list)
+    #: The child's last ``summary`` event as written (with ``exit_code``), if any.
+    summary: dict[str, Any] | None = None
+    _bytes_sent: int = 0
+
+    def parse(self, line: str) -> Event | None:
+        """The event on ``line`` (None for anything else). ``progress`` events carry
+        the bytes sent so far: they become a ``BytesMoved`` of the difference."""
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        kind = data.get("type")
+        event: Event | None
+        if kind == "progress":
+            sent = int(data.get("bytes_sent", 0))
+            event = BytesMoved(path="", n=sent - self._bytes_sent)
+            self._bytes_sent = sent
+        elif kind == "summary":
+            self.summary = data
+            if "files_copied" not in data:
+                return None  # a fatal error's summary: no engine summary to rebuild
+            event = _build(Summary, data)
+        elif isinstance(kind, str) and kind in _KINDS:
+            event = _build(_KINDS[kind], data)
+        else:
+            return None
+        self.events.append(event)
+        return event
+
+    def of_type(self, kind: type[Event]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

@@ -1,0 +1,212 @@
+"""What a copy refuses to do, run as the real CLI on local folders (issue 14):
+
+* item 4: two runs into one destination under different job ids (another ``--journal``,
+  a symlinked path) — the second refuses with a one-line error (exit 1) while the first
+  runs, and the first ends with correct files;
+* item 5: ``--delete`` never deletes below a path the source holds as a symlink;
+* item 9: a destination inside the source through a symlinked path is refused;
+* item 11: a mistyped URL never shows its password (stdout, stderr, journals, ``fsmove
+  status``) and is never taken as a local path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fsmove.transfers.destination_lock import destination_key
+from fsmove.transfers.endpoint import parse_endpoint
+
+MiB = 1024 * 1024
+
+
+def fsmove_env(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSMOVE_")}
+    return {**env, "XDG_STATE_HOME": str(state)}
+
+
+def fsmove(*args: str, state: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fsmove.cli", *args], env=fsmove_env(state),
+                          cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def one_line_error(run: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert run.returncode == code, run.stdout + run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fsmove: error:"), run.stderr
+    assert "Traceback" not in run.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+# ---------------------------------------------------------------------------------------
+# Item 4: one destination, two job ids.
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_second_job_into_the_same_destination_refuses(tmp_path: Path) -> None:
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    src.mkdir()
+    for i in range(4):
+        (src / f"f{i}.bin").write_bytes(os.urandom(4 * MiB))
+    dst.mkdir()
+    (tmp_path / "dst-link").symlink_to(dst)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "fsmove.cli", "copy", str(src), str(dst), "--json",
+         "--bwlimit", "2M", "--journal", str(tmp_path / "one.db")],
+        env=fsmove_env(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:  # until the first run holds the destination and copies
+            if line.startswith("{") and json.loads(line).get("type") == "file_started":
+                break
+        else:
+            pytest.fail(f"the first run never started a file: {first.stderr.read()}")  # type: ignore[union-attr]
+        first.send_signal(signal.SIGSTOP)  # it holds its locks while stopped
+        try:
+            for other_dst, journal in ((str(dst), "two.db"),
+                                       (str(tmp_path / "dst-link"), "three.db")):
+                second = fsmove("copy", str(src), other_dst, "--journal",
+                                str(tmp_path / journal), state=state)
+                one_line_error(second, 1, "another fsmove", "is copying into")
+                assert not (tmp_path / journal).exists()  # refused before any journal
+        finally:
+            first.send_signal(signal.SIGCONT)
+        _out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0, err
+    assert tree(dst) == tree(src)
+    # The lock went with the first run: the same copy now runs (and moves nothing).
+    again = fsmove("copy", str(src), str(dst), "--journal", str(tmp_path / "two.db"), "-q",
+                   state=state)
+    assert again.returncode == 0, again.stderr
+
+
+def test_destination_spellings_share_one_lock() -> None:
+    def key(url: str) -> str:
+        return destination_key(parse_endpoint(url))
+
+    assert key("ftp://h/x") == key("ftp://H:21/x/") == key("ftps://h:21/x")
+    assert key("ftp://bob@h/x") == key("ftp://alice@h/./x")
+    assert key("ftp://h/x") != key("ftp://h:2121/x") != key("sftp://h/x")
+
+
+# ---------------------------------------------------------------------------------------
+# Item 5: --delete and a source symlink.
+# ---------------------------------------------------------------------------------------
+
+
+def test_delete_never_descends_where_the_source_has_a_link(tmp_path: Path) -> None:
+    src, dst, real, state = (tmp_path / n for n in ("src", "dst", "real", "state"))
+    (real / "deep").mkdir(parents=True)
+    (real / "a.jpg").write_bytes(b"a")
+    src.mkdir()
+    (src / "keep.txt").write_bytes(b"keep")
+    (src / "media").symlink_to(real)
+    (dst / "media/deep").mkdir(parents=True)
+    (dst / "media/a.jpg").write_bytes(b"the destination's own a.jpg")
+    (dst / "media/deep/b.jpg").write_bytes(b"b")
+    (dst / "stale.txt").write_bytes(b"not in the source")
+
+    planned = fsmove("copy", str(src), str(dst), "--delete", "--dry-run", "--json",
+                     state=state)
+    assert planned.returncode == 0, planned.stderr
+    events = [json.loads(line) for line in planned.stdout.splitlines()
+              if line.startswith("{")]
+    would = sorted(str(e.get("path")) for e in events if e.get("type") == "deleted")
+    assert would == ["stale.txt"]
+
+    done = fsmove("copy", str(src), str(dst), "--delete", "-q", state=state)
+    assert done.returncode == 0, done.stderr
+    assert (dst / "media/a.jpg").read_bytes() == b"the destination's own a.jpg"
+    assert (dst / "media/deep/b.jpg").exists()
+    assert not (dst / "stale.txt").exists()
+    assert (dst / "keep.txt").read_bytes() == b"keep"
+
+
+# ---------------------------------------------------------------------------------------
+# Item 9: source and destination compared as real paths.
+# ---------------------------------------------------------------------------------------
+
+
+def test_destination_inside_the_source_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    src, state = tmp_path / "src", tmp_path / "state"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"a")
+    (tmp_path / "src-link").symlink_to(src)
+    (tmp_path / "sub-link").symlink_to(src / "sub")
+    before = tree(src)
+    cases = [
+        (str(src), str(tmp_path / "src-link" / "copy"), "inside the source"),
+        (str(src), str(tmp_path / "sub-link"), "inside the source"),
+        (str(tmp_path / "src-link"), str(src), "same folder"),
+        (str(tmp_path / "sub-link"), str(tmp_path / "src-link"), "source is inside"),
+    ]
+    for a, b, words in cases:
+        one_line_error(fsmove("copy", a, b, "-q", state=state), 2, words)
+    assert tree(src) == before
+    assert sorted(p.name for p in src.iterdir()) == ["a.txt", "sub"]
+
+
+# ---------------------------------------------------------------------------------------
+# Item 11: URL typos.
+# ---------------------------------------------------------------------------------------
+
+TYPOS = [
+    ("ftp://bob:Zq9S3cr3t/Pw7x@127.0.0.1/x", ("Zq9S3cr3t", "Pw7x")),
+    ("ftp://bob:4242/Pw7x@127.0.0.1/x", ("4242", "Pw7x")),
+    ("ftp:/bob:Zq9pw1@127.0.0.1/x", ("Zq9pw1",)),
+    ("sftp//bob:Zq9pw2@127.0.0.1/x", ("Zq9pw2",)),
+    ("ftp:bob:Zq9pw3@127.0.0.1/x", ("Zq9pw3",)),
+    ("ftp//127.0.0.1", ()),
+]
+
+
+def _files_holding(root: Path, secret: str) -> list[str]:
+    found = []
+    for p in root.rglob("*"):
+        if secret in p.name:
+            found.append(str(p))
+        elif p.is_file() and secret.encode() in p.read_bytes():
+            found.append(str(p))
+    return found
+
+
+@pytest.mark.parametrize(("url", "secrets"), TYPOS, ids=[u for u, _ in TYPOS])
+def test_url_typos_are_refused_without_showing_the_password(
+    tmp_path: Path, url: str, secrets: tuple[str, ...]
+) -> None:
+    src, state, cwd = tmp_path / "src", tmp_path / "state", tmp_path / "cwd"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    cwd.mkdir()
+    runs = [
+        fsmove("copy", str(src), url, state=state, cwd=cwd),
+        fsmove("copy", url, str(tmp_path / "dst"), state=state, cwd=cwd),
+        fsmove("verify", url, str(src), state=state, cwd=cwd),
+        fsmove("copy", str(src), url, "--dry-run", state=state, cwd=cwd),
+    ]
+    status = fsmove("status", state=state, cwd=cwd)
+    for run in runs:
+        one_line_error(run, 2, "malformed endpoint")
+    assert list(cwd.iterdir()) == []  # never taken as a local path
+    assert not (tmp_path / "dst").exists()
+    for secret in secrets:
+        for run in (*runs, status):
+            assert secret not in run.stdout + run.stderr, (secret, run.stderr)
+        assert _files_holding(tmp_path, secret) == []

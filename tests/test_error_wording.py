@@ -1,0 +1,100 @@
+"""Each error a new user met in issue 16 is pinned here, word for word where it matters:
+one line, no traceback, the missing word back, no asyncio text, the options that fix a
+self-signed certificate named, the folder that cannot be created named.
+
+Real servers only (vsftpd with TLS, sshd), on 127.0.0.1, and refused ports on a free
+port nobody listens on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fsmove.exitcodes import ExitCode
+from tests.servers import RunningServer, make_tree
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fsmove(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fsmove.cli", *args], capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def _one_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fsmove: error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "ftps"])
+def test_refused_ftp_port_says_cannot_connect_to(scheme: str, tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _fsmove("copy", f"{scheme}://user@127.0.0.1:{port}/x", str(tmp_path / "d"),
+                   "--timeout", "5", "--retries", "0", env={"FSMOVE_SRC_PASSWORD": "pw"})
+    assert _one_line(proc, ExitCode.ERROR) == (
+        f"fsmove: error: cannot connect to 127.0.0.1:{port}: connection refused; check the "
+        "host and port and that the server runs")
+
+
+def test_refused_sftp_port_has_no_asyncio_text(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = _fsmove("copy", f"sftp://user@127.0.0.1:{port}/x", str(tmp_path / "d"),
+                   "--timeout", "5", "--retries", "0", env={"FSMOVE_SRC_PASSWORD": "pw"})
+    line = _one_line(proc, ExitCode.ERROR)
+    assert line == (f"fsmove: error: cannot connect to user@127.0.0.1:{port}: connection "
+                    "refused; check the host and port and that the SSH server runs")
+    assert "Connect call failed" not in proc.stderr
+
+
+def test_self_signed_ftps_names_the_options(
+    vsftpd_tls_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    src = fresh_subdir(vsftpd_tls_server)
+    make_tree(src, {"a.txt": b"alpha"})
+    env = {"FSMOVE_SRC_PASSWORD": src.password}
+    proc = _fsmove("copy", src.url(), str(tmp_path / "d"), "--retries", "0", env=env)
+    line = _one_line(proc, ExitCode.ERROR)
+    assert "certificate is not trusted" in line
+    assert "--ca-file PEM" in line and "--insecure-tls" in line
+    # ... and each of them does what the message says.
+    assert src.ca_cert is not None
+    ok = _fsmove("copy", src.url(), str(tmp_path / "d1"), "--ca-file", str(src.ca_cert),
+                 "-q", env=env)
+    assert ok.returncode == 0, ok.stderr
+    insecure = _fsmove("copy", src.url(), str(tmp_path / "d2"), "--insecure-tls", "-q",
+                       env=env)
+    assert insecure.returncode == 0, insecure.stderr
+    assert (tmp_path / "d2" / "a.txt").read_bytes() == b"alpha"
+
+
+def test_a_folder_that_cannot_be_made_is_named(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """The destination root under a plain file cannot be made: the message names that
+    folder, never ``mkdir ''``."""
+    dst = fresh_subdir(vsftpd_server)
+    make_tree(dst, {"taken": b"a file, not a folder"})
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"alpha")
+    proc = _fsmove("copy", str(tmp_path / "src"), dst.url("taken/new"), "--retries", "0",
+                   env={"FSMOVE_DST_PASSWORD": dst.password})
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert "''" not in proc.stderr, proc.stderr
+    assert "taken/new" in proc.stderr, proc.stderr

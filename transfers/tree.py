@@ -1,0 +1,189 @@
+"""What is in a tree: the one set of rules that copy and verify both apply.
+
+* **Names** (``name_problem``): a listed name that cannot be used safely as a path
+  component (empty, ``.``/``..``, ``/``, NUL, newline, not UTF-8, over 255 bytes) is
+  refused by the walk and reported, never followed or copied.
+* **Kinds**: regular files and folders are in the tree; symlinks and special files are
+  not (they are reported, never copied, never compared).
+* **Filters** (``Filters``): include/exclude globs, always applied *with the entry's
+  kind*: a folder is walked unless an exclude names it, whatever the includes say (an
+  include of ``*.jpg`` must not drop ``photos/``, which holds the jpgs).
+* **Temporary files** (``TempNames``): a copy writes each file under a temporary name
+  and renames it into place. Only the temporary names *this job* made are fsmove's:
+  the name carries a check keyed by the job's secret (kept in its journal), so a
+  user's ``.fsmove.notes.part`` or ``.fsmove.0123456789abcdef.part`` is a normal file
+  (copied, verified, never skipped, never deleted without ``--delete``), and two jobs
+  writing into one destination never pick the same temporary name.
+* **Probe scratch files** (``is_probe_leftover``): the FTP capability probe writes
+  ``.fsmove-probe-<token>-<check>`` at the destination root (the check is a keyed hash
+  of the token). A killed probe can leave one: every tree rule treats exactly those
+  names as fsmove's own (never copied or verified, removed by the next copy).
+
+``walk.py`` lists a store by these rules; the engine and the verifier build their walk's
+``skip`` from ``TreeRules``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from .backend import Entry, EntryKind, parent_of
+
+MAX_NAME_BYTES = 255
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be used as a path component, or None if it is fine."""
+    if name in ("", ".", ".."):
+        return f"refused name {name!r}"
+    if "/" in name or "\x00" in name or "\n" in name or "\r" in name:
+        return "refused name with '/', NUL or newline"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "refused name that is not valid UTF-8"
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"refused name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Include/exclude globs (rsync-like): a pattern with no "/" matches a name at any
+    depth, one with "/" matches the whole relative path. Excludes win. Includes select
+    files only: a folder is always walked unless an exclude names it (its files are
+    then filtered one by one)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @staticmethod
+    def _match(path: str, pattern: str) -> bool:
+        if "/" in pattern:
+            return fnmatch.fnmatchcase(path, pattern.strip("/"))
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+
+    def excludes(self, path: str, kind: EntryKind) -> bool:
+        """Whether the entry at ``path`` (of ``kind``) is left out of the tree."""
+        if any(self._match(path, p) for p in self.exclude):
+            return True
+        if kind is EntryKind.DIR or not self.include:
+            return False
+        return not any(self._match(path, p) for p in self.include)
+
+
+TEMP_PREFIX = ".fsmove."
+TEMP_SUFFIX = ".part"
+_HEX16 = "[0-9a-f]{16}"
+_TEMP_RE = re.compile(rf"^\.fsmove\.({_HEX16})\.({_HEX16})\.part$")
+
+
+def looks_like_temp(name: str) -> bool:
+    """Whether ``name`` has the shape of *some* job's temporary file. For displays only
+    (the demo counts files in flight): deciding what a copy may skip or remove is
+    ``TempNames.is_ours``, which knows the job's secret."""
+    return _TEMP_RE.match(name) is not None
+
+
+class TempNames:
+    """The temporary names of one job: ``.fsmove.<tag>.<check>.part`` in the file's own
+    folder (so the rename is atomic; 46 characters whatever the file's name).
+
+    ``tag`` is a keyed hash of the file's path (the same on every run of the job, so a
+    rerun finds its partial file); ``check`` is a keyed hash of the folder and the tag,
+    so a name found in a listing is recognised as this job's without knowing which file
+    it belongs to. Both are keyed by the job's secret (BLAKE2b, 64 bits each): nobody
+    can craft a user file that passes for one of them, and another job (another
+    ``--journal``, another spelling of the same server) never picks the same names."""
+
+    def __init__(self, key: str) -> None:
+        if not key:
+            raise ValueError("a job's temporary names need its secret key")
+        self._key = key.encode("ascii")
+
+    @staticmethod
+    def new_key() -> str:
+        return secrets.token_hex(16)
+
+    def _mac(self, *parts: str) -> str:
+        h = hashlib.blake2b(key=self._key, digest_size=8)
+        for part in parts:
+            data = part.encode("utf-8", "surrogateescape")
+            h.update(len(data).to_bytes(4, "big"))
+            h.update(data)
+        return h.hexdigest()
+
+    def for_path(self, path: str) -> str:
+        """The temporary file (a relative path) that ``path`` is written to."""
+        parent = parent_of(path)
+        tag = self._mac("file", path)
+        name = f"{TEMP_PREFIX}{tag}.{self._mac('name', parent, tag)}{TEMP_SUFFIX}"
+        return f"{parent}/{name}" if parent else name
+
+    def is_ours(self, path: str) -> bool:
+        """Whether the file at ``path`` is one of this job's temporary files."""
+        m = _TEMP_RE.match(path.rsplit("/", 1)[-1])
+        if m is None:
+            return False
+        expected = self._mac("name", parent_of(path), m.group(1))
+        return hmac.compare_digest(expected, m.group(2))
+
+
+PROBE_PREFIX = ".fsmove-probe-"
+_PROBE_NAME_RE = re.compile(r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c)?$")
+
+
+def _probe_token_check(token: str) -> str:
+    return hashlib.blake2s(token.encode(), key=b"fsmove capability probe",
+                           digest_size=4).hexdigest()
+
+
+def probe_scratch_name() -> str:
+    """A fresh probe scratch file name: ``.fsmove-probe-<token>-<check of the token>``."""
+    token = secrets.token_hex(6)
+    return f"{PROBE_PREFIX}{token}-{_probe_token_check(token)}"
+
+
+def is_probe_leftover(path: str) -> bool:
+    """Whether ``path`` (store-relative) is a probe's scratch file left by a killed run:
+    at the store root, with a name ``probe_scratch_name`` made (its check matches)."""
+    found = _PROBE_NAME_RE.match(path)
+    return found is not None and _probe_token_check(found.group(1)) == found.group(2)
+
+
+def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
+    if a is None or b is None:
+        return False
+    return abs(a - b) <= tolerance
+
+
+@dataclass(frozen=True)
+class TreeRules:
+    """The rules one run applies to a tree: its filters, and (on the destination) the
+    job's temporary names. ``temps=None``: no temporary file is anyone's (every file is
+    the user's)."""
+
+    filters: Filters = field(default_factory=Filters)
+    temps: TempNames | None = None
+
+    def is_job_temp(self, entry: Entry) -> bool:
+        """Whether ``entry`` is fsmove's own scratch: one of this job's temporary files,
+        or a killed capability probe's file (on either side: never the user's data)."""
+        if entry.kind is not EntryKind.FILE:
+            return False
+        if self.temps is not None and self.temps.is_ours(entry.path):
+            return True
+        return is_probe_leftover(entry.path)
+
+    def skips(self, entry: Entry) -> bool:
+        """Whether the walk drops ``entry`` (and, for a folder, everything below it).
+        The job's own temporary files are never dropped by a filter: the copy must see
+        them to resume or remove them."""
+        if self.is_job_temp(entry):
+            return False
+        return self.filters.excludes(entry.path, entry.kind)
