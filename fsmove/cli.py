@@ -755,9 +755,12 @@ def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
-    usage_error, no_args = _usage_error_types()
-    command = typer.main.get_command(app)
-    tidy_help(command)
+    try:  # a signal while the command is still being built is an interruption too
+        usage_error, no_args = _usage_error_types()
+        command = typer.main.get_command(app)
+        tidy_help(command)
+    except KeyboardInterrupt as exc:
+        fail(exc)
     try:
         result = command.main(prog_name="fsmove", standalone_mode=False)
     except no_args as exc:

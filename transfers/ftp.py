@@ -224,7 +224,7 @@ class FtpStore:
                                         f"{reply.text!r}): data connections cannot be secured")
         if self.features is None:
             features = parse_feat(await client.cmd("FEAT"))
-            if not features.lines and (await client.cmd(f"MLST {self.root}")).code == 250:
+            if not features.lines and await self._answers_mlst(client):
                 # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
                 features = Features(frozenset({"MLST"}))
             self.features = features
@@ -233,6 +233,13 @@ class FtpStore:
         reply = await client.cmd("TYPE I")
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
+
+    async def _answers_mlst(self, client: FtpClient) -> bool:
+        """MLST on the root, else (a root not made yet: the first copy into a new
+        folder) on the login folder: a server that knows MLST answers one of them."""
+        if (await client.cmd(f"MLST {self.root}")).code == 250:
+            return True
+        return (await client.cmd("MLST")).code == 250
 
     async def capabilities(self) -> Capabilities:
         if self._probe is not None:
