@@ -42,7 +42,28 @@ EXIT_CODES: dict[str, str] = {
 
 
 def _metavar_for(param: Any) -> str:
-    desc = param.type_descriptor
+    """From Typer's type descriptor where this Typer has one, else from the Click
+    parameter type (the lowest allowed Typer, 0.16, has no descriptors)."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        return _metavar_from_descriptor(param, desc)
+    kind = getattr(param, "type", None)
+    choices = getattr(kind, "choices", None)
+    if choices:
+        return "|".join(str(getattr(c, "value", c)) for c in choices)
+    # By class name along the MRO: recent Typer vendors Click, so these are not always
+    # the ``click`` package's own classes.
+    bases = {cls.__name__ for cls in type(kind).__mro__}
+    if "IntParamType" in bases:
+        return "N"
+    if "FloatParamType" in bases:
+        return "NUMBER"
+    if "Path" in bases:
+        return "PATH"
+    return "TEXT"
+
+
+def _metavar_from_descriptor(param: Any, desc: Any) -> str:
     if desc.is_choice:
         return "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
     bare = param.bare_type() if hasattr(param, "bare_type") else "str"
