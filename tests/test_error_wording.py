@@ -68,7 +68,7 @@ def test_self_signed_ftps_names_the_options(
     make_tree(src, {"a.txt": b"alpha"})
     env = {"FSMOVE_SRC_PASSWORD": src.password}
     proc = _fsmove("copy", src.url(), str(tmp_path / "d"), "--retries", "0", env=env)
-    line = _one_line(proc, ExitCode.ERROR)
+    line = _one_line(proc, ExitCode.AUTH)  # trust configuration, like a host key
     assert "certificate is not trusted" in line
     assert "--ca-file PEM" in line and "--insecure-tls" in line
     # ... and each of them does what the message says.
