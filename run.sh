@@ -2,6 +2,8 @@
 # The two commands of the README:
 #   bash run.sh demo   set up (a venv, no system package needed) and run `fsmove demo`
 #   bash run.sh test   set up (venv + the real servers, as root) and run the whole test suite
+#                      (first a smoke subset with the lowest allowed dependency versions)
+#   bash run.sh smoke-lowest   only that smoke subset
 # Both are idempotent; the second is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,6 +27,35 @@ setup_servers() {
     fi
 }
 
+# The lowest allowed version of every runtime dependency (pyproject.toml's lower bounds,
+# pinned by .ci/lowest-deps.py) in a second venv, and a smoke subset that touches each of
+# them: typer (the CLI), tqdm (the demo's bars), aioftp (its server, and the FTP client's
+# parts of it), asyncssh (SFTP, the corked transport), xxhash (every digest), dnspython.
+LOWEST_VENV="${FSMOVE_LOWEST_VENV:-.venv-lowest}"
+LOWEST_SMOKE=(
+    "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[local]"
+    "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[sshd_server]"
+    "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[aioftp_server]"
+    "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[proftpd_tls_server]"
+    "tests/test_conformance.py::test_read_ranges[sshd_server]"
+    "tests/test_jobs_and_resume.py::test_resume_replays_the_saved_options_and_prints_the_job_first"
+    "tests/test_jobs_and_resume.py::test_status_states_header_percent_and_prune"
+    "tests/test_dns.py::test_lookup_reads_cname_a_aaaa_txt_and_ttls"
+    "tests/test_dns.py::test_cli_json_is_one_document"
+    "tests/test_demo.py::test_demo_runs_to_the_end"
+    "tests/faults/test_signals.py::test_copy_interrupted_at_any_moment_exits_130_and_resumes[file_done-15]"
+)
+
+smoke_lowest_versions() {
+    if [ ! -x "$LOWEST_VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$LOWEST_VENV"
+    fi
+    "$VENV/bin/python" .ci/lowest-deps.py pyproject.toml > "$LOWEST_VENV/lowest.txt"
+    "$LOWEST_VENV/bin/python" -m pip install -q -e ".[test]" -c "$LOWEST_VENV/lowest.txt"
+    echo "run.sh: smoke tests with the lowest allowed versions:" $(cat "$LOWEST_VENV/lowest.txt")
+    FSMOVE_NO_SKIPS=1 "$LOWEST_VENV/bin/python" -m pytest -q -p no:cacheprovider "${LOWEST_SMOKE[@]}"
+}
+
 case "${1:-}" in
     demo)
         setup_python
@@ -36,10 +67,17 @@ case "${1:-}" in
         setup_servers
         shift
         "$VENV/bin/ruff" check fsmove transfers verify tests benchmarks
+        if [ "$#" -eq 0 ]; then  # the whole suite: the lower bounds are part of it
+            smoke_lowest_versions
+        fi
         FSMOVE_NO_SKIPS=1 exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    smoke-lowest)
+        setup_python
+        smoke_lowest_versions
+        ;;
     *)
-        echo "usage: bash run.sh demo | bash run.sh test [pytest args]" >&2
+        echo "usage: bash run.sh demo | bash run.sh test [pytest args] | bash run.sh smoke-lowest" >&2
         exit 2
         ;;
 esac

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -109,8 +111,19 @@ def _connect_options(
     ca_file: Path | None,
     insecure_tls: bool,
 ) -> ConnectOptions:
-    if timeout <= 0:
+    if not math.isfinite(timeout) or timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    for flag, path in (("--ca-file", ca_file), *(("--identity", p) for p in identity or ())):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    if ca_file is not None:
+        if insecure_tls:
+            raise UsageError("--ca-file and --insecure-tls exclude each other")
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise UsageError(f"--ca-file {ca_file}: not a PEM file of CA certificates "
+                             f"({getattr(exc, 'reason', None) or exc})") from None
     return ConnectOptions(
         timeout=timeout,
         known_hosts=known_hosts,
@@ -717,7 +730,16 @@ def migrate(
     raise SystemExit(int(code))
 
 
-def _sigterm(_signum: int, _frame: object) -> None:
+def _sigterm(_signum: int, frame: object) -> None:
+    """SIGTERM is Ctrl-C. Inside ``asyncio.run`` the SIGINT handler is asyncio's own: it
+    cancels the main task, so every task unwinds at an await (no journal record is cut
+    in half), the run records "interrupted" and the JSON stream gets its summary, then
+    KeyboardInterrupt ends the command with 130. Elsewhere it raises KeyboardInterrupt
+    at once (a second signal too: the user insists)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt
 
 

@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,10 @@ from typer.testing import CliRunner
 
 from fsmove.cli import app
 from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
+from fsmove.commands.status import eta_seconds
 from fsmove.endpoints import ConnectOptions
 from fsmove.transfers.engine import CopyOptions
-from fsmove.transfers.journal import Journal, read_status
-from fsmove.transfers.tree import Filters
+from fsmove.transfers.journal import JobStatus, Journal, read_status
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
 
@@ -54,7 +55,8 @@ def _job(journal: Path, src: Path, dst: Path, *, options: JobOptions | None = No
 def test_every_copy_option_is_journaled_and_comes_back() -> None:
     job = JobOptions(
         copy=CopyOptions(workers=7, checksum=True, delete=True, preserve_mtime=False,
-                         filters=Filters(include=("*.jpg",), exclude=("tmp/",)),
+                         filters=replace(CopyOptions().filters, include=("*.jpg",),
+                                         exclude=("tmp/",)),
                          bwlimit=2 * 1024 * 1024, retries=9, retry_delay=0.25),
         connect=ConnectOptions(timeout=12.5, known_hosts=Path("/k/known"),
                                accept_new_host_key=True, identity_files=(Path("/k/id"),),
@@ -267,3 +269,14 @@ def test_a_full_journal_filesystem_is_one_line_naming_the_folder(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("fsmove: error: the journal's folder ")
     assert str(journal.parent) in lines[0] and "full" in lines[0]
+
+
+def test_eta_is_the_rest_at_the_current_runs_rate(tmp_path: Path) -> None:
+    def job(*, running: bool) -> JobStatus:
+        return JobStatus(path=tmp_path / "x.db", src="a", dst="b", counts={"partial": 1},
+                         bytes_total=1000, bytes_done=500, run_status="running",
+                         run_started=100.0, last_activity=110.0, bytes_sent_last_run=100,
+                         bytes_resent_last_run=0, running=running, state="running")
+
+    assert eta_seconds(job(running=True)) == 50.0  # 500 B left at 10 B/s
+    assert eta_seconds(job(running=False)) is None

@@ -207,8 +207,16 @@ class CopyEngine:
 
     # -- top level -----------------------------------------------------------------------
     async def run(self) -> Summary:
+        started = time.monotonic()
         try:
-            return await self._run()
+            return await self._run(started)
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, SIGTERM) or stopped by an error: the event stream
+            # still ends with a summary of what this run did (``--json`` readers).
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            self._summary(started, status="interrupted" if interrupted else "failed",
+                          to_delete=0)
+            raise
         finally:
             await self._stop_dir_tasks()
 
@@ -220,8 +228,7 @@ class CopyEngine:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run(self) -> Summary:
-        started = time.monotonic()
+    async def _run(self, started: float) -> Summary:
         src_files, src_dirs, dst_files, dst_dirs, dst_temps = await self._walk_both()
         to_copy, skipped, to_delete = await self._plan(src_files, dst_files)
         needed_dirs = set(src_dirs) | {parent_of(e.path) for e in to_copy}

@@ -24,7 +24,7 @@ from .backend import (
     TransientError,
 )
 from .ftp_client import ProtocolError, Reply
-from .ftp_tls import TlsSetupError
+from .ftp_tls import UntrustedCertificateError
 
 _DENIED = ("permission denied", "access denied", "not allowed", "forbidden", "not permitted")
 _MISSING = (
@@ -161,7 +161,7 @@ def network_error(
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return TlsSetupError(
+        return UntrustedCertificateError(
             f"{subject}: the server's TLS certificate is not trusted "
             f"({exc.verify_message}); pass the certificate or the CA that signed it with "
             "--ca-file PEM, or --insecure-tls to skip the check if you trust this network",

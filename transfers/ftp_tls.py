@@ -15,7 +15,7 @@ import ssl
 
 from aioftp.common import SSLSessionBoundContext
 
-from .backend import ConnectError
+from .backend import AuthError, ConnectError
 from .ftp_client import FtpClient, Reply
 from .ftp_data import DataStream
 
@@ -25,6 +25,11 @@ class TlsSetupError(ConnectError):
     configuration problem, so it is not retried."""
 
     retryable = False
+
+
+class UntrustedCertificateError(TlsSetupError, AuthError):
+    """The server's certificate does not verify: trust configuration, like an unknown SSH
+    host key (an AuthError: exit 5), never retried."""
 
 
 def make_ssl_context(*, cafile: str | None, insecure: bool) -> ssl.SSLContext:

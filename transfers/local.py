@@ -444,7 +444,9 @@ class LocalSession:
 
 class LocalStore:
     def __init__(self, endpoint: Endpoint) -> None:
-        self._root = Path(endpoint.path)
+        # The root the user typed is followed if it is a symlink (``/srv/www -> /data/www``:
+        # they chose it), once, here; below it no link is ever followed.
+        self._root = Path(os.path.realpath(endpoint.path))
         self.display = endpoint.display
 
     async def connect(self) -> LocalSession:

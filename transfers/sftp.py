@@ -362,10 +362,14 @@ class SftpSession:
         next_offset = offset
         end = None if length is None else offset + length
 
+        async def read_at(size: int, at: int) -> bytes:
+            # Made inside the task (see ``write``): no never-awaited request on a cancel.
+            return await self._bounded(fh.read(size, at), path)
+
         def submit() -> None:
             nonlocal next_offset
             size = self._read_len if end is None else min(self._read_len, end - next_offset)
-            task = asyncio.ensure_future(self._bounded(fh.read(size, next_offset), path))
+            task = asyncio.ensure_future(read_at(size, next_offset))
             pending.append((next_offset, size, task))
             next_offset += size
 
@@ -432,10 +436,15 @@ class SftpSession:
                 if acked is not None:
                     acked(confirmed)
 
+        async def write_at(block: bytes, at: int) -> int:
+            # The request is made inside the task: a task cancelled before it ran (the
+            # copy stopping) then leaves no never-awaited coroutine behind.
+            return await self._bounded(fh.write(block, at), path)
+
         async def send(block: bytes) -> None:
             nonlocal position, written
             await reap(self._in_flight - 1)
-            task = asyncio.ensure_future(self._bounded(fh.write(block, position), path))
+            task = asyncio.ensure_future(write_at(block, position))
             in_flight.append((task, len(block)))
             position += len(block)
             written += len(block)

@@ -194,8 +194,8 @@ def journal_write_problem(exc: BaseException, path: Path) -> FsmoveError | None:
         full = name == "SQLITE_FULL" or "full" in str(exc)
         if not (full or name.startswith(("SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN"))):
             return None
-    elif isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-        full = exc.errno in full_codes
+    elif isinstance(exc, OSError) and exc.errno in full_codes:
+        full = True  # the journal's folder, its lock file (other OSErrors are not ours)
     else:
         return None
     folder = path.parent
