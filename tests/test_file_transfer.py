@@ -299,3 +299,43 @@ def _set_event() -> asyncio.Event:
     event = asyncio.Event()
     event.set()
     return event
+
+
+class SwappingSource(WrappedStore):
+    """After the first piece of ``name``, the file is replaced by a symlink to another
+    file of the same size (as an attacker with write access to the source would)."""
+
+    def __init__(self, inner: Store, root: Path, name: str, target: Path) -> None:
+        super().__init__(inner)
+        self._file = root / name
+        self._target = target
+        self.swapped = False
+
+    async def read(self, inner: Session, path: str, *, offset: int,
+                   length: int | None) -> AsyncIterator[bytes]:
+        async for piece in inner.read(path, offset=offset, length=length):
+            yield piece
+            if not self.swapped and self._file.name == path.rsplit("/", 1)[-1]:
+                self._file.unlink()
+                self._file.symlink_to(self._target)
+                self.swapped = True
+
+
+def test_a_file_swapped_for_a_link_during_its_copy_is_not_placed(tmp_path: Path) -> None:
+    src_root, dst_root = tmp_path / "src", tmp_path / "dst"
+    src_root.mkdir()
+    (src_root / "a.txt").write_bytes(os.urandom(2 * MiB))
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"S" * 2 * MiB)
+
+    async def go() -> tuple[Summary, SwappingSource]:
+        src = SwappingSource(store_for(None, src_root), src_root, "a.txt", secret)
+        return await copy_with(src, store_for(None, dst_root)), src
+
+    summary, src = asyncio.run(go())
+    assert src.swapped
+    assert summary.status == "partial"
+    assert [p for p, _why in summary.failed] == ["a.txt"]
+    assert "no longer a regular file" in summary.failed[0][1]
+    assert not (dst_root / "a.txt").exists()
+    assert [p.name for p in dst_root.iterdir()] == []  # no temporary file left either

@@ -562,6 +562,15 @@ class CopyEngine:
                 # next attempt starts the file over from its first byte.
                 reason = str(exc)
                 entry = await self._restat_source(entry)
+                if entry.kind is not EntryKind.FILE:
+                    # Swapped for a link (or a folder) while it was copied: never
+                    # followed, never copied, whatever it now points at.
+                    self._moved.pop(entry.path, None)
+                    if self._dst_caps.rename:
+                        await self._remove_stale_temps([self.temps.for_path(entry.path)])
+                    self._fail(entry, f"{reason}; it is no longer a regular file "
+                               f"({entry.kind.value}): not copied")
+                    return
                 self._restart(entry, reason)
             except DestinationFolderError:
                 raise
