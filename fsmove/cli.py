@@ -156,6 +156,9 @@ def copy(
         typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
+    perms: Annotated[bool, typer.Option(
+        help="Give copied files the source's permission bits where the destination can set "
+             "them (--no-perms: 0644, never wider than the source's).")] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
     ] = False,
@@ -221,6 +224,7 @@ def copy(
                 workers=workers,
                 checksum=checksum,
                 preserve_mtime=mtime,
+                keep_perms=perms,
                 dry_run=dry_run,
                 delete=delete,
                 filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),

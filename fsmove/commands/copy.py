@@ -117,6 +117,7 @@ def run_copy(req: CopyRequest) -> ExitCode:
                         "checksum": req.options.checksum,
                         "delete": req.options.delete,
                         "mtime": req.options.preserve_mtime,
+                        "perms": req.options.keep_perms,
                         "include": list(req.options.filters.include),
                         "exclude": list(req.options.filters.exclude),
                         "src_connections": req.src_connections,
@@ -161,6 +162,7 @@ def run_resume(
             checksum=bool(opts.get("checksum", False)),
             delete=bool(opts.get("delete", False)),
             preserve_mtime=bool(opts.get("mtime", True)),
+            keep_perms=bool(opts.get("perms", True)),
             filters=Filters(
                 include=tuple(opts.get("include", ())), exclude=tuple(opts.get("exclude", ()))
             ),
