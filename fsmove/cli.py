@@ -224,6 +224,9 @@ def copy(
         typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
+    perms: Annotated[bool, typer.Option(
+        help="Give copied files the source's permission bits where the destination can set "
+             "them (--no-perms: 0644, never wider than the source's).")] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be copied, skipped and deleted "
                            "(counts; paths and sizes with -v); write nothing.")
@@ -306,6 +309,7 @@ def copy(
                 workers=workers,
                 checksum=checksum,
                 preserve_mtime=mtime,
+                keep_perms=perms,
                 dry_run=dry_run,
                 delete=delete,
                 filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
