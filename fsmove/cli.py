@@ -272,9 +272,9 @@ def copy(
 
     Examples:
 
-      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/var/www
-      fsmove copy ./uploads ftps://user@host/uploads --exclude '*.tmp' --bwlimit 20M
-      fsmove copy SRC DST --delete --dry-run -v     # what would be copied and deleted
+      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/www
+      fsmove copy ./uploads ftps://user@host/up --exclude '*.tmp' --bwlimit 20M
+      fsmove copy SRC DST --delete --dry-run -v     # what would change, per file
     """
     from fsmove.commands.copy import CopyRequest, run_copy
 
