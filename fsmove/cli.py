@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -16,12 +16,14 @@ from fsmove.endpoints import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.help_text import tidy_help
-from fsmove.output import CommandOutput, OutputSettings, parse_interval
 from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
 from fsmove.transfers.endpoint import EndpointError
 from fsmove.transfers.engine import CopyOptions
 from fsmove.transfers.plan import Filters
 from fsmove.transfers.ratelimit import parse_rate
+
+if TYPE_CHECKING:  # imported when a command runs (start-up time)
+    from fsmove.output import CommandOutput
 
 app = typer.Typer(
     name="fsmove",
@@ -187,6 +189,8 @@ TtlNameservers = Annotated[
 def _output(*, command: str, quiet: bool, verbose: bool, json_output: bool,
             stats: str | None, log_file: Path | None) -> CommandOutput:
     """The command's output, from the options every streaming command shares."""
+    from fsmove.output import CommandOutput, OutputSettings, parse_interval
+
     if quiet and verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     return CommandOutput(
