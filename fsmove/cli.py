@@ -7,7 +7,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -18,12 +18,14 @@ from fsmove.endpoints import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.help_text import tidy_help
-from fsmove.output import CommandOutput, OutputSettings, parse_interval
 from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
 from fsmove.transfers.endpoint import EndpointError
 from fsmove.transfers.engine import CopyOptions
 from fsmove.transfers.ratelimit import parse_rate
 from fsmove.transfers.tree import Filters
+
+if TYPE_CHECKING:  # imported when a command runs (start-up time)
+    from fsmove.output import CommandOutput
 
 app = typer.Typer(
     name="fsmove",
@@ -200,6 +202,8 @@ TtlNameservers = Annotated[
 def _output(*, command: str, quiet: bool, verbose: bool, json_output: bool,
             stats: str | None, log_file: Path | None) -> CommandOutput:
     """The command's output, from the options every streaming command shares."""
+    from fsmove.output import CommandOutput, OutputSettings, parse_interval
+
     if quiet and verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     return CommandOutput(
@@ -224,6 +228,9 @@ def copy(
         typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
+    perms: Annotated[bool, typer.Option(
+        help="Give copied files the source's permission bits where the destination can set "
+             "them (--no-perms: 0644, never wider than the source's).")] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be copied, skipped and deleted "
                            "(counts; paths and sizes with -v); write nothing.")
@@ -285,9 +292,9 @@ def copy(
 
     Examples:
 
-      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/var/www
-      fsmove copy ./uploads ftps://user@host/uploads --exclude '*.tmp' --bwlimit 20M
-      fsmove copy SRC DST --delete --dry-run -v     # what would be copied and deleted
+      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/www
+      fsmove copy ./uploads ftps://user@host/up --exclude '*.tmp' --bwlimit 20M
+      fsmove copy SRC DST --delete --dry-run -v     # what would change, per file
     """
     from fsmove.commands.copy import CopyRequest, run_copy_and_verify
 
@@ -306,6 +313,7 @@ def copy(
                 workers=workers,
                 checksum=checksum,
                 preserve_mtime=mtime,
+                keep_perms=perms,
                 dry_run=dry_run,
                 delete=delete,
                 filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),

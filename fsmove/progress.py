@@ -24,13 +24,6 @@ from fsmove.transfers.events import (
     Planned,
     Summary,
 )
-from fsmove.verify.verifier import (
-    BytesHashed,
-    Category,
-    EntryListed,
-    ListingFinished,
-    PathChecked,
-)
 
 #: Seconds of history the displayed rate is computed over (a rate over the whole run
 #: hides a stall; an instantaneous one jumps around).
@@ -159,6 +152,15 @@ class VerifyProgress:
     _samples: deque[tuple[float, int]] = field(default_factory=deque)
 
     def update(self, event: object) -> None:
+        # Imported here: only a verification needs the verifier (start-up time).
+        from fsmove.verify.verifier import (
+            BytesHashed,
+            Category,
+            EntryListed,
+            ListingFinished,
+            PathChecked,
+        )
+
         if isinstance(event, BytesHashed):
             self.bytes_read += event.nbytes
         elif isinstance(event, EntryListed):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,12 +20,12 @@ from fsmove.cli import app
 from fsmove.exitcodes import ExitCode
 from tests.copy_harness import (
     Side,
-    fsmove_argv,
     put_files,
     run_copy_inprocess,
     side_for,
     tree_digests,
 )
+from tests.faults.hostile_ftpd import HostileDir, HostileFile, start_hostile_ftpd
 from tests.servers import RunningServer
 
 MTIME = 1_600_000_000.0
@@ -104,17 +103,6 @@ def test_delete_only_when_asked_and_dry_run_lists_first(dst_side: Side,
     assert tree_digests(dst_side.root) == tree_digests(src_root)
 
 
-def _slow_copy(tmp_path: Path) -> tuple[list[str], Path, Path]:
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(6):
-        (src / f"big{i}.bin").write_bytes(os.urandom(6 * 1024 * 1024))
-    journal = tmp_path / "job.db"
-    s = side_for("local", None, src, "src")
-    d = side_for("local", None, tmp_path / "dst", "dst")
-    return fsmove_argv(s, d, "--json", "--bwlimit", "8M", journal=journal), journal, src
-
-
 def _wait_for_line(proc: subprocess.Popen[str], kind: str) -> None:
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -128,43 +116,56 @@ def _wait_for_line(proc: subprocess.Popen[str], kind: str) -> None:
 
 
 def test_status_while_running_and_second_copy_refused(tmp_path: Path) -> None:
-    argv, journal, _src = _slow_copy(tmp_path)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_line(proc, "file_started")
-        # Freeze the copy mid-run so that it cannot finish while the test looks at it,
-        # however slow this machine is (no timing: it holds its locks while stopped).
-        os.kill(proc.pid, signal.SIGSTOP)
-        status = subprocess.run(
-            [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )
-        assert status.returncode == 0, status.stderr
-        info = json.loads(status.stdout)
-        assert info["running"] is True
-        assert info["bytes_total"] == 6 * 6 * 1024 * 1024
-        assert sum(info["counts"].values()) == 6
+    """The copy is held mid-file by a source that stops sending (not slowed down by a
+    rate: a loaded machine could then finish it before the checks), so "running" and
+    the refused second copy are certain; SIGTERM ends it; the source is then fixed and
+    the same command finishes the job."""
+    files = {f"big{i}.bin": os.urandom(6 * 1024 * 1024) for i in range(6)}
+    tree: dict[bytes, HostileDir | HostileFile] = {b"/": HostileDir(auto=True)}
+    tree |= {f"/{name}".encode(): HostileFile(data, stall_after=64 * 1024)
+             for name, data in files.items()}
+    journal, dst = tmp_path / "job.db", tmp_path / "dst"
+    with start_hostile_ftpd(tree) as server:
+        env = {**os.environ, "FSMOVE_SRC_PASSWORD": server.password}
+        argv = [sys.executable, "-m", "fsmove.cli", "copy", server.url(), str(dst),
+                "--journal", str(journal), "--json", "--timeout", "300"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        try:
+            _wait_for_line(proc, "file_started")
+            status = subprocess.run(
+                [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+            assert status.returncode == 0, status.stderr
+            info = json.loads(status.stdout)
+            assert info["running"] is True and info["state"] == "running"
+            assert info["bytes_total"] == 6 * 6 * 1024 * 1024
+            assert sum(info["counts"].values()) == 6
 
-        second = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        assert second.returncode == ExitCode.ERROR, (second.stdout, second.stderr)
-        assert "another fsmove is running this job" in second.stderr
-        assert "Traceback" not in second.stderr
-    finally:
-        proc.terminate()  # pending while stopped: delivered first thing on SIGCONT
-        os.kill(proc.pid, signal.SIGCONT)
-        _out, err = proc.communicate(timeout=60)
-    # SIGTERM is an interruption: journal saved, exit 130, one line.
-    assert proc.returncode == ExitCode.INTERRUPTED, err
-    assert "Traceback" not in err
-    after = subprocess.run(
-        [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    info = json.loads(after.stdout)
-    assert info["running"] is False and info["run_status"] == "interrupted"
-    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            second = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                                    check=False, env=env)
+            assert second.returncode == ExitCode.ERROR
+            assert "another fsmove is running this job" in second.stderr
+            assert "Traceback" not in second.stderr
+        finally:
+            proc.terminate()
+            _out, err = proc.communicate(timeout=120)
+        # SIGTERM is an interruption: journal saved, exit 130, one line.
+        assert proc.returncode == ExitCode.INTERRUPTED, err
+        assert "Traceback" not in err
+        after = subprocess.run(
+            [sys.executable, "-m", "fsmove.cli", "status", str(journal), "--json"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        info = json.loads(after.stdout)
+        assert info["running"] is False and info["run_status"] == "interrupted"
+        assert info["state"] == "interrupted"
+        server.stop_stalling()
+        resumed = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                                 check=False, env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert tree_digests(tmp_path / "dst") == tree_digests(tmp_path / "src")
+    assert {p.name: p.read_bytes() for p in dst.iterdir()} == files
 
 
 def test_a_damaged_journal_is_set_aside_and_the_rerun_skips_what_is_there(

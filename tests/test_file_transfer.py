@@ -219,11 +219,13 @@ class RewritingSource(WrappedStore):
     file is rewritten in place with ``new`` (same size, a later mtime) and the read goes
     on, now reading the new bytes."""
 
-    def __init__(self, inner: Store, file: Path, new: bytes, ready: asyncio.Event) -> None:
+    def __init__(self, inner: Store, file: Path, new: bytes, ready: asyncio.Event, *,
+                 mtime: float = MTIME + 100) -> None:
         super().__init__(inner)
         self._file = file
         self._new = new
         self._ready = ready
+        self._mtime = mtime
         self.rewritten = False
 
     async def read(self, inner: Session, path: str, *, offset: int,
@@ -233,7 +235,7 @@ class RewritingSource(WrappedStore):
             yield piece
             if first and not self.rewritten:
                 await self._ready.wait()
-                rewrite_in_place(self._file, self._new)
+                rewrite_in_place(self._file, self._new, mtime=self._mtime)
                 self.rewritten = True
 
 
@@ -288,14 +290,75 @@ def test_a_file_rewritten_during_its_copy_is_never_placed_mixed(
     assert [p for p, _why in summary.restarted] == ["live.db"]
 
 
-def rewrite_in_place(file: Path, new: bytes) -> None:
-    """Same size, new bytes, a later mtime: as a database rewrites its file."""
+def rewrite_in_place(file: Path, new: bytes, *, mtime: float) -> None:
+    """Same size, new bytes, the given mtime: as a database rewrites its file."""
     with open(file, "r+b") as fh:
         fh.write(new)
-    os.utime(file, (MTIME + 100, MTIME + 100))
+    os.utime(file, (mtime, mtime))
+
+
+def test_checksum_sees_a_rewrite_that_kept_size_and_mtime(tmp_path: Path) -> None:
+    """Only the content can tell (the mtime is put back, as a careful tool or an FTP
+    server's 1 s resolution would): --checksum reads the source again before placing."""
+    src_root, dst_root = tmp_path / "src", tmp_path / "dst"
+    src_root.mkdir()
+    old, new = os.urandom(2 * MiB), os.urandom(2 * MiB)
+    file = src_root / "live.db"
+    file.write_bytes(old)
+    os.utime(file, (MTIME, MTIME))
+
+    async def go() -> Summary:
+        src = RewritingSource(store_for(None, src_root), file, new, _set_event(),
+                              mtime=MTIME)
+        return await copy_with(src, store_for(None, dst_root), checksum=True)
+
+    summary = asyncio.run(go())
+    assert summary.status == "ok", summary.failed
+    assert (dst_root / "live.db").read_bytes() == new
+    assert [p for p, _why in summary.restarted] == ["live.db"]
 
 
 def _set_event() -> asyncio.Event:
     event = asyncio.Event()
     event.set()
     return event
+
+
+class SwappingSource(WrappedStore):
+    """After the first piece of ``name``, the file is replaced by a symlink to another
+    file of the same size (as an attacker with write access to the source would)."""
+
+    def __init__(self, inner: Store, root: Path, name: str, target: Path) -> None:
+        super().__init__(inner)
+        self._file = root / name
+        self._target = target
+        self.swapped = False
+
+    async def read(self, inner: Session, path: str, *, offset: int,
+                   length: int | None) -> AsyncIterator[bytes]:
+        async for piece in inner.read(path, offset=offset, length=length):
+            yield piece
+            if not self.swapped and self._file.name == path.rsplit("/", 1)[-1]:
+                self._file.unlink()
+                self._file.symlink_to(self._target)
+                self.swapped = True
+
+
+def test_a_file_swapped_for_a_link_during_its_copy_is_not_placed(tmp_path: Path) -> None:
+    src_root, dst_root = tmp_path / "src", tmp_path / "dst"
+    src_root.mkdir()
+    (src_root / "a.txt").write_bytes(os.urandom(2 * MiB))
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"S" * 2 * MiB)
+
+    async def go() -> tuple[Summary, SwappingSource]:
+        src = SwappingSource(store_for(None, src_root), src_root, "a.txt", secret)
+        return await copy_with(src, store_for(None, dst_root)), src
+
+    summary, src = asyncio.run(go())
+    assert src.swapped
+    assert summary.status == "partial"
+    assert [p for p, _why in summary.failed] == ["a.txt"]
+    assert "no longer a regular file" in summary.failed[0][1]
+    assert not (dst_root / "a.txt").exists()
+    assert [p.name for p in dst_root.iterdir()] == []  # no temporary file left either

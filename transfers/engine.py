@@ -13,6 +13,11 @@ How a file moves
 * A big file is cut into segments moved in parallel when the source can read ranges
   and the destination can write ranges in parallel (local, SFTP). Otherwise it is one
   stream (FTP destinations: FACTS.md shows parallel ranged STOR corrupts or serialises).
+  The segments of one attempt live and die together (``transfer.run_together``): a
+  retry reopens the file only once every writer of the failed attempt has returned.
+* Once every byte of a file was read (whatever its size), the source is stat'ed again:
+  a change of size, mtime or kind fails the attempt before the rename
+  (``SourceChangedError``), and the file starts over; ``--checksum`` also re-reads it.
 
 Resume (after a kill, a crash, a dropped network, or a retry)
 -------------------------------------------------------------
@@ -615,6 +620,15 @@ class CopyEngine:
                 # next attempt starts the file over from its first byte.
                 reason = str(exc)
                 entry = await self._restat_source(entry)
+                if entry.kind is not EntryKind.FILE:
+                    # Swapped for a link (or a folder) while it was copied: never
+                    # followed, never copied, whatever it now points at.
+                    self._moved.pop(entry.path, None)
+                    if self._dst_caps.rename:
+                        await self._remove_stale_temps([self.temps.for_path(entry.path)])
+                    self._fail(entry, f"{reason}; it is no longer a regular file "
+                               f"({entry.kind.value}): not copied")
+                    return
                 self._restart(entry, reason)
             except DestinationFolderError:
                 raise

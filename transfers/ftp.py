@@ -1393,10 +1393,12 @@ class FtpSession:
         """Commands that tell what is at the final and the temporary names (pipelined
         after RNTO): SIZE where offered, else MLST; none on LIST-only servers without
         SIZE (a listing of the folder is read instead)."""
-        if self._features.size:
-            return [f"SIZE {abs_dst}", f"SIZE {abs_src}"]
+        # MLST first: its reply names the file found, so a server that stored it
+        # under another name (pure-ftpd turns a tab into "_", in SIZE too) is caught.
         if self._features.mlst:
             return [f"MLST {abs_dst}", f"MLST {abs_src}"]
+        if self._features.size:
+            return [f"SIZE {abs_dst}", f"SIZE {abs_src}"]
         return []
 
     async def _check_placed(self, temp: str, final: str, size: int,
@@ -1406,7 +1408,8 @@ class FtpSession:
                                         self._store.abs_path(final))
             checks = [await self.raw_command(line) for line in lines]
         if checks:
-            at_final, at_temp = (self._size_in(r) for r in checks)
+            at_final = self._size_in(checks[0], name=final.rsplit("/", 1)[-1])
+            at_temp = self._size_in(checks[1])
         else:
             entries = {e.path: e async for e in self._listing(
                 self._store.abs_path(parent_of(final)), parent_of(final),
@@ -1427,8 +1430,9 @@ class FtpSession:
                 f"place {final!r} on {self.where}: the server holds {at_final} bytes of "
                 f"{size} at the final name (it kept only part of the upload)", path=final)
 
-    def _size_in(self, reply: Reply) -> int | None:
-        """The size a SIZE or MLST reply gives (None: no such file)."""
+    def _size_in(self, reply: Reply, *, name: str | None = None) -> int | None:
+        """The size a SIZE or MLST reply gives (None: no such file, or, with ``name``,
+        an MLST reply that names another file)."""
         if reply.code == 213:
             try:
                 return int(reply.last.strip())
@@ -1436,8 +1440,12 @@ class FtpSession:
                 return None
         if reply.code == 250:
             for line in reply.lines:
-                facts = parse_facts(line.strip().partition(" ")[0])
+                text = line[1:] if line.startswith(" ") else line
+                facts_text, _sep, shown = text.partition(" ")
+                facts = parse_facts(facts_text)
                 if "type" in facts:
+                    if name is not None and shown and shown.rsplit("/", 1)[-1] != name:
+                        return None
                     listed = facts_to_listed(facts, "")
                     return listed.size if listed is not None else None
         if reply.code == 421:

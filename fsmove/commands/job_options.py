@@ -48,6 +48,7 @@ def to_record(job: JobOptions) -> dict[str, object]:
         "checksum": c.checksum,
         "delete": c.delete,
         "mtime": c.preserve_mtime,
+        "perms": c.keep_perms,
         "include": list(c.filters.include),
         "exclude": list(c.filters.exclude),
         "bwlimit": c.bwlimit,
@@ -92,6 +93,7 @@ def from_record(record: dict[str, object]) -> JobOptions:
         checksum=bool(record.get("checksum", base.checksum)),
         delete=bool(record.get("delete", base.delete)),
         preserve_mtime=bool(record.get("mtime", base.preserve_mtime)),
+        keep_perms=bool(record.get("perms", base.keep_perms)),
         # The Filters type is taken from the defaults, wherever it is defined.
         filters=replace(base.filters, include=tuple(map(str, include)),  # type: ignore[arg-type]
                         exclude=tuple(map(str, exclude))),  # type: ignore[arg-type]
@@ -132,6 +134,8 @@ def describe(job: JobOptions) -> str:
         flags.append("--delete")
     if not c.preserve_mtime:
         flags.append("--no-mtime")
+    if not c.keep_perms:
+        flags.append("--no-perms")
     flags += [f"--include {p}" for p in c.filters.include]
     flags += [f"--exclude {p}" for p in c.filters.exclude]
     if c.retries != base.retries:

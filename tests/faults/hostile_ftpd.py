@@ -1,7 +1,15 @@
 """A small, real FTP server that lies: crafted MLSD listings, SIZE replies that disagree
 with what RETR streams, transfers that stall. It speaks FTP over real sockets on
-127.0.0.1 (control and passive data connections), read-only, one thread with its own
-event loop, so fsmove talks to it exactly as it talks to vsftpd.
+127.0.0.1 (control and passive data connections), one thread with its own event loop,
+so fsmove talks to it exactly as it talks to vsftpd.
+
+Read-only by default. ``start_hostile_ftpd(tree, writable=True)`` accepts STOR, APPE,
+REST, DELE, MKD, RNFR/RNTO into its in-memory tree, and lies about fsmove's temporary
+files only (names ``.fsmove.*.part``, so its write probe sees an honest server):
+``keep_bytes`` keeps only that many bytes of such a STOR (and still answers 226),
+``fake_rename`` answers 250 to an RNTO of one without renaming anything. For bounded
+memory tests: ``endless_listing`` streams MLSD lines forever, ``endless_reply`` answers
+FEAT with a multi-line reply that never ends; ``sent`` counts the bytes either wrote.
 
 The tree is a mapping from raw server paths (bytes, so names that are not UTF-8 can be
 served) to a ``HostileDir`` (the MLSD lines it sends, verbatim) or a ``HostileFile``.
@@ -21,6 +29,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 #: How long a data connection may take to arrive after EPSV/PASV.
 _DATA_ACCEPT_TIMEOUT = 10.0
@@ -79,6 +88,15 @@ class _Switches:
     lies: bool = True
     #: Accept control connections but never send the greeting.
     mute: bool = False
+    #: Accept writes (see the module doc) and the lies about fsmove's temporary files.
+    writable: bool = False
+    keep_bytes: int | None = None
+    fake_rename: bool = False
+    #: MLSD streams lines forever / FEAT's multi-line reply never ends.
+    endless_listing: bool = False
+    endless_reply: bool = False
+    #: Bytes sent by the endless listing or reply (until the client hung up).
+    sent: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,12 @@ class HostileServer:
     user: str
     password: str = field(repr=False)
     switches: _Switches = field(repr=False, compare=False)
+    #: The server's live tree (what writes changed).
+    tree: dict[bytes, Node] = field(repr=False, compare=False, default_factory=dict)
+
+    def files(self) -> dict[bytes, bytes]:
+        """Path -> content of every file the server holds now."""
+        return {p: n.data for p, n in list(self.tree.items()) if isinstance(n, HostileFile)}
 
     def url(self, path: str = "/") -> str:
         return f"ftp://{self.user}@{self.host}:{self.port}{path}"
@@ -99,6 +123,11 @@ class HostileServer:
     def stop_lying(self) -> None:
         """From now on sizes are the true ones."""
         self.switches.lies = False
+
+    @property
+    def sent(self) -> int:
+        """Bytes the endless listing or reply sent before the client gave up."""
+        return self.switches.sent
 
     def set_mute(self, mute: bool) -> None:
         """Greet new control connections (False) or leave them waiting forever (True)."""
@@ -117,6 +146,7 @@ class _Session:
         self.data_server: asyncio.Server | None = None
         self.data_conn: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None
         self.data_conn = None
+        self.rename_from: bytes | None = None
 
     async def send(self, text: str | bytes) -> None:
         raw = text.encode() if isinstance(text, str) else text
@@ -159,6 +189,8 @@ class _Session:
             return False
         elif not self.logged_in:
             await self.send("530 Please login with USER and PASS.")
+        elif verb == "FEAT" and self.core.switches.endless_reply:
+            await self.endless(b"211-Features:", b" MLST type*;size*;modify*;" + b"x" * 100)
         elif verb == "FEAT":
             await self.send(b"211-Features:\r\n MLST type*;size*;modify*;\r\n SIZE\r\n MDTM"
                             b"\r\n REST STREAM\r\n UTF8\r\n211 End")
@@ -194,12 +226,79 @@ class _Session:
         elif verb == "ABOR":
             await self.close_data()
             await self.send("226 ABOR ok")
+        elif verb in ("STOR", "APPE") and self.core.switches.writable:
+            await self.store(_norm(arg), append=verb == "APPE")
+        elif verb in ("DELE", "MKD", "RNFR", "RNTO") and self.core.switches.writable:
+            await self.change(verb, _norm(arg))
         elif verb in ("STOR", "APPE", "STOU"):
             await self.close_data()
             await self.send("553 Could not create file: this server is read-only.")
         else:
             await self.send("550 Permission denied: this server is read-only.")
         return True
+
+    async def endless(self, head: bytes, line: bytes) -> None:
+        """A multi-line reply that never ends (until the client hangs up)."""
+        switches = self.core.switches
+        self.writer.write(head + b"\r\n")
+        while True:
+            self.writer.write(line + b"\r\n")
+            switches.sent += len(line) + 2
+            await self.writer.drain()
+
+    async def store(self, path: bytes, *, append: bool) -> None:
+        tree = self.core.tree
+        rest, self.rest = self.rest, 0
+        parent = path.rsplit(b"/", 1)[0] or b"/"
+        if not isinstance(tree.get(parent), HostileDir) or isinstance(tree.get(path),
+                                                                       HostileDir):
+            await self.close_data()
+            await self.send("553 Could not create file.")
+            return
+        reader = await self.open_data(want_reader=True)
+        if reader is None:
+            return
+        data = await reader.read()
+        await self.close_data()
+        old = tree.get(path)
+        before = old.data if isinstance(old, HostileFile) else b""
+        if append:
+            data = before + data
+        elif rest:
+            data = before[:rest].ljust(rest, b"\0") + data + before[rest + len(data):]
+        keep = self.core.switches.keep_bytes
+        if keep is not None and _is_temp(path):
+            data = data[:keep]  # the lie: part of the upload is dropped, 226 all the same
+        tree[path] = HostileFile(data)
+        await self.send("226 Transfer complete.")
+
+    async def change(self, verb: str, path: bytes) -> None:
+        tree = self.core.tree
+        node = tree.get(path)
+        if verb == "DELE":
+            if isinstance(node, HostileFile):
+                del tree[path]
+                await self.send("250 Deleted.")
+            else:
+                await self.send("550 No such file.")
+        elif verb == "MKD":
+            if node is None:
+                tree[path] = HostileDir(auto=True)
+                await self.send(b'257 "' + path + b'" created')
+            else:
+                await self.send("550 Exists.")
+        elif verb == "RNFR":
+            self.rename_from = path if node is not None else None
+            await self.send("350 Ready." if node is not None else "550 No such file.")
+        else:
+            source, self.rename_from = self.rename_from, None
+            if source is None:
+                await self.send("503 RNFR first.")
+            elif self.core.switches.fake_rename and _is_temp(source):
+                await self.send("250 Renamed.")  # the lie: nothing moved
+            else:
+                tree[path] = tree.pop(source)
+                await self.send("250 Renamed.")
 
     async def mlst(self, path: bytes) -> None:
         node = self.core.tree.get(path)
@@ -234,17 +333,18 @@ class _Session:
             h = self.core.host.replace(".", ",")
             await self.send(f"227 Entering Passive Mode ({h},{port // 256},{port % 256})")
 
-    async def open_data(self) -> asyncio.StreamWriter | None:
+    async def open_data(self, *, want_reader: bool = False) -> Any:
+        """The data connection's writer (``want_reader``: its reader), or None."""
         if self.data_conn is None:
             await self.send("425 Use PASV or EPSV first.")
             return None
         try:
-            _reader, writer = await asyncio.wait_for(self.data_conn, _DATA_ACCEPT_TIMEOUT)
+            reader, writer = await asyncio.wait_for(self.data_conn, _DATA_ACCEPT_TIMEOUT)
         except TimeoutError:
             await self.send("425 No data connection.")
             return None
         await self.send("150 Opening BINARY mode data connection.")
-        return writer
+        return reader if want_reader else writer
 
     async def close_data(self) -> None:
         if self.data_server is not None:
@@ -294,12 +394,25 @@ class _Session:
         if writer is None:
             return
         with contextlib.suppress(ConnectionError):
+            if self.core.switches.endless_listing:
+                n = 0
+                while True:  # until the client hangs up
+                    line = mlsd_line("file", b"endless-%012d.bin" % n, 1) + b"\r\n"
+                    writer.write(line)
+                    self.core.switches.sent += len(line)
+                    n += 1
+                    await writer.drain()
             lines = (_listing(self.core.tree, path, lies=self.core.switches.lies)
                      if node.auto else node.lines)
             writer.write(b"".join(line + b"\r\n" for line in lines))
             await writer.drain()
         await self.close_data()
         await self.send("226 Directory send OK.")
+
+
+def _is_temp(path: bytes) -> bool:
+    name = path.rsplit(b"/", 1)[-1]
+    return name.startswith(b".fsmove.") and name.endswith(b".part")
 
 
 def _norm(arg: bytes) -> bytes:
@@ -329,10 +442,11 @@ class _Core:
 
 @contextlib.contextmanager
 def start_hostile_ftpd(tree: Mapping[bytes, Node], *, host: str = "127.0.0.1",
-                       user: str = "hostile") -> Iterator[HostileServer]:
-    """Serve ``tree`` on a free port of ``host`` until the block ends."""
+                       user: str = "hostile", **switches_set: Any) -> Iterator[HostileServer]:
+    """Serve ``tree`` on a free port of ``host`` until the block ends; keyword
+    arguments set ``_Switches`` (``writable=True, keep_bytes=0``...)."""
     password = secrets.token_urlsafe(12)
-    switches = _Switches()
+    switches = _Switches(**switches_set)
     core = _Core(tree, host=host, user=user, password=password, switches=switches)
     loop = asyncio.new_event_loop()
     started: Future[tuple[asyncio.Server, int]] = Future()
@@ -358,7 +472,7 @@ def start_hostile_ftpd(tree: Mapping[bytes, Node], *, host: str = "127.0.0.1",
 
     try:
         yield HostileServer(host=host, port=port, user=user, password=password,
-                            switches=switches)
+                            switches=switches, tree=core.tree)
     finally:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

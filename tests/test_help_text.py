@@ -1,0 +1,86 @@
+"""Help pages and usage errors, as a user sees them (``fsmove`` run as a process, 80
+columns): no type placeholders, paragraphs wrapped to the width, each command's exit
+codes, ``copy --help`` with the password sources and examples; usage errors in the one
+line every other error uses; ``dns --watch-timeout`` (the old ``--timeout`` hidden)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = ("copy", "verify", "resume", "status", "demo", "dns", "plan", "cutover", "migrate")
+
+
+def fsmove(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fsmove.cli", *args], capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "COLUMNS": "80", "TERM": "xterm"})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_no_placeholders_and_says_the_exit_codes(command: str) -> None:
+    shown = fsmove(command, "--help")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert not re.search(r"<(bool|str|int|float|path|list)[^>]*>", text), text
+    assert "{" not in text.split("\n", 1)[0]  # usage line: SRC DST, not {SRC} {DST}
+    assert "Exit codes:" in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert "╭" not in text  # no boxed panels
+
+
+def test_paragraphs_are_wrapped_not_broken_where_the_source_broke_them() -> None:
+    text = fsmove("resume", "--help").stdout
+    # The docstring breaks this paragraph after "FSMOVE_SRC_PASSWORD /": the help does not.
+    assert "Passwords are never stored: they come again from FSMOVE_SRC_PASSWORD /" \
+        " FSMOVE_DST_PASSWORD" in " ".join(text.split())
+    lines = text.splitlines()
+    i = next(n for n, line in enumerate(lines) if "Passwords are never stored" in line)
+    assert len(lines[i]) > 60  # filled to the width, not cut at the source's break
+
+
+def test_copy_help_names_password_sources_and_has_three_examples() -> None:
+    text = fsmove("copy", "--help").stdout
+    flat = " ".join(text.split())
+    for source in ("FSMOVE_SRC_PASSWORD", "FSMOVE_DST_PASSWORD", "~/.netrc", "prompt",
+                   "the URL itself"):
+        assert source in flat, source
+    examples = [line for line in text.splitlines() if line.startswith("    fsmove copy ")]
+    assert len(examples) == 3, text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("copy",), "Missing argument 'SRC'. (see 'fsmove copy --help')"),
+    (("copy", "a", "b", "--frobnicate"), "No such option: --frobnicate"),
+    (("copy", "a", "b", "--workers", "0"), "Invalid value for '--workers'"),
+    (("verify", "a", "b", "--sample", "x"), "Invalid value for '--sample'"),
+    (("nosuchcommand",), "No such command 'nosuchcommand'"),
+])
+def test_usage_errors_are_one_line(args: tuple[str, ...], message: str) -> None:
+    done = fsmove(*args)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fsmove: error: "), done.stderr
+    assert message in lines[0]
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr
+
+
+def test_dns_watch_timeout_and_the_hidden_old_spelling() -> None:
+    text = fsmove("dns", "--help").stdout
+    assert "--watch-timeout" in text and "--for" in text
+    assert not re.search(r"^\s+--timeout\b", text, re.M)
+    for spelling in ("--watch-timeout", "--for", "--timeout"):
+        done = fsmove("dns", "www.example.org", spelling, "0")
+        assert done.returncode == 2
+        assert done.stderr == ("fsmove: error: --watch-timeout must be a positive number of "
+                               "seconds\n")
+
+
+def test_bad_stats_interval_is_a_usage_error() -> None:
+    done = fsmove("copy", "a", "b", "--stats", "often")
+    assert done.returncode == 2
+    assert done.stderr.startswith("fsmove: error: --stats 'often': give a duration like 30s")
