@@ -44,9 +44,9 @@ class WrappedSession:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def read(self, path: str, *, offset: int = 0,
-             length: int | None = None) -> AsyncIterator[bytes]:
-        return self._owner.read(self._inner, path, offset=offset, length=length)
+    def read(self, path: str, *, offset: int = 0, length: int | None = None,
+             **kw: Any) -> AsyncIterator[bytes]:
+        return self._owner.read(self._inner, path, offset=offset, length=length, **kw)
 
     async def write(self, path: str, data: AsyncIterable[bytes], **kw: Any) -> int:
         return await self._owner.write(self._inner, path, data, **kw)
@@ -72,8 +72,8 @@ class WrappedStore:
         await self._inner.aclose()
 
     async def read(self, inner: Session, path: str, *, offset: int,
-                   length: int | None) -> AsyncIterator[bytes]:
-        async for piece in inner.read(path, offset=offset, length=length):
+                   length: int | None, **kw: Any) -> AsyncIterator[bytes]:
+        async for piece in inner.read(path, offset=offset, length=length, **kw):
             yield piece
 
     async def write(self, inner: Session, path: str, data: AsyncIterable[bytes],
@@ -121,11 +121,11 @@ class ShrinkingSource(WrappedStore):
         self.truncated = False
 
     async def read(self, inner: Session, path: str, *, offset: int,
-                   length: int | None) -> AsyncIterator[bytes]:
+                   length: int | None, **kw: Any) -> AsyncIterator[bytes]:
         if not self.truncated and SEGMENT <= offset < 2 * SEGMENT:
             await self._writer_waiting.wait()
         got = 0
-        async for piece in inner.read(path, offset=offset, length=length):
+        async for piece in inner.read(path, offset=offset, length=length, **kw):
             yield piece
             got += len(piece)
             if offset >= 2 * SEGMENT and got >= MiB and not self.truncated:
@@ -229,9 +229,9 @@ class RewritingSource(WrappedStore):
         self.rewritten = False
 
     async def read(self, inner: Session, path: str, *, offset: int,
-                   length: int | None) -> AsyncIterator[bytes]:
+                   length: int | None, **kw: Any) -> AsyncIterator[bytes]:
         first = offset == 0 and not self.rewritten
-        async for piece in inner.read(path, offset=offset, length=length):
+        async for piece in inner.read(path, offset=offset, length=length, **kw):
             yield piece
             if first and not self.rewritten:
                 await self._ready.wait()
@@ -335,8 +335,8 @@ class SwappingSource(WrappedStore):
         self.swapped = False
 
     async def read(self, inner: Session, path: str, *, offset: int,
-                   length: int | None) -> AsyncIterator[bytes]:
-        async for piece in inner.read(path, offset=offset, length=length):
+                   length: int | None, **kw: Any) -> AsyncIterator[bytes]:
+        async for piece in inner.read(path, offset=offset, length=length, **kw):
             yield piece
             if not self.swapped and self._file.name == path.rsplit("/", 1)[-1]:
                 self._file.unlink()
