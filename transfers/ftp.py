@@ -156,6 +156,9 @@ class FtpStore:
         #: links in CWD, STOR and MKD, so a write goes only into folders known real.
         self.real_dirs: set[str] = set()
         self.links: set[str] = set()
+        #: Real folders whose every entry this store saw (listed whole, or made by it):
+        #: a name missing there is missing, no listing needed to tell.
+        self.complete_dirs: set[str] = set()
         #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
         self.site_chmod: bool | None = None
 
@@ -941,6 +944,8 @@ class FtpSession:
             if not finished:
                 await self._after_failed_transfer(writer, reader, exc)
             raise
+        if path == "" or path in self._store.real_dirs:
+            self._store.complete_dirs.add(path)
         if mlsd:
             return
         if not seen_dot and not await self.raw_is_dir(abs_path):
@@ -971,6 +976,8 @@ class FtpSession:
                 continue
             if folder in store.links:
                 raise link_refusal(folder)
+            if parent_of(folder) in store.complete_dirs:
+                return folders[i:]  # its folder was listed whole (or made): not there
             kind = await self._listed_kind(folder)
             if kind is None:
                 return folders[i:]
@@ -1256,6 +1263,8 @@ class FtpSession:
                             f"replied {reply.text!r}); a file may be in the way, or the "
                             "parent is not writable", path=folder)
                 self._store.real_dirs.add(folder)
+                if reply.is_success():
+                    self._store.complete_dirs.add(folder)  # new, so empty
 
     async def _mkdirs(self, abs_path: str, path: str) -> None:
         reply = await self.raw_command(f"MKD {abs_path}")
