@@ -571,7 +571,9 @@ def dns_command(
     timeout = watch_timeout if old_timeout is None else old_timeout
     try:
         if not timeout > 0:
-            raise UsageError("--watch-timeout must be a positive number of seconds")
+            spelled = "--watch-timeout" if old_timeout is None else \
+                "--timeout (now spelled --watch-timeout)"
+            raise UsageError(f"{spelled} must be a positive number of seconds")
         code = run_dns(
             DnsRequest(
                 domains=tuple(domains), expect=tuple(expect or ()), zone=zone,

@@ -73,11 +73,12 @@ def test_dns_watch_timeout_and_the_hidden_old_spelling() -> None:
     text = fsmove("dns", "--help").stdout
     assert "--watch-timeout" in text and "--for" in text
     assert not re.search(r"^\s+--timeout\b", text, re.M)
-    for spelling in ("--watch-timeout", "--for", "--timeout"):
+    for spelling, named in (("--watch-timeout", "--watch-timeout"),
+                            ("--for", "--watch-timeout"),
+                            ("--timeout", "--timeout (now spelled --watch-timeout)")):
         done = fsmove("dns", "www.example.org", spelling, "0")
         assert done.returncode == 2
-        assert done.stderr == ("fsmove: error: --watch-timeout must be a positive number of "
-                               "seconds\n")
+        assert done.stderr == f"fsmove: error: {named} must be a positive number of seconds\n"
 
 
 def test_bad_stats_interval_is_a_usage_error() -> None:
