@@ -9,6 +9,7 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     GET  /v2/summary                                         owner resolution, always first
     GET  /v2/organisations/{o}/applications                  `applications list`
     GET  /v2/organisations/{o}/applications/{a}              restart, status
+    PUT  /v2/organisations/{o}/applications/{a}              zone (console), `scale`, `config set`
     GET  /v2/organisations/{o}/applications/{a}/env          `env`
     PUT  /v2/organisations/{o}/applications/{a}/env/{NAME}   `env set` ({"value": ...})
     GET  /v2/organisations/{o}/applications/{a}/addons       `service --only-addons`
@@ -22,8 +23,9 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     GET  /v2/self/addons                                     `addon list` (personal space)
     GET  /v2/organisations/{o}/addons/{addon}/env            `addon env`
 
-Requests must carry the OAuth1 header the CLI builds from CLEVER_TOKEN; another token
-gets 401 (which the CLI reports as "You're not logged in").
+Requests must carry a valid OAuth 1.0 signature by the CLI's consumer and CLEVER_TOKEN /
+CLEVER_SECRET, checked as the real API does (tests/clever_oauth.py, with oauthlib): a
+wrong token, secret or signature gets 401 (the CLI reports it as "You're not logged in").
 ``fail_once(method, path_regex)`` makes the next matching request answer 500.
 """
 
@@ -40,6 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.clever_oauth import OAuthCheck
 
 #: The requests that change something (a test of "no mutation" checks none arrived).
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -85,6 +89,20 @@ class App:
     linked: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    # Scaling and options, as `PUT …/applications/{a}` changes them (`scale`, `config set`,
+    # the console's zone): see APP_SETTINGS.
+    min_instances: int = 1
+    max_instances: int = 1
+    min_flavor: str = "XS"
+    max_flavor: str = "XS"
+    separate_build: bool = False
+    build_flavor: str | None = None
+    homogeneous: bool = False
+    sticky_sessions: bool = False
+    force_https: str = "DISABLED"
+    cancel_on_push: bool = False
+    instance_lifetime: str = "REGULAR"
+    deploy_type: str = "GIT"  # "GIT" | "FTP"
 
     def as_json(self, owner: str) -> dict[str, Any]:
         return {
@@ -101,18 +119,42 @@ class App:
                 "version": "20240101",
                 "variant": {"id": "v", "slug": self.variant, "name": self.variant,
                             "deployType": self.variant, "logo": ""},
-                "minInstances": 1, "maxInstances": 1,
-                "minFlavor": {"name": "XS"}, "maxFlavor": {"name": "XS"},
-                "defaultEnv": {}, "lifetime": "REGULAR", "instanceAndVersion": self.variant,
+                "minInstances": self.min_instances, "maxInstances": self.max_instances,
+                "minFlavor": _flavor(self.min_flavor), "maxFlavor": _flavor(self.max_flavor),
+                "defaultEnv": {}, "lifetime": self.instance_lifetime,
+                "instanceAndVersion": self.variant,
             },
-            "deployment": {"type": "GIT", "url": f"git+ssh://git@example.invalid/{self.id}.git",
+            "deployment": {"type": self.deploy_type,
+                           "url": f"git+ssh://git@example.invalid/{self.id}.git",
                            "httpUrl": f"https://example.invalid/{self.id}.git",
                            "shutdownable": False},
             "vhosts": [{"fqdn": d} for d in self.domains],
-            "separateBuild": False, "buildFlavor": None, "favouriteVhost": None,
-            "homogeneous": False, "stickySessions": False, "forceHttps": "DISABLED",
-            "cancelOnPush": False, "appliance": None, "branch": "master",
+            "separateBuild": self.separate_build,
+            "buildFlavor": _flavor(self.build_flavor) if self.build_flavor else None,
+            "favouriteVhost": None, "homogeneous": self.homogeneous,
+            "stickySessions": self.sticky_sessions, "forceHttps": self.force_https,
+            "cancelOnPush": self.cancel_on_push, "appliance": None, "branch": "master",
         }
+
+
+def _flavor(name: str) -> dict[str, Any]:
+    return {"name": name, "mem": 1024, "cpus": 1, "gpus": 0, "disk": None, "price": 0.1,
+            "available": True, "microservice": False, "machine_learning": False,
+            "nice": 0, "price_id": f"apps.{name}", "memory": {"unit": "B", "value": 1,
+                                                              "formatted": "1 GiB"}}
+
+
+#: ``PUT …/applications/{a}`` body keys → App attributes. The API takes partial bodies:
+#: the console's zone ({"zone": …}), `clever scale` (the app's whole `instance` object
+#: with flavors as names, plus separateBuild/buildFlavor), `clever config set` (one key).
+APP_SETTINGS = {
+    "zone": "zone", "name": "name", "minInstances": "min_instances",
+    "maxInstances": "max_instances", "minFlavor": "min_flavor", "maxFlavor": "max_flavor",
+    "separateBuild": "separate_build", "buildFlavor": "build_flavor",
+    "homogeneous": "homogeneous", "stickySessions": "sticky_sessions",
+    "forceHttps": "force_https", "cancelOnPush": "cancel_on_push",
+    "instanceLifetime": "instance_lifetime",
+}
 
 
 class Emulator:
@@ -121,6 +163,7 @@ class Emulator:
     def __init__(self, *, token: str, secret: str) -> None:
         self.token = token
         self.secret = secret
+        self.oauth = OAuthCheck(token=token, secret=secret)
         self.org_id = f"orga_{uuid.uuid4()}"
         self.user_id = f"user_{uuid.uuid4()}"
         self.apps: dict[str, App] = {}
@@ -159,15 +202,20 @@ class Emulator:
         return [r for r in self.requests if r.method in MUTATING_METHODS]
 
     # -- dispatch -------------------------------------------------------------------
-    def handle(self, method: str, path: str, body: str, auth: str) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, body: str, auth: str,
+               url: str | None = None) -> tuple[int, Any]:
+        """One request; ``url``: the full URL as sent (an HMAC signature covers it)."""
         with self._lock:
             self.requests.append(Request(method, path, body))
             for i, (fault_method, rx, status) in enumerate(self._faults):
                 if fault_method == method and rx.search(path):
                     del self._faults[i]
                     return status, {"id": 500, "message": "injected failure", "type": "error"}
-            if f'oauth_token="{self.token}"' not in auth:
-                return 401, {"id": 2001, "message": "Not authorized", "type": "error"}
+            refusal = self.oauth.refusal(method=method, url=url or path, body=body,
+                                         authorization=auth)
+            if refusal is not None:
+                return 401, {"id": 2001, "message": f"Not authorized: {refusal}",
+                             "type": "error"}
             for route_method, pattern, handler in self._routes():
                 if route_method != method:
                     continue
@@ -187,6 +235,7 @@ class Emulator:
             ("GET", "/v2/self/addons", lambda _b: (200, [])),
             ("GET", o + "/applications", self._apps),
             ("GET", a, self._app),
+            ("PUT", a, self._app_update),
             ("GET", a + "/env", self._app_env),
             ("PUT", a + "/env/([^/]+)", self._app_env_set),
             ("GET", a + "/addons", self._linked),
@@ -240,6 +289,24 @@ class Emulator:
     def _app(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
         return (200, app.as_json(self.org_id)) if app else self._missing("application")
+
+    def _app_update(self, body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        try:
+            changes = json.loads(body)
+        except ValueError:
+            changes = None
+        if not isinstance(changes, dict):
+            return 400, {"id": 400, "message": "expected a JSON object", "type": "error"}
+        for key, attribute in APP_SETTINGS.items():
+            if key in changes:
+                value = changes[key]
+                if isinstance(value, dict):  # a flavor object: its name
+                    value = value.get("name")
+                setattr(app, attribute, value)
+        return 200, app.as_json(self.org_id)
 
     def _app_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -352,7 +419,8 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length).decode() if length else ""
             path = self.path.split("?", 1)[0]
             status, payload = emulator.handle(
-                self.command, path, body, self.headers.get("Authorization") or ""
+                self.command, path, body, self.headers.get("Authorization") or "",
+                url=f"http://{self.headers.get('Host')}{self.path}",
             )
             data = json.dumps(payload).encode()
             self.send_response(status)
