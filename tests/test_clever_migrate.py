@@ -425,3 +425,28 @@ def test_ctrl_c_during_a_clever_child_stops_it_and_exits_130(
     again = world.fsmove(*scene.args("--yes"))
     assert again.exit_code == 0, again.output
     assert_migrated(world, scene)
+
+
+def test_catch_up_never_overwrites_what_the_new_app_wrote(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "clash")
+    new_uploads = scene.new_servers[1]  # buckets are created by name: media, then uploads
+
+    def both_write(_request: Request) -> None:
+        # During the redeploy the old instances write two files; the new app, once up,
+        # writes one of them too (its own version).
+        make_tree(scene.old_uploads, {"shared.txt": b"old app", "only-old.txt": b"old"})
+        make_tree(new_uploads, {"shared.txt": b"new app, newer"})
+    world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
+                              both_write)
+    first = world.fsmove(*scene.args("--yes"))
+    assert first.exit_code == 4, first.output
+    assert f"catchup: CONFLICT {scene.name}-uploads:/shared.txt" in first.stdout
+    assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
+    assert (new_uploads.root / "only-old.txt").read_bytes() == b"old"
+    again = world.fsmove(*scene.args("--yes"))  # reported once: the rerun finishes
+    assert again.exit_code == 0, again.output
+    assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
+    assert len(_successful_deploys(scene)) == 1 and scene.app.zone == "mtl"

@@ -669,15 +669,22 @@ class Migration:
                          "kept")
             if not fresh:
                 _say(f"catchup: {self._label(pair)}: nothing new in the old bucket")
-                continue
-            filters = Filters(include=tuple(fnmatch_exact(p) for p in fresh))
-            _say(f"catchup: {self._label(pair)}: {len(fresh)} file(s) the old instances "
-                 "wrote after the final delta")
-            code = self._copy_filtered(pair, filters)
-            if code is ExitCode.OK:
-                code = self._verify_pair(pair, filters=filters, report=False)
-            if code is not ExitCode.OK:
-                return code
+            else:
+                filters = Filters(include=tuple(fnmatch_exact(p) for p in fresh))
+                _say(f"catchup: {self._label(pair)}: {len(fresh)} file(s) the old instances "
+                     "wrote after the final delta")
+                code = self._copy_filtered(pair, filters)
+                if code is ExitCode.OK:
+                    code = self._verify_pair(pair, filters=filters, report=False)
+                if code is not ExitCode.OK:
+                    return code
+                new_now = list_trees([self.access[str(pair.new_id)].endpoint("/")],
+                                     self.req.connect)[0]
+            # The reference moves on: a rerun compares with the trees as this catch-up
+            # left them (a file it copied is not "written by the new app", whatever
+            # modification time the new bucket gave it).
+            snapshot[pair.old_id] = {"old": old_now, "new": new_now}
+            migrate_state.save_snapshot(self.snap_path, snapshot)
         self.save()
         if conflicts:
             _progress(f"catchup: {len(conflicts)} conflict(s) listed above (exit 4): compare "
