@@ -681,17 +681,28 @@ def cutover(
 @app.command()
 def migrate(
     app_name: AppName,
-    old: OldAddon,
-    new: NewAddon,
+    to: Annotated[str, typer.Option("--to", help="The zone to move the app to (par, ldn, "
+                                    "mtl, rbx, scw, sgp, syd, wsw).")],
+    bucket: Annotated[
+        list[str] | None,
+        typer.Option(help="OLD=NEW: use NEW, an FS Bucket you made in the zone, for the "
+                     "app's bucket OLD instead of creating one (ids or names; repeatable).")
+    ] = None,
     until: Annotated[
         Until | None,
         typer.Option(help="Stop after this phase; rerun without it to continue "
-                     "(e.g. --until verify overnight, the cut-over the next day).")
+                     "(e.g. --until verify overnight, the switch the next day).")
     ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking.")] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print each phase, the copy's plan and every "
-                           "`clever` command that would change something; change nothing.")
+        bool, typer.Option("--dry-run", help="Print every phase, the copy's plan and every "
+                           "`clever` command and API request that would change something; "
+                           "change nothing.")
     ] = False,
+    repo: Annotated[
+        Path | None, typer.Option(help="The app's repository, to read "
+                                  "clevercloud/buckets.json (it overrides CC_FS_BUCKET*).")
+    ] = None,
     nameserver: TtlNameservers = None,
     report: Report = None,
     workers: Workers = 128,
@@ -710,12 +721,12 @@ def migrate(
     quiet: Quiet = False,
     timeout: Timeout = 30.0,
 ) -> None:
-    """Move APP from bucket OLD to bucket NEW, every phase in order: preflight (the CLI,
-    the app, both buckets reachable), copy, verify, delta (copy --delete), cutover, dns.
+    """Move APP (personal space or organisation, name or id) to ZONE with every FS Bucket
+    it mounts: preflight, create (a new bucket per old one, same plan), copy, verify,
+    delta, switch (zone, links, CC_FS_BUCKET*, one redeploy), catchup, dns.
 
-    Journaled: a rerun of the same command skips the done phases and continues at the
-    one that failed (a verification mismatch sends it back to the copy). Stops with the
-    failed phase's exit code (3 partial copy, 4 mismatch: the app untouched).
+    Journaled per app and zone: a rerun continues where the last run stopped, never
+    creating a second bucket nor redeploying twice. Needs --yes (or a terminal to ask).
     """
     from fsmove.commands.migrate import MigrateRequest, run_migrate
 
@@ -725,7 +736,8 @@ def migrate(
         fail(UsageError(f"--bwlimit: {exc}"))
     try:
         code = run_migrate(MigrateRequest(
-            app=app_name, old=old, new=new, until=until, dry_run=dry_run,
+            app=app_name, zone=to, buckets=tuple(bucket or ()), until=until,
+            dry_run=dry_run, yes=yes, repo=repo,
             nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
             workers=workers, src_connections=src_connections,
             dst_connections=dst_connections, bwlimit=rate, retries=retries,
@@ -764,6 +776,11 @@ def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
 
 
 def main() -> None:
+    # Ctrl-C is KeyboardInterrupt even when fsmove was started with SIGINT ignored (a
+    # non-interactive shell's background job, some CI runners): Python keeps an inherited
+    # SIG_IGN, and an interrupt would then be lost (a watch running to its timeout, a
+    # migration going on).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _sigterm)
     try:  # a signal while the command is still being built is an interruption too
         usage_error, no_args = _usage_error_types()

@@ -9,6 +9,7 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     GET  /v2/summary                                         owner resolution, always first
     GET  /v2/organisations/{o}/applications                  `applications list`
     GET  /v2/organisations/{o}/applications/{a}              restart, status
+    PUT  /v2/organisations/{o}/applications/{a}              zone (console), `scale`, `config set`
     GET  /v2/organisations/{o}/applications/{a}/env          `env`
     PUT  /v2/organisations/{o}/applications/{a}/env/{NAME}   `env set` ({"value": ...})
     GET  /v2/organisations/{o}/applications/{a}/addons       `service --only-addons`
@@ -21,9 +22,23 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     GET  /v2/organisations/{o}/addons                        `addon list --org`, `service`
     GET  /v2/self/addons                                     `addon list` (personal space)
     GET  /v2/organisations/{o}/addons/{addon}/env            `addon env`
+    GET  /v2/self/applications                               the personal space's apps
+    PUT  /v2/organisations/{o}/applications/{a}              the zone ({"zone": …})
+    GET  /v2/products/addonproviders                         `addon create` (plans)
+    POST /v2/organisations/{o}/addons, /v2/self/addons       `addon create`
 
-Requests must carry the OAuth1 header the CLI builds from CLEVER_TOKEN; another token
-gets 401 (which the CLI reports as "You're not logged in").
+Owners: one organisation (``org_id``) and the user's personal space (``user_id``); the
+CLI addresses the personal space as ``/v2/organisations/{user_id}/…`` once it resolved an
+owner through the summary, and as ``/v2/self/…`` when it has none. Every app and add-on
+has an ``owner``. A new fs-bucket add-on takes its env from ``new_buckets`` (a test puts
+one FTP server's BUCKET_* there per bucket it expects fsmove to create).
+``on_request(method, path_regex, callback)`` calls ``callback(request)`` once, after the
+next matching request was handled (a test kills fsmove there); ``fail_deployments`` makes
+the next N deployments end in state FAIL.
+
+Requests must carry a valid OAuth 1.0 signature by the CLI's consumer and CLEVER_TOKEN /
+CLEVER_SECRET, checked as the real API does (tests/clever_oauth.py, with oauthlib): a
+wrong token, secret or signature gets 401 (the CLI reports it as "You're not logged in").
 ``fail_once(method, path_regex)`` makes the next matching request answer 500.
 """
 
@@ -40,6 +55,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.clever_oauth import OAuthCheck
 
 #: The requests that change something (a test of "no mutation" checks none arrived).
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -61,6 +78,8 @@ class Addon:
     provider_name: str
     region: str
     env: dict[str, str] = field(default_factory=dict)
+    plan: str = "s"  # the plan's slug
+    owner: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,7 +89,7 @@ class Addon:
             "region": self.region,
             "creationDate": 1_700_000_000_000,
             "provider": {"id": self.provider_id, "name": self.provider_name},
-            "plan": {"id": "plan_x", "name": "S", "slug": "s"},
+            "plan": {"id": f"plan_{self.plan}", "name": self.plan.upper(), "slug": self.plan},
             "configKeys": sorted(self.env),
         }
 
@@ -85,6 +104,21 @@ class App:
     linked: list[str] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    # Scaling and options, as `PUT …/applications/{a}` changes them (`scale`, `config set`,
+    # the console's zone): see APP_SETTINGS.
+    min_instances: int = 1
+    max_instances: int = 1
+    min_flavor: str = "XS"
+    max_flavor: str = "XS"
+    separate_build: bool = False
+    build_flavor: str | None = None
+    homogeneous: bool = False
+    sticky_sessions: bool = False
+    force_https: str = "DISABLED"
+    cancel_on_push: bool = False
+    instance_lifetime: str = "REGULAR"
+    deploy_type: str = "GIT"  # "GIT" | "FTP"
+    owner: str = ""
 
     def as_json(self, owner: str) -> dict[str, Any]:
         return {
@@ -101,18 +135,42 @@ class App:
                 "version": "20240101",
                 "variant": {"id": "v", "slug": self.variant, "name": self.variant,
                             "deployType": self.variant, "logo": ""},
-                "minInstances": 1, "maxInstances": 1,
-                "minFlavor": {"name": "XS"}, "maxFlavor": {"name": "XS"},
-                "defaultEnv": {}, "lifetime": "REGULAR", "instanceAndVersion": self.variant,
+                "minInstances": self.min_instances, "maxInstances": self.max_instances,
+                "minFlavor": _flavor(self.min_flavor), "maxFlavor": _flavor(self.max_flavor),
+                "defaultEnv": {}, "lifetime": self.instance_lifetime,
+                "instanceAndVersion": self.variant,
             },
-            "deployment": {"type": "GIT", "url": f"git+ssh://git@example.invalid/{self.id}.git",
+            "deployment": {"type": self.deploy_type,
+                           "url": f"git+ssh://git@example.invalid/{self.id}.git",
                            "httpUrl": f"https://example.invalid/{self.id}.git",
                            "shutdownable": False},
             "vhosts": [{"fqdn": d} for d in self.domains],
-            "separateBuild": False, "buildFlavor": None, "favouriteVhost": None,
-            "homogeneous": False, "stickySessions": False, "forceHttps": "DISABLED",
-            "cancelOnPush": False, "appliance": None, "branch": "master",
+            "separateBuild": self.separate_build,
+            "buildFlavor": _flavor(self.build_flavor) if self.build_flavor else None,
+            "favouriteVhost": None, "homogeneous": self.homogeneous,
+            "stickySessions": self.sticky_sessions, "forceHttps": self.force_https,
+            "cancelOnPush": self.cancel_on_push, "appliance": None, "branch": "master",
         }
+
+
+def _flavor(name: str) -> dict[str, Any]:
+    return {"name": name, "mem": 1024, "cpus": 1, "gpus": 0, "disk": None, "price": 0.1,
+            "available": True, "microservice": False, "machine_learning": False,
+            "nice": 0, "price_id": f"apps.{name}", "memory": {"unit": "B", "value": 1,
+                                                              "formatted": "1 GiB"}}
+
+
+#: ``PUT …/applications/{a}`` body keys → App attributes. The API takes partial bodies:
+#: the console's zone ({"zone": …}), `clever scale` (the app's whole `instance` object
+#: with flavors as names, plus separateBuild/buildFlavor), `clever config set` (one key).
+APP_SETTINGS = {
+    "zone": "zone", "name": "name", "minInstances": "min_instances",
+    "maxInstances": "max_instances", "minFlavor": "min_flavor", "maxFlavor": "max_flavor",
+    "separateBuild": "separate_build", "buildFlavor": "build_flavor",
+    "homogeneous": "homogeneous", "stickySessions": "sticky_sessions",
+    "forceHttps": "force_https", "cancelOnPush": "cancel_on_push",
+    "instanceLifetime": "instance_lifetime",
+}
 
 
 class Emulator:
@@ -121,6 +179,7 @@ class Emulator:
     def __init__(self, *, token: str, secret: str) -> None:
         self.token = token
         self.secret = secret
+        self.oauth = OAuthCheck(token=token, secret=secret)
         self.org_id = f"orga_{uuid.uuid4()}"
         self.user_id = f"user_{uuid.uuid4()}"
         self.apps: dict[str, App] = {}
@@ -130,23 +189,31 @@ class Emulator:
         self._faults: list[tuple[str, re.Pattern[str], int]] = []
         self._lock = threading.Lock()
         self._deploy_serial = itertools.count(1)
+        self.new_buckets: list[dict[str, str]] = []
+        self.zone_moves: list[Request] = []
+        self.fail_deployments = 0
+        self._hooks: list[tuple[str, re.Pattern[str], Callable[[Request], None]]] = []
 
     # -- building the state ---------------------------------------------------------
     def add_app(self, name: str, *, zone: str = "par", variant: str = "php",
-                env: dict[str, str] | None = None, domains: list[str] | None = None) -> App:
+                env: dict[str, str] | None = None, domains: list[str] | None = None,
+                personal: bool = False) -> App:
         app = App(id=f"app_{uuid.uuid4()}", name=name, zone=zone, variant=variant,
-                  env=dict(env or {}), domains=list(domains or []))
+                  env=dict(env or {}), domains=list(domains or []),
+                  owner=self.user_id if personal else self.org_id)
         self.apps[app.id] = app
         return app
 
     def add_addon(self, name: str, *, provider_id: str = "fs-bucket",
                   provider_name: str = "FS Bucket", region: str = "par",
-                  env: dict[str, str] | None = None) -> Addon:
+                  env: dict[str, str] | None = None, plan: str = "s",
+                  personal: bool = False) -> Addon:
         uid = uuid.uuid4()
         prefix = "bucket" if provider_id == "fs-bucket" else provider_id.split("-")[0]
         addon = Addon(id=f"addon_{uid}", real_id=f"{prefix}_{uid}", name=name,
                       provider_id=provider_id, provider_name=provider_name, region=region,
-                      env=dict(env or {}))
+                      env=dict(env or {}), plan=plan,
+                      owner=self.user_id if personal else self.org_id)
         self.addons[addon.id] = addon
         return addon
 
@@ -155,19 +222,49 @@ class Emulator:
         with self._lock:
             self._faults.append((method, re.compile(path_regex), status))
 
+    def on_request(self, method: str, path_regex: str,
+                   callback: Callable[[Request], None]) -> None:
+        """Call ``callback`` once, right after the next matching request was handled."""
+        with self._lock:
+            self._hooks.append((method, re.compile(path_regex), callback))
+
+    def zone_changes(self) -> list[Request]:
+        """The zone moves the emulator accepted (a refused PUT is not one)."""
+        return list(self.zone_moves)
+
     def mutations(self) -> list[Request]:
         return [r for r in self.requests if r.method in MUTATING_METHODS]
 
     # -- dispatch -------------------------------------------------------------------
-    def handle(self, method: str, path: str, body: str, auth: str) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, body: str, auth: str,
+               url: str | None = None) -> tuple[int, Any]:
+        """One request; ``url``: the full URL as sent (an HMAC signature covers it)."""
+        answer = self._handle(method, path, body, auth, url)
+        if (method == "PUT" and answer[0] < 300 and '"zone"' in body
+                and re.search(r"/applications/[^/]+$", path)):
+            with self._lock:
+                self.zone_moves.append(Request(method, path, body))
+        with self._lock:
+            hooks = [h for h in self._hooks if h[0] == method and h[1].search(path)][:1]
+            for hook in hooks:
+                self._hooks.remove(hook)
+        for _m, _rx, callback in hooks:
+            callback(Request(method, path, body))
+        return answer
+
+    def _handle(self, method: str, path: str, body: str, auth: str,
+                url: str | None) -> tuple[int, Any]:
         with self._lock:
             self.requests.append(Request(method, path, body))
             for i, (fault_method, rx, status) in enumerate(self._faults):
                 if fault_method == method and rx.search(path):
                     del self._faults[i]
                     return status, {"id": 500, "message": "injected failure", "type": "error"}
-            if f'oauth_token="{self.token}"' not in auth:
-                return 401, {"id": 2001, "message": "Not authorized", "type": "error"}
+            refusal = self.oauth.refusal(method=method, url=url or path, body=body,
+                                         authorization=auth)
+            if refusal is not None:
+                return 401, {"id": 2001, "message": f"Not authorized: {refusal}",
+                             "type": "error"}
             for route_method, pattern, handler in self._routes():
                 if route_method != method:
                     continue
@@ -184,9 +281,15 @@ class Emulator:
         return [
             ("GET", "/v2/summary", self._summary),
             ("GET", "/v2/self", self._self),
-            ("GET", "/v2/self/addons", lambda _b: (200, [])),
+            ("GET", "/v2/self/addons", lambda _b: self._addons(_b, self.user_id)),
+            ("POST", "/v2/self/addons", lambda b: self._create_addon(b, self.user_id)),
+            ("GET", "/v2/self/applications", lambda _b: self._apps(_b, self.user_id)),
+            ("GET", "/v2/products/addonproviders", self._providers),
+            ("GET", "/v4/addon-providers/([^/]+)", lambda _b, _p: self._missing("provider")),
             ("GET", o + "/applications", self._apps),
             ("GET", a, self._app),
+            ("PUT", a, self._app_update),
+            ("POST", o + "/addons", self._create_addon),
             ("GET", a + "/env", self._app_env),
             ("PUT", a + "/env/([^/]+)", self._app_env_set),
             ("GET", a + "/addons", self._linked),
@@ -208,7 +311,11 @@ class Emulator:
 
     # -- handlers -------------------------------------------------------------------
     def _app_or_404(self, org: str, app_id: str) -> App | None:
-        return self.apps.get(app_id) if org == self.org_id else None
+        app = self.apps.get(app_id)
+        return app if app is not None and app.owner == org else None
+
+    def _owner_ok(self, owner: str) -> bool:
+        return owner in (self.org_id, self.user_id)
 
     @staticmethod
     def _missing(what: str) -> tuple[int, Any]:
@@ -217,29 +324,76 @@ class Emulator:
     def _summary(self, _body: str) -> tuple[int, Any]:
         org = {
             "id": self.org_id, "name": "Test org", "avatar": None,
-            "applications": [{"id": a.id, "name": a.name, "variantSlug": a.variant,
-                              "state": "UP", "commitId": None, "instanceType": a.variant}
-                             for a in self.apps.values()],
-            "addons": [{"id": d.id, "realId": d.real_id, "name": d.name,
-                        "providerId": d.provider_id} for d in self.addons.values()],
+            "applications": self._summary_apps(self.org_id),
+            "addons": self._summary_addons(self.org_id),
             "consumers": [], "role": "ADMIN", "canPay": True, "cleverEnterprise": False,
             "emailDomain": None, "vatState": "VALID", "canSEPA": False,
         }
         user: dict[str, Any] = {"id": self.user_id, "name": "Test user", "avatar": None,
-                "applications": [], "addons": [], "consumers": []}
+                                "applications": self._summary_apps(self.user_id),
+                                "addons": self._summary_addons(self.user_id), "consumers": []}
         return 200, {"user": user, "organisations": [org]}
+
+    def _summary_apps(self, owner: str) -> list[dict[str, Any]]:
+        return [{"id": a.id, "name": a.name, "variantSlug": a.variant, "state": "UP",
+                 "commitId": None, "instanceType": a.variant}
+                for a in self.apps.values() if a.owner == owner]
+
+    def _summary_addons(self, owner: str) -> list[dict[str, Any]]:
+        return [{"id": d.id, "realId": d.real_id, "name": d.name, "providerId": d.provider_id}
+                for d in self.addons.values() if d.owner == owner]
+
+    def _providers(self, _body: str) -> tuple[int, Any]:
+        plans = [{"id": f"plan_{slug}", "slug": slug, "name": slug.upper(), "price": price,
+                  "features": []} for slug, price in (("dev", 0), ("s", 1), ("m", 2), ("l", 3))]
+        return 200, [{"id": "fs-bucket", "name": "FS Bucket", "regions": [
+            "par", "ldn", "mtl", "rbx", "scw", "sgp", "syd", "wsw"], "plans": plans}]
+
+    def _create_addon(self, body: str, owner: str) -> tuple[int, Any]:
+        if not self._owner_ok(owner):
+            return self._missing("organisation")
+        data = json.loads(body)
+        if data.get("providerId") != "fs-bucket" or not self.new_buckets:
+            return 400, {"id": 400, "message": "emulator: no bucket to hand out",
+                         "type": "error"}
+        plan = str(data.get("plan", "plan_s")).removeprefix("plan_")
+        uid = uuid.uuid4()
+        addon = Addon(id=f"addon_{uid}", real_id=f"bucket_{uid}", name=str(data["name"]),
+                      provider_id="fs-bucket", provider_name="FS Bucket",
+                      region=str(data["region"]), env=self.new_buckets.pop(0), plan=plan,
+                      owner=owner)
+        self.addons[addon.id] = addon
+        return 200, addon.as_json()
 
     def _self(self, _body: str) -> tuple[int, Any]:
         return 200, {"id": self.user_id, "email": "test@example.invalid", "name": "Test user"}
 
     def _apps(self, _body: str, org: str) -> tuple[int, Any]:
-        if org != self.org_id:
+        if not self._owner_ok(org):
             return self._missing("organisation")
-        return 200, [a.as_json(self.org_id) for a in self.apps.values()]
+        return 200, [a.as_json(org) for a in self.apps.values() if a.owner == org]
 
     def _app(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
-        return (200, app.as_json(self.org_id)) if app else self._missing("application")
+        return (200, app.as_json(org)) if app else self._missing("application")
+
+    def _app_update(self, body: str, org: str, app_id: str) -> tuple[int, Any]:
+        app = self._app_or_404(org, app_id)
+        if not app:
+            return self._missing("application")
+        try:
+            changes = json.loads(body)
+        except ValueError:
+            changes = None
+        if not isinstance(changes, dict):
+            return 400, {"id": 400, "message": "expected a JSON object", "type": "error"}
+        for key, attribute in APP_SETTINGS.items():
+            if key in changes:
+                value = changes[key]
+                if isinstance(value, dict):  # a flavor object: its name
+                    value = value.get("name")
+                setattr(app, attribute, value)
+        return 200, app.as_json(org)
 
     def _app_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -252,7 +406,7 @@ class Emulator:
         if not app:
             return self._missing("application")
         app.env[name] = json.loads(body)["value"]
-        return 200, app.as_json(self.org_id)
+        return 200, app.as_json(org)
 
     def _linked(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -303,9 +457,12 @@ class Emulator:
         if not app:
             return self._missing("application")
         n = next(self._deploy_serial)
+        failed = self.fail_deployments > 0
+        self.fail_deployments -= 1 if failed else 0
         deployment = {
             "id": n, "uuid": f"deployment_{uuid.uuid4()}", "action": "DEPLOY",
-            "state": "OK", "commit": "0123456789abcdef0123456789abcdef01234567",
+            "state": "FAIL" if failed else "OK", "zone": app.zone,
+            "commit": "0123456789abcdef0123456789abcdef01234567",
             "cause": "restart", "date": int(time.time() * 1000), "instances": 1,
         }
         app.deployments.insert(0, deployment)
@@ -328,16 +485,18 @@ class Emulator:
         return self._missing("deployment")
 
     def _addons(self, _body: str, org: str) -> tuple[int, Any]:
-        if org != self.org_id:
+        if not self._owner_ok(org):
             return self._missing("organisation")
-        return 200, [d.as_json() for d in self.addons.values()]
+        return 200, [d.as_json() for d in self.addons.values() if d.owner == org]
 
     def _addon(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
-        addon = self.addons.get(addon_id) if org == self.org_id else None
+        addon = self.addons.get(addon_id)
+        addon = addon if addon is not None and addon.owner == org else None
         return (200, addon.as_json()) if addon else self._missing("add-on")
 
     def _addon_env(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
-        addon = self.addons.get(addon_id) if org == self.org_id else None
+        addon = self.addons.get(addon_id)
+        addon = addon if addon is not None and addon.owner == org else None
         if not addon:
             return self._missing("add-on")
         return 200, [{"name": k, "value": v} for k, v in addon.env.items()]
@@ -352,7 +511,8 @@ def _handler_for(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length).decode() if length else ""
             path = self.path.split("?", 1)[0]
             status, payload = emulator.handle(
-                self.command, path, body, self.headers.get("Authorization") or ""
+                self.command, path, body, self.headers.get("Authorization") or "",
+                url=f"http://{self.headers.get('Host')}{self.path}",
             )
             data = json.dumps(payload).encode()
             self.send_response(status)

@@ -11,8 +11,10 @@ CLI. ``world.fsmove(*args)`` runs fsmove through Typer's CliRunner in that envir
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,12 @@ class Outcome:
         return self.stdout + self.stderr
 
 
+def bucket_env(server: RunningServer) -> dict[str, str]:
+    """The BUCKET_* variables of a bucket that ``server`` (host:port) stands in for."""
+    return {"BUCKET_HOST": f"{server.host}:{server.port}",
+            "BUCKET_FTP_USERNAME": server.user, "BUCKET_FTP_PASSWORD": server.password}
+
+
 @dataclass
 class CleverWorld:
     emulator: Emulator
@@ -52,33 +60,38 @@ class CleverWorld:
     def child_argv(self) -> list[list[str]]:
         return recorded_argv(self.argv_log)
 
-    def bucket(self, name: str, server: RunningServer, *, region: str = "par") -> str:
+    def bucket(self, name: str, server: RunningServer, *, region: str = "par",
+               plan: str = "s", personal: bool = False) -> str:
         """An FS Bucket add-on whose BUCKET_HOST is ``server`` (host:port); its id."""
-        addon = self.emulator.add_addon(name, region=region, env={
-            "BUCKET_HOST": f"{server.host}:{server.port}",
-            "BUCKET_FTP_USERNAME": server.user,
-            "BUCKET_FTP_PASSWORD": server.password,
-        })
+        addon = self.emulator.add_addon(name, region=region, env=bucket_env(server),
+                                        plan=plan, personal=personal)
         return addon.id
 
+    def subprocess_env(self) -> dict[str, str]:
+        """The world's environment for fsmove run as a child process."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FSMOVE_")}
+        env.update({k: v for k, v in self.env.items() if v is not None})
+        return env
 
-@pytest.fixture(name="clever_world")
-def clever_world_fixture(tmp_path: Path) -> Iterator[CleverWorld]:
+
+@contextmanager
+def open_world(folder: Path) -> Iterator[CleverWorld]:
+    """An emulator and the environment around it, everything under ``folder``."""
     try:
-        launcher, argv_log = recording_launcher(tmp_path / "bin")
+        launcher, argv_log = recording_launcher(folder / "bin")
     except ServerNotInstalled as exc:
         pytest.skip(str(exc))
     token, secret = secrets.token_hex(16), secrets.token_hex(16)
     with serve_emulator(token=token, secret=secret) as (emulator, url):
-        config = tmp_path / "config"
+        config = folder / "config"
         env: dict[str, str | None] = {
             "API_HOST": url,
             "CLEVER_TOKEN": token,
             "CLEVER_SECRET": secret,
-            "HOME": str(tmp_path / "home"),
+            "HOME": str(folder / "home"),
             "XDG_CONFIG_HOME": str(config),
             "CONFIGURATION_FILE": str(config / "clever-tools.json"),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_STATE_HOME": str(folder / "state"),
             "NO_UPDATE_NOTIFIER": "1",
             # Node 22 keeps compiled modules there: each `clever` start is ~15% faster.
             "NODE_COMPILE_CACHE": "/tmp/fsmove-tests-clever-compile-cache",
@@ -87,7 +100,20 @@ def clever_world_fixture(tmp_path: Path) -> Iterator[CleverWorld]:
             "FSMOVE_DST_PASSWORD": None,
         }
         yield CleverWorld(emulator=emulator, env=env, argv_log=argv_log,
-                          state_home=tmp_path / "state")
+                          state_home=folder / "state")
+
+
+@pytest.fixture(name="clever_world")
+def clever_world_fixture(tmp_path: Path) -> Iterator[CleverWorld]:
+    with open_world(tmp_path) as world:
+        yield world
+
+
+@pytest.fixture(name="module_world", scope="module")
+def module_world_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CleverWorld]:
+    """One emulator for a whole test module (each test makes its own apps and add-ons)."""
+    with open_world(tmp_path_factory.mktemp("clever-world")) as world:
+        yield world
 
 
 @pytest.fixture(name="dnsmasq")

@@ -1,61 +1,60 @@
-"""`fsmove migrate`: every phase end to end, with the real `clever` CLI against the API
-emulator (tests/clever_api.py) and two real FTP servers as the buckets.
+"""`fsmove migrate --app APP --to ZONE`: the whole zone migration of a node app with two
+buckets, with the real `clever` CLI against the API emulator (tests/clever_api.py) and
+real FTP servers standing in for the buckets (each bucket a server root of its own: the
+delta deletes from the new root what the old one lacks).
 
-Each bucket is a server of its own (``own_server``): ``clever://ADDON`` is a bucket's whole
-root, and the delta pass deletes from the new root what the old one lacks, so a shared
-session server (whose root holds other tests' folders) must never be one.
+The scene (``shop``): ``uploads`` (plan s, linked, ``CC_FS_BUCKET=/uploads:…``) and
+``media`` (plan m, NOT linked, only ``CC_FS_BUCKET_1=/media:…:async``), a linked
+PostgreSQL add-on, another variable, one domain of the user's and one cleverapps.io one.
+Two FTP servers wait in ``emulator.new_buckets`` for the buckets fsmove creates.
+
+One emulator per module: each test makes its own app (name) and add-ons.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.clever_api import App
-from tests.clever_world import CleverWorld, clever_world_fixture, shop_dns_fixture  # noqa: F401
-from tests.servers import RunningServer, make_tree, start_aioftp, start_vsftpd
-from tests.servers.dnsmasq import DnsmasqServer
+from tests.clever_api import App, Request
+from tests.clever_world import (  # noqa: F401
+    CleverWorld,
+    bucket_env,
+    module_world_fixture,
+)
+from tests.servers import RunningServer, make_tree, start_aioftp
 
-FILES = {
-    "index.html": b"<h1>shop</h1>",
-    "img/a.bin": bytes(range(256)) * 800,
-    "img/deep/b.txt": b"b" * 1000,
-}
+UPLOADS = {"index.html": b"<h1>shop</h1>", "img/a.bin": bytes(range(256)) * 800,
+           "img/deep/b.txt": b"b" * 1000}
+MEDIA = {"video/intro.txt": b"intro" * 100, "cover.png": b"\x89PNG" + b"\0" * 5000}
+CLI_TIMEOUT = 600
 
 
-@dataclass(frozen=True)
+@dataclass
 class Scene:
+    name: str
     app: App
-    old: str  # add-on ids
-    new: str
-    src: RunningServer
-    dst: RunningServer
+    uploads: str  # old add-on ids
+    media: str
+    db: str
+    old_uploads: RunningServer
+    old_media: RunningServer
+    new_servers: tuple[RunningServer, RunningServer]
 
-    @property
-    def new_host(self) -> str:
-        return f"{self.dst.host}:{self.dst.port}"
+    def host(self, server: RunningServer) -> str:
+        return f"{server.host}:{server.port}"
 
     def args(self, *more: str) -> list[str]:
-        return ["migrate", "--app", "shop", "--from", self.old, "--to", self.new, "--quiet",
-                *more]
-
-
-@pytest.fixture
-def scene(clever_world: CleverWorld, own_server: Callable[..., RunningServer]) -> Scene:
-    src, dst = own_server(start_vsftpd), own_server(start_aioftp)
-    make_tree(src, FILES)
-    old = clever_world.bucket("uploads", src)
-    new = clever_world.bucket("uploads-mtl", dst, region="mtl")
-    app = clever_world.emulator.add_app(
-        "shop", zone="mtl", variant="node", domains=["www.shop.example"],
-        env={"CC_FS_BUCKET": f"/uploads:{src.host}:{src.port}:async"})
-    app.linked.append(old)
-    return Scene(app=app, old=old, new=new, src=src, dst=dst)
+        return ["migrate", "--app", self.name, "--to", "mtl", "--quiet", *more]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -63,205 +62,391 @@ def _tree(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _copy_runs(world: CleverWorld) -> int:
-    """How many runs the copy job's journal recorded (bulk copy, delta, ...)."""
-    (journal,) = (world.state_home / "fsmove" / "jobs").glob("*.db")
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+def make_scene(world: CleverWorld, own_server: Callable[..., RunningServer], name: str, *,
+               personal: bool = False) -> Scene:
+    servers = [own_server(start_aioftp) for _ in range(4)]
+    old_uploads, old_media, *new = servers
+    make_tree(old_uploads, UPLOADS)
+    make_tree(old_media, MEDIA)
+    emu = world.emulator
+    uploads = world.bucket(f"{name}-uploads", old_uploads, plan="s", personal=personal)
+    media = world.bucket(f"{name}-media", old_media, plan="m", personal=personal)
+    db = emu.add_addon(f"{name}-db", provider_id="postgresql-addon",
+                       provider_name="PostgreSQL", personal=personal).id
+    app = emu.add_app(name, zone="par", variant="node", personal=personal,
+                      domains=[f"www.{name}.example", f"app-{name}.cleverapps.io"], env={
+                          "CC_FS_BUCKET": f"/uploads:{old_uploads.host}:{old_uploads.port}",
+                          "CC_FS_BUCKET_1": f"/media:{old_media.host}:{old_media.port}:async",
+                          "OTHER": "kept as it is",
+                      })
+    app.linked += [uploads, db]
+    emu.new_buckets[:] = [bucket_env(s) for s in new]  # never a former test's server
+    return Scene(name=name, app=app, uploads=uploads, media=media, db=db,
+                 old_uploads=old_uploads, old_media=old_media,
+                 new_servers=(new[0], new[1]))
 
 
-def _calls(world: CleverWorld, method: str, suffix: str) -> int:
-    return sum(1 for r in world.emulator.requests
-               if r.method == method and r.path.endswith(suffix))
+def _new_addons(world: CleverWorld, scene: Scene) -> dict[str, str]:
+    """Old add-on name -> the id of the one fsmove created for it."""
+    return {n: a.id for a in world.emulator.addons.values()
+            for n in (f"{scene.name}-uploads", f"{scene.name}-media")
+            if a.name.startswith(f"{n}-mtl")}
 
 
-def _assert_switched(world: CleverWorld, scene: Scene) -> None:
-    assert scene.app.linked == [scene.new]
-    assert scene.app.env == {"CC_FS_BUCKET": f"/uploads:{scene.new_host}:async"}
-    assert len(scene.app.deployments) == 1
+def _server_of(scene: Scene, world: CleverWorld, addon_id: str) -> RunningServer:
+    host = world.emulator.addons[addon_id].env["BUCKET_HOST"]
+    return next(s for s in scene.new_servers if scene.host(s) == host)
 
 
-def _assert_no_secret(world: CleverWorld, scene: Scene, *texts: str) -> None:
-    secrets = (scene.src.password, scene.dst.password, world.env["CLEVER_TOKEN"],
-               world.env["CLEVER_SECRET"])
+def _requests_for(world: CleverWorld, scene: Scene) -> list[Request]:
+    return [r for r in world.emulator.requests if scene.app.id in r.path]
+
+
+def _successful_deploys(scene: Scene) -> list[dict[str, object]]:
+    return [d for d in scene.app.deployments if d["state"] == "OK"]
+
+
+def assert_migrated(world: CleverWorld, scene: Scene, *, extra_uploads: dict[str, bytes]
+                    | None = None, extra_media: dict[str, bytes] | None = None,
+                    uploads: dict[str, bytes] = UPLOADS,
+                    media: dict[str, bytes] = MEDIA) -> None:
+    emu, app = world.emulator, scene.app
+    new = _new_addons(world, scene)
+    assert sorted(new) == [f"{scene.name}-media", f"{scene.name}-uploads"], new
+    created = [a for a in emu.addons.values() if a.name.startswith(scene.name)
+               and a.region == "mtl"]
+    assert len(created) == 2  # exactly one new bucket per old one
+    assert emu.addons[new[f"{scene.name}-uploads"]].plan == "s"
+    assert emu.addons[new[f"{scene.name}-media"]].plan == "m"
+    assert app.zone == "mtl"
+    up_server = _server_of(scene, world, new[f"{scene.name}-uploads"])
+    media_server = _server_of(scene, world, new[f"{scene.name}-media"])
+    assert app.env == {
+        "CC_FS_BUCKET": f"/uploads:{scene.host(up_server)}",
+        "CC_FS_BUCKET_1": f"/media:{scene.host(media_server)}:async",
+        "OTHER": "kept as it is",
+    }
+    assert sorted(app.linked) == sorted([scene.db, new[f"{scene.name}-uploads"]])
+    assert scene.uploads in emu.addons and scene.media in emu.addons  # never deleted
+    want_up = {**uploads, **(extra_uploads or {})}
+    want_media = {**media, **(extra_media or {})}
+    assert _tree(scene.old_uploads.root) == want_up  # old trees intact
+    assert _tree(scene.old_media.root) == want_media
+    assert _tree(up_server.root) == want_up
+    assert _tree(media_server.root) == want_media
+    zone_puts = [r for r in emu.zone_changes() if scene.app.id in r.path]
+    assert len(zone_puts) == 1, zone_puts
+    assert len(_successful_deploys(scene)) == 1
+    assert scene.app.deployments[0]["state"] == "OK"
+    assert scene.app.deployments[0]["zone"] == "mtl"  # the zone moved before it
+
+
+def _no_secret_anywhere(world: CleverWorld, scene: Scene, *texts: str) -> None:
+    secrets = [s.password for s in (scene.old_uploads, scene.old_media, *scene.new_servers)]
+    secrets += [str(world.env["CLEVER_TOKEN"]), str(world.env["CLEVER_SECRET"])]
     stored = [p.read_text() for p in (world.state_home / "fsmove").rglob("*.json")]
     argv = json.dumps(world.child_argv())
     for secret in secrets:
-        assert secret
         for text in (*texts, *stored, argv):
             assert secret not in text
 
 
-def test_migrate_end_to_end(clever_world: CleverWorld, scene: Scene, dnsmasq: DnsmasqServer,
-                            tmp_path: Path) -> None:
-    report = tmp_path / "migration.json"
-    out = clever_world.fsmove(*scene.args("--report", str(report),
-                                          "--nameserver", dnsmasq.nameserver))
+def _write_old(server: RunningServer, rel: str, data: bytes) -> Callable[[Request], None]:
+    def write(_request: Request) -> None:
+        make_tree(server, {rel: data})
+    return write
+
+
+def test_org_app_with_two_buckets_moves_to_the_zone(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "shop")
+    # The old app keeps writing while the switch runs: one file as the zone moves, one
+    # as the redeploy starts (both after the final delta, before the new app is up).
+    world.emulator.on_request("PUT", rf"/applications/{scene.app.id}$",
+                              _write_old(scene.old_uploads, "during/zone.txt", b"zone"))
+    world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
+                              _write_old(scene.old_media, "during/restart.txt", b"restart"))
+    planned = world.fsmove("plan", "--app", "shop", "--to", "mtl")
+    assert planned.exit_code == 0, planned.output
+    out = world.fsmove(*scene.args("--yes"))
     assert out.exit_code == 0, out.output
-    assert _tree(scene.dst.root) == FILES
-    assert json.loads(report.read_text())["verdict"] == "match"
-    _assert_switched(clever_world, scene)
-    assert clever_world.emulator.unknown == []
-    for line in ("www.shop.example. CNAME domain.mtl.clever-cloud.com.",
-                 "www.shop.example. now CNAME domain.par.clever-cloud.com.: not switched yet; "
-                 "TTL too long: lower the TTL of www.shop.example. from 3600 s to 60 s",
-                 "watch the switch: fsmove dns www.shop.example --zone mtl --watch",
-                 "verification: match: the new bucket holds exactly the old one's files",
-                 "migration of shop to " + scene.new + " done"):
-        assert line in out.stdout, out.stdout
-    for phase in ("preflight", "copy", "verify", "delta", "cutover", "dns"):
-        assert f"] {phase}: done in" in out.stderr, out.stderr
-    (state,) = (clever_world.state_home / "fsmove" / "migrate").glob("*.json")
-    assert sorted(json.loads(state.read_text())["done"]) == sorted(
-        ["preflight", "copy", "verify", "delta", "cutover", "dns"])
-    assert _copy_runs(clever_world) == 2  # the bulk copy and the delta
-
-    again = clever_world.fsmove(*scene.args())
+    assert_migrated(world, scene, extra_uploads={"during/zone.txt": b"zone"},
+                    extra_media={"during/restart.txt": b"restart"})
+    assert world.emulator.unknown == []
+    # The plan printed exactly the create commands migrate ran.
+    creates = [a for a in world.child_argv() if a[:2] == ["addon", "create"]]
+    assert len(creates) == 2
+    for argv in creates:
+        assert "clever " + " ".join(argv) in planned.stdout, planned.stdout
+    assert ["--plan", "s"] == creates[1][6:8] or ["--plan", "s"] == creates[0][6:8]
+    # DNS: the user's domain, for mtl, the same in plan and migrate; never cleverapps.io.
+    record = "www.shop.example. CNAME domain.mtl.clever-cloud.com."
+    assert record in planned.stdout and record in out.stdout
+    assert "cleverapps.io" not in out.stdout
+    assert "watch the switch: fsmove dns www.shop.example --zone mtl --watch" in out.stdout
+    assert "lower the TTL of www.shop.example to 60 s" in out.stdout
+    # Order: the zone changed before the one redeploy; links/env between.
+    paths = [(r.method, r.path) for r in _requests_for(world, scene)
+             if r.method in ("PUT", "POST", "DELETE")]
+    zone_at = paths.index(("PUT", f"/v2/organisations/{world.emulator.org_id}/applications/"
+                                  f"{scene.app.id}"))
+    restart_at = [i for i, p in enumerate(paths) if p[1].endswith("/instances")]
+    assert restart_at == [len(paths) - 1] and zone_at < restart_at[0]
+    # A rerun changes nothing.
+    before = len(world.emulator.mutations())
+    again = world.fsmove(*scene.args("--yes"))
     assert again.exit_code == 0, again.output
-    assert again.stderr.count("done already") == 6
-    assert len(clever_world.emulator.mutations()) == 4  # link, env set, unlink, restart
-    assert _copy_runs(clever_world) == 2
-    _assert_no_secret(clever_world, scene, out.output, again.output, report.read_text())
+    assert len(world.emulator.mutations()) == before
+    _no_secret_anywhere(world, scene, out.output, again.output, planned.output)
 
 
-def test_until_verify_then_the_rerun_continues_at_delta(
-    clever_world: CleverWorld, scene: Scene
+def test_personal_space_app_by_id_and_a_name_in_two_owners(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
 ) -> None:
-    first = clever_world.fsmove(*scene.args("--until", "verify"))
-    assert first.exit_code == 0, first.output
-    assert _tree(scene.dst.root) == FILES
-    assert clever_world.emulator.mutations() == []
-    assert "rerun without --until to continue at delta" in first.stdout
-    assert "cutover    not run (--until verify)" in first.stdout
-    assert _copy_runs(clever_world) == 1
+    world = module_world
+    scene = make_scene(world, own_server, "blog", personal=True)
+    out = world.fsmove("migrate", "--app", scene.app.id, "--to", "mtl", "--yes", "--quiet")
+    assert out.exit_code == 0, out.output
+    assert_migrated(world, scene)
+    user = world.emulator.user_id
+    assert all(f"/organisations/{user}/" in r.path or "/self/" in r.path
+               for r in world.emulator.mutations() if scene.app.id in r.path)
+    creates = [a for a in world.child_argv() if a[:2] == ["addon", "create"]
+               and any(x.startswith("blog-") for x in a)]
+    assert all(a[a.index("--org") + 1] == user for a in creates)
+    # The same name in the organisation: one line naming both owners, exit 2.
+    twin = world.emulator.add_app("blog", variant="node")
+    both = world.fsmove("plan", "--app", "blog", "--to", "mtl")
+    assert both.exit_code == 2, both.output
+    assert both.stderr.startswith("fsmove: error: ") and both.stderr.count("\n") == 1
+    assert scene.app.id in both.stderr and twin.id in both.stderr
+    assert "personal space" in both.stderr and "organisation" in both.stderr
 
-    # Meanwhile the app writes a file to the old bucket; the new one has a stray file.
-    make_tree(scene.src, {"late.txt": b"written after the bulk copy"})
-    (scene.dst.root / "stray.txt").write_bytes(b"not in the old bucket")
-    looked = clever_world.fsmove(*scene.args("--until", "delta", "--dry-run"))
+
+def test_dry_run_and_no_yes_change_nothing(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "dry")
+    mutations = len(world.emulator.mutations())
+    journals = set((world.state_home / "fsmove").rglob("*.json"))
+    looked = world.fsmove(*scene.args("--dry-run"))
     assert looked.exit_code == 0, looked.output
-    assert "delta (dry run): would copy" in looked.stdout, looked.stdout
-    assert "delta (dry run): would delete 1 files only in the new bucket" in looked.stdout
-    assert (scene.dst.root / "stray.txt").exists() and _copy_runs(clever_world) == 1
+    assert len(world.emulator.mutations()) == mutations  # only GET requests
+    assert set((world.state_home / "fsmove").rglob("*.json")) == journals
+    for line in ("would run: clever addon create fs-bucket dry-uploads-mtl --region mtl "
+                 f"--plan s --org {world.emulator.org_id} --yes -F json",
+                 "would run: clever addon create fs-bucket dry-media-mtl --region mtl "
+                 f"--plan m --org {world.emulator.org_id} --yes -F json",
+                 f"would request: PUT /v2/organisations/{world.emulator.org_id}/applications/"
+                 f'{scene.app.id} {{"zone": "mtl"}}',
+                 f"would run: clever service link-addon '<new dry-uploads-mtl>' --app "
+                 f"{scene.app.id}",
+                 f"would run: clever service unlink-addon {scene.uploads} --app {scene.app.id}",
+                 f"would run: clever restart --app {scene.app.id} -q",
+                 "www.dry.example. CNAME domain.mtl.clever-cloud.com.",
+                 "dry run: nothing was changed"):
+        assert line in looked.stdout, looked.stdout
+    refused = world.fsmove(*scene.args())  # no --yes, no terminal
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith("fsmove: error: ") and "--yes" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert len(world.emulator.mutations()) == mutations
+    assert scene.app.zone == "par" and _tree(scene.new_servers[0].root) == {}
 
-    second = clever_world.fsmove(*scene.args())
-    assert second.exit_code == 0, second.output
-    for phase in ("preflight", "copy", "verify"):
-        assert f"] {phase}: done already" in second.stderr, second.stderr
-    assert _copy_runs(clever_world) == 2  # only the delta ran: the copy was not redone
-    assert _tree(scene.dst.root) == {**FILES, "late.txt": b"written after the bulk copy"}
-    _assert_switched(clever_world, scene)
+
+# -- faults ---------------------------------------------------------------------------
 
 
-def test_a_failed_restart_then_the_rerun_continues_at_cutover(
-    clever_world: CleverWorld, scene: Scene
+class Child:
+    """fsmove as a child process (a test SIGKILLs it); hooks wait until it is known."""
+
+    def __init__(self, world: CleverWorld) -> None:
+        self.world = world
+        self.started = threading.Event()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def kill_on(self, method: str, path_regex: str) -> None:
+        def kill(_request: Request) -> None:
+            assert self.started.wait(CLI_TIMEOUT)
+            assert self.proc is not None
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.world.emulator.on_request(method, path_regex, kill)
+
+    def run(self, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+        full_env = {**self.world.subprocess_env(), **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "fsmove.cli", *args],
+                                     env=full_env, stdin=subprocess.DEVNULL, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.started.set()
+        try:
+            out, err = self.proc.communicate(timeout=CLI_TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+#: Where a run is killed: a phase's start (fsmove's test hook: the copy phases send no
+#: API request), or the moment the emulator has handled a given request.
+KILL_POINTS = {
+    "preflight": ("crash", "preflight"),
+    "create": ("request", "POST", r"/organisations/[^/]+/addons$"),
+    "copy": ("crash", "copy"),
+    "verify": ("crash", "verify"),
+    "delta": ("crash", "delta"),
+    "switch-zone": ("request", "PUT", r"/applications/{app}$"),
+    "switch-link": ("request", "POST", r"/applications/{app}/addons$"),
+    "switch-redeploy": ("request", "POST", r"/applications/{app}/instances$"),
+    "catchup": ("crash", "catchup"),
+    "dns": ("crash", "dns"),
+}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_sigkill_then_the_rerun_completes_with_nothing_twice(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer], point: str
 ) -> None:
-    clever_world.emulator.fail_once("POST", r"/applications/[^/]+/instances$")
-    first = clever_world.fsmove(*scene.args())
+    world = module_world
+    name = f"k{sorted(KILL_POINTS).index(point)}"
+    scene = make_scene(world, own_server, name)
+    child = Child(world)
+    how = KILL_POINTS[point]
+    env: dict[str, str] = {}
+    if how[0] == "crash":
+        env["FSMOVE_TEST_CRASH_AT"] = how[1]
+    else:
+        child.kill_on(how[1], how[2].format(app=scene.app.id))
+    first = child.run(scene.args("--yes"), **env)
+    assert first.returncode == -signal.SIGKILL, (first.stdout, first.stderr)
+    again = world.fsmove(*scene.args("--yes"))
+    assert again.exit_code == 0, again.output
+    assert_migrated(world, scene)
+    links = [r for r in world.emulator.requests
+             if r.method == "POST" and r.path.endswith(f"{scene.app.id}/addons")]
+    assert len(links) == 1
+
+
+def test_a_refused_zone_move_changes_nothing_else_then_the_rerun_completes(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "refused")
+    world.emulator.fail_once("PUT", rf"/applications/{scene.app.id}$")
+    first = world.fsmove(*scene.args("--yes"))
     assert first.exit_code == 1, first.output
-    assert "injected failure" in first.stderr and "(restart)" in first.stderr
-    assert first.stderr.strip().splitlines()[-1].startswith("fsmove: error: ")
-    assert "stopped at cutover; rerun the same command" in first.stdout
-    assert scene.app.deployments == [] and scene.new in scene.app.linked
-
-    second = clever_world.fsmove(*scene.args())
-    assert second.exit_code == 0, second.output
-    for phase in ("preflight", "copy", "verify", "delta"):
-        assert f"] {phase}: done already" in second.stderr, second.stderr
-    assert _copy_runs(clever_world) == 2  # copy and delta, not repeated
-    _assert_switched(clever_world, scene)
-    assert _calls(clever_world, "POST", "/addons") == 1  # the link was not repeated
-    assert _calls(clever_world, "POST", "/instances") == 2  # the failed one, the good one
+    last = first.stderr.strip().splitlines()[-1]
+    assert last.startswith("fsmove: error: ") and "Information pane, Zone, Save" in last
+    app_changes = [r for r in world.emulator.mutations()
+                   if scene.app.id in r.path and r.method != "PUT"]
+    assert app_changes == [] and scene.app.zone == "par"
+    assert scene.app.linked == [scene.uploads, scene.db]
+    again = world.fsmove(*scene.args("--yes"))
+    assert again.exit_code == 0, again.output
+    assert_migrated(world, scene)
 
 
-def test_ctrl_c_exits_130_with_the_journal_saved(
-    clever_world: CleverWorld, scene: Scene, tmp_path: Path
+def test_a_failed_deployment_then_writes_to_the_old_bucket_are_not_lost(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
 ) -> None:
-    # A `clever` that, asked to restart, does what Ctrl-C does to fsmove: SIGINT.
+    world = module_world
+    scene = make_scene(world, own_server, "faildep")
+    world.emulator.fail_deployments = 1
+    first = world.fsmove(*scene.args("--yes"))
+    assert first.exit_code == 1, first.output
+    assert scene.app.deployments[0]["state"] == "FAIL"
+    # The old instances still run (a failed deployment replaces nothing) and write.
+    make_tree(scene.old_uploads, {"after-failure.txt": b"still the old app"})
+    (scene.old_media.root / "cover.png").unlink()  # and delete
+    again = world.fsmove(*scene.args("--yes"))
+    assert again.exit_code == 0, again.output
+    assert "the delta runs again first" in again.stderr
+    media = {k: v for k, v in MEDIA.items() if k != "cover.png"}
+    assert_migrated(world, scene, extra_uploads={"after-failure.txt": b"still the old app"},
+                    media=media)
+    assert len(scene.app.deployments) == 2  # the failed one, then exactly one more
+
+
+def test_a_file_deleted_after_the_bulk_copy_converges(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "gone")
+    copied = world.fsmove(*scene.args("--yes", "--until", "copy"))
+    assert copied.exit_code == 0, copied.output
+    (scene.old_uploads.root / "img" / "deep" / "b.txt").unlink()
+    make_tree(scene.old_media, {"cover.png": b"changed after the copy"})
+    checked = world.fsmove(*scene.args("--yes", "--until", "verify"))
+    assert checked.exit_code == 0, checked.output  # converged, no exit 4, no loop
+    assert "verifying again" in checked.stderr
+    assert scene.app.zone == "par"
+    done = world.fsmove(*scene.args("--yes"))
+    assert done.exit_code == 0, done.output
+    uploads = {k: v for k, v in UPLOADS.items() if k != "img/deep/b.txt"}
+    assert_migrated(world, scene, uploads=uploads,
+                    media={**MEDIA, "cover.png": b"changed after the copy"})
+
+
+def test_ctrl_c_during_a_clever_child_stops_it_and_exits_130(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    world = module_world
+    scene = make_scene(world, own_server, "ctrlc")
+
+    # A `clever` that, asked to redeploy, does what Ctrl-C does to fsmove (SIGINT), then
+    # would wait forever: fsmove must stop it, not wait for it.
     interrupting = tmp_path / "clever-ctrl-c"
     interrupting.write_text(
         "#!/usr/bin/env python3\n"
         "import os, signal, sys, time\n"
         "if sys.argv[1:2] == ['restart']:\n"
         "    os.kill(os.getppid(), signal.SIGINT)\n"
-        "    time.sleep(30)\n"
-        f"os.execv({clever_world.env['FSMOVE_CLEVER']!r}, ['clever', *sys.argv[1:]])\n")
+        "    time.sleep(3600)\n"
+        f"os.execv({world.env['FSMOVE_CLEVER']!r}, ['clever', *sys.argv[1:]])\n")
     interrupting.chmod(0o755)
-    first = clever_world.fsmove(*scene.args(), FSMOVE_CLEVER=str(interrupting))
+    # As `fsmove.cli.main` does: Ctrl-C is KeyboardInterrupt even if this test process was
+    # started with SIGINT ignored (fsmove runs in-process here, through CliRunner).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        first = world.fsmove(*scene.args("--yes"), FSMOVE_CLEVER=str(interrupting))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert first.exit_code == 130, first.output
     assert first.stderr.strip().splitlines()[-1] == (
         "fsmove: error: interrupted: the journal is saved; rerun the same command to resume")
-    (state,) = (clever_world.state_home / "fsmove" / "migrate").glob("*.json")
+    (state,) = [p for p in (world.state_home / "fsmove" / "migrate").glob("*.json")
+                if scene.app.id in p.read_text() and "snapshot" not in p.name]
     saved = json.loads(state.read_text())
-    assert sorted(saved["done"]) == sorted(["preflight", "copy", "verify", "delta"])
-    assert saved["failed_phase"] == "cutover" and scene.app.deployments == []
-
-    second = clever_world.fsmove(*scene.args())
-    assert second.exit_code == 0, second.output
-    assert "] cutover: done in" in second.stderr
-    assert _copy_runs(clever_world) == 2
-    _assert_switched(clever_world, scene)
+    assert saved["failed_phase"] == "switch" and scene.app.deployments == []
+    assert [s["done"] for s in saved["steps"]][-1] is False
+    again = world.fsmove(*scene.args("--yes"))
+    assert again.exit_code == 0, again.output
+    assert_migrated(world, scene)
 
 
-def test_dry_run_changes_nothing(clever_world: CleverWorld, scene: Scene) -> None:
-    out = clever_world.fsmove("migrate", "--app", "shop", "--from", scene.old,
-                              "--to", scene.new, "--dry-run")
-    assert out.exit_code == 0, out.output
-    assert clever_world.emulator.mutations() == []
-    assert _tree(scene.dst.root) == {}
-    assert not (clever_world.state_home / "fsmove").exists()  # no journal of any kind
-    for line in ("copy (dry run): would copy 3 of 3 files (201.0 KiB); 0 already identical",
-                 f"would run: fsmove verify clever://{scene.old} clever://{scene.new}",
-                 f"would run: fsmove copy clever://{scene.old} clever://{scene.new} --delete",
-                 f"would run: clever service link-addon {scene.new} --app shop",
-                 "would run: clever env set CC_FS_BUCKET "
-                 f"/uploads:{scene.new_host}:async --app shop",
-                 f"would run: clever service unlink-addon {scene.old} --app shop",
-                 "would run: clever restart --app shop -q",
-                 "dry run: nothing was changed"):
-        assert line in out.stdout, out.stdout
-
-
-def test_a_mismatch_stops_before_cutover_and_the_rerun_copies_again(
-    clever_world: CleverWorld, scene: Scene, tmp_path: Path
+def test_catch_up_never_overwrites_what_the_new_app_wrote(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
 ) -> None:
-    copied = clever_world.fsmove(*scene.args("--until", "copy"))
-    assert copied.exit_code == 0, copied.output
-    damaged = scene.dst.root / "img" / "a.bin"
-    damaged.write_bytes(b"\0" * len(FILES["img/a.bin"]))  # same size, other bytes
+    world = module_world
+    scene = make_scene(world, own_server, "clash")
+    new_uploads = scene.new_servers[1]  # buckets are created by name: media, then uploads
 
-    report = tmp_path / "check.json"
-    checked = clever_world.fsmove(*scene.args("--report", str(report)))
-    assert checked.exit_code == 4, checked.output
-    assert json.loads(report.read_text())["verdict"] == "mismatch"
-    assert "verification: MISMATCH" in checked.stdout
-    assert "stopped at verify" in checked.stdout
-    assert clever_world.emulator.mutations() == []  # the app was not touched
-    assert scene.app.linked == [scene.old]
-
-    fixed = clever_world.fsmove(*scene.args("--until", "verify"))
-    assert fixed.exit_code == 0, fixed.output
-    assert "comparing contents" in fixed.stderr
-    assert _tree(scene.dst.root) == FILES
-    assert "verification: match" in fixed.stdout
-    assert clever_world.emulator.mutations() == []
-
-
-def test_same_bucket_or_not_a_bucket_is_a_usage_error_before_anything(
-    clever_world: CleverWorld, scene: Scene
-) -> None:
-    same = clever_world.fsmove("migrate", "--app", "shop", "--from", scene.old,
-                               "--to", scene.old)
-    assert same.exit_code == 2, same.output
-    assert same.stderr.startswith("fsmove: error: ") and same.stderr.count("\n") == 1
-    assert "are both" in same.stderr
-    assert clever_world.emulator.requests == [] and clever_world.child_argv() == []
-
-    pg = clever_world.emulator.add_addon("db", provider_id="postgresql-addon",
-                                         provider_name="PostgreSQL")
-    not_bucket = clever_world.fsmove("migrate", "--app", "shop", "--from", scene.old,
-                                     "--to", pg.id, "--quiet")
-    assert not_bucket.exit_code == 2, not_bucket.output
-    assert "is not an FS Bucket" in not_bucket.stderr
-    assert clever_world.emulator.mutations() == []
-    assert not (clever_world.state_home / "fsmove" / "jobs").exists()  # nothing copied
+    def both_write(_request: Request) -> None:
+        # During the redeploy the old instances write two files; the new app, once up,
+        # writes one of them too (its own version).
+        make_tree(scene.old_uploads, {"shared.txt": b"old app", "only-old.txt": b"old"})
+        make_tree(new_uploads, {"shared.txt": b"new app, newer"})
+    world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
+                              both_write)
+    first = world.fsmove(*scene.args("--yes"))
+    assert first.exit_code == 4, first.output
+    assert f"catchup: CONFLICT {scene.name}-uploads:/shared.txt" in first.stdout
+    assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
+    assert (new_uploads.root / "only-old.txt").read_bytes() == b"old"
+    again = world.fsmove(*scene.args("--yes"))  # reported once: the rerun finishes
+    assert again.exit_code == 0, again.output
+    assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
+    assert len(_successful_deploys(scene)) == 1 and scene.app.zone == "mtl"

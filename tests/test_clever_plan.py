@@ -45,13 +45,14 @@ def test_plan_lists_everything_and_changes_nothing(clever_world: CleverWorld) ->
     assert "configuration (Configuration provider" in text and "check by hand" in text
     assert f"uploads (FS Bucket, par, {ids['bucket']}): copied by fsmove" in text
     assert f"host {OLD_HOST}; mounted by CC_FS_BUCKET, CC_FS_BUCKET_1" in text
-    assert "clever addon create fs-bucket uploads-mtl --region mtl --org orga_" in text
+    assert "plan s, linked; host" in text
+    assert "clever addon create fs-bucket uploads-mtl --region mtl --plan s --org orga_" in text
     assert f"CC_FS_BUCKET=/uploads:{OLD_HOST}:async" in text
     assert "clevercloud/buckets.json" in text and "--repo PATH" in text
     assert "www.shop.example" in text and "CNAME domain.mtl.clever-cloud.com." in text
     steps = text.split("Steps, in order:")[1]
-    order = ["lower the DNS TTL", "re-create the PHP app", "create the new bucket",
-             "fsmove copy", "fsmove verify", "--delete", "fsmove cutover", "DNS: point"]
+    order = ["lower the DNS TTL", "with the Migration Tool", "re-create the PHP app",
+             "DNS: www.shop.example. CNAME domain.mtl.clever-cloud.com."]
     positions = [steps.index(word) for word in order]
     assert positions == sorted(positions)
     assert "bucket-secret" not in out.output

@@ -1,4 +1,9 @@
-"""An application as `clever applications list -F json` describes it, and its bucket mounts.
+"""An application wherever it lives (personal space or organisation), and its bucket mounts.
+
+`clever applications list` lists organisations only, never the personal space, so the
+app is found through the API's ``/v2/summary`` (what the CLI resolves ``--app`` against)
+and read with ``GET /v2/organisations/{owner}/applications/{id}`` (the personal space's
+owner id is the user's ``user_…`` id there, as in the CLI).
 
 A mount is a ``CC_FS_BUCKET`` / ``CC_FS_BUCKET_<n>`` variable:
 ``/folder:bucket-….services.clever-cloud.com[:async]``. The host part is compared with an
@@ -9,10 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from fsmove.errors import UsageError
 
-from .cli import CleverCli
+from .api import CleverApi
 
 MOUNT_VAR = re.compile(r"^CC_FS_BUCKET(?:_\d+)?$")
 ASYNC_SUFFIX = ":async"
@@ -22,9 +28,26 @@ ASYNC_SUFFIX = ":async"
 class AppInfo:
     id: str
     name: str
-    org_id: str
+    owner_id: str  # "user_…" for the personal space, else "orga_…"
     zone: str
     instance_type: str  # "php", "node", "docker", ...
+    owner_name: str = ""
+
+    @property
+    def org_id(self) -> str:
+        """The owner id, as the API's /v2/organisations/{o} paths and `--org` take it
+        (the personal space is the user's id there)."""
+        return self.owner_id
+
+    @property
+    def is_personal(self) -> bool:
+        return self.owner_id.startswith("user_")
+
+    @property
+    def owner_text(self) -> str:
+        kind = "personal space" if self.is_personal else "organisation"
+        return f"{kind} {self.owner_name} ({self.owner_id})" if self.owner_name else \
+            f"{kind} {self.owner_id}"
 
     @property
     def is_php(self) -> bool:
@@ -66,24 +89,42 @@ def mounts_of(env: dict[str, str]) -> list[Mount]:
     return [m for m in found if m is not None]
 
 
-def find_app(cli: CleverCli, app: str) -> AppInfo:
-    """The application whose id or name is ``app`` (usage error when none or several)."""
-    matches = [
-        AppInfo(id=str(a.get("app_id")), name=str(a.get("name")),
-                org_id=str(a.get("org_id") or org.get("id")), zone=str(a.get("zone") or "?"),
-                instance_type=str(a.get("type") or "?"))
-        for org in cli.applications()
-        for a in org.get("applications") or []
-        if isinstance(a, dict) and app in (a.get("app_id"), a.get("name"))
-    ]
-    if not matches:
+def find_app(api: CleverApi, app: str) -> AppInfo:
+    """The application whose id or name is ``app``, in the personal space or any
+    organisation: ``GET /v2/summary`` (the very list the CLI resolves ``--app`` against,
+    so fsmove and every `clever --app` agree), then the app itself for its zone and
+    type. No owner has it, or two have that name: usage error naming them."""
+    summary = api.get("/v2/summary")
+    owners: list[dict[str, Any]] = []
+    if isinstance(summary, dict):
+        user = summary.get("user")
+        owners = ([user] if isinstance(user, dict) else []) + [
+            o for o in summary.get("organisations") or [] if isinstance(o, dict)]
+    found = [(o, a) for o in owners for a in o.get("applications") or []
+             if isinstance(a, dict) and app in (a.get("id"), a.get("name"))]
+    if not found:
         raise UsageError(
-            f"no application {app!r} in your organisations (`clever applications list` "
-            "shows them); give its id app_… or its exact name"
+            f"no application {app!r} in your personal space or your organisations; give "
+            "its id app_… or its exact name"
         )
-    if len(matches) > 1:
+    if len(found) > 1:
+        where = "; ".join(f"{a.get('id')} in {_owner_text(o)}" for o, a in found)
         raise UsageError(
-            f"{len(matches)} applications are named {app!r} "
-            f"({', '.join(m.id for m in matches)}); give the id of the one you mean"
+            f"{len(found)} applications are named {app!r} ({where}); give the id app_… of "
+            "the one you mean"
         )
-    return matches[0]
+    owner, entry = found[0]
+    owner_id, app_id = str(owner.get("id")), str(entry.get("id"))
+    data = api.application(owner_id, app_id)
+    instance = data.get("instance") if isinstance(data.get("instance"), dict) else {}
+    variant = instance.get("variant") if isinstance(instance.get("variant"), dict) else {}
+    kind = variant.get("slug") or instance.get("type") or entry.get("variantSlug") or "?"
+    return AppInfo(id=app_id, name=str(data.get("name") or entry.get("name")),
+                   owner_id=owner_id, owner_name=str(owner.get("name") or ""),
+                   zone=str(data.get("zone") or "?"), instance_type=str(kind))
+
+
+def _owner_text(owner: dict[str, Any]) -> str:
+    oid = str(owner.get("id"))
+    kind = "personal space" if oid.startswith("user_") else "organisation"
+    return f"{kind} {owner.get('name') or oid} ({oid})"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fsmove.errors import UsageError
@@ -104,8 +104,23 @@ def find_addon_id(cli: CleverCli, name: str) -> dict[str, Any]:
     return next(iter(found.values()))
 
 
+#: Buckets this process already read (``fsmove migrate`` reads each once, then its copy,
+#: verify and delta phases name them as ``clever://ID``): add-on id / real id -> Bucket.
+_known: dict[str, Bucket] = {}
+
+
+def remember_bucket(bucket: Bucket, addon_id: str, entry: dict[str, Any] | None = None) -> None:
+    """Let ``clever://ADDON_ID`` (or its real id) resolve to ``bucket`` in this process."""
+    _known[addon_id] = bucket
+    real = (entry or {}).get("realId")
+    if real:
+        _known[str(real)] = bucket
+
+
 def read_bucket(cli: CleverCli, addon: str) -> Bucket:
     """The FTP access of the FS Bucket ``addon`` (id, real id or name)."""
+    if addon in _known:
+        return replace(_known[addon], addon=addon)
     addon_id = addon
     if not looks_like_id(addon):
         entry = find_addon_id(cli, addon)

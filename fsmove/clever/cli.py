@@ -32,10 +32,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fsmove.errors import ConfigError, FsmoveError
+
+from . import children
 
 EXECUTABLE_ENV = "FSMOVE_CLEVER"
 DEFAULT_TIMEOUT = 120.0
@@ -131,6 +133,9 @@ class AppEnv:
 
     own: dict[str, str]
     addons: dict[str, dict[str, str]]
+    #: Per linked add-on, its variables whose names say password/secret/token/key: kept
+    #: in memory only (a linked bucket's FTP password spares an `addon env` call).
+    addon_secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -205,15 +210,7 @@ class CleverCli:
         env = {k: v for k, v in os.environ.items() if not _FSMOVE_PASSWORD.match(k)}
         env["NO_UPDATE_NOTIFIER"] = "1"
         try:
-            proc = subprocess.run(
-                [executable, *command.args],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=self.timeout,
-                check=False,
-            )
+            proc = children.run([executable, *command.args], env=env, timeout=self.timeout)
         except subprocess.TimeoutExpired:
             raise CleverError(
                 f"`{command.display}` did not finish within {self.timeout:.0f} s; check the "
@@ -289,6 +286,7 @@ class CleverCli:
             raise CleverError(f"`clever env --app {app}` printed no JSON object")
         own = _pairs(data.get("env"))
         addons: dict[str, dict[str, str]] = {}
+        secrets: dict[str, dict[str, str]] = {}
         for entry in data.get("fromAddons") or []:
             if not isinstance(entry, dict) or not entry.get("addonId"):
                 continue
@@ -299,7 +297,10 @@ class CleverCli:
             addons[str(entry["addonId"])] = {
                 k: v for k, v in env.items() if not _is_secret_name(k)
             }
-        return AppEnv(own=own, addons=addons)
+            secrets[str(entry["addonId"])] = {
+                k: v for k, v in env.items() if _is_secret_name(k)
+            }
+        return AppEnv(own=own, addons=addons, addon_secrets=secrets)
 
     def domains(self, app: str) -> list[Domain]:
         """``clever domain --app APP -F json``: the app's domains."""
@@ -322,6 +323,25 @@ class CleverCli:
     def env_set(self, app: str, name: str, value: str) -> None:
         """Set one variable (``value`` must not be a secret: it is in the CLI's argv)."""
         self._change("env", "set", name, value, "--app", app)
+
+    def addon_create_fs_bucket(self, name: str, *, zone: str, plan: str,
+                               owner: str) -> dict[str, Any] | None:
+        """``clever addon create fs-bucket NAME --region ZONE --plan PLAN --org OWNER --yes
+        -F json``: ``{id, realId, name, env}`` (None in a dry run). OWNER may be a
+        ``user_…`` id: the CLI then creates it in that personal space."""
+        command = CleverCommand(("addon", "create", "fs-bucket", name, "--region", zone,
+                                 "--plan", plan, "--org", owner, "--yes", "-F", "json"),
+                                mutating=True)
+        data = self.run(command, parse_json=True)
+        if data is None:
+            return None
+        if not isinstance(data, dict) or not data.get("id"):
+            raise CleverError(f"`{command.display}` printed no add-on; look for {name} in "
+                              "`clever addon list` before rerunning")
+        for pair in data.get("env") or []:
+            if isinstance(pair, dict) and _is_secret_name(str(pair.get("name", ""))):
+                self.remember_secret(str(pair.get("value", "")))
+        return data
 
     def restart(self, app: str) -> None:
         """``clever restart --app APP -q``: redeploys the app (there is no "redeploy")."""

@@ -22,20 +22,19 @@ even the journal).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fsmove.errors import UsageError
 
-from . import cutover_state
+from . import children, cutover_state
+from .api import CleverApi
 from .app import find_app, mounts_of
 from .bucket import read_bucket
 from .cli import CleverCli, CleverError, Domain
 from .cutover_state import CutoverState, Step
-from .dns import DnsChecker, DnsError
-from .plan import CUTOVER_TTL
+from .dns import DnsChecker
+from .dns_advice import print_records, print_ttl_advice
 
 
 @dataclass(frozen=True)
@@ -54,15 +53,22 @@ def _is(entry: dict[str, object], addon: str) -> bool:
 def _first_run_steps(cli: CleverCli, req: CutoverRequest,
                      out: Callable[[str], None]) -> tuple[CutoverState, list[Domain]]:
     """Read the app and both buckets; fix the step list. Also returns the domains."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        f_app = pool.submit(find_app, cli, req.app)
-        f_old = pool.submit(read_bucket, cli, req.old)
-        f_new = pool.submit(read_bucket, cli, req.new)
-        f_env = pool.submit(cli.app_env, req.app)
-        f_linked = pool.submit(cli.linked_addons, req.app)
-        f_domains = pool.submit(cli.domains, req.app)
-        app, old, new = f_app.result(), f_old.result(), f_new.result()
-        env, linked, domains = f_env.result(), f_linked.result(), f_domains.result()
+    app = find_app(CleverApi.from_cli_environment(), req.app)
+    if app.is_php:
+        raise UsageError(f"{app.name} is a PHP app: PHP apps cannot change zone, they are "
+                         f"re-created; use `fsmove migrate --app {req.app} --to ZONE`")
+    old, new, env, linked, domains, catalogue = children.parallel([
+        lambda: read_bucket(cli, req.old), lambda: read_bucket(cli, req.new),
+        lambda: cli.app_env(app.id), lambda: cli.linked_addons(app.id),
+        lambda: cli.domains(app.id), lambda: cli.addon_list(app.owner_id)])
+    # The DNS records are for the zone the app will be in: the new bucket's (a bucket is
+    # mounted only by apps in its own zone), not the app's zone of today.
+    zone = next((str(a.get("region")) for a in catalogue
+                 if req.new in (a.get("addonId"), a.get("realId"), a.get("name"))), app.zone)
+    if zone != app.zone:
+        out(f"warning: {app.name} is in {app.zone} and the new bucket in {zone}: a bucket is "
+            f"mounted only by apps in its own zone; `fsmove migrate --app {req.app} --to "
+            f"{zone}` moves the app too")
     if old.host == new.host:
         raise UsageError(
             f"--from {req.old} and --to {req.new} are the same bucket ({old.host}); "
@@ -79,7 +85,7 @@ def _first_run_steps(cli: CleverCli, req: CutoverRequest,
     if any(_is(e, req.old) for e in linked):
         steps.append(Step("unlink", (req.old,)))
     steps.append(Step("restart", ()))
-    state = CutoverState(app=req.app, old=req.old, new=req.new, zone=app.zone,
+    state = CutoverState(app=req.app, old=req.old, new=req.new, zone=zone,
                          steps=tuple(steps))
     return state, domains
 
@@ -144,29 +150,5 @@ def run_cutover(req: CutoverRequest, *, cli: CleverCli | None = None,
 
 def _print_dns(domains: list[Domain], *, zone: str, checker: DnsChecker | None,
                say: Callable[[str], None]) -> None:
-    if not domains:
-        say("DNS: the app has no domain of its own; nothing to change")
-        return
-    target = f"domain.{zone}.clever-cloud.com."
-    say(f"DNS: set these records at your DNS provider (lower their TTL to {CUTOVER_TTL} s "
-        "first and wait the old TTL):")
-    by_host = {d.hostname.rstrip("."): d for d in domains}
-    hosts = sorted(by_host)
-    for host in hosts:
-        if by_host[host].is_apex:
-            say(f"  {host}. A/AAAA: the zone's addresses (an apex cannot hold a CNAME; "
-                f"`clever domain diag --app APP` lists them; or CNAME-flatten to {target})")
-        else:
-            say(f"  {host}. CNAME {target}")
-    if checker is None:
-        say("  (to check TTLs and watch the switch: fsmove dns DOMAIN --nameserver "
-            "THE_DOMAIN'S_SERVER)")
-        return
-    for host in hosts:
-        try:
-            check = checker.ttl_check(host, max_ttl=CUTOVER_TTL)
-        except DnsError as exc:
-            print(f"fsmove: warning: {exc}", file=sys.stderr)
-            continue
-        say(f"  TTL {host}.: {'ok' if check.ok else 'too long'}: {check.advice}")
-
+    print_ttl_advice(domains, checker=checker, say=say)
+    print_records(domains, zone=zone, nameservers=(), checker=None, say=say)

@@ -1,100 +1,147 @@
-"""The migration's journal: which phases of ``fsmove migrate`` are done, in a small JSON file.
+"""The journal of ``fsmove migrate --app APP --to ZONE``: one small JSON file per (app id,
+zone) in ``$XDG_STATE_HOME/fsmove/migrate/`` (default ``~/.local/state``).
 
-One file per (app, old add-on, new add-on), spelled as the user typed them (like the
-cut-over's journal), in ``$XDG_STATE_HOME/fsmove/migrate/`` (default ``~/.local/state``).
-A phase is marked done right after it succeeded, and the file is replaced atomically
-(statefile.py: write, fsync, rename), so a crash leaves the previous version.
+Keyed by the app's **id** and the zone, never by how the user spelled them: ``--app shop``
+and ``--app app_…`` continue the same migration. It holds, with no password and no token:
 
-It holds the app and add-on names, the copy job's journal path, the app's zone, the
-verification verdict and the last failure (phase and exit code, never the message): no
-password, no token, no bucket host. Each phase keeps its own finer journal: the copy
-its SQLite job journal (resume inside files), the cut-over its step journal.
+- the bucket pairs, fixed on the first run (a rerun after a partial switch must not read
+  them from the app again: its variables then name the new hosts): old add-on id, name,
+  plan, host, whether it was linked; the new add-on's name, and its id and host **the
+  moment it exists** — ``creating`` is set before ``clever addon create`` runs, so a run
+  killed between the API creating the add-on and fsmove learning its id adopts that
+  add-on (found by its unique name) instead of creating a second;
+- each phase once done, the verification verdict, the last failure (phase, exit code);
+- the switch's steps, fixed when it starts, each marked done right after it succeeded;
+  the deployments that existed before the redeploy (so a rerun tells a restart of this
+  run that succeeded from older ones) and the one that succeeded;
+- catch-up conflicts already reported (reported once, the new app's version kept).
+
+The file is replaced atomically (statefile.py), so a crash leaves the previous version.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import statefile
 
-VERSION = 1
+VERSION = 2
 #: Every phase, in the order they run.
-PHASES = ("preflight", "copy", "verify", "delta", "cutover", "dns")
+PHASES = ("preflight", "create", "copy", "verify", "delta", "switch", "catchup", "dns")
 
 
 class Until(enum.StrEnum):
     """The phases ``--until`` may stop after."""
 
+    CREATE = "create"
     COPY = "copy"
     VERIFY = "verify"
     DELTA = "delta"
-    CUTOVER = "cutover"
+    SWITCH = "switch"
+    CATCHUP = "catchup"
 
 
-@dataclass(frozen=True)
+@dataclass
+class BucketPair:
+    old_id: str
+    old_name: str
+    plan: str
+    old_host: str
+    linked: bool
+    new_name: str
+    new_id: str | None = None
+    new_host: str | None = None
+    creating: bool = False
+    reused: bool = False  # --bucket OLD=NEW: the user made it
+
+
+@dataclass
+class Step:
+    kind: str  # "zone" | "link" | "env" | "unlink" | "restart"
+    args: list[str]
+    done: bool = False
+
+    @property
+    def description(self) -> str:
+        if self.kind == "env":
+            return f"set {self.args[0]}={self.args[1]}"
+        if self.kind in ("link", "unlink"):
+            return f"{self.kind} {self.args[0]}"
+        if self.kind == "zone":
+            return f"move the app to {self.args[0]}"
+        return "redeploy (clever restart)"
+
+
+@dataclass
 class MigrateState:
-    app: str
-    old: str
-    new: str
-    #: phase -> when it finished (seconds since the epoch); absent = not done.
+    app_id: str
+    app_name: str
+    owner_id: str
+    from_zone: str
+    to_zone: str
+    pairs: list[BucketPair] = field(default_factory=list)
     done: dict[str, float] = field(default_factory=dict)
-    #: "match", "mismatch" or "unreadable" once a verification ran.
     verdict: str | None = None
-    #: The last verification found differences: the next copy compares contents.
-    recheck: bool = False
-    #: The phase that failed last and its exit code, until that phase succeeds.
     failed_phase: str | None = None
     failed_code: int | None = None
-    #: Learned in preflight: the app's zone, the copy job's journal (no secret in either).
-    zone: str | None = None
-    copy_journal: str | None = None
+    steps: list[Step] | None = None
+    #: Deployment ids seen before the first redeploy of this migration.
+    baseline: list[str] | None = None
+    #: The redeploy of this migration that succeeded.
+    redeployed: str | None = None
+    conflicts_reported: list[str] = field(default_factory=list)
 
     def is_done(self, phase: str) -> bool:
         return phase in self.done
 
-    def mark_done(self, phase: str) -> MigrateState:
-        failed = self.failed_phase == phase
-        return replace(self, done={**self.done, phase: time.time()},
-                       failed_phase=None if failed else self.failed_phase,
-                       failed_code=None if failed else self.failed_code)
+    def mark_done(self, phase: str) -> None:
+        self.done[phase] = time.time()
+        if self.failed_phase == phase:
+            self.failed_phase = self.failed_code = None
 
-    def undo(self, phase: str) -> MigrateState:
-        return replace(self, done={k: v for k, v in self.done.items() if k != phase})
-
-    def mark_failed(self, phase: str, code: int | None) -> MigrateState:
-        """``code``: the exit code a phase returned; None when it raised (cli.py maps
-        exceptions to exit codes, in one place)."""
-        return replace(self, failed_phase=phase, failed_code=code)
+    def undo(self, *phases: str) -> None:
+        for phase in phases:
+            self.done.pop(phase, None)
 
 
 _KIND = "migrate"
 _WHAT = "migration journal"
-_ADVICE = ("delete it to start over (done phases are then run again: the copy resumes "
-           "from its own journal, the cut-over from its own)")
+_ADVICE = ("check the app in the Console; delete the file only to start over (buckets it "
+           "created are then not known to fsmove: pass them with --bucket OLD=NEW)")
 
 
-def state_path(app: str, old: str, new: str) -> Path:
-    return statefile.state_path(_KIND, app, old, new)
+def state_path(app_id: str, zone: str) -> Path:
+    return statefile.state_path(_KIND, app_id, zone, "")
 
 
-def load(path: Path, *, app: str, old: str, new: str) -> MigrateState:
-    """The journal at ``path``, or a fresh state when there is none."""
+def snapshot_path(app_id: str, zone: str) -> Path:
+    return state_path(app_id, zone).with_suffix(".snapshot.json")
+
+
+def load(path: Path) -> MigrateState | None:
     data = statefile.read(path, version=VERSION, what=_WHAT, advice=_ADVICE)
     if data is None:
-        return MigrateState(app=app, old=old, new=new)
+        return None
     try:
-        done = {str(k): float(v) for k, v in dict(data["done"]).items()}
-        unknown = sorted(set(done) - set(PHASES))
+        unknown = sorted(set(data["done"]) - set(PHASES))
         if unknown:
             raise ValueError(f"unknown phase {unknown[0]!r}")
+        steps = data.get("steps")
         return MigrateState(
-            app=str(data["app"]), old=str(data["old"]), new=str(data["new"]), done=done,
-            verdict=data.get("verdict"), recheck=bool(data.get("recheck", False)),
-            failed_phase=data.get("failed_phase"), failed_code=data.get("failed_code"),
-            zone=data.get("zone"), copy_journal=data.get("copy_journal"),
+            app_id=str(data["app_id"]), app_name=str(data["app_name"]),
+            owner_id=str(data["owner_id"]), from_zone=str(data["from_zone"]),
+            to_zone=str(data["to_zone"]),
+            pairs=[BucketPair(**p) for p in data["pairs"]],
+            done={str(k): float(v) for k, v in dict(data["done"]).items()},
+            verdict=data.get("verdict"), failed_phase=data.get("failed_phase"),
+            failed_code=data.get("failed_code"),
+            steps=None if steps is None else [Step(**s) for s in steps],
+            baseline=data.get("baseline"), redeployed=data.get("redeployed"),
+            conflicts_reported=list(data.get("conflicts_reported") or []),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise statefile.journal_error(path, _WHAT, _ADVICE, exc) from None
@@ -102,3 +149,13 @@ def load(path: Path, *, app: str, old: str, new: str) -> MigrateState:
 
 def save(path: Path, state: MigrateState) -> None:
     statefile.write(path, asdict(state), version=VERSION)
+
+
+def load_snapshot(path: Path) -> dict[str, Any]:
+    data = statefile.read(path, version=VERSION, what="catch-up snapshot",
+                          advice="delete it and rerun: the final delta runs again")
+    return data or {}
+
+
+def save_snapshot(path: Path, data: dict[str, Any]) -> None:
+    statefile.write(path, data, version=VERSION)

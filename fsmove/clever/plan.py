@@ -21,8 +21,6 @@ now, its TTL and the TTL advice (fsmove/clever/dns.py). Without it, no DNS is as
 
 from __future__ import annotations
 
-import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,15 +28,16 @@ from typing import Any
 
 from fsmove.errors import UsageError
 
-from .app import AppInfo, Mount, find_app, mounts_of
+from .api import CleverApi
+from .app import AppInfo, Mount, mounts_of
 from .bucket import FS_BUCKET_PROVIDER
-from .cli import AppEnv, CleverCli
+from .cli import CleverCli
 from .dns import DnsChecker, DnsError
+from .dns_advice import CUTOVER_TTL, record_lines, users_hosts
+from .survey import BucketsJsonEntry, Survey, new_bucket_name, survey
 
 #: Zones where FS Buckets exist (FACTS.md).
 ZONES = ("par", "ldn", "mtl", "rbx", "scw", "sgp", "syd", "wsw")
-#: The TTL the zone-migration guide asks for before a DNS switch.
-CUTOVER_TTL = 60
 
 
 class AddonKind(StrEnum):
@@ -84,13 +83,8 @@ class PlannedAddon:
     bucket_host: str | None = None
     mounted_by: tuple[str, ...] = ()
     create_command: str | None = None
-
-
-@dataclass(frozen=True)
-class BucketsJsonEntry:
-    bucket_host: str
-    folder: str
-    apps: tuple[str, ...]
+    plan: str = ""
+    linked: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,6 +109,7 @@ class Plan:
     warnings: tuple[str, ...]
     steps: tuple[str, ...] = field(default=())
     dns: tuple[DomainDns, ...] = field(default=())
+    records: tuple[str, ...] = field(default=())
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,57 +117,52 @@ class Plan:
         return data
 
 
-def _read_buckets_json(repo: Path) -> tuple[tuple[BucketsJsonEntry, ...] | None, list[str]]:
-    path = repo / "clevercloud" / "buckets.json"
-    if not repo.is_dir():
-        raise UsageError(f"--repo {repo}: no such folder; give the app's repository folder")
-    if not path.exists():
-        return None, []
-    try:
-        data = json.loads(path.read_text())
-        entries = tuple(
-            BucketsJsonEntry(bucket_host=str(e["bucket_host"]), folder=str(e.get("folder", "")),
-                             apps=tuple(str(a) for a in e.get("apps") or ()))
-            for e in data
-        )
-    except (ValueError, TypeError, KeyError, OSError) as exc:
-        return None, [f"{path} exists but cannot be read ({exc.__class__.__name__}): "
-                      "it overrides CC_FS_BUCKET*; fix or remove it before the cut-over"]
-    return entries, [f"{path} overrides the CC_FS_BUCKET* variables: after the copy, "
-                     "change its bucket_host entries in the repository and push"]
+def create_command(name: str, *, zone: str, plan: str, owner: str) -> str:
+    """The exact `clever addon create` fsmove migrate runs for a new bucket."""
+    return (f"clever addon create fs-bucket {name} --region {zone} --plan {plan} "
+            f"--org {owner} --yes -F json")
 
 
-def _steps(plan_app: AppInfo, to_zone: str, addons: list[PlannedAddon],
-           domains: tuple[str, ...]) -> list[str]:
+def _steps(sv: Survey, to_zone: str, addons: list[PlannedAddon]) -> list[str]:
+    app, hosts = sv.app, users_hosts(sv.domains)[0]
     steps: list[str] = []
-    if domains:
-        steps.append(f"lower the DNS TTL of {', '.join(domains)} to {CUTOVER_TTL} s and wait "
+    if hosts:
+        steps.append(f"lower the DNS TTL of {', '.join(hosts)} to {CUTOVER_TTL} s and wait "
                      "the old TTL (`fsmove dns DOMAIN --nameserver NS` shows it)")
-    if plan_app.is_php:
-        steps.append(f"re-create the PHP app in {to_zone} (PHP apps cannot change zone), "
-                     "copy its env (`clever env -F json`, then `clever env import --json`), "
-                     "re-link its services, match scaling, push the code")
     for addon in addons:
         if addon.kind is AddonKind.MIGRATION_TOOL:
             steps.append(f"move {addon.name} ({addon.type}) with the Migration Tool in the "
                          "Console")
         elif addon.kind is AddonKind.SUPPORT:
             steps.append(f"ask Clever Cloud support to move {addon.name} ({addon.type})")
-    for addon in addons:
-        if addon.kind is not AddonKind.FS_BUCKET:
-            continue
-        new = f"NEW_{addon.name.upper().replace('-', '_')}_ID"
-        steps += [
-            f"create the new bucket: {addon.create_command}  (note its id: {new})",
-            f"copy while the app runs: fsmove copy clever://{addon.id} clever://{new}",
-            f"verify: fsmove verify clever://{addon.id} clever://{new} --report migration.html",
-            f"last delta pass: fsmove copy clever://{addon.id} clever://{new} --delete",
-            f"cut over: fsmove cutover --app {'NEW_APP_ID' if plan_app.is_php else plan_app.id}"
-            f" --from {addon.id} --to {new}",
-        ]
-    if domains:
-        steps.append(f"DNS: point {', '.join(domains)} at "
-                     f"CNAME domain.{to_zone}.clever-cloud.com., then restore the TTL")
+    if app.is_php:
+        steps.append(f"re-create the PHP app in {to_zone} (PHP apps cannot change zone): "
+                     f"fsmove migrate --app {app.id} --to {to_zone} --yes")
+        if hosts:
+            steps.append(f"DNS: {'; '.join(record_lines(sv.domains, to_zone))}; then "
+                         "restore the TTL")
+        return steps
+    # In the order migrate takes them (by name).
+    buckets = sorted((a for a in addons if a.kind is AddonKind.FS_BUCKET), key=lambda a: a.name)
+    steps.append(f"fsmove migrate --app {app.id} --to {to_zone} --yes  (every step below; "
+                 "a rerun continues where it stopped)")
+    steps += [f"  create: {a.create_command}" for a in buckets]
+    steps += [f"  copy {a.name} -> its new bucket while the app runs, verify, final delta "
+              "(--delete)" for a in buckets]
+    steps.append(f"  switch: PUT /v2/organisations/{app.owner_id}/applications/{app.id} "
+                 f'{{"zone": "{to_zone}"}} (the console\'s Zone → Save)')
+    steps += [f"  switch: clever service link-addon NEW({a.name}) --app {app.id}"
+              for a in buckets if a.linked]
+    for a in buckets:
+        steps += [f"  switch: clever env set {m} <{m} with the new host of {a.name}> "
+                  f"--app {app.id}" for m in a.mounted_by]
+    steps += [f"  switch: clever service unlink-addon {a.id} --app {app.id}  (kept, never "
+              "deleted)" for a in buckets if a.linked]
+    steps.append(f"  switch: clever restart --app {app.id} -q  (once)")
+    steps.append("  catch-up: copy what the old instances wrote after the final delta")
+    if hosts:
+        steps.append(f"DNS: {'; '.join(record_lines(sv.domains, to_zone))}; then restore "
+                     "the TTL")
     return steps
 
 
@@ -182,39 +172,44 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
         raise UsageError(f"--to {to_zone!r}: not a zone with FS Buckets; use one of "
                          + ", ".join(ZONES))
     checker = DnsChecker(list(nameservers)) if nameservers else None
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        f_app = pool.submit(find_app, cli, app)
-        f_linked = pool.submit(cli.linked_addons, app)
-        f_env = pool.submit(cli.app_env, app)
-        f_domains = pool.submit(cli.domains, app)
-        info = f_app.result()
-        linked, env, domains = f_linked.result(), f_env.result(), f_domains.result()
-    catalogue = {str(a.get("addonId")): a for a in cli.addon_list(info.org_id)}
-    mounts = mounts_of(env.own)
-    addons = [_planned(a, catalogue, env, mounts, info, to_zone) for a in linked]
-    warnings: list[str] = []
+    sv = survey(cli, CleverApi.from_cli_environment(), app, repo=repo)
+    info = sv.app
+    taken = {str(a.get("name")) for a in sv.catalogue.values()}
+    bucket_of = {b.addon_id: b for b in sv.buckets}
+    addons: list[PlannedAddon] = []
+    for addon_id in [*sv.env.addons, *(b.addon_id for b in sv.buckets
+                                       if b.addon_id not in sv.env.addons)]:
+        entry = sv.catalogue.get(addon_id, {})
+        provider = str(entry.get("providerId") or "")
+        type_name = str(entry.get("type") or provider or "?")
+        name = str(entry.get("name") or addon_id)
+        common = {"id": addon_id, "real_id": str(entry.get("realId") or ""), "name": name,
+                  "type": type_name, "region": str(entry.get("region") or "?")}
+        bucket = bucket_of.get(addon_id)
+        if bucket is None:
+            addons.append(PlannedAddon(**common, kind=classify(provider, type_name)))
+            continue
+        new_name = new_bucket_name(name, to_zone, taken)
+        addons.append(PlannedAddon(
+            **common, kind=AddonKind.FS_BUCKET, bucket_host=bucket.host,
+            mounted_by=tuple(m.variable for m in bucket.mounts), plan=bucket.plan,
+            linked=bucket.linked,
+            create_command=create_command(new_name, zone=to_zone, plan=bucket.plan,
+                                          owner=info.owner_id)))
+    warnings = list(sv.warnings)
     if info.zone == to_zone:
         warnings.append(f"{info.name} is already in {to_zone}")
     if info.is_php:
         warnings.append(f"{info.name} is a PHP app: PHP apps cannot change zone, it must be "
                         "re-created (a PHP app deployed by FTP keeps its code in its own "
                         "FS Bucket)")
-    hosts = {a.bucket_host for a in addons if a.bucket_host}
-    for mount in mounts:
-        if mount.host not in hosts:
-            warnings.append(f"{mount.variable} mounts {mount.host}, which is not a bucket "
-                            "linked to this app")
-    buckets_json = None
     if repo is None:
         warnings.append("clevercloud/buckets.json in the app's repository, when present, "
                         "overrides the CC_FS_BUCKET* variables: pass --repo PATH to check")
-    else:
-        buckets_json, more = _read_buckets_json(repo)
-        warnings += more
-    plain_domains = tuple(dict.fromkeys(d.hostname for d in domains))
+    hosts = users_hosts(sv.domains)[0]
     dns_now: list[DomainDns] = []
     if checker is not None:
-        for host in plain_domains:
+        for host in hosts:
             try:
                 now, ttl = checker.current_target(host), checker.ttl_check(host)
             except DnsError as exc:
@@ -222,32 +217,11 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
                 continue
             dns_now.append(DomainDns(name=now.name, rtype=now.rtype if now.values else "",
                                      values=now.values, ttl=ttl.ttl, advice=ttl.advice))
-    return Plan(app=info, to_zone=to_zone, addons=tuple(addons), mounts=tuple(mounts),
-                domains=plain_domains, buckets_json=buckets_json, warnings=tuple(warnings),
-                steps=tuple(_steps(info, to_zone, addons, plain_domains)),
-                dns=tuple(dns_now))
-
-
-def _planned(linked: dict[str, Any], catalogue: dict[str, dict[str, Any]], env: AppEnv,
-             mounts: list[Mount], info: AppInfo, to_zone: str) -> PlannedAddon:
-    addon_id = str(linked.get("id"))
-    entry = catalogue.get(addon_id, {})
-    provider = str(entry.get("providerId") or "")
-    type_name = str(entry.get("type") or provider or "?")
-    kind = classify(provider, type_name)
-    name = str(linked.get("name") or entry.get("name") or addon_id)
-    host = env.addons.get(addon_id, {}).get("BUCKET_HOST")
-    if kind is AddonKind.FS_BUCKET:
-        create = (f"clever addon create fs-bucket {name}-{to_zone} --region {to_zone} "
-                  f"--org {info.org_id} --yes -F json")
-        return PlannedAddon(
-            id=addon_id, real_id=str(linked.get("realId") or ""), name=name, type=type_name,
-            region=str(entry.get("region") or "?"), kind=kind, bucket_host=host,
-            mounted_by=tuple(m.variable for m in mounts if host and m.host == host),
-            create_command=create,
-        )
-    return PlannedAddon(id=addon_id, real_id=str(linked.get("realId") or ""), name=name,
-                        type=type_name, region=str(entry.get("region") or "?"), kind=kind)
+    return Plan(app=info, to_zone=to_zone, addons=tuple(addons),
+                mounts=tuple(mounts_of(sv.env.own)), domains=tuple(hosts),
+                buckets_json=sv.buckets_json, warnings=tuple(warnings),
+                steps=tuple(_steps(sv, to_zone, addons)), dns=tuple(dns_now),
+                records=tuple(record_lines(sv.domains, to_zone)))
 
 
 def render_plan(plan: Plan) -> str:
@@ -260,12 +234,13 @@ def render_plan(plan: Plan) -> str:
         "Add-ons:",
     ]
     if not plan.addons:
-        lines.append("  (none linked)")
+        lines.append("  (none)")
     for addon in plan.addons:
         lines.append(f"  {addon.name} ({addon.type}, {addon.region}, {addon.id}): "
                      f"{KIND_TEXT[addon.kind]}")
         if addon.kind is AddonKind.FS_BUCKET:
-            lines.append(f"    host {addon.bucket_host or '?'}; mounted by "
+            lines.append(f"    plan {addon.plan}, {'linked' if addon.linked else 'NOT linked'}; "
+                         f"host {addon.bucket_host or '?'}; mounted by "
                          f"{', '.join(addon.mounted_by) or 'no CC_FS_BUCKET* variable'}")
             lines.append(f"    new bucket: {addon.create_command}")
     lines += ["", "Bucket mounts (CC_FS_BUCKET*):"]
@@ -280,6 +255,9 @@ def render_plan(plan: Plan) -> str:
         now = f"{record.rtype} {' '.join(record.values)}" if record.values else "no record"
         ttl = f", TTL {record.ttl} s" if record.ttl is not None else ""
         lines.append(f"  {record.name} now: {now}{ttl}; {record.advice}")
+    if plan.records:
+        lines += ["", f"DNS records to set after the switch (for {plan.to_zone}):"]
+        lines += [f"  {r}" for r in plan.records]
     if plan.warnings:
         lines += ["", "Warnings:"]
         lines += [f"  ! {w}" for w in plan.warnings]
