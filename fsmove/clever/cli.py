@@ -190,9 +190,13 @@ class CleverCli:
             self._secrets.append(value)
 
     # -- running ----------------------------------------------------------------------
-    def run(self, command: CleverCommand, *, parse_json: bool) -> Any:
+    def run(self, command: CleverCommand, *, parse_json: bool, input_text: str | None = None,
+            cwd: str | None = None) -> Any:
         """Run ``command``; its stdout parsed as JSON when ``parse_json``, else the text.
 
+        ``input_text`` is its stdin (else stdin is /dev/null): how a secret reaches the
+        CLI without being in its argv (`clever env import`). ``cwd``: its working folder
+        (`clever create` writes .clever.json there).
         In a dry run a mutating command is printed and recorded instead, and gives None.
         """
         if command.mutating and self.dry_run:
@@ -205,9 +209,12 @@ class CleverCli:
         env = {k: v for k, v in os.environ.items() if not _FSMOVE_PASSWORD.match(k)}
         env["NO_UPDATE_NOTIFIER"] = "1"
         try:
+            stdin: dict[str, Any] = ({"stdin": subprocess.DEVNULL} if input_text is None
+                                     else {"input": input_text})
             proc = subprocess.run(
                 [executable, *command.args],
-                stdin=subprocess.DEVNULL,
+                **stdin,
+                cwd=cwd,
                 capture_output=True,
                 text=True,
                 env=env,

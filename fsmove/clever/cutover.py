@@ -61,7 +61,14 @@ def _first_run_steps(cli: CleverCli, req: CutoverRequest,
         f_env = pool.submit(cli.app_env, req.app)
         f_linked = pool.submit(cli.linked_addons, req.app)
         f_domains = pool.submit(cli.domains, req.app)
-        app, old, new = f_app.result(), f_old.result(), f_new.result()
+        app = f_app.result()
+        if app.is_php:
+            # A PHP app cannot change zone and its own FTP bucket holds its code: it is
+            # re-created (fsmove/clever/php.py), never switched to another bucket.
+            raise UsageError(
+                f"{app.name} is a PHP app: it cannot change zone and is re-created instead; "
+                f"run `fsmove migrate --app {req.app} --to ZONE`")
+        old, new = f_old.result(), f_new.result()
         env, linked, domains = f_env.result(), f_linked.result(), f_domains.result()
     if old.host == new.host:
         raise UsageError(
