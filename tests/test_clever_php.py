@@ -265,3 +265,39 @@ def test_cutover_refuses_a_php_app(php: PhpScene, clever_world: CleverWorld) -> 
     assert "fsmove migrate --app legacy-php --to ZONE" in out.stderr
     assert _mutations(php.emu) == []
 
+
+
+def test_git_php_app_waits_for_the_push_then_moves_domains(
+        clever_world: CleverWorld, world_env: CleverWorld,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    emu = clever_world.emulator
+    old = emu.add_app("shop-php", zone="par", variant="php", env={"APP_ENV": "prod"},
+                      domains=["www.shop-php.example"])
+    old.min_instances = old.max_instances = 2
+    snapshot = _snapshot(old)
+    request = PhpMigrationRequest(app="shop-php", zone="mtl", yes=True, quiet=True)
+    code = run_php_migration(request)
+    out = capsys.readouterr().out
+    assert code is ExitCode.PARTIAL, out
+    (new,) = [a for a in emu.apps.values() if a.name == "shop-php-mtl"]
+    assert (new.zone, new.deploy_type, new.env, new.max_instances) == (
+        "mtl", "GIT", {"APP_ENV": "prod"}, 2)
+    creates = [a for a in clever_world.child_argv() if a[:1] == ["create"]]
+    assert creates == [["create", "--type", "php", "--region", "mtl", "--org", emu.org_id,
+                        "shop-php-mtl", "-F", "json"]]
+    assert f"git remote add clever-mtl git+ssh://git@example.invalid/{new.id}.git" in out
+    assert "git push clever-mtl HEAD:master" in out
+    assert old.domains == ["www.shop-php.example"] and new.deployments == []
+    # Not pushed yet: the rerun stops there again, creating nothing.
+    assert run_php_migration(request) is ExitCode.PARTIAL
+    capsys.readouterr()
+    assert sum(1 for a in emu.apps.values() if a.name == "shop-php-mtl") == 1
+    # The user pushes: the platform deploys the new app; the rerun moves the domain.
+    new.deployments.insert(0, {"id": 1, "uuid": "deployment_push", "action": "DEPLOY",
+                               "state": "OK", "cause": "git push", "instances": 2})
+    assert run_php_migration(request) is ExitCode.OK
+    out = capsys.readouterr().out
+    assert old.domains == [] and "www.shop-php.example" in new.domains
+    assert "www.shop-php.example. CNAME domain.mtl.clever-cloud.com." in out
+    assert not [r for r in emu.requests if r.method == "POST" and r.path.endswith("/instances")]
+    assert _snapshot(old) == snapshot

@@ -75,6 +75,7 @@ from .php_survey import (
     FS_BUCKET,
     OPTION_IDS,
     AppView,
+    LinkedAddon,
     OldApp,
     dependencies,
     deployments,
@@ -273,7 +274,8 @@ class _PhpMigration:
         if st.new_app is None:
             found = self._created_earlier() if st.create_started else None
             if found is None:
-                self._save(replace(st, create_started=True))
+                before = self._owner_buckets() if st.ftp and not self.req.dry_run else ()
+                self._save(replace(st, create_started=True, buckets_before=before))
                 found = self._create_app(old)
                 if found is None:  # dry run
                     return ExitCode.OK
@@ -331,13 +333,25 @@ class _PhpMigration:
                               "look for it in the Console before rerunning")
         return str(created["id"])
 
+    def _owner_buckets(self) -> tuple[str, ...]:
+        """Ids of the owner's FS Bucket add-ons (journaled before the creation)."""
+        data = self.api.get(f"/v2/organisations/{segment(self.owner)}/addons")
+        return tuple(sorted(
+            str(a.get("id")) for a in data if isinstance(a, dict)
+            and (a.get("provider") or {}).get("id") == FS_BUCKET)) if isinstance(data,
+                                                                             list) else ()
+
     def _own_bucket_of_new_app(self) -> str:
-        """The FS Bucket the platform gave the new FTP app (the only add-on linked to it
-        right after its creation: nothing is linked before this is recorded)."""
+        """The FS Bucket the platform gave the new FTP app: the only one linked to it
+        right after its creation (nothing is linked before this is recorded), else the
+        only FS Bucket of the owner that did not exist before the creation."""
         deadline = time.monotonic() + BUCKET_WAIT
         while True:
             buckets = [a for a in linked_addons(self.api, self.owner, self.new_app)
                        if a.provider == FS_BUCKET]
+            if not buckets:
+                fresh = set(self._owner_buckets()) - set(self.st.buckets_before)
+                buckets = [LinkedAddon(id=i, name=i, provider=FS_BUCKET) for i in fresh]
             if len(buckets) == 1:
                 self.say(f"  its own FTP bucket: {buckets[0].name} ({buckets[0].id})")
                 return buckets[0].id

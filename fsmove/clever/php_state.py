@@ -40,6 +40,8 @@ class PhpState:
     old_bucket: str | None = None
     #: Set before the creation request: a rerun then looks for an app of that name.
     create_started: bool = False
+    #: The owner's FS Bucket add-ons before the creation (to tell the new app's own).
+    buckets_before: tuple[str, ...] = ()
     new_app: str | None = None
     #: The new app's own FTP bucket (add-on id), read right after the creation.
     new_bucket: str | None = None
@@ -75,6 +77,7 @@ def load(path: Path) -> PhpState | None:
             old_app=str(data["old_app"]), owner=str(data["owner"]), zone=str(data["zone"]),
             new_name=str(data["new_name"]), ftp=bool(data["ftp"]),
             old_bucket=data.get("old_bucket"), create_started=bool(data["create_started"]),
+            buckets_before=tuple(map(str, data.get("buckets_before") or ())),
             new_app=data.get("new_app"), new_bucket=data.get("new_bucket"),
             domains=tuple(map(str, data["domains"])), moved=tuple(map(str, data["moved"])),
             deploy_baseline=None if baseline is None else tuple(map(str, baseline)),
