@@ -5,6 +5,9 @@ old app's own FTP bucket (holding its code) and the one the platform gives the n
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,3 +304,46 @@ def test_git_php_app_waits_for_the_push_then_moves_domains(
     assert "www.shop-php.example. CNAME domain.mtl.clever-cloud.com." in out
     assert not [r for r in emu.requests if r.method == "POST" and r.path.endswith("/instances")]
     assert _snapshot(old) == snapshot
+
+
+_KILLER = """#!{python}
+import json, os, signal, subprocess, sys
+args = sys.argv[1:]
+code = subprocess.call([{launcher!r}, *args])
+for index, prefix in enumerate({prefixes!r}):
+    flag = {flags!r} + str(index)
+    if args[:len(prefix)] == prefix and not os.path.exists(flag):
+        open(flag, "w").close()
+        os.kill(os.getppid(), signal.SIGKILL)  # fsmove, right after this child's change
+sys.exit(code)
+"""
+
+
+def test_sigkill_after_each_kind_of_change_then_rerun_completes_once(
+        php: PhpScene, clever_world: CleverWorld, tmp_path: Path) -> None:
+    """fsmove is killed right after a `clever` child made its change (a link, the restart,
+    a domain's rm before its add), each time before it could journal it; each rerun
+    continues without a second link, deployment or app, and the domain lands."""
+    kills = [["service", "link-addon"], ["restart"], ["domain", "rm"]]
+    killer = tmp_path / "killer"
+    killer.write_text(_KILLER.format(python=sys.executable,
+                                     launcher=clever_world.env["FSMOVE_CLEVER"],
+                                     prefixes=kills, flags=str(tmp_path / "killed-")))
+    killer.chmod(0o755)
+    env = {k: v for k, v in clever_world.env.items() if v is not None}
+    env["FSMOVE_CLEVER"] = str(killer)
+    script = ("import sys; from fsmove.clever.php import PhpMigrationRequest, "
+              "run_php_migration; sys.exit(int(run_php_migration(PhpMigrationRequest("
+              "app='legacy-php', zone='mtl', yes=True, quiet=True))))")
+    codes = []
+    for _attempt in range(len(kills) + 1):
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=600, check=False)
+        codes.append(proc.returncode)
+        if proc.returncode == 0:
+            break
+    assert codes == [-signal.SIGKILL] * len(kills) + [0], proc.stderr
+    new = _assert_recreated(php)
+    links = [r for r in php.emu.requests if r.method == "POST"
+             and r.path.endswith(f"{new.id}/addons")]
+    assert sorted(json.loads(r.body) for r in links) == sorted([php.db.id, php.cache.id])
