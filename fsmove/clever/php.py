@@ -114,6 +114,24 @@ def is_php_app(api: CleverApi, app: str) -> bool:
     return read_app(api, owner, app_id).is_php
 
 
+def migrate_if_php(app: str, zone: str, *, yes: bool, dry_run: bool, quiet: bool,
+                   connect: ConnectOptions, other_options: tuple[str, ...] = ()
+                   ) -> ExitCode | None:
+    """``fsmove migrate``'s dispatch: the re-creation's exit code when ``app`` is a PHP
+    app, None when it is not (the caller then moves it). ``other_options`` names the
+    options given that only apply to a move (``--until``, ``--bucket``, ...): refused."""
+    api = CleverApi.from_cli_environment()
+    if not is_php_app(api, app):
+        return None
+    if other_options:
+        raise UsageError(f"{', '.join(other_options)}: not for a PHP app, which is "
+                         f"re-created rather than moved; run `fsmove migrate --app {app} "
+                         f"--to {zone}` without {'it' if len(other_options) == 1 else 'them'}")
+    return run_php_migration(PhpMigrationRequest(app=app, zone=zone, yes=yes,
+                                                 dry_run=dry_run, quiet=quiet,
+                                                 connect=connect), api=api)
+
+
 def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
                       cli: CleverCli | None = None,
                       out: Callable[[str], None] | None = None) -> ExitCode:
@@ -240,7 +258,8 @@ class _PhpMigration:
                  f"cannot change zone, so it is re-created in {self.zone} as {st.new_name}; "
                  "the old app keeps running and is never deleted")
         if old.ftp and old.own_bucket:
-            self.say(f"  deployed by FTP ({old.ftp_reason}): its code is in its FS Bucket "
+            why = "" if old.ftp_reason == "deployed by FTP" else f" ({old.ftp_reason})"
+            self.say(f"  deployed by FTP{why}: its code is in its FS Bucket "
                      f"{old.own_bucket.name} ({old.own_bucket.id}), copied into the new "
                      "app's own bucket")
         else:
@@ -390,14 +409,19 @@ class _PhpMigration:
         if self.st.new_app is not None:
             have_addons = {a.id for a in linked_addons(self.api, self.owner, self.new_app)}
             have_apps = {i for i, _n in dependencies(self.api, self.owner, self.new_app)}
+        linked: list[str] = []
         for addon in old.addons_to_link:
             if addon.id not in have_addons:
                 self.cli.run(CleverCommand(("service", "link-addon", addon.id, "--app",
                                             self.new_app), mutating=True), parse_json=False)
-        for dep_id, _name in old.dependencies:
+                linked.append(addon.name)
+        for dep_id, name in old.dependencies:
             if dep_id not in have_apps:
                 self.cli.run(CleverCommand(("service", "link-app", dep_id, "--app",
                                             self.new_app), mutating=True), parse_json=False)
+                linked.append(name)
+        if linked and not self.req.dry_run:
+            self.say(f"  linked {', '.join(linked)}")
         return ExitCode.OK
 
     # -- 4. scale, 5. options ----------------------------------------------------------
@@ -414,6 +438,8 @@ class _PhpMigration:
         if args:
             self.cli.run(CleverCommand(("scale", "--app", self.new_app, *args),
                                        mutating=True), parse_json=False)
+            if not self.req.dry_run:
+                self.say(f"  scaled: {' '.join(args)}")
         return ExitCode.OK
 
     def _options(self) -> ExitCode:
@@ -427,6 +453,8 @@ class _PhpMigration:
             if new is None or new.options[option] != value:
                 self.cli.run(CleverCommand(("config", "set", option, value, "--app",
                                             self.new_app), mutating=True), parse_json=False)
+                if not self.req.dry_run:
+                    self.say(f"  set {option} {value}")
         if not self.req.dry_run:
             self._check_settings(old)
         return ExitCode.OK
