@@ -513,6 +513,10 @@ def _create_app(self: Emulator, body: str, org: str) -> tuple[int, Any]:
         bucket = self.add_addon(f"{app.name} FTP", region=app.zone,
                                 env=self.ftp_app_buckets.pop(0))
         app.linked.append(bucket.id)
+    if self.lose_creation_answers > 0:  # created, but the client never learns it
+        self.lose_creation_answers -= 1
+        return 500, {"id": 500, "message": "injected failure after the creation",
+                     "type": "error"}
     return 200, app.as_json(org)
 
 
@@ -577,6 +581,8 @@ def _domain_rm(self: Emulator, _body: str, org: str, app_id: str, raw: str,
     return 200, {"id": 200, "message": "The domain has been removed", "type": "success"}
 
 
+#: The next N application creations happen but answer 500 (a lost answer).
+Emulator.lose_creation_answers = 0  # type: ignore[attr-defined]
 for _route in (_instance_types, _create_app, _app_env_replace, _dependencies, _link_app,
                _unlink_app, _domain_add, _domain_rm):
     setattr(Emulator, _route.__name__, _route)

@@ -309,7 +309,12 @@ class _PhpMigration:
         """The app an earlier run created when its id was not journaled (killed, or the
         answer to the creation lost): the one named ``new_name`` in ZONE."""
         st = self.st
-        data = self.api.get(f"/v2/organisations/{segment(st.owner)}/applications")
+        try:
+            data = self.api.get(f"/v2/organisations/{segment(st.owner)}/applications")
+        except CleverError:
+            if not st.owner.startswith("user_"):
+                raise
+            data = self.api.get("/v2/self/applications")  # the personal space
         named = [a for a in data if isinstance(a, dict) and a.get("name") == st.new_name] \
             if isinstance(data, list) else []
         if not named:
@@ -353,8 +358,13 @@ class _PhpMigration:
         return str(created["id"])
 
     def _owner_buckets(self) -> tuple[str, ...]:
-        """Ids of the owner's FS Bucket add-ons (journaled before the creation)."""
-        data = self.api.get(f"/v2/organisations/{segment(self.owner)}/addons")
+        """Ids of the owner's FS Bucket add-ons (journaled before the creation; only a
+        fallback to tell the new app's own bucket, so an API that cannot list them
+        gives none)."""
+        try:
+            data = self.api.get(f"/v2/organisations/{segment(self.owner)}/addons")
+        except CleverError:
+            return ()
         return tuple(sorted(
             str(a.get("id")) for a in data if isinstance(a, dict)
             and (a.get("provider") or {}).get("id") == FS_BUCKET)) if isinstance(data,
