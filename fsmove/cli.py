@@ -540,8 +540,11 @@ def cutover(
 @app.command()
 def migrate(
     app_name: AppName,
-    old: OldAddon,
-    new: NewAddon,
+    new: Annotated[str, typer.Option(
+        "--to", help="The new FS Bucket add-on (id or name); for a PHP app, the zone to "
+        "re-create it in (par, mtl, rbx, ...).")],
+    old: Annotated[str | None, typer.Option(
+        "--from", help="The old FS Bucket add-on (id or name); not for a PHP app.")] = None,
     until: Annotated[
         Until | None,
         typer.Option(help="Stop after this phase; rerun without it to continue "
@@ -568,9 +571,12 @@ def migrate(
     ] = 1.0,
     quiet: Quiet = False,
     timeout: Timeout = 30.0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking "
+                                      "(re-creating a PHP app).")] = False,
 ) -> None:
     """Move APP from bucket OLD to bucket NEW, every phase in order: preflight (the CLI,
     the app, both buckets reachable), copy, verify, delta (copy --delete), cutover, dns.
+    A PHP app (`--app APP --to ZONE`) is re-created in ZONE instead: see the README.
 
     Journaled: a rerun of the same command skips the done phases and continues at the
     one that failed (a verification mismatch sends it back to the copy). Stops with the
@@ -588,7 +594,7 @@ def migrate(
             nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
             workers=workers, src_connections=src_connections,
             dst_connections=dst_connections, bwlimit=rate, retries=retries,
-            retry_delay=retry_delay, quiet=quiet,
+            retry_delay=retry_delay, quiet=quiet, yes=yes,
             connect=_connect_options(
                 timeout=timeout, known_hosts=None, accept_new_host_key=False,
                 identity=None, ca_file=None, insecure_tls=False,

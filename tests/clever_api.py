@@ -31,6 +31,19 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     PUT|DELETE …/applications/{a}/dependencies/{app}         `service link-app|unlink-app`
     PUT|DELETE …/applications/{a}/vhosts/{domain}            `domain add|rm` (a domain
                                                              another app holds: 400)
+    GET  /v2/self/applications                               the personal space's apps
+    PUT  /v2/organisations/{o}/applications/{a}              the zone ({"zone": …})
+    GET  /v2/products/addonproviders                         `addon create` (plans)
+    POST /v2/organisations/{o}/addons, /v2/self/addons       `addon create`
+
+Owners: one organisation (``org_id``) and the user's personal space (``user_id``); the
+CLI addresses the personal space as ``/v2/organisations/{user_id}/…`` once it resolved an
+owner through the summary, and as ``/v2/self/…`` when it has none. Every app and add-on
+has an ``owner``. A new fs-bucket add-on takes its env from ``new_buckets`` (a test puts
+one FTP server's BUCKET_* there per bucket it expects fsmove to create).
+``on_request(method, path_regex, callback)`` calls ``callback(request)`` once, after the
+next matching request was handled (a test kills fsmove there); ``fail_deployments`` makes
+the next N deployments end in state FAIL.
 
 Requests must carry a valid OAuth 1.0 signature by the CLI's consumer and CLEVER_TOKEN /
 CLEVER_SECRET, checked as the real API does (tests/clever_oauth.py, with oauthlib): a
@@ -75,6 +88,8 @@ class Addon:
     provider_name: str
     region: str
     env: dict[str, str] = field(default_factory=dict)
+    plan: str = "s"  # the plan's slug
+    owner: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +99,7 @@ class Addon:
             "region": self.region,
             "creationDate": 1_700_000_000_000,
             "provider": {"id": self.provider_id, "name": self.provider_name},
-            "plan": {"id": "plan_x", "name": "S", "slug": "s"},
+            "plan": {"id": f"plan_{self.plan}", "name": self.plan.upper(), "slug": self.plan},
             "configKeys": sorted(self.env),
         }
 
@@ -114,6 +129,7 @@ class App:
     instance_lifetime: str = "REGULAR"
     deploy_type: str = "GIT"  # "GIT" | "FTP"
     dependencies: list[str] = field(default_factory=list)  # app ids (`service link-app`)
+    owner: str = ""
 
     def as_json(self, owner: str) -> dict[str, Any]:
         return {
@@ -187,23 +203,30 @@ class Emulator:
         #: BUCKET_* env of the FS Bucket the platform gives each FTP-deployed app created
         #: through the API, in order (a test puts one FTP server's per app it expects).
         self.ftp_app_buckets: list[dict[str, str]] = []
+        self.new_buckets: list[dict[str, str]] = []
+        self.fail_deployments = 0
+        self._hooks: list[tuple[str, re.Pattern[str], Callable[[Request], None]]] = []
 
     # -- building the state ---------------------------------------------------------
     def add_app(self, name: str, *, zone: str = "par", variant: str = "php",
-                env: dict[str, str] | None = None, domains: list[str] | None = None) -> App:
+                env: dict[str, str] | None = None, domains: list[str] | None = None,
+                personal: bool = False) -> App:
         app = App(id=f"app_{uuid.uuid4()}", name=name, zone=zone, variant=variant,
-                  env=dict(env or {}), domains=list(domains or []))
+                  env=dict(env or {}), domains=list(domains or []),
+                  owner=self.user_id if personal else self.org_id)
         self.apps[app.id] = app
         return app
 
     def add_addon(self, name: str, *, provider_id: str = "fs-bucket",
                   provider_name: str = "FS Bucket", region: str = "par",
-                  env: dict[str, str] | None = None) -> Addon:
+                  env: dict[str, str] | None = None, plan: str = "s",
+                  personal: bool = False) -> Addon:
         uid = uuid.uuid4()
         prefix = "bucket" if provider_id == "fs-bucket" else provider_id.split("-")[0]
         addon = Addon(id=f"addon_{uid}", real_id=f"{prefix}_{uid}", name=name,
                       provider_id=provider_id, provider_name=provider_name, region=region,
-                      env=dict(env or {}))
+                      env=dict(env or {}), plan=plan,
+                      owner=self.user_id if personal else self.org_id)
         self.addons[addon.id] = addon
         return addon
 
@@ -212,6 +235,16 @@ class Emulator:
         with self._lock:
             self._faults.append((method, re.compile(path_regex), status))
 
+    def on_request(self, method: str, path_regex: str,
+                   callback: Callable[[Request], None]) -> None:
+        """Call ``callback`` once, right after the next matching request was handled."""
+        with self._lock:
+            self._hooks.append((method, re.compile(path_regex), callback))
+
+    def zone_changes(self) -> list[Request]:
+        return [r for r in self.requests if r.method == "PUT" and '"zone"' in r.body
+                and re.search(r"/applications/[^/]+$", r.path)]
+
     def mutations(self) -> list[Request]:
         return [r for r in self.requests if r.method in MUTATING_METHODS]
 
@@ -219,6 +252,17 @@ class Emulator:
     def handle(self, method: str, path: str, body: str, auth: str,
                url: str | None = None) -> tuple[int, Any]:
         """One request; ``url``: the full URL as sent (an HMAC signature covers it)."""
+        answer = self._handle(method, path, body, auth, url)
+        with self._lock:
+            hooks = [h for h in self._hooks if h[0] == method and h[1].search(path)][:1]
+            for hook in hooks:
+                self._hooks.remove(hook)
+        for _m, _rx, callback in hooks:
+            callback(Request(method, path, body))
+        return answer
+
+    def _handle(self, method: str, path: str, body: str, auth: str,
+                url: str | None) -> tuple[int, Any]:
         with self._lock:
             self.requests.append(Request(method, path, body))
             for i, (fault_method, rx, status) in enumerate(self._faults):
@@ -246,10 +290,15 @@ class Emulator:
         return [
             ("GET", "/v2/summary", self._summary),
             ("GET", "/v2/self", self._self),
-            ("GET", "/v2/self/addons", lambda _b: (200, [])),
+            ("GET", "/v2/self/addons", lambda _b: self._addons(_b, self.user_id)),
+            ("POST", "/v2/self/addons", lambda b: self._create_addon(b, self.user_id)),
+            ("GET", "/v2/self/applications", lambda _b: self._apps(_b, self.user_id)),
+            ("GET", "/v2/products/addonproviders", self._providers),
+            ("GET", "/v4/addon-providers/([^/]+)", lambda _b, _p: self._missing("provider")),
             ("GET", o + "/applications", self._apps),
             ("GET", a, self._app),
             ("PUT", a, self._app_update),
+            ("POST", o + "/addons", self._create_addon),
             ("GET", a + "/env", self._app_env),
             ("PUT", a + "/env/([^/]+)", self._app_env_set),
             ("GET", a + "/addons", self._linked),
@@ -279,7 +328,11 @@ class Emulator:
 
     # -- handlers -------------------------------------------------------------------
     def _app_or_404(self, org: str, app_id: str) -> App | None:
-        return self.apps.get(app_id) if org == self.org_id else None
+        app = self.apps.get(app_id)
+        return app if app is not None and app.owner == org else None
+
+    def _owner_ok(self, owner: str) -> bool:
+        return owner in (self.org_id, self.user_id)
 
     @staticmethod
     def _missing(what: str) -> tuple[int, Any]:
@@ -288,29 +341,58 @@ class Emulator:
     def _summary(self, _body: str) -> tuple[int, Any]:
         org = {
             "id": self.org_id, "name": "Test org", "avatar": None,
-            "applications": [{"id": a.id, "name": a.name, "variantSlug": a.variant,
-                              "state": "UP", "commitId": None, "instanceType": a.variant}
-                             for a in self.apps.values()],
-            "addons": [{"id": d.id, "realId": d.real_id, "name": d.name,
-                        "providerId": d.provider_id} for d in self.addons.values()],
+            "applications": self._summary_apps(self.org_id),
+            "addons": self._summary_addons(self.org_id),
             "consumers": [], "role": "ADMIN", "canPay": True, "cleverEnterprise": False,
             "emailDomain": None, "vatState": "VALID", "canSEPA": False,
         }
         user: dict[str, Any] = {"id": self.user_id, "name": "Test user", "avatar": None,
-                "applications": [], "addons": [], "consumers": []}
+                                "applications": self._summary_apps(self.user_id),
+                                "addons": self._summary_addons(self.user_id), "consumers": []}
         return 200, {"user": user, "organisations": [org]}
+
+    def _summary_apps(self, owner: str) -> list[dict[str, Any]]:
+        return [{"id": a.id, "name": a.name, "variantSlug": a.variant, "state": "UP",
+                 "commitId": None, "instanceType": a.variant}
+                for a in self.apps.values() if a.owner == owner]
+
+    def _summary_addons(self, owner: str) -> list[dict[str, Any]]:
+        return [{"id": d.id, "realId": d.real_id, "name": d.name, "providerId": d.provider_id}
+                for d in self.addons.values() if d.owner == owner]
+
+    def _providers(self, _body: str) -> tuple[int, Any]:
+        plans = [{"id": f"plan_{slug}", "slug": slug, "name": slug.upper(), "price": price,
+                  "features": []} for slug, price in (("dev", 0), ("s", 1), ("m", 2), ("l", 3))]
+        return 200, [{"id": "fs-bucket", "name": "FS Bucket", "regions": [
+            "par", "ldn", "mtl", "rbx", "scw", "sgp", "syd", "wsw"], "plans": plans}]
+
+    def _create_addon(self, body: str, owner: str) -> tuple[int, Any]:
+        if not self._owner_ok(owner):
+            return self._missing("organisation")
+        data = json.loads(body)
+        if data.get("providerId") != "fs-bucket" or not self.new_buckets:
+            return 400, {"id": 400, "message": "emulator: no bucket to hand out",
+                         "type": "error"}
+        plan = str(data.get("plan", "plan_s")).removeprefix("plan_")
+        uid = uuid.uuid4()
+        addon = Addon(id=f"addon_{uid}", real_id=f"bucket_{uid}", name=str(data["name"]),
+                      provider_id="fs-bucket", provider_name="FS Bucket",
+                      region=str(data["region"]), env=self.new_buckets.pop(0), plan=plan,
+                      owner=owner)
+        self.addons[addon.id] = addon
+        return 200, addon.as_json()
 
     def _self(self, _body: str) -> tuple[int, Any]:
         return 200, {"id": self.user_id, "email": "test@example.invalid", "name": "Test user"}
 
     def _apps(self, _body: str, org: str) -> tuple[int, Any]:
-        if org != self.org_id:
+        if not self._owner_ok(org):
             return self._missing("organisation")
-        return 200, [a.as_json(self.org_id) for a in self.apps.values()]
+        return 200, [a.as_json(org) for a in self.apps.values() if a.owner == org]
 
     def _app(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
-        return (200, app.as_json(self.org_id)) if app else self._missing("application")
+        return (200, app.as_json(org)) if app else self._missing("application")
 
     def _app_update(self, body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -328,7 +410,7 @@ class Emulator:
                 if isinstance(value, dict):  # a flavor object: its name
                     value = value.get("name")
                 setattr(app, attribute, value)
-        return 200, app.as_json(self.org_id)
+        return 200, app.as_json(org)
 
     def _app_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -341,7 +423,7 @@ class Emulator:
         if not app:
             return self._missing("application")
         app.env[name] = json.loads(body)["value"]
-        return 200, app.as_json(self.org_id)
+        return 200, app.as_json(org)
 
     def _linked(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
@@ -392,9 +474,12 @@ class Emulator:
         if not app:
             return self._missing("application")
         n = next(self._deploy_serial)
+        failed = self.fail_deployments > 0
+        self.fail_deployments -= 1 if failed else 0
         deployment = {
             "id": n, "uuid": f"deployment_{uuid.uuid4()}", "action": "DEPLOY",
-            "state": "OK", "commit": "0123456789abcdef0123456789abcdef01234567",
+            "state": "FAIL" if failed else "OK", "zone": app.zone,
+            "commit": "0123456789abcdef0123456789abcdef01234567",
             "cause": "restart", "date": int(time.time() * 1000), "instances": 1,
         }
         app.deployments.insert(0, deployment)
@@ -417,16 +502,18 @@ class Emulator:
         return self._missing("deployment")
 
     def _addons(self, _body: str, org: str) -> tuple[int, Any]:
-        if org != self.org_id:
+        if not self._owner_ok(org):
             return self._missing("organisation")
-        return 200, [d.as_json() for d in self.addons.values()]
+        return 200, [d.as_json() for d in self.addons.values() if d.owner == org]
 
     def _addon(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
-        addon = self.addons.get(addon_id) if org == self.org_id else None
+        addon = self.addons.get(addon_id)
+        addon = addon if addon is not None and addon.owner == org else None
         return (200, addon.as_json()) if addon else self._missing("add-on")
 
     def _addon_env(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
-        addon = self.addons.get(addon_id) if org == self.org_id else None
+        addon = self.addons.get(addon_id)
+        addon = addon if addon is not None and addon.owner == org else None
         if not addon:
             return self._missing("add-on")
         return 200, [{"name": k, "value": v} for k, v in addon.env.items()]
@@ -490,8 +577,9 @@ def _instance_types(self: Emulator, _body: str) -> tuple[int, Any]:
 
 
 def _create_app(self: Emulator, body: str, org: str) -> tuple[int, Any]:
-    if org != self.org_id:
+    if not self._owner_ok(org):
         return self._missing("organisation")
+    personal = org == self.user_id
     data = json.loads(body or "{}")
     missing = [k for k in ("name", "zone", "instanceType", "deploy") if not data.get(k)]
     if missing:
@@ -501,7 +589,7 @@ def _create_app(self: Emulator, body: str, org: str) -> tuple[int, Any]:
         return 400, {"id": 400, "message": "emulator: no FS Bucket to give an FTP app",
                      "type": "error"}
     app = self.add_app(str(data["name"]), zone=str(data["zone"]),
-                       variant=str(data["instanceType"]))
+                       variant=str(data["instanceType"]), personal=personal)
     app.deploy_type = "FTP" if ftp else "GIT"
     app.min_instances = int(data.get("minInstances") or 1)
     app.max_instances = int(data.get("maxInstances") or 1)
@@ -511,7 +599,7 @@ def _create_app(self: Emulator, body: str, org: str) -> tuple[int, Any]:
     app.domains.append(f"app-{app.id.removeprefix('app_')}.cleverapps.io")
     if ftp:
         bucket = self.add_addon(f"{app.name} FTP", region=app.zone,
-                                env=self.ftp_app_buckets.pop(0))
+                                env=self.ftp_app_buckets.pop(0), personal=personal)
         app.linked.append(bucket.id)
     if self.lose_creation_answers > 0:  # created, but the client never learns it
         self.lose_creation_answers -= 1

@@ -51,20 +51,24 @@ def _snapshot(app: App) -> dict[str, object]:
 
 
 @pytest.fixture
-def php(clever_world: CleverWorld,
-        own_server: Callable[..., RunningServer]) -> PhpScene:
+def php(clever_world: CleverWorld, own_server: Callable[..., RunningServer],
+        request: pytest.FixtureRequest) -> PhpScene:
+    """The old app in the organisation, or (``indirect`` param "personal") with its
+    add-ons in the personal space."""
+    personal = getattr(request, "param", "organisation") == "personal"
     src, dst = own_server(start_vsftpd), own_server(start_aioftp)
     make_tree(src, CODE)
     emu = clever_world.emulator
     code_bucket = emu.add_addon("legacy-php-ftp", env={
         "BUCKET_HOST": f"{src.host}:{src.port}", "BUCKET_FTP_USERNAME": src.user,
-        "BUCKET_FTP_PASSWORD": src.password})
+        "BUCKET_FTP_PASSWORD": src.password}, personal=personal)
     db = emu.add_addon("legacy-db", provider_id="mysql-addon", provider_name="MySQL",
-                       env={"MYSQL_ADDON_HOST": "mysql.example", "MYSQL_ADDON_PASSWORD": "p"})
+                       env={"MYSQL_ADDON_HOST": "mysql.example", "MYSQL_ADDON_PASSWORD": "p"},
+                       personal=personal)
     cache = emu.add_addon("cache", provider_id="redis-addon", provider_name="Redis",
-                          env={"REDIS_HOST": "redis.example"})
-    backend = emu.add_app("api-backend", variant="node")
-    old = emu.add_app("legacy-php", zone="par", variant="php", env={
+                          env={"REDIS_HOST": "redis.example"}, personal=personal)
+    backend = emu.add_app("api-backend", variant="node", personal=personal)
+    old = emu.add_app("legacy-php", zone="par", variant="php", personal=personal, env={
         "APP_ENV": "production", "DB_PASSWORD": DB_PASSWORD, "CC_PHP_VERSION": "8.2"})
     old.domains += ["www.legacy.example", "legacy.example",
                     f"app-{old.id.removeprefix('app_')}.cleverapps.io"]
@@ -118,6 +122,7 @@ def _mutations(emu: Emulator) -> list[Request]:
 def _assert_recreated(s: PhpScene) -> App:
     emu, old = s.emu, s.old
     new = _new_app(emu, old)
+    assert new.owner == old.owner
     assert (new.zone, new.variant, new.deploy_type) == ("mtl", "php", "FTP")
     assert new.env == old.env
     # Its own bucket, then the old app's links but its code bucket; the same dependency.
@@ -148,10 +153,10 @@ def _assert_recreated(s: PhpScene) -> App:
     muts = _mutations(emu)
     for domain in ("www.legacy.example", "legacy.example"):
         i = next(i for i, r in enumerate(muts) if r.method == "DELETE"
-                 and r.path == f"/v2/organisations/{emu.org_id}/applications/{old.id}"
+                 and r.path == f"/v2/organisations/{old.owner}/applications/{old.id}"
                                f"/vhosts/{domain}")
         assert (muts[i + 1].method, muts[i + 1].path) == (
-            "PUT", f"/v2/organisations/{emu.org_id}/applications/{new.id}/vhosts/{domain}")
+            "PUT", f"/v2/organisations/{old.owner}/applications/{new.id}/vhosts/{domain}")
     assert old.domains == [f"app-{old.id.removeprefix('app_')}.cleverapps.io"]
     assert {"www.legacy.example", "legacy.example"} <= set(new.domains)
     # The old app is unchanged but for its domains; its code bucket too.
@@ -162,33 +167,44 @@ def _assert_recreated(s: PhpScene) -> App:
     return new
 
 
-def test_ftp_php_app_is_recreated_in_the_zone(php: PhpScene, world_env: CleverWorld,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _migrate(world_env, capsys)
-    assert code is ExitCode.OK, out
+@pytest.mark.parametrize("php", ["organisation", "personal"], indirect=True)
+def test_ftp_php_app_is_recreated_in_the_zone(php: PhpScene,
+                                              clever_world: CleverWorld) -> None:
+    """`fsmove migrate --app legacy-php --to mtl --yes`, as a user runs it."""
+    result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl", "--yes",
+                                 "--quiet")
+    code, out = result.exit_code, result.stdout
+    assert code == 0, result.output
     new = _assert_recreated(php)
     assert "www.legacy.example. CNAME domain.mtl.clever-cloud.com." in out
     assert "legacy.example. A/AAAA" in out and "cleverapps.io. CNAME" not in out
     assert f"re-creation of legacy-php in mtl done: legacy-php-mtl ({new.id})" in out
     assert php.emu.unknown == []
     # No secret in any child's command line (the env went through stdin).
-    flat = json.dumps(world_env.child_argv())
+    flat = json.dumps(clever_world.child_argv())
     assert DB_PASSWORD not in flat and php.src.password not in flat
-    journal = list((world_env.state_home / "fsmove" / "php").glob("*.json"))
+    journal = list((clever_world.state_home / "fsmove" / "php").glob("*.json"))
     assert len(journal) == 1 and DB_PASSWORD not in journal[0].read_text()
     # A rerun has nothing left to do and changes nothing.
     before = len(_mutations(php.emu))
-    code, out = _migrate(world_env, capsys)
-    assert code is ExitCode.OK and len(_mutations(php.emu)) == before
-    assert "[8/8] domains: done already" in out
+    result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl", "--yes",
+                                 "--quiet")
+    assert result.exit_code == 0 and len(_mutations(php.emu)) == before
+    assert "[8/8] domains: done already" in result.stdout
+    # Without --yes and no terminal: a one-line refusal, nothing asked, nothing changed.
+    result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "rbx")
+    assert result.exit_code == 2 and "add --yes" in result.stderr
+    assert result.stderr.count("\n") == 1 and len(_mutations(php.emu)) == before
 
 
 def test_dry_run_changes_nothing_and_prints_every_change(
-        php: PhpScene, world_env: CleverWorld, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _migrate(world_env, capsys, dry_run=True)
-    assert code is ExitCode.OK, out
-    assert _mutations(php.emu) == []
-    assert not list((world_env.state_home / "fsmove").glob("php/*.json"))
+        php: PhpScene, clever_world: CleverWorld) -> None:
+    result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl",
+                                 "--dry-run")
+    code, out = result.exit_code, result.stdout
+    assert code == 0, result.output
+    assert _mutations(php.emu) == [] and php.emu.unknown == []
+    assert not list((clever_world.state_home / "fsmove").glob("php/*.json"))
     assert f"would request: POST /v2/organisations/{php.emu.org_id}/applications" in out
     assert '"deploy": "ftp"' in out and '"zone": "mtl"' in out
     for line in (
@@ -243,17 +259,8 @@ def test_500_on_each_kind_of_step_then_rerun_completes_without_duplicates(
 
 
 def test_failed_deployment_is_redone_domains_wait(
-        php: PhpScene, world_env: CleverWorld, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Emulator._restart
-
-    def failing_once(self: Emulator, body: str, org: str, app_id: str) -> tuple[int, object]:
-        status, payload = original(self, body, org, app_id)
-        monkeypatch.setattr(Emulator, "_restart", original)
-        self.apps[app_id].deployments[0]["state"] = "FAIL"
-        return status, payload
-
-    monkeypatch.setattr(Emulator, "_restart", failing_once)
+        php: PhpScene, world_env: CleverWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    php.emu.fail_deployments = 1
     with pytest.raises(Exception, match="no domain moved") as caught:
         _migrate(world_env, capsys)
     assert "\n" not in str(caught.value)
@@ -339,9 +346,8 @@ def test_sigkill_after_each_kind_of_change_then_rerun_completes_once(
     killer.chmod(0o755)
     env = {k: v for k, v in clever_world.env.items() if v is not None}
     env["FSMOVE_CLEVER"] = str(killer)
-    script = ("import sys; from fsmove.clever.php import PhpMigrationRequest, "
-              "run_php_migration; sys.exit(int(run_php_migration(PhpMigrationRequest("
-              "app='legacy-php', zone='mtl', yes=True, quiet=True))))")
+    script = ("import sys; from fsmove.cli import main; sys.argv = ['fsmove', 'migrate', "
+              "'--app', 'legacy-php', '--to', 'mtl', '--yes', '--quiet']; main()")
     codes = []
     for _attempt in range(len(kills) + 1):
         proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,

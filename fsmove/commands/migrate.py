@@ -95,7 +95,7 @@ VERDICT_TEXT = {
 @dataclass(frozen=True)
 class MigrateRequest:
     app: str
-    old: str
+    old: str | None  # None: `--to` is a zone (a PHP app, re-created there)
     new: str
     until: Until | None = None
     dry_run: bool = False
@@ -109,6 +109,7 @@ class MigrateRequest:
     retry_delay: float = 1.0
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     quiet: bool = False
+    yes: bool = False
 
 
 def _progress(line: str) -> None:
@@ -399,7 +400,26 @@ class _Migration:
                  f"(journal: {self.path})")
 
 
+def _run_php_if_php(req: MigrateRequest) -> ExitCode | None:
+    """PHP apps are re-created, not moved (fsmove/clever/php.py): the re-creation's exit
+    code when APP is one (``--to`` is then the zone), else None."""
+    from fsmove.clever.php import migrate_if_php
+
+    move_only = [flag for flag, given in (("--until", req.until is not None),
+                                          ("--report", bool(req.reports)),
+                                          ("--nameserver", bool(req.nameservers))) if given]
+    return migrate_if_php(req.app, req.new, yes=req.yes, dry_run=req.dry_run,
+                          quiet=req.quiet, connect=req.connect,
+                          other_options=tuple(move_only))
+
+
 def run_migrate(req: MigrateRequest) -> ExitCode:
+    if req.old is None:
+        php_code = _run_php_if_php(req)
+        if php_code is not None:
+            return php_code
+        raise UsageError(f"--from is missing: give the app's old FS Bucket add-on as --from "
+                         f"and the new one as --to ({req.app} is not a PHP app)")
     if req.old == req.new:
         raise UsageError(f"--from and --to are both {req.old}: give the new bucket as --to")
     check_report_paths(req.reports)
