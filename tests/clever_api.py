@@ -22,6 +22,15 @@ clever-tools 4.11 was seen asking for (learned by running it against this server
     GET  /v2/organisations/{o}/addons                        `addon list --org`, `service`
     GET  /v2/self/addons                                     `addon list` (personal space)
     GET  /v2/organisations/{o}/addons/{addon}/env            `addon env`
+    GET  /v2/products/instances                              `create` (instance types)
+    POST /v2/organisations/{o}/applications                  `create`; an FTP app (API):
+                                                             it gets its own FS Bucket,
+                                                             env from ``ftp_app_buckets``
+    PUT  …/applications/{a}/env                              `env import` (replaces all)
+    GET  …/applications/{a}/dependencies                     `service`
+    PUT|DELETE …/applications/{a}/dependencies/{app}         `service link-app|unlink-app`
+    PUT|DELETE …/applications/{a}/vhosts/{domain}            `domain add|rm` (a domain
+                                                             another app holds: 400)
     GET  /v2/self/applications                               the personal space's apps
     PUT  /v2/organisations/{o}/applications/{a}              the zone ({"zone": …})
     GET  /v2/products/addonproviders                         `addon create` (plans)
@@ -49,6 +58,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,6 +128,7 @@ class App:
     cancel_on_push: bool = False
     instance_lifetime: str = "REGULAR"
     deploy_type: str = "GIT"  # "GIT" | "FTP"
+    dependencies: list[str] = field(default_factory=list)  # app ids (`service link-app`)
     owner: str = ""
 
     def as_json(self, owner: str) -> dict[str, Any]:
@@ -191,6 +202,9 @@ class Emulator:
         self._deploy_serial = itertools.count(1)
         self.new_buckets: list[dict[str, str]] = []
         self.zone_moves: list[Request] = []
+        #: BUCKET_* env of the FS Bucket the platform gives each FTP-deployed app created
+        #: through the API, in order (a test puts one FTP server's per app it expects).
+        self.ftp_app_buckets: list[dict[str, str]] = []
         self.fail_deployments = 0
         self._hooks: list[tuple[str, re.Pattern[str], Callable[[Request], None]]] = []
 
@@ -297,7 +311,7 @@ class Emulator:
             ("GET", a + "/addons/env", self._linked_env),
             ("DELETE", a + "/addons/([^/]+)", self._unlink),
             ("GET", a + "/dependencies/env", lambda _b, _o, _a: (200, [])),
-            ("GET", a + "/dependencies", lambda _b, _o, _a: (200, [])),
+            ("GET", a + "/dependencies", self._dependencies),
             ("GET", a + "/vhosts", self._vhosts),
             ("GET", a + "/vhosts/favourite", self._favourite),
             ("POST", a + "/instances", self._restart),
@@ -307,6 +321,14 @@ class Emulator:
             ("GET", o + "/addons", self._addons),
             ("GET", o + "/addons/([^/]+)", self._addon),
             ("GET", o + "/addons/([^/]+)/env", self._addon_env),
+            # Re-creating a PHP app (fsmove/clever/php.py), as clever-tools 4.11 asks:
+            ("GET", "/v2/products/instances", self._instance_types),  # `create`
+            ("POST", o + "/applications", self._create_app),  # `create`, API ftp apps
+            ("PUT", a + "/env", self._app_env_replace),  # `env import`
+            ("PUT", a + "/dependencies/([^/]+)", self._link_app),  # `service link-app`
+            ("DELETE", a + "/dependencies/([^/]+)", self._unlink_app),  # `unlink-app`
+            ("PUT", a + "/vhosts/([^/]+)", self._domain_add),  # `domain add`
+            ("DELETE", a + "/vhosts/([^/]+)", self._domain_rm),  # `domain rm`
         ]
 
     # -- handlers -------------------------------------------------------------------
@@ -544,3 +566,116 @@ def serve_emulator(*, token: str, secret: str) -> Iterator[tuple[Emulator, str]]
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# -- re-creating a PHP app (fsmove/clever/php.py) ---------------------------------------
+# Kept apart from the routes above: methods of Emulator attached below, each one route.
+
+def _instance_types(self: Emulator, _body: str) -> tuple[int, Any]:
+    variant = {"id": "variant-php", "slug": "php", "name": "PHP", "deployType": "php",
+               "logo": ""}
+    return 200, [{"type": "php", "version": "20240101", "name": "PHP", "enabled": True,
+                  "variant": variant, "defaultFlavor": {"name": "XS"},
+                  "flavors": [{"name": f} for f in ("pico", "nano", "XS", "S", "M", "L")],
+                  "description": "PHP", "comingSoon": False, "maxInstances": 40,
+                  "tags": [], "deployments": ["git", "ftp"]}]
+
+
+def _create_app(self: Emulator, body: str, org: str) -> tuple[int, Any]:
+    if not self._owner_ok(org):
+        return self._missing("organisation")
+    personal = org == self.user_id
+    data = json.loads(body or "{}")
+    missing = [k for k in ("name", "zone", "instanceType", "deploy") if not data.get(k)]
+    if missing:
+        return 400, {"id": 400, "message": f"missing {', '.join(missing)}", "type": "error"}
+    ftp = str(data["deploy"]).lower() == "ftp"
+    if ftp and not self.ftp_app_buckets:
+        return 400, {"id": 400, "message": "emulator: no FS Bucket to give an FTP app",
+                     "type": "error"}
+    app = self.add_app(str(data["name"]), zone=str(data["zone"]),
+                       variant=str(data["instanceType"]), personal=personal)
+    app.deploy_type = "FTP" if ftp else "GIT"
+    app.min_instances = int(data.get("minInstances") or 1)
+    app.max_instances = int(data.get("maxInstances") or 1)
+    app.min_flavor = str(data.get("minFlavor") or "XS")
+    app.max_flavor = str(data.get("maxFlavor") or "XS")
+    app.instance_lifetime = str(data.get("instanceLifetime") or "REGULAR")
+    app.domains.append(f"app-{app.id.removeprefix('app_')}.cleverapps.io")
+    if ftp:
+        bucket = self.add_addon(f"{app.name} FTP", region=app.zone,
+                                env=self.ftp_app_buckets.pop(0), personal=personal)
+        app.linked.append(bucket.id)
+    if self.lose_creation_answers > 0:  # created, but the client never learns it
+        self.lose_creation_answers -= 1
+        return 500, {"id": 500, "message": "injected failure after the creation",
+                     "type": "error"}
+    return 200, app.as_json(org)
+
+
+def _app_env_replace(self: Emulator, body: str, org: str, app_id: str) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    if not app:
+        return self._missing("application")
+    data = json.loads(body or "{}")
+    if not isinstance(data, dict):
+        return 400, {"id": 400, "message": "expected an object of variables", "type": "error"}
+    app.env = {str(k): str(v) for k, v in data.items()}
+    return 200, {"id": 200, "message": "ok", "type": "success"}
+
+
+def _dependencies(self: Emulator, _body: str, org: str, app_id: str) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    if not app:
+        return self._missing("application")
+    return 200, [self.apps[d].as_json(org) for d in app.dependencies if d in self.apps]
+
+
+def _link_app(self: Emulator, _body: str, org: str, app_id: str, dep: str) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    if not app or dep not in self.apps:
+        return self._missing("application")
+    if dep not in app.dependencies:
+        app.dependencies.append(dep)
+    return 200, {"id": 200, "message": "The dependency has been added", "type": "success"}
+
+
+def _unlink_app(self: Emulator, _body: str, org: str, app_id: str, dep: str,
+                ) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    if not app or dep not in app.dependencies:
+        return self._missing("dependency")
+    app.dependencies.remove(dep)
+    return 200, {"id": 200, "message": "The dependency has been removed", "type": "success"}
+
+
+def _domain_add(self: Emulator, _body: str, org: str, app_id: str, raw: str,
+                ) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    if not app:
+        return self._missing("application")
+    domain = urllib.parse.unquote(raw)
+    holders = [a for a in self.apps.values() if domain in a.domains]
+    if any(a is not app for a in holders):
+        return 400, {"id": 4006, "message": f"The domain {domain} is already taken",
+                     "type": "error"}
+    if domain not in app.domains:
+        app.domains.append(domain)
+    return 200, {"id": 200, "message": "The domain has been added", "type": "success"}
+
+
+def _domain_rm(self: Emulator, _body: str, org: str, app_id: str, raw: str,
+               ) -> tuple[int, Any]:
+    app = self._app_or_404(org, app_id)
+    domain = urllib.parse.unquote(raw)
+    if not app or domain not in app.domains:
+        return self._missing("domain")
+    app.domains.remove(domain)
+    return 200, {"id": 200, "message": "The domain has been removed", "type": "success"}
+
+
+#: The next N application creations happen but answer 500 (a lost answer).
+Emulator.lose_creation_answers = 0  # type: ignore[attr-defined]
+for _route in (_instance_types, _create_app, _app_env_replace, _dependencies, _link_app,
+               _unlink_app, _domain_add, _domain_rm):
+    setattr(Emulator, _route.__name__, _route)

@@ -253,25 +253,30 @@ class CleverApi:
 
     def owner_of_app(self, app: str) -> str:
         """The owner id (``user_…`` for the personal space, else ``orga_…``) of the
-        application whose id or name is ``app``, from ``GET /v2/summary`` (what the CLI
-        reads first too). Usage error when no owner has it, or two have that name."""
+        application whose id or name is ``app``: see ``locate_app``."""
+        return self.locate_app(app)[0]
+
+    def locate_app(self, app: str) -> tuple[str, str]:
+        """(owner id, application id) of the application whose id or name is ``app``,
+        from ``GET /v2/summary`` (what the CLI resolves ``--app`` against too). Usage
+        error when no owner has it, or two have that name."""
         summary = self.get("/v2/summary")
         owners: list[dict[str, Any]] = []
         if isinstance(summary, dict):
             user = summary.get("user")
             owners = ([user] if isinstance(user, dict) else []) + [
                 o for o in summary.get("organisations") or [] if isinstance(o, dict)]
-        found = [(str(o.get("id")), str(o.get("name") or o.get("id")))
+        found = [(str(o.get("id")), str(o.get("name") or o.get("id")), str(a.get("id")))
                  for o in owners for a in o.get("applications") or []
                  if isinstance(a, dict) and app in (a.get("id"), a.get("name"))]
         if not found:
             raise UsageError(f"no application {app!r} in your personal space or your "
                              "organisations; give its id app_… or its exact name")
         if len(found) > 1:
-            raise UsageError(f"{len(found)} applications are named {app!r}, in "
-                             f"{', '.join(f'{name} ({oid})' for oid, name in found)}; "
-                             "give the id app_… of the one you mean")
-        return found[0][0]
+            raise UsageError(f"{len(found)} applications are named {app!r} "
+                             f"({'; '.join(f'{aid} in {name} ({oid})' for oid, name, aid in found)}"
+                             "); give the id app_… of the one you mean")
+        return found[0][0], found[0][2]
 
     def create_application(self, owner: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /v2/organisations/{owner}/applications``: the new application."""

@@ -44,18 +44,21 @@ def stop_all() -> None:
         _kill(proc)
 
 
-def run(argv: Sequence[str], *, env: dict[str, str],
-        timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` with stdin closed, capturing its output; killed on timeout or on any
-    exception (an interrupt included) while waited for."""
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+def run(argv: Sequence[str], *, env: dict[str, str], timeout: float,
+        input_text: str | None = None, cwd: str | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with stdin closed (or fed ``input_text``: values that must never be
+    on a command line), capturing its output; killed on timeout or on any exception (an
+    interrupt included) while waited for."""
+    proc = subprocess.Popen(list(argv),
+                            stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd, start_new_session=True)
     with _lock:
         _live.add(proc)
     try:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(input_text, timeout=timeout)
         except BaseException:
             _kill(proc)
             proc.communicate()

@@ -195,9 +195,13 @@ class CleverCli:
             self._secrets.append(value)
 
     # -- running ----------------------------------------------------------------------
-    def run(self, command: CleverCommand, *, parse_json: bool) -> Any:
+    def run(self, command: CleverCommand, *, parse_json: bool, input_text: str | None = None,
+            cwd: str | None = None) -> Any:
         """Run ``command``; its stdout parsed as JSON when ``parse_json``, else the text.
 
+        ``input_text`` is its stdin (else stdin is /dev/null): how a secret reaches the
+        CLI without being in its argv (`clever env import`). ``cwd``: its working folder
+        (`clever create` writes .clever.json there).
         In a dry run a mutating command is printed and recorded instead, and gives None.
         """
         if command.mutating and self.dry_run:
@@ -210,7 +214,8 @@ class CleverCli:
         env = {k: v for k, v in os.environ.items() if not _FSMOVE_PASSWORD.match(k)}
         env["NO_UPDATE_NOTIFIER"] = "1"
         try:
-            proc = children.run([executable, *command.args], env=env, timeout=self.timeout)
+            proc = children.run([executable, *command.args], env=env, timeout=self.timeout,
+                                input_text=input_text, cwd=cwd)
         except subprocess.TimeoutExpired:
             raise CleverError(
                 f"`{command.display}` did not finish within {self.timeout:.0f} s; check the "

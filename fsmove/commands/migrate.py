@@ -86,7 +86,7 @@ from fsmove.transfers.backend import AuthError, BackendError
 from fsmove.transfers.endpoint import Endpoint, Secret
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Event, Planned
-from fsmove.transfers.plan import Filters
+from fsmove.transfers.tree import Filters
 from fsmove.transfers.pool import SessionPool
 
 from .copy import DEFAULT_CONNECTIONS, CopyRequest, run_copy
@@ -802,6 +802,19 @@ def run_migrate(req: MigrateRequest) -> ExitCode:
                          + ", ".join(ZONES) + " (a new bucket of your own: --bucket OLD=NEW)")
     parse_bucket_options(req.buckets)
     check_report_paths(req.reports)
+    # A PHP app cannot change zone: it is re-created (fsmove/clever/php.py), with its own
+    # confirmation and journal; the options that only apply to a move are refused there.
+    from fsmove.clever.php import migrate_if_php
+
+    php_code = migrate_if_php(
+        req.app, req.zone, yes=req.yes, dry_run=req.dry_run, quiet=req.quiet,
+        connect=req.connect,
+        other_options=tuple(flag for flag, given in (
+            ("--bucket", bool(req.buckets)), ("--until", req.until is not None),
+            ("--repo", req.repo is not None), ("--report", bool(req.reports))) if given),
+    )
+    if php_code is not None:
+        return php_code
     checker = DnsChecker(list(req.nameservers)) if req.nameservers else None
     _confirm(req)
     return Migration(req, checker).run()
