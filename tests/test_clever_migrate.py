@@ -69,6 +69,13 @@ def make_scene(world: CleverWorld, own_server: Callable[..., RunningServer], nam
     make_tree(old_uploads, UPLOADS)
     make_tree(old_media, MEDIA)
     emu = world.emulator
+    # The world is shared by the module: an earlier test's bucket whose server is gone may
+    # name a port the kernel has just given again to one of these servers. Real bucket
+    # hosts are unique; forget such stale add-ons so that one host means one add-on.
+    fresh = {f"{s.host}:{s.port}" for s in servers}
+    for addon_id in [a.id for a in emu.addons.values()
+                     if a.env.get("BUCKET_HOST") in fresh]:
+        del emu.addons[addon_id]
     uploads = world.bucket(f"{name}-uploads", old_uploads, plan="s", personal=personal)
     media = world.bucket(f"{name}-media", old_media, plan="m", personal=personal)
     db = emu.add_addon(f"{name}-db", provider_id="postgresql-addon",
