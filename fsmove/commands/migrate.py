@@ -86,8 +86,8 @@ from fsmove.transfers.backend import AuthError, BackendError
 from fsmove.transfers.endpoint import Endpoint, Secret
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Event, Planned
-from fsmove.transfers.tree import Filters
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import Filters
 
 from .copy import DEFAULT_CONNECTIONS, CopyRequest, run_copy
 from .verify import VerifyRequest, check_report_paths, run_verify
