@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from fsmove.transfers.backend import Capabilities, Session, TooManySessionsError
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import (
     DEFAULT_SESSIONS,
     FILE_RETRIES,
@@ -14,6 +19,7 @@ from fsmove.transfers.policy import (
     Limits,
     RetryPolicy,
 )
+from fsmove.transfers.pool import SessionPool
 
 
 def test_file_retries_are_the_engines_five_retries_doubling_from_1s_to_30s() -> None:
@@ -94,3 +100,51 @@ def test_limits_are_frozen_and_refuse_zero() -> None:
     with pytest.raises(ValueError, match="streams_at_once"):
         Limits(streams_at_once=0)
     assert Limits(files_at_once=1, streams_at_once=1).big_files_at_once == 1
+
+
+class RefusingStore:
+    """A real local store that refuses its first ``refusals`` connections as "too many"
+    (what an FTP server at its connection cap answers: 421)."""
+
+    def __init__(self, inner: LocalStore, refusals: int) -> None:
+        self.inner = inner
+        self.refusals = refusals
+        self.display = inner.display
+
+    async def connect(self) -> Session:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise TooManySessionsError("421 too many connections")
+        return await self.inner.connect()
+
+    async def capabilities(self) -> Capabilities:
+        return await self.inner.capabilities()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize("refusals", [2, 3])
+def test_the_pool_retries_a_too_many_refusal_as_its_policy_says(
+    tmp_path: Path, refusals: int
+) -> None:
+    (tmp_path / "f.txt").write_bytes(b"x")
+    store = RefusingStore(LocalStore(parse_endpoint(str(tmp_path))), refusals)
+    # Two retries with no wait: a third refusal in a row is final.
+    pool = SessionPool(store, max_sessions=2,
+                       too_many_retries=RetryPolicy(retries=2, first_delay=0, max_delay=0))
+
+    async def go() -> int:
+        try:
+            async with pool.session() as s:
+                return (await s.stat("f.txt")).size
+        finally:
+            await pool.aclose()
+
+    if refusals == 2:
+        assert asyncio.run(go()) == 1
+    else:
+        with pytest.raises(TooManySessionsError):
+            asyncio.run(go())
+    assert store.refusals == 0
+    assert SessionPool(store, max_sessions=1).too_many_retries is TOO_MANY_SESSIONS_RETRIES

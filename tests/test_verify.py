@@ -38,6 +38,7 @@ from fsmove.transfers.backend import (
 )
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import Filters, TempNames, TreeRules, looks_like_temp
 from fsmove.verify.digest import ALGORITHM, BLOCK_SIZE, digest_bytes
@@ -452,7 +453,9 @@ def test_each_file_read_once_per_side_2000_files(tmp_path: Path) -> None:
         s_store = CountingStore(LocalStore(parse_endpoint(str(src))))
         d_store = CountingStore(LocalStore(parse_endpoint(str(dst))))
         s, d = SessionPool(s_store, max_sessions=4), SessionPool(d_store, max_sessions=4)
-        v = await verify_trees(src=s, dst=d, tier=Tier.FULL, concurrency=8, on_progress=on_progress)
+        v = await verify_trees(src=s, dst=d, tier=Tier.FULL,
+                               limits=Limits(files_verified_at_once=8),
+                               on_progress=on_progress)
         return v, s_store, d_store
 
     v, s_store, d_store = run(go())
@@ -598,7 +601,8 @@ def test_five_problems_over_server(
     damage(src.root, dst.root, owner=dst.owner)
     # one source session: listing and reading share it (FTP carries one op at a time)
     v, s_store, d_store = run(
-        verify_servers(src, dst, tier=Tier.FULL, concurrency=4, src_sessions=1)
+        verify_servers(src, dst, tier=Tier.FULL, limits=Limits(files_verified_at_once=4),
+                       src_sessions=1)
     )
     check_five(v, tmp_path)
     assert src.scheme in v.src_display and src.password not in v.src_display
@@ -619,7 +623,8 @@ def test_2000_files_read_once_per_side_over_sftp(
     doubled. (Local stores: ``test_each_file_read_once_per_side_2000_files``.)"""
     files = {f"d{i % 10}/f{i:04d}.txt": f"small {i}\n".encode() for i in range(2000)}
     src, dst = server_pair(request, fresh_subdir, "sshd_server", files)
-    v, s_store, d_store = run(verify_servers(src, dst, tier=Tier.FULL, concurrency=8))
+    v, s_store, d_store = run(verify_servers(
+        src, dst, tier=Tier.FULL, limits=Limits(files_verified_at_once=8)))
     assert v.matched and v.totals.content_compared == 2000, terminal_summary(v)
     for store in (s_store, d_store):
         assert set(store.reads) == set(files) and set(store.reads.values()) == {1}

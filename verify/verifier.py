@@ -59,6 +59,7 @@ from fsmove.transfers.backend import (
     PermanentError,
     parent_of,
 )
+from fsmove.transfers.policy import READ_RETRIES, Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import TreeRules
 from fsmove.transfers.walk import WalkIssue, walk
@@ -97,9 +98,6 @@ __all__ = [
     "verdict_for",
     "verify_trees",
 ]
-
-#: How many times a read is tried when the error says a new session may succeed.
-_READ_ATTEMPTS = 3
 
 # ---------------------------------------------------------------------------------------
 # Progress events (the verifier never prints).
@@ -176,6 +174,7 @@ class _Run:
         seed: int | None,
         known_source_digest: Callable[[Entry], str | None] | None,
         concurrency: int,
+        listings: int,
         on_progress: Callable[[ProgressEvent], None] | None,
         src_rules: TreeRules,
         dst_rules: TreeRules,
@@ -187,6 +186,7 @@ class _Run:
         self.seed = seed
         self.known_source_digest = known_source_digest
         self.concurrency = concurrency
+        self.listings = listings
         self.on_progress = on_progress
         self.rules = {Side.SOURCE: src_rules, Side.DESTINATION: dst_rules}
         self.keep_identical = keep_identical
@@ -255,9 +255,8 @@ class _Run:
 
     async def consume(self, side: Side) -> None:
         listed = 0
-        walk_concurrency = max(1, min(self.concurrency, 8))
         async for item in walk(
-            self.pools[side], "", skip=self.skip_for(side), concurrency=walk_concurrency
+            self.pools[side], "", skip=self.skip_for(side), concurrency=self.listings
         ):
             if isinstance(item, WalkIssue):
                 self.listing_issue(side, item)
@@ -430,7 +429,7 @@ class _Run:
     async def read_digest(self, side: Side, path: str) -> _Digest | _Failed:
         pool = self.pools[side]
         suffix = "src" if side is Side.SOURCE else "dst"
-        for attempt in range(1, _READ_ATTEMPTS + 1):
+        for attempt in range(1, READ_RETRIES.attempts + 1):
             hasher = BlockHasher()
             size = 0
             try:
@@ -442,7 +441,7 @@ class _Run:
             except AuthError:
                 raise
             except BackendError as exc:
-                if exc.retryable and attempt < _READ_ATTEMPTS:
+                if exc.retryable and not READ_RETRIES.gives_up(attempt):
                     if size:  # take back the progress of the failed attempt
                         self.emit(BytesHashed(side=side, nbytes=-size))
                     continue
@@ -524,15 +523,16 @@ async def verify_trees(
     sample_pct: float | None = None,
     seed: int | None = None,
     known_source_digest: Callable[[Entry], str | None] | None = None,
-    concurrency: int = 8,
+    limits: Limits | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     rules: TreeRules | None = None,
     keep_identical: bool = False,
 ) -> Verification:
     """Compare the trees of two pools' stores and return the verification.
 
-    ``concurrency`` is the number of files compared at once (each holds one session of
-    each pool while it reads); the pools' own caps bound the connections per side.
+    ``limits.files_verified_at_once`` files are compared at once (each holds one session
+    of each pool while it reads) and ``limits.verify_listings_at_once`` folders listed
+    at once per side; the pools' own caps bound the connections per side.
     ``sample_pct`` (0 < pct <= 100) is required with ``Tier.SAMPLE`` and refused
     otherwise; ``seed`` defaults to a random one (recorded in the result).
     ``rules`` (the copy's tree rules: filters, and the copy job's temporary names) say
@@ -540,8 +540,8 @@ async def verify_trees(
     Raises ``AuthError`` / ``ConnectError`` when a side cannot log in at all,
     ``NotFoundError`` / ``PermanentError`` when a root is missing or not a folder.
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    limits = limits or Limits()
+    concurrency = limits.files_verified_at_once
     if tier is Tier.SAMPLE:
         if sample_pct is None or not 0 < sample_pct <= 100:
             raise ValueError("the sample tier needs a percentage in (0, 100]")
@@ -561,6 +561,7 @@ async def verify_trees(
         seed=seed,
         known_source_digest=known_source_digest,
         concurrency=concurrency,
+        listings=min(concurrency, limits.verify_listings_at_once),
         on_progress=on_progress,
         # The source never holds a temporary file of the job: only its filters apply.
         src_rules=TreeRules(filters=rules.filters) if rules is not None else TreeRules(),
