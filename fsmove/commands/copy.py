@@ -242,7 +242,7 @@ def run_copy_and_verify(req: CopyRequest, output: CommandOutput | None = None) -
                 reports=req.reports, src_connections=req.src_connections,
                 dst_connections=req.dst_connections, journal=req.journal,
                 filters=req.options.filters, quiet=req.quiet, json=req.json,
-                list_all=req.list_all,
+                list_all=req.list_all, bwlimit=req.options.bwlimit,
             ),
             out,
         )

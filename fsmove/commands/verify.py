@@ -17,6 +17,7 @@ from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.journal import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
@@ -43,6 +44,8 @@ class VerifyRequest:
     json: bool = False
     #: Reports list every path with its digest, identical ones included.
     list_all: bool = False
+    #: ``--bwlimit``: bytes read per second, both sides together (None: no limit).
+    bwlimit: float | None = None
 
 
 def check_report_paths(paths: tuple[Path, ...]) -> None:
@@ -86,12 +89,14 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
     from fsmove.commands.copy import DEFAULT_CONNECTIONS
     from fsmove.verify.verifier import verify_trees
 
+    # One limiter for both sides: both reads come in over the user's link.
+    limiter = RateLimiter(req.bwlimit) if req.bwlimit is not None else None
     src_pool = SessionPool(
-        open_store(src, req.connect, writable=False),
+        rate_limited(open_store(src, req.connect, writable=False), limiter),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
     )
     dst_pool = SessionPool(
-        open_store(dst, req.connect, writable=False),
+        rate_limited(open_store(dst, req.connect, writable=False), limiter),
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
     )
     known = None
