@@ -73,6 +73,8 @@ class RetryPolicy:
         return 1 if progressed else retry + 1
 
 
+#: One attempt, no retry.
+NO_RETRIES = RetryPolicy(retries=0, first_delay=0.0, max_delay=0.0)
 #: A file copy: ``--retries`` (5) and ``--retry-delay`` (1 s), doubling up to 30 s.
 FILE_RETRIES = RetryPolicy(retries=5, first_delay=1.0, max_delay=30.0)
 #: A whole-file read by verify that failed on a connection (dropped, timed out): read

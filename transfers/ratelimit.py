@@ -100,16 +100,9 @@ class RateLimitedSession:
     def list(self, path: str) -> AsyncIterator[Entry]:
         return self._inner.list(path)
 
-    async def write(
-        self,
-        path: str,
-        data: AsyncIterable[bytes],
-        *,
-        offset: int = 0,
-        create: bool = True,
-        acked: Callable[[int], None] | None = None,
-    ) -> int:
-        return await self._inner.write(path, data, offset=offset, create=create, acked=acked)
+    async def write(self, path: str, data: AsyncIterable[bytes], **options: Any) -> int:
+        # The keywords of ``Session.write`` (offset, create, acked), passed on as given.
+        return await self._inner.write(path, data, **options)
 
     async def mkdir(self, path: str) -> None:
         await self._inner.mkdir(path)
@@ -126,9 +119,9 @@ class RateLimitedSession:
     async def set_mtime(self, path: str, mtime: float) -> None:
         await self._inner.set_mtime(path, mtime)
 
-    async def place(self, temp: str, final: str, *, mtime: float | None,
-                    mode: int | None = None, size: int | None = None) -> None:
-        await self._inner.place(temp, final, mtime=mtime, mode=mode, size=size)
+    async def place(self, temp: str, final: str, **options: Any) -> None:
+        # The keywords of ``Session.place`` (mtime, mode, size), passed on as given.
+        await self._inner.place(temp, final, **options)
 
     async def close(self) -> None:
         await self._inner.close()
