@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from fsmove.exitcodes import verification_exit_code
 from fsmove.transfers.backend import (
     AuthError,
     Capabilities,
@@ -53,7 +54,6 @@ from fsmove.verify.verifier import (
     ProgressEvent,
     Tier,
     Verification,
-    exit_code_for,
     in_sample,
     verify_trees,
 )
@@ -241,7 +241,7 @@ def categories(v: Verification) -> dict[str, Category]:
 def check_five(v: Verification, tmp: Path) -> None:
     """Exactly the five problems, exit 4, and the same in JSON and HTML."""
     assert categories(v) == FIVE, terminal_summary(v)
-    assert exit_code_for(v) == 4
+    assert verification_exit_code(v.outcome) == 4
     t = v.totals
     assert (t.differs, t.only_src, t.only_dst, t.unreadable) == (2, 1, 1, 1)
     by_path = {r.path: r for r in v.results}
@@ -322,7 +322,7 @@ def test_identical_trees_match_and_exit_0(tmp_path: Path) -> None:
     (src / "empty-dir").mkdir()
     (dst / "empty-dir").mkdir()
     v = run(verify_local(src, dst, tier=Tier.FULL))
-    assert v.matched and exit_code_for(v) == 0 and v.results == ()
+    assert v.matched and verification_exit_code(v.outcome) == 0 and v.results == ()
     assert v.totals.identical == v.totals.files + v.totals.dirs
     assert v.totals.files == len(BASE_FILES) and v.totals.dirs == 5
     assert v.totals.bytes_read_src == sum(map(len, BASE_FILES.values()))
@@ -342,7 +342,7 @@ def test_quick_tier_compares_sizes_only(tmp_path: Path) -> None:
     }
     assert v.totals.files_read_src == v.totals.files_read_dst == 0
     assert v.totals.size_only == len(BASE_FILES) - 2
-    assert exit_code_for(v) == 4
+    assert verification_exit_code(v.outcome) == 4
     assert all(r.how_src in (How.LISTING, None) for r in v.results)
 
 
@@ -494,10 +494,10 @@ def test_exit_code_mismatch_wins_over_unreadable(tmp_path: Path) -> None:
         os.chmod(dst / "c.txt", 0o644)
         with effective_uid(NOBODY):
             both = run(verify_local(src, dst, tier=Tier.FULL))
-    assert exit_code_for(only_unreadable) == 3
+    assert verification_exit_code(only_unreadable.outcome) == 3
     assert to_json(only_unreadable)["verdict"] == "unreadable"
     assert "could not be read" in terminal_summary(only_unreadable)
-    assert exit_code_for(both) == 4
+    assert verification_exit_code(both.outcome) == 4
 
 
 def test_unlistable_directory_makes_its_subtree_unreadable(tmp_path: Path) -> None:
@@ -517,7 +517,7 @@ def test_unlistable_directory_makes_its_subtree_unreadable(tmp_path: Path) -> No
         "private/deep": Category.UNREADABLE,
         "private/deep/y.txt": Category.UNREADABLE,
     }
-    assert exit_code_for(v) == 3
+    assert verification_exit_code(v.outcome) == 3
     reasons = {r.path: r.reason for r in v.results}
     assert reasons["private"].startswith("source: could not list directory")
     assert reasons["private/deep/y.txt"].startswith("source: could not list private")

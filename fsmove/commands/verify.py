@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import UsageError
-from fsmove.exitcodes import ExitCode
+from fsmove.exitcodes import ExitCode, verification_exit_code
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
@@ -22,7 +22,7 @@ from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, to_json, write_json
-from fsmove.verify.results import Tier, Verification, exit_code_for
+from fsmove.verify.results import Tier, Verification
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def present(v: Verification, req: VerifyRequest, output: CommandOutput) -> ExitC
     output.verification(to_json(v), terminal_summary(v))
     for p in req.reports:
         output.print_info(f"report: {p.resolve()}")
-    return ExitCode(exit_code_for(v))
+    return verification_exit_code(v.outcome)
 
 
 def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitCode:
