@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.backend import Capabilities, Session, TooManySessionsError
+from fsmove.transfers.backend import Session, TooManySessionsError
+from fsmove.transfers.decorators import StoreDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import (
@@ -102,26 +103,19 @@ def test_limits_are_frozen_and_refuse_zero() -> None:
     assert Limits(files_at_once=1, streams_at_once=1).big_files_at_once == 1
 
 
-class RefusingStore:
+class RefusingStore(StoreDecorator):
     """A real local store that refuses its first ``refusals`` connections as "too many"
     (what an FTP server at its connection cap answers: 421)."""
 
     def __init__(self, inner: LocalStore, refusals: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.refusals = refusals
-        self.display = inner.display
 
     async def connect(self) -> Session:
         if self.refusals > 0:
             self.refusals -= 1
             raise TooManySessionsError("421 too many connections")
-        return await self.inner.connect()
-
-    async def capabilities(self) -> Capabilities:
-        return await self.inner.capabilities()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        return await super().connect()
 
 
 @pytest.mark.parametrize("refusals", [2, 3])

@@ -18,6 +18,7 @@ from fsmove.transfers.backend import (
     Session,
     TransientError,
 )
+from fsmove.transfers.decorators import SessionDecorator, StoreDecorator
 from fsmove.transfers.digest_read import read_file_digest
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
@@ -28,38 +29,31 @@ from fsmove.transfers.together import run_together
 from fsmove.verify.digest import digest_bytes
 
 
-class CutSession:
+class CutSession(SessionDecorator):
     """A real local session whose reads are cut after their first piece while the
     store still has cuts to make (a connection dropped in the middle of a file)."""
 
     def __init__(self, inner: Session, store: CuttingStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._store = store
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def read(self, path: str, **kw: Any) -> AsyncIterator[bytes]:
+    async def read(self, path: str, **kw: Any) -> AsyncIterator[bytes]:  # type: ignore[override]
         cut = self._store.cuts > 0
         self._store.cuts -= cut
-        async for piece in self._inner.read(path, **kw):
+        async for piece in self.inner.read(path, **kw):
             yield piece
             if cut:
                 raise (self._store.error or TransientError)(f"{path}: cut (injected)")
 
 
-class CuttingStore:
+class CuttingStore(StoreDecorator):
     def __init__(self, root: Path, cuts: int, error: type[Exception] | None = None) -> None:
-        self._inner = LocalStore(parse_endpoint(str(root)))
+        super().__init__(LocalStore(parse_endpoint(str(root))))
         self.cuts = cuts
         self.error = error
-        self.display = self._inner.display
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def connect(self) -> CutSession:
-        return CutSession(await self._inner.connect(), self)
+    def wrap(self, session: Session) -> CutSession:
+        return CutSession(session, self)
 
 
 def _digest(pool: SessionPool, path: str, **kw: Any) -> tuple[Any, list[int]]:

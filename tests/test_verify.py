@@ -19,7 +19,7 @@ import os
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ import pytest
 from fsmove.exitcodes import verification_exit_code
 from fsmove.transfers.backend import (
     AuthError,
-    Capabilities,
     Entry,
     EntryKind,
     NotFoundError,
@@ -37,6 +36,7 @@ from fsmove.transfers.backend import (
     Store,
     TransientError,
 )
+from fsmove.transfers.decorators import SessionDecorator, StoreDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import Limits
@@ -67,16 +67,10 @@ NOBODY = 65534
 # ---------------------------------------------------------------------------------------
 
 
-class CountingSession:
+class CountingSession(SessionDecorator):
     def __init__(self, inner: Session, owner: CountingStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._owner = owner
-
-    async def stat(self, path: str) -> Entry:
-        return await self._inner.stat(path)
-
-    def list(self, path: str) -> AsyncIterator[Entry]:
-        return self._inner.list(path)
 
     def read(
         self, path: str, *, offset: int = 0, length: int | None = None,
@@ -86,56 +80,24 @@ class CountingSession:
         if path in self._owner.fail_once:
             self._owner.fail_once.discard(path)
             return self._fail(path)
-        return self._inner.read(path, offset=offset, length=length, expect=expect)
+        return super().read(path, offset=offset, length=length, expect=expect)
 
     async def _fail(self, path: str) -> AsyncIterator[bytes]:
         raise TransientError(f"{path}: connection dropped (injected)", path=path)
         yield b""  # pragma: no cover - makes this an async generator
 
-    async def write(self, path: str, data: AsyncIterable[bytes], **kw: Any) -> int:
-        return await self._inner.write(path, data, **kw)
 
-    async def mkdir(self, path: str) -> None:
-        await self._inner.mkdir(path)
-
-    async def rename(self, src: str, dst: str) -> None:
-        await self._inner.rename(src, dst)
-
-    async def remove(self, path: str) -> None:
-        await self._inner.remove(path)
-
-    async def rmdir(self, path: str) -> None:
-        await self._inner.rmdir(path)
-
-    async def set_mtime(self, path: str, mtime: float) -> None:
-        await self._inner.set_mtime(path, mtime)
-
-    async def place(self, temp: str, final: str, *, mtime: float | None,
-                    mode: int | None = None, size: int | None = None) -> None:
-        await self._inner.place(temp, final, mtime=mtime, mode=mode, size=size)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class CountingStore:
+class CountingStore(StoreDecorator):
     """Delegates to a real store; counts ``read`` calls per path; can make the first
     read of chosen paths fail with a TransientError (a dropped connection)."""
 
     def __init__(self, inner: Store, *, fail_once: set[str] | None = None) -> None:
-        self._inner = inner
-        self.display = inner.display
+        super().__init__(inner)
         self.reads: Counter[str] = Counter()
         self.fail_once = set(fail_once or ())
 
-    async def connect(self) -> CountingSession:
-        return CountingSession(await self._inner.connect(), self)
-
-    async def capabilities(self) -> Capabilities:
-        return await self._inner.capabilities()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    def wrap(self, session: Session) -> CountingSession:
+        return CountingSession(session, self)
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 import fsmove.commands.verify as verify_command
 from fsmove.cli import app
-from fsmove.transfers.backend import Capabilities, Entry, Session
+from fsmove.transfers.backend import Capabilities, Entry
+from fsmove.transfers.decorators import SessionDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
@@ -101,15 +102,10 @@ def test_verify_refuses_a_bwlimit_that_is_not_a_rate(tmp_path: Path) -> None:
     assert result.stderr.strip().startswith("fsmove: error: --bwlimit: invalid rate 'fast'")
 
 
-class _Flagged:
+class _Flagged(SessionDecorator):
     """A session with an attribute of its own backend (as FTP's ``broken``)."""
 
-    def __init__(self, inner: Session) -> None:
-        self.inner = inner
-        self.broken = True
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    broken = True
 
 
 def test_the_limited_store_passes_everything_but_reads_through(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ only reads. One limiter shared by both sides of a verify caps the two reads toge
 (both come in over the user's link).
 
 Everything else a session or store has (health flags, counters, optional
-capabilities) passes through untouched.
+capabilities) passes through untouched (``decorators.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .backend import Capabilities, Entry, Session, Store
+from .backend import Entry, Session, Store
+from .decorators import SessionDecorator, StoreDecorator
 
 
 class RateLimiter:
@@ -67,91 +67,35 @@ class RateLimiter:
                 await self._sleep(wait)
 
 
-class RateLimitedSession:
+class RateLimitedSession(SessionDecorator):
     """A session whose reads take tokens from the limiter, piece by piece."""
 
     def __init__(self, inner: Session, limiter: RateLimiter) -> None:
-        self._inner = inner
-        self._limiter = limiter
+        super().__init__(inner)
+        self.limiter = limiter
 
-    def __getattr__(self, name: str) -> Any:
-        # Called only for what this class does not define: the backend's own
-        # attributes (``broken``, ``reconnects``, optional capabilities).
-        return getattr(self._inner, name)
-
-    def __repr__(self) -> str:
-        return f"RateLimitedSession({self._inner!r})"
-
-    async def read(
+    async def read(  # type: ignore[override]
         self, path: str, *, offset: int = 0, length: int | None = None,
         expect: Entry | None = None,
     ) -> AsyncIterator[bytes]:
-        inner = self._inner.read(path, offset=offset, length=length, expect=expect)
+        inner = self.inner.read(path, offset=offset, length=length, expect=expect)
         # Closing this reader early (an error in its consumer) closes the backend's at
         # once: an FTP read stopped in the middle must abort its transfer.
         async with contextlib.aclosing(inner):  # type: ignore[type-var]
             async for piece in inner:
-                await self._limiter.take(len(piece))
+                await self.limiter.take(len(piece))
                 yield piece
 
-    async def stat(self, path: str) -> Entry:
-        return await self._inner.stat(path)
 
-    def list(self, path: str) -> AsyncIterator[Entry]:
-        return self._inner.list(path)
-
-    async def write(self, path: str, data: AsyncIterable[bytes], **options: Any) -> int:
-        # The keywords of ``Session.write`` (offset, create, acked), passed on as given.
-        return await self._inner.write(path, data, **options)
-
-    async def mkdir(self, path: str) -> None:
-        await self._inner.mkdir(path)
-
-    async def rename(self, src: str, dst: str) -> None:
-        await self._inner.rename(src, dst)
-
-    async def remove(self, path: str) -> None:
-        await self._inner.remove(path)
-
-    async def rmdir(self, path: str) -> None:
-        await self._inner.rmdir(path)
-
-    async def set_mtime(self, path: str, mtime: float) -> None:
-        await self._inner.set_mtime(path, mtime)
-
-    async def place(self, temp: str, final: str, **options: Any) -> None:
-        # The keywords of ``Session.place`` (mtime, mode, size), passed on as given.
-        await self._inner.place(temp, final, **options)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class RateLimitedStore:
+class RateLimitedStore(StoreDecorator):
     """A store whose sessions are ``RateLimitedSession``; the rest passes through."""
 
     def __init__(self, inner: Store, limiter: RateLimiter) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.limiter = limiter
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __repr__(self) -> str:
-        return f"RateLimitedStore({self._inner!r})"
-
-    @property
-    def display(self) -> str:
-        return self._inner.display
-
-    async def connect(self) -> Session:
-        return RateLimitedSession(await self._inner.connect(), self.limiter)
-
-    async def capabilities(self) -> Capabilities:
-        return await self._inner.capabilities()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    def wrap(self, session: Session) -> Session:
+        return RateLimitedSession(session, self.limiter)
 
 
 def rate_limited(store: Store, limiter: RateLimiter | None) -> Store:
