@@ -16,6 +16,7 @@ from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.journal import default_journal_path, digest_lookup, read_meta
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import Filters, TempNames, TreeRules
@@ -86,18 +87,18 @@ def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
 
 async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
                            output: CommandOutput | None = None) -> Verification:
-    from fsmove.commands.copy import DEFAULT_CONNECTIONS
     from fsmove.verify.verifier import verify_trees
 
+    limits = Limits(src_sessions=req.src_connections, dst_sessions=req.dst_connections)
     # One limiter for both sides: both reads come in over the user's link.
     limiter = RateLimiter(req.bwlimit) if req.bwlimit is not None else None
     src_pool = SessionPool(
         rate_limited(open_store(src, req.connect, writable=False), limiter),
-        max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
+        max_sessions=limits.session_cap("src", src.scheme),
     )
     dst_pool = SessionPool(
         rate_limited(open_store(dst, req.connect, writable=False), limiter),
-        max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
+        max_sessions=limits.session_cap("dst", dst.scheme),
     )
     known = None
     temps = None
@@ -123,6 +124,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
             known_source_digest=known,
             rules=rules,
             keep_identical=req.list_all,
+            limits=limits,
             on_progress=output.start_verify() if output is not None else None,
         )
     finally:
