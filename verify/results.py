@@ -166,14 +166,6 @@ class Verification:
         return (self.finished - self.started).total_seconds()
 
     @property
-    def unreadable_count(self) -> int:
-        return self.totals.unreadable
-
-    @property
-    def mismatch_count(self) -> int:
-        return self.totals.mismatched
-
-    @property
     def matched(self) -> bool:
         return self.totals.mismatched == 0 and self.totals.unreadable == 0
 
