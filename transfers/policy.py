@@ -42,8 +42,8 @@ class RetryPolicy:
             raise ValueError("retries must be 0 or more")
         if self.first_delay < 0 or self.max_delay < 0:
             raise ValueError("retry delays must be 0 or more")
-        if self.max_delay < self.first_delay:
-            raise ValueError("the longest retry delay must not be shorter than the first")
+        # A first delay above the cap is not refused: the cap wins, from the first retry
+        # (``--retry-delay 60`` waits 30 s, as the engine always did).
 
     @property
     def attempts(self) -> int:
