@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 import fsmove.commands.verify as verify_command
 from fsmove.cli import app
-from fsmove.transfers.backend import Capabilities, Entry
+from fsmove.transfers.backend import PIECE_SIZE, Capabilities, Entry, Session
 from fsmove.transfers.decorators import SessionDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
@@ -141,3 +142,39 @@ def test_the_limited_store_passes_everything_but_reads_through(tmp_path: Path) -
 
 async def _chunks(data: bytes):  # type: ignore[no-untyped-def]
     yield data
+
+
+class _WatchedReads(SessionDecorator):
+    """Records when a backend reader ends (an FTP reader aborts its transfer there)."""
+
+    def __init__(self, inner: Session, ended: list[str]) -> None:
+        super().__init__(inner)
+        self.ended = ended
+
+    async def read(self, path: str, **kw: Any) -> AsyncIterator[bytes]:  # type: ignore[override]
+        try:
+            async for piece in self.inner.read(path, **kw):
+                yield piece
+        finally:
+            self.ended.append(path)
+
+
+def test_a_limited_read_closed_early_closes_the_backends_reader_at_once(
+    tmp_path: Path,
+) -> None:
+    put_files(None, tmp_path, {"big.bin": b"b" * (3 * PIECE_SIZE)})
+    ended: list[str] = []
+
+    async def go() -> None:
+        inner = await LocalStore(parse_endpoint(str(tmp_path))).connect()
+        clock = VirtualClock()
+        session = RateLimitedSession(_WatchedReads(inner, ended),
+                                     RateLimiter(MiB, clock=clock, sleep=clock.sleep))
+        reader = session.read("big.bin")
+        first = await anext(reader)
+        assert len(first) == PIECE_SIZE and ended == []
+        await reader.aclose()  # type: ignore[attr-defined]
+        assert ended == ["big.bin"]  # not left to the garbage collector
+        await session.close()
+
+    asyncio.run(go())
