@@ -178,3 +178,18 @@ def test_a_limited_read_closed_early_closes_the_backends_reader_at_once(
         await session.close()
 
     asyncio.run(go())
+
+
+def test_copy_then_verify_verifies_under_the_copys_bwlimit(
+    tmp_path: Path, limiters: list[RateLimiter]
+) -> None:
+    files = _files()
+    put_files(None, tmp_path / "src", files)
+    result = CliRunner().invoke(app, ["copy", str(tmp_path / "src"), str(tmp_path / "dst"),
+                                      "--verify", "--bwlimit", "64M", "-q",
+                                      "--journal", str(tmp_path / "j.db")])
+    assert result.exit_code == 0, result.output
+    (limiter,) = limiters
+    assert limiter.rate == 64 * MiB
+    # The copy's journal stands in for the source: the destination alone is read.
+    assert limiter.bytes_taken == sum(len(b) for b in files.values())
