@@ -161,3 +161,9 @@ def endpoint_from_text(text: str, *, side: Side, interactive: bool | None = None
 
         return resolve_clever_endpoint(text)
     return resolve(parse_endpoint(text), side=side, interactive=interactive)
+
+
+def resolved_endpoint(value: str | Endpoint, *, side: Side) -> Endpoint:
+    """``value`` as typed (see ``endpoint_from_text``), or an endpoint a caller resolved
+    already, taken as it is."""
+    return value if isinstance(value, Endpoint) else endpoint_from_text(value, side=side)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from .cli import Domain
+from .clever_tool import Domain
 from .dns import CUTOVER_TTL, DnsChecker, DnsError, check_domain, zone_target
 from .survey import is_users_domain
 

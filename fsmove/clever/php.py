@@ -68,7 +68,8 @@ from fsmove.exitcodes import ExitCode
 
 from . import php_state
 from .api import CleverApi, segment
-from .cli import CleverCli, CleverCommand, CleverError
+from .bucket import read_owned_bucket
+from .clever_tool import CleverCli, CleverCommand, CleverError
 from .php_state import STEPS, PhpState
 from .php_survey import (
     CLEVERAPPS,
@@ -498,14 +499,19 @@ class _PhpMigration:
             self.say(f"would run: {verify}")
             return ExitCode.OK
         self.say(f"  {copy}")
-        code = run_copy(CopyRequest(src=src, dst=dst, options=CopyOptions(delete=True),
+        # Both buckets read once, in this process, then carried to the copy and the
+        # verification (no `clever addon env` child per bucket and per phase).
+        old_root, new_root = (read_owned_bucket(self.api, self.owner, str(bucket)).endpoint("/")
+                              for bucket in (self.st.old_bucket, self.st.new_bucket))
+        code = run_copy(CopyRequest(src=old_root, dst=new_root,
+                                    options=CopyOptions(delete=True),
                                     connect=self.req.connect, quiet=self.req.quiet))
         if code is not ExitCode.OK:
             self.say(f"  the code copy stopped (exit {int(code)}); rerun the same command "
                      "to resume it: nothing was deployed, no domain moved")
             return code
         self.say(f"  {verify}")
-        code = run_verify(VerifyRequest(src=src, dst=dst, tier=Tier.FULL,
+        code = run_verify(VerifyRequest(src=old_root, dst=new_root, tier=Tier.FULL,
                                         connect=self.req.connect, quiet=self.req.quiet))
         if code is not ExitCode.OK:
             self.say(f"  the new app's code differs from the old one's (exit {int(code)}); "

@@ -44,8 +44,10 @@ Decisions:
   the catch-up, which never overwrites.
 - **A new bucket is linked only where the old one was**: linking adds the BUCKET_*
   variables of the bucket; a bucket only mounted through CC_FS_BUCKET* stays unlinked.
-- **Buckets are read once per run** (the survey), then ``clever://ID`` resolves from
-  memory in the copy, verify and delta phases: no `clever` call per phase.
+- **Buckets are read once per run** (the survey; a bucket it did not read, through the
+  API in this process), then carried through the copy, verify, delta and catch-up
+  phases as endpoints (``Migration.access``): no `clever` child per phase or bucket, and
+  no cache shared by the process.
 - ``--dry-run`` changes nothing, sends only GET requests, writes no journal: it prints
   each phase, the copy engine's own plan where the new bucket exists, and every
   changing `clever` command and API request. Acting needs ``--yes``, or a "yes" typed at a
@@ -63,27 +65,42 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from fsmove.clever import children, migrate_state
 from fsmove.clever.api import CleverApi
 from fsmove.clever.app import Mount
-from fsmove.clever.bucket import Bucket, read_bucket, remember_bucket
-from fsmove.clever.cli import CleverCli, CleverError
+from fsmove.clever.bucket import Bucket, bucket_from_env, read_owned_bucket
+from fsmove.clever.clever_tool import CleverCli, CleverError
 from fsmove.clever.dns import DnsChecker
 from fsmove.clever.dns_advice import print_records, print_ttl_advice
 from fsmove.clever.migrate_state import PHASES, BucketPair, MigrateState, Step, Until
 from fsmove.clever.plan import ZONES
 from fsmove.clever.survey import Survey, survey
 from fsmove.clever.trees import changed, fnmatch_exact, list_trees
+from fsmove.command_entry import CommandRun, run_command
+from fsmove.commands.options import (
+    AppName,
+    DstConnections,
+    Quiet,
+    Report,
+    SrcConnections,
+    Timeout,
+    TtlNameservers,
+    Workers,
+    connect_options,
+    copy_options,
+)
 from fsmove.endpoints import ConnectOptions, open_store
 from fsmove.errors import ConfigError, FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes
 from fsmove.transfers.backend import AuthError, BackendError
-from fsmove.transfers.endpoint import Endpoint, Secret
+from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Event, Planned
 from fsmove.transfers.pool import SessionPool
@@ -111,12 +128,11 @@ class MigrateRequest:
     repo: Path | None = None
     nameservers: tuple[str, ...] = ()
     reports: tuple[Path, ...] = ()
-    workers: int = 128
+    #: The copy phases' options, built once from the flags (each phase changes only
+    #: ``delete``, ``checksum`` or ``filters``).
+    copy: CopyOptions = field(default_factory=CopyOptions)
     src_connections: int | None = None
     dst_connections: int | None = None
-    bwlimit: float | None = None
-    retries: int = 5
-    retry_delay: float = 1.0
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     quiet: bool = False
 
@@ -244,18 +260,25 @@ class Migration:
 
     def _bucket(self, addon_id: str) -> Bucket:
         if addon_id not in self.access:
-            self.access[addon_id] = read_bucket(self.cli, addon_id)
+            self.access[addon_id] = read_owned_bucket(self.api, self.state.owner_id, addon_id)
         return self.access[addon_id]
 
     def _fill_access(self, ids: list[str]) -> None:
         """Read at once the buckets the survey did not (unlinked since, or new)."""
         missing = [i for i in dict.fromkeys(ids) if i not in self.access]
-        found = children.parallel([lambda i=i: read_bucket(self.cli, i) for i in missing])
+        owner = self.state.owner_id
+        found = children.parallel([lambda i=i: read_owned_bucket(self.api, owner, i)
+                                   for i in missing])
         for addon_id, bucket in zip(missing, found, strict=True):
             self.access[addon_id] = bucket
 
     def _urls(self, pair: BucketPair) -> tuple[str, str]:
         return f"clever://{pair.old_id}", f"clever://{pair.new_id or f'<new {pair.new_name}>'}"
+
+    def _endpoints(self, pair: BucketPair) -> tuple[Endpoint, Endpoint]:
+        """Both buckets' roots, as read once in this run (never resolved again)."""
+        return (self.access[pair.old_id].endpoint("/"),
+                self.access[str(pair.new_id)].endpoint("/"))
 
     def _label(self, pair: BucketPair) -> str:
         return f"{pair.old_name} -> {pair.new_name}"
@@ -317,8 +340,7 @@ class Migration:
         sv, req = self.survey, self.req
         if req.zone == sv.app.zone and not self.resumed:
             raise UsageError(f"{sv.app.name} is already in {req.zone}")
-        for addon_id, bucket in self._survey_access().items():
-            self.access[addon_id] = bucket
+        self.access.update(sv.access)
         if not self.state.pairs:
             self._fix_pairs()
         ids = [p.old_id for p in self.state.pairs] + [p.new_id for p in self.state.pairs
@@ -341,11 +363,6 @@ class Migration:
             print_ttl_advice(sv.user_domains, checker=self.checker, say=_say)
         self.outcome["preflight"] = f"{len(self.state.pairs)} bucket(s)"
         return ExitCode.OK
-
-    def _survey_access(self) -> dict[str, Bucket]:
-        from fsmove.clever.bucket import _known
-
-        return {i: b for i, b in _known.items() if i.startswith("addon_")}
 
     def _name_of(self, addon_id: str) -> str:
         for p in self.state.pairs:
@@ -376,7 +393,7 @@ class Migration:
                         f"{len(same)} add-ons named {pair.new_name} exist in {req.zone}: keep "
                         "one, delete the others in the Console, then rerun")
                 if same:
-                    self._adopt(pair, str(same[0]["addonId"]), same[0])
+                    self._adopt(pair, str(same[0]["addonId"]))
                     _say(f"create: {pair.new_name} ({pair.new_id}) exists already (made by "
                          "the run that stopped): kept")
                     continue
@@ -388,13 +405,10 @@ class Migration:
                 continue
             env = {str(p.get("name")): str(p.get("value", "")) for p in made.get("env") or []
                    if isinstance(p, dict)}
-            if env.get("BUCKET_HOST") and env.get("BUCKET_FTP_PASSWORD"):
-                bucket = Bucket(addon=str(made["id"]), host=env["BUCKET_HOST"],
-                                user=env.get("BUCKET_FTP_USERNAME", ""),
-                                password=Secret(env["BUCKET_FTP_PASSWORD"]))
-                remember_bucket(bucket, str(made["id"]), {"realId": made.get("realId")})
+            bucket = bucket_from_env(str(made["id"]), env)
+            if bucket is not None:
                 self.access[str(made["id"])] = bucket
-            self._adopt(pair, str(made["id"]), made)
+            self._adopt(pair, str(made["id"]))
             _say(f"create: {pair.new_name} ({pair.new_id}) in {req.zone}, plan {pair.plan}")
         if not req.dry_run:
             ids = [p.new_id for p in self.state.pairs if p.new_id]
@@ -403,23 +417,19 @@ class Migration:
                                    req.connect))
         return ExitCode.OK
 
-    def _adopt(self, pair: BucketPair, addon_id: str, entry: dict[str, Any]) -> None:
+    def _adopt(self, pair: BucketPair, addon_id: str) -> None:
         pair.new_id = addon_id
         pair.creating = False
-        bucket = self.access.get(addon_id) or self._bucket(addon_id)
-        remember_bucket(bucket, addon_id, entry)
-        pair.new_host = bucket.host
+        pair.new_host = self._bucket(addon_id).host
         self.save()
 
     # -- copy, verify, delta -----------------------------------------------------------
     def _copy(self, pair: BucketPair, *, delete: bool, checksum: bool) -> ExitCode:
         req = self.req
-        src, dst = self._urls(pair)
+        src, dst = self._endpoints(pair)
         return run_copy(CopyRequest(
             src=src, dst=dst,
-            options=CopyOptions(workers=req.workers, checksum=checksum, delete=delete,
-                                bwlimit=req.bwlimit, retries=req.retries,
-                                retry_delay=req.retry_delay),
+            options=replace(req.copy, checksum=checksum, delete=delete),
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
 
@@ -434,7 +444,7 @@ class Migration:
             plan = asyncio.run(_plan_copy(
                 self.access[pair.old_id].endpoint("/"), self.access[pair.new_id].endpoint("/"),
                 connect=self.req.connect,
-                options=CopyOptions(workers=self.req.workers, dry_run=True, delete=delete)))
+                options=CopyOptions(workers=self.req.copy.workers, dry_run=True, delete=delete)))
             line = (f"{self._label(pair)}: would copy {plan.files_to_copy} of "
                     f"{plan.files_total} files ({human_bytes(plan.bytes_to_copy)})")
             if delete:
@@ -457,7 +467,7 @@ class Migration:
         from fsmove.verify.results import Tier
 
         req = self.req
-        src, dst = self._urls(pair)
+        src, dst = self._endpoints(pair)
         reports: tuple[Path, ...] = ()
         if report and req.reports:
             many = len(self.state.pairs) > 1
@@ -504,9 +514,7 @@ class Migration:
                 return code
         snapshot: dict[str, Any] = {}
         for pair in self.state.pairs:
-            old, new = list_trees([self.access[pair.old_id].endpoint("/"),
-                                   self.access[str(pair.new_id)].endpoint("/")],
-                                  self.req.connect)
+            old, new = list_trees(list(self._endpoints(pair)), self.req.connect)
             snapshot[pair.old_id] = {"old": old, "new": new}
         migrate_state.save_snapshot(self.snap_path, snapshot)
         return ExitCode.OK
@@ -650,9 +658,7 @@ class Migration:
         conflicts: list[str] = []
         for pair in self.state.pairs:
             before = snapshot.get(pair.old_id) or {"old": {}, "new": {}}
-            old_now, new_now = list_trees([self.access[pair.old_id].endpoint("/"),
-                                           self.access[str(pair.new_id)].endpoint("/")],
-                                          self.req.connect)
+            old_now, new_now = list_trees(list(self._endpoints(pair)), self.req.connect)
             written_old = changed(old_now, before["old"])
             written_new = changed(new_now, before["new"])
             both = sorted(written_old & written_new)
@@ -678,8 +684,7 @@ class Migration:
                     code = self._verify_pair(pair, filters=filters, report=False)
                 if code is not ExitCode.OK:
                     return code
-                new_now = list_trees([self.access[str(pair.new_id)].endpoint("/")],
-                                     self.req.connect)[0]
+                new_now = list_trees([self._endpoints(pair)[1]], self.req.connect)[0]
             # The reference moves on: a rerun compares with the trees as this catch-up
             # left them (a file it copied is not "written by the new app", whatever
             # modification time the new bucket gave it).
@@ -695,11 +700,10 @@ class Migration:
 
     def _copy_filtered(self, pair: BucketPair, filters: Filters) -> ExitCode:
         req = self.req
-        src, dst = self._urls(pair)
+        src, dst = self._endpoints(pair)
         return run_copy(CopyRequest(
             src=src, dst=dst,
-            options=CopyOptions(workers=req.workers, filters=filters, retries=req.retries,
-                                retry_delay=req.retry_delay, bwlimit=req.bwlimit),
+            options=replace(req.copy, filters=filters),
             connect=req.connect, quiet=req.quiet))
 
     # -- dns ---------------------------------------------------------------------------
@@ -820,4 +824,69 @@ def run_migrate(req: MigrateRequest) -> ExitCode:
     return Migration(req, checker).run()
 
 
+def migrate_command(
+    ctx: typer.Context,
+    app_name: AppName,
+    to: Annotated[str, typer.Option("--to", help="The zone to move the app to (par, ldn, "
+                                    "mtl, rbx, scw, sgp, syd, wsw).")],
+    bucket: Annotated[
+        list[str] | None,
+        typer.Option(help="OLD=NEW: use NEW, an FS Bucket you made in the zone, for the "
+                     "app's bucket OLD instead of creating one (ids or names; repeatable).")
+    ] = None,
+    until: Annotated[
+        Until | None,
+        typer.Option(help="Stop after this phase; rerun without it to continue "
+                     "(e.g. --until verify overnight, the switch the next day).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every phase, the copy's plan and every "
+                           "`clever` command and API request that would change something; "
+                           "change nothing.")
+    ] = False,
+    repo: Annotated[
+        Path | None, typer.Option(help="The app's repository, to read "
+                                  "clevercloud/buckets.json (it overrides CC_FS_BUCKET*).")
+    ] = None,
+    nameserver: TtlNameservers = None,
+    report: Report = None,
+    workers: Workers = 128,
+    src_connections: SrcConnections = None,
+    dst_connections: DstConnections = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
+    ] = None,
+    retries: Annotated[int, typer.Option(
+        help="Retries per file on transient errors, in a row without progress.",
+        min=0, max=100)] = 5,
+    retry_delay: Annotated[
+        float, typer.Option(help="Seconds before the first retry (doubles each time).",
+                            min=0.0, max=600.0)
+    ] = 1.0,
+    quiet: Quiet = False,
+    timeout: Timeout = 30.0,
+) -> None:
+    """Move APP (personal space or organisation, name or id) to ZONE with every FS Bucket
+    it mounts: preflight, create (a new bucket per old one, same plan), copy, verify,
+    delta, switch (zone, links, CC_FS_BUCKET*, one redeploy), catchup, dns.
 
+    Journaled per app and zone: a rerun continues where the last run stopped, never
+    creating a second bucket nor redeploying twice. Needs --yes (or a terminal to ask).
+    """
+    def body(_run: CommandRun) -> ExitCode:
+        options = copy_options(workers=workers, bwlimit=bwlimit, retries=retries,
+                               retry_delay=retry_delay)
+        return run_migrate(MigrateRequest(
+            app=app_name, zone=to, buckets=tuple(bucket or ()), until=until,
+            dry_run=dry_run, yes=yes, repo=repo,
+            nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
+            copy=options, src_connections=src_connections,
+            dst_connections=dst_connections, quiet=quiet,
+            connect=connect_options(
+                timeout=timeout, known_hosts=None, accept_new_host_key=False,
+                identity=None, ca_file=None, insecure_tls=False,
+            ),
+        ))
+
+    run_command(ctx, body)

@@ -1,0 +1,181 @@
+"""`fsmove resume [JOB]`: rerun a journaled copy with every option it was started with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fsmove.command_entry import CommandRun, run_command
+from fsmove.commands.copy import CopyRequest, run_copy_and_verify
+from fsmove.commands.job_options import describe, from_record
+from fsmove.commands.options import (
+    AcceptNewHostKey,
+    CaFile,
+    Identity,
+    InsecureTls,
+    JsonEvents,
+    KnownHosts,
+    LogFile,
+    Quiet,
+    Stats,
+    Verbose,
+    bandwidth_limit,
+    connect_options,
+)
+from fsmove.errors import FsmoveError, UsageError
+from fsmove.exitcodes import ExitCode
+from fsmove.output import CommandOutput, OutputSettings
+
+
+@dataclass(frozen=True)
+class ResumeOverrides:
+    """Options given to `fsmove resume` itself (None: as the job was started)."""
+
+    workers: int | None = None
+    bwlimit: float | None = None
+    timeout: float | None = None
+    known_hosts: Path | None = None
+    identity: tuple[Path, ...] = ()
+    ca_file: Path | None = None
+    quiet: bool = False
+    json: bool = False
+    #: Only ever turned on here (a saved job's trust settings are never loosened by
+    #: leaving a flag out).
+    accept_new_host_key: bool = False
+    insecure_tls: bool = False
+
+
+def pick_job(job: str | None) -> Path:
+    """The journal to resume: the one named, else the only unfinished job.
+
+    "Unfinished" means some run planned the copy and the last such run did not end
+    ``ok``; attempts that never got that far (a refused login) are not jobs to resume,
+    and with several unfinished jobs the user names one (they are listed)."""
+    from fsmove.commands.status import find_journal, readable_jobs
+
+    if job is not None:
+        return find_journal(job)
+    jobs = readable_jobs()
+    unfinished = [st for st in jobs if st.started and st.state != "ok" and not st.running]
+    if not unfinished:
+        running = [st for st in jobs if st.running]
+        if running:
+            raise UsageError(f"no unfinished job to resume: job {running[0].path.stem} is "
+                             "running now (see `fsmove status`)")
+        raise UsageError("no unfinished job to resume (see `fsmove status`)")
+    if len(unfinished) > 1:
+        listed = "; ".join(f"{st.path.stem} ({st.state}: {st.src} -> {st.dst})"
+                           for st in unfinished)
+        raise UsageError(f"{len(unfinished)} unfinished jobs: {listed}; "
+                         "name one: fsmove resume JOB")
+    return unfinished[0].path
+
+
+def run_resume(job: str | None, overrides: ResumeOverrides,
+               output: CommandOutput | None = None) -> ExitCode:
+    """Rerun the copy recorded in a journal, with every option it was started with
+    (passwords excepted), after printing the job and those options.
+
+    A saved ``--delete`` is replayed, after a line saying so: the user asked for a
+    mirror when starting the job, and a resume that silently dropped it would end
+    "ok" with files the source no longer has. Deletion still happens only at the end
+    of a run in which every file copied (as in `fsmove copy`)."""
+    from dataclasses import replace
+
+    from fsmove.commands.status import readable
+
+    path = pick_job(job)
+    st = readable(path)
+    if st is None:
+        raise FsmoveError(f"the journal {path} cannot be read: nothing to resume "
+                          "(the next `fsmove copy` of that job sets it aside)")
+    saved = from_record(st.options or {})
+    copy = replace(saved.copy, workers=overrides.workers or saved.copy.workers,
+                   bwlimit=overrides.bwlimit or saved.copy.bwlimit)
+    connect = replace(
+        saved.connect,
+        timeout=overrides.timeout or saved.connect.timeout,
+        known_hosts=overrides.known_hosts or saved.connect.known_hosts,
+        identity_files=overrides.identity or saved.connect.identity_files,
+        ca_file=overrides.ca_file or saved.connect.ca_file,
+        accept_new_host_key=overrides.accept_new_host_key or saved.connect.accept_new_host_key,
+        insecure_tls=overrides.insecure_tls or saved.connect.insecure_tls,
+    )
+    request = CopyRequest(
+        src=st.src, dst=st.dst, options=copy, connect=connect,
+        src_connections=saved.src_connections, dst_connections=saved.dst_connections,
+        journal=path, quiet=overrides.quiet, json=overrides.json,
+        verify=saved.verify, reports=saved.reports,
+    )
+    out = output or CommandOutput(OutputSettings(quiet=request.quiet, json=request.json),
+                                  command="resume")
+    out.alert(f"fsmove: resuming job {path.stem} ({st.state}): {st.src} -> {st.dst}")
+    out.alert(f"fsmove: options: {describe(request.job_options())}")
+    if copy.delete:
+        out.alert("fsmove: note: this job was started with --delete: destination files "
+                  "that are not in the source are deleted once every file is copied")
+    code = run_copy_and_verify(request, out)
+    if output is None:
+        out.close(code)
+    return code
+
+
+def resume_command(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None,
+        typer.Argument(metavar="JOB", help="A job id (see `fsmove status`) or journal "
+                       "path; default: the only unfinished job (several: name one)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Files moved at once (default: as the job was started).",
+                                 min=1, max=512)
+    ] = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit, e.g. 10M (default: the job's own).")
+    ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    json_output: JsonEvents = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds before a silent server "
+                                   "counts as lost (default: the job's own).")
+    ] = None,
+    stats: Stats = None,
+    log_file: LogFile = None,
+    known_hosts: KnownHosts = None,
+    accept_new_host_key: AcceptNewHostKey = False,
+    identity: Identity = None,
+    ca_file: CaFile = None,
+    insecure_tls: InsecureTls = False,
+) -> None:
+    """Resume a copy from its journal with every option it was started with (printed
+    first); options given here replace the saved ones.
+
+    Passwords are never stored: they come again from FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc or a prompt. A job started with --delete deletes
+    again (said before it starts).
+    """
+    def body(run: CommandRun) -> ExitCode:
+        out = run.open_output(command="resume", quiet=quiet, verbose=verbose,
+                              json_output=json_output, stats=stats, log_file=log_file)
+        rate = bandwidth_limit(bwlimit)
+        if timeout is not None:
+            connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
+                            identity=None, ca_file=None, insecure_tls=False)
+        return run_resume(
+            job,
+            ResumeOverrides(
+                workers=workers, bwlimit=rate, timeout=timeout, known_hosts=known_hosts,
+                identity=tuple(identity or ()), ca_file=ca_file, quiet=quiet,
+                json=json_output, accept_new_host_key=accept_new_host_key,
+                insecure_tls=insecure_tls,
+            ),
+            output=out,
+        )
+
+    run_command(ctx, body)
