@@ -15,13 +15,12 @@ import typer
 from fsmove.clever.dns import (
     Answer,
     DnsChecker,
-    DomainCheck,
     absolute_name,
-    check_domain,
     normalize_value,
     rtype_text,
     zone_target,
 )
+from fsmove.clever.dns_domain_check import DomainCheck, check_domain
 from fsmove.command_entry import CommandRun, run_command
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
