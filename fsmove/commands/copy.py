@@ -44,7 +44,7 @@ from fsmove.commands.options import (
     connect_options,
     copy_options,
 )
-from fsmove.endpoints import ConnectOptions, open_store, resolved_endpoint
+from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings

@@ -92,7 +92,7 @@ from fsmove.commands.options import (
     copy_options,
 )
 from fsmove.commands.verify import check_report_paths
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes

@@ -10,8 +10,9 @@ from typing import Any
 from fsmove.clever.bucket import Bucket, bucket_from_env
 from fsmove.clever.dns_advice import print_ttl_advice
 from fsmove.clever.migrate_state import BucketPair
+from fsmove.clever.survey import new_bucket_name
 from fsmove.commands.migration_core import MigrationCore, say
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.errors import ConfigError, FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.transfers.backend import AuthError, BackendError
@@ -58,14 +59,6 @@ async def _reach_all(buckets: list[tuple[str, Bucket]], connect: ConnectOptions)
 
 
 class BucketPhases(MigrationCore):
-    def _new_name(self, old_name: str, taken: set[str]) -> str:
-        base = f"{old_name}-{self.req.zone}"
-        name, n = base, 2
-        while name in taken:
-            name, n = f"{base}-{n}", n + 1
-        taken.add(name)
-        return name
-
     def _fix_pairs(self) -> None:
         sv, req = self.survey, self.req
         wanted = parse_bucket_options(req.buckets)
@@ -103,7 +96,7 @@ class BucketPhases(MigrationCore):
             else:
                 pairs.append(BucketPair(
                     old_id=b.addon_id, old_name=b.name, plan=b.plan, old_host=b.host,
-                    linked=b.linked, new_name=self._new_name(b.name, taken)))
+                    linked=b.linked, new_name=new_bucket_name(b.name, req.zone, taken)))
         self.state.pairs = pairs
 
     def preflight(self) -> ExitCode:

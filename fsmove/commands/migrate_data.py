@@ -30,13 +30,16 @@ class DataPhases(MigrationCore):
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
 
-    def copy_pairs(self) -> ExitCode:
+    def _copy_each(self, phase: str, *, delete: bool) -> ExitCode:
         for pair in self.state.pairs:
-            say_progress(f"copy: {self._label(pair)}")
-            code = self._copy(pair, delete=False, checksum=False)
+            say_progress(f"{phase}: {self._label(pair)}")
+            code = self._copy(pair, delete=delete, checksum=False)
             if code is not ExitCode.OK:
                 return code
         return ExitCode.OK
+
+    def copy_pairs(self) -> ExitCode:
+        return self._copy_each("copy", delete=False)
 
     def _verify_pair(self, pair: BucketPair, *, filters: Filters | None = None,
                      report: bool = True) -> ExitCode:
@@ -81,11 +84,9 @@ class DataPhases(MigrationCore):
         return ExitCode.OK
 
     def delta_pairs(self) -> ExitCode:
-        for pair in self.state.pairs:
-            say_progress(f"delta: {self._label(pair)}")
-            code = self._copy(pair, delete=True, checksum=False)
-            if code is not ExitCode.OK:
-                return code
+        code = self._copy_each("delta", delete=True)
+        if code is not ExitCode.OK:
+            return code
         snapshot: dict[str, Any] = {}
         for pair in self.state.pairs:
             old, new = list_trees(list(self._endpoints(pair)), self.req.connect)

@@ -19,7 +19,7 @@ from fsmove.clever.clever_tool import CleverCli
 from fsmove.clever.dns import DnsChecker
 from fsmove.clever.migrate_state import BucketPair, MigrateState, Until
 from fsmove.clever.survey import Survey, survey
-from fsmove.endpoints import ConnectOptions
+from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import UsageError
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.engine import CopyOptions

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fsmove.endpoints import ConnectOptions
+from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import UsageError
 from fsmove.transfers.engine import CopyOptions
 from fsmove.transfers.ratelimit import parse_rate
@@ -110,69 +110,6 @@ def connect_options(
         ca_file=ca_file,
         insecure_tls=insecure_tls,
     )
-
-
-
-# Options shared by several commands, declared once.
-Workers = Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)]
-SrcConnections = Annotated[
-    int | None,
-    typer.Option(help="Max connections to the source (default by scheme).", min=1, max=128),
-]
-DstConnections = Annotated[
-    int | None, typer.Option(help="Max connections to the destination.", min=1, max=128)
-]
-Quiet = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="Print only the summary and errors (no progress).")]
-Verbose = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="One line per file (copied, deleted; in a dry run: would copy, "
-    "would skip, with sizes).")]
-JsonEvents = Annotated[bool, typer.Option(
-    "--json", help="One JSON event per line on stdout, for scripts; the last one is the "
-    "summary, whatever the outcome (ok, partial, error, interrupted).")]
-Stats = Annotated[str | None, typer.Option(
-    "--stats", metavar="DURATION",
-    help="Print a plain progress line every DURATION (e.g. 30s, 5m; 0: none) instead of "
-    "the live display. Off a terminal this is the default, every 60s.")]
-LogFile = Annotated[Path | None, typer.Option(
-    "--log-file", metavar="FILE",
-    help="Also append the messages, a progress line every --stats (default 60s) and the "
-    "summary to FILE, each line with its time.")]
-Timeout = Annotated[float, typer.Option(
-    "--timeout", metavar="SECONDS",
-    help="Seconds without any answer or data before a server counts as lost.")]
-KnownHosts = Annotated[Path | None, typer.Option(
-    metavar="FILE", help="SSH known_hosts file (default: UserKnownHostsFile of "
-    "~/.ssh/config, else ~/.ssh/known_hosts).")]
-AcceptNewHostKey = Annotated[bool, typer.Option(
-    "--accept-new-host-key", help="Trust and record an SFTP host key never seen before "
-    "(like OpenSSH accept-new; a changed key is always refused).")]
-Identity = Annotated[list[Path] | None, typer.Option(
-    metavar="KEY", help="SSH private key file (repeatable).")]
-CaFile = Annotated[Path | None, typer.Option(
-    metavar="PEM", help="CA bundle to verify FTPS certificates (e.g. a server's "
-    "self-signed certificate).")]
-InsecureTls = Annotated[bool, typer.Option(
-    "--insecure-tls", help="FTPS: do not verify the server certificate (unsafe).")]
-Include = Annotated[list[str] | None, typer.Option(
-    metavar="GLOB", help="Only files matching this glob (repeatable).")]
-Exclude = Annotated[list[str] | None, typer.Option(
-    metavar="GLOB", help="Leave out paths matching this glob (repeatable).")]
-ListAll = Annotated[bool, typer.Option(
-    "--list-all", help="The reports list every file with its digest, identical ones "
-    "included: the record of what was moved.")]
-Report = Annotated[
-    list[Path] | None,
-    typer.Option(metavar="FILE", help="Write the verification report to FILE.json or "
-                 "FILE.html (repeatable)."),
-]
-AppName = Annotated[str, typer.Option("--app", help="The application: id app_… or name.")]
-OldAddon = Annotated[str, typer.Option("--from", help="The old FS Bucket add-on (id or name).")]
-NewAddon = Annotated[str, typer.Option("--to", help="The new FS Bucket add-on (id or name).")]
-TtlNameservers = Annotated[
-    list[str] | None,
-    typer.Option(help="Check the domains' TTL on this server, IP[:PORT] (repeatable)."),
-]
 
 
 def bandwidth_limit(text: str | None) -> float | None:

@@ -33,7 +33,7 @@ from fsmove.commands.options import (
     Verbose,
     connect_options,
 )
-from fsmove.endpoints import ConnectOptions, open_store, resolved_endpoint
+from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
