@@ -16,15 +16,15 @@ import typer
 
 from fsmove import __version__
 from fsmove.command_entry import fail
-from fsmove.commands.copy import copy_command
-from fsmove.commands.cutover import cutover_command
-from fsmove.commands.demo import demo_command
-from fsmove.commands.dns import dns_command
-from fsmove.commands.migrate import migrate_command
-from fsmove.commands.plan import plan_command
-from fsmove.commands.resume import resume_command
-from fsmove.commands.status import status_command
-from fsmove.commands.verify import verify_command
+from fsmove.commands.copy_command import copy_command
+from fsmove.commands.cutover_command import cutover_command
+from fsmove.commands.demo_command import demo_command
+from fsmove.commands.dns_command import dns_command
+from fsmove.commands.migrate_command import migrate_command
+from fsmove.commands.plan_command import plan_command
+from fsmove.commands.resume_command import resume_command
+from fsmove.commands.status_command import status_command
+from fsmove.commands.verify_command import verify_command
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.help_text import tidy_help
 

@@ -16,11 +16,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from fsmove.command_entry import run_command
 from fsmove.demo.clever import real_bucket_steps
 from fsmove.demo.copy_job import (
     ChildRun,
@@ -306,26 +302,3 @@ def run_demo(req: DemoRequest) -> ExitCode:
     _para(f"Demo finished in {human_seconds(time.monotonic() - started)}; both servers are "
           f"stopped. Kept in {workdir}: {kept}the journal and the reports.")
     return ExitCode.OK if verification.matched else ExitCode.MISMATCH
-
-
-def demo_command(
-    ctx: typer.Context,
-    workdir: Annotated[
-        Path | None,
-        typer.Option(help="Folder for the buckets, the journal and the reports "
-                     "(default: a new temporary folder, kept and shown)."),
-    ] = None,
-    keep: Annotated[
-        bool, typer.Option("--keep", help="Keep the two buckets' folders too.")
-    ] = False,
-    size: Annotated[
-        SampleSize, typer.Option(help="Sample bucket: normal (~300 files, ~150 MiB) or "
-                                 "small (~50 files, ~5 MiB).")
-    ] = SampleSize.NORMAL,
-) -> None:
-    """Run a demo migration between two local FTP servers: copy, crash, resume, verify.
-
-    Needs no server and no network: both buckets are FTP servers embedded in this
-    process, on 127.0.0.1. Ends with the same commands for real Clever Cloud buckets.
-    """
-    run_command(ctx, lambda _run: run_demo(DemoRequest(workdir=workdir, keep=keep, size=size)))
