@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import Store
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from tests.servers import RunningServer
