@@ -71,6 +71,10 @@ class CountingSession:
         self._inner = inner
         self._owner = owner
 
+    @property
+    def usable(self) -> bool:
+        return self._inner.usable
+
     async def stat(self, path: str) -> Entry:
         return await self._inner.stat(path)
 
