@@ -37,8 +37,8 @@ from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import TempNames
 
-#: Default sessions per side, by scheme (measured: benchmarks/README.md). An FTP store
-#: refines it from the round trip it measures (``FtpStore._with_suggestion``) unless the
+#: Default sessions per side, by scheme (measured: benchmarks/README.md). The pool sizes a
+#: side from the round trip its store measures (transfers/session_count.py) unless the
 #: user chose ``--src-connections`` / ``--dst-connections``.
 DEFAULT_CONNECTIONS = DEFAULT_SESSIONS  # the one table of session caps: transfers/policy.py
 
