@@ -35,17 +35,7 @@ from tests.copy_harness import (
     tree_digests,
 )
 from tests.servers import RunningServer
-
-STORES = (
-    "local",
-    "vsftpd_server",
-    "vsftpd_tls_server",
-    "pureftpd_server",
-    "proftpd_server",
-    "proftpd_tls_server",
-    "sshd_server",
-    "aioftp_server",
-)
+from tests.servers.catalog import STORES
 
 ODD_NAMES = ("with space.txt", "üñíçødé €.txt", "hash#and%percent.txt", "日本語 ファイル.bin")
 
