@@ -19,6 +19,19 @@ from tests.servers import RunningServer, ServerNotInstalled, new_subdir, servers
 from tests.servers.catalog import SERVER_FIXTURES, SERVERS, ServerKind
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """fsmove's default state folder (journals, migrate and cut-over state) is this
+    session's own, never root's ~/.local/state: test sessions running at once (the
+    workers of one run, other checkouts on the machine) never see each other's jobs.
+    Tests that need their own set XDG_STATE_HOME again."""
+    path = tmp_path_factory.mktemp("xdg-state")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_STATE_HOME", str(path))
+    yield path
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def servers_root() -> Iterator[Path]:
     """The session's folder for server configs and roots (reachable by the test account)."""
