@@ -70,7 +70,12 @@ case "${1:-}" in
         if [ "$#" -eq 0 ]; then  # the whole suite: the lower bounds are part of it
             smoke_lowest_versions
         fi
-        FSMOVE_NO_SKIPS=1 exec "$VENV/bin/python" -m pytest "$@"
+        # Two workers (pytest-xdist), one per core: most tests wait on servers, relays,
+        # rate limits and child processes rather than compute, and every test is
+        # independent (free ports, its own folders, servers and XDG state per worker).
+        # FSMOVE_TEST_WORKERS=0 runs in this process alone (e.g. with pdb).
+        FSMOVE_NO_SKIPS=1 exec "$VENV/bin/python" -m pytest \
+            -n "${FSMOVE_TEST_WORKERS:-2}" --dist worksteal "$@"
         ;;
     smoke-lowest)
         setup_python

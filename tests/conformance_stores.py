@@ -15,6 +15,7 @@ from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import Store
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from tests.servers import RunningServer
+from tests.servers.catalog import STORES as CATALOG_STORES
 
 T = TypeVar("T")
 
@@ -33,17 +34,9 @@ class Feature(enum.Enum):
     IDLE_CHECK = "check an idle session"
 
 
-#: Every store of the conformance suite (a local folder and every real server).
-STORES = (
-    "local",
-    "vsftpd_server",
-    "vsftpd_tls_server",
-    "pureftpd_server",
-    "proftpd_server",
-    "proftpd_tls_server",
-    "sshd_server",
-    "aioftp_server",
-)
+#: Every store of the conformance suite (a local folder and every real server): the
+#: one list of servers, tests/servers/catalog.py.
+STORES = CATALOG_STORES
 
 _NO_IDLE_CHECK = frozenset({Feature.IDLE_CHECK})
 #: What each store cannot do. The suite's parameters are generated from this (a test of a

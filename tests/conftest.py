@@ -15,28 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import (
-    RunningServer,
-    ServerNotInstalled,
-    new_subdir,
-    servers_workdir,
-    start_aioftp,
-    start_proftpd,
-    start_pureftpd,
-    start_sshd,
-    start_vsftpd,
-)
+from tests.servers import RunningServer, ServerNotInstalled, new_subdir, servers_workdir
+from tests.servers.catalog import SERVER_FIXTURES, SERVERS, ServerKind
 
-#: Every server fixture below, for tests parametrized over all of them.
-SERVER_FIXTURES = (
-    "vsftpd_server",
-    "vsftpd_tls_server",
-    "pureftpd_server",
-    "proftpd_server",
-    "proftpd_tls_server",
-    "sshd_server",
-    "aioftp_server",
-)
+
+@pytest.fixture(scope="session", autouse=True)
+def own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """fsmove's default state folder (journals, migrate and cut-over state) is this
+    session's own, never root's ~/.local/state: test sessions running at once (the
+    workers of one run, other checkouts on the machine) never see each other's jobs.
+    Tests that need their own set XDG_STATE_HOME again."""
+    path = tmp_path_factory.mktemp("xdg-state")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_STATE_HOME", str(path))
+    yield path
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -64,39 +57,18 @@ def _serve(
         yield _enter_or_skip(stack, start(workdir, **options))
 
 
-@pytest.fixture(scope="session")
-def vsftpd_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_vsftpd, servers_root / "vsftpd")
+def _session_fixture(kind: ServerKind) -> Callable[[Path], Iterator[RunningServer]]:
+    def serve(servers_root: Path) -> Iterator[RunningServer]:
+        yield from _serve(kind.start, servers_root / kind.workdir, **kind.options)
+
+    serve.__doc__ = f"One {kind.workdir} server ({kind.protocol}) for the whole test session."
+    return pytest.fixture(scope="session", name=kind.fixture)(serve)
 
 
-@pytest.fixture(scope="session")
-def vsftpd_tls_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_vsftpd, servers_root / "vsftpd-tls", tls=True)
-
-
-@pytest.fixture(scope="session")
-def pureftpd_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_pureftpd, servers_root / "pure-ftpd")
-
-
-@pytest.fixture(scope="session")
-def proftpd_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_proftpd, servers_root / "proftpd")
-
-
-@pytest.fixture(scope="session")
-def proftpd_tls_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_proftpd, servers_root / "proftpd-tls", tls=True)
-
-
-@pytest.fixture(scope="session")
-def sshd_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_sshd, servers_root / "sshd")
-
-
-@pytest.fixture(scope="session")
-def aioftp_server(servers_root: Path) -> Iterator[RunningServer]:
-    yield from _serve(start_aioftp, servers_root / "aioftp")
+# One session fixture per server of the catalog: vsftpd_server, vsftpd_tls_server,
+# pureftpd_server, proftpd_server, proftpd_tls_server, sshd_server, aioftp_server.
+for _kind in SERVERS:
+    globals()[_kind.fixture] = _session_fixture(_kind)
 
 
 @pytest.fixture(params=SERVER_FIXTURES)

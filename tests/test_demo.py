@@ -1,4 +1,9 @@
-"""`fsmove demo`: the README's first command, run for real in a subprocess."""
+"""`fsmove demo`: the README's first command, run for real in a subprocess.
+
+The end-to-end run is also the leak check of the demo (it starts fsmove children with
+passwords, as a `clever` step would): it runs through the fault suite's launcher, which
+records every child's argv and the passwords handed to children by environment, and
+every output and file is searched for them (one demo run proves both)."""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from fsmove.cli import app
 from fsmove.demo.sample import SampleSize, make_sample, plan_sample
 from fsmove.transfers.journal import read_status
 from fsmove.transfers.tree import looks_like_temp
+from tests.faults.fsmove_run import FsmoveRunner
 
 DEMO_TIMEOUT = 240
 
@@ -53,15 +57,13 @@ def _tree(root: Path) -> tuple[set[str], set[str]]:
 
 @pytest.mark.timeout(DEMO_TIMEOUT + 30)
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:
-    workdir = tmp_path / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "fsmove.cli", "demo", "--size", "small", "--keep",
-         "--workdir", str(workdir)],
-        capture_output=True, text=True, timeout=DEMO_TIMEOUT, stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    fsmove = FsmoveRunner(tmp_path / "fsmove")
+    workdir = fsmove.workdir / "demo"
+    captured = tmp_path / "captured-secrets"  # outside the scanned folders
+    done = fsmove.run("demo", "--size", "small", "--keep", "--workdir", str(workdir),
+                      env={"FSMOVE_TEST_SECRETS_OUT": str(captured)}, timeout=DEMO_TIMEOUT)
     out = done.stdout
-    assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{done.stderr}"
+    assert done.code == 0, str(done)
     assert "Traceback" not in done.stderr, done.stderr
 
     # The report says everything is identical.
@@ -103,6 +105,14 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert len(set(ports)) == 2
     assert all(_refuses(p) for p in set(ports))
     assert _processes_mentioning(str(workdir)) == []
+
+    # Children got their passwords by environment only: never in an argv, nor in anything
+    # the demo printed or wrote (journal with its WAL, reports, the kept buckets).
+    assert fsmove.child_argvs(), "the demo started no child process"
+    handed = set(captured.read_text().split())
+    assert len(handed) >= 2, "the children got no password by environment"
+    fsmove.secret(*handed)
+    fsmove.check_no_leaks()
 
 
 def test_demo_refuses_a_workdir_that_holds_a_demo(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ nobody answers on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -159,8 +160,10 @@ def test_a_resolver_that_refuses_fails_fast_with_one_line() -> None:
     port = _dead_port()
     started = time.monotonic()
     with pytest.raises(DnsError) as info:
-        DnsChecker([f"127.0.0.1:{port}"], timeout=2.0).lookup("www.old.test")
-    assert time.monotonic() - started < 1.5
+        DnsChecker([f"127.0.0.1:{port}"], timeout=60.0).lookup("www.old.test")
+    # Far less than the timeout: the refusal ended it, not the clock (a margin no
+    # machine's load closes).
+    assert time.monotonic() - started < 30
     message = str(info.value)
     assert f"127.0.0.1:{port}" in message and "\n" not in message
     assert info.value.exit_code == 1
@@ -173,7 +176,14 @@ def test_a_silent_resolver_times_out_with_one_line() -> None:
         started = time.monotonic()
         with pytest.raises(DnsError, match="did not answer") as info:
             DnsChecker([f"127.0.0.1:{port}"], timeout=0.5).lookup("www.old.test")
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started >= 0.5  # it waited its timeout...
+        silent.setblocking(False)
+        queries = 0
+        with contextlib.suppress(BlockingIOError):
+            while silent.recv(4096):
+                queries += 1
+    # ...asking a few times at most, not for ever (counted, whatever the machine's pace).
+    assert 1 <= queries <= 4, queries
     assert "\n" not in str(info.value)
 
 
@@ -209,16 +219,16 @@ def test_watch_sees_the_switch_made_while_it_waits(own_dnsmasq: DnsmasqServer) -
     checker = DnsChecker([own_dnsmasq.nameserver], timeout=1.0)
     ticks: list[Answer] = []
     failure: list[BaseException] = []
-    first_tick = threading.Event()
+    third_tick = threading.Event()
 
     def tick(answer: Answer) -> None:
         ticks.append(answer)
-        first_tick.set()
+        if len(ticks) >= 3:
+            third_tick.set()
 
     def switch() -> None:
-        # Switch only once the watch has read the old record, and a few polls later.
-        first_tick.wait(timeout=10)
-        time.sleep(0.5)
+        # Switch only once the watch has read the old record three times.
+        third_tick.wait(timeout=60)
         try:
             own_dnsmasq.set_records((*BASE_RECORDS, Record("www.move.test", "CNAME", MTL, 60)))
         except BaseException as exc:  # reported by the test, not lost in the thread
@@ -228,37 +238,44 @@ def test_watch_sees_the_switch_made_while_it_waits(own_dnsmasq: DnsmasqServer) -
     switcher.start()
     try:
         result = checker.watch(
-            "www.move.test", {"CNAME": [zone_target("mtl")]}, timeout=10, interval=0.1,
+            "www.move.test", {"CNAME": [zone_target("mtl")]}, timeout=120, interval=0.1,
             on_tick=tick,
         )
     finally:
-        switcher.join(timeout=30)
+        switcher.join(timeout=60)
     assert not failure and not switcher.is_alive()
     assert result.matched and result.name == "www.move.test."
     assert result.seen == (f"{MTL}.",)
-    assert 0.5 < result.elapsed < 10 and len(ticks) >= 3
+    assert result.elapsed >= 3 * 0.1 and len(ticks) >= 4  # three polls waited, then the switch
     assert ticks[0].values == (f"{PAR}.",) and ticks[-1].values == (f"{MTL}.",)
     assert checker.lookup("www.move.test").ttl == 60
 
 
 def test_watch_gives_up_at_its_timeout(checker: DnsChecker) -> None:
     started = time.monotonic()
+    ticks: list[Answer] = []
     result = checker.watch("www.old.test", {"CNAME": [zone_target("mtl")]}, timeout=1.0,
-                           interval=0.3)
+                           interval=0.3, on_tick=ticks.append)
     took = time.monotonic() - started
     assert not result.matched and result.seen == (f"{PAR}.",)
-    assert 1.0 <= result.elapsed <= took < 2.0
-    once = checker.watch("www.old.test", {"CNAME": [zone_target("mtl")]}, timeout=0)
-    assert not once.matched and once.elapsed < 1.0
+    assert 1.0 <= result.elapsed <= took
+    # It stopped at its timeout: no poll after it (polls are counted, not timed: at most
+    # one at 0, 0.3, 0.6, 0.9 s and the one that reached 1.0 s).
+    assert 1 <= len(ticks) <= 5, len(ticks)
+    once_ticks: list[Answer] = []
+    once = checker.watch("www.old.test", {"CNAME": [zone_target("mtl")]}, timeout=0,
+                         on_tick=once_ticks.append)
+    assert not once.matched and len(once_ticks) == 1  # asked once, did not wait
     assert checker.watch("ready.new.test", {"CNAME": [zone_target("mtl")]}, timeout=5).matched
 
 
 def test_watch_of_a_dead_resolver_fails_at_once() -> None:
-    checker = DnsChecker([f"127.0.0.1:{_dead_port()}"], timeout=1.0)
+    checker = DnsChecker([f"127.0.0.1:{_dead_port()}"], timeout=60.0)
     started = time.monotonic()
     with pytest.raises(DnsError):
-        checker.watch("www.old.test", {"CNAME": [zone_target("mtl")]}, timeout=30, interval=0.1)
-    assert time.monotonic() - started < 1.5
+        checker.watch("www.old.test", {"CNAME": [zone_target("mtl")]}, timeout=120,
+                      interval=0.1)
+    assert time.monotonic() - started < 30  # far less than either timeout
 
 
 # --- `fsmove dns`, end to end in a subprocess -------------------------------------------
@@ -358,13 +375,11 @@ def test_cli_unreachable_resolver_exits_1(tmp_path: Path) -> None:
 
 
 def test_cli_watch_times_out_with_4(dnsmasq: DnsmasqServer) -> None:
-    started = time.monotonic()
     done = _fsmove("www.old.test", "--zone", "mtl", "--nameserver", dnsmasq.nameserver,
                    "--watch", "--timeout", "1", "--interval", "0.2", "--json")
     assert done.returncode == 4
-    assert time.monotonic() - started < 10
     doc = json.loads(done.stdout)
-    assert doc["watch"]["timeout"] == 1.0 and doc["watch"]["elapsed"] >= 1.0
+    assert doc["watch"]["timeout"] == 1.0 and 1.0 <= doc["watch"]["elapsed"] < 10
 
 
 def test_cli_watch_ends_when_the_switch_is_seen(own_dnsmasq: DnsmasqServer) -> None:

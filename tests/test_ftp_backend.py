@@ -36,6 +36,7 @@ from fsmove.transfers.session_count import sessions_worth_opening
 from fsmove.transfers.tree import PROBE_PREFIX
 from tests.faults.restartable_ftpd import RestartableFtpd
 from tests.servers import RunningServer, make_tree, start_proftpd, start_vsftpd
+from tests.servers.catalog import FTPS_SERVERS, THIRD_PARTY_FTP_SERVERS
 from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.interop
@@ -43,14 +44,8 @@ pytestmark = pytest.mark.interop
 T = TypeVar("T")
 
 #: The third-party servers (aioftp's own server is tested where it matters).
-REAL_SERVERS = (
-    "vsftpd_server",
-    "vsftpd_tls_server",
-    "pureftpd_server",
-    "proftpd_server",
-    "proftpd_tls_server",
-)
-TLS_SERVERS = ("vsftpd_tls_server", "proftpd_tls_server")
+REAL_SERVERS = THIRD_PARTY_FTP_SERVERS
+TLS_SERVERS = FTPS_SERVERS
 
 
 def ftp_store(server: RunningServer, *, timeout: float = 20.0, url: str | None = None) -> FtpStore:

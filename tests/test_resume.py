@@ -40,6 +40,7 @@ from tests.servers.cuts import (
     sftp_relay,
     sftp_url_via,
 )
+from tests.servers.process import open_connections
 from tests.servers.relay import Relay
 
 MiB = 1024 * 1024
@@ -92,16 +93,22 @@ def on_disk_progress(root: Path, sizes: dict[str, int], journal: Path) -> dict[s
     return out
 
 
-def settled(root: Path, sizes: dict[str, int], journal: Path) -> dict[str, int]:
-    """Poll until the server has written everything it received (sizes stop moving)."""
-    last: dict[str, int] | None = None
-    for _ in range(200):
-        now = on_disk_progress(root, sizes, journal)
-        if now == last:
-            return now
-        last = now
-        time.sleep(0.05)
-    raise AssertionError("destination kept changing after the copy was killed")
+def settled(dst: Side, sizes: dict[str, int], journal: Path) -> dict[str, int]:
+    """What the destination holds once it has written everything it received from the
+    killed copy: at once for a local folder (a returned write is in the kernel), after
+    the server closed every connection of the dead client for a server (polled, bounded:
+    a state, not a pause)."""
+    server = dst.server
+    if server is not None:
+        ports = [server.port]
+        if server.pasv_ports is not None:
+            ports += range(server.pasv_ports[0], server.pasv_ports[1] + 1)
+        deadline = time.monotonic() + 60
+        while open_connections(server.host, ports):
+            if time.monotonic() > deadline:
+                raise AssertionError("the server kept the killed copy's connections open")
+            time.sleep(0.01)
+    return on_disk_progress(dst.root, sizes, journal)
 
 
 def wait_for_progress(root: Path, sizes: dict[str, int], target: int,
@@ -139,7 +146,7 @@ def kill_and_resume_cycle(src: Side, dst: Side, tmp_path: Path, *, seed: int,
         out, _err = proc.communicate(timeout=30)
         kills += 1
         check_resends(had, _parse_events(out))
-        had = {p: n for p, n in settled(dst.root, sizes, journal).items() if n < sizes[p]}
+        had = {p: n for p, n in settled(dst, sizes, journal).items() if n < sizes[p]}
         had = {p: n for p, n in had.items() if (dst.root / temp_name(journal, p)).exists()}
     assert kills == KILLS, f"only {kills} kills happened; slow the copy down"
     final = run_copy_subprocess(src, dst, *extra, journal=journal)
@@ -204,7 +211,7 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
     wait_for_progress(dst.root, sizes, 14 * MiB, proc, journal)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    on_disk = settled(dst.root, sizes, journal)
+    on_disk = settled(dst, sizes, journal)
     # A file the journal knows as partly done (a file whose first bytes were sent but
     # not yet acknowledged has no progress to resume: it simply starts over).
     with contextlib.closing(sqlite3.connect(journal)) as db:

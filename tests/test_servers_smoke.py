@@ -27,6 +27,7 @@ from tests.servers import (
     start_pureftpd,
     start_vsftpd,
 )
+from tests.servers.catalog import FTP_SERVERS, FTPS_SERVERS
 
 pytestmark = pytest.mark.interop
 
@@ -100,9 +101,6 @@ def _round_trip(server: RunningServer, client: ftplib.FTP) -> None:
     if server.kind in SET_TIME:
         assert local.stat().st_mtime == STAMP_EPOCH
 
-
-FTP_SERVERS = ["vsftpd_server", "pureftpd_server", "proftpd_server", "aioftp_server"]
-FTPS_SERVERS = ["vsftpd_tls_server", "proftpd_tls_server"]
 
 
 @pytest.mark.parametrize("fixture", FTP_SERVERS)

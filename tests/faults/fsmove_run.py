@@ -46,6 +46,28 @@ def _hook(event, args):
                      else str(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]})
                      + "\n")
 sys.addaudithook(_hook)
+_hold_source = os.environ.get("FSMOVE_TEST_HOLD_SOURCE")
+if _hold_source:  # see FileHold
+    import time
+    _hold_dir = os.environ["FSMOVE_TEST_HOLD_DIR"]
+    _hold = {"source_open": False, "done": False}
+    def _hold_hook(event, args):
+        if event != "open" or _hold["done"] or not isinstance(args[0], (str, bytes)):
+            return
+        name = os.path.basename(os.fsdecode(args[0]))
+        if name == _hold_source:
+            _hold["source_open"] = True
+        elif _hold["source_open"] and name.startswith(".fsmove.") and name.endswith(".part"):
+            _hold["done"] = True
+            held = os.path.join(_hold_dir, "held")
+            os.close(os.open(held + ".new", os.O_WRONLY | os.O_CREAT, 0o600))
+            os.rename(held + ".new", held)
+            deadline = time.monotonic() + 120
+            while not os.path.exists(os.path.join(_hold_dir, "go")):
+                if time.monotonic() > deadline:
+                    raise SystemExit("fsmove_run: the test never released the hold")
+                time.sleep(0.005)
+    sys.addaudithook(_hold_hook)
 sys.argv = ["fsmove", *sys.argv[1:]]
 from fsmove.cli import main
 main()
@@ -198,6 +220,40 @@ def check_partial(run: Run, *failed: str) -> dict[str, str]:
     for why in reasons.values():
         assert "\n" not in why
     return reasons
+
+
+class FileHold:
+    """Pauses a child fsmove inside its copy of one local source file, so a test can act
+    while that copy is provably under way, whatever the machine's pace.
+
+    The launcher's audit hook watches ``open`` events: once the source file named
+    ``source`` (its last path component) has been opened, the next open of a temporary
+    file (``.fsmove.*.part``) blocks in its thread until ``release()``. The engine
+    opens its destination only after the source gave its first piece, and its pipe
+    holds a bounded number of pieces: with a source larger than the pipe, its reader
+    stops before the end of the file and the copy cannot end while held. Use one
+    worker (``--workers 1``) so that the temporary file is that source file's own.
+    """
+
+    def __init__(self, folder: Path, source: str) -> None:
+        self.folder = folder
+        self.source = source
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        return {"FSMOVE_TEST_HOLD_SOURCE": self.source,
+                "FSMOVE_TEST_HOLD_DIR": str(self.folder)}
+
+    def wait(self, child: Child, *, timeout: float = 60) -> None:
+        """Return once fsmove is held (fails if it ends first, or after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while not (self.folder / "held").exists():
+            if child.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"fsmove was never held in its copy of {self.source}")
+            time.sleep(0.01)  # polling a state, not waiting for time to pass
+
+    def release(self) -> None:
+        (self.folder / "go").touch()
 
 
 class Child:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.copy_harness import temp_leftovers, tree_digests
-from tests.faults.fsmove_run import FsmoveRunner, check_partial
-from tests.faults.trees import FAST, KiB, random_files, write_local
+from tests.faults.fsmove_run import FileHold, FsmoveRunner, check_partial
+from tests.faults.trees import FAST, KiB, MiB, random_files, write_local
 from tests.servers import RunningServer, make_tree
 
 
@@ -117,23 +117,36 @@ def test_unreadable_source_files_and_folders_are_listed_and_never_deleted(
 def test_source_changing_during_its_copy_is_restarted_and_ends_right(
     fsmove: FsmoveRunner, tmp_path: Path, change: str
 ) -> None:
+    """The source file changes while its copy is provably under way: fsmove is held (see
+    ``FileHold``) after it read the file's first pieces and before it can read its end,
+    so the change is met mid-stream on any machine, however loaded. The file is restarted
+    once, from its new size, and placed right."""
     src = tmp_path / "src"
-    files = random_files(1, 1536 * KiB, seed=12, prefix="moving") | {"still.txt": b"still"}
+    # 16 MiB: several times what the engine's pipe reads ahead, so the copy cannot
+    # reach the end of the file while it is held.
+    files = random_files(1, 16 * MiB, seed=12, prefix="moving") | {"still.txt": b"still"}
     write_local(src, files)
     moving = src / "moving00.bin"
     dst = tmp_path / "dst"
-    child = fsmove.start("copy", str(src), str(dst), "--bwlimit", "512K", "--retries", "3",
-                         *FAST)
-    child.wait_for(lambda e: e.get("type") == "file_started"
-                   and e.get("path") == "moving00.bin")
-    if change == "grows":
-        with open(moving, "ab") as fh:
-            fh.write(os.urandom(300 * KiB))
-    else:
-        os.truncate(moving, 1000 * KiB)
+    hold = FileHold(tmp_path / "hold", "moving00.bin")
+    child = fsmove.start("copy", str(src), str(dst), "--workers", "1", "--retries", "3",
+                         *FAST, env=hold.env())
+    try:
+        child.wait_for(lambda e: e.get("type") == "file_started"
+                       and e.get("path") == "moving00.bin")
+        hold.wait(child)
+        if change == "grows":
+            with open(moving, "ab") as fh:
+                fh.write(os.urandom(300 * KiB))
+        else:
+            os.truncate(moving, 1000 * KiB)
+    finally:
+        hold.release()
     run = child.finish()
     assert run.code == 0, str(run)
-    restarted = [p for p, _why in run.summary["restarted"]]  # type: ignore[union-attr]
-    assert restarted == ["moving00.bin"], run.summary
+    restarted = run.summary["restarted"]
+    assert [p for p, _why in restarted] == ["moving00.bin"], run.summary  # type: ignore[union-attr]
+    # Met by the reader mid-stream ("grew" / "has N bytes"), not at the file's open.
+    assert "while it was copied" in restarted[0][1], run.summary  # type: ignore[index]
     assert tree_digests(dst) == tree_digests(src)
     assert not temp_leftovers(dst)

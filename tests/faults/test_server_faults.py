@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from tests.servers import (
 )
 from tests.servers.cuts import Cutter, ftp_relay, relay_known_hosts
 from tests.servers.ports import free_port
-from tests.servers.relay import start_relay
+from tests.servers.relay import Relay, start_relay
 
 
 def final_files_are_whole(dst: Path, files: dict[str, bytes]) -> None:
@@ -72,100 +72,63 @@ def test_server_restart_mid_transfer_then_rerun_resumes(
 # -- a relay that cuts every connection, again and again ---------------------------------
 
 
-def test_sftp_source_survives_connections_cut_every_second(
-    fsmove: FsmoveRunner, tmp_path: Path, sshd_server: RunningServer,
-    fresh_subdir: Callable[[RunningServer], RunningServer],
-) -> None:
-    server = fresh_subdir(sshd_server)
-    make_tree(server, random_files(4, 1536 * KiB, seed=2))
+#: (protocol, the server's side of the copy) -> the seed of its four 1.5 MiB files.
+CUT_CASES = {("sftp", "source"): 2, ("sftp", "destination"): 6,
+             ("ftp", "source"): 3, ("ftp", "destination"): 5}
+
+
+@contextmanager
+def relayed(kind: str, server: RunningServer, tmp_path: Path
+            ) -> Iterator[tuple[Relay, str, tuple[str, ...]]]:
+    """A relay in front of ``server``: (the relay, the URL through it, its options)."""
+    if kind == "ftp":
+        with ftp_relay(server) as relay:
+            yield relay, f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}", ()
+        return
     port = free_port()
     with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
                      ports={port: server.port}) as relay:
-        url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
         known = relay_known_hosts(server, port, tmp_path / "known_hosts")
-        env = {"FSMOVE_SRC_PASSWORD": server.password}
-        dst = tmp_path / "dst"
-        args = ("copy", url, str(dst), "--known-hosts", str(known), "--retries", "30",
-                "--bwlimit", "2M", "--workers", "2", *FAST)
-        child = fsmove.start(*args, env=env)
-        child.wait_for(lambda e: e.get("type") == "file_started")
-        with Cutter(relay, every=0.8, times=4) as cutter:
-            run = child.finish()
-        assert run.code == 0, str(run)
-        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
-    assert tree_digests(dst) == tree_digests(server.root)
-    assert not temp_leftovers(dst)
+        yield (relay, f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}",
+               ("--known-hosts", str(known)))
 
 
-def test_sftp_destination_survives_connections_cut_every_second(
-    fsmove: FsmoveRunner, tmp_path: Path, sshd_server: RunningServer,
-    fresh_subdir: Callable[[RunningServer], RunningServer],
+@pytest.mark.parametrize(("kind", "side"), list(CUT_CASES),
+                         ids=[f"{k}-{s}" for k, s in CUT_CASES])
+def test_connections_cut_every_second_are_survived(
+    fsmove: FsmoveRunner, tmp_path: Path, kind: str, side: str,
+    request: pytest.FixtureRequest, fresh_subdir: Callable[[RunningServer], RunningServer],
 ) -> None:
-    server = fresh_subdir(sshd_server)
-    src = tmp_path / "src"
-    write_local(src, random_files(4, 1536 * KiB, seed=6))
-    port = free_port()
-    with start_relay(listen_host="127.0.0.1", target_host="127.0.0.1",
-                     ports={port: server.port}) as relay:
-        url = f"sftp://{server.user}@127.0.0.1:{port}{server.url_path}"
-        known = relay_known_hosts(server, port, tmp_path / "known_hosts")
-        env = {"FSMOVE_DST_PASSWORD": server.password}
-        args = ("copy", str(src), url, "--known-hosts", str(known), "--retries", "30",
-                "--bwlimit", "2M", "--workers", "2", *FAST)
-        child = fsmove.start(*args, env=env)
-        child.wait_for(lambda e: e.get("type") == "file_started")
-        with Cutter(relay, every=0.8, times=4) as cutter:
-            run = child.finish()
-        assert run.code == 0, str(run)
-        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
-    assert tree_digests(server.root) == tree_digests(src)
-    assert not temp_leftovers(server.root)
-
-
-def test_ftp_source_survives_connections_cut_every_second(
-    fsmove: FsmoveRunner, tmp_path: Path, vsftpd_server: RunningServer,
-    fresh_subdir: Callable[[RunningServer], RunningServer],
-) -> None:
-    server = fresh_subdir(vsftpd_server)
-    make_tree(server, random_files(4, 1536 * KiB, seed=3))
-    with ftp_relay(server) as relay:
-        url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
-        env = {"FSMOVE_SRC_PASSWORD": server.password}
-        dst = tmp_path / "dst"
-        args = ("copy", url, str(dst), "--retries", "30", "--bwlimit", "2M",
+    """SFTP (sshd) and FTP (vsftpd), each as the source and as the destination, behind a
+    relay that cuts every connection every 0.8 s (4 times, the first once a file has
+    started; --bwlimit makes the copy last longer than that on any machine): each file
+    is retried on a new session, nothing incomplete ever sits at a final name, and the
+    copy ends whole."""
+    server = fresh_subdir(request.getfixturevalue("sshd_server" if kind == "sftp"
+                                                  else "vsftpd_server"))
+    files = random_files(4, 1536 * KiB, seed=CUT_CASES[(kind, side)])
+    local = tmp_path / ("dst" if side == "source" else "src")
+    if side == "source":
+        make_tree(server, files)
+    else:
+        write_local(local, files)
+    with relayed(kind, server, tmp_path) as (relay, url, opts):
+        ends, env = (((url, str(local)), {"FSMOVE_SRC_PASSWORD": server.password})
+                     if side == "source"
+                     else ((str(local), url), {"FSMOVE_DST_PASSWORD": server.password}))
+        args = ("copy", *ends, *opts, "--retries", "30", "--bwlimit", "2M",
                 "--workers", "2", *FAST)
         child = fsmove.start(*args, env=env)
         child.wait_for(lambda e: e.get("type") == "file_started")
+        dst_root = local if side == "source" else server.root
         with Cutter(relay, every=0.8, times=4) as cutter:
+            final_files_are_whole(dst_root, files)
             run = child.finish()
         assert run.code == 0, str(run)
         assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
-    assert tree_digests(dst) == tree_digests(server.root)
-    assert not temp_leftovers(dst)
-
-
-def test_ftp_destination_survives_connections_cut_every_second(
-    fsmove: FsmoveRunner, tmp_path: Path, vsftpd_server: RunningServer,
-    fresh_subdir: Callable[[RunningServer], RunningServer],
-) -> None:
-    server = fresh_subdir(vsftpd_server)
-    src = tmp_path / "src"
-    files = random_files(4, 1536 * KiB, seed=5)
-    write_local(src, files)
-    with ftp_relay(server) as relay:
-        url = f"ftp://{server.user}@127.0.0.31:{server.port}{server.url_path}"
-        env = {"FSMOVE_DST_PASSWORD": server.password}
-        args = ("copy", str(src), url, "--retries", "30", "--bwlimit", "2M",
-                "--workers", "2", *FAST)
-        child = fsmove.start(*args, env=env)
-        child.wait_for(lambda e: e.get("type") == "file_started")
-        with Cutter(relay, every=0.8, times=4) as cutter:
-            final_files_are_whole(server.root, files)
-            run = child.finish()
-        assert run.code == 0, str(run)
-        assert cutter.done >= 1, "the copy ended before the first cut: make it longer"
-    assert tree_digests(server.root) == tree_digests(src)
-    assert not temp_leftovers(server.root)
+    src_root = server.root if side == "source" else local
+    assert tree_digests(dst_root) == tree_digests(src_root)
+    assert not temp_leftovers(dst_root)
 
 
 # -- a server that accepts only 2 connections --------------------------------------------

@@ -23,8 +23,9 @@ from fsmove.transfers.tree import TempNames
 from tests.faults.fsmove_run import FsmoveRunner, Run
 from tests.faults.trees import FAST, write_local
 from tests.servers import RunningServer
+from tests.servers.catalog import SERVER_PROGRAMS
 
-STORES = ("local", "sshd_server", "vsftpd_server", "proftpd_server", "pureftpd_server")
+STORES = ("local", *SERVER_PROGRAMS)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import pytest
 from tests.faults.fsmove_run import FsmoveRunner
 from tests.faults.trees import FAST, write_local
 from tests.servers import RunningServer, make_tree
+from tests.servers.catalog import SERVER_PROGRAMS
 
-DESTINATIONS = ("local", "sshd_server", "vsftpd_server", "proftpd_server", "pureftpd_server")
+DESTINATIONS = ("local", *SERVER_PROGRAMS)
 MODES = {".env": 0o600, "run.sh": 0o755, "pub.txt": 0o644, "group/shared.txt": 0o640}
 
 

@@ -2,7 +2,8 @@
 check of its ``fsmove`` runner (stdout, stderr, every file fsmove wrote: journal with its
 WAL, reports, logs; the argv of every child process). These tests drive the paths where
 a secret could slip out on purpose: a full copy with verification and reports, status,
-resume, failed logins, and the demo, which starts fsmove children with passwords."""
+resume, failed logins. The demo, which starts fsmove children with passwords, is checked
+the same way by its end-to-end test (tests/test_demo.py: one demo run for both)."""
 
 from __future__ import annotations
 
@@ -47,21 +48,4 @@ def test_copy_verify_status_resume_leak_nothing(
     assert fsmove.run("verify", src.url(), str(dst), "--quick",
                       env={"FSMOVE_SRC_PASSWORD": wrong}).code == 5
     fsmove.scanned.append(dst)
-    fsmove.check_no_leaks()
-
-
-def test_demo_children_get_passwords_by_environment_only(
-    fsmove: FsmoveRunner, tmp_path: Path
-) -> None:
-    """The demo starts fsmove children (as a `clever` step would be started): their argv
-    holds no password, and neither does anything the demo writes or prints."""
-    captured = tmp_path / "captured-secrets"  # outside the scanned folders
-    run = fsmove.run("demo", "--size", "small", "--workdir", str(fsmove.workdir / "demo"),
-                     env={"FSMOVE_TEST_SECRETS_OUT": str(captured)}, timeout=300)
-    assert run.code == 0, str(run)
-    children = fsmove.child_argvs()
-    assert children, "the demo started no child process"
-    handed = set(captured.read_text().split())
-    assert len(handed) >= 2, "the children got no password by environment"
-    fsmove.secret(*handed)
     fsmove.check_no_leaks()

@@ -36,6 +36,27 @@ def _listening_sockets(host: str, port: int) -> set[str]:
     return inodes
 
 
+#: /proc/net/tcp states of a connection the server may still read from.
+_OPEN_STATES = {"01", "08"}  # ESTABLISHED, CLOSE_WAIT
+
+
+def open_connections(host: str, ports: Sequence[int]) -> int:
+    """Connections to host:port (any of ``ports``) that the server has not closed yet:
+    ESTABLISHED, or CLOSE_WAIT (the peer is gone, the server still reads what it sent).
+    Once there are none, a server whose client died has written all it will write."""
+    wanted_ip = socket.inet_aton(host)[::-1].hex().upper()
+    wanted = {f"{port:04X}" for port in ports}
+    count = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            ip, _, hex_port = fields[1].partition(":")
+            if fields[3] in _OPEN_STATES and ip == wanted_ip and hex_port in wanted:
+                count += 1
+    return count
+
+
 def _listens(pid: int, host: str, port: int) -> bool:
     """Whether ``pid`` (or a process it forked) holds a socket listening on host:port.
 
