@@ -19,8 +19,8 @@ from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.help_text import tidy_help
 from fsmove.transfers.backend import AuthError, BackendError, UnsafePathError
+from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.endpoint import EndpointError
-from fsmove.transfers.engine import CopyOptions
 from fsmove.transfers.ratelimit import parse_rate
 from fsmove.transfers.tree import Filters
 

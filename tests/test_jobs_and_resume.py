@@ -20,7 +20,7 @@ from fsmove.cli import app
 from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
 from fsmove.commands.status import eta_seconds
 from fsmove.endpoints import ConnectOptions
-from fsmove.transfers.engine import CopyOptions
+from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.journal import JobStatus, Journal, read_status
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer

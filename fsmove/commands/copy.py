@@ -17,9 +17,9 @@ from fsmove.errors import FsmoveError, JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.progress import human_bytes
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Summary
 from fsmove.transfers.journal import (
     Journal,

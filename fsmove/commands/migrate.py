@@ -83,9 +83,9 @@ from fsmove.errors import ConfigError, FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes
 from fsmove.transfers.backend import AuthError, BackendError
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import Endpoint, Secret
-from fsmove.transfers.engine import CopyEngine, CopyOptions
-from fsmove.transfers.events import Event, Planned
+from fsmove.transfers.plan import CopyPlan
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import Filters
 
@@ -175,20 +175,17 @@ async def _reach_all(buckets: list[tuple[str, Bucket]], connect: ConnectOptions)
 
 
 async def _plan_copy(src: Endpoint, dst: Endpoint, *, options: CopyOptions,
-                     connect: ConnectOptions) -> Planned:
-    """The copy engine's own dry run, both sides opened read-only."""
-    events: list[Event] = []
+                     connect: ConnectOptions) -> CopyPlan:
+    """The copy engine's own plan, both sides opened read-only."""
     src_pool = SessionPool(open_store(src, connect, writable=False),
                            max_sessions=DEFAULT_CONNECTIONS[src.scheme])
     dst_pool = SessionPool(open_store(dst, connect, writable=False),
                            max_sessions=DEFAULT_CONNECTIONS[dst.scheme])
     try:
-        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options,
-                            subscribers=[events.append])
-        await engine.run()
+        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options)
+        return await engine.plan()
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
-    return next(e for e in events if isinstance(e, Planned))
 
 
 def _confirm(req: MigrateRequest) -> None:
