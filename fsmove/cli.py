@@ -375,6 +375,11 @@ def verify_command(
     dst_connections: DstConnections = None,
     include: Include = None,
     exclude: Exclude = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit in bytes read per second, both "
+                                 "sides together, e.g. 10M.")
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
     json_output: JsonEvents = False,
@@ -405,6 +410,10 @@ def verify_command(
         if seed is not None and sample is None:
             raise UsageError("--seed goes with --sample")
         tier = Tier.QUICK if quick else Tier.SAMPLE if sample is not None else Tier.FULL
+        try:
+            rate = parse_rate(bwlimit) if bwlimit is not None else None
+        except ValueError as exc:
+            raise UsageError(f"--bwlimit: {exc}") from None
         code = run_verify(
             VerifyRequest(
                 src=src, dst=dst, tier=tier, sample_pct=sample, seed=seed,
@@ -417,7 +426,7 @@ def verify_command(
                 src_connections=src_connections, dst_connections=dst_connections,
                 journal=journal, use_journal=not no_journal,
                 filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
-                quiet=quiet, json=json_output, list_all=list_all,
+                quiet=quiet, json=json_output, list_all=list_all, bwlimit=rate,
             ),
             out,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from fsmove.verify.results import Outcome
+
 
 class ExitCode(enum.IntEnum):
     OK = 0
@@ -19,6 +21,20 @@ class ExitCode(enum.IntEnum):
     AUTH = 5
     #: Interrupted (Ctrl-C / SIGTERM); the journal is flushed, rerun to resume.
     INTERRUPTED = 130
+
+
+#: What a verification's outcome means for the command that ran it.
+_VERIFICATION_EXIT_CODES = {
+    Outcome.MATCH: ExitCode.OK,
+    Outcome.MISMATCH: ExitCode.MISMATCH,
+    # Nothing differs, some paths could not be read: the run is partial.
+    Outcome.UNREADABLE: ExitCode.PARTIAL,
+}
+
+
+def verification_exit_code(outcome: Outcome) -> ExitCode:
+    """0 when everything matched, 4 on any mismatch, 3 when paths could not be read."""
+    return _VERIFICATION_EXIT_CODES[outcome]
 
 
 EXIT_CODES_HELP = (

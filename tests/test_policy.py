@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from fsmove.transfers.backend import Session, TooManySessionsError
+from fsmove.transfers.decorators import StoreDecorator
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import (
     DEFAULT_SESSIONS,
     FILE_RETRIES,
@@ -14,6 +20,7 @@ from fsmove.transfers.policy import (
     Limits,
     RetryPolicy,
 )
+from fsmove.transfers.pool import SessionPool
 
 
 def test_file_retries_are_the_engines_five_retries_doubling_from_1s_to_30s() -> None:
@@ -30,6 +37,8 @@ def test_a_chosen_first_delay_doubles_up_to_the_cap() -> None:
     policy = RetryPolicy(retries=3, first_delay=0.25, max_delay=1.0)
     assert [policy.delay(n) for n in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 1.0]
     assert policy.delay(10_000) == 1.0  # no overflow on a run that goes on all night
+    # A first delay above the cap (--retry-delay 60) is capped from the first retry.
+    assert RetryPolicy(first_delay=60.0).delay(1) == 30.0
 
 
 def test_the_count_of_failures_restarts_when_an_attempt_got_further() -> None:
@@ -57,8 +66,7 @@ def test_too_many_sessions_backs_off_half_a_second_doubling_to_8s_five_times() -
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"retries": -1}, {"first_delay": -1.0}, {"first_delay": 2.0, "max_delay": 1.0}],
+    "kwargs", [{"retries": -1}, {"first_delay": -1.0}, {"max_delay": -1.0}]
 )
 def test_a_retry_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
@@ -94,3 +102,44 @@ def test_limits_are_frozen_and_refuse_zero() -> None:
     with pytest.raises(ValueError, match="streams_at_once"):
         Limits(streams_at_once=0)
     assert Limits(files_at_once=1, streams_at_once=1).big_files_at_once == 1
+
+
+class RefusingStore(StoreDecorator):
+    """A real local store that refuses its first ``refusals`` connections as "too many"
+    (what an FTP server at its connection cap answers: 421)."""
+
+    def __init__(self, inner: LocalStore, refusals: int) -> None:
+        super().__init__(inner)
+        self.refusals = refusals
+
+    async def connect(self) -> Session:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise TooManySessionsError("421 too many connections")
+        return await super().connect()
+
+
+@pytest.mark.parametrize("refusals", [2, 3])
+def test_the_pool_retries_a_too_many_refusal_as_its_policy_says(
+    tmp_path: Path, refusals: int
+) -> None:
+    (tmp_path / "f.txt").write_bytes(b"x")
+    store = RefusingStore(LocalStore(parse_endpoint(str(tmp_path))), refusals)
+    # Two retries with no wait: a third refusal in a row is final.
+    pool = SessionPool(store, max_sessions=2,
+                       too_many_retries=RetryPolicy(retries=2, first_delay=0, max_delay=0))
+
+    async def go() -> int:
+        try:
+            async with pool.session() as s:
+                return (await s.stat("f.txt")).size
+        finally:
+            await pool.aclose()
+
+    if refusals == 2:
+        assert asyncio.run(go()) == 1
+    else:
+        with pytest.raises(TooManySessionsError):
+            asyncio.run(go())
+    assert store.refusals == 0
+    assert SessionPool(store, max_sessions=1).too_many_retries is TOO_MANY_SESSIONS_RETRIES

@@ -19,15 +19,15 @@ import os
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fsmove.exitcodes import verification_exit_code
 from fsmove.transfers.backend import (
     AuthError,
-    Capabilities,
     Entry,
     EntryKind,
     NotFoundError,
@@ -36,8 +36,10 @@ from fsmove.transfers.backend import (
     Store,
     TransientError,
 )
+from fsmove.transfers.decorators import SessionDecorator, StoreDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import Filters, TempNames, TreeRules, looks_like_temp
 from fsmove.verify.digest import ALGORITHM, BLOCK_SIZE, digest_bytes
@@ -52,7 +54,6 @@ from fsmove.verify.verifier import (
     ProgressEvent,
     Tier,
     Verification,
-    exit_code_for,
     in_sample,
     verify_trees,
 )
@@ -66,16 +67,10 @@ NOBODY = 65534
 # ---------------------------------------------------------------------------------------
 
 
-class CountingSession:
+class CountingSession(SessionDecorator):
     def __init__(self, inner: Session, owner: CountingStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._owner = owner
-
-    async def stat(self, path: str) -> Entry:
-        return await self._inner.stat(path)
-
-    def list(self, path: str) -> AsyncIterator[Entry]:
-        return self._inner.list(path)
 
     def read(
         self, path: str, *, offset: int = 0, length: int | None = None,
@@ -85,56 +80,24 @@ class CountingSession:
         if path in self._owner.fail_once:
             self._owner.fail_once.discard(path)
             return self._fail(path)
-        return self._inner.read(path, offset=offset, length=length, expect=expect)
+        return super().read(path, offset=offset, length=length, expect=expect)
 
     async def _fail(self, path: str) -> AsyncIterator[bytes]:
         raise TransientError(f"{path}: connection dropped (injected)", path=path)
         yield b""  # pragma: no cover - makes this an async generator
 
-    async def write(self, path: str, data: AsyncIterable[bytes], **kw: Any) -> int:
-        return await self._inner.write(path, data, **kw)
 
-    async def mkdir(self, path: str) -> None:
-        await self._inner.mkdir(path)
-
-    async def rename(self, src: str, dst: str) -> None:
-        await self._inner.rename(src, dst)
-
-    async def remove(self, path: str) -> None:
-        await self._inner.remove(path)
-
-    async def rmdir(self, path: str) -> None:
-        await self._inner.rmdir(path)
-
-    async def set_mtime(self, path: str, mtime: float) -> None:
-        await self._inner.set_mtime(path, mtime)
-
-    async def place(self, temp: str, final: str, *, mtime: float | None,
-                    mode: int | None = None, size: int | None = None) -> None:
-        await self._inner.place(temp, final, mtime=mtime, mode=mode, size=size)
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class CountingStore:
+class CountingStore(StoreDecorator):
     """Delegates to a real store; counts ``read`` calls per path; can make the first
     read of chosen paths fail with a TransientError (a dropped connection)."""
 
     def __init__(self, inner: Store, *, fail_once: set[str] | None = None) -> None:
-        self._inner = inner
-        self.display = inner.display
+        super().__init__(inner)
         self.reads: Counter[str] = Counter()
         self.fail_once = set(fail_once or ())
 
-    async def connect(self) -> CountingSession:
-        return CountingSession(await self._inner.connect(), self)
-
-    async def capabilities(self) -> Capabilities:
-        return await self._inner.capabilities()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    def wrap(self, session: Session) -> CountingSession:
+        return CountingSession(session, self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -240,7 +203,7 @@ def categories(v: Verification) -> dict[str, Category]:
 def check_five(v: Verification, tmp: Path) -> None:
     """Exactly the five problems, exit 4, and the same in JSON and HTML."""
     assert categories(v) == FIVE, terminal_summary(v)
-    assert exit_code_for(v) == 4
+    assert verification_exit_code(v.outcome) == 4
     t = v.totals
     assert (t.differs, t.only_src, t.only_dst, t.unreadable) == (2, 1, 1, 1)
     by_path = {r.path: r for r in v.results}
@@ -321,7 +284,7 @@ def test_identical_trees_match_and_exit_0(tmp_path: Path) -> None:
     (src / "empty-dir").mkdir()
     (dst / "empty-dir").mkdir()
     v = run(verify_local(src, dst, tier=Tier.FULL))
-    assert v.matched and exit_code_for(v) == 0 and v.results == ()
+    assert v.matched and verification_exit_code(v.outcome) == 0 and v.results == ()
     assert v.totals.identical == v.totals.files + v.totals.dirs
     assert v.totals.files == len(BASE_FILES) and v.totals.dirs == 5
     assert v.totals.bytes_read_src == sum(map(len, BASE_FILES.values()))
@@ -341,7 +304,7 @@ def test_quick_tier_compares_sizes_only(tmp_path: Path) -> None:
     }
     assert v.totals.files_read_src == v.totals.files_read_dst == 0
     assert v.totals.size_only == len(BASE_FILES) - 2
-    assert exit_code_for(v) == 4
+    assert verification_exit_code(v.outcome) == 4
     assert all(r.how_src in (How.LISTING, None) for r in v.results)
 
 
@@ -452,7 +415,9 @@ def test_each_file_read_once_per_side_2000_files(tmp_path: Path) -> None:
         s_store = CountingStore(LocalStore(parse_endpoint(str(src))))
         d_store = CountingStore(LocalStore(parse_endpoint(str(dst))))
         s, d = SessionPool(s_store, max_sessions=4), SessionPool(d_store, max_sessions=4)
-        v = await verify_trees(src=s, dst=d, tier=Tier.FULL, concurrency=8, on_progress=on_progress)
+        v = await verify_trees(src=s, dst=d, tier=Tier.FULL,
+                               limits=Limits(files_verified_at_once=8),
+                               on_progress=on_progress)
         return v, s_store, d_store
 
     v, s_store, d_store = run(go())
@@ -491,10 +456,10 @@ def test_exit_code_mismatch_wins_over_unreadable(tmp_path: Path) -> None:
         os.chmod(dst / "c.txt", 0o644)
         with effective_uid(NOBODY):
             both = run(verify_local(src, dst, tier=Tier.FULL))
-    assert exit_code_for(only_unreadable) == 3
+    assert verification_exit_code(only_unreadable.outcome) == 3
     assert to_json(only_unreadable)["verdict"] == "unreadable"
     assert "could not be read" in terminal_summary(only_unreadable)
-    assert exit_code_for(both) == 4
+    assert verification_exit_code(both.outcome) == 4
 
 
 def test_unlistable_directory_makes_its_subtree_unreadable(tmp_path: Path) -> None:
@@ -514,7 +479,7 @@ def test_unlistable_directory_makes_its_subtree_unreadable(tmp_path: Path) -> No
         "private/deep": Category.UNREADABLE,
         "private/deep/y.txt": Category.UNREADABLE,
     }
-    assert exit_code_for(v) == 3
+    assert verification_exit_code(v.outcome) == 3
     reasons = {r.path: r.reason for r in v.results}
     assert reasons["private"].startswith("source: could not list directory")
     assert reasons["private/deep/y.txt"].startswith("source: could not list private")
@@ -598,7 +563,8 @@ def test_five_problems_over_server(
     damage(src.root, dst.root, owner=dst.owner)
     # one source session: listing and reading share it (FTP carries one op at a time)
     v, s_store, d_store = run(
-        verify_servers(src, dst, tier=Tier.FULL, concurrency=4, src_sessions=1)
+        verify_servers(src, dst, tier=Tier.FULL, limits=Limits(files_verified_at_once=4),
+                       src_sessions=1)
     )
     check_five(v, tmp_path)
     assert src.scheme in v.src_display and src.password not in v.src_display
@@ -619,7 +585,8 @@ def test_2000_files_read_once_per_side_over_sftp(
     doubled. (Local stores: ``test_each_file_read_once_per_side_2000_files``.)"""
     files = {f"d{i % 10}/f{i:04d}.txt": f"small {i}\n".encode() for i in range(2000)}
     src, dst = server_pair(request, fresh_subdir, "sshd_server", files)
-    v, s_store, d_store = run(verify_servers(src, dst, tier=Tier.FULL, concurrency=8))
+    v, s_store, d_store = run(verify_servers(
+        src, dst, tier=Tier.FULL, limits=Limits(files_verified_at_once=8)))
     assert v.matched and v.totals.content_compared == 2000, terminal_summary(v)
     for store in (s_store, d_store):
         assert set(store.reads) == set(files) and set(store.reads.values()) == {1}

@@ -42,8 +42,8 @@ class RetryPolicy:
             raise ValueError("retries must be 0 or more")
         if self.first_delay < 0 or self.max_delay < 0:
             raise ValueError("retry delays must be 0 or more")
-        if self.max_delay < self.first_delay:
-            raise ValueError("the longest retry delay must not be shorter than the first")
+        # A first delay above the cap is not refused: the cap wins, from the first retry
+        # (``--retry-delay 60`` waits 30 s, as the engine always did).
 
     @property
     def attempts(self) -> int:
@@ -73,6 +73,8 @@ class RetryPolicy:
         return 1 if progressed else retry + 1
 
 
+#: One attempt, no retry.
+NO_RETRIES = RetryPolicy(retries=0, first_delay=0.0, max_delay=0.0)
 #: A file copy: ``--retries`` (5) and ``--retry-delay`` (1 s), doubling up to 30 s.
 FILE_RETRIES = RetryPolicy(retries=5, first_delay=1.0, max_delay=30.0)
 #: A whole-file read by verify that failed on a connection (dropped, timed out): read

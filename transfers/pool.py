@@ -24,9 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from .backend import BackendError, Capabilities, Session, Store, TooManySessionsError
-
-#: Back-off before reconnecting when the server refused a connection and none is open.
-_TOO_MANY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
 
 
 @dataclass(eq=False)
@@ -56,6 +54,8 @@ class SessionPool:
     _closed: bool = False
     #: Take the store's ``suggested_sessions`` (the cap was not chosen by the user).
     auto_cap: bool = False
+    #: Back-off when the server refuses a connection as "too many" and none is open.
+    too_many_retries: RetryPolicy = TOO_MANY_SESSIONS_RETRIES
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
@@ -127,10 +127,11 @@ class SessionPool:
                         if open_now > 0:
                             self.max_sessions = max(1, open_now)
                             continue  # wait for one of the open sessions
-                        if attempt >= len(_TOO_MANY_DELAYS):
-                            raise
-                        delay = _TOO_MANY_DELAYS[attempt]
+                        # None open: back off, then try again (policy.py).
                         attempt += 1
+                        if self.too_many_retries.gives_up(attempt):
+                            raise
+                        delay = self.too_many_retries.delay(attempt)
                         self._cond.release()
                         try:
                             await asyncio.sleep(delay)

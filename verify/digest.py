@@ -25,10 +25,6 @@ BLOCK_SIZE = 4 * 1024 * 1024
 ALGORITHM = "xxh3-128-blocks-4MiB"
 
 
-def block_digest(data: bytes | bytearray | memoryview) -> bytes:
-    return xxhash.xxh3_128_digest(data)
-
-
 def combine(block_digests: Iterable[bytes], size: int) -> str:
     h = xxhash.xxh3_128()
     for d in block_digests:

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from fsmove import __version__
+from fsmove.exitcodes import verification_exit_code
 
 from .results import (
     Category,
     PathResult,
     Verification,
-    exit_code_for,
     verdict_for,
 )
 
@@ -84,7 +84,7 @@ def to_json(v: Verification) -> dict[str, Any]:
         "schema": SCHEMA,
         "tool": {"name": "fsmove", "version": __version__},
         "verdict": verdict_for(v),
-        "exit_code": exit_code_for(v),
+        "exit_code": int(verification_exit_code(v.outcome)),
         "source": v.src_display,
         "destination": v.dst_display,
         "tier": v.tier.value,

@@ -1,7 +1,9 @@
 """The values a verification produces: categories, per-path results, totals, the verdict.
 
 Plain frozen values with no I/O, shared by the verifier (``verifier.py``) that builds
-them and the renderings (``report.py``, ``html_report.py``) that print them.
+them and the renderings (``report.py``, ``html_report.py``) that print them. A
+verification ends in an ``Outcome``; the exit code each outcome gets is the CLI's to
+say, in ``fsmove.exitcodes`` (the one list of exit codes).
 """
 
 from __future__ import annotations
@@ -11,11 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fsmove.transfers.backend import EntryKind
-
-#: Exit codes (the CLI's documented enum; these two belong to verification).
-EXIT_OK = 0
-EXIT_UNREADABLE = 3
-EXIT_MISMATCH = 4
 
 
 class Category(enum.Enum):
@@ -52,6 +49,17 @@ _RANK = {c: i for i, c in enumerate(SEVERITY_ORDER)}
 def severity_rank(category: Category) -> int:
     """Position of ``category`` in ``SEVERITY_ORDER`` (problems first)."""
     return _RANK[category]
+
+
+class Outcome(enum.Enum):
+    """How a verification ended; the value is the verdict's word in the reports."""
+
+    #: Everything compared was identical.
+    MATCH = "match"
+    #: Some path differs, or is on one side only.
+    MISMATCH = "mismatch"
+    #: Nothing differs, but some paths could not be read (so not everything is known).
+    UNREADABLE = "unreadable"
 
 
 class Tier(enum.Enum):
@@ -158,14 +166,6 @@ class Verification:
         return (self.finished - self.started).total_seconds()
 
     @property
-    def unreadable_count(self) -> int:
-        return self.totals.unreadable
-
-    @property
-    def mismatch_count(self) -> int:
-        return self.totals.mismatched
-
-    @property
     def matched(self) -> bool:
         return self.totals.mismatched == 0 and self.totals.unreadable == 0
 
@@ -173,17 +173,16 @@ class Verification:
     def problems(self) -> tuple[PathResult, ...]:
         return tuple(r for r in self.results if r.category is not Category.IDENTICAL)
 
-
-def exit_code_for(verification: Verification) -> int:
-    """0 when everything matched, 4 on any mismatch, 3 when paths could not be read."""
-    if verification.totals.mismatched:
-        return EXIT_MISMATCH
-    if verification.totals.unreadable:
-        return EXIT_UNREADABLE
-    return EXIT_OK
+    @property
+    def outcome(self) -> Outcome:
+        """A mismatch wins over an unreadable path: a difference is known for sure."""
+        if self.totals.mismatched:
+            return Outcome.MISMATCH
+        if self.totals.unreadable:
+            return Outcome.UNREADABLE
+        return Outcome.MATCH
 
 
 def verdict_for(verification: Verification) -> str:
-    """``"match"``, ``"mismatch"`` or ``"unreadable"`` (the words behind the exit code)."""
-    code = exit_code_for(verification)
-    return {EXIT_OK: "match", EXIT_MISMATCH: "mismatch", EXIT_UNREADABLE: "unreadable"}[code]
+    """``"match"``, ``"mismatch"`` or ``"unreadable"`` (the words of the outcome)."""
+    return verification.outcome.value

@@ -24,13 +24,14 @@ from fsmove.transfers.events import Summary
 from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
+from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). An FTP store
 #: refines it from the round trip it measures (``FtpStore._with_suggestion``) unless the
 #: user chose ``--src-connections`` / ``--dst-connections``.
-DEFAULT_CONNECTIONS = {"ftp": 32, "ftps": 32, "sftp": 8, "file": 16}
+DEFAULT_CONNECTIONS = DEFAULT_SESSIONS  # the one table of session caps: transfers/policy.py
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def run_copy_and_verify(req: CopyRequest, output: CommandOutput | None = None) -
                 reports=req.reports, src_connections=req.src_connections,
                 dst_connections=req.dst_connections, journal=req.journal,
                 filters=req.options.filters, quiet=req.quiet, json=req.json,
-                list_all=req.list_all,
+                list_all=req.list_all, bwlimit=req.options.bwlimit,
             ),
             out,
         )

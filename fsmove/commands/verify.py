@@ -11,17 +11,19 @@ from pathlib import Path
 
 from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
 from fsmove.errors import UsageError
-from fsmove.exitcodes import ExitCode
+from fsmove.exitcodes import ExitCode, verification_exit_code
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, to_json, write_json
-from fsmove.verify.results import Tier, Verification, exit_code_for
+from fsmove.verify.results import Tier, Verification
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class VerifyRequest:
     json: bool = False
     #: Reports list every path with its digest, identical ones included.
     list_all: bool = False
+    #: ``--bwlimit``: bytes read per second, both sides together (None: no limit).
+    bwlimit: float | None = None
 
 
 def check_report_paths(paths: tuple[Path, ...]) -> None:
@@ -83,16 +87,18 @@ def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
 
 async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
                            output: CommandOutput | None = None) -> Verification:
-    from fsmove.commands.copy import DEFAULT_CONNECTIONS
     from fsmove.verify.verifier import verify_trees
 
+    limits = Limits(src_sessions=req.src_connections, dst_sessions=req.dst_connections)
+    # One limiter for both sides: both reads come in over the user's link.
+    limiter = RateLimiter(req.bwlimit) if req.bwlimit is not None else None
     src_pool = SessionPool(
-        open_store(src, req.connect, writable=False),
-        max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
+        rate_limited(open_store(src, req.connect, writable=False), limiter),
+        max_sessions=limits.session_cap("src", src.scheme),
     )
     dst_pool = SessionPool(
-        open_store(dst, req.connect, writable=False),
-        max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
+        rate_limited(open_store(dst, req.connect, writable=False), limiter),
+        max_sessions=limits.session_cap("dst", dst.scheme),
     )
     known = None
     temps = None
@@ -118,6 +124,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
             known_source_digest=known,
             rules=rules,
             keep_identical=req.list_all,
+            limits=limits,
             on_progress=output.start_verify() if output is not None else None,
         )
     finally:
@@ -131,7 +138,7 @@ def present(v: Verification, req: VerifyRequest, output: CommandOutput) -> ExitC
     output.verification(to_json(v), terminal_summary(v))
     for p in req.reports:
         output.print_info(f"report: {p.resolve()}")
-    return ExitCode(exit_code_for(v))
+    return verification_exit_code(v.outcome)
 
 
 def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitCode:

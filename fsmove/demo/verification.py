@@ -11,6 +11,7 @@ from fsmove.live_display import LiveDisplay, copy_frame
 from fsmove.output import is_terminal
 from fsmove.progress import CopyProgress
 from fsmove.transfers.events import BytesMoved, Planned
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.verify.verifier import BytesHashed, ProgressEvent, Tier, Verification, verify_trees
 
@@ -44,7 +45,7 @@ async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
 
     try:
         return await verify_trees(
-            src=src, dst=dst, tier=Tier.FULL, concurrency=SESSIONS,
+            src=src, dst=dst, tier=Tier.FULL, limits=Limits(files_verified_at_once=SESSIONS),
             on_progress=on_progress, keep_identical=True,
         )
     finally:

@@ -1,0 +1,47 @@
+"""The roots of a copy or a verify: each must be a folder (the destination's may be made).
+
+A refused login or a missing root is not a per-path finding: it stops the whole run
+with the backend's error, worded once here for copy and verify alike.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .backend import BackendError, EntryKind, NotFoundError, PermanentError
+from .pool import SessionPool
+
+Role = Literal["source", "destination"]
+
+
+async def check_root(pool: SessionPool, role: Role) -> None:
+    """Log in on ``pool`` and check its root is a folder: NotFoundError when it is
+    missing, PermanentError when it is something else (AuthError... from the login)."""
+    async with pool.session() as session:
+        try:
+            root = await session.stat("")
+        except NotFoundError:
+            raise NotFoundError(
+                f"the {role} folder {pool.display} does not exist: check the path", path=""
+            ) from None
+    if root.kind is not EntryKind.DIR:
+        raise PermanentError(f"the {role} {pool.display} is not a folder", path="")
+
+
+async def make_root(pool: SessionPool) -> bool:
+    """Check the destination root is a folder, creating it (and its parents) when it is
+    missing; True when it was created now."""
+    async with pool.session() as session:
+        try:
+            root = await session.stat("")
+        except NotFoundError:
+            try:
+                await session.mkdir("")
+            except BackendError as exc:
+                raise type(exc)(
+                    f"cannot create the destination folder {pool.display}: {exc}", path=""
+                ) from None
+            return True
+    if root.kind is not EntryKind.DIR:
+        raise PermanentError(f"the destination {pool.display} is not a folder", path="")
+    return False
