@@ -19,9 +19,8 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from fsmove.verify.digest import BlockHasher, combine
-
 from .backend import BackendError, Entry, EntryKind, parent_of
+from .digest_read import read_file_digest
 from .events import Planned
 from .journal import Journal
 from .pool import SessionPool
@@ -124,23 +123,14 @@ async def _same_content(pairs: list[tuple[Entry, Entry]], *, src: SessionPool,
     (a side that cannot be read: not the same)."""
     sem = asyncio.Semaphore(max(1, at_once))
 
-    async def digest(pool: SessionPool, path: str) -> str:
-        hasher = BlockHasher()
-        size = 0
-        async with pool.session() as s:
-            async for piece in s.read(path):
-                hasher.update(piece)
-                size += len(piece)
-        hasher.finish()
-        return combine(hasher.digests, size)
-
     async def one(e: Entry, d: Entry) -> bool:
         async with sem:
             try:
-                a, b = await asyncio.gather(digest(src, e.path), digest(dst, d.path))
+                a, b = await asyncio.gather(read_file_digest(src, e.path),
+                                            read_file_digest(dst, d.path))
             except BackendError:
                 return False
-            return a == b
+            return a.digest == b.digest
 
     return list(await asyncio.gather(*(one(e, d) for e, d in pairs)))
 

@@ -13,9 +13,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .backend import BackendError, Capabilities, Entry, EntryKind, NotFoundError, PermanentError
-from .copy.transfer import run_together
+from .backend import Capabilities, Entry, EntryKind, NotFoundError
 from .pool import SessionPool
+from .roots import check_root, make_root
+from .together import run_together
 from .tree import TreeRules
 from .walk import WalkIssue, walk
 
@@ -73,14 +74,14 @@ async def survey(src: SessionPool, dst: SessionPool, *, src_rules: TreeRules,
 
     async def src_side() -> None:
         found.src_caps = await src.capabilities()
-        await check_src_root(src)
+        await check_root(src, "source")
         source_ok.set()
         await src_walk()
 
     async def dst_side() -> None:
         await source_ok.wait()  # not even a probe file on a wrong source password
         found.dst_caps = await dst.capabilities()
-        if not dry_run and await ensure_dst_root(dst):
+        if not dry_run and await make_root(dst):
             # The probe could not test writes in a folder that did not exist: now
             # it can (else mtimes and resume would stay off for the first run).
             found.dst_caps = await dst.refresh_capabilities()
@@ -88,35 +89,3 @@ async def survey(src: SessionPool, dst: SessionPool, *, src_rules: TreeRules,
 
     await run_together([src_side(), dst_side()])
     return found
-
-
-async def check_src_root(src: SessionPool) -> None:
-    """The source root exists and is a folder."""
-    async with src.session() as s:
-        try:
-            root = await s.stat("")
-        except NotFoundError:
-            raise NotFoundError(
-                f"source folder {src.display} does not exist", path=""
-            ) from None
-    if root.kind is not EntryKind.DIR:
-        raise PermanentError(f"source {src.display} is not a folder", path="")
-
-
-async def ensure_dst_root(dst: SessionPool) -> bool:
-    """Make the destination root if it is missing; True when it was created now."""
-    async with dst.session() as s:
-        try:
-            root = await s.stat("")
-        except NotFoundError:
-            try:
-                await s.mkdir("")
-            except BackendError as exc:
-                raise type(exc)(
-                    f"cannot create the destination folder {dst.display}: {exc}",
-                    path="",
-                ) from None
-            return True
-    if root.kind is not EntryKind.DIR:
-        raise PermanentError(f"destination {dst.display} is not a folder", path="")
-    return False

@@ -11,7 +11,7 @@
 * A big file is cut into segments moved in parallel when the source can read ranges
   and the destination can write ranges in parallel (local, SFTP). Otherwise it is one
   stream (FTP destinations: FACTS.md shows parallel ranged STOR corrupts or serialises).
-  The segments of one attempt live and die together (``transfer.run_together``): a
+  The segments of one attempt live and die together (``transfers/together.py``): a
   retry reopens the file only once every writer of the failed attempt has returned.
 * Once every byte of a file was read (whatever its size), the source is stat'ed again
   (``pipe.SourceReader``); ``--checksum`` also re-reads it before the rename.
@@ -32,12 +32,13 @@ from ..events import Event, FileStarted
 from ..journal import Journal
 from ..policy import Limits
 from ..pool import SessionPool
+from ..together import run_together
 from .folders import DestinationFolders
 from .options import CopyOptions
 from .pipe import SourceReader, empty
 from .resume import JournalBlocks, Resume, Segment
 from .stats import RunStats
-from .transfer import DestinationChangedError, FileTransfer, run_together
+from .transfer import DestinationChangedError, FileTransfer
 
 
 @dataclass(frozen=True)
@@ -48,48 +49,45 @@ class Placed:
     resumed_from: int
 
 
+@dataclass(kw_only=True)
 class Attempts:
     """Runs attempts at files, for one job once both sides are surveyed."""
 
-    def __init__(self, *, dst: SessionPool, journal: Journal | None, options: CopyOptions,
-                 limits: Limits, src_caps: Capabilities, dst_caps: Capabilities,
-                 streams: asyncio.Semaphore, folders: DestinationFolders,
-                 reader: SourceReader, resume: Resume, stats: RunStats,
-                 emit: Callable[[Event], None]) -> None:
-        self.dst = dst
-        self.journal = journal
-        self.opt = options
-        self._limits = limits
-        self._src_caps = src_caps
-        self._dst_caps = dst_caps
-        self._streams = streams
-        self._folders = folders
-        self._reader = reader
-        self._resume = resume
-        self._stats = stats
-        self._emit = emit
+    dst: SessionPool
+    journal: Journal | None
+    options: CopyOptions
+    limits: Limits
+    src_caps: Capabilities
+    dst_caps: Capabilities
+    #: Stream slots (``Limits.streams_at_once``): a file's extra segments borrow idle ones.
+    streams: asyncio.Semaphore
+    folders: DestinationFolders
+    reader: SourceReader
+    resume: Resume
+    stats: RunStats
+    emit: Callable[[Event], None]
 
     async def copy(self, transfer: FileTransfer) -> Placed:
         entry, target = transfer.entry, transfer.target
-        await self._folders.ensure(parent_of(entry.path))
-        caps = self._dst_caps
+        await self.folders.ensure(parent_of(entry.path))
+        caps = self.dst_caps
         use_temp = caps.rename
-        blocks = self._resume.journal_blocks(transfer)
+        blocks = self.resume.journal_blocks(transfer)
         if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
             digests, resumed_from = await self._copy_blockwise(transfer, blocks)
         else:
             digests, resumed_from = await self._copy_stream(transfer, blocks)
         digest = combine(digests, entry.size)
-        if self.opt.checksum:
-            await self._reader.check_content(entry, digest)
-        set_mtime = self.opt.preserve_mtime and caps.set_mtime and entry.mtime is not None
+        if self.options.checksum:
+            await self.reader.check_content(entry, digest)
+        set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
         async with self.dst.session() as s:
             if use_temp and not caps.rename_replaces:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
             if use_temp:
                 await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
-                              mode=placed_mode(entry.mode, keep=self.opt.keep_perms),
+                              mode=placed_mode(entry.mode, keep=self.options.keep_perms),
                               size=entry.size)
             elif set_mtime:
                 assert entry.mtime is not None
@@ -103,17 +101,17 @@ class Attempts:
         entry, target = transfer.entry, transfer.target
         size = entry.size
         nblocks = block_count(size)
-        start = await self._resume.blockwise_start(transfer, journal_blocks)
+        start = await self.resume.blockwise_start(transfer, journal_blocks)
         present = start.present
         missing = [i for i in range(nblocks) if i not in start.done]
         segments = self._segments(missing, size)
-        self._stats.bytes_resent += await self._resume.skip_acknowledged(
+        self.stats.bytes_resent += await self.resume.skip_acknowledged(
             transfer, segments, start)
         resumed_from = (
             (min(seg.send_from for seg in segments) if segments else size)
             if present is not None else 0
         )
-        self._emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
                                segments=len(segments)))
         if present is None:
             # Create (truncate) the temp file; for a one-block file, write it whole.
@@ -141,7 +139,7 @@ class Attempts:
             await run_together(lane() for _ in range(1 + lanes))
         finally:
             for _ in range(lanes):
-                self._streams.release()
+                self.streams.release()
         async with self.dst.session() as s:
             placed = await s.stat(target)
         if placed.size != size:
@@ -162,11 +160,11 @@ class Attempts:
                 runs[-1].end = end
             else:
                 runs.append(Segment(start, end))
-        if not (self._src_caps.ranged_read and self._src_caps.bounded_read):
+        if not (self.src_caps.ranged_read and self.src_caps.bounded_read):
             return runs
-        seg = max(BLOCK_SIZE, self.opt.segment_size // BLOCK_SIZE * BLOCK_SIZE)
-        if size >= self.opt.segment_threshold:
-            per = -(-size // self._limits.segments_per_file)
+        seg = max(BLOCK_SIZE, self.options.segment_size // BLOCK_SIZE * BLOCK_SIZE)
+        if size >= self.options.segment_threshold:
+            per = -(-size // self.limits.segments_per_file)
             seg = max(BLOCK_SIZE, min(seg, -(-per // BLOCK_SIZE) * BLOCK_SIZE))
         else:
             seg = max(seg, size)
@@ -182,9 +180,9 @@ class Attempts:
         """Borrow idle stream slots for more segments, without waiting for any (the
         file's own slot is its first lane)."""
         got = 0
-        limit = min(wanted, self._limits.segments_per_file) - 1
-        while got < limit and not self._streams.locked():
-            await self._streams.acquire()
+        limit = min(wanted, self.limits.segments_per_file) - 1
+        while got < limit and not self.streams.locked():
+            await self.streams.acquire()
             got += 1
         return got
 
@@ -223,7 +221,7 @@ class Attempts:
             if within and acked_upto < end:
                 journal.record_partial(path, idx, within)
 
-        async with self._reader.open(transfer, start, end, hasher,
+        async with self.reader.open(transfer, start, end, hasher,
                                      send_from=send_from) as pieces:
             await pieces.first()
             async with self.dst.session() as s:
@@ -248,10 +246,10 @@ class Attempts:
         read_from = 0
         known: dict[int, bytes] = {}
         if journal_blocks is not None:
-            resume_at, read_from, known = await self._resume.stream_point(
-                transfer, journal_blocks, self._dst_caps.offset_writes
+            resume_at, read_from, known = await self.resume.stream_point(
+                transfer, journal_blocks, self.dst_caps.offset_writes
             )
-        self._emit(FileStarted(path=entry.path, size=size, resume_from=resume_at, segments=1))
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resume_at, segments=1))
         hasher = BlockHasher(read_from)
         first_idx = read_from // BLOCK_SIZE
         journaled = set(range(first_idx))
@@ -273,7 +271,7 @@ class Attempts:
                 yield piece
 
         transfer.begin_attempt(reads=1)
-        async with self._reader.open(transfer, read_from, size, hasher,
+        async with self.reader.open(transfer, read_from, size, hasher,
                                      send_from=resume_at) as source:
             await source.first()
             async with self.dst.session() as s:

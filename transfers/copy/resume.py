@@ -59,16 +59,17 @@ class BlockwiseStart:
     present: Entry | None
 
 
+@dataclass(kw_only=True)
 class Resume:
-    def __init__(self, *, src: SessionPool, dst: SessionPool, journal: Journal | None,
-                 src_caps: Capabilities, dst_caps: Capabilities,
-                 restart: Callable[[Entry, str], None]) -> None:
-        self.src = src
-        self.dst = dst
-        self.journal = journal
-        self._src_caps = src_caps
-        self._dst_caps = dst_caps
-        self._restart = restart
+    """Decides, per file, where an attempt starts (reading back what it must check)."""
+
+    src: SessionPool
+    dst: SessionPool
+    journal: Journal | None
+    src_caps: Capabilities
+    dst_caps: Capabilities
+    #: Records that a file starts over, and why (the engine's ``_restart``).
+    restart: Callable[[Entry, str], None]
 
     def journal_blocks(self, transfer: FileTransfer) -> JournalBlocks | None:
         """Journal blocks of an earlier, interrupted attempt that still apply ({} if it
@@ -85,15 +86,15 @@ class Resume:
             # Nothing journaled (FTP acknowledges nothing before the end of a file, and a
             # file under one block records no digest): a stream destination may still
             # hold a partial file whose tail is checked against the source.
-            stream = not (self._dst_caps.parallel_writes
-                          and self._dst_caps.offset_writes is OffsetWrites.ANY)
+            stream = not (self.dst_caps.parallel_writes
+                          and self.dst_caps.offset_writes is OffsetWrites.ANY)
             if not (stream and transfer.partial_at_destination):
                 return None
-        tolerance = max(self._src_caps.mtime_resolution, 1e-3)
+        tolerance = max(self.src_caps.mtime_resolution, 1e-3)
         if rec.size != entry.size or not (
             rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
         ):
-            self._restart(entry, "source changed since the interrupted run: copied again in full")
+            self.restart(entry, "source changed since the interrupted run: copied again in full")
             return None
         return blocks
 
@@ -124,7 +125,7 @@ class Resume:
                     if present is None
                     else "partial file at the destination does not match the journal"
                 )
-                self._restart(entry, f"{why}: copied again in full")
+                self.restart(entry, f"{why}: copied again in full")
                 done, partials, present = {}, {}, None
         return BlockwiseStart(done, partials, present)
 
@@ -158,7 +159,7 @@ class Resume:
         entry, target = transfer.entry, transfer.target
 
         def restart(why: str) -> tuple[int, int, dict[int, bytes]]:
-            self._restart(entry, f"{why}: copied again in full")
+            self.restart(entry, f"{why}: copied again in full")
             return 0, 0, {}
 
         if mode is OffsetWrites.NONE:

@@ -1,5 +1,5 @@
 """One file being copied: its state (``FileTransfer``), and the rule that makes a retry
-safe (``run_together``).
+safe (``transfers/together.py``'s ``run_together``).
 
 A big file moves in several segments at once, each a reader task (the source) feeding a
 writer (the destination). When one segment fails, the others must not live on: an
@@ -22,66 +22,14 @@ So, as in s3transfer's coordinator, one object owns every task of an attempt:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterable
-from typing import TypeVar
-
 from ..backend import Entry, SourceChangedError, TransientError
 
-T = TypeVar("T")
-
-__all__ = ["DestinationChangedError", "FileTransfer", "SourceChangedError", "run_together"]
+__all__ = ["DestinationChangedError", "FileTransfer", "SourceChangedError"]
 
 
 class DestinationChangedError(TransientError):
     """The temporary file is not what this attempt wrote (another writer, a store that
     lost data): restart the file from its first byte (retryable)."""
-
-
-async def run_together(aws: Iterable[Awaitable[T]]) -> list[T]:
-    """Await all; on the first failure (or a cancel of the caller) cancel the others and
-    wait until every one has ended, then raise the first error (a plain exception, not
-    an ExceptionGroup: the CLI maps plain errors to exit codes)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    if not tasks:
-        return []
-    errors: list[BaseException] = []  # in the order the tasks failed
-
-    def note(t: asyncio.Future[T]) -> None:
-        if not t.cancelled() and t.exception() is not None:
-            errors.append(t.exception())  # type: ignore[arg-type]
-
-    for t in tasks:
-        t.add_done_callback(note)
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        await _until_all_ended(tasks)
-    errors += [t.exception() for t in tasks  # type: ignore[misc]
-               if not t.cancelled() and t.exception() is not None and t.exception() not in errors]
-    if errors:
-        raise errors[0]
-    if any(t.cancelled() for t in tasks):
-        raise asyncio.CancelledError()
-    return [t.result() for t in tasks]
-
-
-async def _until_all_ended(tasks: list[asyncio.Future[T]]) -> None:
-    """Wait for every task to end, even if the caller is cancelled meanwhile (then the
-    cancel is passed on to the tasks and raised once they all ended)."""
-    cancelled = False
-    while pending := [t for t in tasks if not t.done()]:
-        try:
-            await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            cancelled = True
-            for t in pending:
-                t.cancel()
-    if cancelled:
-        raise asyncio.CancelledError()
 
 
 class FileTransfer:
