@@ -1,4 +1,4 @@
-"""One owner per file transfer (transfers/transfer.py), against real stores: the engine
+"""One owner per file transfer (transfers/copy/transfer.py), against real stores: the engine
 copies from a real local folder to a real local folder or a real sshd. The only added
 parts are thin wrappers around those real stores that change the source, or hold a
 write, at a chosen moment, so the order of events is set by events, not by timing.

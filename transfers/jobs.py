@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .journal_db import check_integrity, connect
+from .state_dir import state_dir
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class JobStatus:
 
 
 def default_journal_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fsmove" / "jobs"
+    """Where copy journals live: ``$XDG_STATE_HOME/fsmove/jobs`` (``state_dir.py``)."""
+    return state_dir("jobs")
 
 
 def job_id(src_identity: str, dst_identity: str) -> str:
