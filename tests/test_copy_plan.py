@@ -7,22 +7,21 @@ import asyncio
 import os
 from pathlib import Path
 
+from fsmove.commands.migrate import _plan_copy
+from fsmove.endpoints import ConnectOptions
 from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.events import Event, Planned
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.plan import CopyPlan
 from fsmove.transfers.pool import SessionPool
+from tests.copy_harness import put_files
 
 MTIME = 1_700_000_000
 
 
 def _put(root: Path, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-        os.utime(p, (MTIME, MTIME))
+    put_files(None, root, files, mtime=MTIME)
 
 
 async def _engine_do(src: Path, dst: Path, options: CopyOptions,
@@ -70,3 +69,18 @@ def test_plan_of_a_missing_destination_does_not_create_it(tmp_path: Path) -> Non
     assert plan.files_to_copy == 2 and plan.bytes_total == 11
     assert plan.event().dirs_to_create == 1
     assert not dst.exists()
+
+
+def test_migrate_dry_run_reads_the_plan_from_the_engine(tmp_path: Path) -> None:
+    """``fsmove migrate --dry-run``'s "would copy N of M files" comes from
+    ``CopyEngine.plan()`` (both sides opened read-only), not from a list of events."""
+    src, dst = tmp_path / "old", tmp_path / "new"
+    _put(src, {"a.txt": b"aaaa", "b/c.txt": b"cc", "same.txt": b"same"})
+    _put(dst, {"same.txt": b"same", "only-new.txt": b"x"})
+    plan = asyncio.run(_plan_copy(
+        parse_endpoint(str(src)), parse_endpoint(str(dst)), connect=ConnectOptions(),
+        options=CopyOptions(dry_run=True, delete=True)))
+    assert isinstance(plan, CopyPlan)
+    assert (plan.files_to_copy, plan.files_total, plan.bytes_to_copy) == (2, 3, 6)
+    assert plan.files_to_delete == 1
+    assert not (dst / "b").exists()
