@@ -41,3 +41,22 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some files failed); "
     "4 verification mismatch; 5 auth/config; 130 interrupted (journal flushed, rerun to resume)."
 )
+
+
+def exit_code_for_error(exc: BaseException) -> ExitCode:
+    """The exit code of the exception that ended a command: the one mapping (the CLI's
+    entry wrapper, fsmove/command_entry.py, is its only caller)."""
+    # Imported here: the error types import this module.
+    from fsmove.errors import FsmoveError
+    from fsmove.transfers.backend import AuthError, UnsafePathError
+    from fsmove.transfers.endpoint import EndpointError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, FsmoveError):
+        return exc.exit_code
+    if isinstance(exc, EndpointError | UnsafePathError):
+        return ExitCode.USAGE
+    if isinstance(exc, AuthError):
+        return ExitCode.AUTH
+    return ExitCode.ERROR

@@ -24,18 +24,17 @@ CLI's one exception handler).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from fsmove.errors import UsageError
 from fsmove.live_display import Frame, LiveDisplay, copy_frame, verify_frame
+from fsmove.output_channels import JsonStream, LogFile
 from fsmove.progress import (
     CopyProgress,
     VerifyProgress,
@@ -45,7 +44,6 @@ from fsmove.progress import (
     verify_line,
 )
 from fsmove.transfers.events import (
-    BytesMoved,
     Event,
     FileDeleted,
     FileDone,
@@ -54,7 +52,6 @@ from fsmove.transfers.events import (
     FileRestarted,
     FileRetry,
     PathRefused,
-    Planned,
     Summary,
 )
 
@@ -62,11 +59,6 @@ from fsmove.transfers.events import (
 DEFAULT_STATS_INTERVAL = 60.0
 #: How often the live display is redrawn.
 LIVE_REFRESH = 0.25
-#: JSON progress events at most this often.
-JSON_PROGRESS_EVERY = 0.5
-#: JSON lines are flushed at most this often (and at once for the plan, failures and the
-#: summary): a flush per event cost a system call per file, a tenth of the client's time.
-JSON_FLUSH_EVERY = 0.2
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -99,70 +91,6 @@ def is_terminal(stream: IO[str]) -> bool:
         return stream.isatty() and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):
         return False
-
-
-class LogFile:
-    """``--log-file``: lines appended with a timestamp, flushed one by one."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            self._fh: IO[str] | None = open(path, "a", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--log-file {path}: {exc.strerror or exc}") from None
-
-    def write(self, text: str) -> None:
-        if self._fh is None:
-            return
-        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        for line in text.splitlines() or [""]:
-            self._fh.write(f"{stamp} {line}\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-class JsonStream:
-    """One JSON object per line. Byte counts are aggregated into a ``progress`` event
-    at most every ``JSON_PROGRESS_EVERY``; every event carries ``t``, seconds since the
-    command started. The engine's summary is held back: ``summary`` writes the last
-    event, once, with the command's exit code."""
-
-    def __init__(self, stream: IO[str], started: float) -> None:
-        self._stream = stream
-        self._start = started
-        self._bytes = 0
-        self._last_progress = 0.0
-        self._flushed = 0.0
-        self.summary_written = False
-
-    def write(self, data: dict[str, Any], *, flush: bool = False) -> None:
-        now = time.monotonic()
-        data["t"] = round(now - self._start, 3)
-        self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
-        if flush or now - self._flushed >= JSON_FLUSH_EVERY:
-            self._flushed = now
-            self._stream.flush()
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, BytesMoved):
-            self._bytes += event.n
-            now = time.monotonic()
-            if now - self._last_progress >= JSON_PROGRESS_EVERY:
-                self._last_progress = now
-                self.write({"type": "progress", "bytes_sent": self._bytes})
-            return
-        if isinstance(event, Summary):
-            return
-        self.write(event.to_dict(), flush=isinstance(event, Planned | FileFailed))
-
-    def summary(self, data: dict[str, Any]) -> None:
-        if self.summary_written:
-            return
-        self.summary_written = True
-        self.write({"type": "summary", **data}, flush=True)
 
 
 class CommandOutput:

@@ -1,19 +1,81 @@
 """Building stores for tests: one place that turns a test server (or a local folder)
-into a ``Store`` through the same code path the CLI uses."""
+into a ``Store`` through the same code path the CLI uses; and what each store of the
+conformance suite DECLARES it cannot do (rclone's fstests: a backend says what it
+lacks, and the suite never runs what it lacks instead of returning early)."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import Store
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from tests.servers import RunningServer
 
 T = TypeVar("T")
+
+
+class Feature(enum.Enum):
+    """What a store may lack, each read from its probed capabilities or session."""
+
+    #: Write into an existing file at any offset (``OffsetWrites.ANY``); a store that
+    #: cannot appends at the end only (``OffsetWrites.APPEND``).
+    WRITE_ANYWHERE = "write at any offset"
+    #: ``rename`` over an existing file replaces it (``Capabilities.rename_replaces``).
+    RENAME_REPLACES = "rename replaces an existing file"
+    #: ``set_mtime`` / ``place(mtime=...)`` (``Capabilities.set_mtime``).
+    SET_MTIME = "set modification times"
+    #: Its sessions can be asked whether they still answer (``IdleCheck``: FTP NOOP).
+    IDLE_CHECK = "check an idle session"
+
+
+#: Every store of the conformance suite (a local folder and every real server).
+STORES = (
+    "local",
+    "vsftpd_server",
+    "vsftpd_tls_server",
+    "pureftpd_server",
+    "proftpd_server",
+    "proftpd_tls_server",
+    "sshd_server",
+    "aioftp_server",
+)
+
+_NO_IDLE_CHECK = frozenset({Feature.IDLE_CHECK})
+#: What each store cannot do. The suite's parameters are generated from this (a test of a
+#: feature runs on the stores that have it, a test of the limitation on those that lack
+#: it), and test_declared_limits_are_real checks every entry against the live store.
+CANNOT: dict[str, frozenset[Feature]] = {
+    "local": _NO_IDLE_CHECK,  # no connection to lose
+    "vsftpd_server": frozenset(),
+    "vsftpd_tls_server": frozenset(),
+    # REST+STOR truncates at the offset: a partial file is resumed with APPE.
+    "pureftpd_server": frozenset({Feature.WRITE_ANYWHERE}),
+    "proftpd_server": frozenset(),  # the test config allows REST+STOR (AllowStoreRestart)
+    "proftpd_tls_server": frozenset(),
+    "sshd_server": _NO_IDLE_CHECK,  # SSH keepalives watch the connection
+    # aioftp's own server: RNTO refuses an existing target, and no MFMT / MDTM-write.
+    "aioftp_server": frozenset({Feature.RENAME_REPLACES, Feature.SET_MTIME}),
+}
+
+
+def stores_with(*features: Feature) -> list[str]:
+    """The stores that can do all of ``features`` (never empty: an empty parameter list
+    would be a skipped test)."""
+    stores = [name for name in STORES if not CANNOT[name] & set(features)]
+    assert stores, f"no store has {features}"
+    return stores
+
+
+def stores_without(feature: Feature) -> list[str]:
+    """The stores that declare they cannot do ``feature`` (never empty)."""
+    stores = [name for name in STORES if feature in CANNOT[name]]
+    assert stores, f"every store has {feature}"
+    return stores
 
 
 def connect_options(server: RunningServer | None) -> ConnectOptions:

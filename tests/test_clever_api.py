@@ -14,7 +14,7 @@ import pytest
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA512, SIGNATURE_PLAINTEXT, Client
 
 from fsmove.clever.api import CLI_CONSUMER_KEY, CleverApi, Credentials, config_file_path
-from fsmove.clever.cli import CleverAuthError, CleverError
+from fsmove.clever.clever_tool import CleverAuthError, CleverError
 from fsmove.errors import UsageError
 from tests.clever_api import Emulator, serve_emulator
 from tests.clever_oauth import CLI_CONSUMER_SECRET, OAuthCheck

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fsmove.clever.bucket import resolve_clever_endpoint, split_bucket_host
-from fsmove.clever.cli import CleverCli
+from fsmove.clever.clever_tool import CleverCli
 from tests.clever_world import CleverWorld, clever_world_fixture  # noqa: F401
 from tests.servers import RunningServer, make_tree
 
@@ -153,7 +153,7 @@ def test_an_unreachable_api_is_one_line_naming_it(clever_world: CleverWorld) -> 
 
 
 def test_scrub_masks_known_values_and_secret_shapes() -> None:
-    from fsmove.clever.cli import scrub
+    from fsmove.clever.clever_tool import scrub
 
     line = ('BUCKET_FTP_PASSWORD=hunter2 "CLEVER_SECRET": "qwzx" oauth_token="zzyy", '
             "and a known value s3cr3t-value")
@@ -165,7 +165,7 @@ def test_scrub_masks_known_values_and_secret_shapes() -> None:
 
 
 def test_a_silent_clever_times_out_in_one_line(tmp_path: Path) -> None:
-    from fsmove.clever.cli import CleverCli, CleverError
+    from fsmove.clever.clever_tool import CleverCli, CleverError
 
     hung = tmp_path / "clever"
     hung.write_text("#!/bin/sh\nexec sleep 30\n")

@@ -175,10 +175,24 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
                               _write_old(scene.old_uploads, "during/zone.txt", b"zone"))
     world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
                               _write_old(scene.old_media, "during/restart.txt", b"restart"))
+    # Other FS Buckets of the owner, never mounted (earlier scenes of the module leave
+    # some too): each costs an in-process API read, never a `clever` child (Node start).
+    for n in range(3):
+        world.emulator.add_addon(f"unrelated-{n}", env={
+            "BUCKET_HOST": f"bucket-unrelated-{n}.example", "BUCKET_FTP_USERNAME": "u",
+            "BUCKET_FTP_PASSWORD": f"unrelated-password-{n}"})
     planned = world.fsmove("plan", "--app", "shop", "--to", "mtl")
     assert planned.exit_code == 0, planned.output
+    started = len(world.child_argv())
     out = world.fsmove(*scene.args("--yes"))
     assert out.exit_code == 0, out.output
+    # Each bucket read once per run, then carried through the phases: three `clever`
+    # reads (env, addon list, domain), then only the changes (2 creates, a link, 2 env
+    # set, an unlink, the restart).
+    ran = [" ".join(a[:2]) for a in world.child_argv()[started:]]
+    assert sorted(ran) == sorted(["env --app", "addon list", "domain --app", "addon create",
+                                  "addon create", "service link-addon", "env set", "env set",
+                                  "service unlink-addon", "restart --app"]), ran
     assert_migrated(world, scene, extra_uploads={"during/zone.txt": b"zone"},
                     extra_media={"during/restart.txt": b"restart"})
     assert world.emulator.unknown == []
@@ -202,10 +216,11 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
     restart_at = [i for i, p in enumerate(paths) if p[1].endswith("/instances")]
     assert restart_at == [len(paths) - 1] and zone_at < restart_at[0]
     # A rerun changes nothing.
-    before = len(world.emulator.mutations())
+    before, started = len(world.emulator.mutations()), len(world.child_argv())
     again = world.fsmove(*scene.args("--yes"))
     assert again.exit_code == 0, again.output
     assert len(world.emulator.mutations()) == before
+    assert len(world.child_argv()) - started == 3  # the survey's three reads, nothing else
     _no_secret_anywhere(world, scene, out.output, again.output, planned.output)
 
 

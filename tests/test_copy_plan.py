@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from fsmove.commands.migrate import _plan_copy
-from fsmove.endpoints import ConnectOptions
+from fsmove.endpoint_access import ConnectOptions
 from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.events import Event, Planned

@@ -25,10 +25,10 @@ from fsmove.clever.dns import (
     DnsChecker,
     DnsError,
     absolute_name,
-    check_domain,
     parse_nameserver,
     zone_target,
 )
+from fsmove.clever.dns_domain_check import check_domain
 from fsmove.cli import app
 from fsmove.errors import UsageError
 from tests.servers.base import ServerNotInstalled

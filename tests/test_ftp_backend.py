@@ -17,19 +17,24 @@ import pytest
 from fsmove.transfers.backend import (
     AuthError,
     BackendError,
+    Capabilities,
     ConnectError,
     EntryKind,
     NotFoundError,
     OffsetWrites,
     PermanentError,
+    SessionFeatures,
     TooManySessionsError,
     TransientError,
     UnsupportedError,
 )
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.ftp import FtpSession, FtpStore
-from fsmove.transfers.ftp_tls import TlsSetupError
+from fsmove.transfers.ftp.tls import TlsSetupError
+from fsmove.transfers.pool import PoolStats, SessionPool
+from fsmove.transfers.session_count import sessions_worth_opening
 from fsmove.transfers.tree import PROBE_PREFIX
+from tests.faults.restartable_ftpd import RestartableFtpd
 from tests.servers import RunningServer, make_tree, start_proftpd, start_vsftpd
 from tests.servers.ports import free_port
 
@@ -153,7 +158,7 @@ def test_ranged_reads_abort_and_keep_the_session_in_step(real_server: RunningSer
             assert (await s.stat("small.txt")).size == 5
             assert await read_all(s, "small.txt") == b"hello"
         assert sorted([e.path async for e in s.list("")]) == ["big.bin", "small.txt"]
-        assert s.reconnects == 0 and not s.broken
+        assert s.usable  # never lost: a session no longer logs in again by itself
 
     with_session(real_server, check)
 
@@ -169,7 +174,7 @@ def test_a_consumer_stopping_early_leaves_the_session_usable(real_server: Runnin
         await stream.aclose()  # type: ignore[attr-defined]
         assert (await s.stat("big.bin")).size == len(data)
         assert await read_all(s, "big.bin", offset=len(data) - 10) == data[-10:]
-        assert s.reconnects == 0
+        assert s.usable
 
     with_session(real_server, check)
 
@@ -190,16 +195,24 @@ def test_aioftp_server_ranged_read_survives_its_abort_handling(
 ) -> None:
     # aioftp's server drops the whole session when its data connection is cut mid-write:
     # ABOR goes first and the data is drained until it answers; the range is exact
-    # either way and the session stays usable.
+    # either way and the side stays usable (a session aioftp dropped says so, and the
+    # pool, which alone recovers sessions, lends a new one).
     server = fresh_subdir(aioftp_server)
     data = os.urandom(32 * 1024 * 1024)
     make_tree(server, {"big.bin": data})
 
-    async def check(s: FtpSession, _store: FtpStore) -> None:
-        assert await read_all(s, "big.bin", offset=123, length=4567) == data[123 : 123 + 4567]
-        assert (await s.stat("big.bin")).size == len(data)
+    async def go() -> None:
+        pool = SessionPool(ftp_store(server), max_sessions=1)
+        try:
+            async with pool.session() as s:
+                got = await read_all(s, "big.bin", offset=123, length=4567)
+            assert got == data[123 : 123 + 4567]
+            async with pool.session() as s:
+                assert (await s.stat("big.bin")).size == len(data)
+        finally:
+            await pool.aclose()
 
-    with_session(server, check)
+    run(go)
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -280,19 +293,31 @@ def test_connections_opened_ahead_survive_refusals_and_failures(
         with pytest.raises(NotFoundError):
             await read_all(s, "missing.bin")
         assert await read_all(s, "b.bin") == b"b" * 10 + b"c" * 300_000
-        for broken in (broken_after_first, broken_at_once):
-            with pytest.raises(SourceBroke):
-                await s.write("p.bin", broken())
-            assert await s.write("ok.bin", pieces(b"fine")) == 4
-            assert await read_all(s, "ok.bin") == b"fine"
-        assert await s.write("empty.bin", pieces()) == 0
-        assert (await s.stat("empty.bin")).size == 0
-        monkeypatch.setattr("fsmove.transfers.ftp.AHEAD_MAX_AGE", 0.0)  # all stale now
-        assert await s.write("c.bin", pieces(b"c")) == 1
-        await s.place("c.bin", "d.bin", mtime=None)
-        assert await read_all(s, "d.bin") == b"c"
-        names = sorted([e.path async for e in s.list("")])
-        assert {"a.bin", "b.bin", "d.bin", "empty.bin", "ok.bin"} <= set(names)
+        replaced: list[FtpSession] = []
+        try:
+            for broken in (broken_after_first, broken_at_once):
+                with pytest.raises(SourceBroke):
+                    await s.write("p.bin", broken())
+                if not s.usable:
+                    # An upload cut with its replies unread leaves the connection out of
+                    # step: the session says so, and the pool (here, the test) takes a
+                    # new one; a session never logs in again by itself.
+                    await s.close()
+                    s = await store.connect()
+                    replaced.append(s)
+                assert await s.write("ok.bin", pieces(b"fine")) == 4
+                assert await read_all(s, "ok.bin") == b"fine"
+            assert await s.write("empty.bin", pieces()) == 0
+            assert (await s.stat("empty.bin")).size == 0
+            monkeypatch.setattr("fsmove.transfers.ftp.transfer.AHEAD_MAX_AGE", 0.0)  # stale
+            assert await s.write("c.bin", pieces(b"c")) == 1
+            await s.place("c.bin", "d.bin", mtime=None)
+            assert await read_all(s, "d.bin") == b"c"
+            names = sorted([e.path async for e in s.list("")])
+            assert {"a.bin", "b.bin", "d.bin", "empty.bin", "ok.bin"} <= set(names)
+        finally:
+            for session in replaced:
+                await session.close()
 
     with_session(real_server, check)
 
@@ -518,3 +543,93 @@ def test_no_password_in_reprs_or_errors(vsftpd_server: RunningServer) -> None:
 
     for text in run(go):
         assert vsftpd_server.password not in text
+
+
+# -- session health: the pool alone recovers sessions ----------------------------------------
+
+
+def test_the_pool_checks_a_session_that_sat_idle_and_replaces_it_when_dead(
+    tmp_path: Path,
+) -> None:
+    """A server restart drops every session while the side sits idle (as servers and
+    NAT boxes drop idle connections): the pool asks the idle session (NOOP) before
+    lending it again, drops it, and the borrower gets a new session instead of a failed
+    file. On the old pool the borrower got the dead session."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    (root / "f.txt").write_bytes(b"hello")
+    server = RestartableFtpd(root)
+    with server.running():
+        url = server.url().replace("@", f":{server.password}@", 1)
+        # Read-only: the probe runs on one session only, lent to the pool first.
+        store = FtpStore(parse_endpoint(url), timeout=20, read_only=True)
+
+        async def go() -> PoolStats:
+            pool = SessionPool(store, max_sessions=1, idle_check_after=0.0)
+            try:
+                async with pool.session() as s:
+                    assert (await s.stat("f.txt")).size == 5
+                await asyncio.to_thread(server.stop)  # every session dropped
+                await asyncio.to_thread(server.start)  # same port, same files
+                async with pool.session() as s:
+                    assert (await s.stat("f.txt")).size == 5
+                return pool.stats
+            finally:
+                await pool.aclose()
+
+        stats = run(go)
+    assert (stats.idle_checks, stats.dropped, stats.opened) == (1, 1, 2)
+
+
+def test_a_session_reused_at_once_is_not_checked(vsftpd_server: RunningServer) -> None:
+    """Small files on a busy side pay nothing: no NOOP before a session that was just
+    used (the check waits for ``idle_check_after`` seconds of idleness)."""
+
+    async def go() -> tuple[PoolStats, bool]:
+        pool = SessionPool(ftp_store(vsftpd_server), max_sessions=1,
+                           idle_check_after=3600.0)
+        try:
+            for _ in range(3):
+                async with pool.session() as s:
+                    assert (await s.stat("")).kind is EntryKind.DIR
+                    features = SessionFeatures.of(s)
+            return pool.stats, features.idle_check
+        finally:
+            await pool.aclose()
+
+    stats, can_check = run(go)
+    assert can_check  # FTP sessions can be checked: the pool chose not to
+    assert (stats.idle_checks, stats.opened, stats.dropped) == (0, 1, 0)
+
+
+# -- how many sessions: the pool decides from what the store measured -------------------------
+
+
+def test_how_many_sessions_follows_the_round_trip() -> None:
+    """The policy (transfers/session_count.py), from facts only: few on a LAN (a file
+    costs CPU there), many over a WAN (Little's law), fewer for FTPS (a TLS handshake
+    per data connection); no fact, no opinion (the per-scheme default stays)."""
+    assert sessions_worth_opening(Capabilities()) is None
+    assert sessions_worth_opening(Capabilities(round_trip=0.0004)) == 16
+    assert sessions_worth_opening(Capabilities(round_trip=0.06)) == 64
+    assert sessions_worth_opening(Capabilities(round_trip=0.06, tls_per_transfer=True)) == 32
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "vsftpd_tls_server"])
+def test_an_ftp_store_reports_facts_and_the_pool_sizes_itself(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    server: RunningServer = request.getfixturevalue(fixture)
+
+    async def go(auto_cap: bool) -> tuple[Capabilities, int]:
+        pool = SessionPool(ftp_store(server), max_sessions=5, auto_cap=auto_cap)
+        try:
+            return await pool.capabilities(), pool.stats.cap
+        finally:
+            await pool.aclose()
+
+    caps, cap = run(lambda: go(True))
+    assert caps.round_trip is not None and 0 < caps.round_trip < 20  # the login's USER
+    assert caps.tls_per_transfer is (fixture == "vsftpd_tls_server")
+    assert cap == sessions_worth_opening(caps)
+    assert run(lambda: go(False))[1] == 5  # the user's cap is never overridden

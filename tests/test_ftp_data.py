@@ -1,4 +1,4 @@
-"""The FTP data connection's receive path (transfers/ftp_data.py) over real loopback TCP.
+"""The FTP data connection's receive path (transfers/ftp/data.py) over real loopback TCP.
 
 A plain TCP peer on 127.0.0.1 plays the server's side of a data connection (an FTP data
 connection is nothing but raw bytes then EOF): these tests pin what the FTP sessions
@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from fsmove.transfers.ftp_data import (
+from fsmove.transfers.ftp.data import (
     DATA_PIECE,
     FIRST_BUFFER,
     HIGH_WATER,

@@ -10,8 +10,8 @@ from fsmove.transfers.backend import (
     TooManySessionsError,
     TransientError,
 )
-from fsmove.transfers.ftp_client import Reply
-from fsmove.transfers.ftp_errors import reply_error
+from fsmove.transfers.ftp.client import Reply
+from fsmove.transfers.ftp.errors import reply_error
 
 
 def err(code: int, text: str) -> Exception:

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fsmove.transfers.backend import EntryKind
-from fsmove.transfers.ftp_listing import (
+from fsmove.transfers.backend import Entry, EntryKind
+from fsmove.transfers.ftp.listing import (
     MAX_LINE,
     LineSplitter,
-    Listed,
     ListingLineError,
     format_timeval,
     parse_list_line,
@@ -25,13 +24,13 @@ from fsmove.transfers.ftp_listing import (
 
 def test_vsftpd_line_with_time() -> None:
     line = b"-rw-r--r--    1 1002     0             100 Nov 25 18:25 f100"
-    assert parse_list_line(line) == Listed(name="f100", kind=EntryKind.FILE, size=100)
+    assert parse_list_line(line) == Entry(path="f100", kind=EntryKind.FILE, size=100)
 
 
 def test_line_with_year_keeps_the_name_after_one_space() -> None:
     line = b"-rw-r--r--    1 ftp      ftp        123456 Jan  3  2019 old report.pdf"
     got = parse_list_line(line)
-    assert got == Listed(name="old report.pdf", kind=EntryKind.FILE, size=123456)
+    assert got == Entry(path="old report.pdf", kind=EntryKind.FILE, size=123456)
 
 
 def test_name_with_leading_and_inner_spaces() -> None:
@@ -46,36 +45,37 @@ def test_name_that_looks_like_a_time() -> None:
 
 def test_directory_and_symlink() -> None:
     d = parse_list_line(b"drwxr-xr-x    2 1002     0            4096 Nov 25 18:25 sub dir")
-    assert d == Listed(name="sub dir", kind=EntryKind.DIR)
+    assert d == Entry(path="sub dir", kind=EntryKind.DIR)
     link = parse_list_line(b"lrwxrwxrwx    1 1002     0   4 Nov 25 18:25 my link -> f100")
-    assert link == Listed(name="my link", kind=EntryKind.LINK, link_target="f100")
+    # The target is cut off the name (fsmove never follows a link, nor keeps its target).
+    assert link == Entry(path="my link", kind=EntryKind.LINK)
 
 
 def test_devices_and_odd_types_are_other() -> None:
     dev = parse_list_line(b"crw-rw-rw-   1 root  root  1,   3 Apr  1  2020 null")
-    assert dev == Listed(name="null", kind=EntryKind.OTHER)
+    assert dev == Entry(path="null", kind=EntryKind.OTHER)
     fifo = parse_list_line(b"prw-r--r--   1 u g 0 Apr  1 10:00 pipe")
     assert fifo is not None and fifo.kind is EntryKind.OTHER
 
 
 def test_no_group_column_and_acl_marker() -> None:
     got = parse_list_line(b"-rw-r--r--+ 1 owner 2048 Dec 31 23:59 acl.txt")
-    assert got == Listed(name="acl.txt", kind=EntryKind.FILE, size=2048)
+    assert got == Entry(path="acl.txt", kind=EntryKind.FILE, size=2048)
 
 
 def test_numeric_owner_and_group() -> None:
     got = parse_list_line(b"-rw-r--r-- 1 1000 1000 0 Jul  4 12:00 empty")
-    assert got == Listed(name="empty", kind=EntryKind.FILE, size=0)
+    assert got == Entry(path="empty", kind=EntryKind.FILE, size=0)
 
 
 def test_iso_dates() -> None:
     got = parse_list_line(b"-rw-r--r-- 1 u g 42 2021-06-01 08:09 iso name")
-    assert got == Listed(name="iso name", kind=EntryKind.FILE, size=42)
+    assert got == Entry(path="iso name", kind=EntryKind.FILE, size=42)
 
 
 def test_localised_month() -> None:
     got = parse_list_line("-rw-r--r-- 1 u g 9 Mär  5 10:00 März.txt".encode())
-    assert got == Listed(name="März.txt", kind=EntryKind.FILE, size=9)
+    assert got == Entry(path="März.txt", kind=EntryKind.FILE, size=9)
 
 
 def test_utf8_and_undecodable_names() -> None:
@@ -96,14 +96,14 @@ def test_list_entries_have_no_mtime() -> None:
 
 
 def test_dos_lines() -> None:
-    assert parse_list_line(b"01-02-20  03:04PM       <DIR>          My Folder") == Listed(
-        name="My Folder", kind=EntryKind.DIR
+    assert parse_list_line(b"01-02-20  03:04PM       <DIR>          My Folder") == Entry(
+        path="My Folder", kind=EntryKind.DIR
     )
-    assert parse_list_line(b"12-31-2019  11:59AM             1234 report 2019.xlsx") == Listed(
-        name="report 2019.xlsx", kind=EntryKind.FILE, size=1234
+    assert parse_list_line(b"12-31-2019  11:59AM             1234 report 2019.xlsx") == Entry(
+        path="report 2019.xlsx", kind=EntryKind.FILE, size=1234
     )
-    assert parse_list_line(b"07-04-21  09:15        1,234,567 big.bin") == Listed(
-        name="big.bin", kind=EntryKind.FILE, size=1234567
+    assert parse_list_line(b"07-04-21  09:15        1,234,567 big.bin") == Entry(
+        path="big.bin", kind=EntryKind.FILE, size=1234567
     )
 
 
@@ -129,7 +129,7 @@ def test_garbage_lines_raise(line: bytes) -> None:
 
 def test_mlsd_lines() -> None:
     got = parse_mlsx_line(b"type=file;size=5;modify=20200913122640;UNIX.mode=0644; a b;c.txt")
-    assert got == Listed(name="a b;c.txt", kind=EntryKind.FILE, size=5, mtime=1_600_000_000.0)
+    assert got == Entry(path="a b;c.txt", kind=EntryKind.FILE, size=5, mtime=1_600_000_000.0)
     assert parse_mlsx_line(b"type=cdir;modify=20200101000000; .") is None
     assert parse_mlsx_line(b"type=pdir;modify=20200101000000; ..") is None
     d = parse_mlsx_line(b"Type=dir;Modify=20200101000000;sizd=4096; sub")
@@ -180,7 +180,7 @@ _names = st.text(
 def test_any_name_survives_a_unix_line(name: str, size: int, recent: bool, day: int) -> None:
     stamp = f"Jun {day:2d} 12:34" if recent else f"Jun {day:2d}  2019"
     line = f"-rw-r--r--    1 owner    group {size:>12} {stamp} {name}".encode()
-    assert parse_list_line(line) == Listed(name=name, kind=EntryKind.FILE, size=size)
+    assert parse_list_line(line) == Entry(path=name, kind=EntryKind.FILE, size=size)
 
 
 @given(name=_names, size=st.integers(min_value=0, max_value=2**63))

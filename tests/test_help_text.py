@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,28 @@ def test_bad_stats_interval_is_a_usage_error() -> None:
     done = fsmove("copy", "a", "b", "--stats", "often")
     assert done.returncode == 2
     assert done.stderr.startswith("fsmove: error: --stats 'often': give a duration like 30s")
+
+
+def test_the_command_line_starts_without_what_the_commands_run() -> None:
+    """`fsmove` builds its commands from light modules (fsmove/commands/*_command.py):
+    the engine, the output, the verifier, DNS and the Clever client load only when a
+    command runs, not for `--help` or a usage error."""
+    heavy = ("fsmove.transfers.copy.engine", "fsmove.output", "fsmove.verify.verifier",
+             "fsmove.commands.copy", "fsmove.commands.migrate", "fsmove.clever.dns",
+             "fsmove.clever.api", "dns.resolver", "rich.live")
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, fsmove.cli; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(done.stdout.split())
+    assert [m for m in heavy if m in loaded] == []
+
+
+def test_exceptions_become_exit_codes_in_one_place() -> None:
+    """One entry wrapper (fsmove/command_entry.py) catches what ends a command; one
+    function (fsmove/exitcodes.py) maps an exception to its exit code."""
+    root = Path(__file__).resolve().parents[1] / "fsmove"
+    catching = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")
+                      if "except (Exception, KeyboardInterrupt)" in p.read_text())
+    mapping = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")
+                     if re.search(r"^def exit_code_for", p.read_text(), re.M))
+    assert (catching, mapping) == (["command_entry.py"], ["exitcodes.py"])

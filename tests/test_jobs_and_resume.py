@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from fsmove.cli import app
 from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
 from fsmove.commands.status import eta_seconds
-from fsmove.endpoints import ConnectOptions
+from fsmove.endpoint_access import ConnectOptions
 from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.jobs import JobStatus, read_status
 from fsmove.transfers.journal import Journal

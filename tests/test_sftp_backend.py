@@ -32,6 +32,7 @@ from fsmove.transfers.backend import (
     UnsafePathError,
 )
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
+from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.sftp import SftpStore
 from tests.servers import RunningServer, make_tree
 
@@ -428,3 +429,30 @@ def test_full_destination_is_no_space_error(server: RunningServer, full_disk: st
         await st.aclose()
 
     run(go)
+
+
+def test_a_session_whose_ssh_connection_is_gone_says_so_and_the_pool_replaces_it(
+    server: RunningServer,
+) -> None:
+    """Health is part of the Session protocol: an SFTP session whose SSH connection went
+    away is no longer ``usable``, so the pool drops it when its borrower leaves and the
+    next borrower gets a new one (the old pool read a ``broken`` flag only FTP had, and
+    lent the dead session again)."""
+
+    async def go() -> PoolStats:
+        pool = SessionPool(store(server), max_sessions=1)
+        try:
+            async with pool.session() as s:
+                assert s.usable
+                connection = s._conn  # type: ignore[attr-defined]
+                connection.close()  # lost under the session, without an operation failing
+                await connection.wait_closed()
+                assert not s.usable
+            async with pool.session() as s:
+                assert s.usable and (await s.stat("")).kind is EntryKind.DIR
+            return pool.stats
+        finally:
+            await pool.aclose()
+
+    stats = run(go)
+    assert (stats.dropped, stats.opened) == (1, 2)

@@ -21,6 +21,9 @@ from typing import Protocol, runtime_checkable
 #: Default size of the pieces a backend yields from ``read`` / accepts in ``write``.
 PIECE_SIZE = 256 * 1024
 
+#: ``write``'s ``acked(n)`` callback: ``n`` bytes from the offset are acknowledged.
+Acked = Callable[[int], None]
+
 
 class EntryKind(enum.Enum):
     FILE = "file"
@@ -84,9 +87,11 @@ class Capabilities:
     ordered_requests: bool = False
     #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
     max_sessions: int | None = None
-    #: How many sessions are worth opening, from what the probe measured (the link's
-    #: round trip): a pool without an explicit cap from the user takes it.
-    suggested_sessions: int | None = None
+    #: The shortest command round trip measured at login (seconds), where the store
+    #: measures one (FTP): a fact the pool sizes itself from (transfers/session_count.py).
+    round_trip: float | None = None
+    #: Each transfer opens a new TLS-secured data connection (FTPS): a handshake per file.
+    tls_per_transfer: bool = False
     #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).
     mtime_resolution: float = 1.0
     #: ``place(..., mode=...)`` sets permission bits (local chmod, SFTP setstat; FTP
@@ -226,6 +231,12 @@ def check_relpath(path: str) -> str:
     return path
 
 
+def folders_of(path: str) -> list[str]:
+    """The folders leading to ``path`` below the root, outermost first ("a", "a/b")."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def join_relpath(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
@@ -242,7 +253,18 @@ def parent_of(path: str) -> str:
 @runtime_checkable
 class Session(Protocol):
     """One logged-in connection to a store. Not safe for concurrent use beyond
-    ``Capabilities.ops_per_session`` operations at a time."""
+    ``Capabilities.ops_per_session`` operations at a time.
+
+    Health is part of the protocol: ``usable`` says whether the session can serve
+    another operation. A session never repairs itself (no silent re-login): the pool
+    (transfers/pool.py) alone drops an unusable session and opens another."""
+
+    @property
+    def usable(self) -> bool:
+        """False once the session knows it cannot serve another operation: its
+        connection was lost or fell out of step (the operation that saw it got the
+        error), or it was closed. A local answer, no round trip."""
+        ...
 
     async def stat(self, path: str) -> Entry:
         """Entry for ``path``; NotFoundError if it does not exist."""
@@ -263,15 +285,8 @@ class Session(Protocol):
         the descriptor opened without following a link; SFTP: lstat beside the open)."""
         ...
 
-    async def write(
-        self,
-        path: str,
-        data: AsyncIterable[bytes],
-        *,
-        offset: int = 0,
-        create: bool = True,
-        acked: Callable[[int], None] | None = None,
-    ) -> int:
+    async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
+                    create: bool = True, acked: Acked | None = None) -> int:
         """Write the stream into ``path`` and return the number of bytes written.
 
         ``create=True`` (only with ``offset == 0``) removes whatever has that name (a
@@ -325,6 +340,32 @@ class Session(Protocol):
     async def close(self) -> None:
         """Log out and close; never raises."""
         ...
+
+
+@runtime_checkable
+class IdleCheck(Protocol):
+    """Optional: a session whose connection may die unnoticed while it sits idle
+    (servers and middleboxes drop idle connections) and that can ask the server
+    cheaply whether it still answers (FTP ``NOOP``, as rclone does before reusing an
+    FTP connection). SFTP needs none (SSH keepalives); the local disk has no
+    connection."""
+
+    async def still_alive(self) -> bool:
+        """Ask the server; False (the session then unusable) if it does not answer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFeatures:
+    """Which optional session methods a store's sessions have, detected once from the
+    first session (rclone's ``Features.Fill``) and then read as flags."""
+
+    #: ``IdleCheck.still_alive``: the pool checks a session idle for a while first.
+    idle_check: bool = False
+
+    @classmethod
+    def of(cls, session: Session) -> SessionFeatures:
+        return cls(idle_check=isinstance(session, IdleCheck))
 
 
 @runtime_checkable

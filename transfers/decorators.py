@@ -3,7 +3,7 @@
 A concern that wraps a store (the rate limit in ``ratelimit.py``; counting, failing or
 gating wrappers in the tests) subclasses ``StoreDecorator`` and ``SessionDecorator`` and
 overrides only what it decorates: every other operation, and every attribute a backend
-has of its own (``broken``, ``reconnects``...), reaches the wrapped store unchanged.
+has of its own (``usable``, ``still_alive``...), reaches the wrapped store unchanged.
 """
 
 from __future__ import annotations

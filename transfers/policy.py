@@ -118,7 +118,7 @@ class Limits:
     #: Folders listed at once per side by verify.
     verify_listings_at_once: int = 8
     #: Sessions open at once on each side; None: the scheme's ``DEFAULT_SESSIONS``,
-    #: which the store's own suggestion may lower.
+    #: which ``session_count.py`` may resize from the store's measured round trip.
     src_sessions: int | None = None
     dst_sessions: int | None = None
 
@@ -141,6 +141,6 @@ class Limits:
         return chosen if chosen is not None else DEFAULT_SESSIONS[scheme]
 
     def session_cap_chosen(self, side: Literal["src", "dst"]) -> bool:
-        """Whether the user set ``side``'s cap (else the store's suggestion may lower
+        """Whether the user set ``side``'s cap (else ``session_count.py`` may resize
         it: ``SessionPool(auto_cap=True)``)."""
         return (self.src_sessions if side == "src" else self.dst_sessions) is not None

@@ -10,6 +10,18 @@ an FTP transfer cut in the middle leaves the control channel in an unknown state
 that session closed and dropped; the next borrower gets a new one. Errors that say
 nothing about the connection (not found, permission denied...) keep it.
 
+The pool alone recovers sessions (a session never logs in again by itself): a session
+that says it is no longer ``usable`` (the Session protocol's health: a lost or
+out-of-step connection) is dropped when its borrower leaves. A session that sat idle
+for ``idle_check_after`` seconds is asked whether it still answers before it is lent
+again, where its store's sessions can tell (``IdleCheck``: FTP NOOP, as rclone does):
+servers and middleboxes drop idle connections, and a dead one would otherwise fail the
+next file after a timeout. Sessions reused at once are never checked, so small files
+on a busy side pay nothing.
+
+How many sessions a side opens without a cap from the user is the pool's decision
+(``auto_cap``), from what the store measured (transfers/session_count.py).
+
 When the server refuses a new connection as "too many" (FTP 421), the pool lowers its
 own cap to the number of sessions that are open, so the side settles at what the
 server accepts, and the borrower waits for a free session instead of failing. With no
@@ -23,8 +35,20 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .backend import BackendError, Capabilities, Session, Store, TooManySessionsError
+from .backend import (
+    BackendError,
+    Capabilities,
+    IdleCheck,
+    Session,
+    SessionFeatures,
+    Store,
+    TooManySessionsError,
+)
 from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
+from .session_count import sessions_worth_opening
+
+#: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
+IDLE_CHECK_AFTER = 10.0
 
 
 @dataclass(eq=False)
@@ -32,6 +56,8 @@ class _Slot:
     session: Session
     borrowers: int = 0
     broken: bool = False
+    #: When its last borrower left (event loop time): how long it sat idle.
+    idle_since: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class PoolStats:
     opened: int
     dropped: int
     cap: int
+    #: Idle sessions asked whether they still answer before being lent again.
+    idle_checks: int = 0
 
 
 @dataclass(eq=False)
@@ -52,10 +80,14 @@ class SessionPool:
     _opened: int = 0
     _dropped: int = 0
     _closed: bool = False
-    #: Take the store's ``suggested_sessions`` (the cap was not chosen by the user).
+    _features: SessionFeatures | None = None
+    _idle_checks: int = 0
+    #: Size the side from the store's facts (the cap was not chosen by the user).
     auto_cap: bool = False
     #: Back-off when the server refuses a connection as "too many" and none is open.
     too_many_retries: RetryPolicy = TOO_MANY_SESSIONS_RETRIES
+    #: Check a session idle this long before lending it again (where it can tell).
+    idle_check_after: float = IDLE_CHECK_AFTER
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
@@ -67,13 +99,15 @@ class SessionPool:
 
     @property
     def stats(self) -> PoolStats:
-        return PoolStats(opened=self._opened, dropped=self._dropped, cap=self.max_sessions)
+        return PoolStats(opened=self._opened, dropped=self._dropped, cap=self.max_sessions,
+                         idle_checks=self._idle_checks)
 
     async def capabilities(self) -> Capabilities:
         if self._caps is None:
             self._caps = await self.store.capabilities()
-            if self.auto_cap and self._caps.suggested_sessions is not None:
-                self.max_sessions = max(1, self._caps.suggested_sessions)
+            wanted = sessions_worth_opening(self._caps) if self.auto_cap else None
+            if wanted is not None:
+                self.max_sessions = max(1, wanted)
             if self._caps.max_sessions is not None:
                 self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
         return self._caps
@@ -114,7 +148,9 @@ class SessionPool:
                 if idle or (free and not can_open):
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
-                    return slot
+                    if not self._needs_idle_check(slot) or await self._still_alive(slot):
+                        return slot
+                    continue  # it was dead: dropped; look again
                 if can_open:
                     self._connecting += 1
                     self._cond.release()
@@ -146,6 +182,8 @@ class SessionPool:
                     await self._cond.acquire()
                     self._connecting -= 1
                     self._opened += 1
+                    if self._features is None:
+                        self._features = SessionFeatures.of(session)
                     slot = _Slot(session=session, borrowers=1)
                     self._slots.append(slot)
                     return slot
@@ -157,14 +195,42 @@ class SessionPool:
                     self._cond.notify(1)
                     raise
 
+    def _needs_idle_check(self, slot: _Slot) -> bool:
+        """A session that sat idle long enough, alone on its slot, whose store's
+        sessions can tell whether they still answer."""
+        return (
+            self._features is not None and self._features.idle_check
+            and slot.borrowers == 1
+            and asyncio.get_running_loop().time() - slot.idle_since >= self.idle_check_after
+        )
+
+    async def _still_alive(self, slot: _Slot) -> bool:
+        """Ask a held slot's session (with the lock released meanwhile: a round trip, and
+        the release of a dead one takes the lock); a dead one is dropped and closed."""
+        session = slot.session
+        assert isinstance(session, IdleCheck)
+        self._idle_checks += 1
+        alive = False
+        self._cond.release()
+        try:
+            alive = await session.still_alive()
+        finally:
+            if not alive:
+                slot.broken = True
+                await asyncio.shield(self._release(slot))
+            await self._cond.acquire()
+        return alive
+
     async def _release(self, slot: _Slot) -> None:
         to_close: Session | None = None
         async with self._cond:
             slot.borrowers -= 1
             # A session may know it is unusable without having raised (an FTP read
-            # stopped early whose ABOR failed): it says so with a ``broken`` flag.
-            if getattr(slot.session, "broken", False):
+            # stopped early whose ABOR failed): the protocol's ``usable`` says so.
+            if not slot.session.usable:
                 slot.broken = True
+            if slot.borrowers == 0:
+                slot.idle_since = asyncio.get_running_loop().time()
             if slot.broken and slot in self._slots:
                 self._slots.remove(slot)
                 self._dropped += 1

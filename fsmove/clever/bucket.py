@@ -25,14 +25,16 @@ Decisions:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from fsmove.errors import UsageError
 from fsmove.transfers.endpoint import Endpoint, Secret
 
-from .cli import CleverCli
+from .api import CleverApi
+from .clever_tool import CleverCli
 
 SCHEME = "clever://"
 FS_BUCKET_PROVIDER = "fs-bucket"
@@ -104,36 +106,41 @@ def find_addon_id(cli: CleverCli, name: str) -> dict[str, Any]:
     return next(iter(found.values()))
 
 
-#: Buckets this process already read (``fsmove migrate`` reads each once, then its copy,
-#: verify and delta phases name them as ``clever://ID``): add-on id / real id -> Bucket.
-_known: dict[str, Bucket] = {}
+def bucket_from_env(addon: str, env: Mapping[str, str]) -> Bucket | None:
+    """The bucket whose variables are ``env`` (BUCKET_HOST, BUCKET_FTP_USERNAME,
+    BUCKET_FTP_PASSWORD), or None when they are not a bucket's."""
+    if not env.get("BUCKET_HOST") or not env.get("BUCKET_FTP_PASSWORD"):
+        return None
+    return Bucket(addon=addon, host=env["BUCKET_HOST"], user=env.get("BUCKET_FTP_USERNAME", ""),
+                  password=Secret(env["BUCKET_FTP_PASSWORD"]))
 
 
-def remember_bucket(bucket: Bucket, addon_id: str, entry: dict[str, Any] | None = None) -> None:
-    """Let ``clever://ADDON_ID`` (or its real id) resolve to ``bucket`` in this process."""
-    _known[addon_id] = bucket
-    real = (entry or {}).get("realId")
-    if real:
-        _known[str(real)] = bucket
+def _bucket_or_refusal(addon: str, env: Mapping[str, str]) -> Bucket:
+    missing = [k for k in ("BUCKET_HOST", "BUCKET_FTP_USERNAME", "BUCKET_FTP_PASSWORD")
+               if not env.get(k)]
+    bucket = None if missing else bucket_from_env(addon, env)
+    if bucket is None:
+        raise not_a_bucket(addon, f"its env has no {', '.join(missing)}")
+    return bucket
 
 
 def read_bucket(cli: CleverCli, addon: str) -> Bucket:
-    """The FTP access of the FS Bucket ``addon`` (id, real id or name)."""
-    if addon in _known:
-        return replace(_known[addon], addon=addon)
+    """The FTP access of the FS Bucket ``addon`` (id, real id or name), through the
+    `clever` CLI (which finds the add-on's owner itself)."""
     addon_id = addon
     if not looks_like_id(addon):
         entry = find_addon_id(cli, addon)
         if entry.get("providerId") not in (None, FS_BUCKET_PROVIDER):
             raise not_a_bucket(addon, f"it is a {entry.get('type') or entry['providerId']}")
         addon_id = str(entry["addonId"])
-    env = cli.addon_env(addon_id)
-    missing = [k for k in ("BUCKET_HOST", "BUCKET_FTP_USERNAME", "BUCKET_FTP_PASSWORD")
-               if not env.get(k)]
-    if missing:
-        raise not_a_bucket(addon, f"its env has no {', '.join(missing)}")
-    return Bucket(addon=addon, host=env["BUCKET_HOST"], user=env["BUCKET_FTP_USERNAME"],
-                  password=Secret(env["BUCKET_FTP_PASSWORD"]))
+    return _bucket_or_refusal(addon, cli.addon_env(addon_id))
+
+
+def read_owned_bucket(api: CleverApi, owner: str, addon_id: str) -> Bucket:
+    """The FTP access of the FS Bucket ``addon_id`` of ``owner``, read through the API in
+    this process (no `clever` child): how `fsmove migrate` reads each bucket once, then
+    carries it through its phases."""
+    return _bucket_or_refusal(addon_id, api.addon_env(owner, addon_id))
 
 
 def not_a_bucket(addon: str, why: str) -> UsageError:

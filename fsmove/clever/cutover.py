@@ -31,7 +31,7 @@ from . import children, cutover_state
 from .api import CleverApi
 from .app import find_app, mounts_of
 from .bucket import read_bucket
-from .cli import CleverCli, CleverError, Domain
+from .clever_tool import CleverCli, CleverError, Domain
 from .cutover_state import CutoverState, Step
 from .dns import DnsChecker
 from .dns_advice import print_records, print_ttl_advice

@@ -10,12 +10,11 @@ values (folder + bucket host): no password, no token.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import statefile
-
-VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,7 @@ class Step:
 
     @property
     def description(self) -> str:
-        if self.kind == "env":
-            return f"set {self.args[0]}={self.args[1]}"
-        if self.kind in ("link", "unlink"):
-            return f"{self.kind} {self.args[0]}"
-        return self.kind
+        return statefile.switch_step_description(self.kind, self.args) or self.kind
 
 
 @dataclass(frozen=True)
@@ -51,28 +46,26 @@ class CutoverState:
         return replace(self, steps=tuple(steps))
 
 
-_KIND = "cutover"
-_WHAT = "cut-over journal"
-_ADVICE = "check the app's state in the Console, then delete the file to start over"
+JOURNAL = statefile.JournalFile(
+    kind="cutover", version=1, what="cut-over journal",
+    advice="check the app's state in the Console, then delete the file to start over")
 
 
 def state_path(app: str, old: str, new: str) -> Path:
-    return statefile.state_path(_KIND, app, old, new)
+    return JOURNAL.path(app, old, new)
+
+
+def _from_document(data: dict[str, Any]) -> CutoverState:
+    return CutoverState(
+        app=data["app"], old=data["old"], new=data["new"], zone=data["zone"],
+        steps=tuple(Step(kind=s["kind"], args=tuple(s["args"]), done=bool(s["done"]))
+                    for s in data["steps"]),
+    )
 
 
 def load(path: Path) -> CutoverState | None:
-    data = statefile.read(path, version=VERSION, what=_WHAT, advice=_ADVICE)
-    if data is None:
-        return None
-    try:
-        return CutoverState(
-            app=data["app"], old=data["old"], new=data["new"], zone=data["zone"],
-            steps=tuple(Step(kind=s["kind"], args=tuple(s["args"]), done=bool(s["done"]))
-                        for s in data["steps"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise statefile.journal_error(path, _WHAT, _ADVICE, exc) from None
+    return JOURNAL.load(path, _from_document)
 
 
 def save(path: Path, state: CutoverState) -> None:
-    statefile.write(path, asdict(state), version=VERSION)
+    JOURNAL.save(path, state)

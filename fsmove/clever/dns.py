@@ -28,7 +28,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import dns.exception
 import dns.inet
@@ -162,7 +162,7 @@ def _value_text(kind: str, rdata: object) -> str:
     return normalize_value(kind, str(rdata))
 
 
-def _ttl_advice(answer: Answer, max_ttl: int) -> TtlCheck:
+def ttl_advice(answer: Answer, max_ttl: int) -> TtlCheck:
     name, ttl = answer.name, answer.ttl
     if ttl is None:
         advice = f"{name} has no record yet: nothing to wait for, set the new one directly"
@@ -181,7 +181,7 @@ def _ttl_advice(answer: Answer, max_ttl: int) -> TtlCheck:
     )
 
 
-def _expected_values(expected: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+def expected_values(expected: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
     return {
         rtype_text(rtype): frozenset(normalize_value(rtype, v) for v in values)
         for rtype, values in expected.items()
@@ -308,12 +308,12 @@ class DnsChecker:
     def ttl_check(self, name: str, *, max_ttl: int = CUTOVER_TTL) -> TtlCheck:
         if max_ttl < 0:
             raise UsageError("the maximum TTL must be 0 or more seconds")
-        return _ttl_advice(self.current_target(name), max_ttl)
+        return ttl_advice(self.current_target(name), max_ttl)
 
     def matches(self, name: str, expected: Mapping[str, Iterable[str]]) -> bool:
         """Whether every expected type holds exactly the expected values (an empty
         mapping matches). ``{"CNAME": ["domain.mtl.clever-cloud.com."]}``"""
-        wanted = _expected_values(expected)
+        wanted = expected_values(expected)
         return all(
             frozenset(self.lookup(name, rtype).values) == values
             for rtype, values in wanted.items()
@@ -338,7 +338,7 @@ class DnsChecker:
             raise UsageError("the watch timeout must be 0 or more seconds")
         if not interval > 0:
             raise UsageError("the watch interval must be a positive number of seconds")
-        wanted = _expected_values(expected)
+        wanted = expected_values(expected)
         start = time.monotonic()
         deadline = start + timeout
         seen: tuple[str, ...] = ()
@@ -364,59 +364,3 @@ class DnsChecker:
             if left <= 0:
                 return WatchResult(absolute_name(name), False, seen, time.monotonic() - start)
             time.sleep(min(interval, left))
-
-
-@dataclass(frozen=True)
-class DomainCheck:
-    """One domain's state for the cut-over: what it points at, TTL, match, what to set."""
-
-    name: str
-    current: Answer
-    ttl: TtlCheck
-    expected: dict[str, tuple[str, ...]]
-    matches: bool | None  # None when nothing is expected
-    records_to_set: tuple[str, ...]  # zone-file lines; () when it matches
-    note: str | None  # e.g. a CNAME cannot coexist with the current A records
-
-
-def check_domain(
-    checker: DnsChecker,
-    name: str,
-    expected: Mapping[str, Iterable[str]],
-    *,
-    max_ttl: int = CUTOVER_TTL,
-) -> DomainCheck:
-    """Read ``name`` once and compare it with ``expected``.
-
-    The records to set carry ``max_ttl`` (the cut-over TTL); the user restores a longer
-    TTL once the switch is seen everywhere.
-    """
-    wanted = {k: tuple(sorted(v)) for k, v in _expected_values(expected).items()}
-    current = checker.current_target(name)
-    ttl = _ttl_advice(current, max_ttl)
-    if not wanted:
-        return DomainCheck(current.name, current, ttl, {}, None, (), None)
-    differing = [
-        rtype
-        for rtype, values in wanted.items()
-        if frozenset(checker.lookup(name, rtype).values) != frozenset(values)
-    ]
-    lines = tuple(
-        f"{current.name} {max_ttl} IN {rtype} {value}"
-        for rtype in differing
-        for value in wanted[rtype]
-    )
-    note = None
-    if "CNAME" in differing and current.rtype != "CNAME" and current.values:
-        note = (
-            f"remove the {current.rtype} records of {current.name} first: a CNAME cannot "
-            "coexist with other records; at a zone apex, use your provider's ALIAS/ANAME "
-            "record or the zone's A records instead"
-        )
-    if not differing and ttl.ttl is not None:
-        # The switch is done: the guide's last step is to restore the TTL.
-        ttl = replace(ttl, advice=(
-            f"the switch of {current.name} is visible here: once the old record has expired "
-            "from caches (the TTL it had before), restore its usual TTL"
-        ))
-    return DomainCheck(current.name, current, ttl, wanted, not differing, lines, note)

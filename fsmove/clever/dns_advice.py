@@ -16,8 +16,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from .cli import Domain
-from .dns import CUTOVER_TTL, DnsChecker, DnsError, check_domain, zone_target
+from .clever_tool import Domain
+from .dns import CUTOVER_TTL, DnsChecker, DnsError, zone_target
+from .dns_domain_check import check_domain
 from .survey import is_users_domain
 
 __all__ = ["CUTOVER_TTL", "print_records", "print_ttl_advice", "record_lines",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +67,10 @@ class Step:
 
     @property
     def description(self) -> str:
-        if self.kind == "env":
-            return f"set {self.args[0]}={self.args[1]}"
-        if self.kind in ("link", "unlink"):
-            return f"{self.kind} {self.args[0]}"
         if self.kind == "zone":
             return f"move the app to {self.args[0]}"
-        return "redeploy (clever restart)"
+        return (statefile.switch_step_description(self.kind, self.args)
+                or "redeploy (clever restart)")
 
 
 @dataclass
@@ -108,54 +105,53 @@ class MigrateState:
             self.done.pop(phase, None)
 
 
-_KIND = "migrate"
-_WHAT = "migration journal"
-_ADVICE = ("check the app in the Console; delete the file only to start over (buckets it "
-           "created are then not known to fsmove: pass them with --bucket OLD=NEW)")
+JOURNAL = statefile.JournalFile(
+    kind="migrate", version=VERSION, what="migration journal",
+    advice=("check the app in the Console; delete the file only to start over (buckets it "
+            "created are then not known to fsmove: pass them with --bucket OLD=NEW)"))
+SNAPSHOT = statefile.JournalFile(
+    kind="migrate", version=VERSION, what="catch-up snapshot",
+    advice="delete it and rerun: the final delta runs again")
 
 
 def state_path(app_id: str, zone: str) -> Path:
-    return statefile.state_path(_KIND, app_id, zone, "")
+    return JOURNAL.path(app_id, zone, "")
 
 
 def snapshot_path(app_id: str, zone: str) -> Path:
     return state_path(app_id, zone).with_suffix(".snapshot.json")
 
 
+def _from_document(data: dict[str, Any]) -> MigrateState:
+    unknown = sorted(set(data["done"]) - set(PHASES))
+    if unknown:
+        raise ValueError(f"unknown phase {unknown[0]!r}")
+    steps = data.get("steps")
+    return MigrateState(
+        app_id=str(data["app_id"]), app_name=str(data["app_name"]),
+        owner_id=str(data["owner_id"]), from_zone=str(data["from_zone"]),
+        to_zone=str(data["to_zone"]),
+        pairs=[BucketPair(**p) for p in data["pairs"]],
+        done={str(k): float(v) for k, v in dict(data["done"]).items()},
+        verdict=data.get("verdict"), failed_phase=data.get("failed_phase"),
+        failed_code=data.get("failed_code"),
+        steps=None if steps is None else [Step(**s) for s in steps],
+        baseline=data.get("baseline"), redeployed=data.get("redeployed"),
+        conflicts_reported=list(data.get("conflicts_reported") or []),
+    )
+
+
 def load(path: Path) -> MigrateState | None:
-    data = statefile.read(path, version=VERSION, what=_WHAT, advice=_ADVICE)
-    if data is None:
-        return None
-    try:
-        unknown = sorted(set(data["done"]) - set(PHASES))
-        if unknown:
-            raise ValueError(f"unknown phase {unknown[0]!r}")
-        steps = data.get("steps")
-        return MigrateState(
-            app_id=str(data["app_id"]), app_name=str(data["app_name"]),
-            owner_id=str(data["owner_id"]), from_zone=str(data["from_zone"]),
-            to_zone=str(data["to_zone"]),
-            pairs=[BucketPair(**p) for p in data["pairs"]],
-            done={str(k): float(v) for k, v in dict(data["done"]).items()},
-            verdict=data.get("verdict"), failed_phase=data.get("failed_phase"),
-            failed_code=data.get("failed_code"),
-            steps=None if steps is None else [Step(**s) for s in steps],
-            baseline=data.get("baseline"), redeployed=data.get("redeployed"),
-            conflicts_reported=list(data.get("conflicts_reported") or []),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise statefile.journal_error(path, _WHAT, _ADVICE, exc) from None
+    return JOURNAL.load(path, _from_document)
 
 
 def save(path: Path, state: MigrateState) -> None:
-    statefile.write(path, asdict(state), version=VERSION)
+    JOURNAL.save(path, state)
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    data = statefile.read(path, version=VERSION, what="catch-up snapshot",
-                          advice="delete it and rerun: the final delta runs again")
-    return data or {}
+    return SNAPSHOT.read(path) or {}
 
 
 def save_snapshot(path: Path, data: dict[str, Any]) -> None:
-    statefile.write(path, data, version=VERSION)
+    statefile.write(path, data, version=SNAPSHOT.version)

@@ -52,59 +52,27 @@ for each of them, as the guide does by hand.
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
-import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
 
-from fsmove.endpoints import ConnectOptions
-from fsmove.errors import FsmoveError, UsageError
-from fsmove.exitcodes import ExitCode
-
-from . import php_state
-from .api import CleverApi, segment
-from .cli import CleverCli, CleverCommand, CleverError
-from .php_state import STEPS, PhpState
-from .php_survey import (
+from fsmove.clever import php_state
+from fsmove.clever.api import CleverApi
+from fsmove.clever.clever_tool import CleverCli, CleverError
+from fsmove.clever.php_create import CreateStep
+from fsmove.clever.php_release import ReleaseSteps
+from fsmove.clever.php_run import PhpMigrationRequest, is_secret_name
+from fsmove.clever.php_settings import SettingsSteps
+from fsmove.clever.php_state import STEPS, PhpState
+from fsmove.clever.php_survey import (
     CLEVERAPPS,
-    FS_BUCKET,
     OPTION_IDS,
-    AppView,
-    LinkedAddon,
     OldApp,
-    dependencies,
-    deployments,
-    domains,
-    linked_addons,
     read_app,
     survey,
 )
-
-#: How long a rerun waits for a deployment it finds still running, and how often it looks.
-DEPLOY_WAIT = 1800.0
-DEPLOY_POLL = 5.0
-#: How long the new FTP app's own bucket may take to appear after the creation.
-BUCKET_WAIT = 60.0
-BUCKET_POLL = 2.0
-_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "PASS", "CREDENTIAL")
-_FINAL_FAILURES = ("FAIL", "FAILED", "CANCELLED", "CANCELED", "ERROR")
-
-
-@dataclass(frozen=True)
-class PhpMigrationRequest:
-    app: str  # as the user spelled it: a name or app_…
-    zone: str
-    yes: bool = False
-    dry_run: bool = False
-    #: The owner id when the caller already resolved the app (else looked up).
-    owner: str | None = None
-    connect: ConnectOptions = field(default_factory=ConnectOptions)
-    quiet: bool = False
+from fsmove.endpoint_access import ConnectOptions
+from fsmove.errors import FsmoveError, UsageError
+from fsmove.exitcodes import ExitCode
 
 
 def is_php_app(api: CleverApi, app: str) -> bool:
@@ -142,50 +110,9 @@ def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
     return _PhpMigration(req, api, cli, say).run()
 
 
-def _is_secret_name(name: str) -> bool:
-    return any(word in name.upper() for word in _SECRET_WORDS)
+class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps):
+    """The walk over the steps (module docstring)."""
 
-
-def _deployment_id(d: dict[str, Any]) -> str:
-    return str(d.get("uuid") or d.get("id"))
-
-
-def _state_of(d: dict[str, Any]) -> str:
-    return str(d.get("state") or "").upper()
-
-
-class _PhpMigration:
-    def __init__(self, req: PhpMigrationRequest, api: CleverApi, cli: CleverCli,
-                 say: Callable[[str], None]) -> None:
-        self.req, self.api, self.cli, self.say = req, api, cli, say
-        self.zone = req.zone.strip().lower()
-        if not self.zone or not self.zone.isalnum():
-            raise UsageError(f"--to {req.zone!r}: give a zone name like par, mtl, rbx")
-        self.path: Path | None = None
-        self.state: PhpState | None = None
-        self.old: OldApp | None = None
-
-    # -- journal ---------------------------------------------------------------------
-    def _save(self, state: PhpState) -> None:
-        self.state = state
-        if not self.req.dry_run and self.path is not None:
-            php_state.save(self.path, state)
-
-    @property
-    def st(self) -> PhpState:
-        assert self.state is not None
-        return self.state
-
-    @property
-    def new_app(self) -> str:
-        """The new app's id (a placeholder in a dry run before it exists)."""
-        return self.st.new_app or "<new app>"
-
-    @property
-    def owner(self) -> str:
-        return self.st.owner
-
-    # -- the run ---------------------------------------------------------------------
     def run(self) -> ExitCode:
         req = self.req
         owner, app_id = (req.owner, req.app) if req.owner and req.app.startswith("app_") \
@@ -195,7 +122,7 @@ class _PhpMigration:
         if not old.view.is_php:
             raise UsageError(f"{old.view.name} is a {old.view.instance_type or '?'} app, not "
                              "a PHP app: fsmove migrate moves it to the zone instead")
-        for cli_secret in (v for k, v in old.env if _is_secret_name(k)):
+        for cli_secret in (v for k, v in old.env if is_secret_name(k)):
             self.cli.remember_secret(cli_secret)
         self.path = php_state.state_path(old.view.id, self.zone)
         state = php_state.load(self.path)
@@ -286,345 +213,6 @@ class _PhpMigration:
         if answer.strip().lower() not in ("y", "yes"):
             raise UsageError("not confirmed: nothing was changed")
 
-    # -- 1. create -------------------------------------------------------------------
-    def _create(self) -> ExitCode:
-        st, old = self.st, self.old
-        assert old is not None
-        if st.new_app is None:
-            found = self._created_earlier() if st.create_started else None
-            if found is None:
-                before = self._owner_buckets() if st.ftp and not self.req.dry_run else ()
-                self._save(replace(st, create_started=True, buckets_before=before))
-                found = self._create_app(old)
-                if found is None:  # dry run
-                    return ExitCode.OK
-            else:
-                self.say(f"  found {st.new_name} ({found}), created by an earlier run")
-            self._save(replace(self.st, new_app=found))
-        if self.st.ftp and self.st.new_bucket is None:
-            self._save(replace(self.st, new_bucket=self._own_bucket_of_new_app()))
-        return ExitCode.OK
-
-    def _created_earlier(self) -> str | None:
-        """The app an earlier run created when its id was not journaled (killed, or the
-        answer to the creation lost): the one named ``new_name`` in ZONE."""
-        st = self.st
-        try:
-            data = self.api.get(f"/v2/organisations/{segment(st.owner)}/applications")
-        except CleverError:
-            if not st.owner.startswith("user_"):
-                raise
-            data = self.api.get("/v2/self/applications")  # the personal space
-        named = [a for a in data if isinstance(a, dict) and a.get("name") == st.new_name] \
-            if isinstance(data, list) else []
-        if not named:
-            return None
-        if len(named) > 1 or named[0].get("zone") != st.zone:
-            raise CleverError(
-                f"{len(named)} application(s) named {st.new_name} exist "
-                f"({', '.join(str(a.get('id')) for a in named)}), not exactly one in "
-                f"{st.zone}: keep the right one, delete or rename the others, then rerun")
-        return str(named[0]["id"])
-
-    def _create_app(self, old: OldApp) -> str | None:
-        st, v = self.st, old.view
-        if st.ftp:
-            body = {
-                "deploy": "ftp", "name": st.new_name, "description": st.new_name,
-                "zone": st.zone, "instanceType": v.instance_type,
-                "instanceVersion": v.instance_version, "instanceVariant": v.variant_id,
-                "minInstances": v.scaling.min_instances,
-                "maxInstances": v.scaling.max_instances,
-                "minFlavor": v.scaling.min_flavor, "maxFlavor": v.scaling.max_flavor,
-                "instanceLifetime": "REGULAR",
-            }
-            path = f"/v2/organisations/{segment(st.owner)}/applications"
-            if self.req.dry_run:
-                self.say(f"would request: POST {path} {json.dumps(body)}")
-                return None
-            return str(self.api.create_application(st.owner, body)["id"])
-        args = ["create", "--type", "php", "--region", st.zone]
-        if not st.owner.startswith("user_"):
-            args += ["--org", st.owner]
-        args += [st.new_name, "-F", "json"]
-        with tempfile.TemporaryDirectory(prefix="fsmove-create-") as folder:
-            created = self.cli.run(CleverCommand(tuple(args), mutating=True), parse_json=True,
-                                   cwd=folder)
-        if created is None:  # dry run
-            return None
-        if not isinstance(created, dict) or not created.get("id"):
-            raise CleverError(f"`clever create` printed no application id for {st.new_name}; "
-                              "look for it in the Console before rerunning")
-        return str(created["id"])
-
-    def _owner_buckets(self) -> tuple[str, ...]:
-        """Ids of the owner's FS Bucket add-ons (journaled before the creation; only a
-        fallback to tell the new app's own bucket, so an API that cannot list them
-        gives none)."""
-        try:
-            data = self.api.get(f"/v2/organisations/{segment(self.owner)}/addons")
-        except CleverError:
-            return ()
-        return tuple(sorted(
-            str(a.get("id")) for a in data if isinstance(a, dict)
-            and (a.get("provider") or {}).get("id") == FS_BUCKET)) if isinstance(data,
-                                                                             list) else ()
-
-    def _own_bucket_of_new_app(self) -> str:
-        """The FS Bucket the platform gave the new FTP app: the only one linked to it
-        right after its creation (nothing is linked before this is recorded), else the
-        only FS Bucket of the owner that did not exist before the creation."""
-        deadline = time.monotonic() + BUCKET_WAIT
-        while True:
-            buckets = [a for a in linked_addons(self.api, self.owner, self.new_app)
-                       if a.provider == FS_BUCKET]
-            if not buckets:
-                fresh = set(self._owner_buckets()) - set(self.st.buckets_before)
-                buckets = [LinkedAddon(id=i, name=i, provider=FS_BUCKET) for i in fresh]
-            if len(buckets) == 1:
-                self.say(f"  its own FTP bucket: {buckets[0].name} ({buckets[0].id})")
-                return buckets[0].id
-            if len(buckets) > 1:
-                raise CleverError(
-                    f"the new app {self.new_app} has {len(buckets)} FS Buckets linked "
-                    f"({', '.join(b.id for b in buckets)}); fsmove cannot tell its own FTP "
-                    "bucket: check it in the Console")
-            if time.monotonic() >= deadline:
-                raise CleverError(
-                    f"the new FTP app {self.new_app} has no FS Bucket for its code after "
-                    f"{BUCKET_WAIT:.0f} s; rerun in a while")
-            time.sleep(BUCKET_POLL)
-
-    # -- 2. env ----------------------------------------------------------------------
-    def _env(self) -> ExitCode:
-        old = self.old
-        assert old is not None
-        pairs = [{"name": k, "value": v} for k, v in old.env]
-        command = CleverCommand(("env", "import", "--json", "--app", self.new_app),
-                                mutating=True)
-        if self.req.dry_run:
-            self.say(f"would run: {command.display} < {len(pairs)} variables of "
-                     f"{old.view.name} as JSON on stdin")
-            return ExitCode.OK
-        self.cli.run(command, parse_json=False, input_text=json.dumps(pairs))
-        self.say(f"  {len(pairs)} variables copied")
-        return ExitCode.OK
-
-    # -- 3. links --------------------------------------------------------------------
-    def _links(self) -> ExitCode:
-        old = self.old
-        assert old is not None
-        have_addons: set[str] = set()
-        have_apps: set[str] = set()
-        if self.st.new_app is not None:
-            have_addons = {a.id for a in linked_addons(self.api, self.owner, self.new_app)}
-            have_apps = {i for i, _n in dependencies(self.api, self.owner, self.new_app)}
-        linked: list[str] = []
-        for addon in old.addons_to_link:
-            if addon.id not in have_addons:
-                self.cli.run(CleverCommand(("service", "link-addon", addon.id, "--app",
-                                            self.new_app), mutating=True), parse_json=False)
-                linked.append(addon.name)
-        for dep_id, name in old.dependencies:
-            if dep_id not in have_apps:
-                self.cli.run(CleverCommand(("service", "link-app", dep_id, "--app",
-                                            self.new_app), mutating=True), parse_json=False)
-                linked.append(name)
-        if linked and not self.req.dry_run:
-            self.say(f"  linked {', '.join(linked)}")
-        return ExitCode.OK
-
-    # -- 4. scale, 5. options ----------------------------------------------------------
-    def _new_view(self) -> AppView | None:
-        return None if self.st.new_app is None else read_app(self.api, self.owner,
-                                                             self.st.new_app)
-
-    def _scale(self) -> ExitCode:
-        old = self.old
-        assert old is not None
-        new = self._new_view()
-        wanted = old.view.scaling
-        args = wanted.scale_args(new.scaling) if new else wanted.all_args()
-        if args:
-            self.cli.run(CleverCommand(("scale", "--app", self.new_app, *args),
-                                       mutating=True), parse_json=False)
-            if not self.req.dry_run:
-                self.say(f"  scaled: {' '.join(args)}")
-        return ExitCode.OK
-
-    def _options(self) -> ExitCode:
-        old = self.old
-        assert old is not None
-        new = self._new_view()
-        for option in OPTION_IDS:
-            value = old.view.options[option]
-            if new is None and value == "false" and option == "task":
-                continue
-            if new is None or new.options[option] != value:
-                self.cli.run(CleverCommand(("config", "set", option, value, "--app",
-                                            self.new_app), mutating=True), parse_json=False)
-                if not self.req.dry_run:
-                    self.say(f"  set {option} {value}")
-        if not self.req.dry_run:
-            self._check_settings(old)
-        return ExitCode.OK
-
-    def _check_settings(self, old: OldApp) -> None:
-        new = self._new_view()
-        assert new is not None
-        differ = [k for k in OPTION_IDS if new.options[k] != old.view.options[k]]
-        if new.scaling != old.view.scaling:
-            differ.append("scaling")
-        if differ:
-            raise CleverError(f"the new app {new.id} still differs from the old one in "
-                              f"{', '.join(differ)} after `clever scale`/`config set`")
-
-    # -- 6. code ---------------------------------------------------------------------
-    def _code(self) -> ExitCode:
-        return self._copy_code() if self.st.ftp else self._wait_for_push()
-
-    def _copy_code(self) -> ExitCode:
-        from fsmove.commands.copy import CopyRequest, run_copy
-        from fsmove.commands.verify import VerifyRequest, run_verify
-        from fsmove.transfers.copy import CopyOptions
-        from fsmove.verify.results import Tier
-
-        src = f"clever://{self.st.old_bucket}"
-        dst = f"clever://{self.st.new_bucket or '<new app bucket>'}"
-        copy = shlex.join(["fsmove", "copy", src, dst, "--delete"])
-        verify = shlex.join(["fsmove", "verify", src, dst])
-        if self.req.dry_run:
-            self.say(f"would run: {copy}")
-            self.say(f"would run: {verify}")
-            return ExitCode.OK
-        self.say(f"  {copy}")
-        code = run_copy(CopyRequest(src=src, dst=dst, options=CopyOptions(delete=True),
-                                    connect=self.req.connect, quiet=self.req.quiet))
-        if code is not ExitCode.OK:
-            self.say(f"  the code copy stopped (exit {int(code)}); rerun the same command "
-                     "to resume it: nothing was deployed, no domain moved")
-            return code
-        self.say(f"  {verify}")
-        code = run_verify(VerifyRequest(src=src, dst=dst, tier=Tier.FULL,
-                                        connect=self.req.connect, quiet=self.req.quiet))
-        if code is not ExitCode.OK:
-            self.say(f"  the new app's code differs from the old one's (exit {int(code)}); "
-                     "nothing was deployed, no domain moved: rerun to copy and verify again")
-        return code
-
-    def _wait_for_push(self) -> ExitCode:
-        if self.st.new_app is not None:
-            done = [d for d in deployments(self.api, self.owner, self.st.new_app)
-                    if _state_of(d) == "OK"]
-            if done:
-                self._save(replace(self.st, deployment=_deployment_id(done[0])))
-                self.say(f"  the new app was deployed from your push ({_deployment_id(done[0])})")
-                return ExitCode.OK
-        url = "<its git remote>"
-        if self.st.new_app is not None:
-            url = read_app(self.api, self.owner, self.st.new_app).git_url or url
-        remote = f"clever-{self.zone}"
-        self.say(f"  push the code of {self.old.view.name if self.old else 'the old app'} to "
-                 f"the new app, from your repository:")
-        self.say(f"    git remote add {remote} {url}")
-        self.say(f"    git push {remote} HEAD:master")
-        if self.req.dry_run:
-            return ExitCode.OK
-        self.say("  then rerun this command: it continues once the new app's deployment "
-                 "succeeded (domains move only then)")
-        return ExitCode.PARTIAL
-
-    # -- 7. deploy -------------------------------------------------------------------
-    def _deploy(self) -> ExitCode:
-        st = self.st
-        if not st.ftp:
-            return ExitCode.OK  # the user's push deployed it (step code)
-        if self.req.dry_run or st.new_app is None:
-            self.cli.restart(self.new_app)
-            return ExitCode.OK
-        if st.deploy_baseline is not None:
-            found = self._deployment_since(st.deploy_baseline)
-            if found is not None:
-                self.say(f"  the restart of an earlier run succeeded ({found}): not "
-                         "restarting again")
-                self._save(replace(self.st, deployment=found))
-                return ExitCode.OK
-        baseline = tuple(_deployment_id(d) for d in deployments(self.api, self.owner,
-                                                                st.new_app))
-        self._save(replace(self.st, deploy_baseline=baseline))
-        try:
-            self.cli.restart(st.new_app)
-        except CleverError as exc:
-            raise CleverError(f"{exc} (the new app's deployment; `clever logs --app "
-                              f"{st.new_app}` tells why; no domain moved)") from None
-        found = self._deployment_since(baseline)
-        if found is None:
-            raise CleverError(f"`clever restart` of {st.new_app} returned but its deployment "
-                              "list shows no new successful deployment; no domain moved")
-        self._save(replace(self.st, deployment=found))
-        self.say(f"  deployed and running ({found})")
-        return ExitCode.OK
-
-    def _deployment_since(self, baseline: tuple[str, ...]) -> str | None:
-        """The id of a successful deployment not in ``baseline``; waits for one still
-        running; None when every new one failed (or there is none)."""
-        assert self.st.new_app is not None
-        deadline = time.monotonic() + DEPLOY_WAIT
-        while True:
-            fresh = [d for d in deployments(self.api, self.owner, self.st.new_app)
-                     if _deployment_id(d) not in baseline]
-            ok = [d for d in fresh if _state_of(d) == "OK"]
-            if ok:
-                return _deployment_id(ok[0])
-            running = [d for d in fresh if _state_of(d) not in ("OK", *_FINAL_FAILURES)]
-            if not running:
-                return None
-            if time.monotonic() >= deadline:
-                raise CleverError(f"a deployment of {self.st.new_app} is still running after "
-                                  f"{DEPLOY_WAIT / 60:.0f} min; rerun once it ended")
-            time.sleep(DEPLOY_POLL)
-
-    # -- 8. domains ------------------------------------------------------------------
-    def _domains(self) -> ExitCode:
-        st = self.st
-        todo = [d for d in st.domains if d not in st.moved]
-        if not todo:
-            return ExitCode.OK
-        on_old = {d.lower() for d in domains(self.api, st.owner, st.old_app)}
-        on_new = ({d.lower() for d in domains(self.api, st.owner, st.new_app)}
-                  if st.new_app else set())
-        for domain in todo:
-            rm = CleverCommand(("domain", "rm", domain, "--app", st.old_app), mutating=True)
-            add = CleverCommand(("domain", "add", domain, "--app", self.new_app),
-                                mutating=True)
-            if domain.lower() in on_old:
-                self.cli.run(rm, parse_json=False)
-            if domain.lower() not in on_new:
-                self._add_domain(add, domain)
-            if not self.req.dry_run:
-                self._save(replace(self.st, moved=(*self.st.moved, domain)))
-                self.say(f"  {domain}: moved")
-        return ExitCode.OK
-
-    def _add_domain(self, add: CleverCommand, domain: str) -> None:
-        """``domain add`` right after the rm; once more at once if it fails (the domain is
-        then on no app: every second counts), unless the first one did land."""
-        try:
-            self.cli.run(add, parse_json=False)
-            return
-        except CleverError as first:
-            if self.st.new_app and domain.lower() in {
-                    d.lower() for d in domains(self.api, self.owner, self.st.new_app)}:
-                return
-            try:
-                self.cli.run(add, parse_json=False)
-            except CleverError:
-                raise CleverError(
-                    f"{first}; {domain} was removed from the old app and could not be added "
-                    f"to the new one: it answers nowhere until you rerun (or run "
-                    f"`{add.display}`)") from None
-
-    # -- DNS and summary ---------------------------------------------------------------
     def _print_dns(self) -> None:
         st = self.st
         own = [d for d in st.domains if not d.split("/", 1)[0].lower().endswith(CLEVERAPPS)]

@@ -13,7 +13,7 @@ no token.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ VERSION = 1
 #: The steps, in the order they run.
 STEPS = ("create", "env", "links", "scale", "options", "code", "deploy", "domains")
 
-_KIND = "php"
-_WHAT = "PHP migration journal"
-_ADVICE = ("check both applications in the Console, then delete the file to start over "
-           "(a new application would then be created again)")
+JOURNAL = statefile.JournalFile(
+    kind="php", version=VERSION, what="PHP migration journal",
+    advice=("check both applications in the Console, then delete the file to start over "
+            "(a new application would then be created again)"))
 
 
 @dataclass(frozen=True)
@@ -61,31 +61,29 @@ class PhpState:
 
 
 def state_path(old_app: str, zone: str) -> Path:
-    return statefile.state_path(_KIND, old_app, "", zone)
+    return JOURNAL.path(old_app, "", zone)
+
+
+def _from_document(data: dict[str, Any]) -> PhpState:
+    unknown = sorted(set(data["done"]) - set(STEPS))
+    if unknown:
+        raise ValueError(f"unknown step {unknown[0]!r}")
+    baseline: Any = data.get("deploy_baseline")
+    return PhpState(
+        old_app=str(data["old_app"]), owner=str(data["owner"]), zone=str(data["zone"]),
+        new_name=str(data["new_name"]), ftp=bool(data["ftp"]),
+        old_bucket=data.get("old_bucket"), create_started=bool(data["create_started"]),
+        buckets_before=tuple(map(str, data.get("buckets_before") or ())),
+        new_app=data.get("new_app"), new_bucket=data.get("new_bucket"),
+        domains=tuple(map(str, data["domains"])), moved=tuple(map(str, data["moved"])),
+        deploy_baseline=None if baseline is None else tuple(map(str, baseline)),
+        deployment=data.get("deployment"), done=tuple(map(str, data["done"])),
+    )
 
 
 def load(path: Path) -> PhpState | None:
-    data = statefile.read(path, version=VERSION, what=_WHAT, advice=_ADVICE)
-    if data is None:
-        return None
-    try:
-        unknown = sorted(set(data["done"]) - set(STEPS))
-        if unknown:
-            raise ValueError(f"unknown step {unknown[0]!r}")
-        baseline: Any = data.get("deploy_baseline")
-        return PhpState(
-            old_app=str(data["old_app"]), owner=str(data["owner"]), zone=str(data["zone"]),
-            new_name=str(data["new_name"]), ftp=bool(data["ftp"]),
-            old_bucket=data.get("old_bucket"), create_started=bool(data["create_started"]),
-            buckets_before=tuple(map(str, data.get("buckets_before") or ())),
-            new_app=data.get("new_app"), new_bucket=data.get("new_bucket"),
-            domains=tuple(map(str, data["domains"])), moved=tuple(map(str, data["moved"])),
-            deploy_baseline=None if baseline is None else tuple(map(str, baseline)),
-            deployment=data.get("deployment"), done=tuple(map(str, data["done"])),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise statefile.journal_error(path, _WHAT, _ADVICE, exc) from None
+    return JOURNAL.load(path, _from_document)
 
 
 def save(path: Path, state: PhpState) -> None:
-    statefile.write(path, asdict(state), version=VERSION)
+    JOURNAL.save(path, state)

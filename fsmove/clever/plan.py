@@ -31,7 +31,7 @@ from fsmove.errors import UsageError
 from .api import CleverApi
 from .app import AppInfo, Mount, mounts_of
 from .bucket import FS_BUCKET_PROVIDER
-from .cli import CleverCli
+from .clever_tool import CleverCli
 from .dns import DnsChecker, DnsError
 from .dns_advice import CUTOVER_TTL, record_lines, users_hosts
 from .survey import BucketsJsonEntry, Survey, new_bucket_name, survey

@@ -1,9 +1,10 @@
-"""The small JSON journals of the app-side phases (cut-over steps, migration phases).
+"""The small JSON journals of the app-side phases (cut-over steps, zone migrations, PHP
+re-creations): the one module that reads and writes them.
 
-One file per (app, old add-on, new add-on) as the user spelled them, in
-``$XDG_STATE_HOME/fsmove/<kind>/`` (default ``~/.local/state``), replaced atomically
-(write, fsync, rename) so that a crash leaves the previous version. Callers keep secrets
-out of what they store.
+Each kind of journal is a ``JournalFile``: its folder ``$XDG_STATE_HOME/fsmove/<kind>/``
+(transfers/state_dir.py), its format version, and the words of its one-line error when a
+file cannot be read. A file is replaced atomically (write, fsync, rename) so that a crash
+leaves the previous version. Callers keep secrets out of what they store.
 """
 
 from __future__ import annotations
@@ -11,20 +12,49 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fsmove.errors import FsmoveError
+from fsmove.transfers.state_dir import state_dir
+
+T = TypeVar("T")
 
 
-def state_dir(kind: str) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fsmove" / kind
+@dataclass(frozen=True)
+class JournalFile:
+    """One kind of app-side journal."""
 
+    kind: str  # its folder under $XDG_STATE_HOME/fsmove
+    version: int
+    what: str  # how the error names it: "cut-over journal"
+    advice: str  # what to do when a file of it cannot be read
 
-def state_path(kind: str, app: str, old: str, new: str) -> Path:
-    key = hashlib.sha256(f"{app}\n{old}\n{new}".encode()).hexdigest()[:16]
-    return state_dir(kind) / f"{key}.json"
+    def path(self, *key: str) -> Path:
+        """The file of the journal keyed by ``key`` (ids, zones: never secrets)."""
+        digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
+        return state_dir(self.kind) / f"{digest}.json"
+
+    def read(self, path: Path) -> dict[str, Any] | None:
+        """The document at ``path`` (None when there is none)."""
+        return read(path, version=self.version, what=self.what, advice=self.advice)
+
+    def load(self, path: Path, build: Callable[[dict[str, Any]], T]) -> T | None:
+        """The state stored at ``path``, made by ``build`` from the document (None when
+        there is none); a document ``build`` cannot take is the one-line error."""
+        data = self.read(path)
+        if data is None:
+            return None
+        try:
+            return build(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise journal_error(path, self.what, self.advice, exc) from None
+
+    def save(self, path: Path, state: Any) -> None:
+        """Store ``state``, a dataclass, at ``path``."""
+        write(path, asdict(state), version=self.version)
 
 
 def read(path: Path, *, version: int, what: str, advice: str) -> dict[str, Any] | None:
@@ -57,3 +87,13 @@ def write(path: Path, data: dict[str, Any], *, version: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def switch_step_description(kind: str, args: tuple[str, ...] | list[str]) -> str | None:
+    """The words of a switch step both the cut-over and the migration journal (``env``,
+    ``link``, ``unlink``); None for a kind of step only one of them has."""
+    if kind == "env":
+        return f"set {args[0]}={args[1]}"
+    if kind in ("link", "unlink"):
+        return f"{kind} {args[0]}"
+    return None

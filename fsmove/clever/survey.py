@@ -10,9 +10,12 @@ read it.
 
 Calls: the app through the API (``GET /v2/summary`` + the app: the CLI has no command
 that finds a personal-space app with its zone); then three `clever` reads at once
-(``env``, ``addon list --org OWNER``, ``domain``); then ``addon env`` only for the
-owner's fs-bucket add-ons that are not linked (the linked ones' hosts and passwords come
-with ``env``), again at once. Everything else in a run reuses this.
+(``env``, ``addon list --org OWNER``, ``domain``); then the variables of the owner's
+fs-bucket add-ons that are not linked (the linked ones' hosts and passwords come with
+``env``), through the API in this process, at once: an owner may have dozens of buckets,
+and a `clever addon env` each would cost a Node start each (seconds). Everything else in
+a run reuses this: ``Survey.access`` holds every bucket read, carried through the
+phases.
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from fsmove.errors import UsageError
-from fsmove.transfers.endpoint import Secret
 
 from . import children
 from .api import CleverApi
 from .app import AppInfo, Mount, find_app, mounts_of
-from .bucket import FS_BUCKET_PROVIDER, Bucket, remember_bucket
-from .cli import AppEnv, CleverCli, Domain
+from .bucket import FS_BUCKET_PROVIDER, Bucket, bucket_from_env
+from .clever_tool import AppEnv, CleverCli, Domain
 
 #: Clever-managed domains: never the user's to set at a DNS provider.
 CLEVER_DOMAIN_SUFFIXES = (".cleverapps.io",)
@@ -82,6 +84,8 @@ class Survey:
     buckets: list[AppBucket]
     buckets_json: tuple[BucketsJsonEntry, ...] | None
     warnings: list[str] = field(default_factory=list)
+    #: The FTP access of every FS Bucket read (add-on id -> Bucket), passwords included.
+    access: dict[str, Bucket] = field(default_factory=dict, repr=False)
 
     @property
     def user_domains(self) -> list[Domain]:
@@ -138,22 +142,20 @@ def survey(cli: CleverCli, api: CleverApi, app: str, *, repo: Path | None = None
     # Hosts and credentials: linked buckets from `env`, the others from `addon env`.
     access: dict[str, Bucket] = {}
     for addon_id, values in env.addons.items():
-        secret = env.addon_secrets.get(addon_id, {})
-        if values.get("BUCKET_HOST") and secret.get("BUCKET_FTP_PASSWORD"):
-            access[addon_id] = Bucket(addon=addon_id, host=values["BUCKET_HOST"],
-                                      user=values.get("BUCKET_FTP_USERNAME", ""),
-                                      password=Secret(secret["BUCKET_FTP_PASSWORD"]))
+        linked = bucket_from_env(addon_id, {**values, **env.addon_secrets.get(addon_id, {})})
+        if linked is not None:
+            access[addon_id] = linked
     wanted_hosts = {m.host for m in mounts} | set(json_hosts)
     known_hosts = {b.host for b in access.values()}
     unlinked = [i for i, a in catalogue.items()
                 if a.get("providerId") == FS_BUCKET_PROVIDER and i not in access]
     if wanted_hosts - known_hosts and unlinked:
-        envs = children.parallel([lambda i=i: cli.addon_env(i) for i in unlinked])
+        envs = children.parallel([lambda i=i: api.addon_env(info.owner_id, i)
+                                  for i in unlinked])
         for addon_id, values in zip(unlinked, envs, strict=True):
-            if values.get("BUCKET_HOST") and values.get("BUCKET_FTP_PASSWORD"):
-                access[addon_id] = Bucket(addon=addon_id, host=values["BUCKET_HOST"],
-                                          user=values.get("BUCKET_FTP_USERNAME", ""),
-                                          password=Secret(values["BUCKET_FTP_PASSWORD"]))
+            found = bucket_from_env(addon_id, values)
+            if found is not None:
+                access[addon_id] = found
     by_host: dict[str, list[str]] = {}
     for addon_id, bucket in access.items():
         by_host.setdefault(bucket.host, []).append(addon_id)
@@ -176,7 +178,6 @@ def survey(cli: CleverCli, api: CleverApi, app: str, *, repo: Path | None = None
     buckets: list[AppBucket] = []
     for addon_id in sorted(used, key=lambda i: str(catalogue.get(i, {}).get("name") or i)):
         entry, bucket = catalogue.get(addon_id, {}), access[addon_id]
-        remember_bucket(bucket, addon_id, entry)
         json_entries = [e for h, e in json_hosts.items() if h == bucket.host]
         buckets.append(AppBucket(
             addon_id=addon_id, real_id=str(entry.get("realId") or ""),
@@ -190,4 +191,4 @@ def survey(cli: CleverCli, api: CleverApi, app: str, *, repo: Path | None = None
             raise UsageError(f"`clever addon list` gives no plan for {b.name} ({b.addon_id}); "
                              "fsmove keeps each bucket's plan and cannot guess it")
     return Survey(app=info, env=env, catalogue=catalogue, domains=domains, buckets=buckets,
-                  buckets_json=buckets_json, warnings=warnings)
+                  buckets_json=buckets_json, warnings=warnings, access=access)

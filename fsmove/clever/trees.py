@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import EntryKind
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.pool import SessionPool

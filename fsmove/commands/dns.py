@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass
 from fsmove.clever.dns import (
     Answer,
     DnsChecker,
-    DomainCheck,
     absolute_name,
-    check_domain,
     normalize_value,
     rtype_text,
     zone_target,
 )
+from fsmove.clever.dns_domain_check import DomainCheck, check_domain
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fsmove.endpoints import ConnectOptions
+from fsmove.endpoint_access import ConnectOptions
 from fsmove.progress import human_bytes
 from fsmove.transfers.copy import CopyOptions
 

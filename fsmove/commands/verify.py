@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fsmove.endpoints import ConnectOptions, endpoint_from_text, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode, verification_exit_code
 from fsmove.output import CommandOutput, OutputSettings
@@ -28,8 +28,9 @@ from fsmove.verify.results import Tier, Verification
 
 @dataclass(frozen=True)
 class VerifyRequest:
-    src: str
-    dst: str
+    #: As typed, or already resolved (see ``CopyRequest``).
+    src: str | Endpoint
+    dst: str | Endpoint
     tier: Tier
     connect: ConnectOptions
     sample_pct: float | None = None
@@ -150,8 +151,8 @@ def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitC
     check_report_paths(req.reports)
     if req.sample_pct is not None and not 0 < req.sample_pct <= 100:
         raise UsageError("--sample takes a percentage between 0 and 100, like 5")
-    src = endpoint_from_text(req.src, side="src")
-    dst = endpoint_from_text(req.dst, side="dst")
+    src = resolved_endpoint(req.src, side="src")
+    dst = resolved_endpoint(req.dst, side="dst")
     v = asyncio.run(verify_endpoints(req, src, dst, out))
     code = present(v, req, out)
     if own:

@@ -9,38 +9,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from fsmove.transfers.events import (
-    BytesMoved,
-    Event,
-    FileDeleted,
-    FileDone,
-    FileFailed,
-    FilePlanned,
-    FileRestarted,
-    FileRetry,
-    FileSkipped,
-    FileStarted,
-    PathRefused,
-    Planned,
-    Summary,
-)
+from fsmove.transfers import events as ev
 
-_KINDS: dict[str, type[Event]] = {
-    "plan": Planned,
-    "file_started": FileStarted,
-    "file_done": FileDone,
-    "file_skipped": FileSkipped,
-    "file_restarted": FileRestarted,
-    "retry": FileRetry,
-    "file_failed": FileFailed,
-    "refused": PathRefused,
-    "deleted": FileDeleted,
-    "file_planned": FilePlanned,
-    "summary": Summary,
+_KINDS: dict[str, type[ev.Event]] = {
+    "plan": ev.Planned,
+    "file_started": ev.FileStarted,
+    "file_done": ev.FileDone,
+    "file_skipped": ev.FileSkipped,
+    "file_restarted": ev.FileRestarted,
+    "retry": ev.FileRetry,
+    "file_failed": ev.FileFailed,
+    "refused": ev.PathRefused,
+    "deleted": ev.FileDeleted,
+    "file_planned": ev.FilePlanned,
+    "summary": ev.Summary,
 }
 
 
-def _build(kind: type[Event], data: dict[str, Any]) -> Event:
+def _build(kind: type[ev.Event], data: dict[str, Any]) -> ev.Event:
     names = {f.name for f in dataclasses.fields(kind)}
     return kind(**{k: v for k, v in data.items() if k in names})
 
@@ -49,12 +35,12 @@ def _build(kind: type[Event], data: dict[str, Any]) -> Event:
 class ChildEvents:
     """Turns the child's JSON lines into events; keeps them for the demo's account."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)
     #: The child's last ``summary`` event as written (with ``exit_code``), if any.
     summary: dict[str, Any] | None = None
     _bytes_sent: int = 0
 
-    def parse(self, line: str) -> Event | None:
+    def parse(self, line: str) -> ev.Event | None:
         """The event on ``line`` (None for anything else). ``progress`` events carry
         the bytes sent so far: they become a ``BytesMoved`` of the difference."""
         try:
@@ -64,16 +50,16 @@ class ChildEvents:
         if not isinstance(data, dict):
             return None
         kind = data.get("type")
-        event: Event | None
+        event: ev.Event | None
         if kind == "progress":
             sent = int(data.get("bytes_sent", 0))
-            event = BytesMoved(path="", n=sent - self._bytes_sent)
+            event = ev.BytesMoved(path="", n=sent - self._bytes_sent)
             self._bytes_sent = sent
         elif kind == "summary":
             self.summary = data
             if "files_copied" not in data:
                 return None  # a fatal error's summary: no engine summary to rebuild
-            event = _build(Summary, data)
+            event = _build(ev.Summary, data)
         elif isinstance(kind, str) and kind in _KINDS:
             event = _build(_KINDS[kind], data)
         else:
@@ -81,5 +67,5 @@ class ChildEvents:
         self.events.append(event)
         return event
 
-    def of_type(self, kind: type[Event]) -> list[Any]:
+    def of_type(self, kind: type[ev.Event]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]

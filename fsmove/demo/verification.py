@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from fsmove.endpoints import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.live_display import LiveDisplay, copy_frame
 from fsmove.output import is_terminal
 from fsmove.progress import CopyProgress

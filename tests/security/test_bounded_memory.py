@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers import ftp, ftp_client
 from fsmove.transfers.backend import BackendError, PermanentError
+from fsmove.transfers.ftp import client as ftp_client
+from fsmove.transfers.ftp import folders as ftp_folders
 from tests.conformance_stores import run, store_for
 from tests.faults.fsmove_run import FsmoveRunner, check_clean_failure
 from tests.faults.hostile_ftpd import HostileDir, HostileServer, start_hostile_ftpd
@@ -49,7 +50,7 @@ def _as_running(server: HostileServer) -> RunningServer:
 
 def test_an_endless_listing_stops_at_the_entry_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     cap = 20_000
-    monkeypatch.setattr(ftp, "MAX_LISTING_ENTRIES", cap)
+    monkeypatch.setattr(ftp_folders, "MAX_LISTING_ENTRIES", cap)
     with start_hostile_ftpd({b"/": HostileDir(auto=True)}, endless_listing=True) as server:
 
         async def go() -> BackendError:

@@ -15,9 +15,9 @@ import ssl
 
 from aioftp.common import SSLSessionBoundContext
 
-from .backend import AuthError, ConnectError
-from .ftp_client import FtpClient, Reply
-from .ftp_data import DataStream
+from ..backend import AuthError, ConnectError
+from .client import FtpClient, Reply
+from .data import DataStream
 
 
 class TlsSetupError(ConnectError):

@@ -13,7 +13,7 @@ What changes from aioftp's own client (and why):
   name could resolve to another machine.
 - Data connections get a large read buffer so a single ``read`` returns big blocks.
 
-The TLS variant (``ftp_tls.FtpsClient``) overrides ``start_data_tls``.
+The TLS variant (``tls.FtpsClient``) overrides ``start_data_tls``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import aioftp
 from aioftp.common import Code
 
-from .ftp_data import DataStream, open_data_stream
+from .data import DataStream, open_data_stream
 
 #: StreamReader buffer limit of data connections (the default, 64 KiB, makes reads small).
 DATA_BUFFER = 4 * 1024 * 1024

@@ -5,9 +5,13 @@ name in another encoding survives the round trip back to the same server byte fo
 (the client encodes commands the same way).
 
 ``LIST`` times are imprecise (minutes, or only the day for old files, in the server's
-time zone), so a ``Listed`` from a ``LIST`` line carries ``mtime=None``: the engine asks
+time zone), so an entry from a ``LIST`` line carries ``mtime=None``: the session asks
 ``MDTM`` (exact, UTC, to the second) when it needs a time. ``MLSD`` facts are exact and
 kept.
+
+Each parser returns an ``Entry`` whose ``path`` is the name as listed (relative to the
+folder listed): the session joins it to that folder. A symlink's target (``LIST``
+``name -> target``) is cut off the name and not kept: fsmove never follows a link.
 """
 
 from __future__ import annotations
@@ -15,27 +19,12 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from dataclasses import dataclass, field
 
-from .backend import EntryKind
+from ..backend import Entry, EntryKind
 
 
 class ListingLineError(ValueError):
     """A listing line in no format we know: never skipped silently (a file could be lost)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One name from a directory listing, before it is joined to its directory."""
-
-    name: str
-    kind: EntryKind
-    size: int = 0
-    mtime: float | None = None
-    #: The symlink's target when the listing shows one (``LIST`` ``l`` lines).
-    link_target: str | None = None
-    #: Permission bits (MLSx ``UNIX.mode``, or a ``LIST`` line's ``rwxr-xr-x``).
-    mode: int | None = field(default=None, compare=False)
 
 
 def decode_name(raw: bytes) -> str:
@@ -81,8 +70,8 @@ def parse_facts(text: str) -> dict[str, str]:
     return facts
 
 
-def facts_to_listed(facts: dict[str, str], name: str) -> Listed | None:
-    """A ``Listed`` from MLSx facts, or None for the ``cdir``/``pdir`` entries."""
+def facts_to_entry(facts: dict[str, str], name: str) -> Entry | None:
+    """The entry ``name`` from MLSx facts, or None for the ``cdir``/``pdir`` entries."""
     kind_text = facts.get("type", "").lower()
     if kind_text in ("cdir", "pdir"):
         return None
@@ -110,10 +99,10 @@ def facts_to_listed(facts: dict[str, str], name: str) -> Listed | None:
         mode = int(facts["unix.mode"], 8) & 0o7777 if "unix.mode" in facts else None
     except ValueError:
         mode = None
-    return Listed(name=name, kind=kind, size=size, mtime=mtime, mode=mode)
+    return Entry(path=name, kind=kind, size=size, mtime=mtime, mode=mode)
 
 
-def parse_mlsx_line(line: bytes | str) -> Listed | None:
+def parse_mlsx_line(line: bytes | str) -> Entry | None:
     """One ``MLSD`` data line (``facts SP name``); None for cdir/pdir and blank lines.
 
     Facts hold no space, so the name is everything after the first space, spaces and
@@ -126,7 +115,7 @@ def parse_mlsx_line(line: bytes | str) -> Listed | None:
     facts_text, sep, name = text.partition(" ")
     if not sep or "=" not in facts_text:
         raise ListingLineError(f"not an MLSD line: {text!r}")
-    return facts_to_listed(parse_facts(facts_text), name)
+    return facts_to_entry(parse_facts(facts_text), name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,8 +145,8 @@ _TOTAL = re.compile(r"^total\s+\d+", re.IGNORECASE)
 _UNIX_KINDS = {"-": EntryKind.FILE, "d": EntryKind.DIR, "l": EntryKind.LINK}
 
 
-def parse_list_line(line: bytes | str) -> Listed | None:
-    """One ``LIST`` line to a ``Listed``; None for ``total N`` and blank lines.
+def parse_list_line(line: bytes | str) -> Entry | None:
+    """One ``LIST`` line to an entry; None for ``total N`` and blank lines.
 
     Raises ListingLineError for a line in no known format. The name keeps its inner and
     leading spaces (unix form: exactly one space follows the time or year). Symlink
@@ -169,26 +158,24 @@ def parse_list_line(line: bytes | str) -> Listed | None:
         return None
     m = _UNIX.match(text)
     if m:
-        return _unix_listed(m)
+        return _unix_entry(m)
     m = _DOS.match(text)
     if m:
         if m.group("dir"):
-            return Listed(name=m.group("name"), kind=EntryKind.DIR)
+            return Entry(path=m.group("name"), kind=EntryKind.DIR)
         size = int(re.sub(r"[,.]", "", m.group("size")))
-        return Listed(name=m.group("name"), kind=EntryKind.FILE, size=size)
+        return Entry(path=m.group("name"), kind=EntryKind.FILE, size=size)
     raise ListingLineError(f"unknown LIST line format: {text[:200]!r}")
 
 
-def _unix_listed(m: re.Match[str]) -> Listed:
+def _unix_entry(m: re.Match[str]) -> Entry:
     kind = _UNIX_KINDS.get(m.group("type"), EntryKind.OTHER)
     name = m.group("name")
-    target: str | None = None
     if kind is EntryKind.LINK and " -> " in name:
-        name, target = name.split(" -> ", 1)
+        name = name.split(" -> ", 1)[0]  # the target: never followed, not kept
     size_text = m.group("size")
     size = int(size_text) if kind is EntryKind.FILE and "," not in size_text else 0
-    return Listed(name=name, kind=kind, size=size, link_target=target,
-                  mode=permission_bits(m.group("perm")))
+    return Entry(path=name, kind=kind, size=size, mode=permission_bits(m.group("perm")))
 
 
 def permission_bits(perm: str) -> int | None:

@@ -12,7 +12,7 @@ import ssl
 
 import aioftp
 
-from .backend import (
+from ..backend import (
     AuthError,
     BackendError,
     ConnectError,
@@ -23,8 +23,18 @@ from .backend import (
     TooManySessionsError,
     TransientError,
 )
-from .ftp_client import ProtocolError, Reply
-from .ftp_tls import UntrustedCertificateError
+from .client import ProtocolError, Reply
+from .tls import UntrustedCertificateError
+
+#: Exceptions that mean the connection itself failed (the session is then unusable).
+NETWORK_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncio.IncompleteReadError,
+    ssl.SSLError,
+    ProtocolError,
+    aioftp.AIOFTPException,
+)
 
 _DENIED = ("permission denied", "access denied", "not allowed", "forbidden", "not permitted")
 _MISSING = (

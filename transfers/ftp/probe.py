@@ -31,13 +31,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .backend import Capabilities, OffsetWrites
-from .ftp_client import Reply
-from .ftp_listing import format_timeval, parse_timeval
+from ..backend import Capabilities, OffsetWrites
 
 # The scratch names (and the rule that recognises a killed probe's leftovers) are tree
 # rules: transfers/tree.py. The rename probe's extra files are NAME.b and, briefly, NAME.b.c.
-from .tree import probe_scratch_name
+from ..tree import probe_scratch_name
+from .client import Reply
+from .listing import format_timeval, parse_timeval
 
 #: The mtime the probe sets and reads back (2001-09-09 01:46:40 UTC).
 PROBE_MTIME = 1_000_000_000
@@ -57,29 +57,12 @@ class Features:
         name = name.upper()
         return any(line == name or line.startswith(name + " ") for line in self.lines)
 
-    @property
-    def mlst(self) -> bool:
-        return self.has("MLST")
-
-    @property
-    def mfmt(self) -> bool:
-        return self.has("MFMT")
-
-    @property
-    def utf8(self) -> bool:
-        return self.has("UTF8")
-
-    @property
-    def rest_stream(self) -> bool:
-        return self.has("REST STREAM")
-
-    @property
-    def size(self) -> bool:
-        return self.has("SIZE")
-
-    @property
-    def mdtm(self) -> bool:
-        return self.has("MDTM")
+    mlst = property(lambda self: self.has("MLST"), doc="MLST / MLSD: exact listings")
+    mfmt = property(lambda self: self.has("MFMT"), doc="MFMT: set a modification time")
+    utf8 = property(lambda self: self.has("UTF8"), doc="UTF8: names in UTF-8")
+    rest_stream = property(lambda self: self.has("REST STREAM"), doc="ranged reads")
+    size = property(lambda self: self.has("SIZE"), doc="SIZE of one file")
+    mdtm = property(lambda self: self.has("MDTM"), doc="MDTM: exact modification times")
 
     def summary(self) -> str:
         names = sorted({line.split(" ", 1)[0] for line in self.lines} | (

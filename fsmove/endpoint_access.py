@@ -28,7 +28,8 @@ from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 
 from .errors import ConfigError
 
-Side = Literal["src", "dst"]
+#: Which side of a copy an endpoint is (it names the password variable to read).
+EndpointSide = Literal["src", "dst"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ConnectOptions:
     insecure_tls: bool = False
 
 
-def password_env_var(side: Side) -> str:
+def password_env_var(side: EndpointSide) -> str:
     return f"FSMOVE_{side.upper()}_PASSWORD"
 
 
@@ -91,7 +92,7 @@ def _from_netrc(host: str, user: str | None) -> tuple[str | None, str | None]:
     return login or None, password or None
 
 
-def resolve(endpoint: Endpoint, *, side: Side, interactive: bool | None = None) -> Endpoint:
+def resolve(endpoint: Endpoint, *, side: EndpointSide, interactive: bool | None = None) -> Endpoint:
     """Fill in the user and password of ``endpoint`` as the module docstring says."""
     if endpoint.is_local or endpoint.password is not None:
         return endpoint
@@ -151,7 +152,8 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
     raise ConfigError(f"unsupported scheme {endpoint.scheme!r}")
 
 
-def endpoint_from_text(text: str, *, side: Side, interactive: bool | None = None) -> Endpoint:
+def endpoint_from_text(text: str, *, side: EndpointSide,
+                       interactive: bool | None = None) -> Endpoint:
     """``clever://ADDON[/path]`` asks the `clever` CLI for the bucket's FTP host and
     credentials (fsmove/clever/bucket.py); every other form is parsed and resolved here."""
     from fsmove.clever.bucket import is_clever_url
@@ -161,3 +163,9 @@ def endpoint_from_text(text: str, *, side: Side, interactive: bool | None = None
 
         return resolve_clever_endpoint(text)
     return resolve(parse_endpoint(text), side=side, interactive=interactive)
+
+
+def resolved_endpoint(value: str | Endpoint, *, side: EndpointSide) -> Endpoint:
+    """``value`` as typed (see ``endpoint_from_text``), or an endpoint a caller resolved
+    already, taken as it is."""
+    return value if isinstance(value, Endpoint) else endpoint_from_text(value, side=side)

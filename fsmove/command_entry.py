@@ -1,0 +1,93 @@
+"""The one entry wrapper every command runs in (httpie's ``core.main`` model): the
+command's body returns an exit code or raises, and here, once, any exception becomes one
+line on stderr (``fsmove: error: …``, a traceback only with ``--debug``) and its exit
+code (fsmove/exitcodes.py). A command that streams (copy, resume, verify) opens its
+output through the run, so that a fatal error or Ctrl-C first erases the live display and
+ends the JSON stream and the log file with the outcome."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from fsmove.errors import FsmoveError, UsageError
+from fsmove.exitcodes import ExitCode, exit_code_for_error
+from fsmove.transfers.backend import BackendError
+
+if TYPE_CHECKING:  # imported when a streaming command runs (start-up time)
+    from fsmove.output import CommandOutput
+
+
+def error_message(exc: BaseException) -> str:
+    """The one line a user sees for ``exc`` (after ``fsmove: error: ``)."""
+    if isinstance(exc, KeyboardInterrupt):
+        msg = "interrupted: the journal is saved; rerun the same command to resume"
+    elif isinstance(exc, FsmoveError | BackendError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        msg = f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for details)"
+    return " ".join(msg.split())
+
+
+def fail(exc: BaseException, output: CommandOutput | None = None, *,
+         debug: bool = False) -> NoReturn:
+    """Print ``exc`` as one line and exit with its code. ``output``, the command's
+    output, erases its live display first (the error never lands on a bar's line) and
+    ends its JSON stream and log file with the outcome. ``debug``: the traceback too."""
+    code = exit_code_for_error(exc)
+    msg = error_message(exc)
+    if output is not None:
+        output.fatal(msg, int(code), interrupted=isinstance(exc, KeyboardInterrupt))
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"fsmove: error: {msg}", file=sys.stderr)
+    raise SystemExit(int(code))
+
+
+class CommandRun:
+    """One command being run: the output it opened, if any (closed with the exit code,
+    or told the fatal error)."""
+
+    def __init__(self) -> None:
+        self.output: CommandOutput | None = None
+
+    def open_output(self, *, command: str, quiet: bool, verbose: bool, json_output: bool,
+                    stats: str | None, log_file: Path | None) -> CommandOutput:
+        """The command's output, from the options every streaming command shares."""
+        from fsmove.output import CommandOutput, OutputSettings, parse_interval
+
+        if quiet and verbose:
+            raise UsageError("--quiet and --verbose exclude each other")
+        self.output = CommandOutput(
+            OutputSettings(quiet=quiet, verbose=verbose, json=json_output,
+                           stats=parse_interval(stats) if stats is not None else None,
+                           log_file=log_file),
+            command=command,
+        )
+        return self.output
+
+
+def debug_asked(ctx: typer.Context) -> bool:
+    """Whether ``fsmove --debug`` was given (an option of the root command)."""
+    return bool(ctx.find_root().params.get("debug"))
+
+
+def run_command(ctx: typer.Context, body: Callable[[CommandRun], ExitCode]) -> NoReturn:
+    """Run a command's ``body`` and exit with its code; every exception, Ctrl-C
+    included, ends here as one line and its exit code."""
+    run = CommandRun()
+    try:
+        code = body(run)
+    except (Exception, KeyboardInterrupt) as exc:
+        fail(exc, run.output, debug=debug_asked(ctx))
+    if run.output is not None:
+        run.output.close(code)
+    raise SystemExit(int(code))

@@ -1,0 +1,148 @@
+"""`fsmove copy SRC DST`: its command line (the copy itself: fsmove/commands/copy.py).
+Light on purpose: what the command needs is imported when it runs (the start-up time
+of every `fsmove`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fsmove.command_entry import CommandRun, run_command
+from fsmove.commands.options import (
+    AcceptNewHostKey,
+    CaFile,
+    DstConnections,
+    Exclude,
+    Identity,
+    Include,
+    InsecureTls,
+    JsonEvents,
+    KnownHosts,
+    ListAll,
+    LogFile,
+    Quiet,
+    Report,
+    SrcConnections,
+    Stats,
+    Timeout,
+    Verbose,
+    Workers,
+    connect_options,
+    copy_options,
+)
+from fsmove.exitcodes import ExitCode
+
+
+def copy_command(
+    ctx: typer.Context,
+    src: Annotated[str, typer.Argument(
+        metavar="SRC", help="Source: ftp://, ftps://, sftp://, file://, clever:// or a path.")],
+    dst: Annotated[str, typer.Argument(
+        metavar="DST", help="Destination, same forms as the source.")],
+    workers: Workers = 128,
+    src_connections: SrcConnections = None,
+    dst_connections: DstConnections = None,
+    checksum: Annotated[
+        bool,
+        typer.Option("--checksum", help="Skip only files whose content digests match."),
+    ] = False,
+    mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
+    perms: Annotated[bool, typer.Option(
+        help="Give copied files the source's permission bits where the destination can set "
+             "them (--no-perms: 0644, never wider than the source's).")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be copied, skipped and deleted "
+                           "(counts; paths and sizes with -v); write nothing.")
+    ] = False,
+    delete: Annotated[
+        bool,
+        typer.Option("--delete", help="Delete destination files that are not in the source."),
+    ] = False,
+    include: Include = None,
+    exclude: Exclude = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit in bytes per second, e.g. 10M.")
+    ] = None,
+    retries: Annotated[int, typer.Option(
+        metavar="N",
+        help="Retries per file on transient errors, in a row without progress "
+             "(an attempt that got further into the file resets the count).",
+        min=0, max=100)] = 5,
+    retry_delay: Annotated[
+        float, typer.Option(metavar="SECONDS",
+                            help="Seconds before the first retry (doubles each time).",
+                            min=0.0, max=600.0)
+    ] = 1.0,
+    journal: Annotated[
+        Path | None, typer.Option(metavar="FILE",
+                                  help="Journal file (default: in the XDG state dir).")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="After the copy, verify both trees (see `verify`).")
+    ] = False,
+    report: Report = None,
+    list_all: ListAll = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    json_output: JsonEvents = False,
+    stats: Stats = None,
+    log_file: LogFile = None,
+    timeout: Timeout = 30.0,
+    known_hosts: KnownHosts = None,
+    accept_new_host_key: AcceptNewHostKey = False,
+    identity: Identity = None,
+    ca_file: CaFile = None,
+    insecure_tls: InsecureTls = False,
+) -> None:
+    """Copy every file from SRC to DST: parallel, resumable, hashed while streaming.
+
+    Rerunning the same command resumes an interrupted copy, or moves only what changed.
+
+    Passwords come from, first found: the URL itself (accepted and masked everywhere, but
+    it stays in your shell history: better not), FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc (machine HOST login USER password PASS), or a prompt
+    when stdin is a terminal. SFTP without a password uses your SSH keys (agent, ~/.ssh,
+    --identity) and ~/.ssh/config. clever://ADDON asks the clever CLI for the bucket's
+    host and password.
+
+    On a terminal a live display shows the transfers in flight; redirected to a file, a
+    plain progress line every 60 s (--stats) and the summary, never a carriage return.
+
+    Examples:
+
+      fsmove copy ftp://user@old.example.com/www sftp://user@new.example.com/www
+      fsmove copy ./uploads ftps://user@host/up --exclude '*.tmp' --bwlimit 20M
+      fsmove copy SRC DST --delete --dry-run -v     # what would change, per file
+    """
+    from fsmove.commands.copy import CopyRequest, run_copy_and_verify
+
+    def body(run: CommandRun) -> ExitCode:
+        out = run.open_output(command="copy", quiet=quiet, verbose=verbose,
+                              json_output=json_output, stats=stats, log_file=log_file)
+        return run_copy_and_verify(CopyRequest(
+            src=src,
+            dst=dst,
+            options=copy_options(
+                workers=workers, checksum=checksum, preserve_mtime=mtime, keep_perms=perms,
+                dry_run=dry_run, delete=delete, include=include, exclude=exclude,
+                bwlimit=bwlimit, retries=retries, retry_delay=retry_delay,
+            ),
+            connect=connect_options(
+                timeout=timeout, known_hosts=known_hosts,
+                accept_new_host_key=accept_new_host_key, identity=identity,
+                ca_file=ca_file, insecure_tls=insecure_tls,
+            ),
+            src_connections=src_connections,
+            dst_connections=dst_connections,
+            journal=journal,
+            quiet=quiet,
+            json=json_output,
+            verify=verify,
+            reports=tuple(report or ()),
+            list_all=list_all,
+        ), out)
+
+    run_command(ctx, body)

@@ -1,0 +1,65 @@
+"""How a copy run ended, in words: the line for a run that stopped early, the note
+`fsmove status` shows for a failed run, the error for a journal that cannot be written,
+and the journal's last record of the run."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sqlite3
+from pathlib import Path
+
+from fsmove.errors import FsmoveError
+from fsmove.progress import human_bytes
+from fsmove.transfers.events import Summary
+from fsmove.transfers.journal import Journal
+
+
+def stopped_line(summary: Summary) -> str | None:
+    """The one line for a run that stopped early (None when it tried every file)."""
+    if summary.stopped == "destination-full":
+        return (f"the destination is full: {summary.files_left} files, "
+                f"{human_bytes(summary.bytes_left)} left to copy; free space and rerun")
+    return None
+
+
+def end_run(journal: Journal, status: str, *, note: str | None = None) -> None:
+    """Record how the run ended; the error that ended it matters more than a journal
+    that cannot take this last record (a full disk): that one is not raised."""
+    with contextlib.suppress(sqlite3.Error):
+        journal.finish_run(status, note=note)
+
+
+def journal_write_problem(exc: BaseException, path: Path) -> FsmoveError | None:
+    """The one-line error for a journal that cannot be written (its filesystem full,
+    read-only, failing), or None when ``exc`` is not about the journal. Backends turn
+    their own OSErrors into BackendErrors, so a bare OSError here is the journal's."""
+    full_codes = (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "")
+        full = name == "SQLITE_FULL" or "full" in str(exc)
+        if not (full or name.startswith(("SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN"))):
+            return None
+    elif isinstance(exc, OSError) and exc.errno in full_codes:
+        full = True  # the journal's folder, its lock file (other OSErrors are not ours)
+    else:
+        return None
+    folder = path.parent
+    if full:
+        return FsmoveError(f"the journal's folder {folder} is full: free space there (or "
+                           "give --journal on another disk) and rerun to resume")
+    return FsmoveError(f"cannot write the journal in {folder} ({exc}): check that folder "
+                       "(or give --journal elsewhere) and rerun to resume")
+
+
+def failure_note(exc: BaseException) -> str:
+    """One line saying why a run failed, for `fsmove status` (errors above the engine
+    and backend errors never hold a password; other exceptions show their type only)."""
+    from fsmove.errors import FsmoveError
+    from fsmove.transfers.backend import BackendError
+
+    if isinstance(exc, FsmoveError | BackendError):
+        text = " ".join(str(exc).split())
+    else:
+        text = f"internal error ({type(exc).__name__})"
+    return text if len(text) <= 200 else text[:197] + "..."

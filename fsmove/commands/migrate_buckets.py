@@ -1,0 +1,172 @@
+"""`fsmove migrate`'s first phases: **preflight** (the bucket pairs fixed, each bucket
+reached over FTP) and **create** (a new bucket per old one, journaled the moment it
+exists, adopted by name after a kill: never a second one)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fsmove.clever.bucket import Bucket, bucket_from_env
+from fsmove.clever.dns_advice import print_ttl_advice
+from fsmove.clever.migrate_state import BucketPair
+from fsmove.clever.survey import new_bucket_name
+from fsmove.commands.migration_core import MigrationCore, say
+from fsmove.endpoint_access import ConnectOptions, open_store
+from fsmove.errors import ConfigError, FsmoveError, UsageError
+from fsmove.exitcodes import ExitCode
+from fsmove.transfers.backend import AuthError, BackendError
+
+
+def parse_bucket_options(items: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise UsageError(f"--bucket {item!r}: write it as OLD=NEW (add-on ids or names)")
+        pairs[old.strip()] = new.strip()
+    return pairs
+
+
+async def _reach(bucket: Bucket, *, name: str, connect: ConnectOptions) -> None:
+    """Log in to the bucket over FTP and stat its root; writes nothing."""
+    endpoint = bucket.endpoint("/")
+    store = open_store(endpoint, connect, writable=False)
+    try:
+        session = await store.connect()
+        try:
+            await session.stat("")
+        finally:
+            await session.close()
+    except AuthError as exc:
+        raise ConfigError(
+            f"preflight: bucket {name} refused its FTP login at {endpoint.display} ({exc}); "
+            "check the add-on in the Console, then rerun") from None
+    except (BackendError, OSError) as exc:
+        raise FsmoveError(
+            f"preflight: cannot reach bucket {name} over FTP at {endpoint.display} ({exc}); "
+            "check the network, then rerun") from None
+    finally:
+        await store.aclose()
+
+
+async def _reach_all(buckets: list[tuple[str, Bucket]], connect: ConnectOptions) -> None:
+    results = await asyncio.gather(*(_reach(b, name=n, connect=connect) for n, b in buckets),
+                                   return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+class BucketPhases(MigrationCore):
+    def _fix_pairs(self) -> None:
+        sv, req = self.survey, self.req
+        wanted = parse_bucket_options(req.buckets)
+        reuse: dict[str, dict[str, Any]] = {}
+        for old_text, new_text in wanted.items():
+            old, new = sv.find_addon(old_text), sv.find_addon(new_text)
+            if new.get("providerId") != "fs-bucket":
+                raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is not an FS "
+                                 "Bucket")
+            if str(new.get("region")) != req.zone:
+                raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is in "
+                                 f"{new.get('region')}, not {req.zone} (a bucket is mounted "
+                                 "only by apps in its own zone)")
+            reuse[str(old["addonId"])] = new
+        ours = {b.addon_id for b in sv.buckets}
+        for old_id in reuse:
+            if old_id not in ours:
+                raise UsageError(f"--bucket: {old_id} is not a bucket {sv.app.name} mounts "
+                                 f"({', '.join(b.name for b in sv.buckets) or 'none'})")
+        taken = {str(a.get("name")) for a in sv.catalogue.values()}
+        pairs: list[BucketPair] = []
+        for b in sv.buckets:
+            if b.region == req.zone:
+                raise UsageError(f"bucket {b.name} is already in {req.zone}")
+            new = reuse.get(b.addon_id)
+            if new is not None:
+                new_bucket = self._bucket(str(new["addonId"]))
+                pairs.append(BucketPair(
+                    old_id=b.addon_id, old_name=b.name, plan=b.plan, old_host=b.host,
+                    linked=b.linked, new_name=str(new.get("name")), new_id=str(new["addonId"]),
+                    new_host=new_bucket.host, reused=True))
+                if str(new.get("planSlug")) != b.plan:
+                    say(f"warning: --bucket {new.get('name')} has plan {new.get('planSlug')}, "
+                         f"{b.name} has {b.plan}")
+            else:
+                pairs.append(BucketPair(
+                    old_id=b.addon_id, old_name=b.name, plan=b.plan, old_host=b.host,
+                    linked=b.linked, new_name=new_bucket_name(b.name, req.zone, taken)))
+        self.state.pairs = pairs
+
+    def preflight(self) -> ExitCode:
+        sv, req = self.survey, self.req
+        if req.zone == sv.app.zone and not self.resumed:
+            raise UsageError(f"{sv.app.name} is already in {req.zone}")
+        self.access.update(sv.access)
+        if not self.state.pairs:
+            self._fix_pairs()
+        ids = [p.old_id for p in self.state.pairs] + [p.new_id for p in self.state.pairs
+                                                      if p.new_id]
+        self._fill_access(ids)
+        asyncio.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
+                               req.connect))
+        say(f"{sv.app.name} ({sv.app.id}) in {sv.app.owner_text}, zone "
+             f"{self.state.from_zone} -> {req.zone}, {sv.app.instance_type}")
+        for pair in self.state.pairs:
+            mounts = ", ".join(m.variable for m in self._mounts_of(pair)) or "no variable"
+            how = "linked" if pair.linked else "not linked"
+            target = (f"{pair.new_name} ({pair.new_id}, given)" if pair.reused
+                      else pair.new_id or f"new {pair.new_name} (plan {pair.plan})")
+            say(f"  bucket {pair.old_name} ({pair.old_id}, plan {pair.plan}, {how}; mounted "
+                 f"by {mounts}) -> {target}")
+        for warning in sv.warnings:
+            say(f"  ! {warning}")
+        if not self.state.is_done("switch"):
+            print_ttl_advice(sv.user_domains, checker=self.checker, say=say)
+        self.outcome["preflight"] = f"{len(self.state.pairs)} bucket(s)"
+        return ExitCode.OK
+
+    def create(self) -> ExitCode:
+        sv, req = self.survey, self.req
+        for pair in self.state.pairs:
+            if pair.new_id:
+                continue
+            if pair.creating:
+                same = [a for a in sv.catalogue.values()
+                        if a.get("name") == pair.new_name and a.get("region") == req.zone
+                        and a.get("providerId") == "fs-bucket"]
+                if len(same) > 1:
+                    raise FsmoveError(
+                        f"{len(same)} add-ons named {pair.new_name} exist in {req.zone}: keep "
+                        "one, delete the others in the Console, then rerun")
+                if same:
+                    self._adopt(pair, str(same[0]["addonId"]))
+                    say(f"create: {pair.new_name} ({pair.new_id}) exists already (made by "
+                         "the run that stopped): kept")
+                    continue
+            pair.creating = True
+            self.save()
+            made = self.cli.addon_create_fs_bucket(pair.new_name, zone=req.zone,
+                                                   plan=pair.plan, owner=sv.app.owner_id)
+            if made is None:  # dry run
+                continue
+            env = {str(p.get("name")): str(p.get("value", "")) for p in made.get("env") or []
+                   if isinstance(p, dict)}
+            bucket = bucket_from_env(str(made["id"]), env)
+            if bucket is not None:
+                self.access[str(made["id"])] = bucket
+            self._adopt(pair, str(made["id"]))
+            say(f"create: {pair.new_name} ({pair.new_id}) in {req.zone}, plan {pair.plan}")
+        if not req.dry_run:
+            ids = [p.new_id for p in self.state.pairs if p.new_id]
+            self._fill_access(ids)
+            asyncio.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
+                                   req.connect))
+        return ExitCode.OK
+
+    def _adopt(self, pair: BucketPair, addon_id: str) -> None:
+        pair.new_id = addon_id
+        pair.creating = False
+        pair.new_host = self._bucket(addon_id).host
+        self.save()

@@ -1,0 +1,153 @@
+"""`fsmove migrate`'s data phases, the app running meanwhile: **copy**, **verify** (the
+delta once at once on a difference, then verified again), **delta** (``--delete``, then
+both trees listed: the catch-up's reference) and, after the switch, **catchup** (what the
+old instances wrote, never over what the new app changed). Each runs fsmove's own copy
+and verify on the buckets read once in this run. (Their dry runs: migrate.py.)"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fsmove.clever import migrate_state
+from fsmove.clever.migrate_state import BucketPair
+from fsmove.clever.trees import changed, fnmatch_exact, list_trees
+from fsmove.commands.copy import CopyRequest, run_copy
+from fsmove.commands.migration_core import MigrationCore, say, say_progress
+from fsmove.commands.verify import VerifyRequest, run_verify
+from fsmove.exitcodes import ExitCode
+from fsmove.transfers.tree import Filters
+
+
+class DataPhases(MigrationCore):
+    def _copy(self, pair: BucketPair, *, delete: bool, checksum: bool) -> ExitCode:
+        req = self.req
+        src, dst = self._endpoints(pair)
+        return run_copy(CopyRequest(
+            src=src, dst=dst,
+            options=replace(req.copy, checksum=checksum, delete=delete),
+            connect=req.connect, src_connections=req.src_connections,
+            dst_connections=req.dst_connections, quiet=req.quiet))
+
+    def _copy_each(self, phase: str, *, delete: bool) -> ExitCode:
+        for pair in self.state.pairs:
+            say_progress(f"{phase}: {self._label(pair)}")
+            code = self._copy(pair, delete=delete, checksum=False)
+            if code is not ExitCode.OK:
+                return code
+        return ExitCode.OK
+
+    def copy_pairs(self) -> ExitCode:
+        return self._copy_each("copy", delete=False)
+
+    def _verify_pair(self, pair: BucketPair, *, filters: Filters | None = None,
+                     report: bool = True) -> ExitCode:
+        from fsmove.verify.results import Tier
+
+        req = self.req
+        src, dst = self._endpoints(pair)
+        reports: tuple[Path, ...] = ()
+        if report and req.reports:
+            many = len(self.state.pairs) > 1
+            reports = tuple(p.with_name(f"{p.stem}-{pair.old_name}{p.suffix}") if many else p
+                            for p in req.reports)
+        return run_verify(VerifyRequest(
+            src=src, dst=dst, tier=Tier.FULL, connect=req.connect, reports=reports,
+            src_connections=req.src_connections, dst_connections=req.dst_connections,
+            quiet=req.quiet, filters=filters or Filters(), use_journal=filters is None,
+            bwlimit=req.copy.bwlimit))
+
+    def verify(self) -> ExitCode:
+        if self.req.dry_run:
+            for pair in self.state.pairs:
+                src, dst = self._urls(pair)
+                say(f"verify (dry run): would run: fsmove verify {src} {dst}")
+            return ExitCode.OK
+        for pair in self.state.pairs:
+            code = self._verify_pair(pair)
+            if code is ExitCode.MISMATCH:
+                # Files the running app changed or removed since the copy: the delta
+                # brings them in line, then one more verification. No loop.
+                say_progress(f"verify: {self._label(pair)} differs; the app keeps writing to "
+                          "the old bucket: running the delta (--delete, comparing contents), "
+                          "then verifying again")
+                code = self._copy(pair, delete=True, checksum=True)
+                if code is ExitCode.OK:
+                    code = self._verify_pair(pair)
+            if code is not ExitCode.OK:
+                self.state.verdict = "mismatch" if code is ExitCode.MISMATCH else "unreadable"
+                say_progress(f"verify: {self._label(pair)} still differs after the delta (exit "
+                          f"{int(code)}); the app was not touched. See the report, then rerun")
+                return code
+        self.state.verdict = "match"
+        self.outcome["verify"] = "match: the new buckets hold exactly the old ones' files"
+        return ExitCode.OK
+
+    def delta_pairs(self) -> ExitCode:
+        code = self._copy_each("delta", delete=True)
+        if code is not ExitCode.OK:
+            return code
+        snapshot: dict[str, Any] = {}
+        for pair in self.state.pairs:
+            old, new = list_trees(list(self._endpoints(pair)), self.req.connect)
+            snapshot[pair.old_id] = {"old": old, "new": new}
+        migrate_state.save_snapshot(self.snap_path, snapshot)
+        return ExitCode.OK
+
+    def catchup(self) -> ExitCode:
+        if self.req.dry_run:
+            say("catchup (dry run): would copy what the old instances wrote to the old "
+                 "buckets after the final delta (never over a file the new app changed)")
+            return ExitCode.OK
+        snapshot = migrate_state.load_snapshot(self.snap_path)
+        conflicts: list[str] = []
+        for pair in self.state.pairs:
+            before = snapshot.get(pair.old_id) or {"old": {}, "new": {}}
+            old_now, new_now = list_trees(list(self._endpoints(pair)), self.req.connect)
+            written_old = changed(old_now, before["old"])
+            written_new = changed(new_now, before["new"])
+            both = sorted(written_old & written_new)
+            clash = [p for p in both if old_now.get(p) != new_now.get(p)]
+            fresh = sorted(p for p in written_old - written_new)
+            key = f"{pair.old_name}:"
+            conflicts += [p for p in clash if key + p not in self.state.conflicts_reported]
+            self.state.conflicts_reported += [key + p for p in clash
+                                              if key + p not in self.state.conflicts_reported]
+            if clash:
+                for p in clash:
+                    say(f"catchup: CONFLICT {pair.old_name}:/{p}: the old app and the new "
+                         "one both wrote it after the final delta; the new app's version is "
+                         "kept")
+            if not fresh:
+                say(f"catchup: {self._label(pair)}: nothing new in the old bucket")
+            else:
+                filters = Filters(include=tuple(fnmatch_exact(p) for p in fresh))
+                say(f"catchup: {self._label(pair)}: {len(fresh)} file(s) the old instances "
+                     "wrote after the final delta")
+                code = self._copy_filtered(pair, filters)
+                if code is ExitCode.OK:
+                    code = self._verify_pair(pair, filters=filters, report=False)
+                if code is not ExitCode.OK:
+                    return code
+                new_now = list_trees([self._endpoints(pair)[1]], self.req.connect)[0]
+            # The reference moves on: a rerun compares with the trees as this catch-up
+            # left them (a file it copied is not "written by the new app", whatever
+            # modification time the new bucket gave it).
+            snapshot[pair.old_id] = {"old": old_now, "new": new_now}
+            migrate_state.save_snapshot(self.snap_path, snapshot)
+        self.save()
+        if conflicts:
+            say_progress(f"catchup: {len(conflicts)} conflict(s) listed above (exit 4): compare "
+                      "each and keep the right version by hand; a rerun goes on (a conflict "
+                      "is reported once)")
+            return ExitCode.MISMATCH
+        return ExitCode.OK
+
+    def _copy_filtered(self, pair: BucketPair, filters: Filters) -> ExitCode:
+        req = self.req
+        src, dst = self._endpoints(pair)
+        return run_copy(CopyRequest(
+            src=src, dst=dst,
+            options=replace(req.copy, filters=filters),
+            connect=req.connect, quiet=req.quiet))

@@ -1,0 +1,149 @@
+"""`fsmove migrate`'s **switch**: the zone first (the one step the platform may refuse,
+so a refusal changes nothing else), the links, the ``CC_FS_BUCKET*`` variables, the
+unlinks, then ONE redeploy, only after the deployment list shows none of this migration
+already succeeded. The steps are fixed in the journal when the switch starts."""
+
+from __future__ import annotations
+
+import time
+
+from fsmove.clever.clever_tool import CleverError
+from fsmove.clever.migrate_state import BucketPair, Step
+from fsmove.commands.migration_core import (
+    DEPLOY_POLL,
+    DEPLOY_WAIT,
+    MigrationCore,
+    say,
+    say_progress,
+)
+from fsmove.exitcodes import ExitCode
+
+
+class SwitchPhases(MigrationCore):
+    def _plan_steps(self) -> list[Step]:
+        sv, req = self.survey, self.req
+        steps: list[Step] = []
+        if sv.app.zone != req.zone:
+            steps.append(Step("zone", [req.zone]))
+        new_of = {p.old_host: p for p in self.state.pairs}
+        for pair in self.state.pairs:
+            if pair.linked:
+                steps.append(Step("link", [str(pair.new_id)]))
+        from fsmove.clever.app import mounts_of
+
+        for mount in mounts_of(sv.env.own):
+            pair = new_of.get(mount.host)
+            if pair is not None:
+                steps.append(Step("env", [mount.variable,
+                                          mount.moved_to(str(pair.new_host)).value]))
+        for pair in self.state.pairs:
+            if pair.linked:
+                steps.append(Step("unlink", [pair.old_id]))
+        steps.append(Step("restart", []))
+        return steps
+
+    def _dry_new_id(self, pair: BucketPair) -> str:
+        return pair.new_id or f"<new {pair.new_name}>"
+
+    def switch(self) -> ExitCode:
+        if self.state.steps is None:
+            if self.req.dry_run and any(not p.new_id for p in self.state.pairs):
+                for pair in self.state.pairs:
+                    pair.new_id, pair.new_host = (self._dry_new_id(pair),
+                                                  pair.new_host or f"<host of {pair.new_name}>")
+            self.state.steps = self._plan_steps()
+            self.save()
+        total = len(self.state.steps)
+        for index, step in enumerate(self.state.steps):
+            label = f"switch [{index + 1}/{total}] {step.description}"
+            if step.done:
+                say_progress(f"{label}: done already")
+                continue
+            try:
+                self._run_step(step)
+            except CleverError as exc:
+                raise type(exc)(f"{exc}; the switch stopped at {step.description}: fix the "
+                                "cause and rerun the same command to continue there") from None
+            if not self.req.dry_run:
+                step.done = True
+                self.save()
+                say_progress(f"{label}: done")
+        return ExitCode.OK
+
+    def _run_step(self, step: Step) -> None:
+        app_id, dry = self.state.app_id, self.req.dry_run
+        linked = set(self.survey.env.addons)
+        if step.kind == "zone":
+            zone = step.args[0]
+            if dry:
+                say(f"would request: PUT {self._app_path()} {{\"zone\": \"{zone}\"}} (then "
+                     "read the app back)")
+                return
+            if self.api.application(self.state.owner_id, app_id).get("zone") == zone:
+                return  # moved by the run that stopped, or by hand
+            self.api.move_application(self.state.owner_id, app_id, zone)
+            say(f"switch: {self.state.app_name} is now in {zone}")
+        elif step.kind == "link":
+            if step.args[0] not in linked:
+                self.cli.link_addon(app_id, step.args[0])
+        elif step.kind == "unlink":
+            if step.args[0] in linked or dry:
+                self.cli.unlink_addon(app_id, step.args[0])
+        elif step.kind == "env":
+            if self.survey.env.own.get(step.args[0]) != step.args[1]:
+                self.cli.env_set(app_id, step.args[0], step.args[1])
+        elif step.kind == "restart":
+            self._redeploy()
+        else:
+            raise CleverError(f"unknown switch step {step.kind!r} in the journal")
+
+    def _redeploy_outcome(self) -> str | None:
+        """The id of a redeploy of this migration that succeeded, waiting for one still
+        running; None when none did. Only deployments after the baseline count."""
+        if self.state.baseline is None:
+            return None
+        deadline = time.monotonic() + DEPLOY_WAIT
+        while True:
+            fresh = [d for d in self._deployments()
+                     if str(d.get("uuid") or d.get("id")) not in self.state.baseline]
+            ok = [d for d in fresh if d.get("state") == "OK"]
+            if ok:
+                return str(ok[0].get("uuid") or ok[0].get("id"))
+            if not any(d.get("state") == "WIP" for d in fresh):
+                return None
+            if time.monotonic() > deadline:
+                raise CleverError(f"a deployment of {self.state.app_name} is still running "
+                                  f"after {DEPLOY_WAIT:.0f} s; rerun once it ended")
+            say_progress("switch: a deployment is running; waiting for its end")
+            time.sleep(DEPLOY_POLL)
+
+    def _redeploy(self) -> None:
+        if self.req.dry_run:
+            self.cli.restart(self.state.app_id)
+            return
+        done = self._redeploy_outcome()
+        if done is None:
+            if self.state.baseline is None:
+                self.state.baseline = [str(d.get("uuid") or d.get("id"))
+                                       for d in self._deployments()]
+                self.save()
+            try:
+                self.cli.restart(self.state.app_id)
+            except CleverError as exc:
+                # `clever restart` fails when the deployment fails, but also when only its
+                # polling did: the deployment list tells.
+                done = self._redeploy_outcome()
+                if done is None:
+                    raise CleverError(f"the redeploy of {self.state.app_name} did not succeed "
+                                      f"({exc}); the old instances keep running") from None
+            else:
+                done = self._redeploy_outcome()
+                if done is None:
+                    raise CleverError(f"the redeploy of {self.state.app_name} did not succeed "
+                                      "(`clever activity` shows why); the old instances keep "
+                                      "running")
+        else:
+            say(f"switch: the redeploy of the run that stopped succeeded ({done}): not "
+                 "redeploying again")
+        self.state.redeployed = done
+        self.save()

@@ -1,0 +1,86 @@
+"""`fsmove resume [JOB]`: its command line (the resume: fsmove/commands/resume.py).
+Light on purpose: what the command needs is imported when it runs (the start-up time
+of every `fsmove`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fsmove.command_entry import CommandRun, run_command
+from fsmove.commands.options import (
+    AcceptNewHostKey,
+    CaFile,
+    Identity,
+    InsecureTls,
+    JsonEvents,
+    KnownHosts,
+    LogFile,
+    Quiet,
+    Stats,
+    Verbose,
+    bandwidth_limit,
+    connect_options,
+)
+from fsmove.exitcodes import ExitCode
+
+
+def resume_command(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None,
+        typer.Argument(metavar="JOB", help="A job id (see `fsmove status`) or journal "
+                       "path; default: the only unfinished job (several: name one)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Files moved at once (default: as the job was started).",
+                                 min=1, max=512)
+    ] = None,
+    bwlimit: Annotated[
+        str | None, typer.Option(metavar="RATE",
+                                 help="Bandwidth limit, e.g. 10M (default: the job's own).")
+    ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    json_output: JsonEvents = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds before a silent server "
+                                   "counts as lost (default: the job's own).")
+    ] = None,
+    stats: Stats = None,
+    log_file: LogFile = None,
+    known_hosts: KnownHosts = None,
+    accept_new_host_key: AcceptNewHostKey = False,
+    identity: Identity = None,
+    ca_file: CaFile = None,
+    insecure_tls: InsecureTls = False,
+) -> None:
+    """Resume a copy from its journal with every option it was started with (printed
+    first); options given here replace the saved ones.
+
+    Passwords are never stored: they come again from FSMOVE_SRC_PASSWORD /
+    FSMOVE_DST_PASSWORD, ~/.netrc or a prompt. A job started with --delete deletes
+    again (said before it starts).
+    """
+    from fsmove.commands.resume import ResumeOverrides, run_resume
+
+    def body(run: CommandRun) -> ExitCode:
+        out = run.open_output(command="resume", quiet=quiet, verbose=verbose,
+                              json_output=json_output, stats=stats, log_file=log_file)
+        rate = bandwidth_limit(bwlimit)
+        if timeout is not None:
+            connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
+                            identity=None, ca_file=None, insecure_tls=False)
+        return run_resume(
+            job,
+            ResumeOverrides(
+                workers=workers, bwlimit=rate, timeout=timeout, known_hosts=known_hosts,
+                identity=tuple(identity or ()), ca_file=ca_file, quiet=quiet,
+                json=json_output, accept_new_host_key=accept_new_host_key,
+                insecure_tls=insecure_tls,
+            ),
+            output=out,
+        )
+
+    run_command(ctx, body)

@@ -1,0 +1,288 @@
+"""What is in an FTP folder and what a path is: ``stat``, ``list``, and the folder checks
+before a write.
+
+Listings: ``MLSD`` when FEAT lists MLST (exact mtimes, streamed as parsed), else ``LIST
+-a`` parsed by ``listing.py``. ``LIST`` times are imprecise (minutes, or days, local
+time), so they are never used: once the listing is complete, its files get exact times
+from ``MDTM``, pipelined ``MDTM_WINDOW`` at a time (vsftpd: ~1 round trip per 32 files);
+``mtime`` stays None only where the server has no MDTM. ``stat`` is one single-file
+command (``MLST``), or ``SIZE`` + ``MDTM`` pipelined in one round trip: never a listing
+of the parent per file, which is what aioftp's own client does (31 files/s on vsftpd).
+
+Links: FTP servers follow links in CWD, STOR and MKD, so a write goes only into folders
+a listing of this store showed to be real folders (or that it made itself); any other
+folder on the way is looked up in its parent's listing once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+from ..backend import (
+    BackendError,
+    Entry,
+    EntryKind,
+    NotFoundError,
+    PermanentError,
+    folders_of,
+    join_relpath,
+    link_refusal,
+    parent_of,
+)
+from .client import ProtocolError
+from .errors import reply_error
+from .listing import (
+    LineSplitter,
+    ListingLineError,
+    facts_to_entry,
+    parse_facts,
+    parse_list_line,
+    parse_mlsx_line,
+    parse_timeval,
+)
+from .transfer import TransferSession
+
+#: MDTM commands sent at once after a LIST (exact mtimes for LIST-only servers).
+MDTM_WINDOW = 32
+#: Most entries one folder listing may hold: a server streaming an endless listing
+#: ends in an error at this count, with memory bounded (the LIST path and the walk
+#: hold a folder's entries; ~250 bytes each).
+MAX_LISTING_ENTRIES = 1_000_000
+
+
+class FolderSession(TransferSession):
+    """The metadata layer of an FTP session: stat, listings, folder checks."""
+
+    async def stat(self, path: str) -> Entry:
+        abs_path = self._store.abs_path(path)
+        async with self._op("stat", path):
+            if self._features.mlst:
+                return await self._stat_mlst(abs_path, path)
+            return await self._stat_size_mdtm(abs_path, path)
+
+    async def _stat_mlst(self, abs_path: str, path: str) -> Entry:
+        reply = await self.raw_command(f"MLST {abs_path}")
+        if reply.code != 250:
+            raise await self._refusal(reply, abs_path=abs_path, path=path, action="stat")
+        for line in reply.lines[1:-1] or reply.lines:
+            text = line[1:] if line.startswith(" ") else line
+            facts_text, _sep, _name = text.partition(" ")
+            facts = parse_facts(facts_text)
+            if "type" in facts:
+                entry = facts_to_entry(facts, path)
+                if entry is None:  # "cdir": the folder itself
+                    return Entry(path=path, kind=EntryKind.DIR, mtime=_mtime_of(facts))
+                return Entry(path=path, kind=entry.kind, size=entry.size, mtime=entry.mtime)
+        raise ProtocolError(f"MLST reply without facts: {reply.text!r}")
+
+    async def _stat_size_mdtm(self, abs_path: str, path: str) -> Entry:
+        # Both single-file commands in one round trip.
+        await self._client.send(f"SIZE {abs_path}")
+        await self._client.send(f"MDTM {abs_path}")
+        size_reply = await self._client.reply()
+        mdtm_reply = await self._client.reply()
+        if size_reply.code == 213:
+            try:
+                size = int(size_reply.last.strip())
+            except ValueError as exc:
+                raise ProtocolError(f"bad SIZE reply {size_reply.text!r}") from exc
+            mtime = None
+            if mdtm_reply.code == 213:
+                try:
+                    mtime = parse_timeval(mdtm_reply.last)
+                except ValueError:
+                    mtime = None
+            return Entry(path=path, kind=EntryKind.FILE, size=size, mtime=mtime)
+        if size_reply.code in (421, 530) or 400 <= size_reply.code < 500:
+            raise reply_error(size_reply, where=self.where, action="stat", path=path)
+        if await self.raw_is_dir(abs_path):
+            return Entry(path=path, kind=EntryKind.DIR)
+        raise NotFoundError(f"stat {path!r} on {self.where}: no such file or folder "
+                            f"(server replied {size_reply.text!r})", path=path)
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:
+        abs_path = self._store.abs_path(path)
+        async with self._op("list", path):
+            entries = self._listing(abs_path, path, exact_times=True)
+            try:
+                async for entry in entries:
+                    yield entry
+            finally:
+                # Closed here, inside the guard: a consumer that stops early gets the
+                # transfer aborted before the session is free again.
+                await entries.aclose()
+
+    def _remember(self, parent: str, entry: Entry) -> None:
+        """Note what a listing showed: real folders and links (only below folders known
+        real themselves: a folder reached through a link proves nothing)."""
+        store = self._store
+        if parent and parent not in store.real_dirs:
+            return
+        if entry.kind is EntryKind.DIR:
+            store.real_dirs.add(entry.path)
+            store.links.discard(entry.path)
+        else:
+            store.real_dirs.discard(entry.path)
+            if entry.kind is EntryKind.LINK:
+                store.links.add(entry.path)
+            else:
+                store.links.discard(entry.path)
+
+    async def _listing(
+        self, abs_path: str, path: str, *, exact_times: bool
+    ) -> AsyncIterator[Entry]:
+        """The entries of one folder (no guard: the caller holds the session)."""
+        mlsd = self._features.mlst
+        if mlsd:
+            command = "MLSD"
+        else:
+            command = "LIST" if self._list_plain else "LIST -a"
+        try:
+            reader, writer = await self._start_transfer(
+                command, rest=0, abs_path=abs_path, path=path, action="list")
+        except BackendError as exc:
+            if command != "LIST -a" or not isinstance(exc, PermanentError):
+                raise
+            self._list_plain = True
+            command = "LIST"
+            reader, writer = await self._start_transfer(
+                command, rest=0, abs_path=abs_path, path=path, action="list")
+        parse = parse_mlsx_line if mlsd else parse_list_line
+        splitter = LineSplitter()
+        # MLSD entries stream out as they are parsed. LIST entries are held until the
+        # listing ends: LIST cannot tell a missing folder or a file from a folder
+        # ("LIST -a" shows "." for a folder, else a CWD probe decides), and its times
+        # are imprecise, so exact ones come from MDTM once the data connection closed.
+        seen_dot = False
+        held: list[Entry] = []
+        count = 0
+        finished = False
+        try:
+            while True:
+                chunk = await self._read_block(reader)
+                lines = splitter.feed(chunk) if chunk else splitter.finish()
+                batch: list[Entry] = []
+                for line in lines:
+                    listed = _parse_line(parse, line, where=self.where, path=path)
+                    if listed is None:
+                        continue
+                    if listed.path in (".", ".."):
+                        seen_dot = True
+                        continue
+                    count += 1
+                    if count > MAX_LISTING_ENTRIES:
+                        raise PermanentError(
+                            f"list {path!r} on {self.where}: more than "
+                            f"{MAX_LISTING_ENTRIES} entries in one folder; the listing "
+                            "was stopped (a broken or hostile server?)", path=path)
+                    entry = _entry_of(path, listed, where=self.where)
+                    self._remember(path, entry)
+                    batch.append(entry)
+                if mlsd:
+                    for entry in batch:
+                        yield entry
+                else:
+                    held.extend(batch)
+                if not chunk:
+                    break
+            writer.close()
+            finished = True
+            await self._finish_transfer(path=path, action="list")
+            await self._open_ahead()
+        except BaseException as exc:
+            if not finished:
+                await self._after_failed_transfer(writer, reader, exc)
+            raise
+        if path == "" or path in self._store.real_dirs:
+            self._store.complete_dirs.add(path)
+        if mlsd:
+            return
+        if not seen_dot and not await self.raw_is_dir(abs_path):
+            raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
+                                path=path)
+        for entry in await self._with_mdtm(held) if exact_times else held:
+            yield entry
+
+    async def _listed_kind(self, path: str) -> EntryKind | None:
+        """What ``path`` is according to a listing of its folder (None: not there)."""
+        parent = parent_of(path)
+        kind: EntryKind | None = None
+        async for entry in self._listing(self._store.abs_path(parent), parent,
+                                         exact_times=False):
+            if entry.path == path:
+                kind = entry.kind  # read on to the end: the session stays in step
+        return kind
+
+    async def _check_folders(self, path: str, *, itself: bool = False) -> list[str]:
+        """Refuse a link (or a file) where a folder of ``path`` should be (``itself``:
+        ``path`` too); return the folders found missing, outermost first. Folders this
+        store listed or made are known; any other is looked up in its parent's listing
+        (once: the answer is remembered)."""
+        store = self._store
+        folders = folders_of(path) + ([path] if itself else [])
+        for i, folder in enumerate(folders):
+            if folder in store.real_dirs:
+                continue
+            if folder in store.links:
+                raise link_refusal(folder)
+            if parent_of(folder) in store.complete_dirs:
+                return folders[i:]  # its folder was listed whole (or made): not there
+            kind = await self._listed_kind(folder)
+            if kind is None:
+                return folders[i:]
+            if kind is EntryKind.LINK:
+                raise link_refusal(folder)
+            if kind is not EntryKind.DIR:
+                raise PermanentError(f"{folder}: exists and is not a folder", path=folder)
+            store.real_dirs.add(folder)
+        return []
+
+    async def _with_mdtm(self, entries: list[Entry]) -> list[Entry]:
+        """Exact mtimes for listed files: MDTM, ``MDTM_WINDOW`` commands per write, so a
+        folder costs one round trip per window rather than one per file."""
+        if not self._features.mdtm:
+            return entries
+        files = [i for i, e in enumerate(entries) if e.kind is EntryKind.FILE]
+        out = list(entries)
+        for start in range(0, len(files), MDTM_WINDOW):
+            window = files[start : start + MDTM_WINDOW]
+            await self._client.send_many(
+                [f"MDTM {self._store.abs_path(entries[i].path)}" for i in window])
+            for i in window:
+                reply = await self._client.reply()
+                if reply.code == 213:
+                    try:
+                        out[i] = replace(entries[i], mtime=parse_timeval(reply.last))
+                    except ValueError:
+                        pass
+        return out
+
+
+def _mtime_of(facts: dict[str, str]) -> float | None:
+    try:
+        return parse_timeval(facts["modify"]) if "modify" in facts else None
+    except ValueError:
+        return None
+
+
+
+def _parse_line(
+    parse: Callable[[bytes], Entry | None], line: bytes, *, where: str, path: str
+) -> Entry | None:
+    try:
+        return parse(line)
+    except ListingLineError as exc:
+        raise PermanentError(f"list {path!r} on {where}: {exc}; this server's listing "
+                             "format is not supported", path=path) from exc
+
+
+
+def _entry_of(parent: str, listed: Entry, *, where: str) -> Entry:
+    """The listed entry (its path: the name as listed) joined to its folder. A hostile
+    name (with "/", NUL, "..") is not refused here, which would lose its honest
+    siblings: ``walk`` refuses and reports that one entry, and every operation re-checks
+    paths with ``check_relpath`` anyway."""
+    # Built whole: ``dataclasses.replace`` costs several times more, per listed entry.
+    return Entry(path=join_relpath(parent, listed.path), kind=listed.kind, size=listed.size,
+                 mtime=listed.mtime, mode=listed.mode)

@@ -1,0 +1,308 @@
+"""``FtpSession``: one logged-in FTP control connection, the Session protocol whole.
+
+This top layer holds the namespace operations (mkdir, rename, ``place``, remove, rmdir,
+set mtime); the layers below it are ``file_io`` (read, write), ``folders`` (stat,
+listings, folder checks), ``transfer`` (data connections) and ``control`` (the guard,
+health and raw commands). Every command carries an absolute path joined from the store
+root, so the working directory never matters (and is restored after a ``CWD`` probe).
+
+``place`` pipelines ``SITE CHMOD``, the mtime, ``RNFR``/``RNTO`` and the checks of the
+placed file in one write where the server keeps order (it answered FEAT); FTP
+acknowledges a file only with the 226 of its STOR, so the placed file is checked at its
+final name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from ..backend import (
+    BackendError,
+    EntryKind,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    UnsupportedError,
+    link_refusal,
+    parent_of,
+)
+from .client import Reply
+from .errors import looks_denied, reply_error
+from .file_io import FileSession
+from .listing import facts_to_entry, format_timeval, parse_facts
+
+
+class FtpSession(FileSession):
+    """One logged-in FTP control connection (one operation at a time)."""
+
+    async def mkdir(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("mkdir", path):
+            if not path:
+                await self._mkdirs(abs_path, path)  # the root: the user's own path
+                return
+            for folder in await self._check_folders(path, itself=True):
+                reply = await self.raw_command(f"MKD {self._store.abs_path(folder)}")
+                if not reply.is_success():
+                    if not 500 <= reply.code < 600:
+                        raise reply_error(reply, where=self.where, action="mkdir",
+                                          path=folder)
+                    kind = await self._listed_kind(folder)  # made meanwhile?
+                    if kind is EntryKind.LINK:
+                        raise link_refusal(folder)
+                    if kind is not EntryKind.DIR:
+                        raise PermanentError(
+                            f"mkdir {folder!r} on {self.where}: cannot create it (server "
+                            f"replied {reply.text!r}); a file may be in the way, or the "
+                            "parent is not writable", path=folder)
+                self._store.real_dirs.add(folder)
+                if reply.is_success():
+                    self._store.complete_dirs.add(folder)  # new, so empty
+
+    async def _mkdirs(self, abs_path: str, path: str) -> None:
+        reply = await self.raw_command(f"MKD {abs_path}")
+        if reply.is_success():
+            return
+        if not 500 <= reply.code < 600:
+            raise reply_error(reply, where=self.where, action="mkdir", path=path)
+        if await self.raw_is_dir(abs_path):
+            return
+        parent = posixpath.dirname(abs_path)
+        if parent != abs_path:
+            # Create the parent unless it exists now (another session may have made it
+            # since our MKD failed), then try again.
+            if not await self.raw_is_dir(parent):
+                await self._mkdirs(parent, path)
+            reply = await self.raw_command(f"MKD {abs_path}")
+            # another session may have created it meanwhile
+            if reply.is_success() or await self.raw_is_dir(abs_path):
+                return
+        if reply.code == 550 and not looks_denied(reply):
+            raise PermanentError(
+                f"cannot create the folder {abs_path!r} on {self.where} (server replied "
+                f"{reply.text!r}); a file may be in the way, or the parent is not writable",
+                path=path)
+        raise reply_error(reply, where=self.where, action="mkdir", path=path)
+
+    async def rename(self, src: str, dst: str) -> None:
+        abs_src = self._store.abs_path(src)
+        abs_dst = self._store.abs_path(dst)
+        async with self._op("rename", src):
+            reply = await self.raw_command(f"RNFR {abs_src}")
+            if reply.code != 350:
+                raise await self._refusal(reply, abs_path=abs_src, path=src, action="rename")
+            reply = await self.raw_command(f"RNTO {abs_dst}")
+            if not reply.is_success():
+                raise reply_error(reply, where=self.where, action=f"rename {src!r} to",
+                                  path=dst)
+
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        """Mode (``SITE CHMOD``, where offered), time, rename; then, since FTP
+        acknowledges a file only with the final 226 of its STOR, the placed file is
+        checked at its final name: ``size`` bytes there and the temporary name gone.
+        A server that kept part of a STOR, answered RNTO without renaming, or stored
+        the file under another name (pure-ftpd turns a tab into "_") fails the file
+        (retryable) instead of letting it pass for copied."""
+        abs_src = self._store.abs_path(temp)
+        abs_dst = self._store.abs_path(final)
+        method = self._mtime_method(temp) if mtime is not None else None
+        async with self._op("rename", temp):
+            chmod = await self._chmod_line(mode, abs_src)
+            if not self._features.answered:
+                # One command at a time (the server may not keep order).
+                if chmod is not None:
+                    self._chmod_done(await self.raw_command(chmod))
+                if method is not None:
+                    assert mtime is not None
+                    mtime_reply = await self.raw_command(
+                        f"{method} {format_timeval(mtime)} {abs_src}")
+                    if not mtime_reply.is_success():
+                        if mtime_reply.code in (500, 501, 502, 504):
+                            raise self._mtime_refusal(mtime_reply, temp)
+                        raise await self._refusal(mtime_reply, abs_path=abs_src, path=temp,
+                                                  action="set mtime")
+                rnfr = await self.raw_command(f"RNFR {abs_src}")
+                if rnfr.code != 350:
+                    raise await self._refusal(rnfr, abs_path=abs_src, path=temp,
+                                              action="rename")
+                rnto = await self.raw_command(f"RNTO {abs_dst}")
+                if not rnto.is_success():
+                    raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
+                                      path=final)
+                if size is not None:
+                    await self._check_placed(temp, final, size, checks=None)
+                return
+            # One write, one round trip: the server reads them in order (it answered
+            # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
+            lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
+            if method is not None:
+                assert mtime is not None
+                lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+            if chmod is not None:
+                lines.insert(0, chmod)
+            checks = self._placed_checks(abs_src, abs_dst) if size is not None else []
+            lines += checks
+            # With no data connection ready for this session's next transfer, ask for
+            # its port in the same write: it comes back with the rest.
+            ahead = self._can_open_ahead()
+            if ahead:
+                assert self._client.passive_mode is not None
+                lines.append(self._client.passive_mode)
+            await self._client.send_many(lines)
+            chmod_reply = await self._client.reply() if chmod is not None else None
+            mtime_reply = await self._client.reply() if method is not None else None
+            rnfr = await self._client.reply()
+            rnto = await self._client.reply()
+            check_replies = [await self._client.reply() for _line in checks]
+            if ahead:
+                self._on_ahead_reply(await self._client.reply())
+            if 421 in (rnfr.code, rnto.code):
+                self._mark_broken("the server closed the session (421)")
+            if chmod_reply is not None:
+                self._chmod_done(chmod_reply)
+            if rnfr.code != 350:
+                raise await self._refusal(rnfr, abs_path=abs_src, path=temp, action="rename")
+            if not rnto.is_success():
+                raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
+                                  path=final)
+            if size is not None:
+                await self._check_placed(temp, final, size, checks=check_replies)
+            if mtime_reply is not None and not mtime_reply.is_success():
+                # In place with the bytes complete; only its time is off (so the next
+                # run copies it again): say so as the set-mtime failure it is.
+                raise self._mtime_refusal(mtime_reply, final)
+
+    async def _chmod_line(self, mode: int | None, abs_path: str) -> str | None:
+        """``SITE CHMOD`` for ``mode``, or None where the server does not offer it (asked
+        once per store with ``SITE HELP``, which changes nothing on the server)."""
+        if mode is None:
+            return None
+        store = self._store
+        if store.site_chmod is None:
+            reply = await self.raw_command("SITE HELP")
+            words = " ".join(reply.lines).upper().split()
+            store.site_chmod = reply.is_success() and "CHMOD" in words
+        return f"SITE CHMOD {mode & 0o777:o} {abs_path}" if store.site_chmod else None
+
+    def _chmod_done(self, reply: Reply) -> None:
+        """A refused SITE CHMOD leaves the server's default mode (reported once, in the
+        capability notes): the copy goes on."""
+        if not reply.is_success() and reply.code != 421:
+            self._store.site_chmod = False
+
+    def _placed_checks(self, abs_src: str, abs_dst: str) -> list[str]:
+        """Commands that tell what is at the final and the temporary names (pipelined
+        after RNTO): SIZE where offered, else MLST; none on LIST-only servers without
+        SIZE (a listing of the folder is read instead)."""
+        # MLST first: its reply names the file found, so a server that stored it
+        # under another name (pure-ftpd turns a tab into "_", in SIZE too) is caught.
+        if self._features.mlst:
+            return [f"MLST {abs_dst}", f"MLST {abs_src}"]
+        if self._features.size:
+            return [f"SIZE {abs_dst}", f"SIZE {abs_src}"]
+        return []
+
+    async def _check_placed(self, temp: str, final: str, size: int,
+                            checks: list[Reply] | None) -> None:
+        if checks is None:  # not pipelined: ask now
+            lines = self._placed_checks(self._store.abs_path(temp),
+                                        self._store.abs_path(final))
+            checks = [await self.raw_command(line) for line in lines]
+        if checks:
+            at_final = self._size_in(checks[0], name=final.rsplit("/", 1)[-1])
+            at_temp = self._size_in(checks[1])
+        else:
+            entries = {e.path: e async for e in self._listing(
+                self._store.abs_path(parent_of(final)), parent_of(final),
+                exact_times=False)}
+            at_final = entries[final].size if final in entries else None
+            at_temp = entries[temp].size if temp in entries else None
+        if at_final is None:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server accepted the rename but no "
+                "file is at that name (it may have stored it under another name)",
+                path=final)
+        if at_temp is not None:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server answered the rename but the "
+                "temporary file is still there", path=final)
+        if at_final != size:
+            raise TransientError(
+                f"place {final!r} on {self.where}: the server holds {at_final} bytes of "
+                f"{size} at the final name (it kept only part of the upload)", path=final)
+
+    def _size_in(self, reply: Reply, *, name: str | None = None) -> int | None:
+        """The size a SIZE or MLST reply gives (None: no such file, or, with ``name``,
+        an MLST reply that names another file)."""
+        if reply.code == 213:
+            try:
+                return int(reply.last.strip())
+            except ValueError:
+                return None
+        if reply.code == 250:
+            for line in reply.lines:
+                text = line[1:] if line.startswith(" ") else line
+                facts_text, _sep, shown = text.partition(" ")
+                facts = parse_facts(facts_text)
+                if "type" in facts:
+                    if name is not None and shown and shown.rsplit("/", 1)[-1] != name:
+                        return None
+                    listed = facts_to_entry(facts, "")
+                    return listed.size if listed is not None else None
+        if reply.code == 421:
+            self._mark_broken("the server closed the session (421)")
+            raise reply_error(reply, where=self.where, action="check placed file")
+        return None
+
+    async def remove(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("remove", path):
+            reply = await self.raw_command(f"DELE {abs_path}")
+            if not reply.is_success():
+                raise await self._refusal(reply, abs_path=abs_path, path=path, action="remove")
+
+    async def rmdir(self, path: str) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("rmdir", path):
+            reply = await self.raw_command(f"RMD {abs_path}")
+            if reply.is_success():
+                return
+            if reply.code == 550 and not await self.raw_is_dir(abs_path):
+                raise NotFoundError(f"rmdir {path!r} on {self.where}: no such folder "
+                                    f"(server replied {reply.text!r})", path=path)
+            if reply.code == 550:
+                raise PermanentError(f"rmdir {path!r} on {self.where}: refused, the folder "
+                                     f"is not empty or not writable (server replied "
+                                     f"{reply.text!r})", path=path)
+            raise reply_error(reply, where=self.where, action="rmdir", path=path)
+
+    def _mtime_method(self, path: str) -> str:
+        """The command that sets an mtime here ("MFMT", or vsftpd's two-argument MDTM)."""
+        probe = self._store.probe_result
+        method = probe.mtime_method if probe is not None else (
+            "MFMT" if self._features.mfmt else "MDTM")
+        if method is None:
+            raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
+                                   "cannot set modification times", path=path)
+        return method
+
+    def _mtime_refusal(self, reply: Reply, path: str) -> BackendError:
+        if reply.code in (500, 501, 502, 504):
+            return UnsupportedError(f"set mtime of {path!r} on {self.where}: refused "
+                                    f"({reply.text!r})", path=path)
+        return reply_error(reply, where=self.where, action="set mtime", path=path)
+
+    async def set_mtime(self, path: str, mtime: float) -> None:
+        abs_path = self._store.abs_path(path)
+        async with self._op("set mtime", path):
+            method = self._mtime_method(path)
+            reply = await self.raw_command(f"{method} {format_timeval(mtime)} {abs_path}")
+            if reply.is_success():
+                return
+            if reply.code in (500, 501, 502, 504):
+                raise self._mtime_refusal(reply, path)
+            raise await self._refusal(reply, abs_path=abs_path, path=path, action="set mtime")
+
+
+__all__ = ["FtpSession"]

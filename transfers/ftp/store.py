@@ -1,0 +1,245 @@
+"""The FTP and FTPS store: ``FtpStore`` logs in ``FtpSession``s (one control connection
+each, one operation at a time) and probes, once, what the server can do.
+
+Login: greeting, ``AUTH TLS`` (FTPS), ``USER``/``PASS``, ``PBSZ 0``/``PROT P`` (FTPS),
+``FEAT`` (read once per store), ``OPTS UTF8 ON``, and ``TYPE I`` once per session. The
+``USER`` round trip is measured: ``capabilities()`` reports the shortest one seen, and
+the pool decides how many sessions are worth opening from it (transfers/session_count.py).
+
+The write probe (probe.py) runs once per store written to, on the first session, with
+two more sessions logging in meanwhile to run parts of it; all three are lent to the
+pool afterwards (``connect`` hands them out first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import replace
+
+from ..backend import BackendError, Capabilities, check_relpath
+from ..endpoint import Endpoint
+from .client import FtpClient
+from .errors import login_error, network_error, reply_error
+from .probe import (
+    Features,
+    ProbeResult,
+    parse_feat,
+    probe_capabilities,
+    read_only_capabilities,
+)
+from .session import FtpSession
+from .tls import FtpsClient, TlsSetupError, make_ssl_context
+
+_ANONYMOUS_PASSWORD = "anonymous@"
+
+
+class FtpStore:
+    """An FTP or FTPS (explicit ``AUTH TLS``) account and a root folder on it."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        tls: bool = False,
+        timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+        read_only: bool = False,
+    ) -> None:
+        if endpoint.scheme not in ("ftp", "ftps"):
+            raise ValueError(f"FtpStore needs an ftp:// or ftps:// endpoint, not {endpoint!r}")
+        self.endpoint = endpoint
+        self.tls = tls or endpoint.scheme == "ftps"
+        self.timeout = timeout
+        #: Only read through this store (a copy's source, a verify): the capability
+        #: probe writes nothing and comes from FEAT alone.
+        self.read_only = read_only
+        self.display = endpoint.display
+        self.user = endpoint.user or "anonymous"
+        port = endpoint.effective_port
+        self.port = port if port is not None else 21
+        self.where = f"{endpoint.host}:{self.port}"
+        self.root = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
+        self._ssl_context = ssl_context
+        if self.tls and ssl_context is None:
+            self._ssl_context = make_ssl_context(cafile=None, insecure=False)
+        #: FEAT, read by the first session and shared by the later ones.
+        self.features: Features | None = None
+        self._probe: ProbeResult | None = None
+        self._probe_lock = asyncio.Lock()
+        #: Sessions that ran the probe, until connect() takes them.
+        self._spares: list[FtpSession] = []
+        #: The shortest command round trip seen at login (seconds).
+        self.rtt = float("inf")
+        #: Folders below the root that a listing of this store showed to be real folders
+        #: (or that it created), and names it showed to be symlinks: FTP servers follow
+        #: links in CWD, STOR and MKD, so a write goes only into folders known real.
+        self.real_dirs: set[str] = set()
+        self.links: set[str] = set()
+        #: Real folders whose every entry this store saw (listed whole, or made by it):
+        #: a name missing there is missing, no listing needed to tell.
+        self.complete_dirs: set[str] = set()
+        #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
+        self.site_chmod: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"FtpStore({self.display!r})"
+
+    def abs_path(self, path: str) -> str:
+        """The server path of a store-relative path (refusing unsafe ones)."""
+        check_relpath(path)
+        if not path:
+            return self.root
+        return f"{self.root.rstrip('/')}/{path}"
+
+    async def connect(self) -> FtpSession:
+        while self._spares:
+            spare = self._spares.pop()
+            if spare.usable:
+                return spare  # a probe's session: logged in already
+            await spare.close()
+        return FtpSession(self, await self.open_client())
+
+    async def open_client(self) -> FtpClient:
+        """A new logged-in control connection (what a session runs on)."""
+        client: FtpClient
+        if self.tls:
+            assert self._ssl_context is not None
+            client = FtpsClient(timeout=self.timeout, ssl_context=self._ssl_context)
+        else:
+            client = FtpClient(timeout=self.timeout)
+        try:
+            await asyncio.wait_for(self._log_in(client), self.timeout * 3)
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, Exception) and not isinstance(exc, BackendError):
+                raise network_error(exc, where=self.where, action="connect to",
+                                    connecting=True) from exc
+            raise
+        return client
+
+    async def _log_in(self, client: FtpClient) -> None:
+        greeting = await client.open(self.endpoint.host, self.port)
+        if greeting.code != 220:
+            raise login_error(greeting, user=self.user, where=self.where)
+        if isinstance(client, FtpsClient):
+            auth = await client.secure_control(self.endpoint.host)
+            if auth.code != 234:
+                raise TlsSetupError(
+                    f"{self.where} refused AUTH TLS (server replied {auth.text!r}): it does "
+                    "not offer explicit FTPS; use ftp:// only if plain FTP is acceptable"
+                )
+        started = asyncio.get_running_loop().time()
+        reply = await client.cmd(f"USER {self.user}")
+        self.rtt = min(self.rtt, asyncio.get_running_loop().time() - started)
+        if reply.code == 331:
+            password = self.endpoint.password
+            secret = password.reveal() if password else (
+                _ANONYMOUS_PASSWORD if self.user == "anonymous" else "")
+            reply = await client.cmd(f"PASS {secret}")
+        if not reply.is_success():
+            raise login_error(reply, user=self.user, where=self.where)
+        if isinstance(client, FtpsClient):
+            for line in ("PBSZ 0", "PROT P"):
+                reply = await client.cmd(line)
+                if not reply.is_success():
+                    raise TlsSetupError(f"{self.where} refused {line} (server replied "
+                                        f"{reply.text!r}): data connections cannot be secured")
+        if self.features is None:
+            features = parse_feat(await client.cmd("FEAT"))
+            if not features.lines and await self._answers_mlst(client):
+                # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
+                features = Features(frozenset({"MLST"}))
+            self.features = features
+        if self.features.utf8:
+            await client.cmd("OPTS UTF8 ON")  # a refusal changes nothing we rely on
+        reply = await client.cmd("TYPE I")
+        if not reply.is_success():
+            raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
+
+    async def _answers_mlst(self, client: FtpClient) -> bool:
+        """MLST on the root, else (a root not made yet: the first copy into a new
+        folder) on the login folder: a server that knows MLST answers one of them."""
+        if (await client.cmd(f"MLST {self.root}")).code == 250:
+            return True
+        return (await client.cmd("MLST")).code == 250
+
+    async def capabilities(self) -> Capabilities:
+        if self._probe is not None:
+            return self._with_facts(self._probe.capabilities)
+        session = await self.connect()
+        try:
+            caps = self._with_facts((await session.run_probe()).capabilities)
+        except BaseException:
+            await session.close()
+            raise
+        # Lent to the next connect() (a login is several round trips on a slow link).
+        if session.usable:
+            self._spares.append(session)
+        else:
+            await session.close()
+        return caps
+
+    def _with_facts(self, caps: Capabilities) -> Capabilities:
+        """What the pool needs to size itself (transfers/session_count.py decides): the
+        login round trip measured, and whether each transfer costs a TLS handshake."""
+        return replace(caps, round_trip=self.rtt, tls_per_transfer=self.tls)
+
+    @property
+    def probe_result(self) -> ProbeResult | None:
+        """The cached probe result (None until ``capabilities`` ran)."""
+        return self._probe
+
+    async def probe_on(self, session: FtpSession) -> ProbeResult:
+        """Probe on a session the caller already holds (cached when final)."""
+        async with self._probe_lock:
+            if self._probe is not None:
+                return self._probe
+            if self.read_only:
+                result = read_only_capabilities(self.features or Features())
+            else:
+                result = await self._probe_with_helpers(session)
+            if result.final:
+                self._probe = result
+            return result
+
+    async def _probe_with_helpers(self, session: FtpSession) -> ProbeResult:
+        """The write probe, with two more sessions logging in meanwhile to run parts of
+        it in parallel (kept afterwards as spares for the pool). A server that refuses
+        more connections gets the probe on one session."""
+        logins = [asyncio.ensure_future(self.open_client()) for _ in range(2)]
+        helpers: list[FtpSession] = []
+
+        async def get_helpers() -> list[FtpSession]:
+            got = await asyncio.gather(*logins, return_exceptions=True)
+            clients = [c for c in got if isinstance(c, FtpClient)]
+            if len(clients) < 2:
+                for client in clients:
+                    client.close()
+                return []
+            helpers.extend(FtpSession(self, client) for client in clients)
+            return helpers
+
+        try:
+            return await probe_capabilities(session, self.features or Features(),
+                                            get_helpers)
+        finally:
+            for task in logins:
+                if not task.done():
+                    task.cancel()
+            got = await asyncio.gather(*logins, return_exceptions=True)
+            if not helpers:
+                for client in got:
+                    if isinstance(client, FtpClient):
+                        client.close()
+            for helper in helpers:
+                if helper.usable:
+                    self._spares.append(helper)
+                else:
+                    await helper.close()
+
+    async def aclose(self) -> None:
+        """Close the probe's sessions nobody took (every other session is closed by
+        whoever opened it)."""
+        spares, self._spares = self._spares, []
+        await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)

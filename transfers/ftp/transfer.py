@@ -1,0 +1,354 @@
+"""An FTP session's data connections: passive mode, REST, the transfer command, its end,
+ABOR, and data connections opened ahead.
+
+**Opened ahead**: once a transfer ended cleanly, the session sends the next ``EPSV`` at
+once without waiting (its reply is read by whatever comes next on that connection) and
+connects the data socket in the background, so the next transfer sends ``RETR``/``STOR``
+straight away: two round trips less per file on a slow link. Only on servers that
+answered ``FEAT`` (they read commands in order), never for FTPS (each data connection's
+TLS is tied to its transfer). A connection older than ``AHEAD_MAX_AGE``, or one the
+server did not take (425), is dropped and the transfer opens a fresh one.
+
+**Ranged reads** end with ``ABOR`` (file_io.py): at the end of the range the data
+connection is cut, ``ABOR`` is sent and the replies are brought back in step with a
+``PWD`` marker. If a server leaves the control connection out of step, the session is
+marked unusable (the pool drops it) and TransientError is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..backend import TransientError
+from .client import DATA_BUFFER, ProtocolError, Reply
+from .control import ControlSession
+from .data import DataStream
+from .errors import NETWORK_ERRORS, reply_error
+
+#: After a ranged read, read on to EOF rather than ABOR when at most this much is left.
+DRAIN_LIMIT = 1024 * 1024
+#: How long to wait for a reply to ABOR beyond three round trips before cutting the data.
+ABOR_GRACE = 0.05
+#: A data connection opened ahead is used only this young (servers and middleboxes may
+#: drop idle connections; a fresh one costs two round trips, a dead one a timeout).
+AHEAD_MAX_AGE = 15.0
+
+
+class TransferSession(ControlSession):
+    """The data-connection layer of an FTP session (see the module docstring)."""
+
+    def _can_open_ahead(self) -> bool:
+        return not (not self._pipelining or self._store.tls or self._ahead is not None
+                    or self._client.passive_mode is None or self._broken is not None
+                    or self._closed or self._client.owes)
+
+    async def _open_ahead(self) -> None:
+        """After a clean transfer: ask for the next passive port without waiting (the
+        reply is read in the background, which then connects)."""
+        if not self._can_open_ahead():
+            return
+        assert self._client.passive_mode is not None
+        await self._client.send(self._client.passive_mode)
+        self._client.owe(self._on_ahead_reply)
+
+    def _on_ahead_reply(self, reply: Reply) -> None:
+        port = self._client.passive_port(reply)
+        if port is None or self._closed or self._broken is not None:
+            return  # refused (or closing): the next transfer asks again
+        self._drop_ahead()
+        self._ahead = asyncio.ensure_future(self._client.open_data(port))
+        self._ahead_at = asyncio.get_running_loop().time()
+
+    async def _take_ahead(self) -> tuple[DataStream, DataStream] | None:
+        """The data connection opened ahead, if there is a usable one (owed replies are
+        read first)."""
+        if self._client.owes:
+            await self._client.settle()
+        task, self._ahead = self._ahead, None
+        if task is None:
+            return None
+        try:
+            reader, writer = await task
+        except (TimeoutError, OSError):
+            return None
+        if asyncio.get_running_loop().time() - self._ahead_at > AHEAD_MAX_AGE:
+            writer.transport.abort()
+            return None
+        return reader, writer
+
+    async def _fresh_passive(self) -> None:
+        """Before a PASV/EPSV of our own: no data connection opened ahead may remain (the
+        new passive port replaces the one it was opened to)."""
+        if self._client.owes:
+            await self._client.settle()
+        self._drop_ahead()
+
+    async def _start_transfer(
+        self, command: str, *, rest: int, abs_path: str, path: str, action: str,
+        before: tuple[str, ...] = (),
+    ) -> tuple[DataStream, DataStream]:
+        """PASV/EPSV, connect, (REST), the transfer command; returns the data streams once
+        the server accepted the command (1xx), TLS already set up.
+
+        Without REST, once passive mode is known, the command is pipelined after EPSV
+        (one round trip less per file). REST is never pipelined: a refused REST followed
+        by STOR would truncate the file.
+        """
+        pipelined = rest == 0 and self._client.passive_mode is not None
+        if before and not (pipelined and self._pipelining):
+            for line in before:  # one at a time: this server may not keep order
+                await self.raw_command(line)
+            before = ()
+        ahead = await self._take_ahead() if not before else None
+        if ahead is not None:
+            started = await self._start_on_ahead(ahead, command, rest=rest, abs_path=abs_path,
+                                                 path=path, action=action)
+            if started is not None:
+                return started
+        self._drop_ahead()
+        if pipelined:
+            refusal, port = await self._client.passive_then(f"{command} {abs_path}",
+                                                            before=before)
+        else:
+            refusal, port = await self._client.passive()
+        if refusal is not None or port is None:
+            assert refusal is not None
+            raise reply_error(refusal, where=self.where, action=f"{action} (passive mode)",
+                              path=path)
+        try:
+            reader, writer = await self._client.open_data(port)
+        except OSError:
+            if not pipelined:
+                raise
+            # The server may have refused the pipelined command (550) and closed its
+            # passive port before we connected: its reply says so.
+            reply = await self._client.reply()
+            if reply.is_preliminary() or reply.is_success():
+                raise
+            raise await self._refusal(reply, abs_path=abs_path, path=path,
+                                      action=action) from None
+        try:
+            if pipelined:
+                reply = await self._client.reply()
+                if reply.code == 421:
+                    self._mark_broken("the server closed the session (421)")
+            else:
+                reply = await self._transfer_command(command, rest=rest, abs_path=abs_path,
+                                                     path=path, action=action)
+            if not reply.is_preliminary():
+                if reply.is_success():
+                    raise ProtocolError(f"{command} answered {reply.text!r} without 1xx")
+                raise await self._refusal(reply, abs_path=abs_path, path=path, action=action)
+            await self._client.start_data_tls(writer)
+        except BaseException:
+            writer.transport.abort()
+            raise
+        return reader, writer
+
+    async def _transfer_command(
+        self, command: str, *, rest: int, abs_path: str, path: str, action: str
+    ) -> Reply:
+        """[REST, then] the transfer command; its first reply. A refused REST is raised
+        before the command is sent (a STOR after a refused REST would truncate)."""
+        if rest:
+            reply = await self.raw_command(f"REST {rest}")
+            if reply.code != 350:
+                raise reply_error(reply, where=self.where,
+                                  action=f"{action} from offset {rest}", path=path)
+        return await self.raw_command(f"{command} {abs_path}")
+
+    async def _start_on_ahead(
+        self,
+        ahead: tuple[DataStream, DataStream],
+        command: str,
+        *,
+        rest: int,
+        abs_path: str,
+        path: str,
+        action: str,
+    ) -> tuple[DataStream, DataStream] | None:
+        """The transfer command on the data connection opened ahead: the streams once
+        the server accepted it, None if the server did not take that connection (425:
+        the caller opens a fresh one), or the refusal raised."""
+        reader, writer = ahead
+        try:
+            reply = await self._transfer_command(command, rest=rest, abs_path=abs_path,
+                                                 path=path, action=action)
+            if reply.is_preliminary():
+                return reader, writer
+            writer.transport.abort()
+            if reply.code in (425, 426):
+                return None
+            if reply.is_success():
+                raise ProtocolError(f"{command} answered {reply.text!r} without 1xx")
+            raise await self._refusal(reply, abs_path=abs_path, path=path, action=action)
+        except BaseException:
+            writer.transport.abort()
+            raise
+
+    async def _finish_transfer(self, *, path: str, action: str) -> None:
+        """Wait for the transfer's final reply (226/250)."""
+        reply = await self._client.final_reply()
+        if reply.is_success():  # 226 / 250 (aioftp's server says 200)
+            return
+        if reply.code == 421:
+            self._mark_broken("the server closed the session (421)")
+        raise reply_error(reply, where=self.where, action=action, path=path)
+
+    async def _abort_transfer(
+        self, writer: DataStream, reader: DataStream | None
+    ) -> None:
+        """Stop a transfer and bring the control connection back in step.
+
+        Downloads (``reader`` given): send ABOR first and keep reading the data. Servers
+        that watch the control connection during a transfer (aioftp, which drops the
+        whole session if its data connection is reset mid-write) stop, reply and close
+        the data connection; the others (vsftpd) keep sending until the data connection
+        is cut, which happens once ``DRAIN_LIMIT`` bytes and a few round trips passed
+        with no reply. Uploads: cut first (the server would wait for data), then ABOR.
+        Then read replies until a PWD marker comes back, whatever the server sent
+        (426 then 226, 226 then 225, a lone 226...).
+        """
+        client = self._client
+        try:
+            async with asyncio.timeout(client.timeout):
+                if reader is None:
+                    writer.transport.abort()
+                    await client.cmd("ABOR")
+                else:
+                    await client.send("ABOR")
+                    first = asyncio.ensure_future(client.reply())
+                    try:
+                        await self._drain_until(reader, first)
+                    finally:
+                        writer.transport.abort()
+                    await first
+                reply = await client.cmd("PWD")
+                for _ in range(4):
+                    if reply.code == 257:
+                        return
+                    reply = await client.reply()
+        except NETWORK_ERRORS as exc:
+            writer.transport.abort()
+            self._mark_broken(f"ABOR failed ({type(exc).__name__})")
+            raise TransientError(f"abort of a transfer on {self.where} failed "
+                                 f"({type(exc).__name__}); the session is closed") from exc
+        self._mark_broken("replies out of step after ABOR")
+        raise TransientError(f"the server at {self.where} answered ABOR out of step; "
+                             "the session is closed")
+
+    async def _drain_until(
+        self, reader: DataStream, reply: asyncio.Future[Reply]
+    ) -> None:
+        """Read and drop data until EOF, until ``reply`` arrives, or until the server
+        clearly ignores ABOR during the transfer (``DRAIN_LIMIT`` bytes and a grace
+        period of a few round trips)."""
+        loop = asyncio.get_running_loop()
+        grace_end = loop.time() + 3 * self._client.rtt + ABOR_GRACE
+        dropped = 0
+        while not reply.done():
+            read = asyncio.ensure_future(reader.read(DATA_BUFFER, self._client.timeout))
+            await asyncio.wait({read, reply}, return_when=asyncio.FIRST_COMPLETED)
+            if not read.done():
+                read.cancel()
+                return
+            try:
+                chunk = read.result()
+            except NETWORK_ERRORS:
+                return  # the data connection only: the control replies tell the rest
+            if not chunk:
+                return
+            dropped += len(chunk)
+            if dropped >= DRAIN_LIMIT and loop.time() >= grace_end:
+                return
+
+    async def _drain(self, reader: DataStream, limit: int) -> bool:
+        """Read and drop up to ``limit`` bytes; True if the data connection hit EOF."""
+        dropped = 0
+        while dropped <= limit:
+            chunk = await self._read_block(reader)
+            if not chunk:
+                return True
+            dropped += len(chunk)
+        return False
+
+    async def _read_block(self, reader: DataStream) -> bytes:
+        return await reader.read(DATA_BUFFER, self._client.timeout)
+
+    async def _raw_start(self, abs_path: str, *, verb: str, rest: int
+                         ) -> tuple[DataStream, DataStream] | Reply:
+        """PASV/EPSV, connect, [REST,] ``verb``: the data streams once the server
+        accepted it (TLS set up), or the refusal (the data connection then closed)."""
+        await self._fresh_passive()
+        refusal, port = await self._client.passive()
+        if refusal is not None or port is None:
+            assert refusal is not None
+            return refusal
+        reader, writer = await self._client.open_data(port)
+        try:
+            if rest:
+                reply = await self.raw_command(f"REST {rest}")
+                if reply.code != 350:
+                    writer.close()
+                    return reply
+            reply = await self.raw_command(f"{verb} {abs_path}")
+            if not reply.is_preliminary():
+                writer.close()
+                return reply
+            await self._client.start_data_tls(writer)
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
+
+    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply:
+        """Upload ``payload`` with STOR/APPE (REST first if ``rest``); the final reply, or
+        the refusal."""
+        started = await self._raw_start(abs_path, verb=verb, rest=rest)
+        if isinstance(started, Reply):
+            return started
+        _reader, writer = started
+        try:
+            writer.write(payload)
+            await asyncio.wait_for(writer.drain(), self._client.timeout)
+        finally:
+            writer.close()
+        return await self._client.final_reply()
+
+    async def raw_read_all(self, abs_path: str, *, rest: int = 0) -> bytes | Reply:
+        """A whole (small) file from ``rest``, or the refusal reply."""
+        started = await self._raw_start(abs_path, verb="RETR", rest=rest)
+        if isinstance(started, Reply):
+            return started
+        reader, writer = started
+        try:
+            parts = []
+            while chunk := await self._read_block(reader):
+                parts.append(chunk)
+        finally:
+            writer.close()
+        final = await self._client.final_reply()
+        return b"".join(parts) if final.is_success() else final
+
+    async def _after_failed_transfer(
+        self, writer: DataStream, reader: DataStream, exc: BaseException
+    ) -> None:
+        """A transfer ended early: the consumer stopped (GeneratorExit) or an error came.
+        Resync with ABOR when the control connection may still be fine, else break."""
+        if isinstance(exc, (*NETWORK_ERRORS, asyncio.CancelledError)):
+            writer.transport.abort()
+            self._mark_broken(f"{type(exc).__name__} during a transfer")
+            return
+        await self._cleanup_transfer(writer, reader)
+
+    async def _cleanup_transfer(
+        self, writer: DataStream, reader: DataStream | None
+    ) -> None:
+        """After an early stop: ABOR and resync, or break the session."""
+        if not self.usable:
+            writer.transport.abort()
+            return
+        try:
+            await self._abort_transfer(writer, reader)
+        except TransientError:
+            pass  # the session is marked broken; the original error is the one to report

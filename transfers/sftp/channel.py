@@ -1,0 +1,154 @@
+"""One SFTP channel as a session: its requests bounded by the timeout and translated,
+its health, ``stat``, ``list``, ``remove`` and ``close``.
+
+``readdir`` attributes are ``lstat``'s, so a symlink is reported as ``EntryKind.LINK``
+and never followed; ``stat`` uses ``lstat`` too, except on the root itself, which may
+well be a symlinked home directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import asyncssh
+
+from ..backend import Entry, EntryKind, check_relpath, join_relpath
+from .errors import translate
+
+T = TypeVar("T")
+
+_KINDS = {
+    asyncssh.FILEXFER_TYPE_REGULAR: EntryKind.FILE,
+    asyncssh.FILEXFER_TYPE_DIRECTORY: EntryKind.DIR,
+    asyncssh.FILEXFER_TYPE_SYMLINK: EntryKind.LINK,
+}
+#: ``ls -l`` type letters, for servers that send a listing line but no permissions.
+_LONGNAME_KINDS = {"-": EntryKind.FILE, "d": EntryKind.DIR, "l": EntryKind.LINK}
+
+
+def entry_of(rel: str, attrs: asyncssh.SFTPAttrs, longname: str = "") -> Entry:
+    kind = _KINDS.get(attrs.type, EntryKind.OTHER)
+    if attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN and longname:
+        kind = _LONGNAME_KINDS.get(longname[0], EntryKind.OTHER)
+    size = (attrs.size or 0) if kind is EntryKind.FILE else 0
+    mtime: float | None = None
+    if attrs.mtime is not None:
+        mtime = attrs.mtime + (attrs.mtime_ns or 0) / 1e9
+    mode = attrs.permissions & 0o7777 if attrs.permissions is not None else None
+    return Entry(path=rel, kind=kind, size=size, mtime=mtime, mode=mode)
+
+
+class ChannelSession:
+    """One SFTP channel (its own SSH connection): the requests every layer builds on."""
+
+    def __init__(
+        self,
+        *,
+        conn: asyncssh.SSHClientConnection,
+        sftp: asyncssh.SFTPClient,
+        root: str,
+        timeout: float,
+        requests_in_flight: int,
+        posix_rename: bool,
+        on_close: Callable[[ChannelSession], None],
+        real_dirs: set[str] | None = None,
+    ) -> None:
+        self._conn = conn
+        #: Folders below the root seen to be real folders, not links (shared by the
+        #: store's sessions): writes into them need no new check.
+        self._real_dirs: set[str] = real_dirs if real_dirs is not None else set()
+        self._on_close = on_close
+        self._sftp = sftp
+        self._root = root
+        self._timeout = timeout
+        self._in_flight = max(1, requests_in_flight)
+        self._posix_rename = posix_rename
+        # OpenSSH's sftp-server handles one channel's requests strictly in order;
+        # other servers may not promise it, so nothing dependent is pipelined there.
+        self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
+        self._read_len = sftp.limits.max_read_len
+        self._write_len = sftp.limits.max_write_len
+        self._closed = False
+
+    def _full(self, path: str) -> str:
+        check_relpath(path)
+        return posixpath.join(self._root, path) if path else self._root
+
+    async def _bounded(self, aw: Awaitable[T], path: str) -> T:
+        """Await one request, bounded by the timeout, with errors translated."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await aw
+        except (asyncssh.Error, OSError) as exc:  # TimeoutError is an OSError
+            raise translate(exc, path) from None
+
+    @property
+    def usable(self) -> bool:
+        """The Session protocol's health: False once closed or once the SSH connection
+        is gone (the pool then opens another)."""
+        return not self._closed and not self._conn.is_closed()
+
+    # -- metadata ---------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Entry:
+        full = self._full(path)
+        # The root itself may be a symlink (a home directory...): follow it; below the
+        # root, symlinks are reported as LINK and never followed, like the local store.
+        op = self._sftp.stat if path == "" else self._sftp.lstat
+        attrs = await self._bounded(op(full), path)
+        return entry_of(path, attrs)
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:
+        full = self._full(path)
+        names = self._sftp.scandir(full)
+        try:
+            while True:
+                try:
+                    name = await self._bounded(anext(names), path)
+                except StopAsyncIteration:
+                    break
+                filename = name.filename
+                assert isinstance(filename, str)
+                if filename in (".", ".."):
+                    continue
+                longname = name.longname if isinstance(name.longname, str) else ""
+                entry = entry_of(join_relpath(path, filename), name.attrs, longname)
+                if path in self._real_dirs or path == "":
+                    if entry.kind is EntryKind.DIR:
+                        self._real_dirs.add(entry.path)
+                    else:
+                        self._real_dirs.discard(entry.path)
+                yield entry
+        finally:
+            await self._close_quietly(names)
+
+    async def _close_quietly(
+        self, handle: asyncssh.SFTPClientFile | AsyncGenerator[asyncssh.SFTPName, None]
+    ) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                if isinstance(handle, asyncssh.SFTPClientFile):
+                    await handle.close()
+                else:
+                    await handle.aclose()
+        except (asyncssh.Error, OSError):
+            pass
+
+    async def remove(self, path: str) -> None:
+        await self._bounded(self._sftp.remove(self._full(path)), path)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close(self)
+        try:
+            self._sftp.exit()
+            self._conn.close()
+            async with asyncio.timeout(self._timeout):
+                await self._conn.wait_closed()
+        except (asyncssh.Error, OSError):
+            pass

@@ -1,0 +1,99 @@
+"""``SftpSession``: one SFTP channel, the Session protocol whole; up to
+``OPS_PER_SESSION`` operations may run on it at once.
+
+This top layer holds the namespace operations (mkdir, rename, place, rmdir, set mtime);
+below it ``file_io`` (read, write) and ``channel`` (requests, stat, list, remove, health).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+
+import asyncssh
+
+from ..backend import EntryKind, NotFoundError, PermanentError, link_refusal
+from .channel import entry_of
+from .file_io import FileSession
+
+
+class SftpSession(FileSession):
+    """One SFTP channel; up to ``OPS_PER_SESSION`` operations may run on it at once."""
+
+    async def mkdir(self, path: str) -> None:
+        if path == "":
+            await self._make_root()
+            return
+        self._full(path)
+        for folder in await self._check_folders(path, itself=True):
+            try:
+                await self._bounded(self._sftp.mkdir(self._full(folder)), folder)
+            except PermanentError as failure:
+                # Servers answer a bare FAILURE for "exists": look at what is there.
+                try:
+                    entry = await self.stat(folder)
+                except NotFoundError:
+                    raise failure from None
+                if entry.kind is EntryKind.LINK:
+                    raise link_refusal(folder) from None
+                if entry.kind is not EntryKind.DIR:
+                    raise PermanentError(f"{folder}: exists and is not a folder",
+                                         path=folder) from None
+            self._real_dirs.add(folder)
+
+    async def _make_root(self) -> None:
+        """``mkdir -p`` of the store's root itself: a fresh bucket folder
+        (``sftp://h/srv/new/x`` where ``/srv/new`` does not exist yet) is the first thing
+        a user copies into. Levels are made top-down from the deepest one that exists;
+        one that appears meanwhile (another session) is fine, a file in the way is not."""
+        missing: list[str] = []
+        probe = self._root.rstrip("/")
+        while probe not in ("", "/", "."):
+            try:
+                attrs = await self._bounded(self._sftp.stat(probe), "")
+            except NotFoundError:
+                missing.append(probe)
+                probe = posixpath.dirname(probe)
+                continue
+            if entry_of("", attrs).kind is not EntryKind.DIR:
+                raise PermanentError(f"{probe}: exists and is not a directory", path="")
+            break
+        for folder in reversed(missing):
+            try:
+                await self._bounded(self._sftp.mkdir(folder), "")
+            except PermanentError:
+                attrs = await self._bounded(self._sftp.stat(folder), "")
+                if entry_of("", attrs).kind is not EntryKind.DIR:
+                    raise
+
+    async def rename(self, src: str, dst: str) -> None:
+        old, new = self._full(src), self._full(dst)
+        op = self._sftp.posix_rename if self._posix_rename else self._sftp.rename
+        await self._bounded(op(old, new), src)
+
+    async def rmdir(self, path: str) -> None:
+        await self._bounded(self._sftp.rmdir(self._full(path)), path)
+
+    async def set_mtime(self, path: str, mtime: float) -> None:
+        await self._bounded(self._sftp.utime(self._full(path), times=(mtime, mtime)), path)
+
+    async def place(self, temp: str, final: str, *, mtime: float | None,
+                    mode: int | None = None, size: int | None = None) -> None:
+        if mtime is None and mode is None:
+            await self.rename(temp, final)
+            return
+        # One SETSTAT for the time and the permission bits.
+        attrs = asyncssh.SFTPAttrs(permissions=mode)
+        if mtime is not None:
+            attrs.atime = attrs.mtime = int(mtime)
+        setstat = self._bounded(self._sftp.setstat(self._full(temp), attrs), temp)
+        if self.ordered_requests:
+            # One round trip: the server handles a channel's requests in order, so the
+            # attributes land on the temporary file before the rename.
+            await asyncio.gather(setstat, self.rename(temp, final))
+        else:
+            await setstat
+            await self.rename(temp, final)
+
+
+__all__ = ["SftpSession"]
