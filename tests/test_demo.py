@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from fsmove.cli import app
 from fsmove.demo.sample import SampleSize, make_sample, plan_sample
-from fsmove.transfers.journal import read_status
+from fsmove.transfers.jobs import read_status
 from fsmove.transfers.tree import looks_like_temp
 from tests.faults.fsmove_run import FsmoveRunner
 

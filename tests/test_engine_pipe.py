@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from fsmove.transfers.backend import Capabilities, Session, Store, TransientError
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
-from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.journal import Journal
 from fsmove.transfers.local import LocalStore
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 
 MiB = 1024 * 1024
@@ -76,7 +77,8 @@ async def copy(src: Path, dst: Path, journal: Journal, *, drops: int, after: int
     s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
     d = SessionPool(DroppingStore(LocalStore(parse_endpoint(str(dst))), drops=drops,
                                   after=after), max_sessions=4)
-    opts = CopyOptions(workers=2, retries=retries, retry_delay=0.0, pipe_depth=2)
+    opts = CopyOptions(workers=2, retries=retries, retry_delay=0.0,
+                       bounds=Limits(pieces_per_pipe=2))
     try:
         async with asyncio.timeout(30):  # the bug hung forever
             return await CopyEngine(src=s, dst=d, journal=journal, options=opts).run()

@@ -1,4 +1,4 @@
-"""One owner per file transfer (transfers/transfer.py), against real stores: the engine
+"""One owner per file transfer (transfers/copy/transfer.py), against real stores: the engine
 copies from a real local folder to a real local folder or a real sshd. The only added
 parts are thin wrappers around those real stores that change the source, or hold a
 write, at a chosen moment, so the order of events is set by events, not by timing.
@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from fsmove.transfers.backend import Capabilities, Session, Store
-from fsmove.transfers.engine import CopyEngine, CopyOptions
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.events import Summary
+from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from tests.conformance_stores import store_for
 from tests.servers import RunningServer
@@ -196,7 +197,7 @@ def test_a_source_that_shrinks_never_leaves_a_bigger_file(
         src = ShrinkingSource(store_for(None, src_root), src_root / "big.bin", writer_waiting)
         dst = GatedDestination(dst_store, writer_waiting)
         summary = await copy_with(src, dst, segment_threshold=4 * SEGMENT,
-                                  segment_size=SEGMENT, max_segments_per_file=4)
+                                  segment_size=SEGMENT, bounds=Limits(segments_per_file=4))
         return summary, dst
 
     summary, dst = asyncio.run(go())
@@ -275,7 +276,8 @@ def test_a_file_rewritten_during_its_copy_is_never_placed_mixed(
         src = RewritingSource(store_for(None, src_root), file, new,
                               ready if ready is not None else _set_event())
         task = asyncio.create_task(copy_with(src, dst, segment_threshold=4 * SEGMENT,
-                                             segment_size=SEGMENT, max_segments_per_file=4))
+                                             segment_size=SEGMENT,
+                                             bounds=Limits(segments_per_file=4)))
         if ready is not None:
             await dst.returned[(segments - 1) * SEGMENT].wait()
             ready.set()

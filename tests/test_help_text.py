@@ -92,7 +92,7 @@ def test_the_command_line_starts_without_what_the_commands_run() -> None:
     """`fsmove` builds its commands from light modules (fsmove/commands/*_command.py):
     the engine, the output, the verifier, DNS and the Clever client load only when a
     command runs, not for `--help` or a usage error."""
-    heavy = ("fsmove.transfers.engine", "fsmove.output", "fsmove.verify.verifier",
+    heavy = ("fsmove.transfers.copy.engine", "fsmove.output", "fsmove.verify.verifier",
              "fsmove.commands.copy", "fsmove.commands.migrate", "fsmove.clever.dns",
              "fsmove.clever.api", "dns.resolver", "rich.live")
     done = subprocess.run(

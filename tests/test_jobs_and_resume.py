@@ -20,8 +20,9 @@ from fsmove.cli import app
 from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
 from fsmove.commands.status import eta_seconds
 from fsmove.endpoint_access import ConnectOptions
-from fsmove.transfers.engine import CopyOptions
-from fsmove.transfers.journal import JobStatus, Journal, read_status
+from fsmove.transfers.copy import CopyOptions
+from fsmove.transfers.jobs import JobStatus, read_status
+from fsmove.transfers.journal import Journal
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
 

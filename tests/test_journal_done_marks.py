@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fsmove.transfers.journal import Journal, read_status
+from fsmove.transfers.jobs import read_status
+from fsmove.transfers.journal import Journal
 
 
 def test_a_done_mark_is_committed_without_a_further_write(tmp_path: Path) -> None:

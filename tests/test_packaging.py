@@ -44,7 +44,7 @@ def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
     for name in ("transfers", "verify"):
         probe = run(py, "-c", f"import {name}", cwd=elsewhere)
         assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, name
-    ok = run(py, "-c", "import fsmove.transfers.engine, fsmove.verify.verifier, fsmove.demo",
+    ok = run(py, "-c", "import fsmove.transfers.copy, fsmove.verify.verifier, fsmove.demo",
              cwd=elsewhere)
     assert ok.returncode == 0, ok.stderr
 

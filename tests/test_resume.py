@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.journal import read_meta
+from fsmove.transfers.jobs import read_meta
 from fsmove.transfers.tree import TempNames
 from fsmove.verify.digest import BLOCK_SIZE
 from tests.copy_harness import (

@@ -36,7 +36,7 @@ from pathlib import Path
 import xxhash
 
 from .endpoint import Endpoint
-from .journal import default_journal_dir
+from .jobs import default_journal_dir
 
 
 class DestinationLockedError(Exception):

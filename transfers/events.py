@@ -62,9 +62,16 @@ class FileSkipped(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class FileRestarted(Event):
+class PathReason(Event):
+    """What happened to one path, and why (one line): the shape of the three below."""
+
     path: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRestarted(PathReason):
+    """The file starts over from its first byte (the reason says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +83,13 @@ class FileRetry(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class FileFailed(Event):
-    path: str
-    reason: str
+class FileFailed(PathReason):
+    """The file (or folder) was given up on for this run: the run is partial."""
 
 
 @dataclass(frozen=True, slots=True)
-class PathRefused(Event):
+class PathRefused(PathReason):
     """A source entry that is never copied: hostile name, symlink, unreadable dir."""
-
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)

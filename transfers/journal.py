@@ -17,13 +17,9 @@ for resume and for ``fsmove status``.
   (``/dev/null``), a socket or a symlink is refused before anything is opened, so
   fsmove never chmods or renames what is not its own file.
 
-Tables: ``meta`` (key/value), ``files`` (one row per source file with its state and
-digest), ``blocks`` (per-block digests; ``acked`` = the destination holds the block),
-``runs`` (one row per run, with the bytes it sent, how it ended and why, and whether
-it got as far as planning: a run that failed before (a refused login) never changes
-the job's state).
+The schema and how the file is opened and checked: ``journal_db.py``. Reading a job
+without taking its lock (status, listing, digests for verify): ``jobs.py``.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -33,91 +29,29 @@ import json
 import os
 import secrets
 import sqlite3
-import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fsmove.verify.digest import BLOCK_SIZE
 
-SCHEMA_VERSION = 1
+from .journal_db import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    check_integrity,
+    check_journal_path,
+    connect,
+    upgrade,
+)
+
 #: A lazily written record (a file's done mark, run counters) is committed at most
 #: this many seconds after it was written.
 LAZY_COMMIT_WITHIN = 0.5
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime REAL,
-    state TEXT NOT NULL,            -- pending | partial | done | failed | skipped
-    digest TEXT,                    -- canonical digest (verify/digest.py) when done
-    algorithm TEXT,
-    bytes_done INTEGER NOT NULL DEFAULT 0,
-    restarts INTEGER NOT NULL DEFAULT 0,
-    note TEXT,                      -- why it restarted / failed, one line
-    updated REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blocks (
-    path TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    digest BLOB NOT NULL,
-    acked INTEGER NOT NULL,         -- 1: the destination acknowledged this block
-    PRIMARY KEY (path, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS partials (
-    path TEXT NOT NULL,
-    idx INTEGER NOT NULL,           -- a block only partly acknowledged so far
-    nbytes INTEGER NOT NULL,        -- its first nbytes are acknowledged at the destination
-    PRIMARY KEY (path, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    finished REAL,
-    status TEXT NOT NULL,           -- running | ok | partial | failed | interrupted
-    pid INTEGER,
-    bytes_sent INTEGER NOT NULL DEFAULT 0,
-    bytes_resent INTEGER NOT NULL DEFAULT 0,
-    files_done INTEGER NOT NULL DEFAULT 0,
-    files_failed INTEGER NOT NULL DEFAULT 0,
-    heartbeat REAL,
-    note TEXT,                      -- why it failed, one line
-    planned INTEGER NOT NULL DEFAULT 0  -- 1: it listed both sides and planned the copy
-);
-CREATE INDEX IF NOT EXISTS files_state ON files(state);
-"""
-
 
 class JournalLockedError(Exception):
     pass
-
-
-class JournalPathError(Exception):
-    """``--journal`` names something that is not fsmove's to open (a folder, a device)."""
-
-
-class JournalDamagedError(sqlite3.DatabaseError):
-    """The file opens but is not a sound journal (``PRAGMA quick_check`` failed)."""
-
-
-def check_journal_path(path: Path) -> None:
-    """Refuse a journal path that is neither a regular file nor free: fsmove chmods,
-    locks and (when damaged) renames its journal, never someone else's file."""
-    for candidate in (path, Path(f"{path}.lock")):
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
-                    "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
-            raise JournalPathError(
-                f"journal {candidate} is {kind}: give a new file name or a journal "
-                "fsmove wrote (--journal)"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,54 +66,6 @@ class FileRecord:
     restarts: int
     note: str | None
 
-
-@dataclass(frozen=True)
-class JobStatus:
-    path: Path
-    src: str
-    dst: str
-    counts: dict[str, int]
-    bytes_total: int
-    bytes_done: int
-    run_status: str | None
-    run_started: float | None
-    last_activity: float | None
-    bytes_sent_last_run: int
-    bytes_resent_last_run: int
-    running: bool
-    #: The honest state: ``running``, ``ok``, ``partial``, ``interrupted``,
-    #: ``failed: <reason>``, or ``planned`` (no run yet).
-    state: str = "planned"
-    #: Some run got as far as planning the copy (a refused login did not).
-    started: bool = False
-    #: The options the job was started with (``fsmove resume`` replays them).
-    options: dict[str, object] | None = None
-
-
-def default_journal_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "fsmove" / "jobs"
-
-
-def job_id(src_identity: str, dst_identity: str) -> str:
-    import xxhash
-
-    return xxhash.xxh3_64_hexdigest(f"{src_identity}\n{dst_identity}".encode())
-
-
-def default_journal_path(src_identity: str, dst_identity: str) -> Path:
-    return default_journal_dir() / f"{job_id(src_identity, dst_identity)}.db"
-
-
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    else:
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    return conn
 
 
 class Journal:
@@ -247,12 +133,12 @@ class Journal:
         return self
 
     def _open_schema(self) -> sqlite3.Connection:
-        conn = _connect(self.path, readonly=False)
+        conn = connect(self.path, readonly=False)
         try:
             os.chmod(self.path, 0o600)
-            _check_integrity(conn)
-            conn.executescript(_SCHEMA)
-            _upgrade(conn)
+            check_integrity(conn)
+            conn.executescript(SCHEMA)
+            upgrade(conn)
             conn.execute("SELECT count(*) FROM files").fetchone()
         except BaseException:
             conn.close()
@@ -385,14 +271,6 @@ class Journal:
         ).fetchone()
         return FileRecord(*row) if row else None
 
-    def all_files(self) -> Iterator[FileRecord]:
-        cur = self.conn.execute(
-            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note"
-            " FROM files"
-        )
-        for row in cur:
-            yield FileRecord(*row)
-
     def plan(self, entries: Iterable[tuple[str, int, float | None, str]]) -> None:
         """Record the files of this run: (path, size, mtime, state). A file whose source
         size or mtime changed since the journal saw it loses its blocks (restart)."""
@@ -484,19 +362,6 @@ class Journal:
             )
         }
 
-    def drop_blocks_from(self, path: str, idx: int) -> None:
-        self._begin()
-        self.conn.execute("DELETE FROM blocks WHERE path=? AND idx>=?", (path, idx))
-        self._wrote()
-
-    def mark_partial(self, path: str, bytes_done: int) -> None:
-        self._begin()
-        self.conn.execute(
-            "UPDATE files SET state='partial', bytes_done=?, updated=? WHERE path=?",
-            (bytes_done, time.time(), path),
-        )
-        self._wrote()
-
     def mark_done(self, path: str, *, digest: str | None, algorithm: str | None,
                   size: int, mtime: float | None) -> None:
         self._begin()
@@ -517,157 +382,6 @@ class Journal:
         self.conn.execute("DELETE FROM files WHERE path=?", (path,))
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
         self.conn.execute("DELETE FROM partials WHERE path=?", (path,))
-        # Lazily: a done mark lost to a kill -9 costs nothing, the file is in place with
-        # the source's size and time (the next run skips it), and a commit per small
-        # file was a tenth of the client's time.
+        # Lazily, as a done mark: a deletion lost to a kill -9 is only a row for a file
+        # that is gone (the next run's plan sees the destination as it is).
         self._wrote_lazily()
-
-
-# -- read side ---------------------------------------------------------------------------
-
-
-def _check_integrity(conn: sqlite3.Connection) -> None:
-    """Raise JournalDamagedError unless SQLite finds the file sound. ``quick_check``
-    reads every page (a truncated or overwritten journal fails it) but skips the
-    index-content cross-checks of ``integrity_check``: milliseconds for a journal."""
-    rows = conn.execute("PRAGMA quick_check").fetchall()
-    if [r[0] for r in rows] != ["ok"]:
-        raise JournalDamagedError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Add the columns newer fsmove keeps to a journal an older one wrote."""
-    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    if "note" not in have:
-        conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
-    if "planned" not in have:
-        conn.execute("ALTER TABLE runs ADD COLUMN planned INTEGER NOT NULL DEFAULT 0")
-        # Older versions recorded a run only around a real copy attempt.
-        conn.execute("UPDATE runs SET planned=1")
-
-
-def job_state(runs: list[tuple[str, str | None, int]], *, running: bool) -> tuple[str, bool]:
-    """(state, started) from the job's runs, newest first: (status, note, planned).
-
-    The state is that of the newest run that got as far as planning: an attempt that
-    failed before (a refused login, a server down) says nothing about the files, so a
-    finished job stays ``ok``. A job no run ever planned shows how its last attempt
-    ended (``failed: <why>``)."""
-    if running:
-        return "running", any(planned for _s, _n, planned in runs)
-    for status, note, planned in runs:
-        if planned:
-            return _state_text(status, note), True
-    if runs:
-        status, note, _planned = runs[0]
-        return _state_text(status, note), False
-    return "planned", False
-
-
-def _state_text(status: str, note: str | None) -> str:
-    if status == "running":
-        return "interrupted"  # left 'running' by a process that is gone (kill -9)
-    if status in ("failed", "partial") and note:
-        return f"{status}: {note}"
-    return status
-
-
-def read_status(path: Path) -> JobStatus:
-    """Progress of the job in ``path``, read-only: safe while a copy runs."""
-    conn = _connect(path, readonly=True)
-    try:
-        _check_integrity(conn)
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        counts = dict(conn.execute("SELECT state, COUNT(*) FROM files GROUP BY state").fetchall())
-        total, done = conn.execute(
-            "SELECT COALESCE(SUM(size),0),"
-            " COALESCE(SUM(CASE WHEN state='skipped' THEN size ELSE bytes_done END),0)"
-            " FROM files"
-        ).fetchone()
-        last = conn.execute("SELECT MAX(updated) FROM files").fetchone()[0]
-        run = conn.execute(
-            "SELECT status, started, bytes_sent, bytes_resent, heartbeat FROM runs"
-            " ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        if {"note", "planned"} <= columns:
-            runs = conn.execute(
-                "SELECT status, note, planned FROM runs ORDER BY id DESC").fetchall()
-        else:  # written by an older fsmove: every run was a copy attempt
-            runs = [(st, None, 1) for (st,) in conn.execute(
-                "SELECT status FROM runs ORDER BY id DESC")]
-    finally:
-        conn.close()
-    running = _is_locked(path)
-    state, started = job_state(runs, running=running)
-    run_status = run[0] if run else None
-    if run_status == "running" and not running:
-        run_status = "interrupted"
-    heartbeat = run[4] if run else None
-    try:
-        options = json.loads(meta.get("options", "{}"))
-    except ValueError:
-        options = {}
-    return JobStatus(
-        path=path,
-        src=meta.get("src", "?"),
-        dst=meta.get("dst", "?"),
-        counts=counts,
-        bytes_total=int(total),
-        bytes_done=int(done),
-        run_status=run_status,
-        run_started=run[1] if run else None,
-        last_activity=max(x for x in (last, heartbeat, 0.0) if x is not None) or None,
-        bytes_sent_last_run=int(run[2]) if run else 0,
-        bytes_resent_last_run=int(run[3]) if run else 0,
-        running=running,
-        state=state,
-        started=started,
-        options=options if isinstance(options, dict) else {},
-    )
-
-
-def read_meta(path: Path) -> dict[str, str]:
-    conn = _connect(path, readonly=True)
-    try:
-        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    finally:
-        conn.close()
-
-
-def _is_locked(path: Path) -> bool:
-    lock = f"{path}.lock"
-    if not os.path.exists(lock):
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def list_jobs(directory: Path | None = None) -> list[Path]:
-    d = directory or default_journal_dir()
-    if not d.is_dir():
-        return []
-    return sorted(d.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:
-    """path -> (size, mtime, digest, algorithm) of every file a copy finished (read-only)."""
-    if not path.exists():
-        return {}
-    conn = _connect(path, readonly=True)
-    try:
-        return {
-            p: (s, m, d, a)
-            for p, s, m, d, a in conn.execute(
-                "SELECT path, size, mtime, digest, algorithm FROM files"
-                " WHERE state='done' AND digest IS NOT NULL"
-            )
-        }
-    finally:
-        conn.close()

@@ -34,7 +34,7 @@ class ReleaseSteps(PhpRun):
     def _copy_code(self) -> ExitCode:
         from fsmove.commands.copy import CopyRequest, run_copy
         from fsmove.commands.verify import VerifyRequest, run_verify
-        from fsmove.transfers.engine import CopyOptions
+        from fsmove.transfers.copy import CopyOptions
         from fsmove.verify.results import Tier
 
         src = f"clever://{self.st.old_bucket}"

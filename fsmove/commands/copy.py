@@ -22,17 +22,13 @@ from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Summary
-from fsmove.transfers.journal import (
-    Journal,
-    JournalLockedError,
-    JournalPathError,
-    default_journal_path,
-    read_meta,
-)
+from fsmove.transfers.jobs import default_journal_path, read_meta
+from fsmove.transfers.journal import Journal, JournalLockedError
+from fsmove.transfers.journal_db import JournalPathError
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.tree import TempNames

@@ -35,7 +35,7 @@ from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.progress import human_bytes, human_seconds
 from fsmove.transfers.events import FileDone, FileRestarted, FileStarted, Planned, Summary
-from fsmove.transfers.journal import read_meta, read_status
+from fsmove.transfers.jobs import read_meta, read_status
 from fsmove.transfers.tree import TempNames, looks_like_temp
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, write_json

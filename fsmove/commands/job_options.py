@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.progress import human_bytes
-from fsmove.transfers.engine import CopyOptions
+from fsmove.transfers.copy import CopyOptions
 
 #: Bumped when a key changes meaning (new keys need no bump: absent keys take defaults).
 FORMAT = 2

@@ -79,9 +79,9 @@ from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.engine import CopyEngine, CopyOptions
-from fsmove.transfers.events import Event, Planned
+from fsmove.transfers.plan import CopyPlan
 from fsmove.transfers.pool import SessionPool
 
 #: Test hook: ``FSMOVE_TEST_CRASH_AT=copy`` makes fsmove SIGKILL itself when that phase
@@ -95,20 +95,17 @@ def _crash_point(phase: str) -> None:
 
 
 async def _plan_copy(src: Endpoint, dst: Endpoint, *, options: CopyOptions,
-                     connect: ConnectOptions) -> Planned:
-    """The copy engine's own dry run, both sides opened read-only."""
-    events: list[Event] = []
+                     connect: ConnectOptions) -> CopyPlan:
+    """The copy engine's own plan, both sides opened read-only."""
     src_pool = SessionPool(open_store(src, connect, writable=False),
                            max_sessions=DEFAULT_CONNECTIONS[src.scheme])
     dst_pool = SessionPool(open_store(dst, connect, writable=False),
                            max_sessions=DEFAULT_CONNECTIONS[dst.scheme])
     try:
-        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options,
-                            subscribers=[events.append])
-        await engine.run()
+        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options)
+        return await engine.plan()
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
-    return next(e for e in events if isinstance(e, Planned))
 
 
 def _confirm(req: MigrateRequest) -> None:

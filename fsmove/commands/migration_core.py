@@ -21,8 +21,8 @@ from fsmove.clever.migrate_state import BucketPair, MigrateState, Until
 from fsmove.clever.survey import Survey, survey
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import UsageError
+from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.engine import CopyOptions
 
 #: How long the switch waits for a deployment that is still running (seconds).
 DEPLOY_WAIT = 1800.0

@@ -18,7 +18,7 @@ from fsmove.transfers.ratelimit import parse_rate
 from fsmove.transfers.tree import Filters
 
 if TYPE_CHECKING:
-    from fsmove.transfers.engine import CopyOptions
+    from fsmove.transfers.copy import CopyOptions
 
 # Options shared by several commands, declared once.
 Workers = Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)]
@@ -130,7 +130,7 @@ def copy_options(*, workers: int, bwlimit: str | None, retries: int, retry_delay
     """The copy engine's options from a command's flags: the one place they are built
     (`copy`, and `migrate` for each of its copy phases, which change only ``delete``,
     ``checksum`` or ``filters`` from there)."""
-    from fsmove.transfers.engine import CopyOptions  # the engine: when a command runs
+    from fsmove.transfers.copy import CopyOptions  # the engine: when a command runs
 
     return CopyOptions(
         workers=workers, checksum=checksum, preserve_mtime=preserve_mtime,

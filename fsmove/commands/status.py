@@ -13,7 +13,7 @@ from pathlib import Path
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes, human_seconds
-from fsmove.transfers.journal import JobStatus, default_journal_dir, list_jobs, read_status
+from fsmove.transfers.jobs import JobStatus, default_journal_dir, list_jobs, read_status
 
 
 def find_journal(job: str) -> Path:

@@ -15,7 +15,7 @@ from fsmove.exitcodes import ExitCode, verification_exit_code
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
-from fsmove.transfers.journal import default_journal_path, digest_lookup, read_meta
+from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.journal import read_meta
+from fsmove.transfers.jobs import read_meta
 from fsmove.transfers.tree import TempNames
 from tests.faults.fsmove_run import FsmoveRunner, Run
 from tests.faults.trees import FAST, write_local

@@ -28,8 +28,8 @@ from fsmove.transfers.backend import (
     SourceChangedError,
     Store,
 )
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
-from fsmove.transfers.engine import CopyEngine, CopyOptions
 from fsmove.transfers.events import Summary
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool

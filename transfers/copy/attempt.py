@@ -1,0 +1,282 @@
+"""One attempt at one file: resume what can be kept, move the bytes, place the file.
+
+* The file is written under a temporary name (``tree.TempNames``) and renamed into
+  place only once every byte is acknowledged and its digest is known, so nothing at a
+  final name ever looks complete when it is not. (A store that cannot rename gets the
+  final name directly and only the journal says when it is complete.)
+* Bytes are hashed while they stream (``verify.digest.BlockHasher``: XXH3-128 per 4 MiB
+  block). Block digests go to the journal as blocks complete: ``acked=1`` once the
+  destination acknowledged the block (SFTP replies, local pwrite), ``acked=0`` while
+  only sent (FTP acknowledges nothing before its final 226).
+* A big file is cut into segments moved in parallel when the source can read ranges
+  and the destination can write ranges in parallel (local, SFTP). Otherwise it is one
+  stream (FTP destinations: FACTS.md shows parallel ranged STOR corrupts or serialises).
+  The segments of one attempt live and die together (``transfers/together.py``): a
+  retry reopens the file only once every writer of the failed attempt has returned.
+* Once every byte of a file was read (whatever its size), the source is stat'ed again
+  (``pipe.SourceReader``); ``--checksum`` also re-reads it before the rename.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from fsmove.verify.digest import BLOCK_SIZE, BlockHasher, block_count, combine
+
+from ..backend import Capabilities, NotFoundError, OffsetWrites, parent_of, placed_mode
+from ..events import Event, FileStarted
+from ..journal import Journal
+from ..policy import Limits
+from ..pool import SessionPool
+from ..together import run_together
+from .folders import DestinationFolders
+from .options import CopyOptions
+from .pipe import SourceReader, empty
+from .resume import JournalBlocks, Resume, Segment
+from .stats import RunStats
+from .transfer import DestinationChangedError, FileTransfer
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A file copied and placed at its final name."""
+
+    digest: str
+    resumed_from: int
+
+
+@dataclass(kw_only=True)
+class Attempts:
+    """Runs attempts at files, for one job once both sides are surveyed."""
+
+    dst: SessionPool
+    journal: Journal | None
+    options: CopyOptions
+    limits: Limits
+    src_caps: Capabilities
+    dst_caps: Capabilities
+    #: Stream slots (``Limits.streams_at_once``): a file's extra segments borrow idle ones.
+    streams: asyncio.Semaphore
+    folders: DestinationFolders
+    reader: SourceReader
+    resume: Resume
+    stats: RunStats
+    emit: Callable[[Event], None]
+
+    async def copy(self, transfer: FileTransfer) -> Placed:
+        entry, target = transfer.entry, transfer.target
+        await self.folders.ensure(parent_of(entry.path))
+        caps = self.dst_caps
+        use_temp = caps.rename
+        blocks = self.resume.journal_blocks(transfer)
+        if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
+            digests, resumed_from = await self._copy_blockwise(transfer, blocks)
+        else:
+            digests, resumed_from = await self._copy_stream(transfer, blocks)
+        digest = combine(digests, entry.size)
+        if self.options.checksum:
+            await self.reader.check_content(entry, digest)
+        set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
+        async with self.dst.session() as s:
+            if use_temp and not caps.rename_replaces:
+                with contextlib.suppress(NotFoundError):
+                    await s.remove(entry.path)
+            if use_temp:
+                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
+                              mode=placed_mode(entry.mode, keep=self.options.keep_perms),
+                              size=entry.size)
+            elif set_mtime:
+                assert entry.mtime is not None
+                await s.set_mtime(target, entry.mtime)
+        return Placed(digest=digest, resumed_from=resumed_from)
+
+    # -- parallel-write destinations (local, SFTP) --------------------------------------
+    async def _copy_blockwise(
+        self, transfer: FileTransfer, journal_blocks: JournalBlocks | None
+    ) -> tuple[list[bytes], int]:
+        entry, target = transfer.entry, transfer.target
+        size = entry.size
+        nblocks = block_count(size)
+        start = await self.resume.blockwise_start(transfer, journal_blocks)
+        present = start.present
+        missing = [i for i in range(nblocks) if i not in start.done]
+        segments = self._segments(missing, size)
+        self.stats.bytes_resent += await self.resume.skip_acknowledged(
+            transfer, segments, start)
+        resumed_from = (
+            (min(seg.send_from for seg in segments) if segments else size)
+            if present is not None else 0
+        )
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resumed_from,
+                               segments=len(segments)))
+        if present is None:
+            # Create (truncate) the temp file; for a one-block file, write it whole.
+            if nblocks <= 1:
+                transfer.begin_attempt(reads=1)
+                digests = await self._move_range(transfer, Segment(0, size), create=True)
+                return digests, 0
+            async with self.dst.session() as s:
+                await s.write(target, empty(), create=True)
+        digests = dict(start.done)
+        transfer.begin_attempt(reads=len(segments))
+        lanes = await self._extra_lanes(len(segments))
+        queue = deque(segments)
+
+        async def lane() -> None:
+            while queue:
+                seg = queue.popleft()
+                got = await self._move_range(transfer, seg, create=False)
+                for k, d in enumerate(got):
+                    digests[seg.start // BLOCK_SIZE + k] = d
+
+        try:
+            # One segment failing stops the others, and the retry waits until none of
+            # them can write any more (transfer.py).
+            await run_together(lane() for _ in range(1 + lanes))
+        finally:
+            for _ in range(lanes):
+                self.streams.release()
+        async with self.dst.session() as s:
+            placed = await s.stat(target)
+        if placed.size != size:
+            # Never expected (every writer of this attempt has ended): another writer,
+            # or a store that lost bytes. The file starts over rather than be placed.
+            raise DestinationChangedError(
+                f"{entry.path}: the temporary file holds {placed.size} bytes, "
+                f"expected {size}", path=entry.path)
+        return [digests[i] for i in range(nblocks)], resumed_from
+
+    def _segments(self, missing: list[int], size: int) -> list[Segment]:
+        """Contiguous runs of missing blocks, cut into segments of at most segment_size
+        (only when the source can read bounded ranges)."""
+        runs: list[Segment] = []
+        for i in missing:
+            start, end = i * BLOCK_SIZE, min((i + 1) * BLOCK_SIZE, size)
+            if runs and runs[-1].end == start:
+                runs[-1].end = end
+            else:
+                runs.append(Segment(start, end))
+        if not (self.src_caps.ranged_read and self.src_caps.bounded_read):
+            return runs
+        seg = max(BLOCK_SIZE, self.options.segment_size // BLOCK_SIZE * BLOCK_SIZE)
+        if size >= self.options.segment_threshold:
+            per = -(-size // self.limits.segments_per_file)
+            seg = max(BLOCK_SIZE, min(seg, -(-per // BLOCK_SIZE) * BLOCK_SIZE))
+        else:
+            seg = max(seg, size)
+        out: list[Segment] = []
+        for r in runs:
+            pos = r.start
+            while pos < r.end:
+                out.append(Segment(pos, min(pos + seg, r.end)))
+                pos += seg
+        return out
+
+    async def _extra_lanes(self, wanted: int) -> int:
+        """Borrow idle stream slots for more segments, without waiting for any (the
+        file's own slot is its first lane)."""
+        got = 0
+        limit = min(wanted, self.limits.segments_per_file) - 1
+        while got < limit and not self.streams.locked():
+            await self.streams.acquire()
+            got += 1
+        return got
+
+    async def _move_range(self, transfer: FileTransfer, seg: Segment, *,
+                          create: bool) -> list[bytes]:
+        """Stream source [seg.start, seg.end) through the hasher and send it from
+        ``seg.send_from`` into the destination; return the digests of its blocks
+        (``seg.start`` is block aligned). Blocks are journaled as acked when the
+        destination acknowledges them (or when the write returns); the acknowledged
+        part of an unfinished block is journaled too, so a resume re-sends only what
+        was in flight."""
+        entry = transfer.entry
+        start, end, send_from = seg.start, seg.end, seg.send_from
+        hasher = BlockHasher(start)
+        journaled: set[int] = set()
+        path = entry.path
+        first = start // BLOCK_SIZE
+        acked_upto = send_from
+        journal = self.journal
+
+        def journal_acked(upto: int) -> None:
+            nonlocal acked_upto
+            if upto <= acked_upto and upto != end:
+                return
+            acked_upto = max(acked_upto, upto)
+            if journal is None:
+                return
+            for k, d in enumerate(hasher.digests):
+                idx = first + k
+                block_end = min((idx + 1) * BLOCK_SIZE, entry.size)
+                if idx not in journaled and block_end <= acked_upto:
+                    journaled.add(idx)
+                    journal.record_block(path, idx, d, acked=True, bytes_done=block_end)
+            idx = acked_upto // BLOCK_SIZE
+            within = acked_upto - idx * BLOCK_SIZE
+            if within and acked_upto < end:
+                journal.record_partial(path, idx, within)
+
+        async with self.reader.open(transfer, start, end, hasher,
+                                     send_from=send_from) as pieces:
+            await pieces.first()
+            async with self.dst.session() as s:
+                await s.write(
+                    transfer.target,
+                    pieces,
+                    offset=send_from,
+                    create=create,
+                    acked=lambda n: journal_acked(send_from + n),
+                )
+        hasher.finish()
+        journal_acked(end)
+        return hasher.digests
+
+    # -- stream destinations (FTP) -------------------------------------------------------
+    async def _copy_stream(
+        self, transfer: FileTransfer, journal_blocks: JournalBlocks | None
+    ) -> tuple[list[bytes], int]:
+        entry = transfer.entry
+        size = entry.size
+        resume_at = 0
+        read_from = 0
+        known: dict[int, bytes] = {}
+        if journal_blocks is not None:
+            resume_at, read_from, known = await self.resume.stream_point(
+                transfer, journal_blocks, self.dst_caps.offset_writes
+            )
+        self.emit(FileStarted(path=entry.path, size=size, resume_from=resume_at, segments=1))
+        hasher = BlockHasher(read_from)
+        first_idx = read_from // BLOCK_SIZE
+        journaled = set(range(first_idx))
+        path = entry.path
+        journal = self.journal
+
+        def journal_sent(done_through: int) -> None:
+            if journal is None:
+                return
+            for k, d in enumerate(hasher.digests):
+                idx = first_idx + k
+                if idx not in journaled:
+                    journaled.add(idx)
+                    journal.record_block(path, idx, d, acked=False, bytes_done=done_through)
+
+        async def pieces(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for piece in source:
+                journal_sent(hasher.position)
+                yield piece
+
+        transfer.begin_attempt(reads=1)
+        async with self.reader.open(transfer, read_from, size, hasher,
+                                     send_from=resume_at) as source:
+            await source.first()
+            async with self.dst.session() as s:
+                await s.write(transfer.target, pieces(source), offset=resume_at,
+                              create=resume_at == 0)
+        hasher.finish()
+        digests = [known[i] for i in range(first_idx)] + hasher.digests
+        return digests, resume_at

@@ -1,0 +1,385 @@
+"""The copy engine: the coordinator of one run.
+
+survey (``transfers/survey.py``: both sides listed at once) → plan
+(``transfers/plan.py``: what to copy, skip, delete; the ``Planned`` event) → stale
+temporary files removed → files copied by a pool of workers (big files first, never
+more than a quarter of the streams on them), each by ``Attempts`` under the job's
+``RetryPolicy``, with destination folders made as their first file needs them
+(``folders.py``) → the folders no file needed → ``--delete`` (``deletion.py``) → the
+``Summary`` event. The journal records the plan, every block and every file done.
+
+Every bound comes from one ``Limits`` and every retry decision from one ``RetryPolicy``
+(``transfers/policy.py``), both built once per job from ``CopyOptions``. The state of
+each file lives in its ``FileTransfer`` (``transfer.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from fsmove.verify.digest import ALGORITHM
+
+from ..backend import BackendError, Entry, EntryKind, NoSpaceError
+from ..events import (
+    BytesMoved,
+    Event,
+    FileDeleted,
+    FileDone,
+    FileFailed,
+    FilePlanned,
+    FileRestarted,
+    FileRetry,
+    PathRefused,
+    Subscriber,
+    Summary,
+)
+from ..journal import Journal
+from ..plan import CopyPlan, make_plan
+from ..pool import SessionPool
+from ..ratelimit import RateLimiter
+from ..survey import survey
+from ..tree import TempNames, TreeRules
+from ..walk import WalkIssue
+from .attempt import Attempts
+from .deletion import delete_files, remove_stale_temps
+from .folders import DestinationFolderError, DestinationFolders
+from .options import CopyOptions
+from .pipe import SourceReader
+from .resume import Resume
+from .stats import RunStats
+from .transfer import DestinationChangedError, FileTransfer, SourceChangedError
+
+
+class CopyEngine:
+    def __init__(
+        self,
+        *,
+        src: SessionPool,
+        dst: SessionPool,
+        journal: Journal | None,
+        options: CopyOptions,
+        subscribers: list[Subscriber] | None = None,
+        temp_names: TempNames | None = None,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.journal = journal
+        self.opt = options
+        self.limits = options.limits()
+        self.retry = options.retry_policy()
+        if temp_names is None:
+            # A job's temporary names are keyed by its journal's secret; without a
+            # journal (tests, dry runs) the run has its own, so it never takes another
+            # job's partial file for its own.
+            key = journal.temp_key() if journal is not None else TempNames.new_key()
+            temp_names = TempNames(key)
+        self.temps = temp_names
+        #: What is in each tree: the source never holds anything of ours; the
+        #: destination holds this job's temporary files.
+        self._src_rules = TreeRules(filters=options.filters)
+        self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
+        self._subs = list(subscribers or [])
+        self._limiter = RateLimiter(options.bwlimit) if options.bwlimit else None
+        self._stats = RunStats()
+        self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
+        self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
+        self._progress_stamp = 0.0
+        #: Set by the first "no space / over quota" reply: no new file starts after it,
+        #: and the summary says how much is left (every such file stays resumable).
+        self._full: NoSpaceError | None = None
+
+    # -- events --------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        for sub in self._subs:
+            sub(event)
+
+    # -- top level -----------------------------------------------------------------------
+    async def plan(self) -> CopyPlan:
+        """Survey both sides and plan the copy, writing nothing (not even a missing
+        destination root, in a dry run). ``fsmove migrate`` shows this as its plan."""
+        found = await survey(
+            self.src, self.dst, src_rules=self._src_rules, dst_rules=self._dst_rules,
+            listings_at_once=self.limits.listings_at_once, dry_run=self.opt.dry_run,
+            on_issue=self._walk_issue,
+        )
+        return await make_plan(
+            found, src=self.src, dst=self.dst, journal=self.journal,
+            checksum=self.opt.checksum, preserve_mtime=self.opt.preserve_mtime,
+            compares_at_once=self.limits.files_at_once,
+        )
+
+    async def run(self) -> Summary:
+        started = time.monotonic()
+        try:
+            return await self._run(started)
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, SIGTERM) or stopped by an error: the event stream
+            # still ends with a summary of what this run did (``--json`` readers).
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            self._summary(started, status="interrupted" if interrupted else "failed",
+                          to_delete=0)
+            raise
+        finally:
+            await self._folders.stop()
+
+    async def _run(self, started: float) -> Summary:
+        plan = await self.plan()
+        to_copy, skipped, to_delete = plan.to_copy, plan.skipped, plan.to_delete
+        self._folders.expect_missing(plan.missing_dirs)
+        self.emit(plan.event())
+        for e in skipped:
+            self._stats.files_skipped += 1
+            self._stats.bytes_skipped += e.size
+        if self.opt.dry_run:
+            for e in to_copy:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
+            for e in skipped:
+                self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
+            for e in to_delete:
+                self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
+            return self._summary(started, status="dry-run", to_delete=len(to_delete))
+
+        if self.journal is not None:
+            self.journal.plan(
+                [(e.path, e.size, e.mtime, "pending") for e in to_copy]
+                + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
+            )
+        transfers = self._transfers(plan)
+        wanted_temps = {t.target for t in transfers}
+        await remove_stale_temps(self.dst, [t for t in plan.survey.dst_temps
+                                            if t not in wanted_temps])
+        attempts = Attempts(
+            dst=self.dst, journal=self.journal, options=self.opt, limits=self.limits,
+            src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,
+            streams=self._streams, folders=self._folders,
+            reader=SourceReader(self.src, limits=self.limits, limiter=self._limiter,
+                                on_sent=self._sent),
+            resume=Resume(src=self.src, dst=self.dst, journal=self.journal,
+                          src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,
+                          restart=self._restart),
+            stats=self._stats, emit=self.emit,
+        )
+        # Folders are made as their first file needs them (overlapping the copy), then
+        # the ones no file needed (empty folders).
+        await self._copy_all(transfers, attempts)
+        if self._full is None:
+            try:
+                await self._folders.make_remaining()
+            except NoSpaceError as exc:
+                self._full = exc
+        if self._full is not None:
+            left = [t.entry for t in transfers if not t.settled]
+            return self._summary(started, status="partial", to_delete=len(to_delete),
+                                 stopped="destination-full", left=left)
+        if self.opt.delete and not self._stats.failed:
+            await self._delete(to_delete)
+        status = "partial" if self._stats.failed else "ok"
+        return self._summary(started, status=status, to_delete=len(to_delete))
+
+    def _transfers(self, plan: CopyPlan) -> list[FileTransfer]:
+        """One ``FileTransfer`` per file to copy. Its bytes go to this job's temporary
+        name where the destination can rename; one the survey found there may hold a
+        partial copy of an earlier run."""
+        use_temp = plan.survey.dst_caps.rename
+        found = set(plan.survey.dst_temps)
+        out = []
+        for e in plan.to_copy:
+            temp = self.temps.for_path(e.path)
+            out.append(FileTransfer(e, target=temp if use_temp else e.path,
+                                    partial_at_destination=temp in found))
+        return out
+
+    def _summary(self, started: float, *, status: str, to_delete: int,
+                 stopped: str | None = None, left: list[Entry] | None = None) -> Summary:
+        summary = self._stats.summary(status=status, seconds=time.monotonic() - started,
+                                      dry_run=self.opt.dry_run, to_delete=to_delete,
+                                      stopped=stopped, left=left)
+        self.emit(summary)
+        return summary
+
+    def _walk_issue(self, item: WalkIssue) -> None:
+        if item.unreadable:
+            # A folder that could not be listed: its files are not copied, so the run
+            # is partial (exit 3), as verify counts it unreadable.
+            reason = f"could not list this folder: {item.reason}"
+            self._stats.failed.append((item.path, reason))
+            self.emit(FileFailed(path=item.path, reason=reason))
+        elif item.special:
+            # Symlinks and special files are never copied: reported, not failed.
+            self._stats.refused.append((item.path, item.reason))
+            self.emit(PathRefused(path=item.path, reason=item.reason))
+        else:
+            # A file whose name cannot be used safely is data not copied: the run is
+            # partial (exit 3) so nobody mistakes it for a complete copy.
+            reason = f"not copied: {item.reason}"
+            self._stats.refused.append((item.path, item.reason))
+            self._stats.failed.append((item.path, reason))
+            self.emit(PathRefused(path=item.path, reason=item.reason))
+
+    async def _delete(self, entries: list[Entry]) -> None:
+        async for e, error in delete_files(self.dst, entries, journal=self.journal):
+            if error is not None:
+                self._stats.failed.append((e.path, f"could not delete: {error}"))
+                self.emit(FileFailed(path=e.path, reason=f"could not delete: {error}"))
+                continue
+            self._stats.files_deleted += 1
+            self.emit(FileDeleted(path=e.path))
+
+    # -- scheduling ----------------------------------------------------------------------
+    async def _copy_all(self, items: list[FileTransfer], attempts: Attempts) -> None:
+        """Big files first (largest first) but never more than a quarter of the streams
+        on big files at once, so thousands of small files keep flowing beside them."""
+        threshold = self.opt.segment_threshold
+        big = deque(sorted((t for t in items if t.entry.size >= threshold),
+                           key=lambda t: -t.entry.size))
+        small = deque(t for t in items if t.entry.size < threshold)
+        big_limit = self.limits.big_files_at_once
+        big_running = 0
+        lock = asyncio.Lock()
+
+        async def next_item() -> tuple[FileTransfer, bool] | None:
+            nonlocal big_running
+            async with lock:
+                if self._full is not None:
+                    return None  # the destination is full: start nothing more
+                if big and (big_running < big_limit or not small):
+                    big_running += 1
+                    return big.popleft(), True
+                if small:
+                    return small.popleft(), False
+                return None
+
+        async def worker() -> None:
+            nonlocal big_running
+            while True:
+                picked = await next_item()
+                if picked is None:
+                    return
+                transfer, is_big = picked
+                try:
+                    if transfer.entry.size >= self.opt.stream_threshold:
+                        async with self._streams:
+                            await self._copy_with_retries(transfer, attempts)
+                    else:
+                        await self._copy_with_retries(transfer, attempts)
+                finally:
+                    if is_big:
+                        async with lock:
+                            big_running -= 1
+
+        tasks = [asyncio.create_task(worker()) for _ in range(self.limits.files_at_once)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.journal is not None:
+                self._journal_progress(force=True)
+                self.journal.flush()
+
+    async def _copy_with_retries(self, transfer: FileTransfer, attempts: Attempts) -> None:
+        """Copy one file, retrying transient failures under the job's ``RetryPolicy``.
+
+        ``--retries`` counts failed attempts in a row that got no further into the file
+        than any before: an attempt that did resets the count and the delay, so a long
+        file over a link that drops every few minutes keeps going all night, while a file
+        that fails at once every time is given up after ``retries`` attempts."""
+        retry = 0
+        while True:
+            before = transfer.furthest_sent
+            try:
+                placed = await attempts.copy(transfer)
+                self._done(transfer, placed.digest, placed.resumed_from)
+                return
+            except (SourceChangedError, DestinationChangedError) as exc:
+                # Every reader and writer of the attempt has ended (transfer.py): the
+                # next attempt starts the file over from its first byte.
+                reason = str(exc)
+                transfer.entry = entry = await self._restat_source(transfer.entry)
+                if entry.kind is not EntryKind.FILE:
+                    # Swapped for a link (or a folder) while it was copied: never
+                    # followed, never copied, whatever it now points at.
+                    if transfer.target != entry.path:
+                        await remove_stale_temps(self.dst, [transfer.target])
+                    self._fail(transfer, f"{reason}; it is no longer a regular file "
+                               f"({entry.kind.value}): not copied")
+                    return
+                self._restart(entry, reason)
+            except DestinationFolderError:
+                raise
+            except NoSpaceError as exc:
+                # Not this file's failure: every file would fail the same way. It stays
+                # pending/partial in the journal (resumable) and no new file starts.
+                self._full = self._full or exc
+                return
+            except BackendError as exc:
+                if not exc.retryable:
+                    self._fail(transfer, str(exc))
+                    return
+                reason = str(exc)
+            if transfer.target != transfer.path:
+                transfer.partial_at_destination = True
+            retry = self.retry.next_attempt(retry,
+                                            progressed=transfer.furthest_sent > before)
+            if self.retry.gives_up(retry):
+                self._fail(transfer, f"{reason} (gave up after {self.retry.retries} retries)")
+                return
+            delay = self.retry.delay(retry)
+            self.emit(FileRetry(path=transfer.path, attempt=retry, reason=reason, delay=delay))
+            await asyncio.sleep(delay)
+
+    async def _restat_source(self, entry: Entry) -> Entry:
+        try:
+            async with self.src.session() as s:
+                return await s.stat(entry.path)
+        except BackendError:
+            return entry
+
+    # -- per-file outcomes ----------------------------------------------------------------
+    def _sent(self, path: str, n: int) -> None:
+        """A piece went to the destination (the hot path: once per piece)."""
+        self._stats.bytes_sent += n
+        self.emit(BytesMoved(path=path, n=n))
+
+    def _done(self, transfer: FileTransfer, digest: str, resumed_from: int) -> None:
+        entry = transfer.entry
+        if self.journal is not None:
+            self.journal.mark_done(
+                entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size, mtime=entry.mtime
+            )
+        self._stats.files_copied += 1
+        self._stats.bytes_copied += entry.size
+        transfer.settled = True
+        self._journal_progress()
+        self.emit(FileDone(path=entry.path, size=entry.size, digest=digest,
+                           algorithm=ALGORITHM, resumed_from=resumed_from))
+
+    def _fail(self, transfer: FileTransfer, reason: str) -> None:
+        transfer.settled = True
+        self._stats.failed.append((transfer.path, reason))
+        if self.journal is not None:
+            self.journal.set_state(transfer.path, "failed", note=reason)
+        self.emit(FileFailed(path=transfer.path, reason=reason))
+
+    def _restart(self, entry: Entry, reason: str) -> None:
+        self._stats.restarted.append((entry.path, reason))
+        if self.journal is not None:
+            self.journal.restart(entry.path, size=entry.size, mtime=entry.mtime, note=reason)
+        self.emit(FileRestarted(path=entry.path, reason=reason))
+
+    def _journal_progress(self, *, force: bool = False) -> None:
+        if self.journal is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._progress_stamp < 1.0:
+            return
+        self._progress_stamp = now
+        self.journal.run_progress(
+            bytes_sent=self._stats.bytes_sent,
+            bytes_resent=self._stats.bytes_resent,
+            files_done=self._stats.files_copied,
+            files_failed=len(self._stats.failed),
+        )

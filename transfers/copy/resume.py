@@ -1,0 +1,228 @@
+"""Resume: what an earlier, interrupted attempt left that this one may keep.
+
+The journal row must match the source's size and mtime, else the file restarts and the
+summary says why. Then, by destination kind:
+
+* parallel-write destinations (local, SFTP): every acked block is kept; the missing
+  blocks are read and sent again. The last acked block is first read back and
+  re-digested; a mismatch restarts the file. A block partly acknowledged keeps its
+  acknowledged head when it equals the source's.
+* stream destinations (FTP): the partial file is contiguous; its size says what
+  arrived. With ``OffsetWrites.ANY`` (REST+STOR seeks) the transfer restarts at the
+  last block boundary at or below that size whose blocks are all in the journal,
+  after re-digesting the block before it at the destination. With ``APPEND`` it
+  appends exactly at the partial size, after comparing the tail of the partial block
+  on both sides. With ``NONE`` the file restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import xxhash
+
+from fsmove.verify.digest import BLOCK_SIZE, block_count
+
+from ..backend import BackendError, Capabilities, Entry, NotFoundError, OffsetWrites
+from ..journal import Journal
+from ..pool import SessionPool
+from ..tree import same_mtime
+from .transfer import FileTransfer
+
+#: The journal's blocks of a file: index -> (digest, acknowledged by the destination).
+JournalBlocks = dict[int, tuple[bytes, bool]]
+
+
+@dataclass
+class Segment:
+    """A block-aligned range of a file moved by one reader and one writer."""
+
+    start: int
+    end: int
+    #: Bytes before this were acknowledged by an earlier run: read (to hash), not sent.
+    send_from: int = -1
+
+    def __post_init__(self) -> None:
+        if self.send_from < 0:
+            self.send_from = self.start
+
+
+@dataclass
+class BlockwiseStart:
+    """Where a parallel-write copy starts: the blocks kept, the acknowledged heads of
+    partly sent blocks, and the partial file at the destination (None: start afresh)."""
+
+    done: dict[int, bytes]
+    partials: dict[int, int]
+    present: Entry | None
+
+
+@dataclass(kw_only=True)
+class Resume:
+    """Decides, per file, where an attempt starts (reading back what it must check)."""
+
+    src: SessionPool
+    dst: SessionPool
+    journal: Journal | None
+    src_caps: Capabilities
+    dst_caps: Capabilities
+    #: Records that a file starts over, and why (the engine's ``_restart``).
+    restart: Callable[[Entry, str], None]
+
+    def journal_blocks(self, transfer: FileTransfer) -> JournalBlocks | None:
+        """Journal blocks of an earlier, interrupted attempt that still apply ({} if it
+        left only a partly acknowledged block), or None when there is nothing to resume."""
+        if self.journal is None:
+            return None
+        entry = transfer.entry
+        rec = self.journal.get(entry.path)
+        if rec is None or rec.state not in ("partial", "failed", "pending"):
+            return None
+        blocks = self.journal.blocks(entry.path)
+        partials = self.journal.partials(entry.path)
+        if not blocks and not partials:
+            # Nothing journaled (FTP acknowledges nothing before the end of a file, and a
+            # file under one block records no digest): a stream destination may still
+            # hold a partial file whose tail is checked against the source.
+            stream = not (self.dst_caps.parallel_writes
+                          and self.dst_caps.offset_writes is OffsetWrites.ANY)
+            if not (stream and transfer.partial_at_destination):
+                return None
+        tolerance = max(self.src_caps.mtime_resolution, 1e-3)
+        if rec.size != entry.size or not (
+            rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
+        ):
+            self.restart(entry, "source changed since the interrupted run: copied again in full")
+            return None
+        return blocks
+
+    # -- parallel-write destinations (local, SFTP) --------------------------------------
+    async def blockwise_start(self, transfer: FileTransfer,
+                              journal_blocks: JournalBlocks | None) -> BlockwiseStart:
+        entry, target = transfer.entry, transfer.target
+        size = entry.size
+        nblocks = block_count(size)
+        resumable = journal_blocks is not None and self.journal is not None
+        journal_blocks = journal_blocks or {}
+        done = {i: d for i, (d, acked) in journal_blocks.items() if acked and i < nblocks}
+        partials = self.journal.partials(entry.path) if resumable and self.journal else {}
+        present: Entry | None = None
+        if done or partials:
+            try:
+                async with self.dst.session() as s:
+                    present = await s.stat(target)
+            except NotFoundError:
+                present = None
+            ok = present is not None
+            if ok and done:
+                last = max(done)
+                ok = await self.dst_block_matches(target, last, size, done[last])
+            if not ok:
+                why = (
+                    "partial file missing at the destination"
+                    if present is None
+                    else "partial file at the destination does not match the journal"
+                )
+                self.restart(entry, f"{why}: copied again in full")
+                done, partials, present = {}, {}, None
+        return BlockwiseStart(done, partials, present)
+
+    async def skip_acknowledged(self, transfer: FileTransfer, segments: list[Segment],
+                                start: BlockwiseStart) -> int:
+        """Let each segment skip the acknowledged head of its first block where the
+        destination's bytes equal the source's; return the bytes the destination
+        already held that are sent again (holes, unacknowledged)."""
+        present = start.present
+        if present is None:
+            return 0
+        for seg in segments:
+            idx = seg.start // BLOCK_SIZE
+            p = start.partials.get(idx, 0)
+            if 0 < p < seg.end - seg.start and seg.start + p <= present.size:
+                if await self.tails_match(transfer, seg.start, seg.start + p):
+                    seg.send_from = seg.start + p
+        return sum(max(0, min(seg.end, present.size) - seg.send_from) for seg in segments)
+
+    # -- stream destinations (FTP) -------------------------------------------------------
+    async def stream_point(
+        self, transfer: FileTransfer, journal_blocks: JournalBlocks, mode: OffsetWrites,
+    ) -> tuple[int, int, dict[int, bytes]]:
+        """(resume_at, read_from, known block digests before read_from) for a stream
+        destination, or (0, 0, {}) after recording a restart.
+
+        A stream destination holds a contiguous prefix of the file (one STOR, in
+        order), so its size says what arrived. fsmove continues exactly there (REST+STOR
+        where the server seeks, APPE where it only appends) after checking the last
+        whole block against the journal and the partial block against the source."""
+        entry, target = transfer.entry, transfer.target
+
+        def restart(why: str) -> tuple[int, int, dict[int, bytes]]:
+            self.restart(entry, f"{why}: copied again in full")
+            return 0, 0, {}
+
+        if mode is OffsetWrites.NONE:
+            return restart("the destination cannot resume a partial file")
+        try:
+            async with self.dst.session() as s:
+                present = await s.stat(target)
+        except NotFoundError:
+            if not journal_blocks:
+                return 0, 0, {}  # nothing had arrived: a plain start, not a restart
+            return restart("partial file missing at the destination")
+        have = present.size
+        if have == 0 and not journal_blocks:
+            return 0, 0, {}
+        if have > entry.size:
+            return restart("partial file at the destination is larger than the source")
+        known = {i: d for i, (d, _a) in journal_blocks.items()}
+        tail_block = have // BLOCK_SIZE
+        if any(i not in known for i in range(tail_block)):
+            return restart("journal lacks digests for the partial file")
+        if tail_block > 0 and not await self.dst_block_matches(
+            target, tail_block - 1, entry.size, known[tail_block - 1]
+        ):
+            return restart("partial file at the destination does not match the journal")
+        read_from = tail_block * BLOCK_SIZE
+        if have > read_from and not await self.tails_match(transfer, read_from, have):
+            return restart("partial block at the destination differs from the source")
+        return have, read_from, {i: known[i] for i in range(tail_block)}
+
+    # -- reading back ----------------------------------------------------------------------
+    async def dst_block_matches(self, target: str, idx: int, size: int, digest: bytes) -> bool:
+        start = idx * BLOCK_SIZE
+        got = await _range_digest(self.dst, target, start, min(start + BLOCK_SIZE, size))
+        return got == digest
+
+    async def tails_match(self, transfer: FileTransfer, start: int, end: int) -> bool:
+        """Whether the destination's bytes [start, end) equal the source's."""
+        if end <= start:
+            return True
+        a, b = await asyncio.gather(
+            _range_digest(self.src, transfer.entry.path, start, end),
+            _range_digest(self.dst, transfer.target, start, end),
+        )
+        return a is not None and a == b
+
+
+async def _range_digest(pool: SessionPool, path: str, start: int, end: int) -> bytes | None:
+    """XXH3-128 of bytes [start, end) of ``path``, or None when they cannot all be
+    read (for a whole block, this is the block digest of verify/digest.py)."""
+    h = xxhash.xxh3_128()
+    got = 0
+    want = end - start
+    try:
+        async with pool.session() as s:
+            stream = s.read(path, offset=start, length=want)
+            try:
+                async for piece in stream:
+                    h.update(piece[: want - got])
+                    got += len(piece)
+                    if got >= want:
+                        break
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+    except BackendError:
+        return None
+    return h.digest() if got >= want else None

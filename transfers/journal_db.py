@@ -1,0 +1,120 @@
+"""The journal's file: its SQLite schema, how it is opened, checked and upgraded.
+
+Shared by the writer (``journal.py``, one per run, holding the job's lock) and the
+readers (``jobs.py``: ``fsmove status``, ``fsmove verify``'s digest lookup), which
+open it read-only and never take the lock.
+
+Tables: ``meta`` (key/value), ``files`` (one row per source file with its state and
+digest), ``blocks`` (per-block digests; ``acked`` = the destination holds the block),
+``partials`` (the acknowledged head of a block not yet whole), ``runs`` (one row per
+run, with the bytes it sent, how it ended and why, and whether it got as far as
+planning: a run that failed before (a refused login) never changes the job's state).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime REAL,
+    state TEXT NOT NULL,            -- pending | partial | done | failed | skipped
+    digest TEXT,                    -- canonical digest (verify/digest.py) when done
+    algorithm TEXT,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    note TEXT,                      -- why it restarted / failed, one line
+    updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    path TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    acked INTEGER NOT NULL,         -- 1: the destination acknowledged this block
+    PRIMARY KEY (path, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partials (
+    path TEXT NOT NULL,
+    idx INTEGER NOT NULL,           -- a block only partly acknowledged so far
+    nbytes INTEGER NOT NULL,        -- its first nbytes are acknowledged at the destination
+    PRIMARY KEY (path, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,           -- running | ok | partial | failed | interrupted
+    pid INTEGER,
+    bytes_sent INTEGER NOT NULL DEFAULT 0,
+    bytes_resent INTEGER NOT NULL DEFAULT 0,
+    files_done INTEGER NOT NULL DEFAULT 0,
+    files_failed INTEGER NOT NULL DEFAULT 0,
+    heartbeat REAL,
+    note TEXT,                      -- why it failed, one line
+    planned INTEGER NOT NULL DEFAULT 0  -- 1: it listed both sides and planned the copy
+);
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+"""
+
+class JournalPathError(Exception):
+    """``--journal`` names something that is not fsmove's to open (a folder, a device)."""
+
+
+def check_journal_path(path: Path) -> None:
+    """Refuse a journal path that is neither a regular file nor free: fsmove chmods,
+    locks and (when damaged) renames its journal, never someone else's file."""
+    for candidate in (path, Path(f"{path}.lock")):
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(st.st_mode) else
+                    "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
+            raise JournalPathError(
+                f"journal {candidate} is {kind}: give a new file name or a journal "
+                "fsmove wrote (--journal)"
+            )
+
+
+class JournalDamagedError(sqlite3.DatabaseError):
+    """The file opens but is not a sound journal (``PRAGMA quick_check`` failed)."""
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def check_integrity(conn: sqlite3.Connection) -> None:
+    """Raise JournalDamagedError unless SQLite finds the file sound. ``quick_check``
+    reads every page (a truncated or overwritten journal fails it) but skips the
+    index-content cross-checks of ``integrity_check``: milliseconds for a journal."""
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    if [r[0] for r in rows] != ["ok"]:
+        raise JournalDamagedError(f"quick_check: {rows[0][0] if rows else 'no answer'}")
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Add the columns newer fsmove keeps to a journal an older one wrote."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "note" not in have:
+        conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+    if "planned" not in have:
+        conn.execute("ALTER TABLE runs ADD COLUMN planned INTEGER NOT NULL DEFAULT 0")
+        # Older versions recorded a run only around a real copy attempt.
+        conn.execute("UPDATE runs SET planned=1")
