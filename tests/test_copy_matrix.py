@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fsmove.transfers.engine import CopyEngine, CopyOptions
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from tests.copy_harness import (
     Side,
     run_copy_inprocess,
