@@ -32,6 +32,7 @@ from ..backend import (
     folders_of,
     link_refusal,
 )
+from . import write_request
 from .channel import ChannelSession
 
 #: Mode of a file fsmove creates, until ``place`` sets its final bits.
@@ -145,8 +146,8 @@ class FileSession(ChannelSession):
         async def write_at(block: bytes | memoryview, at: int) -> int:
             # The request is made inside the task: a task cancelled before it ran (the
             # copy stopping) then leaves no never-awaited coroutine behind.
-            # asyncssh's ``String`` is ``length + data``: a memoryview is taken as is.
-            return await self._bounded(fh.write(block, at), path)  # type: ignore[arg-type]
+            await self._bounded(write_request.write_at(fh, block, at), path)
+            return len(block)
 
         async def send(block: bytes | memoryview) -> None:
             nonlocal position, written
