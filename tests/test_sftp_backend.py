@@ -268,6 +268,39 @@ def test_big_file_pipelined_write_and_read(server: RunningServer) -> None:
     run(go)
 
 
+def test_write_cuts_any_pieces_and_keeps_a_reused_buffer_intact(server: RunningServer) -> None:
+    """Requests are cut from the pieces without copying ``bytes``; a bytearray the
+    producer refills after each yield must still land as it was when yielded."""
+    data = os.urandom(3 * 1024 * 1024 + 777)
+    sizes = [1, 261_119, 261_120, 261_121, 1 << 20, 5, 600_000]
+
+    async def mixed() -> AsyncIterator[bytes]:
+        reused = bytearray()
+        start, i = 0, 0
+        while start < len(data):
+            block = data[start : start + sizes[i % len(sizes)]]
+            start += len(block)
+            kind = i % 3
+            i += 1
+            if kind == 0:
+                yield block
+            elif kind == 1:
+                yield memoryview(block)  # type: ignore[misc]
+            else:
+                reused[:] = block
+                yield reused  # type: ignore[misc]
+                reused[:] = b"\xff" * len(reused)  # the producer reuses its buffer
+
+    async def go() -> None:
+        st = store(server, requests_in_flight=8)
+        s = await st.connect()
+        assert await s.write("mixed.bin", mixed()) == len(data)
+        assert (server.root / "mixed.bin").read_bytes() == data
+        await st.aclose()
+
+    run(go)
+
+
 def test_ranged_reads(server: RunningServer) -> None:
     data = os.urandom(1_000_000)
     make_tree(server, {"r.bin": data})

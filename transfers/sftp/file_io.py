@@ -32,6 +32,7 @@ from ..backend import (
     folders_of,
     link_refusal,
 )
+from . import write_request
 from .channel import ChannelSession
 
 #: Mode of a file fsmove creates, until ``place`` sets its final bits.
@@ -142,12 +143,13 @@ class FileSession(ChannelSession):
                 if acked is not None:
                     acked(confirmed)
 
-        async def write_at(block: bytes, at: int) -> int:
+        async def write_at(block: bytes | memoryview, at: int) -> int:
             # The request is made inside the task: a task cancelled before it ran (the
             # copy stopping) then leaves no never-awaited coroutine behind.
-            return await self._bounded(fh.write(block, at), path)
+            await self._bounded(write_request.write_at(fh, block, at), path)
+            return len(block)
 
-        async def send(block: bytes) -> None:
+        async def send(block: bytes | memoryview) -> None:
             nonlocal position, written
             await reap(self._in_flight - 1)
             task = asyncio.ensure_future(write_at(block, position))
@@ -156,17 +158,29 @@ class FileSession(ChannelSession):
             written += len(block)
 
         try:
-            buffer = bytearray()
+            # Cut the stream into requests without copying: asyncssh copies each request
+            # into its packet anyway. A ``bytes`` piece never changes, so slices of it
+            # (memoryviews) are safe to keep until their request is sent; any other
+            # buffer (a bytearray the producer may refill) is copied once, on arrival.
+            # Only a request that straddles two pieces is assembled (one copy).
+            partial = bytearray()
             async for piece in data:
-                if not buffer and len(piece) == chunk:
-                    await send(bytes(piece))
-                    continue
-                buffer += piece
-                while len(buffer) >= chunk:
-                    await send(bytes(buffer[:chunk]))
-                    del buffer[:chunk]
-            if buffer:
-                await send(bytes(buffer))
+                view = memoryview(piece if isinstance(piece, bytes) else bytes(piece))
+                if partial:
+                    take = chunk - len(partial)
+                    partial += view[:take]
+                    view = view[take:]
+                    if len(partial) < chunk:
+                        continue
+                    await send(bytes(partial))
+                    partial = bytearray()
+                while len(view) >= chunk:
+                    await send(view[:chunk])
+                    view = view[chunk:]
+                if view:
+                    partial += view
+            if partial:
+                await send(bytes(partial))
             await reap(0)
             await self._bounded(fh.close(), path)
         except BaseException as exc:
