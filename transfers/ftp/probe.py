@@ -152,7 +152,14 @@ async def probe_capabilities(
         own = _scratch_path(target.root)
         other = own + ".b"
         try:
-            await rename_on.raw_store(own, b"01234567", verb="STOR", rest=0)
+            stored = await rename_on.raw_store(own, b"01234567", verb="STOR", rest=0)
+            if not stored.is_success():
+                # A refusal here (a disk that filled since the first STOR) says nothing
+                # about renames: assume the safe form (a temp name renamed into place,
+                # the target removed first) rather than writing files in place.
+                rename_notes.append(f"rename not probed (STOR replied {stored.text!r}): "
+                                    "assumed to work, the target removed first")
+                return True, False
             return await _probe_rename(rename_on, own, other, rename_notes)
         finally:
             for leftover in (own, other):
@@ -161,7 +168,15 @@ async def probe_capabilities(
     async def mtimes() -> str | None:
         own = _scratch_path(target.root)
         try:
-            await mtime_on.raw_store(own, b"m", verb="STOR", rest=0)
+            stored = await mtime_on.raw_store(own, b"m", verb="STOR", rest=0)
+            if not stored.is_success():
+                # Nothing to set an mtime on (a disk that filled since the first STOR):
+                # that is no proof the server cannot; trust FEAT's MFMT where it says so.
+                method = "MFMT" if features.mfmt else None
+                mtime_notes.append(f"mtime not probed (STOR replied {stored.text!r}): "
+                                   + ("MFMT as FEAT says" if method else
+                                      "treated as not settable"))
+                return method
             return await _probe_mtime(mtime_on, own, features, mtime_notes)
         finally:
             await mtime_on.raw_command(f"DELE {own}")

@@ -282,6 +282,12 @@ class FtpSession(FileSession):
         probe = self._store.probe_result
         method = probe.mtime_method if probe is not None else (
             "MFMT" if self._features.mfmt else "MDTM")
+        if method is None and self._features.mfmt:
+            # The caller's capabilities said mtimes can be set (a probe made before the
+            # root existed trusts FEAT), and a later probe could not show it (its scratch
+            # file or its MFMT refused on a disk that had filled): FEAT's MFMT is tried,
+            # and a refusal then says why, instead of failing the file unasked.
+            method = "MFMT"
         if method is None:
             raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
                                    "cannot set modification times", path=path)
