@@ -9,7 +9,6 @@ returns early on a capability, none is skipped."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -405,13 +404,10 @@ def test_directory_of_10000_entries(target: Target) -> None:
             os.chown(p, *owner)
 
     async def check(s: Session, _store: Store) -> None:
-        t0 = time.monotonic()
         entries: list[Entry] = [x async for x in s.list("many")]
-        elapsed = time.monotonic() - t0
         names = {e.path for e in entries}
         assert len(entries) == 10_001 and len(names) == 10_001
         assert "many/f09999" in names
-        assert elapsed < 60
 
     with_session(target, check)
 
