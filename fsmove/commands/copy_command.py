@@ -10,28 +10,7 @@ from typing import Annotated
 import typer
 
 from fsmove.command_entry import CommandRun, run_command
-from fsmove.commands.options import (
-    AcceptNewHostKey,
-    CaFile,
-    DstConnections,
-    Exclude,
-    Identity,
-    Include,
-    InsecureTls,
-    JsonEvents,
-    KnownHosts,
-    ListAll,
-    LogFile,
-    Quiet,
-    Report,
-    SrcConnections,
-    Stats,
-    Timeout,
-    Verbose,
-    Workers,
-    connect_options,
-    copy_options,
-)
+from fsmove.commands import options as opt
 from fsmove.exitcodes import ExitCode
 
 
@@ -41,9 +20,9 @@ def copy_command(
         metavar="SRC", help="Source: ftp://, ftps://, sftp://, file://, clever:// or a path.")],
     dst: Annotated[str, typer.Argument(
         metavar="DST", help="Destination, same forms as the source.")],
-    workers: Workers = 128,
-    src_connections: SrcConnections = None,
-    dst_connections: DstConnections = None,
+    workers: opt.Workers = 128,
+    src_connections: opt.SrcConnections = None,
+    dst_connections: opt.DstConnections = None,
     checksum: Annotated[
         bool,
         typer.Option("--checksum", help="Skip only files whose content digests match."),
@@ -60,8 +39,8 @@ def copy_command(
         bool,
         typer.Option("--delete", help="Delete destination files that are not in the source."),
     ] = False,
-    include: Include = None,
-    exclude: Exclude = None,
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
     bwlimit: Annotated[
         str | None, typer.Option(metavar="RATE",
                                  help="Bandwidth limit in bytes per second, e.g. 10M.")
@@ -83,19 +62,19 @@ def copy_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="After the copy, verify both trees (see `verify`).")
     ] = False,
-    report: Report = None,
-    list_all: ListAll = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    json_output: JsonEvents = False,
-    stats: Stats = None,
-    log_file: LogFile = None,
-    timeout: Timeout = 30.0,
-    known_hosts: KnownHosts = None,
-    accept_new_host_key: AcceptNewHostKey = False,
-    identity: Identity = None,
-    ca_file: CaFile = None,
-    insecure_tls: InsecureTls = False,
+    report: opt.Report = None,
+    list_all: opt.ListAll = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+    json_output: opt.JsonEvents = False,
+    stats: opt.Stats = None,
+    log_file: opt.LogFile = None,
+    timeout: opt.Timeout = 30.0,
+    known_hosts: opt.KnownHosts = None,
+    accept_new_host_key: opt.AcceptNewHostKey = False,
+    identity: opt.Identity = None,
+    ca_file: opt.CaFile = None,
+    insecure_tls: opt.InsecureTls = False,
 ) -> None:
     """Copy every file from SRC to DST: parallel, resumable, hashed while streaming.
 
@@ -125,12 +104,12 @@ def copy_command(
         return run_copy_and_verify(CopyRequest(
             src=src,
             dst=dst,
-            options=copy_options(
+            options=opt.copy_options(
                 workers=workers, checksum=checksum, preserve_mtime=mtime, keep_perms=perms,
                 dry_run=dry_run, delete=delete, include=include, exclude=exclude,
                 bwlimit=bwlimit, retries=retries, retry_delay=retry_delay,
             ),
-            connect=connect_options(
+            connect=opt.connect_options(
                 timeout=timeout, known_hosts=known_hosts,
                 accept_new_host_key=accept_new_host_key, identity=identity,
                 ca_file=ca_file, insecure_tls=insecure_tls,

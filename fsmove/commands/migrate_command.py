@@ -12,24 +12,13 @@ import typer
 
 from fsmove.clever.migrate_state import Until
 from fsmove.command_entry import CommandRun, run_command
-from fsmove.commands.options import (
-    AppName,
-    DstConnections,
-    Quiet,
-    Report,
-    SrcConnections,
-    Timeout,
-    TtlNameservers,
-    Workers,
-    connect_options,
-    copy_options,
-)
+from fsmove.commands import options as opt
 from fsmove.exitcodes import ExitCode
 
 
 def migrate_command(
     ctx: typer.Context,
-    app_name: AppName,
+    app_name: opt.AppName,
     to: Annotated[str, typer.Option("--to", help="The zone to move the app to (par, ldn, "
                                     "mtl, rbx, scw, sgp, syd, wsw).")],
     bucket: Annotated[
@@ -52,11 +41,11 @@ def migrate_command(
         Path | None, typer.Option(help="The app's repository, to read "
                                   "clevercloud/buckets.json (it overrides CC_FS_BUCKET*).")
     ] = None,
-    nameserver: TtlNameservers = None,
-    report: Report = None,
-    workers: Workers = 128,
-    src_connections: SrcConnections = None,
-    dst_connections: DstConnections = None,
+    nameserver: opt.TtlNameservers = None,
+    report: opt.Report = None,
+    workers: opt.Workers = 128,
+    src_connections: opt.SrcConnections = None,
+    dst_connections: opt.DstConnections = None,
     bwlimit: Annotated[
         str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
     ] = None,
@@ -67,8 +56,8 @@ def migrate_command(
         float, typer.Option(help="Seconds before the first retry (doubles each time).",
                             min=0.0, max=600.0)
     ] = 1.0,
-    quiet: Quiet = False,
-    timeout: Timeout = 30.0,
+    quiet: opt.Quiet = False,
+    timeout: opt.Timeout = 30.0,
 ) -> None:
     """Move APP (personal space or organisation, name or id) to ZONE with every FS Bucket
     it mounts: preflight, create (a new bucket per old one, same plan), copy, verify,
@@ -80,7 +69,7 @@ def migrate_command(
     from fsmove.commands.migrate import MigrateRequest, run_migrate
 
     def body(_run: CommandRun) -> ExitCode:
-        options = copy_options(workers=workers, bwlimit=bwlimit, retries=retries,
+        options = opt.copy_options(workers=workers, bwlimit=bwlimit, retries=retries,
                                retry_delay=retry_delay)
         return run_migrate(MigrateRequest(
             app=app_name, zone=to, buckets=tuple(bucket or ()), until=until,
@@ -88,7 +77,7 @@ def migrate_command(
             nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
             copy=options, src_connections=src_connections,
             dst_connections=dst_connections, quiet=quiet,
-            connect=connect_options(
+            connect=opt.connect_options(
                 timeout=timeout, known_hosts=None, accept_new_host_key=False,
                 identity=None, ca_file=None, insecure_tls=False,
             ),

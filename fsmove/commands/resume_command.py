@@ -9,20 +9,7 @@ from typing import Annotated
 import typer
 
 from fsmove.command_entry import CommandRun, run_command
-from fsmove.commands.options import (
-    AcceptNewHostKey,
-    CaFile,
-    Identity,
-    InsecureTls,
-    JsonEvents,
-    KnownHosts,
-    LogFile,
-    Quiet,
-    Stats,
-    Verbose,
-    bandwidth_limit,
-    connect_options,
-)
+from fsmove.commands import options as opt
 from fsmove.exitcodes import ExitCode
 
 
@@ -41,20 +28,20 @@ def resume_command(
         str | None, typer.Option(metavar="RATE",
                                  help="Bandwidth limit, e.g. 10M (default: the job's own).")
     ] = None,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    json_output: JsonEvents = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+    json_output: opt.JsonEvents = False,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds before a silent server "
                                    "counts as lost (default: the job's own).")
     ] = None,
-    stats: Stats = None,
-    log_file: LogFile = None,
-    known_hosts: KnownHosts = None,
-    accept_new_host_key: AcceptNewHostKey = False,
-    identity: Identity = None,
-    ca_file: CaFile = None,
-    insecure_tls: InsecureTls = False,
+    stats: opt.Stats = None,
+    log_file: opt.LogFile = None,
+    known_hosts: opt.KnownHosts = None,
+    accept_new_host_key: opt.AcceptNewHostKey = False,
+    identity: opt.Identity = None,
+    ca_file: opt.CaFile = None,
+    insecure_tls: opt.InsecureTls = False,
 ) -> None:
     """Resume a copy from its journal with every option it was started with (printed
     first); options given here replace the saved ones.
@@ -68,9 +55,9 @@ def resume_command(
     def body(run: CommandRun) -> ExitCode:
         out = run.open_output(command="resume", quiet=quiet, verbose=verbose,
                               json_output=json_output, stats=stats, log_file=log_file)
-        rate = bandwidth_limit(bwlimit)
+        rate = opt.bandwidth_limit(bwlimit)
         if timeout is not None:
-            connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
+            opt.connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
                             identity=None, ca_file=None, insecure_tls=False)
         return run_resume(
             job,

@@ -10,27 +10,7 @@ from typing import Annotated
 import typer
 
 from fsmove.command_entry import CommandRun, run_command
-from fsmove.commands.options import (
-    AcceptNewHostKey,
-    CaFile,
-    DstConnections,
-    Exclude,
-    Identity,
-    Include,
-    InsecureTls,
-    JsonEvents,
-    KnownHosts,
-    ListAll,
-    LogFile,
-    Quiet,
-    Report,
-    SrcConnections,
-    Stats,
-    Timeout,
-    Verbose,
-    bandwidth_limit,
-    connect_options,
-)
+from fsmove.commands import options as opt
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 
@@ -51,8 +31,8 @@ def verify_command(
         int | None, typer.Option(metavar="N",
                                  help="Seed of --sample (default: random, in the report).")
     ] = None,
-    report: Report = None,
-    list_all: ListAll = False,
+    report: opt.Report = None,
+    list_all: opt.ListAll = False,
     no_journal: Annotated[
         bool, typer.Option("--no-journal", help="Always read the source, even where a "
                            "copy's journal holds a still-valid digest.")
@@ -61,26 +41,26 @@ def verify_command(
         Path | None, typer.Option(metavar="FILE",
                                   help="The copy's journal (default: the job's own).")
     ] = None,
-    src_connections: SrcConnections = None,
-    dst_connections: DstConnections = None,
-    include: Include = None,
-    exclude: Exclude = None,
+    src_connections: opt.SrcConnections = None,
+    dst_connections: opt.DstConnections = None,
+    include: opt.Include = None,
+    exclude: opt.Exclude = None,
     bwlimit: Annotated[
         str | None, typer.Option(metavar="RATE",
                                  help="Bandwidth limit in bytes read per second, both "
                                  "sides together, e.g. 10M.")
     ] = None,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    json_output: JsonEvents = False,
-    stats: Stats = None,
-    log_file: LogFile = None,
-    timeout: Timeout = 30.0,
-    known_hosts: KnownHosts = None,
-    accept_new_host_key: AcceptNewHostKey = False,
-    identity: Identity = None,
-    ca_file: CaFile = None,
-    insecure_tls: InsecureTls = False,
+    quiet: opt.Quiet = False,
+    verbose: opt.Verbose = False,
+    json_output: opt.JsonEvents = False,
+    stats: opt.Stats = None,
+    log_file: opt.LogFile = None,
+    timeout: opt.Timeout = 30.0,
+    known_hosts: opt.KnownHosts = None,
+    accept_new_host_key: opt.AcceptNewHostKey = False,
+    identity: opt.Identity = None,
+    ca_file: opt.CaFile = None,
+    insecure_tls: opt.InsecureTls = False,
 ) -> None:
     """Check that DST holds exactly what SRC does: = identical, + only in source,
     - only in destination, * differs, ! could not be read.
@@ -100,12 +80,12 @@ def verify_command(
         if seed is not None and sample is None:
             raise UsageError("--seed goes with --sample")
         tier = Tier.QUICK if quick else Tier.SAMPLE if sample is not None else Tier.FULL
-        rate = bandwidth_limit(bwlimit)
+        rate = opt.bandwidth_limit(bwlimit)
         return run_verify(
             VerifyRequest(
                 src=src, dst=dst, tier=tier, sample_pct=sample, seed=seed,
                 reports=tuple(report or ()),
-                connect=connect_options(
+                connect=opt.connect_options(
                     timeout=timeout, known_hosts=known_hosts,
                     accept_new_host_key=accept_new_host_key,
                     identity=identity, ca_file=ca_file, insecure_tls=insecure_tls,
