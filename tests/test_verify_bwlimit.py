@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+import fsmove.commands.copy as copy_command
 import fsmove.commands.verify as verify_command
 from fsmove.cli import app
 from fsmove.transfers.backend import PIECE_SIZE, Capabilities, Entry, Session
@@ -193,3 +194,32 @@ def test_copy_then_verify_verifies_under_the_copys_bwlimit(
     assert limiter.rate == 64 * MiB
     # The copy's journal stands in for the source: the destination alone is read.
     assert limiter.bytes_taken == sum(len(b) for b in files.values())
+
+
+def test_copy_paces_every_source_read_through_the_store_decorator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """copy's --bwlimit is the same RateLimitedStore as verify's, around the source: every
+    byte read from the source (here each file once) goes through its one limiter, on a
+    virtual clock (no wall-clock wait, no timing asserted)."""
+    made: list[RateLimiter] = []
+
+    def make(rate: float) -> RateLimiter:
+        clock = VirtualClock()
+        made.append(RateLimiter(rate, clock=clock, sleep=clock.sleep))
+        return made[-1]
+
+    monkeypatch.setattr(copy_command, "RateLimiter", make)
+    files = _files()
+    put_files(None, tmp_path / "src", files)
+    result = CliRunner().invoke(app, ["copy", str(tmp_path / "src"), str(tmp_path / "dst"),
+                                      "--bwlimit", "1M", "-q",
+                                      "--journal", str(tmp_path / "j.db")])
+    assert result.exit_code == 0, result.output
+    (limiter,) = made
+    assert limiter.rate == MiB
+    total = sum(len(b) for b in files.values())
+    assert limiter.bytes_taken == total
+    assert limiter.seconds_waited > 0  # 3.5 MiB at 1 MiB/s: the bucket made it wait
+    for rel, data in files.items():
+        assert (tmp_path / "dst" / rel).read_bytes() == data

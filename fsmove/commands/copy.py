@@ -31,6 +31,7 @@ from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). The pool sizes a
@@ -99,8 +100,12 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
                output: CommandOutput, temp_names: TempNames | None = None) -> Summary:
     taskdump.install()
     output.start(dry_run=req.options.dry_run)
+    # --bwlimit paces what is read from the source, as a store decorator (the same
+    # RateLimitedStore verify uses): every source read of the job, plan's --checksum
+    # reads and the re-read before a rename included, goes through it.
+    limiter = RateLimiter(req.options.bwlimit) if req.options.bwlimit else None
     src_pool = SessionPool(
-        open_store(src, req.connect, writable=False),
+        rate_limited(open_store(src, req.connect, writable=False), limiter),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],
         auto_cap=req.src_connections is None,
     )

@@ -41,9 +41,16 @@ _OPEN_STATES = {"01", "08"}  # ESTABLISHED, CLOSE_WAIT
 
 
 def open_connections(host: str, ports: Sequence[int]) -> int:
-    """Connections to host:port (any of ``ports``) that the server has not closed yet:
-    ESTABLISHED, or CLOSE_WAIT (the peer is gone, the server still reads what it sent).
-    Once there are none, a server whose client died has written all it will write."""
+    """Connections of the server listening on host:``ports[0]`` (its control port) whose
+    local port is any of ``ports`` that it has not closed yet: ESTABLISHED, or
+    CLOSE_WAIT (the peer is gone, the server still reads what it sent). Once there are
+    none, a server whose client died has written all it will write.
+
+    Only sockets that the server's processes hold count: a client socket of another
+    test (or of another server) whose ephemeral local port happens to fall inside this
+    server's passive range is someone else's connection, and it may stay open for the
+    whole session."""
+    held = _sockets_of(_server_processes(host, ports[0]))
     wanted_ip = socket.inet_aton(host)[::-1].hex().upper()
     wanted = {f"{port:04X}" for port in ports}
     count = 0
@@ -52,9 +59,44 @@ def open_connections(host: str, ports: Sequence[int]) -> int:
         for line in table:
             fields = line.split()
             ip, _, hex_port = fields[1].partition(":")
-            if fields[3] in _OPEN_STATES and ip == wanted_ip and hex_port in wanted:
+            if (fields[3] in _OPEN_STATES and ip == wanted_ip and hex_port in wanted
+                    and f"socket:[{fields[9]}]" in held):
                 count += 1
     return count
+
+
+def _server_processes(host: str, port: int) -> list[int]:
+    """The processes holding the socket listening on host:port, and every process below
+    them (an FTP server's session children)."""
+    inodes = _listening_sockets(host, port)
+    owners = [pid for pid, held in _all_sockets().items() if held & inodes]
+    return [p for pid in owners for p in (pid, *descendants(pid))]
+
+
+def _all_sockets() -> dict[int, set[str]]:
+    """pid -> the socket inodes it holds, for every process this user may read."""
+    out: dict[int, set[str]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            out[int(entry.name)] = _sockets_of([int(entry.name)])
+    return out
+
+
+def _sockets_of(pids: Sequence[int]) -> set[str]:
+    held: set[str] = set()
+    for pid in pids:
+        try:
+            fds = list(os.scandir(f"/proc/{pid}/fd"))
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd.path)
+            except OSError:
+                continue
+            if target.startswith("socket:"):
+                held.add(target)
+    return held
 
 
 def _listens(pid: int, host: str, port: int) -> bool:

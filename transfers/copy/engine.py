@@ -38,7 +38,6 @@ from ..events import (
 from ..journal import Journal
 from ..plan import CopyPlan, make_plan
 from ..pool import SessionPool
-from ..ratelimit import RateLimiter
 from ..survey import survey
 from ..tree import TempNames, TreeRules
 from ..walk import WalkIssue
@@ -81,7 +80,6 @@ class CopyEngine:
         self._src_rules = TreeRules(filters=options.filters)
         self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
         self._subs = list(subscribers or [])
-        self._limiter = RateLimiter(options.bwlimit) if options.bwlimit else None
         self._stats = RunStats()
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
         self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
@@ -154,7 +152,7 @@ class CopyEngine:
             dst=self.dst, journal=self.journal, options=self.opt, limits=self.limits,
             src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,
             streams=self._streams, folders=self._folders,
-            reader=SourceReader(self.src, limits=self.limits, limiter=self._limiter,
+            reader=SourceReader(self.src, limits=self.limits,
                                 on_sent=self._sent),
             resume=Resume(src=self.src, dst=self.dst, journal=self.journal,
                           src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fsmove.verify.digest import BLOCK_SIZE, BlockHasher, combine
+from fsmove.verify.digest import BLOCK_SIZE, BlockHasher
 
 from ..backend import Entry, EntryKind, NotFoundError
+from ..digest_read import read_file_digest
 from ..policy import Limits
 from ..pool import SessionPool
-from ..ratelimit import RateLimiter
 from .transfer import FileTransfer, SourceChangedError
 
 #: Called for every piece handed to the destination: (path, bytes).
@@ -94,11 +94,9 @@ class Pipe:
 class SourceReader:
     """Opens pipes from the source: one per segment (or per file)."""
 
-    def __init__(self, src: SessionPool, *, limits: Limits, limiter: RateLimiter | None,
-                 on_sent: OnSent) -> None:
+    def __init__(self, src: SessionPool, *, limits: Limits, on_sent: OnSent) -> None:
         self.src = src
         self._limits = limits
-        self._limiter = limiter
         self._on_sent = on_sent
 
     def open(self, transfer: FileTransfer, start: int, end: int, hasher: BlockHasher, *,
@@ -113,7 +111,6 @@ class SourceReader:
         send_from = start if send_from is None else send_from
         to_eof = end == entry.size
         q = _PieceQueue(self._limits.pieces_per_pipe, self._limits.bytes_per_pipe)
-        limiter = self._limiter
         on_sent = self._on_sent
 
         signalled = False  # the consumer has been told the data is complete
@@ -129,8 +126,6 @@ class SourceReader:
                         expect=entry,
                     )
                     async for piece in stream:
-                        if limiter is not None:
-                            await limiter.take(len(piece))
                         if pos + len(piece) > end:
                             raise SourceChangedError(
                                 f"{entry.path}: source grew while it was copied", path=entry.path
@@ -227,16 +222,8 @@ class SourceReader:
         """``--checksum``: read the source again and compare its digest with the one of
         the bytes sent; a rewrite that kept size and mtime (or fell within the store's
         mtime resolution) shows here, before the file is placed."""
-        hasher = BlockHasher()
-        size = 0
-        async with self.src.session() as s:
-            async for piece in s.read(entry.path):
-                if self._limiter is not None:
-                    await self._limiter.take(len(piece))
-                hasher.update(piece)
-                size += len(piece)
-        hasher.finish()
-        if size != entry.size or combine(hasher.digests, size) != digest:
+        got = await read_file_digest(self.src, entry.path)
+        if got.size != entry.size or got.digest != digest:
             raise SourceChangedError(
                 f"{entry.path}: source changed while it was copied (its content differs "
                 "from the bytes sent)", path=entry.path
