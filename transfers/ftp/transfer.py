@@ -18,6 +18,7 @@ marked unusable (the pool drops it) and TransientError is raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from ..backend import TransientError
 from .client import DATA_BUFFER, ProtocolError, Reply
@@ -348,7 +349,6 @@ class TransferSession(ControlSession):
         if not self.usable:
             writer.transport.abort()
             return
-        try:
+        # A failed ABOR marks the session broken; the original error is the one to report.
+        with contextlib.suppress(TransientError):
             await self._abort_transfer(writer, reader)
-        except TransientError:
-            pass  # the session is marked broken; the original error is the one to report
