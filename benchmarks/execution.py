@@ -13,7 +13,7 @@ from .cells import Cell
 from .corpora import Corpus
 from .environment import Route, Sites
 from .measure import Command, Measured, run_measured, tail
-from .results import ResumeFigures, RunResult
+from .results import ResumeFigures, RunResult, TreeResumeFigures
 from .runners.base import CopyJob, Runner
 from .runners.fsmove_runner import summary_event
 from .verification import empty_folder, verify_tree
@@ -56,6 +56,7 @@ def _result(
     error: str = "",
     summary: dict[str, object] | None = None,
     resume: ResumeFigures | None = None,
+    tree_resume: TreeResumeFigures | None = None,
     extra: dict[str, object] | None = None,
 ) -> RunResult:
     def r(x: float | None, nd: int) -> float | None:
@@ -77,12 +78,14 @@ def _result(
         peak_rss_mib=r(m.peak_rss_mib, 1) if m else None,
         peak_tree_rss_mib=r(m.peak_tree_rss_mib, 1) if m else None,
         first_byte_s=r(m.first_byte_s, 3) if m else None,
+        first_byte_poll_s=r(m.first_byte_poll_s, 3) if m else None,
         exit_code=m.exit_code if m else None,
         killed=m.killed if m else None,
         verification=verification,
         error=error,
         summary=summary,
         resume=resume,
+        tree_resume=tree_resume,
         extra=extra or {},
     )
 

@@ -78,6 +78,12 @@ def _line(r: RunResult) -> str:
     parts.append(f"cpu {r.cpu_s:.1f} s, rss {r.peak_rss_mib:.0f} MiB")
     if r.first_byte_s is not None:
         parts.append(f"first byte {r.first_byte_s:.2f} s")
+    if r.tree_resume is not None:
+        t = r.tree_resume
+        parts.append(
+            f"killed at {t.killed_at_fraction:.0%} of the files, re-sent {t.resent_files:,} "
+            f"files ({t.resent_bytes:,} bytes)"
+        )
     if r.resume is not None:
         parts.append(
             f"killed at {r.resume.killed_at_fraction:.0%}, re-sent {r.resume.resent >> 20} MiB"
@@ -109,7 +115,7 @@ def _run_cell(
                 corpus=corpus,
                 route=sites.route(cell.route, cell.rtt_ms),
                 settings=settings,
-                first_byte=cell.kind == "scale",
+                first_byte=cell.polls_first_byte,
             )
         _log(_line(result))
         results.append(result)
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.list:
         for cell in all_cells(scale_peers=args.scale_peers):
-            print(f"{cell.id:24s} {cell.kind:9s} tools: {','.join(cell.tools)}")
+            when = "" if cell.default else "  (only when --cells names it)"
+            print(f"{cell.id:30s} {cell.kind:15s} tools: {','.join(cell.tools)}{when}")
         return 0
     if not cells:
         _log("error: no cell matches --cells/--tools (see --list)")
