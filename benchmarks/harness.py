@@ -14,7 +14,14 @@ from tests.servers.relay import DEFAULT_WINDOW
 
 from .cells import PEERS, Cell, all_cells, select
 from .chart import write_chart
-from .corpora import REAL_TREE_SOURCE, Corpus, ensure_corpus, full_specs, quick_specs
+from .corpora import (
+    REAL_TREE_SOURCE,
+    Corpus,
+    ensure_corpus,
+    full_specs,
+    million_spec,
+    quick_specs,
+)
 from .environment import Sites, open_sites
 from .execution import Settings, run_resume, run_transfer
 from .machine import describe
@@ -24,6 +31,7 @@ from .runners.base import Runner
 from .runners.fsmove_runner import FsmoveRunner
 from .runners.lftp_runner import LftpRunner
 from .runners.rclone_runner import RcloneRunner
+from .tree_resume import run_tree_resume
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_WORKDIR = Path("/tmp/fsmove-bench")
@@ -60,7 +68,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="corpora, servers")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where latest.* are written")
     p.add_argument("--timeout", type=float, help="seconds per tool run (default 300, quick 60)")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--million-timeout",
+        type=float,
+        help="seconds per tool run in the million-file cells (default 10800, quick 900)",
+    )
+    p.add_argument(
+        "--million-files",
+        type=int,
+        help="files in the million-file corpus (default 1,000,000; quick 20,000)",
+    )
+    args = p.parse_args(argv)
+    if args.million_files is not None and args.million_files < 2:
+        p.error("--million-files must be at least 2")
+    return args
 
 
 def _log(message: str) -> None:
@@ -108,6 +129,14 @@ def _run_cell(
             result = run_resume(
                 cell=cell, runner=runner, corpus=corpus, sites=sites, settings=settings
             )
+        elif cell.kind == "million-resume":
+            result = run_tree_resume(
+                cell=cell,
+                runner=runner,
+                corpus=corpus,
+                route=sites.route(cell.route, cell.rtt_ms),
+                settings=settings,
+            )
         else:
             result = run_transfer(
                 cell=cell,
@@ -148,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         _log("error: no cell matches --cells/--tools (see --list)")
         return 2
     specs = quick_specs() if args.quick else full_specs()
+    if args.million_files is not None:
+        specs["million"] = million_spec(args.million_files)
     started = time.monotonic()
     machine = describe()
     runners: dict[str, Runner] = {
@@ -160,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         scratch_dir=args.workdir / "scratch",
         timeout_s=args.timeout or (60.0 if args.quick else 300.0),
+        million_timeout_s=args.million_timeout or (900.0 if args.quick else 10800.0),
         secrets=(account.password,),
         log=_log,
     )

@@ -54,6 +54,15 @@ class FsmoveRunner:
     def version(self) -> str:
         return version_of([*_executable(), "--version"])
 
+    def files_in_flight(self) -> int | None:
+        """fsmove's default files at once (``--workers``), read from the fsmove installed
+        beside this harness; None when that module is not where it was."""
+        try:
+            from fsmove.transfers.policy import Limits
+        except ImportError:
+            return None
+        return Limits().files_at_once
+
     def command(self, job: CopyJob) -> Command:
         home = job.scratch / "home"
         (home / ".ssh").mkdir(parents=True, exist_ok=True)
