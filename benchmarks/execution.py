@@ -28,12 +28,15 @@ class Settings:
     #: every password the servers use: scrubbed from any text a result keeps
     secrets: tuple[str, ...]
     log: Callable[[str], None]
-    #: the limit per run of the million-file cells (they take an hour where others take
-    #: seconds)
-    million_timeout_s: float = 3 * 3600.0
+    #: the limit per run of the 100,000-file cells (minutes where others take seconds)
+    scale_timeout_s: float = 3600.0
+    #: the limit per run of the million-file cells (hours)
+    million_timeout_s: float = 6 * 3600.0
 
     def timeout_for(self, cell: Cell) -> float:
-        return self.million_timeout_s if cell.kind.startswith("million") else self.timeout_s
+        if cell.kind.startswith("million"):
+            return self.million_timeout_s
+        return self.scale_timeout_s if cell.kind == "scale" else self.timeout_s
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

@@ -69,9 +69,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where latest.* are written")
     p.add_argument("--timeout", type=float, help="seconds per tool run (default 300, quick 60)")
     p.add_argument(
+        "--scale-timeout",
+        type=float,
+        help="seconds per tool run in the 100,000-file cells (default 3600, quick 600)",
+    )
+    p.add_argument(
         "--million-timeout",
         type=float,
-        help="seconds per tool run in the million-file cells (default 10800, quick 900)",
+        help="seconds per tool run in the million-file cells (default 21600, quick 900)",
     )
     p.add_argument(
         "--million-files",
@@ -191,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         scratch_dir=args.workdir / "scratch",
         timeout_s=args.timeout or (60.0 if args.quick else 300.0),
-        million_timeout_s=args.million_timeout or (900.0 if args.quick else 10800.0),
+        scale_timeout_s=args.scale_timeout or (600.0 if args.quick else 3600.0),
+        million_timeout_s=args.million_timeout or (900.0 if args.quick else 21600.0),
         secrets=(account.password,),
         log=_log,
     )

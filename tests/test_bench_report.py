@@ -249,3 +249,21 @@ def test_million_cells_run_only_when_named():
         "million-resume-local-sftp-0ms",
         "million-resume-sftp-ftp-0ms",
     }
+
+
+def test_many_file_cells_get_their_own_time_limit(tmp_path):
+    from benchmarks.execution import Settings
+
+    settings = Settings(
+        scratch_dir=tmp_path,
+        timeout_s=60.0,
+        secrets=(),
+        log=print,
+        scale_timeout_s=600.0,
+        million_timeout_s=900.0,
+    )
+    limits = {c.id: settings.timeout_for(c) for c in all_cells()}
+    assert limits["small-ftp-0ms"] == 60.0 and limits["resume-ftp-sftp-0ms"] == 60.0
+    assert limits["scale-local-sftp-0ms"] == 600.0 and limits["scale-sftp-ftp-0ms"] == 600.0
+    assert limits["million-sftp-ftp-0ms"] == 900.0
+    assert limits["million-resume-local-sftp-0ms"] == 900.0

@@ -87,14 +87,21 @@ class FsmoveRunner:
         return Command(argv=tuple(argv), env=env, cwd=job.scratch)
 
 
+#: the summary is fsmove's last event: only this much of the end of its output is read
+#: (with --json fsmove prints an event per file: hundreds of MB for a million files)
+_SUMMARY_TAIL = 1 << 20
+
+
 def summary_event(stdout_path: Path) -> dict[str, object] | None:
     """The last ``{"type": "summary", ...}`` line fsmove printed with ``--json``."""
-    found = None
     try:
-        lines = stdout_path.read_text(errors="replace").splitlines()
+        with stdout_path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - _SUMMARY_TAIL))
+            lines = f.read().decode(errors="replace").splitlines()
     except FileNotFoundError:
         return None
-    for line in lines:
+    for line in reversed(lines):
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -103,5 +110,5 @@ def summary_event(stdout_path: Path) -> dict[str, object] | None:
         except json.JSONDecodeError:
             continue
         if isinstance(event, dict) and event.get("type") == "summary":
-            found = event
-    return found
+            return event
+    return None
