@@ -45,7 +45,7 @@ class CorpusSpec:
     sample_every: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million of them are held at once
 class ManifestEntry:
     path: str  # relative, "/"-separated
     size: int
