@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
-from .cells import CPU_RATIO_GOAL, TOOLS
-from .results import RunResult, ratios
+from .cells import CPU_RATIO_GOAL, FIRST_BYTE_GOAL_S, TOOLS
+from .results import RunResult, first_bytes, ratios
 
 _COLORS = {"fsmove": "#1b7837", "rclone": "#2166ac", "lftp": "#b2182b"}
 
@@ -101,12 +101,38 @@ def _cpu_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
     )
 
 
+def _first_byte_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
+    rows = first_bytes(runs)
+    cells = list(dict.fromkeys(fb.cell for fb in rows))
+    if not cells:
+        ax.set_axis_off()
+        return
+    width = 0.8 / len(TOOLS)
+    for i, tool in enumerate(TOOLS):
+        for x, cell in enumerate(cells):
+            fb = next((f for f in rows if f.cell == cell and f.tool == tool), None)
+            if fb is None or fb.seconds is None:
+                continue
+            xpos = x + (i - (len(TOOLS) - 1) / 2) * width
+            ax.bar(xpos, fb.seconds, width, color=_COLORS[tool])
+            ax.annotate(f"{fb.seconds:.2f}", (xpos, fb.seconds), ha="center", va="bottom",
+                        fontsize=6)  # fmt: skip
+    ax.axhline(FIRST_BYTE_GOAL_S, color="black", linestyle="dashed", linewidth=0.8)
+    ax.set_xticks(range(len(cells)), cells, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("seconds")
+    ax.set_title(
+        f"Time to the first destination byte (dashed: fsmove's goal, {FIRST_BYTE_GOAL_S:g} s)"
+    )
+    ax.legend(handles=[Patch(color=_COLORS[t], label=t) for t in TOOLS], fontsize=8)
+
+
 def write_chart(runs: list[RunResult], path: Path, *, title: str) -> None:
-    fig, axes = plt.subplots(4, 1, figsize=(11, 17))
+    fig, axes = plt.subplots(5, 1, figsize=(11, 21))
     _ratio_panel(axes[0], runs)
     _cpu_panel(axes[1], runs)
-    _throughput_panel(axes[2], runs, metric="files/s")
-    _throughput_panel(axes[3], runs, metric="MB/s")
+    _first_byte_panel(axes[2], runs)
+    _throughput_panel(axes[3], runs, metric="files/s")
+    _throughput_panel(axes[4], runs, metric="MB/s")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
