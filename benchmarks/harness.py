@@ -58,11 +58,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="reduced corpora (about 3 minutes)")
     p.add_argument(
         "--cells",
-        help="comma-separated globs over cell ids, e.g. 'small-*-60ms,resume-*' (--list)",
+        help="comma-separated globs over cell ids, e.g. 'small-*-60ms,resume-*' (--list); "
+        "scale-sftp-ftp-0ms and million-* run only when named",
     )
     p.add_argument("--tools", help="comma-separated subset of fsmove,rclone,lftp")
     p.add_argument(
-        "--scale-peers", action="store_true", help="run rclone and lftp in the scale cell too"
+        "--scale-peers",
+        action="store_true",
+        help="run rclone and lftp in the scale and million-file cells too",
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
     p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="corpora, servers")
