@@ -70,6 +70,7 @@ def _million_json(m: MillionRow) -> dict[str, object]:
         "reference_files_per_s": _round(m.reference.files_per_s, 2) if m.reference else None,
         "rate_ratio": _round(m.rate_ratio, 3),
         "rate_met": m.rate_met,
+        "cpu_ratio": _round(m.cpu_ratio, 3),
         "peak_rss_mib": m.run.peak_rss_mib,
         "rss_limit_mib": m.rss_limit_mib,
         "rss_met": m.rss_met,

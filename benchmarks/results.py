@@ -291,6 +291,16 @@ class MillionRow:
         return mine / ref
 
     @property
+    def cpu_ratio(self) -> float | None:
+        """CPU per 1,000 files against the 100,000-file run's: moves far less with the
+        machine's load than the rate does (shown beside it, not judged)."""
+        mine = self.run.cpu_per_kfiles
+        ref = self.reference.cpu_per_kfiles if self.reference else None
+        if mine is None or not ref:
+            return None
+        return mine / ref
+
+    @property
     def rate_met(self) -> bool | None:
         r = self.rate_ratio
         return None if r is None else r >= 1.0 - self.rate_tolerance

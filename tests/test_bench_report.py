@@ -164,6 +164,7 @@ def test_million_rate_is_compared_with_the_100k_cell_of_its_route():
     assert row.reference is not None and row.reference.cell == "scale-local-sftp-0ms"
     assert row.rate_ratio == pytest.approx(1000 / 1100)  # 909 vs 1,000 files/s
     assert row.rate_met is True and row.rss_met is True
+    assert row.cpu_ratio == pytest.approx(0.1)  # the same 4 s of CPU for 10 times the files
     (slow,) = million_rows(million_runs(million_wall=1112.0, rss=301.0))
     assert slow.rate_met is False and slow.rss_met is False
 
@@ -222,7 +223,7 @@ def test_document_and_markdown_hold_every_figure():
     resumed = next(r for r in data["runs"] if r["kind"] == "million-resume")
     assert resumed["tree_resume"]["resent_files"] == 5 and resumed["tree_resume"]["met"]
     goals = {g["goal"].split(":")[0]: g for g in data["goals"]}
-    assert "1,000,000 files" in goals
+    assert "million-file cells" in goals
     text = markdown(document, runs)
     for heading in (
         "## Goals (issue 18)",
