@@ -42,22 +42,29 @@ def _check(goal: str, items: list[tuple[str, bool | None]]) -> GoalCheck:
     )
 
 
+def _judged(cell: str, verdict: bool | None, failed: set[str]) -> tuple[str, bool | None]:
+    """A cell where fsmove's run failed misses the goal; one without a figure otherwise
+    (no peer result) is not measured."""
+    return cell, False if cell in failed else verdict
+
+
 def check_goals(runs: list[RunResult]) -> list[GoalCheck]:
     rows = ratios(runs)
+    failed = {r.cell for r in runs if r.tool == "fsmove" and not r.ok}
     checks = [
         _check(
             "throughput >= the goal ratio to the best peer (1.0x; small @60 ms 4x; "
             "large FTP @60 ms 1.3x)",
-            [(ra.cell, ra.met if ra.ratio is not None else None) for ra in rows],
+            [_judged(ra.cell, ra.met if ra.ratio is not None else None, failed) for ra in rows],
         ),
         _check(
             f"client CPU per GB / per 1,000 files <= {CPU_RATIO_GOAL}x the leanest peer",
-            [(ra.cell, ra.cpu_met) for ra in rows],
+            [_judged(ra.cell, ra.cpu_met, failed) for ra in rows],
         ),
         _check(
             f"first byte <= {FIRST_BYTE_GOAL_S:g} s",
             [
-                (fb.cell, fb.met if fb.seconds is not None else None)
+                _judged(fb.cell, fb.met if fb.seconds is not None else None, failed)
                 for fb in first_bytes(runs)
                 if fb.tool == "fsmove"
             ],

@@ -268,3 +268,11 @@ def test_many_file_cells_get_their_own_time_limit(tmp_path):
     assert limits["scale-local-sftp-0ms"] == 600.0 and limits["scale-sftp-ftp-0ms"] == 600.0
     assert limits["million-sftp-ftp-0ms"] == 900.0
     assert limits["million-resume-local-sftp-0ms"] == 900.0
+
+
+def test_a_failed_fsmove_run_misses_its_goals():
+    runs = [run("fsmove", ok=False, first_byte=None), run("rclone"), run("lftp")]
+    checks = {g.goal.split()[0]: g for g in check_goals(runs)}
+    for name in ("throughput", "client", "first"):
+        assert checks[name].missed == ("small-ftp-0ms",), name
+        assert checks[name].verdict is False
