@@ -134,6 +134,6 @@ def write_chart(runs: list[RunResult], path: Path, *, title: str) -> None:
     _throughput_panel(axes[3], runs, metric="files/s")
     _throughput_panel(axes[4], runs, metric="MB/s")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the first panel
     fig.savefig(path, dpi=100)
     plt.close(fig)
