@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
-from .cells import TOOLS
-from .results import RunResult, ratios
+from .cells import CPU_RATIO_GOAL, FIRST_BYTE_GOAL_S, TOOLS
+from .results import RunResult, first_bytes, ratios
 
 _COLORS = {"fsmove": "#1b7837", "rclone": "#2166ac", "lftp": "#b2182b"}
 
@@ -60,12 +60,7 @@ def _ratio_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
     rows = ratios(runs)
     labels = [r.cell for r in rows]
     values = [r.ratio or 0.0 for r in rows]
-    colors = [
-        "#999999"
-        if r.ratio is None
-        else {True: "#1b7837", False: "#d6604d", None: "#4393c3"}[r.met]
-        for r in rows
-    ]
+    colors = ["#999999" if r.ratio is None else ("#1b7837" if r.met else "#d6604d") for r in rows]
     if not rows:
         ax.set_axis_off()
         return
@@ -80,17 +75,65 @@ def _ratio_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
     ax.set_ylim(0, top * 1.2)
     ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("fsmove / best peer")
+    ax.set_title("fsmove's throughput over the best peer's (dashed: goal; green met, red missed)")
+
+
+def _cpu_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
+    rows = ratios(runs)
+    if not rows:
+        ax.set_axis_off()
+        return
+    values = [r.cpu_ratio or 0.0 for r in rows]
+    colors = [
+        "#999999" if r.cpu_ratio is None else ("#1b7837" if r.cpu_met else "#d6604d") for r in rows
+    ]
+    ax.bar(range(len(rows)), values, 0.6, color=colors)
+    for x, r in enumerate(rows):
+        text = "no result" if r.cpu_ratio is None else f"{r.cpu_ratio:.2f}x"
+        ax.annotate(text, (x, values[x]), ha="center", va="bottom", fontsize=8)
+    ax.axhline(CPU_RATIO_GOAL, color="black", linestyle="dashed", linewidth=0.8)
+    ax.set_ylim(0, max([*values, CPU_RATIO_GOAL]) * 1.2)
+    ax.set_xticks(range(len(rows)), [r.cell for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("fsmove CPU / leanest peer's")
     ax.set_title(
-        "fsmove's ratio to the best peer (dashed: target; green met, red missed, blue no target)"
+        "fsmove's client CPU (per GB or per 1,000 files) over the leanest peer's "
+        f"(dashed: goal <= {CPU_RATIO_GOAL}x; lower is better)"
     )
 
 
+def _first_byte_panel(ax: plt.Axes, runs: list[RunResult]) -> None:
+    rows = first_bytes(runs)
+    cells = list(dict.fromkeys(fb.cell for fb in rows))
+    if not cells:
+        ax.set_axis_off()
+        return
+    width = 0.8 / len(TOOLS)
+    for i, tool in enumerate(TOOLS):
+        for x, cell in enumerate(cells):
+            fb = next((f for f in rows if f.cell == cell and f.tool == tool), None)
+            if fb is None or fb.seconds is None:
+                continue
+            xpos = x + (i - (len(TOOLS) - 1) / 2) * width
+            ax.bar(xpos, fb.seconds, width, color=_COLORS[tool])
+            ax.annotate(f"{fb.seconds:.2f}", (xpos, fb.seconds), ha="center", va="bottom",
+                        fontsize=6)  # fmt: skip
+    ax.axhline(FIRST_BYTE_GOAL_S, color="black", linestyle="dashed", linewidth=0.8)
+    ax.set_xticks(range(len(cells)), cells, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("seconds")
+    ax.set_title(
+        f"Time to the first destination byte (dashed: fsmove's goal, {FIRST_BYTE_GOAL_S:g} s)"
+    )
+    ax.legend(handles=[Patch(color=_COLORS[t], label=t) for t in TOOLS], fontsize=8)
+
+
 def write_chart(runs: list[RunResult], path: Path, *, title: str) -> None:
-    fig, axes = plt.subplots(3, 1, figsize=(11, 13))
+    fig, axes = plt.subplots(5, 1, figsize=(11, 21))
     _ratio_panel(axes[0], runs)
-    _throughput_panel(axes[1], runs, metric="files/s")
-    _throughput_panel(axes[2], runs, metric="MB/s")
+    _cpu_panel(axes[1], runs)
+    _first_byte_panel(axes[2], runs)
+    _throughput_panel(axes[3], runs, metric="files/s")
+    _throughput_panel(axes[4], runs, metric="MB/s")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the first panel
     fig.savefig(path, dpi=100)
     plt.close(fig)

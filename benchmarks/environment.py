@@ -79,7 +79,7 @@ class Location:
 class Route:
     """Where a cell copies from and to, and the links in between."""
 
-    name: str  # "ftp" | "sftp" | "local-sftp" | "ftp-sftp"
+    name: str  # "ftp" | "sftp" | "local-sftp" | "sftp-ftp" | "ftp-sftp"
     rtt_ms: int
     src: Location
     dst: Location
@@ -234,6 +234,9 @@ class Sites:
         if name == "local-sftp":
             src = Location(scheme="file", path=str(self.corpora_dir), local=self.corpora_dir)
             return Route(name, rtt_ms, src, self._sftp(self.dst_dir, rtt_ms=rtt_ms))
+        if name == "sftp-ftp":
+            src = self._sftp(self.corpora_dir, rtt_ms=rtt_ms)
+            return Route(name, rtt_ms, src, self._ftp("dst", rtt_ms))
         raise ValueError(f"unknown route {name!r}")
 
     def counted_route(self) -> tuple[Route, Relay]:

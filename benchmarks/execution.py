@@ -13,7 +13,7 @@ from .cells import Cell
 from .corpora import Corpus
 from .environment import Route, Sites
 from .measure import Command, Measured, run_measured, tail
-from .results import ResumeFigures, RunResult
+from .results import ResumeFigures, RunResult, TreeResumeFigures
 from .runners.base import CopyJob, Runner
 from .runners.fsmove_runner import summary_event
 from .verification import empty_folder, verify_tree
@@ -28,6 +28,15 @@ class Settings:
     #: every password the servers use: scrubbed from any text a result keeps
     secrets: tuple[str, ...]
     log: Callable[[str], None]
+    #: the limit per run of the 100,000-file cells (minutes where others take seconds)
+    scale_timeout_s: float = 3600.0
+    #: the limit per run of the million-file cells (hours)
+    million_timeout_s: float = 6 * 3600.0
+
+    def timeout_for(self, cell: Cell) -> float:
+        if cell.kind.startswith("million"):
+            return self.million_timeout_s
+        return self.scale_timeout_s if cell.kind == "scale" else self.timeout_s
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -56,6 +65,7 @@ def _result(
     error: str = "",
     summary: dict[str, object] | None = None,
     resume: ResumeFigures | None = None,
+    tree_resume: TreeResumeFigures | None = None,
     extra: dict[str, object] | None = None,
 ) -> RunResult:
     def r(x: float | None, nd: int) -> float | None:
@@ -77,19 +87,21 @@ def _result(
         peak_rss_mib=r(m.peak_rss_mib, 1) if m else None,
         peak_tree_rss_mib=r(m.peak_tree_rss_mib, 1) if m else None,
         first_byte_s=r(m.first_byte_s, 3) if m else None,
+        first_byte_poll_s=r(m.first_byte_poll_s, 3) if m else None,
         exit_code=m.exit_code if m else None,
         killed=m.killed if m else None,
         verification=verification,
         error=error,
         summary=summary,
         resume=resume,
+        tree_resume=tree_resume,
         extra=extra or {},
     )
 
 
 def _failure_text(m: Measured, settings: Settings) -> str:
     if m.killed == "timeout":
-        why = f"timed out after {settings.timeout_s:.0f} s"
+        why = f"timed out after {m.wall_s:.0f} s"
     elif m.exit_code is None:
         why = "killed by a signal"
     else:
@@ -116,7 +128,7 @@ def run_transfer(
         m = run_measured(
             runner.command(job),
             log_prefix=scratch / "run",
-            timeout=settings.timeout_s,
+            timeout=settings.timeout_for(cell),
             first_byte_dir=dst.local if first_byte else None,
         )
         summary = summary_event(m.stdout_path) if runner.name == "fsmove" else None
@@ -175,7 +187,7 @@ def run_resume(
         first = run_measured(
             runner.command(job),
             log_prefix=scratch / "first",
-            timeout=settings.timeout_s,
+            timeout=settings.timeout_for(cell),
             kill_when=lambda: relay.stats().to_target >= half,
         )
         after_first = relay.stats().to_target
@@ -186,7 +198,9 @@ def run_resume(
         resumed: Command = runner.command(
             CopyJob(src=job.src, dst=job.dst, scratch=scratch, resume=True)
         )
-        second = run_measured(resumed, log_prefix=scratch / "second", timeout=settings.timeout_s)
+        second = run_measured(
+            resumed, log_prefix=scratch / "second", timeout=settings.timeout_for(cell)
+        )
         after_second = relay.stats().to_target
         figures = ResumeFigures(
             size=size,

@@ -14,7 +14,14 @@ from tests.servers.relay import DEFAULT_WINDOW
 
 from .cells import PEERS, Cell, all_cells, select
 from .chart import write_chart
-from .corpora import REAL_TREE_SOURCE, Corpus, ensure_corpus, full_specs, quick_specs
+from .corpora import (
+    REAL_TREE_SOURCE,
+    Corpus,
+    ensure_corpus,
+    full_specs,
+    million_spec,
+    quick_specs,
+)
 from .environment import Sites, open_sites
 from .execution import Settings, run_resume, run_transfer
 from .machine import describe
@@ -24,6 +31,7 @@ from .runners.base import Runner
 from .runners.fsmove_runner import FsmoveRunner
 from .runners.lftp_runner import LftpRunner
 from .runners.rclone_runner import RcloneRunner
+from .tree_resume import run_tree_resume
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_WORKDIR = Path("/tmp/fsmove-bench")
@@ -50,17 +58,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="reduced corpora (about 3 minutes)")
     p.add_argument(
         "--cells",
-        help="comma-separated globs over cell ids, e.g. 'small-*-60ms,resume-*' (--list)",
+        help="comma-separated globs over cell ids, e.g. 'small-*-60ms,resume-*' (--list); "
+        "scale-sftp-ftp-0ms and million-* run only when named",
     )
     p.add_argument("--tools", help="comma-separated subset of fsmove,rclone,lftp")
     p.add_argument(
-        "--scale-peers", action="store_true", help="run rclone and lftp in the scale cell too"
+        "--scale-peers",
+        action="store_true",
+        help="run rclone and lftp in the scale and million-file cells too",
     )
     p.add_argument("--list", action="store_true", help="print the cell ids and exit")
     p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="corpora, servers")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where latest.* are written")
     p.add_argument("--timeout", type=float, help="seconds per tool run (default 300, quick 60)")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--scale-timeout",
+        type=float,
+        help="seconds per tool run in the 100,000-file cells (default 3600, quick 600)",
+    )
+    p.add_argument(
+        "--million-timeout",
+        type=float,
+        help="seconds per tool run in the million-file cells (default 21600, quick 900)",
+    )
+    p.add_argument(
+        "--million-files",
+        type=int,
+        help="files in the million-file corpus (default 1,000,000; quick 20,000)",
+    )
+    args = p.parse_args(argv)
+    if args.million_files is not None and args.million_files < 2:
+        p.error("--million-files must be at least 2")
+    return args
 
 
 def _log(message: str) -> None:
@@ -78,6 +107,12 @@ def _line(r: RunResult) -> str:
     parts.append(f"cpu {r.cpu_s:.1f} s, rss {r.peak_rss_mib:.0f} MiB")
     if r.first_byte_s is not None:
         parts.append(f"first byte {r.first_byte_s:.2f} s")
+    if r.tree_resume is not None:
+        t = r.tree_resume
+        parts.append(
+            f"killed at {t.killed_at_fraction:.0%} of the files, re-sent {t.resent_files:,} "
+            f"files ({t.resent_bytes:,} bytes)"
+        )
     if r.resume is not None:
         parts.append(
             f"killed at {r.resume.killed_at_fraction:.0%}, re-sent {r.resume.resent >> 20} MiB"
@@ -102,6 +137,14 @@ def _run_cell(
             result = run_resume(
                 cell=cell, runner=runner, corpus=corpus, sites=sites, settings=settings
             )
+        elif cell.kind == "million-resume":
+            result = run_tree_resume(
+                cell=cell,
+                runner=runner,
+                corpus=corpus,
+                route=sites.route(cell.route, cell.rtt_ms),
+                settings=settings,
+            )
         else:
             result = run_transfer(
                 cell=cell,
@@ -109,7 +152,7 @@ def _run_cell(
                 corpus=corpus,
                 route=sites.route(cell.route, cell.rtt_ms),
                 settings=settings,
-                first_byte=cell.kind == "scale",
+                first_byte=cell.polls_first_byte,
             )
         _log(_line(result))
         results.append(result)
@@ -135,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.list:
         for cell in all_cells(scale_peers=args.scale_peers):
-            print(f"{cell.id:24s} {cell.kind:9s} tools: {','.join(cell.tools)}")
+            when = "" if cell.default else "  (only when --cells names it)"
+            print(f"{cell.id:30s} {cell.kind:15s} tools: {','.join(cell.tools)}{when}")
         return 0
     if not cells:
         _log("error: no cell matches --cells/--tools (see --list)")
         return 2
     specs = quick_specs() if args.quick else full_specs()
+    if args.million_files is not None:
+        specs["million"] = million_spec(args.million_files)
     started = time.monotonic()
     machine = describe()
     runners: dict[str, Runner] = {
@@ -153,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         scratch_dir=args.workdir / "scratch",
         timeout_s=args.timeout or (60.0 if args.quick else 300.0),
+        scale_timeout_s=args.scale_timeout or (600.0 if args.quick else 3600.0),
+        million_timeout_s=args.million_timeout or (900.0 if args.quick else 21600.0),
         secrets=(account.password,),
         log=_log,
     )

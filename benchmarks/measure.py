@@ -6,6 +6,12 @@ client waited for are folded in by the kernel, e.g. lftp's ssh). Meanwhile this 
 samples the RSS of the whole client tree with psutil, polls an optional destination
 folder for the first byte written, and fires an optional kill trigger (SIGKILL to the
 client's process group) or the timeout.
+
+Looking at a destination folder costs this process CPU that the client and the servers
+would otherwise get (2 cores, shared). Each look is therefore throttled (``Throttled``):
+after a look that took ``d`` seconds the next one waits at least ``9 d``, so looking takes
+at most ~10 % of one core whatever the tree's size; the wait in force when the byte was
+seen is reported with the figure (its resolution).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import psutil
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 _POLL = 0.01
 _RSS_SAMPLE = 0.1
+#: a throttled look waits this many times its own duration before the next one
+_LOOK_DUTY_FACTOR = 9.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class Measured:
     exit_code: int | None  # None when killed by a signal
     killed: str | None  # "timeout" | "trigger" | None
     first_byte_s: float | None
+    #: the throttled poll's wait between two looks when it saw the first byte
+    first_byte_poll_s: float | None
     stdout_path: Path
     stderr_path: Path
 
@@ -69,6 +79,28 @@ def _first_file_with_data(root: Path) -> bool:
         except FileNotFoundError:
             continue
     return False
+
+
+class Throttled:
+    """A check run at most every ``min_interval`` seconds, and never more than ~10 % of
+    the time: after a check that took ``d`` seconds, the next waits ``9 d`` at least."""
+
+    def __init__(self, check: Callable[[], bool], *, min_interval: float = _POLL) -> None:
+        self._check = check
+        self._min_interval = min_interval
+        self._next = 0.0
+        #: the wait chosen after the last look (the resolution of a detection)
+        self.interval = min_interval
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        result = self._check()
+        took = time.monotonic() - now
+        self.interval = max(self._min_interval, _LOOK_DUTY_FACTOR * took)
+        self._next = now + took + self.interval
+        return result
 
 
 def _tree_rss(launcher: psutil.Process) -> int:
@@ -123,15 +155,20 @@ def run_measured(
     killed: str | None = None
     hard_deadline: float | None = None
     first_byte_at: float | None = None
+    first_byte_poll: float | None = None
+    look_for_byte = None
+    if first_byte_dir is not None:
+        folder = first_byte_dir
+        look_for_byte = Throttled(lambda: _first_file_with_data(folder))
     next_sample = 0.0
     while proc.poll() is None:
         now = time.monotonic()
         if now >= next_sample:
             peak_tree = max(peak_tree, _tree_rss(launcher))
             next_sample = now + _RSS_SAMPLE
-        if first_byte_at is None and first_byte_dir is not None:
-            if _first_file_with_data(first_byte_dir):
-                first_byte_at = now
+        if first_byte_at is None and look_for_byte is not None and look_for_byte():
+            first_byte_at = now
+            first_byte_poll = look_for_byte.interval
         if killed is None and kill_when is not None and kill_when():
             killed = "trigger"
         if killed is None and now - start > timeout:
@@ -160,6 +197,7 @@ def run_measured(
         exit_code=os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else None,
         killed=killed,
         first_byte_s=None if first_byte_at is None else max(0.0, first_byte_at - started),
+        first_byte_poll_s=first_byte_poll,
         stdout_path=stdout_path,
         stderr_path=stderr_path,
     )

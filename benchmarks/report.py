@@ -7,41 +7,90 @@ import json
 from pathlib import Path
 
 from .cells import RSS_LIMIT_MIB
-from .results import Ratio, RunResult, ratios, rss_check
+from .goals import GoalCheck, check_goals
+from .report_tables import (
+    cell_text,
+    first_byte_table,
+    fmt,
+    mib,
+    million_resume_table,
+    million_table,
+    ratio_table,
+    resume_table,
+    scale_table,
+    transfer_table,
+    verdict,
+)
+from .results import FirstByte, MillionRow, Ratio, RunResult, first_bytes, million_rows, rss_check
+from .results import ratios as ratio_rows
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.1f} MiB"
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def run_to_json(run: RunResult) -> dict[str, object]:
     data = dataclasses.asdict(run)
-    data["files_per_s"] = None if run.files_per_s is None else round(run.files_per_s, 2)
-    data["mb_per_s"] = None if run.mb_per_s is None else round(run.mb_per_s, 2)
-    data["cpu_s"] = None if run.cpu_s is None else round(run.cpu_s, 3)
+    data["files_per_s"] = _round(run.files_per_s, 2)
+    data["mb_per_s"] = _round(run.mb_per_s, 2)
+    data["cpu_s"] = _round(run.cpu_s, 3)
+    data["cpu_unit"] = run.cpu_unit
+    data["cpu_per_unit"] = _round(run.cpu_per_unit, 3)
     if run.resume is not None:
         assert isinstance(data["resume"], dict)
         data["resume"]["resent"] = run.resume.resent
+    if run.tree_resume is not None:
+        assert isinstance(data["tree_resume"], dict)
+        data["tree_resume"]["resent_files"] = run.tree_resume.resent_files
+        data["tree_resume"]["met"] = run.tree_resume.met
     return data
 
 
 def ratio_to_json(r: Ratio) -> dict[str, object]:
     data = dataclasses.asdict(r)
-    data["ratio"] = None if r.ratio is None else round(r.ratio, 3)
+    data["ratio"] = _round(r.ratio, 3)
     data["met"] = r.met
+    data["cpu_ratio"] = _round(r.cpu_ratio, 3)
+    data["cpu_met"] = r.cpu_met
     return data
+
+
+def _first_byte_json(fb: FirstByte) -> dict[str, object]:
+    return {**dataclasses.asdict(fb), "met": fb.met}
+
+
+def _million_json(m: MillionRow) -> dict[str, object]:
+    return {
+        "cell": m.run.cell,
+        "tool": m.run.tool,
+        "ok": m.run.ok,
+        "files": m.run.files,
+        "files_per_s": _round(m.run.files_per_s, 2),
+        "reference_cell": m.reference.cell if m.reference else None,
+        "reference_files_per_s": _round(m.reference.files_per_s, 2) if m.reference else None,
+        "rate_ratio": _round(m.rate_ratio, 3),
+        "rate_met": m.rate_met,
+        "cpu_ratio": _round(m.cpu_ratio, 3),
+        "peak_rss_mib": m.run.peak_rss_mib,
+        "rss_limit_mib": m.rss_limit_mib,
+        "rss_met": m.rss_met,
+        "first_byte_s": m.run.first_byte_s,
+    }
+
+
+def _goal_json(g: GoalCheck) -> dict[str, object]:
+    return {**dataclasses.asdict(g), "verdict": g.verdict}
 
 
 def build_document(*, meta: dict[str, object], runs: list[RunResult]) -> dict[str, object]:
     worst, rss_ok = rss_check(runs)
     return {
         **meta,
+        "goals": [_goal_json(g) for g in check_goals(runs)],
         "runs": [run_to_json(r) for r in runs],
-        "ratios": [ratio_to_json(r) for r in ratios(runs)],
+        "ratios": [ratio_to_json(r) for r in ratio_rows(runs)],
+        "first_bytes": [_first_byte_json(fb) for fb in first_bytes(runs)],
+        "million": [_million_json(m) for m in million_rows(runs)],
         "fsmove_peak_rss": {"limit_mib": RSS_LIMIT_MIB, "worst_mib": worst, "met": rss_ok},
     }
 
@@ -50,8 +99,21 @@ def write_json(document: dict[str, object], path: Path) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
-def _verdict(met: bool | None) -> str:
-    return {True: "**met**", False: "missed", None: "—"}[met]
+def _goal_lines(runs: list[RunResult]) -> list[str]:
+    out = ["## Goals (issue 18): verdicts of this run\n"]
+    out.append("| goal | verdict | met | missed | not measured |")
+    out.append("|---|---|---|---|---|")
+    for g in check_goals(runs):
+
+        def names(items: tuple[str, ...]) -> str:
+            return ", ".join(items) if items else "—"
+
+        out.append(
+            f"| {g.goal} | {verdict(g.verdict)} | {len(g.met)} | {names(g.missed)} "
+            f"| {names(g.unmeasured)} |"
+        )
+    out.append("")
+    return out
 
 
 def markdown(document: dict[str, object], runs: list[RunResult]) -> str:
@@ -77,93 +139,35 @@ def markdown(document: dict[str, object], runs: list[RunResult]) -> str:
     out.append(f"- Links: {document['link']}")
     out.append(f"- Command: `{document['command']}`; total time {document['total_s']} s\n")
 
+    out += _goal_lines(runs)
+
     out.append("## Corpora\n")
     out.append("| corpus | files | size | what |")
     out.append("|---|---:|---:|---|")
     for name, info in corpora.items():
-        out.append(f"| {name} | {info['files']:,} | {_mib(info['bytes'])} | {info['what']} |")
+        out.append(f"| {name} | {info['files']:,} | {mib(info['bytes'])} | {info['what']} |")
     out.append("")
 
     transfer = [r for r in runs if r.kind == "transfer"]
     if transfer:
-        out.append("## Transfer cells\n")
-        out.append(
-            "| cell | tool | ok | wall s | files/s | MB/s | CPU s | peak RSS MiB "
-            "| tree RSS MiB | check |"
-        )
-        out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
-        for r in transfer:
-            out.append(
-                f"| {r.cell} | {r.tool} | {'yes' if r.ok else '**no**'} | {_fmt(r.wall_s, 2)} "
-                f"| {_fmt(r.files_per_s)} | {_fmt(r.mb_per_s)} | {_fmt(r.cpu_s, 2)} "
-                f"| {_fmt(r.peak_rss_mib)} | {_fmt(r.peak_tree_rss_mib)} "
-                f"| {_cell_text(r.verification or r.error)} |"
-            )
-        out.append("")
-        out.append("## Ratios: fsmove / best peer (same cell, same run)\n")
-        out.append("| cell | metric | fsmove | best peer | ratio | target | verdict |")
-        out.append("|---|---|---:|---|---:|---:|---|")
-        for ra in ratios(runs):
-            peer = f"{ra.best_peer} {_fmt(ra.best_peer_value)}" if ra.best_peer else "—"
-            target = f">= {ra.target}x" if ra.target else "(none)"
-            ratio = "—" if ra.ratio is None else f"{ra.ratio:.2f}x"
-            verdict = "no fsmove result" if ra.fsmove is None else _verdict(ra.met)
-            out.append(
-                f"| {ra.cell} | {ra.metric} | {_fmt(ra.fsmove)} | {peer} | {ratio} "
-                f"| {target} | {verdict} |"
-            )
-        out.append("")
-
-    scale = [r for r in runs if r.kind == "scale"]
-    if scale:
-        out.append("## Scale cell: many files, local -> SFTP\n")
-        out.append("| tool | ok | files | wall s | files/s | time to first byte s | peak RSS MiB |")
-        out.append("|---|---|---:|---:|---:|---:|---:|")
-        for r in scale:
-            out.append(
-                f"| {r.tool} | {'yes' if r.ok else '**no**'} | {r.files:,} | {_fmt(r.wall_s, 2)} "
-                f"| {_fmt(r.files_per_s)} | {_fmt(r.first_byte_s, 3)} | {_fmt(r.peak_rss_mib)} |"
-            )
-        out.append("")
-
-    resume = [r for r in runs if r.kind == "resume"]
-    if resume:
-        out.append("## Resume cell: SIGKILL at half of one file (FTP -> SFTP), then rerun\n")
-        out.append(
-            "| tool | ok | size | killed at | sent, 1st run | sent, 2nd run | re-sent | 2nd run s |"
-        )
-        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
-        for r in resume:
-            f = r.resume
-            if f is None:
-                out.append(f"| {r.tool} | **no** | — | — | — | — | — | — |")
-                continue
-            out.append(
-                f"| {r.tool} | {'yes' if r.ok else '**no**'} | {_mib(f.size)} "
-                f"| {f.killed_at_fraction:.0%} | {_mib(f.sent_first)} | {_mib(f.sent_second)} "
-                f"| {_mib(f.resent)} | {_fmt(_num(r.extra.get('second_run_wall_s')), 2)} |"
-            )
-        out.append("")
+        out += transfer_table(transfer)
+        out += ratio_table(runs)
+    out += first_byte_table(runs)
+    out += scale_table(runs)
+    out += million_table(runs)
+    out += million_resume_table(runs)
+    out += resume_table(runs)
 
     worst = document["fsmove_peak_rss"]
     assert isinstance(worst, dict)
     out.append(
-        f"fsmove peak RSS over all cells: {_fmt(worst['worst_mib'])} MiB "
-        f"(limit {RSS_LIMIT_MIB:.0f} MiB: {_verdict(worst['met'])}).\n"
+        f"fsmove peak RSS over all cells but the million-file ones: {fmt(worst['worst_mib'])} "
+        f"MiB (limit {RSS_LIMIT_MIB:.0f} MiB: {verdict(worst['met'])}).\n"
     )
     failures = [r for r in runs if not r.ok]
     if failures:
         out.append("## Failures\n")
         for r in failures:
-            out.append(f"- {r.cell} / {r.tool}: {_cell_text(r.error or r.verification)}")
+            out.append(f"- {r.cell} / {r.tool}: {cell_text(r.error or r.verification)}")
         out.append("")
     return "\n".join(out)
-
-
-def _num(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _cell_text(text: str, limit: int = 300) -> str:
-    one_line = " ".join(text.split()).replace("|", "\\|")
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

@@ -25,6 +25,10 @@ class Runner(Protocol):
 
     def version(self) -> str: ...
 
+    def files_in_flight(self) -> int | None:
+        """The most files this tool copies at once as the benchmark runs it (None: unknown)."""
+        ...
+
     def command(self, job: CopyJob) -> Command: ...
 
 

@@ -54,6 +54,15 @@ class FsmoveRunner:
     def version(self) -> str:
         return version_of([*_executable(), "--version"])
 
+    def files_in_flight(self) -> int | None:
+        """fsmove's default files at once (``--workers``), read from the fsmove installed
+        beside this harness; None when that module is not where it was."""
+        try:
+            from fsmove.transfers.policy import Limits
+        except ImportError:
+            return None
+        return Limits().files_at_once
+
     def command(self, job: CopyJob) -> Command:
         home = job.scratch / "home"
         (home / ".ssh").mkdir(parents=True, exist_ok=True)
@@ -78,14 +87,21 @@ class FsmoveRunner:
         return Command(argv=tuple(argv), env=env, cwd=job.scratch)
 
 
+#: the summary is fsmove's last event: only this much of the end of its output is read
+#: (with --json fsmove prints an event per file: hundreds of MB for a million files)
+_SUMMARY_TAIL = 1 << 20
+
+
 def summary_event(stdout_path: Path) -> dict[str, object] | None:
     """The last ``{"type": "summary", ...}`` line fsmove printed with ``--json``."""
-    found = None
     try:
-        lines = stdout_path.read_text(errors="replace").splitlines()
+        with stdout_path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - _SUMMARY_TAIL))
+            lines = f.read().decode(errors="replace").splitlines()
     except FileNotFoundError:
         return None
-    for line in lines:
+    for line in reversed(lines):
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -94,5 +110,5 @@ def summary_event(stdout_path: Path) -> dict[str, object] | None:
         except json.JSONDecodeError:
             continue
         if isinstance(event, dict) and event.get("type") == "summary":
-            found = event
-    return found
+            return event
+    return None

@@ -36,6 +36,9 @@ class LftpRunner:
     def version(self) -> str:
         return version_of(["lftp", "--version"])
 
+    def files_in_flight(self) -> int | None:
+        return PARALLEL  # mirror --parallel
+
     def command(self, job: CopyJob) -> Command:
         ssh = ["ssh", "-a", "-x", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=no"]
         known = [loc.known_hosts for loc in (job.src, job.dst) if loc.known_hosts]

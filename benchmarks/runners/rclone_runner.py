@@ -53,6 +53,9 @@ class RcloneRunner:
     def version(self) -> str:
         return version_of(["rclone", "version"])
 
+    def files_in_flight(self) -> int | None:
+        return PARALLEL  # --transfers
+
     def command(self, job: CopyJob) -> Command:
         config = job.scratch / "rclone.conf"
         config.touch()
