@@ -9,6 +9,7 @@ truncation, parallel ranged writes into one file, posix-rename, error translatio
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -34,6 +35,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.sftp import SftpStore
+from fsmove.transfers.sftp.lean import chains_iv
 from tests.servers import RunningServer, make_tree
 
 T = TypeVar("T")
@@ -263,6 +265,62 @@ def test_big_file_pipelined_write_and_read(server: RunningServer) -> None:
         assert await read_all(s, "big.bin") == data
         got = [len(p) async for p in s.read("big.bin")]
         assert max(got) <= 256 * 1024 and sum(got) == len(data)
+        await st.aclose()
+
+    run(go)
+
+
+def test_upload_sends_no_ignore_packet_per_packet_with_aes_gcm(server: RunningServer) -> None:
+    """asyncssh sends an empty SSH_MSG_IGNORE before every encrypted packet (a CBC
+    countermeasure); with AES-GCM the store skips them (transfers/sftp/lean.py), so an
+    upload sends about one SSH packet per channel packet of data, not two. Counted by
+    the connection's packet sequence number; the file must still arrive whole."""
+    data = os.urandom(4 * 1024 * 1024)
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        conn = s._conn
+        assert conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+        channel = s._sftp._handler._writer.channel  # type: ignore[attr-defined]
+        before = conn._send_seq  # type: ignore[attr-defined]
+        assert await s.write("counted.bin", pieces(data)) == len(data)
+        sent = conn._send_seq - before  # type: ignore[attr-defined]
+        data_packets = -(-len(data) // channel._send_pktsize)
+        # Besides the data: open, close, a few window adjusts. With an IGNORE before
+        # each packet this would be more than twice ``data_packets``.
+        assert data_packets <= sent < 1.25 * data_packets + 20
+        assert (server.root / "counted.bin").read_bytes() == data
+        await st.aclose()
+
+    run(go)
+
+
+def test_only_cbc_ciphers_keep_the_ignore_countermeasure() -> None:
+    assert chains_iv("aes128-cbc") and chains_iv("AES256-CBC")
+    for cipher in ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"):
+        assert not chains_iv(cipher)
+
+
+def test_packets_are_still_logged_at_asyncssh_debug_level_3(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store skips asyncssh's per-packet log formatting only while asyncssh would
+    drop it; at debug level 3 (``--debug`` tracing) every packet is logged as before."""
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        asyncssh.set_debug_level(3)
+        try:
+            with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+                await s.write("logged.bin", pieces(b"x" * 100_000))
+        finally:
+            asyncssh.set_debug_level(1)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("[conn=") and "Sent MSG_CHANNEL_DATA" in m for m in messages)
+        assert any("Received MSG_CHANNEL_WINDOW_ADJUST" in m or "Received MSG_CHANNEL_DATA" in m
+                   for m in messages)
         await st.aclose()
 
     run(go)
