@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -35,7 +36,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.sftp import SftpStore
-from fsmove.transfers.sftp.lean import chains_iv
+from fsmove.transfers.sftp.lean import InputBuffer, chains_iv
 from tests.servers import RunningServer, make_tree
 
 T = TypeVar("T")
@@ -291,6 +292,55 @@ def test_upload_sends_no_ignore_packet_per_packet_with_aes_gcm(server: RunningSe
         # each packet this would be more than twice ``data_packets``.
         assert data_packets <= sent < 1.25 * data_packets + 20
         assert (server.root / "counted.bin").read_bytes() == data
+        await st.aclose()
+
+    run(go)
+
+
+def test_input_buffer_answers_like_bytes() -> None:
+    """asyncssh's receive buffer is swapped for ``InputBuffer`` (tails without copies):
+    every operation asyncssh uses on it must answer exactly as on ``bytes``."""
+    rng = random.Random(18)
+    for _ in range(2000):
+        ref, buf = b"", InputBuffer()
+        for _ in range(25):
+            op = rng.randrange(4)
+            if op == 0:
+                data = rng.randbytes(rng.randrange(50))
+                ref += data
+                buf += data
+            elif op == 1:
+                cut = rng.randrange(-5, 60)
+                ref, buf = ref[cut:], buf[cut:]
+            elif op == 2:
+                start = rng.choice([None, rng.randrange(-60, 60)])
+                stop = rng.randrange(-60, 60)
+                got = buf[start:stop]
+                assert isinstance(got, bytes) and got == ref[start:stop]
+            else:
+                sub, first = rng.randbytes(1), rng.randrange(5)
+                last = rng.choice([None, rng.randrange(60)])
+                assert buf.find(sub, first, last) == ref.find(sub, first, last)
+            assert len(buf) == len(ref) and bool(buf) is bool(ref) and bytes(buf) == ref
+
+
+def test_lean_connection_survives_key_reexchanges_both_ways(server: RunningServer) -> None:
+    """Without the IGNOREs and with the offset receive buffer, a transfer that re-keys
+    several times (every 512 KiB sent) still carries every byte, up and down."""
+    data = os.urandom(4 * 1024 * 1024 + 99)
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        conn = s._conn
+        assert isinstance(conn._inpbuf, InputBuffer)  # type: ignore[attr-defined]
+        conn._rekey_bytes = 512 * 1024  # type: ignore[attr-defined]
+        assert await s.write("rekeyed.bin", pieces(data)) == len(data)
+        # A re-key resets the count of bytes sent since the last one.
+        assert conn._rekey_bytes_sent < len(data)  # type: ignore[attr-defined]
+        assert (server.root / "rekeyed.bin").read_bytes() == data
+        assert await read_all(s, "rekeyed.bin") == data
+        assert isinstance(conn._inpbuf, InputBuffer)  # type: ignore[attr-defined]
         await st.aclose()
 
     run(go)

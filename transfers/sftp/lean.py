@@ -1,4 +1,4 @@
-"""Two per-packet costs of asyncssh that buy nothing here, removed from one connection.
+"""Three per-packet costs of asyncssh that buy nothing here, removed from one connection.
 
 1. **The empty ``SSH_MSG_IGNORE`` before every packet.** asyncssh 2.24's
    ``SSHConnection.send_packet`` sends an empty IGNORE message ahead of every encrypted
@@ -15,7 +15,14 @@
    its SFTP channel format nothing unless that level is set (``--debug`` with
    ``asyncssh.set_debug_level(3)`` still logs every packet).
 
-Both are done on the connection object (instance attributes over the class methods),
+3. **The receive buffer's tail copied twice per packet.** asyncssh keeps the bytes
+   received as ``bytes`` and, for every packet, re-slices the rest of the buffer after
+   its header and again after its body (``_recv_pkthdr``, ``_recv_packet``): a 256 KiB
+   read of eight 32 KiB packets is copied ~9 times over. ``InputBuffer`` gives the same
+   answers to the same operations, but a tail (``buf[n:]``) is an offset into the same
+   bytes, not a copy; a head or middle slice is ``bytes`` as before.
+
+All are done on the connection object (instance attributes over the class methods),
 never by changing asyncssh's classes: another connection in the same process is not
 touched. The bytes on the wire are otherwise the same. Measured in benchmarks/README.md
 ("Profile: SFTP large files").
@@ -24,7 +31,7 @@ touched. The bytes on the wire are otherwise the same. Measured in benchmarks/RE
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsIndex
 
 import asyncssh
 from asyncssh.constants import MSG_IGNORE
@@ -34,6 +41,54 @@ from asyncssh.logging import SSHLogger
 _EMPTY_STRING = b"\0\0\0\0"
 #: asyncssh logs a packet only at this debug level (``SSHLogger.packet``).
 _PACKET_DEBUG_LEVEL = 3
+
+
+class InputBuffer:
+    """Received bytes not yet parsed, for asyncssh's ``_inpbuf``: ``bytes``'s answers to
+    ``len``, truth, ``+=``, ``find`` and slicing, with ``buf[n:]`` taking no copy."""
+
+    __slots__ = ("_data", "_start")
+
+    def __init__(self, data: bytes = b"", start: int = 0) -> None:
+        self._data = data
+        self._start = start
+
+    def __len__(self) -> int:
+        return len(self._data) - self._start
+
+    def __bool__(self) -> bool:
+        return len(self._data) > self._start
+
+    def __bytes__(self) -> bytes:
+        return self._data[self._start:]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, InputBuffer):
+            other = bytes(other)
+        return isinstance(other, bytes) and bytes(self) == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable in spirit, like bytearray
+
+    def __iadd__(self, data: bytes) -> InputBuffer:
+        if self._start == len(self._data):
+            return InputBuffer(bytes(data))
+        # What is left (less than a packet) and the new data: one copy, as before.
+        return InputBuffer(self._data[self._start:] + data)
+
+    def __getitem__(self, index: slice | SupportsIndex) -> Any:
+        if not isinstance(index, slice):
+            return bytes(self)[index]
+        start, stop, step = index.indices(len(self))
+        if index.start is not None and index.stop is None and index.step is None:
+            return InputBuffer(self._data, self._start + start)  # buf[n:]: no copy
+        if step != 1:
+            return bytes(self)[index]
+        return self._data[self._start + start:self._start + max(start, stop)]
+
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        stop = len(self) if end is None else min(end, len(self))
+        at = self._data.find(sub, self._start + start, self._start + stop)
+        return at - self._start if at >= 0 else -1
 
 
 def chains_iv(cipher: str) -> bool:
@@ -59,7 +114,7 @@ def _quiet_packets(handler: object) -> None:
 
 
 def lighten(conn: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient) -> None:
-    """Apply both to ``conn`` and the channel carrying ``sftp`` (after the SFTP start,
+    """Apply all three to ``conn`` and the channel carrying ``sftp`` (after the SFTP start,
     so the channel exists). An asyncssh without these methods is left as it is."""
     cipher = str(conn.get_extra_info("send_cipher") or "")
     send_packet = getattr(type(conn), "send_packet", None)
@@ -74,6 +129,9 @@ def lighten(conn: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient) -> No
         # is what it finds.
         conn.send_packet = send_without_ignore  # type: ignore[method-assign]
     _quiet_packets(conn)
+    inpbuf = getattr(conn, "_inpbuf", None)
+    if isinstance(inpbuf, bytes):
+        conn._inpbuf = InputBuffer(inpbuf)  # type: ignore[attr-defined]
     writer = getattr(getattr(sftp, "_handler", None), "_writer", None)
     channel = getattr(writer, "channel", None)
     if channel is not None:
