@@ -5,16 +5,15 @@
    packet: the countermeasure against the chosen-plaintext attack on SSH's CBC mode
    (the next packet's IV is the last cipher block already sent; RFC 4251 section
    9.3.1). It doubles the packets and encryptions of an upload. With a counter-based
-   cipher (AES-GCM, ChaCha20-Poly1305, AES-CTR) there is no IV chaining to protect and
-   OpenSSH sends no such messages; this connection then skips the empty IGNOREs, and
+   cipher (AES-GCM, ChaCha20-Poly1305, AES-CTR) there is no IV chaining to protect (and
+   OpenSSH sends none before its data packets); this connection then skips the empty IGNOREs, and
    keeps them whenever the negotiated cipher is a CBC one. The cipher is chosen once
    per connection from fixed lists (ours and the server's), so a re-key picks it again.
 2. **Log formatting per packet.** ``SSHPacketLogger._log_packet`` builds the packet's
    name and a "N bytes" string for every packet sent or received, then hands them to a
    logger that drops them unless asyncssh's debug level is 3. Here the connection and
-   its SFTP channel format nothing unless that level is set (``--debug`` with
-   ``asyncssh.set_debug_level(3)`` still logs every packet).
-
+   its SFTP channel format nothing unless that level is set (whoever calls
+   ``asyncssh.set_debug_level(3)`` still sees every packet logged).
 3. **The receive buffer's tail copied twice per packet.** asyncssh keeps the bytes
    received as ``bytes`` and, for every packet, re-slices the rest of the buffer after
    its header and again after its body (``_recv_pkthdr``, ``_recv_packet``): a 256 KiB
