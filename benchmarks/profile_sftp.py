@@ -8,7 +8,8 @@ random bytes, and runs ``fsmove copy`` up and down, each in a child whose resour
 is read with ``os.wait4`` (user + system CPU of the client and its children: a figure
 that the machine's load changes far less than the wall time). With several ``--fsmove``
 executables (an old and a new checkout), every round runs each of them in turn, so a
-slow spell of the shared machine falls on all of them alike. Every copy is checked:
+slow spell of the shared machine falls on all of them alike (the order alternates round
+after round; with two, the rounds the second won are counted). Every copy is checked:
 the destination's SHA-256 must equal the source's. ``--py-spy DIR`` records one
 flame graph per executable and direction instead (py-spy slows the client; its CPU
 figures are then not comparable).
@@ -126,13 +127,21 @@ def main() -> None:
         corpus.mkdir(exist_ok=True)
         shutil.copyfile(work / "src" / "big.bin", corpus / "big.bin")
         for round_ in range(args.rounds):
-            for i, tool in enumerate(tools):
+            # Alternating order (old, new, new, old, ...): a slow spell falls on both.
+            order = list(enumerate(tools))
+            for i, tool in order if round_ % 2 == 0 else order[::-1]:
                 for direction in directions:
                     cpu, wall = _copy(tool, server, work, direction, args.py_spy, f"t{i}")
                     results.setdefault((i, direction), []).append((cpu, wall))
                     gb = size / 1e9
                     print(f"round {round_} tool {i} {direction}: cpu {cpu / gb:.2f} s/GB, "
                           f"{size / wall / 1e6:.0f} MB/s", flush=True)
+    if len(tools) == 2:
+        for direction in directions:
+            wins = sum(b[0] < a[0] for a, b in zip(results[(0, direction)],
+                                                   results[(1, direction)], strict=True))
+            print(f"{direction}: tool 1 used less CPU than tool 0 in {wins} of "
+                  f"{args.rounds} rounds")
     print("\nmedian over rounds (client CPU s per GB, MB/s):")
     for i, tool in enumerate(tools):
         for direction in directions:

@@ -9,7 +9,9 @@ truncation, parallel ranged writes into one file, posix-rename, error translatio
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import random
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -34,6 +36,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.sftp import SftpStore
+from fsmove.transfers.sftp.lean import InputBuffer, chains_iv
 from tests.servers import RunningServer, make_tree
 
 T = TypeVar("T")
@@ -263,6 +266,111 @@ def test_big_file_pipelined_write_and_read(server: RunningServer) -> None:
         assert await read_all(s, "big.bin") == data
         got = [len(p) async for p in s.read("big.bin")]
         assert max(got) <= 256 * 1024 and sum(got) == len(data)
+        await st.aclose()
+
+    run(go)
+
+
+def test_upload_sends_no_ignore_packet_per_packet_with_aes_gcm(server: RunningServer) -> None:
+    """asyncssh sends an empty SSH_MSG_IGNORE before every encrypted packet (a CBC
+    countermeasure); with AES-GCM the store skips them (transfers/sftp/lean.py), so an
+    upload sends about one SSH packet per channel packet of data, not two. Counted by
+    the connection's packet sequence number; the file must still arrive whole."""
+    data = os.urandom(4 * 1024 * 1024)
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        conn = s._conn
+        assert conn.get_extra_info("send_cipher") == "aes128-gcm@openssh.com"
+        channel = s._sftp._handler._writer.channel  # type: ignore[attr-defined]
+        before = conn._send_seq  # type: ignore[attr-defined]
+        assert await s.write("counted.bin", pieces(data)) == len(data)
+        sent = conn._send_seq - before  # type: ignore[attr-defined]
+        data_packets = -(-len(data) // channel._send_pktsize)
+        # Besides the data: open, close, a few window adjusts. With an IGNORE before
+        # each packet this would be more than twice ``data_packets``.
+        assert data_packets <= sent < 1.25 * data_packets + 20
+        assert (server.root / "counted.bin").read_bytes() == data
+        await st.aclose()
+
+    run(go)
+
+
+def test_input_buffer_answers_like_bytes() -> None:
+    """asyncssh's receive buffer is swapped for ``InputBuffer`` (tails without copies):
+    every operation asyncssh uses on it must answer exactly as on ``bytes``."""
+    rng = random.Random(18)
+    for _ in range(2000):
+        ref, buf = b"", InputBuffer()
+        for _ in range(25):
+            op = rng.randrange(4)
+            if op == 0:
+                data = rng.randbytes(rng.randrange(50))
+                ref += data
+                buf += data
+            elif op == 1:
+                cut = rng.randrange(-5, 60)
+                ref, buf = ref[cut:], buf[cut:]
+            elif op == 2:
+                start = rng.choice([None, rng.randrange(-60, 60)])
+                stop = rng.randrange(-60, 60)
+                got = buf[start:stop]
+                assert isinstance(got, bytes) and got == ref[start:stop]
+            else:
+                sub, first = rng.randbytes(1), rng.randrange(5)
+                last = rng.choice([None, rng.randrange(60)])
+                assert buf.find(sub, first, last) == ref.find(sub, first, last)
+            assert len(buf) == len(ref) and bool(buf) is bool(ref) and bytes(buf) == ref
+
+
+def test_lean_connection_survives_key_reexchanges_both_ways(server: RunningServer) -> None:
+    """Without the IGNOREs and with the offset receive buffer, a transfer that re-keys
+    several times (every 512 KiB sent) still carries every byte, up and down."""
+    data = os.urandom(4 * 1024 * 1024 + 99)
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        conn = s._conn
+        assert isinstance(conn._inpbuf, InputBuffer)  # type: ignore[attr-defined]
+        conn._rekey_bytes = 512 * 1024  # type: ignore[attr-defined]
+        assert await s.write("rekeyed.bin", pieces(data)) == len(data)
+        # A re-key resets the count of bytes sent since the last one.
+        assert conn._rekey_bytes_sent < len(data)  # type: ignore[attr-defined]
+        assert (server.root / "rekeyed.bin").read_bytes() == data
+        assert await read_all(s, "rekeyed.bin") == data
+        assert isinstance(conn._inpbuf, InputBuffer)  # type: ignore[attr-defined]
+        await st.aclose()
+
+    run(go)
+
+
+def test_only_cbc_ciphers_keep_the_ignore_countermeasure() -> None:
+    assert chains_iv("aes128-cbc") and chains_iv("AES256-CBC")
+    for cipher in ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"):
+        assert not chains_iv(cipher)
+
+
+def test_packets_are_still_logged_at_asyncssh_debug_level_3(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store skips asyncssh's per-packet log formatting only while asyncssh would
+    drop it; at debug level 3 (``--debug`` tracing) every packet is logged as before."""
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        asyncssh.set_debug_level(3)
+        try:
+            with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+                await s.write("logged.bin", pieces(b"x" * 100_000))
+        finally:
+            asyncssh.set_debug_level(1)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("[conn=") and "Sent MSG_CHANNEL_DATA" in m for m in messages)
+        assert any("Received MSG_CHANNEL_WINDOW_ADJUST" in m or "Received MSG_CHANNEL_DATA" in m
+                   for m in messages)
         await st.aclose()
 
     run(go)

@@ -68,7 +68,14 @@ at connect, the capabilities), ``channel.py`` (one SFTP channel: requests bounde
 translated, stat, list, remove, health, close), ``file_io.py`` (pipelined read and
 write, the folder checks before a write), ``session.py`` (``SftpSession``: mkdir,
 rename, place, set mtime), ``errors.py`` (asyncssh and socket errors to the backend
-taxonomy).
+taxonomy), ``lean.py`` (each connection without asyncssh's per-packet IGNORE message
+and log formatting), ``write_request.py`` (a WRITE request with one copy of its data).
+
+**Why asyncssh and not OpenSSH's ``ssh`` as a child** (measured 2026-12-04, see
+benchmarks/README.md "Profile: SFTP large files"): an ``ssh -s sftp`` child with
+asyncssh's SFTP client over its pipes halves this process's CPU per GB, but the child
+spends as much again, so the client's total is no lower; on a machine shared with the
+servers the total is what decides the rate.
 """
 
 from .session import SftpSession

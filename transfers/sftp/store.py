@@ -26,6 +26,7 @@ from ..cork import cork_connection
 from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 from .errors import one_line, socket_reason, translate
+from .lean import lighten
 from .session import SftpSession
 
 #: Fastest cipher on CPUs with AES-NI (FACTS.md); asyncssh's defaults follow.
@@ -108,6 +109,8 @@ class SftpStore:
         self._spare: SftpSession | None = None
         #: Folders checked to be real (not links), shared by every session.
         self._real_dirs: set[str] = set()
+        #: asyncssh without its per-packet extras (``lean.py``); False only to measure.
+        self._lean = True
 
     def _target(self) -> str:
         e = self._endpoint
@@ -261,6 +264,8 @@ class SftpStore:
         try:
             async with asyncio.timeout(self._timeout):
                 sftp = await conn.start_sftp_client(path_errors="surrogateescape")
+            if self._lean:
+                lighten(conn, sftp)
             posix_rename = await self._probe_posix_rename(sftp)
         except BaseException as exc:
             conn.close()
