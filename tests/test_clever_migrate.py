@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -407,7 +408,7 @@ def test_a_file_deleted_after_the_bulk_copy_converges(
     scene = make_scene(world, own_server, "gone")
     copied = world.fsmove(*scene.args("--yes", "--until", "copy"))
     assert copied.exit_code == 0, copied.output
-    (scene.old_uploads.root / "img" / "deep" / "b.txt").unlink()
+    shutil.rmtree(scene.old_uploads.root / "img" / "deep")  # b.txt's folder with it
     make_tree(scene.old_media, {"cover.png": b"changed after the copy"})
     checked = world.fsmove(*scene.args("--yes", "--until", "verify"))
     assert checked.exit_code == 0, checked.output  # converged, no exit 4, no loop
@@ -418,6 +419,8 @@ def test_a_file_deleted_after_the_bulk_copy_converges(
     uploads = {k: v for k, v in UPLOADS.items() if k != "img/deep/b.txt"}
     assert_migrated(world, scene, uploads=uploads,
                     media={**MEDIA, "cover.png": b"changed after the copy"})
+    new_uploads = _server_of(scene, world, _new_addons(world, scene)["gone-uploads"])
+    assert not (new_uploads.root / "img" / "deep").exists()
 
 
 def test_ctrl_c_during_a_clever_child_stops_it_and_exits_130(

@@ -209,6 +209,19 @@ def emptied_folders(deleted: Collection[str], old_now: Tree) -> list[str]:
     return sorted(found, key=lambda f: (-f.count("/"), f))
 
 
+def remove_folders_not_in(src: Endpoint, dst: Endpoint, connect: ConnectOptions) -> None:
+    """After a copy with ``--delete`` (which removes files only): remove the destination's
+    folders the source does not have, deepest first, never at or below a source path
+    fsmove does not look into; a folder that is not empty stays (the verification then
+    names what is in it)."""
+    old, new = read_trees([src, dst], connect)
+    blind = set(old.blind)
+    extra = sorted((d for d in new.dirs - old.dirs if not is_at_or_below(d, blind)),
+                   key=lambda f: (-f.count("/"), f))
+    if extra:
+        asyncio.run(_remove_folders(dst, extra, connect))
+
+
 async def _remove_folders(dst: Endpoint, folders: list[str], connect: ConnectOptions) -> None:
     """Remove each folder, deepest first; one that is not empty (the new app wrote in it)
     or cannot be removed stays, and the verification then names it."""

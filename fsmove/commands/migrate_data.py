@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmove.clever import migrate_state
-from fsmove.clever.catchup import CopySettings, catch_up, reference
+from fsmove.clever.catchup import CopySettings, catch_up, reference, remove_folders_not_in
 from fsmove.clever.migrate_state import BucketPair
 from fsmove.clever.trees import list_trees, read_trees
 from fsmove.commands.copy import CopyRequest, run_copy
@@ -26,11 +26,16 @@ class DataPhases(MigrationCore):
     def _copy(self, pair: BucketPair, *, delete: bool, checksum: bool) -> ExitCode:
         req = self.req
         src, dst = self._endpoints(pair)
-        return run_copy(CopyRequest(
+        code = run_copy(CopyRequest(
             src=src, dst=dst,
             options=replace(req.copy, checksum=checksum, delete=delete),
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
+        if delete and code is ExitCode.OK:
+            # A folder the running app removed with its files: --delete removed the files
+            # only, and the verification (and the cut-over) wants the trees equal.
+            remove_folders_not_in(src, dst, req.connect)
+        return code
 
     def _copy_each(self, phase: str, *, delete: bool) -> ExitCode:
         for pair in self.state.pairs:
