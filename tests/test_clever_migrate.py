@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,8 +172,10 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
     scene = make_scene(world, own_server, "shop")
     # The old app keeps writing while the switch runs: one file as the zone moves, one
     # as the redeploy starts (both after the final delta, before the new app is up).
-    world.emulator.on_request("PUT", rf"/applications/{scene.app.id}$",
-                              _write_old(scene.old_uploads, "during/zone.txt", b"zone"))
+    def zone_moves(_request: Request) -> None:  # the old app writes one file, deletes one
+        make_tree(scene.old_uploads, {"during/zone.txt": b"zone"})
+        (scene.old_uploads.root / "img" / "deep" / "b.txt").unlink()
+    world.emulator.on_request("PUT", rf"/applications/{scene.app.id}$", zone_moves)
     world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
                               _write_old(scene.old_media, "during/restart.txt", b"restart"))
     # Other FS Buckets of the owner, never mounted (earlier scenes of the module leave
@@ -193,8 +196,14 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
     assert sorted(ran) == sorted(["env --app", "addon list", "domain --app", "addon create",
                                   "addon create", "service link-addon", "env set", "env set",
                                   "service unlink-addon", "restart --app"]), ran
+    # The catch-up copied the file and deleted the one the old app deleted after the
+    # final delta (the new bucket equals the old one at cut-over), and said so.
     assert_migrated(world, scene, extra_uploads={"during/zone.txt": b"zone"},
-                    extra_media={"during/restart.txt": b"restart"})
+                    extra_media={"during/restart.txt": b"restart"},
+                    uploads={k: v for k, v in UPLOADS.items() if k != "img/deep/b.txt"})
+    assert ("catchup: shop-uploads -> shop-uploads-mtl: 1 file(s) the old app deleted after "
+            "the final delta, deleted from the new bucket:\n  deleted /img/deep/b.txt\n"
+            in out.stdout), out.stdout
     assert world.emulator.unknown == []
     # The plan printed exactly the create commands migrate ran.
     creates = [a for a in world.child_argv() if a[:2] == ["addon", "create"]]
@@ -399,7 +408,7 @@ def test_a_file_deleted_after_the_bulk_copy_converges(
     scene = make_scene(world, own_server, "gone")
     copied = world.fsmove(*scene.args("--yes", "--until", "copy"))
     assert copied.exit_code == 0, copied.output
-    (scene.old_uploads.root / "img" / "deep" / "b.txt").unlink()
+    shutil.rmtree(scene.old_uploads.root / "img" / "deep")  # b.txt's folder with it
     make_tree(scene.old_media, {"cover.png": b"changed after the copy"})
     checked = world.fsmove(*scene.args("--yes", "--until", "verify"))
     assert checked.exit_code == 0, checked.output  # converged, no exit 4, no loop
@@ -410,6 +419,8 @@ def test_a_file_deleted_after_the_bulk_copy_converges(
     uploads = {k: v for k, v in UPLOADS.items() if k != "img/deep/b.txt"}
     assert_migrated(world, scene, uploads=uploads,
                     media={**MEDIA, "cover.png": b"changed after the copy"})
+    new_uploads = _server_of(scene, world, _new_addons(world, scene)["gone-uploads"])
+    assert not (new_uploads.root / "img" / "deep").exists()
 
 
 def test_ctrl_c_during_a_clever_child_stops_it_and_exits_130(
@@ -460,15 +471,25 @@ def test_catch_up_never_overwrites_what_the_new_app_wrote(
         # During the redeploy the old instances write two files; the new app, once up,
         # writes one of them too (its own version).
         make_tree(scene.old_uploads, {"shared.txt": b"old app", "only-old.txt": b"old"})
-        make_tree(new_uploads, {"shared.txt": b"new app, newer"})
+        make_tree(new_uploads, {"shared.txt": b"new app, newer", "only-new.txt": b"new"})
+        # The old app deletes a file the new app rewrites: kept, a conflict too.
+        (scene.old_uploads.root / "index.html").unlink()
+        make_tree(new_uploads, {"index.html": b"<h1>the new shop</h1>"})
     world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$",
                               both_write)
     first = world.fsmove(*scene.args("--yes"))
     assert first.exit_code == 4, first.output
     assert f"catchup: CONFLICT {scene.name}-uploads:/shared.txt" in first.stdout
+    assert (f"catchup: CONFLICT {scene.name}-uploads:/index.html: the old app deleted it, "
+            "the new one wrote it after the final delta; the new app's version is kept"
+            in first.stdout), first.stdout
+    assert (new_uploads.root / "index.html").read_bytes() == b"<h1>the new shop</h1>"
     assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
     assert (new_uploads.root / "only-old.txt").read_bytes() == b"old"
     again = world.fsmove(*scene.args("--yes"))  # reported once: the rerun finishes
     assert again.exit_code == 0, again.output
     assert (new_uploads.root / "shared.txt").read_bytes() == b"new app, newer"
+    assert (new_uploads.root / "index.html").read_bytes() == b"<h1>the new shop</h1>"
+    # The rerun's catch-up deletes nothing the new app wrote (the old bucket never had it).
+    assert (new_uploads.root / "only-new.txt").read_bytes() == b"new"
     assert len(_successful_deploys(scene)) == 1 and scene.app.zone == "mtl"

@@ -5,6 +5,7 @@ old app's own FTP bucket (holding its code) and the one the platform gives the n
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,14 +184,18 @@ def test_ftp_php_app_is_recreated_in_the_zone(php: PhpScene,
     # No secret in any child's command line (the env went through stdin).
     flat = json.dumps(clever_world.child_argv())
     assert DB_PASSWORD not in flat and php.src.password not in flat
-    journal = list((clever_world.state_home / "fsmove" / "php").glob("*.json"))
-    assert len(journal) == 1 and DB_PASSWORD not in journal[0].read_text()
+    files = list((clever_world.state_home / "fsmove" / "php").glob("*.json"))
+    journal = [p for p in files if not p.name.endswith(".snapshot.json")]
+    assert len(journal) == 1 and len(files) == 2  # the journal, the catch-up's snapshot
+    assert all(DB_PASSWORD not in p.read_text() and php.src.password not in p.read_text()
+               for p in files)
     # A rerun has nothing left to do and changes nothing.
     before = len(_mutations(php.emu))
     result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl", "--yes",
                                  "--quiet")
     assert result.exit_code == 0 and len(_mutations(php.emu)) == before
-    assert "[8/8] domains: done already" in result.stdout
+    assert "[8/9] domains: done already" in result.stdout
+    assert "[9/9] catchup: done already" in result.stdout
     # Without --yes and no terminal: a one-line refusal, nothing asked, nothing changed.
     result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "rbx")
     assert result.exit_code == 2 and "add --yes" in result.stderr
@@ -221,9 +226,81 @@ def test_dry_run_changes_nothing_and_prints_every_change(
         "would run: clever restart --app '<new app>' -q",
         f"would run: clever domain rm www.legacy.example --app {php.old.id}",
         "would run: clever domain add www.legacy.example --app '<new app>'",
+        "would copy what the old app wrote to its bucket after the code copy, and delete "
+        "from the new app's bucket what it deleted (never over a file the new app changed)",
     ):
         assert line in out, line
     assert "dry run: nothing was changed" in out
+
+
+def test_the_code_copy_takes_the_users_copy_options(
+        php: PhpScene, clever_world: CleverWorld) -> None:
+    """--workers, --bwlimit, --retries, --retry-delay and the connection caps reach the
+    code copy (built by fsmove/commands/options.py, as for every copy): its job journal
+    keeps the options it ran with (what `fsmove resume` would replay)."""
+    from fsmove.transfers.jobs import list_jobs, read_status
+    from fsmove.transfers.ratelimit import parse_rate
+
+    result = clever_world.fsmove(
+        "migrate", "--app", "legacy-php", "--to", "mtl", "--yes", "--quiet",
+        "--workers", "3", "--bwlimit", "64M", "--retries", "2", "--retry-delay", "0.5",
+        "--src-connections", "2", "--dst-connections", "3")
+    assert result.exit_code == 0, result.output
+    _assert_recreated(php)
+    (job,) = list_jobs(clever_world.state_home / "fsmove" / "jobs")
+    options = read_status(job).options
+    assert options is not None
+    assert {k: options[k] for k in ("workers", "bwlimit", "retries", "retry_delay",
+                                    "src_connections", "dst_connections", "delete")} == {
+        "workers": 3, "bwlimit": parse_rate("64M"), "retries": 2, "retry_delay": 0.5,
+        "src_connections": 2, "dst_connections": 3, "delete": True}
+
+
+def test_what_the_old_app_does_to_its_bucket_after_the_code_copy_is_caught_up(
+        php: PhpScene, clever_world: CleverWorld, tmp_path: Path) -> None:
+    """The old app serves until its domains move: uploads it writes and files it deletes
+    after the code copy reach the new app's bucket once they moved; never over what the
+    new app wrote (a conflict, exit 4, reported once), never at or below a path the old
+    bucket holds as a link (fsmove does not look into it: its absence proves nothing)."""
+    emu, src, dst = php.emu, php.src, php.dst
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def old_app_writes(_request: Request) -> None:  # the new app's deployment starts
+        make_tree(src, {"wp-content/uploads/2025/late.jpg": b"\xff\xd8late upload",
+                        "index.php": b"<?php echo 'edited by the old app'; ?>"})
+        shutil.rmtree(src.root / "lib")  # its only file with it
+        shutil.rmtree(src.root / "assets")
+        (src.root / "assets").symlink_to(elsewhere)
+
+    def new_app_writes(_request: Request) -> None:  # the first domain reaches the new app
+        if not (dst.root / "by-new.txt").exists():
+            make_tree(dst, {"by-new.txt": b"the new app's own",
+                            "index.php": b"<?php echo 'the new app'; ?>"})
+    emu.on_request("POST", r"/instances$", old_app_writes)
+    emu.on_request("PUT", r"/vhosts/www\.legacy\.example$", new_app_writes)
+    args = ("migrate", "--app", "legacy-php", "--to", "mtl", "--yes", "--quiet")
+    first = clever_world.fsmove(*args)
+    assert first.exit_code == 4, first.output
+    out = first.stdout
+    assert "1 conflict(s) listed above (exit 4)" in out, first.output
+    assert ("catchup: CONFLICT /index.php: the old app and the new one both wrote it after "
+            "the code copy; the new app's version is kept") in out, out
+    assert "1 file(s) the old app wrote after the code copy" in out
+    assert ("1 file(s) the old app deleted after the code copy, deleted from the new "
+            "bucket:\n  deleted /lib/db.php\n") in out
+    assert ("/assets/logo.png kept in the new bucket although the old one no longer lists "
+            "it: the old bucket holds /assets as a link") in out
+    want = {**CODE, "wp-content/uploads/2025/late.jpg": b"\xff\xd8late upload",
+            "by-new.txt": b"the new app's own", "index.php": b"<?php echo 'the new app'; ?>"}
+    del want["lib/db.php"]
+    assert _tree(dst.root) == want and not (dst.root / "lib").exists()
+    assert php.old.domains == [f"app-{php.old.id.removeprefix('app_')}.cleverapps.io"]
+    again = clever_world.fsmove(*args)  # the conflict was reported: the rerun finishes
+    assert again.exit_code == 0, again.output
+    assert "CONFLICT" not in again.stdout and "re-creation of legacy-php in mtl done" in \
+        again.stdout
+    assert _tree(dst.root) == want
 
 
 def test_500_on_each_kind_of_step_then_rerun_completes_without_duplicates(

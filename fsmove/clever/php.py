@@ -38,6 +38,11 @@ bucket, link or successful deployment:
    domain add D --app NEW`` (a domain held by another app is refused, so rm comes
    first; the add is retried once at once if it fails, the domain being on no app).
    Each domain is marked moved in the journal; a rerun reads both apps' domains first.
+9. **catchup** (FTP): what the old app wrote to or deleted from its own bucket after the
+   code copy (it served its domains until they moved) is carried over into the new app's
+   bucket, never over what the new app changed (a conflict: exit 4, listed once); the
+   paths moved are verified (fsmove/clever/php_catchup.py, the decision of ``fsmove
+   migrate``'s catch-up).
 
 Then the DNS records for ZONE are printed, for the user's own domains only (never
 ``*.cleverapps.io``). The old application and its own FTP bucket are never unlinked,
@@ -58,6 +63,7 @@ from collections.abc import Callable
 from fsmove.clever import php_state
 from fsmove.clever.api import CleverApi
 from fsmove.clever.clever_tool import CleverCli, CleverError
+from fsmove.clever.php_catchup import CatchUpStep
 from fsmove.clever.php_create import CreateStep
 from fsmove.clever.php_release import ReleaseSteps
 from fsmove.clever.php_run import PhpMigrationRequest, is_secret_name
@@ -73,6 +79,7 @@ from fsmove.clever.php_survey import (
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
+from fsmove.transfers.copy import CopyOptions
 
 
 def is_php_app(api: CleverApi, app: str) -> bool:
@@ -83,8 +90,9 @@ def is_php_app(api: CleverApi, app: str) -> bool:
 
 
 def migrate_if_php(app: str, zone: str, *, yes: bool, dry_run: bool, quiet: bool,
-                   connect: ConnectOptions, other_options: tuple[str, ...] = ()
-                   ) -> ExitCode | None:
+                   connect: ConnectOptions, copy: CopyOptions | None = None,
+                   src_connections: int | None = None, dst_connections: int | None = None,
+                   other_options: tuple[str, ...] = ()) -> ExitCode | None:
     """``fsmove migrate``'s dispatch: the re-creation's exit code when ``app`` is a PHP
     app, None when it is not (the caller then moves it). ``other_options`` names the
     options given that only apply to a move (``--until``, ``--bucket``, ...): refused."""
@@ -95,9 +103,10 @@ def migrate_if_php(app: str, zone: str, *, yes: bool, dry_run: bool, quiet: bool
         raise UsageError(f"{', '.join(other_options)}: not for a PHP app, which is "
                          f"re-created rather than moved; run `fsmove migrate --app {app} "
                          f"--to {zone}` without {'it' if len(other_options) == 1 else 'them'}")
-    return run_php_migration(PhpMigrationRequest(app=app, zone=zone, yes=yes,
-                                                 dry_run=dry_run, quiet=quiet,
-                                                 connect=connect), api=api)
+    return run_php_migration(PhpMigrationRequest(
+        app=app, zone=zone, yes=yes, dry_run=dry_run, quiet=quiet, connect=connect,
+        copy=copy or CopyOptions(), src_connections=src_connections,
+        dst_connections=dst_connections), api=api)
 
 
 def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
@@ -110,7 +119,7 @@ def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
     return _PhpMigration(req, api, cli, say).run()
 
 
-class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps):
+class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
     """The walk over the steps (module docstring)."""
 
     def run(self) -> ExitCode:
@@ -145,7 +154,7 @@ class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps):
         handlers: dict[str, Callable[[], ExitCode]] = {
             "create": self._create, "env": self._env, "links": self._links,
             "scale": self._scale, "options": self._options, "code": self._code,
-            "deploy": self._deploy, "domains": self._domains,
+            "deploy": self._deploy, "domains": self._domains, "catchup": self._catch_up,
         }
         for index, step in enumerate(STEPS):
             label = f"[{index + 1}/{len(STEPS)}] {step}"

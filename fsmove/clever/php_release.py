@@ -9,7 +9,9 @@ import shlex
 import time
 from dataclasses import replace
 
+from fsmove.clever import php_state
 from fsmove.clever.bucket import read_owned_bucket
+from fsmove.clever.catchup import reference, remove_folders_not_in
 from fsmove.clever.clever_tool import CleverCommand, CleverError
 from fsmove.clever.php_run import (
     DEPLOY_POLL,
@@ -24,6 +26,7 @@ from fsmove.clever.php_survey import (
     domains,
     read_app,
 )
+from fsmove.clever.trees import read_trees
 from fsmove.exitcodes import ExitCode
 
 
@@ -34,14 +37,14 @@ class ReleaseSteps(PhpRun):
     def _copy_code(self) -> ExitCode:
         from fsmove.commands.copy import CopyRequest, run_copy
         from fsmove.commands.verify import VerifyRequest, run_verify
-        from fsmove.transfers.copy import CopyOptions
         from fsmove.verify.results import Tier
 
+        req = self.req
         src = f"clever://{self.st.old_bucket}"
         dst = f"clever://{self.st.new_bucket or '<new app bucket>'}"
         copy = shlex.join(["fsmove", "copy", src, dst, "--delete"])
         verify = shlex.join(["fsmove", "verify", src, dst])
-        if self.req.dry_run:
+        if req.dry_run:
             self.say(f"would run: {copy}")
             self.say(f"would run: {verify}")
             return ExitCode.OK
@@ -50,19 +53,35 @@ class ReleaseSteps(PhpRun):
         # verification (no `clever addon env` child per bucket and per phase).
         old_root, new_root = (read_owned_bucket(self.api, self.owner, str(bucket)).endpoint("/")
                               for bucket in (self.st.old_bucket, self.st.new_bucket))
+        # The catch-up's reference: the old tree listed before the copy, the new one after
+        # the verification (fsmove/clever/catchup.py): what the old app writes or deletes
+        # from now on, until its domains have left it, is carried over after them.
+        old_before = read_trees([old_root], req.connect)[0].files
+        # The user's copy options (--workers, --bwlimit, --retries, connections: built
+        # once by fsmove/commands/options.py), with --delete: the new bucket ends as the
+        # old one.
         code = run_copy(CopyRequest(src=old_root, dst=new_root,
-                                    options=CopyOptions(delete=True),
-                                    connect=self.req.connect, quiet=self.req.quiet))
+                                    options=replace(req.copy, delete=True, dry_run=False),
+                                    connect=req.connect, quiet=req.quiet,
+                                    src_connections=req.src_connections,
+                                    dst_connections=req.dst_connections))
         if code is not ExitCode.OK:
             self.say(f"  the code copy stopped (exit {int(code)}); rerun the same command "
                      "to resume it: nothing was deployed, no domain moved")
             return code
+        remove_folders_not_in(old_root, new_root, req.connect)  # --delete removes files only
         self.say(f"  {verify}")
         code = run_verify(VerifyRequest(src=old_root, dst=new_root, tier=Tier.FULL,
-                                        connect=self.req.connect, quiet=self.req.quiet))
+                                        connect=req.connect, quiet=req.quiet,
+                                        src_connections=req.src_connections,
+                                        dst_connections=req.dst_connections,
+                                        bwlimit=req.copy.bwlimit))
         if code is not ExitCode.OK:
             self.say(f"  the new app's code differs from the old one's (exit {int(code)}); "
                      "nothing was deployed, no domain moved: rerun to copy and verify again")
+            return code
+        new_after = read_trees([new_root], req.connect)[0].files
+        php_state.save_snapshot(self._snapshot_path(), reference(old_before, new_after))
         return code
 
     def _wait_for_push(self) -> ExitCode:

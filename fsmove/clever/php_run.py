@@ -15,6 +15,7 @@ from fsmove.clever.php_state import PhpState
 from fsmove.clever.php_survey import OldApp
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import UsageError
+from fsmove.transfers.copy import CopyOptions
 
 #: How long a rerun waits for a deployment it finds still running, and how often it looks.
 DEPLOY_WAIT = 1800.0
@@ -36,6 +37,11 @@ class PhpMigrationRequest:
     owner: str | None = None
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     quiet: bool = False
+    #: The copy options of `fsmove migrate`'s flags (fsmove/commands/options.py builds
+    #: them once): the code copy and the catch-up use them, ``delete`` turned on.
+    copy: CopyOptions = field(default_factory=CopyOptions)
+    src_connections: int | None = None
+    dst_connections: int | None = None
 
 
 def is_secret_name(name: str) -> bool:
@@ -67,6 +73,10 @@ class PhpRun:
         self.state = state
         if not self.req.dry_run and self.path is not None:
             php_state.save(self.path, state)
+
+    def _snapshot_path(self) -> Path:
+        """The catch-up's reference, saved by the code copy."""
+        return php_state.snapshot_path(self.st.old_app, self.st.zone)
 
     @property
     def st(self) -> PhpState:

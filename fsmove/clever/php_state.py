@@ -7,8 +7,9 @@ cannot be repeated without harm (the restart) record that they *started* before 
 so that a rerun after a kill in the middle looks at the platform first (the app by its
 recorded name, the deployment list) instead of doing them a second time.
 
-It holds ids, names, domain names and deployment ids: no variable value, no password,
-no token.
+It holds ids, names, domain names, deployment ids and the paths of catch-up conflicts
+already reported: no variable value, no password, no token. The catch-up's reference (the
+code buckets' file lists around the code copy) is a file of its own next to it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from . import statefile
 
 VERSION = 1
 #: The steps, in the order they run.
-STEPS = ("create", "env", "links", "scale", "options", "code", "deploy", "domains")
+STEPS = ("create", "env", "links", "scale", "options", "code", "deploy", "domains",
+         "catchup")
 
 JOURNAL = statefile.JournalFile(
     kind="php", version=VERSION, what="PHP migration journal",
@@ -52,6 +54,8 @@ class PhpState:
     deploy_baseline: tuple[str, ...] | None = None
     deployment: str | None = None  # the successful deployment's id
     done: tuple[str, ...] = field(default_factory=tuple)
+    #: Catch-up conflicts already reported ("path"), each reported once.
+    conflicts_reported: tuple[str, ...] = ()
 
     def is_done(self, step: str) -> bool:
         return step in self.done
@@ -60,8 +64,28 @@ class PhpState:
         return self if step in self.done else replace(self, done=(*self.done, step))
 
 
+SNAPSHOT = statefile.JournalFile(
+    kind="php", version=VERSION, what="catch-up snapshot",
+    advice="delete it and rerun: the catch-up then only reports, compare the buckets with "
+           "fsmove verify")
+
+
 def state_path(old_app: str, zone: str) -> Path:
     return JOURNAL.path(old_app, "", zone)
+
+
+def snapshot_path(old_app: str, zone: str) -> Path:
+    """Both code buckets' trees around the code copy (fsmove/clever/trees.py): the
+    catch-up's reference."""
+    return state_path(old_app, zone).with_suffix(".snapshot.json")
+
+
+def load_snapshot(path: Path) -> dict[str, Any] | None:
+    return SNAPSHOT.read(path)
+
+
+def save_snapshot(path: Path, data: dict[str, Any]) -> None:
+    statefile.write(path, data, version=SNAPSHOT.version)
 
 
 def _from_document(data: dict[str, Any]) -> PhpState:
@@ -78,6 +102,7 @@ def _from_document(data: dict[str, Any]) -> PhpState:
         domains=tuple(map(str, data["domains"])), moved=tuple(map(str, data["moved"])),
         deploy_baseline=None if baseline is None else tuple(map(str, baseline)),
         deployment=data.get("deployment"), done=tuple(map(str, data["done"])),
+        conflicts_reported=tuple(map(str, data.get("conflicts_reported") or ())),
     )
 
 

@@ -27,9 +27,11 @@ same command continues where the last one stopped:
    buckets (never deleted); then ONE redeploy (``clever restart``), only after the
    deployment list shows no redeploy of this migration already succeeded.
 7. **catchup**: what the old instances wrote to the old buckets after the final delta
-   (they ran until the new deployment replaced them) is copied to the new ones; a file
-   the new app changed since is never overwritten (listed as a conflict, exit 4, reported
-   once); the files moved are verified.
+   (they ran until the new deployment replaced them) is copied to the new ones, and what
+   they deleted is deleted from them (never at or below a path fsmove could not look
+   into: the ``--delete`` rule); a file the new app changed since is never overwritten
+   nor deleted (listed as a conflict, exit 4, reported once); the paths moved are
+   verified (fsmove/clever/catchup.py).
 8. **dns**: the records to set for ZONE (the user's own domains; never *.cleverapps.io)
    and the watch command.
 
@@ -262,7 +264,8 @@ def run_migrate(req: MigrateRequest) -> ExitCode:
 
     php_code = migrate_if_php(
         req.app, req.zone, yes=req.yes, dry_run=req.dry_run, quiet=req.quiet,
-        connect=req.connect,
+        connect=req.connect, copy=req.copy, src_connections=req.src_connections,
+        dst_connections=req.dst_connections,
         other_options=tuple(flag for flag, given in (
             ("--bucket", bool(req.buckets)), ("--until", req.until is not None),
             ("--repo", req.repo is not None), ("--report", bool(req.reports))) if given),

@@ -1,7 +1,8 @@
 """`fsmove migrate`'s data phases, the app running meanwhile: **copy**, **verify** (the
-delta once at once on a difference, then verified again), **delta** (``--delete``, then
-both trees listed: the catch-up's reference) and, after the switch, **catchup** (what the
-old instances wrote, never over what the new app changed). Each runs fsmove's own copy
+delta once at once on a difference, then verified again), **delta** (``--delete``; the
+old trees listed before it, the new ones after: the catch-up's reference) and, after the
+switch, **catchup** (what the old instances wrote or deleted, never over what the new app
+changed: fsmove/clever/catchup.py). Each runs fsmove's own copy
 and verify on the buckets read once in this run. (Their dry runs: migrate.py.)"""
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from fsmove.clever import migrate_state
+from fsmove.clever.catchup import CopySettings, catch_up, reference, remove_folders_not_in
 from fsmove.clever.migrate_state import BucketPair
-from fsmove.clever.trees import changed, fnmatch_exact, list_trees
+from fsmove.clever.trees import list_trees, read_trees
 from fsmove.commands.copy import CopyRequest, run_copy
 from fsmove.commands.migration_core import MigrationCore, say, say_progress
 from fsmove.commands.verify import VerifyRequest, run_verify
@@ -24,11 +26,16 @@ class DataPhases(MigrationCore):
     def _copy(self, pair: BucketPair, *, delete: bool, checksum: bool) -> ExitCode:
         req = self.req
         src, dst = self._endpoints(pair)
-        return run_copy(CopyRequest(
+        code = run_copy(CopyRequest(
             src=src, dst=dst,
             options=replace(req.copy, checksum=checksum, delete=delete),
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
+        if delete and code is ExitCode.OK:
+            # A folder the running app removed with its files: --delete removed the files
+            # only, and the verification (and the cut-over) wants the trees equal.
+            remove_folders_not_in(src, dst, req.connect)
+        return code
 
     def _copy_each(self, phase: str, *, delete: bool) -> ExitCode:
         for pair in self.state.pairs:
@@ -85,56 +92,46 @@ class DataPhases(MigrationCore):
         return ExitCode.OK
 
     def delta_pairs(self) -> ExitCode:
+        # The old trees are listed BEFORE the delta copies them and the new ones right
+        # after: a file the old app writes or deletes while the delta runs then differs
+        # from the snapshot, and the catch-up carries it over (listed after the copy, it
+        # would look unchanged and be lost).
+        olds = read_trees([self._endpoints(p)[0] for p in self.state.pairs], self.req.connect)
         code = self._copy_each("delta", delete=True)
         if code is not ExitCode.OK:
             return code
-        snapshot: dict[str, Any] = {}
-        for pair in self.state.pairs:
-            old, new = list_trees(list(self._endpoints(pair)), self.req.connect)
-            snapshot[pair.old_id] = {"old": old, "new": new}
+        news = list_trees([self._endpoints(p)[1] for p in self.state.pairs], self.req.connect)
+        snapshot: dict[str, Any] = {
+            pair.old_id: reference(old.files, new)
+            for pair, old, new in zip(self.state.pairs, olds, news, strict=True)}
         migrate_state.save_snapshot(self.snap_path, snapshot)
         return ExitCode.OK
 
     def catchup(self) -> ExitCode:
         if self.req.dry_run:
             say("catchup (dry run): would copy what the old instances wrote to the old "
-                 "buckets after the final delta (never over a file the new app changed)")
+                 "buckets after the final delta, and delete from the new buckets what they "
+                 "deleted (never over a file the new app changed)")
             return ExitCode.OK
+        req = self.req
+        settings = CopySettings(copy=req.copy, connect=req.connect, quiet=req.quiet,
+                                src_connections=req.src_connections,
+                                dst_connections=req.dst_connections)
         snapshot = migrate_state.load_snapshot(self.snap_path)
         conflicts: list[str] = []
         for pair in self.state.pairs:
-            before = snapshot.get(pair.old_id) or {"old": {}, "new": {}}
-            old_now, new_now = list_trees(list(self._endpoints(pair)), self.req.connect)
-            written_old = changed(old_now, before["old"])
-            written_new = changed(new_now, before["new"])
-            both = sorted(written_old & written_new)
-            clash = [p for p in both if old_now.get(p) != new_now.get(p)]
-            fresh = sorted(p for p in written_old - written_new)
-            key = f"{pair.old_name}:"
-            conflicts += [p for p in clash if key + p not in self.state.conflicts_reported]
-            self.state.conflicts_reported += [key + p for p in clash
-                                              if key + p not in self.state.conflicts_reported]
-            if clash:
-                for p in clash:
-                    say(f"catchup: CONFLICT {pair.old_name}:/{p}: the old app and the new "
-                         "one both wrote it after the final delta; the new app's version is "
-                         "kept")
-            if not fresh:
-                say(f"catchup: {self._label(pair)}: nothing new in the old bucket")
-            else:
-                filters = Filters(include=tuple(fnmatch_exact(p) for p in fresh))
-                say(f"catchup: {self._label(pair)}: {len(fresh)} file(s) the old instances "
-                     "wrote after the final delta")
-                code = self._copy_filtered(pair, filters)
-                if code is ExitCode.OK:
-                    code = self._verify_pair(pair, filters=filters, report=False)
-                if code is not ExitCode.OK:
-                    return code
-                new_now = list_trees([self._endpoints(pair)[1]], self.req.connect)[0]
-            # The reference moves on: a rerun compares with the trees as this catch-up
-            # left them (a file it copied is not "written by the new app", whatever
-            # modification time the new bucket gave it).
-            snapshot[pair.old_id] = {"old": old_now, "new": new_now}
+            src, dst = self._endpoints(pair)
+            done = catch_up(
+                label=self._label(pair), key=f"{pair.old_name}:", src=src, dst=dst,
+                before=snapshot.get(pair.old_id) or {"old": {}, "new": {}},
+                since="after the final delta", settings=settings,
+                reported=self.state.conflicts_reported, say=say)
+            conflicts += done.new_conflicts
+            self.state.conflicts_reported += done.new_conflicts
+            if done.code is not ExitCode.OK:
+                self.save()
+                return done.code
+            snapshot[pair.old_id] = done.snapshot
             migrate_state.save_snapshot(self.snap_path, snapshot)
         self.save()
         if conflicts:
@@ -143,11 +140,3 @@ class DataPhases(MigrationCore):
                       "is reported once)")
             return ExitCode.MISMATCH
         return ExitCode.OK
-
-    def _copy_filtered(self, pair: BucketPair, filters: Filters) -> ExitCode:
-        req = self.req
-        src, dst = self._endpoints(pair)
-        return run_copy(CopyRequest(
-            src=src, dst=dst,
-            options=replace(req.copy, filters=filters),
-            connect=req.connect, quiet=req.quiet))

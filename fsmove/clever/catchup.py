@@ -1,0 +1,235 @@
+"""The catch-up after a switch: what the old app did to its bucket after the last copy
+into the new bucket — files it wrote AND files it deleted — carried over, never over what
+the new app did meanwhile. One decision for ``fsmove migrate``'s catchup phase (the old
+instances run until the redeploy replaced them) and a PHP app's re-creation (the old app
+serves until its domains moved).
+
+The reference is a snapshot (``reference()``): the old tree listed just before the last
+copy, the new tree just after it; after each catch-up, both trees as it left them. Later,
+per path:
+
+- the old bucket wrote it (new, or its size or mtime changed since) and the new bucket
+  did not change it: **copied**;
+- the old bucket had it at the reference, the new bucket still holds it unchanged since,
+  and the old bucket no longer has it: **deleted** from the new bucket — except at or below a
+  path the old tree holds in a form fsmove does not look into (a symlink, a special
+  file), exactly the ``--delete`` rule of transfers/plan.py: its absence there proves
+  nothing, so it is kept and said;
+- both sides changed it (the old app wrote or deleted it; the new app wrote or deleted
+  it): a **conflict**, the new app's version kept, listed once (exit 4).
+
+The copy is fsmove's own (engine, journal, ``--delete`` with include filters naming
+exactly those paths, so the engine's own blind rule applies again; the blind paths
+excluded on both sides), with the user's copy options; the folders the deletions emptied
+that the old tree no longer has are removed too (the engine's ``--delete`` removes files
+only); then the paths that moved are verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fsmove.clever.trees import Listing, Tree, changed, fnmatch_exact, read_trees
+from fsmove.endpoint_access import ConnectOptions, open_store
+from fsmove.exitcodes import ExitCode
+from fsmove.transfers.backend import BackendError, parent_of
+from fsmove.transfers.copy import CopyOptions
+from fsmove.transfers.endpoint import Endpoint
+from fsmove.transfers.plan import is_at_or_below
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.tree import Filters
+
+#: Deleted paths listed one by one; beyond, a count.
+LISTED_DELETIONS = 50
+
+
+@dataclass(frozen=True)
+class CatchUpPlan:
+    to_copy: tuple[str, ...] = ()
+    to_delete: tuple[str, ...] = ()
+    #: (path, why): the new app's version kept.
+    conflicts: tuple[tuple[str, str], ...] = ()
+    #: Gone from the old listing but at or below a path fsmove did not look into.
+    kept_blind: tuple[tuple[str, str], ...] = ()
+
+
+#: The listing entry of a file the old tree had at some moment of the copy, state unknown.
+SEEN = [-1.0, -1.0]
+
+
+def reference(old_before: Listing, new_after: Listing) -> dict[str, Any]:
+    """The snapshot taken around the last copy: the old tree listed before it, the new one
+    after it. A file the new tree has that the old listing lacks was written to the old
+    bucket while the copy ran (and copied): it is recorded as seen in the old tree, state
+    unknown, so that the catch-up copies it again if it changed and deletes it if the old
+    app deletes it."""
+    old = dict(old_before)
+    for path in new_after:
+        old.setdefault(path, list(SEEN))
+    return {"old": old, "new": new_after}
+
+
+def decide(before_old: Listing, before_new: Listing, old_now: Tree,
+           new_now: Listing) -> CatchUpPlan:
+    """What to copy, delete and report (module docstring)."""
+    written_new = changed(new_now, before_new)
+    removed_new = set(before_new) - set(new_now)
+    to_copy: list[str] = []
+    conflicts: list[tuple[str, str]] = []
+    for p in sorted(changed(old_now.files, before_old)):
+        if p in removed_new:
+            conflicts.append((p, "the old app wrote it, the new one deleted it"))
+        elif p in written_new:
+            if old_now.files[p] != new_now[p]:
+                conflicts.append((p, "the old app and the new one both wrote it"))
+        else:
+            to_copy.append(p)
+    to_delete: list[str] = []
+    kept: list[tuple[str, str]] = []
+    for p in sorted(set(before_old) - set(old_now.files)):
+        if is_at_or_below(p, set(old_now.blind)):
+            root = next(b for b in sorted(old_now.blind, key=len) if is_at_or_below(p, {b}))
+            kept.append((p, root))
+        elif p not in new_now:
+            continue  # gone from both
+        elif new_now[p] != before_new.get(p):
+            conflicts.append((p, "the old app deleted it, the new one wrote it"))
+        else:
+            to_delete.append(p)
+    return CatchUpPlan(to_copy=tuple(to_copy), to_delete=tuple(to_delete),
+                       conflicts=tuple(sorted(conflicts)), kept_blind=tuple(kept))
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    """The user's copy options, carried to the catch-up's copy and verification."""
+
+    copy: CopyOptions = field(default_factory=CopyOptions)
+    connect: ConnectOptions = field(default_factory=ConnectOptions)
+    src_connections: int | None = None
+    dst_connections: int | None = None
+    quiet: bool = False
+
+
+@dataclass
+class CatchUpResult:
+    code: ExitCode
+    #: The reference for a rerun: the trees as this catch-up left them.
+    snapshot: dict[str, Any]
+    #: Conflicts not reported before (keys ``key + path``).
+    new_conflicts: list[str]
+
+
+def catch_up(*, label: str, key: str, src: Endpoint, dst: Endpoint, before: dict[str, Any],
+             since: str, settings: CopySettings, reported: Collection[str],
+             say: Callable[[str], None]) -> CatchUpResult:
+    """Carry over what the old bucket ``src`` had done since ``before`` into ``dst``
+    (``since`` words when the snapshot was taken, e.g. "after the final delta")."""
+    old_now, new_tree = read_trees([src, dst], settings.connect)
+    new_now = new_tree.files
+    plan = decide(before.get("old") or {}, before.get("new") or {}, old_now, new_now)
+    fresh_conflicts = []
+    for path, why in plan.conflicts:
+        say(f"catchup: CONFLICT {key}/{path}: {why} {since}; the new app's version is kept")
+        if key + path not in reported:
+            fresh_conflicts.append(key + path)
+    for path, root in plan.kept_blind:
+        say(f"catchup: {label}: /{path} kept in the new bucket although the old one no "
+            f"longer lists it: the old bucket holds /{root} as a link or special file "
+            "fsmove does not look into, so its absence proves nothing (check it by hand)")
+    code = ExitCode.OK
+    if not plan.to_copy and not plan.to_delete:
+        say(f"catchup: {label}: nothing new in the old bucket")
+    else:
+        if plan.to_copy:
+            say(f"catchup: {label}: {len(plan.to_copy)} file(s) the old app wrote {since}")
+        if plan.to_delete:
+            say(f"catchup: {label}: {len(plan.to_delete)} file(s) the old app deleted {since}, "
+                "deleted from the new bucket:")
+            for path in plan.to_delete[:LISTED_DELETIONS]:
+                say(f"  deleted /{path}")
+            if len(plan.to_delete) > LISTED_DELETIONS:
+                say(f"  … and {len(plan.to_delete) - LISTED_DELETIONS} more")
+        code = _copy_and_verify(src, dst, plan, old_now, settings)
+        if code is ExitCode.OK:
+            new_now = read_trees([dst], settings.connect)[0].files
+    # The reference moves on: a rerun compares with the trees as this catch-up left them
+    # (a file it copied is not "written by the new app", whatever mtime the new bucket
+    # gave it; a file it deleted is not "deleted by the new app").
+    snapshot = {"old": old_now.files, "new": new_now} if code is ExitCode.OK else before
+    return CatchUpResult(code=code, snapshot=snapshot, new_conflicts=fresh_conflicts)
+
+
+def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: Tree,
+                     settings: CopySettings) -> ExitCode:
+    """fsmove's copy limited to exactly the paths decided (``--delete`` when some are to
+    go; the old tree's blind paths left out on both sides), the folders those deletions
+    emptied that the old bucket no longer has removed, then a full verification of those
+    paths."""
+    from fsmove.commands.copy import CopyRequest, run_copy
+    from fsmove.commands.verify import VerifyRequest, run_verify
+    from fsmove.verify.results import Tier
+
+    filters = Filters(include=tuple(fnmatch_exact(p) for p in (*plan.to_copy,
+                                                                 *plan.to_delete)),
+                      exclude=tuple(fnmatch_exact(p) for p in sorted(old_now.blind)))
+    options = replace(settings.copy, filters=filters, delete=bool(plan.to_delete),
+                      dry_run=False)
+    code = run_copy(CopyRequest(
+        src=src, dst=dst, options=options, connect=settings.connect,
+        src_connections=settings.src_connections, dst_connections=settings.dst_connections,
+        quiet=settings.quiet))
+    if code is not ExitCode.OK:
+        return code
+    emptied = emptied_folders(plan.to_delete, old_now)
+    if emptied:
+        asyncio.run(_remove_folders(dst, emptied, settings.connect))
+    return run_verify(VerifyRequest(
+        src=src, dst=dst, tier=Tier.FULL, connect=settings.connect, filters=filters,
+        use_journal=False, src_connections=settings.src_connections,
+        dst_connections=settings.dst_connections, quiet=settings.quiet,
+        bwlimit=settings.copy.bwlimit))
+
+
+def emptied_folders(deleted: Collection[str], old_now: Tree) -> list[str]:
+    """The folders of deleted files that the old tree no longer has (nor holds as a blind
+    path), deepest first: the old app removed them with their files. (fsmove's ``--delete``
+    removes files only; a folder left behind would be a difference at cut-over.)"""
+    found: set[str] = set()
+    for path in deleted:
+        folder = parent_of(path)
+        while folder and folder not in old_now.dirs \
+                and not is_at_or_below(folder, set(old_now.blind)):
+            found.add(folder)
+            folder = parent_of(folder)
+    return sorted(found, key=lambda f: (-f.count("/"), f))
+
+
+def remove_folders_not_in(src: Endpoint, dst: Endpoint, connect: ConnectOptions) -> None:
+    """After a copy with ``--delete`` (which removes files only): remove the destination's
+    folders the source does not have, deepest first, never at or below a source path
+    fsmove does not look into; a folder that is not empty stays (the verification then
+    names what is in it)."""
+    old, new = read_trees([src, dst], connect)
+    blind = set(old.blind)
+    extra = sorted((d for d in new.dirs - old.dirs if not is_at_or_below(d, blind)),
+                   key=lambda f: (-f.count("/"), f))
+    if extra:
+        asyncio.run(_remove_folders(dst, extra, connect))
+
+
+async def _remove_folders(dst: Endpoint, folders: list[str], connect: ConnectOptions) -> None:
+    """Remove each folder, deepest first; one that is not empty (the new app wrote in it)
+    or cannot be removed stays, and the verification then names it."""
+    pool = SessionPool(open_store(dst, connect, writable=True), max_sessions=1)
+    try:
+        for folder in folders:
+            with contextlib.suppress(BackendError):
+                async with pool.session() as session:
+                    await session.rmdir(folder)
+    finally:
+        await pool.aclose()

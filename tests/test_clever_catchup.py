@@ -1,0 +1,67 @@
+"""The catch-up's decision (fsmove/clever/catchup.py), shared by `fsmove migrate` and a PHP
+app's re-creation: pure listings in, what to copy, delete and report out. (The whole
+catch-up runs against the real `clever` CLI, the emulator and FTP servers in
+test_clever_migrate.py and test_clever_php.py.)"""
+
+from __future__ import annotations
+
+from fsmove.clever.catchup import SEEN, CatchUpPlan, decide, emptied_folders, reference
+from fsmove.clever.trees import Listing, Tree
+
+
+def _tree(files: Listing, *, blind: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Tree:
+    return Tree(files=files, blind=frozenset(blind), dirs=frozenset(dirs))
+
+
+A, B, C = [1.0, 100.0], [2.0, 200.0], [3.0, 300.0]
+
+
+def test_what_the_old_app_did_alone_is_carried_over() -> None:
+    before = reference({"keep": A, "gone": A, "edited": A}, {"keep": B, "gone": B, "edited": B})
+    plan = decide(before["old"], before["new"],
+                  _tree({"keep": A, "edited": C, "fresh": C}),
+                  {"keep": B, "gone": B, "edited": B})
+    assert plan == CatchUpPlan(to_copy=("edited", "fresh"), to_delete=("gone",))
+
+
+def test_never_over_what_the_new_app_did() -> None:
+    before = reference({"a": A, "b": A, "c": A}, {"a": B, "b": B, "c": B})
+    # a: both wrote; b: the old deleted, the new wrote; c: the old wrote, the new deleted;
+    # mine: only the new app wrote it (never touched).
+    plan = decide(before["old"], before["new"], _tree({"a": C, "c": C}),
+                  {"a": [9.0, 9.0], "b": [9.0, 9.0], "mine": C})
+    assert plan.to_copy == () and plan.to_delete == ()
+    assert [p for p, _why in plan.conflicts] == ["a", "b", "c"]
+
+
+def test_never_deleted_at_or_below_what_the_old_tree_holds_as_a_link() -> None:
+    before = reference({"media/x.jpg": A, "f": A}, {"media/x.jpg": B, "f": B})
+    plan = decide(before["old"], before["new"], _tree({}, blind=("media", "f")),
+                  {"media/x.jpg": B, "f": B})
+    assert plan.to_delete == ()
+    assert plan.kept_blind == (("f", "f"), ("media/x.jpg", "media"))
+
+
+def test_a_file_written_while_the_last_copy_ran_is_known_to_the_old_side() -> None:
+    # Listed in the old tree before the copy: absent; copied, so in the new tree after.
+    before = reference({}, {"late.txt": B})
+    assert before["old"] == {"late.txt": SEEN}
+    deleted_since = decide(before["old"], before["new"], _tree({}), {"late.txt": B})
+    assert deleted_since.to_delete == ("late.txt",)
+    still_there = decide(before["old"], before["new"], _tree({"late.txt": A}),
+                         {"late.txt": B})
+    assert still_there.to_copy == ("late.txt",)  # compared again by the copy
+
+
+def test_after_a_catch_up_the_new_apps_own_files_are_never_deleted() -> None:
+    # The reference moved on: the new tree as the catch-up left it holds the new app's
+    # own file, which the old tree never had.
+    plan = decide({"old.txt": A}, {"old.txt": B, "mine.txt": C}, _tree({"old.txt": A}),
+                  {"old.txt": B, "mine.txt": C})
+    assert plan == CatchUpPlan()
+
+
+def test_folders_emptied_by_the_deletions() -> None:
+    old = _tree({}, dirs=("a", "keep"), blind=("linked",))
+    assert emptied_folders(["a/b/c/f", "keep/g", "linked/d/h", "top"], old) == ["a/b/c",
+                                                                                 "a/b"]
