@@ -79,10 +79,10 @@ def _empty(folder: Path) -> None:
             child.unlink()
 
 
-def timeline(trace: Path, ports: dict[int, str]) -> list[str]:
+def timeline(trace: Path, ports: dict[tuple[str, int], str]) -> list[str]:
     """The events of one ``strace`` of a run, in ms from its ``exec``: each connection
     opened (to which side, control or data), each FTP command sent (a password masked),
-    and the exit. ``ports`` names the servers' control ports."""
+    and the exit. ``ports`` names the servers' control addresses (host, port)."""
     out: list[str] = []
     start: float | None = None
     fds: dict[str, str] = {}
@@ -98,7 +98,8 @@ def timeline(trace: Path, ports: dict[int, str]) -> list[str]:
         if call == "execve" and start == t:
             out.append(f"{ms}  exec")
         elif call == "connect" and (port := re.search(r"htons\((\d+)\)", rest)):
-            name = ports.get(int(port.group(1)), "data")
+            host = re.search(r'inet_addr\("([^"]+)"\)', rest)
+            name = ports.get((host.group(1) if host else "", int(port.group(1))), "data")
             fds[fd] = name
             out.append(f"{ms}  connect {name}")
         elif call == "sendto" and fd in fds:
@@ -125,8 +126,10 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
         argv = [*wrap.split(), *argv]
     run_env = {**env, "PYTHONPATH": str(variant_root)}
     start = time.monotonic()
+    # Started in the variant's folder: ``python -c`` puts the working directory first
+    # on sys.path, and from the repository root every variant ran this checkout.
     proc = subprocess.Popen(argv, env=run_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, cwd=variant_root)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     assert proc.stderr is not None
@@ -166,6 +169,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         servers = []
         urls = []
+        ports: dict[tuple[str, int], str] = {}
         for side in ("src", "dst"):
             wd = work / side
             wd.mkdir(exist_ok=True)
@@ -185,9 +189,9 @@ def main() -> int:
                     one_way_delay=args.rtt_ms / 2000))
             servers.append(server)
             urls.append(f"ftp://{server.user}@{host}:{server.port}/")
+            ports[(host, server.port)] = side
         src, dst = servers
         src_url, dst_url = urls
-        ports = {src.port: "src", dst.port: "dst"}
         _corpus(src.root, args.files, args.size_mib * MiB, owner)
         env = {**os.environ, "FSMOVE_SRC_PASSWORD": src.password,
                "FSMOVE_DST_PASSWORD": dst.password}

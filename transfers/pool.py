@@ -22,6 +22,11 @@ on a busy side pay nothing.
 How many sessions a side opens without a cap from the user is the pool's decision
 (``auto_cap``), from what the store measured (transfers/session_count.py).
 
+``open_ahead`` has a store that can (``LogsInAhead``: FTP) log sessions in before
+anyone borrows one, within the pool's cap: the run's first steps (the root check, the
+listing, the destination's probe, the first files) then find them logged in, instead
+of each waiting for a login of its own, one after the other.
+
 When the server refuses a new connection as "too many" (FTP 421), the pool lowers its
 own cap to the number of sessions that are open, so the side settles at what the
 server accepts, and the borrower waits for a free session instead of failing. With no
@@ -34,6 +39,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from .backend import (
     BackendError,
@@ -49,6 +55,13 @@ from .session_count import sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
 IDLE_CHECK_AFTER = 10.0
+
+
+@runtime_checkable
+class LogsInAhead(Protocol):
+    """A store that can start logins before they are asked for (``FtpStore``)."""
+
+    def log_in_ahead(self, count: int) -> None: ...
 
 
 @dataclass(eq=False)
@@ -101,6 +114,13 @@ class SessionPool:
     def stats(self) -> PoolStats:
         return PoolStats(opened=self._opened, dropped=self._dropped, cap=self.max_sessions,
                          idle_checks=self._idle_checks)
+
+    def open_ahead(self, count: int) -> None:
+        """Have the store log in up to ``count`` sessions now (never more than the cap),
+        where it can (``LogsInAhead``); the sessions reach borrowers through
+        ``store.connect``, so every bound and the 421 back-off hold as for any login."""
+        if isinstance(self.store, LogsInAhead):  # through decorators too (__getattr__)
+            self.store.log_in_ahead(min(count, self.max_sessions))
 
     async def capabilities(self) -> Capabilities:
         if self._caps is None:

@@ -38,6 +38,8 @@ from fsmove.transfers.tree import TempNames
 #: side from the round trip its store measures (transfers/session_count.py) unless the
 #: user chose ``--src-connections`` / ``--dst-connections``.
 DEFAULT_CONNECTIONS = DEFAULT_SESSIONS  # the one table of session caps: transfers/policy.py
+#: Sessions per side logged in as soon as the run starts, before anything asks for them.
+SESSIONS_AHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
         auto_cap=req.dst_connections is None,
     )
+    # Log in now, both sides at once, what the first steps need (transfers/pool.py):
+    # the source's root check and listing and a second file, the destination's listing
+    # (and its write probe, whose sessions the FTP store adds) and a second file.
+    src_pool.open_ahead(SESSIONS_AHEAD)
+    dst_pool.open_ahead(SESSIONS_AHEAD)
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,

@@ -9,6 +9,13 @@ the pool decides how many sessions are worth opening from it (transfers/session_
 The write probe (probe.py) runs once per store written to, on the first session, with
 two more sessions logging in meanwhile to run parts of it; all three are lent to the
 pool afterwards (``connect`` hands them out first).
+
+``log_in_ahead`` starts logins before anyone asks for a session (the pool calls it as
+soon as the store is known, transfers/pool.py): a login is several round trips (and a
+PAM password check on the server), so the sessions the run's first steps need log in
+at once and in parallel instead of one after the other. ``connect`` and the probe take
+them first. A login writes nothing: the destination's probe still waits until the
+source proved readable (transfers/survey.py).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import replace
 
 from ..backend import BackendError, Capabilities, check_relpath
 from ..endpoint import Endpoint
-from .client import FtpClient
+from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
 from .probe import (
     Features,
@@ -32,6 +39,9 @@ from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
 
 _ANONYMOUS_PASSWORD = "anonymous@"
+#: Sessions the write probe runs on (its own and two helpers): what a store that will be
+#: written logs in ahead at least.
+PROBE_SESSIONS = 3
 
 
 class FtpStore:
@@ -69,6 +79,8 @@ class FtpStore:
         self._probe_lock = asyncio.Lock()
         #: Sessions that ran the probe, until connect() takes them.
         self._spares: list[FtpSession] = []
+        #: Logins started ahead (``log_in_ahead``), until connect() or the probe takes them.
+        self._ahead: list[asyncio.Task[FtpClient]] = []
         #: The shortest command round trip seen at login (seconds).
         self.rtt = float("inf")
         #: Folders below the root that a listing of this store showed to be real folders
@@ -81,6 +93,8 @@ class FtpStore:
         self.complete_dirs: set[str] = set()
         #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
         self.site_chmod: bool | None = None
+        #: The login folder (PWD), asked once at login where commands can be pipelined.
+        self.home: str | None = None
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -92,13 +106,33 @@ class FtpStore:
             return self.root
         return f"{self.root.rstrip('/')}/{path}"
 
+    def log_in_ahead(self, count: int) -> None:
+        """Start logging in ``count`` sessions now, in parallel, in the background (the
+        probe's three at least on a store that will be written and not probed yet);
+        ``connect`` and the probe take them first. A failed login surfaces, unchanged,
+        in the ``connect`` that takes it."""
+        if not self.read_only and self._probe is None:
+            count = max(count, PROBE_SESSIONS)
+        for _ in range(count - len(self._ahead) - len(self._spares)):
+            self._ahead.append(asyncio.ensure_future(self.open_client()))
+
+    def _take_ahead(self) -> asyncio.Task[FtpClient] | None:
+        """A login started ahead, one already done first (None: none left)."""
+        for i, task in enumerate(self._ahead):
+            if task.done():
+                return self._ahead.pop(i)
+        return self._ahead.pop(0) if self._ahead else None
+
     async def connect(self) -> FtpSession:
         while self._spares:
             spare = self._spares.pop()
             if spare.usable:
                 return spare  # a probe's session: logged in already
             await spare.close()
-        return FtpSession(self, await self.open_client())
+        ahead = self._take_ahead()
+        # Awaited directly: a caller cancelled meanwhile cancels the login, whose
+        # connection open_client closes.
+        return FtpSession(self, await (ahead if ahead is not None else self.open_client()))
 
     async def open_client(self) -> FtpClient:
         """A new logged-in control connection (what a session runs on)."""
@@ -153,9 +187,26 @@ class FtpStore:
             self.features = features
         if self.features.utf8:
             await client.cmd("OPTS UTF8 ON")  # a refusal changes nothing we rely on
-        reply = await client.cmd("TYPE I")
+        if self.home is None and self.features.answered:
+            # The login folder, which every folder check returns to (control.py), asked
+            # in the same round trip as TYPE I: the same for every session of the account.
+            await client.send_many(["TYPE I", "PWD"])
+            reply, pwd = await client.reply(), await client.reply()
+            self.home = self.home or self._login_folder(client, pwd)
+        else:
+            reply = await client.cmd("TYPE I")
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
+
+    @staticmethod
+    def _login_folder(client: FtpClient, pwd: Reply) -> str:
+        """The folder a PWD reply names ("/" when it names none)."""
+        if pwd.code == 257:
+            try:
+                return str(client.parse_directory_response(pwd.last))
+            except (IndexError, ValueError):
+                pass
+        return "/"
 
     async def _answers_mlst(self, client: FtpClient) -> bool:
         """MLST on the root, else (a root not made yet: the first copy into a new
@@ -207,7 +258,8 @@ class FtpStore:
         """The write probe, with two more sessions logging in meanwhile to run parts of
         it in parallel (kept afterwards as spares for the pool). A server that refuses
         more connections gets the probe on one session."""
-        logins = [asyncio.ensure_future(self.open_client()) for _ in range(2)]
+        logins = [self._take_ahead() or asyncio.ensure_future(self.open_client())
+                  for _ in range(2)]
         helpers: list[FtpSession] = []
 
         async def get_helpers() -> list[FtpSession]:
@@ -239,7 +291,13 @@ class FtpStore:
                     await helper.close()
 
     async def aclose(self) -> None:
-        """Close the probe's sessions nobody took (every other session is closed by
-        whoever opened it)."""
+        """Close the probe's sessions and the logins ahead nobody took (every other
+        session is closed by whoever opened it)."""
         spares, self._spares = self._spares, []
+        ahead, self._ahead = self._ahead, []
+        for task in ahead:
+            task.cancel()
+        for got in await asyncio.gather(*ahead, return_exceptions=True):
+            if isinstance(got, FtpClient):  # done before the cancel came
+                got.close()
         await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)
