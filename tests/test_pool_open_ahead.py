@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from fsmove.transfers.backend import AuthError, EntryKind, NotFoundError
-from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.backend import AuthError, ConnectError, EntryKind, NotFoundError
+from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.ftp import FtpStore
 from fsmove.transfers.ftp.client import FtpClient
+from fsmove.transfers.local.session import LocalSession, LocalStore
 from fsmove.transfers.pool import SessionPool
 from tests.servers import RunningServer, make_tree
 from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
@@ -231,5 +233,144 @@ def test_a_folder_check_costs_one_round_trip(real_server: RunningServer) -> None
             assert [e.path async for e in session.list("sub")] == ["sub/a.txt"]
         finally:
             await session.close()
+
+    run(go)
+
+
+def test_a_login_sends_what_follows_feat_in_one_round_trip(
+    vsftpd_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """USER, PASS, FEAT, then OPTS UTF8 ON + TYPE I + PWD together: four round trips
+    after the greeting (five before, six before that); a second login skips FEAT and
+    PWD."""
+    events: list[str] = []
+    send, send_many, reply = FtpClient.send, FtpClient.send_many, FtpClient.reply
+
+    async def counted_send(self: FtpClient, line: str) -> None:
+        events.append("W")
+        await send(self, line)
+
+    async def counted_send_many(self: FtpClient, lines: list[str]) -> None:
+        events.append("W")
+        await send_many(self, lines)
+
+    async def counted_reply(self: FtpClient) -> object:
+        got = await reply(self)
+        events.append("R")
+        return got
+
+    monkeypatch.setattr(FtpClient, "send", counted_send)
+    monkeypatch.setattr(FtpClient, "send_many", counted_send_many)
+    monkeypatch.setattr(FtpClient, "reply", counted_reply)
+
+    async def go() -> tuple[int, int]:
+        store = counting_store(vsftpd_server, read_only=True)
+        first = await store.open_client()
+        trips_first = round_trips(events)
+        events.clear()
+        second = await store.open_client()
+        trips_second = round_trips(events)
+        assert store.home == "/"
+        first.close()
+        second.close()
+        return trips_first, trips_second
+
+    assert run(go) == (4, 3)
+
+
+def test_the_destination_root_is_not_asked_again_after_the_probe(
+    real_server: RunningServer,
+) -> None:
+    """The probe just wrote a file into the root: the checks of the root that follow it
+    (make_root, the survey) cost no round trip; a removed root is asked again."""
+
+    async def go() -> None:
+        store = counting_store(real_server, read_only=False)
+        await store.capabilities()
+        session = await store.connect()
+        try:
+            events = _count_round_trips(session._client)
+            assert (await session.stat("")).kind is EntryKind.DIR
+            assert round_trips(events) == 0
+            await session.rmdir("")
+            with pytest.raises(NotFoundError):
+                await session.stat("")
+            await session.mkdir("")
+        finally:
+            await session.close()
+            await store.aclose()
+
+    run(go)
+
+
+class GatedLocalStore(LocalStore):
+    """A local store whose connects wait for a gate, counting them and failing the
+    first ``failures`` of them."""
+
+    def __init__(self, endpoint: Endpoint, failures: int = 0) -> None:
+        super().__init__(endpoint)
+        self.connects = 0
+        self.failures = failures
+        self.gate = asyncio.Event()
+
+    async def connect(self) -> LocalSession:
+        self.connects += 1
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise ConnectError("refused (test)")
+        return await super().connect()
+
+
+def test_a_store_that_cannot_log_in_ahead_gets_idle_sessions_from_the_pool(
+    tmp_path: Path,
+) -> None:
+    """SFTP and local stores: the pool opens the sessions ahead itself; a borrower that
+    comes meanwhile waits for them instead of opening a third; all within the cap."""
+
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
+        pool = SessionPool(store, max_sessions=4)
+        try:
+            pool.open_ahead(2)
+            borrower = asyncio.ensure_future(hold_at_once(pool, 2))
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert store.connects == 2 and not borrower.done()
+            store.gate.set()
+            await borrower
+            assert store.connects == 2 and pool.stats.opened == 2
+        finally:
+            await pool.aclose()
+
+    run(go)
+
+
+def test_a_failed_session_ahead_leaves_the_borrower_to_log_in(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)), failures=2)
+        pool = SessionPool(store, max_sessions=4)
+        try:
+            pool.open_ahead(2)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            store.gate.set()
+            await hold_at_once(pool, 1)  # both ahead failed: it logs in itself
+            assert store.connects == 3 and pool.stats.opened == 1
+        finally:
+            await pool.aclose()
+
+    run(go)
+
+
+def test_sessions_still_opening_ahead_are_closed_with_the_pool(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
+        pool = SessionPool(store, max_sessions=4)
+        pool.open_ahead(3)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await pool.aclose()
+        assert store.connects == 3 and pool.stats.opened == 0
 
     run(go)

@@ -90,6 +90,8 @@ class ProbeResult:
     #: False when the probe could not run for a reason that may go away (the root folder
     #: does not exist yet): the store probes again next time instead of caching it.
     final: bool = True
+    #: A file was written into the root just now: the root is a folder (store.py).
+    root_is_folder: bool = False
 
 
 class ProbeTarget(Protocol):
@@ -216,7 +218,7 @@ async def probe_capabilities(
         mtime_resolution=1.0,
         notes=tuple(notes),
     )
-    return ProbeResult(caps, mtime_method)
+    return ProbeResult(caps, mtime_method, root_is_folder=True)
 
 
 async def _remove(target: ProbeTarget, paths: list[str], features: Features) -> None:

@@ -95,6 +95,11 @@ class FtpStore:
         self.site_chmod: bool | None = None
         #: The login folder (PWD), asked once at login where commands can be pipelined.
         self.home: str | None = None
+        #: The write probe wrote a file into the root, moments ago: ``stat("")`` of this
+        #: run answers "a folder" without asking again (the destination's root is checked
+        #: twice right after the probe: 4 round trips, 0.24 s at 60 ms). Never kept
+        #: beyond this store (one run).
+        self.root_is_folder = False
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -185,16 +190,23 @@ class FtpStore:
                 # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
                 features = Features(frozenset({"MLST"}))
             self.features = features
-        if self.features.utf8:
-            await client.cmd("OPTS UTF8 ON")  # a refusal changes nothing we rely on
-        if self.home is None and self.features.answered:
-            # The login folder, which every folder check returns to (control.py), asked
-            # in the same round trip as TYPE I: the same for every session of the account.
-            await client.send_many(["TYPE I", "PWD"])
-            reply, pwd = await client.reply(), await client.reply()
-            self.home = self.home or self._login_folder(client, pwd)
+        # The commands after FEAT, in one round trip where the server reads commands in
+        # order (FEAT answered): OPTS UTF8 ON (a refusal changes nothing we rely on),
+        # TYPE I, and the first time the login folder, which every folder check returns
+        # to (control.py; the same for every session of the account).
+        lines = ["OPTS UTF8 ON"] if self.features.utf8 else []
+        lines.append("TYPE I")
+        ask_home = self.home is None and self.features.answered
+        if ask_home:
+            lines.append("PWD")
+        if self.features.answered:
+            await client.send_many(lines)
+            replies = [await client.reply() for _ in lines]
         else:
-            reply = await client.cmd("TYPE I")
+            replies = [await client.cmd(line) for line in lines]
+        if ask_home:
+            self.home = self.home or self._login_folder(client, replies[-1])
+        reply = replies[1 if self.features.utf8 else 0]
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
 
@@ -252,6 +264,8 @@ class FtpStore:
                 result = await self._probe_with_helpers(session)
             if result.final:
                 self._probe = result
+            if result.root_is_folder:
+                self.root_is_folder = True
             return result
 
     async def _probe_with_helpers(self, session: FtpSession) -> ProbeResult:
