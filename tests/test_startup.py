@@ -41,8 +41,8 @@ def _modules_of_a_run(args: list[str], tmp_path: Path) -> set[str]:
 
 
 def test_a_copy_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
-    """pydantic (Typer's coercion), the Clever client and the live display are not
-    imported by a quiet local copy."""
+    """pydantic (Typer's coercion) and the Clever clients are not imported by a local
+    copy."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.txt").write_bytes(b"a")
@@ -50,8 +50,9 @@ def test_a_copy_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
         ["copy", str(src), str(tmp_path / "dst"), "--quiet", "--workers", "4",
          "--timeout", "20", "--journal", str(tmp_path / "j.sqlite")], tmp_path)
     assert (tmp_path / "dst" / "a.txt").read_bytes() == b"a"
-    heavy = {m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")}
+    heavy = {m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core", "oauthlib")}
     assert not heavy
+    assert "fsmove.clever.api" not in modules and "fsmove.clever.clever_tool" not in modules
 
 
 def _params() -> list[Any]:
