@@ -18,7 +18,13 @@ from typing import TypeVar
 
 import pytest
 
-from fsmove.transfers.backend import AuthError, ConnectError, EntryKind, NotFoundError
+from fsmove.transfers.backend import (
+    AuthError,
+    ConnectError,
+    EntryKind,
+    NotFoundError,
+    TooManySessionsError,
+)
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.ftp import FtpStore
 from fsmove.transfers.ftp.client import FtpClient
@@ -372,5 +378,47 @@ def test_sessions_still_opening_ahead_are_closed_with_the_pool(tmp_path: Path) -
             await asyncio.sleep(0)
         await pool.aclose()
         assert store.connects == 3 and pool.stats.opened == 0
+
+    run(go)
+
+
+class RefusingFtpStore(CountingFtpStore):
+    """Its first ``refusals`` logins are refused as "too many connections" (what a
+    server with a connection cap answers while other sessions hold its places)."""
+
+    refusals = 0
+
+    async def open_client(self) -> FtpClient:
+        if self.refusals:
+            self.refusals -= 1
+            self.logins += 1
+            raise TooManySessionsError("421 too many connections (test)")
+        return await super().open_client()
+
+
+@pytest.mark.parametrize("refused", [2, 3])
+def test_logins_ahead_refused_as_too_many_never_fail_the_probe(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    refused: int,
+) -> None:
+    """Logins ahead refused with a 421 (a transient refusal): the probe takes the one
+    that logged in, or (all refused) logs in anew, as it would have without logins
+    ahead, instead of failing with the 421."""
+    server = fresh_subdir(vsftpd_server)
+
+    async def go() -> None:
+        url = server.url(with_password=True)
+        store = RefusingFtpStore(parse_endpoint(url), timeout=20.0, read_only=False)
+        store.refusals = refused
+        pool = SessionPool(store, max_sessions=4)
+        try:
+            pool.open_ahead(2)
+            await logins_started(store, 3)
+            await asyncio.wait(list(store._ahead))
+            assert len(store.clients) == 3 - refused
+            assert (await pool.capabilities()).rename
+            await hold_at_once(pool, 1)
+        finally:
+            await pool.aclose()
 
     run(go)

@@ -122,11 +122,34 @@ class FtpStore:
             self._ahead.append(asyncio.ensure_future(self.open_client()))
 
     def _take_ahead(self) -> asyncio.Task[FtpClient] | None:
-        """A login started ahead, one already done first (None: none left)."""
-        for i, task in enumerate(self._ahead):
-            if task.done():
-                return self._ahead.pop(i)
-        return self._ahead.pop(0) if self._ahead else None
+        """A login started ahead: one logged in already first, then one under way, then
+        a failed one (None: none left)."""
+        def rank(task: asyncio.Task[FtpClient]) -> int:
+            if not task.done():
+                return 1
+            return 0 if not task.cancelled() and task.exception() is None else 2
+
+        if not self._ahead:
+            return None
+        best = min(range(len(self._ahead)), key=lambda i: rank(self._ahead[i]))
+        return self._ahead.pop(best)
+
+    async def _client_ahead(self) -> FtpClient | None:
+        """A client logged in ahead; None when none is left, or when the one taken met a
+        transient refusal (a 421 "too many connections" while the others logged in, a
+        network error): then the caller logs in now, as it would have without them. A
+        permanent refusal (a wrong password) is the caller's error at once."""
+        task = self._take_ahead()
+        if task is None:
+            return None
+        try:
+            # Awaited directly: a caller cancelled meanwhile cancels the login, whose
+            # connection open_client closes.
+            return await task
+        except BackendError as exc:
+            if exc.retryable:
+                return None
+            raise
 
     async def connect(self) -> FtpSession:
         while self._spares:
@@ -134,10 +157,8 @@ class FtpStore:
             if spare.usable:
                 return spare  # a probe's session: logged in already
             await spare.close()
-        ahead = self._take_ahead()
-        # Awaited directly: a caller cancelled meanwhile cancels the login, whose
-        # connection open_client closes.
-        return FtpSession(self, await (ahead if ahead is not None else self.open_client()))
+        client = await self._client_ahead()
+        return FtpSession(self, client if client is not None else await self.open_client())
 
     async def open_client(self) -> FtpClient:
         """A new logged-in control connection (what a session runs on)."""
