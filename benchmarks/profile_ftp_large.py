@@ -115,10 +115,11 @@ def timeline(trace: Path, ports: dict[tuple[str, int], str]) -> list[str]:
 
 
 def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: Path,
-         spy: Path | None, wrap: str = "") -> tuple[float, float, int]:
+         spy: Path | None, wrap: str = "", extra: tuple[str, ...] = ()
+         ) -> tuple[float, float, int]:
     journal.unlink(missing_ok=True)
     argv = [sys.executable, "-c", "from fsmove.cli import main; main()", "copy", src, dst,
-            "--quiet", "--journal", str(journal)]
+            "--quiet", "--journal", str(journal), *extra]
     if spy is not None:
         argv = ["py-spy", "record", "--idle", "--format", "raw", "-o", str(spy), "--",
                 *argv]
@@ -154,6 +155,8 @@ def main() -> int:
                         "(e.g. 'strace -f -tt -o OUT -e trace=connect')")
     parser.add_argument("--rtt-ms", type=float, default=0.0,
                         help="a latency relay in front of both servers (round trip, ms)")
+    parser.add_argument("--copy-args", default="",
+                        help="more arguments for every `fsmove copy` (e.g. '--verify')")
     parser.add_argument("--timeline", action="store_true",
                         help="trace each variant's first run and print its timeline "
                         "(that run is not counted)")
@@ -208,7 +211,8 @@ def main() -> int:
                 trace = work / f"trace-{name}.txt" if args.timeline and rnd == 0 else None
                 wrap = f"{STRACE} -o {trace}" if trace is not None else args.wrap
                 wall, cpu, code = _run(roots[name], src_url, dst_url, env,
-                                       work / "journal.sqlite", spy, wrap)
+                                       work / "journal.sqlite", spy, wrap,
+                                       tuple(args.copy_args.split()))
                 if trace is not None:
                     print(f"timeline of {name} (traced: slower than untraced):")
                     print("\n".join(timeline(trace, ports)))

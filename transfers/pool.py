@@ -22,10 +22,11 @@ on a busy side pay nothing.
 How many sessions a side opens without a cap from the user is the pool's decision
 (``auto_cap``), from what the store measured (transfers/session_count.py).
 
-``open_ahead`` has a store that can (``LogsInAhead``: FTP) log sessions in before
-anyone borrows one, within the pool's cap: the run's first steps (the root check, the
-listing, the destination's probe, the first files) then find them logged in, instead
-of each waiting for a login of its own, one after the other.
+``open_ahead`` logs sessions in before anyone borrows one, within the pool's cap (a
+store that can, ``LogsInAhead``: FTP, does it itself; for the others the pool opens
+them as idle sessions): the run's first steps (the root check, the listing, the
+destination's probe, the first files) then find them logged in, instead of each
+waiting for a login of its own, one after the other.
 
 When the server refuses a new connection as "too many" (FTP 421), the pool lowers its
 own cap to the number of sessions that are open, so the side settles at what the
@@ -55,6 +56,9 @@ from .session_count import sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
 IDLE_CHECK_AFTER = 10.0
+#: Sessions per side a copy or a verify logs in as soon as it starts (``open_ahead``):
+#: the root check and the listing, and a second file.
+SESSIONS_AHEAD = 2
 
 
 @runtime_checkable

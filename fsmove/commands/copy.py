@@ -30,7 +30,7 @@ from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
 from fsmove.transfers.policy import DEFAULT_SESSIONS
-from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import TempNames
 
@@ -38,8 +38,6 @@ from fsmove.transfers.tree import TempNames
 #: side from the round trip its store measures (transfers/session_count.py) unless the
 #: user chose ``--src-connections`` / ``--dst-connections``.
 DEFAULT_CONNECTIONS = DEFAULT_SESSIONS  # the one table of session caps: transfers/policy.py
-#: Sessions per side logged in as soon as the run starts, before anything asks for them.
-SESSIONS_AHEAD = 2
 
 
 @dataclass(frozen=True)

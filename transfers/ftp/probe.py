@@ -190,7 +190,7 @@ async def probe_capabilities(
             await reads_on.raw_command(f"DELE {own}")
 
     if rename_on is target:
-        # One session: the reads first, while the first file still holds its bytes.
+        # One session (the helpers could not log in): each part after the other.
         mtime_method, ranged = await mtimes_and_reads()
         writes = await offset_writes()
         rename, replaces = await renames()
