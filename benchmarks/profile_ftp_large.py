@@ -1,9 +1,16 @@
-"""Profile fsmove on large FTP files at RTT 0: vsftpd -> vsftpd, alternating variants.
+"""Profile fsmove on large FTP files: vsftpd -> vsftpd, alternating variants, at RTT 0
+or through the latency relay.
 
 Usage (as root, from the repository root)::
 
     python -m benchmarks.profile_ftp_large [--size-mib 256] [--files 2] [--rounds 3]
-        [--variant NAME=SRC_TREE ...] [--py-spy OUT.txt]
+        [--variant NAME=SRC_TREE ...] [--rtt-ms 60] [--timeline] [--py-spy OUT.txt]
+
+``--rtt-ms N`` puts ``tests/servers/relay.py`` in front of both servers (N/2 ms each way,
+one 4 MiB window per connection, as the benchmark's WAN cells), each vsftpd advertising
+the relay's address. ``--timeline`` runs each variant's first round under ``strace`` and
+prints when the process started, connected, sent each FTP command and got its first
+data byte (milliseconds from ``exec``): where the fixed cost of a run goes.
 
 A variant is a source tree of fsmove (a checkout: ``fsmove/``, ``transfers/``,
 ``verify/``); each is laid out once as an importable ``fsmove`` package under the work
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -27,9 +35,16 @@ import time
 from pathlib import Path
 
 from tests.servers.account import ensure_account
+from tests.servers.relay import start_relay
 from tests.servers.vsftpd import start_vsftpd
 
 MiB = 1024 * 1024
+#: Loopback addresses of the servers and of the relays in front of them (``--rtt-ms``).
+_SERVER_ADDR = {"src": "127.78.0.10", "dst": "127.78.0.12"}
+_RELAY_ADDR = {"src": "127.78.0.11", "dst": "127.78.0.13"}
+#: What ``--timeline`` traces.
+STRACE = "strace -f -tt -s 48 -e trace=execve,connect,sendto,exit_group"
+_LINE = re.compile(r"^(\d+)\s+(\d+):(\d+):(\d+\.\d+) (\w+)\((\d+)?,? ?(.*)$")
 
 
 def _layout(name: str, tree: Path, work: Path) -> Path:
@@ -64,11 +79,47 @@ def _empty(folder: Path) -> None:
             child.unlink()
 
 
+def timeline(trace: Path, ports: dict[tuple[str, int], str]) -> list[str]:
+    """The events of one ``strace`` of a run, in ms from its ``exec``: each connection
+    opened (to which side, control or data), each FTP command sent (a password masked),
+    and the exit. ``ports`` names the servers' control addresses (host, port)."""
+    out: list[str] = []
+    start: float | None = None
+    fds: dict[str, str] = {}
+    for raw in trace.read_text(errors="replace").splitlines():
+        m = _LINE.match(raw)
+        if m is None:
+            continue
+        _pid, hh, mm, ss, call, fd, rest = m.groups()
+        t = int(hh) * 3600 + int(mm) * 60 + float(ss)
+        if start is None:
+            start = t
+        ms = f"{(t - start) * 1000:8.1f} ms"
+        if call == "execve" and start == t:
+            out.append(f"{ms}  exec")
+        elif call == "connect" and (port := re.search(r"htons\((\d+)\)", rest)):
+            host = re.search(r'inet_addr\("([^"]+)"\)', rest)
+            name = ports.get((host.group(1) if host else "", int(port.group(1))), "data")
+            fds[fd] = name
+            out.append(f"{ms}  connect {name}")
+        elif call == "sendto" and fd in fds:
+            text = re.match(r'"([^"]*)', rest)
+            line = (text.group(1) if text else "").replace("\\r\\n", "")
+            if line.startswith("PASS"):
+                line = "PASS ***"
+            if fds[fd] != "data" and line:
+                out.append(f"{ms}  {fds[fd]}: {line}")
+        elif call == "exit_group":
+            out.append(f"{ms}  exit")
+    return out
+
+
 def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: Path,
-         spy: Path | None, wrap: str = "") -> tuple[float, float, int]:
+         spy: Path | None, wrap: str = "", extra: tuple[str, ...] = ()
+         ) -> tuple[float, float, int]:
     journal.unlink(missing_ok=True)
     argv = [sys.executable, "-c", "from fsmove.cli import main; main()", "copy", src, dst,
-            "--quiet", "--journal", str(journal)]
+            "--quiet", "--journal", str(journal), *extra]
     if spy is not None:
         argv = ["py-spy", "record", "--idle", "--format", "raw", "-o", str(spy), "--",
                 *argv]
@@ -76,8 +127,10 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
         argv = [*wrap.split(), *argv]
     run_env = {**env, "PYTHONPATH": str(variant_root)}
     start = time.monotonic()
+    # Started in the variant's folder: ``python -c`` puts the working directory first
+    # on sys.path, and from the repository root every variant ran this checkout.
     proc = subprocess.Popen(argv, env=run_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, cwd=variant_root)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     assert proc.stderr is not None
@@ -100,6 +153,13 @@ def main() -> int:
     parser.add_argument("--py-spy", type=Path, help="record the first variant's first run")
     parser.add_argument("--wrap", default="", help="a command prefix for every run "
                         "(e.g. 'strace -f -tt -o OUT -e trace=connect')")
+    parser.add_argument("--rtt-ms", type=float, default=0.0,
+                        help="a latency relay in front of both servers (round trip, ms)")
+    parser.add_argument("--copy-args", default="",
+                        help="more arguments for every `fsmove copy` (e.g. '--verify')")
+    parser.add_argument("--timeline", action="store_true",
+                        help="trace each variant's first run and print its timeline "
+                        "(that run is not counted)")
     args = parser.parse_args()
 
     work: Path = args.workdir
@@ -111,32 +171,57 @@ def main() -> int:
     owner = (account.uid, account.gid)
     with contextlib.ExitStack() as stack:
         servers = []
+        urls = []
+        ports: dict[tuple[str, int], str] = {}
         for side in ("src", "dst"):
             wd = work / side
             wd.mkdir(exist_ok=True)
             os.chmod(wd, 0o755)
-            servers.append(stack.enter_context(start_vsftpd(wd)))
+            wan = args.rtt_ms > 0
+            server = stack.enter_context(start_vsftpd(
+                wd, listen_address=_SERVER_ADDR[side],
+                pasv_address=_RELAY_ADDR[side] if wan else None))
+            host = server.host
+            if wan:
+                assert server.pasv_ports is not None
+                low, high = server.pasv_ports
+                host = _RELAY_ADDR[side]
+                stack.enter_context(start_relay(
+                    listen_host=host, target_host=server.host,
+                    ports=[server.port, *range(low, high + 1)],
+                    one_way_delay=args.rtt_ms / 2000))
+            servers.append(server)
+            urls.append(f"ftp://{server.user}@{host}:{server.port}/")
+            ports[(host, server.port)] = side
         src, dst = servers
+        src_url, dst_url = urls
         _corpus(src.root, args.files, args.size_mib * MiB, owner)
         env = {**os.environ, "FSMOVE_SRC_PASSWORD": src.password,
                "FSMOVE_DST_PASSWORD": dst.password}
-        src_url = f"ftp://{src.user}@{src.host}:{src.port}/"
-        dst_url = f"ftp://{dst.user}@{dst.host}:{dst.port}/"
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in roots}
+        for name in roots:  # untimed: compiles each variant's bytecode
+            _empty(dst.root)
+            _run(roots[name], src_url, dst_url, env, work / "journal.sqlite", None)
         total = args.files * args.size_mib * MiB
         for rnd in range(args.rounds):
             order = list(roots) if rnd % 2 == 0 else list(reversed(roots))
             for name in order:
                 _empty(dst.root)
                 spy = args.py_spy if (args.py_spy and rnd == 0 and name == order[0]) else None
+                trace = work / f"trace-{name}.txt" if args.timeline and rnd == 0 else None
+                wrap = f"{STRACE} -o {trace}" if trace is not None else args.wrap
                 wall, cpu, code = _run(roots[name], src_url, dst_url, env,
-                                       work / "journal.sqlite", spy, args.wrap)
+                                       work / "journal.sqlite", spy, wrap,
+                                       tuple(args.copy_args.split()))
+                if trace is not None:
+                    print(f"timeline of {name} (traced: slower than untraced):")
+                    print("\n".join(timeline(trace, ports)))
                 sizes = sorted(p.stat().st_size for p in dst.root.iterdir())
                 ok = code == 0 and sizes == [args.size_mib * MiB] * args.files
                 print(f"round {rnd} {name:>8}: wall {wall:6.2f} s  cpu {cpu:5.2f} s  "
                       f"{total / MiB / wall:6.0f} MiB/s  {'ok' if ok else 'FAILED'}",
                       flush=True)
-                if ok and spy is None:
+                if ok and spy is None and trace is None:
                     results[name].append((wall, cpu))
         for name, runs in results.items():
             if runs:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from fsmove import __version__
+from fsmove import __version__, plain_coercion
 from fsmove.command_entry import fail
 from fsmove.commands.copy_command import copy_command
 from fsmove.commands.cutover_command import cutover_command
@@ -93,6 +93,7 @@ def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
 
 
 def main() -> None:
+    plain_coercion.install()  # option values without pydantic (start-up time)
     # Ctrl-C is KeyboardInterrupt even when fsmove was started with SIGINT ignored (a
     # non-interactive shell's background job, some CI runners): Python keeps an inherited
     # SIG_IGN, and an interrupt would then be lost (a watch running to its timeout, a

@@ -22,6 +22,12 @@ on a busy side pay nothing.
 How many sessions a side opens without a cap from the user is the pool's decision
 (``auto_cap``), from what the store measured (transfers/session_count.py).
 
+``open_ahead`` logs sessions in before anyone borrows one, within the pool's cap (a
+store that can, ``LogsInAhead``: FTP, does it itself; for the others the pool opens
+them as idle sessions): the run's first steps (the root check, the listing, the
+destination's probe, the first files) then find them logged in, instead of each
+waiting for a login of its own, one after the other.
+
 When the server refuses a new connection as "too many" (FTP 421), the pool lowers its
 own cap to the number of sessions that are open, so the side settles at what the
 server accepts, and the borrower waits for a free session instead of failing. With no
@@ -34,6 +40,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from .backend import (
     BackendError,
@@ -49,6 +56,16 @@ from .session_count import sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
 IDLE_CHECK_AFTER = 10.0
+#: Sessions per side a copy or a verify logs in as soon as it starts (``open_ahead``):
+#: the root check and the listing, and a second file.
+SESSIONS_AHEAD = 2
+
+
+@runtime_checkable
+class LogsInAhead(Protocol):
+    """A store that can start logins before they are asked for (``FtpStore``)."""
+
+    def log_in_ahead(self, count: int) -> None: ...
 
 
 @dataclass(eq=False)
@@ -82,6 +99,9 @@ class SessionPool:
     _closed: bool = False
     _features: SessionFeatures | None = None
     _idle_checks: int = 0
+    #: Sessions being opened ahead by the pool (``open_ahead``), until they are idle.
+    _ahead: set[asyncio.Future[None]] = field(default_factory=set)
+    _ahead_pending: int = 0
     #: Size the side from the store's facts (the cap was not chosen by the user).
     auto_cap: bool = False
     #: Back-off when the server refuses a connection as "too many" and none is open.
@@ -101,6 +121,57 @@ class SessionPool:
     def stats(self) -> PoolStats:
         return PoolStats(opened=self._opened, dropped=self._dropped, cap=self.max_sessions,
                          idle_checks=self._idle_checks)
+
+    def open_ahead(self, count: int) -> None:
+        """Log in up to ``count`` sessions now, in the background (never more than the
+        cap). A store that can (``LogsInAhead``: FTP, whose write probe takes sessions
+        of its own) starts the logins itself and ``store.connect`` hands them out, so
+        every bound and the 421 back-off hold as for any login; for any other store the
+        pool opens them as idle sessions. A failed login ahead is dropped: the borrower
+        that then needs a session logs in and gets the error itself."""
+        count = min(count, self.max_sessions)
+        if isinstance(self.store, LogsInAhead):  # through decorators too (__getattr__)
+            self.store.log_in_ahead(count)
+            return
+        for _ in range(count):
+            task = asyncio.ensure_future(self._open_idle())
+            self._ahead.add(task)
+            task.add_done_callback(self._ahead.discard)
+
+    async def _open_idle(self) -> None:
+        """One session opened ahead, left idle for the first borrower (within the cap)."""
+        async with self._cond:
+            if self._closed or len(self._slots) + self._connecting >= self.max_sessions:
+                return
+            self._connecting += 1
+            self._ahead_pending += 1
+        session: Session | None = None
+        try:
+            session = await self.store.connect()
+        except Exception:
+            pass  # the borrower that needs a session logs in and gets the error
+        finally:
+            # Shielded: the counts must come back down even if this task is cancelled.
+            await asyncio.shield(self._opened_ahead(session))
+
+    async def _opened_ahead(self, session: Session | None) -> None:
+        to_close: Session | None = None
+        async with self._cond:
+            self._connecting -= 1
+            self._ahead_pending -= 1
+            if session is not None and self._closed:
+                to_close = session
+            elif session is not None:
+                self._opened += 1
+                if self._features is None:
+                    self._features = SessionFeatures.of(session)
+                self._slots.append(_Slot(session=session,
+                                         idle_since=asyncio.get_running_loop().time()))
+            # Every borrower waiting for these sessions looks again (a few times a run).
+            self._cond.notify_all()
+        if to_close is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(to_close.close(), 5)
 
     async def capabilities(self) -> Capabilities:
         if self._caps is None:
@@ -142,7 +213,9 @@ class SessionPool:
                     raise RuntimeError("session pool is closed")
                 free = [s for s in self._slots if not s.broken and s.borrowers < per]
                 idle = [s for s in free if s.borrowers == 0]
-                can_open = len(self._slots) + self._connecting < self.max_sessions
+                # Sessions opened ahead come first: wait for them rather than open more.
+                can_open = (len(self._slots) + self._connecting < self.max_sessions
+                            and not self._ahead_pending)
                 # Spread the load over up to max_sessions connections before stacking
                 # requests on one (each SSH connection is one cipher stream, one core).
                 if idle or (free and not can_open):
@@ -245,6 +318,10 @@ class SessionPool:
                 await asyncio.wait_for(asyncio.shield(to_close.close()), 5)
 
     async def aclose(self) -> None:
+        ahead = list(self._ahead)
+        for task in ahead:
+            task.cancel()
+        await asyncio.gather(*ahead, return_exceptions=True)
         async with self._cond:
             self._closed = True
             slots, self._slots = self._slots, []

@@ -28,13 +28,14 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsmove.errors import UsageError
 from fsmove.transfers.endpoint import Endpoint, Secret
 
-from .api import CleverApi
-from .clever_tool import CleverCli
+if TYPE_CHECKING:  # the Clever clients: imported when a clever:// endpoint is resolved
+    from .api import CleverApi
+    from .clever_tool import CleverCli
 
 SCHEME = "clever://"
 FS_BUCKET_PROVIDER = "fs-bucket"
@@ -153,4 +154,8 @@ def not_a_bucket(addon: str, why: str) -> UsageError:
 def resolve_clever_endpoint(text: str, *, cli: CleverCli | None = None) -> Endpoint:
     """``clever://ADDON[/path]`` → the bucket's ``ftp://`` endpoint with its password."""
     addon, path = parse_clever_url(text)
-    return read_bucket(cli or CleverCli(), addon).endpoint(path)
+    if cli is None:
+        from .clever_tool import CleverCli
+
+        cli = CleverCli()
+    return read_bucket(cli, addon).endpoint(path)

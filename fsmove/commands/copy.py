@@ -30,7 +30,7 @@ from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
 from fsmove.transfers.policy import DEFAULT_SESSIONS
-from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import TempNames
 
@@ -115,6 +115,11 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
         max_sessions=req.dst_connections or DEFAULT_CONNECTIONS[dst.scheme],
         auto_cap=req.dst_connections is None,
     )
+    # Log in now, both sides at once, what the first steps need (transfers/pool.py):
+    # the source's root check and listing and a second file, the destination's listing
+    # (and its write probe, whose sessions the FTP store adds) and a second file.
+    src_pool.open_ahead(SESSIONS_AHEAD)
+    dst_pool.open_ahead(SESSIONS_AHEAD)
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,

@@ -17,7 +17,7 @@ from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.policy import Limits
-from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
 from fsmove.transfers.tree import Filters, TempNames, TreeRules
 from fsmove.verify.digest import ALGORITHM
@@ -101,6 +101,10 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
         rate_limited(open_store(dst, req.connect, writable=False), limiter),
         max_sessions=limits.session_cap("dst", dst.scheme),
     )
+    # Both roots are checked at once, then each file is read on both sides: log in now
+    # what that needs (transfers/pool.py), as copy does.
+    src_pool.open_ahead(SESSIONS_AHEAD)
+    dst_pool.open_ahead(SESSIONS_AHEAD)
     known = None
     temps = None
     path = req.journal or default_journal_path(src.identity, dst.identity)

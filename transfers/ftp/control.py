@@ -84,7 +84,7 @@ class ControlSession:
         self._busy: str | None = None
         self._broken: str | None = None
         self._closed = False
-        self._home: str | None = None
+        self._home: str | None = store.home
         self._list_plain = False  # the server refused "LIST -a": use "LIST"
         #: Dependent commands may be pipelined and data connections opened ahead.
         self._pipelining = self._features.answered
@@ -151,6 +151,15 @@ class ControlSession:
             self._mark_broken("the server closed the session (421)")
         return reply
 
+    async def raw_commands(self, lines: list[str]) -> list[Reply]:
+        """Several commands sent at once, their replies in order (only where the server
+        reads commands one after the other: ``Features.answered``)."""
+        await self._client.send_many(lines)
+        replies = [await self._client.reply() for _ in lines]
+        if any(reply.code == 421 for reply in replies):
+            self._mark_broken("the server closed the session (421)")
+        return replies
+
     async def _refusal(self, reply: Reply, *, abs_path: str, path: str, action: str
                        ) -> BackendError:
         """The error for a refused command; an ambiguous 550 gets an existence check."""
@@ -172,7 +181,9 @@ class ControlSession:
         return await self.raw_is_dir(abs_path)
 
     async def raw_is_dir(self, abs_path: str) -> bool:
-        """CWD probe (the working directory is restored)."""
+        """CWD probe (the working directory is restored). Where commands may be
+        pipelined, the way back is sent with it: one round trip (a refused CWD leaves
+        the session where it was, so the second CWD is then harmless)."""
         if self._home is None:
             reply = await self.raw_command("PWD")
             self._home = "/"
@@ -181,12 +192,17 @@ class ControlSession:
                     self._home = str(self._client.parse_directory_response(reply.last))
                 except (IndexError, ValueError):
                     self._home = "/"
-        reply = await self.raw_command(f"CWD {abs_path}")
+        back: Reply | None = None
+        if self._pipelining:
+            reply, back = await self.raw_commands([f"CWD {abs_path}", f"CWD {self._home}"])
+        else:
+            reply = await self.raw_command(f"CWD {abs_path}")
         if not reply.is_success():
             if 400 <= reply.code < 500:
                 raise reply_error(reply, where=self.where, action="check folder", path=abs_path)
             return False
-        back = await self.raw_command(f"CWD {self._home}")
+        if back is None:
+            back = await self.raw_command(f"CWD {self._home}")
         if not back.is_success():
             self._mark_broken("cannot restore the working directory")
             raise TransientError(f"cannot return to {self._home!r} on {self.where} after a "

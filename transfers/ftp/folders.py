@@ -55,6 +55,8 @@ class FolderSession(TransferSession):
     """The metadata layer of an FTP session: stat, listings, folder checks."""
 
     async def stat(self, path: str) -> Entry:
+        if path == "" and self._store.root_is_folder:
+            return Entry(path="", kind=EntryKind.DIR)  # the probe wrote into it (store.py)
         abs_path = self._store.abs_path(path)
         async with self._op("stat", path):
             if self._features.mlst:

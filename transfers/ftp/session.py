@@ -264,6 +264,8 @@ class FtpSession(FileSession):
 
     async def rmdir(self, path: str) -> None:
         abs_path = self._store.abs_path(path)
+        if path == "":
+            self._store.root_is_folder = False  # the probe's proof no longer holds
         async with self._op("rmdir", path):
             reply = await self.raw_command(f"RMD {abs_path}")
             if reply.is_success():

@@ -9,6 +9,13 @@ the pool decides how many sessions are worth opening from it (transfers/session_
 The write probe (probe.py) runs once per store written to, on the first session, with
 two more sessions logging in meanwhile to run parts of it; all three are lent to the
 pool afterwards (``connect`` hands them out first).
+
+``log_in_ahead`` starts logins before anyone asks for a session (the pool calls it as
+soon as the store is known, transfers/pool.py): a login is several round trips (and a
+PAM password check on the server), so the sessions the run's first steps need log in
+at once and in parallel instead of one after the other. ``connect`` and the probe take
+them first. A login writes nothing: the destination's probe still waits until the
+source proved readable (transfers/survey.py).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import replace
 
 from ..backend import BackendError, Capabilities, check_relpath
 from ..endpoint import Endpoint
-from .client import FtpClient
+from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
 from .probe import (
     Features,
@@ -32,6 +39,9 @@ from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
 
 _ANONYMOUS_PASSWORD = "anonymous@"
+#: Sessions the write probe runs on (its own and two helpers): what a store that will be
+#: written logs in ahead at least.
+PROBE_SESSIONS = 3
 
 
 class FtpStore:
@@ -69,6 +79,8 @@ class FtpStore:
         self._probe_lock = asyncio.Lock()
         #: Sessions that ran the probe, until connect() takes them.
         self._spares: list[FtpSession] = []
+        #: Logins started ahead (``log_in_ahead``), until connect() or the probe takes them.
+        self._ahead: list[asyncio.Task[FtpClient]] = []
         #: The shortest command round trip seen at login (seconds).
         self.rtt = float("inf")
         #: Folders below the root that a listing of this store showed to be real folders
@@ -81,6 +93,13 @@ class FtpStore:
         self.complete_dirs: set[str] = set()
         #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
         self.site_chmod: bool | None = None
+        #: The login folder (PWD), asked once at login where commands can be pipelined.
+        self.home: str | None = None
+        #: The write probe wrote a file into the root, moments ago: ``stat("")`` of this
+        #: run answers "a folder" without asking again (the destination's root is checked
+        #: twice right after the probe: 4 round trips, 0.24 s at 60 ms). Never kept
+        #: beyond this store (one run).
+        self.root_is_folder = False
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"
@@ -92,13 +111,54 @@ class FtpStore:
             return self.root
         return f"{self.root.rstrip('/')}/{path}"
 
+    def log_in_ahead(self, count: int) -> None:
+        """Start logging in ``count`` sessions now, in parallel, in the background (the
+        probe's three at least on a store that will be written and not probed yet);
+        ``connect`` and the probe take them first. A failed login surfaces, unchanged,
+        in the ``connect`` that takes it."""
+        if not self.read_only and self._probe is None:
+            count = max(count, PROBE_SESSIONS)
+        for _ in range(count - len(self._ahead) - len(self._spares)):
+            self._ahead.append(asyncio.ensure_future(self.open_client()))
+
+    def _take_ahead(self) -> asyncio.Task[FtpClient] | None:
+        """A login started ahead: one logged in already first, then one under way, then
+        a failed one (None: none left)."""
+        def rank(task: asyncio.Task[FtpClient]) -> int:
+            if not task.done():
+                return 1
+            return 0 if not task.cancelled() and task.exception() is None else 2
+
+        if not self._ahead:
+            return None
+        best = min(range(len(self._ahead)), key=lambda i: rank(self._ahead[i]))
+        return self._ahead.pop(best)
+
+    async def _client_ahead(self) -> FtpClient | None:
+        """A client logged in ahead; None when none is left, or when the one taken met a
+        transient refusal (a 421 "too many connections" while the others logged in, a
+        network error): then the caller logs in now, as it would have without them. A
+        permanent refusal (a wrong password) is the caller's error at once."""
+        task = self._take_ahead()
+        if task is None:
+            return None
+        try:
+            # Awaited directly: a caller cancelled meanwhile cancels the login, whose
+            # connection open_client closes.
+            return await task
+        except BackendError as exc:
+            if exc.retryable:
+                return None
+            raise
+
     async def connect(self) -> FtpSession:
         while self._spares:
             spare = self._spares.pop()
             if spare.usable:
                 return spare  # a probe's session: logged in already
             await spare.close()
-        return FtpSession(self, await self.open_client())
+        client = await self._client_ahead()
+        return FtpSession(self, client if client is not None else await self.open_client())
 
     async def open_client(self) -> FtpClient:
         """A new logged-in control connection (what a session runs on)."""
@@ -151,11 +211,35 @@ class FtpStore:
                 # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
                 features = Features(frozenset({"MLST"}))
             self.features = features
-        if self.features.utf8:
-            await client.cmd("OPTS UTF8 ON")  # a refusal changes nothing we rely on
-        reply = await client.cmd("TYPE I")
+        # The commands after FEAT, in one round trip where the server reads commands in
+        # order (FEAT answered): OPTS UTF8 ON (a refusal changes nothing we rely on),
+        # TYPE I, and the first time the login folder, which every folder check returns
+        # to (control.py; the same for every session of the account).
+        lines = ["OPTS UTF8 ON"] if self.features.utf8 else []
+        lines.append("TYPE I")
+        ask_home = self.home is None and self.features.answered
+        if ask_home:
+            lines.append("PWD")
+        if self.features.answered:
+            await client.send_many(lines)
+            replies = [await client.reply() for _ in lines]
+        else:
+            replies = [await client.cmd(line) for line in lines]
+        if ask_home:
+            self.home = self.home or self._login_folder(client, replies[-1])
+        reply = replies[1 if self.features.utf8 else 0]
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
+
+    @staticmethod
+    def _login_folder(client: FtpClient, pwd: Reply) -> str:
+        """The folder a PWD reply names ("/" when it names none)."""
+        if pwd.code == 257:
+            try:
+                return str(client.parse_directory_response(pwd.last))
+            except (IndexError, ValueError):
+                pass
+        return "/"
 
     async def _answers_mlst(self, client: FtpClient) -> bool:
         """MLST on the root, else (a root not made yet: the first copy into a new
@@ -201,13 +285,16 @@ class FtpStore:
                 result = await self._probe_with_helpers(session)
             if result.final:
                 self._probe = result
+            if result.root_is_folder:
+                self.root_is_folder = True
             return result
 
     async def _probe_with_helpers(self, session: FtpSession) -> ProbeResult:
         """The write probe, with two more sessions logging in meanwhile to run parts of
         it in parallel (kept afterwards as spares for the pool). A server that refuses
         more connections gets the probe on one session."""
-        logins = [asyncio.ensure_future(self.open_client()) for _ in range(2)]
+        logins = [self._take_ahead() or asyncio.ensure_future(self.open_client())
+                  for _ in range(2)]
         helpers: list[FtpSession] = []
 
         async def get_helpers() -> list[FtpSession]:
@@ -239,7 +326,13 @@ class FtpStore:
                     await helper.close()
 
     async def aclose(self) -> None:
-        """Close the probe's sessions nobody took (every other session is closed by
-        whoever opened it)."""
+        """Close the probe's sessions and the logins ahead nobody took (every other
+        session is closed by whoever opened it)."""
         spares, self._spares = self._spares, []
+        ahead, self._ahead = self._ahead, []
+        for task in ahead:
+            task.cancel()
+        for got in await asyncio.gather(*ahead, return_exceptions=True):
+            if isinstance(got, FtpClient):  # done before the cancel came
+                got.close()
         await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)
