@@ -109,6 +109,7 @@ class SourceReader:
         opening the destination (one round trip less per file on a slow link)."""
         entry = transfer.entry
         send_from = start if send_from is None else send_from
+        to_eof = end == entry.size
         q = _PieceQueue(self._limits.pieces_per_pipe, self._limits.bytes_per_pipe)
         on_sent = self._on_sent
 
@@ -119,13 +120,11 @@ class SourceReader:
             pos = start
             try:
                 async with self.src.session() as s:
-                    # Always a bounded read, also to the end of the file: a store that
-                    # knows where a read ends asks nothing more (SFTP: no fstat per
-                    # file to size its requests). A file that grew (or shrank, or was
-                    # rewritten) meanwhile is caught by the stat after the last read
-                    # (``check_unchanged``: size and mtime), before the file is placed.
-                    stream = s.read(entry.path, offset=start, length=end - start,
-                                    expect=entry)
+                    # To EOF: read without a bound, so a file that grew is noticed.
+                    stream = s.read(
+                        entry.path, offset=start, length=None if to_eof else end - start,
+                        expect=entry,
+                    )
                     async for piece in stream:
                         if pos + len(piece) > end:
                             raise SourceChangedError(
