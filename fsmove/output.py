@@ -43,17 +43,7 @@ from fsmove.progress import (
     summary_text,
     verify_line,
 )
-from fsmove.transfers.events import (
-    Event,
-    FileDeleted,
-    FileDone,
-    FileFailed,
-    FilePlanned,
-    FileRestarted,
-    FileRetry,
-    PathRefused,
-    Summary,
-)
+from fsmove.transfers import events as ev
 
 #: The ``--stats`` interval off a terminal when none is given (rclone's default is 1 m).
 DEFAULT_STATS_INTERVAL = 60.0
@@ -119,7 +109,7 @@ class CommandOutput:
         self._line: Callable[[], str] = lambda: stats_line(self.progress)
         self._last_line = 0.0
         self._last_log = 0.0
-        self._summary: Summary | None = None
+        self._summary: ev.Summary | None = None
         self._result: dict[str, Any] = {}
         self._dry_run = False
         self._closed = False
@@ -163,32 +153,34 @@ class CommandOutput:
             self._log.write(text)
 
     # -- the engine's events ---------------------------------------------------------
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ev.Event) -> None:
         self.progress.update(event)
         if self._json is not None:
             self._json.on_event(event)
-        if isinstance(event, FileDone):
+        if isinstance(event, ev.BytesMoved):
+            return  # the hot one (a piece moved): counted above, never a line
+        if isinstance(event, ev.FileDone):
             self._emit_line(f"copied: {event.path} ({human_bytes(event.size)})", level="file")
-        elif isinstance(event, FileFailed):
+        elif isinstance(event, ev.FileFailed):
             self._emit_line(f"failed: {event.path}: {event.reason}", level="error")
-        elif isinstance(event, FileRetry):
+        elif isinstance(event, ev.FileRetry):
             self._emit_line(f"retry {event.attempt} of {event.path} in {event.delay:.0f}s: "
                             f"{event.reason}", level="warn")
-        elif isinstance(event, FileRestarted):
+        elif isinstance(event, ev.FileRestarted):
             self._emit_line(f"restarted: {event.path}: {event.reason}", level="warn")
-        elif isinstance(event, PathRefused):
+        elif isinstance(event, ev.PathRefused):
             self._emit_line(f"refused: {event.path}: {event.reason}", level="warn")
-        elif isinstance(event, FilePlanned):
+        elif isinstance(event, ev.FilePlanned):
             verb = "would copy" if event.action == "copy" else "would skip"
             self._emit_line(f"{verb}: {event.path} ({human_bytes(event.size)})", level="file")
-        elif isinstance(event, FileDeleted):
+        elif isinstance(event, ev.FileDeleted):
             size = f" ({human_bytes(event.size)})" if event.size is not None else ""
             if event.dry_run:
                 # Always listed, not only under -v: a deletion is what a dry run is for.
                 self._emit_line(f"would delete: {event.path}{size}", level="warn")
             else:
                 self._emit_line(f"deleted: {event.path}{size}", level="file")
-        elif isinstance(event, Summary):
+        elif isinstance(event, ev.Summary):
             self._summary = event
 
     # -- the ticker ------------------------------------------------------------------

@@ -271,6 +271,18 @@ class Journal:
         ).fetchone()
         return FileRecord(*row) if row else None
 
+    def get_with_progress(self, path: str) -> tuple[FileRecord, bool] | None:
+        """The file's record and whether any block or partial block of it is recorded,
+        in one query (a fresh file, the common case, needs no other)."""
+        row = self.conn.execute(
+            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note,"
+            " EXISTS(SELECT 1 FROM blocks WHERE blocks.path=files.path)"
+            " OR EXISTS(SELECT 1 FROM partials WHERE partials.path=files.path)"
+            " FROM files WHERE path=?",
+            (path,),
+        ).fetchone()
+        return (FileRecord(*row[:-1]), bool(row[-1])) if row else None
+
     def plan(self, entries: Iterable[tuple[str, int, float | None, str]]) -> None:
         """Record the files of this run: (path, size, mtime, state). A file whose source
         size or mtime changed since the journal saw it loses its blocks (restart)."""

@@ -201,7 +201,10 @@ class Attempts:
         path = entry.path
         first = start // BLOCK_SIZE
         acked_upto = send_from
-        journal = self.journal
+        # A file of one block is not journaled block by block: after a kill it is sent
+        # again whole, at most one block (the bound on re-sent bytes per file in flight),
+        # and recording it cost a synchronous journal commit per small file.
+        journal = self.journal if entry.size > BLOCK_SIZE else None
 
         def journal_acked(upto: int) -> None:
             nonlocal acked_upto

@@ -77,12 +77,15 @@ class Resume:
         if self.journal is None:
             return None
         entry = transfer.entry
-        rec = self.journal.get(entry.path)
-        if rec is None or rec.state not in ("partial", "failed", "pending"):
+        found = self.journal.get_with_progress(entry.path)
+        if found is None:
             return None
-        blocks = self.journal.blocks(entry.path)
-        partials = self.journal.partials(entry.path)
-        if not blocks and not partials:
+        rec, progress = found
+        if rec.state not in ("partial", "failed", "pending"):
+            return None
+        # One query for a fresh file (no blocks, no partial block): the common case.
+        blocks = self.journal.blocks(entry.path) if progress else {}
+        if not progress:
             # Nothing journaled (FTP acknowledges nothing before the end of a file, and a
             # file under one block records no digest): a stream destination may still
             # hold a partial file whose tail is checked against the source.

@@ -79,9 +79,8 @@ class FolderSession(TransferSession):
         raise ProtocolError(f"MLST reply without facts: {reply.text!r}")
 
     async def _stat_size_mdtm(self, abs_path: str, path: str) -> Entry:
-        # Both single-file commands in one round trip.
-        await self._client.send(f"SIZE {abs_path}")
-        await self._client.send(f"MDTM {abs_path}")
+        # Both single-file commands in one write, one round trip.
+        await self._client.send_many([f"SIZE {abs_path}", f"MDTM {abs_path}"])
         size_reply = await self._client.reply()
         mdtm_reply = await self._client.reply()
         if size_reply.code == 213:
