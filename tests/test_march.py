@@ -253,9 +253,13 @@ def test_the_queue_holds_a_bounded_number_of_files_big_ones_first() -> None:
         assert not blocked.done()  # full: the march waits for room
         first = await q.take()
         assert first is not None and (first[0].path, first[1]) == ("b2", True)
-        assert await blocked
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not blocked.done()  # room again only once half of it is free
         # One big file at a time while small ones wait; the big one once they are gone.
-        second, third = await q.take(), await q.take()
+        second = await q.take()
+        assert await blocked
+        third = await q.take()
         assert [(x[0].path, x[1]) for x in (second, third) if x] == [("s1", False),
                                                                        ("s2", False)]
         q.finished(big=True)

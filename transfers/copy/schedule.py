@@ -3,8 +3,9 @@ those waiting) but never more than ``big_limit`` of them at once while small fil
 wait, so thousands of small files keep flowing beside them.
 
 The march fills it folder by folder while the workers empty it. It holds at most
-``max_waiting`` files: the march's next file waits for room (back-pressure), so a tree
-of a million files never has more than that many transfers in memory. One waiting
+``max_waiting`` files: the march's next file waits for room (back-pressure: until half
+of it is free), so a tree of a million files never has more than that many transfers in
+memory. One waiting
 worker is woken per file queued (never all of them: 128 workers and 100,000 files).
 """
 
@@ -77,7 +78,10 @@ class TransferQueue:
                 return None
             picked = self._pick()
             if picked is not None:
-                if self._room is not None and not self._room.done():
+                # The march goes on once half the room is free (not after every file:
+                # one wake-up per thousand files, not one per file).
+                if (self._room is not None and not self._room.done()
+                        and self.waiting <= self._max_waiting // 2):
                     self._room.set_result(None)
                 return picked
             if self._closed:
