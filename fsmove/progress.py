@@ -75,7 +75,10 @@ class CopyProgress:
     retries: int = 0
     bytes_sent: int = 0
     #: Bytes of this run still to send (the plan, less what resumed files already hold).
+    #: The plan grows while the copy walks the trees (``Planned.complete`` False).
     bytes_to_send: int = 0
+    #: Bytes resumed files already held at the destination (not sent by this run).
+    bytes_resumed: int = 0
     in_flight: dict[str, Transfer] = field(default_factory=dict)
     #: A dry run's decisions, counted from ``FilePlanned`` / ``FileDeleted`` events.
     would_delete_bytes: int = 0
@@ -94,6 +97,7 @@ class CopyProgress:
         elif isinstance(event, FileStarted):
             self.in_flight[event.path] = Transfer(event.path, event.size, event.resume_from)
             if event.resume_from:
+                self.bytes_resumed += event.resume_from
                 self.bytes_to_send = max(self.bytes_sent, self.bytes_to_send - event.resume_from)
         elif isinstance(event, FileDone):
             self.files_done += 1
@@ -104,8 +108,9 @@ class CopyProgress:
         elif isinstance(event, FileRetry):
             self.retries += 1
         elif isinstance(event, Planned):
+            # A growing plan's totals replace the previous ones (the last is the whole).
             self.planned = event
-            self.bytes_to_send = event.bytes_to_copy
+            self.bytes_to_send = max(self.bytes_sent, event.bytes_to_copy - self.bytes_resumed)
         elif isinstance(event, FileDeleted) and event.dry_run:
             self.would_delete_bytes += event.size or 0
         elif isinstance(event, FilePlanned | Summary):
@@ -127,8 +132,10 @@ class CopyProgress:
         return max(0.0, (self.bytes_sent - b0) / (now - t0))
 
     def eta(self, rate: float) -> float | None:
+        """Seconds left at ``rate``; None while unknown (no rate yet, or the walk still
+        finds files to copy: an ETA from part of the plan would be a promise broken)."""
         left = self.bytes_to_send - self.bytes_sent
-        if rate <= 0 or left < 0:
+        if rate <= 0 or left < 0 or self.planned is None or not self.planned.complete:
             return None
         return left / rate
 

@@ -28,6 +28,11 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Planned(Event):
+    """The plan's totals. A copy decides folder by folder while it copies (the march),
+    so it emits running totals as folders are decided (``complete=False``: more may
+    come) and, once the walk has ended, the whole plan (``complete=True``, exactly
+    once per run, also in a dry run)."""
+
     files_total: int
     bytes_total: int
     files_to_copy: int
@@ -38,6 +43,8 @@ class Planned(Event):
     files_to_delete: int
     #: Bytes already at the destination from earlier runs (partial files being resumed).
     bytes_resumable: int = 0
+    #: Every folder is decided: these are the plan's final totals.
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,138 +1,237 @@
-"""The plan of a copy: from the survey of both sides, what to copy, what to skip, what
-``--delete`` removes and which destination folders are missing. It writes nothing.
+"""The plan of a copy: the rules that decide, folder by folder, what to copy, what to
+skip, what ``--delete`` removes and which destination folders are missing. It writes
+nothing. The march (``march.py``) applies them to each folder as soon as both sides of
+it are listed; ``CopyEngine.plan()`` collects every folder's decision into a
+``CopyPlan``, ``CopyEngine.run()`` copies each folder's files as they come.
 
 * A file is copied unless the destination has a regular file of the same size and
   either (``--checksum``) the same content digest, or the same mtime (within both
   stores' resolution), or the journal says an earlier run copied it from a source of
   that size and mtime (a destination that cannot keep mtimes).
-* ``--delete`` removes a destination file only when the source was seen whole and has
-  no such file. Where the source has something fsmove does not copy or could not read
-  (a symlink, a special file, a folder it could not list), the destination's files at
-  that path *and below it* are left alone: the source holds that subtree in a form
-  fsmove did not look into, so their absence proves nothing. (A source ``media ->
-  /real`` with a real ``media/`` at the destination deletes nothing there.)
+* ``--delete`` removes a destination file only when the source was seen whole at that
+  place and has no such file. Where the source has something fsmove does not copy or
+  could not read (a symlink, a special file, a folder it could not list), the
+  destination's files at that path *and below it* are left alone: the source holds that
+  subtree in a form fsmove did not look into, so their absence proves nothing. (A
+  source ``media -> /real`` with a real ``media/`` at the destination deletes nothing
+  there.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from .backend import BackendError, Entry, EntryKind, parent_of
 from .digest_read import read_file_digest
-from .events import Planned
+from .events import Event, Planned
 from .journal import Journal
 from .pool import SessionPool
-from .survey import Survey
+from .survey import Sides
 from .tree import same_mtime
 
 
-@dataclass(frozen=True)
-class CopyPlan:
-    """What a copy will do; ``event()`` is the ``Planned`` event of the run."""
+@dataclass(frozen=True, slots=True)
+class FolderPlan:
+    """The decisions for one folder: its own files, never its subfolders'."""
 
-    survey: Survey
+    path: str
+    #: Every source file of the folder (copied or skipped).
+    files: int
+    bytes: int
     to_copy: list[Entry]
     skipped: list[Entry]
     to_delete: list[Entry]
-    #: Destination folders to make: every source folder, and the parent of every file
-    #: to copy, that the destination lacks.
-    missing_dirs: set[str]
+    #: The destination lacks this folder (it is made before its first file).
+    missing: bool
+    #: This job's temporary files found in the destination folder.
+    dst_temps: list[str]
 
-    @property
-    def files_total(self) -> int:
-        return len(self.survey.src_files)
 
-    @property
-    def bytes_total(self) -> int:
-        return sum(e.size for e in self.survey.src_files.values())
+@dataclass
+class PlanTally:
+    """Running totals of the folders decided so far: the ``Planned`` event of a copy
+    whose walk is still going (``complete=False``), then of the whole plan."""
 
-    @property
-    def files_to_copy(self) -> int:
-        return len(self.to_copy)
+    files_total: int = 0
+    bytes_total: int = 0
+    files_to_copy: int = 0
+    bytes_to_copy: int = 0
+    files_skipped: int = 0
+    bytes_skipped: int = 0
+    dirs_to_create: int = 0
+    files_to_delete: int = 0
 
-    @property
-    def bytes_to_copy(self) -> int:
-        return sum(e.size for e in self.to_copy)
+    def add(self, folder: FolderPlan) -> None:
+        self.files_total += folder.files
+        self.bytes_total += folder.bytes
+        self.files_to_copy += len(folder.to_copy)
+        self.bytes_to_copy += sum(e.size for e in folder.to_copy)
+        self.files_skipped += len(folder.skipped)
+        self.bytes_skipped += sum(e.size for e in folder.skipped)
+        self.dirs_to_create += folder.missing
+        self.files_to_delete += len(folder.to_delete)
 
-    @property
-    def files_to_delete(self) -> int:
-        return len(self.to_delete)
-
-    def event(self) -> Planned:
+    def event(self, *, complete: bool) -> Planned:
         return Planned(
             files_total=self.files_total,
             bytes_total=self.bytes_total,
             files_to_copy=self.files_to_copy,
             bytes_to_copy=self.bytes_to_copy,
-            files_skipped=len(self.skipped),
-            bytes_skipped=sum(e.size for e in self.skipped),
-            dirs_to_create=len(self.missing_dirs),
+            files_skipped=self.files_skipped,
+            bytes_skipped=self.bytes_skipped,
+            dirs_to_create=self.dirs_to_create,
             files_to_delete=self.files_to_delete,
+            complete=complete,
         )
 
 
-async def make_plan(found: Survey, *, src: SessionPool, dst: SessionPool,
-                    journal: Journal | None, checksum: bool, preserve_mtime: bool,
-                    compares_at_once: int) -> CopyPlan:
-    """Decide every file of the survey (``--checksum`` reads both sides of the files
-    whose sizes match, ``compares_at_once`` files at a time)."""
-    src_files, dst_files = found.src_files, found.dst_files
-    tolerance = max(found.src_caps.mtime_resolution, found.dst_caps.mtime_resolution, 1.0)
-    to_copy: list[Entry] = []
-    skipped: list[Entry] = []
-    maybe_same: list[tuple[Entry, Entry]] = []
-    for path, e in src_files.items():
-        d = dst_files.get(path)
-        if d is None or d.kind is not EntryKind.FILE or d.size != e.size:
-            to_copy.append(e)
-            continue
-        if checksum:
-            maybe_same.append((e, d))
-            continue
-        if preserve_mtime and same_mtime(e.mtime, d.mtime, tolerance=tolerance):
-            skipped.append(e)
-            continue
-        rec = journal.get(path) if journal is not None else None
-        if (
-            rec is not None
-            and rec.state in ("done", "skipped")
-            and rec.size == e.size
-            and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
-        ):
-            skipped.append(e)  # copied by an earlier run; the destination keeps its size
-        else:
-            to_copy.append(e)
-    if maybe_same:
-        same = await _same_content(maybe_same, src=src, dst=dst, at_once=compares_at_once)
-        for (e, _d), equal in zip(maybe_same, same, strict=True):
-            (skipped if equal else to_copy).append(e)
-    # Never delete at or below what the source has in a form fsmove does not copy (a
-    # symlink) or could not read.
-    to_delete = deletions(dst_files, src_files, found.blind)
-    needed_dirs = set(found.src_dirs) | {parent_of(e.path) for e in to_copy}
-    missing_dirs = {d for d in needed_dirs if d and d not in found.dst_dirs}
-    return CopyPlan(survey=found, to_copy=to_copy, skipped=skipped, to_delete=to_delete,
-                    missing_dirs=missing_dirs)
+#: Seconds between two ``Planned`` events of a growing plan: the first folder decided
+#: is shown at once, the totals are never more than this late, and a plan of 100,000
+#: folders does not stream 100,000 plan events.
+PLAN_EVENTS_EVERY = 0.5
 
 
-async def _same_content(pairs: list[tuple[Entry, Entry]], *, src: SessionPool,
-                        dst: SessionPool, at_once: int) -> list[bool]:
-    """For each (source, destination) pair: whether both read whole to the same digest
-    (a side that cannot be read: not the same)."""
-    sem = asyncio.Semaphore(max(1, at_once))
+class GrowingPlan:
+    """Emits the running totals of ``tally`` (``Planned``, ``complete=False``) as the
+    march adds folders to it: at once after a quiet spell, else at most every
+    ``PLAN_EVENTS_EVERY`` seconds (a timer on the running loop shows the last change)."""
 
-    async def one(e: Entry, d: Entry) -> bool:
-        async with sem:
+    def __init__(self, tally: PlanTally, *, emit: Callable[[Event], None]) -> None:
+        self._tally = tally
+        self._emit = emit
+        self._loop = asyncio.get_running_loop()
+        self._shown = -PLAN_EVENTS_EVERY
+        self._timer: asyncio.TimerHandle | None = None
+
+    def changed(self) -> None:
+        wait = self._shown + PLAN_EVENTS_EVERY - self._loop.time()
+        if wait <= 0:
+            self._show()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(wait, self._show)
+
+    def _show(self) -> None:
+        self._timer = None
+        self._shown = self._loop.time()
+        self._emit(self._tally.event(complete=False))
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+@dataclass
+class CopyPlan:
+    """What a copy will do, every folder collected (a dry run, ``fsmove migrate``'s
+    plan); ``event()`` is the run's ``Planned`` event."""
+
+    sides: Sides
+    to_copy: list[Entry] = field(default_factory=list)
+    skipped: list[Entry] = field(default_factory=list)
+    to_delete: list[Entry] = field(default_factory=list)
+    #: Destination folders to make: every source folder the destination lacks.
+    missing_dirs: set[str] = field(default_factory=set)
+    dst_temps: list[str] = field(default_factory=list)
+    tally: PlanTally = field(default_factory=PlanTally)
+
+    def add(self, folder: FolderPlan) -> None:
+        self.tally.add(folder)
+        self.to_copy += folder.to_copy
+        self.skipped += folder.skipped
+        self.to_delete += folder.to_delete
+        self.dst_temps += folder.dst_temps
+        if folder.missing:
+            self.missing_dirs.add(folder.path)
+
+    @property
+    def files_total(self) -> int:
+        return self.tally.files_total
+
+    @property
+    def bytes_total(self) -> int:
+        return self.tally.bytes_total
+
+    @property
+    def files_to_copy(self) -> int:
+        return self.tally.files_to_copy
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return self.tally.bytes_to_copy
+
+    @property
+    def files_to_delete(self) -> int:
+        return self.tally.files_to_delete
+
+    def event(self) -> Planned:
+        return self.tally.event(complete=True)
+
+
+class FileRules:
+    """The copy-or-skip rule of one run, applied to one folder at a time."""
+
+    def __init__(self, *, sides: Sides, src: SessionPool, dst: SessionPool,
+                 journal: Journal | None, checksum: bool, preserve_mtime: bool,
+                 compares_at_once: int) -> None:
+        self._src = src
+        self._dst = dst
+        self._journal = journal
+        self._checksum = checksum
+        self._preserve_mtime = preserve_mtime
+        self._tolerance = sides.mtime_tolerance
+        #: ``--checksum`` reads both sides of the files whose sizes match, this many
+        #: files at a time across every folder being decided.
+        self._compares = asyncio.Semaphore(max(1, compares_at_once))
+
+    async def decide(self, src_files: Iterable[Entry], dst_files: Mapping[str, Entry]
+                     ) -> tuple[list[Entry], list[Entry]]:
+        """(to copy, to skip) of ``src_files``; ``dst_files`` holds the destination's
+        regular files by path."""
+        tolerance = self._tolerance
+        journal = self._journal
+        to_copy: list[Entry] = []
+        skipped: list[Entry] = []
+        maybe_same: list[tuple[Entry, Entry]] = []
+        for e in src_files:
+            d = dst_files.get(e.path)
+            if d is None or d.kind is not EntryKind.FILE or d.size != e.size:
+                to_copy.append(e)
+                continue
+            if self._checksum:
+                maybe_same.append((e, d))
+                continue
+            if self._preserve_mtime and same_mtime(e.mtime, d.mtime, tolerance=tolerance):
+                skipped.append(e)
+                continue
+            rec = journal.get(e.path) if journal is not None else None
+            if (
+                rec is not None
+                and rec.state in ("done", "skipped")
+                and rec.size == e.size
+                and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
+            ):
+                skipped.append(e)  # copied by an earlier run; the destination keeps its size
+            else:
+                to_copy.append(e)
+        if maybe_same:
+            same = await asyncio.gather(*(self._same_content(e, d) for e, d in maybe_same))
+            for (e, _d), equal in zip(maybe_same, same, strict=True):
+                (skipped if equal else to_copy).append(e)
+        return to_copy, skipped
+
+    async def _same_content(self, e: Entry, d: Entry) -> bool:
+        """Whether both read whole to the same digest (a side that cannot be read: not
+        the same)."""
+        async with self._compares:
             try:
-                a, b = await asyncio.gather(read_file_digest(src, e.path),
-                                            read_file_digest(dst, d.path))
+                a, b = await asyncio.gather(read_file_digest(self._src, e.path),
+                                            read_file_digest(self._dst, d.path))
             except BackendError:
                 return False
             return a.digest == b.digest
-
-    return list(await asyncio.gather(*(one(e, d) for e, d in pairs)))
 
 
 def is_at_or_below(path: str, roots: set[str]) -> bool:
@@ -149,7 +248,8 @@ def is_at_or_below(path: str, roots: set[str]) -> bool:
 
 
 def deletions(
-    dst_files: Mapping[str, Entry], src_files: Mapping[str, Entry], blind: Iterable[str]
+    dst_files: Mapping[str, Entry], src_files: Mapping[str, Entry] | set[str],
+    blind: Iterable[str],
 ) -> list[Entry]:
     """The destination files ``--delete`` removes: not in the source, and not at or
     below a source path in ``blind`` (not copied, or not readable)."""

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .backend import BackendError, Entry, EntryKind, join_relpath
+from .policy import NO_RETRIES, RetryPolicy
 from .pool import SessionPool
 from .tree import name_problem
 
@@ -33,6 +34,57 @@ class WalkIssue:
     unreadable: bool = False
     #: A symlink, device, socket or fifo: never copied, and that is not a failure.
     special: bool = False
+
+
+async def list_folder(
+    pool: SessionPool, directory: str, *, skip: Callable[[Entry], bool] | None = None,
+    retry: RetryPolicy = NO_RETRIES,
+) -> list[Entry | WalkIssue]:
+    """The entries directly inside ``directory`` by the walk's rules: hostile names,
+    symlinks and special files come out as issues, a listing that fails (for good, or
+    still after ``retry``'s attempts on a fresh session) as one ``unreadable`` issue
+    for the folder, a repeated entry once, ``skip`` applied."""
+    out: list[Entry | WalkIssue] = []
+    seen: set[str] = set()
+    attempt = 0
+    while True:
+        try:
+            async with pool.session() as session:
+                entries = [e async for e in session.list(directory)]
+            break
+        except BackendError as exc:
+            if exc.retryable:
+                attempt = retry.next_attempt(attempt, progressed=False)
+                if not retry.gives_up(attempt):
+                    await asyncio.sleep(retry.delay(attempt))
+                    continue
+            return [WalkIssue(path=directory, reason=str(exc), unreadable=True)]
+    for e in entries:
+        name = e.path.rsplit("/", 1)[-1] if e.path else ""
+        if name in (".", "..") and e.path == join_relpath(directory, name):
+            continue  # the folder itself and its parent, as some servers list them
+        problem = name_problem(name) if e.path == join_relpath(directory, name) else (
+            "refused entry whose path is outside its directory"
+        )
+        if problem:
+            out.append(WalkIssue(path=join_relpath(directory, repr(name)), reason=problem))
+            continue
+        if e.path in seen:
+            continue
+        seen.add(e.path)
+        if skip is not None and skip(e):
+            continue
+        if e.kind is EntryKind.DIR or e.kind is EntryKind.FILE:
+            out.append(e)
+        else:
+            out.append(
+                WalkIssue(
+                    path=e.path,
+                    reason=f"not a regular file ({e.kind.value}): skipped",
+                    special=True,
+                )
+            )
+    return out
 
 
 async def walk(
@@ -54,43 +106,12 @@ async def walk(
 
     async def list_one(directory: str) -> None:
         nonlocal outstanding
-        seen: set[str] = set()
-        try:
-            async with pool.session() as session:
-                entries = [e async for e in session.list(directory)]
-        except BackendError as exc:
-            await out.put(WalkIssue(path=directory, reason=str(exc), unreadable=True))
-            entries = []
-        for e in entries:
-            name = e.path.rsplit("/", 1)[-1] if e.path else ""
-            if name in (".", "..") and e.path == join_relpath(directory, name):
-                continue  # the folder itself and its parent, as some servers list them
-            problem = name_problem(name) if e.path == join_relpath(directory, name) else (
-                "refused entry whose path is outside its directory"
-            )
-            if problem:
-                await out.put(WalkIssue(path=join_relpath(directory, repr(name)), reason=problem))
-                continue
-            if e.path in seen:
-                continue
-            seen.add(e.path)
-            if skip is not None and skip(e):
-                continue
-            if e.kind is EntryKind.DIR:
+        for item in await list_folder(pool, directory, skip=skip):
+            if isinstance(item, Entry) and item.kind is EntryKind.DIR:
                 async with lock:
                     outstanding += 1
-                pending.put_nowait(e.path)
-                await out.put(e)
-            elif e.kind is EntryKind.FILE:
-                await out.put(e)
-            else:
-                await out.put(
-                    WalkIssue(
-                        path=e.path,
-                        reason=f"not a regular file ({e.kind.value}): skipped",
-                        special=True,
-                    )
-                )
+                pending.put_nowait(item.path)
+            await out.put(item)
         async with lock:
             outstanding -= 1
             if outstanding == 0:

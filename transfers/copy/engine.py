@@ -1,12 +1,20 @@
 """The copy engine: the coordinator of one run.
 
-survey (``transfers/survey.py``: both sides listed at once) → plan
-(``transfers/plan.py``: what to copy, skip, delete; the ``Planned`` event) → stale
-temporary files removed → files copied by a pool of workers (big files first, never
-more than a quarter of the streams on them), each by ``Attempts`` under the job's
-``RetryPolicy``, with destination folders made as their first file needs them
+sides (``transfers/survey.py``: capabilities and roots) → the march
+(``transfers/march.py``: both trees walked together, folder by folder, each folder's
+files decided by ``transfers/plan.py``'s rules) → each folder's files handed to a pool
+of workers as soon as it is decided (``schedule.py``: big files first, never more than
+a quarter of the streams on them; the march waits when enough files wait), its stale
+temporary files removed, each file copied by ``Attempts`` under the job's
+``RetryPolicy`` with destination folders made as their first file needs them
 (``folders.py``) → the folders no file needed → ``--delete`` (``deletion.py``) → the
-``Summary`` event. The journal records the plan, every block and every file done.
+``Summary`` event. ``plan()`` runs the same march and collects it into a ``CopyPlan``
+(dry runs, ``fsmove migrate``'s plan). The journal records each folder's files as it
+is decided, every block and every file done.
+
+The plan's totals grow while the march runs: ``Planned`` events with
+``complete=False`` carry the totals decided so far, and one with ``complete=True`` the
+whole plan, once the march has ended.
 
 Every bound comes from one ``Limits`` and every retry decision from one ``RetryPolicy``
 (``transfers/policy.py``), both built once per job from ``CopyOptions``. The state of
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections.abc import AsyncIterator
 
 from fsmove.verify.digest import ALGORITHM
 
@@ -36,9 +44,11 @@ from ..events import (
     Summary,
 )
 from ..journal import Journal
-from ..plan import CopyPlan, make_plan
+from ..march import march
+from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
 from ..pool import SessionPool
-from ..survey import survey
+from ..survey import Sides, open_sides
+from ..together import run_together
 from ..tree import TempNames, TreeRules
 from ..walk import WalkIssue
 from .attempt import Attempts
@@ -47,7 +57,8 @@ from .folders import DestinationFolderError, DestinationFolders
 from .options import CopyOptions
 from .pipe import SourceReader
 from .resume import Resume
-from .stats import RunStats
+from .schedule import FILES_WAITING, TransferQueue
+from .stats import RunStats, Unsettled
 from .transfer import DestinationChangedError, FileTransfer, SourceChangedError
 
 
@@ -81,6 +92,9 @@ class CopyEngine:
         self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
         self._subs = list(subscribers or [])
         self._stats = RunStats()
+        #: Files decided for copying and not settled yet: what a destination that
+        #: filled up leaves to copy.
+        self._left = Unsettled()
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
         self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
         self._progress_stamp = 0.0
@@ -95,18 +109,23 @@ class CopyEngine:
 
     # -- top level -----------------------------------------------------------------------
     async def plan(self) -> CopyPlan:
-        """Survey both sides and plan the copy, writing nothing (not even a missing
-        destination root, in a dry run). ``fsmove migrate`` shows this as its plan."""
-        found = await survey(
-            self.src, self.dst, src_rules=self._src_rules, dst_rules=self._dst_rules,
-            listings_at_once=self.limits.listings_at_once, dry_run=self.opt.dry_run,
-            on_issue=self._walk_issue,
-        )
-        return await make_plan(
-            found, src=self.src, dst=self.dst, journal=self.journal,
-            checksum=self.opt.checksum, preserve_mtime=self.opt.preserve_mtime,
-            compares_at_once=self.limits.files_at_once,
-        )
+        """March both sides and collect the whole plan, writing nothing (not even a
+        missing destination root, in a dry run). ``fsmove migrate`` shows this as its
+        plan."""
+        sides = await open_sides(self.src, self.dst, dry_run=self.opt.dry_run)
+        plan = CopyPlan(sides=sides)
+        async for folder in self._march(sides):
+            plan.add(folder)
+        return plan
+
+    def _march(self, sides: Sides) -> AsyncIterator[FolderPlan]:
+        rules = FileRules(sides=sides, src=self.src, dst=self.dst, journal=self.journal,
+                          checksum=self.opt.checksum, preserve_mtime=self.opt.preserve_mtime,
+                          compares_at_once=self.limits.files_at_once)
+        return march(self.src, self.dst, sides=sides, src_rules=self._src_rules,
+                     dst_rules=self._dst_rules, rules=rules,
+                     listings_at_once=self.limits.listings_at_once, retry=self.retry,
+                     on_issue=self._walk_issue)
 
     async def run(self) -> Summary:
         started = time.monotonic()
@@ -123,77 +142,105 @@ class CopyEngine:
             await self._folders.stop()
 
     async def _run(self, started: float) -> Summary:
-        plan = await self.plan()
-        to_copy, skipped, to_delete = plan.to_copy, plan.skipped, plan.to_delete
-        self._folders.expect_missing(plan.missing_dirs)
-        self.emit(plan.event())
-        for e in skipped:
-            self._stats.files_skipped += 1
-            self._stats.bytes_skipped += e.size
         if self.opt.dry_run:
-            for e in to_copy:
-                self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
-            for e in skipped:
-                self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
-            for e in to_delete:
-                self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
-            return self._summary(started, status="dry-run", to_delete=len(to_delete))
-
-        if self.journal is not None:
-            self.journal.plan(
-                [(e.path, e.size, e.mtime, "pending") for e in to_copy]
-                + [(e.path, e.size, e.mtime, "skipped") for e in skipped]
-            )
-        transfers = self._transfers(plan)
-        wanted_temps = {t.target for t in transfers}
-        await remove_stale_temps(self.dst, [t for t in plan.survey.dst_temps
-                                            if t not in wanted_temps])
+            return await self._dry_run(started)
+        sides = await open_sides(self.src, self.dst, dry_run=False)
         attempts = Attempts(
             dst=self.dst, journal=self.journal, options=self.opt, limits=self.limits,
-            src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,
+            src_caps=sides.src_caps, dst_caps=sides.dst_caps,
             streams=self._streams, folders=self._folders,
             reader=SourceReader(self.src, limits=self.limits,
                                 on_sent=self._sent),
             resume=Resume(src=self.src, dst=self.dst, journal=self.journal,
-                          src_caps=plan.survey.src_caps, dst_caps=plan.survey.dst_caps,
+                          src_caps=sides.src_caps, dst_caps=sides.dst_caps,
                           restart=self._restart),
             stats=self._stats, emit=self.emit,
         )
-        # Folders are made as their first file needs them (overlapping the copy), then
-        # the ones no file needed (empty folders).
-        await self._copy_all(transfers, attempts)
+        queue = TransferQueue(big_threshold=self.opt.segment_threshold,
+                              big_limit=self.limits.big_files_at_once,
+                              max_waiting=max(FILES_WAITING, 4 * self.limits.files_at_once))
+        to_delete: list[Entry] = []
+        # Each folder's files start as soon as it is decided, while the march lists the
+        # next folders; folders are made as their first file needs them.
+        await run_together([self._feed(sides, queue, to_delete),
+                            self._copy_all(queue, attempts)])
         if self._full is None:
             try:
                 await self._folders.make_remaining()
             except NoSpaceError as exc:
                 self._full = exc
         if self._full is not None:
-            left = [t.entry for t in transfers if not t.settled]
             return self._summary(started, status="partial", to_delete=len(to_delete),
-                                 stopped="destination-full", left=left)
+                                 stopped="destination-full")
         if self.opt.delete and not self._stats.failed:
             await self._delete(to_delete)
         status = "partial" if self._stats.failed else "ok"
         return self._summary(started, status=status, to_delete=len(to_delete))
 
-    def _transfers(self, plan: CopyPlan) -> list[FileTransfer]:
-        """One ``FileTransfer`` per file to copy. Its bytes go to this job's temporary
-        name where the destination can rename; one the survey found there may hold a
-        partial copy of an earlier run."""
-        use_temp = plan.survey.dst_caps.rename
-        found = set(plan.survey.dst_temps)
-        out = []
+    async def _dry_run(self, started: float) -> Summary:
+        """The whole plan, then one event per decision (nothing is written)."""
+        plan = await self.plan()
+        self.emit(plan.event())
+        for e in plan.skipped:
+            self._stats.files_skipped += 1
+            self._stats.bytes_skipped += e.size
         for e in plan.to_copy:
-            temp = self.temps.for_path(e.path)
-            out.append(FileTransfer(e, target=temp if use_temp else e.path,
-                                    partial_at_destination=temp in found))
-        return out
+            self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
+        for e in plan.skipped:
+            self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
+        for e in plan.to_delete:
+            self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
+        return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
+
+    async def _feed(self, sides: Sides, queue: TransferQueue, to_delete: list[Entry]) -> None:
+        """Take each folder the march decides: journal it, hand its files to the
+        workers (waiting for room), remove its stale temporary files. Once the
+        destination is full nothing more is queued, but the march goes on to count
+        what is left (every such file stays pending in the journal)."""
+        tally = PlanTally()
+        use_temp = sides.dst_caps.rename
+        shown = GrowingPlan(tally, emit=self.emit)
+        try:
+            async for folder in self._march(sides):
+                tally.add(folder)
+                shown.changed()
+                to_delete += folder.to_delete
+                if folder.missing:
+                    self._folders.add_missing(folder.path)
+                for e in folder.skipped:
+                    self._stats.files_skipped += 1
+                    self._stats.bytes_skipped += e.size
+                # (The root, decided first, marks the run planned even when empty.)
+                if self.journal is not None and (folder.to_copy or folder.skipped
+                                                 or not folder.path):
+                    self.journal.plan(
+                        [(e.path, e.size, e.mtime, "pending") for e in folder.to_copy]
+                        + [(e.path, e.size, e.mtime, "skipped") for e in folder.skipped]
+                    )
+                found = set(folder.dst_temps)
+                transfers = []
+                for e in folder.to_copy:
+                    temp = self.temps.for_path(e.path)
+                    transfers.append(FileTransfer(e, target=temp if use_temp else e.path,
+                                                  partial_at_destination=temp in found))
+                if found:
+                    await remove_stale_temps(self.dst, sorted(
+                        found - {t.target for t in transfers}))
+                for t in transfers:
+                    self._left.add(t.entry.size)
+                    if self._full is not None or not await queue.put(t):
+                        continue  # the destination is full: counted as left
+        finally:
+            shown.stop()
+            queue.close()
+        self.emit(tally.event(complete=True))
 
     def _summary(self, started: float, *, status: str, to_delete: int,
-                 stopped: str | None = None, left: list[Entry] | None = None) -> Summary:
+                 stopped: str | None = None) -> Summary:
         summary = self._stats.summary(status=status, seconds=time.monotonic() - started,
                                       dry_run=self.opt.dry_run, to_delete=to_delete,
-                                      stopped=stopped, left=left)
+                                      stopped=stopped, files_left=self._left.files,
+                                      bytes_left=self._left.bytes)
         self.emit(summary)
         return summary
 
@@ -226,33 +273,13 @@ class CopyEngine:
             self.emit(FileDeleted(path=e.path))
 
     # -- scheduling ----------------------------------------------------------------------
-    async def _copy_all(self, items: list[FileTransfer], attempts: Attempts) -> None:
-        """Big files first (largest first) but never more than a quarter of the streams
-        on big files at once, so thousands of small files keep flowing beside them."""
-        threshold = self.opt.segment_threshold
-        big = deque(sorted((t for t in items if t.entry.size >= threshold),
-                           key=lambda t: -t.entry.size))
-        small = deque(t for t in items if t.entry.size < threshold)
-        big_limit = self.limits.big_files_at_once
-        big_running = 0
-        lock = asyncio.Lock()
-
-        async def next_item() -> tuple[FileTransfer, bool] | None:
-            nonlocal big_running
-            async with lock:
-                if self._full is not None:
-                    return None  # the destination is full: start nothing more
-                if big and (big_running < big_limit or not small):
-                    big_running += 1
-                    return big.popleft(), True
-                if small:
-                    return small.popleft(), False
-                return None
+    async def _copy_all(self, queue: TransferQueue, attempts: Attempts) -> None:
+        """``files_at_once`` workers take files from ``queue`` until it is closed and
+        empty, or the destination is full."""
 
         async def worker() -> None:
-            nonlocal big_running
             while True:
-                picked = await next_item()
+                picked = await queue.take()
                 if picked is None:
                     return
                 transfer, is_big = picked
@@ -263,17 +290,13 @@ class CopyEngine:
                     else:
                         await self._copy_with_retries(transfer, attempts)
                 finally:
-                    if is_big:
-                        async with lock:
-                            big_running -= 1
+                    queue.finished(big=is_big)
+                if self._full is not None:
+                    queue.stop()  # the destination is full: start nothing more
 
-        tasks = [asyncio.create_task(worker()) for _ in range(self.limits.files_at_once)]
         try:
-            await asyncio.gather(*tasks)
+            await run_together([worker() for _ in range(self.limits.files_at_once)])
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             if self.journal is not None:
                 self._journal_progress(force=True)
                 self.journal.flush()
@@ -296,7 +319,9 @@ class CopyEngine:
                 # Every reader and writer of the attempt has ended (transfer.py): the
                 # next attempt starts the file over from its first byte.
                 reason = str(exc)
-                transfer.entry = entry = await self._restat_source(transfer.entry)
+                before_entry = transfer.entry
+                transfer.entry = entry = await self._restat_source(before_entry)
+                self._left.resize(before_entry.size, entry.size)
                 if entry.kind is not EntryKind.FILE:
                     # Swapped for a link (or a folder) while it was copied: never
                     # followed, never copied, whatever it now points at.
@@ -351,12 +376,14 @@ class CopyEngine:
         self._stats.files_copied += 1
         self._stats.bytes_copied += entry.size
         transfer.settled = True
+        self._left.settle(entry.size)
         self._journal_progress()
         self.emit(FileDone(path=entry.path, size=entry.size, digest=digest,
                            algorithm=ALGORITHM, resumed_from=resumed_from))
 
     def _fail(self, transfer: FileTransfer, reason: str) -> None:
         transfer.settled = True
+        self._left.settle(transfer.entry.size)
         self._stats.failed.append((transfer.path, reason))
         if self.journal is not None:
             self.journal.set_state(transfer.path, "failed", note=reason)

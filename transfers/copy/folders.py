@@ -22,9 +22,10 @@ class DestinationFolders:
         self._missing: set[str] = set()
         self._tasks: dict[str, asyncio.Future[None]] = {}
 
-    def expect_missing(self, folders: set[str]) -> None:
-        """The folders the survey did not find at the destination."""
-        self._missing = set(folders)
+    def add_missing(self, folder: str) -> None:
+        """A folder the march did not find at the destination (its parent was
+        decided, and added if missing, before it)."""
+        self._missing.add(folder)
 
     async def make_remaining(self) -> None:
         """Make every folder no file needed (``at_once`` at a time)."""
@@ -38,7 +39,7 @@ class DestinationFolders:
 
     async def ensure(self, d: str) -> None:
         """Make destination folder ``d`` (parents first, each folder once, one command
-        each) if the survey found it missing. A refusal for good (not writable...) stops
+        each) if the march found it missing. A refusal for good (not writable...) stops
         the whole copy with that message: nothing below that folder can be copied."""
         if d not in self._missing:
             return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backend import Entry
 from ..events import Summary
 
 
@@ -22,9 +21,10 @@ class RunStats:
     refused: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self, *, status: str, seconds: float, dry_run: bool, to_delete: int,
-                stopped: str | None = None, left: list[Entry] | None = None) -> Summary:
-        """The run's summary; a dry run counts the files ``--delete`` would remove."""
-        left = left or []
+                stopped: str | None = None, files_left: int = 0,
+                bytes_left: int = 0) -> Summary:
+        """The run's summary; a dry run counts the files ``--delete`` would remove;
+        ``stopped`` runs say how much is left (``files_left``, ``bytes_left``)."""
         return Summary(
             status=status,
             files_copied=self.files_copied,
@@ -43,6 +43,27 @@ class RunStats:
             refused=list(self.refused),
             dry_run=dry_run,
             stopped=stopped,
-            files_left=len(left),
-            bytes_left=sum(e.size for e in left),
+            files_left=files_left if stopped else 0,
+            bytes_left=bytes_left if stopped else 0,
         )
+
+
+@dataclass
+class Unsettled:
+    """Files decided for copying and neither copied nor given up on yet (counts, not
+    entries: a destination that fills up early in a tree of a million files)."""
+
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+    def settle(self, size: int) -> None:
+        self.files -= 1
+        self.bytes -= size
+
+    def resize(self, old: int, new: int) -> None:
+        """A file's source changed size while it was copied."""
+        self.bytes += new - old

@@ -1,0 +1,275 @@
+"""The march (``transfers/march.py``): both trees walked together, folder by folder, each
+folder's files copied while other folders are still being listed, with bounded memory;
+and the files' queue (``transfers/copy/schedule.py``). Real local stores; the wrappers
+only gate or count listings (``transfers/decorators.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from fsmove.transfers.backend import (
+    Entry,
+    EntryKind,
+    PermissionDeniedError,
+    Session,
+    TransientError,
+)
+from fsmove.transfers.copy import CopyEngine, CopyOptions
+from fsmove.transfers.copy.schedule import TransferQueue
+from fsmove.transfers.copy.transfer import FileTransfer
+from fsmove.transfers.decorators import SessionDecorator, StoreDecorator
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.events import Event, FileDone, FileStarted, Planned
+from fsmove.transfers.local import LocalStore
+from fsmove.transfers.march import march
+from fsmove.transfers.plan import FileRules
+from fsmove.transfers.policy import NO_RETRIES
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.survey import open_sides
+from fsmove.transfers.tree import TreeRules
+from tests.copy_harness import put_files, tree_digests
+
+MTIME = 1_700_000_000
+#: A bound for a listing held back by a test: only reached when the code under test is
+#: wrong (it never paces a passing run).
+GATE_LIMIT = 60.0
+
+
+class _ListingSession(SessionDecorator):
+    def __init__(self, inner: Session, hook: ListingHook) -> None:
+        super().__init__(inner)
+        self._hook = hook
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:  # type: ignore[override]
+        async for _ in self._hook.on_list(path):
+            pass
+        async for e in self.inner.list(path):
+            yield e
+        self._hook.listed.append(path)
+
+
+class ListingHook(StoreDecorator):
+    """A local store whose every listing first runs ``on_list(path)``; ``listed``
+    names the listings that ended."""
+
+    def __init__(self, root: Path, on_list: Callable[[str], AsyncIterator[None]]) -> None:
+        super().__init__(LocalStore(parse_endpoint(str(root))))
+        self.on_list = on_list
+        self.listed: list[str] = []
+
+    def wrap(self, session: Session) -> Session:
+        return _ListingSession(session, self)
+
+
+def _pool(store: object) -> SessionPool:
+    return SessionPool(store, max_sessions=4)  # type: ignore[arg-type]
+
+
+def _local(root: Path) -> SessionPool:
+    return _pool(LocalStore(parse_endpoint(str(root))))
+
+
+def test_files_are_copied_while_the_walk_still_lists(tmp_path: Path) -> None:
+    """The listing of one folder waits until a file of another folder was copied: the
+    copy must not wait for the whole walk (before the march: both trees were listed
+    whole first, so this listing waited for a copy that could not start)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {"a/one.txt": b"one", "a/two.txt": b"two", "zz/late.txt": b"late"},
+              mtime=MTIME)
+    copied = asyncio.Event()
+    seen_before_late_listing: list[bool] = []
+
+    async def on_list(path: str) -> AsyncIterator[None]:
+        if path == "zz":
+            try:
+                await asyncio.wait_for(copied.wait(), GATE_LIMIT)
+            except TimeoutError:
+                pass
+            seen_before_late_listing.append(copied.is_set())
+        return
+        yield
+
+    events: list[Event] = []
+
+    def subscriber(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, FileDone):
+            copied.set()
+
+    async def go() -> None:
+        pools = [_pool(ListingHook(src, on_list)), _local(dst)]
+        try:
+            summary = await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                       options=CopyOptions(), subscribers=[subscriber]).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+        assert summary.status == "ok" and summary.files_copied == 3
+
+    asyncio.run(go())
+    assert seen_before_late_listing == [True]
+    assert tree_digests(dst) == tree_digests(src)
+    # The growing plan: running totals first (before any file starts), the whole plan
+    # exactly once, last.
+    plans = [e for e in events if isinstance(e, Planned)]
+    first_start = next(i for i, e in enumerate(events) if isinstance(e, FileStarted))
+    assert events.index(plans[0]) < first_start
+    assert [p.complete for p in plans].count(True) == 1 and plans[-1].complete
+    assert (plans[-1].files_total, plans[-1].files_to_copy, plans[-1].dirs_to_create) == (3, 3, 2)
+
+
+def test_the_march_stops_listing_while_its_folders_are_not_taken(tmp_path: Path) -> None:
+    """Bounded memory: a consumer that takes the root folder and then nothing more
+    leaves the march with at most ``2 x listings_at_once`` folders decided and waiting;
+    the other 200 folders are never listed meanwhile."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {f"d{i:03d}/f.txt": b"x" for i in range(200)}, mtime=MTIME)
+    dst.mkdir()
+    calls: list[str] = []
+
+    async def on_list(path: str) -> AsyncIterator[None]:
+        calls.append(path)
+        return
+        yield
+
+    hook = ListingHook(src, on_list)
+    done = hook.listed
+
+    async def go() -> None:
+        src_pool, dst_pool = _pool(hook), _local(dst)
+        try:
+            sides = await open_sides(src_pool, dst_pool, dry_run=True)
+            rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
+                              checksum=False, preserve_mtime=True, compares_at_once=2)
+            walk = march(src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
+                         dst_rules=TreeRules(), rules=rules, listings_at_once=2,
+                         retry=NO_RETRIES, on_issue=lambda _issue: None)
+            root = await anext(walk)
+            assert root.path == "" and root.files == 0
+            # Root, two folders waiting in the march's queue, two more decided by its
+            # two workers (each then waits for room): five listings in all.
+            for _ in range(int(GATE_LIMIT * 100)):
+                if len(done) >= 5:
+                    break
+                await asyncio.sleep(0.01)  # polling a state (listings run in threads)
+            for _ in range(100):
+                await asyncio.sleep(0)  # let any worker that is not held go on
+            assert len(done) == 5 and len(calls) == 5, calls
+            rest = [f async for f in walk]
+            assert len(rest) == 200 and len(calls) == 201
+            await walk.aclose()
+        finally:
+            await asyncio.gather(src_pool.aclose(), dst_pool.aclose())
+
+    asyncio.run(go())
+
+
+def test_delete_decisions_per_folder_keep_the_blind_rule(tmp_path: Path) -> None:
+    """``--delete`` decided folder by folder: files only in the destination go, in
+    folders the source lacks too; nothing at or below a source folder that could not be
+    listed or a source symlink; the march never walks the destination below them."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {"keep/a.txt": b"a", "locked/secret.txt": b"s", "real/r.txt": b"r"},
+              mtime=MTIME)
+    os.symlink(src / "real", src / "link")
+    put_files(None, dst, {"keep/a.txt": b"a", "keep/old.txt": b"old",
+                          "locked/x.txt": b"kept", "locked/deeper/y.txt": b"kept",
+                          "gone/deep/z.txt": b"deleted", "link/kept.txt": b"kept",
+                          "real/r.txt": b"r"}, mtime=MTIME)
+    dst_listed: list[str] = []
+
+    async def refuse_locked(path: str) -> AsyncIterator[None]:
+        if path == "locked":
+            raise PermissionDeniedError("permission denied", path=path)
+        return
+        yield
+
+    async def count(path: str) -> AsyncIterator[None]:
+        dst_listed.append(path)
+        return
+        yield
+
+    async def go() -> object:
+        pools = [_pool(ListingHook(src, refuse_locked)), _pool(ListingHook(dst, count))]
+        try:
+            return await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                    options=CopyOptions(dry_run=True, delete=True)).plan()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+
+    plan = asyncio.run(go())
+    assert sorted(e.path for e in plan.to_delete) == ["gone/deep/z.txt", "keep/old.txt"]
+    assert plan.to_copy == [] and sorted(e.path for e in plan.skipped) == ["keep/a.txt",
+                                                                            "real/r.txt"]
+    # "locked" is listed on both sides at once, its destination side then ignored.
+    assert sorted(dst_listed) == ["", "gone", "gone/deep", "keep", "locked", "real"]
+
+
+def test_a_listing_cut_by_the_network_is_tried_again(tmp_path: Path) -> None:
+    """Listings run while files are copied, through the same dropped connections: a
+    folder whose listing fails on a connection is listed again on a fresh session (it
+    was reported unreadable, and the run partial, before)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = {"a/one.txt": b"one", "a/b/two.txt": b"two", "three.txt": b"three"}
+    put_files(None, src, files, mtime=MTIME)
+    cut: list[str] = []
+
+    async def cut_once(path: str) -> AsyncIterator[None]:
+        if path in ("a", "a/b") and path not in cut:
+            cut.append(path)
+            raise TransientError("connection reset by peer", path=path)
+        return
+        yield
+
+    async def go() -> object:
+        pools = [_pool(ListingHook(src, cut_once)), _pool(ListingHook(dst, cut_once))]
+        try:
+            return await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                    options=CopyOptions(retry_delay=0.0)).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+
+    summary = asyncio.run(go())
+    assert (summary.status, summary.files_copied, summary.failed) == ("ok", 3, [])  # type: ignore[attr-defined]
+    assert sorted(cut) == ["a", "a/b"]
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def _transfer(path: str, size: int) -> FileTransfer:
+    return FileTransfer(Entry(path=path, kind=EntryKind.FILE, size=size, mtime=MTIME),
+                        target=path, partial_at_destination=False)
+
+
+def test_the_queue_holds_a_bounded_number_of_files_big_ones_first() -> None:
+    async def go() -> None:
+        q = TransferQueue(big_threshold=100, big_limit=1, max_waiting=3)
+        for t in (_transfer("s1", 1), _transfer("b1", 100), _transfer("b2", 500)):
+            assert await q.put(t)
+        blocked = asyncio.ensure_future(q.put(_transfer("s2", 2)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not blocked.done()  # full: the march waits for room
+        first = await q.take()
+        assert first is not None and (first[0].path, first[1]) == ("b2", True)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not blocked.done()  # room again only once half of it is free
+        # One big file at a time while small ones wait; the big one once they are gone.
+        second = await q.take()
+        assert await blocked
+        third = await q.take()
+        assert [(x[0].path, x[1]) for x in (second, third) if x] == [("s1", False),
+                                                                       ("s2", False)]
+        q.finished(big=True)
+        fourth = await q.take()
+        assert fourth is not None and fourth[0].path == "b1"
+        waiting = asyncio.ensure_future(q.take())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # empty, not closed: a worker waits for the march
+        q.close()
+        assert await waiting is None
+
+    asyncio.run(go())
