@@ -30,6 +30,7 @@ from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.survey import open_sides
 from fsmove.transfers.tree import TreeRules
+from fsmove.transfers.walk import walk
 from tests.copy_harness import put_files, tree_digests
 
 MTIME = 1_700_000_000
@@ -162,6 +163,76 @@ def test_the_march_stops_listing_while_its_folders_are_not_taken(tmp_path: Path)
             await walk.aclose()
         finally:
             await asyncio.gather(src_pool.aclose(), dst_pool.aclose())
+
+    asyncio.run(go())
+
+
+def test_a_consumer_that_leaves_early_does_not_hang_the_march(tmp_path: Path) -> None:
+    """The consumer stops while the march's queue is full and its workers wait on it (a
+    copy whose destination refused a folder): closing the march must end at once. It
+    once hung ``fsmove copy`` for good: the cancelled producer waited to put the cancel
+    on the full queue nobody read any more."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {f"d{i:03d}/f.txt": b"x" for i in range(20)}, mtime=MTIME)
+    dst.mkdir()
+
+    async def on_list(path: str) -> AsyncIterator[None]:
+        return
+        yield
+
+    hook = ListingHook(src, on_list)
+
+    async def go() -> None:
+        src_pool, dst_pool = _pool(hook), _local(dst)
+        try:
+            sides = await open_sides(src_pool, dst_pool, dry_run=True)
+            rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
+                              checksum=False, preserve_mtime=True, compares_at_once=2)
+            walk = march(src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
+                         dst_rules=TreeRules(), rules=rules, listings_at_once=2,
+                         retry=NO_RETRIES, on_issue=lambda _issue: None)
+            await anext(walk)
+            for _ in range(int(GATE_LIMIT * 100)):  # the queue full, both workers held
+                if len(hook.listed) >= 5:
+                    break
+                await asyncio.sleep(0.01)  # polling a state (listings run in threads)
+            for _ in range(100):
+                await asyncio.sleep(0)
+            assert len(hook.listed) == 5
+            # A regression fails here (or at the suite's timeout), it never passes.
+            await asyncio.wait_for(walk.aclose(), GATE_LIMIT)
+        finally:
+            await asyncio.gather(src_pool.aclose(), dst_pool.aclose())
+
+    asyncio.run(go())
+
+
+def test_a_consumer_that_leaves_early_does_not_hang_the_walk(tmp_path: Path) -> None:
+    """The same for the plain walk (verify, the migration's catch-up): a folder of more
+    entries than its queue holds, the consumer takes one and leaves."""
+    src = tmp_path / "src"
+    put_files(None, src, {f"f{i:05d}": b"" for i in range(4200)}, mtime=MTIME)
+
+    async def on_list(path: str) -> AsyncIterator[None]:
+        return
+        yield
+
+    hook = ListingHook(src, on_list)
+
+    async def go() -> None:
+        pool = _pool(hook)
+        try:
+            entries = walk(pool)
+            await anext(entries)
+            for _ in range(int(GATE_LIMIT * 100)):
+                if hook.listed:
+                    break
+                await asyncio.sleep(0.01)  # polling a state (listings run in threads)
+            for _ in range(100):
+                await asyncio.sleep(0)  # the producer fills the queue and waits on it
+            await asyncio.wait_for(entries.aclose(), GATE_LIMIT)
+        finally:
+            await pool.aclose()
 
     asyncio.run(go())
 

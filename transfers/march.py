@@ -24,7 +24,6 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from .backend import Entry, EntryKind
 from .plan import FileRules, FolderPlan, deletions
 from .policy import RetryPolicy
 from .pool import SessionPool
+from .produced import produced
 from .survey import Sides
 from .together import run_together
 from .tree import TreeRules
@@ -138,25 +138,5 @@ async def march(
                 for _ in range(concurrency):
                     pending.put_nowait(None)
 
-    async def run() -> None:
-        try:
-            await run_together([worker() for _ in range(concurrency)])
-        except BaseException as exc:  # surfaced to the consumer below
-            await out.put(exc)
-        finally:
-            await out.put(None)
-
-    task = asyncio.create_task(run())
-    try:
-        while True:
-            item = await out.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+    async for item in produced(out, run_together([worker() for _ in range(concurrency)])):
+        yield item

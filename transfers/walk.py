@@ -14,13 +14,14 @@ as issues too (fsmove copies regular files and directories only).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .backend import BackendError, Entry, EntryKind, join_relpath
 from .policy import NO_RETRIES, RetryPolicy
 from .pool import SessionPool
+from .produced import produced
+from .together import run_together
 from .tree import name_problem
 
 
@@ -125,25 +126,5 @@ async def walk(
                 return
             await list_one(directory)
 
-    async def run() -> None:
-        try:
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        except BaseException as exc:  # surfaced to the consumer below
-            await out.put(exc)
-        finally:
-            await out.put(None)
-
-    task = asyncio.create_task(run())
-    try:
-        while True:
-            item = await out.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+    async for item in produced(out, run_together([worker() for _ in range(concurrency)])):
+        yield item
