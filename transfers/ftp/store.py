@@ -135,21 +135,21 @@ class FtpStore:
         return self._ahead.pop(best)
 
     async def _client_ahead(self) -> FtpClient | None:
-        """A client logged in ahead; None when none is left, or when the one taken met a
-        transient refusal (a 421 "too many connections" while the others logged in, a
-        network error): then the caller logs in now, as it would have without them. A
-        permanent refusal (a wrong password) is the caller's error at once."""
-        task = self._take_ahead()
-        if task is None:
-            return None
-        try:
-            # Awaited directly: a caller cancelled meanwhile cancels the login, whose
-            # connection open_client closes.
-            return await task
-        except BackendError as exc:
-            if exc.retryable:
-                return None
-            raise
+        """A client logged in ahead; None when none is left. One that met a transient
+        refusal (a 421/530 "too many connections" while the others logged in, a network
+        error) is passed over for the next: on a server that takes two sessions, three
+        logins ahead leave two good ones, and logging in now instead would be refused
+        while they are held (proftpd, tests/faults/test_server_faults.py). A permanent
+        refusal (a wrong password) is the caller's error at once."""
+        while (task := self._take_ahead()) is not None:
+            try:
+                # Awaited directly: a caller cancelled meanwhile cancels the login, whose
+                # connection open_client closes.
+                return await task
+            except BackendError as exc:
+                if not exc.retryable:
+                    raise
+        return None
 
     async def connect(self) -> FtpSession:
         while self._spares:
