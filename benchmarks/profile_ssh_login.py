@@ -1,0 +1,75 @@
+"""What an SFTP session costs before its first request, directly and over the WAN relay.
+
+``python -m benchmarks.profile_ssh_login [--rounds 5] [--one-way-ms 30]`` starts the test
+sshd, a latency relay in front of it, and times asyncssh's three steps the SFTP store
+takes for every session (``transfers/sftp/store.py``): connect (TCP, key exchange,
+public-key auth), ``start_sftp_client`` (channel open, subsystem, SFTP init and the
+``limits@openssh.com`` request), then one ``stat``. The first round of each link is a
+warm-up and not printed. It is the measured floor behind the SFTP first-byte figures of
+the benchmark (benchmarks/README.md, "Profile: first byte over SFTP").
+
+Host keys are not checked here (the relay listens on another port than the one the
+test known_hosts names); this script only times the handshake, it never copies data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import asyncssh
+
+from tests.servers.base import RunningServer
+from tests.servers.ports import free_port
+from tests.servers.relay import start_relay
+from tests.servers.sshd import start_sshd
+
+
+async def _rounds(host: str, port: int, server: RunningServer, rounds: int
+                  ) -> list[tuple[float, float, float]]:
+    out: list[tuple[float, float, float]] = []
+    for _ in range(rounds + 1):
+        t0 = time.monotonic()
+        conn = await asyncssh.connect(
+            host, port, username=server.user, client_keys=[str(server.client_key)],
+            known_hosts=None,
+        )
+        t1 = time.monotonic()
+        sftp = await conn.start_sftp_client()
+        t2 = time.monotonic()
+        await sftp.stat(server.url_path)
+        t3 = time.monotonic()
+        out.append((t1 - t0, t2 - t1, t3 - t2))
+        conn.close()
+        await conn.wait_closed()
+    return out[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--one-way-ms", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o711)  # the server's account must reach its root below it
+        with start_sshd(Path(tmp)) as server:
+            listen = free_port()
+            with start_relay(listen_host="127.0.0.1", target_host=server.host,
+                             ports={listen: server.port},
+                             one_way_delay=args.one_way_ms / 1000):
+                links = (("direct", server.host, server.port),
+                         (f"RTT {2 * args.one_way_ms:g} ms", "127.0.0.1", listen))
+                print("link | connect+auth ms | SFTP start ms | stat ms (medians)")
+                for label, host, port in links:
+                    got = asyncio.run(_rounds(host, port, server, args.rounds))
+                    med = [statistics.median(x[i] for x in got) * 1000 for i in range(3)]
+                    print(f"{label} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.0f}")
+
+
+if __name__ == "__main__":
+    main()
