@@ -25,7 +25,7 @@ from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.events import Event, FileDone, FileStarted, Planned
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.march import march
-from fsmove.transfers.plan import FileRules
+from fsmove.transfers.plan import FileRules, FolderPlan
 from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.survey import open_sides
@@ -71,6 +71,16 @@ def _pool(store: object) -> SessionPool:
 
 def _local(root: Path) -> SessionPool:
     return _pool(LocalStore(parse_endpoint(str(root))))
+
+
+async def _dry_march(src_pool: SessionPool, dst_pool: SessionPool) -> AsyncIterator[FolderPlan]:
+    """The march of a dry run over two pools, two listings at once, no filters."""
+    sides = await open_sides(src_pool, dst_pool, dry_run=True)
+    rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
+                      checksum=False, preserve_mtime=True, compares_at_once=2)
+    return march(src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
+                 dst_rules=TreeRules(), rules=rules, listings_at_once=2,
+                 retry=NO_RETRIES, on_issue=lambda _issue: None)
 
 
 def test_files_are_copied_while_the_walk_still_lists(tmp_path: Path) -> None:
@@ -141,12 +151,7 @@ def test_the_march_stops_listing_while_its_folders_are_not_taken(tmp_path: Path)
     async def go() -> None:
         src_pool, dst_pool = _pool(hook), _local(dst)
         try:
-            sides = await open_sides(src_pool, dst_pool, dry_run=True)
-            rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
-                              checksum=False, preserve_mtime=True, compares_at_once=2)
-            walk = march(src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
-                         dst_rules=TreeRules(), rules=rules, listings_at_once=2,
-                         retry=NO_RETRIES, on_issue=lambda _issue: None)
+            walk = await _dry_march(src_pool, dst_pool)
             root = await anext(walk)
             assert root.path == "" and root.files == 0
             # Root, two folders waiting in the march's queue, two more decided by its
@@ -185,12 +190,7 @@ def test_a_consumer_that_leaves_early_does_not_hang_the_march(tmp_path: Path) ->
     async def go() -> None:
         src_pool, dst_pool = _pool(hook), _local(dst)
         try:
-            sides = await open_sides(src_pool, dst_pool, dry_run=True)
-            rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
-                              checksum=False, preserve_mtime=True, compares_at_once=2)
-            walk = march(src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
-                         dst_rules=TreeRules(), rules=rules, listings_at_once=2,
-                         retry=NO_RETRIES, on_issue=lambda _issue: None)
+            walk = await _dry_march(src_pool, dst_pool)
             await anext(walk)
             for _ in range(int(GATE_LIMIT * 100)):  # the queue full, both workers held
                 if len(hook.listed) >= 5:
