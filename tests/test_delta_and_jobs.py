@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -101,6 +102,41 @@ def test_delete_only_when_asked_and_dry_run_lists_first(dst_side: Side,
     assert real.summary["files_deleted"] == 3
     assert not any((dst_side.root / rel).exists() for rel in gone)
     assert tree_digests(dst_side.root) == tree_digests(src_root)
+
+
+@pytest.mark.interop
+def test_delete_removes_the_folders_the_source_lost(dst_side: Side, tmp_path: Path) -> None:
+    """A folder the source lost, with its subfolders: ``--delete`` removes its files and
+    then the folders, deepest first, so the trees end equal folder for folder (a folder
+    left behind empty made ``fsmove verify`` report a mismatch). A lost folder still
+    holding an excluded file stays, with that file."""
+    src_root = tmp_path / "src"
+    src = side_for("local", None, src_root, "src")
+    files = {"keep/a.bin": b"a", "gone/b.bin": b"b", "gone/deep/er/c.bin": b"c",
+             "gone/deep/d.bin": b"d", "logs/x.log": b"log", "logs/y.bin": b"y"}
+    src.put(files, mtime=MTIME)
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst_side, journal=journal).exit_code == 0
+    shutil.rmtree(src_root / "gone")
+    shutil.rmtree(src_root / "logs")
+
+    real = run_copy_inprocess(src, dst_side, "--delete", "--exclude", "*.log",
+                              journal=journal)
+    assert real.exit_code == 0, real.output
+    assert real.summary["files_deleted"] == 4  # gone/* and logs/y.bin; x.log excluded
+
+    def folders(root: Path) -> set[str]:
+        return {str(Path(d).relative_to(root)) for d, _, _ in os.walk(root)} - {"."}
+
+    assert folders(dst_side.root) == {"keep", "logs"}
+    assert sorted(os.listdir(dst_side.root / "logs")) == ["x.log"]
+    # The folder kept for its excluded file is a real difference (verify names it);
+    # everything else is equal, folders included.
+    checked = CliRunner().invoke(
+        app, ["verify", src.url, dst_side.url, *src.options(), *dst_side.options(),
+              "--exclude", "logs", "-q"],
+        env={**src.env, **dst_side.env}, catch_exceptions=False)
+    assert checked.exit_code == 0, checked.output
 
 
 def _wait_for_line(proc: subprocess.Popen[str], kind: str) -> None:

@@ -117,7 +117,7 @@ async def march(
             path=folder.path, files=len(src_files), bytes=sum(e.size for e in src_files),
             to_copy=to_copy, skipped=skipped, to_delete=to_delete,
             missing=bool(folder.path) and folder.in_src and not folder.in_dst,
-            dst_temps=temps,
+            dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
         )
 
     async def add_pending(children: list[_Folder]) -> None:

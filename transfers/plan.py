@@ -47,6 +47,9 @@ class FolderPlan:
     missing: bool
     #: This job's temporary files found in the destination folder.
     dst_temps: list[str]
+    #: The folder is only on the destination (the source has no folder there): with
+    #: ``--delete`` it goes too, once its files are gone (deletion.py).
+    dst_only: bool = False
 
 
 @dataclass

@@ -197,8 +197,9 @@ def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: T
 
 def emptied_folders(deleted: Collection[str], old_now: Tree) -> list[str]:
     """The folders of deleted files that the old tree no longer has (nor holds as a blind
-    path), deepest first: the old app removed them with their files. (fsmove's ``--delete``
-    removes files only; a folder left behind would be a difference at cut-over.)"""
+    path), deepest first: the old app removed them with their files. (The catch-up deletes
+    file by file, not through a copy with ``--delete``, which would remove such folders
+    itself; a folder left behind would be a difference at cut-over.)"""
     found: set[str] = set()
     for path in deleted:
         folder = parent_of(path)
@@ -207,19 +208,6 @@ def emptied_folders(deleted: Collection[str], old_now: Tree) -> list[str]:
             found.add(folder)
             folder = parent_of(folder)
     return sorted(found, key=lambda f: (-f.count("/"), f))
-
-
-def remove_folders_not_in(src: Endpoint, dst: Endpoint, connect: ConnectOptions) -> None:
-    """After a copy with ``--delete`` (which removes files only): remove the destination's
-    folders the source does not have, deepest first, never at or below a source path
-    fsmove does not look into; a folder that is not empty stays (the verification then
-    names what is in it)."""
-    old, new = read_trees([src, dst], connect)
-    blind = set(old.blind)
-    extra = sorted((d for d in new.dirs - old.dirs if not is_at_or_below(d, blind)),
-                   key=lambda f: (-f.count("/"), f))
-    if extra:
-        asyncio.run(_remove_folders(dst, extra, connect))
 
 
 async def _remove_folders(dst: Endpoint, folders: list[str], connect: ConnectOptions) -> None:

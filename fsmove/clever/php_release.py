@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from fsmove.clever import php_state
 from fsmove.clever.bucket import read_owned_bucket
-from fsmove.clever.catchup import reference, remove_folders_not_in
+from fsmove.clever.catchup import reference
 from fsmove.clever.clever_tool import CleverCommand, CleverError
 from fsmove.clever.php_run import (
     DEPLOY_POLL,
@@ -69,7 +69,6 @@ class ReleaseSteps(PhpRun):
             self.say(f"  the code copy stopped (exit {int(code)}); rerun the same command "
                      "to resume it: nothing was deployed, no domain moved")
             return code
-        remove_folders_not_in(old_root, new_root, req.connect)  # --delete removes files only
         self.say(f"  {verify}")
         code = run_verify(VerifyRequest(src=old_root, dst=new_root, tier=Tier.FULL,
                                         connect=req.connect, quiet=req.quiet,

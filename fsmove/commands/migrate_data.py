@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmove.clever import migrate_state
-from fsmove.clever.catchup import CopySettings, catch_up, reference, remove_folders_not_in
+from fsmove.clever.catchup import CopySettings, catch_up, reference
 from fsmove.clever.migrate_state import BucketPair
 from fsmove.clever.trees import list_trees, read_trees
 from fsmove.commands.copy import CopyRequest, run_copy
@@ -31,10 +31,8 @@ class DataPhases(MigrationCore):
             options=replace(req.copy, checksum=checksum, delete=delete),
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
-        if delete and code is ExitCode.OK:
-            # A folder the running app removed with its files: --delete removed the files
-            # only, and the verification (and the cut-over) wants the trees equal.
-            remove_folders_not_in(src, dst, req.connect)
+        # (With --delete the copy also removes the folders the running app removed with
+        # their files: the verification and the cut-over want the trees equal.)
         return code
 
     def _copy_each(self, phase: str, *, delete: bool) -> ExitCode:

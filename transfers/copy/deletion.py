@@ -2,6 +2,14 @@
 
 What may be deleted is decided by the plan (``transfers/plan.py``: never at or below a
 source path fsmove did not copy or could not read); this module only removes.
+
+``--delete`` makes the destination's tree the source's: files only at the destination
+go, and then the folders only at the destination (the march walked them, never below a
+source path it could not look into), deepest first. Such a folder that is not empty
+afterwards is kept without a word: what is left in it is what the run must not touch
+(a file excluded by a filter, a link, a file whose deletion failed and was reported).
+Without this, a folder the source lost stayed behind empty, and ``fsmove verify`` then
+called the copy a mismatch.
 """
 
 from __future__ import annotations
@@ -28,6 +36,20 @@ async def delete_files(dst: SessionPool, entries: list[Entry], *,
         if journal is not None:
             journal.remove_file(e.path)
         yield e, None
+
+
+async def remove_folders(dst: SessionPool, folders: list[str]) -> int:
+    """Remove each folder that is empty by now, the deepest first; the number removed
+    (a folder that cannot be removed is kept: see the module docstring)."""
+    removed = 0
+    for folder in sorted(folders, key=lambda p: (-p.count("/"), p)):
+        try:
+            async with dst.session() as s:
+                await s.rmdir(folder)
+        except BackendError:
+            continue
+        removed += 1
+    return removed
 
 
 async def remove_stale_temps(dst: SessionPool, temps: list[str]) -> None:

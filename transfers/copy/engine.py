@@ -52,7 +52,7 @@ from ..together import run_together
 from ..tree import TempNames, TreeRules
 from ..walk import WalkIssue
 from .attempt import Attempts
-from .deletion import delete_files, remove_stale_temps
+from .deletion import delete_files, remove_folders, remove_stale_temps
 from .folders import DestinationFolderError, DestinationFolders
 from .options import CopyOptions
 from .pipe import SourceReader
@@ -160,9 +160,10 @@ class CopyEngine:
                               big_limit=self.limits.big_files_at_once,
                               max_waiting=max(FILES_WAITING, 4 * self.limits.files_at_once))
         to_delete: list[Entry] = []
+        dst_only: list[str] = []
         # Each folder's files start as soon as it is decided, while the march lists the
         # next folders; folders are made as their first file needs them.
-        await run_together([self._feed(sides, queue, to_delete),
+        await run_together([self._feed(sides, queue, to_delete, dst_only),
                             self._copy_all(queue, attempts)])
         if self._full is None:
             try:
@@ -174,6 +175,7 @@ class CopyEngine:
                                  stopped="destination-full")
         if self.opt.delete and not self._stats.failed:
             await self._delete(to_delete)
+            await remove_folders(self.dst, dst_only)
         status = "partial" if self._stats.failed else "ok"
         return self._summary(started, status=status, to_delete=len(to_delete))
 
@@ -192,7 +194,8 @@ class CopyEngine:
             self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
         return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
 
-    async def _feed(self, sides: Sides, queue: TransferQueue, to_delete: list[Entry]) -> None:
+    async def _feed(self, sides: Sides, queue: TransferQueue, to_delete: list[Entry],
+                    dst_only: list[str]) -> None:
         """Take each folder the march decides: journal it, hand its files to the
         workers (waiting for room), remove its stale temporary files. Once the
         destination is full nothing more is queued, but the march goes on to count
@@ -205,6 +208,8 @@ class CopyEngine:
                 tally.add(folder)
                 shown.changed()
                 to_delete += folder.to_delete
+                if folder.dst_only:
+                    dst_only.append(folder.path)
                 if folder.missing:
                     self._folders.add_missing(folder.path)
                 for e in folder.skipped:
