@@ -382,6 +382,68 @@ def test_sessions_still_opening_ahead_are_closed_with_the_pool(tmp_path: Path) -
     run(go)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (bounded: a hang becomes a failure)."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never came true")
+
+
+def test_a_borrower_shares_a_busy_session_while_another_logs_in_beside_it(
+    tmp_path: Path,
+) -> None:
+    """A store whose sessions carry many operations (SFTP, local): a borrower that finds
+    every session busy but with room is lent one at once (a login over SFTP is a dozen
+    round trips), and a new session logs in meanwhile, for the borrowers after it."""
+
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
+        pool = SessionPool(store, max_sessions=3)
+        try:
+            store.gate.set()
+            async with pool.session() as first:
+                store.gate.clear()
+                # The gate is shut: waiting for a login here would hang (a bound only
+                # turns that into a failure; a correct pool never waits).
+                async with asyncio.timeout(60), pool.session() as second:
+                    assert second is first
+                    await until(lambda: store.connects == 2)  # a login beside it...
+                    assert pool.stats.opened == 1  # ...waits at the gate
+                    store.gate.set()
+                    await until(lambda: pool.stats.opened == 2)
+                    async with pool.session() as third:
+                        assert third is not first  # the idle newcomer comes first
+            assert store.connects == 2
+        finally:
+            await pool.aclose()
+
+    run(go)
+
+
+def test_a_session_refused_beside_busy_ones_caps_the_side_at_what_it_has(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)), failures=0)
+        pool = SessionPool(store, max_sessions=8)
+        try:
+            store.gate.set()
+            async with pool.session():
+                store.failures = 1
+                async with pool.session():
+                    await until(lambda: pool.max_sessions != 8)
+                    assert pool.max_sessions == 1
+                    async with pool.session():
+                        pass
+            assert store.connects == 2 and pool.stats.opened == 1
+        finally:
+            await pool.aclose()
+
+    run(go)
+
+
 class RefusingFtpStore(CountingFtpStore):
     """Its first ``refusals`` logins are refused as "too many connections" (what a
     server with a connection cap answers while other sessions hold its places)."""

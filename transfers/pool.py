@@ -145,6 +145,18 @@ class SessionPool:
                 return
             self._connecting += 1
             self._ahead_pending += 1
+        await self._connect_ahead(beside=False)
+
+    def _open_beside(self) -> None:
+        """Start one more session in the background (the lock held, the cap checked): it
+        joins the pool idle, for the next borrower."""
+        self._connecting += 1
+        self._ahead_pending += 1
+        task = asyncio.ensure_future(self._connect_ahead(beside=True))
+        self._ahead.add(task)
+        task.add_done_callback(self._ahead.discard)
+
+    async def _connect_ahead(self, *, beside: bool) -> None:
         session: Session | None = None
         try:
             session = await self.store.connect()
@@ -152,13 +164,17 @@ class SessionPool:
             pass  # the borrower that needs a session logs in and gets the error
         finally:
             # Shielded: the counts must come back down even if this task is cancelled.
-            await asyncio.shield(self._opened_ahead(session))
+            await asyncio.shield(self._opened_ahead(session, beside=beside))
 
-    async def _opened_ahead(self, session: Session | None) -> None:
+    async def _opened_ahead(self, session: Session | None, *, beside: bool = False) -> None:
         to_close: Session | None = None
         async with self._cond:
             self._connecting -= 1
             self._ahead_pending -= 1
+            if session is None and beside and self._slots:
+                # Refused (too many sessions, or any other reason) while others work:
+                # the side settles at what it has rather than keep asking.
+                self.max_sessions = max(1, len(self._slots) + self._connecting)
             if session is not None and self._closed:
                 to_close = session
             elif session is not None:
@@ -183,15 +199,13 @@ class SessionPool:
                 self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
         return self._caps
 
-    async def refresh_capabilities(self) -> Capabilities:
-        """Ask the store again (after the root folder was created: a store that could
-        not probe a missing folder probes now; the others answer from their cache)."""
-        self._caps = None
-        return await self.capabilities()
-
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
-        slot = await self._acquire()
+    async def session(self, *, before_capabilities: bool = False) -> AsyncIterator[Session]:
+        """Lend a logged-in session. ``before_capabilities``: do not ask the store's
+        capabilities first (they may write: the FTP probe), for a read that must come
+        before any write (the destination root's ``stat`` while the source is checked);
+        the session then carries this borrower alone."""
+        slot = await self._acquire(before_capabilities)
         try:
             yield slot.session
         except BaseException as exc:
@@ -203,9 +217,11 @@ class SessionPool:
             # (a leaked slot would make every later borrower wait forever).
             await asyncio.shield(self._release(slot))
 
-    async def _acquire(self) -> _Slot:
-        caps = await self.capabilities()
-        per = max(1, caps.ops_per_session)
+    async def _acquire(self, before_capabilities: bool = False) -> _Slot:
+        if before_capabilities and self._caps is None:
+            per = 1
+        else:
+            per = max(1, (await self.capabilities()).ops_per_session)
         attempt = 0
         async with self._cond:
             while True:
@@ -213,12 +229,16 @@ class SessionPool:
                     raise RuntimeError("session pool is closed")
                 free = [s for s in self._slots if not s.broken and s.borrowers < per]
                 idle = [s for s in free if s.borrowers == 0]
+                room = len(self._slots) + self._connecting < self.max_sessions
                 # Sessions opened ahead come first: wait for them rather than open more.
-                can_open = (len(self._slots) + self._connecting < self.max_sessions
-                            and not self._ahead_pending)
-                # Spread the load over up to max_sessions connections before stacking
-                # requests on one (each SSH connection is one cipher stream, one core).
-                if idle or (free and not can_open):
+                can_open = room and not self._ahead_pending
+                if free and not idle and room:
+                    # Spread the load over up to max_sessions connections (each SSH
+                    # connection is one cipher stream, one core) without making anyone
+                    # wait for a login (a dozen round trips over SFTP): this borrower
+                    # shares a session now while another logs in beside it.
+                    self._open_beside()
+                if idle or free:
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
                     if not self._needs_idle_check(slot) or await self._still_alive(slot):
