@@ -66,9 +66,6 @@ class WrappedStore:
     async def capabilities(self) -> Capabilities:
         return await self._inner.capabilities()
 
-    async def refresh_capabilities(self) -> Capabilities:
-        return await self._inner.refresh_capabilities()  # type: ignore[attr-defined]
-
     async def aclose(self) -> None:
         await self._inner.aclose()
 

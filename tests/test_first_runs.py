@@ -1,5 +1,6 @@
 """A user's first runs: destination folders that cannot be made end the copy with one
-error line, never with stray "Task exception was never retrieved" tracebacks."""
+error line, never with stray "Task exception was never retrieved" tracebacks; a source
+that fails its check leaves the destination as it was."""
 
 from __future__ import annotations
 
@@ -38,3 +39,29 @@ def test_folders_that_cannot_be_made_give_one_line_and_no_traceback(
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("fsmove: error:")]
     assert len(errors) == 1, result.output[-3000:]
+
+
+@pytest.mark.parametrize("server_fixture", ["sshd_server", "vsftpd_server"])
+def test_a_source_that_fails_its_check_leaves_the_destination_untouched(
+    request: pytest.FixtureRequest,
+    server_fixture: str,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """The destination's root is looked at while the source is checked, but nothing is
+    written there (no root made, no probe file) until the source proved readable."""
+    server = fresh_subdir(request.getfixturevalue(server_fixture))
+    (server.root / "kept.txt").write_bytes(b"k")
+    os.chown(server.root / "kept.txt", *server.owner)
+    before = sorted(p.name for p in server.root.iterdir())
+    dst_new = side_for(server_fixture, replace(server, root=server.root / "new",
+                                               url_path=server.path("new")),
+                       server.root / "new", "dst")
+    dst_old = side_for(server_fixture, server, server.root, "dst")
+    missing = tmp_path / "no-such-source"
+    for n, dst in enumerate((dst_new, dst_old)):
+        result = run_copy_subprocess(Side(kind="local", url=str(missing), root=missing), dst,
+                                     journal=tmp_path / f"job{n}.db")
+        assert result.exit_code == 1, result.output[-3000:]
+        assert "the source folder" in result.output and "does not exist" in result.output
+        assert sorted(p.name for p in server.root.iterdir()) == before

@@ -1,5 +1,6 @@
-"""The steps copy and verify share: the root checks (transfers/roots.py), the whole-file
-digest read (transfers/digest_read.py) and run_together (transfers/together.py)."""
+"""The steps copy and verify share: the root checks (transfers/roots.py) and the
+survey's order (transfers/survey.py), the whole-file digest read
+(transfers/digest_read.py) and run_together (transfers/together.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import NO_RETRIES, READ_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.roots import check_root, make_root
+from fsmove.transfers.survey import open_sides
 from fsmove.transfers.together import run_together
 from fsmove.verify.digest import digest_bytes
 
@@ -150,3 +152,69 @@ def test_an_empty_file_has_the_digest_of_no_bytes(tmp_path: Path) -> None:
     got, seen = _digest(SessionPool(LocalStore(parse_endpoint(str(tmp_path))),
                                     max_sessions=1), "empty")
     assert got.size == 0 and got.digest == digest_bytes(b"") and seen == []
+
+
+class WatchedSession(SessionDecorator):
+    """A real local session that tells its store what it was asked."""
+
+    def __init__(self, inner: Session, store: WatchedStore) -> None:
+        super().__init__(inner)
+        self._store = store
+
+    async def stat(self, path: str) -> Any:
+        try:
+            return await self.inner.stat(path)
+        finally:
+            self._store.calls.append(f"stat {path}")
+            self._store.looked.set()
+
+    async def mkdir(self, path: str) -> None:
+        self._store.calls.append(f"mkdir {path}")
+        await self.inner.mkdir(path)
+
+
+class WatchedStore(StoreDecorator):
+    def __init__(self, inner: LocalStore, *, gate: asyncio.Event | None = None) -> None:
+        super().__init__(inner)
+        self.calls: list[str] = []
+        self.looked = asyncio.Event()
+        self.gate = gate
+
+    def wrap(self, session: Session) -> Session:
+        return WatchedSession(session, self)
+
+    async def capabilities(self) -> Any:
+        self.calls.append("capabilities")
+        return await self.inner.capabilities()
+
+    async def connect(self) -> Session:
+        if self.gate is not None:
+            await self.gate.wait()
+        return await super().connect()
+
+
+def test_the_destination_root_is_looked_at_beside_the_source_check_never_written_before(
+    tmp_path: Path,
+) -> None:
+    """open_sides: while the source is still being checked (its login held), the
+    destination's root is stat'ed (a read) and nothing more: not made, not probed. Once
+    the source fails its check, the destination is left as it was."""
+
+    async def go() -> None:
+        gate = asyncio.Event()
+        src = WatchedStore(LocalStore(parse_endpoint(str(tmp_path / "missing"))), gate=gate)
+        dst = WatchedStore(LocalStore(parse_endpoint(str(tmp_path / "new"))))
+        sides = asyncio.ensure_future(open_sides(
+            SessionPool(src, max_sessions=2), SessionPool(dst, max_sessions=2),
+            dry_run=False))
+        await dst.looked.wait()
+        for _ in range(50):  # whatever the destination side would do next, unhindered
+            await asyncio.sleep(0)
+        assert dst.calls == ["stat "], "written or probed before the source was checked"
+        gate.set()
+        with pytest.raises(NotFoundError, match="the source folder"):
+            await sides
+        assert dst.calls == ["stat "]
+
+    asyncio.run(go())
+    assert not (tmp_path / "new").exists()

@@ -28,20 +28,36 @@ async def check_root(pool: SessionPool, role: Role) -> None:
         raise PermanentError(f"the {role} {pool.display} is not a folder", path="")
 
 
-async def make_root(pool: SessionPool) -> bool:
-    """Check the destination root is a folder, creating it (and its parents) when it is
-    missing; True when it was created now."""
-    async with pool.session() as session:
+async def root_exists(pool: SessionPool) -> bool:
+    """Whether the destination root is there (False when missing), logging in on
+    ``pool``: PermanentError when it is something else than a folder. Writes nothing,
+    not even the store's write probe (its capabilities are not asked)."""
+    async with pool.session(before_capabilities=True) as session:
         try:
             root = await session.stat("")
         except NotFoundError:
-            try:
-                await session.mkdir("")
-            except BackendError as exc:
-                raise type(exc)(
-                    f"cannot create the destination folder {pool.display}: {exc}", path=""
-                ) from None
-            return True
+            return False
     if root.kind is not EntryKind.DIR:
         raise PermanentError(f"the destination {pool.display} is not a folder", path="")
-    return False
+    return True
+
+
+async def create_root(pool: SessionPool) -> None:
+    """Create the destination root that ``root_exists`` found missing (its parents too),
+    before the store's capabilities are asked: its write probe then runs in it."""
+    async with pool.session(before_capabilities=True) as session:
+        try:
+            await session.mkdir("")
+        except BackendError as exc:
+            raise type(exc)(
+                f"cannot create the destination folder {pool.display}: {exc}", path=""
+            ) from None
+
+
+async def make_root(pool: SessionPool) -> bool:
+    """Check the destination root is a folder, creating it (and its parents) when it is
+    missing; True when it was created now."""
+    if await root_exists(pool):
+        return False
+    await create_root(pool)
+    return True

@@ -1,10 +1,11 @@
 """The survey: both sides' capabilities and roots, before the march lists anything.
 
-Each side is a chain (capabilities, root) and the two chains run at once: the
-destination's write probe (dozens of round trips on FTP) overlaps the source's root
-check. If either fails, the other is cancelled. Nothing is written at the destination
-before the source proved readable; a dry run writes nothing at all (a missing
-destination root is then an empty destination).
+The two sides run at once: the source's capabilities and root check together; the
+destination's root looked at meanwhile (a read), then, once the source proved readable,
+made if missing and probed (the write probe: dozens of round trips on FTP). If either
+side fails, the other is cancelled. Nothing is written at the destination before the
+source proved readable; a dry run writes nothing at all (a missing destination root is
+then an empty destination).
 
 The listings themselves are the march's (``march.py``): folder by folder, both sides
 paired, so the first file is decided (and can be copied) long before the last folder
@@ -16,9 +17,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from .backend import Capabilities, NotFoundError
+from .backend import Capabilities
 from .pool import SessionPool
-from .roots import check_root, make_root
+from .roots import check_root, create_root, root_exists
 from .together import run_together
 
 
@@ -42,25 +43,26 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool) -> Si
     found = Sides()
     source_ok = asyncio.Event()
 
-    async def src_side() -> None:
+    async def src_caps() -> None:
         found.src_caps = await src.capabilities()
-        await check_root(src, "source")
+
+    async def src_side() -> None:
+        # One round trip, not two: the root's stat goes out with the capabilities' own
+        # requests (SFTP's rename probe) on the sessions logged in ahead.
+        await run_together([src_caps(), check_root(src, "source")])
         source_ok.set()
 
     async def dst_side() -> None:
+        # Looking at the destination root writes nothing: it overlaps the source's checks.
+        exists = await root_exists(dst)
         await source_ok.wait()  # not even a probe file on a wrong source password
+        if not exists:
+            if dry_run:
+                found.dst_root_exists = False
+            else:
+                # Made before the probe, which can then test writes in it at once.
+                await create_root(dst)
         found.dst_caps = await dst.capabilities()
-        if not dry_run:
-            if await make_root(dst):
-                # The probe could not test writes in a folder that did not exist: now
-                # it can (else mtimes and resume would stay off for the first run).
-                found.dst_caps = await dst.refresh_capabilities()
-            return
-        try:
-            async with dst.session() as s:
-                await s.stat("")
-        except NotFoundError:
-            found.dst_root_exists = False
 
     await run_together([src_side(), dst_side()])
     return found
