@@ -508,6 +508,62 @@ def test_mkdir_p_list_stat_and_symlinks(server: RunningServer) -> None:
     run(go)
 
 
+def test_a_folder_of_many_batches_is_listed_whole_and_each_entry_once(
+    server: RunningServer,
+) -> None:
+    """OpenSSH answers a READDIR with ~100 names: a folder of 1,234 names (odd ones
+    too) takes many batches, asked several at a time; every name comes exactly once."""
+    names = [f"f{i:04d}" for i in range(1200)] + [f"odd name {i} é\u00a0" for i in range(34)]
+    make_tree(server, {f"big/{n}": b"" for n in names})
+
+    async def go() -> None:
+        st = store(server)
+        s = await st.connect()
+        listed = [e.path async for e in s.list("big")]
+        assert sorted(listed) == sorted(f"big/{n}" for n in names)
+        # A listing left early (its consumer stopped) leaves the session usable.
+        async for _ in s.list("big"):
+            break
+        assert len([e async for e in s.list("big")]) == len(names)
+        await st.aclose()
+
+    run(go)
+
+
+def test_handles_closed_without_waiting_are_still_freed_at_the_server(
+    server: RunningServer,
+) -> None:
+    """Folder and read handles are closed without waiting for the answer: the server
+    still frees each (sftp-server runs out of descriptors near 1,024 otherwise)."""
+    make_tree(server, {"d/a": b"x", "f": b"y" * 10})
+
+    async def go() -> int:
+        st = store(server)
+        s = await st.connect()
+        for _ in range(300):
+            assert [e.path async for e in s.list("d")] == ["d/a"]
+            assert await read_all(s, "f") == b"y" * 10
+        await s.stat("")  # answered after every CLOSE sent before it (in order)
+        held = _descriptors_open_below(server.root)
+        await st.aclose()
+        return held
+
+    assert run(go) == 0
+
+
+def _descriptors_open_below(root: Path) -> int:
+    """Descriptors any process holds on ``root`` or below it (sftp-server's handles)."""
+    held = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+        except OSError:
+            continue  # gone, or not ours to read
+        held += sum(1 for target in links
+                    if target == str(root) or target.startswith(f"{root}/"))
+    return held
+
+
 def test_rename_replaces_remove_rmdir_set_mtime(server: RunningServer) -> None:
     make_tree(server, {"new.part": b"new", "old.txt": b"old", "d/keep": b""})
 
@@ -597,3 +653,54 @@ def test_a_session_whose_ssh_connection_is_gone_says_so_and_the_pool_replaces_it
 
     stats = run(go)
     assert (stats.dropped, stats.opened) == (1, 2)
+
+
+class _RefusesPosixRename(asyncssh.SFTPServer):
+    """asyncssh's own SFTP server (it advertises posix-rename@openssh.com), refusing
+    that extension when it is used, as a server may."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, *, root: Path) -> None:
+        super().__init__(chan, chroot=os.fsencode(root))
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPOpUnsupported("posix-rename refused (test server)")
+
+
+def test_an_advertised_posix_rename_that_the_server_refuses_still_replaces(
+    tmp_path: Path,
+) -> None:
+    """posix-rename is taken from the server's version reply (no request to find out);
+    a server that advertises it and then refuses it still gets the file replaced."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "new.part").write_bytes(b"new")
+    (root / "old.txt").write_bytes(b"old")
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "id"
+    client_key.write_private_key(str(key_file))
+
+    async def go() -> None:
+        server = await asyncssh.listen(
+            "127.0.0.1", 0, server_host_keys=[host_key],
+            authorized_client_keys=asyncssh.import_authorized_keys(
+                client_key.export_public_key().decode()),
+            sftp_factory=lambda chan: _RefusesPosixRename(chan, root=root))
+        try:
+            port = server.sockets[0].getsockname()[1]
+            known = tmp_path / "known_hosts"
+            known.write_text(f"[127.0.0.1]:{port} "
+                             f"{host_key.export_public_key().decode().strip()}\n")
+            st = SftpStore(parse_endpoint(f"sftp://tester@127.0.0.1:{port}/"),
+                           known_hosts=known, client_keys=[key_file], timeout=20.0)
+            assert (await st.capabilities()).rename_replaces
+            s = await st.connect()
+            await s.rename("new.part", "old.txt")
+            await st.aclose()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    run(go)
+    assert (root / "old.txt").read_bytes() == b"new"
+    assert not (root / "new.part").exists()

@@ -85,6 +85,9 @@ class Capabilities:
     #: Requests sent on one session are carried out in the order sent (SFTP on one
     #: channel), so dependent requests may be pipelined without waiting for replies.
     ordered_requests: bool = False
+    #: Each request costs a round trip over a network (False: the local disk, where
+    #: overlapping requests to save round trips buys nothing).
+    remote: bool = True
     #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
     max_sessions: int | None = None
     #: The shortest command round trip measured at login (seconds), where the store

@@ -283,7 +283,8 @@ class LocalStore:
 
     async def capabilities(self) -> Capabilities:
         # A local disk can do everything (the defaults), with more at once and exact times.
-        return Capabilities(ops_per_session=64, mtime_resolution=1e-6, notes=("local disk",))
+        return Capabilities(ops_per_session=64, mtime_resolution=1e-6, remote=False,
+                            notes=("local disk",))
 
     async def aclose(self) -> None:
         return None

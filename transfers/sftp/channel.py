@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import asyncssh
@@ -19,6 +20,9 @@ from ..backend import Entry, EntryKind, check_relpath, join_relpath
 from .errors import translate
 
 T = TypeVar("T")
+
+#: READDIRs asked ahead at most on a server that answers in order (a batch is ~100 names).
+_READDIR_WINDOW = 8
 
 _KINDS = {
     asyncssh.FILEXFER_TYPE_REGULAR: EntryKind.FILE,
@@ -65,6 +69,7 @@ class ChannelSession:
         self._root = root
         self._timeout = timeout
         self._in_flight = max(1, requests_in_flight)
+        #: Whether the server's rename replaces (posix-rename, as advertised).
         self._posix_rename = posix_rename
         # OpenSSH's sftp-server handles one channel's requests strictly in order;
         # other servers may not promise it, so nothing dependent is pipelined there.
@@ -72,6 +77,8 @@ class ChannelSession:
         self._read_len = sftp.limits.max_read_len
         self._write_len = sftp.limits.max_write_len
         self._closed = False
+        #: Folder handles being closed (not waited for by their listing).
+        self._closing: set[asyncio.Future[None]] = set()
 
     def _full(self, path: str) -> str:
         check_relpath(path)
@@ -103,37 +110,77 @@ class ChannelSession:
 
     async def list(self, path: str) -> AsyncIterator[Entry]:
         full = self._full(path)
-        names = self._sftp.scandir(full)
+        handler = self._sftp._handler
+        handle = await self._bounded(handler.opendir(self._sftp.compose_path(full)), path)
+        # Asked ahead (OpenSSH answers a handle's READDIRs in order, one batch of names
+        # each, then EOF to every later one): a folder of one batch costs two round
+        # trips, not three; the window doubles while the folder goes on.
+        window = 2 if self.ordered_requests else 1
+        ahead: deque[asyncio.Future[tuple[list[asyncssh.SFTPName], bool]]] = deque()
         try:
-            while True:
-                try:
-                    name = await self._bounded(anext(names), path)
-                except StopAsyncIteration:
-                    break
-                filename = name.filename
-                assert isinstance(filename, str)
-                if filename in (".", ".."):
-                    continue
-                longname = name.longname if isinstance(name.longname, str) else ""
-                entry = entry_of(join_relpath(path, filename), name.attrs, longname)
-                if path in self._real_dirs or path == "":
-                    if entry.kind is EntryKind.DIR:
-                        self._real_dirs.add(entry.path)
-                    else:
-                        self._real_dirs.discard(entry.path)
-                yield entry
+            at_end = False
+            while not at_end:
+                while len(ahead) < window:
+                    ahead.append(asyncio.ensure_future(self._readdir(handle, path)))
+                names, at_end = await ahead.popleft()
+                if self.ordered_requests:
+                    window = min(window * 2, _READDIR_WINDOW)
+                for name in names:
+                    filename = self._sftp.decode(name.filename)
+                    if filename in (".", ".."):
+                        continue
+                    assert isinstance(filename, str)
+                    longname = name.longname
+                    longname = self._sftp.decode(longname) if longname is not None else ""
+                    entry = entry_of(join_relpath(path, filename), name.attrs,
+                                     longname if isinstance(longname, str) else "")
+                    if path in self._real_dirs or path == "":
+                        if entry.kind is EntryKind.DIR:
+                            self._real_dirs.add(entry.path)
+                        else:
+                            self._real_dirs.discard(entry.path)
+                    yield entry
         finally:
-            await self._close_quietly(names)
+            for extra in ahead:
+                extra.cancel()
+            if ahead:
+                await asyncio.gather(*ahead, return_exceptions=True)
+            # Sent, not waited for: the listing is whole once the server said EOF, and
+            # one round trip less per folder adds up over a WAN. A lost answer costs
+            # nothing: the server frees every handle when the channel closes.
+            self._close_later(self._sftp._handler.close(handle))
 
-    async def _close_quietly(
-        self, handle: asyncssh.SFTPClientFile | AsyncGenerator[asyncssh.SFTPName, None]
-    ) -> None:
+    async def _readdir(self, handle: bytes, path: str) -> tuple[list[asyncssh.SFTPName], bool]:
+        """One READDIR: the names it brought, and whether the folder ended (SFTP v3 says
+        so only with an EOF status, one request later)."""
         try:
             async with asyncio.timeout(self._timeout):
-                if isinstance(handle, asyncssh.SFTPClientFile):
-                    await handle.close()
-                else:
-                    await handle.aclose()
+                names, at_end = await self._sftp._handler.readdir(handle)
+        except asyncssh.SFTPEOFError:
+            return [], True
+        except (asyncssh.Error, OSError) as exc:
+            raise translate(exc, path) from None
+        return list(names), at_end
+
+    def _close_later(self, close: Awaitable[None]) -> None:
+        """Send a handle's CLOSE and go on: its answer only frees the handle at the
+        server (nothing to confirm on a folder or a file read), errors ignored."""
+
+        async def closing() -> None:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await close
+            except (asyncssh.Error, OSError):
+                pass
+
+        task = asyncio.ensure_future(closing())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_quietly(self, handle: asyncssh.SFTPClientFile) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await handle.close()
         except (asyncssh.Error, OSError):
             pass
 

@@ -8,11 +8,12 @@ below it ``file_io`` (read, write) and ``channel`` (requests, stat, list, remove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import posixpath
 
 import asyncssh
 
-from ..backend import EntryKind, NotFoundError, PermanentError, link_refusal
+from ..backend import EntryKind, NotFoundError, PermanentError, UnsupportedError, link_refusal
 from .channel import entry_of
 from .file_io import FileSession
 
@@ -45,7 +46,14 @@ class SftpSession(FileSession):
         """``mkdir -p`` of the store's root itself: a fresh bucket folder
         (``sftp://h/srv/new/x`` where ``/srv/new`` does not exist yet) is the first thing
         a user copies into. Levels are made top-down from the deepest one that exists;
-        one that appears meanwhile (another session) is fine, a file in the way is not."""
+        one that appears meanwhile (another session) is fine, a file in the way is not.
+        Asked only after a ``stat`` found the root missing."""
+        try:
+            # The usual case first, in one round trip: the parent is there.
+            await self._bounded(self._sftp.mkdir(self._root), "")
+            return
+        except (NotFoundError, PermanentError):
+            pass  # a parent is missing, or something is in the way: look, level by level
         missing: list[str] = []
         probe = self._root.rstrip("/")
         while probe not in ("", "/", "."):
@@ -68,8 +76,16 @@ class SftpSession(FileSession):
 
     async def rename(self, src: str, dst: str) -> None:
         old, new = self._full(src), self._full(dst)
-        op = self._sftp.posix_rename if self._posix_rename else self._sftp.rename
-        await self._bounded(op(old, new), src)
+        if self._posix_rename:
+            try:
+                await self._bounded(self._sftp.posix_rename(old, new), src)
+                return
+            except UnsupportedError:
+                # Advertised, then refused: a plain rename, which does not replace, into
+                # a name made free first (the caps said renames replace).
+                with contextlib.suppress(NotFoundError):
+                    await self._bounded(self._sftp.remove(new), dst)
+        await self._bounded(self._sftp.rename(old, new), src)
 
     async def rmdir(self, path: str) -> None:
         await self._bounded(self._sftp.rmdir(self._full(path)), path)

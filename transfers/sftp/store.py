@@ -62,6 +62,15 @@ def _host_key_algs() -> list[str]:
     return first + [alg for alg in supported if alg not in first]
 
 
+def posix_rename_advertised(sftp: asyncssh.SFTPClient) -> bool:
+    """Whether the server offers a rename that replaces: OpenSSH's
+    ``posix-rename@openssh.com`` in its version reply (asyncssh records it; no request),
+    or SFTP v5+'s overwrite flag. Read, not probed: a server that advertises it and then
+    refuses it is handled by ``SftpSession.rename``."""
+    handler = getattr(sftp, "_handler", None)
+    return bool(getattr(handler, "_supports_posix_rename", False)) or sftp.version >= 5
+
+
 class _Client(asyncssh.SSHClient):
     """Hands asyncssh's "is this host key trusted?" question to the checker."""
 
@@ -266,7 +275,6 @@ class SftpStore:
                 sftp = await conn.start_sftp_client(path_errors="surrogateescape")
             if self._lean:
                 lighten(conn, sftp)
-            posix_rename = await self._probe_posix_rename(sftp)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, asyncssh.ChannelOpenError | asyncssh.SFTPError):
@@ -283,24 +291,12 @@ class SftpStore:
             root=self._endpoint.path,
             timeout=self._timeout,
             requests_in_flight=self._requests_in_flight,
-            posix_rename=posix_rename,
+            posix_rename=posix_rename_advertised(sftp),
             on_close=self._sessions.discard,
             real_dirs=self._real_dirs,
         )
         self._sessions.add(session)
         return session
-
-    async def _probe_posix_rename(self, sftp: asyncssh.SFTPClient) -> bool:
-        if self._caps is not None:
-            return self._caps.rename_replaces
-        try:
-            async with asyncio.timeout(self._timeout):
-                await sftp.posix_rename("/.fsmove-probe-absent", "/.fsmove-probe-absent")
-        except asyncssh.SFTPOpUnsupported:
-            return False
-        except asyncssh.SFTPError:
-            return True
-        return True
 
     async def connect(self) -> SftpSession:
         spare, self._spare = self._spare, None
@@ -319,6 +315,7 @@ class SftpStore:
             return self._caps
 
     def _probe(self, session: SftpSession) -> Capabilities:
+        rename_replaces = session._posix_rename
         sftp = session._sftp
         version = sftp.version
         server = session._conn.get_extra_info("server_version") or "unknown server"
@@ -329,7 +326,7 @@ class SftpStore:
             parallel_writes=True,
             set_mtime=True,
             rename=True,
-            rename_replaces=session._posix_rename,
+            rename_replaces=rename_replaces,
             ops_per_session=min(OPS_PER_SESSION, sftp.limits.max_open_handles or OPS_PER_SESSION),
             ordered_requests=session.ordered_requests,
             mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
@@ -337,7 +334,7 @@ class SftpStore:
                 f"{server}, SFTP v{version}",
                 f"read/write requests of {session._read_len} / {session._write_len} bytes",
                 "posix-rename@openssh.com"
-                if session._posix_rename
+                if rename_replaces
                 else "no posix-rename: rename does not replace",
             ),
         )
