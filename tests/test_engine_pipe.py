@@ -1,5 +1,6 @@
 """The engine's source pipe when the destination fails mid-file (in process, real local
-stores; the only injected part is a destination connection that drops after N pieces).
+stores; the only injected part is a destination connection that drops after N pieces),
+and a source file that cannot be opened over SFTP (real sshd on both sides).
 
 Regression: a destination that failed while the source had filled the pipe's queue made
 the source reader, once cancelled, wait forever to hand over an error nobody would read,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from fsmove.transfers.journal import Journal
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.sftp import SftpStore
+from tests.copy_harness import temp_leftovers, tree_digests
+from tests.servers import RunningServer, make_tree
 
 MiB = 1024 * 1024
 
@@ -109,3 +113,35 @@ def test_a_file_that_never_gets_further_gives_up(tmp_path: Path) -> None:
     assert summary.status == "partial"
     assert [p for p, _ in summary.failed] == ["f.bin"]
     assert "gave up after 3 retries" in summary.failed[0][1]
+
+
+def test_a_source_file_that_cannot_be_opened_leaves_nothing_at_an_sftp_destination(
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """Over SFTP the destination opens its temporary file while the source opens its
+    own: a source the server refuses to open (permission) fails that file alone, and
+    the empty temporary file made for it is removed, not left behind."""
+    src_server, dst_server = fresh_subdir(sshd_server), fresh_subdir(sshd_server)
+    make_tree(src_server, {"a.txt": b"a" * 100, "locked.txt": b"secret", "z/z.txt": b"z"})
+    (src_server.root / "locked.txt").chmod(0)
+
+    def pool(server: RunningServer) -> SessionPool:
+        endpoint = parse_endpoint(server.url()).with_password(server.password)
+        return SessionPool(SftpStore(endpoint, known_hosts=server.known_hosts, client_keys=[]),
+                           max_sessions=2)
+
+    async def go() -> Any:
+        s, d = pool(src_server), pool(dst_server)
+        try:
+            with Journal(dst_server.root.parent / f"{dst_server.root.name}.db",
+                         src="a", dst="b") as journal:
+                opts = CopyOptions(workers=4, retries=1, retry_delay=0.0)
+                return await CopyEngine(src=s, dst=d, journal=journal, options=opts).run()
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    summary = asyncio.run(go())
+    assert [p for p, _ in summary.failed] == ["locked.txt"]
+    assert "permission denied" in summary.failed[0][1]
+    assert tree_digests(dst_server.root).keys() == {"a.txt", "z/z.txt"}
+    assert temp_leftovers(dst_server.root) == []

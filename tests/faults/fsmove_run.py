@@ -229,7 +229,8 @@ class FileHold:
     The launcher's audit hook watches ``open`` events: once the source file named
     ``source`` (its last path component) has been opened, the next open of a temporary
     file (``.fsmove.*.part``) blocks in its thread until ``release()``. The engine
-    opens its destination only after the source gave its first piece, and its pipe
+    opens a local destination only after the source gave its first piece (an SFTP one
+    opens beside the source: not for this hold), and its pipe
     holds a bounded number of pieces: with a source larger than the pipe, its reader
     stops before the end of the file and the copy cannot end while held. Use one
     worker (``--workers 1``) so that the temporary file is that source file's own.

@@ -49,16 +49,28 @@ class _PieceQueue(asyncio.Queue[bytes | BaseException | None]):
         return self._held >= self._max_bytes or super().full()
 
 
+class Flow:
+    """What a pipe handed its consumer so far: whether any piece, and the source's error
+    if it raised one (so the consumer can tell it from its own)."""
+
+    __slots__ = ("delivered", "source_error")
+
+    def __init__(self) -> None:
+        self.delivered = False
+        self.source_error: BaseException | None = None
+
+
 class Pipe:
     """The source side of one transfer: an async iterator of pieces whose reader task
     is already running. ``async with`` guarantees the reader (and the source session it
     holds) is stopped even when the destination fails before reading a single piece."""
 
     def __init__(self, pieces: AsyncIterator[bytes], task: asyncio.Task[None],
-                 first: Callable[[], Awaitable[None]]) -> None:
+                 first: Callable[[], Awaitable[None]], flow: Flow) -> None:
         self._pieces = pieces
         self._task = task
         self._first = first
+        self.flow = flow
 
     async def first(self) -> None:
         """Wait until the source produced its first piece (or ended, or failed: then
@@ -167,6 +179,7 @@ class SourceReader:
         task = asyncio.create_task(reader())
 
         head: list[bytes | BaseException | None] = []
+        flow = Flow()
 
         async def first() -> None:
             # Wait for the source's first piece (kept for pieces()); its error, if any,
@@ -174,6 +187,7 @@ class SourceReader:
             if not head:
                 head.append(await q.get())
             if isinstance(head[0], BaseException):
+                flow.source_error = head[0]
                 raise head[0]
 
         async def pieces() -> AsyncIterator[bytes]:
@@ -185,6 +199,7 @@ class SourceReader:
                 if item is None:
                     break
                 if isinstance(item, BaseException):
+                    flow.source_error = item
                     raise item
                 piece = item
                 if sent + len(piece) <= send_from:
@@ -197,9 +212,10 @@ class SourceReader:
                 if sent > transfer.furthest_sent:
                     transfer.furthest_sent = sent  # the furthest byte ever sent
                 on_sent(path, len(piece))
+                flow.delivered = True
                 yield piece
 
-        return Pipe(pieces(), task, first)
+        return Pipe(pieces(), task, first, flow)
 
     async def check_unchanged(self, entry: Entry) -> None:
         """Raise SourceChangedError unless the source is still the regular file of the
