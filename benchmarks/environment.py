@@ -18,6 +18,7 @@ On disk (``bench_dir``, traversable by the servers' account)::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Iterator
@@ -83,6 +84,19 @@ class Route:
     rtt_ms: int
     src: Location
     dst: Location
+
+
+def relay_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop for the relays when it is installed (the ``bench`` extra), else
+    asyncio's. The relays run as threads of this harness, sharing one interpreter lock:
+    at 60 ms with many small files they cost more CPU than the client they carry
+    (benchmarks/README.md), and uvloop's C loop and transports cut that cost per chunk.
+    The link they model (delay, window, handshake) is the same either way."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 def _known_hosts_for(server: RunningServer, *, host: str, port: int, out: Path) -> Path:
@@ -164,7 +178,8 @@ class Sites:
         if key not in self._relays:
             self._relays[key] = self._stack.enter_context(
                 start_relay(
-                    listen_host=listen, target_host=server.host, ports=ports, one_way_delay=delay
+                    listen_host=listen, target_host=server.host, ports=ports, one_way_delay=delay,
+                    loop_factory=relay_loop_factory(),
                 )
             )
         return self._relays[key]

@@ -1,0 +1,127 @@
+"""When each SFTP request of one ``fsmove copy`` goes out and comes back, over the WAN relay.
+
+``python -m benchmarks.profile_sftp_timeline [--one-way-ms 30] [--files 20] [--rounds 1]``
+starts the test sshd, a latency relay in front of it, a source folder of small files on
+it, and runs ``fsmove copy`` sftp -> sftp (both sides through the relay) into a new
+folder, as a child process whose asyncssh calls are timed: ``-> stat '...'`` when a
+request is made, ``<- stat '...'`` when its answer is back, in ms since the child's
+``exec``. It is the measurement behind "Profile: first byte over SFTP" in
+benchmarks/README.md: which round trips stand between the start and the first file.
+
+Only asyncssh's client methods are wrapped (logins, SFTP start, stat/lstat/open/mkdir/
+setstat/rename, a file's read/stat/close); the bytes on the wire are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_T0 = "FSMOVE_TIMELINE_T0"
+
+
+def _patch_and_run() -> None:
+    """In the child: wrap asyncssh's client calls with timestamps, then run the CLI."""
+    t0 = float(os.environ[_T0])
+
+    def log(msg: str) -> None:
+        sys.stderr.write(f"{(time.time() - t0) * 1000:7.0f} ms  {msg}\n")
+
+    import asyncssh
+    from asyncssh import sftp
+
+    def timed(owner: Any, name: str, label: str | None = None) -> None:
+        orig = getattr(owner, name)
+
+        @functools.wraps(orig)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            what = f"{label or name} {args[1]!r:.70}" if len(args) > 1 else (label or name)
+            log(f"-> {what}")
+            try:
+                return await orig(*args, **kwargs)
+            finally:
+                log(f"<- {what}")
+
+        setattr(owner, name, wrapper)
+
+    log("python started, imports next")
+    connect = asyncssh.connect
+
+    async def timed_connect(*args: Any, **kwargs: Any) -> Any:
+        log("-> ssh connect")
+        try:
+            return await connect(*args, **kwargs)
+        finally:
+            log("<- ssh connect")
+
+    asyncssh.connect = timed_connect
+    timed(asyncssh.SSHClientConnection, "start_sftp_client")
+    for name in ("stat", "lstat", "open", "posix_rename", "mkdir", "setstat", "rename",
+                 "remove"):
+        timed(sftp.SFTPClient, name)
+    for name in ("read", "stat", "close"):
+        timed(sftp.SFTPClientFile, name, f"file.{name}")
+    from fsmove.cli import main
+
+    sys.argv[0] = "fsmove"
+    main()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one-way-ms", type=float, default=30.0)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    from tests.servers.ports import free_port
+    from tests.servers.relay import start_relay
+    from tests.servers.sshd import start_sshd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o711)  # the server's account must reach its root below it
+        with start_sshd(Path(tmp)) as server:
+            src = server.root / "src"
+            src.mkdir()
+            for i in range(args.files):
+                (src / f"f{i:04d}.bin").write_bytes(os.urandom(1000))
+            subprocess.run(["chown", "-R", f"{server.owner[0]}:{server.owner[1]}", str(src)],
+                           check=True)
+            listen = free_port()
+            assert server.known_hosts is not None
+            known = Path(tmp) / "known_hosts"
+            known.write_text("".join(
+                re.sub(r"^\[127\.0\.0\.1\]:\d+", f"[127.0.0.1]:{listen}", line) + "\n"
+                for line in server.known_hosts.read_text().splitlines()
+                if line.startswith("[")))
+            with start_relay(listen_host="127.0.0.1", target_host=server.host,
+                             ports={listen: server.port},
+                             one_way_delay=args.one_way_ms / 1000):
+                for n in range(args.rounds):
+                    def url(sub: str) -> str:
+                        return f"sftp://{server.user}@127.0.0.1:{listen}{server.path(sub)}"
+
+                    env = {**os.environ, _T0: repr(time.time()), "HOME": tmp,
+                           "XDG_STATE_HOME": f"{tmp}/state{n}"}
+                    run = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.profile_sftp_timeline", "--child",
+                         "copy", url("src"), url(f"dst{n}"), "--quiet",
+                         "--known-hosts", str(known), "--identity", str(server.client_key)],
+                        env=env, capture_output=True, text=True, check=False)
+                    print(run.stderr, end="")
+                    print(f"round {n}: exit {run.returncode}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        del sys.argv[1]
+        _patch_and_run()
+    else:
+        main()
