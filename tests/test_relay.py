@@ -175,3 +175,28 @@ def test_half_close_delivers_everything_then_eof(echo_port: int) -> None:
         while relay.stats().live and time.monotonic() < deadline:
             time.sleep(0.01)
         assert relay.stats().live == 0
+
+
+def test_the_benchmark_s_relay_loop_carries_data_in_order_and_counts_it(
+    echo_port: int,
+) -> None:
+    """The benchmark runs its relays on uvloop's loop (benchmarks/environment.py), whose
+    transports are not asyncio's classes: the same relay must carry data, in order, and
+    count it there too."""
+    from benchmarks.environment import relay_loop_factory
+
+    factory = relay_loop_factory()
+    assert factory.__module__.startswith("uvloop")  # installed with the test extra
+    listen_port = _free_port(LISTEN)
+    with start_relay(listen_host=LISTEN, target_host=TARGET, ports={listen_port: echo_port},
+                     one_way_delay=0.005, loop_factory=factory) as relay:
+        with socket.create_connection((LISTEN, listen_port), timeout=10) as sock:
+            messages = [f"{i:05d}".encode() for i in range(200)]
+            for m in messages:
+                sock.sendall(m)
+            assert _recv_exactly(sock, 5 * len(messages)) == b"".join(messages)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(1) == b""  # the half-close came back through
+        stats = relay.stats()
+        assert stats.to_target == stats.from_target == 5 * len(messages)
+        assert stats.accepted == 1

@@ -190,8 +190,8 @@ class _Side(asyncio.Protocol):
         inbound.sink = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not asyncio.Transport subclasses).
+        self.transport = transport  # type: ignore[assignment]
         self._inbound.sink_resume()
 
     def data_received(self, data: bytes) -> None:
