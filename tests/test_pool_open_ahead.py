@@ -422,6 +422,44 @@ def test_a_borrower_shares_a_busy_session_while_another_logs_in_beside_it(
     run(go)
 
 
+def test_a_stream_waits_for_a_session_of_its_own_while_one_can_be_opened(
+    tmp_path: Path,
+) -> None:
+    """A big file's range (``stream=True``) is not stacked on a busy session while the
+    side may open another: each connection has its own window. At the cap it shares."""
+
+    async def go() -> None:
+        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
+        pool = SessionPool(store, max_sessions=2)
+        try:
+            store.gate.set()
+            async with pool.session() as first:
+                store.gate.clear()
+                got: dict[str, object] = {}
+                held, release = asyncio.Event(), asyncio.Event()
+
+                async def streamer() -> None:
+                    async with pool.session(stream=True) as own:
+                        got["own"] = own
+                        held.set()
+                        await release.wait()
+
+                task = asyncio.ensure_future(streamer())
+                await until(lambda: store.connects == 2)
+                assert not held.is_set()  # not lent the busy session
+                store.gate.set()
+                await held.wait()
+                assert got["own"] is not first
+                async with pool.session(stream=True) as third:  # at the cap: shares
+                    assert third in (first, got["own"])
+                release.set()
+                await task
+        finally:
+            await pool.aclose()
+
+    run(go)
+
+
 def test_a_session_refused_beside_busy_ones_caps_the_side_at_what_it_has(
     tmp_path: Path,
 ) -> None:

@@ -200,12 +200,16 @@ class SessionPool:
         return self._caps
 
     @contextlib.asynccontextmanager
-    async def session(self, *, before_capabilities: bool = False) -> AsyncIterator[Session]:
+    async def session(self, *, before_capabilities: bool = False,
+                      stream: bool = False) -> AsyncIterator[Session]:
         """Lend a logged-in session. ``before_capabilities``: do not ask the store's
         capabilities first (they may write: the FTP probe), for a read that must come
         before any write (the destination root's ``stat`` while the source is checked);
-        the session then carries this borrower alone."""
-        slot = await self._acquire(before_capabilities)
+        the session then carries this borrower alone. ``stream``: a borrower that moves
+        data for a while (a big file's range) waits for a session of its own while one
+        may still be opened, rather than share a busy one: each connection has its own
+        window (TCP's, SSH's), which streams stacked on one would share."""
+        slot = await self._acquire(before_capabilities, stream)
         try:
             yield slot.session
         except BaseException as exc:
@@ -217,7 +221,7 @@ class SessionPool:
             # (a leaked slot would make every later borrower wait forever).
             await asyncio.shield(self._release(slot))
 
-    async def _acquire(self, before_capabilities: bool = False) -> _Slot:
+    async def _acquire(self, before_capabilities: bool = False, stream: bool = False) -> _Slot:
         if before_capabilities and self._caps is None:
             per = 1
         else:
@@ -232,13 +236,13 @@ class SessionPool:
                 room = len(self._slots) + self._connecting < self.max_sessions
                 # Sessions opened ahead come first: wait for them rather than open more.
                 can_open = room and not self._ahead_pending
-                if free and not idle and room:
+                if free and not idle and room and not stream:
                     # Spread the load over up to max_sessions connections (each SSH
                     # connection is one cipher stream, one core) without making anyone
                     # wait for a login (a dozen round trips over SFTP): this borrower
                     # shares a session now while another logs in beside it.
                     self._open_beside()
-                if idle or free:
+                if idle or (free and not (stream and can_open)):
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
                     if not self._needs_idle_check(slot) or await self._still_alive(slot):

@@ -238,7 +238,8 @@ class Attempts:
                                      send_from=send_from) as pieces:
             if self.dst_caps.ops_per_session > 1 and self.dst_caps.remote:
                 await self._write_beside_source(transfer, pieces, offset=send_from,
-                                                create=create, acked=acked)
+                                                create=create, acked=acked,
+                                                stream=end - start > BLOCK_SIZE)
             else:
                 # A session carries one transfer (FTP): borrowed only once the source
                 # has data, never held idle while the source opens its file. (A local
@@ -252,7 +253,7 @@ class Attempts:
         return hasher.digests
 
     async def _write_beside_source(self, transfer: FileTransfer, pieces: Pipe, *,
-                                   offset: int, create: bool,
+                                   offset: int, create: bool, stream: bool,
                                    acked: Callable[[int], None]) -> None:
         """Write while the source opens its file: the destination's open goes out beside
         the source's (one round trip less per file over a WAN). Only where a session
@@ -262,7 +263,7 @@ class Attempts:
         lost SFTP session costs a login) and, when no byte had come yet, the empty
         temporary file made for the source is removed, not left behind."""
         failure: BaseException | None = None
-        async with self.dst.session() as s:
+        async with self.dst.session(stream=stream) as s:
             try:
                 await s.write(transfer.target, pieces, offset=offset, create=create,
                               acked=acked)

@@ -131,7 +131,7 @@ class SourceReader:
             nonlocal signalled
             pos = start
             try:
-                async with self.src.session() as s:
+                async with self.src.session(stream=end - start > BLOCK_SIZE) as s:
                     # To EOF: read without a bound, so a file that grew is noticed.
                     stream = s.read(
                         entry.path, offset=start, length=None if to_eof else end - start,
