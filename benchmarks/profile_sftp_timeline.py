@@ -20,9 +20,7 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 _T0 = "FSMOVE_TIMELINE_T0"
@@ -81,42 +79,35 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    from tests.servers.ports import free_port
-    from tests.servers.relay import start_relay
-    from tests.servers.sshd import start_sshd
+    from .ssh_link import sshd_behind_relay
 
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o711)  # the server's account must reach its root below it
-        with start_sshd(Path(tmp)) as server:
-            src = server.root / "src"
-            src.mkdir()
-            for i in range(args.files):
-                (src / f"f{i:04d}.bin").write_bytes(os.urandom(1000))
-            subprocess.run(["chown", "-R", f"{server.owner[0]}:{server.owner[1]}", str(src)],
-                           check=True)
-            listen = free_port()
-            assert server.known_hosts is not None
-            known = Path(tmp) / "known_hosts"
-            known.write_text("".join(
-                re.sub(r"^\[127\.0\.0\.1\]:\d+", f"[127.0.0.1]:{listen}", line) + "\n"
-                for line in server.known_hosts.read_text().splitlines()
-                if line.startswith("[")))
-            with start_relay(listen_host="127.0.0.1", target_host=server.host,
-                             ports={listen: server.port},
-                             one_way_delay=args.one_way_ms / 1000):
-                for n in range(args.rounds):
-                    def url(sub: str) -> str:
-                        return f"sftp://{server.user}@127.0.0.1:{listen}{server.path(sub)}"
+    with sshd_behind_relay(args.one_way_ms) as link:
+        server, listen, tmp = link.server, link.relay_port, str(link.folder)
+        src = server.root / "src"
+        src.mkdir()
+        for i in range(args.files):
+            (src / f"f{i:04d}.bin").write_bytes(os.urandom(1000))
+        subprocess.run(["chown", "-R", f"{server.owner[0]}:{server.owner[1]}", str(src)],
+                       check=True)
+        assert server.known_hosts is not None
+        known = link.folder / "known_hosts"
+        known.write_text("".join(
+            re.sub(r"^\[127\.0\.0\.1\]:\d+", f"[127.0.0.1]:{listen}", line) + "\n"
+            for line in server.known_hosts.read_text().splitlines()
+            if line.startswith("[")))
+        for n in range(args.rounds):
+            def url(sub: str) -> str:
+                return f"sftp://{server.user}@127.0.0.1:{listen}{server.path(sub)}"
 
-                    env = {**os.environ, _T0: repr(time.time()), "HOME": tmp,
-                           "XDG_STATE_HOME": f"{tmp}/state{n}"}
-                    run = subprocess.run(
-                        [sys.executable, "-m", "benchmarks.profile_sftp_timeline", "--child",
-                         "copy", url("src"), url(f"dst{n}"), "--quiet",
-                         "--known-hosts", str(known), "--identity", str(server.client_key)],
-                        env=env, capture_output=True, text=True, check=False)
-                    print(run.stderr, end="")
-                    print(f"round {n}: exit {run.returncode}")
+            env = {**os.environ, _T0: repr(time.time()), "HOME": tmp,
+                   "XDG_STATE_HOME": f"{tmp}/state{n}"}
+            run = subprocess.run(
+                [sys.executable, "-m", "benchmarks.profile_sftp_timeline", "--child",
+                 "copy", url("src"), url(f"dst{n}"), "--quiet",
+                 "--known-hosts", str(known), "--identity", str(server.client_key)],
+                env=env, capture_output=True, text=True, check=False)
+            print(run.stderr, end="")
+            print(f"round {n}: exit {run.returncode}")
 
 
 if __name__ == "__main__":

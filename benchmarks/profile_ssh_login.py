@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import asyncssh
 
 from tests.servers.base import RunningServer
-from tests.servers.ports import free_port
-from tests.servers.relay import start_relay
-from tests.servers.sshd import start_sshd
+
+from .ssh_link import sshd_behind_relay
 
 
 async def _rounds(host: str, port: int, server: RunningServer, rounds: int
@@ -55,20 +51,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one-way-ms", type=float, default=30.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o711)  # the server's account must reach its root below it
-        with start_sshd(Path(tmp)) as server:
-            listen = free_port()
-            with start_relay(listen_host="127.0.0.1", target_host=server.host,
-                             ports={listen: server.port},
-                             one_way_delay=args.one_way_ms / 1000):
-                links = (("direct", server.host, server.port),
-                         (f"RTT {2 * args.one_way_ms:g} ms", "127.0.0.1", listen))
-                print("link | connect+auth ms | SFTP start ms | stat ms (medians)")
-                for label, host, port in links:
-                    got = asyncio.run(_rounds(host, port, server, args.rounds))
-                    med = [statistics.median(x[i] for x in got) * 1000 for i in range(3)]
-                    print(f"{label} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.0f}")
+    with sshd_behind_relay(args.one_way_ms) as link:
+        server = link.server
+        links = (("direct", server.host, server.port),
+                 (f"RTT {2 * args.one_way_ms:g} ms", "127.0.0.1", link.relay_port))
+        print("link | connect+auth ms | SFTP start ms | stat ms (medians)")
+        for label, host, port in links:
+            got = asyncio.run(_rounds(host, port, server, args.rounds))
+            med = [statistics.median(x[i] for x in got) * 1000 for i in range(3)]
+            print(f"{label} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.0f}")
 
 
 if __name__ == "__main__":
