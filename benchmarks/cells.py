@@ -8,7 +8,11 @@ from dataclasses import dataclass, replace
 
 TOOLS = ("fsmove", "rclone", "lftp")
 PEERS = ("rclone", "lftp")
-TRANSFER_CORPORA = ("small", "large", "real")
+TRANSFER_CORPORA = ("small", "large", "real", "medium", "deep")
+#: transfer corpora run only when ``--cells`` names them (the peers take minutes on them)
+NAMED_ONLY_CORPORA = ("deep",)
+#: corpora judged in MB/s and CPU per GB (the others in files/s and CPU per 1,000 files)
+BYTE_CORPORA = ("large", "medium", "resume")
 ROUTES = ("ftp", "sftp")
 RTTS_MS = (0, 60)
 #: the routes of the many-file cells: 100,000 files (``scale-*``) and 1,000,000 (``million-*``)
@@ -57,7 +61,7 @@ class Cell:
     @property
     def metric(self) -> str:
         """What the cell is judged on: files/s for many files, MB/s for big ones."""
-        return "MB/s" if self.corpus in ("large", "resume") else "files/s"
+        return "MB/s" if self.corpus in BYTE_CORPORA else "files/s"
 
     @property
     def polls_first_byte(self) -> bool:
@@ -67,7 +71,8 @@ class Cell:
 
 def all_cells(*, scale_peers: bool = False) -> list[Cell]:
     cells = [
-        Cell(f"{corpus}-{route}-{rtt}ms", "transfer", corpus, route, rtt, TOOLS)
+        Cell(f"{corpus}-{route}-{rtt}ms", "transfer", corpus, route, rtt, TOOLS,
+             default=corpus not in NAMED_ONLY_CORPORA)
         for rtt in RTTS_MS
         for route in ROUTES
         for corpus in TRANSFER_CORPORA

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
-from .cells import CPU_RATIO_GOAL, FIRST_BYTE_GOAL_S, TOOLS
+from .cells import BYTE_CORPORA, CPU_RATIO_GOAL, FIRST_BYTE_GOAL_S, TOOLS
 from .results import RunResult, first_bytes, ratios
 
 _COLORS = {"fsmove": "#1b7837", "rclone": "#2166ac", "lftp": "#b2182b"}
@@ -20,7 +20,7 @@ _COLORS = {"fsmove": "#1b7837", "rclone": "#2166ac", "lftp": "#b2182b"}
 def _throughput_panel(ax: plt.Axes, runs: list[RunResult], *, metric: str) -> None:
     cells: list[str] = []
     for r in runs:
-        if r.kind == "transfer" and (r.corpus == "large") == (metric == "MB/s"):
+        if r.kind == "transfer" and (r.corpus in BYTE_CORPORA) == (metric == "MB/s"):
             if r.cell not in cells:
                 cells.append(r.cell)
     if not cells:

@@ -72,6 +72,10 @@ def full_specs() -> dict[str, CorpusSpec]:
         "small": CorpusSpec("small", "random-small", 2000, 1024, 256 * 1024),
         "large": CorpusSpec("large", "random-large", 2, 512 << 20, 512 << 20),
         "real": CorpusSpec("real", "real-tree", 0, sample_every=2),
+        # between the two: files of one to several blocks, many at once (a site's media)
+        "medium": CorpusSpec("medium", "random-small", 48, 1 << 20, 64 << 20, files_per_dir=8),
+        # one file per folder, ~2,200 folders up to four levels deep: the walk's cost
+        "deep": CorpusSpec("deep", "random-small", 2000, 64, 64 * 1024, files_per_dir=1),
         "scale": CorpusSpec("scale", "random-small", 100_000, 64, 2048, files_per_dir=100),
         "resume": CorpusSpec("resume", "random-large", 1, 1 << 30, 1 << 30),
         "million": million_spec(1_000_000),
@@ -83,6 +87,8 @@ def quick_specs() -> dict[str, CorpusSpec]:
         "small": CorpusSpec("small", "random-small", 200, 1024, 256 * 1024),
         "large": CorpusSpec("large", "random-large", 2, 32 << 20, 32 << 20),
         "real": CorpusSpec("real", "real-tree", 0, sample_every=8),
+        "medium": CorpusSpec("medium", "random-small", 12, 1 << 20, 8 << 20, files_per_dir=8),
+        "deep": CorpusSpec("deep", "random-small", 200, 64, 64 * 1024, files_per_dir=1),
         "scale": CorpusSpec("scale", "random-small", 5_000, 64, 2048, files_per_dir=100),
         "resume": CorpusSpec("resume", "random-large", 1, 128 << 20, 128 << 20),
         "million": million_spec(20_000),

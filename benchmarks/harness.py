@@ -44,8 +44,13 @@ def _what(corpus: Corpus) -> str:
         return f"copy of {REAL_TREE_SOURCE} (no caches, tests, site-packages{sampled})"
     if spec.kind == "random-large":
         return f"{spec.files} x {spec.max_size >> 20} MiB, seeded random bytes"
+    sizes = (
+        f"{spec.min_size >> 20}-{spec.max_size >> 20} MiB"
+        if spec.min_size >= 1 << 20
+        else f"{spec.min_size:,}-{spec.max_size:,} bytes"
+    )
     return (
-        f"{spec.min_size:,}-{spec.max_size:,} bytes, log-uniform, {spec.files_per_dir} "
+        f"{sizes}, log-uniform, {spec.files_per_dir} "
         "per folder, nested, seeded random bytes"
     )
 

@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.profile_small import _CPROFILE_ENTRY
 from tests.servers.account import ensure_account
 from tests.servers.relay import start_relay
 from tests.servers.vsftpd import start_vsftpd
@@ -61,6 +62,10 @@ def _layout(name: str, tree: Path, work: Path) -> Path:
 
 def _corpus(src_root: Path, files: int, size: int, owner: tuple[int, int]) -> None:
     block = os.urandom(MiB)
+    wanted = {f"big{i}.bin" for i in range(files)}
+    for stale in src_root.iterdir():  # an earlier run's other --files / --size-mib
+        if stale.name not in wanted:
+            stale.unlink()
     for i in range(files):
         path = src_root / f"big{i}.bin"
         if path.exists() and path.stat().st_size == size:
@@ -115,12 +120,14 @@ def timeline(trace: Path, ports: dict[tuple[str, int], str]) -> list[str]:
 
 
 def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: Path,
-         spy: Path | None, wrap: str = "", extra: tuple[str, ...] = ()
-         ) -> tuple[float, float, int]:
+         spy: Path | None, wrap: str = "", extra: tuple[str, ...] = (),
+         cprofile: Path | None = None) -> tuple[float, float, int, int]:
     journal.unlink(missing_ok=True)
     argv = [sys.executable, "-c", "from fsmove.cli import main; main()", "copy", src, dst,
             "--quiet", "--journal", str(journal), *extra]
-    if spy is not None:
+    if cprofile is not None:
+        argv = [sys.executable, "-c", _CPROFILE_ENTRY, str(cprofile), *argv[3:]]
+    elif spy is not None:
         argv = ["py-spy", "record", "--idle", "--format", "raw", "-o", str(spy), "--",
                 *argv]
     elif wrap:
@@ -139,7 +146,7 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         print(err[-2000:], file=sys.stderr)
-    return wall, usage.ru_utime + usage.ru_stime, code
+    return wall, usage.ru_utime + usage.ru_stime, code, usage.ru_minflt
 
 
 def main() -> int:
@@ -151,6 +158,8 @@ def main() -> int:
                         help="NAME=SOURCE_TREE (default: this checkout as 'here')")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/fsmove-ftp-profile"))
     parser.add_argument("--py-spy", type=Path, help="record the first variant's first run")
+    parser.add_argument("--cprofile", type=Path,
+                        help="the same with cProfile (CPU clock): a .pstats file")
     parser.add_argument("--wrap", default="", help="a command prefix for every run "
                         "(e.g. 'strace -f -tt -o OUT -e trace=connect')")
     parser.add_argument("--rtt-ms", type=float, default=0.0,
@@ -207,21 +216,24 @@ def main() -> int:
             order = list(roots) if rnd % 2 == 0 else list(reversed(roots))
             for name in order:
                 _empty(dst.root)
-                spy = args.py_spy if (args.py_spy and rnd == 0 and name == order[0]) else None
+                first = rnd == 0 and name == order[0]
+                spy = args.py_spy if first else None
+                prof = args.cprofile if first else None
                 trace = work / f"trace-{name}.txt" if args.timeline and rnd == 0 else None
                 wrap = f"{STRACE} -o {trace}" if trace is not None else args.wrap
-                wall, cpu, code = _run(roots[name], src_url, dst_url, env,
+                wall, cpu, code, faults = _run(roots[name], src_url, dst_url, env,
                                        work / "journal.sqlite", spy, wrap,
-                                       tuple(args.copy_args.split()))
+                                       tuple(args.copy_args.split()), prof)
                 if trace is not None:
                     print(f"timeline of {name} (traced: slower than untraced):")
                     print("\n".join(timeline(trace, ports)))
                 sizes = sorted(p.stat().st_size for p in dst.root.iterdir())
                 ok = code == 0 and sizes == [args.size_mib * MiB] * args.files
                 print(f"round {rnd} {name:>8}: wall {wall:6.2f} s  cpu {cpu:5.2f} s  "
-                      f"{total / MiB / wall:6.0f} MiB/s  {'ok' if ok else 'FAILED'}",
+                      f"{total / MiB / wall:6.0f} MiB/s  {faults:7d} minor faults  "
+                      f"{'ok' if ok else 'FAILED'}",
                       flush=True)
-                if ok and spy is None and trace is None:
+                if ok and spy is None and prof is None and trace is None:
                     results[name].append((wall, cpu))
         for name, runs in results.items():
             if runs:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .cells import (
+    BYTE_CORPORA,
     CPU_RATIO_GOAL,
     FIRST_BYTE_GOAL_S,
     MILLION_RATE_TOLERANCE,
@@ -125,7 +126,7 @@ class RunResult:
     @property
     def cpu_unit(self) -> str:
         """The CPU figure this run is judged on: per GB for big files, per 1,000 files else."""
-        return "s/GB" if self.corpus in ("large", "resume") else "s/1k files"
+        return "s/GB" if self.corpus in BYTE_CORPORA else "s/1k files"
 
     @property
     def cpu_per_unit(self) -> float | None:
@@ -188,7 +189,7 @@ def ratios(runs: list[RunResult]) -> list[Ratio]:
     for cell in cells:
         in_cell = [r for r in runs if r.cell == cell]
         first = in_cell[0]
-        metric = "MB/s" if first.corpus == "large" else "files/s"
+        metric = "MB/s" if first.corpus in BYTE_CORPORA else "files/s"
         mine = next((r for r in in_cell if r.tool == "fsmove"), None)
         peers = [
             (r.tool, v)

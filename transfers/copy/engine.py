@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fsmove.verify.digest import ALGORITHM
 
@@ -47,6 +48,7 @@ from ..journal import Journal
 from ..march import march
 from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
 from ..pool import SessionPool
+from ..session_count import streams_worth_running
 from ..survey import Sides, open_sides
 from ..together import run_together
 from ..tree import TempNames, TreeRules
@@ -95,6 +97,8 @@ class CopyEngine:
         #: Files decided for copying and not settled yet: what a destination that
         #: filled up leaves to copy.
         self._left = Unsettled()
+        #: Big-file streams at once: set once both sides are open (their round trips
+        #: decide it: ``streams_worth_running``).
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
         self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
         self._progress_stamp = 0.0
@@ -145,6 +149,11 @@ class CopyEngine:
         if self.opt.dry_run:
             return await self._dry_run(started)
         sides = await open_sides(self.src, self.dst, dry_run=False)
+        streams = streams_worth_running(sides.src_caps, sides.dst_caps,
+                                        self.limits.streams_at_once)
+        if streams != self.limits.streams_at_once:
+            self.limits = replace(self.limits, streams_at_once=streams)
+            self._streams = asyncio.Semaphore(max(1, streams))
         attempts = Attempts(
             dst=self.dst, journal=self.journal, options=self.opt, limits=self.limits,
             src_caps=sides.src_caps, dst_caps=sides.dst_caps,

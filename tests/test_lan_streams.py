@@ -1,0 +1,88 @@
+"""Big-file streams at once follow the sides' measured round trips
+(``transfers/session_count.py``): few on a LAN, the job's bound over a WAN or where a
+side measured nothing (SFTP), and never more than the bound.
+
+The copy test runs a real vsftpd on loopback: which branch the policy takes depends on
+the round trip the store measured at login (a loaded machine can make loopback slow),
+so the test checks that the engine used what the policy says for the facts it saw, and
+that no more streams than that ever ran at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from fsmove.transfers.backend import Capabilities
+from fsmove.transfers.copy import CopyEngine, CopyOptions
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.events import Event, FileDone, FileFailed, FileStarted
+from fsmove.transfers.ftp import FtpStore
+from fsmove.transfers.local import LocalStore
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.session_count import LAN_STREAMS, streams_worth_running
+from tests.servers import RunningServer
+
+MiB = 1024 * 1024
+LAN = Capabilities(round_trip=0.0004)
+WAN = Capabilities(round_trip=0.06)
+UNMEASURED = Capabilities()  # SFTP: no round trip measured
+LOCAL = Capabilities(remote=False)
+
+
+def test_the_policy_from_facts_only() -> None:
+    assert streams_worth_running(LAN, LAN, 16) == LAN_STREAMS
+    assert streams_worth_running(LOCAL, LAN, 16) == LAN_STREAMS
+    assert streams_worth_running(LAN, LOCAL, 16) == LAN_STREAMS
+    # never more than the job's bound (--workers 2 makes it 2)
+    assert streams_worth_running(LAN, LAN, 2) == 2
+    # one WAN side, or one side that measured nothing: the bound stays
+    assert streams_worth_running(LAN, WAN, 16) == 16
+    assert streams_worth_running(UNMEASURED, LAN, 16) == 16
+    assert streams_worth_running(LOCAL, UNMEASURED, 16) == 16
+    # two local disks: nothing measured, nothing changed
+    assert streams_worth_running(LOCAL, LOCAL, 16) == 16
+
+
+def test_a_copy_runs_at_most_the_streams_its_sides_allow(
+    tmp_path: Path, vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    dst_server = fresh_subdir(vsftpd_server)
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {f"f{i:02d}.bin": os.urandom(MiB + i) for i in range(12)}  # each a stream
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    running: set[str] = set()
+    most = 0
+
+    def watch(event: Event) -> None:
+        nonlocal most
+        if isinstance(event, FileStarted):
+            running.add(event.path)
+            most = max(most, len(running))
+        elif isinstance(event, FileDone | FileFailed):
+            running.discard(event.path)
+
+    async def go() -> tuple[object, int, Capabilities]:
+        endpoint = parse_endpoint(dst_server.url()).with_password(dst_server.password)
+        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
+        d = SessionPool(FtpStore(endpoint), max_sessions=16)
+        try:
+            engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions(),
+                                subscribers=[watch])
+            summary = await engine.run()
+            return summary, engine.limits.streams_at_once, await d.capabilities()
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    summary, streams, dst_caps = asyncio.run(go())
+    assert summary.status == "ok"  # type: ignore[attr-defined]
+    assert streams == streams_worth_running(LOCAL, dst_caps, CopyOptions().limits()
+                                            .streams_at_once)
+    assert 1 <= most <= streams
+    for name, data in files.items():
+        assert (dst_server.root / name).read_bytes() == data
+
