@@ -137,6 +137,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routes", default="ftp,sftp")
     parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--corpus", default="small",
+                        help="a corpus of benchmarks/corpora.py (e.g. medium), cut to --files")
+    parser.add_argument("--copy-args", default="", help="more arguments for fsmove copy")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[],
                         help="NAME=SOURCE_TREE (default: this checkout as 'here')")
@@ -155,7 +158,7 @@ def main() -> int:
             d.mkdir(parents=True, exist_ok=True)
     variants = [v.split("=", 1) for v in args.variant] or [["here", "."]]
     roots = {name: _layout(name, Path(tree).resolve(), work) for name, tree in variants}
-    corpus = ensure_corpus(full_specs()["small"], work / "corpora")
+    corpus = ensure_corpus(full_specs()[args.corpus], work / "corpora")
     files = [(e.path, e.size, e.digest) for e in corpus.entries[: args.files]]
     account = ensure_account()
     owner = (account.uid, account.gid)
@@ -170,20 +173,20 @@ def main() -> int:
                 os.chmod(wd, 0o755)
                 servers.append(stack.enter_context(start_vsftpd(wd)))
             s, d = servers
-            _place_corpus(corpus.root, s.root / f"small-{len(files)}", files, owner)
+            _place_corpus(corpus.root, s.root / f"{args.corpus}-{len(files)}", files, owner)
             (d.root / "out").mkdir(exist_ok=True)
             os.chown(d.root / "out", *owner)
-            pairs["ftp"] = (s, s.root / f"small-{len(files)}", d, d.root / "out", [])
+            pairs["ftp"] = (s, s.root / f"{args.corpus}-{len(files)}", d, d.root / "out", [])
         if "sftp" in routes:
             wd = work / "sshd"
             wd.mkdir(exist_ok=True)
             os.chmod(wd, 0o755)
             server = stack.enter_context(start_sshd(wd))
-            _place_corpus(corpus.root, server.root / f"small-{len(files)}", files, owner)
+            _place_corpus(corpus.root, server.root / f"{args.corpus}-{len(files)}", files, owner)
             (server.root / "out").mkdir(exist_ok=True)
             os.chown(server.root / "out", *owner)
             assert server.known_hosts is not None
-            pairs["sftp"] = (server, server.root / f"small-{len(files)}", server,
+            pairs["sftp"] = (server, server.root / f"{args.corpus}-{len(files)}", server,
                              server.root / "out", ["--known-hosts", str(server.known_hosts)])
         results: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for route in routes:
@@ -200,7 +203,8 @@ def main() -> int:
                             if args.cprofile and first else None)
                     wall, user, system, code = _run(
                         roots[name], _url(s, s_dir), _url(d, d_dir), env, work / "scratch",
-                        extra=extra, spy=spy, cprofile=prof, wrap=args.wrap)
+                        extra=[*extra, *args.copy_args.split()], spy=spy, cprofile=prof,
+                        wrap=args.wrap)
                     cpu = user + system
                     wrong = f"exit code {code}" if code else _check(d_dir, files)
                     print(f"{route} round {rnd} {name:>8}: wall {wall:6.2f} s  "

@@ -185,9 +185,11 @@ class Attempts:
 
     async def _extra_lanes(self, wanted: int) -> int:
         """Borrow idle stream slots for more segments, without waiting for any (the
-        file's own slot is its first lane)."""
+        file's own slot is its first lane), and never more than half of all the slots:
+        another big file can always start beside this one."""
         got = 0
-        limit = min(wanted, self.limits.segments_per_file) - 1
+        half = max(1, self.limits.streams_at_once // 2)
+        limit = min(wanted, self.limits.segments_per_file, half) - 1
         while got < limit and not self.streams.locked():
             await self.streams.acquire()
             got += 1

@@ -149,6 +149,9 @@ class CopyEngine:
         if self.opt.dry_run:
             return await self._dry_run(started)
         sides = await open_sides(self.src, self.dst, dry_run=False)
+        # Big files at once are the job's (a LAN runs fewer streams, not fewer big
+        # files: two big files side by side beat one cut into segments).
+        big_limit = self.limits.big_files_at_once
         streams = streams_worth_running(sides.src_caps, sides.dst_caps,
                                         self.limits.streams_at_once)
         if streams != self.limits.streams_at_once:
@@ -166,7 +169,7 @@ class CopyEngine:
             stats=self._stats, emit=self.emit,
         )
         queue = TransferQueue(big_threshold=self.opt.segment_threshold,
-                              big_limit=self.limits.big_files_at_once,
+                              big_limit=big_limit,
                               max_waiting=max(FILES_WAITING, 4 * self.limits.files_at_once))
         to_delete: list[Entry] = []
         dst_only: list[str] = []
