@@ -17,7 +17,7 @@ through a 60 ms RTT relay a session's rate grows with the operations in flight
 costs three round trips: open, read or write (with ``fstat`` sent alongside the first
 read to learn where the file ends), close.
 
-**Pipelining.** ``read`` keeps ``requests_in_flight`` (16) read requests of the
+**Pipelining.** ``read`` keeps ``requests_in_flight`` (12) read requests of the
 server's ``limits@openssh.com`` size (255 KiB on OpenSSH; we never force 256 KiB) in
 flight and yields the replies in order; ``write`` re-cuts the stream into requests of
 the server's write limit, keeps as many in flight, each at its own offset, and returns

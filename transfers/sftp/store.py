@@ -95,7 +95,10 @@ class SftpStore:
         client_keys: Sequence[str | Path] | None = None,
         ssh_config: str | Path | None = None,
         timeout: float = 30.0,
-        requests_in_flight: int = 16,
+        # 12, not 16: with 16 streams of big files over a 60 ms link, 16 requests of
+        # 255 KiB each way per stream held fsmove at 179-195 MiB RSS (medium-sftp-60ms;
+        # limit 200), 12 at 153-158 MiB for 3-4 % less rate (benchmarks/README.md).
+        requests_in_flight: int = 12,
     ) -> None:
         if endpoint.scheme != "sftp":
             raise ValueError(f"not an sftp endpoint: {endpoint.display}")
