@@ -30,10 +30,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from fsmove.errors import UsageError
-from fsmove.live_display import Frame, LiveDisplay, copy_frame, verify_frame
 from fsmove.output_channels import JsonStream, LogFile
 from fsmove.progress import (
     CopyProgress,
@@ -44,6 +43,9 @@ from fsmove.progress import (
     verify_line,
 )
 from fsmove.transfers import events as ev
+
+if TYPE_CHECKING:
+    from fsmove.live_display import Frame, LiveDisplay
 
 #: The ``--stats`` interval off a terminal when none is given (rclone's default is 1 m).
 DEFAULT_STATS_INTERVAL = 60.0
@@ -190,20 +192,35 @@ class CommandOutput:
         self._dry_run = dry_run
         if dry_run:
             return
-        self._run_progress(copy_frame(self.progress), lambda: stats_line(self.progress))
+        progress = self.progress
+
+        def frame() -> Frame:
+            from fsmove.live_display import copy_frame
+            return copy_frame(progress)
+
+        self._run_progress(frame, lambda: stats_line(progress))
 
     def start_verify(self) -> Callable[[object], None]:
         """Call on the running event loop when a verification starts; returns the
         verifier's ``on_progress`` callback."""
         progress = VerifyProgress()
-        self._run_progress(verify_frame(progress), lambda: verify_line(progress))
+
+        def frame() -> Frame:
+            from fsmove.live_display import verify_frame
+            return verify_frame(progress)
+
+        self._run_progress(frame, lambda: verify_line(progress))
         return progress.update
 
-    def _run_progress(self, frame: Frame, line: Callable[[], str]) -> None:
+    def _run_progress(self, frame: Callable[[], Frame], line: Callable[[], str]) -> None:
+        """``frame`` builds the live display's frame: called (and rich imported, ~20 ms
+        of start-up) only when a live display is wanted, not with --quiet, --json,
+        --stats or off a terminal."""
         self.stop_progress()
         self._line = line
         if self.live_wanted:
-            self._live = LiveDisplay(self._err, frame)
+            from fsmove.live_display import LiveDisplay
+            self._live = LiveDisplay(self._err, frame())
             self._live.start()
         now = time.monotonic()
         self._last_line = self._last_log = now

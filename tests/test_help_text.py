@@ -102,6 +102,25 @@ def test_the_command_line_starts_without_what_the_commands_run() -> None:
     assert [m for m in heavy if m in loaded] == []
 
 
+def test_a_copy_without_a_live_display_never_loads_rich(tmp_path: Path) -> None:
+    """rich draws only the live display: a copy with --quiet (or --json, --stats, off a
+    terminal) does not import it (~20 ms of every run's start-up, fsmove/output.py)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    script = ("import sys\nfrom fsmove.cli import main\n"
+              f"sys.argv = ['fsmove', 'copy', {str(src)!r}, {str(tmp_path / 'dst')!r}, "
+              f"'--quiet', '--journal', {str(tmp_path / 'j.db')!r}]\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+              "print('EXIT', code, ' '.join(sorted(m for m in sys.modules "
+              "if m.split('.')[0] == 'rich')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == "EXIT 0", (last, done.stderr[-500:])
+    assert (tmp_path / "dst" / "a.txt").read_bytes() == b"a"
+
+
 def test_exceptions_become_exit_codes_in_one_place() -> None:
     """One entry wrapper (fsmove/command_entry.py) catches what ends a command; one
     function (fsmove/exitcodes.py) maps an exception to its exit code."""
