@@ -396,8 +396,14 @@ def test_offsets_beyond_4gib(target: Target) -> None:
 def test_directory_of_10000_entries(target: Target) -> None:
     folder = target.root / "many"
     target.put({"many/.keep": b""})
+    # Each file its own mtime (a day apart, whole seconds): a LIST-only server's exact
+    # times come from MDTMs pipelined hundreds at a time, and a reply matched to the
+    # wrong file would show here.
+    base = 1_500_000_000
     for i in range(10_000):
-        (folder / f"f{i:05d}").write_bytes(b"")
+        path = folder / f"f{i:05d}"
+        path.write_bytes(b"")
+        os.utime(path, (base + i * 86_400, base + i * 86_400))
     if target.server is not None:
         owner = target.server.owner
         for p in folder.iterdir():
@@ -408,6 +414,9 @@ def test_directory_of_10000_entries(target: Target) -> None:
         names = {e.path for e in entries}
         assert len(entries) == 10_001 and len(names) == 10_001
         assert "many/f09999" in names
+        wrong = [(e.path, e.mtime) for e in entries if e.path != "many/.keep"
+                 and e.mtime != base + int(e.path[-5:]) * 86_400]
+        assert not wrong, wrong[:5]
 
     with_session(target, check)
 
