@@ -161,6 +161,52 @@ def test_the_cap_bounds_the_logins_ahead(real_server: RunningServer) -> None:
     run(go)
 
 
+def test_warm_logs_in_for_the_work_known_within_the_cap(
+    vsftpd_server: RunningServer, tmp_path: Path,
+) -> None:
+    """``warm(n)``: the copy tells the pool how many files wait; an FTP side then has
+    that many sessions open or logging in (never more than its cap), the borrowers use
+    those, and a smaller count later logs in nobody more. Before the store's
+    capabilities are known, and on a local store, it does nothing."""
+    async def settle(store: CountingFtpStore) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    async def go() -> None:
+        store = counting_store(vsftpd_server, read_only=True)
+        pool = SessionPool(store, max_sessions=5)
+        local = SessionPool(LocalStore(parse_endpoint(str(tmp_path))), max_sessions=4)
+        try:
+            pool.warm(3)
+            await settle(store)
+            assert store.logins == 0  # capabilities unknown: nothing to go by yet
+            await pool.capabilities()
+            first = store.logins
+            assert first >= 1
+            pool.warm(3)
+            await logins_started(store, 3)
+            await settle(store)
+            assert store.logins == 3
+            pool.warm(2)
+            await settle(store)
+            assert store.logins == 3
+            pool.warm(50)
+            await logins_started(store, 5)
+            await settle(store)
+            assert store.logins == 5  # the cap
+            await hold_at_once(pool, 5)
+            assert store.logins == 5  # the borrowers got the sessions warmed for them
+            await local.capabilities()
+            local.warm(4)
+            await settle(store)
+            assert local.stats.opened == 0
+        finally:
+            await pool.aclose()
+            await local.aclose()
+
+    run(go)
+
+
 def test_a_refused_login_ahead_is_the_borrowers_error(vsftpd_server: RunningServer) -> None:
     async def go() -> None:
         store = counting_store(vsftpd_server, read_only=True, password="not-the-password")

@@ -243,6 +243,12 @@ class CopyEngine:
                 if found:
                     await remove_stale_temps(self.dst, sorted(
                         found - {t.target for t in transfers}))
+                if transfers and self._full is None:
+                    # Both sides log in for the work known so far, together (pool.py).
+                    wanted = min(self._left.files + len(transfers),
+                                 self.limits.files_at_once)
+                    self.src.warm(wanted)
+                    self.dst.warm(wanted)
                 for t in transfers:
                     self._left.add(t.entry.size)
                     if self._full is not None or not await queue.put(t):
