@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from fsmove.transfers.tree import PROBE_PREFIX
+
 LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 _POLL = 0.01
 _RSS_SAMPLE = 0.1
@@ -65,8 +67,13 @@ class Measured:
         return self.cpu_user_s + self.cpu_sys_s
 
 
-def _first_file_with_data(root: Path) -> bool:
-    """True once any regular file below ``root`` holds at least one byte."""
+def first_file_with_data(root: Path) -> bool:
+    """True once any regular file below ``root`` holds at least one byte of a copied
+    file. fsmove's FTP write probe writes a few bytes of its own into the destination
+    root (``.fsmove-probe-*``, removed before the copy starts): those are not the first
+    byte of the copy, and counting them put fsmove's FTP first byte ~1 s early at 60 ms
+    (before 2026-12-04 20:50 UTC). A copied file's bytes under its temporary name do
+    count: they are the copy's."""
     stack = [root]
     while stack:
         try:
@@ -74,7 +81,9 @@ def _first_file_with_data(root: Path) -> bool:
                 for entry in it:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))
-                    elif entry.is_file(follow_symlinks=False) and entry.stat().st_size > 0:
+                    elif (entry.is_file(follow_symlinks=False)
+                          and not entry.name.startswith(PROBE_PREFIX)
+                          and entry.stat().st_size > 0):
                         return True
         except FileNotFoundError:
             continue
@@ -159,7 +168,7 @@ def run_measured(
     look_for_byte = None
     if first_byte_dir is not None:
         folder = first_byte_dir
-        look_for_byte = Throttled(lambda: _first_file_with_data(folder))
+        look_for_byte = Throttled(lambda: first_file_with_data(folder))
     next_sample = 0.0
     while proc.poll() is None:
         now = time.monotonic()

@@ -3,7 +3,7 @@ or through the latency relay.
 
 Usage (as root, from the repository root)::
 
-    python -m benchmarks.profile_ftp_large [--size-mib 256] [--files 2] [--rounds 3]
+    python -m benchmarks.profile_ftp_large [--size-mib 256 | --size-kib K] [--files 2] [--rounds 3]
         [--variant NAME=SRC_TREE ...] [--rtt-ms 60] [--timeline] [--py-spy OUT.txt]
 
 ``--rtt-ms N`` puts ``tests/servers/relay.py`` in front of both servers (N/2 ms each way,
@@ -40,6 +40,8 @@ from tests.servers.relay import start_relay
 from tests.servers.vsftpd import start_vsftpd
 
 MiB = 1024 * 1024
+#: This checkout (for ``benchmarks.ftp_command_log`` beside a variant's fsmove).
+_REPO = str(Path(__file__).resolve().parents[1])
 #: Loopback addresses of the servers and of the relays in front of them (``--rtt-ms``).
 _SERVER_ADDR = {"src": "127.78.0.10", "dst": "127.78.0.12"}
 _RELAY_ADDR = {"src": "127.78.0.11", "dst": "127.78.0.13"}
@@ -71,8 +73,9 @@ def _corpus(src_root: Path, files: int, size: int, owner: tuple[int, int]) -> No
         if path.exists() and path.stat().st_size == size:
             continue
         with open(path, "wb") as f:
-            for _ in range(size // MiB):
-                f.write(block[: MiB - 8] + i.to_bytes(4, "big") + f.tell().to_bytes(4, "big"))
+            while f.tell() < size:
+                n = min(MiB, size - f.tell())
+                f.write(block[: n - 8] + i.to_bytes(4, "big") + f.tell().to_bytes(4, "big"))
         os.chown(path, *owner)
 
 
@@ -121,10 +124,14 @@ def timeline(trace: Path, ports: dict[tuple[str, int], str]) -> list[str]:
 
 def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: Path,
          spy: Path | None, wrap: str = "", extra: tuple[str, ...] = (),
-         cprofile: Path | None = None) -> tuple[float, float, int, int]:
+         cprofile: Path | None = None, command_log: Path | None = None,
+         ) -> tuple[float, float, int, int]:
     journal.unlink(missing_ok=True)
     argv = [sys.executable, "-c", "from fsmove.cli import main; main()", "copy", src, dst,
             "--quiet", "--journal", str(journal), *extra]
+    if command_log is not None:
+        argv = [sys.executable, "-m", "benchmarks.ftp_command_log", str(command_log),
+                *argv[3:]]
     if cprofile is not None:
         argv = [sys.executable, "-c", _CPROFILE_ENTRY, str(cprofile), *argv[3:]]
     elif spy is not None:
@@ -132,7 +139,9 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
                 *argv]
     elif wrap:
         argv = [*wrap.split(), *argv]
-    run_env = {**env, "PYTHONPATH": str(variant_root)}
+    # The variant's fsmove first; this checkout after it for benchmarks.ftp_command_log.
+    path = [str(variant_root)] + ([_REPO] if command_log is not None else [])
+    run_env = {**env, "PYTHONPATH": os.pathsep.join(path)}
     start = time.monotonic()
     # Started in the variant's folder: ``python -c`` puts the working directory first
     # on sys.path, and from the repository root every variant ran this checkout.
@@ -152,6 +161,8 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--size-kib", type=int,
+                        help="each file's size in KiB instead (small files; at least 1)")
     parser.add_argument("--files", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variant", action="append", default=[],
@@ -166,10 +177,15 @@ def main() -> int:
                         help="a latency relay in front of both servers (round trip, ms)")
     parser.add_argument("--copy-args", default="",
                         help="more arguments for every `fsmove copy` (e.g. '--verify')")
+    parser.add_argument("--command-log", type=Path,
+                        help="log every FTP command and reply of the first variant's "
+                        "first run to this file (benchmarks/ftp_command_log.py) and "
+                        "print a summary per half second; that run is not counted")
     parser.add_argument("--timeline", action="store_true",
                         help="trace each variant's first run and print its timeline "
                         "(that run is not counted)")
     args = parser.parse_args()
+    size = args.size_kib * 1024 if args.size_kib else args.size_mib * MiB
 
     work: Path = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -204,14 +220,14 @@ def main() -> int:
             ports[(host, server.port)] = side
         src, dst = servers
         src_url, dst_url = urls
-        _corpus(src.root, args.files, args.size_mib * MiB, owner)
+        _corpus(src.root, args.files, size, owner)
         env = {**os.environ, "FSMOVE_SRC_PASSWORD": src.password,
                "FSMOVE_DST_PASSWORD": dst.password}
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in roots}
         for name in roots:  # untimed: compiles each variant's bytecode
             _empty(dst.root)
             _run(roots[name], src_url, dst_url, env, work / "journal.sqlite", None)
-        total = args.files * args.size_mib * MiB
+        total = args.files * size
         for rnd in range(args.rounds):
             order = list(roots) if rnd % 2 == 0 else list(reversed(roots))
             for name in order:
@@ -219,21 +235,27 @@ def main() -> int:
                 first = rnd == 0 and name == order[0]
                 spy = args.py_spy if first else None
                 prof = args.cprofile if first else None
+                log = args.command_log if first else None
                 trace = work / f"trace-{name}.txt" if args.timeline and rnd == 0 else None
                 wrap = f"{STRACE} -o {trace}" if trace is not None else args.wrap
                 wall, cpu, code, faults = _run(roots[name], src_url, dst_url, env,
                                        work / "journal.sqlite", spy, wrap,
-                                       tuple(args.copy_args.split()), prof)
+                                       tuple(args.copy_args.split()), prof, log)
                 if trace is not None:
                     print(f"timeline of {name} (traced: slower than untraced):")
                     print("\n".join(timeline(trace, ports)))
                 sizes = sorted(p.stat().st_size for p in dst.root.iterdir())
-                ok = code == 0 and sizes == [args.size_mib * MiB] * args.files
+                ok = code == 0 and sizes == [size] * args.files
                 print(f"round {rnd} {name:>8}: wall {wall:6.2f} s  cpu {cpu:5.2f} s  "
-                      f"{total / MiB / wall:6.0f} MiB/s  {faults:7d} minor faults  "
+                      f"{total / MiB / wall:6.0f} MiB/s  {args.files / wall:6.0f} files/s  "
+                      f"{faults:7d} minor faults  "
                       f"{'ok' if ok else 'FAILED'}",
                       flush=True)
-                if ok and spy is None and prof is None and trace is None:
+                if log is not None:
+                    from benchmarks.ftp_command_log import summary
+                    print(f"FTP commands of {name} per half second ({log}):")
+                    print("\n".join(summary(log)))
+                if ok and spy is None and prof is None and trace is None and log is None:
                     results[name].append((wall, cpu))
         for name, runs in results.items():
             if runs:

@@ -38,3 +38,20 @@ def test_cpu_of_an_orphan_in_its_own_session_counts(tmp_path: Path):
     orphan_cpu = float(spent.read_text())  # written: the orphan ran to its end
     assert report["user"] + report["sys"] >= orphan_cpu
     assert report["user"] + report["sys"] > report["client_user"] + report["client_sys"]
+
+
+def test_the_first_byte_is_a_copied_files_not_the_probes(tmp_path: Path):
+    """fsmove's FTP write probe leaves bytes of its own in the destination root for a
+    moment: they are not the copy's first byte. A copied file's bytes count, under its
+    temporary name too; an empty file does not."""
+    from benchmarks.measure import first_file_with_data
+    from fsmove.transfers.tree import probe_scratch_name
+
+    root = tmp_path / "dst"
+    (root / "sub").mkdir(parents=True)
+    (root / probe_scratch_name()).write_bytes(b"probe")
+    (root / (probe_scratch_name() + ".b")).write_bytes(b"probe")
+    (root / "sub" / "empty.txt").write_bytes(b"")
+    assert not first_file_with_data(root)
+    (root / "sub" / ".fsmove.0123456789abcdef.part").write_bytes(b"x")
+    assert first_file_with_data(root)
