@@ -28,6 +28,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.ftp import FtpStore
 from fsmove.transfers.ftp.client import FtpClient
+from fsmove.transfers.ftp.store import SESSIONS_BEFORE_PROBE
 from fsmove.transfers.local.session import LocalSession, LocalStore
 from fsmove.transfers.pool import SessionPool
 from tests.servers import RunningServer, make_tree
@@ -126,19 +127,22 @@ def test_sessions_opened_ahead_are_the_ones_lent(real_server: RunningServer) -> 
 def test_a_store_to_be_written_logs_in_its_probe_sessions_ahead(
     real_server: RunningServer,
 ) -> None:
-    """A destination not probed yet logs in the probe's three sessions at once; the
-    probe and then three borrowers at once use them: three logins in all."""
+    """A destination not probed yet logs in four sessions at once: the one the root
+    check takes (a read before the probe) and the probe's three. The root check, the
+    probe and then four borrowers at once use them: four logins in all."""
 
     async def go() -> None:
         store = counting_store(real_server, read_only=False)
         pool = SessionPool(store, max_sessions=8)
         try:
             pool.open_ahead(1)
-            await logins_started(store, 3)
-            caps = await pool.capabilities()
+            await logins_started(store, 4)
+            async with pool.session(before_capabilities=True) as s:
+                assert (await s.stat("")).kind is EntryKind.DIR
+                caps = await pool.capabilities()  # the probe, while the check's is held
             assert caps.rename  # the probe ran (every server here renames)
-            await hold_at_once(pool, 3)
-            assert store.logins == 3
+            await hold_at_once(pool, 4)
+            assert store.logins == 4
         finally:
             await pool.aclose()
 
@@ -542,7 +546,7 @@ class RefusingFtpStore(CountingFtpStore):
         return await super().open_client()
 
 
-@pytest.mark.parametrize("refused", [2, 3])
+@pytest.mark.parametrize("refused", [2, SESSIONS_BEFORE_PROBE])
 def test_logins_ahead_refused_as_too_many_never_fail_the_probe(
     vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
     refused: int,
@@ -559,9 +563,9 @@ def test_logins_ahead_refused_as_too_many_never_fail_the_probe(
         pool = SessionPool(store, max_sessions=4)
         try:
             pool.open_ahead(2)
-            await logins_started(store, 3)
+            await logins_started(store, SESSIONS_BEFORE_PROBE)
             await asyncio.wait(list(store._ahead))
-            assert len(store.clients) == 3 - refused
+            assert len(store.clients) == SESSIONS_BEFORE_PROBE - refused
             assert (await pool.capabilities()).rename
             await hold_at_once(pool, 1)
         finally:

@@ -124,41 +124,40 @@ async def probe_capabilities(
     """Probe a live session (see the module docstring); always cleans up its files.
 
     The first STOR proves the root writable (only when it fails is the root checked:
-    a root that does not exist yet is probed again next time). ``helpers`` may then
-    give two more logged-in sessions on the same account (the store logs them in ahead,
+    a root that does not exist yet is probed again next time). ``helpers`` may give two
+    more logged-in sessions on the same account (the store logs them in ahead,
     store.py): the rename probe runs on one, the mtime and ranged-read probes on the
-    other, each on files of its own, while ``target`` probes offset writes — about a
-    dozen round trips one after the other instead of 45 on one session."""
+    other, each on files of its own, at the same time as ``target``'s first STOR and
+    offset-write probe — about ten round trips one after the other instead of 45 on
+    one session. Without helpers, each part runs after the other on ``target``."""
     notes = [features.summary()]
     path = _scratch_path(target.root)
-    first = await target.raw_store(path, b"01234567", verb="STOR", rest=0)
-    if not first.is_success():
-        await target.raw_command(f"DELE {path}")
-        if not await target.raw_is_dir(target.root):
-            notes.append(f"root folder {target.root!r} does not exist (yet): "
-                         "write probes skipped")
-            return ProbeResult(_conservative(features, notes), None, final=False)
-        notes.append(f"root folder not writable (STOR replied {first.text!r}): "
-                     "write probes skipped")
-        return ProbeResult(_conservative(features, notes), None)
-    extra = list(await helpers()) if helpers is not None else []
-    rename_on, reads_on = (extra[0], extra[1]) if len(extra) >= 2 else (target, target)
     io_notes: list[str] = []
     rename_notes: list[str] = []
     reads_notes: list[str] = []
+    #: Whether a write at an offset beyond the end was refused (a note for servers that
+    #: write in place; probed on the reads' file, off the offset probe's chain).
+    beyond_refused: list[str] = []
+    first_reply: list[Reply] = []
 
-    async def offset_writes() -> OffsetWrites:
+    async def offset_writes() -> OffsetWrites | None:
+        """The first STOR (None when it failed: the root is not writable), then the
+        offset-write probe on that file."""
+        first = await target.raw_store(path, b"01234567", verb="STOR", rest=0)
+        first_reply.append(first)
         try:
+            if not first.is_success():
+                return None
             return await _probe_offset_writes(target, path, io_notes)
         finally:
             await target.raw_command(f"DELE {path}")
 
-    async def renames() -> tuple[bool, bool]:
+    async def renames(on: ProbeTarget) -> tuple[bool, bool]:
         # Its own pair of files: "rename replaces" needs an existing target.
         own = _scratch_path(target.root)
         other = own + ".b"
         try:
-            stored = await rename_on.raw_store(own, b"01234567", verb="STOR", rest=0)
+            stored = await on.raw_store(own, b"01234567", verb="STOR", rest=0)
             if not stored.is_success():
                 # A refusal here (a disk that filled since the first STOR) says nothing
                 # about renames: assume the safe form (a temp name renamed into place,
@@ -166,15 +165,16 @@ async def probe_capabilities(
                 rename_notes.append(f"rename not probed (STOR replied {stored.text!r}): "
                                     "assumed to work, the target removed first")
                 return True, False
-            return await _probe_rename(rename_on, own, other, features, rename_notes)
+            return await _probe_rename(on, own, other, features, rename_notes)
         finally:
-            await _remove(rename_on, [own, other], features)
+            await _remove(on, [own, other], features)
 
-    async def mtimes_and_reads() -> tuple[str | None, bool]:
-        """The mtime method and whether ranged reads work."""
+    async def mtimes_and_reads(on: ProbeTarget) -> tuple[str | None, bool]:
+        """The mtime method and whether ranged reads work (and, for the notes, whether
+        a write beyond the end of a file is refused)."""
         own = _scratch_path(target.root)
         try:
-            stored = await reads_on.raw_store(own, b"01234567", verb="STOR", rest=0)
+            stored = await on.raw_store(own, b"01234567", verb="STOR", rest=0)
             if not stored.is_success():
                 # Nothing to set an mtime on (a disk that filled since the first STOR):
                 # that is no proof the server cannot; trust FEAT's MFMT where it says so.
@@ -184,24 +184,57 @@ async def probe_capabilities(
                                    f"{'yes' if method else 'no'}, REST STREAM "
                                    f"{'yes' if features.rest_stream else 'no'})")
                 return method, features.rest_stream
-            method = await _probe_mtime(reads_on, own, features, reads_notes)
-            return method, await _probe_ranged_read(reads_on, own, reads_notes)
+            method = await _probe_mtime(on, own, features, reads_notes)
+            ranged = await _probe_ranged_read(on, own, reads_notes)
+            beyond = await on.raw_store(own, b"zz", verb="STOR", rest=12)
+            if not beyond.is_success():
+                beyond_refused.append(beyond.text)
+            return method, ranged
         finally:
-            await reads_on.raw_command(f"DELE {own}")
+            await on.raw_command(f"DELE {own}")
 
-    if rename_on is target:
-        # One session (the helpers could not log in): each part after the other.
-        mtime_method, ranged = await mtimes_and_reads()
-        writes = await offset_writes()
-        rename, replaces = await renames()
-    else:
-        # All three finish (and clean up) before any error is raised.
-        done = await asyncio.gather(offset_writes(), renames(), mtimes_and_reads(),
+    async def helper_parts() -> tuple[tuple[bool, bool], tuple[str | None, bool]] | None:
+        """Renames on one helper, mtimes and reads on the other, both at once; None
+        when the helpers could not log in (the probe then runs on one session)."""
+        extra = list(await helpers()) if helpers is not None else []
+        if len(extra) < 2:
+            return None
+        done = await asyncio.gather(renames(extra[0]), mtimes_and_reads(extra[1]),
                                     return_exceptions=True)
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
-        writes, (rename, replaces), (mtime_method, ranged) = done  # type: ignore[misc]
+        return done[0], done[1]  # type: ignore[return-value]
+
+    # The three parts start together, each on files of its own: the first STOR does not
+    # wait for the helpers' logins, nor they for it (about ten round trips in a row
+    # instead of sixteen). All of them finish (and clean up) before any error is raised.
+    got = await asyncio.gather(offset_writes(), helper_parts(), return_exceptions=True)
+    for outcome in got:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    writes, parts = got
+    first = first_reply[0]
+    if writes is None:
+        # Whatever the helpers found in a root this session could not write to is not
+        # kept: only the first STOR decides whether the root is writable.
+        if not await target.raw_is_dir(target.root):
+            notes.append(f"root folder {target.root!r} does not exist (yet): "
+                         "write probes skipped")
+            return ProbeResult(_conservative(features, notes), None, final=False)
+        notes.append(f"root folder not writable (STOR replied {first.text!r}): "
+                     "write probes skipped")
+        return ProbeResult(_conservative(features, notes), None)
+    assert isinstance(writes, OffsetWrites)
+    if parts is None:
+        # One session (the helpers could not log in): each part after the other.
+        mtime_method, ranged = await mtimes_and_reads(target)
+        rename, replaces = await renames(target)
+    else:
+        (rename, replaces), (mtime_method, ranged) = parts  # type: ignore[misc]
+    if writes is OffsetWrites.ANY and beyond_refused:
+        io_notes.append(f"REST beyond the end of the file refused ({beyond_refused[0]!r}): "
+                        "offsets up to the current size only")
     notes += io_notes + rename_notes + reads_notes
     notes.append(target.passive_note())
     notes.append("parallel ranged writes into one file: off for FTP "
@@ -271,10 +304,6 @@ async def _probe_offset_writes(target: ProbeTarget, path: str, notes: list[str])
         content = await target.raw_read_all(path)
         if content == b"0123ab67":
             notes.append("REST+STOR writes in place (no truncation): offset writes anywhere")
-            beyond = await target.raw_store(path, b"zz", verb="STOR", rest=12)
-            if not beyond.is_success():
-                notes.append(f"REST beyond the end of the file refused ({beyond.text!r}): "
-                             "offsets up to the current size only")
             return OffsetWrites.ANY
         if content == b"0123ab":
             notes.append("REST+STOR truncates the file at the offset: append only")

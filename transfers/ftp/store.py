@@ -39,9 +39,13 @@ from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
 
 _ANONYMOUS_PASSWORD = "anonymous@"
-#: Sessions the write probe runs on (its own and two helpers): what a store that will be
-#: written logs in ahead at least.
+#: Sessions the write probe runs on (its own and two helpers).
 PROBE_SESSIONS = 3
+#: What a store that will be written logs in ahead at least: the probe's sessions and
+#: the one the survey's look at the destination root takes just before the probe. With
+#: one fewer, a helper of the probe logged in only when the probe began: 3-4 round
+#: trips on the probe's path (vsftpd behind the 60 ms relay, benchmarks/README.md).
+SESSIONS_BEFORE_PROBE = PROBE_SESSIONS + 1
 
 
 class FtpStore:
@@ -112,12 +116,13 @@ class FtpStore:
         return f"{self.root.rstrip('/')}/{path}"
 
     def log_in_ahead(self, count: int) -> None:
-        """Start logging in ``count`` sessions now, in parallel, in the background (the
-        probe's three at least on a store that will be written and not probed yet);
+        """Start logging in ``count`` sessions now, in parallel, in the background
+        (``SESSIONS_BEFORE_PROBE`` at least on a store that will be written and not
+        probed yet);
         ``connect`` and the probe take them first. A failed login surfaces, unchanged,
         in the ``connect`` that takes it."""
         if not self.read_only and self._probe is None:
-            count = max(count, PROBE_SESSIONS)
+            count = max(count, SESSIONS_BEFORE_PROBE)
         for _ in range(count - len(self._ahead) - len(self._spares)):
             self._ahead.append(asyncio.ensure_future(self.open_client()))
 
