@@ -60,21 +60,31 @@ async def march(
     listings_at_once: int,
     retry: RetryPolicy,
     on_issue: Callable[[WalkIssue], None],
+    listed: Callable[[str], asyncio.Future[list[Entry | WalkIssue]] | None] | None = None,
 ) -> AsyncIterator[FolderPlan]:
     """Yield each folder's decisions (the root first); ``on_issue`` hears of every
     source path the march refused or could not list, as it is found. A listing cut
     by a dropped connection is tried again under ``retry`` (listings now run while
-    files are copied, through the same network trouble)."""
+    files are copied, through the same network trouble). ``listed(path)``: a source
+    folder's listing made ahead by the same rules (``scout.py``), taken instead of
+    listing it again; None, or a listing that was cancelled, and the march lists it."""
     concurrency = max(1, listings_at_once)
     pending: asyncio.LifoQueue[_Folder | None] = asyncio.LifoQueue()
     out: asyncio.Queue[FolderPlan | BaseException | None] = asyncio.Queue(maxsize=concurrency)
     outstanding = 1
     pending.put_nowait(_Folder("", in_src=True, in_dst=sides.dst_root_exists))
 
+    async def list_src(path: str) -> list[Entry | WalkIssue]:
+        ahead = listed(path) if listed is not None else None
+        if ahead is not None:
+            await asyncio.wait([ahead])  # its cancellation is not ours: list it then
+            if not ahead.cancelled():
+                return ahead.result()
+        return await list_folder(src, path, skip=src_rules.skips, retry=retry)
+
     async def decide(folder: _Folder) -> FolderPlan:
         src_items, dst_items = await asyncio.gather(
-            list_folder(src, folder.path, skip=src_rules.skips, retry=retry) if folder.in_src
-            else _nothing(),
+            list_src(folder.path) if folder.in_src else _nothing(),
             list_folder(dst, folder.path, skip=dst_rules.skips, retry=retry) if folder.in_dst
             else _nothing(),
         )

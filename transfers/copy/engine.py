@@ -48,6 +48,7 @@ from ..journal import Journal
 from ..march import march
 from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
 from ..pool import SessionPool
+from ..scout import SourceScout
 from ..session_count import streams_worth_running
 from ..survey import Sides, open_sides
 from ..together import run_together
@@ -122,14 +123,16 @@ class CopyEngine:
             plan.add(folder)
         return plan
 
-    def _march(self, sides: Sides) -> AsyncIterator[FolderPlan]:
+    def _march(self, sides: Sides, scout: SourceScout | None = None
+               ) -> AsyncIterator[FolderPlan]:
         rules = FileRules(sides=sides, src=self.src, dst=self.dst, journal=self.journal,
                           checksum=self.opt.checksum, preserve_mtime=self.opt.preserve_mtime,
                           compares_at_once=self.limits.files_at_once)
         return march(self.src, self.dst, sides=sides, src_rules=self._src_rules,
                      dst_rules=self._dst_rules, rules=rules,
                      listings_at_once=self.limits.listings_at_once, retry=self.retry,
-                     on_issue=self._walk_issue)
+                     on_issue=self._walk_issue,
+                     listed=scout.take if scout is not None else None)
 
     async def run(self) -> Summary:
         started = time.monotonic()
@@ -148,7 +151,26 @@ class CopyEngine:
     async def _run(self, started: float) -> Summary:
         if self.opt.dry_run:
             return await self._dry_run(started)
-        sides = await open_sides(self.src, self.dst, dry_run=False)
+        # The source is listed while the destination is surveyed (its write probe):
+        # the march then starts with folders already listed (scout.py).
+        scout = SourceScout(self.src, skip=self._src_rules.skips, retry=self.retry,
+                            at_once=self.limits.listings_at_once)
+        scouting = asyncio.ensure_future(scout.run())
+        try:
+            sides = await open_sides(self.src, self.dst, dry_run=False)
+        except BaseException:
+            scouting.cancel()
+            await asyncio.gather(scouting, return_exceptions=True)
+            raise
+        scout.stop()
+        try:
+            return await self._copy_run(started, sides, scout)
+        finally:
+            # Only listings under way are left (stopped above): let them end, then go.
+            scouting.cancel()
+            await asyncio.gather(scouting, return_exceptions=True)
+
+    async def _copy_run(self, started: float, sides: Sides, scout: SourceScout) -> Summary:
         # Big files at once are the job's (a LAN runs fewer streams, not fewer big
         # files: two big files side by side beat one cut into segments).
         big_limit = self.limits.big_files_at_once
@@ -175,7 +197,7 @@ class CopyEngine:
         dst_only: list[str] = []
         # Each folder's files start as soon as it is decided, while the march lists the
         # next folders; folders are made as their first file needs them.
-        await run_together([self._feed(sides, queue, to_delete, dst_only),
+        await run_together([self._feed(sides, queue, to_delete, dst_only, scout),
                             self._copy_all(queue, attempts)])
         if self._full is None:
             try:
@@ -207,7 +229,7 @@ class CopyEngine:
         return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
 
     async def _feed(self, sides: Sides, queue: TransferQueue, to_delete: list[Entry],
-                    dst_only: list[str]) -> None:
+                    dst_only: list[str], scout: SourceScout | None = None) -> None:
         """Take each folder the march decides: journal it, hand its files to the
         workers (waiting for room), remove its stale temporary files. Once the
         destination is full nothing more is queued, but the march goes on to count
@@ -216,7 +238,7 @@ class CopyEngine:
         use_temp = sides.dst_caps.rename
         shown = GrowingPlan(tally, emit=self.emit)
         try:
-            async for folder in self._march(sides):
+            async for folder in self._march(sides, scout):
                 tally.add(folder)
                 shown.changed()
                 to_delete += folder.to_delete
