@@ -21,7 +21,11 @@ from fsmove.transfers.events import Event, FileDone, FileFailed, FileStarted
 from fsmove.transfers.ftp import FtpStore
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
-from fsmove.transfers.session_count import LAN_STREAMS, streams_worth_running
+from fsmove.transfers.session_count import (
+    LAN_STREAMS,
+    sessions_for_work,
+    streams_worth_running,
+)
 from tests.servers import RunningServer
 
 MiB = 1024 * 1024
@@ -43,6 +47,17 @@ def test_the_policy_from_facts_only() -> None:
     assert streams_worth_running(LOCAL, UNMEASURED, 16) == 16
     # two local disks: nothing measured, nothing changed
     assert streams_worth_running(LOCAL, LOCAL, 16) == 16
+
+
+def test_sessions_logged_in_ahead_follow_the_files_that_can_run() -> None:
+    """``SessionPool.warm``'s count: every small file up to the job's bound, big files
+    only as many as the streams (48 medium files, 16 streams: 16 sessions, not 48)."""
+    assert sessions_for_work(0, 48, streams=16, files_at_once=128) == 16
+    assert sessions_for_work(2000, 0, streams=16, files_at_once=128) == 128
+    assert sessions_for_work(10, 3, streams=16, files_at_once=128) == 13
+    assert sessions_for_work(100, 48, streams=4, files_at_once=128) == 104
+    assert sessions_for_work(0, 0, streams=16, files_at_once=128) == 0
+    assert sessions_for_work(-3, -1, streams=16, files_at_once=128) == 0  # a stale hint
 
 
 def test_a_copy_runs_at_most_the_streams_its_sides_allow(

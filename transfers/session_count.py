@@ -56,3 +56,12 @@ def streams_worth_running(src: Capabilities, dst: Capabilities, default: int) ->
         if caps.round_trip is None or caps.round_trip >= LAN_ROUND_TRIP:
             return default
     return min(default, LAN_STREAMS)
+
+
+def sessions_for_work(small_files: int, big_files: int, *, streams: int,
+                      files_at_once: int) -> int:
+    """Sessions a side may log in ahead for the files decided and not done yet
+    (``SessionPool.warm``): every small file can run at once up to the job's bound, a
+    big file only in one of the ``streams`` (a session logged in for a big file that
+    waits for a stream would sit idle)."""
+    return max(0, min(max(0, small_files) + min(max(0, big_files), streams), files_at_once))

@@ -49,7 +49,7 @@ from ..march import march
 from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
 from ..pool import SessionPool
 from ..scout import SourceScout
-from ..session_count import streams_worth_running
+from ..session_count import sessions_for_work, streams_worth_running
 from ..survey import Sides, open_sides
 from ..together import run_together
 from ..tree import TempNames, TreeRules
@@ -98,6 +98,9 @@ class CopyEngine:
         #: Files decided for copying and not settled yet: what a destination that
         #: filled up leaves to copy.
         self._left = Unsettled()
+        #: Of those, the files that take a stream (``stream_threshold``): a hint for
+        #: how many sessions are worth logging in ahead (``_feed``).
+        self._big_left = 0
         #: Big-file streams at once: set once both sides are open (their round trips
         #: decide it: ``streams_worth_running``).
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
@@ -265,10 +268,17 @@ class CopyEngine:
                 if found:
                     await remove_stale_temps(self.dst, sorted(
                         found - {t.target for t in transfers}))
+                big = sum(1 for t in transfers if self._is_stream(t))
+                self._big_left += big
                 if transfers and self._full is None:
-                    # Both sides log in for the work known so far, together (pool.py).
-                    wanted = min(self._left.files + len(transfers),
-                                 self.limits.files_at_once)
+                    # Both sides log in for the work known so far, together (pool.py):
+                    # the files that can run at once, big files only as many as the
+                    # streams (a session logged in for a big file that must wait for a
+                    # stream would sit idle).
+                    wanted = sessions_for_work(
+                        self._left.files + len(transfers) - self._big_left,
+                        self._big_left, streams=self.limits.streams_at_once,
+                        files_at_once=self.limits.files_at_once)
                     self.src.warm(wanted)
                     self.dst.warm(wanted)
                 for t in transfers:
@@ -422,13 +432,19 @@ class CopyEngine:
         self._stats.bytes_copied += entry.size
         transfer.settled = True
         self._left.settle(entry.size)
+        self._big_left -= self._is_stream(transfer)
         self._journal_progress()
         self.emit(FileDone(path=entry.path, size=entry.size, digest=digest,
                            algorithm=ALGORITHM, resumed_from=resumed_from))
 
+    def _is_stream(self, transfer: FileTransfer) -> bool:
+        """Whether this file takes one of the streams (``stream_threshold``)."""
+        return transfer.entry.size >= self.opt.stream_threshold
+
     def _fail(self, transfer: FileTransfer, reason: str) -> None:
         transfer.settled = True
         self._left.settle(transfer.entry.size)
+        self._big_left -= self._is_stream(transfer)
         self._stats.failed.append((transfer.path, reason))
         if self.journal is not None:
             self.journal.set_state(transfer.path, "failed", note=reason)
