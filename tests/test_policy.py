@@ -75,7 +75,8 @@ def test_a_retry_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
 
 def test_the_default_limits_are_todays_bounds() -> None:
     limits = Limits()
-    assert limits.files_at_once == 128
+    assert limits.files_at_once == 512
+    assert limits.small_bytes_at_once == 96 * 1024 * 1024
     assert limits.streams_at_once == 16
     assert limits.segments_per_file == 4
     assert limits.pieces_per_pipe == 8

@@ -98,8 +98,17 @@ DEFAULT_SESSIONS: Mapping[str, int] = MappingProxyType(
 class Limits:
     """Every bound on what runs at once, built once per command (defaults: today's)."""
 
-    #: Files copied at once (``--workers``): each small file holds its own size at most.
-    files_at_once: int = 128
+    #: Files copied at once (``--workers``): each small file holds its own size at most,
+    #: and the small files in flight together at most ``small_bytes_at_once``. 512, not
+    #: 128: over a long link each small file waits several round trips, and where a
+    #: session carries many requests (SFTP) only more files in flight fill it: sshd ->
+    #: sshd behind the 60 ms relay, 2,000 files of 16 KiB, 7.6-7.7 s with 128, 5.4-5.7 s
+    #: with 256, 4.9 s with 512 (benchmarks/README.md). FTP sides stay bound by their
+    #: sessions (one transfer each).
+    files_at_once: int = 512
+    #: Bytes the small files (under ``CopyOptions.stream_threshold``) in flight may hold
+    #: together (``budget.ByteBudget``): 512 photos of 900 KB must not hold 450 MB.
+    small_bytes_at_once: int = 96 * MiB
     #: Files of at least ``stream_threshold`` bytes (and segments of big files) copied
     #: at once. Each holds up to ``bytes_per_pipe`` in flight, so this bounds memory.
     streams_at_once: int = 16

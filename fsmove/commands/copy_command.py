@@ -20,7 +20,7 @@ def copy_command(
         metavar="SRC", help="Source: ftp://, ftps://, sftp://, file://, clever:// or a path.")],
     dst: Annotated[str, typer.Argument(
         metavar="DST", help="Destination, same forms as the source.")],
-    workers: opt.Workers = 128,
+    workers: opt.Workers = 512,
     src_connections: opt.SrcConnections = None,
     dst_connections: opt.DstConnections = None,
     checksum: Annotated[

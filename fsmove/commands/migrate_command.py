@@ -43,7 +43,7 @@ def migrate_command(
     ] = None,
     nameserver: opt.TtlNameservers = None,
     report: opt.Report = None,
-    workers: opt.Workers = 128,
+    workers: opt.Workers = 512,
     src_connections: opt.SrcConnections = None,
     dst_connections: opt.DstConnections = None,
     bwlimit: Annotated[

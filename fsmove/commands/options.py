@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from fsmove.transfers.copy import CopyOptions
 
 # Options shared by several commands, declared once.
-Workers = Annotated[int, typer.Option(help="Files moved at once.", min=1, max=512)]
+Workers = Annotated[int, typer.Option(help="Files moved at once.", min=1, max=1024)]
 SrcConnections = Annotated[
     int | None,
     typer.Option(help="Max connections to the source (default by scheme).", min=1, max=128),

@@ -31,6 +31,7 @@ from dataclasses import replace
 from fsmove.verify.digest import ALGORITHM
 
 from ..backend import BackendError, Entry, EntryKind, NoSpaceError
+from ..budget import ByteBudget
 from ..events import (
     BytesMoved,
     Event,
@@ -104,6 +105,8 @@ class CopyEngine:
         #: Big-file streams at once: set once both sides are open (their round trips
         #: decide it: ``streams_worth_running``).
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
+        #: The small files in flight, by their sizes (``Limits.small_bytes_at_once``).
+        self._small_bytes = ByteBudget(self.limits.small_bytes_at_once)
         self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
         self._progress_stamp = 0.0
         #: Set by the first "no space / over quota" reply: no new file starts after it,
@@ -343,7 +346,11 @@ class CopyEngine:
                         async with self._streams:
                             await self._copy_with_retries(transfer, attempts)
                     else:
-                        await self._copy_with_retries(transfer, attempts)
+                        held = await self._small_bytes.acquire(transfer.entry.size)
+                        try:
+                            await self._copy_with_retries(transfer, attempts)
+                        finally:
+                            self._small_bytes.release(held)
                 finally:
                     queue.finished(big=is_big)
                 if self._full is not None:
