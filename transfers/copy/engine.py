@@ -172,7 +172,8 @@ class CopyEngine:
         try:
             return await self._copy_run(started, sides, scout)
         finally:
-            # Only listings under way are left (stopped above): let them end, then go.
+            # Stopped above, so at most the listings it had under way are left, each
+            # taken by the march by now (or not needed: the run failed): cancelled.
             scouting.cancel()
             await asyncio.gather(scouting, return_exceptions=True)
 
