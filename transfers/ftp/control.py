@@ -61,6 +61,11 @@ class _Op:
     ) -> bool:
         session = self.session
         session._busy = None
+        if session._passive_owed:
+            # The operation ended (an error) with the reply to a passive command sent
+            # early still unread: the next command would read it as its own.
+            session._passive_owed = False
+            session._mark_broken(f"a passive reply left unread by {self.action}")
         if exc is None or isinstance(exc, (BackendError, GeneratorExit)):
             return False
         if isinstance(exc, NETWORK_ERRORS):
@@ -91,6 +96,9 @@ class ControlSession:
         #: The data connection opened ahead for the next transfer (transfer.py).
         self._ahead: asyncio.Task[tuple[DataStream, DataStream]] | None = None
         self._ahead_at = 0.0
+        #: A passive command went out before a transfer's final reply and its own reply
+        #: is not read yet (transfer.py); an operation must not end so.
+        self._passive_owed = False
 
     def __repr__(self) -> str:
         return f"FtpSession({self._store.display!r})"

@@ -74,7 +74,8 @@ class FileSession(FolderSession):
                 if eof:
                     writer.close()
                     done = True
-                    await self._finish_transfer(path=path, action="read")
+                    await self._finish_transfer(path=path, action="read",
+                                                next_passive=not remaining)
                     if not remaining:
                         await self._open_ahead()
                     if remaining:
@@ -129,7 +130,7 @@ class FileSession(FolderSession):
                     before=before)
                 sent = await self._send_data(writer, data, path=path)
                 writer.close()
-            await self._finish_transfer(path=path, action="write")
+            await self._finish_transfer(path=path, action="write", next_passive=True)
             await self._open_ahead()
             return sent
 
@@ -149,7 +150,13 @@ class FileSession(FolderSession):
         that refuses the command never accepted that connection, so nothing is written;
         the refusal is raised as usual. Later pieces wait for the 150."""
         pieces = aiter(data)
-        await self._client.send_many([*before, f"{verb} {abs_path}"])
+        lines = [*before, f"{verb} {abs_path}"]
+        if self._asks_early():
+            # The next port asked in the same write: a server that reads commands in
+            # order answers it right after this upload's 226 (transfer.py).
+            await self._send_with_passive(lines)
+        else:
+            await self._client.send_many(lines)
         try:
             first = await anext(pieces, None)
             if first is not None:
@@ -167,6 +174,10 @@ class FileSession(FolderSession):
             for _line in before:
                 await self._client.reply()  # DELE: gone or never there, both fine
             reply = await self._client.reply()
+            if not reply.is_preliminary() and self._passive_owed:
+                # Refused: the passive command sent along is answered next.
+                self._passive_owed = False
+                self._on_ahead_reply(await self._client.reply())
             if not reply.is_preliminary():
                 if reply.is_success():
                     raise ProtocolError(f"{verb} answered {reply.text!r} without 1xx")

@@ -195,7 +195,7 @@ class FolderSession(TransferSession):
                     break
             writer.close()
             finished = True
-            await self._finish_transfer(path=path, action="list")
+            await self._finish_transfer(path=path, action="list", next_passive=True)
             await self._open_ahead()
         except BaseException as exc:
             if not finished:

@@ -104,6 +104,15 @@ class FtpStore:
         #: twice right after the probe: 4 round trips, 0.24 s at 60 ms). Never kept
         #: beyond this store (one run).
         self.root_is_folder = False
+        #: Why this server is no longer asked for the next passive port before a
+        #: transfer's final reply (transfer.py), or None while it is.
+        self.early_passive_off: str | None = None
+
+    def stop_early_passive(self, why: str) -> None:
+        """Ask for passive ports only after a transfer's final reply from now on (the
+        server reads commands during transfers, or answered out of turn)."""
+        if self.early_passive_off is None:
+            self.early_passive_off = why
 
     def __repr__(self) -> str:
         return f"FtpStore({self.display!r})"

@@ -1,0 +1,176 @@
+"""The next transfer's passive port asked before a transfer's final reply
+(transfers/ftp/transfer.py, "Asked during the transfer"), against the real servers:
+vsftpd reads commands one after the other and answers it after its 226; pure-ftpd and
+proftpd answer a command that arrives during a transfer at once with a refusal, ahead of
+the 226. Whatever the order, every transfer ends on its own reply, the session stays in
+step, and a server that answers early makes the store stop asking early."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from fsmove.transfers.backend import BackendError, NotFoundError
+from fsmove.transfers.ftp import FtpSession, FtpStore
+from fsmove.transfers.ftp.client import Reply
+from tests.servers import RunningServer
+from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
+from tests.test_ftp_backend import ftp_store, pieces, read_all, run
+
+pytestmark = pytest.mark.interop
+
+#: Servers that run a command sent during a transfer at once (a refusal): FACTS.md's
+#: three servers, measured with a transfer held open (this file's second test).
+ANSWER_DURING_TRANSFER = {"pureftpd_server", "proftpd_server"}
+
+
+def _record(session: FtpSession) -> list[tuple[str, str | int]]:
+    """Every command line sent and every reply code read on ``session``, in order."""
+    wire: list[tuple[str, str | int]] = []
+    client = session._client
+    send, send_many, read_reply = client.send, client.send_many, client._read_reply
+
+    async def sent(line: str) -> None:
+        wire.append(("send", line.split(" ", 1)[0]))
+        await send(line)
+
+    async def sent_many(lines: list[str]) -> None:
+        wire.extend(("send", line.split(" ", 1)[0]) for line in lines)
+        await send_many(lines)
+
+    async def replied() -> Reply:
+        reply = await read_reply()
+        wire.append(("reply", reply.code))
+        return reply
+
+    client.send = sent  # type: ignore[method-assign]
+    client.send_many = sent_many  # type: ignore[method-assign]
+    client._read_reply = replied  # type: ignore[method-assign]
+    return wire
+
+
+def _asked_early(wire: list[tuple[str, str | int]]) -> int:
+    """How many transfers had the next EPSV sent before their 226 was read (the last two
+    commands out before the 226 are the transfer's and EPSV, and 229 follows the 226)."""
+    count = 0
+    for i in range(len(wire) - 1):
+        if wire[i] != ("reply", 226) or wire[i + 1] != ("reply", 229):
+            continue
+        sent = [name for kind, name in wire[:i] if kind == "send"]
+        if sent[-2:] in (["STOR", "EPSV"], ["RETR", "EPSV"], ["LIST", "EPSV"]):
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
+def test_transfers_stay_in_step_with_the_port_asked_early(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """Uploads (one piece, many pieces, empty), downloads, listings, refusals and a file
+    shorter than asked, one after the other on one session: every byte right, every
+    error the right one. On vsftpd the port really is asked before the 226 (the wire
+    shows EPSV, 226, 229) and stays so; FTPS never asks early (each data connection's
+    TLS belongs to its transfer)."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def go() -> None:
+        store = ftp_store(server)
+        s = await store.connect()
+        wire = _record(s)
+        try:
+            for i in range(6):
+                assert await s.write(f"f{i}.bin", pieces(b"%d" % i * 1000)) == 1000 * len(b"%d" % i)
+            big = b"".join(bytes([n]) * 65536 for n in range(40))
+            parts = [big[k:k + 65536] for k in range(0, len(big), 65536)]
+            assert await s.write("big.bin", pieces(*parts)) == len(big)
+            assert await s.write("empty.bin", pieces()) == 0
+            with pytest.raises(BackendError):
+                await s.write("no/such/folder/x.bin", pieces(b"x"))
+            with pytest.raises(NotFoundError):
+                await read_all(s, "missing.bin")
+            for i in range(6):
+                assert await read_all(s, f"f{i}.bin") == b"%d" % i * 1000
+            assert await read_all(s, "big.bin") == big
+            assert await read_all(s, "big.bin", offset=100, length=1000) == big[100:1100]
+            assert await read_all(s, "empty.bin") == b""
+            names = sorted([e.path async for e in s.list("")])
+            assert {"big.bin", "empty.bin", *(f"f{i}.bin" for i in range(6))} <= set(names)
+            assert await s.write("last.bin", pieces(b"end")) == 3
+            assert await read_all(s, "last.bin") == b"end"
+            assert s.usable
+            if store.tls:
+                assert _asked_early(wire) == 0
+            elif fixture == "vsftpd_server":
+                assert store.early_passive_off is None
+                # Uploads, downloads and the listing each asked early.
+                assert _asked_early(wire) >= 15, wire
+        finally:
+            await s.close()
+
+    run(go)
+
+
+async def _held_upload(s: FtpSession, path: str, payload: bytes
+                       ) -> tuple[asyncio.Task[None], Callable[[], None]]:
+    """A STOR whose data connection stays open while the early EPSV goes out: the
+    finishing task, and a function that ends the data."""
+    store: FtpStore = s._store
+    _reader, writer = await s._start_transfer(
+        "STOR", rest=0, abs_path=store.abs_path(path), path=path, action="write")
+    writer.write(payload)
+    await writer.drain()
+    task = asyncio.ensure_future(s._finish_asking_passive(path=path, action="write"))
+    return task, writer.close
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server", "proftpd_server"])
+def test_a_command_that_arrives_during_a_transfer(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """The EPSV sent while an upload's data connection is still open. pure-ftpd and
+    proftpd refuse it at once (before their 226): the upload still completes whole,
+    the store stops asking early, the session stays in step. vsftpd keeps it for
+    after its 226 and opens the next data connection ahead."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def go() -> None:
+        store = ftp_store(server)
+        s = await store.connect()
+        try:
+            # A first transfer, so that the session knows its passive mode.
+            assert await s.write("warm.bin", pieces(b"w")) == 1
+            s._drop_ahead()
+            await s._client.settle()
+            payload = b"p" * 200_000
+            wire = _record(s)
+            task, end_data = await _held_upload(s, "held.bin", payload)
+            if fixture in ANSWER_DURING_TRANSFER:
+                # Wait (bounded by rounds, not by a clock) until the refusal was read,
+                # with the upload's data connection still open.
+                for _ in range(3000):
+                    if wire[-2][1] == "EPSV" or task.done():
+                        break
+                    await asyncio.sleep(0.01)
+                assert wire[-2:] == [("send", "EPSV"), ("reply", wire[-1][1])], wire
+                assert wire[-1][1] in (450, 500) and not task.done(), wire
+            end_data()
+            await task
+            assert s.usable
+            if fixture in ANSWER_DURING_TRANSFER:
+                assert store.early_passive_off is not None
+                assert "during a transfer" in store.early_passive_off
+            else:
+                assert store.early_passive_off is None
+                assert s._ahead is not None
+            assert await read_all(s, "held.bin") == payload
+            assert await s.write("after.bin", pieces(b"after")) == 5
+            assert await read_all(s, "after.bin") == b"after"
+        finally:
+            await s.close()
+
+    run(go)
+
