@@ -8,6 +8,7 @@ step, and a server that answers early makes the store stop asking early."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from fsmove.transfers.backend import BackendError, NotFoundError
 from fsmove.transfers.ftp import FtpSession, FtpStore
 from fsmove.transfers.ftp.client import Reply
+from fsmove.transfers.ftp.data import DataStream
 from tests.servers import RunningServer
 from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
 from tests.test_ftp_backend import ftp_store, pieces, read_all, run
@@ -59,7 +61,8 @@ def _asked_early(wire: list[tuple[str, str | int]]) -> int:
         if wire[i] != ("reply", 226) or wire[i + 1] != ("reply", 229):
             continue
         sent = [name for kind, name in wire[:i] if kind == "send"]
-        if sent[-2:] in (["STOR", "EPSV"], ["RETR", "EPSV"], ["LIST", "EPSV"]):
+        if sent[-4:] == ["RETR", "EPSV", "SIZE", "MDTM"] or sent[-2:] in (
+                ["STOR", "EPSV"], ["RETR", "EPSV"], ["LIST", "EPSV"]):
             count += 1
     return count
 
@@ -93,6 +96,17 @@ def test_transfers_stay_in_step_with_the_port_asked_early(
                 await read_all(s, "missing.bin")
             for i in range(6):
                 assert await read_all(s, f"f{i}.bin") == b"%d" % i * 1000
+            # The stat right after a whole download: on vsftpd it rode along with the
+            # download's end (no command of its own), elsewhere it is asked now.
+            before = len(wire)
+            got = await s.stat("f5.bin")
+            assert (got.size, got.kind.value) == (1000, "file")
+            assert (len(wire) == before) is (fixture == "vsftpd_server"), wire[before:]
+            # Not for another path, nor after another operation.
+            await read_all(s, "f4.bin")
+            before = len(wire)
+            assert (await s.stat("f3.bin")).size == 1000
+            assert len(wire) > before
             assert await read_all(s, "big.bin") == big
             assert await read_all(s, "big.bin", offset=100, length=1000) == big[100:1100]
             assert await read_all(s, "empty.bin") == b""
@@ -114,16 +128,16 @@ def test_transfers_stay_in_step_with_the_port_asked_early(
 
 
 async def _held_upload(s: FtpSession, path: str, payload: bytes
-                       ) -> tuple[asyncio.Task[None], Callable[[], None]]:
+                       ) -> tuple[asyncio.Task[None], DataStream]:
     """A STOR whose data connection stays open while the early EPSV goes out: the
-    finishing task, and a function that ends the data."""
+    finishing task and the data connection (the caller ends it)."""
     store: FtpStore = s._store
     _reader, writer = await s._start_transfer(
         "STOR", rest=0, abs_path=store.abs_path(path), path=path, action="write")
     writer.write(payload)
     await writer.drain()
     task = asyncio.ensure_future(s._finish_asking_passive(path=path, action="write"))
-    return task, writer.close
+    return task, writer
 
 
 @pytest.mark.parametrize("fixture", ["vsftpd_server", "pureftpd_server", "proftpd_server"])
@@ -147,17 +161,21 @@ def test_a_command_that_arrives_during_a_transfer(
             await s._client.settle()
             payload = b"p" * 200_000
             wire = _record(s)
-            task, end_data = await _held_upload(s, "held.bin", payload)
+            task, data = await _held_upload(s, "held.bin", payload)
             if fixture in ANSWER_DURING_TRANSFER:
-                # Wait (bounded by rounds, not by a clock) until the refusal was read,
-                # with the upload's data connection still open.
+                # Keep the upload going (proftpd looks at its control connection between
+                # reads of data) until the refusal was read: bounded by rounds, not by
+                # a clock.
                 for _ in range(3000):
                     if wire[-2][1] == "EPSV" or task.done():
                         break
+                    data.write(b"q" * 4096)
+                    await data.drain()
+                    payload += b"q" * 4096
                     await asyncio.sleep(0.01)
                 assert wire[-2:] == [("send", "EPSV"), ("reply", wire[-1][1])], wire
                 assert wire[-1][1] in (450, 500) and not task.done(), wire
-            end_data()
+            data.close()
             await task
             assert s.usable
             if fixture in ANSWER_DURING_TRANSFER:
@@ -174,3 +192,38 @@ def test_a_command_that_arrives_during_a_transfer(
 
     run(go)
 
+
+
+def test_the_stat_that_rode_along_sees_a_change_made_during_the_read(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """The source's re-stat that rides along with a download's end (vsftpd) is asked
+    after the last byte: a file whose time changed while it was read shows the new
+    time, exactly as a stat of its own would (the copy then restarts the file)."""
+    server = fresh_subdir(vsftpd_server)
+    local = server.root / "moving.bin"
+    local.write_bytes(b"m" * (8 << 20))
+    os.chown(local, *server.owner)
+    os.utime(local, (1_000_000_000, 1_000_000_000))
+
+    async def go() -> None:
+        store = ftp_store(server)
+        s = await store.connect()
+        try:
+            assert await s.write("warm.bin", pieces(b"w")) == 1  # passive mode known
+            assert (await s.stat("moving.bin")).mtime == 1_000_000_000
+            wire = _record(s)
+            got = 0
+            async for piece in s.read("moving.bin"):
+                if not got:
+                    os.utime(local, (1_500_000_000, 1_500_000_000))
+                got += len(piece)
+            assert got == 8 << 20
+            before = len(wire)
+            now = await s.stat("moving.bin")
+            assert len(wire) == before, wire[before:]  # it rode along
+            assert (now.size, now.mtime) == (8 << 20, 1_500_000_000)
+        finally:
+            await s.close()
+
+    run(go)

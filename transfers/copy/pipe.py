@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fsmove.verify.digest import BLOCK_SIZE, BlockHasher
 
-from ..backend import Entry, EntryKind, NotFoundError
+from ..backend import Entry, EntryKind, NotFoundError, Session
 from ..digest_read import read_file_digest
 from ..policy import Limits
 from ..pool import SessionPool
@@ -150,17 +150,19 @@ class SourceReader:
                             # the source stream closes (one round trip less per file).
                             signalled = True
                             await q.put(None)
-                if pos != end:
-                    raise SourceChangedError(
-                        f"{entry.path}: source has {pos} bytes, expected {end} "
-                        "(it changed while it was copied)",
-                        path=entry.path,
-                    )
-                if transfer.read_finished():
-                    # Every byte of the file this attempt sends has been read, by this
-                    # segment or the others: the source must still be what was listed
-                    # (for a small file this overlaps the destination's last reply).
-                    await self.check_unchanged(entry)
+                    if pos != end:
+                        raise SourceChangedError(
+                            f"{entry.path}: source has {pos} bytes, expected {end} "
+                            "(it changed while it was copied)",
+                            path=entry.path,
+                        )
+                    if transfer.read_finished():
+                        # Every byte of the file this attempt sends has been read, by
+                        # this segment or the others: the source must still be what was
+                        # listed (for a small file this overlaps the destination's last
+                        # reply). On the session that read it: an FTP server may have
+                        # answered that stat along with the download's end already.
+                        await self.check_unchanged(entry, session=s)
                 if not signalled:
                     signalled = True
                     await q.put(None)
@@ -217,12 +219,15 @@ class SourceReader:
 
         return Pipe(pieces(), task, first, flow)
 
-    async def check_unchanged(self, entry: Entry) -> None:
+    async def check_unchanged(self, entry: Entry, *, session: Session | None = None) -> None:
         """Raise SourceChangedError unless the source is still the regular file of the
-        size and mtime that was listed (and read)."""
+        size and mtime that was listed (and read); on ``session`` if given."""
         try:
-            async with self.src.session() as s:
-                now = await s.stat(entry.path)
+            if session is not None:
+                now = await session.stat(entry.path)
+            else:
+                async with self.src.session() as s:
+                    now = await s.stat(entry.path)
         except NotFoundError:
             raise SourceChangedError(
                 f"{entry.path}: source disappeared while it was copied", path=entry.path

@@ -99,6 +99,9 @@ class ControlSession:
         #: A passive command went out before a transfer's final reply and its own reply
         #: is not read yet (transfer.py); an operation must not end so.
         self._passive_owed = False
+        #: The replies to a stat sent along with a download's end (file_io.py): the
+        #: path and its replies, for the next operation if it is that path's stat.
+        self._after_read: tuple[str, list[Reply]] | None = None
 
     def __repr__(self) -> str:
         return f"FtpSession({self._store.display!r})"
@@ -135,6 +138,8 @@ class ControlSession:
             raise TransientError(f"{action} on {self.where}: the session was lost earlier "
                                  f"({self._broken}); a new session is needed")
         self._busy = action
+        if action != "stat":
+            self._after_read = None
 
     def _mark_broken(self, reason: str) -> None:
         if self._broken is None:

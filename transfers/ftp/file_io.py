@@ -75,7 +75,9 @@ class FileSession(FolderSession):
                     writer.close()
                     done = True
                     await self._finish_transfer(path=path, action="read",
-                                                next_passive=not remaining)
+                                                next_passive=not remaining,
+                                                ride=self._restat_ride(abs_path, offset,
+                                                                       length))
                     if not remaining:
                         await self._open_ahead()
                     if remaining:
@@ -98,6 +100,17 @@ class FileSession(FolderSession):
                 if not done:
                     await self._after_failed_transfer(writer, reader, exc)
                 raise
+
+    def _restat_ride(self, abs_path: str, offset: int, length: int | None) -> tuple[str, ...]:
+        """The stat that rides along with a whole-file download's end (the copy checks
+        right after it that the source did not change while read: ``stat`` then
+        answers from these replies, no round trip of its own). Only on a store that
+        runs commands after transfers, in order (store.py), and without MLST (SIZE
+        and MDTM are what ``stat`` asks there)."""
+        if (offset or length is not None or not self._store.runs_commands_after_transfers
+                or self._features.mlst or not self._asks_early()):
+            return ()
+        return (f"SIZE {abs_path}", f"MDTM {abs_path}")
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
                     create: bool = True, acked: Acked | None = None) -> int:

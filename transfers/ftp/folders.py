@@ -85,10 +85,16 @@ class FolderSession(TransferSession):
         raise ProtocolError(f"MLST reply without facts: {reply.text!r}")
 
     async def _stat_size_mdtm(self, abs_path: str, path: str) -> Entry:
-        # Both single-file commands in one write, one round trip.
-        await self._client.send_many([f"SIZE {abs_path}", f"MDTM {abs_path}"])
-        size_reply = await self._client.reply()
-        mdtm_reply = await self._client.reply()
+        after, self._after_read = self._after_read, None
+        if after is not None and after[0] == path and after[1][0].code == 213:
+            # Asked along with this session's download of the file, after its last
+            # byte (file_io.py): the same answers a round trip later would give.
+            size_reply, mdtm_reply = after[1]
+        else:
+            # Both single-file commands in one write, one round trip.
+            await self._client.send_many([f"SIZE {abs_path}", f"MDTM {abs_path}"])
+            size_reply = await self._client.reply()
+            mdtm_reply = await self._client.reply()
         if size_reply.code == 213:
             try:
                 size = int(size_reply.last.strip())

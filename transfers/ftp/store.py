@@ -107,6 +107,11 @@ class FtpStore:
         #: Why this server is no longer asked for the next passive port before a
         #: transfer's final reply (transfer.py), or None while it is.
         self.early_passive_off: str | None = None
+        #: The greeting names vsftpd, which never reads its control connection during a
+        #: transfer (unless ABOR comes as urgent data): commands sent at a download's
+        #: end are run in order after its 226, so the source's re-stat rides along
+        #: (file_io.py). Any other server gets its re-stat as a command of its own.
+        self.runs_commands_after_transfers = False
 
     def stop_early_passive(self, why: str) -> None:
         """Ask for passive ports only after a transfer's final reply from now on (the
@@ -196,6 +201,8 @@ class FtpStore:
         greeting = await client.open(self.endpoint.host, self.port)
         if greeting.code != 220:
             raise login_error(greeting, user=self.user, where=self.where)
+        if "vsftpd" in greeting.text.lower():
+            self.runs_commands_after_transfers = True
         if isinstance(client, FtpsClient):
             auth = await client.secure_control(self.endpoint.host)
             if auth.code != 234:

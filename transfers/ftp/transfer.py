@@ -203,11 +203,16 @@ class TransferSession(ControlSession):
             raise
 
     async def _finish_transfer(self, *, path: str, action: str,
-                               next_passive: bool = False) -> None:
+                               next_passive: bool = False, ride: tuple[str, ...] = ()) -> None:
         """Wait for the transfer's final reply (226/250). ``next_passive``: this side of
         the transfer is done and clean (all bytes sent, or EOF read): ask for the next
-        transfer's port now, ahead of that reply (module docstring)."""
+        transfer's port now, ahead of that reply (module docstring). ``ride``: commands
+        sent along with it (only where ``_asks_early`` and the store runs commands
+        after transfers); their replies are left in ``_after_read``."""
         if self._passive_owed or (next_passive and self._asks_early()):
+            if ride:
+                await self._finish_with_ride(path=path, action=action, ride=ride)
+                return
             await self._finish_asking_passive(path=path, action=action)
             return
         self._transfer_outcome(await self._client.final_reply(), path=path, action=action)
@@ -223,6 +228,35 @@ class TransferSession(ControlSession):
         assert self._client.passive_mode is not None
         await self._client.send_many([*lines, self._client.passive_mode])
         self._passive_owed = True
+
+    async def _finish_with_ride(self, *, path: str, action: str,
+                                ride: tuple[str, ...]) -> None:
+        """The passive command and ``ride`` sent before the transfer's final reply, on
+        a server known to run them after it (``runs_commands_after_transfers``): the
+        replies come as the transfer's, the port's, then ``ride``'s. Anything else
+        first (the commands were read during the transfer after all) leaves the order
+        unknown: the session is closed, the store stops sending early, and the read is
+        retried."""
+        client = self._client
+        mode = client.passive_mode
+        assert mode is not None and not self._passive_owed
+        await client.send_many([mode, *ride])
+        self._passive_owed = True
+        first = await client.final_reply()
+        if not first.is_success() or first.code in (227, 229):
+            self._passive_owed = False
+            self._store.stop_early_passive(f"{mode} with a re-stat, sent at a transfer's "
+                                           f"end, answered out of order ({first.text!r})")
+            self._mark_broken("replies out of order after commands sent at a transfer's end")
+            if first.is_success():
+                raise TransientError(f"{action} {path!r} on {self.where}: the server "
+                                     "answered commands out of order; retrying", path=path)
+            self._transfer_outcome(first, path=path, action=action)
+            raise TransientError(f"{action} {path!r} on {self.where}: replies out of "
+                                 f"order ({first.text!r})", path=path)
+        self._on_ahead_reply(await client.reply())
+        self._passive_owed = False
+        self._after_read = (path, [await client.reply() for _line in ride])
 
     def _transfer_outcome(self, reply: Reply, *, path: str, action: str) -> None:
         if reply.is_success():  # 226 / 250 (aioftp's server says 200)
