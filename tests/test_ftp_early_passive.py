@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fsmove.transfers.backend import BackendError, NotFoundError
+from fsmove.transfers.backend import BackendError, NotFoundError, TransientError
 from fsmove.transfers.ftp import FtpSession, FtpStore
 from fsmove.transfers.ftp.client import Reply
 from fsmove.transfers.ftp.data import DataStream
@@ -223,6 +223,86 @@ def test_the_stat_that_rode_along_sees_a_change_made_during_the_read(
             now = await s.stat("moving.bin")
             assert len(wire) == before, wire[before:]  # it rode along
             assert (now.size, now.mtime) == (8 << 20, 1_500_000_000)
+        finally:
+            await s.close()
+
+    run(go)
+
+
+@pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
+def test_a_placing_answered_in_the_background(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """``place_started`` sends the placing batch and frees the session at once: the
+    next upload's commands follow it on the connection before its replies were read,
+    and the wait then raises exactly as ``place`` would (a missing temporary file is
+    NotFoundError, a rename onto a folder a refusal, a size that does not match a
+    TransientError); a connection lost before the replies fails the wait, never
+    hangs it."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def go() -> None:
+        store = ftp_store(server)
+        s = await store.connect()
+        try:
+            assert await s.write("t1.part", pieces(b"one")) == 3
+            assert await s.stat("t1.part")  # SITE HELP asked once before (chmod)
+            await s.place("t1.part", "zero.txt", mtime=None, mode=0o640, size=3)
+            assert await s.write("t1.part", pieces(b"one")) == 3
+            await s._client.settle()
+            if s._ahead is not None:
+                await s._ahead  # connected: the next upload need not wait for anything
+            owed_at_send: list[int] = []
+            client = s._client
+            send_many, passive_then = client.send_many, client.passive_then
+
+            async def counting(lines: list[str]) -> None:
+                if any(line.startswith("STOR ") for line in lines):
+                    owed_at_send.append(len(client._owed))
+                await send_many(lines)
+
+            async def counting_then(command: str, *, before: tuple[str, ...] = ()
+                                    ) -> tuple[Reply | None, int | None]:
+                owed_at_send.append(len(client._owed))
+                return await passive_then(command, before=before)
+
+            client.send_many = counting  # type: ignore[method-assign]
+            client.passive_then = counting_then  # type: ignore[method-assign]
+            finish = await s.place_started("t1.part", "one.txt", mtime=1_000_000_000,
+                                           mode=0o640, size=3)
+            assert finish is not None
+            # The next upload goes out before the placing's replies were read (nothing
+            # in between waits on the connection: the ahead connection is ready, the
+            # name is in the root).
+            assert await s.write("t2.part", pieces(b"two")) == 3
+            expected = 6 if store.site_chmod else 5  # [CHMOD,] MDTM/MFMT, RNFR, RNTO, 2 checks
+            assert owed_at_send == [expected], owed_at_send
+            await finish()
+            got = await s.stat("one.txt")
+            assert (got.size, got.mtime) == (3, 1_000_000_000)
+            assert await read_all(s, "one.txt") == b"one"
+            with pytest.raises(NotFoundError):
+                await s.stat("t1.part")
+            # Refusals, from the replies alone, as place raises them.
+            missing = await s.place_started("gone.part", "gone.txt", mtime=None, size=3)
+            assert missing is not None
+            with pytest.raises(NotFoundError):
+                await missing()
+            with pytest.raises(NotFoundError):
+                await s.place("gone.part", "gone.txt", mtime=None, size=3)
+            short = await s.place_started("t2.part", "two.txt", mtime=None, size=4)
+            assert short is not None
+            with pytest.raises(TransientError, match="holds 3 bytes of 4"):
+                await short()
+            assert s.usable
+            assert await s.write("t3.part", pieces(b"three")) == 5
+            lost = await s.place_started("t3.part", "three.txt", mtime=None, size=5)
+            assert lost is not None
+            s._client.stream.writer.transport.abort()  # before any reply was read
+            with pytest.raises(TransientError, match="session was lost"):
+                await lost()
+            assert not s.usable
         finally:
             await s.close()
 

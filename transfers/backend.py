@@ -14,7 +14,7 @@ Backends join them to their root and refuse anything else (``check_relpath``).
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -355,6 +355,20 @@ class IdleCheck(Protocol):
 
     async def still_alive(self) -> bool:
         """Ask the server; False (the session then unusable) if it does not answer."""
+        ...
+
+
+@runtime_checkable
+class PlacesInBackground(Protocol):
+    """Optional: a session that can send ``place``'s commands and go back to the pool
+    before their replies come (FTP, where the next operation's commands then follow
+    them on the same connection). The copy waits on the function returned (None: it
+    placed at once) before it counts the file done."""
+
+    async def place_started(
+        self, temp: str, final: str, *, mtime: float | None, mode: int | None = None,
+        size: int | None = None,
+    ) -> Callable[[], Awaitable[None]] | None:
         ...
 
 

@@ -32,6 +32,7 @@ from ..backend import (
     Capabilities,
     NotFoundError,
     OffsetWrites,
+    PlacesInBackground,
     parent_of,
     placed_mode,
 )
@@ -88,17 +89,27 @@ class Attempts:
         if self.options.checksum:
             await self.reader.check_content(entry, digest)
         set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
+        placing = None
         async with self.dst.session() as s:
             if use_temp and not caps.rename_replaces:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)
             if use_temp:
-                await s.place(target, entry.path, mtime=entry.mtime if set_mtime else None,
-                              mode=placed_mode(entry.mode, keep=self.options.keep_perms),
-                              size=entry.size)
+                mtime = entry.mtime if set_mtime else None
+                mode = placed_mode(entry.mode, keep=self.options.keep_perms)
+                if isinstance(s, PlacesInBackground):
+                    # The session goes back to the pool with the replies on their way
+                    # (FTP); the file counts as done only once they all said yes.
+                    placing = await s.place_started(target, entry.path, mtime=mtime,
+                                                    mode=mode, size=entry.size)
+                else:
+                    await s.place(target, entry.path, mtime=mtime, mode=mode,
+                                  size=entry.size)
             elif set_mtime:
                 assert entry.mtime is not None
                 await s.set_mtime(target, entry.mtime)
+        if placing is not None:
+            await placing()
         return Placed(digest=digest, resumed_from=resumed_from)
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------

@@ -100,7 +100,8 @@ class FtpClient(aioftp.Client):
         self.rtt = 0.05
         #: Handlers of replies owed to commands sent without waiting (``owe``), oldest
         #: first: replies come back in the order the commands were sent.
-        self._owed: deque[Callable[[Reply], None]] = deque()
+        self._owed: deque[tuple[Callable[[Reply], None],
+                                Callable[[BaseException], None] | None]] = deque()
         self._settling: asyncio.Task[None] | None = None
 
     # -- control connection -------------------------------------------------------------
@@ -166,20 +167,30 @@ class FtpClient(aioftp.Client):
         writer.write(data)
         await self._drain(writer)
 
-    def owe(self, handler: Callable[[Reply], None]) -> None:
+    def owe(self, handler: Callable[[Reply], None],
+            on_error: Callable[[BaseException], None] | None = None) -> None:
         """A command was just sent and nobody waits for its reply: it is read in the
         background as soon as it arrives and handed to ``handler`` (so what the handler
         starts, a data connection, starts at once). The next ``reply()`` waits for it
-        first, so replies stay in step."""
-        self._owed.append(handler)
+        first, so replies stay in step. If the connection fails first, ``on_error`` gets
+        the error (for this reply and every one owed after it)."""
+        self._owed.append((handler, on_error))
         if self._settling is None or self._settling.done():
             self._settling = asyncio.ensure_future(self._settle_owed())
             self._settling.add_done_callback(_retrieve)
 
     async def _settle_owed(self) -> None:
-        while self._owed:
-            reply = await self._read_reply()
-            self._owed.popleft()(reply)
+        try:
+            while self._owed:
+                reply = await self._read_reply()
+                handler, _on_error = self._owed.popleft()
+                handler(reply)
+        except BaseException as exc:
+            owed, self._owed = list(self._owed), deque()
+            for _handler, on_error in owed:
+                if on_error is not None:
+                    on_error(exc)
+            raise
 
     @property
     def owes(self) -> bool:

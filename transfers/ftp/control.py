@@ -96,6 +96,8 @@ class ControlSession:
         #: The data connection opened ahead for the next transfer (transfer.py).
         self._ahead: asyncio.Task[tuple[DataStream, DataStream]] | None = None
         self._ahead_at = 0.0
+        #: A passive command's reply is owed and will open ``_ahead`` (transfer.py).
+        self._ahead_pending: asyncio.Future[None] | None = None
         #: A passive command went out before a transfer's final reply and its own reply
         #: is not read yet (transfer.py); an operation must not end so.
         self._passive_owed = False

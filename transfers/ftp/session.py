@@ -14,7 +14,9 @@ final name.
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
+from collections.abc import Awaitable, Callable
 
 from ..backend import (
     BackendError,
@@ -27,7 +29,7 @@ from ..backend import (
     parent_of,
 )
 from .client import Reply
-from .errors import looks_denied, reply_error
+from .errors import error_for_550, looks_denied, looks_missing, reply_error
 from .file_io import FileSession
 from .listing import facts_to_entry, format_timeval, parse_facts
 
@@ -173,6 +175,84 @@ class FtpSession(FileSession):
                 # run copies it again): say so as the set-mtime failure it is.
                 raise self._mtime_refusal(mtime_reply, final)
 
+    async def place_started(
+        self, temp: str, final: str, *, mtime: float | None, mode: int | None = None,
+        size: int | None = None,
+    ) -> Callable[[], Awaitable[None]] | None:
+        """``place`` without holding the session for its round trip: the same batch
+        (mode, time, rename, the checks of the placed file) is sent, its replies are
+        read in the background in order, and this returns at once with a function that
+        waits for them and raises as ``place`` would. Meanwhile the session serves the
+        next operation, whose commands follow the batch on the connection (a
+        destination session spends one round trip per small file instead of two).
+        Only where the replies alone decide everything (the server keeps order and
+        answers SIZE or MLST, so a refused rename's 550 is told apart by the check of
+        the temporary name); else it places at once and returns None."""
+        checks_possible = self._features.mlst or self._features.size
+        if not (self._features.answered and size is not None and checks_possible):
+            await self.place(temp, final, mtime=mtime, mode=mode, size=size)
+            return None
+        abs_src = self._store.abs_path(temp)
+        abs_dst = self._store.abs_path(final)
+        method = self._mtime_method(temp) if mtime is not None else None
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Reply]] = loop.create_future()
+        replies: list[Reply] = []
+        async with self._op("rename", temp):
+            chmod = await self._chmod_line(mode, abs_src)
+            lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
+            if method is not None:
+                assert mtime is not None
+                lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+            if chmod is not None:
+                lines.insert(0, chmod)
+            lines += self._placed_checks(abs_src, abs_dst)
+            count = len(lines)
+
+            def got(reply: Reply) -> None:
+                replies.append(reply)
+                if reply.code == 421:
+                    self._mark_broken("the server closed the session (421)")
+                if len(replies) == count and not done.done():
+                    done.set_result(replies)
+
+            def failed(exc: BaseException) -> None:
+                self._mark_broken(f"{type(exc).__name__} while a rename was answered")
+                if not done.done():
+                    done.set_exception(TransientError(
+                        f"place {final!r} on {self.where}: the session was lost before "
+                        f"the server answered the rename ({type(exc).__name__})",
+                        path=final))
+
+            await self._client.send_many(lines)
+            for _line in lines:
+                self._client.owe(got, failed)
+
+        async def finish() -> None:
+            answers = list(await done)
+            chmod_reply = answers.pop(0) if chmod is not None else None
+            mtime_reply = answers.pop(0) if method is not None else None
+            rnfr, rnto, at_final_reply, at_temp_reply = answers
+            if chmod_reply is not None:
+                self._chmod_done(chmod_reply)
+            at_temp = self._size_in(at_temp_reply)
+            if rnfr.code != 350:
+                if rnfr.code == 550 and not looks_denied(rnfr) and not looks_missing(rnfr):
+                    # The check of the temporary name, asked in the same batch, tells a
+                    # missing file from a refusal (``_refusal`` asks it separately).
+                    raise error_for_550(rnfr, exists=at_temp is not None, where=self.where,
+                                        action="rename", path=temp)
+                raise reply_error(rnfr, where=self.where, action="rename", path=temp)
+            if not rnto.is_success():
+                raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
+                                  path=final)
+            at_final = self._size_in(at_final_reply, name=final.rsplit("/", 1)[-1])
+            self._placed_verdict(final, size, at_final, at_temp)
+            if mtime_reply is not None and not mtime_reply.is_success():
+                raise self._mtime_refusal(mtime_reply, final)
+
+        return finish
+
     async def _chmod_line(self, mode: int | None, abs_path: str) -> str | None:
         """``SITE CHMOD`` for ``mode``, or None where the server does not offer it (asked
         once per store with ``SITE HELP``, which changes nothing on the server)."""
@@ -218,6 +298,10 @@ class FtpSession(FileSession):
                 exact_times=False)}
             at_final = entries[final].size if final in entries else None
             at_temp = entries[temp].size if temp in entries else None
+        self._placed_verdict(final, size, at_final, at_temp)
+
+    def _placed_verdict(self, final: str, size: int, at_final: int | None,
+                        at_temp: int | None) -> None:
         if at_final is None:
             raise TransientError(
                 f"place {final!r} on {self.where}: the server accepted the rename but no "

@@ -54,9 +54,11 @@ class TransferSession(ControlSession):
     """The data-connection layer of an FTP session (see the module docstring)."""
 
     def _can_open_ahead(self) -> bool:
+        # Replies owed to a placing in the background (session.py) do not stop it: they
+        # come first, in order, and ``reply()`` reads them first.
         return not (not self._pipelining or self._store.tls or self._ahead is not None
-                    or self._client.passive_mode is None or self._broken is not None
-                    or self._closed or self._client.owes)
+                    or self._ahead_pending is not None or self._client.passive_mode is None
+                    or self._broken is not None or self._closed)
 
     async def _open_ahead(self) -> None:
         """After a clean transfer: ask for the next passive port without waiting (the
@@ -65,7 +67,20 @@ class TransferSession(ControlSession):
             return
         assert self._client.passive_mode is not None
         await self._client.send(self._client.passive_mode)
-        self._client.owe(self._on_ahead_reply)
+        self._ahead_pending = asyncio.get_running_loop().create_future()
+        self._client.owe(self._on_owed_ahead_reply, self._on_owed_ahead_error)
+
+    def _on_owed_ahead_reply(self, reply: Reply) -> None:
+        self._settle_ahead_pending()
+        self._on_ahead_reply(reply)
+
+    def _on_owed_ahead_error(self, _exc: BaseException) -> None:
+        self._settle_ahead_pending()
+
+    def _settle_ahead_pending(self) -> None:
+        pending, self._ahead_pending = self._ahead_pending, None
+        if pending is not None and not pending.done():
+            pending.set_result(None)
 
     def _on_ahead_reply(self, reply: Reply) -> None:
         port = self._client.passive_port(reply)
@@ -76,10 +91,13 @@ class TransferSession(ControlSession):
         self._ahead_at = asyncio.get_running_loop().time()
 
     async def _take_ahead(self) -> tuple[DataStream, DataStream] | None:
-        """The data connection opened ahead, if there is a usable one (owed replies are
-        read first)."""
-        if self._client.owes:
-            await self._client.settle()
+        """The data connection opened ahead, if there is a usable one (its owed port
+        reply is read first; replies owed to a placing need not be)."""
+        if self._ahead_pending is not None:
+            # Only that reply: the ones owed to a placing sent before it may still be
+            # on their way (they are read first all the same).
+            # A failed read leaves no connection ahead; the next reply() raises it.
+            await asyncio.shield(self._ahead_pending)
         task, self._ahead = self._ahead, None
         if task is None:
             return None
