@@ -34,6 +34,11 @@ from .file_io import FileSession
 from .listing import facts_to_entry, format_timeval, parse_facts
 
 
+def _retrieved(future: asyncio.Future[list[Reply]]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class FtpSession(FileSession):
     """One logged-in FTP control connection (one operation at a time)."""
 
@@ -197,6 +202,8 @@ class FtpSession(FileSession):
         method = self._mtime_method(temp) if mtime is not None else None
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Reply]] = loop.create_future()
+        # A copy stopped meanwhile (a signal) never awaits it: its error is not news.
+        done.add_done_callback(_retrieved)
         replies: list[Reply] = []
         async with self._op("rename", temp):
             chmod = await self._chmod_line(mode, abs_src)
