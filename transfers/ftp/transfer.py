@@ -261,7 +261,9 @@ class TransferSession(ControlSession):
         await client.send_many([mode, *ride])
         self._passive_owed = True
         first = await client.final_reply()
-        if not first.is_success() or first.code in (227, 229):
+        if first.code not in (226, 250):
+            # Not the transfer's own end (a failure, or a reply to one of the commands
+            # sent along, answered early): the order of what follows is unknown.
             self._passive_owed = False
             self._store.stop_early_passive(f"{mode} with a re-stat, sent at a transfer's "
                                            f"end, answered out of order ({first.text!r})")
