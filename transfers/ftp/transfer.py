@@ -415,24 +415,53 @@ class TransferSession(ControlSession):
     async def _raw_start(self, abs_path: str, *, verb: str, rest: int
                          ) -> tuple[DataStream, DataStream] | Reply:
         """PASV/EPSV, connect, [REST,] ``verb``: the data streams once the server
-        accepted it (TLS set up), or the refusal (the data connection then closed)."""
+        accepted it (TLS set up), or the refusal (the data connection then closed).
+
+        Where the server reads commands in order and the passive mode is known, the
+        command after EPSV rides in the same write (the write probe's transfers, one
+        round trip less each): ``REST`` (its 350 read before ``verb`` goes out; an
+        ``EPSV`` refused with it is followed by ``REST 0``, so no offset is left
+        pending), or ``verb`` itself without ``REST``."""
         await self._fresh_passive()
-        refusal, port = await self._client.passive()
+        client = self._client
+        ride = (f"REST {rest}" if rest else f"{verb} {abs_path}") if (
+            self._pipelining and client.passive_mode is not None) else None
+        if ride is None:
+            refusal, port = await client.passive()
+        else:
+            refusal, port = await client.passive_then(ride)
+            if refusal is not None and rest:
+                await self.raw_command("REST 0")
         if refusal is not None or port is None:
             assert refusal is not None
             return refusal
-        reader, writer = await self._client.open_data(port)
+        if ride is not None and rest:
+            reply = await client.reply()
+            if reply.code != 350:
+                return reply  # no transfer command sent; the passive port goes unused
         try:
-            if rest:
+            reader, writer = await client.open_data(port)
+        except OSError:
+            if ride is None or rest:
+                raise
+            reply = await client.reply()  # the pipelined command's refusal, if it was
+            if reply.is_preliminary() or reply.is_success():
+                raise
+            return reply
+        try:
+            if ride is None and rest:
                 reply = await self.raw_command(f"REST {rest}")
                 if reply.code != 350:
                     writer.close()
                     return reply
-            reply = await self.raw_command(f"{verb} {abs_path}")
+            if ride is None or rest:
+                reply = await self.raw_command(f"{verb} {abs_path}")
+            else:
+                reply = await client.reply()
             if not reply.is_preliminary():
                 writer.close()
                 return reply
-            await self._client.start_data_tls(writer)
+            await client.start_data_tls(writer)
         except BaseException:
             writer.close()
             raise
