@@ -34,6 +34,20 @@ from .file_io import FileSession
 from .listing import facts_to_entry, format_timeval, parse_facts
 
 
+def _placing_batch(abs_src: str, abs_dst: str, chmod: str | None, method: str | None,
+                   mtime: float | None) -> list[str]:
+    """``SITE CHMOD`` (where offered), the time, ``RNFR``/``RNTO``: one write where the
+    server reads commands in order (RNTO after a refused RNFR is answered 503 and
+    renames nothing)."""
+    lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
+    if method is not None:
+        assert mtime is not None
+        lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
+    if chmod is not None:
+        lines.insert(0, chmod)
+    return lines
+
+
 def _retrieved(future: asyncio.Future[list[Reply]]) -> None:
     if not future.cancelled():
         future.exception()
@@ -142,12 +156,7 @@ class FtpSession(FileSession):
                 return
             # One write, one round trip: the server reads them in order (it answered
             # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
-            lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
-            if method is not None:
-                assert mtime is not None
-                lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
-            if chmod is not None:
-                lines.insert(0, chmod)
+            lines = _placing_batch(abs_src, abs_dst, chmod, method, mtime)
             checks = self._placed_checks(abs_src, abs_dst) if size is not None else []
             lines += checks
             # With no data connection ready for this session's next transfer, ask for
@@ -207,12 +216,7 @@ class FtpSession(FileSession):
         replies: list[Reply] = []
         async with self._op("rename", temp):
             chmod = await self._chmod_line(mode, abs_src)
-            lines = [f"RNFR {abs_src}", f"RNTO {abs_dst}"]
-            if method is not None:
-                assert mtime is not None
-                lines.insert(0, f"{method} {format_timeval(mtime)} {abs_src}")
-            if chmod is not None:
-                lines.insert(0, chmod)
+            lines = _placing_batch(abs_src, abs_dst, chmod, method, mtime)
             lines += self._placed_checks(abs_src, abs_dst)
             count = len(lines)
 
