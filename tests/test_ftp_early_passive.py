@@ -19,7 +19,7 @@ from fsmove.transfers.ftp.client import Reply
 from fsmove.transfers.ftp.data import DataStream
 from tests.servers import RunningServer
 from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
-from tests.test_ftp_backend import ftp_store, pieces, read_all, run
+from tests.test_ftp_backend import pieces, read_all, with_session
 
 pytestmark = pytest.mark.interop
 
@@ -79,52 +79,47 @@ def test_transfers_stay_in_step_with_the_port_asked_early(
     TLS belongs to its transfer)."""
     server = fresh_subdir(request.getfixturevalue(fixture))
 
-    async def go() -> None:
-        store = ftp_store(server)
-        s = await store.connect()
+    async def check(s: FtpSession, store: FtpStore) -> None:
         wire = _record(s)
-        try:
-            for i in range(6):
-                assert await s.write(f"f{i}.bin", pieces(b"%d" % i * 1000)) == 1000 * len(b"%d" % i)
-            big = b"".join(bytes([n]) * 65536 for n in range(40))
-            parts = [big[k:k + 65536] for k in range(0, len(big), 65536)]
-            assert await s.write("big.bin", pieces(*parts)) == len(big)
-            assert await s.write("empty.bin", pieces()) == 0
-            with pytest.raises(BackendError):
-                await s.write("no/such/folder/x.bin", pieces(b"x"))
-            with pytest.raises(NotFoundError):
-                await read_all(s, "missing.bin")
-            for i in range(6):
-                assert await read_all(s, f"f{i}.bin") == b"%d" % i * 1000
-            # The stat right after a whole download: on vsftpd it rode along with the
-            # download's end (no command of its own), elsewhere it is asked now.
-            before = len(wire)
-            got = await s.stat("f5.bin")
-            assert (got.size, got.kind.value) == (1000, "file")
-            assert (len(wire) == before) is (fixture == "vsftpd_server"), wire[before:]
-            # Not for another path, nor after another operation.
-            await read_all(s, "f4.bin")
-            before = len(wire)
-            assert (await s.stat("f3.bin")).size == 1000
-            assert len(wire) > before
-            assert await read_all(s, "big.bin") == big
-            assert await read_all(s, "big.bin", offset=100, length=1000) == big[100:1100]
-            assert await read_all(s, "empty.bin") == b""
-            names = sorted([e.path async for e in s.list("")])
-            assert {"big.bin", "empty.bin", *(f"f{i}.bin" for i in range(6))} <= set(names)
-            assert await s.write("last.bin", pieces(b"end")) == 3
-            assert await read_all(s, "last.bin") == b"end"
-            assert s.usable
-            if store.tls:
-                assert _asked_early(wire) == 0
-            elif fixture == "vsftpd_server":
-                assert store.early_passive_off is None
-                # Uploads, downloads and the listing each asked early.
-                assert _asked_early(wire) >= 15, wire
-        finally:
-            await s.close()
+        for i in range(6):
+            assert await s.write(f"f{i}.bin", pieces(b"%d" % i * 1000)) == 1000 * len(b"%d" % i)
+        big = b"".join(bytes([n]) * 65536 for n in range(40))
+        parts = [big[k:k + 65536] for k in range(0, len(big), 65536)]
+        assert await s.write("big.bin", pieces(*parts)) == len(big)
+        assert await s.write("empty.bin", pieces()) == 0
+        with pytest.raises(BackendError):
+            await s.write("no/such/folder/x.bin", pieces(b"x"))
+        with pytest.raises(NotFoundError):
+            await read_all(s, "missing.bin")
+        for i in range(6):
+            assert await read_all(s, f"f{i}.bin") == b"%d" % i * 1000
+        # The stat right after a whole download: on vsftpd it rode along with the
+        # download's end (no command of its own), elsewhere it is asked now.
+        before = len(wire)
+        got = await s.stat("f5.bin")
+        assert (got.size, got.kind.value) == (1000, "file")
+        assert (len(wire) == before) is (fixture == "vsftpd_server"), wire[before:]
+        # Not for another path, nor after another operation.
+        await read_all(s, "f4.bin")
+        before = len(wire)
+        assert (await s.stat("f3.bin")).size == 1000
+        assert len(wire) > before
+        assert await read_all(s, "big.bin") == big
+        assert await read_all(s, "big.bin", offset=100, length=1000) == big[100:1100]
+        assert await read_all(s, "empty.bin") == b""
+        names = sorted([e.path async for e in s.list("")])
+        assert {"big.bin", "empty.bin", *(f"f{i}.bin" for i in range(6))} <= set(names)
+        assert await s.write("last.bin", pieces(b"end")) == 3
+        assert await read_all(s, "last.bin") == b"end"
+        assert s.usable
+        if store.tls:
+            assert _asked_early(wire) == 0
+        elif fixture == "vsftpd_server":
+            assert store.early_passive_off is None
+            # Uploads, downloads and the listing each asked early.
+            assert _asked_early(wire) >= 15, wire
 
-    run(go)
+    with_session(server, check)
 
 
 async def _held_upload(s: FtpSession, path: str, payload: bytes
@@ -151,46 +146,41 @@ def test_a_command_that_arrives_during_a_transfer(
     after its 226 and opens the next data connection ahead."""
     server = fresh_subdir(request.getfixturevalue(fixture))
 
-    async def go() -> None:
-        store = ftp_store(server)
-        s = await store.connect()
-        try:
-            # A first transfer, so that the session knows its passive mode.
-            assert await s.write("warm.bin", pieces(b"w")) == 1
-            s._drop_ahead()
-            await s._client.settle()
-            payload = b"p" * 200_000
-            wire = _record(s)
-            task, data = await _held_upload(s, "held.bin", payload)
-            if fixture in ANSWER_DURING_TRANSFER:
-                # Keep the upload going (proftpd looks at its control connection between
-                # reads of data) until the refusal was read: bounded by rounds, not by
-                # a clock.
-                for _ in range(3000):
-                    if wire[-2][1] == "EPSV" or task.done():
-                        break
-                    data.write(b"q" * 4096)
-                    await data.drain()
-                    payload += b"q" * 4096
-                    await asyncio.sleep(0.01)
-                assert wire[-2:] == [("send", "EPSV"), ("reply", wire[-1][1])], wire
-                assert wire[-1][1] in (450, 500) and not task.done(), wire
-            data.close()
-            await task
-            assert s.usable
-            if fixture in ANSWER_DURING_TRANSFER:
-                assert store.early_passive_off is not None
-                assert "during a transfer" in store.early_passive_off
-            else:
-                assert store.early_passive_off is None
-                assert s._ahead is not None
-            assert await read_all(s, "held.bin") == payload
-            assert await s.write("after.bin", pieces(b"after")) == 5
-            assert await read_all(s, "after.bin") == b"after"
-        finally:
-            await s.close()
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        # A first transfer, so that the session knows its passive mode.
+        assert await s.write("warm.bin", pieces(b"w")) == 1
+        s._drop_ahead()
+        await s._client.settle()
+        payload = b"p" * 200_000
+        wire = _record(s)
+        task, data = await _held_upload(s, "held.bin", payload)
+        if fixture in ANSWER_DURING_TRANSFER:
+            # Keep the upload going (proftpd looks at its control connection between
+            # reads of data) until the refusal was read: bounded by rounds, not by
+            # a clock.
+            for _ in range(3000):
+                if wire[-2][1] == "EPSV" or task.done():
+                    break
+                data.write(b"q" * 4096)
+                await data.drain()
+                payload += b"q" * 4096
+                await asyncio.sleep(0.01)
+            assert wire[-2:] == [("send", "EPSV"), ("reply", wire[-1][1])], wire
+            assert wire[-1][1] in (450, 500) and not task.done(), wire
+        data.close()
+        await task
+        assert s.usable
+        if fixture in ANSWER_DURING_TRANSFER:
+            assert store.early_passive_off is not None
+            assert "during a transfer" in store.early_passive_off
+        else:
+            assert store.early_passive_off is None
+            assert s._ahead is not None
+        assert await read_all(s, "held.bin") == payload
+        assert await s.write("after.bin", pieces(b"after")) == 5
+        assert await read_all(s, "after.bin") == b"after"
 
-    run(go)
+    with_session(server, check)
 
 
 
@@ -206,27 +196,22 @@ def test_the_stat_that_rode_along_sees_a_change_made_during_the_read(
     os.chown(local, *server.owner)
     os.utime(local, (1_000_000_000, 1_000_000_000))
 
-    async def go() -> None:
-        store = ftp_store(server)
-        s = await store.connect()
-        try:
-            assert await s.write("warm.bin", pieces(b"w")) == 1  # passive mode known
-            assert (await s.stat("moving.bin")).mtime == 1_000_000_000
-            wire = _record(s)
-            got = 0
-            async for piece in s.read("moving.bin"):
-                if not got:
-                    os.utime(local, (1_500_000_000, 1_500_000_000))
-                got += len(piece)
-            assert got == 8 << 20
-            before = len(wire)
-            now = await s.stat("moving.bin")
-            assert len(wire) == before, wire[before:]  # it rode along
-            assert (now.size, now.mtime) == (8 << 20, 1_500_000_000)
-        finally:
-            await s.close()
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        assert await s.write("warm.bin", pieces(b"w")) == 1  # passive mode known
+        assert (await s.stat("moving.bin")).mtime == 1_000_000_000
+        wire = _record(s)
+        got = 0
+        async for piece in s.read("moving.bin"):
+            if not got:
+                os.utime(local, (1_500_000_000, 1_500_000_000))
+            got += len(piece)
+        assert got == 8 << 20
+        before = len(wire)
+        now = await s.stat("moving.bin")
+        assert len(wire) == before, wire[before:]  # it rode along
+        assert (now.size, now.mtime) == (8 << 20, 1_500_000_000)
 
-    run(go)
+    with_session(server, check)
 
 
 @pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
@@ -242,68 +227,63 @@ def test_a_placing_answered_in_the_background(
     hangs it."""
     server = fresh_subdir(request.getfixturevalue(fixture))
 
-    async def go() -> None:
-        store = ftp_store(server)
-        s = await store.connect()
-        try:
-            assert await s.write("t1.part", pieces(b"one")) == 3
-            assert await s.stat("t1.part")  # SITE HELP asked once before (chmod)
-            await s.place("t1.part", "zero.txt", mtime=None, mode=0o640, size=3)
-            assert await s.write("t1.part", pieces(b"one")) == 3
-            await s._client.settle()
-            if s._ahead is not None:
-                await s._ahead  # connected: the next upload need not wait for anything
-            owed_at_send: list[int] = []
-            client = s._client
-            send_many, passive_then = client.send_many, client.passive_then
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        assert await s.write("t1.part", pieces(b"one")) == 3
+        assert await s.stat("t1.part")  # SITE HELP asked once before (chmod)
+        await s.place("t1.part", "zero.txt", mtime=None, mode=0o640, size=3)
+        assert await s.write("t1.part", pieces(b"one")) == 3
+        await s._client.settle()
+        if s._ahead is not None:
+            await s._ahead  # connected: the next upload need not wait for anything
+        owed_at_send: list[int] = []
+        client = s._client
+        send_many, passive_then = client.send_many, client.passive_then
 
-            async def counting(lines: list[str]) -> None:
-                if any(line.startswith("STOR ") for line in lines):
-                    owed_at_send.append(len(client._owed))
-                await send_many(lines)
-
-            async def counting_then(command: str, *, before: tuple[str, ...] = ()
-                                    ) -> tuple[Reply | None, int | None]:
+        async def counting(lines: list[str]) -> None:
+            if any(line.startswith("STOR ") for line in lines):
                 owed_at_send.append(len(client._owed))
-                return await passive_then(command, before=before)
+            await send_many(lines)
 
-            client.send_many = counting  # type: ignore[method-assign]
-            client.passive_then = counting_then  # type: ignore[method-assign]
-            finish = await s.place_started("t1.part", "one.txt", mtime=1_000_000_000,
-                                           mode=0o640, size=3)
-            assert finish is not None
-            # The next upload goes out before the placing's replies were read (nothing
-            # in between waits on the connection: the ahead connection is ready, the
-            # name is in the root).
-            assert await s.write("t2.part", pieces(b"two")) == 3
-            expected = 6 if store.site_chmod else 5  # [CHMOD,] MDTM/MFMT, RNFR, RNTO, 2 checks
-            assert owed_at_send == [expected], owed_at_send
-            await finish()
-            got = await s.stat("one.txt")
-            assert (got.size, got.mtime) == (3, 1_000_000_000)
-            assert await read_all(s, "one.txt") == b"one"
-            with pytest.raises(NotFoundError):
-                await s.stat("t1.part")
-            # Refusals, from the replies alone, as place raises them.
-            missing = await s.place_started("gone.part", "gone.txt", mtime=None, size=3)
-            assert missing is not None
-            with pytest.raises(NotFoundError):
-                await missing()
-            with pytest.raises(NotFoundError):
-                await s.place("gone.part", "gone.txt", mtime=None, size=3)
-            short = await s.place_started("t2.part", "two.txt", mtime=None, size=4)
-            assert short is not None
-            with pytest.raises(TransientError, match="holds 3 bytes of 4"):
-                await short()
-            assert s.usable
-            assert await s.write("t3.part", pieces(b"three")) == 5
-            lost = await s.place_started("t3.part", "three.txt", mtime=None, size=5)
-            assert lost is not None
-            s._client.stream.writer.transport.abort()  # before any reply was read
-            with pytest.raises(TransientError, match="session was lost"):
-                await lost()
-            assert not s.usable
-        finally:
-            await s.close()
+        async def counting_then(command: str, *, before: tuple[str, ...] = ()
+                                ) -> tuple[Reply | None, int | None]:
+            owed_at_send.append(len(client._owed))
+            return await passive_then(command, before=before)
 
-    run(go)
+        client.send_many = counting  # type: ignore[method-assign]
+        client.passive_then = counting_then  # type: ignore[method-assign]
+        finish = await s.place_started("t1.part", "one.txt", mtime=1_000_000_000,
+                                       mode=0o640, size=3)
+        assert finish is not None
+        # The next upload goes out before the placing's replies were read (nothing
+        # in between waits on the connection: the ahead connection is ready, the
+        # name is in the root).
+        assert await s.write("t2.part", pieces(b"two")) == 3
+        expected = 6 if store.site_chmod else 5  # [CHMOD,] MDTM/MFMT, RNFR, RNTO, 2 checks
+        assert owed_at_send == [expected], owed_at_send
+        await finish()
+        got = await s.stat("one.txt")
+        assert (got.size, got.mtime) == (3, 1_000_000_000)
+        assert await read_all(s, "one.txt") == b"one"
+        with pytest.raises(NotFoundError):
+            await s.stat("t1.part")
+        # Refusals, from the replies alone, as place raises them.
+        missing = await s.place_started("gone.part", "gone.txt", mtime=None, size=3)
+        assert missing is not None
+        with pytest.raises(NotFoundError):
+            await missing()
+        with pytest.raises(NotFoundError):
+            await s.place("gone.part", "gone.txt", mtime=None, size=3)
+        short = await s.place_started("t2.part", "two.txt", mtime=None, size=4)
+        assert short is not None
+        with pytest.raises(TransientError, match="holds 3 bytes of 4"):
+            await short()
+        assert s.usable
+        assert await s.write("t3.part", pieces(b"three")) == 5
+        lost = await s.place_started("t3.part", "three.txt", mtime=None, size=5)
+        assert lost is not None
+        s._client.stream.writer.transport.abort()  # before any reply was read
+        with pytest.raises(TransientError, match="session was lost"):
+            await lost()
+        assert not s.usable
+
+    with_session(server, check)
