@@ -22,7 +22,14 @@ from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.scout import SourceScout
 from fsmove.transfers.survey import open_sides
-from fsmove.transfers.tree import TreeRules
+from fsmove.transfers.tree import (
+    PROBE_PREFIX,
+    TreeRules,
+    _probe_token_check,
+    is_own_probe_file,
+    is_probe_leftover,
+    probe_scratch_name,
+)
 from tests.copy_harness import put_files, tree_digests
 from tests.test_march import GATE_LIMIT, MTIME, ListingHook
 
@@ -192,3 +199,91 @@ def test_a_listing_the_scout_abandoned_is_made_by_the_march(tmp_path: Path) -> N
         assert sum(len(p.to_copy) for p in plans) == len(TREE)
 
     asyncio.run(go())
+
+
+class SlowDestination(ListingHook):
+    """A local destination whose capabilities (an FTP store's write probe) come only
+    once its root was listed: a survey that lists the root only after them never ends
+    (``GATE_LIMIT``, then ``waited`` stays False)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, _no_gate)
+        self.root_listed = asyncio.Event()
+        self.waited = False
+
+        class Listed(list[str]):
+            def append(inner, path: str) -> None:
+                super().append(path)
+                if path == "":
+                    self.root_listed.set()
+
+        self.listed = Listed()
+
+    async def capabilities(self) -> Capabilities:
+        try:
+            await asyncio.wait_for(self.root_listed.wait(), GATE_LIMIT)
+        except TimeoutError:
+            pass
+        self.waited = self.root_listed.is_set()
+        return await self.inner.capabilities()
+
+
+def _copy_into(dst_store: object, src: Path) -> object:
+    async def go() -> object:
+        pools = [SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4),
+                 SessionPool(dst_store, max_sessions=4)]  # type: ignore[arg-type]
+        try:
+            return await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                    options=CopyOptions(delete=True)).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+
+    return asyncio.run(go())
+
+
+def test_the_destination_root_is_listed_during_the_survey_and_once(tmp_path: Path) -> None:
+    """The destination's capabilities wait for its root's listing: the survey listed
+    the root meanwhile, the march took that listing (the root listed once), and its
+    decisions came from it (a stale file deleted, an equal one skipped)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, TREE, mtime=MTIME)
+    put_files(None, dst, {"a0/f0.txt": TREE["a0/f0.txt"], "stale.txt": b"old"}, mtime=MTIME)
+    slow = SlowDestination(dst)
+    summary = _copy_into(slow, src)
+    assert slow.waited, "the survey waited for the probe before listing the root"
+    assert summary.status == "ok"  # type: ignore[attr-defined]
+    assert summary.files_copied == len(TREE) - 1  # type: ignore[attr-defined]
+    assert summary.files_deleted == 1  # type: ignore[attr-defined]
+    assert Counter(slow.listed)[""] == 1
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def test_a_destination_root_the_run_made_is_not_listed(tmp_path: Path) -> None:
+    """A first run into a root that does not exist: the copy makes it and never lists
+    it (it is empty), and the copy is whole."""
+    src, dst = tmp_path / "src", tmp_path / "new" / "dst"
+    put_files(None, src, TREE, mtime=MTIME)
+    hook = ListingHook(dst, _no_gate)
+    summary = _copy_into(hook, src)
+    assert summary.status == "ok"  # type: ignore[attr-defined]
+    assert "" not in hook.listed
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def test_the_root_listed_during_the_probe_leaves_the_probe_s_own_files(
+    tmp_path: Path,
+) -> None:
+    """Scratch files of this process's probe (in use while the root is listed) are
+    neither removed nor compared; a killed run's probe leftover is removed."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {"a.txt": b"a"}, mtime=MTIME)
+    own = probe_scratch_name()
+    token = "0123456789ab"
+    leftover = f"{PROBE_PREFIX}{token}-{_probe_token_check(token)}"
+    assert is_probe_leftover(leftover) and not is_own_probe_file(leftover)
+    assert is_own_probe_file(own) and is_own_probe_file(own + ".b")
+    put_files(None, dst, {own: b"01234567", leftover: b"01234567"}, mtime=MTIME)
+    summary = _copy_into(LocalStore(parse_endpoint(str(dst))), src)
+    assert summary.status == "ok"  # type: ignore[attr-defined]
+    assert summary.files_deleted == 0  # type: ignore[attr-defined]
+    assert sorted(p.name for p in dst.iterdir()) == sorted([own, "a.txt"])

@@ -67,7 +67,9 @@ async def march(
     by a dropped connection is tried again under ``retry`` (listings now run while
     files are copied, through the same network trouble). ``listed(path)``: a source
     folder's listing made ahead by the same rules (``scout.py``), taken instead of
-    listing it again; None, or a listing that was cancelled, and the march lists it."""
+    listing it again; None, or a listing that was cancelled, and the march lists it.
+    The destination root's listing made during the survey (``Sides.dst_root_listing``)
+    is taken the same way."""
     concurrency = max(1, listings_at_once)
     pending: asyncio.LifoQueue[_Folder | None] = asyncio.LifoQueue()
     out: asyncio.Queue[FolderPlan | BaseException | None] = asyncio.Queue(maxsize=concurrency)
@@ -82,11 +84,19 @@ async def march(
                 return ahead.result()
         return await list_folder(src, path, skip=src_rules.skips, retry=retry)
 
+    async def list_dst(path: str) -> list[Entry | WalkIssue]:
+        ahead = sides.take_dst_root_listing() if path == "" else None
+        if ahead is not None:
+            await asyncio.wait([ahead])  # as list_src: a cancelled one is listed again
+            if not ahead.cancelled():
+                items: list[Entry | WalkIssue] = ahead.result()
+                return items
+        return await list_folder(dst, path, skip=dst_rules.skips, retry=retry)
+
     async def decide(folder: _Folder) -> FolderPlan:
         src_items, dst_items = await asyncio.gather(
             list_src(folder.path) if folder.in_src else _nothing(),
-            list_folder(dst, folder.path, skip=dst_rules.skips, retry=retry) if folder.in_dst
-            else _nothing(),
+            list_dst(folder.path) if folder.in_dst else _nothing(),
         )
         src_files: list[Entry] = []
         src_dirs: list[str] = []

@@ -2,10 +2,12 @@
 
 The two sides run at once: the source's capabilities and root check together; the
 destination's root looked at meanwhile (a read), then, once the source proved readable,
-made if missing and probed (the write probe: dozens of round trips on FTP). If either
-side fails, the other is cancelled. Nothing is written at the destination before the
-source proved readable; a dry run writes nothing at all (a missing destination root is
-then an empty destination).
+made if missing and probed (the write probe: dozens of round trips on FTP). A root that
+was there is listed while the probe runs (``list_dst_root``: the march takes that
+listing for the root instead of waiting for the probe, then listing); a root this run
+made is empty and not listed at all. If either side fails, the other is cancelled.
+Nothing is written at the destination before the source proved readable; a dry run
+writes nothing at all (a missing destination root is then an empty destination).
 
 The listings themselves are the march's (``march.py``): folder by folder, both sides
 paired, so the first file is decided (and can be copied) long before the last folder
@@ -15,7 +17,9 @@ is listed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .backend import Capabilities
 from .pool import SessionPool
@@ -27,8 +31,27 @@ from .together import run_together
 class Sides:
     src_caps: Capabilities = field(default_factory=Capabilities)
     dst_caps: Capabilities = field(default_factory=Capabilities)
-    #: Whether the destination root exists (False only in a dry run: a copy makes it).
+    #: Whether the destination root held anything before this run: False when it is
+    #: missing (a dry run) or this run made it (empty: nothing there to list).
     dst_root_exists: bool = True
+    #: The destination root's listing, started during the survey (``list_dst_root``);
+    #: the march takes it for the root (``take_dst_root_listing``).
+    dst_root_listing: asyncio.Future[Any] | None = None
+
+    def take_dst_root_listing(self) -> asyncio.Future[Any] | None:
+        """The root listing made during the survey, handed over once."""
+        listing, self.dst_root_listing = self.dst_root_listing, None
+        return listing
+
+    def drop(self) -> None:
+        """Cancel a root listing nobody took (a failed survey or march)."""
+        listing = self.take_dst_root_listing()
+        if listing is None:
+            return
+        if not listing.done():
+            listing.cancel()
+        elif not listing.cancelled():
+            listing.exception()  # retrieved: the run's own error is the one raised
 
     @property
     def mtime_tolerance(self) -> float:
@@ -37,9 +60,12 @@ class Sides:
         return max(self.src_caps.mtime_resolution, self.dst_caps.mtime_resolution, 1.0)
 
 
-async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool) -> Sides:
+async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
+                     list_dst_root: Callable[[], Awaitable[Any]] | None = None) -> Sides:
     """Both sides' capabilities and roots (the source's checked readable, the
-    destination's made unless ``dry_run``)."""
+    destination's made unless ``dry_run``). ``list_dst_root``: lists an existing
+    destination root meanwhile (a read, on a session lent before the capabilities);
+    its future is ``Sides.dst_root_listing``."""
     found = Sides()
     source_ok = asyncio.Event()
 
@@ -55,14 +81,22 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool) -> Si
     async def dst_side() -> None:
         # Looking at the destination root writes nothing: it overlaps the source's checks.
         exists = await root_exists(dst)
+        if exists and list_dst_root is not None:
+            # Listed while the source is checked and the probe runs (the probe's own
+            # files are left out of it: ``tree.is_own_probe_file``).
+            found.dst_root_listing = asyncio.ensure_future(list_dst_root())
         await source_ok.wait()  # not even a probe file on a wrong source password
         if not exists:
-            if dry_run:
-                found.dst_root_exists = False
-            else:
-                # Made before the probe, which can then test writes in it at once.
+            # A dry run leaves it missing; a copy makes it (before the probe, which
+            # then tests writes in it at once): either way there is nothing to list.
+            found.dst_root_exists = False
+            if not dry_run:
                 await create_root(dst)
         found.dst_caps = await dst.capabilities()
 
-    await run_together([src_side(), dst_side()])
+    try:
+        await run_together([src_side(), dst_side()])
+    except BaseException:
+        found.drop()
+        raise
     return found

@@ -143,10 +143,24 @@ def _probe_token_check(token: str) -> str:
                            digest_size=4).hexdigest()
 
 
+#: The tokens of the scratch names this process's probes made. A listing of the
+#: destination root made while its probe runs (the survey lists it meanwhile) drops
+#: those files: they are in use, not a killed run's leftovers to remove.
+_MADE_HERE: set[str] = set()
+
+
 def probe_scratch_name() -> str:
     """A fresh probe scratch file name: ``.fsmove-probe-<token>-<check of the token>``."""
     token = secrets.token_hex(6)
+    _MADE_HERE.add(token)
     return f"{PROBE_PREFIX}{token}-{_probe_token_check(token)}"
+
+
+def is_own_probe_file(path: str) -> bool:
+    """Whether ``path`` is one of the scratch files a probe of this process made (or
+    is making): never a leftover, never the user's."""
+    found = _PROBE_NAME_RE.match(path)
+    return found is not None and found.group(1) in _MADE_HERE
 
 
 def is_probe_leftover(path: str) -> bool:

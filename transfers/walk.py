@@ -39,18 +39,20 @@ class WalkIssue:
 
 async def list_folder(
     pool: SessionPool, directory: str, *, skip: Callable[[Entry], bool] | None = None,
-    retry: RetryPolicy = NO_RETRIES,
+    retry: RetryPolicy = NO_RETRIES, before_capabilities: bool = False,
 ) -> list[Entry | WalkIssue]:
     """The entries directly inside ``directory`` by the walk's rules: hostile names,
     symlinks and special files come out as issues, a listing that fails (for good, or
     still after ``retry``'s attempts on a fresh session) as one ``unreadable`` issue
-    for the folder, a repeated entry once, ``skip`` applied."""
+    for the folder, a repeated entry once, ``skip`` applied. ``before_capabilities``:
+    on a session lent before the store's capabilities are known (``SessionPool``):
+    the destination root listed while its write probe runs."""
     out: list[Entry | WalkIssue] = []
     seen: set[str] = set()
     attempt = 0
     while True:
         try:
-            async with pool.session() as session:
+            async with pool.session(before_capabilities=before_capabilities) as session:
                 entries = [e async for e in session.list(directory)]
             break
         except BackendError as exc:

@@ -53,8 +53,8 @@ from ..scout import SourceScout
 from ..session_count import sessions_for_work, streams_worth_running
 from ..survey import Sides, open_sides
 from ..together import run_together
-from ..tree import TempNames, TreeRules
-from ..walk import WalkIssue
+from ..tree import TempNames, TreeRules, is_own_probe_file
+from ..walk import WalkIssue, list_folder
 from .attempt import Attempts
 from .deletion import delete_files, remove_folders, remove_stale_temps
 from .folders import DestinationFolderError, DestinationFolders
@@ -123,11 +123,29 @@ class CopyEngine:
         """March both sides and collect the whole plan, writing nothing (not even a
         missing destination root, in a dry run). ``fsmove migrate`` shows this as its
         plan."""
-        sides = await open_sides(self.src, self.dst, dry_run=self.opt.dry_run)
+        sides = await self._open_sides(dry_run=self.opt.dry_run)
         plan = CopyPlan(sides=sides)
-        async for folder in self._march(sides):
-            plan.add(folder)
+        try:
+            async for folder in self._march(sides):
+                plan.add(folder)
+        finally:
+            sides.drop()
         return plan
+
+    async def _open_sides(self, *, dry_run: bool) -> Sides:
+        """The survey (``survey.py``), the destination root listed during it."""
+
+        def skips(entry: Entry) -> bool:
+            # This run's probe writes scratch files into the root while it is listed:
+            # in use, not a killed run's leftovers (which the rules remove).
+            return is_own_probe_file(entry.path) or self._dst_rules.skips(entry)
+
+        async def list_root() -> list[Entry | WalkIssue]:
+            return await list_folder(self.dst, "", skip=skips, retry=self.retry,
+                                     before_capabilities=True)
+
+        return await open_sides(self.src, self.dst, dry_run=dry_run,
+                                list_dst_root=list_root)
 
     def _march(self, sides: Sides, scout: SourceScout | None = None
                ) -> AsyncIterator[FolderPlan]:
@@ -163,7 +181,7 @@ class CopyEngine:
                             at_once=self.limits.listings_at_once)
         scouting = asyncio.ensure_future(scout.run())
         try:
-            sides = await open_sides(self.src, self.dst, dry_run=False)
+            sides = await self._open_sides(dry_run=False)
         except BaseException:
             scouting.cancel()
             await asyncio.gather(scouting, return_exceptions=True)
@@ -172,6 +190,7 @@ class CopyEngine:
         try:
             return await self._copy_run(started, sides, scout)
         finally:
+            sides.drop()
             # Stopped above, so at most the listings it had under way are left, each
             # taken by the march by now (or not needed: the run failed): cancelled.
             scouting.cancel()
