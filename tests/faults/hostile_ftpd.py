@@ -92,6 +92,8 @@ class _Switches:
     writable: bool = False
     keep_bytes: int | None = None
     fake_rename: bool = False
+    #: REST is refused ("502"): no ranged reads, no offset writes (APPE still works).
+    refuse_rest: bool = False
     #: MLSD streams lines forever / FEAT's multi-line reply never ends.
     endless_listing: bool = False
     endless_reply: bool = False
@@ -214,6 +216,8 @@ class _Session:
         elif verb == "MDTM":
             ok = isinstance(tree.get(_norm(arg)), HostileFile)
             await self.send("213 20200101000000" if ok else "550 Could not get file time.")
+        elif verb == "REST" and self.core.switches.refuse_rest:
+            await self.send("502 REST not implemented.")
         elif verb == "REST":
             self.rest = int(arg)
             await self.send(f"350 Restart position accepted ({self.rest}).")

@@ -11,12 +11,16 @@ stores a name with a tab under another name ("_" for the tab).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fsmove.transfers.backend import Capabilities, OffsetWrites
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.ftp import FtpStore
 from tests.faults.fsmove_run import FsmoveRunner, check_partial
 from tests.faults.hostile_ftpd import HostileDir, HostileFile, start_hostile_ftpd
 from tests.faults.trees import FAST, write_local
@@ -58,6 +62,43 @@ def test_an_honest_writable_hostile_server_copies(fsmove: FsmoveRunner, tmp_path
         assert run.code == 0, str(run)
         stored = server.files()
     assert stored[b"/a.txt"] == CONTENT and stored[b"/sub/b.txt"] == b"b" * 10
+
+
+def test_a_server_that_refuses_rest_is_probed_right_and_copied_to(
+    fsmove: FsmoveRunner, tmp_path: Path
+) -> None:
+    """The write probe sends REST with its transfer command in one write: a refused
+    REST is followed by the transfer from offset 0, which the probe completes (on its
+    scratch file) and reads as a refusal: no ranged reads, no offset writes but APPE;
+    the sessions stay in step and the copy is whole."""
+    src = tmp_path / "src"
+    write_local(src, {"a.txt": CONTENT, "sub/b.txt": b"b" * 10})
+    tree: dict[bytes, HostileFile | HostileDir] = {b"/": HostileDir(auto=True)}
+    with start_hostile_ftpd(tree, writable=True, refuse_rest=True) as server:
+        caps = asyncio.run(_capabilities(server.url(), server.password))
+        assert caps.offset_writes is OffsetWrites.APPEND and not caps.ranged_read
+        assert any("REST+STOR refused" in note for note in caps.notes), caps.notes
+        fsmove.secret(server.password)
+        run = fsmove.run("copy", str(src), server.url(), "--retries", "1", *FAST,
+                         env={"FSMOVE_DST_PASSWORD": server.password})
+        assert run.code == 0, str(run)
+        stored = server.files()
+    assert stored == {b"/a.txt": CONTENT, b"/sub/b.txt": b"b" * 10}
+
+
+async def _capabilities(url: str, password: str) -> Capabilities:
+    endpoint = parse_endpoint(url)
+    store = FtpStore(endpoint.with_password(password))
+    try:
+        caps = await store.capabilities()
+        session = await store.connect()  # the probe's own session: its clean-up read
+        try:
+            await session.raw_command("NOOP")
+        finally:
+            await session.close()
+        return caps
+    finally:
+        await store.aclose()
 
 
 def test_pure_ftpd_storing_a_tab_name_under_another_name_fails_the_file(

@@ -175,6 +175,22 @@ class ControlSession:
             self._mark_broken("the server closed the session (421)")
         return replies
 
+    async def raw_commands_owed(self, lines: list[str]) -> None:
+        """Several commands sent at once whose replies nobody waits for (the write
+        probe's clean-up): read in the background, the next reply after them (only
+        where the server reads commands in order: ``Features.answered``)."""
+
+        def got(reply: Reply) -> None:
+            if reply.code == 421:
+                self._mark_broken("the server closed the session (421)")
+
+        def failed(exc: BaseException) -> None:
+            self._mark_broken(f"{type(exc).__name__} while a command was answered")
+
+        await self._client.send_many(lines)
+        for _line in lines:
+            self._client.owe(got, failed)
+
     async def _refusal(self, reply: Reply, *, abs_path: str, path: str, action: str
                        ) -> BackendError:
         """The error for a refused command; an ambiguous 550 gets an existence check."""

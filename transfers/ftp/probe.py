@@ -103,9 +103,14 @@ class ProbeTarget(Protocol):
 
     async def raw_commands(self, lines: list[str]) -> list[Reply]: ...
 
-    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply: ...
+    async def raw_commands_owed(self, lines: list[str]) -> None: ...
 
-    async def raw_read_all(self, abs_path: str, *, rest: int = 0) -> bytes | Reply: ...
+    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int,
+                        before: Sequence[str] = (),
+                        before_replies: list[Reply] | None = None) -> Reply: ...
+
+    async def raw_read_all(self, abs_path: str, *, rest: int = 0, before: Sequence[str] = (),
+                           before_replies: list[Reply] | None = None) -> bytes | Reply: ...
 
     async def raw_is_dir(self, abs_path: str) -> bool: ...
 
@@ -150,7 +155,7 @@ async def probe_capabilities(
                 return None
             return await _probe_offset_writes(target, path, io_notes)
         finally:
-            await target.raw_command(f"DELE {path}")
+            await _remove(target, [path], features)
 
     async def renames(on: ProbeTarget) -> tuple[bool, bool]:
         # Its own pair of files: "rename replaces" needs an existing target.
@@ -184,14 +189,25 @@ async def probe_capabilities(
                                    f"{'yes' if method else 'no'}, REST STREAM "
                                    f"{'yes' if features.rest_stream else 'no'})")
                 return method, features.rest_stream
-            method = await _probe_mtime(on, own, features, reads_notes)
-            ranged = await _probe_ranged_read(on, own, reads_notes)
+            if features.answered:
+                # The mtime set and read back ride with the ranged read's transfer.
+                first = _mtime_methods(features)[0]
+                answers: list[Reply] = []
+                ranged = await _probe_ranged_read(
+                    on, own, reads_notes,
+                    before=[f"{first} {format_timeval(PROBE_MTIME)} {own}", f"MDTM {own}"],
+                    before_replies=answers)
+                method = await _probe_mtime(on, own, features, reads_notes,
+                                            first_answers=(answers[0], answers[1]))
+            else:
+                method = await _probe_mtime(on, own, features, reads_notes)
+                ranged = await _probe_ranged_read(on, own, reads_notes)
             beyond = await on.raw_store(own, b"zz", verb="STOR", rest=12)
             if not beyond.is_success():
                 beyond_refused.append(beyond.text)
             return method, ranged
         finally:
-            await on.raw_command(f"DELE {own}")
+            await _remove(on, [own], features)
 
     async def helper_parts() -> tuple[tuple[bool, bool], tuple[str | None, bool]] | None:
         """Renames on one helper, mtimes and reads on the other, both at once; None
@@ -255,10 +271,13 @@ async def probe_capabilities(
 
 
 async def _remove(target: ProbeTarget, paths: list[str], features: Features) -> None:
-    """DELE each of ``paths`` (those that do not exist are refused: fine), in one round
-    trip where the server reads commands in order (FEAT answered)."""
+    """DELE each of ``paths`` (those that do not exist are refused: fine). Where the
+    server reads commands in order (FEAT answered) they go in one write and nobody
+    waits for their replies: the probe's result does not depend on them (a file left
+    behind is a leftover the next copy removes, ``tree.is_probe_leftover``), and the
+    session's next command reads them first."""
     if features.answered:
-        await target.raw_commands([f"DELE {p}" for p in paths])
+        await target.raw_commands_owed([f"DELE {p}" for p in paths])
         return
     for p in paths:
         await target.raw_command(f"DELE {p}")
@@ -288,8 +307,13 @@ def _conservative(features: Features, notes: list[str]) -> Capabilities:
     )
 
 
-async def _probe_ranged_read(target: ProbeTarget, path: str, notes: list[str]) -> bool:
-    got = await target.raw_read_all(path, rest=2)
+async def _probe_ranged_read(target: ProbeTarget, path: str, notes: list[str], *,
+                             before: Sequence[str] = (),
+                             before_replies: list[Reply] | None = None) -> bool:
+    """``REST 2`` + ``RETR`` returns the tail (``before``: commands sent in the same
+    write, their replies appended to ``before_replies``)."""
+    got = await target.raw_read_all(path, rest=2, before=before,
+                                    before_replies=before_replies)
     if got == b"234567":
         notes.append("REST+RETR: ranged reads work")
         return True
@@ -329,14 +353,19 @@ async def _probe_rename(
     target: ProbeTarget, path: str, other: str, features: Features, notes: list[str]
 ) -> tuple[bool, bool]:
     await target.raw_store(other, b"z", verb="STOR", rest=0)
-    if features.answered:
-        # RNFR and RNTO in one round trip (a refused RNFR makes RNTO fail: "bad sequence").
+    size: Reply | None = None
+    if features.answered and features.size:
+        # RNFR, RNTO and the target's SIZE in one round trip (a refused RNFR makes RNTO
+        # fail: "bad sequence"; SIZE then finds the target's own 8 bytes).
+        rnfr, rnto, size = await target.raw_commands(
+            [f"RNFR {other}", f"RNTO {path}", f"SIZE {path}"])
+    elif features.answered:
         rnfr, rnto = await target.raw_commands([f"RNFR {other}", f"RNTO {path}"])
     else:
         rnfr = await target.raw_command(f"RNFR {other}")
         rnto = await target.raw_command(f"RNTO {path}") if rnfr.code == 350 else rnfr
     if rnfr.code == 350:
-        if rnto.is_success() and await _holds_one_byte(target, path, features):
+        if rnto.is_success() and await _holds_one_byte(target, path, features, size):
             notes.append("rename replaces an existing target")
             return True, True
         notes.append(f"rename over an existing file refused ({rnto.text!r}): "
@@ -354,22 +383,37 @@ async def _probe_rename(
     return False, False
 
 
-async def _holds_one_byte(target: ProbeTarget, path: str, features: Features) -> bool:
+async def _holds_one_byte(target: ProbeTarget, path: str, features: Features,
+                          size: Reply | None = None) -> bool:
     """Whether ``path`` now holds the renamed one-byte file (b"z"), not the 8 bytes it
-    held: SIZE where FEAT offers it (one round trip), else read it back."""
+    held: SIZE where FEAT offers it (``size``: its reply, already asked), else read it
+    back."""
+    if size is not None:
+        return size.code == 213 and size.last.strip() == "1"
     if features.size:
         reply = await target.raw_command(f"SIZE {path}")
         return reply.code == 213 and reply.last.strip() == "1"
     return await target.raw_read_all(path) == b"z"
 
 
+def _mtime_methods(features: Features) -> list[str]:
+    """How to set an mtime, in the order tried: MFMT where FEAT lists it, then
+    vsftpd's ``MDTM <time> <path>``."""
+    return ["MFMT", "MDTM"] if features.mfmt else ["MDTM"]
+
+
 async def _probe_mtime(
-    target: ProbeTarget, path: str, features: Features, notes: list[str]
+    target: ProbeTarget, path: str, features: Features, notes: list[str], *,
+    first_answers: tuple[Reply, Reply] | None = None,
 ) -> str | None:
+    """The first method that sets an mtime that reads back. ``first_answers``: the
+    replies to the first method's set and read-back, already asked (pipelined with
+    another command)."""
     stamp = format_timeval(PROBE_MTIME)
-    methods = ["MFMT", "MDTM"] if features.mfmt else ["MDTM"]
-    for method in methods:
-        if features.answered:
+    for method in _mtime_methods(features):
+        if first_answers is not None:
+            (reply, check), first_answers = first_answers, None
+        elif features.answered:
             # Set and read back in one round trip: a refused set leaves the file's own
             # time, which the check then does not find.
             reply, check = await target.raw_commands([f"{method} {stamp} {path}",

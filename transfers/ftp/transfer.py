@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from ..backend import TransientError
 from .client import DATA_BUFFER, ProtocolError, Reply
@@ -412,52 +413,71 @@ class TransferSession(ControlSession):
     async def _read_block(self, reader: DataStream) -> bytes:
         return await reader.read(DATA_BUFFER, self._client.timeout)
 
-    async def _raw_start(self, abs_path: str, *, verb: str, rest: int
-                         ) -> tuple[DataStream, DataStream] | Reply:
-        """PASV/EPSV, connect, [REST,] ``verb``: the data streams once the server
-        accepted it (TLS set up), or the refusal (the data connection then closed).
+    async def _raw_start(
+        self, abs_path: str, *, verb: str, rest: int, before: Sequence[str] = (),
+        before_replies: list[Reply] | None = None,
+    ) -> tuple[DataStream, DataStream, Reply | None] | Reply:
+        """``before`` (their replies appended to ``before_replies``), PASV/EPSV, connect,
+        [REST,] ``verb``: the data streams once the server accepted ``verb`` (TLS set
+        up), with the REST refusal if REST was refused, else the refusal (the data
+        connection then closed). For the write probe only: its scratch files.
 
-        Where the server reads commands in order and the passive mode is known, the
-        command after EPSV rides in the same write (the write probe's transfers, one
-        round trip less each): ``REST`` (its 350 read before ``verb`` goes out; an
-        ``EPSV`` refused with it is followed by ``REST 0``, so no offset is left
-        pending), or ``verb`` itself without ``REST``."""
+        Where the server reads commands in order and the passive mode is known, every
+        command goes in one write (one round trip for them all). A REST refused there
+        is followed by ``verb`` from offset 0: on a scratch file that only changes its
+        content, so the transfer runs (the caller sends or drains its data) and the
+        refusal comes back with the streams. Elsewhere one command at a time, and
+        ``verb`` is not sent after a refused REST."""
         await self._fresh_passive()
         client = self._client
-        ride = (f"REST {rest}" if rest else f"{verb} {abs_path}") if (
-            self._pipelining and client.passive_mode is not None) else None
-        if ride is None:
+        replies = before_replies if before_replies is not None else []
+        if not (self._pipelining and client.passive_mode is not None):
+            for line in before:
+                replies.append(await self.raw_command(line))
             refusal, port = await client.passive()
-        else:
-            refusal, port = await client.passive_then(ride)
-            if refusal is not None and rest:
-                await self.raw_command("REST 0")
-        if refusal is not None or port is None:
-            assert refusal is not None
-            return refusal
-        if ride is not None and rest:
-            reply = await client.reply()
-            if reply.code != 350:
-                return reply  # no transfer command sent; the passive port goes unused
+            if refusal is not None or port is None:
+                assert refusal is not None
+                return refusal
+            reader, writer = await client.open_data(port)
+            try:
+                if rest:
+                    reply = await self.raw_command(f"REST {rest}")
+                    if reply.code != 350:
+                        writer.close()
+                        return reply
+                reply = await self.raw_command(f"{verb} {abs_path}")
+                if not reply.is_preliminary():
+                    writer.close()
+                    return reply
+                await client.start_data_tls(writer)
+            except BaseException:
+                writer.close()
+                raise
+            return reader, writer, None
+        mode = client.passive_mode
+        await client.send_many([*before, mode, *([f"REST {rest}"] if rest else []),
+                                f"{verb} {abs_path}"])
+        for _line in before:
+            replies.append(await client.reply())
+        passive = await client.reply()
+        port = client.passive_port(passive)
+        rest_reply = await client.reply() if rest else None
+        if port is None:
+            await client.final_reply()  # the transfer command's refusal (no port)
+            if rest_reply is not None and rest_reply.code == 350:
+                await self.raw_command("REST 0")  # no offset left pending
+            return passive
+        refused_rest = rest_reply if rest_reply is not None and rest_reply.code != 350 \
+            else None
         try:
             reader, writer = await client.open_data(port)
         except OSError:
-            if ride is None or rest:
-                raise
-            reply = await client.reply()  # the pipelined command's refusal, if it was
+            reply = await client.reply()  # the transfer command's refusal, if it was
             if reply.is_preliminary() or reply.is_success():
                 raise
             return reply
         try:
-            if ride is None and rest:
-                reply = await self.raw_command(f"REST {rest}")
-                if reply.code != 350:
-                    writer.close()
-                    return reply
-            if ride is None or rest:
-                reply = await self.raw_command(f"{verb} {abs_path}")
-            else:
-                reply = await client.reply()
+            reply = await client.reply()
             if not reply.is_preliminary():
                 writer.close()
                 return reply
@@ -465,28 +485,36 @@ class TransferSession(ControlSession):
         except BaseException:
             writer.close()
             raise
-        return reader, writer
+        return reader, writer, refused_rest
 
-    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int) -> Reply:
-        """Upload ``payload`` with STOR/APPE (REST first if ``rest``); the final reply, or
-        the refusal."""
-        started = await self._raw_start(abs_path, verb=verb, rest=rest)
+    async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int,
+                        before: Sequence[str] = (),
+                        before_replies: list[Reply] | None = None) -> Reply:
+        """Upload ``payload`` with STOR/APPE (REST first if ``rest``; ``before`` as
+        ``_raw_start``); the final reply, or the refusal (a refused REST's even when
+        the payload then went from offset 0)."""
+        started = await self._raw_start(abs_path, verb=verb, rest=rest, before=before,
+                                        before_replies=before_replies)
         if isinstance(started, Reply):
             return started
-        _reader, writer = started
+        _reader, writer, refused_rest = started
         try:
             writer.write(payload)
             await asyncio.wait_for(writer.drain(), self._client.timeout)
         finally:
             writer.close()
-        return await self._client.final_reply()
+        final = await self._client.final_reply()
+        return refused_rest if refused_rest is not None else final
 
-    async def raw_read_all(self, abs_path: str, *, rest: int = 0) -> bytes | Reply:
-        """A whole (small) file from ``rest``, or the refusal reply."""
-        started = await self._raw_start(abs_path, verb="RETR", rest=rest)
+    async def raw_read_all(self, abs_path: str, *, rest: int = 0, before: Sequence[str] = (),
+                           before_replies: list[Reply] | None = None) -> bytes | Reply:
+        """A whole (small) file from ``rest`` (``before`` as ``_raw_start``), or the
+        refusal reply (a refused REST's even when the file was then read from 0)."""
+        started = await self._raw_start(abs_path, verb="RETR", rest=rest, before=before,
+                                        before_replies=before_replies)
         if isinstance(started, Reply):
             return started
-        reader, writer = started
+        reader, writer, refused_rest = started
         try:
             parts = []
             while chunk := await self._read_block(reader):
@@ -494,6 +522,8 @@ class TransferSession(ControlSession):
         finally:
             writer.close()
         final = await self._client.final_reply()
+        if refused_rest is not None:
+            return refused_rest
         return b"".join(parts) if final.is_success() else final
 
     async def _after_failed_transfer(
