@@ -19,6 +19,7 @@ from fsmove.transfers.backend import (
     BackendError,
     Capabilities,
     ConnectError,
+    Entry,
     EntryKind,
     NotFoundError,
     OffsetWrites,
@@ -151,6 +152,43 @@ def test_probe_of_a_missing_root_is_not_cached(
         return before, (await store.capabilities()).offset_writes
 
     assert run(go) == (OffsetWrites.NONE, OffsetWrites.ANY)
+
+
+@pytest.mark.parametrize("fixture", sorted(REAL_SERVERS))
+def test_a_root_s_stat_tells_folder_file_and_missing_and_stays_in_step(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """A store's root checked in one round trip where the server pipelines (SIZE, MDTM
+    and the CWD there and back in one write): a folder, a file and a missing root each
+    come out right, and the session answers the next command in step."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+    make_tree(server, {"d/x.txt": b"x", "f.txt": b"12345"})
+
+    async def stat_root(sub: str) -> Entry | type[NotFoundError]:
+        store = ftp_store(server, url=server.url(sub, with_password=True))
+        session = await store.connect()
+        try:
+            try:
+                found: Entry | type[NotFoundError] = await session.stat("")
+            except NotFoundError:
+                found = NotFoundError
+            # In step: the next command gets its own answer, from the login folder.
+            assert (await session.raw_command("PWD")).code == 257
+            assert (await session.raw_command("CWD .")).code == 250
+            return found
+        finally:
+            await session.close()
+            await store.aclose()
+
+    async def go() -> None:
+        folder = await stat_root("d")
+        assert isinstance(folder, Entry) and folder.kind is EntryKind.DIR
+        file = await stat_root("f.txt")
+        assert isinstance(file, Entry) and (file.kind, file.size) == (EntryKind.FILE, 5)
+        assert await stat_root("missing") is NotFoundError
+
+    run(go)
 
 
 # -- ranged reads and ABOR -------------------------------------------------------------------

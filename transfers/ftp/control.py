@@ -225,14 +225,27 @@ class ControlSession:
                     self._home = "/"
         back: Reply | None = None
         if self._pipelining:
-            reply, back = await self.raw_commands([f"CWD {abs_path}", f"CWD {self._home}"])
+            reply, back = await self.raw_commands(self.folder_check_lines(abs_path))
         else:
             reply = await self.raw_command(f"CWD {abs_path}")
+        return await self.folder_check_result(abs_path, reply, back)
+
+    def folder_check_lines(self, abs_path: str) -> list[str]:
+        """The CWD there and back of a folder check, to send in one write (pipelining
+        servers; the login folder known: ``raw_is_dir`` asks it otherwise)."""
+        assert self._home is not None
+        return [f"CWD {abs_path}", f"CWD {self._home}"]
+
+    async def folder_check_result(self, abs_path: str, reply: Reply, back: Reply | None
+                                  ) -> bool:
+        """What the CWD there (``reply``) and back (``back``; None: not sent yet, and
+        only sent if the first one worked) say: a folder, or not; a 4xx raises."""
         if not reply.is_success():
             if 400 <= reply.code < 500:
                 raise reply_error(reply, where=self.where, action="check folder", path=abs_path)
             return False
         if back is None:
+            assert self._home is not None
             back = await self.raw_command(f"CWD {self._home}")
         if not back.is_success():
             self._mark_broken("cannot restore the working directory")

@@ -90,6 +90,17 @@ class FolderSession(TransferSession):
             # Asked along with this session's download of the file, after its last
             # byte (file_io.py): the same answers a round trip later would give.
             size_reply, mdtm_reply = after[1]
+        elif path == "" and self._pipelining and self._home is not None:
+            # A root is a folder far more often than not: the folder check (CWD there
+            # and back) goes in the same write, one round trip for the whole stat.
+            size_reply, mdtm_reply, there, back = await self.raw_commands(
+                [f"SIZE {abs_path}", f"MDTM {abs_path}", *self.folder_check_lines(abs_path)])
+            if size_reply.code != 213 and not (
+                    size_reply.code in (421, 530) or 400 <= size_reply.code < 500):
+                if await self.folder_check_result(abs_path, there, back):
+                    return Entry(path=path, kind=EntryKind.DIR)
+                raise NotFoundError(f"stat {path!r} on {self.where}: no such file or "
+                                    f"folder (server replied {size_reply.text!r})", path=path)
         else:
             # Both single-file commands in one write, one round trip.
             await self._client.send_many([f"SIZE {abs_path}", f"MDTM {abs_path}"])
