@@ -94,6 +94,8 @@ class _Switches:
     fake_rename: bool = False
     #: REST is refused ("502"): no ranged reads, no offset writes (APPE still works).
     refuse_rest: bool = False
+    #: FEAT lists EPSV, which is then refused ("500"); PASV works.
+    refuse_epsv: bool = False
     #: MLSD streams lines forever / FEAT's multi-line reply never ends.
     endless_listing: bool = False
     endless_reply: bool = False
@@ -195,7 +197,9 @@ class _Session:
             await self.endless(b"211-Features:", b" MLST type*;size*;modify*;" + b"x" * 100)
         elif verb == "FEAT":
             await self.send(b"211-Features:\r\n MLST type*;size*;modify*;\r\n SIZE\r\n MDTM"
-                            b"\r\n REST STREAM\r\n UTF8\r\n211 End")
+                            b"\r\n REST STREAM\r\n UTF8\r\n EPSV\r\n PASV\r\n211 End")
+        elif verb == "EPSV" and self.core.switches.refuse_epsv:
+            await self.send("500 EPSV not understood.")
         elif verb in ("OPTS", "TYPE", "NOOP", "MODE", "STRU"):
             await self.send("200 ok")
         elif verb == "SYST":
