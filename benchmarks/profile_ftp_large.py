@@ -135,8 +135,11 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
     if cprofile is not None:
         argv = [sys.executable, "-c", _CPROFILE_ENTRY, str(cprofile), *argv[3:]]
     elif spy is not None:
-        argv = ["py-spy", "record", "--idle", "--format", "raw", "-o", str(spy), "--",
-                *argv]
+        # 250 samples a second (py-spy's default 100 leaves a 3 s run ~300 samples);
+        # FSMOVE_SPY_BUSY=1: CPU samples only (no --idle), for where the CPU goes.
+        idle = [] if os.environ.get("FSMOVE_SPY_BUSY") == "1" else ["--idle"]
+        argv = ["py-spy", "record", *idle, "--rate", "250", "--format", "raw",
+                "-o", str(spy), "--", *argv]
     elif wrap:
         argv = [*wrap.split(), *argv]
     # The variant's fsmove first; this checkout after it for benchmarks.ftp_command_log.
