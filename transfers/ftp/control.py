@@ -291,12 +291,17 @@ class ControlSession:
         self._drop_ahead()
         if self._broken is None and self._busy is None:
             try:
-                # Said, not awaited: the reply (221) would cost a round trip per
-                # session at the end of every run and changes nothing.
                 async with asyncio.timeout(min(5.0, self._client.timeout)):
+                    if self._client.owes:
+                        # Replies owed (the write probe's clean-up, a placing): read
+                        # first, so what they answer is done before this run ends
+                        # (they arrived long ago, as a rule: no round trip).
+                        await self._client.settle()
+                    # Said, not awaited: the reply (221) would cost a round trip per
+                    # session at the end of every run and changes nothing.
                     await self._client.send("QUIT")
-            except (*NETWORK_ERRORS, asyncio.CancelledError):
-                pass
+            except (Exception, asyncio.CancelledError):
+                pass  # closing anyway: what broke is the next session's concern
         self._client.close()
 
 
