@@ -188,14 +188,17 @@ class FtpStore:
         else:
             client = FtpClient(timeout=self.timeout)
         try:
-            # asyncio.timeout, not wait_for: wait_for (Python 3.11) runs the login as a
-            # task of its own, and when it is cancelled in the turn that task fails
-            # (aioftp's own wait_for around the connect then raises the failure instead
-            # of the cancel), it only waits for that task, never reads its error: it was
-            # printed at exit as "Task exception was never retrieved" with a traceback
-            # (seen once in CI, an unknown host, tests/security/test_connect_errors.py).
-            async with asyncio.timeout(self.timeout * 3):
-                await self._log_in(client)
+            # The login in a task of its own under wait_for: a cancel of this task is
+            # then always honoured, even when aioftp's own wait_for around the connect
+            # swallows the one it gets (it returns a connect that completed in the
+            # same turn; asyncio.timeout here let such a cancelled reader go on and
+            # hang on its queue: tests/test_resume.py, network cuts, loaded machine).
+            # wait_for only waits for a task it cancelled and never reads its error:
+            # ``_seen`` does, else Python prints it at exit as "Task exception was
+            # never retrieved" (seen once in CI: tests/security/test_connect_errors.py).
+            login = asyncio.ensure_future(self._log_in(client))
+            login.add_done_callback(_seen)
+            await asyncio.wait_for(login, self.timeout * 3)
         except BaseException as exc:
             client.close()
             if isinstance(exc, Exception) and not isinstance(exc, BackendError):
@@ -364,3 +367,10 @@ class FtpStore:
             if isinstance(got, FtpClient):  # done before the cancel came
                 got.close()
         await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)
+
+
+def _seen(task: asyncio.Future[None]) -> None:
+    """Mark a finished login's failure as read (whoever awaits it still gets it)."""
+    if not task.cancelled():
+        task.exception()
+
