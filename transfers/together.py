@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["run_together"]
+__all__ = ["mark_seen", "run_together"]
+
+
+def mark_seen(future: asyncio.Future[Any]) -> None:
+    """A done callback: mark a finished future's failure as retrieved, so Python never
+    prints it as "exception was never retrieved" (whoever awaits it still gets it)."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def run_together(aws: Iterable[Awaitable[T]]) -> list[T]:

@@ -8,6 +8,7 @@ import asyncio
 
 from ..backend import BackendError, NoSpaceError, PermanentError, parent_of
 from ..pool import SessionPool
+from ..together import mark_seen
 
 
 class DestinationFolderError(PermanentError):
@@ -48,7 +49,7 @@ class DestinationFolders:
             task = asyncio.ensure_future(self._make(d))
             # A waiter cancelled before the task ends (the copy stopping) detaches from
             # it; its failure is still taken here, never left "never retrieved".
-            task.add_done_callback(_retrieve)
+            task.add_done_callback(mark_seen)
             self._tasks[d] = task
         try:
             await asyncio.shield(task)
@@ -75,9 +76,3 @@ class DestinationFolders:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _retrieve(task: asyncio.Future[None]) -> None:
-    """Mark a finished task's failure as seen (it is reported by whoever awaited it)."""
-    if not task.cancelled():
-        task.exception()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import aioftp
 from aioftp.common import Code
 
+from ..together import mark_seen
 from .data import DataStream, open_data_stream
 
 #: StreamReader buffer limit of data connections (the default, 64 KiB, makes reads small).
@@ -65,12 +66,6 @@ class Reply:
 
     def is_success(self) -> bool:
         return 200 <= self.code < 300
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    """Mark a background reply reader's error as seen (the next reply() raises it)."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _split_line(text: str) -> tuple[Code, str]:
@@ -177,7 +172,7 @@ class FtpClient(aioftp.Client):
         self._owed.append((handler, on_error))
         if self._settling is None or self._settling.done():
             self._settling = asyncio.ensure_future(self._settle_owed())
-            self._settling.add_done_callback(_retrieve)
+            self._settling.add_done_callback(mark_seen)
 
     async def _settle_owed(self) -> None:
         try:

@@ -28,6 +28,7 @@ from ..backend import (
     link_refusal,
     parent_of,
 )
+from ..together import mark_seen
 from .client import Reply
 from .errors import error_for_550, looks_denied, looks_missing, reply_error
 from .file_io import FileSession
@@ -46,11 +47,6 @@ def _placing_batch(abs_src: str, abs_dst: str, chmod: str | None, method: str | 
     if chmod is not None:
         lines.insert(0, chmod)
     return lines
-
-
-def _retrieved(future: asyncio.Future[list[Reply]]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 class FtpSession(FileSession):
@@ -212,7 +208,7 @@ class FtpSession(FileSession):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Reply]] = loop.create_future()
         # A copy stopped meanwhile (a signal) never awaits it: its error is not news.
-        done.add_done_callback(_retrieved)
+        done.add_done_callback(mark_seen)
         replies: list[Reply] = []
         async with self._op("rename", temp):
             chmod = await self._chmod_line(mode, abs_src)

@@ -26,6 +26,7 @@ from dataclasses import replace
 
 from ..backend import BackendError, Capabilities, check_relpath
 from ..endpoint import Endpoint
+from ..together import mark_seen
 from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
 from .probe import (
@@ -194,10 +195,10 @@ class FtpStore:
             # same turn; asyncio.timeout here let such a cancelled reader go on and
             # hang on its queue: tests/test_resume.py, network cuts, loaded machine).
             # wait_for only waits for a task it cancelled and never reads its error:
-            # ``_seen`` does, else Python prints it at exit as "Task exception was
+            # ``mark_seen`` does, else Python prints it at exit as "Task exception was
             # never retrieved" (seen once in CI: tests/security/test_connect_errors.py).
             login = asyncio.ensure_future(self._log_in(client))
-            login.add_done_callback(_seen)
+            login.add_done_callback(mark_seen)
             await asyncio.wait_for(login, self.timeout * 3)
         except BaseException as exc:
             client.close()
@@ -367,10 +368,3 @@ class FtpStore:
             if isinstance(got, FtpClient):  # done before the cancel came
                 got.close()
         await asyncio.gather(*(s.close() for s in spares), return_exceptions=True)
-
-
-def _seen(task: asyncio.Future[None]) -> None:
-    """Mark a finished login's failure as read (whoever awaits it still gets it)."""
-    if not task.cancelled():
-        task.exception()
-
