@@ -17,6 +17,7 @@ sat idle before lending it again, as rclone does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -290,7 +291,8 @@ class ControlSession:
         self._closed = True
         self._drop_ahead()
         if self._broken is None and self._busy is None:
-            try:
+            # Closing anyway: whatever breaks here is no one's concern any more.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 async with asyncio.timeout(min(5.0, self._client.timeout)):
                     if self._client.owes:
                         # Replies owed (the write probe's clean-up, a placing): read
@@ -300,8 +302,6 @@ class ControlSession:
                     # Said, not awaited: the reply (221) would cost a round trip per
                     # session at the end of every run and changes nothing.
                     await self._client.send("QUIT")
-            except (Exception, asyncio.CancelledError):
-                pass  # closing anyway: what broke is the next session's concern
         self._client.close()
 
 
