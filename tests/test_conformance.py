@@ -29,7 +29,6 @@ from fsmove.transfers.backend import (
     UnsupportedError,
 )
 from fsmove.transfers.pool import SessionPool
-from fsmove.transfers.tree import is_probe_leftover
 from fsmove.transfers.walk import walk
 from tests.conformance_stores import (
     CANNOT,
@@ -430,15 +429,11 @@ def test_walk_through_pool(target: Target) -> None:
     async def go() -> list[str]:
         pool = SessionPool(target.store(), max_sessions=3)
         try:
-            # A writable FTP store's probe sends its scratch files' DELEs without
-            # waiting for them (probe.py): right after it, the raw walk may still see
-            # them; every tree rule knows them (tree.is_probe_leftover).
             return sorted(
                 [
                     e.path
                     async for e in walk(pool)
                     if isinstance(e, Entry) and e.kind is EntryKind.FILE
-                    and not is_probe_leftover(e.path)
                 ]
             )
         finally:

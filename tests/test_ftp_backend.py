@@ -116,8 +116,6 @@ def test_probe_finds_each_servers_semantics(
         try:
             return await store.capabilities()
         finally:
-            # The probe's clean-up is sent, not waited for: closing its sessions reads
-            # the answers first (the scratch files are gone once the store is closed).
             await store.aclose()
 
     caps = run(probe)

@@ -176,22 +176,6 @@ class ControlSession:
             self._mark_broken("the server closed the session (421)")
         return replies
 
-    async def raw_commands_owed(self, lines: list[str]) -> None:
-        """Several commands sent at once whose replies nobody waits for (the write
-        probe's clean-up): read in the background, the next reply after them (only
-        where the server reads commands in order: ``Features.answered``)."""
-
-        def got(reply: Reply) -> None:
-            if reply.code == 421:
-                self._mark_broken("the server closed the session (421)")
-
-        def failed(exc: BaseException) -> None:
-            self._mark_broken(f"{type(exc).__name__} while a command was answered")
-
-        await self._client.send_many(lines)
-        for _line in lines:
-            self._client.owe(got, failed)
-
     async def _refusal(self, reply: Reply, *, abs_path: str, path: str, action: str
                        ) -> BackendError:
         """The error for a refused command; an ambiguous 550 gets an existence check."""
@@ -295,9 +279,9 @@ class ControlSession:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 async with asyncio.timeout(min(5.0, self._client.timeout)):
                     if self._client.owes:
-                        # Replies owed (the write probe's clean-up, a placing): read
-                        # first, so what they answer is done before this run ends
-                        # (they arrived long ago, as a rule: no round trip).
+                        # Replies owed (a placing's, a port asked ahead): read first,
+                        # so what they answer is done before this run ends (they
+                        # arrived long ago, as a rule: no round trip).
                         await self._client.settle()
                     # Said, not awaited: the reply (221) would cost a round trip per
                     # session at the end of every run and changes nothing.

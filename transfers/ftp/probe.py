@@ -103,8 +103,6 @@ class ProbeTarget(Protocol):
 
     async def raw_commands(self, lines: list[str]) -> list[Reply]: ...
 
-    async def raw_commands_owed(self, lines: list[str]) -> None: ...
-
     async def raw_store(self, abs_path: str, payload: bytes, *, verb: str, rest: int,
                         before: Sequence[str] = (),
                         before_replies: list[Reply] | None = None) -> Reply: ...
@@ -271,13 +269,13 @@ async def probe_capabilities(
 
 
 async def _remove(target: ProbeTarget, paths: list[str], features: Features) -> None:
-    """DELE each of ``paths`` (those that do not exist are refused: fine). Where the
-    server reads commands in order (FEAT answered) they go in one write and nobody
-    waits for their replies: the probe's result does not depend on them (a file left
-    behind is a leftover the next copy removes, ``tree.is_probe_leftover``), and the
-    session's next command reads them first."""
+    """DELE each of ``paths`` (those that do not exist are refused: fine), in one round
+    trip where the server reads commands in order (FEAT answered). Their replies are
+    awaited: sent without waiting (one round trip less at the probe's end), the scratch
+    files outlived the probe on the server, and a listing on another session right
+    after it showed them (measured, then undone in session 10)."""
     if features.answered:
-        await target.raw_commands_owed([f"DELE {p}" for p in paths])
+        await target.raw_commands([f"DELE {p}" for p in paths])
         return
     for p in paths:
         await target.raw_command(f"DELE {p}")
