@@ -4,6 +4,7 @@ and ignored by verify, while a user's look-alike file stays a normal file."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from fsmove.cli import app
+from fsmove.transfers.backend import Entry
+from fsmove.transfers.ftp.client import FtpClient
 from fsmove.transfers.tree import is_probe_leftover, probe_scratch_name
+from tests.conformance_stores import store_for
 from tests.copy_harness import Side, put_files, run_copy_subprocess, side_for, tree_digests
 from tests.servers import RunningServer, make_tree, start_vsftpd
 
@@ -88,3 +92,43 @@ def _sftp_view(sshd: RunningServer, ftp: RunningServer) -> RunningServer:
     from dataclasses import replace
 
     return replace(sshd, root=ftp.root, url_path=str(ftp.root))
+
+
+def test_a_listing_asks_no_time_of_a_probe_s_scratch_file(
+    vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """vsftpd lists with LIST, whose times are imprecise: each file's exact time is
+    asked with MDTM, but not a probe scratch file's (never compared, only left out or
+    removed; the copy lists the root while its own probe runs, and that MDTM was a
+    round trip before the first file). A look-alike user file is still asked."""
+    ftp = fresh_subdir(vsftpd_server)
+    scratch = probe_scratch_name()
+    make_tree(ftp, {scratch: b"01234567", "a.txt": b"a",
+                    ".fsmove-probe-notes.txt": b"the user's own file"})
+    sent: list[str] = []
+    send_many = FtpClient.send_many
+
+    async def recorded(self: FtpClient, lines: list[str]) -> None:
+        sent.extend(lines)
+        await send_many(self, lines)
+
+    monkeypatch.setattr(FtpClient, "send_many", recorded)
+
+    async def go() -> list[Entry]:
+        store = store_for(ftp)
+        try:
+            session = await store.connect()
+            try:
+                return [e async for e in session.list("")]
+            finally:
+                await session.close()
+        finally:
+            await store.aclose()
+
+    listed = asyncio.run(go())
+    assert sorted(e.path for e in listed) == sorted(
+        [scratch, "a.txt", ".fsmove-probe-notes.txt"])
+    asked = [line.rsplit("/", 1)[-1] for line in sent if line.startswith("MDTM ")]
+    assert sorted(asked) == [".fsmove-probe-notes.txt", "a.txt"]

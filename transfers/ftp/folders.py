@@ -31,6 +31,7 @@ from ..backend import (
     link_refusal,
     parent_of,
 )
+from ..tree import is_probe_leftover
 from .client import ProtocolError
 from .errors import reply_error
 from .listing import (
@@ -270,7 +271,11 @@ class FolderSession(TransferSession):
         oldest one is answered)."""
         if not self._features.mdtm:
             return entries
-        files = [i for i, e in enumerate(entries) if e.kind is EntryKind.FILE]
+        # A write probe's scratch file needs no time: it is never compared, only left
+        # out or removed (and the one of a probe still running, listed in the root
+        # while it runs, cost a round trip before the first file was decided).
+        files = [i for i, e in enumerate(entries)
+                 if e.kind is EntryKind.FILE and not is_probe_leftover(e.path)]
         windows = [files[at : at + MDTM_WINDOW] for at in range(0, len(files), MDTM_WINDOW)]
         out = list(entries)
         sent = 0
