@@ -79,6 +79,22 @@ def _corpus(src_root: Path, files: int, size: int, owner: tuple[int, int]) -> No
         os.chown(path, *owner)
 
 
+def _put_tree(tree: Path, src_root: Path, owner: tuple[int, int]) -> None:
+    """``tree`` copied into the source server's root (its files and folders owned by
+    the server's account), whatever was there removed first."""
+    _empty(src_root)
+    shutil.copytree(tree, src_root, dirs_exist_ok=True, symlinks=True)
+    for dirpath, dirs, files in os.walk(src_root):
+        for name in dirs + files:
+            os.lchown(os.path.join(dirpath, name), *owner)
+
+
+def _sizes(root: Path) -> dict[str, int]:
+    """Relative path -> size of every regular file below ``root``."""
+    return {p.relative_to(root).as_posix(): p.stat().st_size
+            for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
 def _empty(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir():
@@ -184,6 +200,9 @@ def main() -> int:
                         help="log every FTP command and reply of the first variant's "
                         "first run to this file (benchmarks/ftp_command_log.py) and "
                         "print a summary per half second; that run is not counted")
+    parser.add_argument("--tree", type=Path,
+                        help="copy this local tree (put on the source server) instead of "
+                        "--files generated files (e.g. a benchmark corpus)")
     parser.add_argument("--timeline", action="store_true",
                         help="trace each variant's first run and print its timeline "
                         "(that run is not counted)")
@@ -223,14 +242,20 @@ def main() -> int:
             ports[(host, server.port)] = side
         src, dst = servers
         src_url, dst_url = urls
-        _corpus(src.root, args.files, size, owner)
+        if args.tree is not None:
+            _put_tree(args.tree, src.root, owner)
+            expected = _sizes(src.root)
+            total = sum(expected.values())
+        else:
+            _corpus(src.root, args.files, size, owner)
+            expected = {f"big{i}.bin": size for i in range(args.files)}
+            total = args.files * size
         env = {**os.environ, "FSMOVE_SRC_PASSWORD": src.password,
                "FSMOVE_DST_PASSWORD": dst.password}
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in roots}
         for name in roots:  # untimed: compiles each variant's bytecode
             _empty(dst.root)
             _run(roots[name], src_url, dst_url, env, work / "journal.sqlite", None)
-        total = args.files * size
         for rnd in range(args.rounds):
             order = list(roots) if rnd % 2 == 0 else list(reversed(roots))
             for name in order:
@@ -247,10 +272,9 @@ def main() -> int:
                 if trace is not None:
                     print(f"timeline of {name} (traced: slower than untraced):")
                     print("\n".join(timeline(trace, ports)))
-                sizes = sorted(p.stat().st_size for p in dst.root.iterdir())
-                ok = code == 0 and sizes == [size] * args.files
+                ok = code == 0 and _sizes(dst.root) == expected
                 print(f"round {rnd} {name:>8}: wall {wall:6.2f} s  cpu {cpu:5.2f} s  "
-                      f"{total / MiB / wall:6.0f} MiB/s  {args.files / wall:6.0f} files/s  "
+                      f"{total / MiB / wall:6.0f} MiB/s  {len(expected) / wall:6.0f} files/s  "
                       f"{faults:7d} minor faults  "
                       f"{'ok' if ok else 'FAILED'}",
                       flush=True)

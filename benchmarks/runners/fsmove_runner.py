@@ -80,6 +80,11 @@ class FsmoveRunner:
             "XDG_CONFIG_HOME": str(job.scratch / "config"),
             "LANG": "C.UTF-8",
         }
+        if os.environ.get("FSMOVE_BENCH_TREE"):
+            # Another fsmove tree to measure with this harness (an A/B of two commits):
+            # a folder laid out as the installed package (fsmove/ with transfers/ and
+            # verify/ inside, as benchmarks/profile_ftp_large.py's variants).
+            env["PYTHONPATH"] = os.environ["FSMOVE_BENCH_TREE"]
         if job.src.password:
             env["FSMOVE_SRC_PASSWORD"] = job.src.password
         if job.dst.password:
