@@ -127,22 +127,25 @@ def test_sessions_opened_ahead_are_the_ones_lent(real_server: RunningServer) -> 
 def test_a_store_to_be_written_logs_in_its_probe_sessions_ahead(
     real_server: RunningServer,
 ) -> None:
-    """A destination not probed yet logs in four sessions at once: the one the root
-    check takes (a read before the probe) and the probe's three. The root check, the
-    probe and then four borrowers at once use them: four logins in all."""
+    """A destination not probed yet logs in ``SESSIONS_BEFORE_PROBE`` sessions at once:
+    the one the root check takes (a read before the probe), the probe's three and the
+    first files' two (written while the probe runs). The root check, the probe and
+    then as many borrowers at once use them: no login more."""
+    ahead = SESSIONS_BEFORE_PROBE
+    assert ahead == 6
 
     async def go() -> None:
         store = counting_store(real_server, read_only=False)
         pool = SessionPool(store, max_sessions=8)
         try:
             pool.open_ahead(1)
-            await logins_started(store, 4)
+            await logins_started(store, ahead)
             async with pool.session(before_capabilities=True) as s:
                 assert (await s.stat("")).kind is EntryKind.DIR
                 caps = await pool.capabilities()  # the probe, while the check's is held
             assert caps.rename  # the probe ran (every server here renames)
-            await hold_at_once(pool, 4)
-            assert store.logins == 4
+            await hold_at_once(pool, ahead)
+            assert store.logins == ahead
         finally:
             await pool.aclose()
 

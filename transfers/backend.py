@@ -403,3 +403,36 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release anything the store keeps open (shared SSH connections...)."""
         ...
+
+
+#: What a store's early capabilities (``WritesBeforeProbe``) must already say as its
+#: probe will: the engine chooses how files are written and compares mtimes with them
+#: before the probe has answered. (``round_trip`` is a sizing hint, the shortest login
+#: so far: it may shrink meanwhile.)
+EARLY_FIELDS = ("parallel_writes", "ops_per_session", "ordered_requests", "remote",
+                "mtime_resolution", "tls_per_transfer")
+
+
+@runtime_checkable
+class WritesBeforeProbe(Protocol):
+    """A store whose write probe takes many round trips (FTP: three transfers in a row)
+    and which can take new files under temporary names meanwhile."""
+
+    def early_capabilities(self) -> Capabilities | None:
+        """What holds before the probe has answered, for new files written from their
+        first byte under a temporary name: no offset writes, no mtimes, a rename that
+        may not replace (the engine settles each file with the probe's answers before
+        placing it). None when there is no probe to wait for (done, or a read-only
+        store) or not even a login yet."""
+        ...
+
+    async def probe_with(self, session: Session) -> Capabilities:
+        """The probe (then cached as ``capabilities``) on a session the caller lends:
+        the pool's, so that on a server that takes few sessions the probe does not need
+        a login of its own while the copy holds them all."""
+        ...
+
+
+def early_fields_differ(early: Capabilities, final: Capabilities) -> list[str]:
+    """The ``EARLY_FIELDS`` on which a store's early capabilities were wrong."""
+    return [name for name in EARLY_FIELDS if getattr(early, name) != getattr(final, name)]

@@ -50,6 +50,7 @@ from .backend import (
     SessionFeatures,
     Store,
     TooManySessionsError,
+    WritesBeforeProbe,
 )
 from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
 from .session_count import sessions_worth_opening
@@ -94,6 +95,8 @@ class SessionPool:
     _connecting: int = 0
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
     _caps: Capabilities | None = None
+    #: ``_caps`` are the store's early capabilities, its probe still running.
+    _early: bool = False
     _opened: int = 0
     _dropped: int = 0
     _closed: bool = False
@@ -207,14 +210,41 @@ class SessionPool:
                 await asyncio.wait_for(to_close.close(), 5)
 
     async def capabilities(self) -> Capabilities:
-        if self._caps is None:
-            self._caps = await self.store.capabilities()
-            wanted = sessions_worth_opening(self._caps) if self.auto_cap else None
-            if wanted is not None:
-                self.max_sessions = max(1, wanted)
-            if self._caps.max_sessions is not None:
-                self.max_sessions = max(1, min(self.max_sessions, self._caps.max_sessions))
+        """The store's capabilities (its probe's, final), asked once."""
+        if self._caps is None or self._early:
+            store = self.store
+            if self._early and isinstance(store, WritesBeforeProbe):
+                # On a session of this pool: files are being written meanwhile, and on
+                # a server that takes two sessions a login of the probe's own would be
+                # refused while they hold both (the pool waits for a free one).
+                async with self.session() as session:
+                    caps = await store.probe_with(session)
+            else:
+                caps = await store.capabilities()
+            self._use(caps, early=False)
+        assert self._caps is not None
         return self._caps
+
+    def early_capabilities(self) -> Capabilities | None:
+        """The store's early capabilities (``WritesBeforeProbe``: what holds while its
+        write probe runs), the pool sized by them; None where the store has none (then
+        only ``capabilities`` tells). Sessions are lent on them until ``capabilities``
+        returns the probe's."""
+        if self._caps is not None and not self._early:
+            return None
+        store = self.store
+        caps = store.early_capabilities() if isinstance(store, WritesBeforeProbe) else None
+        if caps is not None:
+            self._use(caps, early=True)
+        return caps
+
+    def _use(self, caps: Capabilities, *, early: bool) -> None:
+        self._caps, self._early = caps, early
+        wanted = sessions_worth_opening(caps) if self.auto_cap else None
+        if wanted is not None:
+            self.max_sessions = max(1, wanted)
+        if caps.max_sessions is not None:
+            self.max_sessions = max(1, min(self.max_sessions, caps.max_sessions))
 
     @contextlib.asynccontextmanager
     async def session(self, *, before_capabilities: bool = False,
@@ -242,7 +272,10 @@ class SessionPool:
         if before_capabilities and self._caps is None:
             per = 1
         else:
-            per = max(1, (await self.capabilities()).ops_per_session)
+            # Early capabilities say ``ops_per_session`` as the probe will
+            # (``EARLY_FIELDS``): a borrower does not wait for the probe.
+            caps = self._caps if self._caps is not None else await self.capabilities()
+            per = max(1, caps.ops_per_session)
         attempt = 0
         async with self._cond:
             while True:

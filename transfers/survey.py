@@ -9,6 +9,15 @@ made is empty and not listed at all. If either side fails, the other is cancelle
 Nothing is written at the destination before the source proved readable; a dry run
 writes nothing at all (a missing destination root is then an empty destination).
 
+A copy does not wait for the probe's answers (``early_dst``): where the destination
+offers early capabilities (``WritesBeforeProbe``: FTP, once a login told its FEAT),
+the survey returns with them as soon as the probe has started, and the probe runs on
+(``Sides.dst_probe``) while the march lists and the first new files are written under
+their temporary names (no offset write, no mtime, nothing placed). ``settle_dst``
+takes its answers; a file is placed, or resumed, only then (``Attempts.copy``). About
+half a second at 60 ms of round trip: the probe's offset-write chain is three
+transfers in a row.
+
 The listings themselves are the march's (``march.py``): folder by folder, both sides
 paired, so the first file is decided (and can be copied) long before the last folder
 is listed.
@@ -21,7 +30,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import Capabilities
+from .backend import BackendError, Capabilities, early_fields_differ
+from .policy import NO_RETRIES, RetryPolicy
 from .pool import SessionPool
 from .roots import check_root, create_root, root_exists
 from .together import run_together
@@ -37,6 +47,61 @@ class Sides:
     #: The destination root's listing, started during the survey (``list_dst_root``);
     #: the march takes it for the root (``take_dst_root_listing``).
     dst_root_listing: asyncio.Future[Any] | None = None
+    #: The destination's write probe, still running (``early_dst``): ``dst_caps`` are
+    #: its early capabilities until ``settle_dst`` has its answers.
+    dst_probe: asyncio.Future[Capabilities] | None = None
+    #: Why the destination's probe could not answer (a lost connection, after the
+    #: job's retries): every file not placed yet fails with it (a partial run, as
+    #: when the server goes away mid-copy; a rerun resumes).
+    dst_failure: BackendError | None = None
+    #: Runs the probe again after a lost connection (``open_sides``).
+    _reprobe: Callable[[], Awaitable[Capabilities]] | None = None
+    _retry: RetryPolicy = NO_RETRIES
+    _dst_settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def dst_settled(self) -> bool:
+        """Whether ``dst_caps`` are the destination's final capabilities."""
+        return self.dst_probe is None
+
+    async def settle_dst(self) -> None:
+        """Wait for the destination's probe and take its capabilities (the copy runs
+        this beside its files). A lost connection is retried as a file is (the job's
+        ``RetryPolicy``), then left to the files (``dst_failure``); any other failure
+        fails the run, as it did the survey."""
+        probe = self.dst_probe
+        if probe is None:
+            return
+        tries = 0
+        while True:
+            try:
+                caps = await probe
+                break
+            except BackendError as exc:
+                tries = self._retry.next_attempt(tries, progressed=False)
+                if not exc.retryable or self._reprobe is None:
+                    raise
+                if self._retry.gives_up(tries):
+                    self.dst_failure = exc
+                    self._dst_settled.set()
+                    return
+            await asyncio.sleep(self._retry.delay(tries))
+            probe = self.dst_probe = asyncio.ensure_future(self._reprobe())
+        differ = early_fields_differ(self.dst_caps, caps)
+        if differ:
+            raise RuntimeError(f"the destination's early capabilities were wrong about "
+                               f"{', '.join(differ)} (a bug in its backend)")
+        self.dst_caps, self.dst_probe = caps, None
+        self._dst_settled.set()
+
+    async def final_dst_caps(self) -> Capabilities:
+        """The destination's capabilities once its probe has answered (``dst_failure``
+        raised if it could not)."""
+        if self.dst_probe is not None:
+            await self._dst_settled.wait()
+        if self.dst_failure is not None:
+            raise self.dst_failure
+        return self.dst_caps
 
     def take_dst_root_listing(self) -> asyncio.Future[Any] | None:
         """The root listing made during the survey, handed over once."""
@@ -44,14 +109,16 @@ class Sides:
         return listing
 
     def drop(self) -> None:
-        """Cancel a root listing nobody took (a failed survey or march)."""
-        listing = self.take_dst_root_listing()
-        if listing is None:
-            return
-        if not listing.done():
-            listing.cancel()
-        elif not listing.cancelled():
-            listing.exception()  # retrieved: the run's own error is the one raised
+        """Cancel a root listing nobody took and a probe nobody waited for (a failed
+        survey or march)."""
+        probe, self.dst_probe = self.dst_probe, None
+        for future in (self.take_dst_root_listing(), probe):
+            if future is None:
+                continue
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved: the run's own error is the one raised
 
     @property
     def mtime_tolerance(self) -> float:
@@ -61,11 +128,16 @@ class Sides:
 
 
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
-                     list_dst_root: Callable[[], Awaitable[Any]] | None = None) -> Sides:
+                     list_dst_root: Callable[[], Awaitable[Any]] | None = None,
+                     early_dst: bool = False, retry: RetryPolicy = NO_RETRIES) -> Sides:
     """Both sides' capabilities and roots (the source's checked readable, the
     destination's made unless ``dry_run``). ``list_dst_root``: lists an existing
     destination root meanwhile (a read, on a session lent before the capabilities);
-    its future is ``Sides.dst_root_listing``."""
+    its future is ``Sides.dst_root_listing``. ``early_dst``: where the destination
+    has early capabilities (``WritesBeforeProbe``: FTP), return with them once its
+    probe has started, the probe left running (``Sides.dst_probe``, which the caller
+    settles or drops; ``retry``: how often a probe that lost its connection is run
+    again)."""
     found = Sides()
     source_ok = asyncio.Event()
 
@@ -92,6 +164,16 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
             found.dst_root_exists = False
             if not dry_run:
                 await create_root(dst)
+        if early_dst and not dry_run:
+            early = dst.early_capabilities()
+            if early is not None:
+                # The probe runs on while the march lists and the first files are
+                # written under their temporary names (only placing them, or resuming
+                # one, needs its answers: ``Attempts``).
+                found.dst_caps = early
+                found.dst_probe = asyncio.ensure_future(dst.capabilities())
+                found._reprobe, found._retry = dst.capabilities, retry
+                return
         found.dst_caps = await dst.capabilities()
 
     try:

@@ -7,7 +7,8 @@ Read-only by default. ``start_hostile_ftpd(tree, writable=True)`` accepts STOR, 
 REST, DELE, MKD, RNFR/RNTO into its in-memory tree, and lies about fsmove's temporary
 files only (names ``.fsmove.*.part``, so its write probe sees an honest server):
 ``keep_bytes`` keeps only that many bytes of such a STOR (and still answers 226),
-``fake_rename`` answers 250 to an RNTO of one without renaming anything. For bounded
+``fake_rename`` answers 250 to an RNTO of one without renaming anything;
+``refuse_rename`` refuses every RNFR (a server that cannot rename). For bounded
 memory tests: ``endless_listing`` streams MLSD lines forever, ``endless_reply`` answers
 FEAT with a multi-line reply that never ends; ``sent`` counts the bytes either wrote.
 
@@ -96,6 +97,8 @@ class _Switches:
     refuse_rest: bool = False
     #: FEAT lists EPSV, which is then refused ("500"); PASV works.
     refuse_epsv: bool = False
+    #: RNFR is refused ("502"): the server cannot rename (files are written in place).
+    refuse_rename: bool = False
     #: MLSD streams lines forever / FEAT's multi-line reply never ends.
     endless_listing: bool = False
     endless_reply: bool = False
@@ -295,6 +298,9 @@ class _Session:
                 await self.send(b'257 "' + path + b'" created')
             else:
                 await self.send("550 Exists.")
+        elif verb == "RNFR" and self.core.switches.refuse_rename:
+            self.rename_from = None
+            await self.send("502 RNFR not implemented.")
         elif verb == "RNFR":
             self.rename_from = path if node is not None else None
             await self.send("350 Ready." if node is not None else "550 No such file.")

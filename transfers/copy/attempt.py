@@ -13,6 +13,11 @@
   stream (FTP destinations: FACTS.md shows parallel ranged STOR corrupts or serialises).
   The segments of one attempt live and die together (``transfers/together.py``): a
   retry reopens the file only once every writer of the failed attempt has returned.
+* While the destination's write probe runs (FTP, ``survey.py``), a new file is written
+  under its temporary name all the same; placing it waits for the probe's answers
+  (whether rename replaces, how to set an mtime), and so does a file with something
+  to resume. A server the probe then finds cannot rename gets such a file written
+  again under its own name.
 * Once every byte of a file was read (whatever its size), the source is stat'ed again
   (``pipe.SourceReader``); ``--checksum`` also re-reads it before the rename.
 """
@@ -40,6 +45,7 @@ from ..events import Event, FileStarted
 from ..journal import Journal
 from ..policy import Limits
 from ..pool import SessionPool
+from ..survey import Sides
 from ..together import run_together
 from .folders import DestinationFolders
 from .options import CopyOptions
@@ -65,8 +71,11 @@ class Attempts:
     journal: Journal | None
     options: CopyOptions
     limits: Limits
-    src_caps: Capabilities
-    dst_caps: Capabilities
+    #: Both sides' capabilities; the destination's may be early ones while its write
+    #: probe runs (FTP): a new file is written under its temporary name meanwhile, and
+    #: waits for the probe's answers only to be placed (or, with something to resume,
+    #: before it starts).
+    sides: Sides
     #: Stream slots (``Limits.streams_at_once``): a file's extra segments borrow idle ones.
     streams: asyncio.Semaphore
     folders: DestinationFolders
@@ -75,11 +84,23 @@ class Attempts:
     stats: RunStats
     emit: Callable[[Event], None]
 
+    @property
+    def src_caps(self) -> Capabilities:
+        return self.sides.src_caps
+
+    @property
+    def dst_caps(self) -> Capabilities:
+        return self.sides.dst_caps
+
     async def copy(self, transfer: FileTransfer) -> Placed:
-        entry, target = transfer.entry, transfer.target
+        entry = transfer.entry
+        if self.sides.dst_failure is not None:
+            raise self.sides.dst_failure  # no byte sent to a file that cannot be placed
         await self.folders.ensure(parent_of(entry.path))
-        caps = self.dst_caps
-        use_temp = caps.rename
+        if not self.sides.dst_settled and self.resume.may_resume(transfer):
+            # How to keep a partial file depends on how the server writes at an offset.
+            await self.sides.final_dst_caps()
+        caps = self.dst_caps  # how to write: the early ones say it as the final will
         blocks = self.resume.journal_blocks(transfer)
         if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
             digests, resumed_from = await self._copy_blockwise(transfer, blocks)
@@ -88,6 +109,19 @@ class Attempts:
         digest = combine(digests, entry.size)
         if self.options.checksum:
             await self.reader.check_content(entry, digest)
+        caps = await self.sides.final_dst_caps()  # how to place: the probe's answers
+        target = transfer.target
+        if target != entry.path and not caps.rename:
+            # Written under a temporary name while the probe ran, which then found the
+            # server cannot rename: written again under its own name (a rare server).
+            async with self.dst.session() as s:
+                with contextlib.suppress(BackendError):
+                    await s.remove(target)
+            transfer.target, transfer.partial_at_destination = entry.path, False
+            self.resume.restart(entry, "the destination cannot rename: written again "
+                                "under its own name")
+            return await self.copy(transfer)
+        use_temp = target != entry.path
         set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
         placing = None
         async with self.dst.session() as s:

@@ -132,8 +132,10 @@ class CopyEngine:
             sides.drop()
         return plan
 
-    async def _open_sides(self, *, dry_run: bool) -> Sides:
-        """The survey (``survey.py``), the destination root listed during it."""
+    async def _open_sides(self, *, dry_run: bool, early_dst: bool = False) -> Sides:
+        """The survey (``survey.py``), the destination root listed during it;
+        ``early_dst``: returns once the destination's probe started, where it has early
+        capabilities (``Sides.settle_dst``)."""
 
         def skips(entry: Entry) -> bool:
             # This run's probe writes scratch files into the root while it is listed:
@@ -145,7 +147,8 @@ class CopyEngine:
                                      before_capabilities=True)
 
         return await open_sides(self.src, self.dst, dry_run=dry_run,
-                                list_dst_root=list_root)
+                                list_dst_root=list_root, early_dst=early_dst,
+                                retry=self.retry)
 
     def _march(self, sides: Sides, scout: SourceScout | None = None
                ) -> AsyncIterator[FolderPlan]:
@@ -181,7 +184,7 @@ class CopyEngine:
                             at_once=self.limits.listings_at_once)
         scouting = asyncio.ensure_future(scout.run())
         try:
-            sides = await self._open_sides(dry_run=False)
+            sides = await self._open_sides(dry_run=False, early_dst=True)
         except BaseException:
             scouting.cancel()
             await asyncio.gather(scouting, return_exceptions=True)
@@ -207,12 +210,10 @@ class CopyEngine:
             self._streams = asyncio.Semaphore(max(1, streams))
         attempts = Attempts(
             dst=self.dst, journal=self.journal, options=self.opt, limits=self.limits,
-            src_caps=sides.src_caps, dst_caps=sides.dst_caps,
-            streams=self._streams, folders=self._folders,
+            sides=sides, streams=self._streams, folders=self._folders,
             reader=SourceReader(self.src, limits=self.limits,
                                 on_sent=self._sent),
-            resume=Resume(src=self.src, dst=self.dst, journal=self.journal,
-                          src_caps=sides.src_caps, dst_caps=sides.dst_caps,
+            resume=Resume(src=self.src, dst=self.dst, journal=self.journal, sides=sides,
                           restart=self._restart),
             stats=self._stats, emit=self.emit,
         )
@@ -222,9 +223,12 @@ class CopyEngine:
         to_delete: list[Entry] = []
         dst_only: list[str] = []
         # Each folder's files start as soon as it is decided, while the march lists the
-        # next folders; folders are made as their first file needs them.
+        # next folders; folders are made as their first file needs them. The
+        # destination's write probe may still be running (``settle_dst``): its failure
+        # stops the run as it would have stopped the survey.
         await run_together([self._feed(sides, queue, to_delete, dst_only, scout),
-                            self._copy_all(queue, attempts)])
+                            self._copy_all(queue, attempts),
+                            self._settle_then_warm(sides)])
         if self._full is None:
             try:
                 await self._folders.make_remaining()
@@ -261,7 +265,6 @@ class CopyEngine:
         destination is full nothing more is queued, but the march goes on to count
         what is left (every such file stays pending in the journal)."""
         tally = PlanTally()
-        use_temp = sides.dst_caps.rename
         shown = GrowingPlan(tally, emit=self.emit)
         try:
             async for folder in self._march(sides, scout):
@@ -283,6 +286,10 @@ class CopyEngine:
                         + [(e.path, e.size, e.mtime, "skipped") for e in folder.skipped]
                     )
                 found = set(folder.dst_temps)
+                # Temporary names unless the probe found the destination cannot rename
+                # (before it has answered, a file written under one is settled by
+                # ``Attempts``).
+                use_temp = sides.dst_caps.rename
                 transfers = []
                 for e in folder.to_copy:
                     temp = self.temps.for_path(e.path)
@@ -293,25 +300,39 @@ class CopyEngine:
                         found - {t.target for t in transfers}))
                 big = sum(1 for t in transfers if self._is_stream(t))
                 self._big_left += big
-                if transfers and self._full is None:
-                    # Both sides log in for the work known so far, together (pool.py):
-                    # the files that can run at once, big files only as many as the
-                    # streams (a session logged in for a big file that must wait for a
-                    # stream would sit idle).
-                    wanted = sessions_for_work(
-                        self._left.files + len(transfers) - self._big_left,
-                        self._big_left, streams=self.limits.streams_at_once,
-                        files_at_once=self.limits.files_at_once)
-                    self.src.warm(wanted)
-                    self.dst.warm(wanted)
                 for t in transfers:
                     self._left.add(t.entry.size)
+                if transfers and self._full is None and sides.dst_settled:
+                    self._warm()
+                for t in transfers:
                     if self._full is not None or not await queue.put(t):
                         continue  # the destination is full: counted as left
         finally:
             shown.stop()
             queue.close()
         self.emit(tally.event(complete=True))
+
+    def _warm(self) -> None:
+        """Both sides log in for the work known so far, together (pool.py): the files
+        that can run at once, big files only as many as the streams (a session logged
+        in for a big file that must wait for a stream would sit idle)."""
+        wanted = sessions_for_work(
+            self._left.files - self._big_left, self._big_left,
+            streams=self.limits.streams_at_once, files_at_once=self.limits.files_at_once)
+        self.src.warm(wanted)
+        self.dst.warm(wanted)
+
+    async def _settle_then_warm(self, sides: Sides) -> None:
+        """The destination's probe answered (``Sides.settle_dst``), then the logins
+        for the work decided meanwhile. Held until then: a wave of a hundred logins
+        (vsftpd checks each password with PAM, on the machine's cores) slowed the
+        probe and the first files, written on the sessions logged in ahead, by
+        hundreds of ms each round trip (benchmarks/README.md)."""
+        if sides.dst_settled:
+            return
+        await sides.settle_dst()
+        if self._left.files and self._full is None:
+            self._warm()
 
     def _summary(self, started: float, *, status: str, to_delete: int,
                  stopped: str | None = None) -> Summary:

@@ -28,6 +28,7 @@ from fsmove.verify.digest import BLOCK_SIZE, block_count
 from ..backend import BackendError, Capabilities, Entry, NotFoundError, OffsetWrites
 from ..journal import Journal
 from ..pool import SessionPool
+from ..survey import Sides
 from ..tree import same_mtime
 from .transfer import FileTransfer
 
@@ -66,10 +67,30 @@ class Resume:
     src: SessionPool
     dst: SessionPool
     journal: Journal | None
-    src_caps: Capabilities
-    dst_caps: Capabilities
+    #: Both sides' capabilities (the destination's may still be early ones: a file is
+    #: resumed only once they are final, ``Attempts.copy``).
+    sides: Sides
     #: Records that a file starts over, and why (the engine's ``_restart``).
     restart: Callable[[Entry, str], None]
+
+    @property
+    def src_caps(self) -> Capabilities:
+        return self.sides.src_caps
+
+    @property
+    def dst_caps(self) -> Capabilities:
+        return self.sides.dst_caps
+
+    def may_resume(self, transfer: FileTransfer) -> bool:
+        """Whether an earlier attempt may have left something to keep: a partial file
+        at the destination, or blocks or a partial block in the journal (how to keep
+        it depends on the destination's final capabilities)."""
+        if transfer.partial_at_destination:
+            return True
+        if self.journal is None:
+            return False
+        found = self.journal.get_with_progress(transfer.entry.path)
+        return found is not None and bool(found[1])
 
     def journal_blocks(self, transfer: FileTransfer) -> JournalBlocks | None:
         """Journal blocks of an earlier, interrupted attempt that still apply ({} if it

@@ -290,6 +290,15 @@ def read_only_capabilities(features: Features) -> ProbeResult:
     return ProbeResult(caps, None)
 
 
+def early_capabilities(features: Features) -> Capabilities:
+    """What a store that will be written can promise while its write probe runs
+    (``WritesBeforeProbe``): new files written whole under temporary names; no
+    resume, no mtime and a rename that is not trusted to replace until the probe has
+    answered (the engine waits for it before placing a file or resuming one)."""
+    notes = [features.summary(), "before the write probe has answered: new files only"]
+    return replace(_conservative(features, notes), set_mtime=False)
+
+
 def _conservative(features: Features, notes: list[str]) -> Capabilities:
     return Capabilities(
         ranged_read=features.rest_stream,

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
-from ..backend import BackendError, Capabilities, check_relpath
+from ..backend import BackendError, Capabilities, Session, check_relpath
 from ..endpoint import Endpoint
 from ..together import mark_seen
 from .client import FtpClient, Reply
@@ -32,6 +33,7 @@ from .errors import login_error, network_error, reply_error
 from .probe import (
     Features,
     ProbeResult,
+    early_capabilities,
     parse_feat,
     probe_capabilities,
     read_only_capabilities,
@@ -42,11 +44,20 @@ from .tls import FtpsClient, TlsSetupError, make_ssl_context
 _ANONYMOUS_PASSWORD = "anonymous@"
 #: Sessions the write probe runs on (its own and two helpers).
 PROBE_SESSIONS = 3
-#: What a store that will be written logs in ahead at least: the probe's sessions and
-#: the one the survey's look at the destination root takes just before the probe. With
-#: one fewer, a helper of the probe logged in only when the probe began: 3-4 round
-#: trips on the probe's path (vsftpd behind the 60 ms relay, benchmarks/README.md).
-SESSIONS_BEFORE_PROBE = PROBE_SESSIONS + 1
+#: Sessions for the first files, written while the probe runs (``survey.py``).
+FIRST_FILE_SESSIONS = 2
+#: What a store that will be written logs in ahead at least: the probe's sessions, the
+#: one the survey's look at the destination root takes just before the probe, and the
+#: first files'. With one fewer, a helper of the probe logged in only when the probe
+#: began: 3-4 round trips on the probe's path; without the first files', they waited
+#: for the wave of logins that starts once the first folder is decided (vsftpd behind
+#: the 60 ms relay, benchmarks/README.md).
+SESSIONS_BEFORE_PROBE = PROBE_SESSIONS + 1 + FIRST_FILE_SESSIONS
+
+
+@runtime_checkable
+class _RunsProbe(Protocol):
+    async def run_probe(self) -> ProbeResult: ...
 
 
 class FtpStore:
@@ -295,6 +306,21 @@ class FtpStore:
         else:
             await session.close()
         return caps
+
+    def early_capabilities(self) -> Capabilities | None:
+        """``WritesBeforeProbe``: what holds while the write probe runs (once a login
+        told the server's FEAT and round trip); None once it is done, or where
+        nothing is probed (a read-only store)."""
+        if self.read_only or self._probe is not None or self.features is None:
+            return None
+        return self._with_facts(early_capabilities(self.features))
+
+    async def probe_with(self, session: Session) -> Capabilities:
+        """``WritesBeforeProbe``: the write probe on a session the pool lends (an
+        ``FtpSession``, maybe behind decorators, which pass ``run_probe`` on)."""
+        if not isinstance(session, _RunsProbe):
+            raise TypeError(f"not an FTP session: {session!r}")
+        return self._with_facts((await session.run_probe()).capabilities)
 
     def _with_facts(self, caps: Capabilities) -> Capabilities:
         """What the pool needs to size itself (transfers/session_count.py decides): the
