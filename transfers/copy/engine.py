@@ -189,7 +189,8 @@ class CopyEngine:
             scouting.cancel()
             await asyncio.gather(scouting, return_exceptions=True)
             raise
-        scout.stop()
+        if sides.dst_settled:
+            scout.stop()  # else once the probe has answered (``_settle``)
         try:
             return await self._copy_run(started, sides, scout)
         finally:
@@ -228,7 +229,7 @@ class CopyEngine:
         # stops the run as it would have stopped the survey.
         await run_together([self._feed(sides, queue, to_delete, dst_only, scout),
                             self._copy_all(queue, attempts),
-                            self._settle_then_warm(sides)])
+                            self._settle(sides, scout)])
         if self._full is None:
             try:
                 await self._folders.make_remaining()
@@ -322,15 +323,19 @@ class CopyEngine:
         self.src.warm(wanted)
         self.dst.warm(wanted)
 
-    async def _settle_then_warm(self, sides: Sides) -> None:
+    async def _settle(self, sides: Sides, scout: SourceScout) -> None:
         """The destination's probe answered (``Sides.settle_dst``), then the logins
         for the work decided meanwhile. Held until then: a wave of a hundred logins
         (vsftpd checks each password with PAM, on the machine's cores) slowed the
         probe and the first files, written on the sessions logged in ahead, by
-        hundreds of ms each round trip (benchmarks/README.md)."""
+        hundreds of ms each round trip (benchmarks/README.md). The scout lists the
+        source ahead of the march until then, as it did during the survey."""
         if sides.dst_settled:
             return
-        await sides.settle_dst()
+        try:
+            await sides.settle_dst()
+        finally:
+            scout.stop()
         if self._left.files and self._full is None:
             self._warm()
 
