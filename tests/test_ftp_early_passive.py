@@ -287,3 +287,34 @@ def test_a_placing_answered_in_the_background(
         assert not s.usable
 
     with_session(server, check)
+
+
+@pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
+def test_a_session_s_first_upload_sends_its_dele_with_epsv(
+    fixture: str, request: pytest.FixtureRequest,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """A session whose first transfer is an upload (as one that only made folders
+    before: its passive mode is not known yet) sends the DELE that clears the name in
+    the same write as its EPSV, one round trip less; the transfer command then waits for the
+    port. The bytes arrive whole, and the next upload pipelines as before."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        batches: list[list[str]] = []
+        send_many = s._client.send_many
+
+        async def sent_many(lines: list[str]) -> None:
+            batches.append([line.split(" ", 1)[0] for line in lines])
+            await send_many(lines)
+
+        s._client.send_many = sent_many  # type: ignore[method-assign]
+        assert s._client.passive_mode is None  # logged in, nothing transferred yet
+        data = os.urandom(70_000)
+        assert await s.write("x.bin", pieces(data[:30_000], data[30_000:])) == len(data)
+        assert batches[0] == ["DELE", "EPSV"], batches
+        assert await s.write("y.bin", pieces(b"y")) == 1
+        assert await read_all(s, "x.bin") == data
+        assert await read_all(s, "y.bin") == b"y"
+
+    with_session(server, check)

@@ -252,19 +252,29 @@ class FtpClient(aioftp.Client):
 
     # -- data connections ---------------------------------------------------------------
 
-    async def passive(self) -> tuple[Reply | None, int | None]:
+    async def passive(self, *, before: tuple[str, ...] = ()) -> tuple[Reply | None, int | None]:
         """Ask for a passive data port: (None, port) on success, (refusal, None) if not.
-        EPSV first; after the server refused it once, PASV only."""
+        EPSV first; after the server refused it once, PASV only. ``before``: commands
+        sent in the same write as the first EPSV (a server that keeps order only; their
+        replies are read and dropped, as ``passive_then`` does)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         if self.passive_mode != "PASV":
-            reply = await self.cmd("EPSV")
-            self.rtt = min(self.rtt, loop.time() - started)
+            if before:
+                await self.send_many([*before, "EPSV"])
+                for _line in before:
+                    await self.reply()
+                reply = await self.reply()
+            else:
+                reply = await self.cmd("EPSV")
+                self.rtt = min(self.rtt, loop.time() - started)
             if reply.code == 229:
                 self.passive_mode = "EPSV"
                 return None, self._port_of(reply)
             if not 500 <= reply.code < 600:
                 return reply, None
+        for line in before if self.passive_mode == "PASV" else ():
+            await self.cmd(line)  # not sent above: PASV was known (callers pipeline then)
         reply = await self.cmd("PASV")
         if reply.code != 227:
             return reply, None

@@ -130,18 +130,29 @@ class TransferSession(ControlSession):
         by STOR would truncate the file.
         """
         pipelined = rest == 0 and self._client.passive_mode is not None
+        port_asked: tuple[Reply | None, int | None] | None = None
         if before and not (pipelined and self._pipelining):
-            for line in before:  # one at a time: this server may not keep order
-                await self.raw_command(line)
+            if self._pipelining and rest == 0:
+                # This session's first transfer (its passive mode not known yet): the
+                # commands before ride with EPSV in one write, one round trip less (a
+                # first file on a session that only made a folder, sessions logged in
+                # for the work); the transfer command waits for the port, as always
+                # then (vsftpd sends the 1xx once the data connection is up anyway).
+                port_asked = await self._client.passive(before=before)
+            else:
+                for line in before:  # one at a time: this server may not keep order
+                    await self.raw_command(line)
             before = ()
-        ahead = await self._take_ahead() if not before else None
+        ahead = await self._take_ahead() if not before and port_asked is None else None
         if ahead is not None:
             started = await self._start_on_ahead(ahead, command, rest=rest, abs_path=abs_path,
                                                  path=path, action=action)
             if started is not None:
                 return started
         self._drop_ahead()
-        if pipelined:
+        if port_asked is not None:
+            refusal, port = port_asked
+        elif pipelined:
             refusal, port = await self._client.passive_then(f"{command} {abs_path}",
                                                             before=before)
         else:
