@@ -344,3 +344,49 @@ def test_the_queue_holds_a_bounded_number_of_files_big_ones_first() -> None:
         assert await waiting is None
 
     asyncio.run(go())
+
+
+def test_missing_destination_folders_are_made_while_the_source_lists_them(
+    tmp_path: Path,
+) -> None:
+    """The source listing of ``a`` waits until the destination's ``a`` exists: the copy
+    made it as soon as the root's decision showed it missing (``make_ahead``), not
+    once a file below it started (which needs that very listing: the gate would then
+    be released only by ``GATE_LIMIT``). Everything is copied, empty folder included."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, {"a/b/one.txt": b"one", "a/two.txt": b"two", "top.txt": b"top"},
+              mtime=MTIME)
+    (src / "a" / "empty").mkdir()
+    dst.mkdir()
+    released: list[bool] = []
+
+    async def on_list(path: str) -> AsyncIterator[None]:
+        if path == "a":
+            async def made() -> None:
+                # The folder is made by the code under test (no event to wait on).
+                while True:
+                    if (dst / "a").is_dir():
+                        return
+                    await asyncio.sleep(0.01)
+
+            try:
+                await asyncio.wait_for(made(), GATE_LIMIT)
+                released.append(True)
+            except TimeoutError:
+                released.append(False)
+        return
+        yield
+
+    async def go() -> None:
+        pools = [_pool(ListingHook(src, on_list)), _local(dst)]
+        try:
+            summary = await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                       options=CopyOptions()).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+        assert summary.status == "ok" and summary.files_copied == 3
+
+    asyncio.run(go())
+    assert released == [True], "the destination folder waited for its first file"
+    assert tree_digests(dst) == tree_digests(src)
+    assert (dst / "a" / "empty").is_dir()

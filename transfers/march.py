@@ -138,6 +138,7 @@ async def march(
             to_copy=to_copy, skipped=skipped, to_delete=to_delete,
             missing=bool(folder.path) and folder.in_src and not folder.in_dst,
             dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
+            missing_children=tuple(c.path for c in children if c.in_src and not c.in_dst),
         )
 
     async def add_pending(children: list[_Folder]) -> None:

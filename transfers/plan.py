@@ -50,6 +50,9 @@ class FolderPlan:
     #: The folder is only on the destination (the source has no folder there): with
     #: ``--delete`` it goes too, once its files are gone (deletion.py).
     dst_only: bool = False
+    #: Its subfolders the destination lacks (each decided later, ``missing`` then):
+    #: known here first, so a copy can start making a few of them ahead.
+    missing_children: tuple[str, ...] = ()
 
 
 @dataclass

@@ -276,6 +276,11 @@ class CopyEngine:
                     dst_only.append(folder.path)
                 if folder.missing:
                     self._folders.add_missing(folder.path)
+                if self._full is None:
+                    # Made ahead while the march lists them (a few at once).
+                    for child in folder.missing_children:
+                        self._folders.add_missing(child)
+                        self._folders.make_ahead(child)
                 for e in folder.skipped:
                     self._stats.files_skipped += 1
                     self._stats.bytes_skipped += e.size

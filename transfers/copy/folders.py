@@ -1,5 +1,8 @@
 """Destination folders: each missing one made once, parents first, as the first file
 below it needs it (overlapping the copy), then the ones no file needed (empty folders).
+A few are made ahead, as soon as the march finds them missing (``make_ahead``): the
+march lists such a folder next, and its first file then finds it made instead of
+waiting one more round trip.
 """
 
 from __future__ import annotations
@@ -9,6 +12,10 @@ import asyncio
 from ..backend import BackendError, NoSpaceError, PermanentError, parent_of
 from ..pool import SessionPool
 from ..together import mark_seen
+
+#: Folders made ahead at once (``make_ahead``): a few, so that they do not take the
+#: sessions the first files need (FTP: one command at a time per session).
+MADE_AHEAD_AT_ONCE = 2
 
 
 class DestinationFolderError(PermanentError):
@@ -22,11 +29,26 @@ class DestinationFolders:
         #: Destination folders still to make, and the tasks making them.
         self._missing: set[str] = set()
         self._tasks: dict[str, asyncio.Future[None]] = {}
+        self._ahead = 0
 
     def add_missing(self, folder: str) -> None:
         """A folder the march did not find at the destination (its parent was
         decided, and added if missing, before it)."""
         self._missing.add(folder)
+
+    def make_ahead(self, folder: str) -> None:
+        """Start making ``folder`` (missing, see ``add_missing``) now, in the
+        background, unless ``MADE_AHEAD_AT_ONCE`` are being made ahead already (it is
+        then made when a file needs it). A failure waits for whoever needs the folder
+        (``ensure``, ``make_remaining``), as if it had been made then."""
+        if self._ahead >= MADE_AHEAD_AT_ONCE or folder in self._tasks \
+                or folder not in self._missing:
+            return
+        self._ahead += 1
+        self._start(folder).add_done_callback(self._made_ahead)
+
+    def _made_ahead(self, _task: asyncio.Future[None]) -> None:
+        self._ahead -= 1
 
     async def make_remaining(self) -> None:
         """Make every folder no file needed (``at_once`` at a time)."""
@@ -44,19 +66,21 @@ class DestinationFolders:
         the whole copy with that message: nothing below that folder can be copied."""
         if d not in self._missing:
             return
-        task = self._tasks.get(d)
-        if task is None:
-            task = asyncio.ensure_future(self._make(d))
-            # A waiter cancelled before the task ends (the copy stopping) detaches from
-            # it; its failure is still taken here, never left "never retrieved".
-            task.add_done_callback(mark_seen)
-            self._tasks[d] = task
+        task = self._tasks.get(d) or self._start(d)
         try:
             await asyncio.shield(task)
         except BackendError:
             if self._tasks.get(d) is task:
                 del self._tasks[d]  # a retry (of any file below) tries again
             raise
+
+    def _start(self, d: str) -> asyncio.Future[None]:
+        task = asyncio.ensure_future(self._make(d))
+        # A waiter cancelled before the task ends (the copy stopping) detaches from it;
+        # its failure is still taken here, never left "never retrieved".
+        task.add_done_callback(mark_seen)
+        self._tasks[d] = task
+        return task
 
     async def _make(self, d: str) -> None:
         await self.ensure(parent_of(d))
