@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fsmove.cli import app
-from fsmove.transfers.backend import Entry
+from fsmove.transfers.backend import ConnectError, Entry
+from fsmove.transfers.ftp import probe as probe_module
 from fsmove.transfers.ftp.client import FtpClient
 from fsmove.transfers.tree import is_probe_leftover, probe_scratch_name
 from tests.conformance_stores import store_for
@@ -132,3 +133,42 @@ def test_a_listing_asks_no_time_of_a_probe_s_scratch_file(
         [scratch, "a.txt", ".fsmove-probe-notes.txt"])
     asked = [line.rsplit("/", 1)[-1] for line in sent if line.startswith("MDTM ")]
     assert sorted(asked) == [".fsmove-probe-notes.txt", "a.txt"]
+
+
+def test_a_probe_cut_off_leaves_nothing_once_probed_again(
+    vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe whose clean-up meets a lost connection leaves its scratch file (copies
+    now run while the probe does, so a network cut can land in it); the store's next
+    probe removes it first: a run that ends well leaves no scratch file behind."""
+    ftp = fresh_subdir(vsftpd_server)
+    real_remove = probe_module.remove_scratch
+    calls: list[list[str]] = []
+
+    async def cut_first(target: object, paths: list[str], features: object) -> None:
+        calls.append(paths)
+        if len(calls) == 1:
+            raise ConnectError("connection lost during the probe's clean-up (test)")
+        await real_remove(target, paths, features)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
+
+    def scratch_files() -> list[str]:
+        return sorted(p.name for p in ftp.root.iterdir() if is_probe_leftover(p.name))
+
+    async def go() -> list[str]:
+        store = store_for(ftp)
+        try:
+            with pytest.raises(ConnectError):
+                await store.capabilities()
+            left = scratch_files()
+            assert (await store.capabilities()).rename
+            return left
+        finally:
+            await store.aclose()
+
+    left = asyncio.run(go())
+    assert left, "the cut clean-up left nothing: the test proves nothing"
+    assert scratch_files() == []

@@ -123,6 +123,7 @@ async def probe_capabilities(
     target: ProbeTarget,
     features: Features,
     helpers: Callable[[], Awaitable[Sequence[ProbeTarget]]] | None = None,
+    made: list[str] | None = None,
 ) -> ProbeResult:
     """Probe a live session (see the module docstring); always cleans up its files.
 
@@ -132,9 +133,18 @@ async def probe_capabilities(
     store.py): the rename probe runs on one, the mtime and ranged-read probes on the
     other, each on files of its own, at the same time as ``target``'s first STOR and
     offset-write probe — about ten round trips one after the other instead of 45 on
-    one session. Without helpers, each part runs after the other on ``target``."""
+    one session. Without helpers, each part runs after the other on ``target``.
+    ``made``: every scratch path this probe may leave is added to it (a probe cut off
+    mid-way cannot remove its files: the store removes them before it probes again)."""
     notes = [features.summary()]
-    path = _scratch_path(target.root)
+
+    def scratch() -> str:
+        new = _scratch_path(target.root)
+        if made is not None:
+            made.extend([new, new + ".b", new + ".b.c"])
+        return new
+
+    path = scratch()
     io_notes: list[str] = []
     rename_notes: list[str] = []
     reads_notes: list[str] = []
@@ -153,11 +163,11 @@ async def probe_capabilities(
                 return None
             return await _probe_offset_writes(target, path, io_notes)
         finally:
-            await _remove(target, [path], features)
+            await remove_scratch(target, [path], features)
 
     async def renames(on: ProbeTarget) -> tuple[bool, bool]:
         # Its own pair of files: "rename replaces" needs an existing target.
-        own = _scratch_path(target.root)
+        own = scratch()
         other = own + ".b"
         try:
             stored = await on.raw_store(own, b"01234567", verb="STOR", rest=0)
@@ -170,12 +180,12 @@ async def probe_capabilities(
                 return True, False
             return await _probe_rename(on, own, other, features, rename_notes)
         finally:
-            await _remove(on, [own, other], features)
+            await remove_scratch(on, [own, other], features)
 
     async def mtimes_and_reads(on: ProbeTarget) -> tuple[str | None, bool]:
         """The mtime method and whether ranged reads work (and, for the notes, whether
         a write beyond the end of a file is refused)."""
-        own = _scratch_path(target.root)
+        own = scratch()
         try:
             stored = await on.raw_store(own, b"01234567", verb="STOR", rest=0)
             if not stored.is_success():
@@ -205,7 +215,7 @@ async def probe_capabilities(
                 beyond_refused.append(beyond.text)
             return method, ranged
         finally:
-            await _remove(on, [own], features)
+            await remove_scratch(on, [own], features)
 
     async def helper_parts() -> tuple[tuple[bool, bool], tuple[str | None, bool]] | None:
         """Renames on one helper, mtimes and reads on the other, both at once; None
@@ -268,7 +278,7 @@ async def probe_capabilities(
     return ProbeResult(caps, mtime_method, root_is_folder=True)
 
 
-async def _remove(target: ProbeTarget, paths: list[str], features: Features) -> None:
+async def remove_scratch(target: ProbeTarget, paths: list[str], features: Features) -> None:
     """DELE each of ``paths`` (those that do not exist are refused: fine), in one round
     trip where the server reads commands in order (FEAT answered). Their replies are
     awaited: sent without waiting (one round trip less at the probe's end), the scratch

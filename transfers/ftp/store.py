@@ -37,6 +37,7 @@ from .probe import (
     parse_feat,
     probe_capabilities,
     read_only_capabilities,
+    remove_scratch,
 )
 from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
@@ -91,6 +92,8 @@ class FtpStore:
             self._ssl_context = make_ssl_context(cafile=None, insecure=False)
         #: FEAT, read by the first session and shared by the later ones.
         self.features: Features | None = None
+        #: Scratch files of a probe that failed mid-way (removed before the next one).
+        self._probe_leftovers: list[str] = []
         self._probe: ProbeResult | None = None
         self._probe_lock = asyncio.Lock()
         #: Sessions that ran the probe, until connect() takes them.
@@ -351,6 +354,13 @@ class FtpStore:
         """The write probe, with two more sessions logging in meanwhile to run parts of
         it in parallel (kept afterwards as spares for the pool). A server that refuses
         more connections gets the probe on one session."""
+        features = self.features or Features()
+        if self._probe_leftovers:
+            # A probe cut off mid-way (its connection lost) could not remove its
+            # scratch files: removed now, before this one, so that a run that ends
+            # well leaves none (a killed run's are removed by the next copy).
+            leftovers, self._probe_leftovers = self._probe_leftovers, []
+            await remove_scratch(session, leftovers, features)
         logins = [self._take_ahead() or asyncio.ensure_future(self.open_client())
                   for _ in range(2)]
         helpers: list[FtpSession] = []
@@ -365,9 +375,12 @@ class FtpStore:
             helpers.extend(FtpSession(self, client) for client in clients)
             return helpers
 
+        made: list[str] = []
         try:
-            return await probe_capabilities(session, self.features or Features(),
-                                            get_helpers)
+            return await probe_capabilities(session, features, get_helpers, made=made)
+        except BaseException:
+            self._probe_leftovers.extend(made)
+            raise
         finally:
             for task in logins:
                 if not task.done():
