@@ -127,6 +127,21 @@ class Sides:
         return max(self.src_caps.mtime_resolution, self.dst_caps.mtime_resolution, 1.0)
 
 
+class OnSides:
+    """Both sides' capabilities read from ``self.sides`` at each use (the
+    destination's early ones until its probe has answered: ``Sides.settle_dst``)."""
+
+    sides: Sides
+
+    @property
+    def src_caps(self) -> Capabilities:
+        return self.sides.src_caps
+
+    @property
+    def dst_caps(self) -> Capabilities:
+        return self.sides.dst_caps
+
+
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                      list_dst_root: Callable[[], Awaitable[Any]] | None = None,
                      early_dst: bool = False, retry: RetryPolicy = NO_RETRIES) -> Sides:

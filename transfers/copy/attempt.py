@@ -34,7 +34,6 @@ from fsmove.verify.digest import BLOCK_SIZE, BlockHasher, block_count, combine
 
 from ..backend import (
     BackendError,
-    Capabilities,
     NotFoundError,
     OffsetWrites,
     PlacesInBackground,
@@ -45,7 +44,7 @@ from ..events import Event, FileStarted
 from ..journal import Journal
 from ..policy import Limits
 from ..pool import SessionPool
-from ..survey import Sides
+from ..survey import OnSides, Sides
 from ..together import run_together
 from .folders import DestinationFolders
 from .options import CopyOptions
@@ -64,7 +63,7 @@ class Placed:
 
 
 @dataclass(kw_only=True)
-class Attempts:
+class Attempts(OnSides):
     """Runs attempts at files, for one job once both sides are surveyed."""
 
     dst: SessionPool
@@ -83,14 +82,6 @@ class Attempts:
     resume: Resume
     stats: RunStats
     emit: Callable[[Event], None]
-
-    @property
-    def src_caps(self) -> Capabilities:
-        return self.sides.src_caps
-
-    @property
-    def dst_caps(self) -> Capabilities:
-        return self.sides.dst_caps
 
     async def copy(self, transfer: FileTransfer) -> Placed:
         entry = transfer.entry

@@ -25,10 +25,10 @@ import xxhash
 
 from fsmove.verify.digest import BLOCK_SIZE, block_count
 
-from ..backend import BackendError, Capabilities, Entry, NotFoundError, OffsetWrites
+from ..backend import BackendError, Entry, NotFoundError, OffsetWrites
 from ..journal import Journal
 from ..pool import SessionPool
-from ..survey import Sides
+from ..survey import OnSides, Sides
 from ..tree import same_mtime
 from .transfer import FileTransfer
 
@@ -61,7 +61,7 @@ class BlockwiseStart:
 
 
 @dataclass(kw_only=True)
-class Resume:
+class Resume(OnSides):
     """Decides, per file, where an attempt starts (reading back what it must check)."""
 
     src: SessionPool
@@ -72,14 +72,6 @@ class Resume:
     sides: Sides
     #: Records that a file starts over, and why (the engine's ``_restart``).
     restart: Callable[[Entry, str], None]
-
-    @property
-    def src_caps(self) -> Capabilities:
-        return self.sides.src_caps
-
-    @property
-    def dst_caps(self) -> Capabilities:
-        return self.sides.dst_caps
 
     def may_resume(self, transfer: FileTransfer) -> bool:
         """Whether an earlier attempt may have left something to keep: a partial file
