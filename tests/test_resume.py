@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -100,11 +100,11 @@ def settled(dst: Side, sizes: dict[str, int], journal: Path) -> dict[str, int]:
     a state, not a pause)."""
     server = dst.server
     if server is not None:
-        ports = [server.port]
+        data_ports: Sequence[int] = ()
         if server.pasv_ports is not None:
-            ports += range(server.pasv_ports[0], server.pasv_ports[1] + 1)
+            data_ports = range(server.pasv_ports[0], server.pasv_ports[1] + 1)
         deadline = time.monotonic() + 60
-        while open_connections(server.host, ports):
+        while open_connections(server.host, server.port, data_ports):
             if time.monotonic() > deadline:
                 raise AssertionError("the server kept the killed copy's connections open")
             time.sleep(0.01)

@@ -11,6 +11,7 @@ import io
 import re
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.servers import (
     start_vsftpd,
 )
 from tests.servers.catalog import FTP_SERVERS, FTPS_SERVERS
+from tests.servers.process import open_connections
 
 pytestmark = pytest.mark.interop
 
@@ -252,3 +254,59 @@ def test_url_and_repr_keep_the_password_out(vsftpd_server: RunningServer) -> Non
     assert server.password not in server.url() and server.password not in repr(server)
     credentials = f"{server.user}:{quote(server.password, safe='')}"
     assert server.url(with_password=True) == f"ftp://{credentials}@127.0.0.1:{server.port}/"
+
+
+def _raw_login(server: RunningServer) -> tuple[socket.socket, io.BufferedReader]:
+    control = socket.create_connection((server.host, server.port))
+    replies = control.makefile("rb")
+    replies.readline()  # 220
+    control.sendall(f"USER {server.user}\r\nPASS {server.password}\r\nTYPE I\r\n".encode())
+    for _ in range(3):
+        assert replies.readline()[:1] in (b"2", b"3")
+    return control, replies
+
+
+def _passive_port(control: socket.socket, replies: io.BufferedReader) -> int:
+    control.sendall(b"EPSV\r\n")
+    found = re.search(rb"\|\|\|(\d+)\|", replies.readline())
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_a_dead_ftp_clients_bytes_are_counted_until_written(
+    own_server: Callable[..., RunningServer],
+) -> None:
+    """The kill tests' settle rule (``open_connections`` with the passive range): a data
+    connection still in a listener's queue counts, a control connection left waiting
+    for a data connection that will never come does not. vsftpd keeps the latter 60 s
+    (accept_timeout): waiting for it timed out the kill tests on a loaded machine."""
+    server = own_server(start_vsftpd)
+    assert server.pasv_ports is not None
+    data_ports = range(server.pasv_ports[0], server.pasv_ports[1] + 1)
+    control, replies = _raw_login(server)
+    assert open_connections(server.host, server.port, data_ports) == 1
+    data = socket.create_connection((server.host, _passive_port(control, replies)))
+    data.sendall(CONTENT)
+    data.close()  # the bytes wait in the server's queue, not yet accepted
+    assert open_connections(server.host, server.port, data_ports) == 2
+    control.sendall(f"STOR {server.path(NAME)}\r\n".encode())
+    assert replies.readline().startswith(b"150")
+    replies.close()
+    control.close()  # the client is gone; the server still writes what it received
+    settle(server, data_ports)
+    assert (server.root / NAME).read_bytes() == CONTENT
+
+    control, replies = _raw_login(server)
+    _passive_port(control, replies)
+    control.sendall(f"STOR {server.path('never.bin')}\r\n".encode())
+    replies.close()
+    control.close()  # killed between STOR and the data connection
+    settle(server, data_ports)  # at once, not after vsftpd's 60 s accept_timeout
+
+
+def settle(server: RunningServer, data_ports: range) -> None:
+    for _ in range(2000):  # bounded (20 s, a third of accept_timeout): a state, not a pause
+        if not open_connections(server.host, server.port, data_ports):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the server held the dead client's connections")

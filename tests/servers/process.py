@@ -37,30 +37,48 @@ def _listening_sockets(host: str, port: int) -> set[str]:
 
 
 #: /proc/net/tcp states of a connection the server may still read from.
-_OPEN_STATES = {"01", "08"}  # ESTABLISHED, CLOSE_WAIT
+_ESTABLISHED = "01"
+_OPEN_STATES = {_ESTABLISHED, "08"}  # ESTABLISHED, CLOSE_WAIT
 
 
-def open_connections(host: str, ports: Sequence[int]) -> int:
-    """Connections of the server listening on host:``ports[0]`` (its control port) whose
-    local port is any of ``ports`` that it has not closed yet: ESTABLISHED, or
-    CLOSE_WAIT (the peer is gone, the server still reads what it sent). Once there are
-    none, a server whose client died has written all it will write.
+def open_connections(host: str, control_port: int, data_ports: Sequence[int] = ()) -> int:
+    """Connections through which the server listening on host:``control_port`` may
+    still receive file bytes from a client. Once there are none, a server whose client
+    died has written all it will write.
+
+    Without ``data_ports`` (SFTP) the files travel on the control connection: every
+    connection the server has not closed counts, ESTABLISHED or CLOSE_WAIT (the peer is
+    gone, the server still reads what it sent).
+
+    With ``data_ports`` (FTP's passive range) the files travel on data connections:
+    every one the server holds counts, and so does one still waiting in a passive
+    listener's queue (no inode yet: not accepted) -- it may carry bytes the server has
+    yet to read. A control connection counts only while ESTABLISHED. One in CLOSE_WAIT
+    can bring no file bytes any more, but the server may keep it for a long time:
+    vsftpd that received a STOR from a client killed before it connected the data
+    connection waits ``accept_timeout`` (60 s) for that connection before it lets go.
 
     Only sockets that the server's processes hold count: a client socket of another
     test (or of another server) whose ephemeral local port happens to fall inside this
     server's passive range is someone else's connection, and it may stay open for the
     whole session."""
-    held = _sockets_of(_server_processes(host, ports[0]))
+    held = _sockets_of(_server_processes(host, control_port))
     wanted_ip = socket.inet_aton(host)[::-1].hex().upper()
-    wanted = {f"{port:04X}" for port in ports}
+    control = f"{control_port:04X}"
+    data = {f"{port:04X}" for port in data_ports}
     count = 0
     with open("/proc/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
             ip, _, hex_port = fields[1].partition(":")
-            if (fields[3] in _OPEN_STATES and ip == wanted_ip and hex_port in wanted
-                    and f"socket:[{fields[9]}]" in held):
+            state, inode = fields[3], fields[9]
+            if ip != wanted_ip or state not in _OPEN_STATES:
+                continue
+            if hex_port == control:
+                if f"socket:[{inode}]" in held and (not data or state == _ESTABLISHED):
+                    count += 1
+            elif hex_port in data and (inode == "0" or f"socket:[{inode}]" in held):
                 count += 1
     return count
 
