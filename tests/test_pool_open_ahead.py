@@ -575,3 +575,34 @@ def test_logins_ahead_refused_as_too_many_never_fail_the_probe(
             await pool.aclose()
 
     run(go)
+
+
+def test_a_borrower_that_can_wait_leaves_the_idle_session_to_others(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """``spare`` (the scout's listings below the root): the pool's one idle session is
+    left to the next borrower while another can be logged in; at the cap it is taken
+    as by anyone (a borrower that waits for nothing must never starve)."""
+    server = fresh_subdir(vsftpd_server)
+
+    async def go() -> None:
+        store = counting_store(server, read_only=True)
+        pool = SessionPool(store, max_sessions=2)
+        try:
+            async with pool.session() as first:
+                pass  # now idle
+            async with pool.session(spare=1) as waiting:
+                assert waiting is not first  # logged in its own
+                assert store.logins == 2
+                async with pool.session() as other:
+                    assert other is first  # the idle one was there for this borrower
+            # Two idle: one is left, the other taken.
+            async with pool.session(spare=1):
+                assert store.logins == 2
+                # At the cap: the last idle one is taken rather than wait.
+                async with pool.session(spare=1):
+                    assert store.logins == 2
+        finally:
+            await pool.aclose()
+
+    run(go)

@@ -248,15 +248,19 @@ class SessionPool:
 
     @contextlib.asynccontextmanager
     async def session(self, *, before_capabilities: bool = False,
-                      stream: bool = False) -> AsyncIterator[Session]:
+                      stream: bool = False, spare: int = 0) -> AsyncIterator[Session]:
         """Lend a logged-in session. ``before_capabilities``: do not ask the store's
         capabilities first (they may write: the FTP probe), for a read that must come
         before any write (the destination root's ``stat`` while the source is checked);
         the session then carries this borrower alone. ``stream``: a borrower that moves
         data for a while (a big file's range) waits for a session of its own while one
         may still be opened, rather than share a busy one: each connection has its own
-        window (TCP's, SSH's), which streams stacked on one would share."""
-        slot = await self._acquire(before_capabilities, stream)
+        window (TCP's, SSH's), which streams stacked on one would share. ``spare``: a
+        borrower that can wait (the scout's listings ahead) leaves that many idle
+        sessions to the others while the pool may still open one: it logs in its own
+        instead (at the cap it takes what is idle, as anyone). Only where a session
+        carries one operation at a time (FTP): an SFTP session is shared, not spared."""
+        slot = await self._acquire(before_capabilities, stream, spare)
         try:
             yield slot.session
         except BaseException as exc:
@@ -268,7 +272,8 @@ class SessionPool:
             # (a leaked slot would make every later borrower wait forever).
             await asyncio.shield(self._release(slot))
 
-    async def _acquire(self, before_capabilities: bool = False, stream: bool = False) -> _Slot:
+    async def _acquire(self, before_capabilities: bool = False, stream: bool = False,
+                       spare: int = 0) -> _Slot:
         if before_capabilities and self._caps is None:
             per = 1
         else:
@@ -284,6 +289,8 @@ class SessionPool:
                 free = [s for s in self._slots if not s.broken and s.borrowers < per]
                 idle = [s for s in free if s.borrowers == 0]
                 room = len(self._slots) + self._connecting < self.max_sessions
+                if spare and per == 1 and room and len(idle) <= spare:
+                    idle = free = []  # left to the others: this borrower logs in
                 # Sessions opened ahead come first: wait for them rather than open more.
                 can_open = room and not self._ahead_pending
                 if free and not idle and room and not stream:

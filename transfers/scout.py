@@ -28,6 +28,11 @@ Listing = list[Entry | WalkIssue]
 
 #: Listed entries the scout holds at most (the march takes them as it goes): ~5 MB.
 MAX_ENTRIES = 20_000
+#: Idle source sessions a listing below the root leaves to the files decided meanwhile
+#: while the pool may still log in another (``SessionPool.session``): with the real
+#: tree behind a 60 ms link, the scout took the three sessions logged in ahead as soon as
+#: the root was listed, and the first file waited ~0.2 s for one of them.
+SPARE = 1
 
 
 class SourceScout:
@@ -96,8 +101,10 @@ class SourceScout:
             self._listings[path] = listing
             self._running += 1
             try:
+                # The root is the march's first need; below it the scout guesses,
+                # so it leaves an idle session to the first files (``SPARE``).
                 items = await list_folder(self._src, path, skip=self._skip,
-                                          retry=self._retry)
+                                          retry=self._retry, spare=SPARE if path else 0)
             except BaseException as exc:
                 if not listing.done():
                     if isinstance(exc, asyncio.CancelledError):

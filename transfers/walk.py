@@ -39,20 +39,22 @@ class WalkIssue:
 
 async def list_folder(
     pool: SessionPool, directory: str, *, skip: Callable[[Entry], bool] | None = None,
-    retry: RetryPolicy = NO_RETRIES, before_capabilities: bool = False,
+    retry: RetryPolicy = NO_RETRIES, before_capabilities: bool = False, spare: int = 0,
 ) -> list[Entry | WalkIssue]:
     """The entries directly inside ``directory`` by the walk's rules: hostile names,
     symlinks and special files come out as issues, a listing that fails (for good, or
     still after ``retry``'s attempts on a fresh session) as one ``unreadable`` issue
     for the folder, a repeated entry once, ``skip`` applied. ``before_capabilities``:
     on a session lent before the store's capabilities are known (``SessionPool``):
-    the destination root listed while its write probe runs."""
+    the destination root listed while its write probe runs. ``spare``: idle sessions
+    left to others (``SessionPool.session``)."""
     out: list[Entry | WalkIssue] = []
     seen: set[str] = set()
     attempt = 0
     while True:
         try:
-            async with pool.session(before_capabilities=before_capabilities) as session:
+            async with pool.session(before_capabilities=before_capabilities,
+                                    spare=spare) as session:
                 entries = [e async for e in session.list(directory)]
             break
         except BackendError as exc:
