@@ -290,14 +290,17 @@ def test_a_placing_answered_in_the_background(
 
 
 @pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
-def test_a_session_s_first_upload_sends_its_dele_with_epsv(
+def test_a_session_s_first_upload_needs_no_passive_round_trip(
     fixture: str, request: pytest.FixtureRequest,
     fresh_subdir: Callable[[RunningServer], RunningServer],
 ) -> None:
-    """A session whose first transfer is an upload (as one that only made folders
-    before: its passive mode is not known yet) sends the DELE that clears the name in
-    the same write as its EPSV, one round trip less; the transfer command then waits for the
-    port. The bytes arrive whole, and the next upload pipelines as before."""
+    """Plain FTP: the login asked the first passive port with its last commands, and
+    the session connected to it ahead, so its first upload sends the DELE that clears
+    the name and its STOR at once, no passive command before them. FTPS (no data
+    connection ahead: its TLS belongs to its transfer): the passive mode is not known
+    yet, and the DELE goes in the same write as the EPSV, one round trip less; the
+    transfer command then waits for the port. The bytes arrive whole, and the next
+    upload pipelines as before."""
     server = fresh_subdir(request.getfixturevalue(fixture))
 
     async def check(s: FtpSession, store: FtpStore) -> None:
@@ -309,10 +312,15 @@ def test_a_session_s_first_upload_sends_its_dele_with_epsv(
             await send_many(lines)
 
         s._client.send_many = sent_many  # type: ignore[method-assign]
-        assert s._client.passive_mode is None  # logged in, nothing transferred yet
+        # Logged in, nothing transferred yet.
+        assert s._client.passive_mode == (None if store.tls else "EPSV")
+        assert (s._ahead is not None) is not store.tls
         data = os.urandom(70_000)
         assert await s.write("x.bin", pieces(data[:30_000], data[30_000:])) == len(data)
-        assert batches[0] == ["DELE", "EPSV"], batches
+        if store.tls:
+            assert batches[0] == ["DELE", "EPSV"], batches
+        else:
+            assert batches[0][:2] == ["DELE", "STOR"], batches
         assert await s.write("y.bin", pieces(b"y")) == 1
         assert await read_all(s, "x.bin") == data
         assert await read_all(s, "y.bin") == b"y"

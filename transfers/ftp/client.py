@@ -91,6 +91,9 @@ class FtpClient(aioftp.Client):
         self.passive_mode: str | None = None
         #: The address the last PASV reply advertised (for notes; never connected to).
         self.pasv_advertised: str | None = None
+        #: A passive port asked with the login's last commands, and when (loop time):
+        #: the session opens its first data connection to it ahead (``FtpStore``).
+        self.port_at_login: tuple[int, float] | None = None
         #: The shortest command round trip seen (seconds): paces ABOR (``FtpSession``).
         self.rtt = 0.05
         #: Handlers of replies owed to commands sent without waiting (``owe``), oldest

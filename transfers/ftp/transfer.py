@@ -87,9 +87,24 @@ class TransferSession(ControlSession):
         port = self._client.passive_port(reply)
         if port is None or self._closed or self._broken is not None:
             return  # refused (or closing): the next transfer asks again
+        self._connect_ahead(port)
+
+    def _connect_ahead(self, port: int, *, asked_at: float | None = None) -> None:
+        """Open the data connection to ``port`` in the background, for the next transfer
+        (its age counted from ``asked_at``, the passive command's time, if given)."""
         self._drop_ahead()
         self._ahead = asyncio.ensure_future(self._client.open_data(port))
-        self._ahead_at = asyncio.get_running_loop().time()
+        self._ahead_at = asyncio.get_running_loop().time() if asked_at is None else asked_at
+
+    def open_login_port(self) -> None:
+        """A new session: connect ahead to the port its login asked (``FtpStore``), if
+        it is young enough to be used (``AHEAD_MAX_AGE``)."""
+        asked, self._client.port_at_login = self._client.port_at_login, None
+        if asked is None or self._store.tls:
+            return
+        port, at = asked
+        if asyncio.get_running_loop().time() - at < AHEAD_MAX_AGE:
+            self._connect_ahead(port, asked_at=at)
 
     async def _take_ahead(self) -> tuple[DataStream, DataStream] | None:
         """The data connection opened ahead, if there is a usable one (its owed port
@@ -117,6 +132,7 @@ class TransferSession(ControlSession):
         if self._client.owes:
             await self._client.settle()
         self._drop_ahead()
+        self._client.port_at_login = None  # replaced by the new one
 
     async def _start_transfer(
         self, command: str, *, rest: int, abs_path: str, path: str, action: str,
