@@ -590,7 +590,8 @@ def test_a_borrower_that_can_wait_leaves_the_idle_session_to_others(
         pool = SessionPool(store, max_sessions=2)
         try:
             async with pool.session() as first:
-                pass  # now idle
+                assert (await first.stat("")).kind is EntryKind.DIR
+            # ``first`` is idle now.
             async with pool.session(spare=1) as waiting:
                 assert waiting is not first  # logged in its own
                 assert store.logins == 2
