@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.cells import all_cells, ratio_goal, select
 from benchmarks.goals import check_goals
+from benchmarks.harness import reference_after
 from benchmarks.report import build_document, markdown
 from benchmarks.results import RunResult, TreeResumeFigures, million_rows, ratios
 
@@ -161,7 +162,7 @@ def million_runs(*, million_wall: float, rss: float = 250.0) -> list[RunResult]:
 
 def test_million_rate_is_compared_with_the_100k_cell_of_its_route():
     (row,) = million_rows(million_runs(million_wall=1100.0))
-    assert row.reference is not None and row.reference.cell == "scale-local-sftp-0ms"
+    assert [r.cell for r in row.references] == ["scale-local-sftp-0ms"]
     assert row.rate_ratio == pytest.approx(1000 / 1100)  # 909 vs 1,000 files/s
     assert row.rate_met is True and row.rss_met is True
     assert row.cpu_ratio == pytest.approx(0.1)  # the same 4 s of CPU for 10 times the files
@@ -171,7 +172,38 @@ def test_million_rate_is_compared_with_the_100k_cell_of_its_route():
 
 def test_million_without_its_100k_cell_has_no_rate_verdict():
     (row,) = million_rows(million_runs(million_wall=1000.0)[1:])
-    assert row.reference is None and row.rate_ratio is None and row.rate_met is None
+    assert row.references == () and row.rate_ratio is None and row.rate_met is None
+
+
+def test_million_rate_reference_is_the_mean_of_the_100k_runs_before_and_after():
+    """The machine slowed during the million files: the 100,000-file run after them is
+    slower too, and the million-file rate is judged against the mean of both."""
+    before, million = million_runs(million_wall=1100.0)  # 1,000 then 909 files/s
+    after = run("fsmove", cell="scale-local-sftp-0ms", kind="scale", files=100_000,
+                wall=125.0, route="local-sftp", corpus="scale")  # 800 files/s
+    (row,) = million_rows([before, million, after])
+    assert row.references == (before, after)
+    assert row.reference_rate == pytest.approx(900.0)
+    assert row.rate_ratio == pytest.approx(909.09 / 900.0, rel=1e-4)
+    assert row.rate_met is True
+    (alone,) = million_rows([before, million])
+    assert alone.rate_ratio == pytest.approx(0.909, rel=1e-3)
+    runs = [before, million, after]
+    text = markdown(build_document(meta=meta(), runs=runs), runs)
+    assert "| 900.0 (1,000.0, 800.0) | 1.01x | **met** |" in text
+
+
+def test_the_harness_runs_the_100k_cell_of_a_million_cell_s_route_again_after_it():
+    cells = {c.id: c for c in all_cells()}
+    chosen = [cells[i] for i in ("scale-local-sftp-0ms", "scale-sftp-ftp-0ms",
+                                 "million-local-sftp-0ms", "million-sftp-ftp-0ms",
+                                 "million-resume-local-sftp-0ms")]
+    again = [reference_after(c, chosen) for c in chosen]
+    assert [a.id if a else None for a in again] == [
+        None, None, "scale-local-sftp-0ms", "scale-sftp-ftp-0ms", None]
+    # without its 100k cell selected before it, a million-file cell runs alone
+    assert reference_after(cells["million-local-sftp-0ms"],
+                           [cells["million-local-sftp-0ms"]]) is None
 
 
 def tree_resume(*, replaced: int, rewritten: int, bound: int | None) -> TreeResumeFigures:
