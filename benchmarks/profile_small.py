@@ -116,8 +116,10 @@ def _run(root: Path, src: str, dst: str, env: dict[str, str], scratch: Path, *,
     run_env = {**env, "PYTHONPATH": str(root), "HOME": str(scratch),
                "XDG_STATE_HOME": str(scratch / "state")}
     start = time.monotonic()
+    # cwd: the variant's root. ``python -c`` puts the working directory first on
+    # sys.path: started from a checkout, every variant would import that checkout.
     proc = subprocess.Popen(argv, env=run_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, cwd=root)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     assert proc.stderr is not None
