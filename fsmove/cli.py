@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from fsmove import __version__, plain_coercion
+from fsmove import __version__, gc_settings, plain_coercion
 from fsmove.command_entry import fail
 from fsmove.commands.copy_command import copy_command
 from fsmove.commands.cutover_command import cutover_command
@@ -106,6 +106,7 @@ def main() -> None:
         tidy_help(command)
     except KeyboardInterrupt as exc:
         fail(exc)
+    gc_settings.apply()
     try:
         result = command.main(prog_name="fsmove", standalone_mode=False)
     except no_args as exc:

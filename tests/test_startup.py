@@ -55,6 +55,40 @@ def test_a_copy_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     assert "fsmove.clever.api" not in modules and "fsmove.clever.clever_tool" not in modules
 
 
+_RUN_AND_SHOW_COLLECTOR = """
+import gc, json, sys
+from fsmove.cli import main
+try:
+    main()
+finally:
+    print(json.dumps([gc.isenabled(), gc.get_threshold(), gc.get_freeze_count()]),
+          file=sys.stderr)
+"""
+
+
+def test_a_run_collects_garbage_in_large_batches_past_its_start_up(tmp_path: Path) -> None:
+    """fsmove/gc_settings.py: the collector stays on (cycles are still freed) with a
+    young threshold far above CPython's 700, and what start-up imported is frozen."""
+    from fsmove.gc_settings import OLDER_THRESHOLDS, YOUNG_THRESHOLD
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_SHOW_COLLECTOR, "copy", str(src),
+         str(tmp_path / "dst"), "--quiet", "--journal", str(tmp_path / "j.sqlite")],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "XDG_STATE_HOME": str(tmp_path / "state")},
+    )
+    assert done.returncode == 0, done.stderr
+    enabled, threshold, frozen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert enabled
+    assert tuple(threshold) == (YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    assert YOUNG_THRESHOLD >= 10_000
+    assert frozen > 10_000  # typer, click and fsmove's own modules
+
+
 def _params() -> list[Any]:
     command = typer.main.get_command(app)
     assert isinstance(command, typer.core.TyperGroup)
