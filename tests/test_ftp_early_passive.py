@@ -175,6 +175,7 @@ def test_a_command_that_arrives_during_a_transfer(
             assert "during a transfer" in store.early_passive_off
         else:
             assert store.early_passive_off is None
+            await s._client.settle()  # the 229 after the 226 is read in the background
             assert s._ahead is not None
         assert await read_all(s, "held.bin") == payload
         assert await s.write("after.bin", pieces(b"after")) == 5
@@ -324,5 +325,41 @@ def test_a_session_s_first_upload_needs_no_passive_round_trip(
         assert await s.write("y.bin", pieces(b"y")) == 1
         assert await read_all(s, "x.bin") == data
         assert await read_all(s, "y.bin") == b"y"
+
+    with_session(server, check)
+
+
+def test_a_listing_goes_on_before_the_next_port_is_answered(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """vsftpd answers a listing's early EPSV after its 226 (the EPSV goes out when the
+    listing's data ends): the listing does not wait for that port. Its files' MDTMs
+    (exact times on a LIST-only server) go out before the 229 is read, the replies come
+    back in order all the same (every time exact), and the next transfer runs on the
+    port the 229 gave, opened ahead."""
+    server = fresh_subdir(vsftpd_server)
+    for i in range(3):
+        local = server.root / f"t{i}.bin"
+        local.write_bytes(b"%d" % i * 100)
+        os.chown(local, *server.owner)
+        os.utime(local, (1_000_000_000 + i, 1_000_000_000 + i))
+
+    async def check(s: FtpSession, store: FtpStore) -> None:
+        assert not store.features.mlst  # a LIST-only server: times come from MDTM
+        assert await s.write("warm.bin", pieces(b"w")) == 1  # passive mode known
+        await s._client.settle()
+        wire = _record(s)
+        entries = {e.path: e async for e in s.list("")}
+        assert {p: entries[p].mtime for p in ("t0.bin", "t1.bin", "t2.bin")} == {
+            f"t{i}.bin": 1_000_000_000 + i for i in range(3)}
+        after_226 = wire[wire.index(("reply", 226)) + 1:]
+        assert after_226[0] == ("send", "MDTM"), wire
+        assert after_226.index(("reply", 229)) > after_226.index(("send", "MDTM")), wire
+        assert store.early_passive_off is None
+        sends = len([w for w in wire if w[0] == "send"])
+        assert await read_all(s, "t1.bin") == b"1" * 100
+        # No passive command of its own: the port the 229 gave was opened ahead.
+        assert [w for w in wire if w[0] == "send"][sends] == ("send", "RETR"), wire
+        assert s.usable
 
     with_session(server, check)
