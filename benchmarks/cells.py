@@ -122,3 +122,13 @@ def select(cells: list[Cell], *, patterns: str | None, tools: str | None) -> lis
         chosen = [replace(c, tools=tuple(t for t in c.tools if t in wanted)) for c in chosen]
         chosen = [c for c in chosen if c.tools]
     return chosen
+
+
+def reference_after(cell: Cell, cells: list[Cell]) -> Cell | None:
+    """The 100,000-file cell to run again after million-file ``cell``: the one of its
+    route, when it is selected and ran before it (``harness.main`` runs it again;
+    ``results.MillionRow`` takes the mean of both runs as the rate's reference)."""
+    if cell.kind != "million":
+        return None
+    before = cells[: cells.index(cell)]
+    return next((c for c in before if c.kind == "scale" and c.route == cell.route), None)

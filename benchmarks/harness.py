@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.servers.account import ensure_account
 from tests.servers.relay import DEFAULT_WINDOW
 
-from .cells import PEERS, Cell, all_cells, select
+from .cells import PEERS, Cell, all_cells, reference_after, select
 from .chart import write_chart
 from .corpora import (
     REAL_TREE_SOURCE,
@@ -181,16 +181,6 @@ def _write(out: Path, meta: dict[str, object], runs: list[RunResult]) -> None:
     (out / "latest.md").write_text(markdown(document, runs))
     title = f"fsmove vs rclone and lftp — {meta['date']} ({'quick' if meta['quick'] else 'full'})"
     write_chart(runs, out / "ratios.png", title=title)
-
-
-def reference_after(cell: Cell, cells: list[Cell]) -> Cell | None:
-    """The 100,000-file cell to run again after million-file ``cell``: the one of its
-    route, when it is selected and ran before it (``results.MillionRow`` takes the
-    mean of both runs as the million-file rate's reference)."""
-    if cell.kind != "million":
-        return None
-    before = cells[: cells.index(cell)]
-    return next((c for c in before if c.kind == "scale" and c.route == cell.route), None)
 
 
 def main(argv: list[str] | None = None) -> int:

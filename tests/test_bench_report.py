@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from benchmarks.cells import all_cells, ratio_goal, select
+from benchmarks.cells import all_cells, ratio_goal, reference_after, select
 from benchmarks.goals import check_goals
-from benchmarks.harness import reference_after
 from benchmarks.report import build_document, markdown
 from benchmarks.results import RunResult, TreeResumeFigures, million_rows, ratios
 
