@@ -466,8 +466,10 @@ def test_ten_thousand_entries_list_whole(
     request: pytest.FixtureRequest,
     fresh_subdir: Callable[[RunningServer], RunningServer],
 ) -> None:
-    """Every one of 10,000 entries comes back once, as a file, by its name. (How fast a
-    big listing goes is measured in benchmarks/, never asserted against a clock here.)"""
+    """Every one of 10,000 entries comes back once, as a file, by its name, with its
+    own exact time (on a LIST-only server: MDTM replies matched to their files, the
+    first windows sent with the listing's end and the rest after). (How fast a big
+    listing goes is measured in benchmarks/, never asserted against a clock here.)"""
     server = fresh_subdir(request.getfixturevalue(fixture))
     folder = server.root / "many"
     folder.mkdir()
@@ -475,12 +477,17 @@ def test_ten_thousand_entries_list_whole(
     expected = {f"file {i:05d}.txt" for i in range(10_000)}
     for name in expected:
         (folder / name).touch()
+        when = 1_000_000_000 + int(name[5:10]) * 7
+        os.utime(folder / name, (when, when))
 
     async def check(s: FtpSession, _store: FtpStore) -> list[str]:
         names = []
         async for entry in s.list("many"):
             assert entry.kind is EntryKind.FILE
-            names.append(entry.path.rsplit("/", 1)[-1])
+            name = entry.path.rsplit("/", 1)[-1]
+            assert entry.mtime == 1_000_000_000 + int(name[5:10]) * 7, name
+            names.append(name)
+        assert s.usable
         return names
 
     names = with_session(server, check)

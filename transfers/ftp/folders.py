@@ -213,7 +213,17 @@ class FolderSession(TransferSession):
                     break
             writer.close()
             finished = True
-            await self._finish_transfer(path=path, action="list", next_passive=True)
+            # A LIST-only server: the files' MDTMs ride with the next port's request,
+            # before the listing's 226 (on a server known to run them after it).
+            windows = self._mdtm_windows(held) if exact_times and seen_dot else []
+            along = [line for window in windows[:MDTM_WINDOWS_AHEAD]
+                     for line in self._mdtm_lines(held, window)]
+            if along and await self._finish_sending_along(path=path, action="list",
+                                                          along=along):
+                sent_along = min(MDTM_WINDOWS_AHEAD, len(windows))
+            else:
+                sent_along = 0
+                await self._finish_transfer(path=path, action="list", next_passive=True)
             await self._open_ahead()
         except BaseException as exc:
             if not finished:
@@ -226,7 +236,13 @@ class FolderSession(TransferSession):
         if not seen_dot and not await self.raw_is_dir(abs_path):
             raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
                                 path=path)
-        for entry in await self._with_mdtm(held) if exact_times else held:
+        if not exact_times:
+            for entry in held:
+                yield entry
+            return
+        if not sent_along:
+            windows = self._mdtm_windows(held)
+        for entry in await self._with_mdtm(held, windows, sent=sent_along):
             yield entry
 
     async def _listed_kind(self, path: str) -> EntryKind | None:
@@ -263,27 +279,34 @@ class FolderSession(TransferSession):
             store.real_dirs.add(folder)
         return []
 
-    async def _with_mdtm(self, entries: list[Entry]) -> list[Entry]:
-        """Exact mtimes for listed files: MDTM, ``MDTM_WINDOW`` commands per write and
-        ``MDTM_WINDOWS_AHEAD`` writes in flight, so a folder costs one round trip per
-        ``MDTM_WINDOW * MDTM_WINDOWS_AHEAD`` files rather than one per file (replies come
-        back in the order the commands went; the next window goes out as soon as the
-        oldest one is answered)."""
+    def _mdtm_windows(self, entries: list[Entry]) -> list[list[int]]:
+        """The listed files that get an MDTM, by index, ``MDTM_WINDOW`` per write (none
+        on a server without MDTM)."""
         if not self._features.mdtm:
-            return entries
+            return []
         # A write probe's scratch file needs no time: it is never compared, only left
         # out or removed (and the one of a probe still running, listed in the root
         # while it runs, cost a round trip before the first file was decided).
         files = [i for i, e in enumerate(entries)
                  if e.kind is EntryKind.FILE and not is_probe_leftover(e.path)]
-        windows = [files[at : at + MDTM_WINDOW] for at in range(0, len(files), MDTM_WINDOW)]
+        return [files[at : at + MDTM_WINDOW] for at in range(0, len(files), MDTM_WINDOW)]
+
+    def _mdtm_lines(self, entries: list[Entry], window: list[int]) -> list[str]:
+        return [f"MDTM {self._store.abs_path(entries[i].path)}" for i in window]
+
+    async def _with_mdtm(self, entries: list[Entry], windows: list[list[int]], *,
+                         sent: int = 0) -> list[Entry]:
+        """Exact mtimes for listed files: MDTM, ``MDTM_WINDOW`` commands per write and
+        ``MDTM_WINDOWS_AHEAD`` writes in flight, so a folder costs one round trip per
+        ``MDTM_WINDOW * MDTM_WINDOWS_AHEAD`` files rather than one per file (replies come
+        back in the order the commands went; the next window goes out as soon as the
+        oldest one is answered). ``sent``: the first windows already went out (with the
+        listing's end); their replies are the next ones on the connection."""
         out = list(entries)
-        sent = 0
 
         async def send_next() -> None:
             nonlocal sent
-            await self._client.send_many(
-                [f"MDTM {self._store.abs_path(entries[i].path)}" for i in windows[sent]])
+            await self._client.send_many(self._mdtm_lines(entries, windows[sent]))
             sent += 1
 
         while sent < min(MDTM_WINDOWS_AHEAD, len(windows)):

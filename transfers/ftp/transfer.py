@@ -326,6 +326,38 @@ class TransferSession(ControlSession):
         self._passive_owed = False
         self._after_read = (path, [await client.reply() for _line in ride])
 
+    async def _finish_sending_along(self, *, path: str, action: str,
+                                    along: Sequence[str]) -> bool:
+        """This side of the transfer is done and clean: send the next passive command
+        and ``along`` before the transfer's final reply, on a server known to run them
+        after it (``runs_commands_after_transfers``, and this session asks early), read
+        that final reply and owe the port's (``_owe_port_reply``). ``along``'s replies
+        are the next ones on the connection, for the caller to read in order. False:
+        nothing was sent (the caller finishes as usual and sends them itself). A final
+        reply that is not the transfer's own success leaves the order unknown: the
+        session is closed and the error raised (as ``_finish_with_ride``)."""
+        client = self._client
+        mode = client.passive_mode
+        if (not along or mode is None or self._passive_owed or not self._asks_early()
+                or not self._store.runs_commands_after_transfers):
+            return False
+        await client.send_many([mode, *along])
+        self._passive_owed = True
+        first = await client.final_reply()
+        self._passive_owed = False
+        if first.code not in (226, 250):
+            self._store.stop_early_passive(f"{mode} with commands sent at a transfer's "
+                                           f"end, answered out of order ({first.text!r})")
+            self._mark_broken("replies out of order after commands sent at a transfer's end")
+            if first.is_success():
+                raise TransientError(f"{action} {path!r} on {self.where}: the server "
+                                     "answered commands out of order; retrying", path=path)
+            self._transfer_outcome(first, path=path, action=action)
+            raise TransientError(f"{action} {path!r} on {self.where}: replies out of "
+                                 f"order ({first.text!r})", path=path)
+        self._owe_port_reply(mode, 229 if mode == "EPSV" else 227)
+        return True
+
     def _transfer_outcome(self, reply: Reply, *, path: str, action: str) -> None:
         if reply.is_success():  # 226 / 250 (aioftp's server says 200)
             return
