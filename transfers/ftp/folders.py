@@ -3,9 +3,11 @@ before a write.
 
 Listings: ``MLSD`` when FEAT lists MLST (exact mtimes, streamed as parsed), else ``LIST
 -a`` parsed by ``listing.py``. ``LIST`` times are imprecise (minutes, or days, local
-time), so they are never used: once the listing is complete, its files get exact times
+time), so they are never used: once the listing's data ended, its files get exact times
 from ``MDTM``, pipelined (``MDTM_WINDOW`` per write, several writes in flight: ~1 round
-trip per 256 files); ``mtime`` stays None only where the server has no MDTM. ``stat`` is
+trip per 256 files; on a server that runs commands after the transfer, the first writes
+go out before the listing's 226); ``mtime`` stays None only where the server has no
+MDTM. ``stat`` is
 one single-file command (``MLST``), or ``SIZE`` + ``MDTM`` pipelined in one round trip:
 never a listing of the parent per file, which is what aioftp's own client does (31
 files/s on vsftpd).
