@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..backend import TransientError
 from .client import DATA_BUFFER, ProtocolError, Reply
@@ -310,18 +311,8 @@ class TransferSession(ControlSession):
         self._passive_owed = True
         first = await client.final_reply()
         if first.code not in (226, 250):
-            # Not the transfer's own end (a failure, or a reply to one of the commands
-            # sent along, answered early): the order of what follows is unknown.
             self._passive_owed = False
-            self._store.stop_early_passive(f"{mode} with a re-stat, sent at a transfer's "
-                                           f"end, answered out of order ({first.text!r})")
-            self._mark_broken("replies out of order after commands sent at a transfer's end")
-            if first.is_success():
-                raise TransientError(f"{action} {path!r} on {self.where}: the server "
-                                     "answered commands out of order; retrying", path=path)
-            self._transfer_outcome(first, path=path, action=action)
-            raise TransientError(f"{action} {path!r} on {self.where}: replies out of "
-                                 f"order ({first.text!r})", path=path)
+            self._out_of_order(first, f"{mode} with a re-stat", path=path, action=action)
         self._on_ahead_reply(await client.reply())
         self._passive_owed = False
         self._after_read = (path, [await client.reply() for _line in ride])
@@ -346,17 +337,25 @@ class TransferSession(ControlSession):
         first = await client.final_reply()
         self._passive_owed = False
         if first.code not in (226, 250):
-            self._store.stop_early_passive(f"{mode} with commands sent at a transfer's "
-                                           f"end, answered out of order ({first.text!r})")
-            self._mark_broken("replies out of order after commands sent at a transfer's end")
-            if first.is_success():
-                raise TransientError(f"{action} {path!r} on {self.where}: the server "
-                                     "answered commands out of order; retrying", path=path)
-            self._transfer_outcome(first, path=path, action=action)
-            raise TransientError(f"{action} {path!r} on {self.where}: replies out of "
-                                 f"order ({first.text!r})", path=path)
+            self._out_of_order(first, f"{mode} with commands", path=path, action=action)
         self._owe_port_reply(mode, 229 if mode == "EPSV" else 227)
         return True
+
+    def _out_of_order(self, first: Reply, sent: str, *, path: str, action: str) -> NoReturn:
+        """Commands sent before a transfer's final reply, and ``first`` came in its
+        place: not the transfer's own end (a failure, or a reply to one of the commands
+        sent along, answered early), so the order of what follows is unknown. The
+        store stops sending early, the session is closed, and the error is raised (a
+        transient one: the caller retries on another session)."""
+        self._store.stop_early_passive(f"{sent}, sent at a transfer's end, answered out "
+                                       f"of order ({first.text!r})")
+        self._mark_broken("replies out of order after commands sent at a transfer's end")
+        if first.is_success():
+            raise TransientError(f"{action} {path!r} on {self.where}: the server "
+                                 "answered commands out of order; retrying", path=path)
+        self._transfer_outcome(first, path=path, action=action)
+        raise TransientError(f"{action} {path!r} on {self.where}: replies out of "
+                             f"order ({first.text!r})", path=path)
 
     def _transfer_outcome(self, reply: Reply, *, path: str, action: str) -> None:
         if reply.is_success():  # 226 / 250 (aioftp's server says 200)
