@@ -242,7 +242,7 @@ class FolderSession(TransferSession):
             for entry in held:
                 yield entry
             return
-        if not sent_along:
+        if not seen_dot:  # else computed at the listing's end
             windows = self._mdtm_windows(held)
         for entry in await self._with_mdtm(held, windows, sent=sent_along):
             yield entry
