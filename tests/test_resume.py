@@ -247,8 +247,12 @@ def relayed(side: Side, stack: contextlib.ExitStack, tmp_path: Path) -> tuple[Si
         known = relay_known_hosts(server, port, tmp_path / f"known_hosts_{port}")
         new = dataclasses.replace(server, port=port, known_hosts=known)
         return dataclasses.replace(side, url=sftp_url_via(server, port), server=new), relay
-    relay = stack.enter_context(ftp_relay(server, listen_host="127.0.0.32"))
-    return dataclasses.replace(side, url=ftp_url_via(server, "127.0.0.32")), relay
+    # An address of this process's own: the relay listens on the server's passive
+    # ports, and two test processes' servers may have overlapping ranges (two at once
+    # collided on 127.0.0.32: "address already in use").
+    host = f"127.0.{100 + os.getpid() % 100}.32"
+    relay = stack.enter_context(ftp_relay(server, listen_host=host))
+    return dataclasses.replace(side, url=ftp_url_via(server, host)), relay
 
 
 @pytest.mark.interop
