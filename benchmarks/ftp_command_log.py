@@ -12,6 +12,7 @@ control connection), ``->`` or ``<-``, the text (a password is never written).
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,26 @@ def _patch_and_run(out: Path) -> None:
         return reply
 
     cls.send, cls.send_many, cls._read_reply = logged_send, logged_send_many, logged_reply
+    slow_ms = float(os.environ.get("FSMOVE_SLOW_CALLBACK_MS", "0"))
+    if slow_ms > 0:
+        # Every event-loop callback that ran longer than this (wall; its CPU beside
+        # it), what it was, and when it ended: what held the loop while replies
+        # waited (a ``!!`` line).
+        import asyncio.events
+
+        run_handle = asyncio.events.Handle._run
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            started, cpu = time.perf_counter(), time.thread_time()
+            run_handle(handle)
+            took = (time.perf_counter() - started) * 1000
+            if took > slow_ms:
+                callback = getattr(handle, "_callback", None)
+                owner = getattr(callback, "__self__", callback)
+                write(None, "!!", f"callback {took:.1f} ms "
+                      f"({(time.thread_time() - cpu) * 1000:.1f} ms CPU): {owner!r:.160}")
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
     from fsmove.cli import main
 
     sys.argv[0] = "fsmove"

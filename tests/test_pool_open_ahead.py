@@ -296,12 +296,12 @@ def test_a_folder_check_costs_one_round_trip(real_server: RunningServer) -> None
     run(go)
 
 
-def test_a_login_sends_what_follows_feat_in_one_round_trip(
+def test_a_vsftpd_login_is_one_round_trip(
     vsftpd_server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """USER, PASS, FEAT, then OPTS UTF8 ON + TYPE I + PWD together: four round trips
-    after the greeting (five before, six before that); a second login skips FEAT and
-    PWD."""
+    """USER, PASS, FEAT, OPTS UTF8 ON, TYPE I, PWD and EPSV in one write: one round
+    trip after the greeting (four before session 14, six before that); a second login
+    skips FEAT and PWD, still one (tests/test_ftp_login.py: every server)."""
     events: list[str] = []
     send, send_many, reply = FtpClient.send, FtpClient.send_many, FtpClient.reply
 
@@ -334,7 +334,7 @@ def test_a_login_sends_what_follows_feat_in_one_round_trip(
         second.close()
         return trips_first, trips_second
 
-    assert run(go) == (4, 3)
+    assert run(go) == (1, 1)
 
 
 def test_the_destination_root_is_not_asked_again_after_the_probe(
@@ -607,3 +607,4 @@ def test_a_borrower_that_can_wait_leaves_the_idle_session_to_others(
             await pool.aclose()
 
     run(go)
+

@@ -2,9 +2,11 @@
 each, one operation at a time) and probes, once, what the server can do.
 
 Login: greeting, ``AUTH TLS`` (FTPS), ``USER``/``PASS``, ``PBSZ 0``/``PROT P`` (FTPS),
-``FEAT`` (read once per store), ``OPTS UTF8 ON``, and ``TYPE I`` once per session. The
-``USER`` round trip is measured: ``capabilities()`` reports the shortest one seen, and
-the pool decides how many sessions are worth opening from it (transfers/session_count.py).
+``FEAT`` (read once per store), ``OPTS UTF8 ON``, and ``TYPE I`` once per session; on
+vsftpd, pure-ftpd and proftpd all of it in one write (``LOGIN_AT_ONCE_SERVERS``), on
+any other server one command at a time. The ``USER`` round trip is measured:
+``capabilities()`` reports the shortest one seen, and the pool decides how many
+sessions are worth opening from it (transfers/session_count.py).
 
 The write probe (probe.py) runs once per store written to, on the first session, with
 two more sessions logging in meanwhile to run parts of it; all three are lent to the
@@ -43,6 +45,14 @@ from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
 
 _ANONYMOUS_PASSWORD = "anonymous@"
+#: Servers (named in their greeting, lower case) that read a control connection's
+#: commands one after the other across the login, so the whole login goes in one write
+#: (``FtpStore._log_in_at_once``). Each is tested so (tests/test_ftp_login.py); vsftpd
+#: reads a command line by peeking, so what follows PASS stays in the socket for the
+#: process that serves the logged-in session. Any other server logs in step by step,
+#: as lftp does by default ("ftp:sync-mode"): some servers and routers lose commands
+#: sent ahead of a reply.
+LOGIN_AT_ONCE_SERVERS = ("vsftpd", "pure-ftpd", "proftpd")
 #: How long closing a store may spend removing a cut probe's late scratch files.
 LATE_LEFTOVERS_SECONDS = 10.0
 #: Sessions the write probe runs on (its own and two helpers).
@@ -232,7 +242,8 @@ class FtpStore:
         greeting = await client.open(self.endpoint.host, self.port)
         if greeting.code != 220:
             raise login_error(greeting, user=self.user, where=self.where)
-        if "vsftpd" in greeting.text.lower():
+        server = " ".join(greeting.lines).lower()
+        if "vsftpd" in server:
             self.runs_commands_after_transfers = True
         if isinstance(client, FtpsClient):
             auth = await client.secure_control(self.endpoint.host)
@@ -241,22 +252,90 @@ class FtpStore:
                     f"{self.where} refused AUTH TLS (server replied {auth.text!r}): it does "
                     "not offer explicit FTPS; use ftp:// only if plain FTP is acceptable"
                 )
+        if any(name in server for name in LOGIN_AT_ONCE_SERVERS):
+            await self._log_in_at_once(client)
+        else:
+            await self._log_in_step_by_step(client)
+
+    def _secret(self) -> str:
+        password = self.endpoint.password
+        return password.reveal() if password else (
+            _ANONYMOUS_PASSWORD if self.user == "anonymous" else "")
+
+    async def _log_in_at_once(self, client: FtpClient) -> None:
+        """The whole login in one write, on a server known to read a control
+        connection's commands one after the other across the login (``LOGIN_AT_ONCE_
+        SERVERS``): USER, PASS, (PBSZ 0, PROT P,) FEAT on the store's first logins,
+        OPTS UTF8 ON, TYPE I, the first time PWD, and the first passive port. One round
+        trip after the greeting instead of four (three once FEAT is known): at 60 ms,
+        ~0.18 s off every session's start, the first byte's included.
+
+        The replies are read in order; a refused login stops at its reply (what was
+        sent after it is answered "log in first" or never: the connection is closed).
+        A USER answered 230 (no password asked) leaves PASS answered "already logged
+        in", ignored. OPTS UTF8 ON is sent before FEAT is read: these servers accept it
+        exactly when their FEAT lists UTF8, and a refusal changes nothing we rely on."""
+        tls = isinstance(client, FtpsClient)
+        known = self.features
+        lines = [f"USER {self.user}", f"PASS {self._secret()}"]
+        if tls:
+            lines += ["PBSZ 0", "PROT P"]
+        if known is None:
+            lines.append("FEAT")
+        utf8 = known is None or known.utf8
+        if utf8:
+            lines.append("OPTS UTF8 ON")
+        lines.append("TYPE I")
+        ask_home = self.home is None
+        if ask_home:
+            lines.append("PWD")
+        ask_port = not tls  # each FTPS data connection's TLS belongs to its transfer
+        if ask_port:
+            lines.append("EPSV")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await client.send_many(lines)
+        user = await client.reply()
+        self.rtt = min(self.rtt, loop.time() - started)
+        password = await client.reply()
+        login = password if user.code == 331 else user
+        if not login.is_success():
+            raise login_error(login, user=self.user, where=self.where)
+        if tls:
+            await self._secure_data_replies(client, [await client.reply() for _ in range(2)])
+        if known is None:
+            self.features = parse_feat(await client.reply())
+        if utf8:
+            await client.reply()
+        binary = await client.reply()
+        if not binary.is_success():
+            raise reply_error(binary, where=self.where, action="set binary mode (TYPE I)")
+        if ask_home:
+            pwd = await client.reply()  # read even if a login beside this one set it
+            self.home = self.home or self._login_folder(client, pwd)
+        if ask_port:
+            self._port_at_login(client, await client.reply())
+
+    async def _secure_data_replies(self, client: FtpClient, replies: list[Reply]) -> None:
+        for line, reply in zip(("PBSZ 0", "PROT P"), replies, strict=True):
+            if not reply.is_success():
+                raise TlsSetupError(f"{self.where} refused {line} (server replied "
+                                    f"{reply.text!r}): data connections cannot be secured")
+
+    async def _log_in_step_by_step(self, client: FtpClient) -> None:
+        """A server not known to read commands in order across the login: USER, then
+        PASS, (then PBSZ and PROT,) then FEAT the first time, each after the last one's
+        reply; the commands after FEAT in one write where the server answered it."""
         started = asyncio.get_running_loop().time()
         reply = await client.cmd(f"USER {self.user}")
         self.rtt = min(self.rtt, asyncio.get_running_loop().time() - started)
         if reply.code == 331:
-            password = self.endpoint.password
-            secret = password.reveal() if password else (
-                _ANONYMOUS_PASSWORD if self.user == "anonymous" else "")
-            reply = await client.cmd(f"PASS {secret}")
+            reply = await client.cmd(f"PASS {self._secret()}")
         if not reply.is_success():
             raise login_error(reply, user=self.user, where=self.where)
         if isinstance(client, FtpsClient):
-            for line in ("PBSZ 0", "PROT P"):
-                reply = await client.cmd(line)
-                if not reply.is_success():
-                    raise TlsSetupError(f"{self.where} refused {line} (server replied "
-                                        f"{reply.text!r}): data connections cannot be secured")
+            await self._secure_data_replies(
+                client, [await client.cmd(line) for line in ("PBSZ 0", "PROT P")])
         if self.features is None:
             features = parse_feat(await client.cmd("FEAT"))
             if not features.lines and await self._answers_mlst(client):
