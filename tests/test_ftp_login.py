@@ -6,6 +6,7 @@ migration."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from fsmove.transfers.backend import AuthError
 from fsmove.transfers.ftp import client as ftp_client
 from fsmove.transfers.ftp.client import FtpClient
-from tests.servers import RunningServer
+from tests.servers import RunningServer, start_vsftpd
 from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
 from tests.test_ftp_backend import ftp_store, run
 
@@ -101,6 +102,22 @@ def test_a_wrong_password_sent_at_once_is_refused_cleanly(
             assert (await good.cmd("NOOP")).code == 200
         finally:
             good.close()
+
+    run(go)
+
+
+def test_a_user_refused_at_user_gets_the_server_s_own_words(
+    own_server: Callable[..., RunningServer],
+) -> None:
+    """vsftpd refuses a listed user at USER ("530 Permission denied."): the error is
+    that refusal, whatever follows for the PASS sent with it (the login stops at the
+    USER reply: a server that closes the connection there must not turn it into a
+    network error)."""
+    server = own_server(start_vsftpd, refuse_user=True)
+
+    async def go() -> None:
+        with pytest.raises(AuthError, match="Permission denied"):
+            await ftp_store(server).open_client()
 
     run(go)
 

@@ -27,6 +27,7 @@ def _config(
     pasv_address: str | None,
     max_clients: int | None,
     tls_files: tuple[Path, Path] | None,
+    refused_users: Path | None = None,
 ) -> str:
     lines = [
         "listen=YES",
@@ -79,6 +80,10 @@ def _config(
             "force_local_data_ssl=YES",
             # require_ssl_reuse=YES stays the default: that is what users meet.
         ]
+    if refused_users is not None:
+        # Users in this file are refused at USER ("530 Permission denied."), and vsftpd
+        # closes the connection: a login that ends before PASS is read.
+        lines += ["userlist_enable=YES", "userlist_deny=YES", f"userlist_file={refused_users}"]
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +95,7 @@ def start_vsftpd(
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
+    refuse_user: bool = False,
 ) -> Iterator[RunningServer]:
     """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
     for needed in (BINARY, PAM_SERVICE):
@@ -107,6 +113,10 @@ def start_vsftpd(
         files = self_signed(workdir / "tls", addresses=addresses)
         tls_files = (files.cert, files.key)
     config = workdir / "vsftpd.conf"
+    refused_users = None
+    if refuse_user:
+        refused_users = workdir / "user_list"
+        refused_users.write_text(account.name + "\n")
 
     def argv(port: int) -> list[str]:
         config.write_text(
@@ -120,6 +130,7 @@ def start_vsftpd(
                 pasv_address=pasv_address,
                 max_clients=max_clients,
                 tls_files=tls_files,
+                refused_users=refused_users,
             )
         )
         return [str(BINARY), str(config)]

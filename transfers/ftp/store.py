@@ -23,6 +23,7 @@ source proved readable (transfers/survey.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
@@ -297,12 +298,19 @@ class FtpStore:
         await client.send_many(lines)
         user = await client.reply()
         self.rtt = min(self.rtt, loop.time() - started)
-        password = await client.reply()
-        login = password if user.code == 331 else user
+        if user.code == 331:
+            login = await client.reply()
+        elif user.is_success():
+            await client.reply()  # PASS after a login that needed none: ignored
+            login = user
+        else:
+            # Refused at USER (a 421 "too many", a 530): its own words, before a server
+            # that closes the connection turns the rest into a network error.
+            login = user
         if not login.is_success():
             raise login_error(login, user=self.user, where=self.where)
         if tls:
-            await self._secure_data_replies(client, [await client.reply() for _ in range(2)])
+            self._secure_data_replies([await client.reply() for _ in range(2)])
         if known is None:
             self.features = parse_feat(await client.reply())
         if utf8:
@@ -316,7 +324,7 @@ class FtpStore:
         if ask_port:
             self._port_at_login(client, await client.reply())
 
-    async def _secure_data_replies(self, client: FtpClient, replies: list[Reply]) -> None:
+    def _secure_data_replies(self, replies: list[Reply]) -> None:
         for line, reply in zip(("PBSZ 0", "PROT P"), replies, strict=True):
             if not reply.is_success():
                 raise TlsSetupError(f"{self.where} refused {line} (server replied "
@@ -334,8 +342,7 @@ class FtpStore:
         if not reply.is_success():
             raise login_error(reply, user=self.user, where=self.where)
         if isinstance(client, FtpsClient):
-            await self._secure_data_replies(
-                client, [await client.cmd(line) for line in ("PBSZ 0", "PROT P")])
+            self._secure_data_replies([await client.cmd(line) for line in ("PBSZ 0", "PROT P")])
         if self.features is None:
             features = parse_feat(await client.cmd("FEAT"))
             if not features.lines and await self._answers_mlst(client):
@@ -520,7 +527,8 @@ class FtpStore:
             pass
         finally:
             if session is not None and session is not spare:
-                await session.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.close(), 5)
 
     async def aclose(self) -> None:
         """Close the probe's sessions and the logins ahead nobody took (every other
