@@ -62,6 +62,22 @@ def _patch_and_run() -> None:
 
     asyncssh.connect = timed_connect
     timed(asyncssh.SSHClientConnection, "start_sftp_client")
+    # fsmove starts SFTP itself since session 15 (transfers/sftp/quick_start.py).
+    try:
+        from fsmove.transfers.sftp import store as sftp_store
+    except ImportError:
+        sftp_store = None
+    if sftp_store is not None and hasattr(sftp_store, "start_sftp"):
+        quick = sftp_store.start_sftp
+
+        async def timed_start(*args: Any, **kwargs: Any) -> Any:
+            log("-> start_sftp")
+            try:
+                return await quick(*args, **kwargs)
+            finally:
+                log("<- start_sftp")
+
+        sftp_store.start_sftp = timed_start
     for name in ("stat", "lstat", "open", "posix_rename", "mkdir", "setstat", "rename",
                  "remove"):
         timed(sftp.SFTPClient, name)

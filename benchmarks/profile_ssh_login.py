@@ -25,18 +25,42 @@ from tests.servers.base import RunningServer
 
 from .ssh_link import sshd_behind_relay
 
+try:
+    from fsmove.transfers.sftp.quick_start import ask_password_first, start_sftp
+except ImportError:  # run from a tree without it: only the "asyncssh" rows
+    ask_password_first = start_sftp = None  # type: ignore[assignment]
 
-async def _rounds(host: str, port: int, server: RunningServer, rounds: int
+
+class _PasswordFirst(asyncssh.SSHClient):
+    """fsmove's client (transfers/sftp/store.py): a given password is tried first."""
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        ask_password_first(conn)
+
+
+async def _rounds(host: str, port: int, server: RunningServer, rounds: int, how: str
                   ) -> list[tuple[float, float, float]]:
+    """``how``: "asyncssh" (its own calls, public-key auth as before), or "password" /
+    "password-quick" (password auth; "-quick": fsmove's start, quick_start.py)."""
     out: list[tuple[float, float, float]] = []
     for _ in range(rounds + 1):
         t0 = time.monotonic()
-        conn = await asyncssh.connect(
-            host, port, username=server.user, client_keys=[str(server.client_key)],
-            known_hosts=None,
-        )
+        if how == "asyncssh":
+            conn = await asyncssh.connect(
+                host, port, username=server.user, client_keys=[str(server.client_key)],
+                known_hosts=None,
+            )
+        else:
+            conn = await asyncssh.connect(
+                host, port, username=server.user, password=server.password,
+                client_keys=None, agent_path=None, known_hosts=None,
+                client_factory=_PasswordFirst if how.endswith("quick") else None,
+            )
         t1 = time.monotonic()
-        sftp = await conn.start_sftp_client()
+        if how.endswith("quick"):
+            sftp, _limits = await start_sftp(conn)
+        else:
+            sftp = await conn.start_sftp_client()
         t2 = time.monotonic()
         await sftp.stat(server.url_path)
         t3 = time.monotonic()
@@ -55,12 +79,13 @@ def main() -> None:
         server = link.server
         links = (("direct", server.host, server.port),
                  (f"RTT {2 * args.one_way_ms:g} ms", "127.0.0.1", link.relay_port))
-        print("link | connect+auth ms | SFTP start ms | stat ms (medians)")
+        print("link | how | connect+auth ms | SFTP start ms | stat ms (medians)")
+        hows = ["asyncssh", "password"] + (["password-quick"] if start_sftp else [])
         for label, host, port in links:
-            got = asyncio.run(_rounds(host, port, server, args.rounds))
-            med = [statistics.median(x[i] for x in got) * 1000 for i in range(3)]
-            print(f"{label} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.0f}")
-
+            for how in hows:
+                got = asyncio.run(_rounds(host, port, server, args.rounds, how))
+                med = [statistics.median(x[i] for x in got) * 1000 for i in range(3)]
+                print(f"{label} | {how} | {med[0]:.0f} | {med[1]:.0f} | {med[2]:.0f}")
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,8 @@ def _known_hosts(path: Path, *, host: str, port: int, host_keys: list[Path]) -> 
 
 
 def _config(
-    *, workdir: Path, port: int, host: str, host_keys: list[Path], account: ServerAccount
+    *, workdir: Path, port: int, host: str, host_keys: list[Path], account: ServerAccount,
+    password_auth: bool = True,
 ) -> str:
     lines = [
         f"ListenAddress {host}",
@@ -51,7 +52,7 @@ def _config(
         *(f"HostKey {key}" for key in host_keys),
         f"PidFile {workdir / 'sshd.pid'}",
         "UsePAM no",
-        "PasswordAuthentication yes",
+        f"PasswordAuthentication {'yes' if password_auth else 'no'}",
         "PermitEmptyPasswords no",
         "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes",
@@ -76,8 +77,11 @@ def _config(
 
 
 @contextmanager
-def start_sshd(workdir: Path, *, listen_address: str = "127.0.0.1") -> Iterator[RunningServer]:
-    """sshd serving SFTP; the account's files live in ``workdir/root`` (not chrooted)."""
+def start_sshd(
+    workdir: Path, *, listen_address: str = "127.0.0.1", password_auth: bool = True
+) -> Iterator[RunningServer]:
+    """sshd serving SFTP; the account's files live in ``workdir/root`` (not chrooted).
+    ``password_auth=False``: only the client key logs in (``PasswordAuthentication no``)."""
     if not BINARY.exists() or not KEYGEN.exists():
         raise ServerNotInstalled(f"openssh-server is not installed: {INSTALL_HINT}")
     account = ensure_account()
@@ -100,7 +104,7 @@ def start_sshd(workdir: Path, *, listen_address: str = "127.0.0.1") -> Iterator[
         config.write_text(
             _config(
                 workdir=workdir, port=port, host=listen_address, host_keys=host_keys,
-                account=account,
+                account=account, password_auth=password_auth,
             )
         )  # fmt: skip
         _known_hosts(known_hosts, host=listen_address, port=port, host_keys=host_keys)

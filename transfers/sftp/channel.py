@@ -59,8 +59,12 @@ class ChannelSession:
         posix_rename: bool,
         on_close: Callable[[ChannelSession], None],
         real_dirs: set[str] | None = None,
+        limits: asyncio.Future[None] | None = None,
     ) -> None:
         self._conn = conn
+        #: The server's ``limits@openssh.com`` answer, still on its way when the session
+        #: was handed over (transfers/sftp/quick_start.py); None: already known.
+        self._limits = limits
         #: Folders below the root seen to be real folders, not links (shared by the
         #: store's sessions): writes into them need no new check.
         self._real_dirs: set[str] = real_dirs if real_dirs is not None else set()
@@ -74,11 +78,33 @@ class ChannelSession:
         # OpenSSH's sftp-server handles one channel's requests strictly in order;
         # other servers may not promise it, so nothing dependent is pipelined there.
         self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
-        self._read_len = sftp.limits.max_read_len
-        self._write_len = sftp.limits.max_write_len
         self._closed = False
         #: Folder handles being closed (not waited for by their listing).
         self._closing: set[asyncio.Future[None]] = set()
+
+    @property
+    def _read_len(self) -> int:
+        return int(self._sftp.limits.max_read_len)
+
+    @property
+    def _write_len(self) -> int:
+        return int(self._sftp.limits.max_write_len)
+
+    async def _limits_known(self) -> None:
+        """Wait for the server's limits, if they are still on their way: the sizes of
+        reads and writes (a server answering in order has answered them before the
+        reply to any request sent after them, so this is normally no wait). If that
+        request failed, asyncssh's safe defaults stay."""
+        limits = self._limits
+        if limits is None:
+            return
+        if not limits.done():
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await asyncio.shield(limits)
+            except (asyncssh.Error, OSError, ValueError):  # a timeout is an OSError
+                pass
+        self._limits = None
 
     def _full(self, path: str) -> str:
         check_relpath(path)

@@ -88,6 +88,7 @@ class FileSession(ChannelSession):
             next_offset += size
 
         try:
+            await self._limits_known()
             submit()
             if end is None:
                 # Size the pipeline by the file's size, asked while the first block flies
@@ -127,6 +128,7 @@ class FileSession(ChannelSession):
             raise ValueError("offset must not be negative")
         full = self._full(path)
         fh = await self._open_for_write(path, full, create=create)
+        await self._limits_known()
         chunk = self._write_len
         in_flight: deque[tuple[asyncio.Task[int], int]] = deque()
         written = 0

@@ -27,6 +27,7 @@ from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 from .errors import one_line, socket_reason, translate
 from .lean import lighten
+from .quick_start import ask_password_first, start_sftp
 from .session import SftpSession
 
 #: Fastest cipher on CPUs with AES-NI (FACTS.md); asyncssh's defaults follow.
@@ -81,6 +82,11 @@ class _Client(asyncssh.SSHClient):
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
         return self._checker.validate(host, port, key)
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        # A given password is the first method tried: one round trip less than asking
+        # with ``none`` first (transfers/sftp/quick_start.py).
+        ask_password_first(conn)
 
 
 class SftpStore:
@@ -275,7 +281,7 @@ class SftpStore:
         conn = await self._open_connection()
         try:
             async with asyncio.timeout(self._timeout):
-                sftp = await conn.start_sftp_client(path_errors="surrogateescape")
+                sftp, limits = await start_sftp(conn)
             if self._lean:
                 lighten(conn, sftp)
         except BaseException as exc:
@@ -297,6 +303,7 @@ class SftpStore:
             posix_rename=posix_rename_advertised(sftp),
             on_close=self._sessions.discard,
             real_dirs=self._real_dirs,
+            limits=limits,
         )
         self._sessions.add(session)
         return session
@@ -314,10 +321,21 @@ class SftpStore:
                 if session is None:
                     session = await self._open_session()
                     self._spare = session  # lent by the next connect()
-                self._caps = self._probe(session)
+                self._caps = await self._probe(session)
             return self._caps
 
-    def _probe(self, session: SftpSession) -> Capabilities:
+    async def _probe(self, session: SftpSession) -> Capabilities:
+        if not session.ordered_requests:
+            # Its answer may say fewer open handles than OPS_PER_SESSION: wait for it.
+            await session._limits_known()
+        # OpenSSH answers in order and names its open-file limit less 5 (1,019 by
+        # default) as its handle limit, far above OPS_PER_SESSION: the copy's first
+        # requests go out behind the limits request, not one round trip after it.
+        sizes = (
+            f"read/write requests of {session._read_len} / {session._write_len} bytes"
+            if session._limits is None or session._limits.done()
+            else "read/write requests sized by the server's limits@openssh.com answer"
+        )
         rename_replaces = session._posix_rename
         sftp = session._sftp
         version = sftp.version
@@ -335,7 +353,7 @@ class SftpStore:
             mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
             notes=(
                 f"{server}, SFTP v{version}",
-                f"read/write requests of {session._read_len} / {session._write_len} bytes",
+                sizes,
                 "posix-rename@openssh.com"
                 if rename_replaces
                 else "no posix-rename: rename does not replace",

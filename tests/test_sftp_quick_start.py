@@ -1,0 +1,214 @@
+"""An SFTP session's start in fewer round trips (transfers/sftp/quick_start.py), against
+OpenSSH's sshd and asyncssh's own server on 127.0.0.1.
+
+What is pinned: a given password is the first method asked (no ``none`` first), a
+server that refuses passwords still takes the key, ``PreferredAuthentications`` without
+password keeps asyncssh's order, and nothing is sized before the server's limits are
+known although the session is handed over before they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+import pytest
+from asyncssh.constants import MSG_USERAUTH_REQUEST
+from asyncssh.sftp import SAFE_SFTP_READ_LEN
+
+from fsmove.transfers.backend import EntryKind
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.sftp import SftpStore
+from fsmove.transfers.sftp import store as sftp_store
+from tests.servers import RunningServer, start_sshd
+
+T = TypeVar("T")
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await fn()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def server(
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> RunningServer:
+    return fresh_subdir(sshd_server)
+
+
+def _method(args: tuple[bytes, ...]) -> bytes:
+    """The method of a USERAUTH_REQUEST, whose payload starts ``String(user),
+    String(service), String(method)``."""
+    blob = b"".join(args)
+    for _ in range(2):
+        blob = blob[4 + int.from_bytes(blob[:4], "big"):]
+    return blob[4 : 4 + int.from_bytes(blob[:4], "big")]
+
+
+@pytest.fixture
+def auth_methods(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """The authentication methods the SFTP store's connections ask, in order: recorded
+    from the packets each connection sends (its ``connection_made`` comes first)."""
+    asked: list[bytes] = []
+    made = sftp_store._Client.connection_made
+
+    def record(self: Any, conn: asyncssh.SSHClientConnection) -> None:
+        send_packet = conn.send_packet
+
+        def recording(pkttype: int, *args: bytes, handler: object = None) -> None:
+            if pkttype == MSG_USERAUTH_REQUEST:
+                asked.append(_method(args))
+            send_packet(pkttype, *args, handler=handler)
+
+        conn.send_packet = recording  # type: ignore[method-assign]
+        made(self, conn)
+
+    monkeypatch.setattr(sftp_store._Client, "connection_made", record)
+    yield asked
+
+
+def _store(server: RunningServer, *, password: str | None, **options: Any) -> SftpStore:
+    ep = parse_endpoint(server.url())
+    if password is not None:
+        ep = ep.with_password(password)
+    options.setdefault("known_hosts", server.known_hosts)
+    options.setdefault("timeout", 20.0)
+    return SftpStore(ep, **options)
+
+
+def test_a_password_is_the_first_method_asked(
+    server: RunningServer, auth_methods: list[bytes]
+) -> None:
+    async def go() -> None:
+        st = _store(server, password=server.password, client_keys=[])
+        session = await st.connect()
+        assert (await session.stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+    assert auth_methods == [b"password"]
+
+
+def test_without_a_password_asyncssh_asks_none_first_as_before(
+    server: RunningServer, auth_methods: list[bytes]
+) -> None:
+    async def go() -> None:
+        st = _store(server, password=None, client_keys=[server.client_key])
+        await (await st.connect()).stat("")
+        await st.aclose()
+
+    run(go)
+    assert auth_methods[0] == b"none"
+    assert auth_methods[-1] == b"publickey"
+
+
+def test_a_server_that_refuses_passwords_still_takes_the_key(
+    own_server: Callable[..., RunningServer], auth_methods: list[bytes]
+) -> None:
+    """Password first, never instead: the refusal names what the server takes, and the
+    key given beside the password logs in."""
+    sshd = own_server(start_sshd, password_auth=False)
+
+    async def go() -> None:
+        st = _store(sshd, password=sshd.password, client_keys=[sshd.client_key])
+        assert (await (await st.connect()).stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+    assert auth_methods[0] == b"password"
+    assert b"none" not in auth_methods
+    assert auth_methods[-1] == b"publickey"
+
+
+def test_preferred_authentications_without_password_keeps_asyncssh_s_order(
+    server: RunningServer, auth_methods: list[bytes], tmp_path: Path
+) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("PreferredAuthentications publickey\n")
+
+    async def go() -> None:
+        st = _store(server, password=server.password, client_keys=[server.client_key],
+                    ssh_config=config)
+        await (await st.connect()).stat("")
+        await st.aclose()
+
+    run(go)
+    assert b"password" not in auth_methods
+    assert auth_methods[0] == b"none"
+
+
+def test_the_first_read_and_write_are_sized_by_the_server_s_limits(server: RunningServer
+                                                                  ) -> None:
+    """The session is handed over before the limits answer; its first read still asks
+    OpenSSH's read limit (255 KiB), not asyncssh's 16 KiB default."""
+    data = os.urandom(3 * 256 * 1024)
+    (server.root / "big.bin").write_bytes(data)
+    os.chown(server.root / "big.bin", *server.owner)
+
+    async def go() -> None:
+        st = _store(server, password=server.password, client_keys=[])
+        session = await st.connect()
+        first = None
+        got = bytearray()
+        async for piece in session.read("big.bin"):
+            first = len(piece) if first is None else first
+            got += piece
+        assert bytes(got) == data
+        limit = session._sftp.limits.max_read_len
+        assert limit > SAFE_SFTP_READ_LEN
+        assert first == limit
+        fresh = await st._open_session()  # its limits not asked for yet
+
+        async def one(data: bytes) -> AsyncIterator[bytes]:
+            yield data
+
+        assert await fresh.write("copy.bin", one(data)) == len(data)
+        assert fresh._write_len == fresh._sftp.limits.max_write_len > SAFE_SFTP_READ_LEN
+        await st.aclose()
+
+    run(go)
+    assert (server.root / "copy.bin").read_bytes() == data
+
+
+def test_a_server_not_known_to_answer_in_order_gives_its_limits_before_the_capabilities(
+    tmp_path: Path,
+) -> None:
+    """asyncssh's own server (not OpenSSH): the capabilities wait for the limits answer,
+    whose handle limit may be below the requests a session would otherwise carry."""
+    root = tmp_path / "root"
+    root.mkdir()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "id"
+    client_key.write_private_key(str(key_file))
+
+    async def go() -> None:
+        server = await asyncssh.listen(
+            "127.0.0.1", 0, server_host_keys=[host_key],
+            authorized_client_keys=asyncssh.import_authorized_keys(
+                client_key.export_public_key().decode()),
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)))
+        try:
+            port = server.sockets[0].getsockname()[1]
+            known = tmp_path / "known_hosts"
+            known.write_text(f"[127.0.0.1]:{port} "
+                             f"{host_key.export_public_key().decode().strip()}\n")
+            st = SftpStore(parse_endpoint(f"sftp://tester@127.0.0.1:{port}/"),
+                           known_hosts=known, client_keys=[key_file], timeout=20.0)
+            caps = await st.capabilities()
+            session = await st.connect()
+            assert session._limits is None  # waited for
+            assert any(note.startswith("read/write requests of ") for note in caps.notes)
+            await st.aclose()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    run(go)
