@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 
 TOOLS = ("fsmove", "rclone", "lftp")
 PEERS = ("rclone", "lftp")
-TRANSFER_CORPORA = ("small", "large", "real", "medium", "deep")
+TRANSFER_CORPORA = ("small", "large", "real", "medium", "deep", "flat")
 #: transfer corpora run only when ``--cells`` names them (the peers take minutes on them)
-NAMED_ONLY_CORPORA = ("deep",)
+NAMED_ONLY_CORPORA = ("deep", "flat")
 #: corpora judged in MB/s and CPU per GB (the others in files/s and CPU per 1,000 files)
 BYTE_CORPORA = ("large", "medium", "resume")
 ROUTES = ("ftp", "sftp")

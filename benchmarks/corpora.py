@@ -76,6 +76,7 @@ def full_specs() -> dict[str, CorpusSpec]:
         "medium": CorpusSpec("medium", "random-small", 48, 1 << 20, 64 << 20, files_per_dir=8),
         # one file per folder, ~2,200 folders up to four levels deep: the walk's cost
         "deep": CorpusSpec("deep", "random-small", 2000, 64, 64 * 1024, files_per_dir=1),
+        "flat": CorpusSpec("flat", "random-small", 5000, 1, 4096, files_per_dir=5000),
         "scale": CorpusSpec("scale", "random-small", 100_000, 64, 2048, files_per_dir=100),
         "resume": CorpusSpec("resume", "random-large", 1, 1 << 30, 1 << 30),
         "million": million_spec(1_000_000),
@@ -89,6 +90,7 @@ def quick_specs() -> dict[str, CorpusSpec]:
         "real": CorpusSpec("real", "real-tree", 0, sample_every=8),
         "medium": CorpusSpec("medium", "random-small", 12, 1 << 20, 8 << 20, files_per_dir=8),
         "deep": CorpusSpec("deep", "random-small", 200, 64, 64 * 1024, files_per_dir=1),
+        "flat": CorpusSpec("flat", "random-small", 500, 1, 4096, files_per_dir=500),
         "scale": CorpusSpec("scale", "random-small", 5_000, 64, 2048, files_per_dir=100),
         "resume": CorpusSpec("resume", "random-large", 1, 128 << 20, 128 << 20),
         "million": million_spec(20_000),
