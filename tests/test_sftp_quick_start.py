@@ -53,18 +53,21 @@ def _method(args: tuple[bytes, ...]) -> bytes:
 
 
 @pytest.fixture
-def auth_methods(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    """The authentication methods the SFTP store's connections ask, in order: recorded
-    from the packets each connection sends (its ``connection_made`` comes first)."""
-    asked: list[bytes] = []
+def auth_methods(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[bytes]]]:
+    """The authentication methods each of the SFTP store's connections asks, in order
+    (one list per connection, in the order they started): recorded from the packets
+    the connection sends (its ``connection_made`` comes first)."""
+    asked: list[list[bytes]] = []
     made = sftp_store._Client.connection_made
 
     def record(self: Any, conn: asyncssh.SSHClientConnection) -> None:
+        mine: list[bytes] = []
+        asked.append(mine)
         send_packet = conn.send_packet
 
         def recording(pkttype: int, *args: bytes, handler: object = None) -> None:
             if pkttype == MSG_USERAUTH_REQUEST:
-                asked.append(_method(args))
+                mine.append(_method(args))
             send_packet(pkttype, *args, handler=handler)
 
         conn.send_packet = recording  # type: ignore[method-assign]
@@ -84,7 +87,7 @@ def _store(server: RunningServer, *, password: str | None, **options: Any) -> Sf
 
 
 def test_a_password_is_the_first_method_asked(
-    server: RunningServer, auth_methods: list[bytes]
+    server: RunningServer, auth_methods: list[list[bytes]]
 ) -> None:
     async def go() -> None:
         st = _store(server, password=server.password, client_keys=[])
@@ -93,11 +96,30 @@ def test_a_password_is_the_first_method_asked(
         await st.aclose()
 
     run(go)
-    assert auth_methods == [b"password"]
+    assert auth_methods == [[b"password"]]
+
+
+def test_one_login_at_a_time_tries_the_password_first_until_one_got_in_with_it(
+    server: RunningServer, auth_methods: list[list[bytes]]
+) -> None:
+    """Logins started together: one sends the password first, the others ask ``none``
+    first (asyncssh's order); once it got in, every later login sends it first."""
+    async def go() -> None:
+        st = _store(server, password=server.password, client_keys=[])
+        together = await asyncio.gather(*(st._open_session() for _ in range(3)))
+        later = await st._open_session()
+        for session in (*together, later):
+            assert (await session.stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    run(go)
+    first, later = auth_methods[:3], auth_methods[3]
+    assert sorted(first) == [[b"none", b"password"], [b"none", b"password"], [b"password"]]
+    assert later == [b"password"]
 
 
 def test_without_a_password_asyncssh_asks_none_first_as_before(
-    server: RunningServer, auth_methods: list[bytes]
+    server: RunningServer, auth_methods: list[list[bytes]]
 ) -> None:
     async def go() -> None:
         st = _store(server, password=None, client_keys=[server.client_key])
@@ -105,30 +127,36 @@ def test_without_a_password_asyncssh_asks_none_first_as_before(
         await st.aclose()
 
     run(go)
-    assert auth_methods[0] == b"none"
-    assert auth_methods[-1] == b"publickey"
+    assert auth_methods[0][0] == b"none"
+    assert auth_methods[0][-1] == b"publickey"
 
 
-def test_a_server_that_refuses_passwords_still_takes_the_key(
-    own_server: Callable[..., RunningServer], auth_methods: list[bytes]
+def test_a_server_that_refuses_passwords_still_takes_the_key_and_is_not_asked_again(
+    own_server: Callable[..., RunningServer], auth_methods: list[list[bytes]]
 ) -> None:
     """Password first, never instead: the refusal names what the server takes, and the
-    key given beside the password logs in."""
+    key given beside the password logs in. The refusal is a failed login in the
+    server's log (fail2ban counts them): the store's later logins ask ``none`` first."""
     sshd = own_server(start_sshd, password_auth=False)
 
     async def go() -> None:
         st = _store(sshd, password=sshd.password, client_keys=[sshd.client_key])
         assert (await (await st.connect()).stat("")).kind is EntryKind.DIR
+        for _ in range(2):
+            await (await st._open_session()).stat("")
         await st.aclose()
 
     run(go)
-    assert auth_methods[0] == b"password"
-    assert b"none" not in auth_methods
-    assert auth_methods[-1] == b"publickey"
+    assert auth_methods[0][0] == b"password"
+    assert b"none" not in auth_methods[0]
+    assert auth_methods[0][-1] == b"publickey"
+    for later in auth_methods[1:]:
+        assert later[0] == b"none" and b"password" not in later, later
+        assert later[-1] == b"publickey"
 
 
 def test_preferred_authentications_without_password_keeps_asyncssh_s_order(
-    server: RunningServer, auth_methods: list[bytes], tmp_path: Path
+    server: RunningServer, auth_methods: list[list[bytes]], tmp_path: Path
 ) -> None:
     config = tmp_path / "ssh_config"
     config.write_text("PreferredAuthentications publickey\n")
@@ -140,8 +168,8 @@ def test_preferred_authentications_without_password_keeps_asyncssh_s_order(
         await st.aclose()
 
     run(go)
-    assert b"password" not in auth_methods
-    assert auth_methods[0] == b"none"
+    assert all(b"password" not in methods for methods in auth_methods)
+    assert auth_methods[0][0] == b"none"
 
 
 def test_the_first_read_and_write_are_sized_by_the_server_s_limits(server: RunningServer

@@ -14,6 +14,8 @@ request"):
    it takes, exactly as it answers ``none``, and asyncssh goes on from that list (keys,
    keyboard-interactive) as before: the password is tried first, never instead. It is
    sent after the key exchange proved the host key, as it would be one round trip later.
+   Such a refusal is a failed login in the server's log, so a store learns from its
+   logins whether to go on doing it (``PasswordFirst``).
 2. **Waiting for the ``limits@openssh.com`` answer.** It only sizes reads and writes
    (and tells how many handles a session may keep open). The request goes out as soon
    as the ``VERSION`` names it, and the session is handed over at once: its first
@@ -39,20 +41,64 @@ import asyncssh
 from asyncssh.sftp import MIN_SFTP_VERSION, SFTPClient, SFTPClientHandler
 
 
-def ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:
-    """Make ``password`` the first method ``conn`` tries, when it has a password and its
-    options allow that method. Call from the client's ``connection_made`` (before the
-    server accepted the auth service). Returns whether it did."""
-    methods = getattr(conn, "_auth_methods", None)
+def can_ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:
+    """Whether ``conn`` has a password, its options allow that method and it has not
+    started authenticating (asyncssh's list is still ``none`` alone)."""
     preferred = getattr(conn, "_preferred_auth", None) or ()
-    if (
-        methods != [b"none"]
-        or getattr(conn, "_password", None) is None
-        or b"password" not in preferred
-    ):
+    return (
+        getattr(conn, "_auth_methods", None) == [b"none"]
+        and getattr(conn, "_password", None) is not None
+        and b"password" in preferred
+    )
+
+
+def ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:
+    """Make ``password`` the first method ``conn`` tries, where
+    ``can_ask_password_first``. Call from the client's ``connection_made`` (before the
+    server accepted the auth service). Returns whether it did."""
+    if not can_ask_password_first(conn):
         return False
     conn._auth_methods = [b"password"]  # type: ignore[attr-defined]
     return True
+
+
+class PasswordFirst:
+    """Whether a store's logins send the password first, learned from its logins.
+
+    A password the server refuses is a failed login in its log ("Failed password",
+    which fail2ban counts) even when a key or keyboard-interactive then logs in, and a
+    copy opens many sessions. So while it is not known, one login at a time tries the
+    password first and the others ask ``none`` first as asyncssh does; once a login
+    got in with the password alone, every later one sends it first; once the password
+    was refused (the server takes no passwords, or not this one), none does again in
+    this run. At most one refused password per store and run, where asyncssh's order
+    would have sent it on every login of a server that takes passwords anyway."""
+
+    def __init__(self) -> None:
+        self._known: bool | None = None
+        self._trying = False
+
+    def claim(self) -> bool:
+        """Whether the login starting now may send the password first (then it must
+        ``settle``)."""
+        if self._known is not None:
+            return self._known
+        if self._trying:
+            return False
+        self._trying = True
+        return True
+
+    def settle(self, conn: asyncssh.SSHClientConnection | None, *, refused: bool) -> None:
+        """A login that tried the password first ended: ``conn`` when it got in,
+        ``refused`` when the server said no to every method; neither (a network error,
+        a cancel) teaches nothing."""
+        self._trying = False
+        if conn is not None:
+            # A refusal resets asyncssh's list to the server's methods: still ours alone
+            # means the password was the method that got in.
+            self._known = getattr(conn, "_auth_methods", None) == [b"password"]
+        elif refused:
+            self._known = False
 
 
 async def start_sftp(

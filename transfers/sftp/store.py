@@ -27,7 +27,7 @@ from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 from .errors import one_line, socket_reason, translate
 from .lean import lighten
-from .quick_start import ask_password_first, start_sftp
+from .quick_start import PasswordFirst, ask_password_first, can_ask_password_first, start_sftp
 from .session import SftpSession
 
 #: Fastest cipher on CPUs with AES-NI (FACTS.md); asyncssh's defaults follow.
@@ -75,8 +75,12 @@ def posix_rename_advertised(sftp: asyncssh.SFTPClient) -> bool:
 class _Client(asyncssh.SSHClient):
     """Hands asyncssh's "is this host key trusted?" question to the checker."""
 
-    def __init__(self, checker: HostKeyChecker | HostKeyProbe) -> None:
+    def __init__(self, checker: HostKeyChecker | HostKeyProbe,
+                 password_first: PasswordFirst | None = None) -> None:
         self._checker = checker
+        self._password_first = password_first
+        #: Whether this login sent the password first (then it settles ``password_first``).
+        self.tried_password_first = False
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -85,8 +89,11 @@ class _Client(asyncssh.SSHClient):
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         # A given password is the first method tried: one round trip less than asking
-        # with ``none`` first (transfers/sftp/quick_start.py).
-        ask_password_first(conn)
+        # with ``none`` first, where the store's logins show it works
+        # (transfers/sftp/quick_start.py).
+        policy = self._password_first
+        if policy is not None and can_ask_password_first(conn) and policy.claim():
+            self.tried_password_first = ask_password_first(conn)
 
 
 class SftpStore:
@@ -127,6 +134,7 @@ class SftpStore:
         self._spare: SftpSession | None = None
         #: Folders checked to be real (not links), shared by every session.
         self._real_dirs: set[str] = set()
+        self._password_first = PasswordFirst()
         #: asyncssh without its per-packet extras (``lean.py``); False only to measure.
         self._lean = True
 
@@ -150,12 +158,12 @@ class SftpStore:
                 ) from None
         return self._client_keys
 
-    def _connect_options(self, checker: HostKeyChecker) -> dict[str, Any]:
+    def _connect_options(self, checker: HostKeyChecker, client: _Client) -> dict[str, Any]:
         e = self._endpoint
         options: dict[str, Any] = {
             "host": e.host,
             "known_hosts": checker.known_hosts_callback,
-            "client_factory": lambda: _Client(checker),
+            "client_factory": lambda: client,
             "encryption_algs": _encryption_algs(),
             "compression_algs": ["none"],
             "connect_timeout": self._timeout,
@@ -179,7 +187,7 @@ class SftpStore:
         return options
 
     async def _resolve_options(
-        self, checker: HostKeyChecker
+        self, checker: HostKeyChecker, client: _Client
     ) -> tuple[asyncssh.SSHClientConnectionOptions, str]:
         """Options with ~/.ssh/config applied, and "user@host:port" for messages.
 
@@ -189,7 +197,7 @@ class SftpStore:
         """
         try:
             options = await asyncssh.SSHClientConnectionOptions.construct(
-                **self._connect_options(checker)
+                **self._connect_options(checker, client)
             )
         except (asyncssh.Error, OSError, ValueError) as exc:
             raise ConnectError(f"bad SSH options for {self._target()}: {one_line(exc)}") from None
@@ -216,7 +224,10 @@ class SftpStore:
 
     async def _open_connection(self) -> asyncssh.SSHClientConnection:
         checker = HostKeyChecker(self._known_hosts, accept_new=self._accept_new)
-        options, target = await self._resolve_options(checker)
+        client = _Client(checker, self._password_first)
+        options, target = await self._resolve_options(checker, client)
+        conn: asyncssh.SSHClientConnection | None = None
+        refused = False
         try:
             conn = await asyncssh.connect(self._endpoint.host, options=options)
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -225,6 +236,7 @@ class SftpStore:
             ) from None
         except asyncssh.PermissionDenied:
             checker.record_accepted()  # the key exchange proved the host key
+            refused = True
             raise AuthError(
                 f"login refused for {target}: wrong password, or no key was accepted"
             ) from None
@@ -239,6 +251,10 @@ class SftpStore:
                     f"cannot connect to {target}: no answer in {self._timeout:g} s"
                 ) from None
             raise ConnectError(f"cannot connect to {target}: {socket_reason(exc)}") from None
+        finally:
+            if client.tried_password_first:
+                self._password_first.settle(conn, refused=refused)
+        assert conn is not None
         checker.record_accepted()
         cork_connection(conn)
         return conn
