@@ -178,3 +178,51 @@ def test_a_probe_cut_off_leaves_nothing_once_probed_again(
     left = asyncio.run(go())
     assert left, "the cut clean-up left nothing: the test proves nothing"
     assert scratch_files() == []
+
+
+def test_a_late_scratch_file_is_removed_even_when_the_spare_sessions_were_cut(
+    vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The removal as the store closes ran on a session the probe left as a spare; a
+    network cut after the probe leaves that session dead though not yet known to be
+    (nothing was sent on it since): the removal then failed in silence and the late
+    scratch file stayed (seen once in a fresh-clone CI run, tests/test_resume.py
+    network cuts). It now logs in afresh when the spare fails."""
+    ftp = fresh_subdir(vsftpd_server)
+    real_remove = probe_module.remove_scratch
+    calls: list[list[str]] = []
+
+    async def cut_first(target: object, paths: list[str], features: object) -> None:
+        calls.append(paths)
+        if len(calls) == 1:
+            raise ConnectError("connection lost during the probe's clean-up (test)")
+        await real_remove(target, paths, features)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
+
+    def scratch_files() -> list[str]:
+        return sorted(p.name for p in ftp.root.iterdir() if is_probe_leftover(p.name))
+
+    async def go() -> list[str]:
+        store = store_for(ftp)
+        try:
+            with pytest.raises(ConnectError):
+                await store.capabilities()
+            left = scratch_files()
+            assert (await store.capabilities()).rename
+            for name in left:  # the cut connection's server process, writing late
+                make_tree(ftp, {name: b"0123"})
+            spares = [s for s in store._spares if s.usable]
+            assert spares, "no spare session: the test proves nothing"
+            for spare in spares:  # cut, as a relay's cut_all does; not noticed yet
+                spare._client.stream.writer.transport.abort()
+            assert all(s.usable for s in spares)
+            return left
+        finally:
+            await store.aclose()
+
+    left = asyncio.run(go())
+    assert left, "the cut clean-up left nothing: the test proves nothing"
+    assert scratch_files() == []

@@ -521,12 +521,21 @@ class FtpStore:
         session: FtpSession | None = None
         try:
             async with asyncio.timeout(min(self.timeout, LATE_LEFTOVERS_SECONDS)):
-                session = spare or FtpSession(self, await self.open_client())
+                if spare is not None:
+                    try:
+                        async with asyncio.timeout(LATE_LEFTOVERS_SECONDS / 2):
+                            await remove_scratch(spare, paths, self.features or Features())
+                        return
+                    except (BackendError, OSError):  # a timeout is an OSError
+                        # A spare kept from the probe may have been cut since (its loss
+                        # not noticed yet, as in the network-cut tests): a fresh login.
+                        pass
+                session = FtpSession(self, await self.open_client())
                 await remove_scratch(session, paths, self.features or Features())
         except (BackendError, OSError, TimeoutError):
             pass
         finally:
-            if session is not None and session is not spare:
+            if session is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(session.close(), 5)
 
