@@ -135,6 +135,27 @@ def test_a_listing_asks_no_time_of_a_probe_s_scratch_file(
     assert sorted(asked) == [".fsmove-probe-notes.txt", "a.txt"]
 
 
+class _CutProbe:
+    """The store's first probe clean-up meets a lost connection (its scratch files
+    stay); later ones run as usual. ``scratch_files()``: what is left in the root."""
+
+    def __init__(self, ftp: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.ftp = ftp
+        self.calls: list[list[str]] = []
+        real_remove = probe_module.remove_scratch
+
+        async def cut_first(target: object, paths: list[str], features: object) -> None:
+            self.calls.append(paths)
+            if len(self.calls) == 1:
+                raise ConnectError("connection lost during the probe's clean-up (test)")
+            await real_remove(target, paths, features)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
+
+    def scratch_files(self) -> list[str]:
+        return sorted(p.name for p in self.ftp.root.iterdir() if is_probe_leftover(p.name))
+
+
 def test_a_probe_cut_off_leaves_nothing_once_probed_again(
     vsftpd_server: RunningServer,
     fresh_subdir: Callable[[RunningServer], RunningServer],
@@ -147,19 +168,7 @@ def test_a_probe_cut_off_leaves_nothing_once_probed_again(
     (a STOR it read before the cut, run late on a loaded machine): closing the store
     removes it once more."""
     ftp = fresh_subdir(vsftpd_server)
-    real_remove = probe_module.remove_scratch
-    calls: list[list[str]] = []
-
-    async def cut_first(target: object, paths: list[str], features: object) -> None:
-        calls.append(paths)
-        if len(calls) == 1:
-            raise ConnectError("connection lost during the probe's clean-up (test)")
-        await real_remove(target, paths, features)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
-
-    def scratch_files() -> list[str]:
-        return sorted(p.name for p in ftp.root.iterdir() if is_probe_leftover(p.name))
+    scratch_files = _CutProbe(ftp, monkeypatch).scratch_files
 
     async def go() -> list[str]:
         store = store_for(ftp)
@@ -191,19 +200,7 @@ def test_a_late_scratch_file_is_removed_even_when_the_spare_sessions_were_cut(
     scratch file stayed (seen once in a fresh-clone CI run, tests/test_resume.py
     network cuts). It now logs in afresh when the spare fails."""
     ftp = fresh_subdir(vsftpd_server)
-    real_remove = probe_module.remove_scratch
-    calls: list[list[str]] = []
-
-    async def cut_first(target: object, paths: list[str], features: object) -> None:
-        calls.append(paths)
-        if len(calls) == 1:
-            raise ConnectError("connection lost during the probe's clean-up (test)")
-        await real_remove(target, paths, features)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
-
-    def scratch_files() -> list[str]:
-        return sorted(p.name for p in ftp.root.iterdir() if is_probe_leftover(p.name))
+    scratch_files = _CutProbe(ftp, monkeypatch).scratch_files
 
     async def go() -> list[str]:
         store = store_for(ftp)
