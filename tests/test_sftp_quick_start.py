@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncssh
 import pytest
@@ -25,15 +25,6 @@ from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.sftp import SftpStore
 from fsmove.transfers.sftp import store as sftp_store
 from tests.servers import RunningServer, start_sshd
-
-T = TypeVar("T")
-
-
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await fn()
-
-    return asyncio.run(main())
 
 
 @pytest.fixture
@@ -95,7 +86,7 @@ def test_a_password_is_the_first_method_asked(
         assert (await session.stat("")).kind is EntryKind.DIR
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     assert auth_methods == [[b"password"]]
 
 
@@ -112,7 +103,7 @@ def test_one_login_at_a_time_tries_the_password_first_until_one_got_in_with_it(
             assert (await session.stat("")).kind is EntryKind.DIR
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     first, later = auth_methods[:3], auth_methods[3]
     assert sorted(first) == [[b"none", b"password"], [b"none", b"password"], [b"password"]]
     assert later == [b"password"]
@@ -126,7 +117,7 @@ def test_without_a_password_asyncssh_asks_none_first_as_before(
         await (await st.connect()).stat("")
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     assert auth_methods[0][0] == b"none"
     assert auth_methods[0][-1] == b"publickey"
 
@@ -146,7 +137,7 @@ def test_a_server_that_refuses_passwords_still_takes_the_key_and_is_not_asked_ag
             await (await st._open_session()).stat("")
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     assert auth_methods[0][0] == b"password"
     assert b"none" not in auth_methods[0]
     assert auth_methods[0][-1] == b"publickey"
@@ -167,7 +158,7 @@ def test_preferred_authentications_without_password_keeps_asyncssh_s_order(
         await (await st.connect()).stat("")
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     assert all(b"password" not in methods for methods in auth_methods)
     assert auth_methods[0][0] == b"none"
 
@@ -201,7 +192,7 @@ def test_the_first_read_and_write_are_sized_by_the_server_s_limits(server: Runni
         assert fresh._write_len == fresh._sftp.limits.max_write_len > SAFE_SFTP_READ_LEN
         await st.aclose()
 
-    run(go)
+    asyncio.run(go())
     assert (server.root / "copy.bin").read_bytes() == data
 
 
@@ -239,4 +230,4 @@ def test_a_server_not_known_to_answer_in_order_gives_its_limits_before_the_capab
             server.close()
             await server.wait_closed()
 
-    run(go)
+    asyncio.run(go())
