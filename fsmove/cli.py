@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -92,7 +93,18 @@ def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
     return click_exceptions.UsageError, click_exceptions.NoArgsIsHelpError
 
 
+def quiet_library_warnings(argv: list[str]) -> None:
+    """Python warnings raised inside libraries (cryptography 51 deprecating DSA, seen
+    by every asyncssh import, say) are for fsmove's developers, not its users: printed,
+    they break the one-line error contract and scare people for nothing. ``--debug``
+    shows them, and so does an explicit ``-W`` or ``PYTHONWARNINGS`` (the standard
+    library's advice for applications: leave ``sys.warnoptions`` alone when set)."""
+    if not sys.warnoptions and "--debug" not in argv:
+        warnings.simplefilter("ignore")
+
+
 def main() -> None:
+    quiet_library_warnings(sys.argv[1:])
     plain_coercion.install()  # option values without pydantic (start-up time)
     # Ctrl-C is KeyboardInterrupt even when fsmove was started with SIGINT ignored (a
     # non-interactive shell's background job, some CI runners): Python keeps an inherited

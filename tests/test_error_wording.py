@@ -98,3 +98,30 @@ def test_a_folder_that_cannot_be_made_is_named(
     assert "Traceback" not in proc.stderr
     assert "''" not in proc.stderr, proc.stderr
     assert "taken/new" in proc.stderr, proc.stderr
+
+
+_WARN_THEN_MAIN = (
+    "import sys, warnings\n"
+    "from fsmove import cli, gc_settings\n"
+    "apply = gc_settings.apply\n"
+    "def warn_then_apply():\n"
+    "    warnings.warn('DSA is deprecated', UserWarning)\n"
+    "    apply()\n"
+    "cli.gc_settings.apply = warn_then_apply\n"
+    "sys.argv = ['fsmove', *sys.argv[1:]]\n"
+    "cli.main()\n"
+)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_library_warnings_are_shown_only_with_debug(debug: bool) -> None:
+    """A library's warning (cryptography 51 deprecating DSA printed one at each asyncssh
+    import: every SFTP error became three lines) never reaches a user's screen unless
+    asked for with --debug."""
+    args = ["--debug", "--version"] if debug else ["--version"]
+    proc = subprocess.run([sys.executable, "-c", _WARN_THEN_MAIN, *args], capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("fsmove ")
+    assert ("DSA is deprecated" in proc.stderr) is debug, proc.stderr
