@@ -471,9 +471,11 @@ class FtpStore:
             # A probe cut off mid-way (its connection lost) could not remove its
             # scratch files: removed now, before this one, so that a run that ends
             # well leaves none (a killed run's are removed by the next copy).
-            leftovers, self._probe_leftovers = self._probe_leftovers, []
-            await remove_scratch(session, leftovers, features)
-            self._probe_leftovers_removed.extend(leftovers)
+            # A removal cut off too keeps them for the probe after this one (dropped,
+            # they stayed: tests/test_resume.py network cuts, ten cuts in a row).
+            await remove_scratch(session, self._probe_leftovers, features)
+            self._probe_leftovers_removed.extend(self._probe_leftovers)
+            self._probe_leftovers = []
         logins = [self._take_ahead() or asyncio.ensure_future(self.open_client())
                   for _ in range(2)]
         helpers: list[FtpSession] = []
@@ -516,7 +518,9 @@ class FtpStore:
         after the removal: seen under load, tests/test_resume.py network cuts, a
         scratch file left by a run that ended well). Best effort and bounded: one
         that stays is removed by the next copy (``tree.is_probe_leftover``)."""
-        paths, self._probe_leftovers_removed = self._probe_leftovers_removed, []
+        # Those of a probe never run again too (the run ended, or failed, before).
+        paths = self._probe_leftovers_removed + self._probe_leftovers
+        self._probe_leftovers_removed, self._probe_leftovers = [], []
         spare = next((s for s in self._spares if s.usable), None)
         session: FtpSession | None = None
         try:
@@ -543,7 +547,7 @@ class FtpStore:
         """Close the probe's sessions and the logins ahead nobody took (every other
         session is closed by whoever opened it); first remove once more what a cut
         probe left (``_remove_late_leftovers``)."""
-        if self._probe_leftovers_removed:
+        if self._probe_leftovers_removed or self._probe_leftovers:
             await self._remove_late_leftovers()
         spares, self._spares = self._spares, []
         ahead, self._ahead = self._ahead, []
