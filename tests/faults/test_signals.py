@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -96,3 +97,31 @@ def test_verify_interrupted_exits_130(
     assert run.code == 130, str(run)
     assert "Traceback" not in run.stderr, str(run)
     assert len(run.stderr.strip().splitlines()) == 1, str(run)
+
+
+_SIGNAL_IN_CLICK_PARSING = (
+    "import os, signal, sys\n"
+    "from typer.core import TyperGroup\n"
+    "from fsmove import cli\n"
+    "parse_args = TyperGroup.parse_args\n"
+    "def signalled(self, ctx, args):\n"
+    "    os.kill(os.getpid(), signal.SIGNUM)\n"
+    "    return parse_args(self, ctx, args)\n"
+    "TyperGroup.parse_args = signalled\n"
+    "sys.argv = ['fsmove', *sys.argv[1:]]\n"
+    "cli.main()\n"
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_signal_during_click_parsing_gets_the_same_line(tmp_path: Path, signum: int) -> None:
+    """A signal that lands while Click parses the command line, before the command's
+    wrapper runs: Typer turned it into a silent exit 130; fsmove says why, as anywhere
+    else. The signal is sent from inside the parsing, not after a delay."""
+    code = _SIGNAL_IN_CLICK_PARSING.replace("SIGNUM", signal.Signals(signum).name)
+    proc = subprocess.run([sys.executable, "-c", code, "status", "--json"], capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                          cwd=tmp_path)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "fsmove: error: interrupted: the journal is saved; rerun the same command to resume"]
