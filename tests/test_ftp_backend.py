@@ -31,6 +31,7 @@ from fsmove.transfers.backend import (
 )
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.ftp import FtpSession, FtpStore
+from fsmove.transfers.ftp.folders import MDTM_WINDOW, MDTM_WINDOWS_AHEAD, MDTM_WINDOWS_MAX
 from fsmove.transfers.ftp.tls import TlsSetupError
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.session_count import sessions_worth_opening
@@ -699,3 +700,36 @@ def test_an_ftp_store_reports_facts_and_the_pool_sizes_itself(
     assert caps.tls_per_transfer is (fixture == "vsftpd_tls_server")
     assert cap == sessions_worth_opening(caps)
     assert run(lambda: go(False))[1] == 5  # the user's cap is never overridden
+
+
+def test_a_big_folder_gets_each_file_s_own_time_from_mdtm(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    """vsftpd lists with LIST only: each file's exact time comes from MDTM, pipelined in
+    windows whose number in flight grows (transfers/ftp/folders.py). A folder past the
+    windows sent along with the listing's end, the growth and the cap gets each file's
+    own time, never a neighbour's (a time shifted by one window would skip or re-copy
+    the wrong files)."""
+    ftp = fresh_subdir(vsftpd_server)
+    count = MDTM_WINDOW * (MDTM_WINDOWS_AHEAD + MDTM_WINDOWS_MAX) + 7
+    names = [f"f{i:05d}" for i in range(count)]
+    make_tree(ftp, dict.fromkeys(names, b""))
+    base = 1_600_000_000
+    for i, name in enumerate(names):
+        os.utime(ftp.root / name, (base + 61 * i, base + 61 * i))
+
+    async def go() -> list[Entry]:
+        store = ftp_store(ftp)
+        try:
+            session = await store.connect()
+            try:
+                return [e async for e in session.list("")]
+            finally:
+                await session.close()
+        finally:
+            await store.aclose()
+
+    listed = run(go)
+    assert len(listed) == count
+    assert {e.path: e.mtime for e in listed} == {
+        name: float(base + 61 * i) for i, name in enumerate(names)}

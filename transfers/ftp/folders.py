@@ -49,16 +49,22 @@ from .transfer import TransferSession
 
 #: MDTM commands sent in one write after a LIST (exact mtimes for LIST-only servers)...
 MDTM_WINDOW = 64
-#: ...and such writes in flight at once: 256 MDTMs per round trip. Measured vsftpd behind
-#: the 60 ms relay, a folder of 600 files: one window of 32 at a time held the folder's
-#: first file back ~1.2 s (19 round trips); commands and replies are ~50 and ~20 bytes,
-#: so even 256 in flight sit in the sockets' buffers, and a server reads them in order.
-MDTM_WINDOWS_AHEAD = 4
+#: ...and such writes in flight at once: 1,024 MDTMs per round trip. Measured vsftpd
+#: behind the 60 ms relay, a folder of 600 files: one window of 32 at a time held the
+#: folder's first file back ~1.2 s (19 round trips); commands and replies are ~50 and
+#: ~20 bytes, so even 1,024 in flight sit in the sockets' buffers, and a server reads
+#: them in order. A folder of 5,000 files (benchmarks' ``flat`` corpus, 60 ms, 3 and 4
+#: alternating runs, session 16): first byte 1.36-1.48 s with 4 ahead growing to 16,
+#: 1.23-1.41 s with 16 growing to 32 (its MDTMs take 3 round trips instead of 7).
+MDTM_WINDOWS_AHEAD = 16
 #: In a big folder the writes in flight grow from ``MDTM_WINDOWS_AHEAD`` to this many
-#: (each answered write lets two go, as TCP's slow start): 1,024 MDTMs per round trip,
-#: ~50 KB of commands. Measured vsftpd behind the 60 ms relay, one folder of 5,000
-#: files: see benchmarks/README.md, "A folder of 5,000 files".
-MDTM_WINDOWS_MAX = 16
+#: (each answered write lets two go, as TCP's slow start): 2,048 MDTMs per round trip,
+#: ~100 KB of commands. Their replies are read only between writes: at ~20-50 bytes each,
+#: at most ~100 KB wait, within a Linux socket's first receive buffer (128 KiB) and the
+#: server's send buffer, so neither side blocks the other (and a write that does wait
+#: is under the session timeout: ``FtpClient._drain``).
+#: See benchmarks/README.md, "A folder of 5,000 files".
+MDTM_WINDOWS_MAX = 32
 #: Most entries one folder listing may hold: a server streaming an endless listing
 #: ends in an error at this count, with memory bounded (the LIST path and the walk
 #: hold a folder's entries; ~250 bytes each).
