@@ -144,3 +144,35 @@ def test_a_refused_value_is_worded_by_typer(args: list[str], tmp_path: Path) -> 
     assert done.returncode == 2
     assert done.stderr.startswith("fsmove: error: Invalid value for")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "built"), [
+    (["copy", "a", "b"], "copy"),
+    (["--debug", "verify", "a", "b"], "verify"),
+    (["--help"], None),
+    (["--version"], None),
+    (["--debug", "--help", "copy"], None),
+    ([], None),
+    (["frobnicate"], None),
+    (["a-path-not-a-command", "copy"], None),
+])
+def test_a_run_builds_only_the_command_it_runs(args: list[str], built: str | None) -> None:
+    """fsmove/cli.py: Typer builds a command from its signature and type hints; a run
+    builds only its own, anything else (help, version, an unknown name) the whole app."""
+    from fsmove.cli import invoked_command
+
+    assert invoked_command(args) == built
+
+
+@pytest.mark.parametrize("name", ["copy", "verify", "migrate", "dns"])
+def test_a_command_built_alone_says_what_it_says_in_the_whole_app(name: str) -> None:
+    from typer.testing import CliRunner
+
+    from fsmove.cli import build_app
+
+    runner = CliRunner()
+    alone = runner.invoke(build_app(name), [name, "--help"], prog_name="fsmove")
+    whole = runner.invoke(build_app(), [name, "--help"], prog_name="fsmove")
+    assert alone.exit_code == whole.exit_code == 0
+    assert alone.output == whole.output
+    assert f"Usage: fsmove {name}" in alone.output
