@@ -27,6 +27,7 @@ proftpd refuses).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -54,8 +55,7 @@ class Features:
     answered: bool = False
 
     def has(self, name: str) -> bool:
-        name = name.upper()
-        return any(line == name or line.startswith(name + " ") for line in self.lines)
+        return _has_feature(self.lines, name.upper())
 
     mlst = property(lambda self: self.has("MLST"), doc="MLST / MLSD: exact listings")
     mfmt = property(lambda self: self.has("MFMT"), doc="MFMT: set a modification time")
@@ -68,6 +68,13 @@ class Features:
         names = sorted({line.split(" ", 1)[0] for line in self.lines} | (
             {"REST STREAM"} if self.rest_stream else set()))
         return "FEAT: " + (" ".join(n for n in names if n != "REST") or "(none)")
+
+
+@functools.lru_cache(maxsize=256)
+def _has_feature(lines: frozenset[str], name: str) -> bool:
+    """Whether FEAT listed ``name`` (a line of its own, or followed by its parameters).
+    Cached: sessions ask several times per file (~40 calls a file on small files)."""
+    return any(line == name or line.startswith(name + " ") for line in lines)
 
 
 def parse_feat(reply: Reply) -> Features:
