@@ -132,13 +132,17 @@ def _usage_error_types() -> tuple[type[BaseException], type[BaseException]]:
 
 
 def quiet_library_warnings(argv: list[str]) -> None:
-    """Python warnings raised inside libraries (cryptography 51 deprecating DSA, seen
-    by every asyncssh import, say) are for fsmove's developers, not its users: printed,
-    they break the one-line error contract and scare people for nothing. ``--debug``
-    shows them, and so does an explicit ``-W`` or ``PYTHONWARNINGS`` (the standard
-    library's advice for applications: leave ``sys.warnoptions`` alone when set)."""
+    """Notices from libraries about their own future (cryptography 51 deprecating DSA,
+    printed at every asyncssh import; deprecations; user and future warnings) are for
+    fsmove's developers, not its users: printed, they break the one-line error contract
+    and scare people for nothing. ``--debug`` shows them, and so does an explicit ``-W``
+    or ``PYTHONWARNINGS`` (the standard library's advice for applications: leave
+    ``sys.warnoptions`` alone when set). A ``RuntimeWarning`` stays visible: "coroutine
+    ... was never awaited" is a bug in fsmove, which the tests look for on stderr."""
     if not sys.warnoptions and "--debug" not in argv:
-        warnings.simplefilter("ignore")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning,
+                         UserWarning):
+            warnings.filterwarnings("ignore", category=category)
 
 
 def main() -> None:

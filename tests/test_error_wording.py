@@ -106,6 +106,8 @@ _WARN_THEN_MAIN = (
     "apply = gc_settings.apply\n"
     "def warn_then_apply():\n"
     "    warnings.warn('DSA is deprecated', UserWarning)\n"
+    "    warnings.warn('old API', DeprecationWarning)\n"
+    "    warnings.warn('coroutine never awaited (test)', RuntimeWarning)\n"
     "    apply()\n"
     "cli.gc_settings.apply = warn_then_apply\n"
     "sys.argv = ['fsmove', *sys.argv[1:]]\n"
@@ -115,9 +117,9 @@ _WARN_THEN_MAIN = (
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 def test_library_warnings_are_shown_only_with_debug(debug: bool) -> None:
-    """A library's warning (cryptography 51 deprecating DSA printed one at each asyncssh
+    """A library's notice (cryptography 51 deprecating DSA printed one at each asyncssh
     import: every SFTP error became three lines) never reaches a user's screen unless
-    asked for with --debug."""
+    asked for with --debug; a RuntimeWarning, the sign of a bug, always does."""
     args = ["--debug", "--version"] if debug else ["--version"]
     proc = subprocess.run([sys.executable, "-c", _WARN_THEN_MAIN, *args], capture_output=True,
                           text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
@@ -125,3 +127,6 @@ def test_library_warnings_are_shown_only_with_debug(debug: bool) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("fsmove ")
     assert ("DSA is deprecated" in proc.stderr) is debug, proc.stderr
+    assert ("old API" in proc.stderr) is debug, proc.stderr
+    # A RuntimeWarning (a coroutine never awaited: a bug) is never hidden.
+    assert "coroutine never awaited (test)" in proc.stderr, proc.stderr
