@@ -14,16 +14,24 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from fsmove.transfers.backend import Capabilities
 from fsmove.transfers.copy import CopyEngine, CopyOptions
+from fsmove.transfers.copy import engine as engine_module
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.events import Event, FileDone, FileFailed, FileStarted
 from fsmove.transfers.ftp import FtpStore
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.session_count import (
+    LAN_SESSIONS,
     LAN_STREAMS,
+    LOCAL_ROUND_TRIP,
+    LOCAL_SESSIONS,
+    sessions_for_many_files,
     sessions_for_work,
+    sessions_worth_opening,
     streams_worth_running,
 )
 from tests.servers import RunningServer
@@ -101,3 +109,40 @@ def test_a_copy_runs_at_most_the_streams_its_sides_allow(
     for name, data in files.items():
         assert (dst_server.root / name).read_bytes() == data
 
+
+
+@pytest.mark.parametrize("threshold", [10, 100], ids=["many-files", "few-files"])
+def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
+    tmp_path: Path, vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch, threshold: int,
+) -> None:
+    """Under a 1 ms login round trip a side starts with ``LOCAL_SESSIONS`` (each login
+    costs the server a password check a short run does not repay); once the run has
+    decided ``LOCAL_MANY_FILES`` files to copy it may log in the LAN's. The threshold is
+    lowered here (12 files); which tier applies follows the round trip measured."""
+    monkeypatch.setattr(engine_module, "LOCAL_MANY_FILES", threshold)
+    dst_server = fresh_subdir(vsftpd_server)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02d}.txt").write_bytes(b"x" * i)
+
+    async def go() -> tuple[int, Capabilities]:
+        endpoint = parse_endpoint(dst_server.url()).with_password(dst_server.password)
+        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
+        d = SessionPool(FtpStore(endpoint), max_sessions=64, auto_cap=True)
+        try:
+            engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions())
+            summary = await engine.run()
+            assert summary.status == "ok"
+            return d.stats.cap, await d.capabilities()
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    cap, caps = asyncio.run(go())
+    start = sessions_worth_opening(caps)
+    grown = sessions_for_many_files(caps) if threshold <= 12 else None
+    assert cap == max(start or 0, grown or 0)
+    if caps.round_trip is not None and caps.round_trip < LOCAL_ROUND_TRIP:
+        assert cap == (LAN_SESSIONS if threshold <= 12 else LOCAL_SESSIONS)

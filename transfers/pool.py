@@ -53,7 +53,7 @@ from .backend import (
     WritesBeforeProbe,
 )
 from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
-from .session_count import sessions_worth_opening
+from .session_count import sessions_for_many_files, sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
 IDLE_CHECK_AFTER = 10.0
@@ -107,6 +107,10 @@ class SessionPool:
     _ahead_pending: int = 0
     #: Size the side from the store's facts (the cap was not chosen by the user).
     auto_cap: bool = False
+    #: The cap was lowered after the server refused more sessions: never raised again.
+    _refused_more: bool = False
+    #: The run decided many files (``grow_for_many_files``).
+    _many_files: bool = False
     #: Back-off when the server refuses a connection as "too many" and none is open.
     too_many_retries: RetryPolicy = TOO_MANY_SESSIONS_RETRIES
     #: Check a session idle this long before lending it again (where it can tell).
@@ -195,6 +199,7 @@ class SessionPool:
                 # Refused (too many sessions, or any other reason) while others work:
                 # the side settles at what it has rather than keep asking.
                 self.max_sessions = max(1, len(self._slots) + self._connecting)
+                self._refused_more = True
             if session is not None and self._closed:
                 to_close = session
             elif session is not None:
@@ -241,10 +246,28 @@ class SessionPool:
     def _use(self, caps: Capabilities, *, early: bool) -> None:
         self._caps, self._early = caps, early
         wanted = sessions_worth_opening(caps) if self.auto_cap else None
+        if wanted is not None and self._many_files:
+            wanted = max(wanted, sessions_for_many_files(caps) or 0)
         if wanted is not None:
             self.max_sessions = max(1, wanted)
         if caps.max_sessions is not None:
             self.max_sessions = max(1, min(self.max_sessions, caps.max_sessions))
+
+    def grow_for_many_files(self) -> None:
+        """The run has decided many files to copy (``session_count.LOCAL_MANY_FILES``):
+        a side capped for a short run a switch away gets the LAN's cap (never a cap the
+        user chose, never past the store's own bound, never after the server refused
+        more sessions). The sessions are logged in by the next ``warm``."""
+        self._many_files = True
+        caps = self._caps
+        if not self.auto_cap or caps is None or self._refused_more:
+            return
+        wanted = sessions_for_many_files(caps)
+        if wanted is None:
+            return
+        if caps.max_sessions is not None:
+            wanted = min(wanted, caps.max_sessions)
+        self.max_sessions = max(self.max_sessions, wanted)
 
     @contextlib.asynccontextmanager
     async def session(self, *, before_capabilities: bool = False,
@@ -316,6 +339,7 @@ class SessionPool:
                         open_now = len(self._slots) + self._connecting
                         if open_now > 0:
                             self.max_sessions = max(1, open_now)
+                            self._refused_more = True
                             continue  # wait for one of the open sessions
                         # None open: back off, then try again (policy.py).
                         attempt += 1
