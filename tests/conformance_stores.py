@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fsmove.endpoint_access import ConnectOptions, open_store
-from fsmove.transfers.backend import Store
+from fsmove.transfers.backend import Entry, Store
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from tests.servers import RunningServer
 from tests.servers.catalog import STORES as CATALOG_STORES
@@ -98,3 +98,20 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         return await coro_fn()
 
     return asyncio.run(main())
+
+
+def list_once(server: RunningServer, path: str = "") -> list[Entry]:
+    """The entries of one folder of ``server``, listed on a session of a store of its
+    own (opened and closed here)."""
+    async def go() -> list[Entry]:
+        store = store_for(server)
+        try:
+            session = await store.connect()
+            try:
+                return [e async for e in session.list(path)]
+            finally:
+                await session.close()
+        finally:
+            await store.aclose()
+
+    return asyncio.run(go())

@@ -36,6 +36,7 @@ from fsmove.transfers.ftp.tls import TlsSetupError
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.session_count import sessions_worth_opening
 from fsmove.transfers.tree import PROBE_PREFIX
+from tests.conformance_stores import list_once
 from tests.faults.restartable_ftpd import RestartableFtpd
 from tests.servers import RunningServer, make_tree, start_proftpd, start_vsftpd
 from tests.servers.catalog import FTPS_SERVERS, THIRD_PARTY_FTP_SERVERS
@@ -718,18 +719,7 @@ def test_a_big_folder_gets_each_file_s_own_time_from_mdtm(
     for i, name in enumerate(names):
         os.utime(ftp.root / name, (base + 61 * i, base + 61 * i))
 
-    async def go() -> list[Entry]:
-        store = ftp_store(ftp)
-        try:
-            session = await store.connect()
-            try:
-                return [e async for e in session.list("")]
-            finally:
-                await session.close()
-        finally:
-            await store.aclose()
-
-    listed = run(go)
+    listed = list_once(ftp)
     assert len(listed) == count
     assert {e.path: e.mtime for e in listed} == {
         name: float(base + 61 * i) for i, name in enumerate(names)}

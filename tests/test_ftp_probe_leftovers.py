@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from fsmove.cli import app
-from fsmove.transfers.backend import ConnectError, Entry
+from fsmove.transfers.backend import ConnectError
 from fsmove.transfers.ftp import probe as probe_module
 from fsmove.transfers.ftp import store as store_module
 from fsmove.transfers.ftp.client import FtpClient
 from fsmove.transfers.tree import is_probe_leftover, probe_scratch_name
-from tests.conformance_stores import store_for
+from tests.conformance_stores import list_once, store_for
 from tests.copy_harness import Side, put_files, run_copy_subprocess, side_for, tree_digests
 from tests.servers import RunningServer, make_tree, start_vsftpd
 
@@ -118,18 +118,7 @@ def test_a_listing_asks_no_time_of_a_probe_s_scratch_file(
 
     monkeypatch.setattr(FtpClient, "send_many", recorded)
 
-    async def go() -> list[Entry]:
-        store = store_for(ftp)
-        try:
-            session = await store.connect()
-            try:
-                return [e async for e in session.list("")]
-            finally:
-                await session.close()
-        finally:
-            await store.aclose()
-
-    listed = asyncio.run(go())
+    listed = list_once(ftp)
     assert sorted(e.path for e in listed) == sorted(
         [scratch, "a.txt", ".fsmove-probe-notes.txt"])
     asked = [line.rsplit("/", 1)[-1] for line in sent if line.startswith("MDTM ")]
