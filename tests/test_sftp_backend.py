@@ -543,6 +543,9 @@ def test_handles_closed_without_waiting_are_still_freed_at_the_server(
         for _ in range(300):
             assert [e.path async for e in s.list("d")] == ["d/a"]
             assert await read_all(s, "f") == b"y" * 10
+        # The last CLOSEs go out from tasks of their own, maybe after the next request
+        # (seen once in a fresh-clone CI run: 1 descriptor held): their answers first.
+        await asyncio.gather(*s._closing)
         await s.stat("")  # answered after every CLOSE sent before it (in order)
         held = _descriptors_open_below(server.root)
         await st.aclose()
