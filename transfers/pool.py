@@ -246,7 +246,7 @@ class SessionPool:
     def _use(self, caps: Capabilities, *, early: bool) -> None:
         self._caps, self._early = caps, early
         wanted = sessions_worth_opening(caps) if self.auto_cap else None
-        if wanted is not None and self._many_files:
+        if wanted is not None and self._many_files and not self._refused_more:
             wanted = max(wanted, sessions_for_many_files(caps) or 0)
         if wanted is not None:
             self.max_sessions = max(1, wanted)
