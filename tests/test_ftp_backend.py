@@ -723,3 +723,48 @@ def test_a_big_folder_gets_each_file_s_own_time_from_mdtm(
     assert len(listed) == count
     assert {e.path: e.mtime for e in listed} == {
         name: float(base + 61 * i) for i, name in enumerate(names)}
+
+
+def test_a_big_folder_s_first_files_come_before_its_last_mdtm_and_leaving_early_is_safe(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    """A LIST-only server: a big folder's files come out window by window as their MDTM
+    replies are read, so the first ones can be decided (and copied) while the rest are
+    still being asked about. A reader that leaves after the first file leaves replies
+    owed: the session must then never run another command (it would read an MDTM reply
+    as its own); a fresh session lists the folder whole, each file with its own time."""
+    ftp = fresh_subdir(vsftpd_server)
+    count = MDTM_WINDOW * (MDTM_WINDOWS_AHEAD + 4)
+    names = [f"f{i:05d}" for i in range(count)]
+    make_tree(ftp, dict.fromkeys(names, b"x"))
+    base = 1_600_000_000
+    for i, name in enumerate(names):
+        os.utime(ftp.root / name, (base + 61 * i, base + 61 * i))
+
+    async def go() -> tuple[Entry, str | None, list[Entry]]:
+        store = ftp_store(ftp)
+        try:
+            session = await store.connect()
+            try:
+                listing = session.list("")
+                first = await anext(listing)
+                await listing.aclose()
+                broken = session._broken  # type: ignore[attr-defined]
+                with pytest.raises(TransientError):
+                    await session.stat(first.path)
+            finally:
+                await session.close()
+            again = await store.connect()
+            try:
+                whole = [e async for e in again.list("")]
+            finally:
+                await again.close()
+            return first, broken, whole
+        finally:
+            await store.aclose()
+
+    first, broken, whole = asyncio.run(go())
+    assert first.path in names and first.mtime == float(base + 61 * names.index(first.path))
+    assert broken is not None and "MDTM" in broken
+    assert {e.path: e.mtime for e in whole} == {
+        name: float(base + 61 * i) for i, name in enumerate(names)}

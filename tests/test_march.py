@@ -6,8 +6,9 @@ only gate or count listings (``transfers/decorators.py``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from fsmove.transfers.backend import (
@@ -30,7 +31,7 @@ from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.survey import open_sides
 from fsmove.transfers.tree import TreeRules
-from fsmove.transfers.walk import walk
+from fsmove.transfers.walk import FolderListing, walk
 from tests.copy_harness import put_files, tree_digests
 
 MTIME = 1_700_000_000
@@ -390,3 +391,159 @@ def test_missing_destination_folders_are_made_while_the_source_lists_them(
     assert released == [True], "the destination folder waited for its first file"
     assert tree_digests(dst) == tree_digests(src)
     assert (dst / "a" / "empty").is_dir()
+
+
+class _MidListing(SessionDecorator):
+    """A session whose listing of ``hook.folder`` runs ``hook.midway()`` once
+    ``hook.after`` entries have come out (it may raise: a connection cut midway)."""
+
+    def __init__(self, inner: Session, hook: MidListingHook) -> None:
+        super().__init__(inner)
+        self._hook = hook
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:  # type: ignore[override]
+        hook = self._hook
+        hook.listings.append(path)
+        count = 0
+        async for e in self.inner.list(path):
+            yield e
+            count += 1
+            if path == hook.folder and count == hook.after:
+                await hook.midway()
+
+
+class MidListingHook(StoreDecorator):
+    def __init__(self, root: Path, *, folder: str, after: int,
+                 midway: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(LocalStore(parse_endpoint(str(root))))
+        self.folder = folder
+        self.after = after
+        self.midway = midway
+        self.listings: list[str] = []
+
+    def wrap(self, session: Session) -> Session:
+        return _MidListing(session, self)
+
+
+BIG = {f"big/f{i:04d}.txt": f"{i}".encode() for i in range(900)} | {"big/sub/deep.txt": b"d"}
+
+
+def _copy_big(src_store: object, dst: Path, events: list[Event] | None = None,
+              subscriber: Callable[[Event], None] | None = None) -> object:
+    def record(event: Event) -> None:
+        if events is not None:
+            events.append(event)
+        if subscriber is not None:
+            subscriber(event)
+
+    async def go() -> object:
+        pools = [_pool(src_store), _local(dst)]
+        try:
+            return await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                    options=CopyOptions(retry_delay=0.0),
+                                    subscribers=[record]).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+
+    return asyncio.run(go())
+
+
+def test_a_big_folder_the_destination_lacks_is_copied_while_it_is_still_listed(
+    tmp_path: Path,
+) -> None:
+    """First byte whatever the folder's size: the listing of a 900-file folder the
+    destination lacks stops halfway until one of its files was copied, so a march that
+    decided the folder only once listed whole would wait for ``GATE_LIMIT``. Each file
+    is planned and copied once, the subfolder too, and the plan's totals are whole."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, BIG, mtime=MTIME)
+    copied = asyncio.Event()
+    resumed_after_a_copy: list[bool] = []
+
+    async def midway() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(copied.wait(), GATE_LIMIT)
+        resumed_after_a_copy.append(copied.is_set())
+
+    def subscriber(event: Event) -> None:
+        if isinstance(event, FileDone) and event.path.startswith("big/"):
+            copied.set()
+
+    events: list[Event] = []
+    summary = _copy_big(MidListingHook(src, folder="big", after=450, midway=midway), dst,
+                        events, subscriber)
+    assert resumed_after_a_copy == [True]
+    assert (summary.status, summary.files_copied) == ("ok", len(BIG))  # type: ignore[attr-defined]
+    started = [e.path for e in events if isinstance(e, FileStarted)]
+    assert sorted(started) == sorted(BIG)  # each once
+    plan = [e for e in events if isinstance(e, Planned)][-1]
+    assert plan.complete and (plan.files_total, plan.files_to_copy) == (len(BIG), len(BIG))
+    assert plan.dirs_to_create == 2  # big and big/sub, each counted once
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def test_a_big_folder_s_listing_cut_midway_plans_no_file_twice(tmp_path: Path) -> None:
+    """The listing of a folder the destination lacks is cut after 450 entries, whose
+    files are decided (and copying) already; the listing tried again on a fresh session
+    adds only what the cut one had not brought."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, BIG, mtime=MTIME)
+    cuts: list[int] = []
+
+    async def midway() -> None:
+        if not cuts:
+            cuts.append(1)
+            raise TransientError("connection reset by peer", path="big")
+
+    events: list[Event] = []
+    hook = MidListingHook(src, folder="big", after=450, midway=midway)
+    summary = _copy_big(hook, dst, events)
+    assert cuts == [1] and hook.listings.count("big") == 2
+    assert (summary.status, summary.files_copied) == ("ok", len(BIG))  # type: ignore[attr-defined]
+    started = [e.path for e in events if isinstance(e, FileStarted)]
+    assert sorted(started) == sorted(BIG)
+    plan = [e for e in events if isinstance(e, Planned)][-1]
+    assert (plan.files_total, plan.files_to_copy, plan.dirs_to_create) == (
+        len(BIG), len(BIG), 2)
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def test_a_scout_listing_abandoned_midway_goes_on_without_repeating(tmp_path: Path) -> None:
+    """The march reads a listing made ahead (the scout's) in parts; the scout is
+    cancelled after 300 of 900 entries: the march lists the folder itself and hands on
+    only the entries it had not, each file decided once."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    put_files(None, src, BIG, mtime=MTIME)
+    dst.mkdir()
+    ahead = FolderListing()
+
+    async def go() -> list[FolderPlan]:
+        src_pool, dst_pool = _local(src), _local(dst)
+        try:
+            async with src_pool.session() as session:
+                listed = sorted([e async for e in session.list("big")], key=lambda e: e.path)
+            for e in listed[:300]:
+                ahead.add(e)
+            sides = await open_sides(src_pool, dst_pool, dry_run=True)
+            rules = FileRules(sides=sides, src=src_pool, dst=dst_pool, journal=None,
+                              checksum=False, preserve_mtime=True, compares_at_once=2)
+            plans: list[FolderPlan] = []
+            async for plan in march(
+                    src_pool, dst_pool, sides=sides, src_rules=TreeRules(),
+                    dst_rules=TreeRules(), rules=rules, listings_at_once=2,
+                    retry=NO_RETRIES, on_issue=lambda _issue: None,
+                    listed=lambda path: ahead if path == "big" else None):
+                plans.append(plan)
+                if plan.path == "big" and not ahead.done():
+                    ahead.cancel()  # after its first part was decided
+            return plans
+        finally:
+            await asyncio.gather(src_pool.aclose(), dst_pool.aclose())
+
+    plans = asyncio.run(go())
+    big = [p for p in plans if p.path == "big"]
+    assert len(big) >= 2 and len(big[0].to_copy) == 300 and big[0].missing
+    assert not any(p.missing for p in big[1:])
+    decided = [e.path for p in plans for e in p.to_copy]
+    assert sorted(decided) == sorted(BIG)
+    assert {p.path for p in plans} == {"", "big", "big/sub"}

@@ -7,6 +7,15 @@ once. Its files are then decided by ``plan.py``'s rules and the ``FolderPlan`` h
 the consumer while other folders are still being listed: ``CopyEngine.run()`` starts
 copying the first folder's files at once, ``CopyEngine.plan()`` collects them all.
 
+* **A folder the destination lacks (or holds empty) is decided in parts** as its
+  listing arrives (``PART_FIRST`` entries, then parts growing to ``PART_MOST``): there
+  is nothing to compare or delete, so its first files are copied while a folder of
+  50,000 is still being listed (a first run's first byte, whatever the folder's size).
+  A path may then come in several ``FolderPlan``s: only the first says ``missing``,
+  only the last names the subfolders (``missing_children``). A listing cut and tried
+  again adds only what the cut one had not brought (``walk.fill_listing``), so no file
+  is planned twice. A folder with anything at the destination is decided whole.
+
 * **Bounded memory**: no whole-tree listing of either side is ever held. What waits is
   the folders still to list (their paths) and at most ``listings_at_once`` decided
   folders the consumer has not taken yet: when it stops taking (its workers are busy),
@@ -35,7 +44,7 @@ from .produced import produced
 from .survey import Sides
 from .together import run_together
 from .tree import TreeRules
-from .walk import WalkIssue, list_folder
+from .walk import FolderListing, WalkIssue, fill_listing, list_folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +54,66 @@ class _Folder:
     in_dst: bool
 
 
-async def _nothing() -> list[Entry | WalkIssue]:
-    return []
+#: A folder the destination lacks is decided in parts as its listing arrives: the first
+#: once this many entries are listed (a smaller folder is one part, as if listed whole),
+#: each next one at least twice the last, up to ``PART_MOST``.
+PART_FIRST = 256
+PART_MOST = 4096
+
+
+def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    def done(task: asyncio.Future[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the listing's reader raised it (``fail``)
+    return done
+
+
+class _SourceFolder:
+    """A source folder's listing as the march reads it: the scout's (``listed``) while it
+    lasts, else the march's own (``own`` starts it). A scout's listing cancelled midway
+    goes on in one of the march's own, without what was already read."""
+
+    def __init__(self, ahead: FolderListing | None,
+                 own: Callable[[], tuple[FolderListing, asyncio.Future[None]]]) -> None:
+        self._own: Callable[[], tuple[FolderListing, asyncio.Future[None]]] | None = own
+        self._task: asyncio.Future[None] | None = None
+        if ahead is not None:
+            self._listing = ahead
+        else:
+            self._listing = self._list_it()
+
+    def _list_it(self) -> FolderListing:
+        assert self._own is not None
+        listing, self._task = self._own()
+        self._own = None
+        return listing
+
+    async def whole(self) -> list[Entry | WalkIssue]:
+        await self._listing.wait()
+        if self._listing.cancelled() and self._own is not None:
+            self._listing = self._list_it()
+        return await self._listing.whole()
+
+    async def parts(self) -> AsyncIterator[tuple[list[Entry | WalkIssue], bool]]:
+        """``FolderListing.parts`` of the listing read (``PART_FIRST``, ``PART_MOST``)."""
+        given: set[str] = set()
+        async for part, last in self._listing.parts(first=PART_FIRST, most=PART_MOST):
+            if last and self._listing.cancelled() and self._own is not None:
+                break  # the scout's, abandoned: the rest comes from a listing of ours
+            if self._own is not None:
+                given.update(item.path for item in part)
+            yield part, last
+        if self._listing.cancelled() and self._own is not None:
+            self._listing = self._list_it()
+            async for part, last in self._listing.parts(first=PART_FIRST, most=PART_MOST):
+                yield [item for item in part if item.path not in given], last
+
+    def close(self) -> None:
+        """Stop the march's own listing if it still runs (the scout's ends with the
+        scout)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
 
 async def march(
@@ -75,14 +142,21 @@ async def march(
     out: asyncio.Queue[FolderPlan | BaseException | None] = asyncio.Queue(maxsize=concurrency)
     outstanding = 1
     pending.put_nowait(_Folder("", in_src=True, in_dst=sides.dst_root_exists))
+    #: The source listings the march runs itself (cancelled if it stops early).
+    tasks: set[asyncio.Future[None]] = set()
 
-    async def list_src(path: str) -> list[Entry | WalkIssue]:
+    def open_src(path: str) -> _SourceFolder:
         ahead = listed(path) if listed is not None else None
-        if ahead is not None:
-            await asyncio.wait([ahead])  # its cancellation is not ours: list it then
-            if not ahead.cancelled():
-                return ahead.result()
-        return await list_folder(src, path, skip=src_rules.skips, retry=retry)
+
+        def own() -> tuple[FolderListing, asyncio.Future[None]]:
+            listing = FolderListing()
+            task = asyncio.ensure_future(fill_listing(listing, src, path,
+                                                      skip=src_rules.skips, retry=retry))
+            tasks.add(task)
+            task.add_done_callback(_forget(tasks))
+            return listing, task
+
+        return _SourceFolder(ahead, own)
 
     async def list_dst(path: str) -> list[Entry | WalkIssue]:
         ahead = sides.take_dst_root_listing() if path == "" else None
@@ -93,11 +167,51 @@ async def march(
                 return items
         return await list_folder(dst, path, skip=dst_rules.skips, retry=retry)
 
-    async def decide(folder: _Folder) -> FolderPlan:
-        src_items, dst_items = await asyncio.gather(
-            list_src(folder.path) if folder.in_src else _nothing(),
-            list_dst(folder.path) if folder.in_dst else _nothing(),
-        )
+    async def decide(folder: _Folder) -> AsyncIterator[FolderPlan]:
+        source = open_src(folder.path) if folder.in_src else None
+        try:
+            dst_items = await list_dst(folder.path) if folder.in_dst else []
+            if source is not None and not any(isinstance(i, Entry) for i in dst_items):
+                # Nothing there to compare with or delete: the folder's files are
+                # decided in parts as its listing arrives (the first ones copied
+                # while a big folder is still being listed).
+                async for plan in decide_in_parts(folder, source):
+                    yield plan
+                return
+            src_items = await source.whole() if source is not None else []
+        finally:
+            if source is not None:
+                source.close()
+        yield await decide_whole(folder, src_items, dst_items)
+
+    async def decide_in_parts(folder: _Folder, source: _SourceFolder
+                              ) -> AsyncIterator[FolderPlan]:
+        missing = bool(folder.path) and not folder.in_dst
+        src_dirs: list[str] = []
+        async for part, last in source.parts():
+            files: list[Entry] = []
+            for item in part:
+                if isinstance(item, WalkIssue):
+                    on_issue(item)
+                elif item.kind is EntryKind.DIR:
+                    src_dirs.append(item.path)
+                else:
+                    files.append(item)
+            if not files and not last:
+                continue
+            to_copy, skipped = await rules.decide(files, {})
+            children: list[_Folder] = []
+            if last:  # its subfolders, all missing at the destination too
+                children = [_Folder(d, in_src=True, in_dst=False) for d in src_dirs]
+                await add_pending(children)
+            yield FolderPlan(path=folder.path, files=len(files),
+                             bytes=sum(e.size for e in files), to_copy=to_copy,
+                             skipped=skipped, to_delete=[], missing=missing, dst_temps=[],
+                             missing_children=tuple(c.path for c in children))
+            missing = False  # made once: the first part says so
+
+    async def decide_whole(folder: _Folder, src_items: list[Entry | WalkIssue],
+                           dst_items: list[Entry | WalkIssue]) -> FolderPlan:
         src_files: list[Entry] = []
         src_dirs: list[str] = []
         #: Source paths of this folder held in a form fsmove does not copy, or that
@@ -153,11 +267,17 @@ async def march(
             folder = await pending.get()
             if folder is None:
                 return
-            await out.put(await decide(folder))
+            async for plan in decide(folder):
+                await out.put(plan)
             outstanding -= 1
             if outstanding == 0:
                 for _ in range(concurrency):
                     pending.put_nowait(None)
 
-    async for item in produced(out, run_together([worker() for _ in range(concurrency)])):
-        yield item
+    try:
+        async for item in produced(out, run_together([worker() for _ in range(concurrency)])):
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -34,7 +34,9 @@ from .tree import same_mtime
 
 @dataclass(frozen=True, slots=True)
 class FolderPlan:
-    """The decisions for one folder: its own files, never its subfolders'."""
+    """The decisions for one folder: its own files, never its subfolders'. A big folder
+    the destination lacks comes in parts (``march.py``): several plans of one path, each
+    with its own files, ``missing`` on the first only, ``missing_children`` on the last."""
 
     path: str
     #: Every source file of the folder (copied or skipped).

@@ -4,14 +4,15 @@ An FTP destination's write probe is a dozen round trips in a row (``ftp/probe.py
 s behind a 60 ms link) during which the march cannot decide anything: its decisions
 need the destination's capabilities. The source is known readable long before that
 (its checks are two round trips), so the scout lists it meanwhile, depth first like the
-march, with the march's own rules (``walk.list_folder``: skips, hostile names, retries),
+march, with the march's own rules (``walk.fill_listing``: skips, hostile names, retries),
 and keeps each folder's listing for the march to take instead of listing it again. The
 source's sessions log in during the probe too, instead of after it.
 
 Bounded: it stops starting listings once the survey is done (``stop``) or once it holds
 ``max_entries`` listed entries (the march takes and drops them); listings under way then
-finish and are kept. A listing the march asks for while the scout runs it is awaited,
-never made twice. Reads only: nothing is written anywhere.
+finish and are kept. A listing the march asks for while the scout runs it is read as it
+arrives (in parts, for a folder the destination lacks), never made twice. Reads only:
+nothing is written anywhere.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from collections.abc import Callable
 from .backend import Entry, EntryKind
 from .policy import RetryPolicy
 from .pool import SessionPool
-from .walk import WalkIssue, list_folder
-
-Listing = list[Entry | WalkIssue]
+from .walk import FolderListing, fill_listing
 
 #: Listed entries the scout holds at most (the march takes them as it goes): ~5 MB.
 MAX_ENTRIES = 20_000
@@ -43,7 +42,9 @@ class SourceScout:
         self._retry = retry
         self._at_once = max(1, at_once)
         self._max_entries = max_entries
-        self._listings: dict[str, asyncio.Future[Listing]] = {}
+        self._listings: dict[str, FolderListing] = {}
+        #: Listings done and not taken yet, whose entries count in ``_held``.
+        self._counted: dict[str, bool] = {}
         self._to_list: list[str] = [""]
         self._held = 0
         self._stopped = False
@@ -59,14 +60,14 @@ class SourceScout:
         self._stopped = True
         self._wake.set()
 
-    def take(self, path: str) -> asyncio.Future[Listing] | None:
-        """The scout's listing of ``path`` (done or under way), handed over once; None
-        when the scout did not list it (the march lists it itself)."""
+    def take(self, path: str) -> FolderListing | None:
+        """The scout's listing of ``path`` (done or under way, read whole or in parts
+        as it arrives), handed over once; None when the scout did not list it (the
+        march lists it itself)."""
         self._claimed.add(path)
         listing = self._listings.pop(path, None)
-        if listing is not None and listing.done() and not listing.cancelled() \
-                and listing.exception() is None:
-            self._held -= len(listing.result())
+        if listing is not None and self._counted.pop(path, False):
+            self._held -= len(listing.items)
         return listing
 
     def _can_start(self) -> bool:
@@ -84,7 +85,7 @@ class SourceScout:
             await asyncio.gather(*workers, return_exceptions=True)
             for listing in self._listings.values():
                 if not listing.done():
-                    listing.cancel()
+                    listing.cancel()  # the march lists those itself
 
     async def _worker(self) -> None:
         while True:
@@ -97,29 +98,23 @@ class SourceScout:
             path = self._to_list.pop()
             if path in self._claimed:
                 continue  # the march lists it itself
-            listing: asyncio.Future[Listing] = asyncio.get_running_loop().create_future()
+            listing = FolderListing()
             self._listings[path] = listing
             self._running += 1
             try:
                 # The root is the march's first need; below it the scout guesses,
                 # so it leaves an idle session to the first files (``SPARE``).
-                items = await list_folder(self._src, path, skip=self._skip,
-                                          retry=self._retry, spare=SPARE if path else 0)
-            except BaseException as exc:
-                if not listing.done():
-                    if isinstance(exc, asyncio.CancelledError):
-                        listing.cancel()  # the march then lists the folder itself
-                    else:
-                        listing.set_exception(exc)
-                        listing.exception()  # retrieved: the march raises it if it takes it
-                raise
+                await fill_listing(listing, self._src, path, skip=self._skip,
+                                   retry=self._retry, spare=SPARE if path else 0)
             finally:
                 self._running -= 1
                 self._wake.set()
             self.listed += 1
+            # (A folder that could not be listed: its issue alone, as for the march.)
+            items = listing.items if listing.unreadable is None else []
             if path in self._listings:  # not taken yet: counted as held
                 self._held += len(items)
-            listing.set_result(items)
+                self._counted[path] = True
             # Depth first, the first listed taken next (as the march does).
             for item in reversed(items):
                 if isinstance(item, Entry) and item.kind is EntryKind.DIR:

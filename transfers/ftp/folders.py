@@ -20,6 +20,7 @@ folder on the way is looked up in its parent's listing once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import replace
 
 from ..backend import (
@@ -255,8 +256,9 @@ class FolderSession(TransferSession):
             return
         if not seen_dot:  # else computed at the listing's end
             windows = self._mdtm_windows(held)
-        for entry in await self._with_mdtm(held, windows, sent=sent_along):
-            yield entry
+        async with aclosing(self._with_mdtm(held, windows, sent=sent_along)) as timed:
+            async for entry in timed:
+                yield entry
 
     async def _listed_kind(self, path: str) -> EntryKind | None:
         """What ``path`` is according to a listing of its folder (None: not there)."""
@@ -308,34 +310,52 @@ class FolderSession(TransferSession):
         return [f"MDTM {self._store.abs_path(entries[i].path)}" for i in window]
 
     async def _with_mdtm(self, entries: list[Entry], windows: list[list[int]], *,
-                         sent: int = 0) -> list[Entry]:
-        """Exact mtimes for listed files: MDTM, ``MDTM_WINDOW`` commands per write and
-        ``MDTM_WINDOWS_AHEAD`` writes in flight, so a folder costs one round trip per
-        ``MDTM_WINDOW * MDTM_WINDOWS_AHEAD`` files rather than one per file (replies come
-        back in the order the commands went; each answered window lets two more go, up
-        to ``MDTM_WINDOWS_MAX`` in flight). ``sent``: the first windows already went out
-        (with the listing's end); their replies are the next ones on the connection."""
-        out = list(entries)
+                         sent: int = 0) -> AsyncIterator[Entry]:
+        """The listed entries with exact mtimes for files: MDTM, ``MDTM_WINDOW``
+        commands per write and ``MDTM_WINDOWS_AHEAD`` writes in flight, so a folder
+        costs one round trip per ``MDTM_WINDOW * MDTM_WINDOWS_AHEAD`` files rather than
+        one per file (replies come back in the order the commands went; each answered
+        window lets two more go, up to ``MDTM_WINDOWS_MAX`` in flight). ``sent``: the
+        first windows already went out (with the listing's end); their replies are the
+        next ones on the connection. Entries without an MDTM come first, then each
+        window's files as soon as its replies are read: a big folder's first files are
+        known (and can be copied) while the rest are still being asked about."""
+        timed = {i for window in windows for i in window}
+        answered = 0
 
         async def send_next() -> None:
             nonlocal sent
             await self._client.send_many(self._mdtm_lines(entries, windows[sent]))
             sent += 1
 
-        while sent < min(MDTM_WINDOWS_AHEAD, len(windows)):
-            await send_next()
-        for answered, window in enumerate(windows, start=1):
-            for i in window:
-                reply = await self._client.reply()
-                if reply.code == 213:
-                    try:
-                        out[i] = replace(entries[i], mtime=parse_timeval(reply.last))
-                    except ValueError:
-                        pass
-            for _ in range(2):
-                if sent < len(windows) and sent - answered < MDTM_WINDOWS_MAX:
-                    await send_next()
-        return out
+        try:
+            for i, entry in enumerate(entries):
+                if i not in timed:
+                    yield entry
+            while sent < min(MDTM_WINDOWS_AHEAD, len(windows)):
+                await send_next()
+            for window in windows:
+                out: list[Entry] = []
+                for i in window:
+                    reply = await self._client.reply()
+                    entry = entries[i]
+                    if reply.code == 213:
+                        try:
+                            entry = replace(entry, mtime=parse_timeval(reply.last))
+                        except ValueError:
+                            pass
+                    out.append(entry)
+                answered += 1
+                for _ in range(2):
+                    if sent < len(windows) and sent - answered < MDTM_WINDOWS_MAX:
+                        await send_next()
+                for entry in out:
+                    yield entry
+        finally:
+            if answered < sent:  # windows whose replies were all read, of those sent
+                # Left early (the reader stopped, or an error): replies still owed
+                # would be read as the next command's.
+                self._mark_broken("a listing was left with MDTM replies unread")
 
 
 def _mtime_of(facts: dict[str, str]) -> float | None:
