@@ -57,7 +57,7 @@ class _Folder:
 #: A folder the destination lacks is decided in parts as its listing arrives: the first
 #: once this many entries are listed (a smaller folder is one part, as if listed whole),
 #: each next one at least twice the last, up to ``PART_MOST``.
-PART_FIRST = 256
+PART_FIRST = 64
 PART_MOST = 4096
 
 
