@@ -83,6 +83,11 @@ def _patch_and_run() -> None:
         timed(sftp.SFTPClient, name)
     for name in ("read", "stat", "close"):
         timed(sftp.SFTPClientFile, name, f"file.{name}")
+    # fsmove's own channel (transfers/sftp/channel.py) asks the handler directly.
+    for name in ("opendir", "readdir", "open", "read", "write", "close", "fstat", "lstat",
+                 "stat", "mkdir", "setstat", "fsetstat", "rename", "posix_rename"):
+        if hasattr(sftp.SFTPClientHandler, name):
+            timed(sftp.SFTPClientHandler, name, f"h.{name}")
     from fsmove.cli import main
 
     sys.argv[0] = "fsmove"
