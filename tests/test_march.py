@@ -547,3 +547,35 @@ def test_a_scout_listing_abandoned_midway_goes_on_without_repeating(tmp_path: Pa
     decided = [e.path for p in plans for e in p.to_copy]
     assert sorted(decided) == sorted(BIG)
     assert {p.path for p in plans} == {"", "big", "big/sub"}
+
+
+def test_a_folder_of_many_folders_has_them_copied_while_it_is_still_listed(
+    tmp_path: Path,
+) -> None:
+    """A root of 600 folders (one file each) the destination lacks: its listing stops
+    after 300 entries until a file below it was copied, so a march that walked the
+    subfolders only once their parent was listed whole would wait for ``GATE_LIMIT``."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    tree = {f"d{i:03d}/f.txt": f"{i}".encode() for i in range(600)}
+    put_files(None, src, tree, mtime=MTIME)
+    copied = asyncio.Event()
+    resumed_after_a_copy: list[bool] = []
+
+    async def midway() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(copied.wait(), GATE_LIMIT)
+        resumed_after_a_copy.append(copied.is_set())
+
+    def subscriber(event: Event) -> None:
+        if isinstance(event, FileDone):
+            copied.set()
+
+    events: list[Event] = []
+    summary = _copy_big(MidListingHook(src, folder="", after=300, midway=midway), dst,
+                        events, subscriber)
+    assert resumed_after_a_copy == [True]
+    assert (summary.status, summary.files_copied) == ("ok", len(tree))  # type: ignore[attr-defined]
+    assert sorted(e.path for e in events if isinstance(e, FileStarted)) == sorted(tree)
+    plan = [e for e in events if isinstance(e, Planned)][-1]
+    assert (plan.files_total, plan.dirs_to_create) == (len(tree), len(tree))
+    assert tree_digests(dst) == tree_digests(src)

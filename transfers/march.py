@@ -12,9 +12,10 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
   is nothing to compare or delete, so its first files are copied while a folder of
   50,000 is still being listed (a first run's first byte, whatever the folder's size).
   A path may then come in several ``FolderPlan``s: only the first says ``missing``,
-  only the last names the subfolders (``missing_children``). A listing cut and tried
-  again adds only what the cut one had not brought (``walk.fill_listing``), so no file
-  is planned twice. A folder with anything at the destination is decided whole.
+  each names the subfolders listed in it (``missing_children``, walked at once). A
+  listing cut and tried again adds only what the cut one had not brought
+  (``walk.fill_listing``), so no file is planned twice. A folder with anything at the
+  destination is decided whole.
 
 * **Bounded memory**: no whole-tree listing of either side is ever held. What waits is
   the folders still to list (their paths) and at most ``listings_at_once`` decided
@@ -187,28 +188,30 @@ async def march(
     async def decide_in_parts(folder: _Folder, source: _SourceFolder
                               ) -> AsyncIterator[FolderPlan]:
         missing = bool(folder.path) and not folder.in_dst
-        src_dirs: list[str] = []
+        told = False  # a part of this folder was yielded
         async for part, last in source.parts():
             files: list[Entry] = []
+            dirs: list[str] = []
             for item in part:
                 if isinstance(item, WalkIssue):
                     on_issue(item)
                 elif item.kind is EntryKind.DIR:
-                    src_dirs.append(item.path)
+                    dirs.append(item.path)
                 else:
                     files.append(item)
-            if not files and not last:
-                continue
+            if not files and not dirs and (told or not last):
+                continue  # nothing new (each folder is yielded at least once)
             to_copy, skipped = await rules.decide(files, {})
-            children: list[_Folder] = []
-            if last:  # its subfolders, all missing at the destination too
-                children = [_Folder(d, in_src=True, in_dst=False) for d in src_dirs]
-                await add_pending(children)
+            # Its subfolders as they come (all missing at the destination too): a
+            # folder of 50,000 folders has the first ones walked while it is listed.
+            children = [_Folder(d, in_src=True, in_dst=False) for d in dirs]
+            await add_pending(children)
             yield FolderPlan(path=folder.path, files=len(files),
                              bytes=sum(e.size for e in files), to_copy=to_copy,
                              skipped=skipped, to_delete=[], missing=missing, dst_temps=[],
                              missing_children=tuple(c.path for c in children))
             missing = False  # made once: the first part says so
+            told = True
 
     async def decide_whole(folder: _Folder, src_items: list[Entry | WalkIssue],
                            dst_items: list[Entry | WalkIssue]) -> FolderPlan:

@@ -36,7 +36,7 @@ from .tree import same_mtime
 class FolderPlan:
     """The decisions for one folder: its own files, never its subfolders'. A big folder
     the destination lacks comes in parts (``march.py``): several plans of one path, each
-    with its own files, ``missing`` on the first only, ``missing_children`` on the last."""
+    with its own files and subfolders, ``missing`` on the first only."""
 
     path: str
     #: Every source file of the folder (copied or skipped).
