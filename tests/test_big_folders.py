@@ -58,7 +58,9 @@ def test_big_folders_into_a_new_destination_arrive_once_and_whole(
     started = [e["path"] for e in first.events if e.get("type") == "file_started"]
     assert sorted(started) == sorted(files)  # each once
     plans = [e for e in first.events if e.get("type") == "plan"]
-    assert plans[-1]["complete"] and plans[-1]["files_total"] == len(files)
+    assert plans[-1]["complete"] and plans[-1]["files_total"] == len(files), [
+        (p["t"], p["complete"], p["files_total"]) for p in plans][-4:]
+    assert [p["complete"] for p in plans].count(True) == 1
     assert plans[-1]["dirs_to_create"] == 2 + 150  # uploads, users and each user's
     assert tree_digests(new_root) == tree_digests(src_server.root)
     assert all((new_root / p).stat().st_mtime == MTIME for p in files)

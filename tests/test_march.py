@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
+from fsmove.transfers import plan as plan_module
 from fsmove.transfers.backend import (
     Entry,
     EntryKind,
@@ -26,7 +30,7 @@ from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.events import Event, FileDone, FileStarted, Planned
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.march import march
-from fsmove.transfers.plan import FileRules, FolderPlan
+from fsmove.transfers.plan import FileRules, FolderPlan, GrowingPlan, PlanTally
 from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.survey import open_sides
@@ -579,3 +583,26 @@ def test_a_folder_of_many_folders_has_them_copied_while_it_is_still_listed(
     plan = [e for e in events if isinstance(e, Planned)][-1]
     assert (plan.files_total, plan.dirs_to_create) == (len(tree), len(tree))
     assert tree_digests(dst) == tree_digests(src)
+
+
+def test_a_running_total_never_follows_the_stop_of_a_growing_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop too busy to run the totals' timer on time: the next change shows them at
+    once, and the timer still due must not show them again after ``stop`` (a copy's
+    ``--json`` had a running total after the whole plan, under load)."""
+    monkeypatch.setattr(plan_module, "PLAN_EVENTS_EVERY", 0.01)
+    shown: list[Event] = []
+
+    async def go() -> None:
+        tally = PlanTally()
+        growing = GrowingPlan(tally, emit=shown.append)
+        growing.changed()  # shown at once
+        growing.changed()  # within the interval: a timer
+        time.sleep(0.02)  # noqa: ASYNC251 -- the loop blocked past the timer (the point)
+        growing.changed()  # past it: shown at once
+        growing.stop()
+        await asyncio.sleep(0.05)  # a timer left due would run now
+
+    asyncio.run(go())
+    assert len(shown) == 2

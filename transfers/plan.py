@@ -121,7 +121,12 @@ class GrowingPlan:
             self._timer = self._loop.call_later(wait, self._show)
 
     def _show(self) -> None:
-        self._timer = None
+        if self._timer is not None:
+            # Shown at once by ``changed`` while a timer was still due (a loop too busy
+            # to run it on time): that timer must not show the totals again later,
+            # after ``stop`` (a running total after the whole plan, seen under load).
+            self._timer.cancel()
+            self._timer = None
         self._shown = self._loop.time()
         self._emit(self._tally.event(complete=False))
 
