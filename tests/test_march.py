@@ -452,6 +452,25 @@ def _copy_big(src_store: object, dst: Path, events: list[Event] | None = None,
     return asyncio.run(go())
 
 
+class _UntilCopied:
+    """A listing's ``midway`` held until a file below ``prefix`` was copied (``subscriber``
+    hears the copy's events); ``resumed_after_a_copy`` says whether one was, each time."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.copied = asyncio.Event()
+        self.resumed_after_a_copy: list[bool] = []
+
+    async def midway(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.copied.wait(), GATE_LIMIT)
+        self.resumed_after_a_copy.append(self.copied.is_set())
+
+    def subscriber(self, event: Event) -> None:
+        if isinstance(event, FileDone) and event.path.startswith(self.prefix):
+            self.copied.set()
+
+
 def test_a_big_folder_the_destination_lacks_is_copied_while_it_is_still_listed(
     tmp_path: Path,
 ) -> None:
@@ -461,22 +480,11 @@ def test_a_big_folder_the_destination_lacks_is_copied_while_it_is_still_listed(
     is planned and copied once, the subfolder too, and the plan's totals are whole."""
     src, dst = tmp_path / "src", tmp_path / "dst"
     put_files(None, src, BIG, mtime=MTIME)
-    copied = asyncio.Event()
-    resumed_after_a_copy: list[bool] = []
-
-    async def midway() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(copied.wait(), GATE_LIMIT)
-        resumed_after_a_copy.append(copied.is_set())
-
-    def subscriber(event: Event) -> None:
-        if isinstance(event, FileDone) and event.path.startswith("big/"):
-            copied.set()
-
+    gate = _UntilCopied("big/")
     events: list[Event] = []
-    summary = _copy_big(MidListingHook(src, folder="big", after=450, midway=midway), dst,
-                        events, subscriber)
-    assert resumed_after_a_copy == [True]
+    summary = _copy_big(MidListingHook(src, folder="big", after=450, midway=gate.midway),
+                        dst, events, gate.subscriber)
+    assert gate.resumed_after_a_copy == [True]
     assert (summary.status, summary.files_copied) == ("ok", len(BIG))  # type: ignore[attr-defined]
     started = [e.path for e in events if isinstance(e, FileStarted)]
     assert sorted(started) == sorted(BIG)  # each once
@@ -562,22 +570,11 @@ def test_a_folder_of_many_folders_has_them_copied_while_it_is_still_listed(
     src, dst = tmp_path / "src", tmp_path / "dst"
     tree = {f"d{i:03d}/f.txt": f"{i}".encode() for i in range(600)}
     put_files(None, src, tree, mtime=MTIME)
-    copied = asyncio.Event()
-    resumed_after_a_copy: list[bool] = []
-
-    async def midway() -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(copied.wait(), GATE_LIMIT)
-        resumed_after_a_copy.append(copied.is_set())
-
-    def subscriber(event: Event) -> None:
-        if isinstance(event, FileDone):
-            copied.set()
-
+    gate = _UntilCopied("")
     events: list[Event] = []
-    summary = _copy_big(MidListingHook(src, folder="", after=300, midway=midway), dst,
-                        events, subscriber)
-    assert resumed_after_a_copy == [True]
+    summary = _copy_big(MidListingHook(src, folder="", after=300, midway=gate.midway),
+                        dst, events, gate.subscriber)
+    assert gate.resumed_after_a_copy == [True]
     assert (summary.status, summary.files_copied) == ("ok", len(tree))  # type: ignore[attr-defined]
     assert sorted(e.path for e in events if isinstance(e, FileStarted)) == sorted(tree)
     plan = [e for e in events if isinstance(e, Planned)][-1]
