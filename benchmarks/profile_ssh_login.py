@@ -29,19 +29,34 @@ try:
     from fsmove.transfers.sftp.quick_start import ask_password_first, start_sftp
 except ImportError:  # run from a tree without it: only the "asyncssh" rows
     ask_password_first = start_sftp = None  # type: ignore[assignment]
+try:
+    from fsmove.transfers.sftp.quick_start import auth_behind_service_request
+except ImportError:  # a tree before session 18: no "password-early" rows
+    auth_behind_service_request = None  # type: ignore[assignment]
 
 
 class _PasswordFirst(asyncssh.SSHClient):
-    """fsmove's client (transfers/sftp/store.py): a given password is tried first."""
+    """Session 15's client: a given password is tried first."""
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         ask_password_first(conn)
 
 
+class _PasswordEarly(asyncssh.SSHClient):
+    """fsmove's client (transfers/sftp/store.py): the password first, sent right behind
+    the request for the auth service."""
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        ask_password_first(conn)
+        auth_behind_service_request(conn)
+
+
 async def _rounds(host: str, port: int, server: RunningServer, rounds: int, how: str
                   ) -> list[tuple[float, float, float]]:
     """``how``: "asyncssh" (its own calls, public-key auth as before), or "password" /
-    "password-quick" (password auth; "-quick": fsmove's start, quick_start.py)."""
+    "password-quick" / "password-early" (password auth; "-quick": session 15's start,
+    "-early": fsmove's, with the auth request behind the service request;
+    quick_start.py)."""
     out: list[tuple[float, float, float]] = []
     for _ in range(rounds + 1):
         t0 = time.monotonic()
@@ -54,10 +69,11 @@ async def _rounds(host: str, port: int, server: RunningServer, rounds: int, how:
             conn = await asyncssh.connect(
                 host, port, username=server.user, password=server.password,
                 client_keys=None, agent_path=None, known_hosts=None,
-                client_factory=_PasswordFirst if how.endswith("quick") else None,
+                client_factory={"password-quick": _PasswordFirst,
+                                "password-early": _PasswordEarly}.get(how),
             )
         t1 = time.monotonic()
-        if how.endswith("quick"):
+        if how != "password":
             sftp, _limits = await start_sftp(conn)
         else:
             sftp = await conn.start_sftp_client()
@@ -80,7 +96,8 @@ def main() -> None:
         links = (("direct", server.host, server.port),
                  (f"RTT {2 * args.one_way_ms:g} ms", "127.0.0.1", link.relay_port))
         print("link | how | connect+auth ms | SFTP start ms | stat ms (medians)")
-        hows = ["asyncssh", "password"] + (["password-quick"] if start_sftp else [])
+        hows = ["asyncssh", "password"] + (["password-quick"] if start_sftp else []) + (
+            ["password-early"] if auth_behind_service_request else [])
         for label, host, port in links:
             for how in hows:
                 got = asyncio.run(_rounds(host, port, server, args.rounds, how))

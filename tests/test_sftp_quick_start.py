@@ -3,8 +3,10 @@ OpenSSH's sshd and asyncssh's own server on 127.0.0.1.
 
 What is pinned: a given password is the first method asked (no ``none`` first), a
 server that refuses passwords still takes the key, ``PreferredAuthentications`` without
-password keeps asyncssh's order, and nothing is sized before the server's limits are
-known although the session is handed over before they answer.
+password keeps asyncssh's order, nothing is sized before the server's limits are
+known although the session is handed over before they answer, and on OpenSSH the first
+authentication request leaves before the service request was accepted (another server
+keeps asyncssh's order).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import Any
 
 import asyncssh
 import pytest
-from asyncssh.constants import MSG_USERAUTH_REQUEST
+from asyncssh.constants import MSG_SERVICE_ACCEPT, MSG_USERAUTH_REQUEST
 from asyncssh.sftp import SAFE_SFTP_READ_LEN
 
 from fsmove.transfers.backend import EntryKind
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.sftp import SftpStore
 from fsmove.transfers.sftp import store as sftp_store
+from fsmove.transfers.sftp.quick_start import sent_auth_early
 from tests.servers import RunningServer, start_sshd
 
 
@@ -66,6 +69,39 @@ def auth_methods(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[bytes]]]
 
     monkeypatch.setattr(sftp_store._Client, "connection_made", record)
     yield asked
+
+
+@pytest.fixture
+def packet_order(monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[list[tuple[asyncssh.SSHClientConnection, list[str]]]]:
+    """Per connection of the SFTP store: the authentication requests it sent and the
+    service accept it received, in the order they happened ("auth <method>",
+    "accept"), and the connection itself."""
+    seen: list[tuple[asyncssh.SSHClientConnection, list[str]]] = []
+    made = sftp_store._Client.connection_made
+
+    def record(self: Any, conn: asyncssh.SSHClientConnection) -> None:
+        events: list[str] = []
+        seen.append((conn, events))
+        send_packet = conn.send_packet
+        log_received = conn.log_received_packet
+
+        def sending(pkttype: int, *args: bytes, handler: object = None) -> None:
+            if pkttype == MSG_USERAUTH_REQUEST:
+                events.append("auth " + _method(args).decode())
+            send_packet(pkttype, *args, handler=handler)
+
+        def received(pkttype: int, *args: Any) -> None:
+            if pkttype == MSG_SERVICE_ACCEPT:
+                events.append("accept")
+            log_received(pkttype, *args)
+
+        conn.send_packet = sending  # type: ignore[method-assign]
+        conn.log_received_packet = received  # type: ignore[method-assign]
+        made(self, conn)
+
+    monkeypatch.setattr(sftp_store._Client, "connection_made", record)
+    yield seen
 
 
 def _store(server: RunningServer, *, password: str | None, **options: Any) -> SftpStore:
@@ -161,6 +197,72 @@ def test_preferred_authentications_without_password_keeps_asyncssh_s_order(
     asyncio.run(go())
     assert all(b"password" not in methods for methods in auth_methods)
     assert auth_methods[0][0] == b"none"
+
+
+@pytest.mark.parametrize("auth", ["password", "key"])
+def test_on_openssh_the_first_auth_request_leaves_before_the_service_is_accepted(
+    server: RunningServer, packet_order: list[tuple[Any, list[str]]], auth: str
+) -> None:
+    """One round trip less per login: the request is not held for the accept (the
+    server's reply to a request it read first). By key, asyncssh's ``none`` goes early
+    and the key follows the refusal; the accept is still read and checked."""
+    async def go() -> None:
+        if auth == "password":
+            st = _store(server, password=server.password, client_keys=[])
+        else:
+            st = _store(server, password=None, client_keys=[server.client_key])
+        assert (await (await st.connect()).stat("")).kind is EntryKind.DIR
+        await st.aclose()
+
+    asyncio.run(go())
+    (conn, events), = packet_order
+    first = "auth password" if auth == "password" else "auth none"
+    assert events[:2] == [first, "accept"], events
+    asked = [event for event in events if event != "accept"]
+    assert asked[-1] == ("auth password" if auth == "password" else "auth publickey")
+    assert sent_auth_early(conn)
+    assert conn._next_service is None  # the accept was taken
+
+
+def test_a_server_not_known_to_read_in_order_gets_the_auth_request_after_the_accept(
+    tmp_path: Path, packet_order: list[tuple[Any, list[str]]]
+) -> None:
+    """asyncssh's own server (its version string is not OpenSSH's): asyncssh's order."""
+    root = tmp_path / "root"
+    root.mkdir()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+
+    async def go() -> None:
+        server = await asyncssh.listen(
+            "127.0.0.1", 0, server_host_keys=[host_key],
+            password_auth=True, server_factory=_PasswordServer,
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)))
+        try:
+            port = server.sockets[0].getsockname()[1]
+            known = tmp_path / "known_hosts"
+            known.write_text(f"[127.0.0.1]:{port} "
+                             f"{host_key.export_public_key().decode().strip()}\n")
+            st = SftpStore(
+                parse_endpoint(f"sftp://tester@127.0.0.1:{port}/").with_password("pw"),
+                known_hosts=known, client_keys=[], timeout=20.0)
+            assert (await (await st.connect()).stat("")).kind is EntryKind.DIR
+            await st.aclose()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(go())
+    (conn, events), = packet_order
+    assert events == ["accept", "auth password"], events
+    assert not sent_auth_early(conn)
+
+
+class _PasswordServer(asyncssh.SSHServer):
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return username == "tester" and password == "pw"
 
 
 def test_the_first_read_and_write_are_sized_by_the_server_s_limits(server: RunningServer

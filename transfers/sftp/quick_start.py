@@ -23,22 +23,43 @@ request"):
    future, which a server answering in order has answered by then. Until it is known
    nothing is sized by asyncssh's defaults.
 
+3. **Waiting for ``SERVICE_ACCEPT`` before the first authentication request.** asyncssh
+   asks for the ``ssh-userauth`` service right behind its ``NEWKEYS`` and sends the
+   first ``USERAUTH_REQUEST`` only once the server accepted it. RFC 4253 (section 10)
+   asks nothing of the client in between, and OpenSSH's sshd reads its input in order:
+   it accepts the service, then reads the request that followed it. On a server whose
+   version string says OpenSSH the first request goes out right behind the service
+   request (``auth_behind_service_request``); the accept is still checked when it
+   comes (the service asked, keys in force). Another server keeps asyncssh's order: one
+   that is strict about it would drop the connection, and only OpenSSH's behaviour was
+   measured. A server that refuses the service disconnects, as it would have anyway.
+
 Tried and not kept: SFTP's ``INIT`` written right behind the ``subsystem`` request (as
 OpenSSH's ``sftp`` does). OpenSSH's sshd opens a session channel with a send window of
 0 and grants it only once the subsystem runs, so the ``INIT`` waited for that grant: no
 round trip saved, measured with ``python -m benchmarks.profile_ssh_login``.
 
-Both are done on the one connection (instance attributes), never by changing asyncssh's
-classes; asyncssh is pinned below 2.25 (pyproject.toml) because these are its private
+All three are done on the one connection (instance attributes), never by changing
+asyncssh's classes; asyncssh is pinned below 2.25 (pyproject.toml) because these are its private
 names. Where one is missing the step is left as asyncssh does it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncssh
+from asyncssh.constants import MSG_SERVICE_ACCEPT
 from asyncssh.sftp import MIN_SFTP_VERSION, SFTPClient, SFTPClientHandler
+
+#: The service every client login asks for first (RFC 4252).
+_USERAUTH_SERVICE = b"ssh-userauth"
+#: The servers whose order was measured (sshd reads a request behind the service one).
+_IN_ORDER_SERVER = b"SSH-2.0-OpenSSH_"
+#: asyncssh's names ``auth_behind_service_request`` relies on (private, pinned < 2.25).
+_CONNECTION_NAMES = ("send_service_request", "try_next_auth", "_server_version", "_owner",
+                     "_username", "_auth_in_progress", "_next_service", "_recv_encryption")
 
 
 def can_ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:
@@ -60,6 +81,57 @@ def ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:
         return False
     conn._auth_methods = [b"password"]  # type: ignore[attr-defined]
     return True
+
+
+def auth_behind_service_request(conn: asyncssh.SSHClientConnection) -> bool:
+    """Make ``conn`` send its first authentication request right behind its request for
+    the ``ssh-userauth`` service, where the server's version says OpenSSH (item 3 of
+    this module's docstring). Call from the client's ``connection_made``. Returns
+    whether it was set up (asyncssh's names found); whether a login then sends early is
+    decided once the server's version is known (``sent_auth_early`` tells after)."""
+    handlers = getattr(type(conn), "_packet_handlers", None)
+    if not isinstance(handlers, dict) or MSG_SERVICE_ACCEPT not in handlers:
+        return False
+    if not all(hasattr(conn, name) for name in _CONNECTION_NAMES):
+        return False
+    ask_service = conn.send_service_request
+    asyncssh_accept = handlers[MSG_SERVICE_ACCEPT]
+
+    def send_service_request(service: bytes) -> None:
+        ask_service(service)
+        c: Any = conn
+        if service != _USERAUTH_SERVICE or not c._server_version.startswith(_IN_ORDER_SERVER):
+            return
+        # What asyncssh does when the accept arrives (``_process_service_accept``),
+        # one round trip earlier; ``_next_service`` stays set for that accept's check.
+        c._fsmove_auth_early = True
+        c._auth_in_progress = True
+        if c._owner is not None:
+            c._owner.begin_auth(c._username)
+        c.try_next_auth()
+
+    def service_accepted(self: Any, pkttype: int, pktid: int, packet: Any) -> None:
+        if not getattr(self, "_fsmove_auth_early", False):
+            asyncssh_accept(self, pkttype, pktid, packet)
+            return
+        service = packet.get_string()
+        packet.check_end()
+        if not self._recv_encryption:
+            raise asyncssh.ProtocolError("Service accept received before kex complete")
+        if service != self._next_service:
+            raise asyncssh.ServiceNotAvailable("Unexpected service in service accept")
+        self._next_service = None
+
+    c: Any = conn
+    c.send_service_request = send_service_request
+    c._packet_handlers = {**handlers, MSG_SERVICE_ACCEPT: service_accepted}
+    return True
+
+
+def sent_auth_early(conn: asyncssh.SSHClientConnection) -> bool:
+    """Whether ``conn``'s first authentication request went out behind its service
+    request (``auth_behind_service_request``)."""
+    return bool(getattr(conn, "_fsmove_auth_early", False))
 
 
 class PasswordFirst:

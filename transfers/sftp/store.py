@@ -27,7 +27,13 @@ from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 from .errors import one_line, socket_reason, translate
 from .lean import lighten
-from .quick_start import PasswordFirst, ask_password_first, can_ask_password_first, start_sftp
+from .quick_start import (
+    PasswordFirst,
+    ask_password_first,
+    auth_behind_service_request,
+    can_ask_password_first,
+    start_sftp,
+)
 from .session import SftpSession
 
 #: Fastest cipher on CPUs with AES-NI (FACTS.md); asyncssh's defaults follow.
@@ -94,6 +100,9 @@ class _Client(asyncssh.SSHClient):
         policy = self._password_first
         if policy is not None and can_ask_password_first(conn) and policy.claim():
             self.tried_password_first = ask_password_first(conn)
+        # ... sent right behind the request for the auth service, not a round trip
+        # after it, on an OpenSSH server (quick_start.py).
+        auth_behind_service_request(conn)
 
 
 class SftpStore:
