@@ -78,7 +78,13 @@ spends as much again, so the client's total is no lower; on a machine shared wit
 servers the total is what decides the rate.
 """
 
-from .session import SftpSession
-from .store import SftpStore
+from . import library_lookup
+
+# Before anything here imports asyncssh: its searches for optional libraries start no
+# subprocess where the library is absent (library_lookup.py).
+library_lookup.install()
+
+from .session import SftpSession  # noqa: E402
+from .store import SftpStore  # noqa: E402
 
 __all__ = ["SftpSession", "SftpStore"]
