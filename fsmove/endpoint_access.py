@@ -139,6 +139,11 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
             read_only=not writable,
         )
     if endpoint.scheme == "sftp":
+        # The first connection's TCP handshake runs while asyncssh is imported
+        # (transfers/preconnect.py): started first, before that import.
+        from fsmove.transfers.preconnect import Preconnect
+
+        early = Preconnect(endpoint.host, endpoint.port or 22, timeout=options.timeout)
         from fsmove.transfers.sftp import SftpStore
 
         return SftpStore(
@@ -148,6 +153,7 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
             client_keys=list(options.identity_files) or None,
             ssh_config=options.ssh_config,
             timeout=options.timeout,
+            preconnect=early,
         )
     raise ConfigError(f"unsupported scheme {endpoint.scheme!r}")
 

@@ -15,6 +15,7 @@ aliases, HostName, User, Port, IdentityFile.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ..backend import AuthError, Capabilities, ConnectError, HostKeyError, Offse
 from ..cork import cork_connection
 from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
+from ..preconnect import Preconnect
 from .errors import one_line, socket_reason, translate
 from .lean import lighten
 from .quick_start import (
@@ -121,6 +123,7 @@ class SftpStore:
         # 255 KiB each way per stream held fsmove at 179-195 MiB RSS (medium-sftp-60ms;
         # limit 200), 12 at 153-158 MiB for 3-4 % less rate (benchmarks/README.md).
         requests_in_flight: int = 12,
+        preconnect: Preconnect | None = None,
     ) -> None:
         if endpoint.scheme != "sftp":
             raise ValueError(f"not an sftp endpoint: {endpoint.display}")
@@ -144,6 +147,9 @@ class SftpStore:
         #: Folders checked to be real (not links), shared by every session.
         self._real_dirs: set[str] = set()
         self._password_first = PasswordFirst()
+        #: The first connection's TCP handshake, started before asyncssh was imported
+        #: (``transfers/preconnect.py``; ``fsmove.endpoint_access.open_store``).
+        self._preconnect = preconnect
         #: asyncssh without its per-packet extras (``lean.py``); False only to measure.
         self._lean = True
 
@@ -238,7 +244,8 @@ class SftpStore:
         conn: asyncssh.SSHClientConnection | None = None
         refused = False
         try:
-            conn = await asyncssh.connect(self._endpoint.host, options=options)
+            sock = await self._preconnected(options)
+            conn = await asyncssh.connect(self._endpoint.host, options=options, sock=sock)
         except asyncssh.HostKeyNotVerifiable as exc:
             raise checker.refusal or HostKeyError(
                 f"host key for {target} refused: {one_line(exc.reason)}"
@@ -267,6 +274,20 @@ class SftpStore:
         checker.record_accepted()
         cork_connection(conn)
         return conn
+
+    async def _preconnected(self, options: asyncssh.SSHClientConnectionOptions
+                            ) -> socket.socket | None:
+        """The socket connected ahead for this store's first connection, where it goes
+        straight to the same host and port (``transfers/preconnect.py``); else None."""
+        early = self._preconnect
+        if early is None:
+            return None
+        direct = (not options.tunnel and not options.proxy_command
+                  and not options.local_addr and options.family == socket.AF_UNSPEC)
+        if not direct:
+            early.close()
+            return None
+        return await early.take(options.host, options.port)
 
     async def _raise_if_key_changed(
         self, checker: HostKeyChecker, options: asyncssh.SSHClientConnectionOptions
@@ -386,6 +407,8 @@ class SftpStore:
         )
 
     async def aclose(self) -> None:
+        if self._preconnect is not None:
+            self._preconnect.close()
         self._spare = None
         sessions, self._sessions = self._sessions, set()
         await asyncio.gather(*(s.close() for s in sessions))

@@ -1,0 +1,103 @@
+"""A store's first TCP connection, opened while the code that will use it is imported.
+
+Between ``open_store`` and a store's first connection fsmove imports the protocol's
+code (asyncssh and the SFTP backend: ~0.1 s on an idle machine, more on a busy one) and
+sets up the copy. The connection's handshake needs nothing of that: a thread started
+before the import resolves the host and connects, so the round trip of the TCP
+handshake (60 ms through the benchmark's WAN relay), and the server's own start of a
+session (sshd forks and re-executes itself for each connection, then sends its
+version), overlap the import instead of following it (``benchmarks/README.md``,
+"Session 18").
+
+The socket is handed to the store's first connection only if that connection goes
+where the thread connected: the same host and port after the user's ssh config was
+applied, and no ProxyCommand, ProxyJump, BindAddress or AddressFamily (the store
+checks, then calls ``take``). Otherwise the store connects on its own exactly as before
+and the thread's socket is closed unused. A failed connect of the thread is the store's
+first connection failing: the same error, met one connect timeout earlier, not after
+two. Nothing is ever sent on the socket here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+
+
+class Preconnect:
+    """One TCP connection to ``host``:``port``, started at once in a daemon thread."""
+
+    def __init__(self, host: str, port: int, *, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        #: What the thread got (None while it runs).
+        self._outcome: socket.socket | OSError | None = None
+        #: Set by the thread when ``_outcome`` is there (awaited by ``take``).
+        self._ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._given = False  # taken, asked for elsewhere, or closed: asked no more
+        self._taking = False  # a ``take`` waits for the thread: the socket is its
+        threading.Thread(target=self._connect, name=f"preconnect {host}:{port}",
+                         daemon=True).start()
+
+    def _connect(self) -> None:
+        outcome: socket.socket | OSError
+        try:
+            outcome = socket.create_connection((self.host, self.port), timeout=self._timeout)
+        except OSError as exc:  # the store's own connection will say why
+            outcome = exc
+        with self._lock:
+            self._outcome = outcome
+            if self._given and not self._taking:
+                self._drop_locked()
+        try:
+            self._ended.set_result(None)
+        except concurrent.futures.InvalidStateError:
+            pass  # the waiting ``take`` was cancelled
+
+    async def take(self, host: str, port: int) -> socket.socket | None:
+        """The connected socket, once, for a connection about to be made to
+        ``host``:``port`` (waited for while the thread's connect is under way). None
+        when it was taken already or the connection goes elsewhere: the caller connects
+        on its own. The thread's error (``OSError``: refused, no such host, a timeout)
+        when its connect to that same place failed: what the caller's own connect
+        would have met, one connect timeout earlier."""
+        with self._lock:
+            if self._given:
+                return None
+            self._given = True
+            if (host, port) != (self.host, self.port):
+                self._drop_locked()
+                return None
+            self._taking = True
+        try:
+            await asyncio.wrap_future(self._ended)
+        except asyncio.CancelledError:
+            with self._lock:
+                self._taking = False
+                self._drop_locked()
+            raise
+        with self._lock:
+            self._taking = False
+            outcome, self._outcome = self._outcome, None
+        if isinstance(outcome, OSError):
+            raise outcome
+        assert outcome is not None
+        outcome.setblocking(False)
+        return outcome
+
+    def close(self) -> None:
+        """Give the socket up (the store is closed without having taken it)."""
+        with self._lock:
+            self._given = True
+            if not self._taking:
+                self._drop_locked()
+
+    def _drop_locked(self) -> None:
+        sock = self._outcome
+        if isinstance(sock, socket.socket):
+            sock.close()
+            self._outcome = None
