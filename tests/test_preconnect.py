@@ -4,9 +4,9 @@
 What is pinned: the socket goes to the first connection only, and only when that
 connection goes to the same host and port straight (an ssh config that redirects, a
 proxy, a bound address or family: the connection is asyncssh's own and the early socket
-is closed); a failed early
-connect is the store's failure with its usual message; a store closed unused closes the
-socket; ``open_store`` starts it for an SFTP endpoint.
+is closed); a failed early connect is the store's failure with its usual message; a
+socket left unused (the store closed) or waiting too long is closed; ``open_store``
+starts it for an SFTP endpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from fsmove.endpoint_access import ConnectOptions, open_store
+from fsmove.transfers import preconnect
 from fsmove.transfers.backend import ConnectError, EntryKind
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.preconnect import Preconnect
@@ -95,6 +96,22 @@ def test_a_failed_early_connect_is_the_connection_s_error() -> None:
         early = Preconnect("127.0.0.1", _closed_port(), timeout=20)
         with pytest.raises(ConnectionRefusedError):
             await early.take(early.host, early.port)
+
+    asyncio.run(go())
+
+
+def test_a_socket_left_waiting_too_long_is_closed_and_not_handed_over(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that connects long after it was opened connects anew: the server may have
+    closed a connection that said nothing (sshd's LoginGraceTime)."""
+    async def go() -> None:
+        early = Preconnect("127.0.0.1", _port(listener), timeout=20)
+        accepted, _ = listener.accept()
+        with accepted:
+            monkeypatch.setattr(preconnect, "FRESH_FOR", -1.0)  # any wait is too long
+            assert await early.take("127.0.0.1", _port(listener)) is None
+            assert _sees_close(accepted)
 
     asyncio.run(go())
 

@@ -24,6 +24,13 @@ import asyncio
 import concurrent.futures
 import socket
 import threading
+import time
+
+#: Seconds a connected socket may wait to be taken. A store whose first connection comes
+#: later (a command that opens it long before it needs it) connects anew: the server may
+#: have given up on a connection that said nothing (sshd's LoginGraceTime is 120 s,
+#: often set lower), and a socket it closed would fail the login.
+FRESH_FOR = 10.0
 
 
 class Preconnect:
@@ -34,8 +41,9 @@ class Preconnect:
         self.port = port
         self._timeout = timeout
         self._lock = threading.Lock()
-        #: What the thread got (None while it runs).
+        #: What the thread got (None while it runs), and when (``time.monotonic``).
         self._outcome: socket.socket | OSError | None = None
+        self._at = 0.0
         #: Set by the thread when ``_outcome`` is there (awaited by ``take``).
         self._ended: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._given = False  # taken, asked for elsewhere, or closed: asked no more
@@ -50,7 +58,7 @@ class Preconnect:
         except OSError as exc:  # the store's own connection will say why
             outcome = exc
         with self._lock:
-            self._outcome = outcome
+            self._outcome, self._at = outcome, time.monotonic()
             if self._given and not self._taking:
                 self._drop_locked()
         try:
@@ -61,10 +69,11 @@ class Preconnect:
     async def take(self, host: str, port: int) -> socket.socket | None:
         """The connected socket, once, for a connection about to be made to
         ``host``:``port`` (waited for while the thread's connect is under way). None
-        when it was taken already or the connection goes elsewhere: the caller connects
-        on its own. The thread's error (``OSError``: refused, no such host, a timeout)
-        when its connect to that same place failed: what the caller's own connect
-        would have met, one connect timeout earlier."""
+        when it was taken already, the connection goes elsewhere or the socket waited
+        longer than ``FRESH_FOR``: the caller connects on its own. The thread's error
+        (``OSError``: refused, no such host, a timeout) when its connect to that same
+        place failed: what the caller's own connect would have met, one connect
+        timeout earlier."""
         with self._lock:
             if self._given:
                 return None
@@ -86,6 +95,9 @@ class Preconnect:
         if isinstance(outcome, OSError):
             raise outcome
         assert outcome is not None
+        if time.monotonic() - self._at > FRESH_FOR:
+            outcome.close()  # stale: the caller connects anew
+            return None
         outcome.setblocking(False)
         return outcome
 
