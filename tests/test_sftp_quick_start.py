@@ -220,6 +220,8 @@ def test_on_openssh_the_first_auth_request_leaves_before_the_service_is_accepted
     assert events[:2] == [first, "accept"], events
     asked = [event for event in events if event != "accept"]
     assert asked[-1] == ("auth password" if auth == "password" else "auth publickey")
+    assert asked.count(first) == 1  # the accept did not start the login over
+    assert events.count("accept") == 1
     assert sent_auth_early(conn)
     assert conn._next_service is None  # the accept was taken
 
