@@ -126,17 +126,27 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
 
         return LocalStore(endpoint)
     if endpoint.scheme in ("ftp", "ftps"):
+        # As for SFTP below: the first control connection's TCP handshake runs while
+        # the FTP backend is imported (transfers/preconnect.py).
+        from fsmove.transfers.preconnect import Preconnect
+
+        early = Preconnect(endpoint.host, endpoint.effective_port or 21,
+                           timeout=options.timeout)
         from fsmove.transfers.ftp import FtpStore, make_ssl_context
 
         ctx = None
         if endpoint.scheme == "ftps":
-            ctx = make_ssl_context(
-                cafile=str(options.ca_file) if options.ca_file else None,
-                insecure=options.insecure_tls,
-            )
+            try:
+                ctx = make_ssl_context(
+                    cafile=str(options.ca_file) if options.ca_file else None,
+                    insecure=options.insecure_tls,
+                )
+            except BaseException:
+                early.close()
+                raise
         return FtpStore(
             endpoint, tls=endpoint.scheme == "ftps", timeout=options.timeout, ssl_context=ctx,
-            read_only=not writable,
+            read_only=not writable, preconnect=early,
         )
     if endpoint.scheme == "sftp":
         # The first connection's TCP handshake runs while asyncssh is imported

@@ -1,5 +1,6 @@
-"""A store's first TCP connection opened while asyncssh is imported
-(transfers/preconnect.py): on real sockets on 127.0.0.1 and OpenSSH's sshd.
+"""A store's first TCP connection opened while its protocol's code is imported
+(transfers/preconnect.py): on real sockets on 127.0.0.1, OpenSSH's sshd and vsftpd
+(plain and explicit FTPS).
 
 What is pinned: the socket goes to the first connection only, and only when that
 connection goes to the same host and port straight (an ssh config that redirects, a
@@ -241,3 +242,60 @@ def test_open_store_starts_the_first_connection_of_an_sftp_endpoint(
         assert (early.host, early.port) == ("127.0.0.1", _port(listener))
         asyncio.run(store.aclose())
         assert _sees_close(accepted)
+
+
+# -- with vsftpd -------------------------------------------------------------------------
+
+
+def _control_address(session: object) -> tuple[str, int]:
+    client = session._client  # type: ignore[attr-defined]
+    return tuple(client.stream.writer.get_extra_info("sockname")[:2])  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("fixture", ["vsftpd_server", "vsftpd_tls_server"])
+def test_the_ftp_store_s_first_login_runs_on_the_early_socket(
+    request: pytest.FixtureRequest, fresh_subdir: Callable[[RunningServer], RunningServer],
+    fixture: str
+) -> None:
+    """Plain FTP and explicit FTPS (AUTH TLS on the early socket): the first control
+    connection is the early one, the next is its own; both log in and list."""
+    server = fresh_subdir(request.getfixturevalue(fixture))
+
+    async def go() -> None:
+        early = _Recording(server.host, server.port, timeout=20)
+        store = open_store(parse_endpoint(server.url(with_password=True)),
+                           ConnectOptions(timeout=20, ca_file=server.ca_cert))
+        early_started = store._preconnect  # type: ignore[attr-defined]
+        early_started.close()  # this test's own Recording takes its place
+        store._preconnect = early  # type: ignore[attr-defined]
+        first = await store.connect()
+        assert (await first.stat("")).kind is EntryKind.DIR
+        second = await store.connect()
+        assert (await second.stat("")).kind is EntryKind.DIR
+        assert early.handed == _control_address(first)
+        assert _control_address(second) != early.handed
+        await first.close()
+        await second.close()
+        await store.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_refused_early_connect_fails_the_ftp_store_as_it_fails_without_one() -> None:
+    port = _closed_port()
+    endpoint = parse_endpoint(f"ftp://someone:pw@127.0.0.1:{port}/data")
+
+    async def failure(with_early: bool) -> str:
+        from fsmove.transfers.ftp import FtpStore
+
+        early = Preconnect("127.0.0.1", port, timeout=20) if with_early else None
+        store = FtpStore(endpoint, timeout=20.0, preconnect=early)
+        try:
+            with pytest.raises(ConnectError) as caught:
+                await store.connect()
+        finally:
+            await store.aclose()
+        return str(caught.value)
+
+    assert asyncio.run(failure(True)) == asyncio.run(failure(False))
+    assert "refused" in asyncio.run(failure(True))

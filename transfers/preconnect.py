@@ -1,21 +1,21 @@
 """A store's first TCP connection, opened while the code that will use it is imported.
 
 Between ``open_store`` and a store's first connection fsmove imports the protocol's
-code (asyncssh and the SFTP backend: ~0.1 s on an idle machine, more on a busy one) and
-sets up the copy. The connection's handshake needs nothing of that: a thread started
-before the import resolves the host and connects, so the round trip of the TCP
-handshake (60 ms through the benchmark's WAN relay), and the server's own start of a
-session (sshd forks and re-executes itself for each connection, then sends its
-version), overlap the import instead of following it (``benchmarks/README.md``,
-"Session 18").
+code (asyncssh and the SFTP backend: ~0.1 s on an idle machine, more on a busy one;
+aioftp and the FTP backend: ~30 ms) and sets up the copy. The connection's handshake
+needs nothing of that: a thread started before the import resolves the host and
+connects, so the round trip of the TCP handshake (60 ms through the benchmark's WAN
+relay) and the server's own start of a session (sshd forks and re-executes itself for
+each connection, vsftpd forks; both then greet) overlap the import instead of following
+it (``benchmarks/README.md``, "Session 18").
 
 The socket is handed to the store's first connection only if that connection goes
-where the thread connected: the same host and port after the user's ssh config was
-applied, and no ProxyCommand, ProxyJump, BindAddress or AddressFamily (the store
-checks, then calls ``take``). Otherwise the store connects on its own exactly as before
-and the thread's socket is closed unused. A failed connect of the thread is the store's
-first connection failing: the same error, met one connect timeout earlier, not after
-two. Nothing is ever sent on the socket here.
+where the thread connected. FTP always connects to the URL's host and port; over SFTP
+the store checks the user's ssh config first: the same host and port after it, and no
+ProxyCommand, ProxyJump, BindAddress or AddressFamily, else the store connects on its
+own exactly as before and the thread's socket is closed unused. A failed connect of the
+thread is the store's first connection failing: the same error, met one connect timeout
+earlier, not after two. Nothing is ever sent on the socket here.
 """
 
 from __future__ import annotations

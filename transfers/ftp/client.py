@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aioftp
-from aioftp.common import Code
+from aioftp.common import Code, ThrottleStreamIO
 
 from ..together import mark_seen
 from .data import DataStream, open_data_stream
@@ -104,9 +105,18 @@ class FtpClient(aioftp.Client):
 
     # -- control connection -------------------------------------------------------------
 
-    async def open(self, host: str, port: int) -> Reply:
-        """Connect the control connection and return the server's greeting."""
-        await aioftp.BaseClient.connect(self, host, port)
+    async def open(self, host: str, port: int, *, sock: socket.socket | None = None) -> Reply:
+        """Connect the control connection and return the server's greeting. ``sock``:
+        a socket already connected to ``host``:``port`` (``transfers/preconnect.py``),
+        taken instead of connecting; the stream around it is aioftp's, as its
+        ``connect`` builds it."""
+        if sock is None:
+            await aioftp.BaseClient.connect(self, host, port)
+        else:
+            self.server_host, self.server_port = host, port
+            reader, writer = await asyncio.open_connection(sock=sock)
+            self._stream = ThrottleStreamIO(reader, writer, throttles={"_": self.throttle},
+                                            timeout=self.socket_timeout)
         peer = self.stream.writer.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else host
         reply = await self.reply()

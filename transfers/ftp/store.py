@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from ..backend import BackendError, Capabilities, Session, check_relpath
 from ..endpoint import Endpoint
+from ..preconnect import Preconnect
 from ..together import mark_seen
 from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
@@ -85,6 +86,7 @@ class FtpStore:
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         read_only: bool = False,
+        preconnect: Preconnect | None = None,
     ) -> None:
         if endpoint.scheme not in ("ftp", "ftps"):
             raise ValueError(f"FtpStore needs an ftp:// or ftps:// endpoint, not {endpoint!r}")
@@ -101,6 +103,9 @@ class FtpStore:
         self.where = f"{endpoint.host}:{self.port}"
         self.root = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
         self._ssl_context = ssl_context
+        #: The first control connection's TCP handshake, started before this package was
+        #: imported (``transfers/preconnect.py``; ``fsmove.endpoint_access.open_store``).
+        self._preconnect = preconnect
         if self.tls and ssl_context is None:
             self._ssl_context = make_ssl_context(cafile=None, insecure=False)
         #: FEAT, read by the first session and shared by the later ones.
@@ -240,7 +245,9 @@ class FtpStore:
         return client
 
     async def _log_in(self, client: FtpClient) -> None:
-        greeting = await client.open(self.endpoint.host, self.port)
+        early = self._preconnect
+        sock = await early.take(self.endpoint.host, self.port) if early is not None else None
+        greeting = await client.open(self.endpoint.host, self.port, sock=sock)
         if greeting.code != 220:
             raise login_error(greeting, user=self.user, where=self.where)
         server = " ".join(greeting.lines).lower()
@@ -547,6 +554,8 @@ class FtpStore:
         """Close the probe's sessions and the logins ahead nobody took (every other
         session is closed by whoever opened it); first remove once more what a cut
         probe left (``_remove_late_leftovers``)."""
+        if self._preconnect is not None:
+            self._preconnect.close()
         if self._probe_leftovers_removed or self._probe_leftovers:
             await self._remove_late_leftovers()
         spares, self._spares = self._spares, []
