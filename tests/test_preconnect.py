@@ -16,6 +16,7 @@ import asyncio
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,6 +140,15 @@ def _sftp(server: RunningServer, early: Preconnect, **options: object) -> SftpSt
                      **options)  # type: ignore[arg-type]
 
 
+async def _check_first_on_early(early: _Recording, first: Any, second: Any,
+                                address: Callable[[Any], tuple[str, int]]) -> None:
+    """Both sessions work; the first runs on the early socket, the second on its own."""
+    for session in (first, second):
+        assert (await session.stat("")).kind is EntryKind.DIR
+    assert early.handed == address(first)
+    assert address(second) != early.handed
+
+
 def _local_address(session: object) -> tuple[str, int]:
     conn = session._conn  # type: ignore[attr-defined]
     return tuple(conn.get_extra_info("sockname")[:2])  # type: ignore[return-value]
@@ -153,11 +163,8 @@ def test_the_store_s_first_connection_runs_on_the_early_socket(
         early = _Recording(server.host, server.port, timeout=20)
         st = _sftp(server, early)
         first = await st.connect()
-        assert (await first.stat("")).kind is EntryKind.DIR
         second = await st._open_session()
-        assert (await second.stat("")).kind is EntryKind.DIR
-        assert early.handed == _local_address(first)
-        assert _local_address(second) != early.handed
+        await _check_first_on_early(early, first, second, _local_address)
         await st.aclose()
 
     asyncio.run(go())
@@ -269,11 +276,8 @@ def test_the_ftp_store_s_first_login_runs_on_the_early_socket(
         early_started.close()  # this test's own Recording takes its place
         store._preconnect = early  # type: ignore[attr-defined]
         first = await store.connect()
-        assert (await first.stat("")).kind is EntryKind.DIR
         second = await store.connect()
-        assert (await second.stat("")).kind is EntryKind.DIR
-        assert early.handed == _control_address(first)
-        assert _control_address(second) != early.handed
+        await _check_first_on_early(early, first, second, _control_address)
         await first.close()
         await second.close()
         await store.aclose()

@@ -12,6 +12,7 @@ keeps asyncssh's order).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -102,6 +103,28 @@ def packet_order(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(sftp_store._Client, "connection_made", record)
     yield seen
+
+
+@contextlib.asynccontextmanager
+async def _asyncssh_server(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[int, Path]]:
+    """asyncssh's own SSH server (not OpenSSH) on 127.0.0.1 serving SFTP in
+    ``tmp_path/root``: (its port, a known_hosts file naming its key)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await asyncssh.listen(
+        "127.0.0.1", 0, server_host_keys=[host_key],
+        sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)),
+        **options)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} "
+                         f"{host_key.export_public_key().decode().strip()}\n")
+        yield port, known
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def _store(server: RunningServer, *, password: str | None, **options: Any) -> SftpStore:
@@ -230,28 +253,14 @@ def test_a_server_not_known_to_read_in_order_gets_the_auth_request_after_the_acc
     tmp_path: Path, packet_order: list[tuple[Any, list[str]]]
 ) -> None:
     """asyncssh's own server (its version string is not OpenSSH's): asyncssh's order."""
-    root = tmp_path / "root"
-    root.mkdir()
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
-
     async def go() -> None:
-        server = await asyncssh.listen(
-            "127.0.0.1", 0, server_host_keys=[host_key],
-            password_auth=True, server_factory=_PasswordServer,
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)))
-        try:
-            port = server.sockets[0].getsockname()[1]
-            known = tmp_path / "known_hosts"
-            known.write_text(f"[127.0.0.1]:{port} "
-                             f"{host_key.export_public_key().decode().strip()}\n")
+        async with _asyncssh_server(tmp_path, password_auth=True,
+                                    server_factory=_PasswordServer) as (port, known):
             st = SftpStore(
                 parse_endpoint(f"sftp://tester@127.0.0.1:{port}/").with_password("pw"),
                 known_hosts=known, client_keys=[], timeout=20.0)
             assert (await (await st.connect()).stat("")).kind is EntryKind.DIR
             await st.aclose()
-        finally:
-            server.close()
-            await server.wait_closed()
 
     asyncio.run(go())
     (conn, events), = packet_order
@@ -305,24 +314,14 @@ def test_a_server_not_known_to_answer_in_order_gives_its_limits_before_the_capab
 ) -> None:
     """asyncssh's own server (not OpenSSH): the capabilities wait for the limits answer,
     whose handle limit may be below the requests a session would otherwise carry."""
-    root = tmp_path / "root"
-    root.mkdir()
-    host_key = asyncssh.generate_private_key("ssh-ed25519")
     client_key = asyncssh.generate_private_key("ssh-ed25519")
     key_file = tmp_path / "id"
     client_key.write_private_key(str(key_file))
+    authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
 
     async def go() -> None:
-        server = await asyncssh.listen(
-            "127.0.0.1", 0, server_host_keys=[host_key],
-            authorized_client_keys=asyncssh.import_authorized_keys(
-                client_key.export_public_key().decode()),
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)))
-        try:
-            port = server.sockets[0].getsockname()[1]
-            known = tmp_path / "known_hosts"
-            known.write_text(f"[127.0.0.1]:{port} "
-                             f"{host_key.export_public_key().decode().strip()}\n")
+        async with _asyncssh_server(tmp_path, authorized_client_keys=authorized
+                                    ) as (port, known):
             st = SftpStore(parse_endpoint(f"sftp://tester@127.0.0.1:{port}/"),
                            known_hosts=known, client_keys=[key_file], timeout=20.0)
             caps = await st.capabilities()
@@ -330,8 +329,5 @@ def test_a_server_not_known_to_answer_in_order_gives_its_limits_before_the_capab
             assert session._limits is None  # waited for
             assert any(note.startswith("read/write requests of ") for note in caps.notes)
             await st.aclose()
-        finally:
-            server.close()
-            await server.wait_closed()
 
     asyncio.run(go())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import socket
 import threading
 import time
@@ -61,10 +62,9 @@ class Preconnect:
             self._outcome, self._at = outcome, time.monotonic()
             if self._given and not self._taking:
                 self._drop_locked()
-        try:
+        # InvalidStateError: the ``take`` that waited for it was cancelled.
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
             self._ended.set_result(None)
-        except concurrent.futures.InvalidStateError:
-            pass  # the waiting ``take`` was cancelled
 
     async def take(self, host: str, port: int) -> socket.socket | None:
         """The connected socket, once, for a connection about to be made to
