@@ -16,9 +16,11 @@ agent, ``~/.ssh`` keys or the IdentityFile of ``~/.ssh/config``); it never promp
 from __future__ import annotations
 
 import getpass
+import math
 import netrc
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -118,6 +120,44 @@ def resolve(endpoint: Endpoint, *, side: EndpointSide, interactive: bool | None 
     return endpoint.with_password(getpass.getpass(f"Password for {endpoint.display}: "))
 
 
+def _early_place(endpoint: Endpoint) -> tuple[str, int, bytes]:
+    """Where a store's first connection goes (host, port) and the line its protocol
+    sends first (asyncssh's version line over SFTP, none over FTP): the key under which
+    ``connect_early`` starts it and ``open_store`` finds it."""
+    from fsmove.transfers.preconnect import asyncssh_hello
+
+    if endpoint.scheme == "sftp":
+        return endpoint.host, endpoint.port or 22, asyncssh_hello()
+    return endpoint.host, endpoint.effective_port or 21, b""
+
+
+def connect_early(texts: Iterable[str], *, timeout: float) -> None:
+    """Start the first connection of each SFTP endpoint among ``texts`` (as typed) now,
+    before the code that copies is imported (~0.1 s, then asyncssh's ~0.1 s): a command
+    calls it as soon as it has its arguments, and ``open_store`` takes the connection
+    (``transfers/preconnect.py``). Before, the destination's started only after the
+    source's store had imported asyncssh. Anything that does not parse, or a
+    ``clever://`` URL, is left to the command, which says what is wrong; so is a bad
+    ``timeout``. Only asyncssh's version line is sent.
+
+    Not over FTP: started this early, the FTP side's first byte got later, not earlier
+    (small-ftp-60ms, 9 alternating rounds: ~1.0 s in most runs against ~0.8 s with the
+    connect started in ``open_store``; ``benchmarks/README.md``, "Session 19")."""
+    from fsmove.transfers import preconnect
+    from fsmove.transfers.endpoint import EndpointError
+
+    if not (math.isfinite(timeout) and timeout > 0):
+        return
+    for text in texts:
+        try:
+            endpoint = parse_endpoint(text)
+        except EndpointError:
+            continue
+        if endpoint.scheme == "sftp" and endpoint.host:
+            host, port, hello = _early_place(endpoint)
+            preconnect.start_early(host, port, timeout=timeout, hello=hello)
+
+
 def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = True) -> Store:
     """Build the store for a resolved endpoint (nothing connects yet). ``writable=False``
     for a store that is only read: nothing is ever written to it, not even a probe."""
@@ -128,10 +168,10 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
     if endpoint.scheme in ("ftp", "ftps"):
         # As for SFTP below: the first control connection's TCP handshake runs while
         # the FTP backend is imported (transfers/preconnect.py).
-        from fsmove.transfers.preconnect import Preconnect
+        from fsmove.transfers import preconnect
 
-        early = Preconnect(endpoint.host, endpoint.effective_port or 21,
-                           timeout=options.timeout)
+        host, port, hello = _early_place(endpoint)
+        early = preconnect.early_for(host, port, timeout=options.timeout, hello=hello)
         from fsmove.transfers.ftp import FtpStore, make_ssl_context
 
         ctx = None
@@ -151,9 +191,12 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
     if endpoint.scheme == "sftp":
         # The first connection's TCP handshake runs while asyncssh is imported
         # (transfers/preconnect.py): started first, before that import.
-        from fsmove.transfers.preconnect import Preconnect
+        # The thread sends asyncssh's version line too: the server's key-exchange
+        # offer is then waiting when asyncssh starts.
+        from fsmove.transfers import preconnect
 
-        early = Preconnect(endpoint.host, endpoint.port or 22, timeout=options.timeout)
+        host, port, hello = _early_place(endpoint)
+        early = preconnect.early_for(host, port, timeout=options.timeout, hello=hello)
         from fsmove.transfers.sftp import SftpStore
 
         return SftpStore(

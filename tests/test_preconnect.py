@@ -7,7 +7,9 @@ connection goes to the same host and port straight (an ssh config that redirects
 proxy, a bound address or family: the connection is asyncssh's own and the early socket
 is closed); a failed early connect is the store's failure with its usual message; a
 socket left unused (the store closed) or waiting too long is closed; ``open_store``
-starts it for an SFTP endpoint.
+starts it for an SFTP endpoint. Over SSH the early socket also carries asyncssh's
+version line: the server gets it once, and a connection that would start with another
+line never takes that socket.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from typing import Any
 
 import pytest
 
-from fsmove.endpoint_access import ConnectOptions, open_store
+from fsmove.endpoint_access import ConnectOptions, connect_early, open_store
 from fsmove.transfers import preconnect
 from fsmove.transfers.backend import ConnectError, EntryKind
 from fsmove.transfers.endpoint import parse_endpoint
-from fsmove.transfers.preconnect import Preconnect
+from fsmove.transfers.hostkeys import HostKeyChecker, KnownHostsFile
+from fsmove.transfers.preconnect import Preconnect, asyncssh_hello
 from fsmove.transfers.sftp import SftpStore
+from fsmove.transfers.sftp.quick_start import ssh_version_line
+from fsmove.transfers.sftp.store import _Client
 from tests.servers import RunningServer
 
 
@@ -51,6 +56,15 @@ def _closed_port() -> int:
 def _sees_close(accepted: socket.socket) -> bool:
     accepted.settimeout(20)
     return accepted.recv(1) == b""
+
+
+def _read_to_close(accepted: socket.socket) -> bytes:
+    """What the peer sent before it closed the connection."""
+    accepted.settimeout(20)
+    said = b""
+    while chunk := accepted.recv(64):
+        said += chunk
+    return said
 
 
 def test_the_socket_goes_once_to_a_connection_to_the_same_place(listener: socket.socket
@@ -85,12 +99,146 @@ def test_a_connection_that_goes_elsewhere_gets_none_and_the_early_socket_is_clos
     asyncio.run(go())
 
 
+def test_the_hello_is_sent_once_connected_and_taken_only_by_a_connection_that_sends_it(
+    listener: socket.socket
+) -> None:
+    async def go() -> None:
+        hello = b"SSH-2.0-Test_1\r\n"
+        early = Preconnect("127.0.0.1", _port(listener), timeout=20, hello=hello)
+        accepted, _ = listener.accept()
+        with accepted:
+            accepted.settimeout(20)
+            got = b""
+            while len(got) < len(hello):  # sent before anyone asked for the socket
+                got += accepted.recv(64)
+            assert got == hello
+            assert await early.take("127.0.0.1", _port(listener)) is None  # no line
+            assert _sees_close(accepted)
+        other = Preconnect("127.0.0.1", _port(listener), timeout=20, hello=hello)
+        accepted, _ = listener.accept()
+        with accepted:
+            wrong = b"SSH-2.0-Test_2\r\n"
+            assert await other.take("127.0.0.1", _port(listener), hello=wrong) is None
+            assert accepted.recv(64) == hello and _sees_close(accepted)
+        third = Preconnect("127.0.0.1", _port(listener), timeout=20, hello=hello)
+        accepted, _ = listener.accept()
+        with accepted:
+            sock = await third.take("127.0.0.1", _port(listener), hello=hello)
+            assert sock is not None
+            sock.close()
+
+    asyncio.run(go())
+
+
+def test_the_hello_is_the_line_asyncssh_sends_with_fsmove_s_options() -> None:
+    import asyncssh
+
+    line = ssh_version_line(asyncssh.SSHClientConnectionOptions(host="h", config=()))
+    assert asyncssh_hello() == line == f"SSH-2.0-AsyncSSH_{asyncssh.__version__}\r\n".encode()
+
+
 def test_closed_unused_the_early_socket_is_closed(listener: socket.socket) -> None:
     early = Preconnect("127.0.0.1", _port(listener), timeout=20)
     accepted, _ = listener.accept()
     with accepted:
         early.close()
         assert _sees_close(accepted)
+
+
+def test_connections_started_early_wait_for_the_store_of_their_place(
+    listener: socket.socket
+) -> None:
+    """Two for one place (a copy between two folders of one server), taken in order;
+    another place gets a new one; those no store took are closed by the command."""
+    port = _port(listener)
+    preconnect.start_early("127.0.0.1", port, timeout=20)
+    preconnect.start_early("127.0.0.1", port, timeout=20)
+    preconnect.start_early("127.0.0.1", port, timeout=20, hello=b"SSH-2.0-X\r\n")
+    first = preconnect.early_for("127.0.0.1", port, timeout=20)
+    second = preconnect.early_for("127.0.0.1", port, timeout=20)
+    assert first is not second and not first.hello and not second.hello
+    accepted = [listener.accept()[0] for _ in range(3)]  # all three connected
+    elsewhere = preconnect.early_for("127.0.0.1", port, timeout=20, hello=b"SSH-2.0-Y\r\n")
+    accepted.append(listener.accept()[0])  # a new one: nothing waited for that place
+    try:
+        first.close()
+        second.close()
+        elsewhere.close()
+        preconnect.close_unclaimed()  # the third: no store took it
+        said = sorted(_read_to_close(sock) for sock in accepted)  # all four closed
+        assert said == [b"", b"", b"SSH-2.0-X\r\n", b"SSH-2.0-Y\r\n"]
+        assert preconnect.early_for("127.0.0.1", port, timeout=20,
+                                    hello=b"SSH-2.0-X\r\n") is not None
+        listener.accept()[0].close()  # ... that one was new too
+    finally:
+        for sock in accepted:
+            sock.close()
+        preconnect.close_unclaimed()
+
+
+def test_connect_early_starts_one_per_sftp_endpoint_and_open_store_takes_it(
+    listener: socket.socket
+) -> None:
+    """Local paths, clever:// URLs, text that does not parse and a bad timeout start
+    nothing (the command says what is wrong), nor does FTP (measured slower started
+    this early: its store starts its own); an SFTP endpoint gets its connection, which
+    its store then holds."""
+    port = _port(listener)
+    connect_early(["/some/where", "clever://app_x/www", "nonsense://h/x", "sftp://",
+                   f"ftp://u@127.0.0.1:{port}/a", f"ftps://u@127.0.0.1:{port}/a"],
+                  timeout=20)
+    connect_early([f"sftp://u@127.0.0.1:{port}/b"], timeout=float("nan"))
+    connect_early([f"sftp://u@127.0.0.1:{port}/b"], timeout=20)
+    try:
+        sftp_side = listener.accept()[0]
+        with sftp_side:
+            sftp = open_store(parse_endpoint(f"sftp://u:pw@127.0.0.1:{port}/b"),
+                              ConnectOptions(timeout=20))
+            listener.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                listener.accept()  # nothing else connected: the store took that one
+            assert sftp._preconnect.hello == asyncssh_hello()  # type: ignore[attr-defined]
+            asyncio.run(sftp.aclose())
+            assert _read_to_close(sftp_side) == asyncssh_hello()
+    finally:
+        preconnect.close_unclaimed()
+
+
+_RECORD_EARLY_START = """
+import sys
+from fsmove.transfers import preconnect
+started = []
+real = preconnect.start_early
+def start_early(host, port, **kw):
+    started.append((host, port, "fsmove.commands.copy" in sys.modules,
+                    "asyncssh" in sys.modules))
+    real(host, port, **kw)
+preconnect.start_early = start_early
+from fsmove.cli import main
+try:
+    main()
+finally:
+    print(started, file=sys.stderr)
+"""
+
+
+def test_a_copy_starts_its_connections_before_importing_the_copy_s_code(
+    tmp_path: Path
+) -> None:
+    """What the early start is for: the round trips overlap the copy's imports."""
+    import subprocess
+    import sys
+
+    port = _closed_port()
+    done = subprocess.run(
+        [sys.executable, "-c", _RECORD_EARLY_START, "copy", str(tmp_path),
+         f"sftp://u@127.0.0.1:{port}/x", "--quiet", "--timeout", "20",
+         "--journal", str(tmp_path / "j.sqlite")],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "XDG_STATE_HOME": str(tmp_path / "state"), "FSMOVE_DST_PASSWORD": "pw"})
+    assert "connection refused" in done.stderr and done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"[('127.0.0.1', {port}, False, False)]"
 
 
 def test_a_failed_early_connect_is_the_connection_s_error() -> None:
@@ -126,8 +274,8 @@ class _Recording(Preconnect):
 
     handed: tuple[str, int] | None = None
 
-    async def take(self, host: str, port: int) -> socket.socket | None:
-        sock = await super().take(host, port)
+    async def take(self, host: str, port: int, *, hello: bytes = b"") -> socket.socket | None:
+        sock = await super().take(host, port, hello=hello)
         if sock is not None:
             self.handed = sock.getsockname()
         return sock
@@ -154,17 +302,102 @@ def _local_address(session: object) -> tuple[str, int]:
     return tuple(conn.get_extra_info("sockname")[:2])  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("hello", [False, True], ids=["connected", "version-line-sent"])
 def test_the_store_s_first_connection_runs_on_the_early_socket(
-    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    hello: bool
 ) -> None:
+    """With the version line sent by the thread, sshd must get it once (a second line
+    is a broken packet to it: the login fails) and the login must not wait for it."""
     server = fresh_subdir(sshd_server)
 
     async def go() -> None:
-        early = _Recording(server.host, server.port, timeout=20)
+        early = _Recording(server.host, server.port, timeout=20,
+                           hello=asyncssh_hello() if hello else b"")
         st = _sftp(server, early)
         first = await st.connect()
         second = await st._open_session()
         await _check_first_on_early(early, first, second, _local_address)
+        await st.aclose()
+
+    asyncio.run(go())
+
+
+def test_the_first_login_sends_the_password_first_though_another_gets_in_before_it(
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's first login (on the early socket) holds the right to send the
+    password first from its start: a login started after it, which here gets in while
+    the first still waits for its socket, asks ``none`` first."""
+    from fsmove.transfers.sftp import store as sftp_store
+
+    server = fresh_subdir(sshd_server)
+    asked_first: list[tuple[str, int]] = []
+    ask = sftp_store.ask_password_first
+
+    def recording_ask(conn: Any) -> bool:
+        asked_first.append(tuple(conn.get_extra_info("sockname")[:2]))
+        return ask(conn)
+
+    monkeypatch.setattr(sftp_store, "ask_password_first", recording_ask)
+
+    async def go() -> None:
+        early = _Recording(server.host, server.port, timeout=20, hello=asyncssh_hello())
+        release = asyncio.Event()
+        take = early.take
+
+        async def held_take(host: str, port: int, *, hello: bytes = b"") -> Any:
+            await release.wait()  # until the second login is in
+            return await take(host, port, hello=hello)
+
+        early.take = held_take  # type: ignore[method-assign]
+        st = _sftp(server, early)
+        first_login = asyncio.create_task(st._open_session())
+        await asyncio.sleep(0)  # the first login starts (and claims) first
+        second = await st._open_session()
+        release.set()
+        first = await first_login
+        assert early.handed == _local_address(first) != _local_address(second)
+        assert asked_first[0] == early.handed  # the second asked ``none`` first
+        await st.aclose()
+
+    asyncio.run(go())
+
+
+def test_the_capabilities_are_asked_on_the_first_login_not_on_one_of_their_own(
+    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    """Asked while the store's first login (on the early socket) is on its way, they
+    wait for it: one login, not a second one that would end later."""
+    server = fresh_subdir(sshd_server)
+
+    async def go() -> None:
+        early = _Recording(server.host, server.port, timeout=20, hello=asyncssh_hello())
+        st = _sftp(server, early)
+        first_login = asyncio.create_task(st._open_session())
+        await asyncio.sleep(0)
+        caps = await st.capabilities()
+        first = await first_login
+        assert caps.remote and len(st._sessions) == 1  # type: ignore[attr-defined]
+        assert _local_address(first) == early.handed
+        await st.aclose()
+
+    asyncio.run(go())
+
+
+def test_the_first_login_s_error_is_the_capabilities_error() -> None:
+    port = _closed_port()
+
+    async def go() -> None:
+        st = SftpStore(parse_endpoint(f"sftp://u:pw@127.0.0.1:{port}/x"), timeout=20.0)
+        first_login = asyncio.create_task(st._open_session())
+        await asyncio.sleep(0)
+        with pytest.raises(ConnectError, match="connection refused") as caught:
+            await st.capabilities()
+        assert caught.value is st._first_login_error  # type: ignore[attr-defined]
+        with pytest.raises(ConnectError):
+            await first_login
         await st.aclose()
 
     asyncio.run(go())
@@ -215,7 +448,9 @@ def test_a_connection_through_a_proxy_or_bound_otherwise_gets_no_early_socket(
                            preconnect=early, timeout=20.0)
             options = await asyncssh.SSHClientConnectionOptions.construct(
                 host="127.0.0.1", port=_port(listener), config=(), **setting)
-            assert await st._preconnected(options) is None
+            client = _Client(HostKeyChecker(KnownHostsFile(None)))
+            assert await st._preconnected(options, client) is None
+            assert not client.version_sent
             assert _sees_close(accepted)
             assert early.handed is None
             await st.aclose()
@@ -247,6 +482,8 @@ def test_open_store_starts_the_first_connection_of_an_sftp_endpoint(
     with accepted:
         early = store._preconnect  # type: ignore[attr-defined]
         assert (early.host, early.port) == ("127.0.0.1", _port(listener))
+        accepted.settimeout(20)
+        assert accepted.recv(64) == early.hello == asyncssh_hello() != b""
         asyncio.run(store.aclose())
         assert _sees_close(accepted)
 

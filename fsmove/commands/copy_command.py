@@ -96,6 +96,12 @@ def copy_command(
       fsmove copy ./uploads ftps://user@host/up --exclude '*.tmp' --bwlimit 20M
       fsmove copy SRC DST --delete --dry-run -v     # what would change, per file
     """
+    # First the connections (their round trips and the servers' start of a session
+    # overlap the imports below; fsmove/endpoint_access.py), then the copy's code.
+    from fsmove.endpoint_access import connect_early
+    from fsmove.transfers import preconnect
+
+    connect_early((src, dst), timeout=timeout)
     from fsmove.commands.copy import CopyRequest, run_copy_and_verify
 
     def body(run: CommandRun) -> ExitCode:
@@ -124,4 +130,7 @@ def copy_command(
             list_all=list_all,
         ), out)
 
-    run_command(ctx, body)
+    try:
+        run_command(ctx, body)
+    finally:
+        preconnect.close_unclaimed()

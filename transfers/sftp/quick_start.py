@@ -34,12 +34,19 @@ request"):
    that is strict about it would drop the connection, and only OpenSSH's behaviour was
    measured. A server that refuses the service disconnects, as it would have anyway.
 
+4. **Sending the version line on a connection that carried it already.** A store's
+   first connection may come on a socket whose version line was sent while asyncssh
+   was being imported (``transfers/preconnect.py``): asyncssh's own ``_send_version``
+   then records the line (it is part of the key exchange's hash) and sends nothing
+   (``version_sent_ahead``). The socket is only taken when the line it carried is the
+   one the connection's options would send (``ssh_version_line``).
+
 Tried and not kept: SFTP's ``INIT`` written right behind the ``subsystem`` request (as
 OpenSSH's ``sftp`` does). OpenSSH's sshd opens a session channel with a send window of
 0 and grants it only once the subsystem runs, so the ``INIT`` waited for that grant: no
 round trip saved, measured with ``python -m benchmarks.profile_ssh_login``.
 
-All three are done on the one connection (instance attributes), never by changing
+All four are done on the one connection (instance attributes), never by changing
 asyncssh's classes; asyncssh is pinned below 2.25 (pyproject.toml) because these are its private
 names. Where one is missing the step is left as asyncssh does it.
 """
@@ -60,6 +67,38 @@ _IN_ORDER_SERVER = b"SSH-2.0-OpenSSH_"
 #: asyncssh's names ``auth_behind_service_request`` relies on (private, pinned < 2.25).
 _CONNECTION_NAMES = ("send_service_request", "try_next_auth", "_server_version", "_owner",
                      "_username", "_auth_in_progress", "_next_service", "_recv_encryption")
+
+
+#: asyncssh's names ``version_sent_ahead`` relies on (private, pinned < 2.25).
+_VERSION_NAMES = ("_send_version", "_version", "_client_version", "set_extra_info")
+
+
+def ssh_version_line(options: asyncssh.SSHClientConnectionOptions) -> bytes:
+    """The first bytes a connection with ``options`` sends (its version line), or b""
+    where ``version_sent_ahead`` could not stop it from sending them itself: then no
+    socket that carried a line may be taken."""
+    if not all(hasattr(asyncssh.SSHClientConnection, name)
+               for name in ("_send_version", "set_extra_info")):
+        return b""
+    version = getattr(options, "version", None)
+    return b"SSH-2.0-" + version + b"\r\n" if isinstance(version, bytes) else b""
+
+
+def version_sent_ahead(conn: asyncssh.SSHClientConnection) -> None:
+    """Make ``conn`` record its version line without sending it (item 4: its socket
+    carried it already). Call from the client's ``connection_made``, which asyncssh
+    runs just before it sends the line."""
+    missing = [name for name in _VERSION_NAMES if not hasattr(conn, name)]
+    if missing:  # ssh_version_line said this cannot happen
+        raise asyncssh.ProtocolError(f"cannot take over a started connection: {missing}")
+    c: Any = conn
+
+    def send_version() -> None:
+        version = b"SSH-2.0-" + c._version
+        c._client_version = version
+        c.set_extra_info(client_version=version.decode("ascii"))
+
+    c._send_version = send_version
 
 
 def can_ask_password_first(conn: asyncssh.SSHClientConnection) -> bool:

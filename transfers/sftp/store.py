@@ -22,7 +22,14 @@ from typing import Any
 
 import asyncssh
 
-from ..backend import AuthError, Capabilities, ConnectError, HostKeyError, OffsetWrites
+from ..backend import (
+    AuthError,
+    BackendError,
+    Capabilities,
+    ConnectError,
+    HostKeyError,
+    OffsetWrites,
+)
 from ..cork import cork_connection
 from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
@@ -34,7 +41,9 @@ from .quick_start import (
     ask_password_first,
     auth_behind_service_request,
     can_ask_password_first,
+    ssh_version_line,
     start_sftp,
+    version_sent_ahead,
 )
 from .session import SftpSession
 
@@ -84,11 +93,19 @@ class _Client(asyncssh.SSHClient):
     """Hands asyncssh's "is this host key trusted?" question to the checker."""
 
     def __init__(self, checker: HostKeyChecker | HostKeyProbe,
-                 password_first: PasswordFirst | None = None) -> None:
+                 password_first: PasswordFirst | None = None, *, first: bool = False) -> None:
         self._checker = checker
         self._password_first = password_first
+        #: The store's first login claims the right to send the password first as it
+        #: starts: it runs on the early socket, ahead of the logins started beside it,
+        #: and would otherwise find the right taken by one of them (whichever reached
+        #: ``connection_made`` first) and pay a round trip for ``none``.
+        self._claimed = first and password_first is not None and password_first.claim()
         #: Whether this login sent the password first (then it settles ``password_first``).
         self.tried_password_first = False
+        #: Whether the connection's socket carried its version line already
+        #: (``transfers/preconnect.py``): asyncssh must not send it again.
+        self.version_sent = False
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -96,15 +113,26 @@ class _Client(asyncssh.SSHClient):
         return self._checker.validate(host, port, key)
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        if self.version_sent:
+            version_sent_ahead(conn)  # quick_start.py, item 4
         # A given password is the first method tried: one round trip less than asking
         # with ``none`` first, where the store's logins show it works
         # (transfers/sftp/quick_start.py).
         policy = self._password_first
-        if policy is not None and can_ask_password_first(conn) and policy.claim():
+        if policy is not None and can_ask_password_first(conn) and (
+                self._claimed or policy.claim()):
             self.tried_password_first = ask_password_first(conn)
+        self.release_claim()  # claimed, but no password to send first
         # ... sent right behind the request for the auth service, not a round trip
         # after it, on an OpenSSH server (quick_start.py).
         auth_behind_service_request(conn)
+
+    def release_claim(self) -> None:
+        """Give back a claim this login did not use (no password to send, or it never
+        got as far as ``connection_made``)."""
+        if self._claimed and not self.tried_password_first and self._password_first:
+            self._password_first.settle(None, refused=False)
+        self._claimed = False
 
 
 class SftpStore:
@@ -147,6 +175,10 @@ class SftpStore:
         #: Folders checked to be real (not links), shared by every session.
         self._real_dirs: set[str] = set()
         self._password_first = PasswordFirst()
+        #: Done when the store's first login ended, either way (None before it started):
+        #: it takes the early socket, if any, and the capabilities are asked on it.
+        self._first_login: asyncio.Future[None] | None = None
+        self._first_login_error: BackendError | None = None
         #: The first connection's TCP handshake, started before asyncssh was imported
         #: (``transfers/preconnect.py``; ``fsmove.endpoint_access.open_store``).
         self._preconnect = preconnect
@@ -237,14 +269,20 @@ class SftpStore:
             )
         return options, target
 
-    async def _open_connection(self) -> asyncssh.SSHClientConnection:
+    async def _open_connection(self, *, first: bool = False) -> asyncssh.SSHClientConnection:
+        """An SSH connection logged in; ``first``: the store's first (it takes the early
+        socket, if any, and sends the password first: ``_Client``)."""
         checker = HostKeyChecker(self._known_hosts, accept_new=self._accept_new)
-        client = _Client(checker, self._password_first)
-        options, target = await self._resolve_options(checker, client)
+        client = _Client(checker, self._password_first, first=first)
+        try:
+            options, target = await self._resolve_options(checker, client)
+        except BaseException:
+            client.release_claim()
+            raise
         conn: asyncssh.SSHClientConnection | None = None
         refused = False
         try:
-            sock = await self._preconnected(options)
+            sock = await self._preconnected(options, client) if first else None
             conn = await asyncssh.connect(self._endpoint.host, options=options, sock=sock)
         except asyncssh.HostKeyNotVerifiable as exc:
             raise checker.refusal or HostKeyError(
@@ -270,15 +308,17 @@ class SftpStore:
         finally:
             if client.tried_password_first:
                 self._password_first.settle(conn, refused=refused)
+            client.release_claim()
         assert conn is not None
         checker.record_accepted()
         cork_connection(conn)
         return conn
 
-    async def _preconnected(self, options: asyncssh.SSHClientConnectionOptions
-                            ) -> socket.socket | None:
+    async def _preconnected(self, options: asyncssh.SSHClientConnectionOptions,
+                            client: _Client) -> socket.socket | None:
         """The socket connected ahead for this store's first connection, where it goes
-        straight to the same host and port (``transfers/preconnect.py``); else None."""
+        straight to the same host and port and would start with the version line the
+        socket carried, if any (``transfers/preconnect.py``); else None."""
         early = self._preconnect
         if early is None:
             return None
@@ -287,7 +327,10 @@ class SftpStore:
         if not direct:
             early.close()
             return None
-        return await early.take(options.host, options.port)
+        hello = ssh_version_line(options) if early.hello else b""
+        sock = await early.take(options.host, options.port, hello=hello)
+        client.version_sent = sock is not None and hello != b""
+        return sock
 
     async def _raise_if_key_changed(
         self, checker: HostKeyChecker, options: asyncssh.SSHClientConnectionOptions
@@ -324,7 +367,21 @@ class SftpStore:
             raise checker.refusal
 
     async def _open_session(self) -> SftpSession:
-        conn = await self._open_connection()
+        first = self._first_login is None
+        if not first:
+            return await self._log_in()
+        ended = self._first_login = asyncio.get_running_loop().create_future()
+        try:
+            return await self._log_in(first=True)
+        except BackendError as exc:
+            self._first_login_error = exc  # what ``capabilities`` would meet too
+            raise
+        finally:
+            if not ended.done():
+                ended.set_result(None)
+
+    async def _log_in(self, *, first: bool = False) -> SftpSession:
+        conn = await self._open_connection(first=first)
         try:
             async with asyncio.timeout(self._timeout):
                 sftp, limits = await start_sftp(conn)
@@ -363,12 +420,25 @@ class SftpStore:
     async def capabilities(self) -> Capabilities:
         async with self._caps_lock:
             if self._caps is None:
-                session = next((s for s in self._sessions if not s._closed), None)
+                session = self._open_one()
+                if session is None and self._first_login is not None:
+                    # The first login (on the early socket, the password sent first) is
+                    # on its way: asked on it, not on one more login started beside it
+                    # that would end later (benchmarks/README.md, "Session 19").
+                    await asyncio.shield(self._first_login)
+                    session = self._open_one()
+                    if session is None and self._first_login_error is not None:
+                        # Its error (refused, no answer in time, a host key) is what a
+                        # login of its own would meet, only a connect timeout later.
+                        raise self._first_login_error
                 if session is None:
                     session = await self._open_session()
                     self._spare = session  # lent by the next connect()
                 self._caps = await self._probe(session)
             return self._caps
+
+    def _open_one(self) -> SftpSession | None:
+        return next((s for s in self._sessions if not s._closed), None)
 
     async def _probe(self, session: SftpSession) -> Capabilities:
         if not session.ordered_requests:
