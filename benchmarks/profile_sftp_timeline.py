@@ -10,6 +10,13 @@ benchmarks/README.md: which round trips stand between the start and the first fi
 
 Only asyncssh's client methods are wrapped (logins, SFTP start, stat/lstat/open/mkdir/
 setstat/rename, a file's read/stat/close); the bytes on the wire are unchanged.
+
+``--ssh-log`` instead wraps nothing and imports nothing ahead (the copy's own start,
+early connections included, is what is timed) and prints asyncssh's own debug log, one
+line per step of each connection and SFTP request, timed the same way; ``--password``
+logs in by password (as the benchmark does) rather than with the test key. Session
+19's timeline ("Session 19" in benchmarks/README.md) is ``--ssh-log --password --files
+64``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import time
 from typing import Any
 
 _T0 = "FSMOVE_TIMELINE_T0"
+_SSH_LOG = "FSMOVE_TIMELINE_SSH_LOG"
 
 
 def _patch_and_run() -> None:
@@ -33,6 +41,13 @@ def _patch_and_run() -> None:
     def log(msg: str) -> None:
         sys.stderr.write(f"{(time.time() - t0) * 1000:7.0f} ms  {msg}\n")
 
+    if os.environ.get(_SSH_LOG):
+        _log_asyncssh(log)
+        from fsmove.cli import main as run_cli
+
+        sys.argv[0] = "fsmove"
+        run_cli()
+        return
     import asyncssh
     from asyncssh import sftp
 
@@ -94,11 +109,29 @@ def _patch_and_run() -> None:
     main()
 
 
+def _log_asyncssh(log: Any) -> None:
+    """asyncssh's debug log through ``log``, set up before asyncssh is imported."""
+    import logging
+
+    class Timed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log(f"{record.name} {record.getMessage()[:120]}")
+
+    logger = logging.getLogger("asyncssh")
+    logger.addHandler(Timed())
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one-way-ms", type=float, default=30.0)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--ssh-log", action="store_true",
+                        help="asyncssh's debug log, nothing wrapped or imported ahead")
+    parser.add_argument("--password", action="store_true",
+                        help="log in by password, not with the test key")
     args = parser.parse_args()
     from .ssh_link import sshd_behind_relay
 
@@ -122,10 +155,17 @@ def main() -> None:
 
             env = {**os.environ, _T0: repr(time.time()), "HOME": tmp,
                    "XDG_STATE_HOME": f"{tmp}/state{n}"}
+            login = ["--identity", str(server.client_key)]
+            if args.password:
+                assert server.password is not None
+                env["FSMOVE_SRC_PASSWORD"] = env["FSMOVE_DST_PASSWORD"] = server.password
+                login = []
+            if args.ssh_log:
+                env[_SSH_LOG] = "1"
             run = subprocess.run(
                 [sys.executable, "-m", "benchmarks.profile_sftp_timeline", "--child",
                  "copy", url("src"), url(f"dst{n}"), "--quiet",
-                 "--known-hosts", str(known), "--identity", str(server.client_key)],
+                 "--known-hosts", str(known), *login],
                 env=env, capture_output=True, text=True, check=False)
             print(run.stderr, end="")
             print(f"round {n}: exit {run.returncode}")
