@@ -369,9 +369,7 @@ def test_the_capabilities_are_asked_on_the_first_login_not_on_one_of_their_own(
     sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
 ) -> None:
     """Asked while the store's first login (on the early socket) is on its way, they
-    wait for it: they are known with that one login in, not a second one that would end
-    later. The login they used to make for themselves starts then in the background,
-    and the next ``connect()`` gets it."""
+    wait for it: one login, not a second one that would end later."""
     server = fresh_subdir(sshd_server)
 
     async def go() -> None:
@@ -380,34 +378,10 @@ def test_the_capabilities_are_asked_on_the_first_login_not_on_one_of_their_own(
         first_login = asyncio.create_task(st._open_session())
         await asyncio.sleep(0)
         caps = await st.capabilities()
-        assert caps.remote and len(st._sessions) == 1  # type: ignore[attr-defined]
-        spare_login = st._spare_login  # type: ignore[attr-defined]
-        assert spare_login is not None and not spare_login.done()
         first = await first_login
+        assert caps.remote and st._sessions == {first}  # type: ignore[attr-defined]
         assert _local_address(first) == early.handed
-        second = await st.connect()
-        assert second is spare_login.result() and second is not first
         await st.aclose()
-        assert first._closed and second._closed  # type: ignore[attr-defined]
-
-    asyncio.run(go())
-
-
-def test_a_store_closed_while_its_spare_login_runs_leaves_no_connection(
-    sshd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
-) -> None:
-    server = fresh_subdir(sshd_server)
-
-    async def go() -> None:
-        st = _sftp(server, _Recording(server.host, server.port, timeout=20))
-        first_login = asyncio.create_task(st._open_session())
-        await asyncio.sleep(0)
-        await st.capabilities()
-        spare_login = st._spare_login  # type: ignore[attr-defined]
-        assert spare_login is not None
-        await first_login
-        await st.aclose()
-        assert spare_login.done() and not st._sessions  # type: ignore[attr-defined]
 
     asyncio.run(go())
 

@@ -322,7 +322,11 @@ class SessionPool:
                     # wait for a login (a dozen round trips over SFTP): this borrower
                     # shares a session now while another logs in beside it.
                     self._open_beside()
-                if idle or (free and not (stream and can_open)):
+                # A stream (a big file's range) moves data for a while: it waits for a
+                # login under way rather than share a busy session for all its length
+                # (large-sftp-60ms, benchmarks/README.md "Session 19").
+                waits = stream and (can_open or self._ahead_pending > 0)
+                if idle or (free and not waits):
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
                     if not self._needs_idle_check(slot) or await self._still_alive(slot):

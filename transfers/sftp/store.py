@@ -15,7 +15,6 @@ aliases, HostName, User, Port, IdentityFile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,13 +87,6 @@ def posix_rename_advertised(sftp: asyncssh.SFTPClient) -> bool:
     refuses it is handled by ``SftpSession.rename``."""
     handler = getattr(sftp, "_handler", None)
     return bool(getattr(handler, "_supports_posix_rename", False)) or sftp.version >= 5
-
-
-def _retrieved(login: asyncio.Future[SftpSession]) -> None:
-    """A background login's failure is met again by ``connect()``; marked seen here so
-    that asyncio does not log it as never retrieved when nobody asks."""
-    if not login.cancelled():
-        login.exception()
 
 
 class _Client(asyncssh.SSHClient):
@@ -187,8 +179,6 @@ class SftpStore:
         #: it takes the early socket, if any, and the capabilities are asked on it.
         self._first_login: asyncio.Future[None] | None = None
         self._first_login_error: BackendError | None = None
-        #: A login started in the background for the next ``connect()`` (``_log_in_spare``).
-        self._spare_login: asyncio.Future[SftpSession] | None = None
         #: The first connection's TCP handshake, started before asyncssh was imported
         #: (``transfers/preconnect.py``; ``fsmove.endpoint_access.open_store``).
         self._preconnect = preconnect
@@ -425,12 +415,6 @@ class SftpStore:
         spare, self._spare = self._spare, None
         if spare is not None and not spare._closed:
             return spare
-        login, self._spare_login = self._spare_login, None
-        if login is not None:
-            with contextlib.suppress(BackendError):  # failed: this login says why
-                session = await login
-                if not session._closed:
-                    return session
         return await self._open_session()
 
     async def capabilities(self) -> Capabilities:
@@ -447,23 +431,11 @@ class SftpStore:
                         # Its error (refused, no answer in time, a host key) is what a
                         # login of its own would meet, only a connect timeout later.
                         raise self._first_login_error
-                    if session is not None:
-                        self._log_in_spare()
                 if session is None:
                     session = await self._open_session()
                     self._spare = session  # lent by the next connect()
                 self._caps = await self._probe(session)
             return self._caps
-
-    def _log_in_spare(self) -> None:
-        """One more login in the background, lent by the next ``connect()``: the one
-        ``capabilities`` made for itself before it used the first login's session.
-        Nobody waits for it now, but a copy of big files needs it soon (a stream per
-        session): without it large-sftp-60ms moved ~8 % less (benchmarks/README.md,
-        "Session 19")."""
-        if self._spare is None and self._spare_login is None:
-            login = self._spare_login = asyncio.ensure_future(self._open_session())
-            login.add_done_callback(_retrieved)
 
     def _open_one(self) -> SftpSession | None:
         return next((s for s in self._sessions if not s._closed), None)
@@ -508,9 +480,5 @@ class SftpStore:
         if self._preconnect is not None:
             self._preconnect.close()
         self._spare = None
-        login, self._spare_login = self._spare_login, None
-        if login is not None:
-            login.cancel()
-            await asyncio.wait([login])  # its session, if it got one, is closed below
         sessions, self._sessions = self._sessions, set()
         await asyncio.gather(*(s.close() for s in sessions))
