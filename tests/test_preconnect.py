@@ -400,7 +400,19 @@ def test_the_first_login_s_error_is_the_capabilities_error() -> None:
             await first_login
         await st.aclose()
 
+    async def failed_before() -> None:
+        """A first login that failed before the capabilities were asked (a blip at the
+        start) is not their answer: they log in themselves, as any borrower would."""
+        st = SftpStore(parse_endpoint(f"sftp://u:pw@127.0.0.1:{port}/x"), timeout=20.0)
+        with pytest.raises(ConnectError):
+            await st._open_session()
+        with pytest.raises(ConnectError, match="connection refused") as caught:
+            await st.capabilities()
+        assert caught.value is not st._first_login_error  # type: ignore[attr-defined]
+        await st.aclose()
+
     asyncio.run(go())
+    asyncio.run(failed_before())
 
 
 def test_an_ssh_config_that_redirects_gets_its_own_connection(

@@ -421,15 +421,18 @@ class SftpStore:
         async with self._caps_lock:
             if self._caps is None:
                 session = self._open_one()
-                if session is None and self._first_login is not None:
+                first = self._first_login
+                if session is None and first is not None and not first.done():
                     # The first login (on the early socket, the password sent first) is
                     # on its way: asked on it, not on one more login started beside it
                     # that would end later (benchmarks/README.md, "Session 19").
-                    await asyncio.shield(self._first_login)
+                    await asyncio.shield(first)
                     session = self._open_one()
                     if session is None and self._first_login_error is not None:
                         # Its error (refused, no answer in time, a host key) is what a
                         # login of its own would meet, only a connect timeout later.
+                        # (One that failed before they were asked is not reused: they
+                        # log in themselves, as the pool's borrowers do.)
                         raise self._first_login_error
                 if session is None:
                     session = await self._open_session()
