@@ -11,8 +11,9 @@ trips a folder check costs on the control connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ from fsmove.transfers.backend import (
     ConnectError,
     EntryKind,
     NotFoundError,
+    Session,
     TooManySessionsError,
 )
 from fsmove.transfers.endpoint import Endpoint, parse_endpoint
@@ -444,6 +446,22 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never came true")
 
 
+@contextlib.asynccontextmanager
+async def one_busy_session(tmp_path: Path, max_sessions: int
+                           ) -> AsyncIterator[tuple[GatedLocalStore, SessionPool, Session]]:
+    """A gated local store's pool (sessions carrying many operations, as over SFTP)
+    with one session lent and kept busy, the gate then shut: the next login waits."""
+    store = GatedLocalStore(parse_endpoint(str(tmp_path)))
+    pool = SessionPool(store, max_sessions=max_sessions)
+    try:
+        store.gate.set()
+        async with pool.session() as first:
+            store.gate.clear()
+            yield store, pool, first
+    finally:
+        await pool.aclose()
+
+
 def test_a_borrower_shares_a_busy_session_while_another_logs_in_beside_it(
     tmp_path: Path,
 ) -> None:
@@ -452,25 +470,18 @@ def test_a_borrower_shares_a_busy_session_while_another_logs_in_beside_it(
     round trips), and a new session logs in meanwhile, for the borrowers after it."""
 
     async def go() -> None:
-        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
-        pool = SessionPool(store, max_sessions=3)
-        try:
-            store.gate.set()
-            async with pool.session() as first:
-                store.gate.clear()
-                # The gate is shut: waiting for a login here would hang (a bound only
-                # turns that into a failure; a correct pool never waits).
-                async with asyncio.timeout(60), pool.session() as second:
-                    assert second is first
-                    await until(lambda: store.connects == 2)  # a login beside it...
-                    assert pool.stats.opened == 1  # ...waits at the gate
-                    store.gate.set()
-                    await until(lambda: pool.stats.opened == 2)
-                    async with pool.session() as third:
-                        assert third is not first  # the idle newcomer comes first
-            assert store.connects == 2
-        finally:
-            await pool.aclose()
+        async with one_busy_session(tmp_path, 3) as (store, pool, first):
+            # The gate is shut: waiting for a login here would hang (a bound only
+            # turns that into a failure; a correct pool never waits).
+            async with asyncio.timeout(60), pool.session() as second:
+                assert second is first
+                await until(lambda: store.connects == 2)  # a login beside it...
+                assert pool.stats.opened == 1  # ...waits at the gate
+                store.gate.set()
+                await until(lambda: pool.stats.opened == 2)
+                async with pool.session() as third:
+                    assert third is not first  # the idle newcomer comes first
+        assert store.connects == 2
 
     run(go)
 
@@ -482,33 +493,26 @@ def test_a_stream_waits_for_a_session_of_its_own_while_one_can_be_opened(
     side may open another: each connection has its own window. At the cap it shares."""
 
     async def go() -> None:
-        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
-        pool = SessionPool(store, max_sessions=2)
-        try:
+        async with one_busy_session(tmp_path, 2) as (store, pool, first):
+            got: dict[str, object] = {}
+            held, release = asyncio.Event(), asyncio.Event()
+
+            async def streamer() -> None:
+                async with pool.session(stream=True) as own:
+                    got["own"] = own
+                    held.set()
+                    await release.wait()
+
+            task = asyncio.ensure_future(streamer())
+            await until(lambda: store.connects == 2)
+            assert not held.is_set()  # not lent the busy session
             store.gate.set()
-            async with pool.session() as first:
-                store.gate.clear()
-                got: dict[str, object] = {}
-                held, release = asyncio.Event(), asyncio.Event()
-
-                async def streamer() -> None:
-                    async with pool.session(stream=True) as own:
-                        got["own"] = own
-                        held.set()
-                        await release.wait()
-
-                task = asyncio.ensure_future(streamer())
-                await until(lambda: store.connects == 2)
-                assert not held.is_set()  # not lent the busy session
-                store.gate.set()
-                await held.wait()
-                assert got["own"] is not first
-                async with pool.session(stream=True) as third:  # at the cap: shares
-                    assert third in (first, got["own"])
-                release.set()
-                await task
-        finally:
-            await pool.aclose()
+            await held.wait()
+            assert got["own"] is not first
+            async with pool.session(stream=True) as third:  # at the cap: shares
+                assert third in (first, got["own"])
+            release.set()
+            await task
 
     run(go)
 
@@ -521,31 +525,24 @@ def test_a_stream_waits_for_a_login_under_way_rather_than_share_a_busy_session(
     ms large files moved a third less in some runs), and no third login starts."""
 
     async def go() -> None:
-        store = GatedLocalStore(parse_endpoint(str(tmp_path)))
-        pool = SessionPool(store, max_sessions=4)
-        try:
+        async with one_busy_session(tmp_path, 4) as (store, pool, first):
+            pool.open_ahead(1)
+            await until(lambda: store.connects == 2)  # at the gate
+            got: dict[str, object] = {}
+            held = asyncio.Event()
+
+            async def streamer() -> None:
+                async with pool.session(stream=True) as own:
+                    got["own"] = own
+                    held.set()
+
+            task = asyncio.ensure_future(streamer())
+            for _ in range(50):
+                await asyncio.sleep(0)
+            assert not held.is_set() and store.connects == 2  # waits, logs in nothing
             store.gate.set()
-            async with pool.session() as first:
-                store.gate.clear()
-                pool.open_ahead(1)
-                await until(lambda: store.connects == 2)  # at the gate
-                got: dict[str, object] = {}
-                held = asyncio.Event()
-
-                async def streamer() -> None:
-                    async with pool.session(stream=True) as own:
-                        got["own"] = own
-                        held.set()
-
-                task = asyncio.ensure_future(streamer())
-                for _ in range(50):
-                    await asyncio.sleep(0)
-                assert not held.is_set() and store.connects == 2  # waits, logs in nothing
-                store.gate.set()
-                await task
-                assert got["own"] is not first and store.connects == 2
-        finally:
-            await pool.aclose()
+            await task
+            assert got["own"] is not first and store.connects == 2
 
     run(go)
 
