@@ -32,6 +32,7 @@ from fsmove.transfers.backend import (
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.ftp import FtpSession, FtpStore
 from fsmove.transfers.ftp.folders import MDTM_WINDOW, MDTM_WINDOWS_AHEAD, MDTM_WINDOWS_MAX
+from fsmove.transfers.ftp.probe import offers_site_chmod
 from fsmove.transfers.ftp.tls import TlsSetupError
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.session_count import sessions_worth_opening
@@ -113,14 +114,27 @@ def test_probe_finds_each_servers_semantics(
 ) -> None:
     server = fresh_subdir(request.getfixturevalue(fixture))
 
-    async def probe() -> Capabilities:
+    async def probe() -> tuple[Capabilities, bool | None, bool | None]:
         store = ftp_store(server)
         try:
-            return await store.capabilities()
+            caps = await store.capabilities()
+            # SITE HELP rode with the probe's clean-up where commands pipeline (no
+            # round trip at the first placing); its answer is the server's.
+            found = store.site_chmod
+            session = await store.connect()
+            try:
+                pipelines = store.features is not None and store.features.answered
+                asked = (offers_site_chmod(await session.raw_command("SITE HELP"))
+                         if pipelines else None)
+            finally:
+                await session.close()
+            return caps, found, asked
         finally:
             await store.aclose()
 
-    caps = run(probe)
+    caps, site_chmod, asked = run(probe)
+    assert site_chmod is asked
+    assert (site_chmod is not None) is (fixture != "aioftp_server"), site_chmod
     assert (caps.offset_writes, caps.rename_replaces, caps.set_mtime) == EXPECTED_PROBE[fixture]
     assert not caps.parallel_writes and caps.ops_per_session == 1
     assert caps.ranged_read and caps.bounded_read

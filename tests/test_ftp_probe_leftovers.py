@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -136,12 +136,13 @@ class _CutProbe:
         self.cut_next = False
         real_remove = probe_module.remove_scratch
 
-        async def cut_first(target: object, paths: list[str], features: object) -> None:
+        async def cut_first(target: object, paths: list[str], features: object, *,
+                            also: Sequence[str] = ()) -> list[object]:
             self.calls.append(paths)
             if len(self.calls) == 1 or self.cut_next:
                 self.cut_next = False
                 raise ConnectError("connection lost during the probe's clean-up (test)")
-            await real_remove(target, paths, features)  # type: ignore[arg-type]
+            return await real_remove(target, paths, features, also=also)  # type: ignore[arg-type]
 
         monkeypatch.setattr(probe_module, "remove_scratch", cut_first)
         monkeypatch.setattr(store_module, "remove_scratch", cut_first)  # the store's own

@@ -372,6 +372,21 @@ class PlacesInBackground(Protocol):
         ...
 
 
+@runtime_checkable
+class OwesReplies(Protocol):
+    """Optional: a session whose commands may still be owed replies while it is idle
+    (FTP: the next ``EPSV`` sent ahead at a transfer's end, a placing answered in the
+    background). Its next operation waits behind them: after a big upload vsftpd
+    answers that ``EPSV`` only once it has closed the file, ~0.25 s for 512 MiB on ext4
+    (benchmarks/README.md "Session 20"), so a borrower that must not wait (a big file's
+    placing) prefers an idle session that owes nothing."""
+
+    @property
+    def owes_replies(self) -> bool:
+        """Whether replies to commands already sent are still to come. Local, no I/O."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SessionFeatures:
     """Which optional session methods a store's sessions have, detected once from the
@@ -379,10 +394,13 @@ class SessionFeatures:
 
     #: ``IdleCheck.still_alive``: the pool checks a session idle for a while first.
     idle_check: bool = False
+    #: ``OwesReplies.owes_replies``: a ``settled`` borrower prefers sessions owing none.
+    owes_replies: bool = False
 
     @classmethod
     def of(cls, session: Session) -> SessionFeatures:
-        return cls(idle_check=isinstance(session, IdleCheck))
+        return cls(idle_check=isinstance(session, IdleCheck),
+                   owes_replies=isinstance(session, OwesReplies))
 
 
 @runtime_checkable

@@ -69,6 +69,14 @@ class LogsInAhead(Protocol):
     def log_in_ahead(self, count: int) -> None: ...
 
 
+@runtime_checkable
+class HasSpares(Protocol):
+    """A store that keeps sessions logged in for its next ``connect`` (``FtpStore``:
+    the probe's helpers, logins started ahead and done)."""
+
+    def has_spare(self) -> bool: ...
+
+
 @dataclass(eq=False)
 class _Slot:
     session: Session
@@ -271,7 +279,8 @@ class SessionPool:
 
     @contextlib.asynccontextmanager
     async def session(self, *, before_capabilities: bool = False,
-                      stream: bool = False, spare: int = 0) -> AsyncIterator[Session]:
+                      stream: bool = False, spare: int = 0,
+                      settled: bool = False) -> AsyncIterator[Session]:
         """Lend a logged-in session. ``before_capabilities``: do not ask the store's
         capabilities first (they may write: the FTP probe), for a read that must come
         before any write (the destination root's ``stat`` while the source is checked);
@@ -282,8 +291,13 @@ class SessionPool:
         borrower that can wait (the scout's listings ahead) leaves that many idle
         sessions to the others while the pool may still open one: it logs in its own
         instead (at the cap it takes what is idle, as anyone). Only where a session
-        carries one operation at a time (FTP): an SFTP session is shared, not spared."""
-        slot = await self._acquire(before_capabilities, stream, spare)
+        carries one operation at a time (FTP): an SFTP session is shared, not spared.
+        ``settled``: among idle sessions, one that owes no replies comes first
+        (``OwesReplies``: a big file's placing must not wait behind the ``EPSV`` its
+        own upload's session sent ahead, which vsftpd answers only once it has closed
+        the file); any idle one if none is settled. Others take the first idle, whose
+        owed replies come in a round trip (small files pipeline behind them)."""
+        slot = await self._acquire(before_capabilities, stream, spare, settled)
         try:
             yield slot.session
         except BaseException as exc:
@@ -296,7 +310,7 @@ class SessionPool:
             await asyncio.shield(self._release(slot))
 
     async def _acquire(self, before_capabilities: bool = False, stream: bool = False,
-                       spare: int = 0) -> _Slot:
+                       spare: int = 0, settled: bool = False) -> _Slot:
         if before_capabilities and self._caps is None:
             per = 1
         else:
@@ -326,6 +340,10 @@ class SessionPool:
                 # login under way rather than share a busy session for all its length
                 # (large-sftp-60ms, benchmarks/README.md "Session 19").
                 waits = stream and (can_open or self._ahead_pending > 0)
+                if settled and idle:
+                    idle = self._settled_first(idle)
+                    if can_open and self._owes(idle[0]) and self._store_has_one_ready():
+                        idle = free = []  # a logged-in spare beats waiting behind them
                 if idle or (free and not waits):
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
@@ -376,6 +394,18 @@ class SessionPool:
                     # it on, or another borrower could wait for a slot that is free.
                     self._cond.notify(1)
                     raise
+
+    def _owes(self, slot: _Slot) -> bool:
+        return (self._features is not None and self._features.owes_replies
+                and slot.session.owes_replies)  # type: ignore[attr-defined]
+
+    def _settled_first(self, idle: list[_Slot]) -> list[_Slot]:
+        """``idle`` with the sessions that owe no replies first (order kept otherwise)."""
+        return sorted(idle, key=self._owes)
+
+    def _store_has_one_ready(self) -> bool:
+        """The store holds a session logged in that no slot has yet (``HasSpares``)."""
+        return isinstance(self.store, HasSpares) and self.store.has_spare()
 
     def _needs_idle_check(self, slot: _Slot) -> bool:
         """A session that sat idle long enough, alone on its slot, whose store's

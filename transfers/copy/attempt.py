@@ -115,7 +115,10 @@ class Attempts(OnSides):
         use_temp = target != entry.path
         set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
         placing = None
-        async with self.dst.session() as s:
+        # A big file's placing takes an idle session that owes no replies if there is
+        # one: its own upload's session waits for the server to close the file
+        # (pool.py ``settled``; ~0.25 s after 512 MiB on vsftpd over ext4).
+        async with self.dst.session(settled=entry.size > BLOCK_SIZE) as s:
             if use_temp and not caps.rename_replaces:
                 with contextlib.suppress(NotFoundError):
                     await s.remove(entry.path)

@@ -201,6 +201,11 @@ class FtpClient(aioftp.Client):
             raise
 
     @property
+    def owed_count(self) -> int:
+        """How many owed replies have not been read yet."""
+        return len(self._owed)
+
+    @property
     def owes(self) -> bool:
         return bool(self._owed) or (self._settling is not None and not self._settling.done())
 

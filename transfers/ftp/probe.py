@@ -99,6 +99,15 @@ class ProbeResult:
     final: bool = True
     #: A file was written into the root just now: the root is a folder (store.py).
     root_is_folder: bool = False
+    #: Whether ``SITE HELP`` offers ``SITE CHMOD`` (asked with the rename probe's
+    #: cleanup, no round trip of its own), None where not asked.
+    site_chmod: bool | None = None
+
+
+def offers_site_chmod(reply: Reply) -> bool:
+    """Whether a ``SITE HELP`` reply offers ``SITE CHMOD`` (the question changes nothing
+    on the server)."""
+    return reply.is_success() and "CHMOD" in " ".join(reply.lines).upper().split()
 
 
 class ProbeTarget(Protocol):
@@ -159,6 +168,9 @@ async def probe_capabilities(
     #: write in place; probed on the reads' file, off the offset probe's chain).
     beyond_refused: list[str] = []
     first_reply: list[Reply] = []
+    #: ``SITE HELP``, sent with the rename probe's cleanup where commands pipeline (the
+    #: first placing would otherwise ask it: a round trip before the first file is done).
+    site_help: list[Reply] = []
 
     async def offset_writes() -> OffsetWrites | None:
         """The first STOR (None when it failed: the root is not writable), then the
@@ -187,7 +199,8 @@ async def probe_capabilities(
                 return True, False
             return await _probe_rename(on, own, other, features, rename_notes)
         finally:
-            await remove_scratch(on, [own, other], features)
+            also = ["SITE HELP"] if features.answered else []
+            site_help.extend(await remove_scratch(on, [own, other], features, also=also))
 
     async def mtimes_and_reads(on: ProbeTarget) -> tuple[str | None, bool]:
         """The mtime method and whether ranged reads work (and, for the notes, whether
@@ -282,20 +295,24 @@ async def probe_capabilities(
         mtime_resolution=1.0,
         notes=tuple(notes),
     )
-    return ProbeResult(caps, mtime_method, root_is_folder=True)
+    return ProbeResult(caps, mtime_method, root_is_folder=True,
+                       site_chmod=offers_site_chmod(site_help[0]) if site_help else None)
 
 
-async def remove_scratch(target: ProbeTarget, paths: list[str], features: Features) -> None:
+async def remove_scratch(target: ProbeTarget, paths: list[str], features: Features, *,
+                         also: Sequence[str] = ()) -> list[Reply]:
     """DELE each of ``paths`` (those that do not exist are refused: fine), in one round
     trip where the server reads commands in order (FEAT answered). Their replies are
     awaited: sent without waiting (one round trip less at the probe's end), the scratch
     files outlived the probe on the server, and a listing on another session right
-    after it showed them (measured, then undone in session 10)."""
+    after it showed them (measured, then undone in session 10). ``also``: commands sent
+    after the DELEs in the same batch; their replies are returned."""
     if features.answered:
-        await target.raw_commands([f"DELE {p}" for p in paths])
-        return
+        replies = await target.raw_commands([f"DELE {p}" for p in paths] + list(also))
+        return replies[len(paths):]
     for p in paths:
         await target.raw_command(f"DELE {p}")
+    return [await target.raw_command(line) for line in also]
 
 
 def read_only_capabilities(features: Features) -> ProbeResult:

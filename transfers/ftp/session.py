@@ -33,6 +33,7 @@ from .client import Reply
 from .errors import error_for_550, looks_denied, looks_missing, reply_error
 from .file_io import FileSession
 from .listing import facts_to_entry, format_timeval, parse_facts
+from .probe import offers_site_chmod
 
 
 def _placing_batch(abs_src: str, abs_dst: str, chmod: str | None, method: str | None,
@@ -266,10 +267,8 @@ class FtpSession(FileSession):
         if mode is None:
             return None
         store = self._store
-        if store.site_chmod is None:
-            reply = await self.raw_command("SITE HELP")
-            words = " ".join(reply.lines).upper().split()
-            store.site_chmod = reply.is_success() and "CHMOD" in words
+        if store.site_chmod is None:  # the probe did not ask (probe.py)
+            store.site_chmod = offers_site_chmod(await self.raw_command("SITE HELP"))
         return f"SITE CHMOD {mode & 0o777:o} {abs_path}" if store.site_chmod else None
 
     def _chmod_done(self, reply: Reply) -> None:

@@ -130,7 +130,8 @@ class FtpStore:
         #: Real folders whose every entry this store saw (listed whole, or made by it):
         #: a name missing there is missing, no listing needed to tell.
         self.complete_dirs: set[str] = set()
-        #: Whether ``SITE CHMOD`` is offered (``SITE HELP``; asked at the first place).
+        #: Whether ``SITE CHMOD`` is offered (``SITE HELP``: asked by the probe, else
+        #: at the first place).
         self.site_chmod: bool | None = None
         #: The login folder (PWD), asked once at login where commands can be pipelined.
         self.home: str | None = None
@@ -204,6 +205,12 @@ class FtpStore:
                 if not exc.retryable:
                     raise
         return None
+
+    def has_spare(self) -> bool:
+        """``HasSpares``: ``connect`` would return at once with a session logged in."""
+        return (any(s.usable for s in self._spares)
+                or any(t.done() and not t.cancelled() and t.exception() is None
+                       for t in self._ahead))
 
     async def connect(self) -> FtpSession:
         while self._spares:
@@ -467,6 +474,8 @@ class FtpStore:
                 self._probe = result
             if result.root_is_folder:
                 self.root_is_folder = True
+            if result.site_chmod is not None and self.site_chmod is None:
+                self.site_chmod = result.site_chmod
             return result
 
     async def _probe_with_helpers(self, session: FtpSession) -> ProbeResult:

@@ -93,7 +93,9 @@ class TransferSession(ControlSession):
 
         def on_error(exc: BaseException) -> None:
             self._settle_ahead_pending()
-            if isinstance(exc, NETWORK_ERRORS):
+            # A session closed without waiting for this reply (control.py) says
+            # nothing about the server.
+            if isinstance(exc, NETWORK_ERRORS) and not self._closed:
                 self._store.stop_early_passive(f"no reply to {mode} sent at a transfer's end")
                 self._mark_broken(f"no reply to {mode}")
 
