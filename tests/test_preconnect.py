@@ -241,6 +241,34 @@ def test_a_copy_starts_its_connections_before_importing_the_copy_s_code(
     assert done.stderr.strip().splitlines()[-1] == f"[('127.0.0.1', {port}, False, False)]"
 
 
+_RECORD_FTP_EARLY_START = _RECORD_EARLY_START.replace(
+    '"asyncssh" in sys.modules', '"fsmove.transfers.ftp" in sys.modules')
+
+
+def test_an_ftp_copy_starts_both_connections_before_the_ftp_backend_is_imported(
+    tmp_path: Path
+) -> None:
+    """FTP -> FTP: the destination's first connection starts with the source's, not
+    once the source's store has imported the FTP backend (~0.1 s later); both before
+    that import, after the copy's own code (started earlier still, the first byte of
+    small-ftp-60ms came later: benchmarks/README.md "Session 19")."""
+    import subprocess
+    import sys
+
+    src_port, dst_port = _closed_port(), _closed_port()
+    done = subprocess.run(
+        [sys.executable, "-c", _RECORD_FTP_EARLY_START, "copy",
+         f"ftp://u@127.0.0.1:{src_port}/x", f"ftp://u@127.0.0.1:{dst_port}/y", "--quiet",
+         "--timeout", "20", "--journal", str(tmp_path / "j.sqlite")],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "XDG_STATE_HOME": str(tmp_path / "state"), "FSMOVE_SRC_PASSWORD": "pw",
+             "FSMOVE_DST_PASSWORD": "pw"})
+    assert "connection refused" in done.stderr and done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"[('127.0.0.1', {src_port}, True, False), ('127.0.0.1', {dst_port}, True, False)]")
+
+
 def test_a_failed_early_connect_is_the_connection_s_error() -> None:
     async def go() -> None:
         early = Preconnect("127.0.0.1", _closed_port(), timeout=20)

@@ -18,7 +18,12 @@ from fsmove.commands.copy_endings import (
 )
 from fsmove.commands.distinct_sides import check_distinct
 from fsmove.commands.job_options import JobOptions, to_record
-from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
+from fsmove.endpoint_access import (
+    ConnectOptions,
+    connect_ftp_early,
+    open_store,
+    resolved_endpoint,
+)
 from fsmove.errors import JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
@@ -104,6 +109,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     # RateLimitedStore verify uses): every source read of the job, plan's --checksum
     # reads and the re-read before a rename included, goes through it.
     limiter = RateLimiter(req.options.bwlimit) if req.options.bwlimit else None
+    connect_ftp_early((src, dst), timeout=req.connect.timeout)
     src_pool = SessionPool(
         rate_limited(open_store(src, req.connect, writable=False), limiter),
         max_sessions=req.src_connections or DEFAULT_CONNECTIONS[src.scheme],

@@ -9,7 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fsmove.endpoint_access import ConnectOptions, open_store, resolved_endpoint
+from fsmove.endpoint_access import (
+    ConnectOptions,
+    connect_ftp_early,
+    open_store,
+    resolved_endpoint,
+)
 from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode, verification_exit_code
 from fsmove.output import CommandOutput, OutputSettings
@@ -93,6 +98,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
     limits = Limits(src_sessions=req.src_connections, dst_sessions=req.dst_connections)
     # One limiter for both sides: both reads come in over the user's link.
     limiter = RateLimiter(req.bwlimit) if req.bwlimit is not None else None
+    connect_ftp_early((src, dst), timeout=req.connect.timeout)
     src_pool = SessionPool(
         rate_limited(open_store(src, req.connect, writable=False), limiter),
         max_sessions=limits.session_cap("src", src.scheme),
