@@ -295,8 +295,9 @@ class SessionPool:
         ``settled``: among idle sessions, one that owes no replies comes first
         (``OwesReplies``: a big file's placing must not wait behind the ``EPSV`` its
         own upload's session sent ahead, which vsftpd answers only once it has closed
-        the file); any idle one if none is settled. Others take the first idle, whose
-        owed replies come in a round trip (small files pipeline behind them)."""
+        the file); if every idle one owes, a session the store holds logged in
+        (``HasSpares``), else the first idle. Others take the first idle, whose owed
+        replies come in a round trip (small files pipeline behind them)."""
         slot = await self._acquire(before_capabilities, stream, spare, settled)
         try:
             yield slot.session
