@@ -10,7 +10,9 @@ files only (names ``.fsmove.*.part``, so its write probe sees an honest server):
 ``fake_rename`` answers 250 to an RNTO of one without renaming anything;
 ``refuse_rename`` refuses every RNFR (a server that cannot rename);
 ``hold_after_upload`` answers a big STOR's 226 and then reads nothing on that
-connection until ``release_holds()`` (vsftpd closing a big file). For bounded
+connection until ``release_holds()`` (vsftpd closing a big file);
+``hold_before_retr_end`` sends a RETR's bytes, then holds its 226 the same way; a file's
+``end_reply`` replaces its RETR's 226 (every byte sent). For bounded
 memory tests: ``endless_listing`` streams MLSD lines forever, ``endless_reply`` answers
 FEAT with a multi-line reply that never ends; ``sent`` counts the bytes either wrote.
 
@@ -45,6 +47,9 @@ class HostileFile:
     claimed_size: int | None = None
     #: RETR sends this many bytes, then nothing more until the client gives up.
     stall_after: int | None = None
+    #: RETR sends every byte, closes the data connection, then answers this instead
+    #: of 226 (a server that could not confirm the download), while the server lies.
+    end_reply: str | None = None
 
     @property
     def size(self) -> int:
@@ -110,6 +115,9 @@ class _Switches:
     #: that connection until ``release_holds()`` (vsftpd closes an upload's file after
     #: its 226: ~0.3 s for 512 MiB on ext4, during which it reads no command).
     hold_after_upload: int | None = None
+    #: After a RETR's last byte (its data connection closed), send no final reply and
+    #: read no command on that connection until ``release_holds()``.
+    hold_before_retr_end: bool = False
     #: Sessions holding now, and how many held in all.
     holding: int = 0
     holds: int = 0
@@ -141,7 +149,7 @@ class HostileServer:
         self.switches.stalls = False
 
     def stop_lying(self) -> None:
-        """From now on sizes are the true ones."""
+        """From now on sizes are the true ones, and every RETR ends with 226."""
         self.switches.lies = False
 
     @property
@@ -422,6 +430,17 @@ class _Session:
         except ConnectionError:
             pass
         await self.close_data()
+        switches = self.core.switches
+        if switches.hold_before_retr_end:
+            switches.holding += 1
+            switches.holds += 1
+            try:
+                await self.core.released.wait()
+            finally:
+                switches.holding -= 1
+        if node.end_reply is not None and switches.lies:
+            await self.send(node.end_reply)
+            return
         await self.send("226 Transfer complete.")
 
     async def mlsd(self, path: bytes) -> None:

@@ -89,13 +89,9 @@ class Pipe:
             await self._pieces.aclose()  # type: ignore[attr-defined]
         if exc_type is None:
             # Success: let the source stream finish closing (cancelling it would break
-            # an FTP session); a source that changed after all was read still counts.
-            try:
-                await self._task
-            except SourceChangedError:
-                raise
-            except BaseException:
-                return
+            # an FTP session). Its error fails the file though every byte was sent: a
+            # source that changed, or a read its server did not confirm, is never placed.
+            await self._task
             return
         if not self._task.done():
             self._task.cancel()
@@ -174,9 +170,12 @@ class SourceReader:
             except BaseException as exc:
                 if not signalled:
                     await q.put(exc)  # the consumer raises it (a cancel here still ends us)
-                elif isinstance(exc, SourceChangedError):
-                    raise  # surfaces when the pipe closes, before the rename
-                # else: every byte arrived; only closing the source stream failed.
+                    return
+                # Every byte arrived, but the read did not end cleanly (the source
+                # changed, or its server did not confirm the transfer: FTP hands the
+                # last piece on before the 226) or the source could not be checked
+                # after it: raised when the pipe closes, before anything is placed.
+                raise
 
         task = asyncio.create_task(reader())
 
