@@ -2,12 +2,13 @@
 
 The two sides run at once: the source's capabilities and root check together; the
 destination's root looked at meanwhile (a read), then, once the source proved readable,
-made if missing and probed (the write probe: dozens of round trips on FTP). A root that
-was there is listed while the probe runs (``list_dst_root``: the march takes that
-listing for the root instead of waiting for the probe, then listing); a root this run
-made is empty and not listed at all. If either side fails, the other is cancelled.
-Nothing is written at the destination before the source proved readable; a dry run
-writes nothing at all (a missing destination root is then an empty destination).
+made if missing and probed (the write probe: dozens of round trips on FTP). The root is
+listed beside that look, on another session (``list_dst_root``: the march takes that
+listing for the root instead of waiting for the probe, then listing); the listing is
+kept only if the root was there (a root this run made is empty: its listing is
+dropped). If either side fails, the other is cancelled. Nothing is written at the
+destination before the source proved readable; a dry run writes nothing at all (a
+missing destination root is then an empty destination).
 
 A copy does not wait for the probe's answers (``early_dst``): where the destination
 offers early capabilities (``WritesBeforeProbe``: FTP, once a login told its FEAT),
@@ -142,6 +143,21 @@ class OnSides:
         return self.sides.dst_caps
 
 
+async def _ended(future: asyncio.Future[Any] | None) -> None:
+    """Wait for ``future`` to end, whatever its outcome (retrieved, dropped)."""
+    if future is not None:
+        await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()
+
+
+async def _dropped(future: asyncio.Future[Any] | None) -> None:
+    """Cancel ``future`` (the run is failing) and wait for it to end."""
+    if future is not None:
+        future.cancel()
+        await _ended(future)
+
+
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                      list_dst_root: Callable[[], Awaitable[Any]] | None = None,
                      early_dst: bool = False, retry: RetryPolicy = NO_RETRIES) -> Sides:
@@ -166,19 +182,31 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
         source_ok.set()
 
     async def dst_side() -> None:
-        # Looking at the destination root writes nothing: it overlaps the source's checks.
-        exists = await root_exists(dst)
-        if exists and list_dst_root is not None:
-            # Listed while the source is checked and the probe runs (the probe's own
-            # files are left out of it: ``tree.is_own_probe_file``).
-            found.dst_root_listing = asyncio.ensure_future(list_dst_root())
+        # Looking at the destination root writes nothing: it overlaps the source's
+        # checks. Its listing (a read) goes out beside the root's check on another
+        # session, not a round trip after it: the first files' decisions wait for it
+        # (FTP: 60 ms of first byte at 60 ms). It is kept only if the root is a folder;
+        # listed while the source is checked and the probe runs (the probe's own files
+        # are left out of it: ``tree.is_own_probe_file``).
+        listing = (asyncio.ensure_future(list_dst_root())
+                   if list_dst_root is not None else None)
+        try:
+            exists = await root_exists(dst)
+        except BaseException:
+            await _dropped(listing)
+            raise
+        if exists:
+            found.dst_root_listing = listing
         await source_ok.wait()  # not even a probe file on a wrong source password
         if not exists:
             # A dry run leaves it missing; a copy makes it (before the probe, which
             # then tests writes in it at once): either way there is nothing to list.
+            # The listing of the missing root ends by itself (its session goes back to
+            # the pool whole, not broken by a cancel mid-transfer); its answer is dropped.
             found.dst_root_exists = False
             if not dry_run:
                 await create_root(dst)
+            await _ended(listing)
         if early_dst and not dry_run:
             early = dst.early_capabilities()
             if early is not None:
