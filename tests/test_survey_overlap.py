@@ -1,9 +1,11 @@
-"""The survey lists an existing destination root beside its check, not after it.
+"""The survey lists an existing destination root beside its check, not after it, where
+the store logs several sessions in at once (``LogsInAhead``: FTP).
 
 The first files' decisions wait for that listing: over FTP at 60 ms the root's check
 (SIZE, MDTM, CWD) then LIST cost a round trip more before the first byte. Real local
 stores; the only injected part is a gate: the destination root's ``stat`` answers only
-once its listing has started, so the old order (stat, then list) never gets there."""
+once its listing has started, so the old order (stat, then list) never gets there. A
+missing root is made on the session that looked at it, never behind that listing."""
 
 from __future__ import annotations
 
@@ -52,6 +54,10 @@ class GatedStore:
     async def connect(self) -> GatedSession:
         return GatedSession(await self._inner.connect(), self)
 
+    def log_in_ahead(self, count: int) -> None:
+        """``LogsInAhead``, as FTP: the listing goes beside the look only on such a
+        store (a local connect is immediate: nothing to start)."""
+
     async def capabilities(self) -> Capabilities:
         return await self._inner.capabilities()
 
@@ -95,6 +101,47 @@ def test_a_missing_destination_root_drops_the_listing_and_is_made(tmp_path: Path
     async def go() -> None:
         s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=2)
         d = SessionPool(LocalStore(parse_endpoint(str(dst))), max_sessions=2)
+        try:
+            async with asyncio.timeout(_BOUND_S):
+                sides = await open_sides(
+                    s, d, dry_run=False,
+                    list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
+                assert not sides.dst_root_exists
+                assert sides.take_dst_root_listing() is None
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    asyncio.run(go())
+    assert dst.is_dir()
+
+
+class StuckListingSession(GatedSession):
+    async def stat(self, path: str) -> Entry:
+        return await self._inner.stat(path)  # not gated: the listing waits for it here
+
+    async def list(self, path: str) -> AsyncIterator[Entry]:
+        if path == "":
+            await asyncio.Event().wait()  # a listing that never ends
+        async for entry in self._inner.list(path):
+            yield entry
+
+
+class StuckListingStore(GatedStore):
+    async def connect(self) -> GatedSession:
+        return StuckListingSession(await self._inner.connect(), self)
+
+
+def test_a_missing_root_is_made_without_waiting_for_its_listing(tmp_path: Path) -> None:
+    """One session (an SFTP side has one logged in at first): the root is looked at and
+    made on it, never behind the listing started beside the look, which is dropped
+    (here it would never end)."""
+    src, dst = tmp_path / "src", tmp_path / "missing"
+    src.mkdir()
+
+    async def go() -> None:
+        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=1)
+        d = SessionPool(StuckListingStore(LocalStore(parse_endpoint(str(dst)))),
+                        max_sessions=1)
         try:
             async with asyncio.timeout(_BOUND_S):
                 sides = await open_sides(

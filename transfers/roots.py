@@ -6,6 +6,7 @@ with the backend's error, worded once here for copy and verify alike.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from .backend import BackendError, EntryKind, NotFoundError, PermanentError
@@ -28,36 +29,37 @@ async def check_root(pool: SessionPool, role: Role) -> None:
         raise PermanentError(f"the {role} {pool.display} is not a folder", path="")
 
 
-async def root_exists(pool: SessionPool) -> bool:
-    """Whether the destination root is there (False when missing), logging in on
-    ``pool``: PermanentError when it is something else than a folder. Writes nothing,
-    not even the store's write probe (its capabilities are not asked)."""
+async def find_or_make_root(pool: SessionPool,
+                            may_write: Callable[[], Awaitable[bool]]) -> bool:
+    """Whether the destination root is there (True), logging in on ``pool``:
+    PermanentError when it is something else than a folder. When it is missing, it is
+    created (its parents too) once ``may_write()`` says so (the source proved readable;
+    False: a dry run, nothing written), before the store's capabilities are asked: its
+    write probe then runs in it. Look and creation go on one session: a listing started
+    beside the look (``survey.py``) never holds the session the creation waits for.
+    Writes nothing else, not even the store's write probe."""
     async with pool.session(before_capabilities=True) as session:
         try:
             root = await session.stat("")
         except NotFoundError:
+            if await may_write():
+                try:
+                    await session.mkdir("")
+                except BackendError as exc:
+                    raise type(exc)(
+                        f"cannot create the destination folder {pool.display}: {exc}",
+                        path="") from None
             return False
     if root.kind is not EntryKind.DIR:
         raise PermanentError(f"the destination {pool.display} is not a folder", path="")
     return True
 
 
-async def create_root(pool: SessionPool) -> None:
-    """Create the destination root that ``root_exists`` found missing (its parents too),
-    before the store's capabilities are asked: its write probe then runs in it."""
-    async with pool.session(before_capabilities=True) as session:
-        try:
-            await session.mkdir("")
-        except BackendError as exc:
-            raise type(exc)(
-                f"cannot create the destination folder {pool.display}: {exc}", path=""
-            ) from None
-
-
 async def make_root(pool: SessionPool) -> bool:
     """Check the destination root is a folder, creating it (and its parents) when it is
     missing; True when it was created now."""
-    if await root_exists(pool):
-        return False
-    await create_root(pool)
+    return not await find_or_make_root(pool, _yes)
+
+
+async def _yes() -> bool:
     return True

@@ -34,7 +34,7 @@ from typing import Any
 from .backend import BackendError, Capabilities, early_fields_differ
 from .policy import NO_RETRIES, RetryPolicy
 from .pool import SessionPool
-from .roots import check_root, create_root, root_exists
+from .roots import check_root, find_or_make_root
 from .together import run_together
 
 
@@ -183,30 +183,39 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
 
     async def dst_side() -> None:
         # Looking at the destination root writes nothing: it overlaps the source's
-        # checks. Its listing (a read) goes out beside the root's check on another
-        # session, not a round trip after it: the first files' decisions wait for it
-        # (FTP: 60 ms of first byte at 60 ms). It is kept only if the root is a folder;
-        # listed while the source is checked and the probe runs (the probe's own files
-        # are left out of it: ``tree.is_own_probe_file``).
-        listing = (asyncio.ensure_future(list_dst_root())
-                   if list_dst_root is not None else None)
+        # checks. The root is listed while the source is checked and the probe runs
+        # (the probe's own files are left out of it: ``tree.is_own_probe_file``). Where
+        # the store logs several sessions in at once (FTP), the listing (a read) goes
+        # out beside the look, on a session of its own, not a round trip after it: the
+        # first files' decisions wait for it (~60 ms of first byte at 60 ms); kept
+        # only if the root is a folder. Elsewhere (SFTP: the second login comes
+        # ~0.2 s after the first at 60 ms) it would wait for the look's own session
+        # anyway, and then hold it from the root's creation: it follows the look.
+        beside = list_dst_root is not None and dst.logs_in_ahead
+        listing = asyncio.ensure_future(list_dst_root()) if beside else None
+
+        async def may_write() -> bool:
+            await source_ok.wait()  # not even a folder on a wrong source password
+            return not dry_run
+
         try:
-            exists = await root_exists(dst)
+            # A dry run leaves a missing root missing; a copy makes it (before the
+            # probe, which then tests writes in it at once).
+            exists = await find_or_make_root(dst, may_write)
         except BaseException:
             await _dropped(listing)
             raise
         if exists:
+            if listing is None and list_dst_root is not None:
+                listing = asyncio.ensure_future(list_dst_root())
             found.dst_root_listing = listing
-        await source_ok.wait()  # not even a probe file on a wrong source password
-        if not exists:
-            # A dry run leaves it missing; a copy makes it (before the probe, which
-            # then tests writes in it at once): either way there is nothing to list.
-            # The listing of the missing root ends by itself (its session goes back to
-            # the pool whole, not broken by a cancel mid-transfer); its answer is dropped.
+        else:
+            # Nothing there to list. By now the listing of the missing root has most
+            # often ended by itself (a session of its own, one round trip); one still
+            # under way is cancelled.
             found.dst_root_exists = False
-            if not dry_run:
-                await create_root(dst)
-            await _ended(listing)
+            await _dropped(listing)
+        await source_ok.wait()  # not even a probe file on a wrong source password
         if early_dst and not dry_run:
             early = dst.early_capabilities()
             if early is not None:
