@@ -1,0 +1,52 @@
+"""The survey's destination root: listed when it is there, made (not listed) when it is
+missing, on real local stores (the survey's own logic: which listing the march gets)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fsmove.transfers.backend import Entry
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.local import LocalStore
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.survey import Sides, open_sides
+from fsmove.transfers.walk import list_folder
+
+#: Bounds a wait that only a hang reaches (never a time that decides a test).
+_BOUND_S = 20.0
+
+
+async def _survey(src: Path, dst: Path) -> tuple[Sides, list[str] | None]:
+    s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=1)
+    d = SessionPool(LocalStore(parse_endpoint(str(dst))), max_sessions=1)
+    try:
+        async with asyncio.timeout(_BOUND_S):
+            sides = await open_sides(
+                s, d, dry_run=False,
+                list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
+            listing = sides.take_dst_root_listing()
+            names = None if listing is None else [
+                e.path for e in await listing if isinstance(e, Entry)]
+            return sides, names
+    finally:
+        await asyncio.gather(s.aclose(), d.aclose())
+
+
+def test_an_existing_destination_root_is_listed_during_the_survey(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (dst / "there.txt").write_bytes(b"x")
+    sides, names = asyncio.run(_survey(src, dst))
+    assert sides.dst_root_exists and names == ["there.txt"]
+
+
+def test_a_missing_destination_root_is_made_and_not_listed(tmp_path: Path) -> None:
+    """First run into a root that is not there yet (one session a side): it is made on
+    the session that looked at it, nothing is listed, no error escapes."""
+    src, dst = tmp_path / "src", tmp_path / "new" / "deep"
+    src.mkdir()
+    sides, names = asyncio.run(_survey(src, dst))
+    assert not sides.dst_root_exists and names is None
+    assert dst.is_dir()
