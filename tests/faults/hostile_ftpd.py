@@ -309,12 +309,17 @@ class _Session:
         await self.send("226 Transfer complete.")
         switches = self.core.switches
         if switches.hold_after_upload is not None and len(data) >= switches.hold_after_upload:
-            switches.holding += 1
-            switches.holds += 1
-            try:
-                await self.core.released.wait()
-            finally:
-                switches.holding -= 1
+            await self.hold()
+
+    async def hold(self) -> None:
+        """Read nothing more on this connection until ``release_holds()``."""
+        switches = self.core.switches
+        switches.holding += 1
+        switches.holds += 1
+        try:
+            await self.core.released.wait()
+        finally:
+            switches.holding -= 1
 
     async def change(self, verb: str, path: bytes) -> None:
         tree = self.core.tree
@@ -432,12 +437,7 @@ class _Session:
         await self.close_data()
         switches = self.core.switches
         if switches.hold_before_retr_end:
-            switches.holding += 1
-            switches.holds += 1
-            try:
-                await self.core.released.wait()
-            finally:
-                switches.holding -= 1
+            await self.hold()
         if node.end_reply is not None and switches.lies:
             await self.send(node.end_reply)
             return
