@@ -35,9 +35,9 @@ async def find_or_make_root(pool: SessionPool,
     PermanentError when it is something else than a folder. When it is missing, it is
     created (its parents too) once ``may_write()`` says so (the source proved readable;
     False: a dry run, nothing written), before the store's capabilities are asked: its
-    write probe then runs in it. Look and creation go on one session: a listing started
-    beside the look (``survey.py``) never holds the session the creation waits for.
-    Writes nothing else, not even the store's write probe."""
+    write probe then runs in it. Look and creation go on one session (one borrow: the
+    creation never waits for another session while the pool logs in). Writes nothing
+    else, not even the store's write probe."""
     async with pool.session(before_capabilities=True) as session:
         try:
             root = await session.stat("")
