@@ -692,7 +692,9 @@ def test_how_many_sessions_follows_the_round_trip() -> None:
     default stays)."""
     assert sessions_worth_opening(Capabilities()) is None
     assert sessions_worth_opening(Capabilities(round_trip=0.0004)) == 8  # loopback
-    assert sessions_worth_opening(Capabilities(round_trip=0.002)) == 16
+    assert sessions_worth_opening(Capabilities(round_trip=0.002)) == 8
+    assert sessions_worth_opening(Capabilities(round_trip=0.005)) == 16
+    assert sessions_worth_opening(Capabilities(round_trip=0.012)) == 16
     assert sessions_worth_opening(Capabilities(round_trip=0.06)) == 64
     assert sessions_worth_opening(Capabilities(round_trip=0.06, tls_per_transfer=True)) == 32
 

@@ -93,6 +93,8 @@ class Capabilities:
     #: The shortest command round trip measured at login (seconds), where the store
     #: measures one (FTP): a fact the pool sizes itself from (transfers/session_count.py).
     round_trip: float | None = None
+    #: How many logins measured ``round_trip`` (None: not counted, the figure stands).
+    round_trip_samples: int | None = None
     #: Each transfer opens a new TLS-secured data connection (FTPS): a handshake per file.
     tls_per_transfer: bool = False
     #: mtime granularity in seconds when read back (FTP MDTM/MLSD: 1 s).
@@ -448,6 +450,17 @@ class WritesBeforeProbe(Protocol):
         """The probe (then cached as ``capabilities``) on a session the caller lends:
         the pool's, so that on a server that takes few sessions the probe does not need
         a login of its own while the copy holds them all."""
+        ...
+
+
+@runtime_checkable
+class WatchesRoundTrip(Protocol):
+    """A store whose round trip (``Capabilities.round_trip``) is measured again by each
+    login (FTP): it tells the watcher each figure as it comes, so the pool sizes itself
+    from all of them rather than from the first (transfers/session_count.py)."""
+
+    def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
+        """Call ``watcher(shortest, samples)`` after each login that measured one."""
         ...
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from .backend import (
@@ -50,6 +50,7 @@ from .backend import (
     SessionFeatures,
     Store,
     TooManySessionsError,
+    WatchesRoundTrip,
     WritesBeforeProbe,
 )
 from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
@@ -124,9 +125,14 @@ class SessionPool:
     #: Check a session idle this long before lending it again (where it can tell).
     idle_check_after: float = IDLE_CHECK_AFTER
 
+    #: The sessions the copy last wanted (``warm``): asked again when the cap rises.
+    _wanted: int = 0
+
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if self.auto_cap and isinstance(self.store, WatchesRoundTrip):
+            self.store.watch_round_trip(self._round_trip_measured)
 
     @property
     def display(self) -> str:
@@ -163,6 +169,7 @@ class SessionPool:
         destination's 61 logins began ~1.5 s after the source's; benchmarks/README.md).
         Stores whose sessions carry many requests (SFTP) open more only when busy
         (``_open_beside``)."""
+        self._wanted = wanted
         caps = self._caps
         if self._closed or caps is None or not caps.remote or caps.ops_per_session != 1:
             return
@@ -256,10 +263,27 @@ class SessionPool:
         wanted = sessions_worth_opening(caps) if self.auto_cap else None
         if wanted is not None and self._many_files and not self._refused_more:
             wanted = max(wanted, sessions_for_many_files(caps) or 0)
+        if wanted is not None and self._refused_more:
+            wanted = min(wanted, self.max_sessions)  # the server's bound stands
         if wanted is not None:
             self.max_sessions = max(1, wanted)
         if caps.max_sessions is not None:
             self.max_sessions = max(1, min(self.max_sessions, caps.max_sessions))
+
+    def _round_trip_measured(self, shortest: float, samples: int) -> None:
+        """A login measured the round trip again (``WatchesRoundTrip``): the cap
+        follows the shortest so far and how many logins measured it, down (a first
+        login that read slow while the server was busy) or up (the WAN's sessions once
+        enough logins read one, session_count.WAN_SAMPLES); the sessions the copy
+        wanted are logged in if the cap rose."""
+        caps = self._caps
+        if caps is None or self._closed:
+            return  # not sized yet: sized from the store's figures when it is
+        before = self.max_sessions
+        self._use(replace(caps, round_trip=shortest, round_trip_samples=samples),
+                  early=self._early)
+        if self.max_sessions > before:
+            self.warm(self._wanted)
 
     def grow_for_many_files(self) -> None:
         """The run has decided many files to copy (``session_count.LOCAL_MANY_FILES``):

@@ -12,19 +12,35 @@ from __future__ import annotations
 
 from .backend import Capabilities
 
-#: A login round trip under this means a LAN.
-LAN_ROUND_TRIP = 0.005
+#: A login round trip under this means a LAN. The figure is the client's wait for a
+#: USER reply, which also counts both ends' scheduling: at RTT 0 on this 2-core machine
+#: shared with both servers, logins read 0.2-9 ms at a run's start and up to 89 ms
+#: later, the servers' CPU busy with the other logins' password checks (session 22,
+#: 20 runs of the real tree). With 5 ms here a run took the WAN's 64 sessions a side
+#: for one slow first reply, and the ~80 more logins (~19 ms of yescrypt each) stalled
+#: both servers. A real link under 15 ms (a region's data centres) still moves small
+#: files at ~500 files/s with 16 sessions (a file waits about two round trips), about
+#: what one client process handles.
+LAN_ROUND_TRIP = 0.015
 #: Sessions worth opening on a LAN: a file costs CPU there, not waiting, and more sessions
 #: only add overhead (measured: 16 sessions moved small files 15 % faster than 32 at
 #: RTT 0).
 LAN_SESSIONS = 16
 #: A login round trip under this means the same machine or a switch away (loopback
-#: measures ~0.1 ms). A file's few round trips there cost less than its CPU at either
-#: end, and every login costs the server a password check: ~40 ms of CPU on vsftpd's PAM
-#: here, so 16 + 16 logins took ~1.3 s of CPU from a 1.6 s copy of 353 files on two
-#: cores shared with both servers. 8 sessions still carry ~2,500 files/s at 1 ms (about
-#: 3 ms per file and session), several times what one client process moves.
-LOCAL_ROUND_TRIP = 0.001
+#: measures ~0.1 ms idle). A file's few round trips there cost less than its CPU at
+#: either end, and every login costs the server a password check: ~40 ms of CPU on
+#: vsftpd's PAM here, so 16 + 16 logins took ~1.3 s of CPU from a 1.6 s copy of 353
+#: files on two cores shared with both servers. 8 sessions carry ~2,500 files/s at 1 ms
+#: (about 3 ms per file and session) and still ~900 at 3 ms, more than one client
+#: process moves (~600 files/s, the 100,000-file benchmark). The line was 1 ms until
+#: session 22: a loaded loopback read over it in one run in two (16 + 16 logins).
+LOCAL_ROUND_TRIP = 0.003
+#: More than the local tier's sessions only once this many logins read the round trip
+#: (``round_trip_samples``, where the store counts them), the shortest deciding: one
+#: slow reading does not buy 16 or 64 logins. The pool asks again after each login
+#: (pool.py): a WAN's logins, started together, all read its round trip, so the wait is
+#: one login's, and a side logs in two at its start (``pool.SESSIONS_AHEAD``).
+SAMPLES_TO_GROW = 2
 #: Measured vsftpd -> vsftpd at RTT 0, benchmarks/run.py cells, 4 alternating rounds
 #: (session 16): the real tree 1.59-1.75 s with 16 sessions, 1.24-1.52 s with 8,
 #: 1.19-1.30 s with 6; 2,000 small files within noise (3.9-4.9 s, 4.3-4.7 s, 4.3-4.7 s).
@@ -47,7 +63,9 @@ def sessions_worth_opening(caps: Capabilities) -> int | None:
     default)."""
     if caps.round_trip is None:
         return None
-    if caps.round_trip < LOCAL_ROUND_TRIP:
+    settled = (caps.round_trip_samples is None
+               or caps.round_trip_samples >= SAMPLES_TO_GROW)
+    if caps.round_trip < LOCAL_ROUND_TRIP or not settled:
         return LOCAL_SESSIONS
     if caps.round_trip < LAN_ROUND_TRIP:
         return LAN_SESSIONS

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
@@ -120,8 +121,11 @@ class FtpStore:
         self._spares: list[FtpSession] = []
         #: Logins started ahead (``log_in_ahead``), until connect() or the probe takes them.
         self._ahead: list[asyncio.Task[FtpClient]] = []
-        #: The shortest command round trip seen at login (seconds).
+        #: The shortest command round trip seen at login (seconds), how many logins
+        #: measured one, and who is told of each (``WatchesRoundTrip``: the pool).
         self.rtt = float("inf")
+        self.rtt_samples = 0
+        self._rtt_watchers: list[Callable[[float, int], None]] = []
         #: Folders below the root that a listing of this store showed to be real folders
         #: (or that it created), and names it showed to be symlinks: FTP servers follow
         #: links in CWD, STOR and MKD, so a write goes only into folders known real.
@@ -311,7 +315,7 @@ class FtpStore:
         started = loop.time()
         await client.send_many(lines)
         user = await client.reply()
-        self.rtt = min(self.rtt, loop.time() - started)
+        self._round_trip_seen(loop.time() - started)
         if user.code == 331:
             login = await client.reply()
         elif user.is_success():
@@ -338,6 +342,16 @@ class FtpStore:
         if ask_port:
             self._port_at_login(client, await client.reply())
 
+    def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
+        """``WatchesRoundTrip``: ``watcher(shortest, samples)`` after each login."""
+        self._rtt_watchers.append(watcher)
+
+    def _round_trip_seen(self, seconds: float) -> None:
+        self.rtt = min(self.rtt, seconds)
+        self.rtt_samples += 1
+        for watcher in self._rtt_watchers:
+            watcher(self.rtt, self.rtt_samples)
+
     def _secure_data_replies(self, replies: list[Reply]) -> None:
         for line, reply in zip(("PBSZ 0", "PROT P"), replies, strict=True):
             if not reply.is_success():
@@ -350,7 +364,7 @@ class FtpStore:
         reply; the commands after FEAT in one write where the server answered it."""
         started = asyncio.get_running_loop().time()
         reply = await client.cmd(f"USER {self.user}")
-        self.rtt = min(self.rtt, asyncio.get_running_loop().time() - started)
+        self._round_trip_seen(asyncio.get_running_loop().time() - started)
         if reply.code == 331:
             reply = await client.cmd(f"PASS {self._secret()}")
         if not reply.is_success():
@@ -454,7 +468,8 @@ class FtpStore:
     def _with_facts(self, caps: Capabilities) -> Capabilities:
         """What the pool needs to size itself (transfers/session_count.py decides): the
         login round trip measured, and whether each transfer costs a TLS handshake."""
-        return replace(caps, round_trip=self.rtt, tls_per_transfer=self.tls)
+        return replace(caps, round_trip=self.rtt, round_trip_samples=self.rtt_samples,
+                       tls_per_transfer=self.tls)
 
     @property
     def probe_result(self) -> ProbeResult | None:

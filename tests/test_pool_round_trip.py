@@ -1,0 +1,96 @@
+"""How many sessions a side logs in follows every login's round trip, not the first's
+(transfers/session_count.py, ``SessionPool`` watching ``FtpStore``): a real vsftpd
+behind the latency relay. Counted, never timed: the relay's delay makes every reading
+at least its round trip, whatever the machine's load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from fsmove.transfers.backend import Capabilities
+from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.session_count import (
+    LAN_ROUND_TRIP,
+    LAN_SESSIONS,
+    LOCAL_ROUND_TRIP,
+    LOCAL_SESSIONS,
+    SAMPLES_TO_GROW,
+    WAN_SESSIONS,
+    WAN_TLS_SESSIONS,
+    sessions_worth_opening,
+)
+from tests.servers import RunningServer
+from tests.servers.cuts import ftp_url_via
+from tests.servers.relay import start_relay
+from tests.test_pool_open_ahead import CountingFtpStore, hold_at_once, logins_started
+
+pytestmark = pytest.mark.interop
+
+RELAY_HOST = "127.0.0.33"
+#: One way: every login reads at least twice this, over ``LAN_ROUND_TRIP``.
+DELAY = 0.010
+
+
+def test_the_tiers_follow_the_shortest_reading_and_how_many_logins_read_it() -> None:
+    """One reading (the first login's, often slow on a busy machine) buys no more than
+    the local tier; from ``SAMPLES_TO_GROW`` readings the shortest decides."""
+    assert LAN_ROUND_TRIP < 2 * DELAY
+    wan = LAN_ROUND_TRIP * 4
+    lan = (LOCAL_ROUND_TRIP + LAN_ROUND_TRIP) / 2
+    for samples in range(SAMPLES_TO_GROW):
+        assert sessions_worth_opening(Capabilities(round_trip=wan,
+                                                   round_trip_samples=samples)) == 8
+        assert sessions_worth_opening(Capabilities(round_trip=lan,
+                                                   round_trip_samples=samples)) == 8
+    settled = SAMPLES_TO_GROW
+    assert sessions_worth_opening(Capabilities(round_trip=wan, round_trip_samples=settled)
+                                  ) == WAN_SESSIONS
+    assert sessions_worth_opening(Capabilities(round_trip=wan, round_trip_samples=settled,
+                                               tls_per_transfer=True)) == WAN_TLS_SESSIONS
+    assert sessions_worth_opening(Capabilities(round_trip=lan, round_trip_samples=settled)
+                                  ) == LAN_SESSIONS
+    assert sessions_worth_opening(Capabilities(round_trip=LOCAL_ROUND_TRIP / 2,
+                                               round_trip_samples=40)) == LOCAL_SESSIONS
+    # A store that does not count its readings: the figure stands.
+    assert sessions_worth_opening(Capabilities(round_trip=wan)) == WAN_SESSIONS
+
+
+def test_a_wan_s_sessions_come_with_its_second_login_and_the_work_wanted_logs_in(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    """The first login reads a WAN: the side stays at the local tier and logs in only
+    that many of the 12 sessions the copy wants; the next login reads a WAN again: the
+    side takes the WAN's cap and logs in the rest it was asked for, no more."""
+    server = fresh_subdir(vsftpd_server)
+    assert server.pasv_ports is not None
+    low, high = server.pasv_ports
+
+    async def go() -> None:
+        endpoint = parse_endpoint(ftp_url_via(server, RELAY_HOST)).with_password(server.password)
+        store = CountingFtpStore(endpoint, timeout=20.0, read_only=True)
+        pool = SessionPool(store, max_sessions=WAN_SESSIONS, auto_cap=True)
+        try:
+            caps = await pool.capabilities()
+            assert caps.round_trip is not None and caps.round_trip >= 2 * DELAY
+            assert caps.round_trip_samples == store.logins == 1
+            assert pool.stats.cap == LOCAL_SESSIONS
+            pool.warm(12)
+            await logins_started(store, LOCAL_SESSIONS)
+            await asyncio.sleep(0)
+            assert store.logins == LOCAL_SESSIONS  # the local tier's cap
+            await hold_at_once(pool, 2)  # a second login done: two WAN readings
+            assert pool.stats.cap == WAN_SESSIONS
+            await logins_started(store, 12)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert store.logins == 12  # what the copy wanted, within the new cap
+        finally:
+            await pool.aclose()
+
+    with start_relay(listen_host=RELAY_HOST, target_host=server.host,
+                     ports=[server.port, *range(low, high + 1)], one_way_delay=DELAY):
+        asyncio.run(go())
