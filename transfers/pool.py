@@ -159,6 +159,12 @@ class SessionPool:
             self._ahead.add(task)
             task.add_done_callback(self._ahead.discard)
 
+    @property
+    def logs_in_ahead(self) -> bool:
+        """The store logs several sessions in at once before they are asked for
+        (``LogsInAhead``: FTP), so two borrowers at the start each find one."""
+        return isinstance(self.store, LogsInAhead)
+
     def warm(self, wanted: int) -> None:
         """Have up to ``wanted`` sessions open or logging in (never more than the cap),
         the missing ones started now in the background, where a session carries one

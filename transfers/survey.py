@@ -2,11 +2,11 @@
 
 The two sides run at once: the source's capabilities and root check together; the
 destination's root looked at meanwhile (a read), then, once the source proved readable,
-made if missing (on the session that looked at it) and probed (the write probe: dozens
-of round trips on FTP). A root that was there is listed while the probe runs
-(``list_dst_root``: the march takes that listing for the root instead of waiting for
-the probe, then listing); a root this run made is empty and not listed at all. If
-either side fails, the other is cancelled. Nothing is written at the
+made if missing and probed (the write probe: dozens of round trips on FTP). The root is
+listed beside that look, on another session (``list_dst_root``: the march takes that
+listing for the root instead of waiting for the probe, then listing); the listing is
+kept only if the root was there (a root this run made is empty: its listing is
+dropped). If either side fails, the other is cancelled. Nothing is written at the
 destination before the source proved readable; a dry run writes nothing at all (a
 missing destination root is then an empty destination).
 
@@ -143,6 +143,21 @@ class OnSides:
         return self.sides.dst_caps
 
 
+async def _ended(future: asyncio.Future[Any] | None) -> None:
+    """Wait for ``future`` to end, whatever its outcome (retrieved, dropped)."""
+    if future is not None:
+        await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()
+
+
+async def _dropped(future: asyncio.Future[Any] | None) -> None:
+    """Cancel ``future`` (the run is failing) and wait for it to end."""
+    if future is not None:
+        future.cancel()
+        await _ended(future)
+
+
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                      list_dst_root: Callable[[], Awaitable[Any]] | None = None,
                      early_dst: bool = False, retry: RetryPolicy = NO_RETRIES) -> Sides:
@@ -168,25 +183,43 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
 
     async def dst_side() -> None:
         # Looking at the destination root writes nothing: it overlaps the source's
-        # checks. A root that is there is listed while the source is checked and the
-        # probe runs (the probe's own files are left out of it:
-        # ``tree.is_own_probe_file``); a root this run made is empty: nothing to list.
-        # (Listing it beside the look, on a session of its own, took ~60 ms off the
-        # first byte over FTP at 60 ms, but at RTT 0 it made the login round trip that
-        # sizes the pools read as a WAN's in 3 runs of 4: 64 sessions a side, ~80
-        # logins, a stall of ~1.3 s: benchmarks/README.md "Session 21".)
+        # checks. The root is listed while the source is checked and the probe runs
+        # (the probe's own files are left out of it: ``tree.is_own_probe_file``). Where
+        # the store logs several sessions in at once (FTP), the listing (a read) goes
+        # out beside the look, on a session of its own, not a round trip after it: the
+        # first files' decisions wait for it (~60 ms of first byte at 60 ms); kept
+        # only if the root is a folder. Elsewhere (SFTP: the second login comes
+        # ~0.2 s after the first at 60 ms) it would wait for the look's own session
+        # anyway, and then hold it from the root's creation: it follows the look.
+        # (Reverted once, session 21: the extra login at the start made the first
+        # login's round trip read as a WAN's at RTT 0, and the pools took 64 sessions a
+        # side; they now size from every login's reading, session_count.SAMPLES_TO_GROW.
+        # Session 22, 5 alternating rounds: real-ftp-60ms first byte median 0.90 ->
+        # 0.84 s, the other FTP cells the same.)
+        beside = list_dst_root is not None and dst.logs_in_ahead
+        listing = asyncio.ensure_future(list_dst_root()) if beside else None
 
         async def may_write() -> bool:
             await source_ok.wait()  # not even a folder on a wrong source password
             return not dry_run
 
-        # A dry run leaves a missing root missing; a copy makes it (before the probe,
-        # which then tests writes in it at once), on the session that looked at it.
-        exists = await find_or_make_root(dst, may_write)
-        if not exists:
+        try:
+            # A dry run leaves a missing root missing; a copy makes it (before the
+            # probe, which then tests writes in it at once).
+            exists = await find_or_make_root(dst, may_write)
+        except BaseException:
+            await _dropped(listing)
+            raise
+        if exists:
+            if listing is None and list_dst_root is not None:
+                listing = asyncio.ensure_future(list_dst_root())
+            found.dst_root_listing = listing
+        else:
+            # Nothing there to list. By now the listing of the missing root has most
+            # often ended by itself (a session of its own, one round trip); one still
+            # under way is cancelled.
             found.dst_root_exists = False
-        elif list_dst_root is not None:
-            found.dst_root_listing = asyncio.ensure_future(list_dst_root())
+            await _dropped(listing)
         await source_ok.wait()  # not even a probe file on a wrong source password
         if early_dst and not dry_run:
             early = dst.early_capabilities()
