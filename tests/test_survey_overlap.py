@@ -15,14 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fsmove.transfers.backend import Capabilities, Entry, Session, Store
-from fsmove.transfers.endpoint import parse_endpoint
-from fsmove.transfers.local import LocalStore
-from fsmove.transfers.pool import SessionPool
-from fsmove.transfers.survey import open_sides
-from fsmove.transfers.walk import list_folder
-
-#: Bounds a wait that only a broken order reaches (never a time that decides a test).
-_BOUND_S = 20.0
+from tests.test_survey_roots import survey
 
 
 class GatedSession:
@@ -65,54 +58,13 @@ class GatedStore:
         await self._inner.aclose()
 
 
-def _pools(src: Path, dst: Path) -> tuple[SessionPool, SessionPool]:
-    return (SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=2),
-            SessionPool(GatedStore(LocalStore(parse_endpoint(str(dst)))), max_sessions=2))
-
-
 def test_the_destination_root_is_listed_beside_its_check(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
     (dst / "there.txt").write_bytes(b"x")
-
-    async def go() -> list[str]:
-        s, d = _pools(src, dst)
-        try:
-            async with asyncio.timeout(_BOUND_S):
-                sides = await open_sides(
-                    s, d, dry_run=False,
-                    list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
-                listing = sides.take_dst_root_listing()
-                assert listing is not None and sides.dst_root_exists
-                return [e.path for e in await listing if isinstance(e, Entry)]
-        finally:
-            await asyncio.gather(s.aclose(), d.aclose())
-
-    assert asyncio.run(go()) == ["there.txt"]
-
-
-def test_a_missing_destination_root_drops_the_listing_and_is_made(tmp_path: Path) -> None:
-    """First run into a root that is not there yet: the listing made beside the check
-    is dropped (nothing to compare), the root is created, no error escapes."""
-    src, dst = tmp_path / "src", tmp_path / "new" / "deep"
-    src.mkdir()
-
-    async def go() -> None:
-        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=2)
-        d = SessionPool(LocalStore(parse_endpoint(str(dst))), max_sessions=2)
-        try:
-            async with asyncio.timeout(_BOUND_S):
-                sides = await open_sides(
-                    s, d, dry_run=False,
-                    list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
-                assert not sides.dst_root_exists
-                assert sides.take_dst_root_listing() is None
-        finally:
-            await asyncio.gather(s.aclose(), d.aclose())
-
-    asyncio.run(go())
-    assert dst.is_dir()
+    sides, names = asyncio.run(survey(src, dst, sessions=2, wrap_dst=GatedStore))
+    assert sides.dst_root_exists and names == ["there.txt"]
 
 
 class StuckListingSession(GatedSession):
@@ -134,23 +86,9 @@ class StuckListingStore(GatedStore):
 def test_a_missing_root_is_made_without_waiting_for_its_listing(tmp_path: Path) -> None:
     """One session (an SFTP side has one logged in at first): the root is looked at and
     made on it, never behind the listing started beside the look, which is dropped
-    (here it would never end)."""
+    (here it would never end). (A missing root's other cases: test_survey_roots.py.)"""
     src, dst = tmp_path / "src", tmp_path / "missing"
     src.mkdir()
-
-    async def go() -> None:
-        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=1)
-        d = SessionPool(StuckListingStore(LocalStore(parse_endpoint(str(dst)))),
-                        max_sessions=1)
-        try:
-            async with asyncio.timeout(_BOUND_S):
-                sides = await open_sides(
-                    s, d, dry_run=False,
-                    list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
-                assert not sides.dst_root_exists
-                assert sides.take_dst_root_listing() is None
-        finally:
-            await asyncio.gather(s.aclose(), d.aclose())
-
-    asyncio.run(go())
+    sides, names = asyncio.run(survey(src, dst, wrap_dst=StuckListingStore))
+    assert not sides.dst_root_exists and names is None
     assert dst.is_dir()

@@ -4,9 +4,12 @@ missing, on real local stores (the survey's own logic: which listing the march g
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
-from fsmove.transfers.backend import Entry
+import pytest
+
+from fsmove.transfers.backend import Entry, Store
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
@@ -17,9 +20,14 @@ from fsmove.transfers.walk import list_folder
 _BOUND_S = 20.0
 
 
-async def _survey(src: Path, dst: Path) -> tuple[Sides, list[str] | None]:
-    s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=1)
-    d = SessionPool(LocalStore(parse_endpoint(str(dst))), max_sessions=1)
+async def survey(src: Path, dst: Path, *, sessions: int = 1,
+                 wrap_dst: Callable[[Store], Store] = lambda store: store,
+                 ) -> tuple[Sides, list[str] | None]:
+    """``open_sides`` between two local folders (``sessions`` a side; the destination's
+    store wrapped by ``wrap_dst``): the sides and the names of the destination root's
+    listing the march would get (None: none)."""
+    s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=sessions)
+    d = SessionPool(wrap_dst(LocalStore(parse_endpoint(str(dst)))), max_sessions=sessions)
     try:
         async with asyncio.timeout(_BOUND_S):
             sides = await open_sides(
@@ -38,15 +46,17 @@ def test_an_existing_destination_root_is_listed_during_the_survey(tmp_path: Path
     src.mkdir()
     dst.mkdir()
     (dst / "there.txt").write_bytes(b"x")
-    sides, names = asyncio.run(_survey(src, dst))
+    sides, names = asyncio.run(survey(src, dst))
     assert sides.dst_root_exists and names == ["there.txt"]
 
 
-def test_a_missing_destination_root_is_made_and_not_listed(tmp_path: Path) -> None:
-    """First run into a root that is not there yet (one session a side): it is made on
-    the session that looked at it, nothing is listed, no error escapes."""
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_a_missing_destination_root_is_made_and_not_listed(tmp_path: Path,
+                                                           sessions: int) -> None:
+    """First run into a root that is not there yet (one or two sessions a side): it is
+    made on the session that looked at it, nothing is listed, no error escapes."""
     src, dst = tmp_path / "src", tmp_path / "new" / "deep"
     src.mkdir()
-    sides, names = asyncio.run(_survey(src, dst))
+    sides, names = asyncio.run(survey(src, dst, sessions=sessions))
     assert not sides.dst_root_exists and names is None
     assert dst.is_dir()
