@@ -280,7 +280,7 @@ class SessionPool:
         """A login measured the round trip again (``WatchesRoundTrip``): the cap
         follows the shortest so far and how many logins measured it, down (a first
         login that read slow while the server was busy) or up (the WAN's sessions once
-        enough logins read one, session_count.WAN_SAMPLES); the sessions the copy
+        enough logins read one, session_count.SAMPLES_TO_GROW); the sessions the copy
         wanted are logged in if the cap rose."""
         caps = self._caps
         if caps is None or self._closed:

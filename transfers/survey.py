@@ -2,11 +2,12 @@
 
 The two sides run at once: the source's capabilities and root check together; the
 destination's root looked at meanwhile (a read), then, once the source proved readable,
-made if missing and probed (the write probe: dozens of round trips on FTP). The root is
-listed beside that look, on another session (``list_dst_root``: the march takes that
-listing for the root instead of waiting for the probe, then listing); the listing is
-kept only if the root was there (a root this run made is empty: its listing is
-dropped). If either side fails, the other is cancelled. Nothing is written at the
+made if missing (on the session that looked at it) and probed (the write probe: dozens
+of round trips on FTP). The root is listed (``list_dst_root``: the march takes that
+listing for the root instead of waiting for the probe, then listing) beside that look,
+on another session, where the store logs several in at once (FTP), else after it; the
+listing is kept only if the root was there (a root this run made is empty: its
+listing is dropped). If either side fails, the other is cancelled. Nothing is written at the
 destination before the source proved readable; a dry run writes nothing at all (a
 missing destination root is then an empty destination).
 
