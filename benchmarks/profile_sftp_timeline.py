@@ -25,6 +25,7 @@ import argparse
 import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ def _patch_and_run() -> None:
 
     if os.environ.get(_SSH_LOG):
         _log_asyncssh(log)
+        _log_marks(log)
         from fsmove.cli import main as run_cli
 
         sys.argv[0] = "fsmove"
@@ -109,6 +111,41 @@ def _patch_and_run() -> None:
     main()
 
 
+#: Modules whose import is timed by ``--ssh-log`` (start and end): where the start's
+#: ~0.3 s before the first SSH connection goes.
+_MARKED_MODULES = ("typer", "fsmove.commands.copy", "fsmove.transfers.copy", "asyncssh",
+                   "fsmove.transfers.sftp")
+
+
+def _log_marks(log: Any) -> None:
+    """Log when the first TCP connect starts (the early connection's thread or a
+    store's own) and when the big imports start and end."""
+    import builtins
+    import socket
+
+    connect = socket.create_connection
+
+    def timed_connect(*args: Any, **kwargs: Any) -> Any:
+        log(f"mark: TCP connect to {args[0]!r} starts")
+        return connect(*args, **kwargs)
+
+    socket.create_connection = timed_connect  # type: ignore[assignment]
+    real_import = builtins.__import__
+    seen: set[str] = set()
+
+    def timed_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name not in _MARKED_MODULES or name in seen or name in sys.modules:
+            return real_import(name, *args, **kwargs)
+        seen.add(name)
+        log(f"mark: import {name} starts")
+        try:
+            return real_import(name, *args, **kwargs)
+        finally:
+            log(f"mark: import {name} ends")
+
+    builtins.__import__ = timed_import
+
+
 def _log_asyncssh(log: Any) -> None:
     """asyncssh's debug log through ``log``, set up before asyncssh is imported."""
     import logging
@@ -127,6 +164,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one-way-ms", type=float, default=30.0)
     parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--tree", type=str, default=None,
+                        help="copy this folder as the source instead of --files small files")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--ssh-log", action="store_true",
                         help="asyncssh's debug log, nothing wrapped or imported ahead")
@@ -138,9 +177,12 @@ def main() -> None:
     with sshd_behind_relay(args.one_way_ms) as link:
         server, listen, tmp = link.server, link.relay_port, str(link.folder)
         src = server.root / "src"
-        src.mkdir()
-        for i in range(args.files):
-            (src / f"f{i:04d}.bin").write_bytes(os.urandom(1000))
+        if args.tree:
+            shutil.copytree(args.tree, src)
+        else:
+            src.mkdir()
+            for i in range(args.files):
+                (src / f"f{i:04d}.bin").write_bytes(os.urandom(1000))
         subprocess.run(["chown", "-R", f"{server.owner[0]}:{server.owner[1]}", str(src)],
                        check=True)
         assert server.known_hosts is not None

@@ -26,6 +26,7 @@ from fsmove.transfers.backend import (
     ConnectError,
     EntryKind,
     HostKeyError,
+    LinkRefusedError,
     NoSpaceError,
     NotFoundError,
     OffsetWrites,
@@ -506,6 +507,49 @@ def test_mkdir_p_list_stat_and_symlinks(server: RunningServer) -> None:
         await st.aclose()
 
     run(go)
+
+
+def test_a_new_folder_under_known_folders_is_made_at_once_and_a_link_in_its_way_is_refused(
+    server: RunningServer,
+) -> None:
+    """Below folders known to be real, a folder is made without a look first (one
+    round trip, not two): its lstat comes only when the mkdir fails. A link at its name
+    (to a folder inside the root, or to one outside it) still fails the mkdir and is
+    refused, nothing made through it; an existing real folder is fine."""
+    make_tree(server, {"real/f": b"x", "kept/g": b"y"})
+    outside = server.root.parent / "outside-target"
+    outside.mkdir()
+    os.symlink(str(server.root / "real"), server.root / "inner")
+    os.symlink(str(outside), server.root / "out")
+
+    async def go() -> list[str]:
+        st = store(server)
+        s = await st.connect()
+        looked: list[str] = []
+        lstat = s._sftp.lstat
+
+        async def counted(path: str, *args: object, **kwargs: object) -> object:
+            looked.append(os.path.basename(str(path)))
+            return await lstat(path, *args, **kwargs)
+
+        s._sftp.lstat = counted  # type: ignore[method-assign]
+        await s.mkdir("new")
+        await s.mkdir("new/deeper")
+        assert looked == []  # the root and "new" are known: no look before either
+        for link in ("inner", "out"):
+            with pytest.raises(LinkRefusedError):
+                await s.mkdir(link)
+            with pytest.raises(LinkRefusedError):
+                await s.mkdir(f"{link}/sub")
+        await s.mkdir("kept")  # made meanwhile by someone else: fine
+        await st.aclose()
+        return looked
+
+    looked = run(go)
+    assert "inner" in looked and "out" in looked and "kept" in looked
+    assert (server.root / "new" / "deeper").is_dir()
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (server.root / "real").iterdir()) == ["f"]
 
 
 def test_a_folder_of_many_batches_is_listed_whole_and_each_entry_once(

@@ -454,6 +454,19 @@ class WritesBeforeProbe(Protocol):
 
 
 @runtime_checkable
+class SharesSessionsEarly(Protocol):
+    """A store whose sessions carry several requests at once from their login on,
+    before its capabilities are asked (SFTP: requests are pipelined on one channel, and
+    asking the capabilities writes nothing). The reads that must come before any write
+    (the destination root's look and its listing) then share the first session to log
+    in instead of each waiting for a login of its own."""
+
+    def early_ops_per_session(self) -> int:
+        """How many borrowers a session carries before the capabilities are known."""
+        ...
+
+
+@runtime_checkable
 class WatchesRoundTrip(Protocol):
     """A store whose round trip (``Capabilities.round_trip``) is measured again by each
     login (FTP): it tells the watcher each figure as it comes, so the pool sizes itself

@@ -48,6 +48,7 @@ from .backend import (
     IdleCheck,
     Session,
     SessionFeatures,
+    SharesSessionsEarly,
     Store,
     TooManySessionsError,
     WatchesRoundTrip,
@@ -164,6 +165,15 @@ class SessionPool:
         """The store logs several sessions in at once before they are asked for
         (``LogsInAhead``: FTP), so two borrowers at the start each find one."""
         return isinstance(self.store, LogsInAhead)
+
+    @property
+    def early_ops_per_session(self) -> int:
+        """Borrowers a session carries before the capabilities are known: 1, unless the
+        store's sessions pipeline requests from their login on (``SharesSessionsEarly``:
+        SFTP), so that reads lent ``before_capabilities`` share a session."""
+        if isinstance(self.store, SharesSessionsEarly):  # through decorators too
+            return max(1, self.store.early_ops_per_session())
+        return 1
 
     def warm(self, wanted: int) -> None:
         """Have up to ``wanted`` sessions open or logging in (never more than the cap),
@@ -343,7 +353,7 @@ class SessionPool:
     async def _acquire(self, before_capabilities: bool = False, stream: bool = False,
                        spare: int = 0, settled: bool = False) -> _Slot:
         if before_capabilities and self._caps is None:
-            per = 1
+            per = self.early_ops_per_session
         else:
             # Early capabilities say ``ops_per_session`` as the probe will
             # (``EARLY_FIELDS``): a borrower does not wait for the probe.

@@ -5,7 +5,8 @@ destination's root looked at meanwhile (a read), then, once the source proved re
 made if missing (on the session that looked at it) and probed (the write probe: dozens
 of round trips on FTP). The root is listed (``list_dst_root``: the march takes that
 listing for the root instead of waiting for the probe, then listing) beside that look,
-on another session, where the store logs several in at once (FTP), else after it; the
+on another session where the store logs several in at once (FTP), on the look's own
+where a session carries several requests from its login on (SFTP), else after it; the
 listing is kept only if the root was there (a root this run made is empty: its
 listing is dropped). If either side fails, the other is cancelled. Nothing is written at the
 destination before the source proved readable; a dry run writes nothing at all (a
@@ -185,19 +186,21 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
     async def dst_side() -> None:
         # Looking at the destination root writes nothing: it overlaps the source's
         # checks. The root is listed while the source is checked and the probe runs
-        # (the probe's own files are left out of it: ``tree.is_own_probe_file``). Where
-        # the store logs several sessions in at once (FTP), the listing (a read) goes
-        # out beside the look, on a session of its own, not a round trip after it: the
+        # (the probe's own files are left out of it: ``tree.is_own_probe_file``). The
+        # listing (a read) goes out beside the look, not a round trip after it: the
         # first files' decisions wait for it (~60 ms of first byte at 60 ms); kept
-        # only if the root is a folder. Elsewhere (SFTP: the second login comes
-        # ~0.2 s after the first at 60 ms) it would wait for the look's own session
-        # anyway, and then hold it from the root's creation: it follows the look.
+        # only if the root is a folder. Where the store logs several sessions in at
+        # once (FTP), on a session of its own; where a session carries several
+        # requests from its login on (SFTP: ``SharesSessionsEarly``), on the look's
+        # session (the second login comes ~0.2 s after the first at 60 ms). Elsewhere
+        # (a local folder) it follows the look.
         # (Reverted once, session 21: the extra login at the start made the first
         # login's round trip read as a WAN's at RTT 0, and the pools took 64 sessions a
         # side; they now size from every login's reading, session_count.SAMPLES_TO_GROW.
         # Session 22, 5 alternating rounds: real-ftp-60ms first byte median 0.90 ->
         # 0.84 s, the other FTP cells the same.)
-        beside = list_dst_root is not None and dst.logs_in_ahead
+        beside = list_dst_root is not None and (
+            dst.logs_in_ahead or dst.early_ops_per_session > 1)
         listing = asyncio.ensure_future(list_dst_root()) if beside else None
 
         async def may_write() -> bool:

@@ -13,7 +13,14 @@ import posixpath
 
 import asyncssh
 
-from ..backend import EntryKind, NotFoundError, PermanentError, UnsupportedError, link_refusal
+from ..backend import (
+    EntryKind,
+    NotFoundError,
+    PermanentError,
+    UnsupportedError,
+    folders_of,
+    link_refusal,
+)
 from .channel import entry_of
 from .file_io import FileSession
 
@@ -26,7 +33,18 @@ class SftpSession(FileSession):
             await self._make_root()
             return
         self._full(path)
-        for folder in await self._check_folders(path, itself=True):
+        if path in self._real_dirs:
+            return
+        if all(f in self._real_dirs for f in folders_of(path)):
+            # Every level above is known to be a real folder: the folder itself is made
+            # at once, not looked at first (one round trip, not two, per new folder: the
+            # march asks only for folders its listing found missing). Whatever is in the
+            # way (a link, a file, a folder made meanwhile) makes the mkdir fail and is
+            # looked at below; mkdir never follows a link at its last level.
+            missing = [path]
+        else:
+            missing = await self._check_folders(path, itself=True)
+        for folder in missing:
             try:
                 await self._bounded(self._sftp.mkdir(self._full(folder)), folder)
             except PermanentError as failure:
