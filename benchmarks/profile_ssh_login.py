@@ -74,7 +74,7 @@ async def _rounds(host: str, port: int, server: RunningServer, rounds: int, how:
             )
         t1 = time.monotonic()
         if how != "password":
-            sftp, _limits = await start_sftp(conn)
+            sftp = (await start_sftp(conn, version_timeout=30.0)).client
         else:
             sftp = await conn.start_sftp_client()
         t2 = time.monotonic()

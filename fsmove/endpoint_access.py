@@ -225,6 +225,7 @@ def open_store(endpoint: Endpoint, options: ConnectOptions, *, writable: bool = 
             ssh_config=options.ssh_config,
             timeout=options.timeout,
             preconnect=early,
+            read_only=not writable,
         )
     raise ConfigError(f"unsupported scheme {endpoint.scheme!r}")
 

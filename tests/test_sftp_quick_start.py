@@ -5,8 +5,9 @@ What is pinned: a given password is the first method asked (no ``none`` first), 
 server that refuses passwords still takes the key, ``PreferredAuthentications`` without
 password keeps asyncssh's order, nothing is sized before the server's limits are
 known although the session is handed over before they answer, and on OpenSSH the first
-authentication request leaves before the service request was accepted (another server
-keeps asyncssh's order).
+authentication request leaves before the service request was accepted and the first
+SFTP requests before the VERSION is back (another server keeps asyncssh's order; a
+failed version exchange is the session's error).
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from typing import Any
 
 import asyncssh
 import pytest
-from asyncssh.constants import MSG_SERVICE_ACCEPT, MSG_USERAUTH_REQUEST
-from asyncssh.sftp import SAFE_SFTP_READ_LEN
+from asyncssh.constants import (
+    FXP_INIT,
+    FXP_STAT,
+    FXP_VERSION,
+    MSG_SERVICE_ACCEPT,
+    MSG_USERAUTH_REQUEST,
+)
+from asyncssh.sftp import SAFE_SFTP_READ_LEN, SFTPClientHandler
 
-from fsmove.transfers.backend import EntryKind
+from fsmove.transfers.backend import ConnectError, EntryKind
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.sftp import SftpStore
 from fsmove.transfers.sftp import store as sftp_store
-from fsmove.transfers.sftp.quick_start import sent_auth_early
+from fsmove.transfers.sftp.channel import posix_rename_advertised
+from fsmove.transfers.sftp.quick_start import sent_auth_early, start_sftp
 from tests.servers import RunningServer, start_sshd
 
 
@@ -112,10 +120,9 @@ async def _asyncssh_server(tmp_path: Path, **options: Any) -> AsyncIterator[tupl
     root = tmp_path / "root"
     root.mkdir()
     host_key = asyncssh.generate_private_key("ssh-ed25519")
-    server = await asyncssh.listen(
-        "127.0.0.1", 0, server_host_keys=[host_key],
-        sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)),
-        **options)
+    options.setdefault(
+        "sftp_factory", lambda chan: asyncssh.SFTPServer(chan, chroot=os.fsencode(root)))
+    server = await asyncssh.listen("127.0.0.1", 0, server_host_keys=[host_key], **options)
     try:
         port = server.sockets[0].getsockname()[1]
         known = tmp_path / "known_hosts"
@@ -328,6 +335,103 @@ def test_a_server_not_known_to_answer_in_order_gives_its_limits_before_the_capab
             session = await st.connect()
             assert session._limits is None  # waited for
             assert any(note.startswith("read/write requests of ") for note in caps.notes)
+            await st.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def sftp_packets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SFTP packet a client handler sent or received, in order ("sent 1" for an
+    INIT, "received 2" for the VERSION, "sent 17" for a STAT...)."""
+    seen: list[str] = []
+    sent, received = SFTPClientHandler.log_sent_packet, SFTPClientHandler.log_received_packet
+
+    def log_sent(self: Any, pkttype: int, *args: Any) -> None:
+        seen.append(f"sent {pkttype}")
+        sent(self, pkttype, *args)
+
+    def log_received(self: Any, pkttype: int, *args: Any) -> None:
+        seen.append(f"received {pkttype}")
+        received(self, pkttype, *args)
+
+    monkeypatch.setattr(SFTPClientHandler, "log_sent_packet", log_sent)
+    monkeypatch.setattr(SFTPClientHandler, "log_received_packet", log_received)
+    yield seen
+
+
+def test_on_openssh_the_first_requests_travel_behind_the_init(
+    server: RunningServer, sftp_packets: list[str]
+) -> None:
+    """One round trip less per session: the client is handed over once its INIT is
+    written, its first request goes out before the VERSION is back, and its answer
+    and the extensions the VERSION told (posix-rename) come as before."""
+    async def go() -> tuple[bool, bool]:
+        async with asyncssh.connect(
+            server.host, server.port, username=server.user, password=server.password,
+            client_keys=None, known_hosts=str(server.known_hosts),
+        ) as conn:
+            start = await start_sftp(conn, version_timeout=20.0)
+            pending = not start.version.done()
+            attrs = await start.client.stat(server.url_path)
+            await start.version
+            await start.limits
+            assert attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
+            start.client.exit()
+            return pending, posix_rename_advertised(start.client)
+
+    pending, posix_rename = asyncio.run(go())
+    assert pending and posix_rename
+    assert sftp_packets[:3] == [f"sent {FXP_INIT}", f"sent {FXP_STAT}",
+                                f"received {FXP_VERSION}"], sftp_packets
+
+
+def test_a_server_not_known_to_answer_in_order_has_its_version_awaited_first(
+    tmp_path: Path, sftp_packets: list[str]
+) -> None:
+    """asyncssh's own server: asyncssh's order (the VERSION back before the client is
+    handed over)."""
+    async def go() -> bool:
+        async with _asyncssh_server(tmp_path, password_auth=True,
+                                    server_factory=_PasswordServer) as (port, known):
+            async with asyncssh.connect("127.0.0.1", port, username="tester", password="pw",
+                                        client_keys=None, known_hosts=str(known)) as conn:
+                start = await start_sftp(conn, version_timeout=20.0)
+                done = start.version.done()
+                await start.client.stat("/")
+                start.client.exit()
+                return done
+
+    assert asyncio.run(go())
+    assert sftp_packets[:3] == [f"sent {FXP_INIT}", f"received {FXP_VERSION}",
+                                f"sent {FXP_STAT}"], sftp_packets
+
+
+def _no_sftp_here(chan: object) -> asyncssh.SFTPServer:
+    """An ``sftp`` subsystem that fails as it starts (a server whose sftp-server is
+    broken or missing): the channel ends instead of a VERSION."""
+    raise OSError("no sftp-server here")
+
+
+def test_a_failed_version_exchange_is_the_session_s_error_not_a_file_s(
+    tmp_path: Path,
+) -> None:
+    """A server that says it is OpenSSH (so the first requests travel behind the INIT)
+    and ends the channel instead of a VERSION: the request sent meanwhile fails with
+    the start's error, said as a refused SFTP start (a connection error, not a file's),
+    within the timeout, and the session is no longer usable."""
+    async def go() -> None:
+        async with _asyncssh_server(tmp_path, password_auth=True,
+                                    server_factory=_PasswordServer,
+                                    server_version="OpenSSH_9.2p1 not-really",
+                                    sftp_factory=_no_sftp_here) as (port, known):
+            st = SftpStore(
+                parse_endpoint(f"sftp://tester@127.0.0.1:{port}/").with_password("pw"),
+                known_hosts=known, client_keys=[], timeout=20.0)
+            session = await st.connect()
+            with pytest.raises(ConnectError, match="refused the SFTP subsystem"):
+                await session.stat("")
+            assert not session.usable
             await st.aclose()
 
     asyncio.run(go())

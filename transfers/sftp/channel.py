@@ -47,6 +47,15 @@ def entry_of(rel: str, attrs: asyncssh.SFTPAttrs, longname: str = "") -> Entry:
     return Entry(path=rel, kind=kind, size=size, mtime=mtime, mode=mode)
 
 
+def posix_rename_advertised(sftp: asyncssh.SFTPClient) -> bool:
+    """Whether the server offers a rename that replaces: OpenSSH's
+    ``posix-rename@openssh.com`` in its version reply (asyncssh records it; no request),
+    or SFTP v5+'s overwrite flag. Read, not probed: a server that advertises it and then
+    refuses it is handled by ``SftpSession.rename``."""
+    handler = getattr(sftp, "_handler", None)
+    return bool(getattr(handler, "_supports_posix_rename", False)) or sftp.version >= 5
+
+
 class ChannelSession:
     """One SFTP channel (its own SSH connection): the requests every layer builds on."""
 
@@ -58,15 +67,22 @@ class ChannelSession:
         root: str,
         timeout: float,
         requests_in_flight: int,
-        posix_rename: bool,
         on_close: Callable[[ChannelSession], None],
         real_dirs: set[str] | None = None,
         limits: asyncio.Future[None] | None = None,
+        version: asyncio.Future[None] | None = None,
+        start_failure: Callable[[BaseException], BaseException] | None = None,
     ) -> None:
         self._conn = conn
         #: The server's ``limits@openssh.com`` answer, still on its way when the session
         #: was handed over (transfers/sftp/quick_start.py); None: already known.
         self._limits = limits
+        #: The SFTP version exchange, still under way when the session was handed over
+        #: (quick_start.py, item 5): requests travel behind its INIT; if it fails, they
+        #: fail with its error, said by ``start_failure`` (the store's wording of a
+        #: failed start). None: known.
+        self._version = version
+        self._start_failure = start_failure or (lambda exc: exc)
         #: Folders below the root seen to be real folders, not links (shared by the
         #: store's sessions): writes into them need no new check.
         self._real_dirs: set[str] = real_dirs if real_dirs is not None else set()
@@ -75,8 +91,6 @@ class ChannelSession:
         self._root = root
         self._timeout = timeout
         self._in_flight = max(1, requests_in_flight)
-        #: Whether the server's rename replaces (posix-rename, as advertised).
-        self._posix_rename = posix_rename
         # OpenSSH's sftp-server handles one channel's requests strictly in order;
         # other servers may not promise it, so nothing dependent is pipelined there.
         self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
@@ -112,19 +126,52 @@ class ChannelSession:
         check_relpath(path)
         return posixpath.join(self._root, path) if path else self._root
 
+    @property
+    def _posix_rename(self) -> bool:
+        """Whether the server's rename replaces (posix-rename, as its VERSION said)."""
+        return posix_rename_advertised(self._sftp)
+
+    async def _version_known(self) -> None:
+        """Wait for the server's VERSION if it is still on its way (bounded by the
+        timeout: the exchange's own); raise what its failure is said as."""
+        failure = await self._failed_start()
+        if failure is not None:
+            raise failure
+        self._version = None
+
+    async def _failed_start(self) -> BaseException | None:
+        """The failed version exchange's error, said as the store says it (None: it
+        went well). Every request written behind the INIT fails when it does, so a
+        request's failure waits for the exchange's end to tell which error is the
+        session's."""
+        version = self._version
+        if version is None:
+            return None
+        if not version.done():
+            await asyncio.wait([version])
+        if version.cancelled() or version.exception() is None:
+            return None
+        return self._start_failure(version.exception())  # type: ignore[arg-type]
+
+    def _start_failed(self) -> bool:
+        version = self._version
+        return (version is not None and version.done() and not version.cancelled()
+                and version.exception() is not None)
+
     async def _bounded(self, aw: Awaitable[T], path: str) -> T:
         """Await one request, bounded by the timeout, with errors translated."""
         try:
             async with asyncio.timeout(self._timeout):
                 return await aw
         except (asyncssh.Error, OSError) as exc:  # TimeoutError is an OSError
-            raise translate(exc, path) from None
+            failure = await self._failed_start()
+            raise (failure or translate(exc, path)) from None
 
     @property
     def usable(self) -> bool:
-        """The Session protocol's health: False once closed or once the SSH connection
-        is gone (the pool then opens another)."""
-        return not self._closed and not self._conn.is_closed()
+        """The Session protocol's health: False once closed, once the SSH connection
+        is gone or its SFTP start failed (the pool then opens another)."""
+        return not self._closed and not self._conn.is_closed() and not self._start_failed()
 
     # -- metadata ---------------------------------------------------------------------
 
@@ -187,7 +234,8 @@ class ChannelSession:
         except asyncssh.SFTPEOFError:
             return [], True
         except (asyncssh.Error, OSError) as exc:
-            raise translate(exc, path) from None
+            failure = await self._failed_start()
+            raise (failure or translate(exc, path)) from None
         return list(names), at_end
 
     def _close_later(self, close: Awaitable[None]) -> None:

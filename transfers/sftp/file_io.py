@@ -276,9 +276,10 @@ class FileSession(ChannelSession):
     async def _explain_failure(self, exc: PermanentError, full: str, path: str) -> BackendError:
         """OpenSSH reports ENOSPC as a bare FAILURE: look at the free space to tell."""
         try:
+            await self._version_known()  # whether statvfs@openssh.com is offered
             async with asyncio.timeout(self._timeout):
                 vfs = await self._sftp.statvfs(posixpath.dirname(full) or "/")
-        except (asyncssh.Error, OSError):
+        except (asyncssh.Error, OSError, BackendError):
             return exc
         if vfs.bavail * (vfs.frsize or vfs.bsize) < self._write_len:
             return NoSpaceError(f"{path}: no space left on the destination", path=path)

@@ -1,4 +1,4 @@
-"""An SFTP session started in two fewer round trips than asyncssh's own start.
+"""An SFTP session started in fewer round trips than asyncssh's own start.
 
 asyncssh 2.24 logs in and starts SFTP one reply at a time. Two of those waits buy
 nothing a client needs; at 60 ms of round trip they were 0.13 s of every session's
@@ -41,12 +41,26 @@ request"):
    (``version_sent_ahead``). The socket is only taken when the line it carried is the
    one the connection's options would send (``ssh_version_line``).
 
+5. **Waiting for SFTP's ``VERSION`` before the first requests.** asyncssh sends ``INIT``
+   and hands the client over only once the server's ``VERSION`` is back. The session's
+   first requests need nothing from it: fsmove asks for version 3 (the least there
+   is, so the answer can only be 3), and what the ``VERSION`` tells beyond it (the
+   extensions: posix-rename, limits) is read later (the capabilities wait for it).
+   OpenSSH's ``sftp-server`` handles a channel's packets in order, ``INIT`` first, so
+   on a server whose version string says OpenSSH the session is handed over as soon as
+   ``INIT`` is written and its first requests (the root's ``stat``, its ``OPENDIR``)
+   travel behind it: one round trip less before every session's first answer. The
+   ``VERSION`` is read as asyncssh reads it (its ``start``, in a task); the answers
+   are read only after it. A version exchange that fails fails the session's
+   requests with its error (``SftpStart.version``). Another server keeps asyncssh's
+   order.
+
 Tried and not kept: SFTP's ``INIT`` written right behind the ``subsystem`` request (as
 OpenSSH's ``sftp`` does). OpenSSH's sshd opens a session channel with a send window of
 0 and grants it only once the subsystem runs, so the ``INIT`` waited for that grant: no
 round trip saved, measured with ``python -m benchmarks.profile_ssh_login``.
 
-All four are done on the one connection (instance attributes), never by changing
+All five are done on the one connection (instance attributes), never by changing
 asyncssh's classes; asyncssh is pinned below 2.25 (pyproject.toml) because these are its private
 names. Where one is missing the step is left as asyncssh does it.
 """
@@ -54,10 +68,12 @@ names. Where one is missing the step is left as asyncssh does it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
-from asyncssh.constants import MSG_SERVICE_ACCEPT
+from asyncssh.constants import FXP_INIT, MSG_SERVICE_ACCEPT
 from asyncssh.sftp import MIN_SFTP_VERSION, SFTPClient, SFTPClientHandler
 
 #: The service every client login asks for first (RFC 4252).
@@ -212,27 +228,103 @@ class PasswordFirst:
             self._known = False
 
 
+@dataclass(frozen=True)
+class SftpStart:
+    """A started SFTP client and what is still on its way when it is handed over."""
+
+    client: SFTPClient
+    #: The version exchange (item 5): done at once where it was waited for; on OpenSSH
+    #: still under way when the client is handed over. Its exception, if any, is the
+    #: session's: every request sent behind the ``INIT`` fails with it.
+    version: asyncio.Future[None]
+    #: The server's ``limits@openssh.com`` answer (item 2), asked once the version is
+    #: known (done at once where the server does not offer the extension).
+    limits: asyncio.Future[None]
+
+
 async def start_sftp(
-    conn: asyncssh.SSHClientConnection, *, path_errors: str = "surrogateescape"
-) -> tuple[SFTPClient, asyncio.Future[None]]:
-    """An SFTP client on ``conn``, and the future of its ``limits@openssh.com`` answer
-    (done at once where the server does not offer the extension). Raises as
-    ``conn.start_sftp_client`` does when the server refuses the subsystem or the
-    version exchange fails."""
+    conn: asyncssh.SSHClientConnection, *, version_timeout: float,
+    path_errors: str = "surrogateescape",
+) -> SftpStart:
+    """An SFTP client on ``conn``. Raises as ``conn.start_sftp_client`` does when the
+    server refuses the subsystem, and, where the version exchange is waited for (not
+    OpenSSH), when it fails; ``version_timeout`` bounds a version exchange left running."""
     writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
     handler = SFTPClientHandler(
         asyncio.get_running_loop(), getattr(conn, "_utf8_decode_errors", "strict"),
         reader, writer, MIN_SFTP_VERSION,
     )
+    client = SFTPClient(handler, "utf-8", path_errors)
+    server = str(conn.get_extra_info("server_version") or "")
+    if server.startswith(_IN_ORDER_SERVER.decode()) and hasattr(handler, "_cleanup"):
+        version = await _start_behind(handler, conn, version_timeout)
+        if version is not None:
+            return SftpStart(client, version, _limits_after(version, handler))
     try:
         await handler.start()
     except BaseException:
         writer.channel.close()
         raise
     conn.create_task(handler.recv_packets(), handler.logger)
-    limits: asyncio.Future[None] = asyncio.ensure_future(handler.request_limits())
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return SftpStart(client, done, _limits_after(done, handler))
+
+
+async def _start_behind(handler: SFTPClientHandler, conn: asyncssh.SSHClientConnection,
+                        version_timeout: float) -> asyncio.Future[None] | None:
+    """asyncssh's ``start`` in a task of its own, returning once its ``INIT`` is
+    written (item 5): the future of the version exchange. The replies are read (its
+    ``recv_packets``) only once the ``VERSION`` was; if the exchange fails, every
+    request sent meanwhile fails with its error. None if the ``INIT`` did not go out at
+    once (then the exchange was awaited here, as asyncssh does)."""
+    sent: list[bool] = []
+    own = type(handler).send_packet
+
+    def send_packet(pkttype: int, pktid: int | None, *args: bytes) -> None:
+        own(handler, pkttype, pktid, *args)
+        if pkttype == FXP_INIT:
+            sent.append(True)
+            del handler.send_packet  # the class's own again, for every later packet
+
+    handler.send_packet = send_packet  # type: ignore[method-assign]
+
+    async def exchange() -> None:
+        try:
+            async with asyncio.timeout(version_timeout):
+                await handler.start()
+        except BaseException as exc:
+            # The requests written behind the INIT fail with the exchange's error.
+            failure = exc if isinstance(exc, Exception) else None
+            await handler._cleanup(failure)  # type: ignore[attr-defined]
+            raise
+        conn.create_task(handler.recv_packets(), handler.logger)
+
+    version = asyncio.ensure_future(exchange())
+    version.add_done_callback(_consume)
+    # The task's first step (the INIT written, then waiting for the VERSION) runs
+    # before this coroutine goes on: tasks step in the order they were scheduled.
+    await asyncio.sleep(0)
+    if sent:
+        return version
+    with contextlib.suppress(AttributeError):
+        del handler.send_packet
+    await version
+    return None
+
+
+def _limits_after(version: asyncio.Future[None], handler: SFTPClientHandler
+                  ) -> asyncio.Future[None]:
+    """The limits request, sent once the version exchange told whether the server
+    offers it."""
+
+    async def ask() -> None:
+        await asyncio.shield(version)
+        await handler.request_limits()
+
+    limits = asyncio.ensure_future(ask())
     limits.add_done_callback(_consume)
-    return SFTPClient(handler, "utf-8", path_errors), limits
+    return limits
 
 
 def _consume(task: asyncio.Future[None]) -> None:

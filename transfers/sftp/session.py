@@ -94,6 +94,9 @@ class SftpSession(FileSession):
 
     async def rename(self, src: str, dst: str) -> None:
         old, new = self._full(src), self._full(dst)
+        # Whether the rename replaces is the server's VERSION's to say (a session's
+        # first request may travel behind its INIT: quick_start.py, item 5).
+        await self._version_known()
         if self._posix_rename:
             try:
                 await self._bounded(self._sftp.posix_rename(old, new), src)

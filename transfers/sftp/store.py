@@ -85,15 +85,6 @@ def _host_key_algs() -> list[str]:
     return first + [alg for alg in supported if alg not in first]
 
 
-def posix_rename_advertised(sftp: asyncssh.SFTPClient) -> bool:
-    """Whether the server offers a rename that replaces: OpenSSH's
-    ``posix-rename@openssh.com`` in its version reply (asyncssh records it; no request),
-    or SFTP v5+'s overwrite flag. Read, not probed: a server that advertises it and then
-    refuses it is handled by ``SftpSession.rename``."""
-    handler = getattr(sftp, "_handler", None)
-    return bool(getattr(handler, "_supports_posix_rename", False)) or sftp.version >= 5
-
-
 class _Client(asyncssh.SSHClient):
     """Hands asyncssh's "is this host key trusted?" question to the checker."""
 
@@ -157,6 +148,7 @@ class SftpStore:
         # limit 200), 12 at 153-158 MiB for 3-4 % less rate (benchmarks/README.md).
         requests_in_flight: int = 12,
         preconnect: Preconnect | None = None,
+        read_only: bool = False,
     ) -> None:
         if endpoint.scheme != "sftp":
             raise ValueError(f"not an sftp endpoint: {endpoint.display}")
@@ -189,6 +181,9 @@ class SftpStore:
         self._preconnect = preconnect
         #: asyncssh without its per-packet extras (``lean.py``); False only to measure.
         self._lean = True
+        #: Nothing is ever written here (a copy's source): the capabilities need nothing
+        #: of the server's VERSION (``_probe``).
+        self._read_only = read_only
 
     def _target(self) -> str:
         e = self._endpoint
@@ -389,32 +384,37 @@ class SftpStore:
         conn = await self._open_connection(first=first)
         try:
             async with asyncio.timeout(self._timeout):
-                sftp, limits = await start_sftp(conn)
+                start = await start_sftp(conn, version_timeout=self._timeout)
             if self._lean:
-                lighten(conn, sftp)
+                lighten(conn, start.client)
         except BaseException as exc:
             conn.close()
-            if isinstance(exc, asyncssh.ChannelOpenError | asyncssh.SFTPError):
-                raise ConnectError(
-                    f"{self._target()}: the server refused the SFTP subsystem "
-                    f"({one_line(exc.reason)})"
-                ) from None
-            if isinstance(exc, asyncssh.Error | OSError):
-                raise ConnectError(f"{self._target()}: {translate(exc, '')}") from None
-            raise
+            raise self._start_failure(exc) from None
         session = SftpSession(
             conn=conn,
-            sftp=sftp,
+            sftp=start.client,
             root=self._endpoint.path,
             timeout=self._timeout,
             requests_in_flight=self._requests_in_flight,
-            posix_rename=posix_rename_advertised(sftp),
             on_close=self._sessions.discard,
             real_dirs=self._real_dirs,
-            limits=limits,
+            limits=start.limits,
+            version=start.version,
+            start_failure=self._start_failure,
         )
         self._sessions.add(session)
         return session
+
+    def _start_failure(self, exc: BaseException) -> BaseException:
+        """What a failed SFTP start (the subsystem, the version exchange) is said as."""
+        if isinstance(exc, asyncssh.ChannelOpenError | asyncssh.SFTPError):
+            return ConnectError(
+                f"{self._target()}: the server refused the SFTP subsystem "
+                f"({one_line(exc.reason)})"
+            )
+        if isinstance(exc, asyncssh.Error | OSError):
+            return ConnectError(f"{self._target()}: {translate(exc, '')}")
+        return exc
 
     async def connect(self) -> SftpSession:
         spare, self._spare = self._spare, None
@@ -454,6 +454,12 @@ class SftpStore:
         return next((s for s in self._sessions if not s._closed), None)
 
     async def _probe(self, session: SftpSession) -> Capabilities:
+        if not self._read_only:
+            # What the server's VERSION told (its extensions: posix-rename), on its way
+            # behind the first requests on OpenSSH (quick_start.py, item 5): answered
+            # before any of them. A store only read (a source) uses none of it: its
+            # capabilities, and so its root's check and listing, do not wait for it.
+            await session._version_known()
         if not session.ordered_requests:
             # Its answer may say fewer open handles than OPS_PER_SESSION: wait for it.
             await session._limits_known()
@@ -483,8 +489,8 @@ class SftpStore:
             notes=(
                 f"{server}, SFTP v{version}",
                 sizes,
-                "posix-rename@openssh.com"
-                if rename_replaces
+                "read only: nothing renamed" if self._read_only
+                else "posix-rename@openssh.com" if rename_replaces
                 else "no posix-rename: rename does not replace",
             ),
         )
