@@ -12,7 +12,7 @@ import asyncio
 import posixpath
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -25,6 +25,9 @@ T = TypeVar("T")
 #: 8 before session 15: a folder of 5,000 files, benchmarks/README.md "A folder of 5,000
 #: files").
 _READDIR_WINDOW = 32
+#: The handle OpenSSH's sftp-server gives the first file or folder a channel opens: index
+#: 0 of its handle table, as four bytes (``_first_handle_guess``).
+_FIRST_HANDLE = b"\x00\x00\x00\x00"
 
 _KINDS = {
     asyncssh.FILEXFER_TYPE_REGULAR: EntryKind.FILE,
@@ -95,8 +98,27 @@ class ChannelSession:
         # other servers may not promise it, so nothing dependent is pipelined there.
         self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
         self._closed = False
+        #: A file or folder was opened on this channel (``_first_handle_guess``): set as
+        #: each OPEN or OPENDIR is asked, through the handler's own methods.
+        self._handles_asked = False
+        self._watch_opens()
         #: Folder handles being closed (not waited for by their listing).
         self._closing: set[asyncio.Future[None]] = set()
+
+    def _watch_opens(self) -> None:
+        """Set ``_handles_asked`` whenever an OPEN or OPENDIR is about to be asked on
+        this channel, whoever asks (asyncssh's files ask their handler)."""
+        handler = getattr(self._sftp, "_handler", None)
+        for name in ("open", "open56", "opendir"):
+            own = getattr(handler, name, None)
+            if own is None:
+                continue
+
+            def asking(*args: Any, _own: Callable[..., Any] = own, **kwargs: Any) -> Any:
+                self._handles_asked = True
+                return _own(*args, **kwargs)
+
+            setattr(handler, name, asking)
 
     @property
     def _read_len(self) -> int:
@@ -186,12 +208,25 @@ class ChannelSession:
     async def list(self, path: str) -> AsyncIterator[Entry]:
         full = self._full(path)
         handler = self._sftp._handler
-        handle = await self._bounded(handler.opendir(self._sftp.compose_path(full)), path)
         # Asked ahead (OpenSSH answers a handle's READDIRs in order, one batch of names
         # each, then EOF to every later one): a folder of one batch costs two round
         # trips, not three; the window doubles while the folder goes on.
         window = 2 if self.ordered_requests else 1
         ahead: deque[asyncio.Future[tuple[list[asyncssh.SFTPName], bool]]] = deque()
+        guess = self._first_handle_guess()
+        opening = asyncio.ensure_future(handler.opendir(self._sftp.compose_path(full)))
+        if guess is not None:
+            # The channel's first handle (see _first_handle_guess): its READDIRs go out
+            # right behind the OPENDIR, one round trip sooner (the root's listing).
+            ahead.extend(asyncio.ensure_future(self._readdir(guess, path))
+                         for _ in range(window))
+        try:
+            handle = await self._bounded(opening, path)
+        except BaseException:
+            await self._dropped(ahead)
+            raise
+        if guess is not None and handle != guess:
+            await self._dropped(ahead)  # asked of a handle that is not this folder's
         try:
             at_end = False
             while not at_end:
@@ -216,14 +251,33 @@ class ChannelSession:
                             self._real_dirs.discard(entry.path)
                     yield entry
         finally:
-            for extra in ahead:
-                extra.cancel()
-            if ahead:
-                await asyncio.gather(*ahead, return_exceptions=True)
+            await self._dropped(ahead)
             # Sent, not waited for: the listing is whole once the server said EOF, and
             # one round trip less per folder adds up over a WAN. A lost answer costs
             # nothing: the server frees every handle when the channel closes.
             self._close_later(self._sftp._handler.close(handle))
+
+    def _first_handle_guess(self) -> bytes | None:
+        """The handle OpenSSH's sftp-server gives the first file or folder opened on a
+        channel (its handle table starts empty: index 0, sent as four bytes), where
+        that is what the next OPENDIR gets: nothing was opened on this channel yet and
+        the server is OpenSSH. None elsewhere. A wrong guess harms nothing: no other
+        folder is open on the channel, so a READDIR of another handle can only fail
+        (an unused one, or a file's); its answers are used only if the OPENDIR's
+        handle is the guessed one."""
+        if not self.ordered_requests or self._handles_asked:
+            return None
+        return _FIRST_HANDLE
+
+    async def _dropped(self,
+                       ahead: deque[asyncio.Future[tuple[list[asyncssh.SFTPName], bool]]]
+                       ) -> None:
+        """Cancel the READDIRs asked ahead and wait for them to end (errors ignored)."""
+        for extra in ahead:
+            extra.cancel()
+        if ahead:
+            await asyncio.gather(*ahead, return_exceptions=True)
+        ahead.clear()
 
     async def _readdir(self, handle: bytes, path: str) -> tuple[list[asyncssh.SFTPName], bool]:
         """One READDIR: the names it brought, and whether the folder ended (SFTP v3 says
