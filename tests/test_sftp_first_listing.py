@@ -1,12 +1,15 @@
-"""A channel's first listing asks its READDIRs right behind its OPENDIR, against
-OpenSSH's sshd on 127.0.0.1 (transfers/sftp/channel.py, ``_first_handle_guess``).
+"""A folder listed alone on its channel asks its READDIRs right behind its OPENDIR,
+against OpenSSH's sshd on 127.0.0.1 (transfers/sftp/channel.py ``_handle_guess``,
+transfers/sftp/handles.py).
 
-OpenSSH's sftp-server gives the first handle a channel opens index 0: the READDIRs of
-a fresh channel's first folder go out with its OPENDIR (one round trip sooner: the
-root's listing at the start of every copy). What is pinned: the order on the wire,
-listings that are whole and exact either way (several batches, empty, missing), no
-guess once anything was opened on the channel, and a wrong guess (a handle that is
-not the folder's, even an open file's) that harms nothing: its answers are dropped.
+OpenSSH's sftp-server hands out handles from a table the client can follow: the
+READDIRs of a folder listed while no other is open on the channel go out with its
+OPENDIR (one round trip sooner: the root's listing at the start of every copy, then
+the first subfolder's). What is pinned: the order on the wire, listings that are whole
+and exact either way (several batches, empty, missing, many at once beside file
+reads), a guess after files were read and closed, none while another folder is open
+or once the table was surprised, and a wrong guess (a handle that is not the
+folder's, even an open file's) that harms nothing: its answers are dropped.
 """
 
 from __future__ import annotations
@@ -76,14 +79,14 @@ def _after_version(packets: list[int]) -> list[int]:
     return [p for p in packets if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
 
 
-def test_a_fresh_channel_s_first_listing_asks_its_readdirs_with_its_opendir(
+def test_a_folder_listed_alone_asks_its_readdirs_with_its_opendir(
     server: RunningServer, packets: list[int]
 ) -> None:
     async def go() -> tuple[list[str], list[str], list[str]]:
         st = _store(server)
         session = await st.connect()
         first = await _names(session, "big")
-        second = await _names(session, "big")  # not fresh any more: the usual order
+        second = await _names(session, "big")  # the first's handle, freed: guessed too
         empty = await _names(session, "empty")
         await st.aclose()
         return first, second, empty
@@ -95,35 +98,88 @@ def test_a_fresh_channel_s_first_listing_asks_its_readdirs_with_its_opendir(
     opened = order.index(-FXP_HANDLE)
     assert order[:opened] == [FXP_OPENDIR, FXP_READDIR, FXP_READDIR], order
     later = order[order.index(FXP_OPENDIR, 1):]
-    assert later[:3] == [FXP_OPENDIR, -FXP_HANDLE, FXP_READDIR], later
+    assert later[:4] == [FXP_OPENDIR, FXP_READDIR, FXP_READDIR, -FXP_HANDLE], later
 
 
-def test_no_guess_once_a_file_was_opened_on_the_channel(
+def test_a_folder_listed_after_files_were_read_is_guessed_too(
     server: RunningServer, packets: list[int]
 ) -> None:
+    """The file's handle is freed by its CLOSE: the folder gets it, as told."""
     async def go() -> list[str]:
         st = _store(server)
         session = await st.connect()
-        assert b"".join([p async for p in session.read("file.bin")]) == b"z" * 10
+        for _ in range(3):
+            assert b"".join([p async for p in session.read("file.bin")]) == b"z" * 10
         names = await _names(session, "big")
+        assert session._handles.known
         await st.aclose()
         return names
 
     assert asyncio.run(go()) == sorted(NAMES)
     order = _after_version(packets)
-    order = order[order.index(FXP_OPENDIR):]  # the file's OPEN was answered with a handle
-    assert order[:3] == [FXP_OPENDIR, -FXP_HANDLE, FXP_READDIR], order
+    order = order[order.index(FXP_OPENDIR):]  # the file's OPENs were answered with handles
+    assert order[:4] == [FXP_OPENDIR, FXP_READDIR, FXP_READDIR, -FXP_HANDLE], order
+
+
+def test_no_guess_while_another_folder_is_open_on_the_channel(
+    server: RunningServer, packets: list[int]
+) -> None:
+    async def go() -> tuple[list[str], list[str]]:
+        st = _store(server)
+        session = await st.connect()
+        first = session.list("big")
+        seen = [(await first.__anext__()).path]  # "big" stays open
+        before = len(packets)
+        inner = await _names(session, "big/sub")
+        during = packets[before:]
+        seen += [e.path async for e in first]
+        await st.aclose()
+        order = [p for p in during if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
+        assert order[:3] == [FXP_OPENDIR, -FXP_HANDLE, FXP_READDIR], order
+        return inner, sorted(p.rsplit("/", 1)[-1] for p in seen)
+
+    inner, outer = asyncio.run(go())
+    assert inner == ["inner"] and outer == sorted(NAMES)
+
+
+def test_many_listings_and_reads_at_once_stay_exact(server: RunningServer) -> None:
+    """Listings started together (one guessed, the others not), file reads between
+    them, round after round on one channel: every listing whole, the table still
+    following the server."""
+    async def go() -> None:
+        st = _store(server)
+        session = await st.connect()
+
+        async def read() -> bytes:
+            return b"".join([p async for p in session.read("file.bin")])
+
+        for _ in range(15):
+            got = await asyncio.gather(_names(session, "big"), read(),
+                                       _names(session, "big/sub"), read(),
+                                       _names(session, "empty"), _names(session, "big"))
+            assert got == [sorted(NAMES), b"z" * 10, ["inner"], b"z" * 10, [],
+                           sorted(NAMES)]
+        assert session._handles.known
+        await st.aclose()
+
+    asyncio.run(go())
 
 
 def test_a_missing_folder_first_is_not_found_and_the_channel_lists_on(
-    server: RunningServer,
+    server: RunningServer, packets: list[int]
 ) -> None:
+    """The failed OPENDIR surprised the table (it counted the handle taken): no guess
+    after it on this channel, and the listing is whole."""
     async def go() -> list[str]:
         st = _store(server)
         session = await st.connect()
         with pytest.raises(NotFoundError):
             await _names(session, "nope")
+        assert not session._handles.known
+        before = len(packets)
         names = await _names(session, "big")
+        order = [p for p in packets[before:] if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
+        assert order[:3] == [FXP_OPENDIR, -FXP_HANDLE, FXP_READDIR], order
         await st.aclose()
         return names
 
@@ -145,7 +201,7 @@ def test_a_wrong_guess_harms_nothing(server: RunningServer, guess: str,
             wrong = held._handle
         else:
             wrong = b"\x00\x00\x00\x07"
-        monkeypatch.setattr(session, "_first_handle_guess", lambda: wrong)
+        monkeypatch.setattr(session, "_handle_guess", lambda: wrong)
         names = await _names(session, "big")
         data = b""
         if held is not None:

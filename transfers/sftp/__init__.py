@@ -69,7 +69,10 @@ translated, stat, list, remove, health, close), ``file_io.py`` (pipelined read a
 write, the folder checks before a write), ``session.py`` (``SftpSession``: mkdir,
 rename, place, set mtime), ``errors.py`` (asyncssh and socket errors to the backend
 taxonomy), ``lean.py`` (each connection without asyncssh's per-packet IGNORE message
-and log formatting), ``write_request.py`` (a WRITE request with one copy of its data).
+and log formatting), ``write_request.py`` (a WRITE request with one copy of its data),
+``quick_start.py`` (a login and SFTP start in fewer round trips), ``handles.py`` (the
+handle OpenSSH's sftp-server gives the next OPENDIR, so a folder listed alone asks its
+READDIRs with it).
 
 **Why asyncssh and not OpenSSH's ``ssh`` as a child** (measured 2026-12-04, see
 benchmarks/README.md "Profile: SFTP large files"): an ``ssh -s sftp`` child with

@@ -3,7 +3,9 @@ its health, ``stat``, ``list``, ``remove`` and ``close``.
 
 ``readdir`` attributes are ``lstat``'s, so a symlink is reported as ``EntryKind.LINK``
 and never followed; ``stat`` uses ``lstat`` too, except on the root itself, which may
-well be a symlinked home directory.
+well be a symlinked home directory. On OpenSSH a folder listed while no other is open
+on the channel asks its READDIRs right behind its OPENDIR, for the handle the server
+will give it (``handles.py``): one round trip less per such folder.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import posixpath
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncssh
 
 from ..backend import Entry, EntryKind, check_relpath, join_relpath
 from .errors import translate
+from .handles import HandleTable, watch_handles
 
 T = TypeVar("T")
 
@@ -25,9 +28,6 @@ T = TypeVar("T")
 #: 8 before session 15: a folder of 5,000 files, benchmarks/README.md "A folder of 5,000
 #: files").
 _READDIR_WINDOW = 32
-#: The handle OpenSSH's sftp-server gives the first file or folder a channel opens: index
-#: 0 of its handle table, as four bytes (``_first_handle_guess``).
-_FIRST_HANDLE = b"\x00\x00\x00\x00"
 
 _KINDS = {
     asyncssh.FILEXFER_TYPE_REGULAR: EntryKind.FILE,
@@ -98,27 +98,14 @@ class ChannelSession:
         # other servers may not promise it, so nothing dependent is pipelined there.
         self.ordered_requests = "OpenSSH" in str(conn.get_extra_info("server_version") or "")
         self._closed = False
-        #: A file or folder was opened on this channel (``_first_handle_guess``): set as
-        #: each OPEN or OPENDIR is asked, through the handler's own methods.
-        self._handles_asked = False
-        self._watch_opens()
+        #: The server's handle table as this channel's writes shape it (``handles.py``):
+        #: every OPEN, OPENDIR and CLOSE goes through it, whoever asks.
+        self._handles = HandleTable()
+        watch_handles(getattr(sftp, "_handler", None), self._handles)
+        #: Listings whose folder handle is open or being opened (CLOSE not yet written).
+        self._listings = 0
         #: Folder handles being closed (not waited for by their listing).
         self._closing: set[asyncio.Future[None]] = set()
-
-    def _watch_opens(self) -> None:
-        """Set ``_handles_asked`` whenever an OPEN or OPENDIR is about to be asked on
-        this channel, whoever asks (asyncssh's files ask their handler)."""
-        handler = getattr(self._sftp, "_handler", None)
-        for name in ("open", "open56", "opendir"):
-            own = getattr(handler, name, None)
-            if own is None:
-                continue
-
-            def asking(*args: Any, _own: Callable[..., Any] = own, **kwargs: Any) -> Any:
-                self._handles_asked = True
-                return _own(*args, **kwargs)
-
-            setattr(handler, name, asking)
 
     @property
     def _read_len(self) -> int:
@@ -213,16 +200,19 @@ class ChannelSession:
         # trips, not three; the window doubles while the folder goes on.
         window = 2 if self.ordered_requests else 1
         ahead: deque[asyncio.Future[tuple[list[asyncssh.SFTPName], bool]]] = deque()
-        guess = self._first_handle_guess()
+        guess = self._handle_guess()
+        self._listings += 1
         opening = asyncio.ensure_future(handler.opendir(self._sftp.compose_path(full)))
         if guess is not None:
-            # The channel's first handle (see _first_handle_guess): its READDIRs go out
-            # right behind the OPENDIR, one round trip sooner (the root's listing).
+            # The handle this OPENDIR will get (see _handle_guess): its READDIRs go out
+            # right behind it, one round trip sooner (the root's listing, a folder
+            # listed alone on its channel).
             ahead.extend(asyncio.ensure_future(self._readdir(guess, path))
                          for _ in range(window))
         try:
             handle = await self._bounded(opening, path)
         except BaseException:
+            self._listings -= 1
             await self._dropped(ahead)
             raise
         if guess is not None and handle != guess:
@@ -254,20 +244,21 @@ class ChannelSession:
             await self._dropped(ahead)
             # Sent, not waited for: the listing is whole once the server said EOF, and
             # one round trip less per folder adds up over a WAN. A lost answer costs
-            # nothing: the server frees every handle when the channel closes.
+            # nothing: the server frees every handle when the channel closes. (Written
+            # by a task made now: before the requests of any listing started later.)
             self._close_later(self._sftp._handler.close(handle))
+            self._listings -= 1
 
-    def _first_handle_guess(self) -> bytes | None:
-        """The handle OpenSSH's sftp-server gives the first file or folder opened on a
-        channel (its handle table starts empty: index 0, sent as four bytes), where
-        that is what the next OPENDIR gets: nothing was opened on this channel yet and
-        the server is OpenSSH. None elsewhere. A wrong guess harms nothing: no other
-        folder is open on the channel, so a READDIR of another handle can only fail
-        (an unused one, or a file's); its answers are used only if the OPENDIR's
+    def _handle_guess(self) -> bytes | None:
+        """The handle the next OPENDIR will get, where it may be asked for at once: the
+        server is OpenSSH, whose handles ``HandleTable`` follows, and no other folder is
+        open or being opened on this channel. None elsewhere. A wrong guess harms
+        nothing: with no other folder open, a READDIR of another handle can only fail
+        (an unused one, or a file's), and its answers are used only if the OPENDIR's
         handle is the guessed one."""
-        if not self.ordered_requests or self._handles_asked:
+        if not self.ordered_requests or self._listings:
             return None
-        return _FIRST_HANDLE
+        return self._handles.next_handle()
 
     async def _dropped(self,
                        ahead: deque[asyncio.Future[tuple[list[asyncssh.SFTPName], bool]]]
