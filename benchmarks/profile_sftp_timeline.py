@@ -1,22 +1,25 @@
 """When each SFTP request of one ``fsmove copy`` goes out and comes back, over the WAN relay.
 
-``python -m benchmarks.profile_sftp_timeline [--one-way-ms 30] [--files 20] [--rounds 1]``
-starts the test sshd, a latency relay in front of it, a source folder of small files on
-it, and runs ``fsmove copy`` sftp -> sftp (both sides through the relay) into a new
-folder, as a child process whose asyncssh calls are timed: ``-> stat '...'`` when a
-request is made, ``<- stat '...'`` when its answer is back, in ms since the child's
-``exec``. It is the measurement behind "Profile: first byte over SFTP" in
-benchmarks/README.md: which round trips stand between the start and the first file.
+``python -m benchmarks.profile_sftp_timeline [--one-way-ms 30] [--files 20 | --tree DIR]
+[--rounds 1]`` starts the test sshd, a latency relay in front of it, a source folder of
+small files on it (or a copy of ``DIR``: a benchmark corpus), and runs ``fsmove copy``
+sftp -> sftp (both sides through the relay) into a new folder, as a child process
+whose asyncssh calls are timed: ``-> stat '...'`` when a request is made, ``<- stat
+'...'`` when its answer is back, in ms since the child's ``exec``. It is the
+measurement behind "Profile: first byte over SFTP" in benchmarks/README.md: which round
+trips stand between the start and the first file.
 
 Only asyncssh's client methods are wrapped (logins, SFTP start, stat/lstat/open/mkdir/
 setstat/rename, a file's read/stat/close); the bytes on the wire are unchanged.
 
 ``--ssh-log`` instead wraps nothing and imports nothing ahead (the copy's own start,
 early connections included, is what is timed) and prints asyncssh's own debug log, one
-line per step of each connection and SFTP request, timed the same way; ``--password``
+line per step of each connection and SFTP request, timed the same way, with marks for
+when the first TCP connects and the big imports start and end; ``--password``
 logs in by password (as the benchmark does) rather than with the test key. Session
 19's timeline ("Session 19" in benchmarks/README.md) is ``--ssh-log --password --files
-64``.
+64``; session 23's (benchmarks/README.md, "Session 23") adds ``--tree`` with the
+``real`` and ``small`` corpora.
 """
 
 from __future__ import annotations
