@@ -12,8 +12,10 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+from asyncssh.sftp import SFTPClientHandler
 
 from tests.servers import RunningServer, ServerNotInstalled, new_subdir, servers_workdir
 from tests.servers.catalog import SERVER_FIXTURES, SERVERS, ServerKind
@@ -118,3 +120,23 @@ def local_root(tmp_path: Path) -> Path:
     path = tmp_path / "local-store"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def sftp_packets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The SFTP packet types every asyncssh client handler sent (positive) and received
+    (negative), in the order they happened: ``FXP_INIT``, ``-FXP_VERSION``..."""
+    seen: list[int] = []
+    sent, received = SFTPClientHandler.log_sent_packet, SFTPClientHandler.log_received_packet
+
+    def log_sent(self: Any, pkttype: int, *args: Any) -> None:
+        seen.append(pkttype)
+        sent(self, pkttype, *args)
+
+    def log_received(self: Any, pkttype: int, *args: Any) -> None:
+        seen.append(-pkttype)
+        received(self, pkttype, *args)
+
+    monkeypatch.setattr(SFTPClientHandler, "log_sent_packet", log_sent)
+    monkeypatch.setattr(SFTPClientHandler, "log_received_packet", log_received)
+    yield seen

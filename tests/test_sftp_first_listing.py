@@ -15,8 +15,7 @@ folder's, even an open file's) that harms nothing: its answers are dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from asyncssh.constants import (
@@ -24,7 +23,6 @@ from asyncssh.constants import (
     FXP_OPENDIR,
     FXP_READDIR,
 )
-from asyncssh.sftp import SFTPClientHandler
 
 from fsmove.transfers.backend import NotFoundError
 from fsmove.transfers.endpoint import parse_endpoint
@@ -46,25 +44,6 @@ def server(
     return served
 
 
-@pytest.fixture
-def packets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The SFTP packet types sent (positive) and received (negative), in order."""
-    seen: list[int] = []
-    sent, received = SFTPClientHandler.log_sent_packet, SFTPClientHandler.log_received_packet
-
-    def log_sent(self: Any, pkttype: int, *args: Any) -> None:
-        seen.append(pkttype)
-        sent(self, pkttype, *args)
-
-    def log_received(self: Any, pkttype: int, *args: Any) -> None:
-        seen.append(-pkttype)
-        received(self, pkttype, *args)
-
-    monkeypatch.setattr(SFTPClientHandler, "log_sent_packet", log_sent)
-    monkeypatch.setattr(SFTPClientHandler, "log_received_packet", log_received)
-    yield seen
-
-
 def _store(server: RunningServer) -> SftpStore:
     ep = parse_endpoint(server.url()).with_password(server.password)
     return SftpStore(ep, known_hosts=server.known_hosts, client_keys=[], timeout=20.0)
@@ -74,13 +53,13 @@ async def _names(session: SftpSession, path: str) -> list[str]:
     return sorted([e.path.rsplit("/", 1)[-1] async for e in session.list(path)])
 
 
-def _after_version(packets: list[int]) -> list[int]:
+def _after_version(sftp_packets: list[int]) -> list[int]:
     """What came after the version exchange (and the limits request)."""
-    return [p for p in packets if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
+    return [p for p in sftp_packets if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
 
 
 def test_a_folder_listed_alone_asks_its_readdirs_with_its_opendir(
-    server: RunningServer, packets: list[int]
+    server: RunningServer, sftp_packets: list[int]
 ) -> None:
     async def go() -> tuple[list[str], list[str], list[str]]:
         st = _store(server)
@@ -94,7 +73,7 @@ def test_a_folder_listed_alone_asks_its_readdirs_with_its_opendir(
     first, second, empty = asyncio.run(go())
     assert first == second == sorted(NAMES)
     assert empty == []
-    order = _after_version(packets)
+    order = _after_version(sftp_packets)
     opened = order.index(-FXP_HANDLE)
     assert order[:opened] == [FXP_OPENDIR, FXP_READDIR, FXP_READDIR], order
     later = order[order.index(FXP_OPENDIR, 1):]
@@ -102,7 +81,7 @@ def test_a_folder_listed_alone_asks_its_readdirs_with_its_opendir(
 
 
 def test_a_folder_listed_after_files_were_read_is_guessed_too(
-    server: RunningServer, packets: list[int]
+    server: RunningServer, sftp_packets: list[int]
 ) -> None:
     """The file's handle is freed by its CLOSE: the folder gets it, as told."""
     async def go() -> list[str]:
@@ -116,22 +95,22 @@ def test_a_folder_listed_after_files_were_read_is_guessed_too(
         return names
 
     assert asyncio.run(go()) == sorted(NAMES)
-    order = _after_version(packets)
+    order = _after_version(sftp_packets)
     order = order[order.index(FXP_OPENDIR):]  # the file's OPENs were answered with handles
     assert order[:4] == [FXP_OPENDIR, FXP_READDIR, FXP_READDIR, -FXP_HANDLE], order
 
 
 def test_no_guess_while_another_folder_is_open_on_the_channel(
-    server: RunningServer, packets: list[int]
+    server: RunningServer, sftp_packets: list[int]
 ) -> None:
     async def go() -> tuple[list[str], list[str]]:
         st = _store(server)
         session = await st.connect()
         first = session.list("big")
         seen = [(await first.__anext__()).path]  # "big" stays open
-        before = len(packets)
+        before = len(sftp_packets)
         inner = await _names(session, "big/sub")
-        during = packets[before:]
+        during = sftp_packets[before:]
         seen += [e.path async for e in first]
         await st.aclose()
         order = [p for p in during if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
@@ -166,7 +145,7 @@ def test_many_listings_and_reads_at_once_stay_exact(server: RunningServer) -> No
 
 
 def test_a_missing_folder_first_is_not_found_and_the_channel_lists_on(
-    server: RunningServer, packets: list[int]
+    server: RunningServer, sftp_packets: list[int]
 ) -> None:
     """The failed OPENDIR surprised the table (it counted the handle taken): no guess
     after it on this channel, and the listing is whole."""
@@ -176,9 +155,9 @@ def test_a_missing_folder_first_is_not_found_and_the_channel_lists_on(
         with pytest.raises(NotFoundError):
             await _names(session, "nope")
         assert not session._handles.known
-        before = len(packets)
+        before = len(sftp_packets)
         names = await _names(session, "big")
-        order = [p for p in packets[before:] if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
+        order = [p for p in sftp_packets[before:] if p in (FXP_OPENDIR, FXP_READDIR, -FXP_HANDLE)]
         assert order[:3] == [FXP_OPENDIR, -FXP_HANDLE, FXP_READDIR], order
         await st.aclose()
         return names
