@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncssh.sftp import SFTPClientHandler
 
 from tests.servers import RunningServer, ServerNotInstalled, new_subdir, servers_workdir
 from tests.servers.catalog import SERVER_FIXTURES, SERVERS, ServerKind
@@ -126,6 +125,10 @@ def local_root(tmp_path: Path) -> Path:
 def sftp_packets(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """The SFTP packet types every asyncssh client handler sent (positive) and received
     (negative), in the order they happened: ``FXP_INIT``, ``-FXP_VERSION``..."""
+    # Imported here, not at the top: asyncssh's own import warnings (DSA deprecation)
+    # stay with the modules that use it instead of every collection.
+    from asyncssh.sftp import SFTPClientHandler
+
     seen: list[int] = []
     sent, received = SFTPClientHandler.log_sent_packet, SFTPClientHandler.log_received_packet
 
