@@ -34,6 +34,7 @@ from ..backend import (
 )
 from . import write_request
 from .channel import ChannelSession
+from .early_read import OPENSSH_READ_LEN, EarlyRead
 
 #: Mode of a file fsmove creates, until ``place`` sets its final bits.
 PRIVATE = asyncssh.SFTPAttrs(permissions=0o600)
@@ -51,27 +52,36 @@ class FileSession(ChannelSession):
         full = self._full(path)
         if length == 0:
             return
+        # The lstat first when asked (beside the open, no extra round trip): the name
+        # must still be the regular file listed, not a link put there since (SFTP
+        # cannot open without following one), else nothing is read. Tasks made in this
+        # order write their requests in it: LSTAT, OPEN, then the early READ.
+        listed = asyncio.ensure_future(self.stat(path)) if expect is not None else None
         # block_size=0: every fh.read is ONE request; we pipeline them ourselves.
-        opening = self._bounded(
-            self._sftp.open(full, asyncssh.FXF_READ, encoding=None, block_size=0), path
-        )
-        if expect is None:
-            fh = await opening
-        else:
-            # lstat beside the open (no extra round trip): the name must still be the
-            # regular file listed, not a link put there since (SFTP cannot open without
-            # following one), else nothing is read.
-            got = await asyncio.gather(self.stat(path), opening, return_exceptions=True)
-            now, fh = got
-            if isinstance(fh, BaseException):
-                raise fh
-            try:
-                if isinstance(now, BaseException):
-                    raise now
-                check_listed(path, expect, kind=now.kind, size=now.size, mtime=now.mtime)
-            except BaseException:
-                await self._close_quietly(fh)
-                raise
+        opening = asyncio.ensure_future(self._bounded(
+            self._sftp.open(full, asyncssh.FXF_READ, encoding=None, block_size=0), path))
+        early = self._early_read(path, offset, length)
+        try:
+            if expect is None or listed is None:
+                fh = await opening
+            else:
+                now, fh = await asyncio.gather(listed, opening, return_exceptions=True)
+                if isinstance(fh, BaseException):
+                    raise fh
+                try:
+                    if isinstance(now, BaseException):
+                        raise now
+                    check_listed(path, expect, kind=now.kind, size=now.size, mtime=now.mtime)
+                except BaseException:
+                    await self._close_quietly(fh)
+                    raise
+        except BaseException:
+            if early is not None:
+                await early.drop()
+            raise
+        if early is not None and not early.matches(fh):
+            await early.drop()  # asked of a handle that is not this file's
+            early = None
         pending: deque[tuple[int, int, asyncio.Task[bytes]]] = deque()
         next_offset = offset
         end = None if length is None else offset + length
@@ -88,12 +98,19 @@ class FileSession(ChannelSession):
             next_offset += size
 
         try:
+            if early is not None:
+                pending.append((offset, early.size, early.read))
+                next_offset += early.size
             await self._limits_known()
-            submit()
+            if not pending:
+                submit()
             if end is None:
                 # Size the pipeline by the file's size, asked while the first block flies
                 # (and so a short last block needs no extra request to confirm the end).
-                attrs = await self._bounded(fh.stat(), path)
+                if early is not None and early.attrs is not None:
+                    attrs = await early.attrs
+                else:
+                    attrs = await self._bounded(fh.stat(), path)
                 if attrs.size is not None:
                     end = max(attrs.size, offset)
             while pending:
@@ -117,8 +134,21 @@ class FileSession(ChannelSession):
                 task.cancel()
             if pending:
                 await asyncio.gather(*(t for _, _, t in pending), return_exceptions=True)
+            if early is not None:
+                await early.drop()  # its FSTAT, if the read ended before it was needed
             # A file read needs no confirmed close: one round trip less per file.
             self._close_later(fh.close())
+
+    def _early_read(self, path: str, offset: int, length: int | None) -> EarlyRead | None:
+        """The first READ of ``path``, written right behind the OPEN whose task was just
+        made (``early_read.py``): on OpenSSH, whose handle table is followed; None
+        elsewhere (the READ then waits for the OPEN's answer)."""
+        if not self.ordered_requests or not self._handles.known:
+            return None
+        limit = self._read_len if self._limits is None or self._limits.done() \
+            else OPENSSH_READ_LEN
+        size = limit if length is None else min(limit, length)
+        return EarlyRead(self, path=path, offset=offset, size=size, fstat=length is None)
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
                     create: bool = True, acked: Acked | None = None) -> int:

@@ -35,6 +35,8 @@ class HandleTable:
         self._free: list[int] = []
         #: False once an answer surprised it: it tells nothing more.
         self.known = True
+        #: The index told to the OPEN or OPENDIR written last (None: none yet).
+        self._last_told: int | None = None
 
     def next_handle(self) -> bytes | None:
         """The handle the next OPEN or OPENDIR written will get (None: not known)."""
@@ -42,11 +44,23 @@ class HandleTable:
             return None
         return handle_bytes(self._free[-1] if self._free else self._size)
 
+    def last_told(self) -> bytes | None:
+        """The handle the OPEN or OPENDIR written last will get (None: not known). Asked
+        by a task that runs right after the task that wrote an OPEN (tasks made one
+        after the other run one after the other), it is that OPEN's handle, whatever
+        was written before: ``early_read.py``."""
+        if not self.known or self._last_told is None:
+            return None
+        return handle_bytes(self._last_told)
+
     def _take(self) -> int:
         if self._free:
-            return self._free.pop()
-        self._size += 1
-        return self._size - 1
+            told = self._free.pop()
+        else:
+            told = self._size
+            self._size += 1
+        self._last_told = told
+        return told
 
     async def opening(self, request: Awaitable[bytes]) -> bytes:
         """Await an OPEN or OPENDIR whose coroutine writes it on its first step (this
