@@ -115,11 +115,13 @@ async def _measure(args: argparse.Namespace, size: int, tmp: Path) -> None:
                     user=server.user, key=server.client_key,
                     known_hosts=server.known_hosts, root=str(server.root))
                 continue
-            if variant not in ("lean", "stock"):
-                raise SystemExit(f"unknown variant {variant!r} (lean, stock, openssh)")
+            if variant not in ("lean", "copying", "stock"):
+                raise SystemExit(
+                    f"unknown variant {variant!r} (lean, copying, stock, openssh)")
             store = SftpStore(parse_endpoint(url), known_hosts=server.known_hosts,
                               client_keys=[server.client_key])
-            store._lean = variant == "lean"
+            store._lean = variant != "stock"
+            store._fast_channel = variant == "lean"
             stores.append(store)
             openers[variant] = store.connect
         try:
@@ -157,7 +159,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--cprofile", type=int, default=0)
     parser.add_argument("--variants", default="lean",
-                        help="lean (as shipped), stock (plain asyncssh), openssh (ssh child), "
+                        help="lean (as shipped), copying (lean without fast_send.py, "
+                             "fast_recv.py), stock (plain asyncssh), openssh (ssh child), "
                              "comma-separated")
     asyncio.run(_main(parser.parse_args()))
 

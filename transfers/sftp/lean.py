@@ -131,7 +131,12 @@ def lighten(conn: asyncssh.SSHClientConnection, sftp: asyncssh.SFTPClient) -> No
     inpbuf = getattr(conn, "_inpbuf", None)
     if isinstance(inpbuf, bytes):
         conn._inpbuf = InputBuffer(inpbuf)  # type: ignore[attr-defined]
-    writer = getattr(getattr(sftp, "_handler", None), "_writer", None)
-    channel = getattr(writer, "channel", None)
+    channel = sftp_channel(sftp)
     if channel is not None:
         _quiet_packets(channel)
+
+
+def sftp_channel(sftp: asyncssh.SFTPClient) -> object | None:
+    """The SSH channel carrying ``sftp`` (asyncssh keeps it on the handler's writer)."""
+    writer = getattr(getattr(sftp, "_handler", None), "_writer", None)
+    return getattr(writer, "channel", None)

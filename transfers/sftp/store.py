@@ -34,8 +34,9 @@ from ..cork import cork_connection
 from ..endpoint import Endpoint
 from ..hostkeys import HostKeyChecker, HostKeyProbe, KnownHostsFile, accepts_new_keys
 from ..preconnect import Preconnect
+from . import fast_recv, fast_send
 from .errors import one_line, socket_reason, translate
-from .lean import lighten
+from .lean import lighten, sftp_channel
 from .quick_start import (
     PasswordFirst,
     ask_password_first,
@@ -181,6 +182,9 @@ class SftpStore:
         self._preconnect = preconnect
         #: asyncssh without its per-packet extras (``lean.py``); False only to measure.
         self._lean = True
+        #: The SFTP channel's data packets assembled and taken apart with fewer copies
+        #: (``fast_send.py``, ``fast_recv.py``); False only to measure.
+        self._fast_channel = True
         #: Nothing is ever written here (a copy's source): the capabilities need nothing
         #: of the server's VERSION (``_probe``).
         self._read_only = read_only
@@ -387,6 +391,10 @@ class SftpStore:
                 start = await start_sftp(conn, version_timeout=self._timeout)
             if self._lean:
                 lighten(conn, start.client)
+                if self._fast_channel:
+                    channel = sftp_channel(start.client)
+                    fast_send.install(channel)
+                    fast_recv.install(conn, channel)
         except BaseException as exc:
             conn.close()
             raise self._start_failure(exc) from None
