@@ -9,7 +9,8 @@ sliced out of the plaintext, then the channel data sliced out of the payload
 On a connection whose receive cipher is AES-GCM, in its steady state (keys exchanged,
 logged in, no compression, asyncssh's packet logging off), ``FastReceiver`` decrypts
 each packet straight from the receive buffer (``lean.InputBuffer`` keeps the packet's
-bytes contiguous: a memoryview, no copy), with one ``AESGCM`` kept per key, and when the
+bytes contiguous: a memoryview, no copy; a packet whose first block came in an earlier
+read is rejoined, one copy), with one ``AESGCM`` kept per key, and when the
 packet is channel data for the SFTP channel it was installed on, hands the channel a
 memoryview of the plaintext (the SFTP reader joins its packets from those views, as it
 joined the slices before). Every other packet, and any packet that does not parse as
@@ -94,12 +95,16 @@ class FastReceiver:
             return False  # asyncssh's own answer: wait for more bytes
         data, start = inpbuf._data, inpbuf._start
         first = conn._packet
-        # The first block is still right before the rest when no bytes arrived between
-        # the header's parse and now (an arrival makes a new buffer starting at 0).
-        if start < blocksize or len(first) != blocksize \
-                or data[start - blocksize:start] != first:
+        if len(first) != blocksize:
             return False
-        sealed = memoryview(data)[start - blocksize + _LENGTH:start + rem]
+        if start >= blocksize and data[start - blocksize:start] == first:
+            # No bytes arrived between the header's parse and now: the packet is
+            # whole in the buffer, decrypted where it lies.
+            sealed: bytes | memoryview = \
+                memoryview(data)[start - blocksize + _LENGTH:start + rem]
+        else:
+            # An arrival made a new buffer after the first block: one copy to rejoin.
+            sealed = first[_LENGTH:] + memoryview(data)[start:start + rem]
         try:
             plain = self._aead_for(cipher).decrypt(cipher._iv, sealed, first[:_LENGTH])
         except InvalidTag:

@@ -1,4 +1,4 @@
-"""An SFTP channel's data sent with two copies of each byte on our side instead of ~ten.
+"""An SFTP channel's data sent with two copies of each byte on our side instead of ~eleven.
 
 asyncssh 2.24 copies a channel's outgoing data many times on its way to the socket: the
 channel's ``write`` keeps a ``bytearray`` of it; each SSH packet of it (at most 32 KiB,
@@ -11,8 +11,10 @@ the corked transport's join, about eleven copies of every byte uploaded.
 On a connection whose send cipher is AES-GCM and which is in its steady state (keys
 exchanged, logged in, no compression, no re-key due, asyncssh's packet logging off),
 ``FastSender`` builds each channel-data packet's plaintext in one join straight from
-the written ``bytes`` (a memoryview, no slice copy), encrypts it with one ``AESGCM``
-kept per key, and hands the header and the ciphertext to the corked transport, which
+the written pieces (views of the caller's ``bytes``, no slice copy; ``write_parts``
+takes an SFTP request's header and data without joining them first, see
+``write_request.py``; a mutable buffer is copied once, as the caller may refill it),
+encrypts it with one ``AESGCM`` kept per key, and hands the header and the ciphertext to the corked transport, which
 joins what a turn of the loop wrote (``transfers/cork.py``). Every other packet, and
 every data packet outside that steady state (a re-key due or under way, a CBC or
 ChaCha cipher, compression, packet logging), goes through asyncssh's own path as
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA
@@ -56,16 +59,43 @@ _CHANNEL_ATTRS = (
 
 
 class _Pending:
-    """Written data not yet sent: the caller's ``bytes`` and how much of it went."""
+    """Written data not yet sent: the caller's pieces, as views, in order."""
 
-    __slots__ = ("data", "start")
+    __slots__ = ("left", "parts")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.start = 0
+    def __init__(self, parts: list[memoryview]) -> None:
+        self.parts = parts
+        self.left = sum(map(len, parts))
 
     def __len__(self) -> int:
-        return len(self.data) - self.start
+        return self.left
+
+    def take(self, size: int) -> list[memoryview]:
+        """The next ``size`` bytes, as views of the pieces (no copy)."""
+        out: list[memoryview] = []
+        self.left -= size
+        parts = self.parts
+        while size:
+            part = parts[0]
+            if len(part) <= size:
+                out.append(part)
+                size -= len(part)
+                del parts[0]
+            else:
+                out.append(part[:size])
+                parts[0] = part[size:]
+                size = 0
+        return out
+
+
+def _kept(data: Any) -> memoryview:
+    """A view of ``data``, kept until sent: ``bytes`` or a view of ``bytes`` as it is
+    (it never changes); anything else copied first (the caller may refill it)."""
+    if type(data) is bytes:
+        return memoryview(data)
+    if type(data) is memoryview and type(data.obj) is bytes:
+        return data
+    return memoryview(bytes(data))
 
 
 class FastSender:
@@ -82,18 +112,25 @@ class FastSender:
     def write(self, data: Any, datatype: Any = None) -> None:
         """asyncssh's ``write``: the same checks, the data kept without a copy."""
         ch = self._channel
+        if ch._encoding and data:
+            data = ch._encoder.encode(data)
+        self._write([data], datatype)
+
+    def write_parts(self, parts: Sequence[bytes | memoryview]) -> None:
+        """Write the concatenation of ``parts`` (no join on our side)."""
+        self._write(parts, None)
+
+    def _write(self, parts: Sequence[Any], datatype: Any) -> None:
+        ch = self._channel
         if ch._send_state != "open":
             raise BrokenPipeError("Channel not open for sending")
         if datatype is not None and datatype not in ch._write_datatypes:
             raise OSError("Invalid extended data type")
-        if not data:
+        pending = _Pending([_kept(part) for part in parts if len(part)])
+        if not pending.left:
             return
-        if ch._encoding:
-            data = ch._encoder.encode(data)
-        # The caller may reuse a mutable buffer once this returns: keep a copy of it.
-        kept = data if type(data) is bytes else bytes(data)
-        ch._send_buf.append((_Pending(kept), datatype))
-        ch._send_buf_len += len(kept)
+        ch._send_buf.append((pending, datatype))
+        ch._send_buf_len += pending.left
         self.flush()
 
     def flush(self) -> None:
@@ -103,18 +140,16 @@ class FastSender:
         while send_buf and ch._send_window:
             entry, datatype = send_buf[0]
             size = min(ch._send_window, ch._send_pktsize, len(entry))
-            start = entry.start
-            view = memoryview(entry.data)[start:start + size]
-            entry.start = start + size
+            pieces = entry.take(size)
             if not len(entry):
                 del send_buf[0]
             ch._send_buf_len -= size
             ch._send_window -= size
             if datatype is not None:
                 ch.send_packet(MSG_CHANNEL_EXTENDED_DATA, UInt32(datatype),
-                               String(view.tobytes()))
-            elif not self._send_fast(ch._send_chan, view):
-                ch.send_packet(MSG_CHANNEL_DATA, String(view.tobytes()))
+                               String(b"".join(pieces)))
+            elif not self._send_fast(ch._send_chan, pieces, size):
+                ch.send_packet(MSG_CHANNEL_DATA, String(b"".join(pieces)))
         ch._pause_resume_writing()
         if not send_buf:
             # asyncssh's end of flush: a pending EOF or close goes out now.
@@ -128,9 +163,9 @@ class FastSender:
             self._cipher = cipher
         return self._aead
 
-    def _send_fast(self, chan: int, view: memoryview) -> bool:
-        """Send one channel-data packet of ``view`` if the connection is in its steady
-        state (see the module); False, nothing sent, otherwise."""
+    def _send_fast(self, chan: int, pieces: list[memoryview], size: int) -> bool:
+        """Send one channel-data packet of ``pieces`` (``size`` bytes) if the connection
+        is in its steady state (see the module); False, nothing sent, otherwise."""
         conn = self._conn
         encryption = conn._send_encryption
         transport = conn._transport
@@ -144,7 +179,6 @@ class FastSender:
         cipher = encryption._cipher
         if type(cipher) is not GCMCipher:
             return False
-        size = len(view)
         payload_len = 9 + size  # type byte, recipient channel, data length, data
         blocksize = conn._send_blocksize
         padlen = -(conn._send_enchdrlen + payload_len) % blocksize
@@ -153,7 +187,7 @@ class FastSender:
         pktlen = 1 + payload_len + padlen
         header = UInt32(pktlen)
         plaintext = b"".join((
-            bytes((padlen, MSG_CHANNEL_DATA)), UInt32(chan), UInt32(size), view,
+            bytes((padlen, MSG_CHANNEL_DATA)), UInt32(chan), UInt32(size), *pieces,
             os.urandom(padlen),
         ))
         sealed = self._aead_for(cipher).encrypt(cipher._iv, plaintext, header)
@@ -176,5 +210,6 @@ def install(channel: Any) -> FastSender | None:
         return None
     sender = FastSender(channel)
     channel.write = sender.write
+    channel.write_parts = sender.write_parts
     channel._flush_send_buf = sender.flush
     return sender

@@ -2,9 +2,10 @@
 
 asyncssh's ``SFTPClientFile.write`` copies a request's data four times before the
 channel sees it (``String(data)``, a join of the arguments, the type byte prepended, the
-length prefixed). Here the packet is one join of a small header and the data, then
-written to the channel like asyncssh does, and the reply is handled like asyncssh's
-``_make_request`` does (a STATUS reply; an error status raises the usual
+length prefixed). Here the packet is one join of a small header and the data (none at
+all on a channel with ``fast_send.py``'s ``write_parts``: its SSH packets are built
+from the pieces), then written to the channel like asyncssh does, and the reply is
+handled like asyncssh's ``_make_request`` does (a STATUS reply; an error status raises the usual
 ``SFTPError``). This uses asyncssh's request table (pinned minor, see pyproject);
 if a future asyncssh lacks it, ``write_at`` falls back to ``fh.write``.
 """
@@ -39,9 +40,15 @@ async def write_at(fh: asyncssh.SFTPClientFile, data: bytes | memoryview, offset
     h._requests[pktid] = waiter  # type: ignore[attr-defined]
     header = bytes((FXP_WRITE,)) + UInt32(pktid) + String(handle) + UInt64(offset) \
         + UInt32(len(data))
-    if not writer.channel.is_closing():
+    channel = writer.channel
+    if not channel.is_closing():
         # Like asyncssh: a closing channel fails every waiter when it is gone.
-        writer.write(b"".join((UInt32(len(header) + len(data)), header, data)))
+        length = UInt32(len(header) + len(data))
+        write_parts = getattr(channel, "write_parts", None)  # fast_send.py's, no join
+        if write_parts is not None:
+            write_parts((length, header, data))
+        else:
+            writer.write(b"".join((length, header, data)))
     resptype, resp = await waiter
     if resptype != FXP_STATUS:
         raise asyncssh.SFTPBadMessage(f"Unexpected response type: {resptype}")
