@@ -30,7 +30,8 @@ setup_servers() {
 # The lowest allowed version of every runtime dependency (pyproject.toml's lower bounds,
 # pinned by .ci/lowest-deps.py) in a second venv, and a smoke subset that touches each of
 # them: typer (the CLI), rich (the live display), aioftp (its server, and the FTP client's
-# parts of it), asyncssh (SFTP, the corked transport), xxhash (every digest), dnspython.
+# parts of it), asyncssh (SFTP, the corked transport, the channel's own data packets:
+# fast_send.py / fast_recv.py must still engage), xxhash (every digest), dnspython.
 LOWEST_VENV="${FSMOVE_LOWEST_VENV:-.venv-lowest}"
 LOWEST_SMOKE=(
     "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[local]"
@@ -38,6 +39,7 @@ LOWEST_SMOKE=(
     "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[aioftp_server]"
     "tests/test_conformance.py::test_copy_into_a_root_that_does_not_exist[proftpd_tls_server]"
     "tests/test_conformance.py::test_read_ranges[sshd_server]"
+    "tests/test_sftp_fast_channel.py::test_data_packets_take_the_fast_paths_both_ways_and_every_byte_arrives"
     "tests/test_jobs_and_resume.py::test_resume_replays_the_saved_options_and_prints_the_job_first"
     "tests/test_jobs_and_resume.py::test_status_states_header_percent_and_prune"
     "tests/test_dns.py::test_lookup_reads_cname_a_aaaa_txt_and_ttls"

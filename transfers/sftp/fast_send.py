@@ -14,8 +14,9 @@ exchanged, logged in, no compression, no re-key due, asyncssh's packet logging o
 the written pieces (views of the caller's ``bytes``, no slice copy; ``write_parts``
 takes an SFTP request's header and data without joining them first, see
 ``write_request.py``; a mutable buffer is copied once, as the caller may refill it),
-encrypts it with one ``AESGCM`` kept per key, and hands the header and the ciphertext to the corked transport, which
-joins what a turn of the loop wrote (``transfers/cork.py``). Every other packet, and
+encrypts it with one ``AESGCM`` kept per key, and hands the header and the ciphertext
+to the corked transport, which joins what a turn of the loop wrote
+(``transfers/cork.py``). Every other packet, and
 every data packet outside that steady state (a re-key due or under way, a CBC or
 ChaCha cipher, compression, packet logging), goes through asyncssh's own path as
 before: the fast path is the same SSH packet (RFC 4253 section 6, RFC 5647 for GCM),
