@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aioftp
 
-from tests.servers.ports import free_port_range
+from tests.servers.ports import free_port_range, release_port_range
 
 USER = "restarty"
 
@@ -76,3 +76,4 @@ class RestartableFtpd:
             self._loop.call_soon_threadsafe(self._loop.stop)
             thread.join(timeout=10)
             self._loop.close()
+            release_port_range(self._pasv)

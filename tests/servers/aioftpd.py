@@ -19,7 +19,7 @@ from typing import Any
 import aioftp
 
 from .base import RunningServer
-from .ports import free_port_range
+from .ports import free_port_range, release_port_range
 
 USER = "fsmovetest"
 STOP_TIMEOUT = 10.0
@@ -108,5 +108,6 @@ def start_aioftp(
     finally:
         running.loop.call_soon_threadsafe(running.stop.set)
         thread.join(timeout=STOP_TIMEOUT)
+        release_port_range(pasv_ports)
         if thread.is_alive():
             raise RuntimeError("the aioftp server thread did not stop")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .account import ServerAccount, ensure_account, prepare_root
 from .base import INSTALL_HINT, RunningServer, ServerNotInstalled
-from .ports import free_port_range
+from .ports import free_port_range, port_range_released
 from .process import serve
 from .tls import TlsFiles, self_signed
 
@@ -135,7 +135,7 @@ def start_proftpd(
         # --nodaemon: stay in the foreground and log to stderr.
         return [str(BINARY), "--nodaemon", "--config", str(config)]
 
-    with serve(
+    with port_range_released(pasv_ports), serve(
         name="proftpd", host=listen_address, make_argv=argv, log_path=workdir / "proftpd.out"
     ) as port:
         yield RunningServer(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .account import ServerAccount, ensure_account, prepare_root
 from .base import INSTALL_HINT, RunningServer, ServerNotInstalled, ServerStartError
-from .ports import free_port_range
+from .ports import free_port_range, port_range_released
 from .process import serve
 
 PREFIX = Path(os.environ.get("FSMOVE_SERVERS_DIR", "/opt/fsmove-servers")) / "pure-ftpd"
@@ -85,7 +85,7 @@ def start_pureftpd(
             args += ["--forcepassiveip", pasv_address]
         return args
 
-    with serve(
+    with port_range_released(pasv_ports), serve(
         name="pure-ftpd",
         host=listen_address,
         make_argv=argv,

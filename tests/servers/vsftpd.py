@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .account import ensure_account, prepare_root
 from .base import INSTALL_HINT, RunningServer, ServerNotInstalled
-from .ports import free_port_range
+from .ports import free_port_range, port_range_released
 from .process import serve
 from .tls import self_signed
 
@@ -135,7 +135,7 @@ def start_vsftpd(
         )
         return [str(BINARY), str(config)]
 
-    with serve(
+    with port_range_released(pasv_ports), serve(
         name="vsftpd", host=listen_address, make_argv=argv, log_path=workdir / "vsftpd.out"
     ) as port:
         yield RunningServer(
