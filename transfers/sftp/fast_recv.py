@@ -31,14 +31,11 @@ from typing import Any
 from asyncssh.constants import MSG_CHANNEL_DATA
 from asyncssh.crypto import GCMCipher
 from asyncssh.encryption import GCMEncryption
-from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .lean import InputBuffer
+from .lean import InputBuffer, packets_logged
 
-#: asyncssh logs a packet only at this debug level (``SSHLogger.packet``).
-_PACKET_DEBUG_LEVEL = 3
 #: AES-GCM's tag, asyncssh's ``_recv_macsize`` for it.
 _TAG = 16
 #: The packet's first block as asyncssh's header parse took it: the 4-byte length
@@ -84,7 +81,7 @@ class FastReceiver:
         blocksize = conn._recv_blocksize
         if (type(encryption) is not GCMEncryption or conn._recv_macsize != _TAG
                 or conn._decompressor or not (conn._kex_complete and conn._auth_complete)
-                or SSHLogger._debug_level >= _PACKET_DEBUG_LEVEL
+                or packets_logged()
                 or type(inpbuf) is not InputBuffer):
             return False
         cipher = encryption._cipher

@@ -38,14 +38,12 @@ from typing import Any
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA
 from asyncssh.crypto import GCMCipher
 from asyncssh.encryption import GCMEncryption
-from asyncssh.logging import SSHLogger
 from asyncssh.packet import String, UInt32
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..cork import CorkedTransport
+from .lean import packets_logged
 
-#: asyncssh logs a packet only at this debug level (``SSHLogger.packet``).
-_PACKET_DEBUG_LEVEL = 3
 #: The attributes of asyncssh's connection and channel this module reads or sets.
 _CONN_ATTRS = (
     "_send_encryption", "_send_enchdrlen", "_send_blocksize", "_send_seq", "_compressor",
@@ -174,7 +172,7 @@ class FastSender:
                 or not (conn._kex_complete and conn._auth_complete)
                 or conn._rekey_bytes_sent >= conn._rekey_bytes
                 or (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
-                or SSHLogger._debug_level >= _PACKET_DEBUG_LEVEL
+                or packets_logged()
                 or not isinstance(transport, CorkedTransport)):
             return False
         cipher = encryption._cipher

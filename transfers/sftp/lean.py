@@ -42,6 +42,12 @@ _EMPTY_STRING = b"\0\0\0\0"
 _PACKET_DEBUG_LEVEL = 3
 
 
+def packets_logged() -> bool:
+    """Whether asyncssh would log every packet now (``--debug`` tracing at level 3):
+    then nothing here skips its per-packet logging (``fast_send``, ``fast_recv``)."""
+    return SSHLogger._debug_level >= _PACKET_DEBUG_LEVEL
+
+
 class InputBuffer:
     """Received bytes not yet parsed, for asyncssh's ``_inpbuf``: ``bytes``'s answers to
     ``len``, truth, ``+=``, ``find`` and slicing, with ``buf[n:]`` taking no copy."""
@@ -99,7 +105,7 @@ def _quiet(log: Callable[..., None]) -> Callable[..., None]:
     """``log`` only when asyncssh would print packets; nothing formatted otherwise."""
 
     def log_packet(*args: Any, **kwargs: Any) -> None:
-        if SSHLogger._debug_level >= _PACKET_DEBUG_LEVEL:
+        if packets_logged():
             log(*args, **kwargs)
 
     return log_packet
