@@ -90,8 +90,9 @@ class Capabilities:
     remote: bool = True
     #: Hard limit on sessions the server allows, if known (e.g. from a 421 reply).
     max_sessions: int | None = None
-    #: The shortest command round trip measured at login (seconds), where the store
-    #: measures one (FTP): a fact the pool sizes itself from (transfers/session_count.py).
+    #: The shortest command round trip measured (seconds), where the store measures one
+    #: (FTP at each login, SFTP on each new session): a fact the pool sizes itself from
+    #: (transfers/session_count.py); ``inf`` until the first reading.
     round_trip: float | None = None
     #: How many logins measured ``round_trip`` (None: not counted, the figure stands).
     round_trip_samples: int | None = None
@@ -469,11 +470,12 @@ class SharesSessionsEarly(Protocol):
 @runtime_checkable
 class WatchesRoundTrip(Protocol):
     """A store whose round trip (``Capabilities.round_trip``) is measured again by each
-    login (FTP): it tells the watcher each figure as it comes, so the pool sizes itself
-    from all of them rather than from the first (transfers/session_count.py)."""
+    login (FTP) or new session (SFTP): it tells the watcher each figure as it comes, so
+    the pool sizes itself from all of them rather than from the first
+    (transfers/session_count.py)."""
 
     def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
-        """Call ``watcher(shortest, samples)`` after each login that measured one."""
+        """Call ``watcher(shortest, samples)`` after each reading."""
         ...
 
 

@@ -371,7 +371,10 @@ class SessionPool:
                     idle = free = []  # left to the others: this borrower logs in
                 # Sessions opened ahead come first: wait for them rather than open more.
                 can_open = room and not self._ahead_pending
-                if free and not idle and room and not stream:
+                # A side sized from its store's facts opens none beside the sessions
+                # ahead until it knows them (the cap may be 2: session_count.py).
+                sized = self._caps is not None or not self.auto_cap
+                if free and not idle and room and not stream and sized:
                     # Spread the load over up to max_sessions connections (each SSH
                     # connection is one cipher stream, one core) without making anyone
                     # wait for a login (a dozen round trips over SFTP): this borrower

@@ -3,14 +3,18 @@
 from facts the stores report.
 
 A store only measures (``Capabilities.round_trip``, ``tls_per_transfer``); it never
-decides how many of its sessions are worth opening. Today only FTP measures a round
-trip (at login), and the figures below were measured on FTP, one operation per session:
-a store that reports no round trip keeps the per-scheme default.
+decides how many of its sessions are worth opening. FTP measures its round trip at each
+login, SFTP with two requests on each new session (transfers/sftp/round_trip.py); the
+tiers below differ for a store whose sessions carry one operation at a time (FTP: the
+figures up to ``WAN_TLS_SESSIONS``) and one whose sessions pipeline many (SFTP: the
+``PIPELINED_*`` figures). A store that reports no round trip keeps the per-scheme
+default.
 """
 
 from __future__ import annotations
 
 from .backend import Capabilities
+from .policy import DEFAULT_SESSIONS
 
 #: A login round trip under this means a LAN. The figure is the client's wait for a
 #: USER reply, which also counts both ends' scheduling: at RTT 0 on this 2-core machine
@@ -58,6 +62,23 @@ WAN_SESSIONS = 64
 WAN_TLS_SESSIONS = 32
 
 
+#: Sessions worth opening where each carries many operations at once (SFTP: 32 files in
+#: flight per session) and the round trip is under ``LAN_ROUND_TRIP``: a session there
+#: waits for no window (8 MiB per SSH channel / 15 ms = 560 MB/s) and its files wait no
+#: more than a few round trips, while every SSH session costs an sshd process its own
+#: cipher stream, on the cores the client needs too. Measured at RTT 0 (session 26,
+#: benchmarks/README.md, ``--src-connections``/``--dst-connections`` 2 against the
+#: default 8, alternating runs): small 291 -> 395 and 286 -> 308 files/s, real 170 ->
+#: 250, medium 110 -> 160 MB/s, large 100 -> 134 MB/s, client CPU lower in each, the
+#: first byte 0.1-0.3 s sooner. Until a request has measured a round trip the side
+#: stays here too: a WAN's sessions follow one round trip later.
+PIPELINED_LOCAL_SESSIONS = 2
+#: ... and over a longer round trip: the per-scheme default (``policy.DEFAULT_SESSIONS``
+#: for SFTP): each session's window and files in flight are a bound there, so more
+#: sessions carry more (small-sftp-60ms 257 with 8 against 224 files/s with 2).
+PIPELINED_WAN_SESSIONS = DEFAULT_SESSIONS["sftp"]
+
+
 def sessions_worth_opening(caps: Capabilities) -> int | None:
     """The cap for a side from its store's facts; None: no fact to go by (keep the
     default)."""
@@ -65,6 +86,12 @@ def sessions_worth_opening(caps: Capabilities) -> int | None:
         return None
     settled = (caps.round_trip_samples is None
                or caps.round_trip_samples >= SAMPLES_TO_GROW)
+    if caps.ops_per_session > 1:
+        # One reading is enough here: no WAN reads under LAN_ROUND_TRIP, and a short
+        # link read slow (a busy start) only gets the default, as before the tiers.
+        if caps.round_trip < LAN_ROUND_TRIP or caps.round_trip_samples == 0:
+            return PIPELINED_LOCAL_SESSIONS
+        return PIPELINED_WAN_SESSIONS
     if caps.round_trip < LOCAL_ROUND_TRIP or not settled:
         return LOCAL_SESSIONS
     if caps.round_trip < LAN_ROUND_TRIP:
@@ -74,7 +101,10 @@ def sessions_worth_opening(caps: Capabilities) -> int | None:
 
 def sessions_for_many_files(caps: Capabilities) -> int | None:
     """The cap for a side once the run has decided ``LOCAL_MANY_FILES`` files to copy:
-    the LAN's where the side got the local tier's; None: no change."""
+    the LAN's where the side got the local tier's; None: no change (a pipelined store's
+    sessions already carry many files each)."""
+    if caps.ops_per_session != 1:
+        return None
     if caps.round_trip is not None and caps.round_trip < LOCAL_ROUND_TRIP:
         return LAN_SESSIONS
     return None
@@ -92,13 +122,15 @@ LAN_STREAMS = 4
 def streams_worth_running(src: Capabilities, dst: Capabilities, default: int) -> int:
     """Streams at once for a copy between these sides: ``default`` (the job's bound)
     unless every remote side measured a LAN round trip; then at most LAN_STREAMS. A
-    side that measured nothing (SFTP) or a WAN keeps the default: over a WAN only
-    more streams in flight fill the link."""
+    side that measured nothing, whose sessions pipeline (SFTP: measured on FTP only)
+    or on a WAN keeps the default: over a WAN only more streams in flight fill the
+    link."""
     remote = [caps for caps in (src, dst) if caps.remote]
     if not remote:
         return default
     for caps in remote:
-        if caps.round_trip is None or caps.round_trip >= LAN_ROUND_TRIP:
+        if (caps.round_trip is None or caps.ops_per_session != 1
+                or caps.round_trip >= LAN_ROUND_TRIP):
             return default
     return min(default, LAN_STREAMS)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from .quick_start import (
     start_sftp,
     version_sent_ahead,
 )
+from .round_trip import RoundTrips
 from .session import SftpSession
 
 #: Fastest cipher on CPUs with AES-NI (FACTS.md); asyncssh's defaults follow.
@@ -188,6 +189,8 @@ class SftpStore:
         #: Nothing is ever written here (a copy's source): the capabilities need nothing
         #: of the server's VERSION (``_probe``).
         self._read_only = read_only
+        #: The shortest round trip its sessions measured (``round_trip.py``).
+        self._round_trips = RoundTrips()
 
     def _target(self) -> str:
         e = self._endpoint
@@ -411,7 +414,12 @@ class SftpStore:
             start_failure=self._start_failure,
         )
         self._sessions.add(session)
+        self._round_trips.measure(start.client, session._version_known)
         return session
+
+    def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
+        """``WatchesRoundTrip``: ``watcher(shortest, samples)`` after each sample."""
+        self._round_trips.watch(watcher)
 
     def _start_failure(self, exc: BaseException) -> BaseException:
         """What a failed SFTP start (the subsystem, the version exchange) is said as."""
@@ -493,6 +501,8 @@ class SftpStore:
             rename_replaces=rename_replaces,
             ops_per_session=min(OPS_PER_SESSION, sftp.limits.max_open_handles or OPS_PER_SESSION),
             ordered_requests=session.ordered_requests,
+            round_trip=self._round_trips.shortest,
+            round_trip_samples=self._round_trips.samples,
             mtime_resolution=1.0,  # SFTPv3 (asyncssh asks for v3, OpenSSH speaks v3): seconds
             notes=(
                 f"{server}, SFTP v{version}",
@@ -507,5 +517,6 @@ class SftpStore:
         if self._preconnect is not None:
             self._preconnect.close()
         self._spare = None
+        await self._round_trips.aclose()
         sessions, self._sessions = self._sessions, set()
         await asyncio.gather(*(s.close() for s in sessions))
