@@ -12,7 +12,7 @@ written in the background; nothing waits for them, and a session that closes or 
 meanwhile just reports nothing.
 
 Why it matters (session 26, ``benchmarks/README.md``): at RTT 0 two sessions a side
-moved the benchmark's SFTP cells 25-50 % faster than the eight a WAN needs (each SSH
+moved the benchmark's SFTP cells 8-50 % faster than the eight a WAN needs (each SSH
 connection is a cipher stream in its own sshd process, on the same two cores as the
 client), while over 60 ms the eight are worth it.
 """
