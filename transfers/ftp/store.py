@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 from ..backend import BackendError, Capabilities, Session, check_relpath
 from ..endpoint import Endpoint
 from ..preconnect import Preconnect
+from ..round_trips import RoundTripReadings
 from ..together import mark_seen
 from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
@@ -121,11 +122,8 @@ class FtpStore:
         self._spares: list[FtpSession] = []
         #: Logins started ahead (``log_in_ahead``), until connect() or the probe takes them.
         self._ahead: list[asyncio.Task[FtpClient]] = []
-        #: The shortest command round trip seen at login (seconds), how many logins
-        #: measured one, and who is told of each (``WatchesRoundTrip``: the pool).
-        self.rtt = float("inf")
-        self.rtt_samples = 0
-        self._rtt_watchers: list[Callable[[float, int], None]] = []
+        #: The command round trip each login measured (``WatchesRoundTrip``: the pool).
+        self._round_trips = RoundTripReadings()
         #: Folders below the root that a listing of this store showed to be real folders
         #: (or that it created), and names it showed to be symlinks: FTP servers follow
         #: links in CWD, STOR and MKD, so a write goes only into folders known real.
@@ -315,7 +313,7 @@ class FtpStore:
         started = loop.time()
         await client.send_many(lines)
         user = await client.reply()
-        self._round_trip_seen(loop.time() - started)
+        self._round_trips.seen(loop.time() - started)
         if user.code == 331:
             login = await client.reply()
         elif user.is_success():
@@ -344,13 +342,7 @@ class FtpStore:
 
     def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
         """``WatchesRoundTrip``: ``watcher(shortest, samples)`` after each login."""
-        self._rtt_watchers.append(watcher)
-
-    def _round_trip_seen(self, seconds: float) -> None:
-        self.rtt = min(self.rtt, seconds)
-        self.rtt_samples += 1
-        for watcher in self._rtt_watchers:
-            watcher(self.rtt, self.rtt_samples)
+        self._round_trips.watch(watcher)
 
     def _secure_data_replies(self, replies: list[Reply]) -> None:
         for line, reply in zip(("PBSZ 0", "PROT P"), replies, strict=True):
@@ -364,7 +356,7 @@ class FtpStore:
         reply; the commands after FEAT in one write where the server answered it."""
         started = asyncio.get_running_loop().time()
         reply = await client.cmd(f"USER {self.user}")
-        self._round_trip_seen(asyncio.get_running_loop().time() - started)
+        self._round_trips.seen(asyncio.get_running_loop().time() - started)
         if reply.code == 331:
             reply = await client.cmd(f"PASS {self._secret()}")
         if not reply.is_success():
@@ -468,7 +460,8 @@ class FtpStore:
     def _with_facts(self, caps: Capabilities) -> Capabilities:
         """What the pool needs to size itself (transfers/session_count.py decides): the
         login round trip measured, and whether each transfer costs a TLS handshake."""
-        return replace(caps, round_trip=self.rtt, round_trip_samples=self.rtt_samples,
+        return replace(caps, round_trip=self._round_trips.shortest,
+                       round_trip_samples=self._round_trips.samples,
                        tls_per_transfer=self.tls)
 
     @property

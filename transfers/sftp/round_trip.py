@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncssh
 
+from ..round_trips import RoundTripReadings
+
 #: Requests timed one after the other on each new session: the shortest
 #: counts, so one answer slowed by a busy start does not decide.
 PINGS_PER_SESSION = 2
@@ -32,24 +34,13 @@ PINGS_PER_SESSION = 2
 PING_TIMEOUT = 30.0
 
 
-class RoundTrips:
-    """The shortest round trip seen on a store's sessions, and who wants to know."""
+class RoundTrips(RoundTripReadings):
+    """The readings of a store's sessions (transfers/round_trips.py), and the requests
+    that take them."""
 
     def __init__(self) -> None:
-        self.shortest = float("inf")
-        self.samples = 0
-        self._watchers: list[Callable[[float, int], None]] = []
+        super().__init__()
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def watch(self, watcher: Callable[[float, int], None]) -> None:
-        """``watcher(shortest, samples)`` after each sample (``WatchesRoundTrip``)."""
-        self._watchers.append(watcher)
-
-    def seen(self, seconds: float) -> None:
-        self.shortest = min(self.shortest, seconds)
-        self.samples += 1
-        for watcher in self._watchers:
-            watcher(self.shortest, self.samples)
 
     def measure(self, sftp: asyncssh.SFTPClient,
                 version_known: Callable[[], Awaitable[None]]) -> None:
@@ -66,11 +57,10 @@ class RoundTrips:
             await version_known()
             for _ in range(PINGS_PER_SESSION):
                 started = loop.time()
-                try:
+                # An error reply (no such file, denied) is a round trip too.
+                with contextlib.suppress(asyncssh.SFTPError):
                     async with asyncio.timeout(PING_TIMEOUT):
                         await sftp.realpath(".")
-                except asyncssh.SFTPError:
-                    pass  # the server answered (no such file, denied): a round trip
                 self.seen(loop.time() - started)
         except Exception:  # closed, failed, timed out: said to whoever uses the session
             return
