@@ -68,10 +68,11 @@ WAN_TLS_SESSIONS = 32
 #: more than a few round trips, while every SSH session costs an sshd process its own
 #: cipher stream, on the cores the client needs too. Measured at RTT 0 (session 26,
 #: benchmarks/README.md, ``--src-connections``/``--dst-connections`` 2 against the
-#: default 8, alternating runs): small 291 -> 395 and 286 -> 308 files/s, real 170 ->
-#: 250, medium 110 -> 160 MB/s, large 100 -> 134 MB/s, client CPU lower in each, the
-#: first byte 0.1-0.3 s sooner. Until a request has measured a round trip the side
-#: stays here too: a WAN's sessions follow one round trip later.
+#: default 8, alternating runs, medians): small 291-299 -> 352-369 files/s, real
+#: 145-179 -> 249, large 98-108 -> 128 MB/s, medium 97-106 -> 160 (one run), the first
+#: byte 0.1-0.3 s sooner; this policy against the code before it: small +8-15 %, real
+#: +18-21 %. Until a request has measured a round trip the side stays here too: a
+#: WAN's sessions follow one round trip later.
 PIPELINED_LOCAL_SESSIONS = 2
 #: ... and over a longer round trip: the per-scheme default (``policy.DEFAULT_SESSIONS``
 #: for SFTP): each session's window and files in flight are a bound there, so more
@@ -122,9 +123,9 @@ LAN_STREAMS = 4
 def streams_worth_running(src: Capabilities, dst: Capabilities, default: int) -> int:
     """Streams at once for a copy between these sides: ``default`` (the job's bound)
     unless every remote side measured a LAN round trip; then at most LAN_STREAMS. A
-    side that measured nothing, whose sessions pipeline (SFTP: measured on FTP only)
-    or on a WAN keeps the default: over a WAN only more streams in flight fill the
-    link."""
+    side that measured nothing, one whose sessions pipeline (SFTP: LAN_STREAMS was
+    measured on FTP only) and one on a WAN keep the default: over a WAN only more
+    streams in flight fill the link."""
     remote = [caps for caps in (src, dst) if caps.remote]
     if not remote:
         return default
