@@ -56,7 +56,8 @@ def open_connections(host: str, control_port: int, data_ports: Sequence[int] = (
     yet to read. A control connection counts only while ESTABLISHED. One in CLOSE_WAIT
     can bring no file bytes any more, but the server may keep it for a long time:
     vsftpd that received a STOR from a client killed before it connected the data
-    connection waits ``accept_timeout`` (60 s) for that connection before it lets go.
+    connection waits ``accept_timeout`` (60 s by default, 10 s in these servers) for
+    that connection before it lets go.
 
     Only sockets that the server's processes hold count: a client socket of another
     test (or of another server) whose ephemeral local port happens to fall inside this

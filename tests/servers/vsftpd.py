@@ -14,6 +14,8 @@ from .tls import self_signed
 
 BINARY = Path("/usr/sbin/vsftpd")
 PAM_SERVICE = Path("/etc/pam.d/vsftpd")
+#: Seconds a session waits for a data connection (``accept_timeout``; see the config).
+ACCEPT_TIMEOUT = 10
 
 
 def _config(
@@ -64,6 +66,15 @@ def _config(
         f"vsftpd_log_file={log}",
         "dual_log_enable=NO",
         "use_localtime=NO",
+        # How long a session waits for the client's data connection after a STOR or
+        # RETR (vsftpd's default 60 s). A client killed between its STOR and that
+        # connection leaves the session waiting, holding its write lock on the file
+        # (lock_upload_files): the resumed run's STOR of that file waits behind it, and
+        # tests that wait for the server to settle after a kill wait all of it (seen:
+        # test_kill9_resume[sftp-to-vsftpd] 70 s instead of 13 in one run in three;
+        # strace: the new session in fcntl(F_SETLKW), the old one's parent in
+        # accept's wait). 10 s is still far beyond any connect on loopback under load.
+        f"accept_timeout={ACCEPT_TIMEOUT}",
     ]
     if pasv_address is not None:
         lines += [f"pasv_address={pasv_address}", "pasv_addr_resolve=NO"]
