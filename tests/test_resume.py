@@ -11,11 +11,13 @@ import contextlib
 import dataclasses
 import os
 import random
+import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ from tests.copy_harness import (
     temp_leftovers,
     tree_digests,
 )
-from tests.servers import RunningServer
+from tests.servers import RunningServer, start_vsftpd
 from tests.servers.cuts import (
     ftp_relay,
     ftp_url_via,
@@ -303,5 +305,124 @@ def test_network_cut_resume(src_kind: str, dst_kind: str, request: pytest.Fixtur
     summary = [e for e in _parse_events(out) if e.get("type") == "summary"][-1]
     resent = int(summary["bytes_sent"]) - total  # type: ignore[arg-type]
     assert resent <= cuts * workers * BLOCK_SIZE, (resent, cuts)
+    assert tree_digests(dst.root) == tree_digests(src.root)
+    assert not temp_leftovers(dst.root)
+
+
+# -- a partial file the server still locks ----------------------------------------------
+
+def _lock_key(path: Path) -> str:
+    """``path``'s device and inode as /proc/locks writes them."""
+    st = path.stat()
+    return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+
+
+def _locks_on(key: str) -> tuple[int, int]:
+    """(held, waiting) POSIX locks on the inode of ``key`` (``_lock_key``)."""
+    held = waiting = 0
+    with open("/proc/locks") as table:
+        for line in table:
+            fields = line.split()
+            blocked = fields[1] == "->"
+            rest = fields[2:] if blocked else fields[1:]
+            if rest[0] == "POSIX" and rest[4] == key:
+                if blocked:
+                    waiting += 1
+                else:
+                    held += 1
+    return held, waiting
+
+
+@contextlib.contextmanager
+def stalled_store(server: RunningServer, path: str, offset: int) -> Iterator[Callable[[], None]]:
+    """A session of a client that sent ``REST offset`` and ``STOR path``, then never
+    connected the data connection (what a client killed at that moment leaves): vsftpd
+    holds the file's write lock (lock_upload_files) until ``accept_timeout``. Yields
+    ``release``: connect the data connection and close it (the STOR ends, nothing
+    written), which lets the lock go."""
+    control = socket.create_connection((server.host, server.port), timeout=30)
+    replies = control.makefile("rb")
+    try:
+        assert replies.readline().startswith(b"220")
+        control.sendall(f"USER {server.user}\r\nPASS {server.password}\r\n".encode())
+        while not (line := replies.readline()).startswith(b"230"):
+            assert line.startswith(b"331"), line
+        control.sendall(b"TYPE I\r\nEPSV\r\n")
+        assert replies.readline().startswith(b"200")
+        found = re.search(rb"\|\|\|(\d+)\|", replies.readline())
+        assert found is not None
+        control.sendall(f"REST {offset}\r\nSTOR {server.path(path)}\r\n".encode())
+        assert replies.readline().startswith(b"350")
+
+        def release() -> None:
+            socket.create_connection((server.host, int(found.group(1))), timeout=30).close()
+
+        yield release
+    finally:
+        replies.close()
+        control.close()
+
+
+@pytest.mark.interop
+def test_a_partial_file_the_server_still_locks_is_resumed_not_restarted(
+    own_server: Callable[..., RunningServer], tmp_path: Path,
+) -> None:
+    """A client killed between a resumed file's STOR and its data connection leaves a
+    vsftpd session holding the file's write lock (until accept_timeout, 60 s by
+    default); the next run's read of the partial file back (RETR: a read lock) waits
+    behind it and times out. That is a retryable error: the file is retried and resumed
+    once the lock is gone. It was taken for "partial block at the destination differs
+    from the source" and the file copied again in full, a false reason in the report."""
+    server = own_server(start_vsftpd, accept_timeout=600)  # released by the test
+    src = side_for("local", None, tmp_path / "src-local", "src")
+    src.root.mkdir()
+    dst = side_for("vsftpd", server, server.root, "dst")
+    sizes = make_source(src, 11)
+    journal = tmp_path / "job.db"
+    env = {**os.environ, **src.env, **dst.env}
+    argv = fsmove_argv(src, dst, "--json", "--bwlimit", "40M", "--workers", "2",
+                       journal=journal)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_progress(dst.root, sizes, 14 * MiB, proc, journal)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    on_disk = settled(dst, sizes, journal)
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        known = {p for (p,) in db.execute(
+            "SELECT path FROM files WHERE state='partial' AND bytes_done > 0")}
+    partial = sorted(p for p, n in on_disk.items()
+                     if 0 < n < sizes[p] and p in known
+                     and (dst.root / temp_name(journal, p)).exists())
+    assert partial, "the kill came too late: nothing was partial"
+    locked = partial[0]
+    key = _lock_key(dst.root / temp_name(journal, locked))
+    with stalled_store(server, temp_name(journal, locked), on_disk[locked]) as release:
+        for _ in range(3000):  # bounded (30 s): a state, not a pause
+            if _locks_on(key)[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("vsftpd took no lock on the stalled STOR's file")
+        rerun = subprocess.Popen(
+            fsmove_argv(src, dst, "--json", "--timeout", "1", "--retries", "100",
+                        "--retry-delay", "0.1", journal=journal),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # Two sessions of the rerun wait for the lock: its first read back timed
+            # out (the server's session for it still waits) and the retry's waits.
+            for _ in range(12000):  # bounded (120 s): a state, not a pause
+                if _locks_on(key)[1] >= 2 or rerun.poll() is not None:
+                    break
+                time.sleep(0.01)
+        finally:
+            release()
+        out, err = rerun.communicate(timeout=300)
+    events = _parse_events(out)
+    summary = next(e for e in events if e.get("type") == "summary")
+    assert rerun.returncode == 0, err[-2000:]
+    assert summary["files_restarted"] == 0, summary["restarted"]
+    retried = [e for e in events if e.get("type") == "retry" and e.get("path") == locked]
+    assert retried, "the lock was gone before the rerun read the file back"
     assert tree_digests(dst.root) == tree_digests(src.root)
     assert not temp_leftovers(dst.root)

@@ -30,6 +30,7 @@ def _config(
     max_clients: int | None,
     tls_files: tuple[Path, Path] | None,
     refused_users: Path | None = None,
+    accept_timeout: int = ACCEPT_TIMEOUT,
 ) -> str:
     lines = [
         "listen=YES",
@@ -74,7 +75,7 @@ def _config(
         # test_kill9_resume[sftp-to-vsftpd] 70 s instead of 13 in one run in three;
         # strace: the new session in fcntl(F_SETLKW), the old one's parent in
         # accept's wait). 10 s is still far beyond any connect on loopback under load.
-        f"accept_timeout={ACCEPT_TIMEOUT}",
+        f"accept_timeout={accept_timeout}",
     ]
     if pasv_address is not None:
         lines += [f"pasv_address={pasv_address}", "pasv_addr_resolve=NO"]
@@ -107,8 +108,10 @@ def start_vsftpd(
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
     refuse_user: bool = False,
+    accept_timeout: int = ACCEPT_TIMEOUT,
 ) -> Iterator[RunningServer]:
-    """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
+    """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account;
+    ``accept_timeout``: seconds a session waits for a data connection."""
     for needed in (BINARY, PAM_SERVICE):
         if not needed.exists():
             raise ServerNotInstalled(f"vsftpd is not installed ({needed} missing): {INSTALL_HINT}")
@@ -142,6 +145,7 @@ def start_vsftpd(
                 max_clients=max_clients,
                 tls_files=tls_files,
                 refused_users=refused_users,
+                accept_timeout=accept_timeout,
             )
         )
         return [str(BINARY), str(config)]

@@ -17,7 +17,6 @@ summary says why. Then, by destination kind:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from ..backend import BackendError, Entry, NotFoundError, OffsetWrites
 from ..journal import Journal
 from ..pool import SessionPool
 from ..survey import OnSides, Sides
+from ..together import run_together
 from ..tree import same_mtime
 from .transfer import FileTransfer
 
@@ -215,16 +215,26 @@ class Resume(OnSides):
         """Whether the destination's bytes [start, end) equal the source's."""
         if end <= start:
             return True
-        a, b = await asyncio.gather(
+        # Together: a retryable failure of one side's read stops the other's.
+        a, b = await run_together([
             _range_digest(self.src, transfer.entry.path, start, end),
             _range_digest(self.dst, transfer.target, start, end),
-        )
+        ])
         return a is not None and a == b
 
 
 async def _range_digest(pool: SessionPool, path: str, start: int, end: int) -> bytes | None:
     """XXH3-128 of bytes [start, end) of ``path``, or None when they cannot all be
-    read (for a whole block, this is the block digest of verify/digest.py)."""
+    read (for a whole block, this is the block digest of verify/digest.py).
+
+    An error that a retry may cure (a timeout, a lost connection) is raised, not
+    answered None: None means "does not match", and the file would be copied again
+    in full under a false reason. Seen on vsftpd: a session of a client killed between
+    its STOR and the data connection holds the partial file's write lock until
+    ``accept_timeout`` (60 s by default), and a RETR of that file waits for it; the
+    read timed out and the file was restarted as "partial block at the destination
+    differs from the source" (tests/test_resume.py). Raised, the attempt is retried as
+    any other (the job's ``--retries``), and resumes once the lock is gone."""
     h = xxhash.xxh3_128()
     got = 0
     want = end - start
@@ -239,6 +249,8 @@ async def _range_digest(pool: SessionPool, path: str, start: int, end: int) -> b
                         break
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
-    except BackendError:
+    except BackendError as exc:
+        if exc.retryable:
+            raise
         return None
     return h.digest() if got >= want else None
