@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fsmove.transfers import session_count
 from fsmove.transfers.backend import Capabilities
 from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.copy import engine as engine_module
@@ -29,7 +30,7 @@ from fsmove.transfers.session_count import (
     LAN_STREAMS,
     LOCAL_ROUND_TRIP,
     LOCAL_SESSIONS,
-    sessions_for_many_files,
+    sessions_for_files,
     sessions_for_work,
     sessions_worth_opening,
     streams_worth_running,
@@ -135,7 +136,7 @@ def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
     costs the server a password check a short run does not repay); once the run has
     decided ``LOCAL_MANY_FILES`` files to copy it may log in the LAN's. The threshold is
     lowered here (12 files); which tier applies follows the round trip measured."""
-    monkeypatch.setattr(engine_module, "LOCAL_MANY_FILES", threshold)
+    monkeypatch.setattr(session_count, "LOCAL_MANY_FILES", threshold)
     dst_server = fresh_subdir(vsftpd_server)
     src = tmp_path / "src"
     src.mkdir()
@@ -156,7 +157,7 @@ def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
 
     cap, caps = asyncio.run(go())
     start = sessions_worth_opening(caps)
-    grown = sessions_for_many_files(caps) if threshold <= 12 else None
+    grown = sessions_for_files(caps, 12)
     assert cap == max(start or 0, grown or 0)
     if caps.round_trip is not None and caps.round_trip < LOCAL_ROUND_TRIP:
         assert cap == (LAN_SESSIONS if threshold <= 12 else LOCAL_SESSIONS)

@@ -6,21 +6,31 @@ at least its round trip, whatever the machine's load."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from fsmove.transfers import session_count
 from fsmove.transfers.backend import Capabilities
+from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
+from fsmove.transfers.ftp import FtpStore
+from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.session_count import (
     LAN_ROUND_TRIP,
     LAN_SESSIONS,
+    LOCAL_MANY_FILES,
     LOCAL_ROUND_TRIP,
     LOCAL_SESSIONS,
     SAMPLES_TO_GROW,
+    WAN_MANY_FILES,
     WAN_SESSIONS,
+    WAN_START_SESSIONS,
     WAN_TLS_SESSIONS,
+    sessions_for_files,
     sessions_worth_opening,
 )
 from tests.servers import RunningServer
@@ -48,7 +58,7 @@ def test_the_tiers_follow_the_shortest_reading_and_how_many_logins_read_it() -> 
                                                    round_trip_samples=samples)) == 8
     settled = SAMPLES_TO_GROW
     assert sessions_worth_opening(Capabilities(round_trip=wan, round_trip_samples=settled)
-                                  ) == WAN_SESSIONS
+                                  ) == WAN_START_SESSIONS
     assert sessions_worth_opening(Capabilities(round_trip=wan, round_trip_samples=settled,
                                                tls_per_transfer=True)) == WAN_TLS_SESSIONS
     assert sessions_worth_opening(Capabilities(round_trip=lan, round_trip_samples=settled)
@@ -56,7 +66,32 @@ def test_the_tiers_follow_the_shortest_reading_and_how_many_logins_read_it() -> 
     assert sessions_worth_opening(Capabilities(round_trip=LOCAL_ROUND_TRIP / 2,
                                                round_trip_samples=40)) == LOCAL_SESSIONS
     # A store that does not count its readings: the figure stands.
-    assert sessions_worth_opening(Capabilities(round_trip=wan)) == WAN_SESSIONS
+    assert sessions_worth_opening(Capabilities(round_trip=wan)) == WAN_START_SESSIONS
+
+
+def test_a_long_run_repays_more_logins() -> None:
+    """A side's cap for the files decided so far (``sessions_for_files``): the WAN's 64
+    from ``WAN_MANY_FILES`` (plain FTP, settled readings), the LAN's a switch away from
+    ``LOCAL_MANY_FILES``; nothing else grows."""
+    assert WAN_START_SESSIONS < WAN_SESSIONS and WAN_MANY_FILES < LOCAL_MANY_FILES
+    wan = LAN_ROUND_TRIP * 4
+    lan = (LOCAL_ROUND_TRIP + LAN_ROUND_TRIP) / 2
+    local = LOCAL_ROUND_TRIP / 2
+    settled = SAMPLES_TO_GROW
+
+    def grown(files: int, **fields: object) -> int | None:
+        return sessions_for_files(Capabilities(**fields), files)  # type: ignore[arg-type]
+
+    assert grown(WAN_MANY_FILES - 1, round_trip=wan, round_trip_samples=settled) is None
+    assert grown(WAN_MANY_FILES, round_trip=wan, round_trip_samples=settled) == WAN_SESSIONS
+    assert grown(WAN_MANY_FILES, round_trip=wan) == WAN_SESSIONS  # readings not counted
+    assert grown(10**9, round_trip=wan, round_trip_samples=settled - 1) is None
+    assert grown(10**9, round_trip=wan, round_trip_samples=settled,
+                 tls_per_transfer=True) is None
+    assert grown(10**9, round_trip=lan, round_trip_samples=settled) is None
+    assert grown(LOCAL_MANY_FILES - 1, round_trip=local, round_trip_samples=40) is None
+    assert grown(LOCAL_MANY_FILES, round_trip=local, round_trip_samples=40) == LAN_SESSIONS
+    assert grown(10**9) is None  # nothing measured
 
 
 def test_a_wan_s_sessions_come_with_its_second_login_and_the_work_wanted_logs_in(
@@ -87,9 +122,9 @@ def test_a_wan_s_sessions_come_with_its_second_login_and_the_work_wanted_logs_in
             assert pool.stats.cap == LOCAL_SESSIONS
             pool.warm(12)
             await hold_at_once(pool, 2)  # a second login done: two WAN readings
-            assert pool.stats.cap == WAN_SESSIONS
+            assert pool.stats.cap == WAN_START_SESSIONS
             second = readings[1]
-            assert second[0] == 2 and second[2] == WAN_SESSIONS
+            assert second[0] == 2 and second[2] == WAN_START_SESSIONS
             # Until then no more than the local tier's were logging in.
             assert second[1] <= LOCAL_SESSIONS
             await logins_started(store, 12)
@@ -102,3 +137,46 @@ def test_a_wan_s_sessions_come_with_its_second_login_and_the_work_wanted_logs_in
     with start_relay(listen_host=RELAY_HOST, target_host=server.host,
                      ports=[server.port, *range(low, high + 1)], one_way_delay=DELAY):
         asyncio.run(go())
+
+
+@pytest.mark.parametrize("threshold", [10, 100], ids=["many-files", "few-files"])
+def test_a_long_run_over_a_wan_logs_in_the_wan_s_sessions(
+    tmp_path: Path, vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    monkeypatch: pytest.MonkeyPatch, threshold: int,
+) -> None:
+    """A copy to vsftpd behind the relay (every login reads a WAN): the destination
+    starts at ``WAN_START_SESSIONS`` and takes ``WAN_SESSIONS`` once the run has decided
+    ``WAN_MANY_FILES`` files to copy (lowered here: 12 files decided). Counted from the
+    pool's cap, never timed."""
+    monkeypatch.setattr(session_count, "WAN_MANY_FILES", threshold)
+    server = fresh_subdir(vsftpd_server)
+    assert server.pasv_ports is not None
+    low, high = server.pasv_ports
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {f"f{i:02d}.txt": os.urandom(100 + i) for i in range(12)}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+
+    async def go() -> tuple[int, Capabilities]:
+        endpoint = parse_endpoint(ftp_url_via(server, RELAY_HOST)).with_password(
+            server.password)
+        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
+        d = SessionPool(FtpStore(endpoint, timeout=20.0), max_sessions=WAN_SESSIONS,
+                        auto_cap=True)
+        try:
+            engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions())
+            summary = await engine.run()
+            assert summary.status == "ok"
+            return d.stats.cap, await d.capabilities()
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    with start_relay(listen_host=RELAY_HOST, target_host=server.host,
+                     ports=[server.port, *range(low, high + 1)], one_way_delay=DELAY):
+        cap, caps = asyncio.run(go())
+    assert caps.round_trip is not None and caps.round_trip >= 2 * DELAY
+    assert cap == (WAN_SESSIONS if threshold <= len(files) else WAN_START_SESSIONS)
+    for name, data in files.items():
+        assert (server.root / name).read_bytes() == data

@@ -21,7 +21,7 @@ from fsmove.transfers.session_count import (
     PIPELINED_LOCAL_SESSIONS,
     PIPELINED_WAN_SESSIONS,
     SAMPLES_TO_GROW,
-    sessions_for_many_files,
+    sessions_for_files,
     sessions_worth_opening,
     streams_worth_running,
 )
@@ -55,7 +55,8 @@ def test_a_pipelined_side_takes_two_sessions_unless_a_reading_says_wan() -> None
         assert sessions_worth_opening(caps(wan, samples)) == PIPELINED_WAN_SESSIONS == 8
         assert sessions_worth_opening(caps(lan, samples)) == PIPELINED_LOCAL_SESSIONS
     assert sessions_worth_opening(caps(local, 40)) == PIPELINED_LOCAL_SESSIONS == 2
-    assert sessions_for_many_files(caps(local, 40)) is None
+    assert sessions_for_files(caps(local, 40), 10**9) is None
+    assert sessions_for_files(caps(wan, 40), 10**9) is None
     ftp_local = Capabilities(round_trip=local, round_trip_samples=40)
     assert streams_worth_running(caps(local, 40), ftp_local, 16) == 16
     assert streams_worth_running(ftp_local, ftp_local, 16) == 4

@@ -55,7 +55,7 @@ from .backend import (
     WritesBeforeProbe,
 )
 from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
-from .session_count import sessions_for_many_files, sessions_worth_opening
+from .session_count import sessions_for_files, sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
 IDLE_CHECK_AFTER = 10.0
@@ -119,8 +119,8 @@ class SessionPool:
     auto_cap: bool = False
     #: The cap was lowered after the server refused more sessions: never raised again.
     _refused_more: bool = False
-    #: The run decided many files (``grow_for_many_files``).
-    _many_files: bool = False
+    #: Files the run has decided to copy so far (``grow_for_files``).
+    _files_decided: int = 0
     #: Back-off when the server refuses a connection as "too many" and none is open.
     too_many_retries: RetryPolicy = TOO_MANY_SESSIONS_RETRIES
     #: Check a session idle this long before lending it again (where it can tell).
@@ -277,8 +277,8 @@ class SessionPool:
     def _use(self, caps: Capabilities, *, early: bool) -> None:
         self._caps, self._early = caps, early
         wanted = sessions_worth_opening(caps) if self.auto_cap else None
-        if wanted is not None and self._many_files and not self._refused_more:
-            wanted = max(wanted, sessions_for_many_files(caps) or 0)
+        if wanted is not None and not self._refused_more:
+            wanted = max(wanted, sessions_for_files(caps, self._files_decided) or 0)
         if wanted is not None and self._refused_more:
             wanted = min(wanted, self.max_sessions)  # the server's bound stands
         if wanted is not None:
@@ -301,16 +301,17 @@ class SessionPool:
         if self.max_sessions > before:
             self.warm(self._wanted)
 
-    def grow_for_many_files(self) -> None:
-        """The run has decided many files to copy (``session_count.LOCAL_MANY_FILES``):
-        a side capped for a short run a switch away gets the LAN's cap (never a cap the
-        user chose, never past the store's own bound, never after the server refused
-        more sessions). The sessions are logged in by the next ``warm``."""
-        self._many_files = True
+    def grow_for_files(self, files: int) -> None:
+        """The run has decided ``files`` files to copy so far: a side capped for a short
+        run may get a long run's cap (``session_count.sessions_for_files``: the LAN's a
+        switch away, the WAN's over one; never a cap the user chose, never past the
+        store's own bound, never after the server refused more sessions). The sessions
+        are logged in by the next ``warm``."""
+        self._files_decided = max(self._files_decided, files)
         caps = self._caps
         if not self.auto_cap or caps is None or self._refused_more:
             return
-        wanted = sessions_for_many_files(caps)
+        wanted = sessions_for_files(caps, self._files_decided)
         if wanted is None:
             return
         if caps.max_sessions is not None:

@@ -8,7 +8,8 @@ login, SFTP with two requests on each new session (transfers/sftp/round_trip.py)
 tiers below differ for a store whose sessions carry one operation at a time (FTP: the
 figures up to ``WAN_TLS_SESSIONS``) and one whose sessions pipeline many (SFTP: the
 ``PIPELINED_*`` figures). A store that reports no round trip keeps the per-scheme
-default.
+default. The copy tells the pools how many files it has decided to copy
+(``sessions_for_files``): a long run repays more logins than a short one.
 """
 
 from __future__ import annotations
@@ -56,8 +57,21 @@ LOCAL_SESSIONS = 8
 #: 2,000 small files (the benchmark's ``small``) stay under it: neutral there.
 LOCAL_MANY_FILES = 3_000
 #: Over a WAN each file waits several round trips and only more files in flight hide them
-#: (Little's law; 64 sessions: +33 % at 60 ms, what rclone's --ftp-concurrency allows).
+#: (Little's law; 64 sessions: +33 % at 60 ms, what rclone's --ftp-concurrency allows)...
 WAN_SESSIONS = 64
+#: ...once a run has decided this many files to copy; until then ``WAN_START_SESSIONS``.
+#: Every login costs the server a password check (vsftpd's PAM: ~20-40 ms of CPU here)
+#: and the client a few round trips; a login pays for itself only over enough files.
+#: vsftpd -> vsftpd behind the 60 ms relay, ``--src/dst-connections`` forced, 2
+#: alternating rounds each (session 27, benchmarks/README.md): the real tree (353
+#: files) 76 files/s with 64, 81 with 48, **98 with 32**, 89 with 24, 80 with 16;
+#: 2,000 small files 196-201 with 64, 205 with 48, 178-180 with 32. This rule against
+#: 64 from the start, alternating rounds: the real tree 67-71 -> 87-94 files/s, the
+#: small tree the same (medians 197-207 / 204 files/s); with 1,000 here instead the
+#: small tree's median fell to 181 (its 64 came a wave later).
+WAN_MANY_FILES = 500
+#: A WAN side's sessions until ``WAN_MANY_FILES`` files are decided.
+WAN_START_SESSIONS = 32
 #: FTPS over a WAN: each data connection is a TLS handshake, so fewer.
 WAN_TLS_SESSIONS = 32
 
@@ -97,17 +111,25 @@ def sessions_worth_opening(caps: Capabilities) -> int | None:
         return LOCAL_SESSIONS
     if caps.round_trip < LAN_ROUND_TRIP:
         return LAN_SESSIONS
-    return WAN_TLS_SESSIONS if caps.tls_per_transfer else WAN_SESSIONS
+    return WAN_TLS_SESSIONS if caps.tls_per_transfer else WAN_START_SESSIONS
 
 
-def sessions_for_many_files(caps: Capabilities) -> int | None:
-    """The cap for a side once the run has decided ``LOCAL_MANY_FILES`` files to copy:
-    the LAN's where the side got the local tier's; None: no change (a pipelined store's
-    sessions already carry many files each)."""
-    if caps.ops_per_session != 1:
+def sessions_for_files(caps: Capabilities, files: int) -> int | None:
+    """The cap for a side once the run has decided ``files`` files to copy, where a long
+    run repays more logins than ``sessions_worth_opening`` gives: the LAN's from
+    ``LOCAL_MANY_FILES`` where the side got the local tier's, the WAN's from
+    ``WAN_MANY_FILES`` over a WAN (plain FTP: FTPS's data connections keep their own
+    cap). None: no change (a pipelined store's sessions already carry many files each,
+    a side not measured or not settled yet)."""
+    if caps.ops_per_session != 1 or caps.round_trip is None:
         return None
-    if caps.round_trip is not None and caps.round_trip < LOCAL_ROUND_TRIP:
-        return LAN_SESSIONS
+    if caps.round_trip < LOCAL_ROUND_TRIP:
+        return LAN_SESSIONS if files >= LOCAL_MANY_FILES else None
+    settled = (caps.round_trip_samples is None
+               or caps.round_trip_samples >= SAMPLES_TO_GROW)
+    if (settled and caps.round_trip >= LAN_ROUND_TRIP and not caps.tls_per_transfer
+            and files >= WAN_MANY_FILES):
+        return WAN_SESSIONS
     return None
 
 

@@ -50,7 +50,7 @@ from ..march import march
 from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
 from ..pool import SessionPool
 from ..scout import SourceScout
-from ..session_count import LOCAL_MANY_FILES, sessions_for_work, streams_worth_running
+from ..session_count import sessions_for_work, streams_worth_running
 from ..survey import Sides, open_sides
 from ..together import run_together
 from ..tree import TempNames, TreeRules, is_own_probe_file
@@ -267,14 +267,12 @@ class CopyEngine:
         what is left (every such file stays pending in the journal)."""
         tally = PlanTally()
         shown = GrowingPlan(tally, emit=self.emit)
-        many = False
         try:
             async for folder in self._march(sides, scout):
                 tally.add(folder)
-                if not many and tally.files_to_copy >= LOCAL_MANY_FILES:
-                    many = True  # a long run: both sides may log in more (session_count)
-                    self.src.grow_for_many_files()
-                    self.dst.grow_for_many_files()
+                # A long run: both sides may log in more (session_count).
+                self.src.grow_for_files(tally.files_to_copy)
+                self.dst.grow_for_files(tally.files_to_copy)
                 shown.changed()
                 to_delete += folder.to_delete
                 if folder.dst_only:
