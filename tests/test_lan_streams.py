@@ -29,7 +29,7 @@ from fsmove.transfers.session_count import (
     LAN_SESSIONS,
     LAN_STREAMS,
     LOCAL_ROUND_TRIP,
-    LOCAL_SESSIONS,
+    LOCAL_START_SESSIONS,
     sessions_for_files,
     sessions_for_work,
     sessions_worth_opening,
@@ -132,7 +132,7 @@ def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
     fresh_subdir: Callable[[RunningServer], RunningServer],
     monkeypatch: pytest.MonkeyPatch, threshold: int,
 ) -> None:
-    """Under a 1 ms login round trip a side starts with ``LOCAL_SESSIONS`` (each login
+    """Under a 1 ms login round trip a side starts with ``LOCAL_START_SESSIONS`` (each login
     costs the server a password check a short run does not repay); once the run has
     decided ``LOCAL_MANY_FILES`` files to copy it may log in the LAN's. The threshold is
     lowered here (12 files); which tier applies follows the round trip measured."""
@@ -160,4 +160,4 @@ def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
     grown = sessions_for_files(caps, 12)
     assert cap == max(start or 0, grown or 0)
     if caps.round_trip is not None and caps.round_trip < LOCAL_ROUND_TRIP:
-        assert cap == (LAN_SESSIONS if threshold <= 12 else LOCAL_SESSIONS)
+        assert cap == (LAN_SESSIONS if threshold <= 12 else LOCAL_START_SESSIONS)

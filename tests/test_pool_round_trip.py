@@ -25,8 +25,9 @@ from fsmove.transfers.session_count import (
     LOCAL_MANY_FILES,
     LOCAL_ROUND_TRIP,
     LOCAL_SESSIONS,
+    LOCAL_START_SESSIONS,
+    MANY_FILES,
     SAMPLES_TO_GROW,
-    WAN_MANY_FILES,
     WAN_SESSIONS,
     WAN_START_SESSIONS,
     WAN_TLS_SESSIONS,
@@ -52,10 +53,10 @@ def test_the_tiers_follow_the_shortest_reading_and_how_many_logins_read_it() -> 
     wan = LAN_ROUND_TRIP * 4
     lan = (LOCAL_ROUND_TRIP + LAN_ROUND_TRIP) / 2
     for samples in range(SAMPLES_TO_GROW):
-        assert sessions_worth_opening(Capabilities(round_trip=wan,
-                                                   round_trip_samples=samples)) == 8
-        assert sessions_worth_opening(Capabilities(round_trip=lan,
-                                                   round_trip_samples=samples)) == 8
+        assert sessions_worth_opening(Capabilities(
+            round_trip=wan, round_trip_samples=samples)) == LOCAL_START_SESSIONS == 4
+        assert sessions_worth_opening(Capabilities(
+            round_trip=lan, round_trip_samples=samples)) == LOCAL_START_SESSIONS
     settled = SAMPLES_TO_GROW
     assert sessions_worth_opening(Capabilities(round_trip=wan, round_trip_samples=settled)
                                   ) == WAN_START_SESSIONS
@@ -64,33 +65,41 @@ def test_the_tiers_follow_the_shortest_reading_and_how_many_logins_read_it() -> 
     assert sessions_worth_opening(Capabilities(round_trip=lan, round_trip_samples=settled)
                                   ) == LAN_SESSIONS
     assert sessions_worth_opening(Capabilities(round_trip=LOCAL_ROUND_TRIP / 2,
-                                               round_trip_samples=40)) == LOCAL_SESSIONS
+                                               round_trip_samples=40)) == LOCAL_START_SESSIONS
     # A store that does not count its readings: the figure stands.
     assert sessions_worth_opening(Capabilities(round_trip=wan)) == WAN_START_SESSIONS
 
 
 def test_a_long_run_repays_more_logins() -> None:
     """A side's cap for the files decided so far (``sessions_for_files``): the WAN's 64
-    from ``WAN_MANY_FILES`` (plain FTP, settled readings), the LAN's a switch away from
-    ``LOCAL_MANY_FILES``; nothing else grows."""
-    assert WAN_START_SESSIONS < WAN_SESSIONS and WAN_MANY_FILES < LOCAL_MANY_FILES
+    from ``MANY_FILES`` (plain FTP, settled readings); a switch away the local tier's 8
+    from ``MANY_FILES`` and the LAN's from ``LOCAL_MANY_FILES``; nothing else grows."""
+    assert WAN_START_SESSIONS < WAN_SESSIONS and MANY_FILES < LOCAL_MANY_FILES
     wan = LAN_ROUND_TRIP * 4
     lan = (LOCAL_ROUND_TRIP + LAN_ROUND_TRIP) / 2
     local = LOCAL_ROUND_TRIP / 2
     settled = SAMPLES_TO_GROW
 
-    def grown(files: int, **fields: object) -> int | None:
-        return sessions_for_files(Capabilities(**fields), files)  # type: ignore[arg-type]
+    def grown(files: int, big: int = 0, **fields: object) -> int | None:
+        return sessions_for_files(Capabilities(**fields), files, big)  # type: ignore[arg-type]
 
-    assert grown(WAN_MANY_FILES - 1, round_trip=wan, round_trip_samples=settled) is None
-    assert grown(WAN_MANY_FILES, round_trip=wan, round_trip_samples=settled) == WAN_SESSIONS
-    assert grown(WAN_MANY_FILES, round_trip=wan) == WAN_SESSIONS  # readings not counted
+    assert grown(MANY_FILES - 1, round_trip=wan, round_trip_samples=settled) is None
+    assert grown(MANY_FILES, round_trip=wan, round_trip_samples=settled) == WAN_SESSIONS
+    assert grown(MANY_FILES, round_trip=wan) == WAN_SESSIONS  # readings not counted
     assert grown(10**9, round_trip=wan, round_trip_samples=settled - 1) is None
     assert grown(10**9, round_trip=wan, round_trip_samples=settled,
                  tls_per_transfer=True) is None
     assert grown(10**9, round_trip=lan, round_trip_samples=settled) is None
-    assert grown(LOCAL_MANY_FILES - 1, round_trip=local, round_trip_samples=40) is None
+    assert grown(MANY_FILES - 1, round_trip=local, round_trip_samples=40) is None
+    assert grown(MANY_FILES, round_trip=local, round_trip_samples=40) == LOCAL_SESSIONS
+    assert grown(MANY_FILES, round_trip=local, round_trip_samples=1) == LOCAL_SESSIONS
+    assert grown(LOCAL_MANY_FILES - 1, round_trip=local, round_trip_samples=40
+                 ) == LOCAL_SESSIONS
     assert grown(LOCAL_MANY_FILES, round_trip=local, round_trip_samples=40) == LAN_SESSIONS
+    # A switch away, a session more for each of the first big files (streams).
+    assert grown(10, 1, round_trip=local, round_trip_samples=40) == LOCAL_START_SESSIONS + 1
+    assert grown(10, 10**6, round_trip=local, round_trip_samples=40) == LOCAL_SESSIONS
+    assert grown(10, 10**6, round_trip=wan, round_trip_samples=settled) is None
     assert grown(10**9) is None  # nothing measured
 
 
@@ -119,14 +128,14 @@ def test_a_wan_s_sessions_come_with_its_second_login_and_the_work_wanted_logs_in
             caps = await pool.capabilities()
             assert caps.round_trip is not None and caps.round_trip >= 2 * DELAY
             assert caps.round_trip_samples == store.logins == 1
-            assert pool.stats.cap == LOCAL_SESSIONS
+            assert pool.stats.cap == LOCAL_START_SESSIONS
             pool.warm(12)
             await hold_at_once(pool, 2)  # a second login done: two WAN readings
             assert pool.stats.cap == WAN_START_SESSIONS
             second = readings[1]
             assert second[0] == 2 and second[2] == WAN_START_SESSIONS
             # Until then no more than the local tier's were logging in.
-            assert second[1] <= LOCAL_SESSIONS
+            assert second[1] <= LOCAL_START_SESSIONS
             await logins_started(store, 12)
             for _ in range(20):
                 await asyncio.sleep(0)
@@ -147,9 +156,9 @@ def test_a_long_run_over_a_wan_logs_in_the_wan_s_sessions(
 ) -> None:
     """A copy to vsftpd behind the relay (every login reads a WAN): the destination
     starts at ``WAN_START_SESSIONS`` and takes ``WAN_SESSIONS`` once the run has decided
-    ``WAN_MANY_FILES`` files to copy (lowered here: 12 files decided). Counted from the
+    ``MANY_FILES`` files to copy (lowered here: 12 files decided). Counted from the
     pool's cap, never timed."""
-    monkeypatch.setattr(session_count, "WAN_MANY_FILES", threshold)
+    monkeypatch.setattr(session_count, "MANY_FILES", threshold)
     server = fresh_subdir(vsftpd_server)
     assert server.pasv_ports is not None
     low, high = server.pasv_ports

@@ -119,8 +119,10 @@ class SessionPool:
     auto_cap: bool = False
     #: The cap was lowered after the server refused more sessions: never raised again.
     _refused_more: bool = False
-    #: Files the run has decided to copy so far (``grow_for_files``).
+    #: Files (and big files among them) the run has decided to copy so far
+    #: (``grow_for_files``).
     _files_decided: int = 0
+    _big_files_decided: int = 0
     #: Back-off when the server refuses a connection as "too many" and none is open.
     too_many_retries: RetryPolicy = TOO_MANY_SESSIONS_RETRIES
     #: Check a session idle this long before lending it again (where it can tell).
@@ -278,7 +280,8 @@ class SessionPool:
         self._caps, self._early = caps, early
         wanted = sessions_worth_opening(caps) if self.auto_cap else None
         if wanted is not None and not self._refused_more:
-            wanted = max(wanted, sessions_for_files(caps, self._files_decided) or 0)
+            wanted = max(wanted, sessions_for_files(
+                caps, self._files_decided, self._big_files_decided) or 0)
         if wanted is not None and self._refused_more:
             wanted = min(wanted, self.max_sessions)  # the server's bound stands
         if wanted is not None:
@@ -301,17 +304,19 @@ class SessionPool:
         if self.max_sessions > before:
             self.warm(self._wanted)
 
-    def grow_for_files(self, files: int) -> None:
-        """The run has decided ``files`` files to copy so far: a side capped for a short
-        run may get a long run's cap (``session_count.sessions_for_files``: the LAN's a
-        switch away, the WAN's over one; never a cap the user chose, never past the
-        store's own bound, never after the server refused more sessions). The sessions
-        are logged in by the next ``warm``."""
+    def grow_for_files(self, files: int, big_files: int = 0) -> None:
+        """The run has decided ``files`` files to copy so far, ``big_files`` of them
+        streamed: a side capped for a short run may get a long run's cap
+        (``session_count.sessions_for_files``: more a switch away, the WAN's over one;
+        never a cap the user chose, never past the store's own bound, never after the
+        server refused more sessions). The sessions are logged in by the next
+        ``warm``."""
         self._files_decided = max(self._files_decided, files)
+        self._big_files_decided = max(self._big_files_decided, big_files)
         caps = self._caps
         if not self.auto_cap or caps is None or self._refused_more:
             return
-        wanted = sessions_for_files(caps, self._files_decided)
+        wanted = sessions_for_files(caps, self._files_decided, self._big_files_decided)
         if wanted is None:
             return
         if caps.max_sessions is not None:

@@ -46,6 +46,7 @@ LOCAL_ROUND_TRIP = 0.003
 #: (pool.py): a WAN's logins, started together, all read its round trip, so the wait is
 #: one login's, and a side logs in two at its start (``pool.SESSIONS_AHEAD``).
 SAMPLES_TO_GROW = 2
+#: The local tier (from ``MANY_FILES`` files decided; ``LOCAL_START_SESSIONS`` before).
 #: Measured vsftpd -> vsftpd at RTT 0, benchmarks/run.py cells, 4 alternating rounds
 #: (session 16): the real tree 1.59-1.75 s with 16 sessions, 1.24-1.52 s with 8,
 #: 1.19-1.30 s with 6; 2,000 small files within noise (3.9-4.9 s, 4.3-4.7 s, 4.3-4.7 s).
@@ -56,10 +57,18 @@ LOCAL_SESSIONS = 8
 #: 707 / 579 / 692 files/s with 16 sessions and 632 / 604 / 623 with 8 (session 16).
 #: 2,000 small files (the benchmark's ``small``) stay under it: neutral there.
 LOCAL_MANY_FILES = 3_000
+#: A side a switch away starts with this many sessions, the local tier's from
+#: ``MANY_FILES`` files decided (as a WAN side's 32 and 64). Measured on session 27's
+#: machine at RTT 0, ``--src/dst-connections 4`` against 8, alternating rounds
+#: (medians): the real tree (353 files) 199 -> 240 files/s and its first byte 0.75 ->
+#: 0.56 s (session 26's machine: 124 -> 169 files/s), 2,000 small files 404 -> 378 (6
+#: rounds, within their spread), medium 396 -> 381 MB/s, large the same.
+LOCAL_START_SESSIONS = 4
 #: Over a WAN each file waits several round trips and only more files in flight hide them
 #: (Little's law; 64 sessions: +33 % at 60 ms, what rclone's --ftp-concurrency allows)...
 WAN_SESSIONS = 64
-#: ...once a run has decided this many files to copy; until then ``WAN_START_SESSIONS``.
+#: ...once a run has decided this many files to copy (``MANY_FILES``); until then
+#: ``WAN_START_SESSIONS``.
 #: Every login costs the server a password check (vsftpd's PAM: ~20-40 ms of CPU here)
 #: and the client a few round trips; a login pays for itself only over enough files.
 #: vsftpd -> vsftpd behind the 60 ms relay, ``--src/dst-connections`` forced, 2
@@ -69,8 +78,8 @@ WAN_SESSIONS = 64
 #: 64 from the start, alternating rounds: the real tree 67-71 -> 87-94 files/s, the
 #: small tree the same (medians 197-207 / 204 files/s); with 1,000 here instead the
 #: small tree's median fell to 181 (its 64 came a wave later).
-WAN_MANY_FILES = 500
-#: A WAN side's sessions until ``WAN_MANY_FILES`` files are decided.
+MANY_FILES = 500
+#: A WAN side's sessions until ``MANY_FILES`` files are decided.
 WAN_START_SESSIONS = 32
 #: FTPS over a WAN: each data connection is a TLS handshake, so fewer.
 WAN_TLS_SESSIONS = 32
@@ -108,27 +117,37 @@ def sessions_worth_opening(caps: Capabilities) -> int | None:
             return PIPELINED_LOCAL_SESSIONS
         return PIPELINED_WAN_SESSIONS
     if caps.round_trip < LOCAL_ROUND_TRIP or not settled:
-        return LOCAL_SESSIONS
+        return LOCAL_START_SESSIONS
     if caps.round_trip < LAN_ROUND_TRIP:
         return LAN_SESSIONS
     return WAN_TLS_SESSIONS if caps.tls_per_transfer else WAN_START_SESSIONS
 
 
-def sessions_for_files(caps: Capabilities, files: int) -> int | None:
+def sessions_for_files(caps: Capabilities, files: int, big_files: int = 0) -> int | None:
     """The cap for a side once the run has decided ``files`` files to copy, where a long
-    run repays more logins than ``sessions_worth_opening`` gives: the LAN's from
-    ``LOCAL_MANY_FILES`` where the side got the local tier's, the WAN's from
-    ``WAN_MANY_FILES`` over a WAN (plain FTP: FTPS's data connections keep their own
-    cap). None: no change (a pipelined store's sessions already carry many files each,
+    run repays more logins than ``sessions_worth_opening`` gives: a switch away the
+    local tier's from ``MANY_FILES`` and the LAN's from ``LOCAL_MANY_FILES``, the WAN's
+    from ``MANY_FILES`` over a WAN (plain FTP: FTPS's data connections keep their own
+    cap). A switch away each of the first ``LAN_STREAMS`` big files (``big_files``:
+    streamed, segments) adds a session up to the local tier's: a stream holds its
+    session for long, and the small files need theirs (medium-ftp-0ms, 48 files of
+    1-64 MiB: 441 -> 412 MB/s with 4 sessions, session 27). None: no change (a
+    pipelined store's sessions already carry many files each,
     a side not measured or not settled yet)."""
     if caps.ops_per_session != 1 or caps.round_trip is None:
         return None
     if caps.round_trip < LOCAL_ROUND_TRIP:
-        return LAN_SESSIONS if files >= LOCAL_MANY_FILES else None
+        if files >= LOCAL_MANY_FILES:
+            return LAN_SESSIONS
+        if files >= MANY_FILES:
+            return LOCAL_SESSIONS
+        if big_files > 0:
+            return min(LOCAL_SESSIONS, LOCAL_START_SESSIONS + min(big_files, LAN_STREAMS))
+        return None
     settled = (caps.round_trip_samples is None
                or caps.round_trip_samples >= SAMPLES_TO_GROW)
     if (settled and caps.round_trip >= LAN_ROUND_TRIP and not caps.tls_per_transfer
-            and files >= WAN_MANY_FILES):
+            and files >= MANY_FILES):
         return WAN_SESSIONS
     return None
 

@@ -102,6 +102,7 @@ class CopyEngine:
         #: Of those, the files that take a stream (``stream_threshold``): a hint for
         #: how many sessions are worth logging in ahead (``_feed``).
         self._big_left = 0
+        self._big_decided = 0  # streamed files decided so far (pools may grow for them)
         #: Big-file streams at once: set once both sides are open (their round trips
         #: decide it: ``streams_worth_running``).
         self._streams = asyncio.Semaphore(max(1, self.limits.streams_at_once))
@@ -270,9 +271,6 @@ class CopyEngine:
         try:
             async for folder in self._march(sides, scout):
                 tally.add(folder)
-                # A long run: both sides may log in more (session_count).
-                self.src.grow_for_files(tally.files_to_copy)
-                self.dst.grow_for_files(tally.files_to_copy)
                 shown.changed()
                 to_delete += folder.to_delete
                 if folder.dst_only:
@@ -309,6 +307,10 @@ class CopyEngine:
                         found - {t.target for t in transfers}))
                 big = sum(1 for t in transfers if self._is_stream(t))
                 self._big_left += big
+                self._big_decided += big
+                # A long run, or big files: both sides may log in more (session_count).
+                self.src.grow_for_files(tally.files_to_copy, self._big_decided)
+                self.dst.grow_for_files(tally.files_to_copy, self._big_decided)
                 for t in transfers:
                     self._left.add(t.entry.size)
                 if transfers and self._full is None and sides.dst_settled:
