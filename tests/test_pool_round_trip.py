@@ -6,6 +6,7 @@ at least its round trip, whatever the machine's load."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -189,3 +190,69 @@ def test_a_long_run_over_a_wan_logs_in_the_wan_s_sessions(
     assert cap == (WAN_SESSIONS if threshold <= len(files) else WAN_START_SESSIONS)
     for name, data in files.items():
         assert (server.root / name).read_bytes() == data
+
+
+def test_a_borrower_waiting_at_the_cap_logs_in_when_the_files_raise_it(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer]
+) -> None:
+    """A side a switch away holds ``LOCAL_START_SESSIONS`` sessions, all lent; one more
+    borrower waits. The run then decides ``MANY_FILES`` files: the cap rises to the
+    local tier's and the waiting borrower logs in at once, while every other session is
+    still held (nobody releases one to wake it). Bounded, never timed: the wait ends
+    with the borrower's session or the test fails after 60 s."""
+    server = fresh_subdir(vsftpd_server)
+
+    class SwitchAwayStore(CountingFtpStore):
+        """Reports a round trip a switch away whatever the machine's load (a loaded
+        loopback can read over the local tier's line: another tier, no growth)."""
+
+        def watch_round_trip(self, watcher: object) -> None:
+            pass  # the pool keeps the figure below
+
+        async def capabilities(self) -> Capabilities:
+            caps = await super().capabilities()
+            return dataclasses.replace(caps, round_trip=LOCAL_ROUND_TRIP / 4,
+                                       round_trip_samples=40)
+
+    async def go() -> None:
+        endpoint = parse_endpoint(server.url()).with_password(server.password)
+        store = SwitchAwayStore(endpoint, timeout=20.0, read_only=True)
+        pool = SessionPool(store, max_sessions=WAN_SESSIONS, auto_cap=True)
+        try:
+            await pool.capabilities()
+            start = pool.stats.cap
+            assert start == LOCAL_START_SESSIONS
+            release = asyncio.Event()
+            holding = 0
+            all_held = asyncio.Event()
+
+            async def hold() -> None:
+                nonlocal holding
+                async with pool.session():
+                    holding += 1
+                    if holding == start:
+                        all_held.set()
+                    await release.wait()
+
+            holders = [asyncio.ensure_future(hold()) for _ in range(start)]
+            await asyncio.wait_for(all_held.wait(), 60)
+            got_one = asyncio.Event()
+
+            async def one_more() -> None:
+                async with pool.session():
+                    got_one.set()
+
+            extra = asyncio.ensure_future(one_more())
+            for _ in range(50):  # it waits at the cap (a state: nothing can free it)
+                await asyncio.sleep(0)
+            assert not got_one.is_set()
+            pool.grow_for_files(MANY_FILES)
+            assert pool.stats.cap == LOCAL_SESSIONS
+            await asyncio.wait_for(got_one.wait(), 60)
+            assert not release.is_set()  # no session was given back meanwhile
+            release.set()
+            await asyncio.gather(extra, *holders)
+        finally:
+            await pool.aclose()
+
+    asyncio.run(go())

@@ -321,7 +321,24 @@ class SessionPool:
             return
         if caps.max_sessions is not None:
             wanted = min(wanted, caps.max_sessions)
-        self.max_sessions = max(self.max_sessions, wanted)
+        if wanted > self.max_sessions:
+            self.max_sessions = wanted
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Borrowers waiting at the old cap look again (the cap rose): there may be room
+        to log in now, with no session released to wake them."""
+        async def wake() -> None:
+            async with self._cond:
+                self._cond.notify_all()
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop running: nobody can be waiting
+        task = loop.create_task(wake())
+        self._ahead.add(task)
+        task.add_done_callback(self._ahead.discard)
 
     @contextlib.asynccontextmanager
     async def session(self, *, before_capabilities: bool = False,
