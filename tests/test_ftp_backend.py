@@ -35,7 +35,7 @@ from fsmove.transfers.ftp.folders import MDTM_WINDOW, MDTM_WINDOWS_AHEAD, MDTM_W
 from fsmove.transfers.ftp.probe import offers_site_chmod
 from fsmove.transfers.ftp.tls import TlsSetupError
 from fsmove.transfers.pool import PoolStats, SessionPool
-from fsmove.transfers.session_count import sessions_worth_opening
+from fsmove.transfers.session_count import sessions_for_files, sessions_worth_opening
 from fsmove.transfers.tree import PROBE_PREFIX
 from tests.conformance_stores import list_once
 from tests.faults.restartable_ftpd import RestartableFtpd
@@ -691,12 +691,19 @@ def test_how_many_sessions_follows_the_round_trip() -> None:
     FTPS (a TLS handshake per data connection); no fact, no opinion (the per-scheme
     default stays)."""
     assert sessions_worth_opening(Capabilities()) is None
-    assert sessions_worth_opening(Capabilities(round_trip=0.0004)) == 8  # loopback
-    assert sessions_worth_opening(Capabilities(round_trip=0.002)) == 8
+    # A run's start; a long run may grow (sessions_for_files: 8 and 16 a switch away,
+    # 64 over a WAN).
+    assert sessions_worth_opening(Capabilities(round_trip=0.0004)) == 4  # loopback
+    assert sessions_worth_opening(Capabilities(round_trip=0.002)) == 4
     assert sessions_worth_opening(Capabilities(round_trip=0.005)) == 16
     assert sessions_worth_opening(Capabilities(round_trip=0.012)) == 16
-    assert sessions_worth_opening(Capabilities(round_trip=0.06)) == 64
+    assert sessions_worth_opening(Capabilities(round_trip=0.06)) == 32
     assert sessions_worth_opening(Capabilities(round_trip=0.06, tls_per_transfer=True)) == 32
+    assert sessions_for_files(Capabilities(round_trip=0.0004), 10**6) == 16
+    assert sessions_for_files(Capabilities(round_trip=0.0004), 600) == 8
+    assert sessions_for_files(Capabilities(round_trip=0.06), 600) == 64
+    assert sessions_for_files(Capabilities(round_trip=0.06, tls_per_transfer=True),
+                              10**6) is None
 
 
 @pytest.mark.parametrize("fixture", ["vsftpd_server", "vsftpd_tls_server"])
