@@ -207,7 +207,7 @@ def test_a_borrower_waiting_at_the_cap_logs_in_when_the_files_raise_it(
         loopback can read over the local tier's line: another tier, no growth)."""
 
         def watch_round_trip(self, watcher: object) -> None:
-            pass  # the pool keeps the figure below
+            """No readings: the pool keeps the figure below."""
 
         async def capabilities(self) -> Capabilities:
             caps = await super().capabilities()

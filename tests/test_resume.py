@@ -196,15 +196,12 @@ def test_kill9_resume(src_kind: str, dst_kind: str, request: pytest.FixtureReque
     kill_and_resume_cycle(src, dst, tmp_path, seed=hash((src_kind, dst_kind)) % 1000)
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize("dst_kind", ["local", "vsftpd", "sftp"])
-def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequest,
-                                      fresh_subdir: Callable[[RunningServer], RunningServer],
-                                      tmp_path: Path) -> None:
-    src = make("local", "src", request, fresh_subdir, tmp_path)
-    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
-    sizes = make_source(src, 7)
-    journal = tmp_path / "job.db"
+def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: Path
+                         ) -> tuple[dict[str, int], list[str]]:
+    """A copy (two files at once) killed with SIGKILL after 14 MiB arrived: what the
+    destination holds once settled, and the files partly done that the journal knows
+    as such (a file whose first bytes were sent but not yet acknowledged has no
+    progress to resume: it simply starts over), each with its temporary file there."""
     env = {**os.environ, **src.env, **dst.env}
     argv = fsmove_argv(src, dst, "--json", "--bwlimit", "40M", "--workers", "2",
                        journal=journal)
@@ -214,8 +211,6 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     on_disk = settled(dst, sizes, journal)
-    # A file the journal knows as partly done (a file whose first bytes were sent but
-    # not yet acknowledged has no progress to resume: it simply starts over).
     with contextlib.closing(sqlite3.connect(journal)) as db:
         known = {p for (p,) in db.execute(
             "SELECT path FROM files WHERE state='partial' AND bytes_done > 0")}
@@ -223,6 +218,19 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
                      if 0 < n < sizes[p] and p in known
                      and (dst.root / temp_name(journal, p)).exists())
     assert partial, "the kill came too late: nothing was partial"
+    return on_disk, partial
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("dst_kind", ["local", "vsftpd", "sftp"])
+def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequest,
+                                      fresh_subdir: Callable[[RunningServer], RunningServer],
+                                      tmp_path: Path) -> None:
+    src = make("local", "src", request, fresh_subdir, tmp_path)
+    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, 7)
+    journal = tmp_path / "job.db"
+    _on_disk, partial = killed_with_partials(src, dst, sizes, journal)
     changed = partial[0]
     with open(src.root / changed, "r+b") as fh:  # same size, new content and mtime
         fh.write(b"CHANGED!" * 1000)
@@ -380,21 +388,7 @@ def test_a_partial_file_the_server_still_locks_is_resumed_not_restarted(
     sizes = make_source(src, 11)
     journal = tmp_path / "job.db"
     env = {**os.environ, **src.env, **dst.env}
-    argv = fsmove_argv(src, dst, "--json", "--bwlimit", "40M", "--workers", "2",
-                       journal=journal)
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    wait_for_progress(dst.root, sizes, 14 * MiB, proc, journal)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
-    on_disk = settled(dst, sizes, journal)
-    with contextlib.closing(sqlite3.connect(journal)) as db:
-        known = {p for (p,) in db.execute(
-            "SELECT path FROM files WHERE state='partial' AND bytes_done > 0")}
-    partial = sorted(p for p, n in on_disk.items()
-                     if 0 < n < sizes[p] and p in known
-                     and (dst.root / temp_name(journal, p)).exists())
-    assert partial, "the kill came too late: nothing was partial"
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal)
     locked = partial[0]
     key = _lock_key(dst.root / temp_name(journal, locked))
     with stalled_store(server, temp_name(journal, locked), on_disk[locked]) as release:
