@@ -126,6 +126,21 @@ def test_a_copy_runs_at_most_the_streams_its_sides_allow(
 
 
 
+async def copy_to_ftp_sized(src: Path, url: str, password: str) -> tuple[int, Capabilities]:
+    """Copy the local folder ``src`` to the FTP ``url`` with the engine, the destination
+    sized by its own facts (``auto_cap``): its final cap and capabilities."""
+    endpoint = parse_endpoint(url).with_password(password)
+    s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
+    d = SessionPool(FtpStore(endpoint, timeout=20.0), max_sessions=64, auto_cap=True)
+    try:
+        engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions())
+        summary = await engine.run()
+        assert summary.status == "ok"
+        return d.stats.cap, await d.capabilities()
+    finally:
+        await asyncio.gather(s.aclose(), d.aclose())
+
+
 @pytest.mark.parametrize("threshold", [10, 100], ids=["many-files", "few-files"])
 def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
     tmp_path: Path, vsftpd_server: RunningServer,
@@ -143,19 +158,7 @@ def test_a_long_run_a_switch_away_logs_in_the_lan_s_sessions(
     for i in range(12):
         (src / f"f{i:02d}.txt").write_bytes(b"x" * i)
 
-    async def go() -> tuple[int, Capabilities]:
-        endpoint = parse_endpoint(dst_server.url()).with_password(dst_server.password)
-        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
-        d = SessionPool(FtpStore(endpoint), max_sessions=64, auto_cap=True)
-        try:
-            engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions())
-            summary = await engine.run()
-            assert summary.status == "ok"
-            return d.stats.cap, await d.capabilities()
-        finally:
-            await asyncio.gather(s.aclose(), d.aclose())
-
-    cap, caps = asyncio.run(go())
+    cap, caps = asyncio.run(copy_to_ftp_sized(src, dst_server.url(), dst_server.password))
     start = sessions_worth_opening(caps)
     grown = sessions_for_files(caps, 12)
     assert cap == max(start or 0, grown or 0)

@@ -15,10 +15,7 @@ import pytest
 
 from fsmove.transfers import session_count
 from fsmove.transfers.backend import Capabilities
-from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import parse_endpoint
-from fsmove.transfers.ftp import FtpStore
-from fsmove.transfers.local import LocalStore
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.session_count import (
     LAN_ROUND_TRIP,
@@ -38,6 +35,7 @@ from fsmove.transfers.session_count import (
 from tests.servers import RunningServer
 from tests.servers.cuts import ftp_url_via
 from tests.servers.relay import start_relay
+from tests.test_lan_streams import copy_to_ftp_sized
 from tests.test_pool_open_ahead import CountingFtpStore, hold_at_once, logins_started
 
 pytestmark = pytest.mark.interop
@@ -169,23 +167,10 @@ def test_a_long_run_over_a_wan_logs_in_the_wan_s_sessions(
     for name, data in files.items():
         (src / name).write_bytes(data)
 
-    async def go() -> tuple[int, Capabilities]:
-        endpoint = parse_endpoint(ftp_url_via(server, RELAY_HOST)).with_password(
-            server.password)
-        s = SessionPool(LocalStore(parse_endpoint(str(src))), max_sessions=4)
-        d = SessionPool(FtpStore(endpoint, timeout=20.0), max_sessions=WAN_SESSIONS,
-                        auto_cap=True)
-        try:
-            engine = CopyEngine(src=s, dst=d, journal=None, options=CopyOptions())
-            summary = await engine.run()
-            assert summary.status == "ok"
-            return d.stats.cap, await d.capabilities()
-        finally:
-            await asyncio.gather(s.aclose(), d.aclose())
-
     with start_relay(listen_host=RELAY_HOST, target_host=server.host,
                      ports=[server.port, *range(low, high + 1)], one_way_delay=DELAY):
-        cap, caps = asyncio.run(go())
+        cap, caps = asyncio.run(copy_to_ftp_sized(src, ftp_url_via(server, RELAY_HOST),
+                                                  server.password))
     assert caps.round_trip is not None and caps.round_trip >= 2 * DELAY
     assert cap == (WAN_SESSIONS if threshold <= len(files) else WAN_START_SESSIONS)
     for name, data in files.items():
