@@ -455,6 +455,22 @@ class WritesBeforeProbe(Protocol):
 
 
 @runtime_checkable
+class RewritesNames(Protocol):
+    """A store that may keep a name other than the one it was sent, or refuse it
+    (FTP: ``ftp/names.py``); the copy asks before it copies a name with a feature such
+    stores rewrite (``tree.risky_name_features``)."""
+
+    def name_known(self, name: str) -> bool:
+        """Whether ``name_refusal`` answers for ``name`` without a session."""
+        ...
+
+    async def name_refusal(self, name: str, session: Session | None) -> str | None:
+        """Why ``name`` cannot be stored as it is, or None; ``session`` (a written
+        store's, lent by the caller) is needed unless ``name_known``."""
+        ...
+
+
+@runtime_checkable
 class SharesSessionsEarly(Protocol):
     """A store whose sessions carry several requests at once from their login on,
     before its capabilities are asked (SFTP: requests are pipelined on one channel, and

@@ -34,7 +34,7 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .backend import Entry, EntryKind
@@ -44,7 +44,7 @@ from .pool import SessionPool
 from .produced import produced
 from .survey import Sides
 from .together import run_together
-from .tree import TreeRules
+from .tree import TreeRules, risky_name_features
 from .walk import FolderListing, WalkIssue, fill_listing, list_folder
 
 
@@ -129,6 +129,7 @@ async def march(
     retry: RetryPolicy,
     on_issue: Callable[[WalkIssue], None],
     listed: Callable[[str], asyncio.Future[list[Entry | WalkIssue]] | None] | None = None,
+    name_refusal: Callable[[str], Awaitable[str | None]] | None = None,
 ) -> AsyncIterator[FolderPlan]:
     """Yield each folder's decisions (the root first); ``on_issue`` hears of every
     source path the march refused or could not list, as it is found. A listing cut
@@ -137,7 +138,9 @@ async def march(
     folder's listing made ahead by the same rules (``scout.py``), taken instead of
     listing it again; None, or a listing that was cancelled, and the march lists it.
     The destination root's listing made during the survey (``Sides.dst_root_listing``)
-    is taken the same way."""
+    is taken the same way. ``name_refusal(path)``: why the destination cannot hold a
+    source path's name as it is (asked only for ``tree.risky_name_features``); such a
+    file or folder is refused like a name the walk refuses, and never deleted there."""
     concurrency = max(1, listings_at_once)
     pending: asyncio.LifoQueue[_Folder | None] = asyncio.LifoQueue()
     out: asyncio.Queue[FolderPlan | BaseException | None] = asyncio.Queue(maxsize=concurrency)
@@ -168,6 +171,16 @@ async def march(
                 return items
         return await list_folder(dst, path, skip=dst_rules.skips, retry=retry)
 
+    async def refused_name(item: Entry) -> WalkIssue | None:
+        if name_refusal is None or not risky_name_features(item.name):
+            return None
+        why = await name_refusal(item.path)
+        if why is None:
+            return None
+        if item.kind is EntryKind.DIR:
+            why += "; nothing in this folder is copied"
+        return WalkIssue(path=item.path, reason=f"{why}; rename it at the source")
+
     async def decide(folder: _Folder) -> AsyncIterator[FolderPlan]:
         source = open_src(folder.path) if folder.in_src else None
         try:
@@ -193,6 +206,8 @@ async def march(
             files: list[Entry] = []
             dirs: list[str] = []
             for item in part:
+                if not isinstance(item, WalkIssue) and (issue := await refused_name(item)):
+                    item = issue
                 if isinstance(item, WalkIssue):
                     on_issue(item)
                 elif item.kind is EntryKind.DIR:
@@ -221,6 +236,9 @@ async def march(
         #: could not be listed (the folder itself included).
         blind: set[str] = set()
         for item in src_items:
+            if not isinstance(item, WalkIssue) and (issue := await refused_name(item)):
+                blind.add(item.path)  # its name at the destination is not this file's
+                item = issue
             if isinstance(item, WalkIssue):
                 if item.unreadable or item.special:
                     blind.add(item.path)

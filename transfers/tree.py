@@ -14,6 +14,11 @@
   user's ``.fsmove.notes.part`` or ``.fsmove.0123456789abcdef.part`` is a normal file
   (copied, verified, never skipped, never deleted without ``--delete``), and two jobs
   writing into one destination never pick the same temporary name.
+* **Names a destination may rewrite** (``risky_name_features``): a control character,
+  a backslash, a trailing space or dot. Some FTP servers store such a name under
+  another one (pure-ftpd turns a tab or a trailing space into "_") or refuse it; a copy
+  asks the destination once per feature (``ftp/names.py``) and refuses the names it
+  cannot hold before any byte is sent (a rewritten name could overwrite another file).
 * **Probe scratch files** (``is_probe_leftover``): the FTP capability probe writes
   ``.fsmove-probe-<token>-<check>`` at the destination root (the check is a keyed hash
   of the token). A killed probe can leave one: every tree rule treats exactly those
@@ -50,6 +55,25 @@ def name_problem(name: str) -> str | None:
     if len(encoded) > MAX_NAME_BYTES:
         return f"refused name longer than {MAX_NAME_BYTES} bytes"
     return None
+
+
+def risky_name_features(name: str) -> tuple[tuple[str, str], ...]:
+    """The features of ``name`` that some destinations rewrite or refuse, each as
+    (a sample name that has it, its description): every control character (each its
+    own: a server may keep a tab and drop another), a backslash, a trailing space, a
+    trailing dot. Empty for almost every name. A leading space is not one: fsmove sends
+    whole paths, so it is never at the start of a command's argument."""
+    found: list[tuple[str, str]] = []
+    for ch in sorted({c for c in name if c < " " or c == "\x7f"}):
+        label = "a tab" if ch == "\t" else f"the control character U+{ord(ch):04X}"
+        found.append((f"a{ch}b", label))
+    if "\\" in name:
+        found.append(("a\\b", "a backslash"))
+    if name.endswith(" "):
+        found.append(("a ", "a trailing space"))
+    if name.endswith(".") and name not in (".", ".."):
+        found.append(("a.", "a trailing dot"))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -135,7 +159,10 @@ class TempNames:
 
 
 PROBE_PREFIX = ".fsmove-probe-"
-_PROBE_NAME_RE = re.compile(r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c)?$")
+# ``.n<anything>``: a name check's scratch file (``ftp/names.py``), under the name the
+# server gave it (which may be rewritten, so anything may follow).
+_PROBE_NAME_RE = re.compile(
+    r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c|\.n[^/]*)?$")
 
 
 def _probe_token_check(token: str) -> str:

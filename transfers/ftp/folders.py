@@ -152,6 +152,14 @@ class FolderSession(TransferSession):
                 # transfer aborted before the session is free again.
                 await entries.aclose()
 
+    async def names_in(self, path: str, *, prefix: str = "") -> list[str]:
+        """The names listed in folder ``path`` that start with ``prefix``, as the
+        server shows them (no times asked: a LIST-only server gets no MDTMs)."""
+        abs_path = self._store.abs_path(path)
+        async with self._op("list", path):
+            return [e.name async for e in self._listing(abs_path, path, exact_times=False)
+                    if e.name.startswith(prefix)]
+
     def _remember(self, parent: str, entry: Entry) -> None:
         """Note what a listing showed: real folders and links (only below folders known
         real themselves: a folder reached through a link proves nothing)."""

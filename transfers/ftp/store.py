@@ -36,6 +36,7 @@ from ..round_trips import RoundTripReadings
 from ..together import mark_seen
 from .client import FtpClient, Reply
 from .errors import login_error, network_error, reply_error
+from .names import NameChecks
 from .probe import (
     Features,
     ProbeResult,
@@ -137,6 +138,8 @@ class FtpStore:
         self.site_chmod: bool | None = None
         #: The login folder (PWD), asked once at login where commands can be pipelined.
         self.home: str | None = None
+        #: Which risky names this server keeps as sent (``names.py``), asked as met.
+        self._names = NameChecks()
         #: The write probe wrote a file into the root, moments ago: ``stat("")`` of this
         #: run answers "a folder" without asking again (the destination's root is checked
         #: twice right after the probe: 4 round trips, 0.24 s at 60 ms). Never kept
@@ -566,6 +569,14 @@ class FtpStore:
             if session is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(session.close(), 5)
+
+    def name_known(self, name: str) -> bool:
+        return self._names.known(name)
+
+    async def name_refusal(self, name: str, session: Session | None) -> str | None:
+        """``backend.RewritesNames``: asked on a session the copy lends."""
+        assert session is None or isinstance(session, FtpSession)
+        return await self._names.refusal(name, session)
 
     async def aclose(self) -> None:
         """Close the probe's sessions and the logins ahead nobody took (every other
