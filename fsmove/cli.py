@@ -174,7 +174,9 @@ def main() -> None:
     except usage_error as exc:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "fsmove"
-        message = " ".join(exc.format_message().split())
+        from fsmove.printable import printable
+
+        message = printable(" ".join(exc.format_message().split()))
         print(f"fsmove: error: {message} (see '{where} --help')", file=sys.stderr)
         raise SystemExit(int(ExitCode.USAGE)) from None
     except KeyboardInterrupt as exc:

@@ -16,6 +16,7 @@ import typer
 
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode, exit_code_for_error
+from fsmove.printable import printable
 from fsmove.transfers.backend import BackendError
 
 if TYPE_CHECKING:  # imported when a streaming command runs (start-up time)
@@ -32,7 +33,7 @@ def error_message(exc: BaseException) -> str:
         msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     else:
         msg = f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for details)"
-    return " ".join(msg.split())
+    return printable(" ".join(msg.split()))
 
 
 def fail(exc: BaseException, output: CommandOutput | None = None, *,

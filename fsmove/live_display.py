@@ -27,6 +27,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from fsmove.printable import printable
 from fsmove.progress import (
     CopyProgress,
     VerifyProgress,
@@ -108,7 +109,7 @@ class LiveDisplay:
 
     def print_above(self, text: str) -> None:
         """A message line above the display (or plain, once stopped)."""
-        self._console.print(Text(text), soft_wrap=True)
+        self._console.print(Text(printable(text)), soft_wrap=True)
 
     def stop(self) -> None:
         """Erase the display for good: nothing draws it again."""
@@ -163,7 +164,8 @@ def copy_frame(p: CopyProgress, *, title: str = "Copying") -> Frame:
             else:
                 right = f"  {human_bytes(t.size):>9}"
             room = max(8, width - len(right) - 2)
-            lines.append(Text(f"  {shorten_middle(t.path, room):<{room}}{right}"[:width]))
+            shown = shorten_middle(printable(t.path), room)
+            lines.append(Text(f"  {shown:<{room}}{right}"[:width]))
         if len(transfers) > MAX_TRANSFERS:
             lines.append(Text(f"  and {len(transfers) - MAX_TRANSFERS} more in flight"))
         return lines

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from fsmove.errors import UsageError
 from fsmove.output_channels import JsonStream, LogFile
+from fsmove.printable import printable
 from fsmove.progress import (
     CopyProgress,
     VerifyProgress,
@@ -130,7 +131,7 @@ class CommandOutput:
             if self._live is not None:
                 self._live.print_above(text)
             else:
-                self._err.write(text + "\n")
+                self._err.write(printable(text) + "\n")
                 self._err.flush()
         if self._log is not None and (level != "file" or s.verbose):
             self._log.write(text)
@@ -149,7 +150,7 @@ class CommandOutput:
         if self._live is not None:
             self._live.print_above(text)
         else:
-            self._err.write(text + "\n")
+            self._err.write(printable(text) + "\n")
             self._err.flush()
         if self._log is not None:
             self._log.write(text)
@@ -251,7 +252,7 @@ class CommandOutput:
         if self.lines_interval > 0 and now - self._last_line >= self.lines_interval * 0.999:
             self._last_line = now
             line = self._line()
-            self._err.write(line + "\n")
+            self._err.write(printable(line) + "\n")
             self._err.flush()
         if self._log is not None and self.log_interval > 0 \
                 and now - self._last_log >= self.log_interval * 0.999:
@@ -276,7 +277,7 @@ class CommandOutput:
             return
         text = summary_text(s, self.progress.planned)
         if not self.settings.json:
-            self._err.write(text + "\n")
+            self._err.write(printable(text) + "\n")
             self._err.flush()
         if self._log is not None:
             self._log.write(text)
@@ -295,7 +296,7 @@ class CommandOutput:
         if self._json is not None:
             self._json.write({"type": "verification", **report}, flush=True)
         else:
-            self._out.write(text + "\n")
+            self._out.write(printable(text) + "\n")
             self._out.flush()
         if self._log is not None:
             self._log.write(text)
@@ -306,7 +307,7 @@ class CommandOutput:
     def print_info(self, text: str) -> None:
         """A line for people on stdout (e.g. where a report was written); logged too."""
         if not self.settings.json:
-            self._out.write(text + "\n")
+            self._out.write(printable(text) + "\n")
             self._out.flush()
         if self._log is not None:
             self._log.write(text)

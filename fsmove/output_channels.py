@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fsmove.errors import UsageError
+from fsmove.printable import printable
 from fsmove.transfers.events import BytesMoved, Event, FileFailed, Planned, Summary
 
 #: JSON progress events at most this often.
@@ -33,7 +34,7 @@ class LogFile:
         if self._fh is None:
             return
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        for line in text.splitlines() or [""]:
+        for line in printable(text).split("\n"):
             self._fh.write(f"{stamp} {line}\n")
         self._fh.flush()
 
