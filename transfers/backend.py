@@ -454,6 +454,19 @@ class WritesBeforeProbe(Protocol):
         ...
 
 
+#: The longest path a Linux server takes (PATH_MAX, 4,096 bytes with its NUL).
+SERVER_PATH_MAX = 4095
+
+
+@runtime_checkable
+class LimitsPaths(Protocol):
+    """A store on a server, whose paths are bounded (``copy/name_gate.py``)."""
+
+    def path_room(self) -> int:
+        """How many bytes a store-relative path may take (the root's own taken off)."""
+        ...
+
+
 @runtime_checkable
 class RewritesNames(Protocol):
     """A store that may keep a name other than the one it was sent, or refuse it

@@ -34,8 +34,9 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .backend import Entry, EntryKind
 from .plan import FileRules, FolderPlan, deletions
@@ -44,7 +45,7 @@ from .pool import SessionPool
 from .produced import produced
 from .survey import Sides
 from .together import run_together
-from .tree import TreeRules, risky_name_features
+from .tree import TreeRules
 from .walk import FolderListing, WalkIssue, fill_listing, list_folder
 
 
@@ -60,6 +61,14 @@ class _Folder:
 #: each next one at least twice the last, up to ``PART_MOST``.
 PART_FIRST = 64
 PART_MOST = 4096
+
+
+class NameGate(Protocol):
+    """What the destination cannot hold at a source path (``copy/name_gate.py``)."""
+
+    def suspect(self, entry: Entry) -> bool: ...
+
+    async def refusal(self, entry: Entry) -> str | None: ...
 
 
 def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
@@ -129,7 +138,7 @@ async def march(
     retry: RetryPolicy,
     on_issue: Callable[[WalkIssue], None],
     listed: Callable[[str], asyncio.Future[list[Entry | WalkIssue]] | None] | None = None,
-    name_refusal: Callable[[str], Awaitable[str | None]] | None = None,
+    dst_names: NameGate | None = None,
 ) -> AsyncIterator[FolderPlan]:
     """Yield each folder's decisions (the root first); ``on_issue`` hears of every
     source path the march refused or could not list, as it is found. A listing cut
@@ -138,9 +147,9 @@ async def march(
     folder's listing made ahead by the same rules (``scout.py``), taken instead of
     listing it again; None, or a listing that was cancelled, and the march lists it.
     The destination root's listing made during the survey (``Sides.dst_root_listing``)
-    is taken the same way. ``name_refusal(path)``: why the destination cannot hold a
-    source path's name as it is (asked only for ``tree.risky_name_features``); such a
-    file or folder is refused like a name the walk refuses, and never deleted there."""
+    is taken the same way. ``dst_names``: what the destination cannot hold at a source
+    path (``copy/name_gate.py``); such a file or folder is refused like a name the walk
+    refuses, and never deleted there."""
     concurrency = max(1, listings_at_once)
     pending: asyncio.LifoQueue[_Folder | None] = asyncio.LifoQueue()
     out: asyncio.Queue[FolderPlan | BaseException | None] = asyncio.Queue(maxsize=concurrency)
@@ -172,14 +181,14 @@ async def march(
         return await list_folder(dst, path, skip=dst_rules.skips, retry=retry)
 
     async def refused_name(item: Entry) -> WalkIssue | None:
-        if name_refusal is None or not risky_name_features(item.name):
+        if dst_names is None or not dst_names.suspect(item):
             return None
-        why = await name_refusal(item.path)
+        why = await dst_names.refusal(item)
         if why is None:
             return None
         if item.kind is EntryKind.DIR:
-            why += "; nothing in this folder is copied"
-        return WalkIssue(path=item.path, reason=f"{why}; rename it at the source")
+            why += " (nothing in this folder is copied)"
+        return WalkIssue(path=item.path, reason=why)
 
     async def decide(folder: _Folder) -> AsyncIterator[FolderPlan]:
         source = open_src(folder.path) if folder.in_src else None

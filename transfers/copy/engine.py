@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from fsmove.verify.digest import ALGORITHM
 
-from ..backend import BackendError, Entry, EntryKind, NoSpaceError, RewritesNames
+from ..backend import BackendError, Entry, EntryKind, NoSpaceError
 from ..budget import ByteBudget
 from ..events import (
     BytesMoved,
@@ -58,6 +58,7 @@ from ..walk import WalkIssue, list_folder
 from .attempt import Attempts
 from .deletion import delete_files, remove_folders, remove_stale_temps
 from .folders import DestinationFolderError, DestinationFolders
+from .name_gate import DestinationNames
 from .options import CopyOptions
 from .pipe import SourceReader
 from .resume import Resume
@@ -161,22 +162,8 @@ class CopyEngine:
                      listings_at_once=self.limits.listings_at_once, retry=self.retry,
                      on_issue=self._walk_issue,
                      listed=scout.take if scout is not None else None,
-                     name_refusal=(self._dst_name_refusal if not self.opt.dry_run
-                                   and isinstance(self.dst.store, RewritesNames) else None))
-
-    async def _dst_name_refusal(self, path: str) -> str | None:
-        """Why the destination cannot hold ``path``'s name as it is (``ftp/names.py``;
-        a dry run writes nothing, so it does not ask)."""
-        store = self.dst.store
-        assert isinstance(store, RewritesNames)
-        name = path.rsplit("/", 1)[-1]
-        if store.name_known(name):
-            return await store.name_refusal(name, None)
-        try:
-            async with self.dst.session() as s:
-                return await store.name_refusal(name, s)
-        except BackendError:
-            return None  # no session now: the placing's own check still holds
+                     dst_names=DestinationNames(self.dst, self.temps,
+                                                ask_server=not self.opt.dry_run))
 
     async def run(self) -> Summary:
         started = time.monotonic()

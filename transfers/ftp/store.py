@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
-from ..backend import BackendError, Capabilities, Session, check_relpath
+from ..backend import SERVER_PATH_MAX, BackendError, Capabilities, Session, check_relpath
 from ..endpoint import Endpoint
 from ..preconnect import Preconnect
 from ..round_trips import RoundTripReadings
@@ -50,6 +50,11 @@ from .session import FtpSession
 from .tls import FtpsClient, TlsSetupError, make_ssl_context
 
 _ANONYMOUS_PASSWORD = "anonymous@"
+#: vsftpd's longest command line (``VSFTP_MAX_COMMAND_LINE``): a longer one ends the
+#: session.
+FTP_COMMAND_LINE_MAX = 4096
+#: What the longest command adds around a path ("MDTM 20261207021712.123 " and CRLF).
+FTP_PATH_COMMAND_ROOM = 32
 #: Servers (named in their greeting, lower case) that read a control connection's
 #: commands one after the other across the login, so the whole login goes in one write
 #: (``FtpStore._log_in_at_once``). Each is tested so (tests/test_ftp_login.py); vsftpd
@@ -169,6 +174,14 @@ class FtpStore:
         if not path:
             return self.root
         return f"{self.root.rstrip('/')}/{path}"
+
+    def path_room(self) -> int:
+        """``backend.LimitsPaths``: a server path is at most ``SERVER_PATH_MAX`` bytes,
+        and vsftpd drops a session whose command line passes 4,096 bytes (the longest
+        command carrying a path: ``MDTM``/``MFMT`` with a time, ~26 bytes around it)."""
+        root = self.root.rstrip("/").encode("utf-8", "surrogateescape")
+        return min(SERVER_PATH_MAX, FTP_COMMAND_LINE_MAX - FTP_PATH_COMMAND_ROOM) \
+            - len(root) - 1
 
     def log_in_ahead(self, count: int) -> None:
         """Start logging in ``count`` sessions now, in parallel, in the background

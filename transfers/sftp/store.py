@@ -23,6 +23,7 @@ from typing import Any
 import asyncssh
 
 from ..backend import (
+    SERVER_PATH_MAX,
     AuthError,
     BackendError,
     Capabilities,
@@ -416,6 +417,12 @@ class SftpStore:
         self._sessions.add(session)
         self._round_trips.measure(start.client, session._version_known)
         return session
+
+    def path_room(self) -> int:
+        """``backend.LimitsPaths``: the server works on the root joined with the path
+        (``channel._full``), at most ``SERVER_PATH_MAX`` bytes."""
+        root = self._endpoint.path.rstrip("/").encode("utf-8", "surrogateescape")
+        return SERVER_PATH_MAX - len(root) - (1 if root else 0)
 
     def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
         """``WatchesRoundTrip``: ``watcher(shortest, samples)`` after each sample."""
