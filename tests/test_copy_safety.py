@@ -210,3 +210,42 @@ def test_url_typos_are_refused_without_showing_the_password(
         for run in (*runs, status):
             assert secret not in run.stdout + run.stderr, (secret, run.stderr)
         assert _files_holding(tmp_path, secret) == []
+
+
+# ---------------------------------------------------------------------------------------
+# A file where the source has a folder, a folder where it has a file.
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_kind_conflicts_are_refused_one_by_one_and_the_rest_is_copied(
+        tmp_path: Path, delete: bool) -> None:
+    """Before, the folder's mkdir failed and stopped the whole copy (exit 1, files in
+    flight left as temporary files). Now each conflict is refused (exit 3), the rest is
+    copied, the destination's entries are left as they are (a run with a failure
+    deletes nothing, even with --delete), and once they are removed a rerun copies."""
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    (src / "x").mkdir(parents=True)
+    (src / "x" / "in.txt").write_bytes(b"in a folder")
+    (src / "y").write_bytes(b"a file")
+    (src / "z").write_bytes(b"no conflict")
+    dst.mkdir()
+    (dst / "x").write_bytes(b"the destination's file")
+    (dst / "y").mkdir()
+    (dst / "y" / "keep").write_bytes(b"the destination's folder")
+    extra = ["--delete"] if delete else []
+    run = fsmove("copy", str(src), str(dst), "--json", *extra, state=state)
+    assert run.returncode == 3, run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])
+    reasons = dict(summary["refused"])
+    assert set(reasons) == {"x", "y"}
+    assert "holds a file where the source has this folder" in reasons["x"]
+    assert "holds a folder where the source has this file" in reasons["y"]
+    assert tree(dst) == {"x": b"the destination's file", "y/keep": b"the destination's folder",
+                         "z": b"no conflict"}
+    (dst / "x").unlink()
+    (dst / "y" / "keep").unlink()
+    (dst / "y").rmdir()
+    again = fsmove("copy", str(src), str(dst), *extra, state=state)
+    assert again.returncode == 0, again.stderr
+    assert tree(dst) == tree(src)

@@ -269,9 +269,10 @@ async def march(
                     temps.append(item.path)
                 else:
                     dst_files[item.path] = item
+        in_dst = set(dst_dirs)
+        src_dirs, src_files = refuse_kind_conflicts(src_dirs, src_files, dst_files, in_dst)
         to_copy, skipped = await rules.decide(src_files, dst_files)
         to_delete = deletions(dst_files, {e.path for e in src_files}, blind)
-        in_dst = set(dst_dirs)
         children = [_Folder(d, in_src=True, in_dst=d in in_dst) for d in src_dirs]
         in_src = set(src_dirs)
         children += [_Folder(d, in_src=False, in_dst=True) for d in dst_dirs
@@ -284,6 +285,32 @@ async def march(
             dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
             missing_children=tuple(c.path for c in children if c.in_src and not c.in_dst),
         )
+
+    def refuse_kind_conflicts(src_dirs: list[str], src_files: list[Entry],
+                              dst_files: dict[str, Entry], dst_dirs: set[str]
+                              ) -> tuple[list[str], list[Entry]]:
+        """A source folder where the destination holds a file, or a source file where
+        it holds a folder: refused (the rest of the copy goes on, exit 3), never
+        replaced in place. Without this, the folder's MKD failed and stopped the whole
+        copy (an adversarial sweep). The destination's entry is the user's and stays
+        (a run with a failure deletes nothing, even with ``--delete``)."""
+        advice = "remove it at the destination, then rerun"
+        kept_dirs = []
+        for d in src_dirs:
+            found = dst_files.get(d)
+            if found is not None and found.kind is EntryKind.FILE:
+                on_issue(WalkIssue(path=d, reason="the destination holds a file where the "
+                                   f"source has this folder; {advice}"))
+            else:
+                kept_dirs.append(d)
+        kept_files = []
+        for e in src_files:
+            if e.path in dst_dirs:
+                on_issue(WalkIssue(path=e.path, reason="the destination holds a folder "
+                                   f"where the source has this file; {advice}"))
+            else:
+                kept_files.append(e)
+        return kept_dirs, kept_files
 
     async def add_pending(children: list[_Folder]) -> None:
         nonlocal outstanding
