@@ -173,6 +173,8 @@ class CommandOutput:
             self._emit_line(f"restarted: {event.path}: {event.reason}", level="warn")
         elif isinstance(event, ev.PathRefused):
             self._emit_line(f"refused: {event.path}: {event.reason}", level="warn")
+        elif isinstance(event, ev.TimeNotKept):
+            self._emit_line(f"time not kept: {event.path}: {event.reason}", level="warn")
         elif isinstance(event, ev.FilePlanned):
             verb = "would copy" if event.action == "copy" else "would skip"
             self._emit_line(f"{verb}: {event.path} ({human_bytes(event.size)})", level="file")

@@ -265,6 +265,10 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
     if s.restarted:
         lines.append(f"  restarted: {files_word(len(s.restarted))}")
         lines += [f"    {p}: {why}" for p, why in s.restarted[:20]]
+    if s.times_not_kept:
+        lines.append(f"  time not kept: {files_word(len(s.times_not_kept))} (copied; the "
+                     "destination would not take their modification time)")
+        lines += [f"    {p}: {why}" for p, why in s.times_not_kept[:20]]
     if s.refused:
         lines.append(f"  refused:  {len(s.refused)} source entries (not copied)")
         lines += [f"    {p}: {why}" for p, why in s.refused[:20]]

@@ -167,6 +167,12 @@ class UnsupportedError(BackendError):
     """The store cannot do this at all (check ``Capabilities`` first)."""
 
 
+class TimeNotKeptError(UnsupportedError):
+    """Raised by ``place``/``set_mtime`` once the file is in place, complete: only its
+    modification time could not be set (the copy notes it and counts the file
+    copied)."""
+
+
 class UnsafePathError(BackendError):
     """A path that would escape the store root or is not a valid relative path."""
 

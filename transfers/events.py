@@ -106,6 +106,14 @@ class FileFailed(PathReason):
 
 
 @dataclass(frozen=True, slots=True)
+class TimeNotKept(PathReason):
+    """The file is copied, complete, but the destination would not take its
+    modification time (a time before 1970 or after 2106 over SFTP, a server refusing
+    one): it keeps the time of its copy. The run is not partial for it, and the journal
+    keeps it copied, so a rerun skips it."""
+
+
+@dataclass(frozen=True, slots=True)
 class PathRefused(PathReason):
     """A source entry that is never copied: hostile name, symlink, unreadable dir."""
 
@@ -152,6 +160,8 @@ class Summary(Event):
     #: With ``stopped``: the files (and bytes) still to copy, all resumable.
     files_left: int = 0
     bytes_left: int = 0
+    #: Files copied whose modification time the destination would not take (path, why).
+    times_not_kept: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -167,6 +177,7 @@ _TYPE_NAMES: dict[type, str] = {
     FileRestarted: "file_restarted",
     FileRetry: "retry",
     FileFailed: "file_failed",
+    TimeNotKept: "time_not_kept",
     PathRefused: "refused",
     FileDeleted: "deleted",
     FilePlanned: "file_planned",

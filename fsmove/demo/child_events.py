@@ -19,6 +19,7 @@ _KINDS: dict[str, type[ev.Event]] = {
     "file_restarted": ev.FileRestarted,
     "retry": ev.FileRetry,
     "file_failed": ev.FileFailed,
+    "time_not_kept": ev.TimeNotKept,
     "refused": ev.PathRefused,
     "deleted": ev.FileDeleted,
     "file_planned": ev.FilePlanned,

@@ -37,10 +37,11 @@ from ..backend import (
     NotFoundError,
     OffsetWrites,
     PlacesInBackground,
+    TimeNotKeptError,
     parent_of,
     placed_mode,
 )
-from ..events import Event, FileStarted
+from ..events import Event, FileStarted, TimeNotKept
 from ..journal import Journal
 from ..policy import Limits
 from ..pool import SessionPool
@@ -118,26 +119,33 @@ class Attempts(OnSides):
         # A big file's placing takes an idle session that owes no replies if there is
         # one: its own upload's session waits for the server to close the file
         # (pool.py ``settled``; ~0.25 s after 512 MiB on vsftpd over ext4).
-        async with self.dst.session(settled=entry.size > BLOCK_SIZE) as s:
-            if use_temp and not caps.rename_replaces:
-                with contextlib.suppress(NotFoundError):
-                    await s.remove(entry.path)
-            if use_temp:
-                mtime = entry.mtime if set_mtime else None
-                mode = placed_mode(entry.mode, keep=self.options.keep_perms)
-                if isinstance(s, PlacesInBackground):
-                    # The session goes back to the pool with the replies on their way
-                    # (FTP); the file counts as done only once they all said yes.
-                    placing = await s.place_started(target, entry.path, mtime=mtime,
-                                                    mode=mode, size=entry.size)
-                else:
-                    await s.place(target, entry.path, mtime=mtime, mode=mode,
-                                  size=entry.size)
-            elif set_mtime:
-                assert entry.mtime is not None
-                await s.set_mtime(target, entry.mtime)
-        if placing is not None:
-            await placing()
+        try:
+            async with self.dst.session(settled=entry.size > BLOCK_SIZE) as s:
+                if use_temp and not caps.rename_replaces:
+                    with contextlib.suppress(NotFoundError):
+                        await s.remove(entry.path)
+                if use_temp:
+                    mtime = entry.mtime if set_mtime else None
+                    mode = placed_mode(entry.mode, keep=self.options.keep_perms)
+                    if isinstance(s, PlacesInBackground):
+                        # The session goes back to the pool with the replies on their
+                        # way (FTP); the file counts as done only once they all said yes.
+                        placing = await s.place_started(target, entry.path, mtime=mtime,
+                                                        mode=mode, size=entry.size)
+                    else:
+                        await s.place(target, entry.path, mtime=mtime, mode=mode,
+                                      size=entry.size)
+                elif set_mtime:
+                    assert entry.mtime is not None
+                    await s.set_mtime(target, entry.mtime)
+            if placing is not None:
+                await placing()
+        except TimeNotKeptError as exc:
+            # In place and complete, only its time is off: copied, and said. (Failing
+            # it meant failing it again on every run: proftpd refuses a time before
+            # 1970, SFTP cannot carry one.)
+            self.stats.times_not_kept.append((entry.path, str(exc)))
+            self.emit(TimeNotKept(path=entry.path, reason=str(exc)))
         return Placed(digest=digest, resumed_from=resumed_from)
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------

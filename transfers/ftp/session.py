@@ -23,6 +23,7 @@ from ..backend import (
     EntryKind,
     NotFoundError,
     PermanentError,
+    TimeNotKeptError,
     TransientError,
     UnsupportedError,
     link_refusal,
@@ -131,15 +132,18 @@ class FtpSession(FileSession):
                 # One command at a time (the server may not keep order).
                 if chmod is not None:
                     self._chmod_done(await self.raw_command(chmod))
+                time_refused: Reply | None = None
                 if method is not None:
                     assert mtime is not None
                     mtime_reply = await self.raw_command(
                         f"{method} {format_timeval(mtime)} {abs_src}")
                     if not mtime_reply.is_success():
-                        if mtime_reply.code in (500, 501, 502, 504):
-                            raise self._mtime_refusal(mtime_reply, temp)
-                        raise await self._refusal(mtime_reply, abs_path=abs_src, path=temp,
-                                                  action="set mtime")
+                        if mtime_reply.code not in (500, 501, 502, 504):
+                            raise await self._refusal(mtime_reply, abs_path=abs_src,
+                                                      path=temp, action="set mtime")
+                        # This time refused (proftpd: one before 1970): the file is
+                        # placed all the same, and noted (``TimeNotKeptError``).
+                        time_refused = mtime_reply
                 rnfr = await self.raw_command(f"RNFR {abs_src}")
                 if rnfr.code != 350:
                     raise await self._refusal(rnfr, abs_path=abs_src, path=temp,
@@ -150,6 +154,8 @@ class FtpSession(FileSession):
                                       path=final)
                 if size is not None:
                     await self._check_placed(temp, final, size, checks=None)
+                if time_refused is not None:
+                    raise self._mtime_refusal(time_refused, final)
                 return
             # One write, one round trip: the server reads them in order (it answered
             # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
@@ -386,9 +392,13 @@ class FtpSession(FileSession):
         return method
 
     def _mtime_refusal(self, reply: Reply, path: str) -> BackendError:
+        """The error for a refused time of ``path``, which is in place, complete: a
+        refusal of that time (500-504) is ``TimeNotKeptError`` (the copy notes it and
+        counts the file copied: it would be refused again on every run)."""
         if reply.code in (500, 501, 502, 504):
-            return UnsupportedError(f"set mtime of {path!r} on {self.where}: refused "
-                                    f"({reply.text!r})", path=path)
+            return TimeNotKeptError(
+                f"the server refused its modification time ({reply.text.strip()!r}); "
+                "it keeps the time of its copy", path=path)
         return reply_error(reply, where=self.where, action="set mtime", path=path)
 
     async def set_mtime(self, path: str, mtime: float) -> None:

@@ -17,6 +17,7 @@ from ..backend import (
     EntryKind,
     NotFoundError,
     PermanentError,
+    TimeNotKeptError,
     UnsupportedError,
     folders_of,
     link_refusal,
@@ -112,10 +113,16 @@ class SftpSession(FileSession):
         await self._bounded(self._sftp.rmdir(self._full(path)), path)
 
     async def set_mtime(self, path: str, mtime: float) -> None:
+        if not _carried(mtime):
+            raise _time_not_kept(path, mtime)
         await self._bounded(self._sftp.utime(self._full(path), times=(mtime, mtime)), path)
 
     async def place(self, temp: str, final: str, *, mtime: float | None,
                     mode: int | None = None, size: int | None = None) -> None:
+        if mtime is not None and not _carried(mtime):
+            # Placed without it, then said (``TimeNotKeptError``: the file is copied).
+            await self.place(temp, final, mtime=None, mode=mode, size=size)
+            raise _time_not_kept(final, mtime)
         if mtime is None and mode is None:
             await self.rename(temp, final)
             return
@@ -131,6 +138,21 @@ class SftpSession(FileSession):
         else:
             await setstat
             await self.rename(temp, final)
+
+
+#: SFTP version 3 carries a time as an unsigned 32-bit count of seconds (1970-2106);
+#: asyncssh raised OverflowError for any other (a file dated 1938 stopped the run).
+_SFTP_TIMES = range(0, 2**32)
+
+
+def _carried(mtime: float) -> bool:
+    return int(mtime) in _SFTP_TIMES
+
+
+def _time_not_kept(path: str, mtime: float) -> TimeNotKeptError:
+    return TimeNotKeptError(
+        f"its modification time ({int(mtime)} s from 1970) is outside what SFTP "
+        "carries (1970-2106); it keeps the time of its copy", path=path)
 
 
 __all__ = ["SftpSession"]
