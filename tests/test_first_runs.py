@@ -65,3 +65,36 @@ def test_a_source_that_fails_its_check_leaves_the_destination_untouched(
         assert result.exit_code == 1, result.output[-3000:]
         assert "the source folder" in result.output and "does not exist" in result.output
         assert sorted(p.name for p in server.root.iterdir()) == before
+
+
+@pytest.mark.parametrize("where", ["state", "journal"])
+def test_a_state_folder_that_cannot_be_written_is_said_in_one_line(
+        tmp_path: Path, where: str) -> None:
+    """A HOME or XDG_STATE_HOME that cannot be written (a container's read-only home,
+    a path under a file) and a --journal under a file: before, the copy ended with
+    "fsmove: error: No such file or directory: /proc/.local"; now one line names the
+    folder and what to set (exit 5, configuration), and nothing is copied."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSMOVE_")}
+    args = [sys.executable, "-m", "fsmove.cli", "copy", str(src), str(tmp_path / "dst")]
+    if where == "state":
+        env["XDG_STATE_HOME"] = str(blocker / "state")
+        word = "XDG_STATE_HOME"
+    else:
+        env["XDG_STATE_HOME"] = str(tmp_path / "state")
+        args += ["--journal", str(blocker / "job.sqlite")]
+        word = "--journal"
+    run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120,
+                         check=False, stdin=subprocess.DEVNULL)
+    assert run.returncode == 5, run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fsmove: error:"), run.stderr
+    assert str(blocker) in lines[0] and word in lines[0]
+    assert not (tmp_path / "dst" / "a.txt").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,15 @@ from fsmove.endpoint_access import (
     open_store,
     resolved_endpoint,
 )
-from fsmove.errors import JobLockedError, UsageError
+from fsmove.errors import ConfigError, JobLockedError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.copy import CopyEngine, CopyOptions
-from fsmove.transfers.destination_lock import DestinationLock, DestinationLockedError
+from fsmove.transfers.destination_lock import (
+    DestinationLock,
+    DestinationLockedError,
+    default_lock_dir,
+)
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.events import Summary
 from fsmove.transfers.jobs import default_journal_path, read_meta
@@ -88,6 +93,14 @@ def _hold_destination(held: contextlib.ExitStack, dst: Endpoint, journal: Path) 
     the journal is opened (a refused run leaves no journal behind)."""
     try:
         held.enter_context(DestinationLock(dst, job=str(journal)))
+    except OSError as exc:
+        # Its folder is under fsmove's state folder (a HOME that cannot be written, a
+        # read-only or missing XDG_STATE_HOME): say which, and what to set.
+        where = exc.filename or default_lock_dir()
+        raise ConfigError(
+            f"cannot write fsmove's state folder ({where}: {exc.strerror or exc}); set "
+            "XDG_STATE_HOME to a folder you can write (its locks live there, and its "
+            "journals unless --journal says otherwise)") from None
     except DestinationLockedError as exc:
         if exc.job == str(journal):
             raise JobLockedError(
@@ -95,6 +108,21 @@ def _hold_destination(held: contextlib.ExitStack, dst: Endpoint, journal: Path) 
                 "wait for it or stop it, then rerun"
             ) from None
         raise JobLockedError(str(exc)) from None
+
+
+def _open_journal(held: contextlib.ExitStack, path: Path, src: Endpoint,
+                  dst: Endpoint) -> Journal:
+    """The job's journal, opened (closed with ``held``); a folder it cannot be made in
+    is said in one line (a full disk keeps its own wording: ``journal_write_problem``)."""
+    try:
+        return held.enter_context(Journal(path, src=src.identity, dst=dst.identity))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise ConfigError(
+            f"cannot make the journal {path} ({exc.filename or path.parent}: "
+            f"{exc.strerror or exc}); give --journal a path you can write, or set "
+            "XDG_STATE_HOME") from None
 
 
 def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Path:
@@ -215,7 +243,7 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
         try:
             with contextlib.ExitStack() as held:
                 _hold_destination(held, dst, path)
-                journal = held.enter_context(Journal(path, src=src.identity, dst=dst.identity))
+                journal = _open_journal(held, path, src, dst)
                 if journal.recovered_from is not None:
                     out.alert(f"fsmove: warning: the journal {path} could not be read; it was "
                               f"moved to {journal.recovered_from} and a new one started "
