@@ -249,3 +249,24 @@ def test_kind_conflicts_are_refused_one_by_one_and_the_rest_is_copied(
     again = fsmove("copy", str(src), str(dst), *extra, state=state)
     assert again.returncode == 0, again.stderr
     assert tree(dst) == tree(src)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_delete_from_a_source_holding_no_file_deletes_nothing(
+        tmp_path: Path, dry_run: bool) -> None:
+    """`fsmove copy NEW OLD --delete` with NEW still empty (SRC and DST swapped) used to
+    delete every file of OLD, maybe the only copy. Refused now, one line, exit 1; a
+    source with one file deletes the rest as asked."""
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    (src / "empty-folder").mkdir(parents=True)
+    dst.mkdir()
+    for i in range(3):
+        (dst / f"old-{i}.txt").write_bytes(b"the only copy")
+    args = ["--dry-run"] if dry_run else []
+    run = fsmove("copy", str(src), str(dst), "--delete", *args, state=state)
+    one_line_error(run, 1, "source holds no file", "3 files", "nothing deleted")
+    assert tree(dst) == {f"old-{i}.txt": b"the only copy" for i in range(3)}
+    (src / "new.txt").write_bytes(b"new")
+    ok = fsmove("copy", str(src), str(dst), "--delete", state=state)
+    assert ok.returncode == 0, ok.stderr
+    assert tree(dst) == {"new.txt": b"new"}

@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from fsmove.verify.digest import ALGORITHM
 
-from ..backend import BackendError, Entry, EntryKind, NoSpaceError
+from ..backend import BackendError, Entry, EntryKind, NoSpaceError, PermanentError
 from ..budget import ByteBudget
 from ..events import (
     BytesMoved,
@@ -65,6 +65,10 @@ from .resume import Resume
 from .schedule import FILES_WAITING, TransferQueue
 from .stats import RunStats, Unsettled
 from .transfer import DestinationChangedError, FileTransfer, SourceChangedError
+
+
+class EmptySourceError(PermanentError):
+    """``--delete`` from a source holding no file (``CopyEngine._refuse_emptying``)."""
 
 
 class CopyEngine:
@@ -111,6 +115,8 @@ class CopyEngine:
         self._small_bytes = ByteBudget(self.limits.small_bytes_at_once)
         self._folders = DestinationFolders(dst, at_once=self.limits.folders_made_at_once)
         self._progress_stamp = 0.0
+        #: Source files the march found (``_refuse_emptying``).
+        self._source_files = 0
         #: Set by the first "no space / over quota" reply: no new file starts after it,
         #: and the summary says how much is left (every such file stays resumable).
         self._full: NoSpaceError | None = None
@@ -130,6 +136,7 @@ class CopyEngine:
         try:
             async for folder in self._march(sides):
                 plan.add(folder)
+                self._source_files += folder.files
         finally:
             sides.drop()
         return plan
@@ -243,6 +250,7 @@ class CopyEngine:
             return self._summary(started, status="partial", to_delete=len(to_delete),
                                  stopped="destination-full")
         if self.opt.delete and not self._stats.failed:
+            self._refuse_emptying(to_delete)
             await self._delete(to_delete)
             await remove_folders(self.dst, dst_only)
         status = "partial" if self._stats.failed else "ok"
@@ -259,9 +267,22 @@ class CopyEngine:
             self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
         for e in plan.skipped:
             self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
+        if self.opt.delete:
+            self._refuse_emptying(plan.to_delete)
         for e in plan.to_delete:
             self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
         return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
+
+    def _refuse_emptying(self, to_delete: list[Entry]) -> None:
+        """``--delete`` from a source that holds no file would delete every file of the
+        destination: the one slip that loses a bucket (SRC and DST swapped, a source
+        folder mistyped into an empty one). Refused, before anything is deleted."""
+        if to_delete and self._source_files == 0:
+            raise EmptySourceError(
+                f"the source holds no file, so --delete would delete all "
+                f"{len(to_delete):,} files of the destination: refused, nothing deleted "
+                "(SRC and DST swapped?); to empty the destination, delete its files "
+                "there yourself")
 
     async def _feed(self, sides: Sides, queue: TransferQueue, to_delete: list[Entry],
                     dst_only: list[str], scout: SourceScout | None = None) -> None:
@@ -274,6 +295,7 @@ class CopyEngine:
         try:
             async for folder in self._march(sides, scout):
                 tally.add(folder)
+                self._source_files += folder.files
                 shown.changed()
                 to_delete += folder.to_delete
                 if folder.dst_only:
