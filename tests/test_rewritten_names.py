@@ -120,3 +120,26 @@ def test_risky_features_and_the_check_s_leftovers() -> None:
     assert not is_probe_leftover(f"sub/{scratch}.na_b")
     assert not is_probe_leftover(scratch + ".na/b")
     assert not is_probe_leftover(".fsmove-probe-0123456789ab-00000000.na_b")
+
+
+def test_a_folder_name_the_server_will_not_make_fails_only_that_folder(
+        proftpd_server: RunningServer,
+        fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
+    """proftpd refuses MKD of a name with "*" ("550 ...: Invalid directory name"; it
+    stores such a file name). Before, that stopped the whole copy (exit 1, nothing
+    else copied); now that folder (and an empty one) fails, the rest is copied."""
+    server = fresh_subdir(proftpd_server)
+    src = tmp_path / "src"
+    (src / "star*dir").mkdir(parents=True)
+    (src / "star*dir" / "in.txt").write_bytes(b"below a refused folder")
+    (src / "empty*").mkdir()
+    (src / "ok").mkdir()
+    (src / "ok" / "fine.txt").write_bytes(b"fine")
+    (src / "file*name.txt").write_bytes(b"a file may have one")
+    run, summary = copy(src, server, tmp_path)
+    assert run.returncode == 3, run.stderr
+    failed = dict(summary["failed"])  # type: ignore[arg-type]
+    assert set(failed) == {"star*dir/in.txt", "empty*"}
+    assert all("will not make a folder of this name" in why for why in failed.values())
+    assert files_under(server.root) == {"ok/fine.txt": b"fine",
+                                         "file*name.txt": b"a file may have one"}

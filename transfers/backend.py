@@ -177,6 +177,12 @@ class UnsafePathError(BackendError):
     """A path that would escape the store root or is not a valid relative path."""
 
 
+class NameRefusedError(PermanentError):
+    """The server refuses this name (not writes as such): a folder it will not make
+    (proftpd: "Invalid directory name" for a "*"). The copy fails what is in that
+    folder and goes on with the rest."""
+
+
 class LinkRefusedError(PermanentError):
     """A symbolic link (or another non-folder) stands where fsmove would write, read or
     make a folder: it is never followed, so nothing lands outside the store root."""

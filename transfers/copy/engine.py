@@ -47,7 +47,7 @@ from ..events import (
 )
 from ..journal import Journal
 from ..march import march
-from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally
+from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally, is_at_or_below
 from ..pool import SessionPool
 from ..scout import SourceScout
 from ..session_count import sessions_for_work, streams_worth_running
@@ -243,7 +243,15 @@ class CopyEngine:
                             self._settle(sides, scout)])
         if self._full is None:
             try:
-                await self._folders.make_remaining()
+                refused = await self._folders.make_remaining()
+                if refused:
+                    # Said once: a folder a failed file below it named already is not
+                    # listed again.
+                    named = {path for path, _why in self._stats.failed}
+                    for path, why in refused:
+                        if not any(is_at_or_below(n, {path}) for n in named):
+                            self._stats.failed.append((path, why))
+                            self.emit(FileFailed(path=path, reason=why))
             except NoSpaceError as exc:
                 self._full = exc
         if self._full is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..backend import BackendError, NoSpaceError, PermanentError, parent_of
+from ..backend import BackendError, NameRefusedError, NoSpaceError, PermanentError, parent_of
 from ..pool import SessionPool
 from ..together import mark_seen
 
@@ -50,25 +50,35 @@ class DestinationFolders:
     def _made_ahead(self, _task: asyncio.Future[None]) -> None:
         self._ahead -= 1
 
-    async def make_remaining(self) -> None:
-        """Make every folder no file needed (``at_once`` at a time)."""
+    async def make_remaining(self) -> list[tuple[str, str]]:
+        """Make every folder no file needed (``at_once`` at a time); return those whose
+        name the server refused (path, why): failed, the rest made."""
         sem = asyncio.Semaphore(self._at_once)
+        refused: dict[str, str] = {}
 
         async def one(d: str) -> None:
             async with sem:
-                await self.ensure(d)
+                try:
+                    await self.ensure(d)
+                except NameRefusedError as exc:
+                    if exc.path is not None:
+                        refused.setdefault(exc.path, str(exc))
 
         await asyncio.gather(*(one(d) for d in sorted(self._missing)))
+        return sorted(refused.items())
 
     async def ensure(self, d: str) -> None:
         """Make destination folder ``d`` (parents first, each folder once, one command
         each) if the march found it missing. A refusal for good (not writable...) stops
-        the whole copy with that message: nothing below that folder can be copied."""
+        the whole copy with that message: nothing below that folder can be copied. A
+        refused *name* (``NameRefusedError``) fails only what is below that folder."""
         if d not in self._missing:
             return
         task = self._tasks.get(d) or self._start(d)
         try:
             await asyncio.shield(task)
+        except NameRefusedError:
+            raise  # kept: every file below fails with it, no MKD again for each
         except BackendError:
             if self._tasks.get(d) is task:
                 del self._tasks[d]  # a retry (of any file below) tries again
@@ -88,8 +98,8 @@ class DestinationFolders:
             async with self.dst.session() as s:
                 await s.mkdir(d)
         except BackendError as exc:
-            if exc.retryable or isinstance(exc, NoSpaceError):
-                raise
+            if exc.retryable or isinstance(exc, NoSpaceError | NameRefusedError):
+                raise  # (a refused name fails what is below it, not the whole copy)
             raise DestinationFolderError(str(exc), path=d) from None
         self._missing.discard(d)
 

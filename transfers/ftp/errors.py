@@ -37,6 +37,11 @@ NETWORK_ERRORS = (
 )
 
 _DENIED = ("permission denied", "access denied", "not allowed", "forbidden", "not permitted")
+#: How servers say a *name* is refused (proftpd "Invalid directory name", pure-ftpd
+#: "Prohibited file name", others "Illegal file name", "Bad file name").
+_NAME_REFUSED = ("invalid directory name", "invalid file name", "invalid filename",
+                 "prohibited file name", "illegal file name", "illegal filename",
+                 "bad file name", "bad filename", "invalid name", "illegal name")
 _MISSING = (
     "no such file",
     "no such directory",
@@ -60,6 +65,10 @@ def _has(text: str, words: tuple[str, ...]) -> bool:
 
 def looks_denied(reply: Reply) -> bool:
     return _has(reply.text, _DENIED)
+
+
+def looks_like_name_refused(reply: Reply) -> bool:
+    return _has(reply.text, _NAME_REFUSED)
 
 
 def looks_missing(reply: Reply) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from ..backend import (
     BackendError,
     EntryKind,
+    NameRefusedError,
     NotFoundError,
     PermanentError,
     TimeNotKeptError,
@@ -31,7 +32,13 @@ from ..backend import (
 )
 from ..together import mark_seen
 from .client import Reply
-from .errors import error_for_550, looks_denied, looks_missing, reply_error
+from .errors import (
+    error_for_550,
+    looks_denied,
+    looks_like_name_refused,
+    looks_missing,
+    reply_error,
+)
 from .file_io import FileSession
 from .listing import facts_to_entry, format_timeval, parse_facts
 from .probe import offers_site_chmod
@@ -70,6 +77,11 @@ class FtpSession(FileSession):
                     if kind is EntryKind.LINK:
                         raise link_refusal(folder)
                     if kind is not EntryKind.DIR:
+                        if reply.code == 553 or looks_like_name_refused(reply):
+                            raise NameRefusedError(
+                                f"the server will not make a folder of this name "
+                                f"(mkdir {folder!r} on {self.where}: {reply.text!r}); "
+                                "rename it at the source", path=folder)
                         raise PermanentError(
                             f"mkdir {folder!r} on {self.where}: cannot create it (server "
                             f"replied {reply.text!r}); a file may be in the way, or the "
