@@ -145,3 +145,58 @@ def test_a_source_file_that_cannot_be_opened_leaves_nothing_at_an_sftp_destinati
     assert "permission denied" in summary.failed[0][1]
     assert tree_digests(dst_server.root).keys() == {"a.txt", "z/z.txt"}
     assert temp_leftovers(dst_server.root) == []
+
+
+class AppendingSession:
+    """A real local source session that appends to ``app.log`` each time it is asked
+    to read it, before reading: a file being written to at every attempt (a live
+    log)."""
+
+    def __init__(self, inner: Session, root: Path) -> None:
+        self._inner = inner
+        self._root = root
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def read(self, path: str, *args: Any, **kw: Any) -> Any:
+        if path == "app.log":
+            with open(self._root / path, "ab") as fh:
+                fh.write(b"one more line\n")
+        return self._inner.read(path, *args, **kw)
+
+
+class AppendingStore(DroppingStore):
+    def __init__(self, inner: Store, root: Path) -> None:
+        super().__init__(inner, drops=0, after=0)
+        self._root = root
+
+    async def connect(self) -> AppendingSession:  # type: ignore[override]
+        return AppendingSession(await self._inner.connect(), self._root)
+
+
+def test_a_file_written_to_at_every_attempt_says_what_to_do(tmp_path: Path) -> None:
+    """Given up after --retries (as before), with what to do about it: stop what
+    writes it, or exclude it."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "app.log").write_bytes(os.urandom(MiB))
+    (src / "still.txt").write_bytes(b"still")
+
+    async def run() -> Any:
+        s = SessionPool(AppendingStore(LocalStore(parse_endpoint(str(src))), src),
+                        max_sessions=2)
+        d = SessionPool(LocalStore(parse_endpoint(str(dst))), max_sessions=2)
+        opts = CopyOptions(workers=2, retries=2, retry_delay=0.0)
+        try:
+            async with asyncio.timeout(60):
+                return await CopyEngine(src=s, dst=d, journal=None, options=opts).run()
+        finally:
+            await asyncio.gather(s.aclose(), d.aclose())
+
+    summary = asyncio.run(run())
+    assert summary.status == "partial"
+    [(path, why)] = summary.failed
+    assert path == "app.log" and "gave up after 2 retries" in why
+    assert "being written to" in why and "--exclude" in why
+    assert (dst / "still.txt").read_bytes() == b"still"

@@ -460,8 +460,10 @@ class CopyEngine:
         file over a link that drops every few minutes keeps going all night, while a file
         that fails at once every time is given up after ``retries`` attempts."""
         retry = 0
+        source_changed = False
         while True:
             before = transfer.furthest_sent
+            source_changed = False
             try:
                 placed = await attempts.copy(transfer)
                 self._done(transfer, placed.digest, placed.resumed_from)
@@ -470,6 +472,7 @@ class CopyEngine:
                 # Every reader and writer of the attempt has ended (transfer.py): the
                 # next attempt starts the file over from its first byte.
                 reason = str(exc)
+                source_changed = isinstance(exc, SourceChangedError)
                 before_entry = transfer.entry
                 transfer.entry = entry = await self._restat_source(before_entry)
                 self._left.resize(before_entry.size, entry.size)
@@ -499,7 +502,12 @@ class CopyEngine:
             retry = self.retry.next_attempt(retry,
                                             progressed=transfer.furthest_sent > before)
             if self.retry.gives_up(retry):
-                self._fail(transfer, f"{reason} (gave up after {self.retry.retries} retries)")
+                # A file changed at every attempt is being written to (a live log, an
+                # upload): say what to do about it.
+                advice = ("; it is being written to: stop what writes it (the app), or "
+                          "--exclude it" if source_changed else "")
+                self._fail(transfer, f"{reason} (gave up after {self.retry.retries} "
+                           f"retries{advice})")
                 return
             delay = self.retry.delay(retry)
             self.emit(FileRetry(path=transfer.path, attempt=retry, reason=reason, delay=delay))
