@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from .backend import Entry, EntryKind
 from .plan import FileRules, FolderPlan, deletions
@@ -180,9 +180,13 @@ async def march(
                 return items
         return await list_folder(dst, path, skip=dst_rules.skips, retry=retry)
 
+    def suspect(item: Entry | WalkIssue) -> TypeGuard[Entry]:
+        """Whether the destination gate must look at ``item`` (no await for most)."""
+        return (dst_names is not None and not isinstance(item, WalkIssue)
+                and dst_names.suspect(item))
+
     async def refused_name(item: Entry) -> WalkIssue | None:
-        if dst_names is None or not dst_names.suspect(item):
-            return None
+        assert dst_names is not None
         why = await dst_names.refusal(item)
         if why is None:
             return None
@@ -215,7 +219,7 @@ async def march(
             files: list[Entry] = []
             dirs: list[str] = []
             for item in part:
-                if not isinstance(item, WalkIssue) and (issue := await refused_name(item)):
+                if suspect(item) and (issue := await refused_name(item)):
                     item = issue
                 if isinstance(item, WalkIssue):
                     on_issue(item)
@@ -245,7 +249,7 @@ async def march(
         #: could not be listed (the folder itself included).
         blind: set[str] = set()
         for item in src_items:
-            if not isinstance(item, WalkIssue) and (issue := await refused_name(item)):
+            if suspect(item) and (issue := await refused_name(item)):
                 blind.add(item.path)  # its name at the destination is not this file's
                 item = issue
             if isinstance(item, WalkIssue):
