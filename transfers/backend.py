@@ -209,6 +209,12 @@ def placed_mode(source_mode: int | None, *, keep: bool) -> int:
     return bits if keep else NEW_FILE_MODE & bits
 
 
+async def no_bytes() -> AsyncIterator[bytes]:
+    """No bytes: what ``Session.write`` is given to create (truncate) an empty file."""
+    return
+    yield b""  # pragma: no cover  (makes this an async generator)
+
+
 def link_refusal(path: str, *, action: str = "write") -> LinkRefusedError:
     return LinkRefusedError(
         f"{path}: is a symbolic link; fsmove never {action}s through a link "

@@ -460,7 +460,6 @@ class CopyEngine:
         file over a link that drops every few minutes keeps going all night, while a file
         that fails at once every time is given up after ``retries`` attempts."""
         retry = 0
-        source_changed = False
         while True:
             before = transfer.furthest_sent
             source_changed = False

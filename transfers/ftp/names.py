@@ -18,16 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
-from ..backend import BackendError
+from ..backend import BackendError, no_bytes
 from ..tree import probe_scratch_name, risky_name_features
 from .session import FtpSession
-
-
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an (empty) async generator
 
 
 class NameChecks:
@@ -83,7 +77,7 @@ class NameChecks:
     async def _ask(self, sample: str, label: str, session: FtpSession) -> str | None:
         plain = probe_scratch_name()
         sent = f"{plain}.n{sample}"
-        await session.write(plain, _nothing(), create=True)
+        await session.write(plain, no_bytes(), create=True)
         shown: list[str] = []
         try:
             try:
