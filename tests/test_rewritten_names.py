@@ -66,13 +66,20 @@ def copy(src: Path, server: RunningServer, tmp_path: Path
     return run, summary
 
 
+def copy_the_tree(server: RunningServer, tmp_path: Path
+                  ) -> tuple[Path, subprocess.CompletedProcess[str], dict[str, object]]:
+    """``TREE`` made under ``tmp_path`` and copied to ``server`` (the source, the run,
+    its summary)."""
+    src = tmp_path / "src"
+    make_tree(src)
+    return (src, *copy(src, server, tmp_path))
+
+
 def test_names_a_server_rewrites_are_refused_before_a_byte_is_sent(
         pureftpd_server: RunningServer,
         fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
     server = fresh_subdir(pureftpd_server)
-    src = tmp_path / "src"
-    make_tree(src)
-    run, summary = copy(src, server, tmp_path)
+    src, run, summary = copy_the_tree(server, tmp_path)
     assert run.returncode == 3, run.stderr
     refused = {path for path, _why in summary["refused"]}  # type: ignore[attr-defined]
     assert refused == REWRITTEN, summary
@@ -97,9 +104,7 @@ def test_a_server_that_keeps_such_names_gets_them_all(
         vsftpd_server: RunningServer,
         fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
     server = fresh_subdir(vsftpd_server)
-    src = tmp_path / "src"
-    make_tree(src)
-    run, summary = copy(src, server, tmp_path)
+    _src, run, summary = copy_the_tree(server, tmp_path)
     assert run.returncode == 0, run.stderr
     assert summary["refused"] == []
     assert files_under(server.root) == TREE
