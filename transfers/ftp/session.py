@@ -77,7 +77,8 @@ class FtpSession(FileSession):
                     if kind is EntryKind.LINK:
                         raise link_refusal(folder)
                     if kind is not EntryKind.DIR:
-                        if reply.code == 553 or looks_like_name_refused(reply):
+                        if looks_like_name_refused(reply) or (
+                                reply.code == 553 and not looks_denied(reply)):
                             raise NameRefusedError(
                                 f"the server will not make a folder of this name "
                                 f"(mkdir {folder!r} on {self.where}: {reply.text!r}); "
