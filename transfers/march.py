@@ -24,6 +24,10 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 * **Depth first**: the folders still to list are a stack, so the walk reaches files
   (and the copy its first byte) after a handful of listings whatever the tree's size,
   and the stack holds a path per folder of the current branches, not a whole level.
+* **Names that differ by case alone** (``case_names.py``): on a destination that
+  ignores case (asked only when such a pair turns up), the second of two twins in a
+  source folder is refused, and a destination name in another case is taken as the
+  source's entry (compared with it, never deleted).
 * **Folders only on the destination** are walked too (as an empty source): what
   ``--delete`` would remove there, and this job's stale temporary files, are found in
   them as anywhere else. Never below a source path fsmove did not look into: a source
@@ -35,10 +39,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeGuard
 
 from .backend import Entry, EntryKind
+from .case_names import case_twin, case_variants
 from .plan import FileRules, FolderPlan, deletions
 from .policy import RetryPolicy
 from .pool import SessionPool
@@ -69,6 +74,8 @@ class NameGate(Protocol):
     def suspect(self, entry: Entry) -> bool: ...
 
     async def refusal(self, entry: Entry) -> str | None: ...
+
+    async def folds_case(self) -> bool | None: ...
 
 
 def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
@@ -194,6 +201,49 @@ async def march(
             why += " (nothing in this folder is copied)"
         return WalkIssue(path=item.path, reason=why)
 
+    async def refused_twin(item: Entry, twin: str) -> WalkIssue | None:
+        """``item`` refused when ``twin``, listed before it in its folder, differs from
+        it by case alone (``case_names.case_twin``: no await for the other entries)
+        and the destination would hold both as one; the first is copied. Refused too
+        while the destination cannot be asked (the rerun asks again): a second twin
+        placed on the first would pass every check of its placing."""
+        folds = await dst_names.folds_case() if dst_names is not None else False
+        if folds is False:
+            return None
+        if folds:
+            why = (f"the destination does not tell this name from {twin!r} in the same "
+                   f"folder (it ignores case): only {twin!r} is copied; rename one of "
+                   "them at the source")
+        else:
+            why = (f"it differs from {twin!r} in the same folder by case alone, and the "
+                   "destination could not be asked whether it tells them apart (the "
+                   "connection failed): not copied this run; rerun")
+        if item.kind is EntryKind.DIR:
+            why += " (nothing in this folder is copied)"
+        return WalkIssue(path=item.path, reason=why)
+
+    async def match_case(src_paths: set[str], dst_files: dict[str, Entry],
+                         dst_dirs: list[str]) -> list[str]:
+        """On a destination that ignores case, its ``logo.png`` where the source has
+        ``Logo.png`` is that source file (one file there): compared with it, never
+        deleted, never walked as a folder of the destination's own. While the
+        destination cannot be asked, such a name is left out of both sides' comparison
+        (nothing deleted, nothing skipped on a guess). Returns the destination's
+        folders under their source names."""
+        variants = case_variants(src_paths, [*dst_files, *dst_dirs])
+        if not variants or dst_names is None:
+            return dst_dirs
+        folds = await dst_names.folds_case()
+        if folds is False:
+            return dst_dirs
+        for there, here in variants.items():
+            found = dst_files.pop(there, None)
+            if folds and found is not None and here not in dst_files:
+                dst_files[here] = replace(found, path=here)
+        if folds:
+            return [variants.get(d, d) for d in dst_dirs]
+        return [d for d in dst_dirs if d not in variants]
+
     async def decide(folder: _Folder) -> AsyncIterator[FolderPlan]:
         source = open_src(folder.path) if folder.in_src else None
         try:
@@ -215,11 +265,15 @@ async def march(
                               ) -> AsyncIterator[FolderPlan]:
         missing = bool(folder.path) and not folder.in_dst
         told = False  # a part of this folder was yielded
+        seen: dict[str, str] = {}  # its names by case (``case_names.py``)
         async for part, last in source.parts():
             files: list[Entry] = []
             dirs: list[str] = []
             for item in part:
                 if suspect(item) and (issue := await refused_name(item)):
+                    item = issue
+                elif (isinstance(item, Entry) and (twin := case_twin(seen, item.name))
+                      and (issue := await refused_twin(item, twin))):
                     item = issue
                 if isinstance(item, WalkIssue):
                     on_issue(item)
@@ -248,9 +302,14 @@ async def march(
         #: Source paths of this folder held in a form fsmove does not copy, or that
         #: could not be listed (the folder itself included).
         blind: set[str] = set()
+        seen: dict[str, str] = {}  # its names by case (``case_names.py``)
         for item in src_items:
             if suspect(item) and (issue := await refused_name(item)):
                 blind.add(item.path)  # its name at the destination is not this file's
+                item = issue
+            elif (isinstance(item, Entry) and (twin := case_twin(seen, item.name))
+                  and (issue := await refused_twin(item, twin))):
+                blind.add(item.path)  # its name at the destination is its twin's
                 item = issue
             if isinstance(item, WalkIssue):
                 if item.unreadable or item.special:
@@ -273,6 +332,9 @@ async def march(
                     temps.append(item.path)
                 else:
                     dst_files[item.path] = item
+        if dst_items:
+            dst_dirs = await match_case({e.path for e in src_files} | set(src_dirs),
+                                        dst_files, dst_dirs)
         in_dst = set(dst_dirs)
         src_dirs, src_files = refuse_kind_conflicts(src_dirs, src_files, dst_files, in_dst)
         to_copy, skipped = await rules.decide(src_files, dst_files)

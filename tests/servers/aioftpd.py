@@ -1,6 +1,10 @@
 """aioftp's own FTP server, in-process: a background thread running its own event loop.
 
 Needs no system package and no root; the files it writes belong to this process's user.
+With ``ignore_case`` it serves its folder as a Windows FTP server serves NTFS: a name is
+found whatever its case (the first listed twin wins), a new file takes the name it was
+sent and replaces a twin, a folder whose twin exists is refused. No filesystem that
+ignores case can be mounted on the test machines (no vfat, no ext4 casefold).
 """
 
 from __future__ import annotations
@@ -23,6 +27,62 @@ from .ports import free_port_range, release_port_range
 
 USER = "fsmovetest"
 STOP_TIMEOUT = 10.0
+
+
+def _found(path: Path) -> Path:
+    """``path`` with each part that does not exist replaced by an entry of its folder
+    whose name differs by case alone, where there is one."""
+    found = Path(path.anchor)
+    for part in path.parts[1:]:
+        exact = found / part
+        if not exact.exists() and found.is_dir():
+            twin = next((c for c in sorted(found.iterdir())
+                         if c.name.lower() == part.lower()), None)
+            exact = twin if twin is not None else exact
+        found = exact
+    return found
+
+
+class CaseIgnoringPathIO(aioftp.PathIO):
+    """aioftp's blocking path io over a folder, ignoring case as NTFS does."""
+
+    async def exists(self, path: Path) -> bool:
+        return await super().exists(_found(path))
+
+    async def is_dir(self, path: Path) -> bool:
+        return await super().is_dir(_found(path))
+
+    async def is_file(self, path: Path) -> bool:
+        return await super().is_file(_found(path))
+
+    async def mkdir(self, path: Path, *, parents: bool = False, exist_ok: bool = False) -> None:
+        await super().mkdir(_found(path), parents=parents, exist_ok=exist_ok)
+
+    async def rmdir(self, path: Path) -> None:
+        await super().rmdir(_found(path))
+
+    async def unlink(self, path: Path) -> None:
+        await super().unlink(_found(path))
+
+    def list(self, path: Path) -> Any:
+        return super().list(_found(path))
+
+    async def stat(self, path: Path) -> os.stat_result:
+        return await super().stat(_found(path))
+
+    async def _open(self, path: Path, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        twin = _found(path)
+        if twin != path and "w" in mode and twin.is_file():
+            twin.unlink()  # a new file takes the name it was sent
+            twin = path
+        return await super()._open(twin, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    async def rename(self, source: Path, destination: Path) -> Path:
+        target = _found(destination)
+        if target != destination and target.is_file():
+            target.unlink()  # replaced, under the name it was sent
+            target = destination
+        return await super().rename(_found(source), target)
 
 
 @dataclass(frozen=True)
@@ -65,8 +125,10 @@ def start_aioftp(
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
+    ignore_case: bool = False,
 ) -> Iterator[RunningServer]:
-    """An aioftp server on a free port serving ``workdir/root`` read-write."""
+    """An aioftp server on a free port serving ``workdir/root`` read-write (ignoring
+    the case of names with ``ignore_case``)."""
     root = workdir / "root"
     root.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
@@ -82,6 +144,7 @@ def start_aioftp(
         maximum_connections=max_clients,
         data_ports=range(pasv_ports[0], pasv_ports[1] + 1),
         ipv4_pasv_forced_response_address=pasv_address,
+        path_io_factory=CaseIgnoringPathIO if ignore_case else aioftp.PathIO,
     )
     started: Future[_Started] = Future()
     thread = threading.Thread(
