@@ -270,12 +270,17 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
                      "destination would not take their modification time)")
         lines += [f"    {p}: {why}" for p, why in s.times_not_kept[:20]]
     if s.refused:
-        lines.append(f"  refused:  {len(s.refused)} source entries (not copied)")
+        lines.append(f"  refused:  {len(s.refused)} source entries (not copied; a rerun "
+                     "refuses them again until they change at the source)")
         lines += [f"    {p}: {why}" for p, why in s.refused[:20]]
-    if s.failed:
-        lines.append(f"  FAILED:   {files_word(len(s.failed))} (rerun the same command to "
+    # A refused name is also a failure (the run is partial: exit 3); it is listed once,
+    # above, where "rerun to retry" is not the advice.
+    said = {(p, f"not copied: {why}") for p, why in s.refused}
+    failed = [f for f in s.failed if f not in said]
+    if failed:
+        lines.append(f"  FAILED:   {files_word(len(failed))} (rerun the same command to "
                      "retry them)")
-        lines += [f"    {p}: {why}" for p, why in s.failed[:50]]
-        if len(s.failed) > 50:
-            lines.append(f"    … and {len(s.failed) - 50} more (see --json output)")
+        lines += [f"    {p}: {why}" for p, why in failed[:50]]
+        if len(failed) > 50:
+            lines.append(f"    … and {len(failed) - 50} more (see --json output)")
     return "\n".join(lines)

@@ -114,6 +114,14 @@ def test_twins_in_one_source_folder_copy_one_and_refuse_the_other(
     assert summary2["files_copied"] == 0
     assert files_under(folding_server.root) == expected
 
+    # For people: each said once as refused (and once as it was found), not also
+    # under FAILED with "rerun the same command to retry them".
+    told = copy_run(src, folding_server, tmp_path)
+    assert told.returncode == 3, told.stderr
+    assert "FAILED" not in told.stderr and "retry" not in told.stderr
+    twin = next(t for t in ("Logo.png", "logo.png") if t not in refused)
+    assert told.stderr.count(f"from {twin!r} in the same folder") == 2
+
 
 @pytest.mark.parametrize("server_fixture", ["plain_server", "vsftpd_server", "sshd_server"])
 def test_a_destination_that_tells_case_apart_gets_both_twins(
