@@ -24,10 +24,11 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 * **Depth first**: the folders still to list are a stack, so the walk reaches files
   (and the copy its first byte) after a handful of listings whatever the tree's size,
   and the stack holds a path per folder of the current branches, not a whole level.
-* **Names that differ by case alone** (``case_names.py``): on a destination that
-  ignores case (asked only when such a pair turns up), the second of two twins in a
-  source folder is refused, and a destination name in another case is taken as the
-  source's entry (compared with it, never deleted).
+* **Names that differ by case or Unicode normalization alone** (``name_twins.py``):
+  on a destination that holds such twins as one name (asked only when a pair turns
+  up), the second of two twins in a source folder is refused, and a destination name
+  that is a source name's twin is taken as the source's entry (compared with it,
+  never deleted).
 * **Folders only on the destination** are walked too (as an empty source): what
   ``--delete`` would remove there, and this job's stale temporary files, are found in
   them as anywhere else. Never below a source path fsmove did not look into: a source
@@ -43,7 +44,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeGuard
 
 from .backend import Entry, EntryKind
-from .case_names import case_twin, case_variants
+from .name_twins import FolderNames, Folding, differences, twin_variants
 from .plan import FileRules, FolderPlan, deletions
 from .policy import RetryPolicy
 from .pool import SessionPool
@@ -61,6 +62,9 @@ class _Folder:
     in_dst: bool
 
 
+_FOLDING_WORDS: dict[Folding, str] = {"case": "case",
+                                       "normalization": "Unicode normalization"}
+
 #: A folder the destination lacks is decided in parts as its listing arrives: the first
 #: once this many entries are listed (a smaller folder is one part, as if listed whole),
 #: each next one at least twice the last, up to ``PART_MOST``.
@@ -75,7 +79,7 @@ class NameGate(Protocol):
 
     async def refusal(self, entry: Entry) -> str | None: ...
 
-    async def folds_case(self) -> bool | None: ...
+    async def folds(self, folding: Folding) -> bool | None: ...
 
 
 def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
@@ -201,48 +205,74 @@ async def march(
             why += " (nothing in this folder is copied)"
         return WalkIssue(path=item.path, reason=why)
 
-    async def refused_twin(item: Entry, twin: str) -> WalkIssue | None:
-        """``item`` refused when ``twin``, listed before it in its folder, differs from
-        it by case alone (``case_names.case_twin``: no await for the other entries)
-        and the destination would hold both as one; the first is copied. Refused too
-        while the destination cannot be asked (the rerun asks again): a second twin
-        placed on the first would pass every check of its placing."""
-        folds = await dst_names.folds_case() if dst_names is not None else False
-        if folds is False:
-            return None
-        if folds:
-            why = (f"the destination does not tell this name from {twin!r} in the same "
-                   f"folder (it ignores case): only {twin!r} is copied; rename one of "
-                   "them at the source")
+    async def held_as_one(a: str, b: str) -> bool | None:
+        """Whether the destination holds twins ``a`` and ``b`` as one name (None: it
+        could not be asked)."""
+        if dst_names is None:
+            return False
+        unknown = False
+        for folding in differences(a, b):
+            folds = await dst_names.folds(folding)
+            if folds is False:
+                return False
+            unknown = unknown or folds is None
+        return None if unknown else True
+
+    async def refused_twin(item: Entry, twins: list[str], names: FolderNames
+                           ) -> WalkIssue | None:
+        """``item`` refused when a name kept before it in its folder is its twin
+        (``name_twins.py``) and the destination would hold both as one: the first is
+        copied. Refused too while the destination cannot be asked (the rerun asks
+        again): a second twin placed on the first would pass every check of its
+        placing. Otherwise ``item`` is kept (a later twin is compared with it too)."""
+        unasked = None
+        for twin in twins:
+            one = await held_as_one(twin, item.name)
+            if one:
+                ways = " and ".join(_FOLDING_WORDS[f] for f in differences(twin, item.name))
+                why = (f"the destination does not tell this name from {twin!r} in the "
+                       f"same folder (it ignores {ways}): only {twin!r} is copied; rename "
+                       "one of them at the source")
+                break
+            if one is None:
+                unasked = twin
         else:
-            why = (f"it differs from {twin!r} in the same folder by case alone, and the "
-                   "destination could not be asked whether it tells them apart (the "
-                   "connection failed): not copied this run; rerun")
+            if unasked is None:
+                names.keep(item.name)
+                return None
+            why = (f"it differs from {unasked!r} in the same folder by case or accents "
+                   "alone, and the destination could not be asked whether it tells them "
+                   "apart (the connection failed): not copied this run; rerun")
         if item.kind is EntryKind.DIR:
             why += " (nothing in this folder is copied)"
         return WalkIssue(path=item.path, reason=why)
 
-    async def match_case(src_paths: set[str], dst_files: dict[str, Entry],
-                         dst_dirs: list[str]) -> list[str]:
-        """On a destination that ignores case, its ``logo.png`` where the source has
-        ``Logo.png`` is that source file (one file there): compared with it, never
-        deleted, never walked as a folder of the destination's own. While the
+    async def match_twins(src_paths: set[str], dst_files: dict[str, Entry],
+                          dst_dirs: list[str]) -> list[str]:
+        """On a destination that holds twins as one name, its ``logo.png`` where the
+        source has ``Logo.png`` is that source file (one file there): compared with it,
+        never deleted, never walked as a folder of the destination's own. While the
         destination cannot be asked, such a name is left out of both sides' comparison
         (nothing deleted, nothing skipped on a guess). Returns the destination's
         folders under their source names."""
-        variants = case_variants(src_paths, [*dst_files, *dst_dirs])
-        if not variants or dst_names is None:
+        variants = twin_variants(src_paths, [*dst_files, *dst_dirs])
+        if not variants:
             return dst_dirs
-        folds = await dst_names.folds_case()
-        if folds is False:
-            return dst_dirs
+        renamed: dict[str, str | None] = {}  # a destination folder's source name, or None
         for there, here in variants.items():
+            one = await held_as_one(there, here)
+            if one is False:
+                continue
             found = dst_files.pop(there, None)
-            if folds and found is not None and here not in dst_files:
+            if one and found is not None and here not in dst_files:
                 dst_files[here] = replace(found, path=here)
-        if folds:
-            return [variants.get(d, d) for d in dst_dirs]
-        return [d for d in dst_dirs if d not in variants]
+            renamed[there] = here if one else None
+        dirs = []
+        for d in dst_dirs:
+            name = renamed.get(d, d)
+            if name is not None:
+                dirs.append(name)
+        return dirs
 
     async def decide(folder: _Folder) -> AsyncIterator[FolderPlan]:
         source = open_src(folder.path) if folder.in_src else None
@@ -265,15 +295,15 @@ async def march(
                               ) -> AsyncIterator[FolderPlan]:
         missing = bool(folder.path) and not folder.in_dst
         told = False  # a part of this folder was yielded
-        seen: dict[str, str] = {}  # its names by case (``case_names.py``)
+        names = FolderNames()  # its names by their loosest key (``name_twins.py``)
         async for part, last in source.parts():
             files: list[Entry] = []
             dirs: list[str] = []
             for item in part:
                 if suspect(item) and (issue := await refused_name(item)):
                     item = issue
-                elif (isinstance(item, Entry) and (twin := case_twin(seen, item.name))
-                      and (issue := await refused_twin(item, twin))):
+                elif (isinstance(item, Entry) and (twins := names.twins_of(item.name))
+                      and (issue := await refused_twin(item, twins, names))):
                     item = issue
                 if isinstance(item, WalkIssue):
                     on_issue(item)
@@ -302,13 +332,13 @@ async def march(
         #: Source paths of this folder held in a form fsmove does not copy, or that
         #: could not be listed (the folder itself included).
         blind: set[str] = set()
-        seen: dict[str, str] = {}  # its names by case (``case_names.py``)
+        names = FolderNames()  # its names by their loosest key (``name_twins.py``)
         for item in src_items:
             if suspect(item) and (issue := await refused_name(item)):
                 blind.add(item.path)  # its name at the destination is not this file's
                 item = issue
-            elif (isinstance(item, Entry) and (twin := case_twin(seen, item.name))
-                  and (issue := await refused_twin(item, twin))):
+            elif (isinstance(item, Entry) and (twins := names.twins_of(item.name))
+                  and (issue := await refused_twin(item, twins, names))):
                 blind.add(item.path)  # its name at the destination is its twin's
                 item = issue
             if isinstance(item, WalkIssue):
@@ -333,7 +363,7 @@ async def march(
                 else:
                     dst_files[item.path] = item
         if dst_items:
-            dst_dirs = await match_case({e.path for e in src_files} | set(src_dirs),
+            dst_dirs = await match_twins({e.path for e in src_files} | set(src_dirs),
                                         dst_files, dst_dirs)
         in_dst = set(dst_dirs)
         src_dirs, src_files = refuse_kind_conflicts(src_dirs, src_files, dst_files, in_dst)

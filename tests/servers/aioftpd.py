@@ -1,10 +1,12 @@
 """aioftp's own FTP server, in-process: a background thread running its own event loop.
 
 Needs no system package and no root; the files it writes belong to this process's user.
-With ``ignore_case`` it serves its folder as a Windows FTP server serves NTFS: a name is
-found whatever its case (the first listed twin wins), a new file takes the name it was
-sent and replaces a twin, a folder whose twin exists is refused. No filesystem that
-ignores case can be mounted on the test machines (no vfat, no ext4 casefold).
+With ``ignore`` it serves its folder as a Windows FTP server serves NTFS (``("case",)``)
+or as macOS serves APFS (``("case", "normalization")``, or normalization alone): a name
+is found whatever its case or Unicode normalization (the first twin in name order
+wins), a new file takes the name it was sent and replaces a twin, a folder whose twin
+exists is refused. No filesystem that ignores either can be mounted on the test
+machines (no vfat, no ext4 casefold).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import os
 import secrets
 import threading
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -29,60 +32,70 @@ USER = "fsmovetest"
 STOP_TIMEOUT = 10.0
 
 
-def _found(path: Path) -> Path:
-    """``path`` with each part that does not exist replaced by an entry of its folder
-    whose name differs by case alone, where there is one."""
-    found = Path(path.anchor)
-    for part in path.parts[1:]:
-        exact = found / part
-        if not exact.exists() and found.is_dir():
-            twin = next((c for c in sorted(found.iterdir())
-                         if c.name.lower() == part.lower()), None)
-            exact = twin if twin is not None else exact
-        found = exact
-    return found
+def _folder(ignore: tuple[str, ...]) -> Any:
+    def fold(name: str) -> str:
+        if "normalization" in ignore:
+            name = unicodedata.normalize("NFC", name)
+        return name.lower() if "case" in ignore else name
+    return fold
 
 
-class CaseIgnoringPathIO(aioftp.PathIO):
-    """aioftp's blocking path io over a folder, ignoring case as NTFS does."""
+class FoldingPathIO(aioftp.PathIO):
+    """aioftp's blocking path io over a folder, ignoring what ``fold`` folds."""
+
+    ignore: tuple[str, ...] = ()
+
+    def _found(self, path: Path) -> Path:
+        """``path`` with each part that does not exist replaced by an entry of its
+        folder whose name folds to the same, where there is one."""
+        fold = _folder(self.ignore)
+        found = Path(path.anchor)
+        for part in path.parts[1:]:
+            exact = found / part
+            if not exact.exists() and found.is_dir():
+                twin = next((c for c in sorted(found.iterdir())
+                             if fold(c.name) == fold(part)), None)
+                exact = twin if twin is not None else exact
+            found = exact
+        return found
 
     async def exists(self, path: Path) -> bool:
-        return await super().exists(_found(path))
+        return await super().exists(self._found(path))
 
     async def is_dir(self, path: Path) -> bool:
-        return await super().is_dir(_found(path))
+        return await super().is_dir(self._found(path))
 
     async def is_file(self, path: Path) -> bool:
-        return await super().is_file(_found(path))
+        return await super().is_file(self._found(path))
 
     async def mkdir(self, path: Path, *, parents: bool = False, exist_ok: bool = False) -> None:
-        await super().mkdir(_found(path), parents=parents, exist_ok=exist_ok)
+        await super().mkdir(self._found(path), parents=parents, exist_ok=exist_ok)
 
     async def rmdir(self, path: Path) -> None:
-        await super().rmdir(_found(path))
+        await super().rmdir(self._found(path))
 
     async def unlink(self, path: Path) -> None:
-        await super().unlink(_found(path))
+        await super().unlink(self._found(path))
 
     def list(self, path: Path) -> Any:
-        return super().list(_found(path))
+        return super().list(self._found(path))
 
     async def stat(self, path: Path) -> os.stat_result:
-        return await super().stat(_found(path))
+        return await super().stat(self._found(path))
 
     async def _open(self, path: Path, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        twin = _found(path)
+        twin = self._found(path)
         if twin != path and "w" in mode and twin.is_file():
             twin.unlink()  # a new file takes the name it was sent
             twin = path
         return await super()._open(twin, mode, *args, **kwargs)  # type: ignore[arg-type]
 
     async def rename(self, source: Path, destination: Path) -> Path:
-        target = _found(destination)
+        target = self._found(destination)
         if target != destination and target.is_file():
             target.unlink()  # replaced, under the name it was sent
             target = destination
-        return await super().rename(_found(source), target)
+        return await super().rename(self._found(source), target)
 
 
 @dataclass(frozen=True)
@@ -125,10 +138,10 @@ def start_aioftp(
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
-    ignore_case: bool = False,
+    ignore: tuple[str, ...] = (),
 ) -> Iterator[RunningServer]:
-    """An aioftp server on a free port serving ``workdir/root`` read-write (ignoring
-    the case of names with ``ignore_case``)."""
+    """An aioftp server on a free port serving ``workdir/root`` read-write (holding
+    names that differ by what ``ignore`` names as one: "case", "normalization")."""
     root = workdir / "root"
     root.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
@@ -144,7 +157,8 @@ def start_aioftp(
         maximum_connections=max_clients,
         data_ports=range(pasv_ports[0], pasv_ports[1] + 1),
         ipv4_pasv_forced_response_address=pasv_address,
-        path_io_factory=CaseIgnoringPathIO if ignore_case else aioftp.PathIO,
+        path_io_factory=(type("FoldingPathIO", (FoldingPathIO,), {"ignore": ignore})
+                         if ignore else aioftp.PathIO),
     )
     started: Future[_Started] = Future()
     thread = threading.Thread(

@@ -14,16 +14,18 @@ test on the name and its length, so an ordinary path costs no await):
 * **Rewritten**: names some FTP servers store under another name or refuse
   (``backend.RewritesNames``, ``ftp/names.py``).
 
-And one question the march asks of a folder, only when two of its names differ by case
-alone (``Report.txt`` and ``report.txt`` in one source folder, or a source name and a
-destination name): **does the destination tell them apart** (``folds_case``)? A
-destination that ignores case (an FTP server on Windows, a macOS or Windows disk) holds
-one file for both: the second copied lands on the first, a wrong file called copied, and
-``--delete`` would remove a destination ``report.txt`` that is in fact the source's
-``Report.txt`` just copied. Asked once per run, of any store: an empty scratch file is
-written at the destination root under an upper-case name, then the same name in lower
-case is looked up (``Session.stat``: a server-side lookup on every protocol). Linux
-servers (Clever Cloud's buckets) tell them apart; then nothing changes.
+And a question the march asks of a folder only when two of its names are twins
+(``name_twins.py``: ``Report.txt`` and ``report.txt``, or ``café`` in NFC and in NFD, in
+one source folder, or a source name and a destination name): **does the destination
+tell them apart** (``folds``)? One that does not (an FTP server on Windows, a macOS or
+Windows disk) holds one file for both: the second copied lands on the first, a wrong
+file called copied, and ``--delete`` would remove a destination ``report.txt`` that is
+in fact the source's ``Report.txt`` just copied. Asked once per run and per way names
+differ, of any store: an empty scratch file is written at the destination root under
+one form of a name (``CASE``; ``é`` in NFC), then the other form is looked up
+(``case``; ``e`` and a combining accent), with ``Session.stat``: a server-side lookup on
+every protocol. Linux servers (Clever Cloud's buckets) tell them apart; then nothing
+changes.
 
 A dry run asks none of these (each writes a scratch file).
 """
@@ -42,6 +44,7 @@ from ..backend import (
     RewritesNames,
     no_bytes,
 )
+from ..name_twins import Folding
 from ..pool import SessionPool
 from ..tree import TempNames, probe_scratch_name, risky_name_features
 
@@ -57,7 +60,7 @@ class DestinationNames:
         self._room = store.path_room() if isinstance(store, LimitsPaths) else None
         self._rewrites = store if ask_server and isinstance(store, RewritesNames) else None
         self._ask_server = ask_server
-        self._folds: asyncio.Future[bool] | None = None  # the question, once asked
+        self._folds: dict[Folding, asyncio.Future[bool]] = {}  # each question, once asked
 
     def suspect(self, entry: Entry) -> bool:
         """Whether ``refusal`` may refuse ``entry`` (cheap: most paths are not)."""
@@ -90,36 +93,38 @@ class DestinationNames:
         except BackendError:
             return None  # no session now: the placing's own check still holds
 
-    async def folds_case(self) -> bool | None:
-        """Whether the destination takes two names that differ by case alone for one
-        (asked once per run; False in a dry run, which writes nothing). None while the
-        question cannot be answered (a connection failing now; asked again for the
-        next pair): the march then takes the safe side of each question."""
+    async def folds(self, folding: Folding) -> bool | None:
+        """Whether the destination takes two names that differ by ``folding`` alone
+        (case, or Unicode normalization) for one (asked once per run; False in a dry
+        run, which writes nothing). None while the question cannot be answered (a
+        connection failing now; asked again for the next twins): the march then takes
+        the safe side of each question."""
         if not self._ask_server:
             return False
-        if self._folds is None:
-            self._folds = asyncio.ensure_future(self._ask_folds())
-        pending = self._folds
+        pending = self._folds.get(folding)
+        if pending is None:
+            pending = self._folds[folding] = asyncio.ensure_future(self._ask(folding))
         try:
             return await asyncio.shield(pending)
         except BackendError:
-            if self._folds is pending:
-                self._folds = None
+            if self._folds.get(folding) is pending:
+                del self._folds[folding]
             return None
 
-    async def _ask_folds(self) -> bool:
+    async def _ask(self, folding: Folding) -> bool:
         # ``.n<name>``: a name check's scratch file (``tree.is_probe_leftover``), so a
         # copy killed here leaves nothing a later run keeps or verify counts.
-        upper = f"{probe_scratch_name()}.nCASE"
-        lower = upper[: -len("CASE")] + "case"
+        plain = f"{probe_scratch_name()}.n"
+        sent, other = ((plain + "CASE", plain + "case") if folding == "case" else
+                       (plain + "\u00e9", plain + "e\u0301"))
         async with self._dst.session() as s:
-            await s.write(upper, no_bytes(), create=True)
+            await s.write(sent, no_bytes(), create=True)
             try:
-                await s.stat(lower)
+                await s.stat(other)
             except NotFoundError:
                 return False
             else:
                 return True
             finally:
                 with contextlib.suppress(BackendError):
-                    await s.remove(upper)
+                    await s.remove(sent)

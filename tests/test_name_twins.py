@@ -1,12 +1,14 @@
-"""A destination that ignores case (``transfers/case_names.py``, ``copy/name_gate.py``).
+"""A destination that holds twins as one name (``transfers/name_twins.py``,
+``copy/name_gate.py``).
 
 An FTP server on Windows, or a macOS or Windows disk, holds ``Logo.png`` and
-``logo.png`` as one file. Before the check, a source folder holding both was "copied"
-whole while the destination kept one of them (a wrong file called copied), and
-``--delete`` removed a destination ``report.txt`` whose source is ``Report.txt`` right
-after copying the source's file onto it (the destination lost the file). The server
-here is aioftp's, serving its folder as NTFS is served (``tests/servers/aioftpd.py``,
-``ignore_case``): no filesystem that ignores case can be mounted on the test machines.
+``logo.png`` as one file (macOS's APFS also ``café`` in NFC and in NFD). Before the
+check, a source folder holding both was "copied" whole while the destination kept one
+of them (a wrong file called copied), and ``--delete`` removed a destination
+``report.txt`` whose source is ``Report.txt`` right after copying the source's file
+onto it (the destination lost the file). The server here is aioftp's, serving its
+folder as NTFS or APFS is served (``tests/servers/aioftpd.py``, ``ignore``): no
+filesystem that ignores case or normalization can be mounted on the test machines.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ from pathlib import Path
 import pytest
 
 from fsmove.transfers.backend import Entry
-from fsmove.transfers.case_names import case_twin, case_variants
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
 from fsmove.transfers.march import march
+from fsmove.transfers.name_twins import (
+    FolderNames,
+    Folding,
+    differences,
+    loose_key,
+    twin_variants,
+)
 from fsmove.transfers.plan import FileRules, FolderPlan
 from fsmove.transfers.policy import NO_RETRIES
 from fsmove.transfers.pool import SessionPool
@@ -39,7 +47,13 @@ from tests.servers.aioftpd import start_aioftp
 
 @pytest.fixture
 def folding_server(tmp_path: Path) -> Iterator[RunningServer]:
-    with start_aioftp(tmp_path / "folding", ignore_case=True) as server:
+    with start_aioftp(tmp_path / "folding", ignore=("case",)) as server:
+        yield server
+
+
+@pytest.fixture
+def apfs_server(tmp_path: Path) -> Iterator[RunningServer]:
+    with start_aioftp(tmp_path / "apfs", ignore=("case", "normalization")) as server:
         yield server
 
 
@@ -190,24 +204,77 @@ def test_a_destination_folder_in_another_case_is_the_source_s(
     assert summary2["files_copied"] == 0 and summary2["files_skipped"] == 1
 
 
-def test_case_helpers() -> None:
-    seen: dict[str, str] = {}
-    assert case_twin(seen, "Logo.png") is None
-    assert case_twin(seen, "Logo.png") is None  # listed twice: not its own twin
-    assert case_twin(seen, "logo.PNG") == "Logo.png"
-    assert case_twin(seen, "straße") is None
-    assert case_twin(seen, "STRASSE") is None  # a simple case mapping, as NTFS's
-    assert case_variants({"a/Report.txt", "a/x"}, ["a/x", "a/report.txt", "a/old"]) == {
+NFC, NFD = "caf\u00e9", "cafe\u0301"  # one name to macOS, two to Linux and Windows
+
+
+def test_accent_twins_to_a_destination_that_ignores_normalization(
+        apfs_server: RunningServer, tmp_path: Path) -> None:
+    """``café`` in NFC and in NFD (uploads made from two systems) are one name on APFS:
+    one copied, the other refused; an older destination name in the other form is the
+    source's file (never deleted by ``--delete``)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / f"{NFC}.txt").write_bytes(b"composed")
+    (src / f"{NFD}.txt").write_bytes(b"decomposed, longer")
+    run, summary = copy(src, apfs_server, tmp_path)
+    assert run.returncode == 3, run.stderr
+    [(refused, why)] = summary["refused"]  # type: ignore[misc]
+    assert "Unicode normalization" in why and "case" not in why
+    assert len(files_under(apfs_server.root)) == 1
+
+    # The destination holds the NFD name; the source now has only the NFC one.
+    (src / refused).unlink()
+    kept = ({f"{NFC}.txt", f"{NFD}.txt"} - {refused}).pop()
+    for p in apfs_server.root.iterdir():
+        p.unlink()
+    (apfs_server.root / refused).write_bytes(b"an older copy")
+    run, summary = copy(src, apfs_server, tmp_path, "--delete")
+    assert run.returncode == 0, run.stderr
+    assert list(files_under(apfs_server.root).values()) == [(src / kept).read_bytes()]
+
+
+def test_windows_keeps_accent_twins_apart(folding_server: RunningServer,
+                                          tmp_path: Path) -> None:
+    """NTFS ignores case, not normalization: ``café`` twins are two files there, and so
+    are ``Café`` (NFC) and ``café`` (NFD), which differ both ways."""
+    src = tmp_path / "src"
+    (src / "both").mkdir(parents=True)
+    for name in (f"{NFC}.txt", f"{NFD}.txt", f"both/{NFC}", f"both/C{NFD[1:]}"):
+        (src / name).write_bytes(name.encode())
+    run, summary = copy(src, folding_server, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert summary["refused"] == []
+    assert files_under(folding_server.root) == files_under(src)
+
+
+def test_twin_helpers() -> None:
+    assert loose_key("Logo.PNG") == "logo.png"
+    assert loose_key(f"C{NFD[1:]}") == loose_key(NFC) == NFC
+    assert differences("Logo.png", "logo.png") == ("case",)
+    assert differences(NFC, NFD) == ("normalization",)
+    assert differences(f"C{NFD[1:]}", NFC) == ("case", "normalization")
+    names = FolderNames()
+    assert names.twins_of("Logo.png") == []
+    assert names.twins_of("Logo.png") == []  # listed twice: not its own twin
+    assert names.twins_of("logo.PNG") == ["Logo.png"]
+    assert names.twins_of("straße") == []
+    assert names.twins_of("STRASSE") == []  # a simple case mapping, as NTFS's
+    # A twin let through is kept: the next is compared with both.
+    names.keep("logo.PNG")
+    assert names.twins_of("LOGO.png") == ["Logo.png", "logo.PNG"]
+    assert names.twins_of("logo.PNG") == []
+    assert twin_variants({"a/Report.txt", "a/x"}, ["a/x", "a/report.txt", "a/old"]) == {
         "a/report.txt": "a/Report.txt"}
-    assert case_variants({"a/x"}, ["a/x"]) == {}
+    assert twin_variants({f"a/{NFC}"}, [f"a/{NFD}"]) == {f"a/{NFD}": f"a/{NFC}"}
+    assert twin_variants({"a/x"}, ["a/x"]) == {}
 
 
 class _Answers:
-    """A destination gate that answers the case question as told (the other questions:
-    nothing refused)."""
+    """A destination gate that answers the twin questions as told (the other
+    questions: nothing refused)."""
 
-    def __init__(self, folds: bool | None) -> None:
-        self.folds = folds
+    def __init__(self, answer: bool | None) -> None:
+        self.answer = answer
         self.asked = 0
 
     def suspect(self, entry: Entry) -> bool:
@@ -216,9 +283,9 @@ class _Answers:
     async def refusal(self, entry: Entry) -> str | None:
         return None
 
-    async def folds_case(self) -> bool | None:
+    async def folds(self, folding: Folding) -> bool | None:
         self.asked += 1
-        return self.folds
+        return self.answer
 
 
 @pytest.mark.parametrize("folds", [True, False, None])
