@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,10 @@ def twins_tree(src: Path) -> None:
 
 def test_twins_in_one_source_folder_copy_one_and_refuse_the_other(
         folding_server: RunningServer, tmp_path: Path) -> None:
+    # A first run: the destination root does not exist yet (the question is asked
+    # once it does).
+    folding_server = replace(folding_server, url_path="/new/deep/",
+                             root=folding_server.root / "new" / "deep")
     src = tmp_path / "src"
     twins_tree(src)
     run, summary = copy(src, folding_server, tmp_path)
