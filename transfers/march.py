@@ -242,7 +242,8 @@ async def march(
                 return None
             why = (f"it differs from {unasked!r} in the same folder by case or accents "
                    "alone, and the destination could not be asked whether it tells them "
-                   "apart (the connection failed): not copied this run; rerun")
+                   "apart (its scratch file could not be written or looked up at the "
+                   "destination root): not copied this run; rerun")
         if item.kind is EntryKind.DIR:
             why += " (nothing in this folder is copied)"
         return WalkIssue(path=item.path, reason=why)

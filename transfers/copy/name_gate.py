@@ -97,8 +97,8 @@ class DestinationNames:
         """Whether the destination takes two names that differ by ``folding`` alone
         (case, or Unicode normalization) for one (asked once per run; False in a dry
         run, which writes nothing). None while the question cannot be answered (a
-        connection failing now; asked again for the next twins): the march then takes
-        the safe side of each question."""
+        connection failing now, a root that refuses the scratch file; asked again for
+        the next twins): the march then takes the safe side of each question."""
         if not self._ask_server:
             return False
         pending = self._folds.get(folding)
