@@ -100,6 +100,36 @@ def test_a_folder_that_cannot_be_made_is_named(
     assert "taken/new" in proc.stderr, proc.stderr
 
 
+def test_a_file_given_as_a_root_says_how_to_copy_it(
+    vsftpd_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """A file where a folder belongs (``fsmove copy report.pdf DST``): one line saying
+    so and what to type instead, exit 1, nothing written; on a local disk and on FTP,
+    as source and as destination. The hint works: the folder with ``--include '/NAME'``
+    copies that file alone."""
+    src = fresh_subdir(vsftpd_server)
+    make_tree(src, {"report.pdf": b"%PDF", "other.txt": b"o"})
+    env = {"FSMOVE_SRC_PASSWORD": src.password, "FSMOVE_DST_PASSWORD": src.password}
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "report.pdf").write_bytes(b"%PDF")
+    for source in (src.url("report.pdf"), str(local / "report.pdf")):
+        line = _one_line(_fsmove("copy", source, str(tmp_path / "out"), env=env), 1)
+        assert line.endswith("report.pdf is a file, not a folder: give the folder that "
+                             "holds it, with --include '/report.pdf' to take that file "
+                             "alone"), line
+        assert not (tmp_path / "out").exists()
+    line = _one_line(_fsmove("copy", str(local), src.url("other.txt"), env=env), 1)
+    assert line.endswith("other.txt is a file, not a folder: give a folder (a missing one "
+                         "is created)"), line
+    assert src.password not in line
+    done = _fsmove("copy", src.url(), str(tmp_path / "out"), "--include", "/report.pdf",
+                   "-q", env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.pdf"]
+
+
 _WARN_THEN_MAIN = (
     "import sys, warnings\n"
     "from fsmove import cli, gc_settings\n"

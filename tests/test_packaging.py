@@ -38,6 +38,9 @@ def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
     assert helptext.returncode == 0
     for command in ("copy", "verify", "status", "resume", "demo"):
         assert command in helptext.stdout
+    # ``python -m fsmove`` is the same command (no script folder on PATH needed).
+    as_module = run(py, "-m", "fsmove", "--version", cwd=tmp_path)
+    assert as_module.returncode == 0 and as_module.stdout == version.stdout, as_module.stderr
 
     elsewhere = tmp_path / "elsewhere"  # not the repo: its folders must not be importable
     elsewhere.mkdir()

@@ -111,13 +111,16 @@ def test_roots_are_checked_with_one_wording_and_the_destination_made(tmp_path: P
         with pytest.raises(NotFoundError, match=r"^the source folder .*missing does not "
                            r"exist: check the path$"):
             await check_root(pool("missing"), "source")
-        with pytest.raises(PermanentError, match=r"^the destination .*file is not a folder$"):
+        with pytest.raises(PermanentError, match=r"^the destination .*file is a file, not a "
+                           r"folder: give the folder that holds it, with --include '/file' "
+                           r"to take that file alone$"):
             await check_root(pool("file"), "destination")
         made = pool("new/deeper")
         assert await make_root(made) is True
         assert await make_root(made) is False
         await check_root(made, "destination")
-        with pytest.raises(PermanentError, match="is not a folder"):
+        with pytest.raises(PermanentError, match=r"is a file, not a folder: give a folder "
+                           r"\(a missing one is created\)$"):
             await make_root(pool("file"))
 
     asyncio.run(go())

@@ -607,5 +607,6 @@ def test_a_missing_root_fails_the_run(tmp_path: Path) -> None:
     src, _ = make_identical(tmp_path, {"a.txt": b"a"})
     with pytest.raises(NotFoundError, match=r"destination folder .* does not exist"):
         run(verify_local(src, tmp_path / "nowhere", tier=Tier.QUICK))
-    with pytest.raises(PermanentError, match=r"source .* is not a folder"):
+    with pytest.raises(PermanentError, match=r"source .*a\.txt is a file, not a folder: .*"
+                       r"--include '/a\.txt'"):
         run(verify_local(src / "a.txt", src, tier=Tier.QUICK))

@@ -25,6 +25,12 @@ async def check_root(pool: SessionPool, role: Role) -> None:
             raise NotFoundError(
                 f"the {role} folder {pool.display} does not exist: check the path", path=""
             ) from None
+    if root.kind is EntryKind.FILE:
+        # fsmove copies folders; one file is a folder's copy filtered to it.
+        name = pool.display.rstrip("/").rsplit("/", 1)[-1]
+        raise PermanentError(
+            f"the {role} {pool.display} is a file, not a folder: give the folder that "
+            f"holds it, with --include '/{name}' to take that file alone", path="")
     if root.kind is not EntryKind.DIR:
         raise PermanentError(f"the {role} {pool.display} is not a folder", path="")
 
@@ -50,6 +56,10 @@ async def find_or_make_root(pool: SessionPool,
                         f"cannot create the destination folder {pool.display}: {exc}",
                         path="") from None
             return False
+    if root.kind is EntryKind.FILE:
+        raise PermanentError(
+            f"the destination {pool.display} is a file, not a folder: give a folder "
+            "(a missing one is created)", path="")
     if root.kind is not EntryKind.DIR:
         raise PermanentError(f"the destination {pool.display} is not a folder", path="")
     return True
