@@ -154,7 +154,8 @@ def _run(variant_root: Path, src: str, dst: str, env: dict[str, str], journal: P
         # 250 samples a second (py-spy's default 100 leaves a 3 s run ~300 samples);
         # FSMOVE_SPY_BUSY=1: CPU samples only (no --idle), for where the CPU goes.
         idle = [] if os.environ.get("FSMOVE_SPY_BUSY") == "1" else ["--idle"]
-        argv = ["py-spy", "record", *idle, "--rate", "250", "--format", "raw",
+        native = ["--native"] if os.environ.get("FSMOVE_SPY_NATIVE") == "1" else []
+        argv = ["py-spy", "record", *idle, *native, "--rate", "250", "--format", "raw",
                 "-o", str(spy), "--", *argv]
     elif wrap:
         argv = [*wrap.split(), *argv]
