@@ -251,6 +251,15 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
         if s.files_deleted:
             lines.append(f"  would delete: {files_word(s.files_deleted)} only in the "
                          "destination")
+        if s.notes:
+            # Questions only a write can answer: the plan above took the plain answer.
+            lines.append(f"  not asked:    {len(s.notes)} "
+                         f"{'name' if len(s.notes) == 1 else 'names'} the real run "
+                         "asks the destination about first (a dry run writes nothing); "
+                         "the plan above takes them as kept apart and unchanged")
+            lines += [f"    {p}: {why}" for p, why in s.notes[:20]]
+            if len(s.notes) > 20:
+                lines.append(f"    … and {len(s.notes) - 20} more (see --json output)")
     else:
         lines = [
             f"Copy {s.status}.",

@@ -119,6 +119,13 @@ class PathRefused(PathReason):
 
 
 @dataclass(frozen=True, slots=True)
+class DryRunNote(PathReason):
+    """A dry run's caveat about one path: a question the real run asks the destination
+    before it copies (or deletes) there, which a dry run cannot ask (each writes a
+    scratch file): names it may hold as one, names it may rewrite."""
+
+
+@dataclass(frozen=True, slots=True)
 class FilePlanned(Event):
     """A dry run's decision for one source file: ``action`` is ``copy`` or ``skip``
     (already identical). Emitted only by dry runs, so a rerun of a 100,000-file copy
@@ -162,6 +169,8 @@ class Summary(Event):
     bytes_left: int = 0
     #: Files copied whose modification time the destination would not take (path, why).
     times_not_kept: list[tuple[str, str]] = field(default_factory=list)
+    #: A dry run's questions left to the real run (``DryRunNote``: path, what).
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -181,6 +190,7 @@ _TYPE_NAMES: dict[type, str] = {
     PathRefused: "refused",
     FileDeleted: "deleted",
     FilePlanned: "file_planned",
+    DryRunNote: "dry_run_note",
     Summary: "summary",
 }
 

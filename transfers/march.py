@@ -81,6 +81,8 @@ class NameGate(Protocol):
 
     async def folds(self, folding: Folding) -> bool | None: ...
 
+    def unasked(self, path: str, question: str) -> bool: ...
+
 
 def _forget(tasks: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
     def done(task: asyncio.Future[None]) -> None:
@@ -225,6 +227,15 @@ async def march(
         copied. Refused too while the destination cannot be asked (the rerun asks
         again): a second twin placed on the first would pass every check of its
         placing. Otherwise ``item`` is kept (a later twin is compared with it too)."""
+        if dst_names is not None:
+            ways = " and ".join(_FOLDING_WORDS[f] for f in differences(twins[0], item.name))
+            if dst_names.unasked(item.path, (
+                    f"it differs from {twins[0]!r} in the same folder by {ways} alone: a "
+                    f"destination that ignores {ways} (a Windows server or disk, macOS) "
+                    "holds both as one name; the real run asks the destination first, "
+                    f"and there copies only {twins[0]!r}")):
+                names.keep(item.name)  # a dry run: planned as on a Linux server
+                return None
         unasked = None
         for twin in twins:
             one = await held_as_one(twin, item.name)
@@ -261,6 +272,14 @@ async def march(
             return dst_dirs
         renamed: dict[str, str | None] = {}  # a destination folder's source name, or None
         for there, here in variants.items():
+            if dst_names is not None:
+                ways = " and ".join(_FOLDING_WORDS[f] for f in differences(there, here))
+                if dst_names.unasked(there, (
+                        f"differs from the source's {here.rsplit('/', 1)[-1]!r} by {ways} alone: a "
+                        f"destination that ignores {ways} holds them as one name, then "
+                        "this is the source's entry there (compared with it, never "
+                        "deleted); the real run asks the destination first")):
+                    continue  # a dry run: two names, as on a Linux server
             one = await held_as_one(there, here)
             if one is False:
                 continue

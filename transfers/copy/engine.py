@@ -34,6 +34,7 @@ from ..backend import BackendError, Entry, EntryKind, NoSpaceError, PermanentErr
 from ..budget import ByteBudget
 from ..events import (
     BytesMoved,
+    DryRunNote,
     Event,
     FileDeleted,
     FileDone,
@@ -170,7 +171,8 @@ class CopyEngine:
                      on_issue=self._walk_issue,
                      listed=scout.take if scout is not None else None,
                      dst_names=DestinationNames(self.dst, self.temps,
-                                                ask_server=not self.opt.dry_run))
+                                                ask_server=not self.opt.dry_run,
+                                                on_note=self._dry_note))
 
     async def run(self) -> Summary:
         started = time.monotonic()
@@ -409,6 +411,11 @@ class CopyEngine:
             self._stats.refused.append((item.path, item.reason))
             self._stats.failed.append((item.path, reason))
             self.emit(PathRefused(path=item.path, reason=item.reason))
+
+    def _dry_note(self, path: str, question: str) -> None:
+        """A question a dry run leaves to the real run (``copy/name_gate.py``)."""
+        self._stats.notes.append((path, question))
+        self.emit(DryRunNote(path=path, reason=question))
 
     async def _delete(self, entries: list[Entry]) -> None:
         async for e, error in delete_files(self.dst, entries, journal=self.journal):

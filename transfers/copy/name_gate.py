@@ -27,13 +27,16 @@ one form of a name (``CASE``; ``é`` in NFC), then the other form is looked up
 every protocol. Linux servers (Clever Cloud's buckets) tell them apart; then nothing
 changes.
 
-A dry run asks none of these (each writes a scratch file).
+A dry run asks none of these (each writes a scratch file): it tells ``on_note`` of each
+name the real run would ask about (``unasked``), so its report does not promise a copy
+the destination may refuse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from ..backend import (
     BackendError,
@@ -53,20 +56,35 @@ TEMP_NAME_BYTES = len(".fsmove.") + 16 + 1 + 16 + len(".part")
 
 
 class DestinationNames:
-    def __init__(self, dst: SessionPool, temps: TempNames, *, ask_server: bool) -> None:
+    def __init__(self, dst: SessionPool, temps: TempNames, *, ask_server: bool,
+                 on_note: Callable[[str, str], None] | None = None) -> None:
         self._dst = dst
         self._temps = temps
         store = dst.store
         self._room = store.path_room() if isinstance(store, LimitsPaths) else None
         self._rewrites = store if ask_server and isinstance(store, RewritesNames) else None
+        #: A dry run's: names this store may rewrite, noted instead of asked.
+        self._may_rewrite = not ask_server and isinstance(store, RewritesNames)
         self._ask_server = ask_server
+        self._on_note = on_note
         self._folds: dict[Folding, asyncio.Future[bool]] = {}  # each question, once asked
 
     def suspect(self, entry: Entry) -> bool:
         """Whether ``refusal`` may refuse ``entry`` (cheap: most paths are not)."""
         if self._room is not None and 4 * len(entry.path) + TEMP_NAME_BYTES > self._room:
             return True  # maybe too long (a character is at most 4 bytes in UTF-8)
-        return self._rewrites is not None and bool(risky_name_features(entry.name))
+        return ((self._rewrites is not None or self._may_rewrite)
+                and bool(risky_name_features(entry.name)))
+
+    def unasked(self, path: str, question: str) -> bool:
+        """In a run that asks the destination nothing (a dry run): note ``question``
+        about ``path`` for the real run and return True (the caller decides as if the
+        answer were the plain one). False in a run that asks."""
+        if self._ask_server:
+            return False
+        if self._on_note is not None:
+            self._on_note(path, question)
+        return True
 
     async def refusal(self, entry: Entry) -> str | None:
         """Why the destination cannot hold ``entry`` at its path, or None."""
@@ -79,7 +97,14 @@ class DestinationNames:
                 return (f"its path would be {size:,} bytes at the destination, over the "
                         f"{self._room:,} the server takes below this root (a server's "
                         "paths are at most 4,096 bytes); shorten it at the source")
-        if self._rewrites is None or not risky_name_features(entry.name):
+        features = risky_name_features(entry.name)
+        if self._may_rewrite and features:
+            has = " and ".join(label for _sample, label in features)
+            self.unasked(entry.path, f"its name has {has}: some FTP servers store such a "
+                         "name under another or refuse it; the real run asks this one "
+                         "first and refuses the name if it would not be kept as it is")
+            return None
+        if self._rewrites is None or not features:
             return None
         why = await self._rewritten(self._rewrites, entry.name)
         return f"{why}; rename it at the source" if why is not None else None
