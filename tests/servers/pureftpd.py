@@ -53,8 +53,11 @@ def start_pureftpd(
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
+    listing_limit: str = LISTING_LIMIT,
 ) -> Iterator[RunningServer]:
-    """pure-ftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
+    """pure-ftpd serving ``workdir/root`` (chrooted, writable) to the test account.
+    ``listing_limit``: ``--limitrecursion`` (files per listing:depth; pure-ftpd's own
+    default is 10000:5, which cuts a bigger folder's listing short)."""
     if not BINARY.exists():
         raise ServerNotInstalled(f"pure-ftpd is not installed ({BINARY} missing): {INSTALL_HINT}")
     account = ensure_account()
@@ -76,7 +79,7 @@ def start_pureftpd(
             "--passiveportrange", f"{pasv_ports[0]}:{pasv_ports[1]}",
             "--maxclientsnumber", str(clients),
             "--maxclientsperip", str(clients),
-            "--limitrecursion", LISTING_LIMIT,
+            "--limitrecursion", listing_limit,
             "--pidfile", str(workdir / "pure-ftpd.pid"),
             "--syslogfacility", "none",
             "--ipv4only",

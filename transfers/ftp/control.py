@@ -105,6 +105,9 @@ class ControlSession:
         #: The replies to a stat sent along with a download's end (file_io.py): the
         #: path and its replies, for the next operation if it is that path's stat.
         self._after_read: tuple[str, list[Reply]] | None = None
+        #: The last transfer's own final reply (its 2xx): a listing's may say the
+        #: server cut it short (``folders.py``).
+        self._transfer_reply: Reply | None = None
 
     def __repr__(self) -> str:
         return f"FtpSession({self._store.display!r})"

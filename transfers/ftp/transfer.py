@@ -312,6 +312,7 @@ class TransferSession(ControlSession):
         await client.send_many([mode, *ride])
         self._passive_owed = True
         first = await client.final_reply()
+        self._transfer_reply = first
         if first.code not in (226, 250):
             self._passive_owed = False
             self._out_of_order(first, f"{mode} with a re-stat", path=path, action=action)
@@ -338,6 +339,7 @@ class TransferSession(ControlSession):
         self._passive_owed = True
         first = await client.final_reply()
         self._passive_owed = False
+        self._transfer_reply = first
         if first.code not in (226, 250):
             self._out_of_order(first, f"{mode} with commands", path=path, action=action)
         self._owe_port_reply(mode, 229 if mode == "EPSV" else 227)
@@ -360,6 +362,7 @@ class TransferSession(ControlSession):
                              f"order ({first.text!r})", path=path)
 
     def _transfer_outcome(self, reply: Reply, *, path: str, action: str) -> None:
+        self._transfer_reply = reply
         if reply.is_success():  # 226 / 250 (aioftp's server says 200)
             return
         if reply.code == 421:
@@ -385,6 +388,7 @@ class TransferSession(ControlSession):
             self._transfer_outcome(await client.final_reply(), path=path, action=action)
             return
         if first.is_success():
+            self._transfer_reply = first
             # The transfer completed (its 2xx came): the port's reply is read in the
             # background, not waited for. It often comes half a round trip after the
             # 226 (a listing's EPSV goes out when its data ends, and reaches vsftpd
