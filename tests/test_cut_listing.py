@@ -81,6 +81,36 @@ def test_a_cut_source_listing_fails_its_folder_and_deletes_nothing(
     assert "cut this folder's listing short" in verify.stdout + verify.stderr
 
 
+def test_a_cut_destination_listing_is_said_where_delete_needs_it(
+        cutting_server: RunningServer, tmp_path: Path) -> None:
+    """At the destination a cut listing hides files ``--delete`` should remove: the
+    folder's files are copied again (taken as absent: nothing lost) and, with
+    ``--delete``, the folder fails (exit 3) instead of a silent "ok" that left the
+    extra files there. Without ``--delete`` there is nothing it could not do: exit 0."""
+    src = tmp_path / "src"
+    _fill(src / "uploads")
+    there = cutting_server.root / "uploads"
+    _fill(there, cutting_server.owner)
+    (there / "old.txt").write_bytes(b"only at the destination")
+    os.chown(there / "old.txt", *cutting_server.owner)
+
+    run = _fsmove("copy", str(src), cutting_server.url(), "--delete", "--json",
+                  server=cutting_server, tmp_path=tmp_path)
+    assert run.returncode == 3, run.stderr
+    summary = next(json.loads(line) for line in run.stdout.splitlines()
+                   if '"summary"' in line)
+    assert summary["files_copied"] == FILES
+    [(path, why)] = summary["failed"]
+    assert path == "uploads"
+    assert why.startswith("could not list this folder at the destination, so --delete "
+                          "cannot clean it: "), why
+    assert "Output truncated to 100 matches" in why
+    assert (there / "old.txt").exists()
+    plain = _fsmove("copy", str(src), cutting_server.url(), "-q",
+                    server=cutting_server, tmp_path=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+
+
 def test_a_folder_under_the_limit_is_copied_whole(
         cutting_server: RunningServer, tmp_path: Path) -> None:
     """The check reads the listing's final reply only: a folder the server lists whole

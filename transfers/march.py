@@ -301,8 +301,11 @@ async def march(
             if source is not None and not any(isinstance(i, Entry) for i in dst_items):
                 # Nothing there to compare with or delete: the folder's files are
                 # decided in parts as its listing arrives (the first ones copied
-                # while a big folder is still being listed).
-                async for plan in decide_in_parts(folder, source):
+                # while a big folder is still being listed). A destination folder
+                # that could not be listed is taken so too, and said (``dst_unlisted``).
+                unlisted = next((i.reason for i in dst_items if isinstance(i, WalkIssue)
+                                 and i.unreadable and i.path == folder.path), None)
+                async for plan in decide_in_parts(folder, source, unlisted):
                     yield plan
                 return
             src_items = await source.whole() if source is not None else []
@@ -311,7 +314,8 @@ async def march(
                 source.close()
         yield await decide_whole(folder, src_items, dst_items)
 
-    async def decide_in_parts(folder: _Folder, source: _SourceFolder
+    async def decide_in_parts(folder: _Folder, source: _SourceFolder,
+                              dst_unlisted: str | None = None
                               ) -> AsyncIterator[FolderPlan]:
         missing = bool(folder.path) and not folder.in_dst
         told = False  # a part of this folder was yielded
@@ -341,7 +345,8 @@ async def march(
             yield FolderPlan(path=folder.path, files=len(files),
                              bytes=sum(e.size for e in files), to_copy=to_copy,
                              skipped=skipped, to_delete=[], missing=missing, dst_temps=[],
-                             missing_children=tuple(c.path for c in children))
+                             missing_children=tuple(c.path for c in children),
+                             dst_unlisted=None if told else dst_unlisted)
             missing = False  # made once: the first part says so
             told = True
 
@@ -372,10 +377,15 @@ async def march(
         dst_files: dict[str, Entry] = {}
         dst_dirs: list[str] = []
         temps: list[str] = []
+        dst_unlisted = None
         if folder.path not in blind:  # a source folder that could not be listed
             for item in dst_items:
                 if isinstance(item, WalkIssue):
-                    continue  # an unreadable destination folder counts as empty
+                    # An unreadable destination folder counts as empty (its files
+                    # are copied again); the engine says so where --delete asked.
+                    if item.unreadable and item.path == folder.path:
+                        dst_unlisted = item.reason
+                    continue
                 if item.kind is EntryKind.DIR:
                     dst_dirs.append(item.path)
                 elif dst_rules.is_job_temp(item):
@@ -400,6 +410,7 @@ async def march(
             missing=bool(folder.path) and folder.in_src and not folder.in_dst,
             dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
             missing_children=tuple(c.path for c in children if c.in_src and not c.in_dst),
+            dst_unlisted=dst_unlisted,
         )
 
     def refuse_kind_conflicts(src_dirs: list[str], src_files: list[Entry],

@@ -55,6 +55,9 @@ class FolderPlan:
     #: Its subfolders the destination lacks (each decided later, ``missing`` then):
     #: known here first, so a copy can start making a few of them ahead.
     missing_children: tuple[str, ...] = ()
+    #: Why the destination's listing of this folder failed (None: it was listed). Its
+    #: files were then taken as absent: copied again, none skipped, none deleted.
+    dst_unlisted: str | None = None
 
 
 @dataclass

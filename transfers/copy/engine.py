@@ -308,6 +308,13 @@ class CopyEngine:
                 self._source_files += folder.files
                 shown.changed()
                 to_delete += folder.to_delete
+                if folder.dst_unlisted is not None and self.opt.delete:
+                    # --delete cannot know what this folder holds at the destination:
+                    # a failure (so nothing is deleted anywhere: a partial run).
+                    reason = (f"could not list this folder at the destination, so "
+                              f"--delete cannot clean it: {folder.dst_unlisted}")
+                    self._stats.failed.append((folder.path, reason))
+                    self.emit(FileFailed(path=folder.path, reason=reason))
                 if folder.dst_only:
                     dst_only.append(folder.path)
                 if folder.missing:
