@@ -130,6 +130,28 @@ def test_a_file_given_as_a_root_says_how_to_copy_it(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.pdf"]
 
 
+def test_a_missing_root_says_where_the_login_lands(
+    sshd_server: RunningServer, vsftpd_server: RunningServer, tmp_path: Path,
+) -> None:
+    """``sftp://u@h/www`` is ``/www`` (a URL's path starts at the server's root), while
+    the user often meant the ``www`` of the folder the login lands in: on a server whose
+    login lands below its root (OpenSSH: the account's home), the message says where
+    and what to write. A chrooted login (vsftpd here: it lands in ``/``) gets no hint."""
+    assert sshd_server.known_hosts is not None
+    home = "/home/" + sshd_server.user
+    sftp = sshd_server.url("/no-such-www/").replace(str(sshd_server.root), "")
+    line = _one_line(_fsmove("copy", sftp, str(tmp_path / "out"), "--known-hosts",
+                             str(sshd_server.known_hosts),
+                             env={"FSMOVE_SRC_PASSWORD": sshd_server.password}), 1)
+    assert line.endswith(f"does not exist: check the path (a URL's path starts at the "
+                         f"server's root: this login lands in {home}; for a folder "
+                         f"there, write {home}/no-such-www)"), line
+    line = _one_line(_fsmove("copy", vsftpd_server.url("no-such-www/"),
+                             str(tmp_path / "out"),
+                             env={"FSMOVE_SRC_PASSWORD": vsftpd_server.password}), 1)
+    assert line.endswith("does not exist: check the path"), line
+
+
 _WARN_THEN_MAIN = (
     "import sys, warnings\n"
     "from fsmove import cli, gc_settings\n"

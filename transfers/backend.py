@@ -486,6 +486,21 @@ class LimitsPaths(Protocol):
 
 
 @runtime_checkable
+class KnowsLoginFolder(Protocol):
+    """A session on a server that can say where a login lands (FTP: ``PWD``; SFTP:
+    ``realpath(".")``): a root that does not exist is often the login folder's child
+    written from the server's root (``roots.py``)."""
+
+    async def login_folder(self) -> str | None:
+        """The login folder's absolute server path, or None when it cannot be told."""
+        ...
+
+    def server_root(self) -> str:
+        """The store's root as an absolute server path."""
+        ...
+
+
+@runtime_checkable
 class RewritesNames(Protocol):
     """A store that may keep a name other than the one it was sent, or refuse it
     (FTP: ``ftp/names.py``); the copy asks before it copies a name with a feature such

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from .backend import BackendError, EntryKind, NotFoundError, PermanentError
+from .backend import (
+    BackendError,
+    EntryKind,
+    KnowsLoginFolder,
+    NotFoundError,
+    PermanentError,
+    Session,
+)
 from .pool import SessionPool
 
 Role = Literal["source", "destination"]
@@ -23,7 +30,8 @@ async def check_root(pool: SessionPool, role: Role) -> None:
             root = await session.stat("")
         except NotFoundError:
             raise NotFoundError(
-                f"the {role} folder {pool.display} does not exist: check the path", path=""
+                f"the {role} folder {pool.display} does not exist: check the path"
+                f"{await login_hint(pool, session)}", path=""
             ) from None
     if root.kind is EntryKind.FILE:
         # fsmove copies folders; one file is a folder's copy filtered to it.
@@ -33,6 +41,24 @@ async def check_root(pool: SessionPool, role: Role) -> None:
             f"holds it, with --include '/{name}' to take that file alone", path="")
     if root.kind is not EntryKind.DIR:
         raise PermanentError(f"the {role} {pool.display} is not a folder", path="")
+
+
+async def login_hint(pool: SessionPool, session: Session) -> str:
+    """A root that is not there, on a server whose login lands below its root: the
+    path was probably meant from the login folder (``ftp://h/www`` for the login
+    folder's ``www``; fsmove takes a URL's path from the server's root, as
+    ``/www``). Says where the login lands, or "" (a chrooted login, a local path)."""
+    if not isinstance(session, KnowsLoginFolder):
+        return ""
+    try:
+        home = await session.login_folder()
+    except BackendError:
+        return ""
+    root = session.server_root().rstrip("/") or "/"
+    if not home or home == "/" or root == home or root.startswith(home.rstrip("/") + "/"):
+        return ""
+    return (f" (a URL's path starts at the server's root: this login lands in {home}; "
+            f"for a folder there, write {home.rstrip('/')}{root})")
 
 
 async def find_or_make_root(pool: SessionPool,
@@ -53,8 +79,8 @@ async def find_or_make_root(pool: SessionPool,
                     await session.mkdir("")
                 except BackendError as exc:
                     raise type(exc)(
-                        f"cannot create the destination folder {pool.display}: {exc}",
-                        path="") from None
+                        f"cannot create the destination folder {pool.display}: {exc}"
+                        f"{await login_hint(pool, session)}", path="") from None
             return False
     if root.kind is EntryKind.FILE:
         raise PermanentError(

@@ -61,6 +61,13 @@ def _placing_batch(abs_src: str, abs_dst: str, chmod: str | None, method: str | 
 class FtpSession(FileSession):
     """One logged-in FTP control connection (one operation at a time)."""
 
+    async def login_folder(self) -> str | None:
+        """``backend.KnowsLoginFolder``: the ``PWD`` of the store's first login."""
+        return self._store.home
+
+    def server_root(self) -> str:
+        return self._store.root
+
     async def mkdir(self, path: str) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("mkdir", path):

@@ -14,6 +14,7 @@ import posixpath
 import asyncssh
 
 from ..backend import (
+    BackendError,
     EntryKind,
     NotFoundError,
     PermanentError,
@@ -28,6 +29,16 @@ from .file_io import FileSession
 
 class SftpSession(FileSession):
     """One SFTP channel; up to ``OPS_PER_SESSION`` operations may run on it at once."""
+
+    async def login_folder(self) -> str | None:
+        """``backend.KnowsLoginFolder``: where ``realpath(".")`` points."""
+        try:
+            return await self._bounded(self._sftp.realpath("."), "")
+        except BackendError:
+            return None
+
+    def server_root(self) -> str:
+        return self._root
 
     async def mkdir(self, path: str) -> None:
         if path == "":
