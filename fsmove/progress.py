@@ -287,8 +287,12 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
     said = {(p, f"not copied: {why}") for p, why in s.refused}
     failed = [f for f in s.failed if f not in said]
     if failed:
-        lines.append(f"  FAILED:   {files_word(len(failed))} (rerun the same command to "
-                     "retry them)")
+        if s.dry_run:
+            lines.append(f"  would fail: {files_word(len(failed))} (the real run stops at "
+                         "them too)")
+        else:
+            lines.append(f"  FAILED:   {files_word(len(failed))} (rerun the same command "
+                         "to retry them)")
         lines += [f"    {p}: {why}" for p, why in failed[:50]]
         if len(failed) > 50:
             lines.append(f"    … and {len(failed) - 50} more (see --json output)")

@@ -106,6 +106,12 @@ def test_a_cut_destination_listing_is_said_where_delete_needs_it(
                           "cannot clean it: "), why
     assert "Output truncated to 100 matches" in why
     assert (there / "old.txt").exists()
+    # A dry run says so too (as a failure to come), and writes nothing.
+    dry = _fsmove("copy", str(src), cutting_server.url(), "--delete", "--dry-run",
+                  server=cutting_server, tmp_path=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "  would fail: 1 file (the real run stops at them too)\n    uploads: could " \
+        "not list this folder at the destination, so --delete cannot clean it" in dry.stderr
     plain = _fsmove("copy", str(src), cutting_server.url(), "-q",
                     server=cutting_server, tmp_path=tmp_path)
     assert plain.returncode == 0, plain.stderr

@@ -138,6 +138,7 @@ class CopyEngine:
             async for folder in self._march(sides):
                 plan.add(folder)
                 self._source_files += folder.files
+                self._unlisted_at_destination(folder)
         finally:
             sides.drop()
         return plan
@@ -283,6 +284,17 @@ class CopyEngine:
             self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
         return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
 
+    def _unlisted_at_destination(self, folder: FolderPlan) -> None:
+        """A destination folder that could not be listed: its files are copied again
+        (taken as absent), but ``--delete`` cannot know what it holds. A failure (the
+        run is partial, so nothing is deleted anywhere), said in a dry run too."""
+        if folder.dst_unlisted is None or not self.opt.delete:
+            return
+        reason = (f"could not list this folder at the destination, so --delete cannot "
+                  f"clean it: {folder.dst_unlisted}")
+        self._stats.failed.append((folder.path, reason))
+        self.emit(FileFailed(path=folder.path, reason=reason))
+
     def _refuse_emptying(self, to_delete: list[Entry]) -> None:
         """``--delete`` from a source that holds no file would delete every file of the
         destination: the one slip that loses a bucket (SRC and DST swapped, a source
@@ -308,13 +320,7 @@ class CopyEngine:
                 self._source_files += folder.files
                 shown.changed()
                 to_delete += folder.to_delete
-                if folder.dst_unlisted is not None and self.opt.delete:
-                    # --delete cannot know what this folder holds at the destination:
-                    # a failure (so nothing is deleted anywhere: a partial run).
-                    reason = (f"could not list this folder at the destination, so "
-                              f"--delete cannot clean it: {folder.dst_unlisted}")
-                    self._stats.failed.append((folder.path, reason))
-                    self.emit(FileFailed(path=folder.path, reason=reason))
+                self._unlisted_at_destination(folder)
                 if folder.dst_only:
                     dst_only.append(folder.path)
                 if folder.missing:
