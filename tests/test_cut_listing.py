@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from fsmove.transfers.ftp.folders import says_listing_cut
 from tests.servers import RunningServer
 from tests.servers.pureftpd import start_pureftpd
 
@@ -133,3 +134,19 @@ def test_a_folder_under_the_limit_is_copied_whole(
     assert down.returncode == 0, down.stderr
     assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(
         p.name for p in src.iterdir())
+
+
+@pytest.mark.parametrize(("reply", "cut"), [
+    ("226 Output truncated to 10000 matches", True),  # pure-ftpd 1.0.50, as measured
+    ("226-Options: -a -l \n226 Output truncated to 100 matches", True),
+    ("226 Listing truncated", True),
+    ("226 Directory send OK.", False),  # vsftpd
+    ("226 Transfer complete", False),  # proftpd
+    ("226 150 matches total", False),  # pure-ftpd, whole
+    # A server that quotes the path (FileZilla Server): a folder's name is not news.
+    ('226 Successfully transferred "/logs/output truncated to 5"', False),
+    ('226 Successfully transferred "/truncated"', False),
+])
+def test_what_says_a_listing_was_cut(reply: str, cut: bool) -> None:
+    """The words of a cut, not any mention of one: a false "cut" fails a whole folder."""
+    assert says_listing_cut(reply) is cut

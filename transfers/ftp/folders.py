@@ -50,8 +50,17 @@ from .listing import (
 from .transfer import TransferSession
 
 #: A listing's final reply that says the server cut it short (pure-ftpd: "226 Output
-#: truncated to 10000 matches"; ``_refuse_cut_listing``).
-_CUT_LISTING = re.compile(r"truncat", re.IGNORECASE)
+#: truncated to 10000 matches"; ``_refuse_cut_listing``)...
+_CUT_LISTING = re.compile(r"\b(?:output|listing|list)\s+(?:was\s+)?truncated\b"
+                          r"|\btruncated\s+to\s+\d", re.IGNORECASE)
+#: ...once what it quotes is taken out: a server may quote the folder's path in that
+#: reply (FileZilla Server: '226 Successfully transferred "/logs/output truncated"').
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def says_listing_cut(reply_text: str) -> bool:
+    """Whether a listing's final reply says the server cut the listing short."""
+    return _CUT_LISTING.search(_QUOTED.sub("", reply_text)) is not None
 
 #: MDTM commands sent in one write after a LIST (exact mtimes for LIST-only servers)...
 MDTM_WINDOW = 64
@@ -284,7 +293,7 @@ class FolderSession(TransferSession):
         pure-ftpd 1.0.50 with a limit of 100: 51 of 150 destination files deleted,
         verify "identical"). Permanent: a retry gets the same cut."""
         reply = self._transfer_reply
-        if reply is not None and _CUT_LISTING.search(reply.text):
+        if reply is not None and says_listing_cut(reply.text):
             raise PermanentError(
                 f"list {path!r} on {self.where}: the server cut this folder's listing "
                 f"short ({reply.text.strip()!r}), so its files cannot all be seen; "
