@@ -50,9 +50,10 @@ from .listing import (
 from .transfer import TransferSession
 
 #: A listing's final reply that says the server cut it short (pure-ftpd: "226 Output
-#: truncated to 10000 matches"; ``_refuse_cut_listing``)...
+#: truncated to 10000 matches"; and "226-Out of memory during globbing of PATH ... 226 0
+#: matches total", its 2xx for a listing it could not make; ``_refuse_cut_listing``)...
 _CUT_LISTING = re.compile(r"\b(?:output|listing|list)\s+(?:was\s+)?truncated\b"
-                          r"|\btruncated\s+to\s+\d", re.IGNORECASE)
+                          r"|\btruncated\s+to\s+\d|\bout\s+of\s+memory\b", re.IGNORECASE)
 #: ...once what it quotes is taken out: a server may quote the folder's path in that
 #: reply (FileZilla Server: '226 Successfully transferred "/logs/output truncated"').
 _QUOTED = re.compile(r'"[^"]*"')
