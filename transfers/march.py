@@ -65,6 +65,11 @@ class _Folder:
 _FOLDING_WORDS: dict[Folding, str] = {"case": "case",
                                        "normalization": "Unicode normalization"}
 
+
+def _ways(a: str, b: str) -> str:
+    """How twins ``a`` and ``b`` differ, for people: "case and Unicode normalization"."""
+    return " and ".join(_FOLDING_WORDS[f] for f in differences(a, b))
+
 #: A folder the destination lacks is decided in parts as its listing arrives: the first
 #: once this many entries are listed (a smaller folder is one part, as if listed whole),
 #: each next one at least twice the last, up to ``PART_MOST``.
@@ -228,7 +233,7 @@ async def march(
         again): a second twin placed on the first would pass every check of its
         placing. Otherwise ``item`` is kept (a later twin is compared with it too)."""
         if dst_names is not None:
-            ways = " and ".join(_FOLDING_WORDS[f] for f in differences(twins[0], item.name))
+            ways = _ways(twins[0], item.name)
             if dst_names.unasked(item.path, (
                     f"it differs from {twins[0]!r} in the same folder by {ways} alone: a "
                     f"destination that ignores {ways} (a Windows server or disk, macOS) "
@@ -240,7 +245,7 @@ async def march(
         for twin in twins:
             one = await held_as_one(twin, item.name)
             if one:
-                ways = " and ".join(_FOLDING_WORDS[f] for f in differences(twin, item.name))
+                ways = _ways(twin, item.name)
                 why = (f"the destination does not tell this name from {twin!r} in the "
                        f"same folder (it ignores {ways}): only {twin!r} is copied; rename "
                        "one of them at the source")
@@ -273,7 +278,7 @@ async def march(
         renamed: dict[str, str | None] = {}  # a destination folder's source name, or None
         for there, here in variants.items():
             if dst_names is not None:
-                ways = " and ".join(_FOLDING_WORDS[f] for f in differences(there, here))
+                ways = _ways(there, here)
                 if dst_names.unasked(there, (
                         f"differs from the source's {here.rsplit('/', 1)[-1]!r} by {ways} alone: a "
                         f"destination that ignores {ways} holds them as one name, then "
