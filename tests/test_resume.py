@@ -196,9 +196,9 @@ def test_kill9_resume(src_kind: str, dst_kind: str, request: pytest.FixtureReque
     kill_and_resume_cycle(src, dst, tmp_path, seed=hash((src_kind, dst_kind)) % 1000)
 
 
-def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: Path
-                         ) -> tuple[dict[str, int], list[str]]:
-    """A copy (two files at once) killed with SIGKILL after 14 MiB arrived: what the
+def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: Path,
+                         after: int = 14 * MiB) -> tuple[dict[str, int], list[str]]:
+    """A copy (two files at once) killed with SIGKILL after ``after`` bytes arrived: what the
     destination holds once settled, and the files partly done that the journal knows
     as such (a file whose first bytes were sent but not yet acknowledged has no
     progress to resume: it simply starts over), each with its temporary file there."""
@@ -207,7 +207,7 @@ def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: P
                        journal=journal)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    wait_for_progress(dst.root, sizes, 14 * MiB, proc, journal)
+    wait_for_progress(dst.root, sizes, after, proc, journal)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     on_disk = settled(dst, sizes, journal)
@@ -240,6 +240,49 @@ def test_changed_source_restarts_file(dst_kind: str, request: pytest.FixtureRequ
     restarted = [p for p, _why in final.summary["restarted"]]  # type: ignore[union-attr]
     assert restarted == [changed]
     assert tree_digests(dst.root) == tree_digests(src.root)
+
+
+def kept_blocks(dst_kind: str, journal: Path, path: str, on_disk: int) -> list[int]:
+    """The blocks of ``path`` the next run would keep without sending them again: those
+    the destination acknowledged (local, SFTP), or the whole blocks of the contiguous
+    partial file (FTP)."""
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        rows = db.execute("SELECT idx, acked FROM blocks WHERE path = ?", (path,)).fetchall()
+    if dst_kind == "vsftpd":
+        known = {i for i, _acked in rows}
+        whole = on_disk // BLOCK_SIZE
+        return list(range(whole)) if all(i in known for i in range(whole)) else []
+    return sorted(i for i, acked in rows if acked)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("dst_kind", ["local", "vsftpd", "sftp"])
+def test_a_kept_block_damaged_at_the_destination_restarts_the_file(
+        dst_kind: str, request: pytest.FixtureRequest,
+        fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
+    """Between the kill and the resume, four bytes of the *first* block the journal
+    says the destination holds are changed in the partial file (a server that lost
+    acknowledged writes in a crash, or anything else writing there). Before session
+    31 only the last kept block was read back: the file was completed around the
+    damage, the run said "Copy ok" and the copy differed from its source."""
+    src = make("local", "src", request, fresh_subdir, tmp_path)
+    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, 11)
+    journal = tmp_path / "job.db"
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB)
+    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    damaged = max(partial, key=lambda p: len(kept[p]))
+    assert len(kept[damaged]) >= 2, f"the kill came too early: kept blocks {kept}"
+    with open(dst.root / temp_name(journal, damaged), "r+b") as fh:
+        fh.seek(kept[damaged][0] * BLOCK_SIZE + 100)
+        fh.write(b"\x00\xffXX")
+    final = run_copy_subprocess(src, dst, journal=journal)
+    assert final.exit_code == 0, final.output
+    restarted = dict(final.summary["restarted"])  # type: ignore[arg-type]
+    assert list(restarted) == [damaged], final.output
+    assert "does not match the journal" in restarted[damaged]
+    assert tree_digests(dst.root) == tree_digests(src.root)
+    assert not temp_leftovers(dst.root)
 
 
 # -- the network cut instead of a kill ---------------------------------------------------
