@@ -65,6 +65,9 @@ class FileRecord:
     bytes_done: int
     restarts: int
     note: str | None
+    #: The destination's mtime when this job last left the file identical there (its
+    #: own copy with the time kept, or a skip: the time listed then); None: not known.
+    dst_mtime: float | None = None
 
 
 
@@ -265,8 +268,8 @@ class Journal:
     # -- files -----------------------------------------------------------------------
     def get(self, path: str) -> FileRecord | None:
         row = self.conn.execute(
-            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note"
-            " FROM files WHERE path=?",
+            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note,"
+            " dst_mtime FROM files WHERE path=?",
             (path,),
         ).fetchone()
         return FileRecord(*row) if row else None
@@ -276,38 +279,47 @@ class Journal:
         in one query (a fresh file, the common case, needs no other)."""
         row = self.conn.execute(
             "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts, note,"
-            " EXISTS(SELECT 1 FROM blocks WHERE blocks.path=files.path)"
+            " dst_mtime, EXISTS(SELECT 1 FROM blocks WHERE blocks.path=files.path)"
             " OR EXISTS(SELECT 1 FROM partials WHERE partials.path=files.path)"
             " FROM files WHERE path=?",
             (path,),
         ).fetchone()
         return (FileRecord(*row[:-1]), bool(row[-1])) if row else None
 
-    def plan(self, entries: Iterable[tuple[str, int, float | None, str]]) -> None:
-        """Record the files of this run: (path, size, mtime, state). A file whose source
-        size or mtime changed since the journal saw it loses its blocks (restart)."""
+    def plan(self, entries: Iterable[tuple[str, int, float | None, str]
+                                     | tuple[str, int, float | None, str, float | None]],
+             ) -> None:
+        """Record the files of this run: (path, size, mtime, state[, dst_mtime]). A file
+        whose source size or mtime changed since the journal saw it loses its blocks
+        (restart). A skipped file's ``dst_mtime`` is its time at the destination now."""
         self._commit()
         self._begin()
         if self.run_id is not None:
             self.conn.execute("UPDATE runs SET planned=1 WHERE id=?", (self.run_id,))
         now = time.time()
-        for path, size, mtime, state in entries:
+        for path, size, mtime, state, *more in entries:
+            dst_mtime = more[0] if more else None
             row = self.conn.execute(
-                "SELECT size, mtime, state FROM files WHERE path=?", (path,)
+                "SELECT size, mtime, state, dst_mtime FROM files WHERE path=?", (path,)
             ).fetchone()
             if row is None:
                 self.conn.execute(
-                    "INSERT INTO files(path, size, mtime, state, updated) VALUES (?,?,?,?,?)",
-                    (path, size, mtime, state, now),
+                    "INSERT INTO files(path, size, mtime, state, updated, dst_mtime)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (path, size, mtime, state, now, dst_mtime),
                 )
             elif row[2] in ("partial", "pending", "failed") and state == "pending":
                 continue  # keep what resume needs; the engine checks size/mtime
             elif row[2] == "done" and state == "skipped" and (row[0], row[1]) == (size, mtime):
-                continue  # copied by an earlier run, still identical: keep its digest
+                # Copied by an earlier run, still identical: keep its digest.
+                if dst_mtime is not None and row[3] != dst_mtime:
+                    self.conn.execute("UPDATE files SET dst_mtime=? WHERE path=?",
+                                      (dst_mtime, path))
             else:
                 self.conn.execute(
-                    "UPDATE files SET size=?, mtime=?, state=?, updated=? WHERE path=?",
-                    (size, mtime, state, now, path),
+                    "UPDATE files SET size=?, mtime=?, state=?, updated=?, dst_mtime=?"
+                    " WHERE path=?",
+                    (size, mtime, state, now, dst_mtime, path),
                 )
         self._commit()
 
@@ -375,12 +387,14 @@ class Journal:
         }
 
     def mark_done(self, path: str, *, digest: str | None, algorithm: str | None,
-                  size: int, mtime: float | None) -> None:
+                  size: int, mtime: float | None, dst_mtime: float | None = None) -> None:
+        """The file is in place, whole. ``dst_mtime``: the time it was given there (None:
+        not set, or not known)."""
         self._begin()
         self.conn.execute(
             "UPDATE files SET state='done', digest=?, algorithm=?, bytes_done=?, size=?,"
-            " mtime=?, note=NULL, updated=? WHERE path=?",
-            (digest, algorithm, size, size, mtime, time.time(), path),
+            " mtime=?, note=NULL, updated=?, dst_mtime=? WHERE path=?",
+            (digest, algorithm, size, size, mtime, time.time(), dst_mtime, path),
         )
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
         self.conn.execute("DELETE FROM partials WHERE path=?", (path,))

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS files (
     bytes_done INTEGER NOT NULL DEFAULT 0,
     restarts INTEGER NOT NULL DEFAULT 0,
     note TEXT,                      -- why it restarted / failed, one line
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    dst_mtime REAL                  -- the destination's mtime when last seen or left identical
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks (
     path TEXT NOT NULL,
@@ -111,6 +112,9 @@ def check_integrity(conn: sqlite3.Connection) -> None:
 
 def upgrade(conn: sqlite3.Connection) -> None:
     """Add the columns newer fsmove keeps to a journal an older one wrote."""
+    if "dst_mtime" not in {row[1] for row in conn.execute("PRAGMA table_info(files)")}:
+        # NULL for the files it knows: "unknown", the skip rule of before (plan.py).
+        conn.execute("ALTER TABLE files ADD COLUMN dst_mtime REAL")
     have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     if "note" not in have:
         conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")

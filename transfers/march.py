@@ -416,6 +416,7 @@ async def march(
             dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
             missing_children=tuple(c.path for c in children if c.in_src and not c.in_dst),
             dst_unlisted=dst_unlisted,
+            dst_mtimes={e.path: dst_files[e.path].mtime for e in skipped},
         )
 
     def refuse_kind_conflicts(src_dirs: list[str], src_files: list[Entry],

@@ -7,7 +7,12 @@ it are listed; ``CopyEngine.plan()`` collects every folder's decision into a
 * A file is copied unless the destination has a regular file of the same size and
   either (``--checksum``) the same content digest, or the same mtime (within both
   stores' resolution), or the journal says an earlier run copied it from a source of
-  that size and mtime (a destination that cannot keep mtimes).
+  that size and mtime (a destination that cannot keep mtimes) *and* the destination's
+  mtime is still the one the journal saw there (the time fsmove gave it, or the time
+  listed when a run last skipped it; unknown for a file copied where no time could be
+  set, until a run skips it). Before session 31 the journal's word sufficed: a file
+  changed at the destination after the copy, to the same size, was skipped as
+  "already identical".
 * ``--delete`` removes a destination file only when the source was seen whole at that
   place and has no such file. Where the source has something fsmove does not copy or
   could not read (a symlink, a special file, a folder it could not list), the
@@ -58,6 +63,9 @@ class FolderPlan:
     #: Why the destination's listing of this folder failed (None: it was listed). Its
     #: files were then taken as absent: copied again, none skipped, none deleted.
     dst_unlisted: str | None = None
+    #: The destination's mtime of each skipped file, as listed (the journal keeps it:
+    #: a later change there is then seen, ``PlanRules.decide``).
+    dst_mtimes: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -228,6 +236,8 @@ class FileRules:
                 and rec.state in ("done", "skipped")
                 and rec.size == e.size
                 and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
+                and (rec.dst_mtime is None or d.mtime is None  # a time not known
+                     or same_mtime(rec.dst_mtime, d.mtime, tolerance=tolerance))
             ):
                 skipped.append(e)  # copied by an earlier run; the destination keeps its size
             else:

@@ -61,6 +61,8 @@ class Placed:
 
     digest: str
     resumed_from: int
+    #: The mtime the destination was given and took (None: not set, or refused).
+    dst_mtime: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -115,6 +117,7 @@ class Attempts(OnSides):
             return await self.copy(transfer)
         use_temp = target != entry.path
         set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
+        given = entry.mtime if set_mtime else None
         placing = None
         # A big file's placing takes an idle session that owes no replies if there is
         # one: its own upload's session waits for the server to close the file
@@ -146,7 +149,8 @@ class Attempts(OnSides):
             # 1970, SFTP cannot carry one.)
             self.stats.times_not_kept.append((entry.path, str(exc)))
             self.emit(TimeNotKept(path=entry.path, reason=str(exc)))
-        return Placed(digest=digest, resumed_from=resumed_from)
+            given = None
+        return Placed(digest=digest, resumed_from=resumed_from, dst_mtime=given)
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------
     async def _copy_blockwise(

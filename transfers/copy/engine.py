@@ -56,7 +56,7 @@ from ..survey import Sides, open_sides
 from ..together import run_together
 from ..tree import TempNames, TreeRules, is_own_probe_file
 from ..walk import WalkIssue, list_folder
-from .attempt import Attempts
+from .attempt import Attempts, Placed
 from .deletion import delete_files, remove_folders, remove_stale_temps
 from .folders import DestinationFolderError, DestinationFolders
 from .name_gate import DestinationNames
@@ -338,7 +338,8 @@ class CopyEngine:
                                                  or not folder.path):
                     self.journal.plan(
                         [(e.path, e.size, e.mtime, "pending") for e in folder.to_copy]
-                        + [(e.path, e.size, e.mtime, "skipped") for e in folder.skipped]
+                        + [(e.path, e.size, e.mtime, "skipped", folder.dst_mtimes.get(e.path))
+                           for e in folder.skipped]
                     )
                 found = set(folder.dst_temps)
                 # Temporary names unless the probe found the destination cannot rename
@@ -485,7 +486,7 @@ class CopyEngine:
             source_changed = False
             try:
                 placed = await attempts.copy(transfer)
-                self._done(transfer, placed.digest, placed.resumed_from)
+                self._done(transfer, placed)
                 return
             except (SourceChangedError, DestinationChangedError) as exc:
                 # Every reader and writer of the attempt has ended (transfer.py): the
@@ -545,11 +546,13 @@ class CopyEngine:
         self._stats.bytes_sent += n
         self.emit(BytesMoved(path=path, n=n))
 
-    def _done(self, transfer: FileTransfer, digest: str, resumed_from: int) -> None:
+    def _done(self, transfer: FileTransfer, placed: Placed) -> None:
         entry = transfer.entry
+        digest, resumed_from = placed.digest, placed.resumed_from
         if self.journal is not None:
             self.journal.mark_done(
-                entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size, mtime=entry.mtime
+                entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size,
+                mtime=entry.mtime, dst_mtime=placed.dst_mtime,
             )
         self._stats.files_copied += 1
         self._stats.bytes_copied += entry.size
