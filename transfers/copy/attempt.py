@@ -279,6 +279,7 @@ class Attempts(OnSides):
                 if idx not in journaled and block_end <= acked_upto:
                     journaled.add(idx)
                     journal.record_block(path, idx, d, acked=True, bytes_done=block_end)
+                    transfer.checked_blocks.add(idx)
             idx = acked_upto // BLOCK_SIZE
             within = acked_upto - idx * BLOCK_SIZE
             if within and acked_upto < end:
@@ -361,6 +362,7 @@ class Attempts(OnSides):
             while journaled < len(digests):
                 journal.record_block(path, first_idx + journaled, digests[journaled],
                                      acked=False, bytes_done=done_through)
+                transfer.checked_blocks.add(first_idx + journaled)
                 journaled += 1
 
         async def pieces(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -21,7 +21,10 @@ kept block (as fsmove did until session 31) let such a file be completed around 
 damage and reported copied: a byte changed in the first block of a killed 64 MiB copy
 came out "Copy ok" and `verify` found the file different (tests/test_resume.py). The
 reading costs the kept part once, from the destination, read in ``READ_BACK_LANES``
-ranges at once; it sends nothing, so what a resume *re-sends* is unchanged.
+ranges at once; it sends nothing, so what a resume *re-sends* is unchanged. Within one
+run, blocks this run wrote or already read back are not read again by a retry
+(``FileTransfer.checked_blocks``): the server that acknowledged them has not been seen
+to lose anything, and a link that drops every few seconds must still get through.
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ class Resume(OnSides):
                 present = None
             ok = present is not None
             if ok and done:
-                ok = await self.kept_blocks_match(target, done, size)
+                ok = await self.kept_blocks_match(transfer, done)
             if not ok:
                 why = (
                     "partial file missing at the destination"
@@ -154,6 +157,7 @@ class Resume(OnSides):
                     else "partial file at the destination does not match the journal"
                 )
                 self.restart(entry, f"{why}: copied again in full")
+                transfer.checked_blocks.clear()
                 done, partials, present = {}, {}, None
         return BlockwiseStart(done, partials, present)
 
@@ -188,6 +192,7 @@ class Resume(OnSides):
 
         def restart(why: str) -> tuple[int, int, dict[int, bytes]]:
             self.restart(entry, f"{why}: copied again in full")
+            transfer.checked_blocks.clear()
             return 0, 0, {}
 
         if mode is OffsetWrites.NONE:
@@ -209,7 +214,7 @@ class Resume(OnSides):
         if any(i not in known for i in range(tail_block)):
             return restart("journal lacks digests for the partial file")
         kept = {i: known[i] for i in range(tail_block)}
-        if kept and not await self.kept_blocks_match(target, kept, entry.size):
+        if kept and not await self.kept_blocks_match(transfer, kept):
             return restart("partial file at the destination does not match the journal")
         read_from = tail_block * BLOCK_SIZE
         if have > read_from and not await self.tails_match(transfer, read_from, have):
@@ -217,17 +222,20 @@ class Resume(OnSides):
         return have, read_from, kept
 
     # -- reading back ----------------------------------------------------------------------
-    async def kept_blocks_match(self, target: str, kept: dict[int, bytes], size: int) -> bool:
-        """Whether the destination's ``target`` holds every block of ``kept`` (index ->
-        the journal's digest of the source's block) as the journal says: each block read
-        back whole and digested; the contiguous runs read in up to ``READ_BACK_LANES``
-        ranges at once."""
-        ranges = _read_back_ranges(sorted(kept), READ_BACK_LANES)
+    async def kept_blocks_match(self, transfer: FileTransfer, kept: dict[int, bytes]) -> bool:
+        """Whether the destination's target holds every block of ``kept`` (index -> the
+        journal's digest of the source's block) as the journal says: each block this run
+        did not write or check already read back whole and digested, the contiguous runs
+        in up to ``READ_BACK_LANES`` ranges at once."""
+        unchecked = sorted(set(kept) - transfer.checked_blocks)
+        ranges = _read_back_ranges(unchecked, READ_BACK_LANES)
         found = await run_together(
-            _block_digests(self.dst, target, first, end, size) for first, end in ranges)
+            _block_digests(self.dst, transfer.target, first, end, transfer.entry.size)
+            for first, end in ranges)
         for (first, end), digests in zip(ranges, found, strict=True):
             if digests is None or digests != [kept[i] for i in range(first, end)]:
                 return False
+        transfer.checked_blocks.update(unchecked)
         return True
 
     async def tails_match(self, transfer: FileTransfer, start: int, end: int) -> bool:
@@ -246,6 +254,8 @@ def _read_back_ranges(indices: list[int], lanes: int) -> list[tuple[int, int]]:
     """Sorted block indices as [first, end) ranges of consecutive blocks, the longest
     cut until there are ``lanes`` ranges (or every range is one block)."""
     ranges: list[tuple[int, int]] = []
+    if not indices:
+        return ranges
     for i in indices:
         if ranges and ranges[-1][1] == i:
             ranges[-1] = (ranges[-1][0], i + 1)

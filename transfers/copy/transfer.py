@@ -37,6 +37,7 @@ class FileTransfer:
 
     __slots__ = (
         "_reads_left",
+        "checked_blocks",
         "entry",
         "furthest_sent",
         "partial_at_destination",
@@ -58,6 +59,13 @@ class FileTransfer:
         self.furthest_sent = 0
         #: Copied or given up on by this run (the rest of the plan is left to copy).
         self.settled = False
+        #: Blocks of the target this run wrote (acknowledged, or sent on a stream) or
+        #: read back and found as the journal says: a retry in this run keeps them
+        #: without reading them back (``resume.py``). Blocks an earlier run left are
+        #: read back once. (A retry after dropped connections that read back all it
+        #: kept would move every block twice, and might never finish on a link that
+        #: drops every few seconds.)
+        self.checked_blocks: set[int] = set()
         self._reads_left = 0
 
     @property
