@@ -39,6 +39,7 @@ from fsmove.progress import (
     CopyProgress,
     VerifyProgress,
     human_bytes,
+    path_and_why,
     stats_line,
     summary_text,
     verify_line,
@@ -165,12 +166,16 @@ class CommandOutput:
         if isinstance(event, ev.FileDone):
             self._emit_line(f"copied: {event.path} ({human_bytes(event.size)})", level="file")
         elif isinstance(event, ev.FileFailed):
-            self._emit_line(f"failed: {event.path}: {event.reason}", level="error")
+            self._emit_line(f"failed: {path_and_why(event.path, event.reason)}",
+                            level="error")
         elif isinstance(event, ev.FileRetry):
+            prefix = f"{event.path}: "
+            why = event.reason.removeprefix(prefix)
             self._emit_line(f"retry {event.attempt} of {event.path} in {event.delay:.0f}s: "
-                            f"{event.reason}", level="warn")
+                            f"{why}", level="warn")
         elif isinstance(event, ev.FileRestarted):
-            self._emit_line(f"restarted: {event.path}: {event.reason}", level="warn")
+            self._emit_line(f"restarted: {path_and_why(event.path, event.reason)}",
+                            level="warn")
         elif isinstance(event, ev.PathRefused):
             self._emit_line(f"refused: {event.path}: {event.reason}", level="warn")
         elif isinstance(event, ev.TimeNotKept):

@@ -51,6 +51,14 @@ def human_seconds(s: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
+def path_and_why(path: str, why: str) -> str:
+    """``path: why``, once: many reasons already begin with their path (an exception's
+    message names its file), and "a.bin: a.bin: changed since it was listed" read as a
+    stutter."""
+    prefix = f"{path}: "
+    return f"{path}: {why[len(prefix):] if why.startswith(prefix) else why}"
+
+
 def files_word(n: int) -> str:
     return f"{n} file" if n == 1 else f"{n} files"
 
@@ -273,7 +281,7 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
             lines.append(f"  deleted:  {files_word(s.files_deleted)} only in the destination")
     if s.restarted:
         lines.append(f"  restarted: {files_word(len(s.restarted))}")
-        lines += [f"    {p}: {why}" for p, why in s.restarted[:20]]
+        lines += [f"    {path_and_why(p, why)}" for p, why in s.restarted[:20]]
     if s.times_not_kept:
         lines.append(f"  time not kept: {files_word(len(s.times_not_kept))} (copied; the "
                      "destination would not take their modification time)")
@@ -293,7 +301,7 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
         else:
             lines.append(f"  FAILED:   {files_word(len(failed))} (rerun the same command "
                          "to retry them)")
-        lines += [f"    {p}: {why}" for p, why in failed[:50]]
+        lines += [f"    {path_and_why(p, why)}" for p, why in failed[:50]]
         if len(failed) > 50:
             lines.append(f"    … and {len(failed) - 50} more (see --json output)")
     return "\n".join(lines)

@@ -184,6 +184,13 @@ class Attempts(OnSides):
         lanes = await self._extra_lanes(len(segments))
         queue = deque(segments)
 
+        async def check_kept() -> None:
+            """The blocks an earlier run left, read back while the missing ones go."""
+            if not await self.resume.kept_blocks_match(transfer, start.done):
+                raise DestinationChangedError(
+                    f"{entry.path}: partial file at the destination does not match the "
+                    "journal (a kept block differs): copied again in full", path=entry.path)
+
         async def lane() -> None:
             while queue:
                 seg = queue.popleft()
@@ -194,7 +201,7 @@ class Attempts(OnSides):
         try:
             # One segment failing stops the others, and the retry waits until none of
             # them can write any more (transfer.py).
-            await run_together(lane() for _ in range(1 + lanes))
+            await run_together([*(lane() for _ in range(1 + lanes)), check_kept()])
         finally:
             for _ in range(lanes):
                 self.streams.release()

@@ -504,6 +504,7 @@ class CopyEngine:
                     self._fail(transfer, f"{reason}; it is no longer a regular file "
                                f"({entry.kind.value}): not copied")
                     return
+                transfer.checked_blocks.clear()
                 self._restart(entry, reason)
             except DestinationFolderError:
                 raise

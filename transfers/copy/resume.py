@@ -4,16 +4,18 @@ The journal row must match the source's size and mtime, else the file restarts a
 summary says why. Then, by destination kind:
 
 * parallel-write destinations (local, SFTP): every acked block is kept; the missing
-  blocks are read and sent again. A block partly acknowledged keeps its acknowledged
-  head when it equals the source's.
+  blocks are read and sent again while the kept ones are read back (a kept block that
+  differs stops the attempt: ``DestinationChangedError``, the file restarts). A block
+  partly acknowledged keeps its acknowledged head when it equals the source's.
 * stream destinations (FTP): the partial file is contiguous; its size says what
   arrived. With ``OffsetWrites.ANY`` (REST+STOR seeks) the transfer restarts at the
   last block boundary at or below that size whose blocks are all in the journal.
   With ``APPEND`` it appends exactly at the partial size, after comparing the tail of
   the partial block on both sides. With ``NONE`` the file restarts.
 
-**Every kept block is read back first** and its digest compared with the journal's; one
-that differs (or cannot be read whole) restarts the file. The journal records what the
+**Every kept block is read back** and its digest compared with the journal's; one that
+differs (or cannot be read whole) restarts the file. (On FTP before the transfer goes
+on: vsftpd makes a RETR of a file wait while a STOR of it runs.) The journal records what the
 destination *acknowledged*, which is not what it still holds after a crash: a server
 whose machine lost power drops writes it had acknowledged from its page cache, and
 anything may have written to a partial file between two runs. Checking only the last
@@ -147,16 +149,11 @@ class Resume(OnSides):
                     present = await s.stat(target)
             except NotFoundError:
                 present = None
-            ok = present is not None
-            if ok and done:
-                ok = await self.kept_blocks_match(transfer, done)
-            if not ok:
-                why = (
-                    "partial file missing at the destination"
-                    if present is None
-                    else "partial file at the destination does not match the journal"
-                )
-                self.restart(entry, f"{why}: copied again in full")
+            if present is None:
+                # (The kept blocks are read back while the missing ones are sent:
+                # ``Attempts._copy_blockwise``.)
+                self.restart(entry, "partial file missing at the destination: copied "
+                             "again in full")
                 transfer.checked_blocks.clear()
                 done, partials, present = {}, {}, None
         return BlockwiseStart(done, partials, present)
