@@ -104,3 +104,16 @@ def test_a_journal_from_before_the_column_is_upgraded_and_still_skips(tmp_path: 
     again = run_copy_inprocess(src, dst, "--no-mtime", journal=journal)
     assert again.exit_code == 0, again.output
     assert (copied(again.summary), again.summary["files_skipped"]) == (0, 1), again.output
+
+
+def test_a_time_the_destination_rounded_is_not_a_change(tmp_path: Path) -> None:
+    """A FAT32 disk keeps times to 2 s: the time fsmove gave reads back up to 2 s off.
+    That is no rewrite (a rewrite stamps the time of the rewrite): the rerun skips."""
+    src = side_for("local", None, tmp_path / "src", "src")
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    src.put({"a.txt": b"hello\n"}, mtime=MTIME + 0.3)
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    os.utime(dst.root / "a.txt", (MTIME + 2.0, MTIME + 2.0))  # FAT's rounding up
+    again = run_copy_inprocess(src, dst, journal=journal)
+    assert (copied(again.summary), again.summary["files_skipped"]) == (0, 1), again.output

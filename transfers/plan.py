@@ -36,6 +36,12 @@ from .pool import SessionPool
 from .survey import Sides
 from .tree import same_mtime
 
+#: How far the destination's listed time may be from the one the journal recorded for
+#: the file and still count as untouched: a FAT32 disk keeps times to 2 s, so the time
+#: fsmove gave reads back up to 2 s off. A rewrite there stamps the time of the rewrite,
+#: far from the source's time the copy gave it; nothing is lost by the slack.
+DST_TIME_SLACK = 2.0
+
 
 @dataclass(frozen=True, slots=True)
 class FolderPlan:
@@ -237,7 +243,8 @@ class FileRules:
                 and rec.size == e.size
                 and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
                 and (rec.dst_mtime is None or d.mtime is None  # a time not known
-                     or same_mtime(rec.dst_mtime, d.mtime, tolerance=tolerance))
+                     or same_mtime(rec.dst_mtime, d.mtime,
+                                   tolerance=max(tolerance, DST_TIME_SLACK)))
             ):
                 skipped.append(e)  # copied by an earlier run; the destination keeps its size
             else:
