@@ -99,3 +99,22 @@ def test_a_destination_file_named_like_a_temp_is_kept_without_delete(tmp_path: P
     assert deleted.returncode == 0, deleted.stderr
     assert not (dst / "d/.fsmove.0123456789abcdef.part").exists()
     assert fsmove("verify", str(src), str(dst), state=state).returncode == 0
+
+
+def test_a_name_fsmove_cannot_carry_that_the_filters_leave_out_is_not_a_failure(
+        tmp_path: Path) -> None:
+    """A source name with a newline cannot be carried (refused, exit 3), but one the
+    user's --exclude (or --include) leaves out is simply out: before session 31 it was
+    refused before the filters ran, and a run that excluded it ended "partial" (exit 3)
+    whatever the filters said. Verify agrees. Without the filter it is still refused."""
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    put(src, {"keep.txt": b"keep", "logs/bad\nname.log": b"odd"})
+    out = fsmove("copy", str(src), str(dst), "--exclude", "*.log", "--verify", state=state)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "refused" not in out.stdout + out.stderr
+    only = fsmove("copy", str(src), str(tmp_path / "dst2"), "--include", "/keep.txt",
+                  state=state)
+    assert only.returncode == 0, only.stdout + only.stderr
+    unfiltered = fsmove("copy", str(src), str(tmp_path / "dst3"), state=state)
+    assert unfiltered.returncode == 3, unfiltered.stdout + unfiltered.stderr
+    assert "refused" in unfiltered.stdout + unfiltered.stderr

@@ -173,6 +173,12 @@ def _checked(directory: str, e: Entry, seen: set[str],
     problem = name_problem(name) if inside else (
         "refused entry whose path is outside its directory"
     )
+    if problem and inside and skip is not None and _one_component(name) and skip(e):
+        # A name fsmove cannot carry (a newline or CR, not UTF-8, too long) that the
+        # user's --include/--exclude leaves out anyway: not reported. (Reported, it made
+        # a run that excluded it "partial", exit 3, whatever the filters said.) A name
+        # holding "/" or NUL, or "." / "..", is a hostile listing: always reported.
+        return None
     if problem:
         refused = join_relpath(directory, repr(name))
         key = "\0" + refused  # never a listed path (no name holds NUL)
@@ -189,6 +195,12 @@ def _checked(directory: str, e: Entry, seen: set[str],
         return e
     return WalkIssue(path=e.path, reason=f"not a regular file ({e.kind.value}): skipped",
                      special=True)
+
+
+def _one_component(name: str) -> bool:
+    """Whether ``name`` is one path component however odd (no "/" nor NUL, not empty,
+    "." or ".."): a path the filters can be asked about."""
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
 
 
 async def list_folder(
