@@ -50,6 +50,7 @@ CANNOT: dict[str, frozenset[Feature]] = {
     "pureftpd_server": frozenset({Feature.WRITE_ANYWHERE}),
     "proftpd_server": frozenset(),  # the test config allows REST+STOR (AllowStoreRestart)
     "proftpd_tls_server": frozenset(),
+    "pyftpdlib_server": frozenset(),  # REST+STOR seeks; RNTO replaces; MFMT
     "sshd_server": _NO_IDLE_CHECK,  # SSH keepalives watch the connection
     # aioftp's own server: RNTO refuses an existing target, and no MFMT / MDTM-write.
     "aioftp_server": frozenset({Feature.RENAME_REPLACES, Feature.SET_MTIME}),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from fsmove.transfers.backend import BackendError, NotFoundError, TransientError
 from fsmove.transfers.ftp import FtpSession, FtpStore
 from fsmove.transfers.ftp.client import Reply
 from fsmove.transfers.ftp.data import DataStream
+from tests.copy_harness import run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
 from tests.servers.catalog import THIRD_PARTY_FTP_SERVERS
 from tests.test_ftp_backend import pieces, read_all, with_session
@@ -365,3 +367,24 @@ def test_a_listing_s_mdtms_ride_with_its_end(
         assert s.usable
 
     with_session(server, check)
+
+
+def test_an_upload_to_pyftpdlib_never_waits_for_a_reply_that_will_not_come(
+    pyftpdlib_server: RunningServer, fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """pyftpdlib reads a command that arrives during an upload, and a new EPSV closes the
+    running data connection: the STOR is never answered. An upload asked the next port
+    early (at its end, or with its STOR) on any server that answered FEAT, so each of a
+    run's first uploads waited out ``--timeout`` and was retried (a 22 MiB tree took
+    32 s). Now uploads ask early on vsftpd only: the copy has no retry at all."""
+    server = fresh_subdir(pyftpdlib_server)
+    src = side_for("local", None, tmp_path / "src", "src")
+    src.put({"big.bin": os.urandom(24 * 1024 * 1024),
+             **{f"s/{i}.txt": os.urandom(3000 + i) for i in range(20)}})
+    dst = side_for("pyftpdlib_server", server, server.root, "dst")
+    result = run_copy_inprocess(src, dst, "--timeout", "20", journal=tmp_path / "job.db")
+    assert result.exit_code == 0, result.output
+    retries = [e for e in result.events if e.get("type") == "retry"]
+    assert retries == [], retries
+    assert tree_digests(server.root) == tree_digests(src.root)

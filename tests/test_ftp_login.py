@@ -22,6 +22,11 @@ pytestmark = pytest.mark.interop
 
 Wire = dict[int, list[list[str]]]
 
+#: The servers of LOGIN_AT_ONCE_SERVERS; pyftpdlib is not one: with a wrong password it
+#: answers the commands after PASS ("530 Log in with USER and PASS first") before PASS's
+#: own refusal, which it delays.
+AT_ONCE = tuple(f for f in THIRD_PARTY_FTP_SERVERS if f != "pyftpdlib_server")
+
 
 def _record_writes(monkeypatch: pytest.MonkeyPatch) -> Wire:
     """Each client's writes (one list of command verbs per write), in order. The bytes
@@ -42,7 +47,7 @@ def _record_writes(monkeypatch: pytest.MonkeyPatch) -> Wire:
     return writes
 
 
-@pytest.mark.parametrize("fixture", THIRD_PARTY_FTP_SERVERS)
+@pytest.mark.parametrize("fixture", AT_ONCE)
 def test_a_known_server_s_login_is_one_write(
     fixture: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -139,3 +144,23 @@ def test_an_unknown_server_logs_in_one_command_at_a_time(
 
     run(go)
 
+
+
+def test_another_server_logs_in_one_command_at_a_time(
+    pyftpdlib_server: RunningServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server not in LOGIN_AT_ONCE_SERVERS (pyftpdlib): USER, PASS and FEAT each
+    after the last one's reply, then the rest in one write; the session works."""
+    writes = _record_writes(monkeypatch)
+
+    async def go() -> None:
+        store = ftp_store(pyftpdlib_server)
+        client = await store.open_client()
+        try:
+            assert writes[id(client)] == [["USER"], ["PASS"], ["FEAT"],
+                                          ["OPTS", "TYPE", "PWD", "EPSV"]]
+            assert (await client.cmd("NOOP")).code == 200
+        finally:
+            client.close()
+
+    run(go)

@@ -22,7 +22,7 @@ class ServerStartError(RuntimeError):
 class RunningServer:
     """A live server on 127.0.0.x and the one account tests use on it."""
 
-    kind: str  # "vsftpd" | "pure-ftpd" | "proftpd" | "sshd" | "aioftp"
+    kind: str  # "vsftpd" | "pure-ftpd" | "proftpd" | "pyftpdlib" | "sshd" | "aioftp"
     scheme: str  # "ftp" | "ftps" | "sftp"
     host: str
     port: int

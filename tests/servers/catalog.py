@@ -14,6 +14,7 @@ from .aioftpd import start_aioftp
 from .base import RunningServer
 from .proftpd import start_proftpd
 from .pureftpd import start_pureftpd
+from .pyftpd import start_pyftpdlib
 from .sshd import start_sshd
 from .vsftpd import start_vsftpd
 
@@ -39,6 +40,7 @@ SERVERS: tuple[ServerKind, ...] = (
     ServerKind("proftpd_server", start_proftpd, "proftpd", "ftp"),
     ServerKind("proftpd_tls_server", start_proftpd, "proftpd-tls", "ftps",
                options={"tls": True}),
+    ServerKind("pyftpdlib_server", start_pyftpdlib, "pyftpdlib", "ftp"),
     ServerKind("sshd_server", start_sshd, "sshd", "sftp"),
     ServerKind("aioftp_server", start_aioftp, "aioftp", "ftp", third_party=False),
 )

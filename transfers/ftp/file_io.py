@@ -153,7 +153,8 @@ class FileSession(FolderSession):
                     before=before)
                 sent = await self._send_data(writer, data, path=path)
                 writer.close()
-            await self._finish_transfer(path=path, action="write", next_passive=True)
+            await self._finish_transfer(path=path, action="write",
+                                        next_passive=self._asks_early_on_upload())
             await self._open_ahead()
             return sent
 
@@ -174,7 +175,7 @@ class FileSession(FolderSession):
         the refusal is raised as usual. Later pieces wait for the 150."""
         pieces = aiter(data)
         lines = [*before, f"{verb} {abs_path}"]
-        if self._asks_early():
+        if self._asks_early_on_upload():
             # The next port asked in the same write: a server that reads commands in
             # order answers it right after this upload's 226 (transfer.py).
             await self._send_with_passive(lines)

@@ -205,12 +205,14 @@ class FolderSession(TransferSession):
             reader, writer = await self._start_transfer(
                 command, rest=0, abs_path=abs_path, path=path, action="list")
         except BackendError as exc:
-            if command != "LIST -a" or not isinstance(exc, PermanentError):
+            # "-a" refused (500/501), or taken as part of the path: pyftpdlib answers
+            # "LIST -a /f" with "550 No such file or directory". Plain LIST decides.
+            if command != "LIST -a" or not isinstance(exc, PermanentError | NotFoundError):
                 raise
-            self._list_plain = True
             command = "LIST"
             reader, writer = await self._start_transfer(
                 command, rest=0, abs_path=abs_path, path=path, action="list")
+            self._list_plain = True
         parse = parse_mlsx_line if mlsd else parse_list_line
         splitter = LineSplitter()
         # MLSD entries stream out as they are parsed. LIST entries are held until the

@@ -158,6 +158,11 @@ class FtpStore:
         #: end are run in order after its 226, so the source's re-stat rides along
         #: (file_io.py). Any other server gets its re-stat as a command of its own.
         self.runs_commands_after_transfers = False
+        #: The server's MLSD and MLST describe a symbolic link as what it points at
+        #: (pyftpdlib: "type=dir" for a link to a folder; its LIST says "l"): fsmove
+        #: lists with LIST there, or it would write through a destination's link into
+        #: a folder outside the destination root (tests/security/test_destination_links).
+        self.mlsx_follows_links = False
 
     def stop_early_passive(self, why: str) -> None:
         """Ask for passive ports only after a transfer's final reply from now on (the
@@ -278,6 +283,8 @@ class FtpStore:
         server = " ".join(greeting.lines).lower()
         if "vsftpd" in server:
             self.runs_commands_after_transfers = True
+        if "pyftpdlib" in server:
+            self.mlsx_follows_links = True
         if isinstance(client, FtpsClient):
             auth = await client.secure_control(self.endpoint.host)
             if auth.code != 234:
@@ -289,6 +296,14 @@ class FtpStore:
             await self._log_in_at_once(client)
         else:
             await self._log_in_step_by_step(client)
+
+    def _usable(self, features: Features) -> Features:
+        """FEAT's features less those fsmove must not use on this server (MLST where its
+        facts follow links: ``mlsx_follows_links``)."""
+        if not (self.mlsx_follows_links and features.mlst):
+            return features
+        return replace(features, lines=frozenset(
+            line for line in features.lines if line != "MLST" and not line.startswith("MLST ")))
 
     def _secret(self) -> str:
         password = self.endpoint.password
@@ -344,7 +359,7 @@ class FtpStore:
         if tls:
             self._secure_data_replies([await client.reply() for _ in range(2)])
         if known is None:
-            self.features = parse_feat(await client.reply())
+            self.features = self._usable(parse_feat(await client.reply()))
         if utf8:
             await client.reply()
         binary = await client.reply()
@@ -384,7 +399,7 @@ class FtpStore:
             if not features.lines and await self._answers_mlst(client):
                 # No FEAT (aioftp's server), but MLST answers: use it rather than LIST.
                 features = Features(frozenset({"MLST"}))
-            self.features = features
+            self.features = self._usable(features)
         # The commands after FEAT, in one round trip where the server reads commands in
         # order (FEAT answered): OPTS UTF8 ON (a refusal changes nothing we rely on),
         # TYPE I, and the first time the login folder, which every folder check returns

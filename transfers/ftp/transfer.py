@@ -10,16 +10,17 @@ TLS is tied to its transfer). A connection older than ``AHEAD_MAX_AGE``, or one 
 server did not take (425), is dropped and the transfer opens a fresh one.
 
 **Asked during the transfer**: a whole-file transfer sends that ``EPSV`` as soon as its
-own side is done (a download read to EOF, an upload's data connection closed), before
-the transfer's final reply: a server that reads one command after the other (vsftpd)
-answers it right after its 226, so the port comes a round trip earlier (~3 -> ~2 round
-trips of session time per small file). Servers that read the control connection during
-a transfer answer a command that arrives too early at once (pure-ftpd "500 Unknown
-command", proftpd "450 EPSV: data transfer in progress"), ahead of the 226; both replies
-are always read and told apart by their codes (a transfer completes only on its own
-success reply, never on the passive port's 229/227), and such a store stops asking
-early for good (``FtpStore.early_passive_off``). A server that ignored the command
-entirely would cost one session timeout, then the same.
+own side is done (a download read to EOF, an upload's data connection closed: uploads
+only on vsftpd, ``_asks_early_on_upload``), before the transfer's final reply: a server
+that reads one command after the other (vsftpd) answers it right after its 226, so the
+port comes a round trip earlier (~3 -> ~2 round trips of session time per small file).
+Servers that read the control connection during a transfer answer a command that arrives
+too early at once (pure-ftpd "500 Unknown command", proftpd "450 EPSV: data transfer in
+progress"), ahead of the 226; both replies are always read and told apart by their codes
+(a transfer completes only on its own success reply, never on the passive port's
+229/227), and such a store stops asking early for good (``FtpStore.early_passive_off``).
+A server that ignored the command entirely would cost one session timeout, then the
+same.
 
 **Ranged reads** end with ``ABOR`` (file_io.py): at the end of the range the data
 connection is cut, ``ABOR`` is sent and the replies are brought back in step with a
@@ -291,6 +292,16 @@ class TransferSession(ControlSession):
         final reply (plain FTP, a server that read commands in order so far)."""
         return self._store.early_passive_off is None and self._can_open_ahead()
 
+    def _asks_early_on_upload(self) -> bool:
+        """Whether an upload asks for the next port before its own final reply: only on
+        a server known to read commands after the transfer (vsftpd). Elsewhere the
+        command reaches a server that reads it *during* the upload, and that may end
+        the upload: pyftpdlib closes a running data connection on a new PASV/EPSV and
+        never answers the STOR (pure-ftpd and proftpd refuse the command, so asking
+        gains nothing there either). A download asks early anywhere: its server sent
+        the final reply when it closed the data connection, before the command came."""
+        return self._asks_early() and self._store.runs_commands_after_transfers
+
     async def _send_with_passive(self, lines: list[str]) -> None:
         """``lines`` and the passive command in one write (the caller asked
         ``_asks_early``): the passive reply is owed until ``_finish_transfer``."""
@@ -382,9 +393,22 @@ class TransferSession(ControlSession):
         first = await client.final_reply()
         if first.code == port_code:
             # Answered during the transfer (a server that runs commands concurrently):
-            # the transfer's own reply follows; that port is not used.
+            # that port is not used, and the store stops asking early.
             self._passive_owed = False
             self._store.stop_early_passive(f"{mode} answered before the transfer ended")
+            if action == "write":
+                # An upload may not end on a reply of its own now: pyftpdlib closes a
+                # running data connection on a new PASV/EPSV and never answers the STOR
+                # (its log: "completed=0"). Waiting for that reply cost a whole
+                # ``--timeout`` (30 s) per upload in flight; the session is closed
+                # instead and the attempt retried, which resumes the partial file
+                # (checked against the source). (A download's server had sent its
+                # reply when it closed the data connection: EOF came first.)
+                self._mark_broken(f"{mode} answered during an upload")
+                raise TransientError(
+                    f"{action} {path!r} on {self.where}: the server answered {mode} "
+                    "during the upload and may have dropped it; retrying without asking "
+                    "early", path=path)
             self._transfer_outcome(await client.final_reply(), path=path, action=action)
             return
         if first.is_success():
