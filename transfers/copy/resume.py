@@ -222,9 +222,12 @@ class Resume(OnSides):
     async def kept_blocks_match(self, transfer: FileTransfer, kept: dict[int, bytes]) -> bool:
         """Whether the destination's target holds every block of ``kept`` (index -> the
         journal's digest of the source's block) as the journal says: each block this run
-        did not write or check already read back whole and digested, the contiguous runs
-        in up to ``READ_BACK_LANES`` ranges at once."""
-        unchecked = sorted(set(kept) - transfer.checked_blocks)
+        did not write or check already (and the last kept block always) read back whole
+        and digested, the contiguous runs in up to ``READ_BACK_LANES`` ranges at once."""
+        # The last kept block is read back whatever this run knows of it (one block: the
+        # cheap check fsmove always made, against a partial file changed under it).
+        unchecked = sorted((set(kept) - transfer.checked_blocks) | {max(kept, default=0)}
+                           if kept else ())
         ranges = _read_back_ranges(unchecked, READ_BACK_LANES)
         found = await run_together(
             _block_digests(self.dst, transfer.target, first, end, transfer.entry.size)
