@@ -22,7 +22,8 @@ class ServerStartError(RuntimeError):
 class RunningServer:
     """A live server on 127.0.0.x and the one account tests use on it."""
 
-    kind: str  # "vsftpd" | "pure-ftpd" | "proftpd" | "pyftpdlib" | "sshd" | "aioftp"
+    #: "vsftpd" | "pure-ftpd" | "proftpd" | "pyftpdlib" | "sshd" | "asyncssh-sftpd" | "aioftp"
+    kind: str
     scheme: str  # "ftp" | "ftps" | "sftp"
     host: str
     port: int

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .aioftpd import start_aioftp
+from .asyncssh_sftpd import start_asyncssh_sftpd
 from .base import RunningServer
 from .proftpd import start_proftpd
 from .pureftpd import start_pureftpd
@@ -42,6 +43,7 @@ SERVERS: tuple[ServerKind, ...] = (
                options={"tls": True}),
     ServerKind("pyftpdlib_server", start_pyftpdlib, "pyftpdlib", "ftp"),
     ServerKind("sshd_server", start_sshd, "sshd", "sftp"),
+    ServerKind("asyncssh_sftp_server", start_asyncssh_sftpd, "asyncssh-sftpd", "sftp"),
     ServerKind("aioftp_server", start_aioftp, "aioftp", "ftp", third_party=False),
 )
 

@@ -28,6 +28,12 @@ T = TypeVar("T")
 #: 8 before session 15: a folder of 5,000 files, benchmarks/README.md "A folder of 5,000
 #: files").
 _READDIR_WINDOW = 32
+#: The largest READ or WRITE request fsmove sends, whatever the server allows: OpenSSH's
+#: own limit (255 KiB). asyncssh's SFTP server allows 4 MiB, and 12 such requests in
+#: flight held 48 MiB per stream (memory) and acknowledged nothing for the journal
+#: until the window was full: a copy killed after 45 MiB had journaled no block, and
+#: its rerun started from the first byte (session 31).
+REQUEST_LEN_MAX = 255 * 1024
 
 _KINDS = {
     asyncssh.FILEXFER_TYPE_REGULAR: EntryKind.FILE,
@@ -109,11 +115,11 @@ class ChannelSession:
 
     @property
     def _read_len(self) -> int:
-        return int(self._sftp.limits.max_read_len)
+        return min(int(self._sftp.limits.max_read_len), REQUEST_LEN_MAX)
 
     @property
     def _write_len(self) -> int:
-        return int(self._sftp.limits.max_write_len)
+        return min(int(self._sftp.limits.max_write_len), REQUEST_LEN_MAX)
 
     async def _limits_known(self) -> None:
         """Wait for the server's limits, if they are still on their way: the sizes of
