@@ -53,6 +53,7 @@ CANNOT: dict[str, frozenset[Feature]] = {
     "pyftpdlib_server": frozenset(),  # REST+STOR seeks; RNTO replaces; MFMT
     "sshd_server": _NO_IDLE_CHECK,  # SSH keepalives watch the connection
     "asyncssh_sftp_server": _NO_IDLE_CHECK,
+    "proftpd_sftp_server": _NO_IDLE_CHECK,  # proftpd's mod_sftp
     # aioftp's own server: RNTO refuses an existing target, and no MFMT / MDTM-write.
     "aioftp_server": frozenset({Feature.RENAME_REPLACES, Feature.SET_MTIME}),
 }

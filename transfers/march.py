@@ -39,7 +39,7 @@ copying the first folder's files at once, ``CopyEngine.plan()`` collects them al
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeGuard
 
@@ -303,7 +303,11 @@ async def march(
         source = open_src(folder.path) if folder.in_src else None
         try:
             dst_items = await list_dst(folder.path) if folder.in_dst else []
-            if source is not None and not any(isinstance(i, Entry) for i in dst_items):
+            # (A link or special file there is something to compare with: a source entry
+            # of its name is refused, ``refuse_kind_conflicts``.)
+            if source is not None and not any(
+                    isinstance(i, Entry) or (isinstance(i, WalkIssue) and i.special)
+                    for i in dst_items):
                 # Nothing there to compare with or delete: the folder's files are
                 # decided in parts as its listing arrives (the first ones copied
                 # while a big folder is still being listed). A destination folder
@@ -381,6 +385,7 @@ async def march(
                 src_files.append(item)
         dst_files: dict[str, Entry] = {}
         dst_dirs: list[str] = []
+        dst_special: set[str] = set()
         temps: list[str] = []
         dst_unlisted = None
         if folder.path not in blind:  # a source folder that could not be listed
@@ -390,6 +395,8 @@ async def march(
                     # are copied again); the engine says so where --delete asked.
                     if item.unreadable and item.path == folder.path:
                         dst_unlisted = item.reason
+                    if item.special:
+                        dst_special.add(item.path)
                     continue
                 if item.kind is EntryKind.DIR:
                     dst_dirs.append(item.path)
@@ -401,7 +408,8 @@ async def march(
             dst_dirs = await match_twins({e.path for e in src_files} | set(src_dirs),
                                         dst_files, dst_dirs)
         in_dst = set(dst_dirs)
-        src_dirs, src_files = refuse_kind_conflicts(src_dirs, src_files, dst_files, in_dst)
+        src_dirs, src_files = refuse_kind_conflicts(src_dirs, src_files, dst_files, in_dst,
+                                                    dst_special)
         to_copy, skipped = await rules.decide(src_files, dst_files)
         to_delete = deletions(dst_files, {e.path for e in src_files}, blind)
         children = [_Folder(d, in_src=True, in_dst=d in in_dst) for d in src_dirs]
@@ -420,25 +428,38 @@ async def march(
         )
 
     def refuse_kind_conflicts(src_dirs: list[str], src_files: list[Entry],
-                              dst_files: dict[str, Entry], dst_dirs: set[str]
+                              dst_files: dict[str, Entry], dst_dirs: set[str],
+                              dst_special: Collection[str] = (),
                               ) -> tuple[list[str], list[Entry]]:
         """A source folder where the destination holds a file, or a source file where
         it holds a folder: refused (the rest of the copy goes on, exit 3), never
         replaced in place. Without this, the folder's MKD failed and stopped the whole
         copy (an adversarial sweep). The destination's entry is the user's and stays
-        (a run with a failure deletes nothing, even with ``--delete``)."""
+        (a run with a failure deletes nothing, even with ``--delete``).
+
+        A source entry whose name the destination's listing shows as a symbolic link
+        (or a device, a socket...) is refused too, from the listing alone: the write
+        path's own check asks the server (``lstat``), and proftpd's mod_sftp answers
+        an LSTAT of a link to a folder with the folder's attributes, so a copy wrote
+        through ``sub -> ../elsewhere`` outside the destination root (session 31)."""
         advice = "remove it at the destination, then rerun"
+        link = ("the destination holds a symbolic link or special file where the source "
+                f"has this {{}}; fsmove never writes through one: {advice}")
         kept_dirs = []
         for d in src_dirs:
             found = dst_files.get(d)
-            if found is not None and found.kind is EntryKind.FILE:
+            if d in dst_special:
+                on_issue(WalkIssue(path=d, reason=link.format("folder")))
+            elif found is not None and found.kind is EntryKind.FILE:
                 on_issue(WalkIssue(path=d, reason="the destination holds a file where the "
                                    f"source has this folder; {advice}"))
             else:
                 kept_dirs.append(d)
         kept_files = []
         for e in src_files:
-            if e.path in dst_dirs:
+            if e.path in dst_special:
+                on_issue(WalkIssue(path=e.path, reason=link.format("file")))
+            elif e.path in dst_dirs:
                 on_issue(WalkIssue(path=e.path, reason="the destination holds a folder "
                                    f"where the source has this file; {advice}"))
             else:

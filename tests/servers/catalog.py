@@ -44,6 +44,8 @@ SERVERS: tuple[ServerKind, ...] = (
     ServerKind("pyftpdlib_server", start_pyftpdlib, "pyftpdlib", "ftp"),
     ServerKind("sshd_server", start_sshd, "sshd", "sftp"),
     ServerKind("asyncssh_sftp_server", start_asyncssh_sftpd, "asyncssh-sftpd", "sftp"),
+    ServerKind("proftpd_sftp_server", start_proftpd, "proftpd-sftp", "sftp",
+               options={"sftp": True}),
     ServerKind("aioftp_server", start_aioftp, "aioftp", "ftp", third_party=False),
 )
 

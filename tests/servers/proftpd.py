@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .account import ServerAccount, ensure_account, prepare_root
 from .base import INSTALL_HINT, RunningServer, ServerNotInstalled
 from .ports import free_port_range, port_range_released
 from .process import serve
+from .sshd import KEYGEN
 from .tls import TlsFiles, self_signed
 
 PREFIX = Path(os.environ.get("FSMOVE_SERVERS_DIR", "/opt/fsmove-servers")) / "proftpd"
@@ -43,6 +46,7 @@ def _config(
     pasv_address: str | None,
     max_clients: int | None,
     tls: TlsFiles | None,
+    sftp: SftpFiles | None = None,
 ) -> str:
     lines = [
         f'ModulePath "{MODULES}"',
@@ -80,6 +84,16 @@ def _config(
         lines.append(f"MasqueradeAddress {pasv_address}")
     if max_clients is not None:
         lines.append(f'MaxClients {max_clients} "Too many users: %m at most"')
+    if sftp is not None:
+        lines += [
+            "LoadModule mod_sftp.c",
+            "SFTPEngine on",
+            f'SFTPHostKey "{sftp.host_key}"',
+            "SFTPAuthMethods password publickey",
+            f'SFTPAuthorizedUserKeys file:"{sftp.authorized_keys}"',
+            f'SFTPLog "{workdir / "sftp.log"}"',
+            # Compression and the like stay at their defaults, as a stock install has.
+        ]
     if tls is not None:
         lines += [
             "LoadModule mod_tls.c",
@@ -96,17 +110,47 @@ def _config(
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class SftpFiles:
+    host_key: Path
+    authorized_keys: Path
+    client_key: Path
+
+
+def _sftp_files(workdir: Path, *, account: ServerAccount) -> SftpFiles:
+    """An RSA host key, a client key and its RFC 4716 form (what mod_sftp reads)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    host_key = workdir / "ssh_host_rsa_key"
+    client_key = workdir / "client_ed25519"
+    for path, kind in ((host_key, "rsa"), (client_key, "ed25519")):
+        if not path.exists():
+            bits = ["-b", "2048"] if kind == "rsa" else []
+            subprocess.run([str(KEYGEN), "-q", "-t", kind, *bits, "-N", "", "-m", "PEM",
+                            "-f", str(path)], check=True, capture_output=True)
+    os.chmod(host_key, 0o600)
+    rfc4716 = subprocess.run([str(KEYGEN), "-e", "-f", f"{client_key}.pub"], check=True,
+                             capture_output=True, text=True).stdout
+    authorized = workdir / "authorized_keys"
+    authorized.write_text(rfc4716)
+    authorized.chmod(0o644)
+    return SftpFiles(host_key, authorized, client_key)
+
+
 @contextmanager
 def start_proftpd(
     workdir: Path,
     *,
     tls: bool = False,
+    sftp: bool = False,
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
 ) -> Iterator[RunningServer]:
-    """proftpd serving ``workdir/root`` (chrooted, writable) to the test account."""
-    if not BINARY.exists() or (tls and not (MODULES / "mod_tls.so").exists()):
+    """proftpd serving ``workdir/root`` (chrooted, writable) to the test account; with
+    ``sftp``, over SFTP (mod_sftp: a third SFTP implementation, beside OpenSSH's and
+    asyncssh's) instead of FTP."""
+    if not BINARY.exists() or (tls and not (MODULES / "mod_tls.so").exists()) or (
+            sftp and not (MODULES / "mod_sftp.so").exists()):
         raise ServerNotInstalled(f"proftpd is not installed under {PREFIX}: {INSTALL_HINT}")
     account = ensure_account()
     root = workdir / "root"
@@ -117,9 +161,15 @@ def start_proftpd(
     if tls:
         addresses = (listen_address, pasv_address or listen_address)
         tls_files = self_signed(workdir / "tls", addresses=addresses)
+    sftp_files = _sftp_files(workdir / "ssh", account=account) if sftp else None
     config = workdir / "proftpd.conf"
+    known_hosts = workdir / "known_hosts"
 
     def argv(port: int) -> list[str]:
+        if sftp_files is not None:
+            algorithm, blob = Path(f"{sftp_files.host_key}.pub").read_text().split()[:2]
+            known_hosts.write_text("".join(f"{name} {algorithm} {blob}\n" for name in (
+                listen_address, f"[{listen_address}]:{port}")))
         config.write_text(
             _config(
                 workdir=workdir,
@@ -130,6 +180,7 @@ def start_proftpd(
                 pasv_address=pasv_address,
                 max_clients=max_clients,
                 tls=tls_files,
+                sftp=sftp_files,
             )
         )
         # --nodaemon: stay in the foreground and log to stderr.
@@ -140,7 +191,7 @@ def start_proftpd(
     ) as port:
         yield RunningServer(
             kind="proftpd",
-            scheme="ftps" if tls else "ftp",
+            scheme="sftp" if sftp else "ftps" if tls else "ftp",
             host=listen_address,
             port=port,
             user=account.name,
@@ -149,5 +200,7 @@ def start_proftpd(
             url_path="/",
             pasv_ports=pasv_ports,
             ca_cert=tls_files.cert if tls_files else None,
+            known_hosts=known_hosts if sftp_files else None,
+            client_key=sftp_files.client_key if sftp_files else None,
             owner=(account.uid, account.gid),
         )
