@@ -32,6 +32,8 @@ import select
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import xxhash
@@ -91,56 +93,86 @@ def _make_folders(base: str, root: str, user: str, password: str,
     c.close()
 
 
-def copy(src: str, dst: str, parallel: int, bare: bool) -> int:
-    s, d = urlsplit(src), urlsplit(dst)
-    s_base, d_base = f"ftp://{s.hostname}:{s.port}", f"ftp://{d.hostname}:{d.port}"
-    s_root, d_root = s.path.rstrip("/"), d.path.rstrip("/")
-    s_user, d_user = s.username or "", d.username or ""
-    s_pw, d_pw = os.environ["FSMOVE_SRC_PASSWORD"], os.environ["FSMOVE_DST_PASSWORD"]
-    files = _listing(s_base, s_root, s_user, s_pw)
-    _make_folders(d_base, d_root, d_user, d_pw, files)
-    lines: list[bytes] = []  # every reply line, as a client that checks them reads them
-    readers = [_easy(s_user, s_pw, None if bare else lines) for _ in range(parallel)]
-    writers = [_easy(d_user, d_pw, None if bare else lines) for _ in range(parallel)]
-    for w in writers:
+@dataclass
+class _Job:
+    """Both ends of a copy and the tree to copy (listed, the destination's folders made)."""
+
+    src: str
+    dst: str
+    bare: bool
+    stamp: str = field(default_factory=lambda: time.strftime("%Y%m%d%H%M%S", time.gmtime()))
+
+    def __post_init__(self) -> None:
+        s, d = urlsplit(self.src), urlsplit(self.dst)
+        self.s_base, self.d_base = f"ftp://{s.hostname}:{s.port}", f"ftp://{d.hostname}:{d.port}"
+        self.s_root, self.d_root = s.path.rstrip("/"), d.path.rstrip("/")
+        self.s_user, self.d_user = s.username or "", d.username or ""
+        self.s_pw = os.environ["FSMOVE_SRC_PASSWORD"]
+        self.d_pw = os.environ["FSMOVE_DST_PASSWORD"]
+        self.files = _listing(self.s_base, self.s_root, self.s_user, self.s_pw)
+        _make_folders(self.d_base, self.d_root, self.d_user, self.d_pw, self.files)
+
+    def reader(self, lines: list[bytes]) -> pycurl.Curl:
+        return _easy(self.s_user, self.s_pw, None if self.bare else lines)
+
+    def writer(self, lines: list[bytes]) -> pycurl.Curl:
+        w = _easy(self.d_user, self.d_pw, None if self.bare else lines)
         w.setopt(pycurl.UPLOAD, 1)
+        return w
+
+    def set_get(self, r: pycurl.Curl, rel: str) -> tuple[io.BytesIO, Any]:
+        """``r`` made to fetch ``rel`` into memory, hashed as it comes."""
+        buf = io.BytesIO()
+        hasher = xxhash.xxh3_128()
+
+        def take(chunk: bytes) -> None:
+            hasher.update(chunk)
+            buf.write(chunk)
+
+        path = f"{self.s_root}/{rel}"
+        r.setopt(pycurl.URL, self.s_base + quote(path))
+        r.setopt(pycurl.WRITEFUNCTION, take)
+        if not self.bare:
+            r.setopt(pycurl.POSTQUOTE, [f"SIZE {path}", f"MDTM {path}"])
+        return buf, hasher
+
+    def set_put(self, w: pycurl.Curl, rel: str, buf: io.BytesIO) -> None:
+        """``w`` made to store ``buf`` as ``rel`` (fsmove's commands unless bare)."""
+        final = f"{self.d_root}/{rel}"
+        temp = (final if self.bare
+                else f"{final.rsplit('/', 1)[0]}/.fsmove-{rel.rsplit('/', 1)[-1]}")
+        w.setopt(pycurl.URL, self.d_base + quote(temp))
+        if not self.bare:
+            w.setopt(pycurl.PREQUOTE, [f"*DELE {temp}"])
+            w.setopt(pycurl.POSTQUOTE, [f"SITE CHMOD 644 {temp}", f"MDTM {self.stamp} {temp}",
+                                        f"RNFR {temp}", f"RNTO {final}", f"SIZE {final}"])
+        buf.seek(0)
+        w.setopt(pycurl.READDATA, buf)
+        w.setopt(pycurl.INFILESIZE_LARGE, len(buf.getbuffer()))
+
+
+def copy(src: str, dst: str, parallel: int, bare: bool) -> int:
+    """The copy from libcurl's own loop (``multi.perform`` / ``multi.select``)."""
+    job = _Job(src, dst, bare)
+    lines: list[bytes] = []  # every reply line, as a client that checks them reads them
+    readers = [job.reader(lines) for _ in range(parallel)]
+    writers = [job.writer(lines) for _ in range(parallel)]
     multi = pycurl.CurlMulti()
-    pending = list(reversed(files))
-    ready: list[tuple[str, io.BytesIO, str]] = []
-    active: dict[pycurl.Curl, tuple[str, str, io.BytesIO, object]] = {}
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    pending = list(reversed(job.files))
+    ready: list[tuple[str, io.BytesIO]] = []
+    active: dict[pycurl.Curl, tuple[str, str, io.BytesIO, Any]] = {}
     copied = 0
     while pending or ready or active:
         while ready and writers:
-            rel, buf, _digest = ready.pop()
+            rel, buf = ready.pop()
             w = writers.pop()
-            final = f"{d_root}/{rel}"
-            temp = final if bare else f"{final.rsplit('/', 1)[0]}/.fsmove-{rel.rsplit('/', 1)[-1]}"
-            w.setopt(pycurl.URL, d_base + quote(temp))
-            if not bare:
-                w.setopt(pycurl.PREQUOTE, [f"*DELE {temp}"])
-                w.setopt(pycurl.POSTQUOTE, [f"SITE CHMOD 644 {temp}", f"MDTM {stamp} {temp}",
-                                            f"RNFR {temp}", f"RNTO {final}", f"SIZE {final}"])
-            buf.seek(0)
-            w.setopt(pycurl.READDATA, buf)
-            w.setopt(pycurl.INFILESIZE_LARGE, len(buf.getbuffer()))
+            job.set_put(w, rel, buf)
             active[w] = ("put", rel, buf, None)
             multi.add_handle(w)
         while pending and readers and len(ready) < parallel:
             rel, _size = pending.pop()
             r = readers.pop()
-            buf = io.BytesIO()
-            hasher = xxhash.xxh3_128()
-
-            def take(chunk: bytes, buf: io.BytesIO = buf, hasher: object = hasher) -> None:
-                hasher.update(chunk)  # type: ignore[attr-defined]
-                buf.write(chunk)
-
-            path = f"{s_root}/{rel}"
-            r.setopt(pycurl.URL, s_base + quote(path))
-            r.setopt(pycurl.WRITEFUNCTION, take)
-            if not bare:
-                r.setopt(pycurl.POSTQUOTE, [f"SIZE {path}", f"MDTM {path}"])
+            buf, hasher = job.set_get(r, rel)
             active[r] = ("get", rel, buf, hasher)
             multi.add_handle(r)
         while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
@@ -151,8 +183,9 @@ def copy(src: str, dst: str, parallel: int, bare: bool) -> int:
                 kind, rel, buf, hasher = active.pop(c)
                 multi.remove_handle(c)
                 if kind == "get":
+                    hasher.hexdigest()
                     readers.append(c)
-                    ready.append((rel, buf, hasher.hexdigest()))  # type: ignore[attr-defined]
+                    ready.append((rel, buf))
                 else:
                     writers.append(c)
                     copied += 1
@@ -289,50 +322,21 @@ class _ThreadDriver:
 async def copy_on_loop(src: str, dst: str, parallel: int, bare: bool,
                        threaded: bool = False) -> int:
     """The same copy, each file a coroutine of ``parallel`` workers on asyncio's loop."""
-    s, d = urlsplit(src), urlsplit(dst)
-    s_base, d_base = f"ftp://{s.hostname}:{s.port}", f"ftp://{d.hostname}:{d.port}"
-    s_root, d_root = s.path.rstrip("/"), d.path.rstrip("/")
-    s_user, d_user = s.username or "", d.username or ""
-    s_pw, d_pw = os.environ["FSMOVE_SRC_PASSWORD"], os.environ["FSMOVE_DST_PASSWORD"]
-    files = _listing(s_base, s_root, s_user, s_pw)
-    _make_folders(d_base, d_root, d_user, d_pw, files)
+    job = _Job(src, dst, bare)
     loop = asyncio.get_running_loop()
     driver = _ThreadDriver(loop) if threaded else _LoopDriver(loop)
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    todo = list(reversed(files))
+    todo = list(reversed(job.files))
 
     async def worker() -> int:
         lines: list[bytes] = []
-        r = _easy(s_user, s_pw, None if bare else lines)
-        w = _easy(d_user, d_pw, None if bare else lines)
-        w.setopt(pycurl.UPLOAD, 1)
+        r, w = job.reader(lines), job.writer(lines)
         copied = 0
         while todo:
             rel, _size = todo.pop()
-            buf = io.BytesIO()
-            hasher = xxhash.xxh3_128()
-
-            def take(chunk: bytes, buf: io.BytesIO = buf, hasher: object = hasher) -> None:
-                hasher.update(chunk)  # type: ignore[attr-defined]
-                buf.write(chunk)
-
-            path = f"{s_root}/{rel}"
-            r.setopt(pycurl.URL, s_base + quote(path))
-            r.setopt(pycurl.WRITEFUNCTION, take)
-            if not bare:
-                r.setopt(pycurl.POSTQUOTE, [f"SIZE {path}", f"MDTM {path}"])
+            buf, hasher = job.set_get(r, rel)
             await driver.perform(r)
-            hasher.hexdigest()  # type: ignore[attr-defined]
-            final = f"{d_root}/{rel}"
-            temp = final if bare else f"{final.rsplit('/', 1)[0]}/.fsmove-{rel.rsplit('/', 1)[-1]}"
-            w.setopt(pycurl.URL, d_base + quote(temp))
-            if not bare:
-                w.setopt(pycurl.PREQUOTE, [f"*DELE {temp}"])
-                w.setopt(pycurl.POSTQUOTE, [f"SITE CHMOD 644 {temp}", f"MDTM {stamp} {temp}",
-                                            f"RNFR {temp}", f"RNTO {final}", f"SIZE {final}"])
-            buf.seek(0)
-            w.setopt(pycurl.READDATA, buf)
-            w.setopt(pycurl.INFILESIZE_LARGE, len(buf.getbuffer()))
+            hasher.hexdigest()
+            job.set_put(w, rel, buf)
             await driver.perform(w)
             lines.clear()
             copied += 1

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.copy_harness import Side, side_for
 from tests.servers import RunningServer, ServerNotInstalled, new_subdir, servers_workdir
 from tests.servers.catalog import SERVER_FIXTURES, SERVERS, ServerKind
 
@@ -111,6 +112,18 @@ def fresh_subdir(request: pytest.FixtureRequest) -> Callable[[RunningServer], Ru
         return new_subdir(server, f"t{next(_serial):04d}-{name}")
 
     return make
+
+
+@pytest.fixture(params=["local", "sshd_server", "vsftpd_server"])
+def dst_side(request: pytest.FixtureRequest,
+             fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> Side:
+    """A destination for copies run as the CLI: a local folder, OpenSSH, vsftpd."""
+    if request.param == "local":
+        root = tmp_path / "dst"
+        root.mkdir()
+        return side_for("local", None, root, "dst")
+    server = fresh_subdir(request.getfixturevalue(request.param))
+    return side_for(request.param, server, server.root, "dst")
 
 
 @pytest.fixture

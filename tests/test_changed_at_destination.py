@@ -13,28 +13,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tests.copy_harness import Side, run_copy_inprocess, side_for, tree_digests
-from tests.servers import RunningServer
 
 MTIME = 1_600_000_000.0
 OTHER_TIME = 1_000_000_000.0  # 2001
-
-
-@pytest.fixture(params=["local", "sshd_server", "vsftpd_server"])
-def dst_side(request: pytest.FixtureRequest,
-             fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> Side:
-    if request.param == "local":
-        root = tmp_path / "dst"
-        root.mkdir()
-        return side_for("local", None, root, "dst")
-    server = fresh_subdir(request.getfixturevalue(request.param))
-    return side_for(request.param, server, server.root, "dst")
 
 
 def rewrite_same_size(dst: Side, rel: str, *, mtime: float | None) -> None:

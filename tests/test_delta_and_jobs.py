@@ -37,17 +37,6 @@ def small_tree(n: int) -> dict[str, bytes]:
             for i in range(n)}
 
 
-@pytest.fixture(params=["local", "sshd_server", "vsftpd_server"])
-def dst_side(request: pytest.FixtureRequest,
-             fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> Side:
-    if request.param == "local":
-        root = tmp_path / "dst"
-        root.mkdir()
-        return side_for("local", None, root, "dst")
-    server = fresh_subdir(request.getfixturevalue(request.param))
-    return side_for(request.param, server, server.root, "dst")
-
-
 @pytest.mark.interop
 def test_delta_pass_moves_only_touched_files(dst_side: Side, tmp_path: Path) -> None:
     src_root = tmp_path / "src"

@@ -6,28 +6,28 @@ requests concurrently rather than strictly in order, and serves ``workdir/root``
 chroot ("/" in URLs). Before session 31 fsmove took its 4 MiB at its word: 12 requests
 in flight held 48 MiB per stream and journaled no block until the window was full, so
 a copy killed after 45 MiB restarted from its first byte. Password and key logins; the
-password reaches the child in its environment, never on its command line.
+password reaches the child in its environment, never on its command line;
+``process.serve`` starts and stops it.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import RunningServer, ServerStartError
+from .base import RunningServer
+from .process import serve
 
 USER = "fsmovetest"
-START_TIMEOUT = 30.0
 
 _SERVE = """
 import asyncio, os, sys
 import asyncssh
-root, host, workdir = sys.argv[1:4]
+root, host, port, workdir = sys.argv[1:5]
 user, password = os.environ["SFTPD_USER"], os.environ.pop("SFTPD_PASSWORD")
 host_key = asyncssh.generate_private_key("ssh-ed25519")
 host_key.write_public_key(os.path.join(workdir, "host_ed25519.pub"))
@@ -48,11 +48,10 @@ class Sftp(asyncssh.SFTPServer):
         super().__init__(chan, chroot=root)
 
 async def main():
-    server = await asyncssh.listen(
-        host, 0, server_host_keys=[host_key], server_factory=Server, sftp_factory=Sftp,
-        authorized_client_keys=asyncssh.import_authorized_keys(
+    await asyncssh.listen(
+        host, int(port), server_host_keys=[host_key], server_factory=Server,
+        sftp_factory=Sftp, authorized_client_keys=asyncssh.import_authorized_keys(
             client_key.export_public_key().decode()))
-    print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Event().wait()
 
 asyncio.run(main())
@@ -69,19 +68,14 @@ def start_asyncssh_sftpd(workdir: Path, *,
     password = secrets.token_urlsafe(18)
     env = {**os.environ, "SFTPD_USER": USER, "SFTPD_PASSWORD": password,
            "PYTHONWARNINGS": "ignore"}
-    log = open(workdir / "asyncssh-sftpd.log", "w")  # closed in the finally below
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, str(root), listen_address, str(workdir)],
-        env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()  # the port, once it listens (or EOF)
-        if not line.isdigit():
-            proc.kill()
-            proc.communicate(timeout=START_TIMEOUT)
-            raise ServerStartError("asyncssh's SFTP server did not start: "
-                                   + (workdir / "asyncssh-sftpd.log").read_text()[-500:])
-        port = int(line)
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-c", _SERVE, str(root), listen_address, str(port),
+                str(workdir)]
+
+    with serve(name="asyncssh-sftpd", host=listen_address, make_argv=argv, env=env,
+               log_path=workdir / "asyncssh-sftpd.log") as port:
+        # The child wrote its host key before it listened.
         algorithm, blob = (workdir / "host_ed25519.pub").read_text().split()[:2]
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text("".join(f"{name} {algorithm} {blob}\n" for name in (
@@ -99,11 +93,3 @@ def start_asyncssh_sftpd(workdir: Path, *,
             client_key=workdir / "client_ed25519",
             owner=(os.geteuid(), os.getegid()),
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        log.close()

@@ -5,32 +5,31 @@ MLSD, MFMT and REST+STOR, one process serving every session from one event loop,
 a new ``PASV``/``EPSV`` that closes a running data connection without answering its
 transfer (session 31: fsmove's early passive command cost a 30 s timeout per upload
 there). The password reaches the child in its environment, never on its command line;
-its log goes to ``workdir/pyftpdlib.log``.
+its log goes to ``workdir/pyftpdlib.log``; ``process.serve`` starts and stops it.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import RunningServer, ServerStartError
-from .ports import free_port_range, release_port_range
+from .base import RunningServer
+from .ports import free_port_range, port_range_released
+from .process import serve
 
 USER = "fsmovetest"
-START_TIMEOUT = 20.0
 
 _SERVE = """
 import logging, os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
-root, host, low, high, log = sys.argv[1:6]
-logging.basicConfig(filename=log, level=logging.INFO)
+root, host, port, low, high = sys.argv[1:6]
+logging.basicConfig(level=logging.INFO)
 users = DummyAuthorizer()
 users.add_user(os.environ["PYFTPD_USER"], os.environ.pop("PYFTPD_PASSWORD"), root,
                perm="elradfmwMT")
@@ -38,9 +37,8 @@ handler = type("Handler", (FTPHandler,), {})
 handler.authorizer = users
 handler.passive_ports = range(int(low), int(high) + 1)
 handler.permit_foreign_addresses = False
-server = FTPServer((host, 0), handler)
+server = FTPServer((host, int(port)), handler)
 server.max_cons = server.max_cons_per_ip = 512
-print(server.socket.getsockname()[1], flush=True)
 server.serve_forever(handle_exit=True)
 """
 
@@ -53,22 +51,19 @@ def start_pyftpdlib(workdir: Path, *, listen_address: str = "127.0.0.1") -> Iter
     password = secrets.token_urlsafe(18)
     pasv_ports = free_port_range(listen_address)
     env = {**os.environ, "PYFTPD_USER": USER, "PYFTPD_PASSWORD": password}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVE, str(root), listen_address, str(pasv_ports[0]),
-         str(pasv_ports[1]), str(workdir / "pyftpdlib.log")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()  # the port, once it listens (or EOF)
-        if not line.isdigit():
-            proc.kill()
-            _out, err = proc.communicate(timeout=START_TIMEOUT)
-            raise ServerStartError(f"pyftpdlib did not start: {err.strip()[-500:]}")
+
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-c", _SERVE, str(root), listen_address, str(port),
+                str(pasv_ports[0]), str(pasv_ports[1])]
+
+    with port_range_released(pasv_ports), serve(
+            name="pyftpdlib", host=listen_address, make_argv=argv, env=env,
+            log_path=workdir / "pyftpdlib.log") as port:
         yield RunningServer(
             kind="pyftpdlib",
             scheme="ftp",
             host=listen_address,
-            port=int(line),
+            port=port,
             user=USER,
             password=password,
             root=root,
@@ -76,11 +71,3 @@ def start_pyftpdlib(workdir: Path, *, listen_address: str = "127.0.0.1") -> Iter
             pasv_ports=pasv_ports,
             owner=(os.geteuid(), os.getegid()),
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        release_port_range(pasv_ports)

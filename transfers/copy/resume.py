@@ -275,11 +275,37 @@ async def _block_digests(pool: SessionPool, path: str, first: int, end: int,
                          size: int) -> list[bytes] | None:
     """XXH3-128 of each block ``first`` .. ``end - 1`` of ``path`` (the last block of
     the file may be short: ``size`` ends it), read in one stream; None when they cannot
-    all be read. A retryable error is raised, as in ``_range_digest``."""
-    start, stop = first * BLOCK_SIZE, min(end * BLOCK_SIZE, size)
+    all be read."""
+    return await _piece_digests(pool, path, first * BLOCK_SIZE, min(end * BLOCK_SIZE, size),
+                                BLOCK_SIZE)
+
+
+async def _range_digest(pool: SessionPool, path: str, start: int, end: int) -> bytes | None:
+    """XXH3-128 of bytes [start, end) of ``path`` (``end > start``), or None when they
+    cannot all be read (for a whole block, this is the block digest of
+    verify/digest.py)."""
+    digests = await _piece_digests(pool, path, start, end, max(1, end - start))
+    if digests is None:
+        return None
+    return digests[0] if digests else xxhash.xxh3_128().digest()  # an empty range
+
+
+async def _piece_digests(pool: SessionPool, path: str, start: int, stop: int,
+                         step: int) -> list[bytes] | None:
+    """XXH3-128 of each ``step`` bytes of ``path`` from ``start`` to ``stop`` (the last
+    piece may be shorter), read in one stream; None when they cannot all be read.
+
+    An error that a retry may cure (a timeout, a lost connection) is raised, not
+    answered None: None means "does not match", and the file would be copied again
+    in full under a false reason. Seen on vsftpd: a session of a client killed between
+    its STOR and the data connection holds the partial file's write lock until
+    ``accept_timeout`` (60 s by default), and a RETR of that file waits for it; the
+    read timed out and the file was restarted as "partial block at the destination
+    differs from the source" (tests/test_resume.py). Raised, the attempt is retried as
+    any other (the job's ``--retries``), and resumes once the lock is gone."""
     digests: list[bytes] = []
     h = xxhash.xxh3_128()
-    pos, boundary = start, min(start + BLOCK_SIZE, stop)
+    pos, boundary = start, min(start + step, stop)
     try:
         async with pool.session() as s:
             stream = s.read(path, offset=start, length=stop - start)
@@ -293,7 +319,7 @@ async def _block_digests(pool: SessionPool, path: str, first: int, end: int,
                         if pos == boundary:
                             digests.append(h.digest())
                             h = xxhash.xxh3_128()
-                            boundary = min(boundary + BLOCK_SIZE, stop)
+                            boundary = min(boundary + step, stop)
                     if pos >= stop:
                         break
             finally:
@@ -303,36 +329,3 @@ async def _block_digests(pool: SessionPool, path: str, first: int, end: int,
             raise
         return None
     return digests if pos >= stop else None
-
-
-async def _range_digest(pool: SessionPool, path: str, start: int, end: int) -> bytes | None:
-    """XXH3-128 of bytes [start, end) of ``path``, or None when they cannot all be
-    read (for a whole block, this is the block digest of verify/digest.py).
-
-    An error that a retry may cure (a timeout, a lost connection) is raised, not
-    answered None: None means "does not match", and the file would be copied again
-    in full under a false reason. Seen on vsftpd: a session of a client killed between
-    its STOR and the data connection holds the partial file's write lock until
-    ``accept_timeout`` (60 s by default), and a RETR of that file waits for it; the
-    read timed out and the file was restarted as "partial block at the destination
-    differs from the source" (tests/test_resume.py). Raised, the attempt is retried as
-    any other (the job's ``--retries``), and resumes once the lock is gone."""
-    h = xxhash.xxh3_128()
-    got = 0
-    want = end - start
-    try:
-        async with pool.session() as s:
-            stream = s.read(path, offset=start, length=want)
-            try:
-                async for piece in stream:
-                    h.update(piece[: want - got])
-                    got += len(piece)
-                    if got >= want:
-                        break
-            finally:
-                await stream.aclose()  # type: ignore[attr-defined]
-    except BackendError as exc:
-        if exc.retryable:
-            raise
-        return None
-    return h.digest() if got >= want else None
