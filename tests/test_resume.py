@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import queue
 import random
 import re
 import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -448,16 +450,41 @@ def test_a_partial_file_the_server_still_locks_is_resumed_not_restarted(
             fsmove_argv(src, dst, "--json", "--timeout", "1", "--retries", "100",
                         "--retry-delay", "0.1", journal=journal),
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The rerun's events as they come: the lock is let go only once the rerun
+        # said it retries the locked file (its read back timed out behind the lock).
+        # (Counting the sessions waiting for the lock is no sign since session 31:
+        # the read back reads up to four ranges at once, all waiting in one attempt.)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert rerun.stdout is not None
+            for line in rerun.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        out_lines: list[str] = []
         try:
-            # Two sessions of the rerun wait for the lock: its first read back timed
-            # out (the server's session for it still waits) and the retry's waits.
-            for _ in range(12000):  # bounded (120 s): a state, not a pause
-                if _locks_on(key)[1] >= 2 or rerun.poll() is not None:
+            deadline = time.monotonic() + 120  # bounded: a state, not a pause
+            while time.monotonic() < deadline:
+                try:
+                    line = lines.get(timeout=1)
+                except queue.Empty:
+                    continue
+                if line is None:
                     break
-                time.sleep(0.01)
+                out_lines.append(line)
+                event = _parse_events(line)
+                if event and event[0].get("type") == "retry" and event[0].get("path") == locked:
+                    break
         finally:
             release()
-        out, err = rerun.communicate(timeout=300)
+        reader.join(timeout=300)
+        while (line := lines.get_nowait() if not lines.empty() else None) is not None:
+            out_lines.append(line)
+        _rest, err = rerun.communicate(timeout=300)
+        out = "".join(out_lines)
     events = _parse_events(out)
     summary = next(e for e in events if e.get("type") == "summary")
     assert rerun.returncode == 0, err[-2000:]
