@@ -31,12 +31,11 @@ from pathlib import Path
 from benchmarks.corpora import ensure_corpus, full_specs
 from benchmarks.environment import Location
 from benchmarks.measure import Command
-from benchmarks.profile_small import _check, _empty, _place_corpus
+from benchmarks.profile_small import _check, _empty, _place_corpus, vsftpd_pair
 from benchmarks.runners.base import CopyJob
 from benchmarks.runners.lftp_runner import LftpRunner
 from tests.servers.account import ensure_account
 from tests.servers.base import RunningServer
-from tests.servers.vsftpd import start_vsftpd
 
 
 def _location(server: RunningServer, folder: Path) -> Location:
@@ -107,13 +106,7 @@ def main() -> int:
     tools = args.tools.split(",")
     results: dict[str, list[tuple[float, float, float]]] = {}
     with contextlib.ExitStack() as stack:
-        servers = []
-        for side in ("src", "dst"):
-            folder = work / f"ftp-{side}"
-            folder.mkdir(exist_ok=True)
-            os.chmod(folder, 0o755)
-            servers.append(stack.enter_context(start_vsftpd(folder)))
-        s, d = servers
+        s, d = vsftpd_pair(stack, work)
         s_dir = s.root / f"small-{len(files)}"
         _place_corpus(corpus.root, s_dir, files, owner)
         d_dir = d.root / "out"

@@ -75,6 +75,18 @@ def _place_corpus(src: Path, dest: Path, files: list[tuple[str, int, str]],
         os.chown(target, *owner)
 
 
+def vsftpd_pair(stack: contextlib.ExitStack, work: Path) -> tuple[RunningServer, RunningServer]:
+    """Two vsftpd servers (source, destination) under ``work/ftp-src`` and
+    ``work/ftp-dst``, stopped with ``stack``."""
+    servers = []
+    for side in ("src", "dst"):
+        folder = work / f"ftp-{side}"
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o755)
+        servers.append(stack.enter_context(start_vsftpd(folder)))
+    return servers[0], servers[1]
+
+
 def _empty(folder: Path) -> None:
     if folder.exists():
         for child in folder.iterdir():
@@ -168,13 +180,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         pairs: dict[str, tuple[RunningServer, Path, RunningServer, Path, list[str]]] = {}
         if "ftp" in routes:
-            servers = []
-            for side in ("src", "dst"):
-                wd = work / f"ftp-{side}"
-                wd.mkdir(exist_ok=True)
-                os.chmod(wd, 0o755)
-                servers.append(stack.enter_context(start_vsftpd(wd)))
-            s, d = servers
+            s, d = vsftpd_pair(stack, work)
             _place_corpus(corpus.root, s.root / f"{args.corpus}-{len(files)}", files, owner)
             (d.root / "out").mkdir(exist_ok=True)
             os.chown(d.root / "out", *owner)
