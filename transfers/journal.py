@@ -30,7 +30,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,9 @@ from .journal_db import (
 #: A lazily written record (a file's done mark, run counters) is committed at most
 #: this many seconds after it was written.
 LAZY_COMMIT_WITHIN = 0.5
+#: Paths asked in one ``get_many`` query (SQLite's bound on parameters is 999 in old
+#: builds).
+_PATHS_PER_QUERY = 500
 
 
 class JournalLockedError(Exception):
@@ -273,6 +276,21 @@ class Journal:
             (path,),
         ).fetchone()
         return FileRecord(*row) if row else None
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of ``paths`` that exist, by path (a few queries for a folder,
+        not one a file)."""
+        found: dict[str, FileRecord] = {}
+        for i in range(0, len(paths), _PATHS_PER_QUERY):
+            chunk = paths[i:i + _PATHS_PER_QUERY]
+            for row in self.conn.execute(
+                "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts,"
+                " note, dst_mtime FROM files WHERE path IN"
+                f" ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[row[0]] = FileRecord(*row)
+        return found
 
     def get_with_progress(self, path: str) -> tuple[FileRecord, bool] | None:
         """The file's record and whether any block or partial block of it is recorded,

@@ -34,7 +34,7 @@ from .events import Event, Planned
 from .journal import Journal
 from .pool import SessionPool
 from .survey import Sides
-from .tree import same_mtime
+from .tree import same_mtime, source_time_unchanged
 
 #: How far the destination's listed time may be from the one the journal recorded for
 #: the file and still count as untouched: a FAT32 disk keeps times to 2 s, so the time
@@ -211,6 +211,7 @@ class FileRules:
         self._journal = journal
         self._checksum = checksum
         self._preserve_mtime = preserve_mtime
+        self._sides = sides
         self._tolerance = sides.mtime_tolerance
         #: ``--checksum`` reads both sides of the files whose sizes match, this many
         #: files at a time across every folder being decided.
@@ -219,29 +220,44 @@ class FileRules:
     async def decide(self, src_files: Iterable[Entry], dst_files: Mapping[str, Entry]
                      ) -> tuple[list[Entry], list[Entry]]:
         """(to copy, to skip) of ``src_files``; ``dst_files`` holds the destination's
-        regular files by path."""
+        regular files by path.
+
+        A file this job copied (or skipped) before whose source time is no longer the
+        one it recorded is copied again, whatever the destination's time says: two
+        stores' times are compared with a tolerance of a second or more (the
+        destination may keep whole seconds only), and a file rewritten at the same size
+        within that second (an app's last write before a migration's final pass) would
+        otherwise be skipped as identical."""
         tolerance = self._tolerance
-        journal = self._journal
+        src_resolution = self._sides.src_caps.mtime_resolution
         to_copy: list[Entry] = []
         skipped: list[Entry] = []
         maybe_same: list[tuple[Entry, Entry]] = []
-        for e in src_files:
-            d = dst_files.get(e.path)
+        pairs = [(e, dst_files.get(e.path)) for e in src_files]
+        journal = self._journal
+        records = (journal.get_many([e.path for e, d in pairs
+                                     if d is not None and d.size == e.size])
+                   if journal is not None and not self._checksum else {})
+        for e, d in pairs:
             if d is None or d.kind is not EntryKind.FILE or d.size != e.size:
                 to_copy.append(e)
                 continue
             if self._checksum:
                 maybe_same.append((e, d))
                 continue
+            rec = records.get(e.path)
+            known = rec is not None and rec.state in ("done", "skipped") and rec.size == e.size
+            if known and rec is not None and rec.mtime is not None and e.mtime is not None \
+                    and not source_time_unchanged(rec.mtime, e.mtime,
+                                                  resolution=src_resolution):
+                to_copy.append(e)  # changed at the source since this job saw it
+                continue
             if self._preserve_mtime and same_mtime(e.mtime, d.mtime, tolerance=tolerance):
                 skipped.append(e)
                 continue
-            rec = journal.get(e.path) if journal is not None else None
             if (
-                rec is not None
-                and rec.state in ("done", "skipped")
-                and rec.size == e.size
-                and same_mtime(rec.mtime, e.mtime, tolerance=tolerance)
+                known and rec is not None
+                and source_time_unchanged(rec.mtime, e.mtime, resolution=src_resolution)
                 and (rec.dst_mtime is None or d.mtime is None  # a time not known
                      or same_mtime(rec.dst_mtime, d.mtime,
                                    tolerance=max(tolerance, DST_TIME_SLACK)))

@@ -208,6 +208,26 @@ def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
     return abs(a - b) <= tolerance
 
 
+#: The step of a local disk's file times as fsmove reads them (floats of seconds: about
+#: 2.4e-7 s apart at today's dates, so two readings of one nanosecond time agree to it).
+LOCAL_TIME_RESOLUTION = 1e-6
+
+
+def source_time_unchanged(recorded: float | None, listed: float | None, *,
+                          resolution: float) -> bool:
+    """Whether a source file's time as listed now is the one this job recorded earlier.
+
+    The same store gives the same file's time the same way at every listing (MDTM and
+    SFTP whole seconds, MLSD's and the local disk's fractions), so a difference of one
+    step of the source's ``resolution`` is a change: a file rewritten at the same size
+    0.3 s after it was copied is copied again (the 1 s tolerance that compares *two*
+    stores' times must not hide that). Under a step, two ways of asking one server
+    (MLSD's fraction, MDTM's whole second) may differ for the same file."""
+    if recorded is None or listed is None:
+        return False
+    return abs(recorded - listed) < max(resolution, LOCAL_TIME_RESOLUTION)
+
+
 @dataclass(frozen=True)
 class TreeRules:
     """The rules one run applies to a tree: its filters, and (on the destination) the

@@ -24,7 +24,13 @@ from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
-from fsmove.transfers.tree import Filters, TempNames, TreeRules
+from fsmove.transfers.tree import (
+    LOCAL_TIME_RESOLUTION,
+    Filters,
+    TempNames,
+    TreeRules,
+    source_time_unchanged,
+)
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
 from fsmove.verify.report import terminal_summary, to_json, write_json
@@ -64,9 +70,11 @@ def check_report_paths(paths: tuple[Path, ...]) -> None:
 
 
 def journal_source_digests(
-    journal: Path, tolerance: float = 1.0
+    journal: Path, resolution: float = 1.0
 ) -> Callable[[Entry], str | None]:
-    """A copy's digests, valid only while the source file has the same size and mtime."""
+    """A copy's digests, valid only while the source file has the same size and mtime
+    (``resolution``: the source's time step; a file on a local disk rewritten 0.3 s
+    after it was copied is read again, ``transfers/tree.source_time_unchanged``)."""
     known = digest_lookup(journal)
 
     def lookup(entry: Entry) -> str | None:
@@ -76,7 +84,7 @@ def journal_source_digests(
         size, mtime, digest, algorithm = rec
         if algorithm != ALGORITHM or size != entry.size:
             return None
-        if mtime is None or entry.mtime is None or abs(mtime - entry.mtime) > tolerance:
+        if not source_time_unchanged(mtime, entry.mtime, resolution=resolution):
             return None
         return digest
 
@@ -116,7 +124,9 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
     path = req.journal or default_journal_path(src.identity, dst.identity)
     if path.exists():
         if req.use_journal and req.tier is not Tier.QUICK:
-            known = journal_source_digests(path)
+            # A local disk's times are exact; the remote stores' are whole seconds.
+            known = journal_source_digests(path, LOCAL_TIME_RESOLUTION if src.is_local
+                                           else 1.0)
         # The copy job's temporary files (a copy still under way, or interrupted) are
         # not the user's: only that job's key recognises them. Without the journal,
         # every file at the destination is compared, whatever its name.

@@ -185,11 +185,13 @@ class Attempts(OnSides):
         queue = deque(segments)
 
         async def check_kept() -> None:
-            """The blocks an earlier run left, read back while the missing ones go."""
-            if not await self.resume.kept_blocks_match(transfer, start.done):
+            """The blocks an earlier run left, read back (both sides) while the missing
+            ones go."""
+            differs = await self.resume.kept_blocks_differ(transfer, start.done)
+            if differs is not None:
                 raise DestinationChangedError(
-                    f"{entry.path}: partial file at the destination does not match the "
-                    "journal (a kept block differs): copied again in full", path=entry.path)
+                    f"{entry.path}: {differs} (a kept block differs): copied again in full",
+                    path=entry.path)
 
         async def lane() -> None:
             while queue:

@@ -43,7 +43,7 @@ from ..journal import Journal
 from ..pool import SessionPool
 from ..survey import OnSides, Sides
 from ..together import run_together
-from ..tree import same_mtime
+from ..tree import source_time_unchanged
 from .transfer import FileTransfer
 
 #: The journal's blocks of a file: index -> (digest, acknowledged by the destination).
@@ -124,9 +124,10 @@ class Resume(OnSides):
                           and self.dst_caps.offset_writes is OffsetWrites.ANY)
             if not (stream and transfer.partial_at_destination):
                 return None
-        tolerance = max(self.src_caps.mtime_resolution, 1e-3)
         if rec.size != entry.size or not (
-            rec.mtime == entry.mtime or same_mtime(rec.mtime, entry.mtime, tolerance=tolerance)
+            rec.mtime == entry.mtime
+            or source_time_unchanged(rec.mtime, entry.mtime,
+                                     resolution=self.src_caps.mtime_resolution)
         ):
             self.restart(entry, "source changed since the interrupted run: copied again in full")
             return None
@@ -211,32 +212,56 @@ class Resume(OnSides):
         if any(i not in known for i in range(tail_block)):
             return restart("journal lacks digests for the partial file")
         kept = {i: known[i] for i in range(tail_block)}
-        if kept and not await self.kept_blocks_match(transfer, kept):
-            return restart("partial file at the destination does not match the journal")
+        differs = await self.kept_blocks_differ(transfer, kept)
+        if differs is not None:
+            return restart(differs)
         read_from = tail_block * BLOCK_SIZE
         if have > read_from and not await self.tails_match(transfer, read_from, have):
             return restart("partial block at the destination differs from the source")
         return have, read_from, kept
 
     # -- reading back ----------------------------------------------------------------------
-    async def kept_blocks_match(self, transfer: FileTransfer, kept: dict[int, bytes]) -> bool:
-        """Whether the destination's target holds every block of ``kept`` (index -> the
-        journal's digest of the source's block) as the journal says: each block this run
-        did not write or check already (and the last kept block always) read back whole
-        and digested, the contiguous runs in up to ``READ_BACK_LANES`` ranges at once."""
+    async def kept_blocks_differ(self, transfer: FileTransfer,
+                                 kept: dict[int, bytes]) -> str | None:
+        """None when the blocks of ``kept`` (index -> the journal's digest of the
+        source's block) are still what the journal says on both sides; else why not.
+
+        The destination: each block this run did not write or check already (and the
+        last kept block always) is read back whole and digested. The source: each
+        block this run has not read is read again, for a file rewritten between two
+        runs at the same size with its time put back (a restore, ``touch -r``, a
+        tool that keeps times) would otherwise be completed with the old bytes at its
+        head: a file that never existed, recorded under the digest of what was sent.
+        Both sides' contiguous runs are read in up to ``READ_BACK_LANES`` ranges each,
+        all at once; reading sends nothing."""
+        if not kept:
+            return None
         # The last kept block is read back whatever this run knows of it (one block: the
         # cheap check fsmove always made, against a partial file changed under it).
-        unchecked = sorted((set(kept) - transfer.checked_blocks) | {max(kept, default=0)}
-                           if kept else ())
-        ranges = _read_back_ranges(unchecked, READ_BACK_LANES)
-        found = await run_together(
-            _block_digests(self.dst, transfer.target, first, end, transfer.entry.size)
-            for first, end in ranges)
-        for (first, end), digests in zip(ranges, found, strict=True):
+        at_dst = sorted((set(kept) - transfer.checked_blocks) | {max(kept)})
+        at_src = sorted(set(kept) - transfer.checked_blocks)
+        entry = transfer.entry
+        dst_ranges = _read_back_ranges(at_dst, READ_BACK_LANES)
+        if self.src_caps.ranged_read:
+            src_ranges = _read_back_ranges(at_src, READ_BACK_LANES)
+        else:  # a source that reads from the first byte only: one stream from there
+            src_ranges = [(0, at_src[-1] + 1)] if at_src else []
+        found = await run_together([
+            *(_block_digests(self.dst, transfer.target, first, end, entry.size)
+              for first, end in dst_ranges),
+            *(_block_digests(self.src, entry.path, first, end, entry.size)
+              for first, end in src_ranges),
+        ])
+        for (first, end), digests in zip(src_ranges, found[len(dst_ranges):], strict=True):
+            if digests is None or any(digests[i - first] != kept[i]
+                                      for i in range(first, end) if i in kept):
+                return ("source changed since the interrupted run (other bytes in the "
+                        "part already sent, same size and time)")
+        for (first, end), digests in zip(dst_ranges, found, strict=False):
             if digests is None or digests != [kept[i] for i in range(first, end)]:
-                return False
-        transfer.checked_blocks.update(unchecked)
-        return True
+                return "partial file at the destination does not match the journal"
+        transfer.checked_blocks.update(at_dst)
+        return None
 
     async def tails_match(self, transfer: FileTransfer, start: int, end: int) -> bool:
         """Whether the destination's bytes [start, end) equal the source's."""

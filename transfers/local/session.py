@@ -24,6 +24,7 @@ from ..backend import (
     link_refusal,
 )
 from ..endpoint import Endpoint
+from ..tree import LOCAL_TIME_RESOLUTION
 from .nofollow import (
     Walker,
     check_regular,
@@ -283,7 +284,8 @@ class LocalStore:
 
     async def capabilities(self) -> Capabilities:
         # A local disk can do everything (the defaults), with more at once and exact times.
-        return Capabilities(ops_per_session=64, mtime_resolution=1e-6, remote=False,
+        return Capabilities(ops_per_session=64, mtime_resolution=LOCAL_TIME_RESOLUTION,
+                            remote=False,
                             notes=("local disk",))
 
     async def aclose(self) -> None:

@@ -1,0 +1,84 @@
+"""A source file rewritten at the same size soon after fsmove copied it is copied again on
+the next run, and ``verify`` does not vouch for it on the journal's word.
+
+Two stores' times are compared with a tolerance of at least a second (a destination may
+keep whole seconds only). Before session 32 that tolerance also decided whether the
+*source* had changed since the copy: a file rewritten at the same size 0.3 s after its
+copy (an app's last write before a migration's final pass) came out "skipped: already
+identical", and ``verify`` used the journal's digest for it ("Everything matched",
+exit 0). The same held for a remote source whose time moved by one whole second. The
+journal's source time is now compared at the source's own step: any change is one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fsmove.cli import app
+from tests.copy_harness import Side, run_copy_inprocess, side_for, tree_digests
+from tests.servers import RunningServer
+
+MTIME = 1_600_000_000.25
+
+
+def verify_exit(src: Side, dst: Side, journal: Path) -> int:
+    """``fsmove verify`` with the copy's journal (its default: digests it recorded stand
+    for the source's files whose size and time are unchanged)."""
+    result = CliRunner().invoke(
+        app, ["verify", src.url, dst.url, "--journal", str(journal), *src.options(),
+              *dst.options(), "-q"],
+        env={**src.env, **dst.env}, catch_exceptions=False)
+    return result.exit_code
+
+
+def rewrite(side: Side, rel: str, mtime: float) -> None:
+    """Other bytes of the same length, then the time ``mtime``."""
+    path = side.root / rel
+    path.write_bytes(bytes(b ^ 0x5A for b in path.read_bytes()))
+    os.utime(path, (mtime, mtime))
+
+
+@pytest.mark.interop
+def test_a_local_file_rewritten_within_the_second_is_copied_again(dst_side: Side,
+                                                                  tmp_path: Path) -> None:
+    src = side_for("local", None, tmp_path / "src", "src")
+    src.put({"state.db": os.urandom(4096), "other.txt": b"unchanged\n"}, mtime=MTIME)
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst_side, journal=journal)
+    assert first.exit_code == 0, first.output
+    rewrite(src, "state.db", MTIME + 0.3)
+    assert verify_exit(src, dst_side, journal) == 4
+    second = run_copy_inprocess(src, dst_side, journal=journal)
+    assert second.exit_code == 0, second.output
+    assert (second.summary["files_copied"], second.summary["files_skipped"]) == (1, 1), \
+        second.output
+    assert tree_digests(dst_side.root) == tree_digests(src.root)
+    assert verify_exit(src, dst_side, journal) == 0
+    third = run_copy_inprocess(src, dst_side, journal=journal)
+    assert third.summary["files_copied"] == 0, third.output
+
+
+@pytest.mark.interop
+def test_a_remote_file_whose_time_moved_one_second_is_copied_again(
+        vsftpd_server: RunningServer,
+        fresh_subdir: object, tmp_path: Path) -> None:
+    """An FTP source lists whole seconds (MDTM): one second later is a change, though
+    one second is within the tolerance between the two stores."""
+    server = fresh_subdir(vsftpd_server)  # type: ignore[operator]
+    src = side_for("vsftpd_server", server, server.root, "src")
+    src.put({"state.db": os.urandom(4096), "other.txt": b"unchanged\n"}, mtime=1_600_000_000)
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    (tmp_path / "dst").mkdir()
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst, journal=journal)
+    assert first.exit_code == 0, first.output
+    rewrite(src, "state.db", 1_600_000_001)
+    assert verify_exit(src, dst, journal) == 4
+    second = run_copy_inprocess(src, dst, journal=journal)
+    assert second.exit_code == 0, second.output
+    assert second.summary["files_copied"] == 1, second.output
+    assert tree_digests(dst.root) == tree_digests(src.root)
