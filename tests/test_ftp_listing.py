@@ -215,6 +215,55 @@ def test_splitter_gives_the_same_lines_however_chunked(
     assert got == lines
 
 
+def _fed(splitter: LineSplitter, data: bytes, cuts: list[int]) -> list[bytes]:
+    got: list[bytes] = []
+    pos = i = 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        got += splitter.feed(data[pos : pos + step])
+        pos += step
+        i += 1
+    return got + splitter.finish()
+
+
+@given(
+    lines=st.lists(st.binary(min_size=0, max_size=40).filter(lambda b: b"\r\n" not in b),
+                   min_size=1, max_size=30),
+    cuts=st.lists(st.integers(min_value=1, max_value=17), min_size=1, max_size=10),
+)
+def test_a_crlf_listing_keeps_bare_lf_and_cr_inside_lines(
+    lines: list[bytes], cuts: list[int]
+) -> None:
+    """Lines ending in CR LF are cut there only: a name holding a LF or a CR (a file
+    named "bad\\nname" on a vsftpd source) stays one line, even when the first chunk
+    ends between that LF and the line's end (vsftpd, pure-ftpd, proftpd end lines so)."""
+    data = b"".join(ln + b"\r\n" for ln in lines)
+    assert _fed(LineSplitter(), data, cuts) == lines
+
+
+@given(
+    lines=st.lists(st.binary(min_size=0, max_size=40)
+                   .filter(lambda b: b"\n" not in b and not b.endswith(b"\r")),
+                   min_size=1, max_size=30),
+    cuts=st.lists(st.integers(min_value=1, max_value=17), min_size=1, max_size=10),
+)
+def test_a_listing_with_bare_lf_line_ends_is_cut_at_lf(lines: list[bytes],
+                                                       cuts: list[int]) -> None:
+    data = b"".join(ln + b"\n" for ln in lines)
+    assert _fed(LineSplitter(), data, cuts) == lines
+
+
+def test_a_name_with_a_lf_or_cr_is_one_entry() -> None:
+    body = (b"-rw-r--r--    1 1001     1001            1 Sep 13  2020 bad\nname\r\n"
+            b"-rw-r--r--    1 1001     1001            1 Sep 13  2020 x\r\r\n"
+            b"-rw-r--r--    1 1001     1001            1 Sep 13  2020 ok\r\n")
+    lines = _fed(LineSplitter(), body, [60])
+    names = [e.name for e in map(parse_list_line, lines) if e is not None]
+    assert names == ["bad\nname", "x\r", "ok"]
+    mlsd = parse_mlsx_line(b"type=file;size=1;modify=20200101000000; a\nb\r")
+    assert mlsd is not None and mlsd.name == "a\nb\r"
+
+
 def test_splitter_handles_a_last_line_without_newline() -> None:
     splitter = LineSplitter()
     assert splitter.feed(b"a\r\nb") == [b"a"]

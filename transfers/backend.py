@@ -255,6 +255,15 @@ def check_relpath(path: str) -> str:
     return path
 
 
+def is_safe_relpath(path: str) -> bool:
+    """Whether ``check_relpath`` takes ``path``."""
+    try:
+        check_relpath(path)
+    except UnsafePathError:
+        return False
+    return True
+
+
 def folders_of(path: str) -> list[str]:
     """The folders leading to ``path`` below the root, outermost first ("a", "a/b")."""
     parts = path.split("/")[:-1]

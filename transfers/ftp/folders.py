@@ -31,6 +31,7 @@ from ..backend import (
     NotFoundError,
     PermanentError,
     folders_of,
+    is_safe_relpath,
     join_relpath,
     link_refusal,
     parent_of,
@@ -345,8 +346,12 @@ class FolderSession(TransferSession):
         # A write probe's scratch file needs no time: it is never compared, only left
         # out or removed (and the one of a probe still running, listed in the root
         # while it runs, cost a round trip before the first file was decided).
+        # Nor does a name no command can carry (CR, LF, NUL: a command line ends at CR
+        # LF): the walk refuses that entry alone, where asking its MDTM failed the
+        # whole folder ("unsafe path", seen on vsftpd with a file named "bad\rname").
         files = [i for i, e in enumerate(entries)
-                 if e.kind is EntryKind.FILE and not is_probe_leftover(e.path)]
+                 if e.kind is EntryKind.FILE and not is_probe_leftover(e.path)
+                 and is_safe_relpath(e.path)]
         return [files[at : at + MDTM_WINDOW] for at in range(0, len(files), MDTM_WINDOW)]
 
     def _mdtm_lines(self, entries: list[Entry], window: list[int]) -> list[str]:

@@ -102,14 +102,21 @@ def facts_to_entry(facts: dict[str, str], name: str) -> Entry | None:
     return Entry(path=name, kind=kind, size=size, mtime=mtime, mode=mode)
 
 
+def _without_line_end(text: str) -> str:
+    """``text`` less one line end (CR LF, or LF), never more: a name may end in a CR
+    (``LineSplitter`` has cut the line end of a streamed listing already)."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
 def parse_mlsx_line(line: bytes | str) -> Entry | None:
     """One ``MLSD`` data line (``facts SP name``); None for cdir/pdir and blank lines.
 
     Facts hold no space, so the name is everything after the first space, spaces and
     semicolons included.
     """
-    text = decode_name(line) if isinstance(line, bytes) else line
-    text = text.rstrip("\r\n")
+    text = _without_line_end(decode_name(line) if isinstance(line, bytes) else line)
     if not text.strip():
         return None
     facts_text, sep, name = text.partition(" ")
@@ -130,14 +137,16 @@ _UNIX = re.compile(
     r"(?P<month>(?!\d+\s)\S+)\s+(?P<day>\d{1,2})\s+(?P<time>\d{1,2}:\d{2}(?::\d{2})?|\d{4})"
     r"|(?P<iso>\d{4}-\d{2}-\d{2})\s+(?P<isotime>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
     r")"
-    r" (?P<name>.+)$"
+    r" (?P<name>.+)$",
+    re.DOTALL,  # a name may hold a CR or LF (refused by the walk, on its own)
 )
 
 _DOS = re.compile(
     r"^(?P<date>\d{1,2}[-/]\d{1,2}[-/]\d{2,4})\s+"
     r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?)\s+"
     r"(?:(?P<dir><DIR>)|(?P<size>\d[\d,.]*))\s+"
-    r"(?P<name>.+)$"
+    r"(?P<name>.+)$",
+    re.DOTALL,
 )
 
 _TOTAL = re.compile(r"^total\s+\d+", re.IGNORECASE)
@@ -152,8 +161,7 @@ def parse_list_line(line: bytes | str) -> Entry | None:
     leading spaces (unix form: exactly one space follows the time or year). Symlink
     lines ``name -> target`` give the name before the first `` -> ``.
     """
-    text = decode_name(line) if isinstance(line, bytes) else line
-    text = text.rstrip("\r\n")
+    text = _without_line_end(decode_name(line) if isinstance(line, bytes) else line)
     if not text.strip() or _TOTAL.match(text):
         return None
     m = _UNIX.match(text)
@@ -206,23 +214,54 @@ class LineSplitter:
 
     Only the unfinished tail of the last chunk is kept between calls, so a listing of any
     size is parsed while it streams, without building one big string.
+
+    A listing whose lines end in CR LF (the RFC's, and vsftpd's, pure-ftpd's, proftpd's)
+    is cut at CR LF only: a bare LF or CR is then part of a name (``bad\nname``), which
+    the walk refuses on its own, where cutting at every LF made a line of half a name
+    and failed the whole folder ("unknown LIST line format"). A listing with bare LF
+    line ends is cut at LF (a CR before it dropped).
     """
 
-    __slots__ = ("_tail",)
+    __slots__ = ("_crlf", "_tail")
 
     def __init__(self) -> None:
         self._tail = b""
+        #: Whether lines end in CR LF: decided once a CR LF arrives (yes) or ``MAX_LINE``
+        #: bytes came without one, or the listing ended (no). Until then what came is
+        #: held: a first name holding a LF must not decide it.
+        self._crlf: bool | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if not chunk:
             return []
-        lines = (self._tail + chunk).split(b"\n") if self._tail else chunk.split(b"\n")
-        self._tail = lines.pop()
+        data = self._tail + chunk if self._tail else chunk
+        if self._crlf is None:
+            if b"\r\n" in data:
+                self._crlf = True
+            elif len(data) > MAX_LINE:
+                self._crlf = False
+            else:
+                self._tail = data
+                return []
+        return self._split(data)
+
+    def _split(self, data: bytes) -> list[bytes]:
+        if self._crlf:
+            lines = data.split(b"\r\n")
+            self._tail = lines.pop()
+        else:
+            lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in data.split(b"\n")]
+            self._tail = lines.pop()
         if len(self._tail) > MAX_LINE:
             raise ListingLineError(f"listing line longer than {MAX_LINE} bytes")
-        return [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+        return lines
 
     def finish(self) -> list[bytes]:
-        tail, self._tail = self._tail, b""
-        tail = tail[:-1] if tail.endswith(b"\r") else tail
-        return [tail] if tail else []
+        """The lines still held (the last one may lack its line end)."""
+        data, self._tail = self._tail, b""
+        if not data:
+            return []
+        if self._crlf is None:
+            self._crlf = b"\r\n" in data
+        end = b"\r\n" if self._crlf else b"\n"
+        return self._split(data if data.endswith(end) else data + end)
