@@ -30,6 +30,7 @@ from ..backend import (
     EntryKind,
     NotFoundError,
     PermanentError,
+    PermissionDeniedError,
     folders_of,
     is_safe_relpath,
     join_relpath,
@@ -275,9 +276,22 @@ class FolderSession(TransferSession):
             self._store.complete_dirs.add(path)
         if mlsd:
             return
-        if not seen_dot and not await self.raw_is_dir(abs_path):
-            raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
-                                path=path)
+        if seen_dot:
+            self._store.lists_dots = True
+        else:
+            if not await self.raw_is_dir(abs_path):
+                raise NotFoundError(f"list {path!r} on {self.where}: no such folder",
+                                    path=path)
+            # A folder that can be entered but not read (mode 0711): vsftpd lists it as
+            # one entry, itself (taken for a subfolder of the same name, a phantom
+            # "logs/logs" was made and the real files never mentioned), other servers
+            # list nothing (taken for an empty folder).
+            if not self._list_plain and (self._store.lists_dots
+                                         or _lists_itself(held, abs_path)):
+                raise PermissionDeniedError(
+                    f"list {path!r} on {self.where}: the server shows none of this "
+                    "folder's content (it can be entered, not read: no read "
+                    "permission?)", path=path)
         if not exact_times:
             for entry in held:
                 yield entry
@@ -423,6 +437,16 @@ def _parse_line(
         raise PermanentError(f"list {path!r} on {where}: {exc}; this server's listing "
                              "format is not supported", path=path) from exc
 
+
+
+def _lists_itself(held: list[Entry], abs_path: str) -> bool:
+    """Whether a listing of ``abs_path`` without its "." is one folder of its own name:
+    vsftpd's answer for a folder it cannot open (it lists the path as ``ls -d``
+    would)."""
+    if len(held) != 1 or held[0].kind is not EntryKind.DIR:
+        return False
+    name = abs_path.rstrip("/").rsplit("/", 1)[-1]
+    return bool(name) and held[0].path.rsplit("/", 1)[-1] == name
 
 
 def _entry_of(parent: str, listed: Entry, *, where: str) -> Entry:

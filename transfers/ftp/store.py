@@ -138,6 +138,10 @@ class FtpStore:
         #: Real folders whose every entry this store saw (listed whole, or made by it):
         #: a name missing there is missing, no listing needed to tell.
         self.complete_dirs: set[str] = set()
+        #: Whether a ``LIST -a`` of this server showed a folder's "." entry: then one
+        #: without it is not a folder's content (vsftpd lists an unreadable folder as
+        #: itself, proftpd's LIST lists nothing: ``FolderSession._listing``).
+        self.lists_dots = False
         #: Whether ``SITE CHMOD`` is offered (``SITE HELP``: asked by the probe, else
         #: at the first place).
         self.site_chmod: bool | None = None
