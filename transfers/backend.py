@@ -195,6 +195,13 @@ class SourceChangedError(TransientError):
 
 #: Permission bits fsmove keeps (setuid, setgid and sticky are never copied).
 PERMISSION_BITS = 0o777
+def hides_from_others(mode: int | None) -> bool:
+    """Whether a file of ``mode`` (the source's; None: unknown, taken as 0644) keeps its
+    bytes from group or others: its partial copy must too (``Session.write``'s
+    ``private``)."""
+    return mode is not None and mode & 0o044 != 0o044
+
+
 #: What a new file gets where the source's bits are unknown or ``--no-perms`` is given.
 NEW_FILE_MODE = 0o644
 
@@ -319,8 +326,15 @@ class Session(Protocol):
         ...
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
-                    create: bool = True, acked: Acked | None = None) -> int:
+                    create: bool = True, acked: Acked | None = None,
+                    private: bool = False) -> int:
         """Write the stream into ``path`` and return the number of bytes written.
+
+        ``private`` (with ``create``): the file must not be readable by others before
+        it is placed, even where new files are not made private at once (FTP: an empty
+        file is made and ``SITE CHMOD 600`` given before the first byte goes; local and
+        SFTP files are always created 0600). The engine asks it for files whose source
+        hides them from group or others.
 
         ``create=True`` (only with ``offset == 0``) removes whatever has that name (a
         file, or a symlink planted there: never followed) and creates a new file, private

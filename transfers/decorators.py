@@ -40,7 +40,7 @@ class SessionDecorator:
         return self.inner.read(path, offset=offset, length=length, expect=expect)
 
     async def write(self, path: str, data: AsyncIterable[bytes], **options: Any) -> int:
-        # The keywords of ``Session.write`` (offset, create, acked), passed on as given.
+        # The keywords of ``Session.write`` (offset, create, acked, private), as given.
         return await self.inner.write(path, data, **options)
 
     async def mkdir(self, path: str) -> None:

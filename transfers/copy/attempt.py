@@ -38,6 +38,7 @@ from ..backend import (
     OffsetWrites,
     PlacesInBackground,
     TimeNotKeptError,
+    hides_from_others,
     parent_of,
     placed_mode,
 )
@@ -385,7 +386,8 @@ class Attempts(OnSides):
             await source.first()
             async with self.dst.session() as s:
                 await s.write(transfer.target, pieces(source), offset=resume_at,
-                              create=resume_at == 0)
+                              create=resume_at == 0,
+                              private=hides_from_others(transfer.entry.mode))
         hasher.finish()
         digests = [known[i] for i in range(first_idx)] + hasher.digests
         return digests, resume_at

@@ -25,6 +25,7 @@ from .client import ProtocolError
 from .data import DataStream
 from .errors import NETWORK_ERRORS, reply_error
 from .folders import FolderSession
+from .probe import offers_site_chmod
 from .transfer import DRAIN_LIMIT
 
 
@@ -123,7 +124,8 @@ class FileSession(FolderSession):
         return (f"SIZE {abs_path}", f"MDTM {abs_path}")
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
-                    create: bool = True, acked: Acked | None = None) -> int:
+                    create: bool = True, acked: Acked | None = None,
+                    private: bool = False) -> int:
         """STOR (or REST+STOR / APPE for ``create=False``, per the probe). FTP acknowledges
         nothing before the final 226 reply, so ``acked`` is never called: the return value
         (sent only after that reply) acknowledges every byte."""
@@ -143,6 +145,8 @@ class FileSession(FolderSession):
             # A new file: whatever has its name goes first (DELE removes a link itself;
             # STOR would write through it). Sent in the same write as the STOR.
             before = (f"DELE {abs_path}",) if create else ()
+            if create and private and await self._made_private(abs_path, path):
+                before = ()  # the empty private file made just now: written into
             ahead = await self._take_ahead() if rest == 0 else None
             if ahead is not None:
                 sent = await self._upload_early(ahead[1], verb, abs_path, path, data,
@@ -157,6 +161,29 @@ class FileSession(FolderSession):
                                         next_passive=self._asks_early_on_upload())
             await self._open_ahead()
             return sent
+
+    async def _made_private(self, abs_path: str, path: str) -> bool:
+        """An empty file at ``abs_path`` with mode 0600 (whatever had the name removed
+        first), so that none of a private file's bytes is ever readable by others, even
+        left by a killed run: a new FTP file gets the server's default mode (0644 on
+        vsftpd, pure-ftpd, proftpd as configured by Debian) until the placing's ``SITE
+        CHMOD``. The upload then writes into it: ``STOR`` of an existing file keeps its
+        mode (measured: vsftpd, pure-ftpd, proftpd, pyftpdlib). False where the server
+        offers no ``SITE CHMOD``: its default stays (README)."""
+        store = self._store
+        if store.site_chmod is None:  # the probe did not ask
+            store.site_chmod = offers_site_chmod(await self.raw_command("SITE HELP"))
+        if not store.site_chmod:
+            return False
+        _reader, writer = await self._start_transfer(
+            "STOR", rest=0, abs_path=abs_path, path=path, action="write",
+            before=(f"DELE {abs_path}",))
+        writer.close()
+        await self._finish_transfer(path=path, action="write", next_passive=False)
+        reply = await self.raw_command(f"SITE CHMOD 600 {abs_path}")
+        if not reply.is_success() and reply.code != 421:
+            store.site_chmod = False  # refused: the server's default, noted once
+        return True
 
     async def _upload_early(
         self,

@@ -155,7 +155,9 @@ class LocalSession:
             os.close(fd)
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
-                    create: bool = True, acked: Acked | None = None) -> int:
+                    create: bool = True, acked: Acked | None = None,
+                    private: bool = False) -> int:
+        # ``private``: every new file is made 0600 here (``nofollow.PRIVATE``).
         check_relpath(path)
         if create and offset:
             raise ValueError("create=True writes start at offset 0")

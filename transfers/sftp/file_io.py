@@ -151,7 +151,9 @@ class FileSession(ChannelSession):
         return EarlyRead(self, path=path, offset=offset, size=size, fstat=length is None)
 
     async def write(self, path: str, data: AsyncIterable[bytes], *, offset: int = 0,
-                    create: bool = True, acked: Acked | None = None) -> int:
+                    create: bool = True, acked: Acked | None = None,
+                    private: bool = False) -> int:
+        # ``private``: every new file is opened 0600 here (``PRIVATE``).
         if create and offset:
             raise ValueError("create=True writes start at offset 0")
         if offset < 0:
