@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
-from ..backend import BackendError, NameRefusedError, NoSpaceError, PermanentError, parent_of
+from ..backend import (
+    BackendError,
+    LinkRefusedError,
+    NameRefusedError,
+    NoSpaceError,
+    PermanentError,
+    parent_of,
+)
 from ..pool import SessionPool
 from ..together import mark_seen
 
@@ -60,7 +67,7 @@ class DestinationFolders:
             async with sem:
                 try:
                     await self.ensure(d)
-                except NameRefusedError as exc:
+                except (NameRefusedError, LinkRefusedError) as exc:
                     if exc.path is not None:
                         refused.setdefault(exc.path, str(exc))
 
@@ -71,13 +78,14 @@ class DestinationFolders:
         """Make destination folder ``d`` (parents first, each folder once, one command
         each) if the march found it missing. A refusal for good (not writable...) stops
         the whole copy with that message: nothing below that folder can be copied. A
-        refused *name* (``NameRefusedError``) fails only what is below that folder."""
+        refused *name* (``NameRefusedError``), or a link in the way (``LinkRefusedError``),
+        fails only what is below that folder."""
         if d not in self._missing:
             return
         task = self._tasks.get(d) or self._start(d)
         try:
             await asyncio.shield(task)
-        except NameRefusedError:
+        except (NameRefusedError, LinkRefusedError):
             raise  # kept: every file below fails with it, no MKD again for each
         except BackendError:
             if self._tasks.get(d) is task:
@@ -98,8 +106,11 @@ class DestinationFolders:
             async with self.dst.session() as s:
                 await s.mkdir(d)
         except BackendError as exc:
-            if exc.retryable or isinstance(exc, NoSpaceError | NameRefusedError):
-                raise  # (a refused name fails what is below it, not the whole copy)
+            if exc.retryable or isinstance(exc, NoSpaceError | NameRefusedError
+                                           | LinkRefusedError):
+                # A refused name, or a link (or what a server hides) in the way, fails
+                # what is below that folder, not the whole copy.
+                raise
             raise DestinationFolderError(str(exc), path=d) from None
         self._missing.discard(d)
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from ..backend import (
     BackendError,
     EntryKind,
+    LinkRefusedError,
     NameRefusedError,
     NotFoundError,
     PermanentError,
@@ -90,6 +91,15 @@ class FtpSession(FileSession):
                                 f"the server will not make a folder of this name "
                                 f"(mkdir {folder!r} on {self.where}: {reply.text!r}); "
                                 "rename it at the source", path=folder)
+                        if kind is None and "exist" in reply.text.lower():
+                            # proftpd's MLSD leaves out a dangling link: the name is
+                            # taken by something no listing shows. That folder fails,
+                            # not the whole copy (it used to stop every rerun too).
+                            raise LinkRefusedError(
+                                f"{folder}: the server says something of this name "
+                                f"exists ({reply.text!r}) that its listing does not show "
+                                "(a dangling symbolic link?): nothing is written there; "
+                                "remove it at the destination", path=folder)
                         raise PermanentError(
                             f"mkdir {folder!r} on {self.where}: cannot create it (server "
                             f"replied {reply.text!r}); a file may be in the way, or the "
