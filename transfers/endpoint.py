@@ -13,6 +13,7 @@ store has either). A plain path is taken literally, no decoding at all.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, unquote
@@ -165,7 +166,10 @@ def parse_endpoint(text: str) -> Endpoint:
     path = unquote(path)
     if "\x00" in path:
         raise EndpointError("malformed endpoint: NUL byte in path")
-    path = "/" + path.strip("/") if path.strip("/") else "/"
+    # Dot segments removed as a URL's are (RFC 3986 5.2.4, as curl does): ``/x/../n1``
+    # is ``/n1``, never a folder ``x`` made on the way, and ``/a//b`` is ``/a/b``.
+    path = posixpath.normpath("/" + path.strip("/")) if path.strip("/") else "/"
+    path = "/" + path.lstrip("/")
     return Endpoint(
         scheme=scheme,
         host=host,

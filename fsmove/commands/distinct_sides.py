@@ -4,6 +4,7 @@ however each is spelled."""
 from __future__ import annotations
 
 import os
+import socket
 
 from fsmove.errors import UsageError
 from fsmove.transfers.endpoint import Endpoint
@@ -14,6 +15,27 @@ def _server_of(e: Endpoint) -> tuple[str, str, int | None, str | None]:
     server; host names compare case-insensitively; a missing port is the default one."""
     family = "ftp" if e.scheme in ("ftp", "ftps") else e.scheme
     return family, e.host.lower().rstrip("."), e.effective_port, e.user
+
+
+def _addresses(host: str, port: int | None) -> set[str]:
+    """The addresses ``host`` resolves to (none when it does not resolve)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    return {str(info[4][0]) for info in found}
+
+
+def _same_server(src: Endpoint, dst: Endpoint) -> bool:
+    """One server under two names (``localhost`` and ``127.0.0.1``): same scheme family,
+    port and user, and the names share an address (FTP and SFTP serve one account per
+    address and port; no name-based virtual hosts)."""
+    a, b = _server_of(src), _server_of(dst)
+    if a == b:
+        return True
+    if a[0] != b[0] or a[2:] != b[2:]:
+        return False
+    return bool(_addresses(a[1], a[2]) & _addresses(b[1], b[2]))
 
 
 def _real_local(path: str) -> str:
@@ -30,7 +52,7 @@ def check_distinct(src: Endpoint, dst: Endpoint) -> None:
         return
     if src.is_local:
         pairs = [(src.path, dst.path), (_real_local(src.path), _real_local(dst.path))]
-    elif _server_of(src) == _server_of(dst):
+    elif _same_server(src, dst):
         pairs = [(src.path, dst.path)]
     else:
         return

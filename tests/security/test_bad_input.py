@@ -159,6 +159,24 @@ def test_same_remote_folder_twice_is_refused(fsmove: FsmoveRunner,
     check_clean_failure(run, 2, "inside the source")
 
 
+@pytest.mark.parametrize("spelling", ["localhost-name", "dot-segments"])
+def test_one_remote_folder_spelt_two_ways_is_refused(fsmove: FsmoveRunner,
+                                                     vsftpd_server: RunningServer,
+                                                     spelling: str) -> None:
+    """Before session 32 ``localhost`` and ``127.0.0.1`` were two servers (the probe's
+    files landed in the source, each rerun nested one level deeper), and ``/x/../n1/sub``
+    was not inside ``/n1`` (it copied itself, and made a folder ``x``)."""
+    env = {"FSMOVE_SRC_PASSWORD": "x", "FSMOVE_DST_PASSWORD": "x"}
+    src = vsftpd_server.url("n1")
+    if spelling == "localhost-name":
+        dst = src.replace("@127.0.0.1:", "@localhost:") + "/sub"
+    else:
+        dst = vsftpd_server.url("x/../n1/sub")
+    run = fsmove.run("copy", src, dst, *QUICK, env=env)
+    check_clean_failure(run, 2, "inside the source")
+    assert not (vsftpd_server.root / "x").exists()
+
+
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "ro"
