@@ -89,6 +89,34 @@ def test_leftovers_of_a_killed_probe_are_removed_and_never_compared(
     assert checked.exit_code == 4, checked.output
 
 
+def test_a_source_file_named_like_a_probe_s_is_the_user_s(
+    vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """A probe's name is recognised at a destination only, and only where the source
+    holds no file of that name. Before session 32 such a file at the source was copied
+    by copy and ignored by verify (a changed copy "matched"), and removed from the
+    destination by every rerun, which copied it again."""
+    src = tmp_path / "tree"
+    name = probe_scratch_name()
+    put_files(None, src, {"a.txt": b"alpha", name: b"the user's own bytes"})
+    ftp = fresh_subdir(vsftpd_server)
+    dst = side_for("vsftpd", ftp, ftp.root, "dst")
+    local = Side(kind="local", url=str(src), root=src)
+    journal = tmp_path / "job.db"
+    first = run_copy_subprocess(local, dst, "--verify", journal=journal)
+    assert first.exit_code == 0, first.output[-3000:]
+    assert (ftp.root / name).read_bytes() == b"the user's own bytes"
+    again = run_copy_subprocess(local, dst, journal=journal)
+    assert again.summary["files_copied"] == 0, again.output[-3000:]
+    assert (ftp.root / name).exists()
+    (ftp.root / name).write_bytes(b"THE USER'S OWN BYTES")  # same size, other bytes
+    checked = CliRunner().invoke(app, ["verify", str(src), dst.url, "--no-journal", "-q"],
+                                 env=dict(dst.env))
+    assert checked.exit_code == 4, checked.output
+
+
 def _sftp_view(sshd: RunningServer, ftp: RunningServer) -> RunningServer:
     """The FTP test folder as seen through sshd (both run as the same account)."""
     from dataclasses import replace

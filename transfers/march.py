@@ -388,6 +388,7 @@ async def march(
         dst_special: set[str] = set()
         temps: list[str] = []
         dst_unlisted = None
+        src_paths = {e.path for e in src_files}
         if folder.path not in blind:  # a source folder that could not be listed
             for item in dst_items:
                 if isinstance(item, WalkIssue):
@@ -400,8 +401,8 @@ async def march(
                     continue
                 if item.kind is EntryKind.DIR:
                     dst_dirs.append(item.path)
-                elif dst_rules.is_job_temp(item):
-                    temps.append(item.path)
+                elif dst_rules.is_job_temp(item) and item.path not in src_paths:
+                    temps.append(item.path)  # (one the source holds is the user's)
                 else:
                     dst_files[item.path] = item
         if dst_items:

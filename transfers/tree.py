@@ -21,8 +21,11 @@
   cannot hold before any byte is sent (a rewritten name could overwrite another file).
 * **Probe scratch files** (``is_probe_leftover``): the FTP capability probe writes
   ``.fsmove-probe-<token>-<check>`` at the destination root (the check is a keyed hash
-  of the token). A killed probe can leave one: every tree rule treats exactly those
-  names as fsmove's own (never copied or verified, removed by the next copy).
+  of the token). A killed probe can leave one: at a destination such a file is fsmove's
+  own (removed by the next copy, left out by verify) *unless the source holds a file of
+  that path*; at a source it is the user's (copied, verified). Before session 32 copy
+  copied it from a source while verify ignored it, and a destination's was removed
+  even when the source had it (copied again by every rerun).
 
 ``walk.py`` lists a store by these rules; the engine and the verifier build their walk's
 ``skip`` from ``TreeRules``.
@@ -236,15 +239,20 @@ class TreeRules:
 
     filters: Filters = field(default_factory=Filters)
     temps: TempNames | None = None
+    #: A copy's destination: a killed probe's scratch file there is fsmove's (removed).
+    #: Never on a source (a file there named so is the user's: copied and verified), and
+    #: not in verify's walk, which drops it only where the source has no such file.
+    probe_leftovers: bool = False
 
     def is_job_temp(self, entry: Entry) -> bool:
         """Whether ``entry`` is fsmove's own scratch: one of this job's temporary files,
-        or a killed capability probe's file (on either side: never the user's data)."""
+        or (``probe_leftovers``) a killed capability probe's file. The march still takes
+        a destination file the source also holds as the user's (``march.py``)."""
         if entry.kind is not EntryKind.FILE:
             return False
         if self.temps is not None and self.temps.is_ours(entry.path):
             return True
-        return is_probe_leftover(entry.path)
+        return self.probe_leftovers and is_probe_leftover(entry.path)
 
     def skips(self, entry: Entry) -> bool:
         """Whether the walk drops ``entry`` (and, for a folder, everything below it).

@@ -15,7 +15,7 @@ from fsmove.transfers.digest_read import FileDigest, read_file_digest
 from fsmove.transfers.policy import READ_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.together import run_together
-from fsmove.transfers.tree import TreeRules
+from fsmove.transfers.tree import TreeRules, is_probe_leftover
 from fsmove.transfers.walk import WalkIssue, walk
 
 from .events import BytesHashed, EntryListed, ListingFinished, PathChecked, ProgressEvent
@@ -313,6 +313,8 @@ class TreeComparison:
                 category, reason = Category.UNREADABLE, blind
             elif side is Side.SOURCE:
                 category, reason = Category.ONLY_SRC, "missing from the destination"
+            elif entry.kind is EntryKind.FILE and is_probe_leftover(path):
+                continue  # a killed copy's probe scratch file: fsmove's (tree.py)
             else:
                 category, reason = Category.ONLY_DST, "not in the source"
             self.dir_results.pop(path, None)

@@ -99,7 +99,8 @@ class CopyEngine:
         #: What is in each tree: the source never holds anything of ours; the
         #: destination holds this job's temporary files.
         self._src_rules = TreeRules(filters=options.filters)
-        self._dst_rules = TreeRules(filters=options.filters, temps=temp_names)
+        self._dst_rules = TreeRules(filters=options.filters, temps=temp_names,
+                                    probe_leftovers=True)
         self._subs = list(subscribers or [])
         self._stats = RunStats()
         #: Files decided for copying and not settled yet: what a destination that
