@@ -610,3 +610,20 @@ def test_a_missing_root_fails_the_run(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match=r"source .*a\.txt is a file, not a folder: .*"
                        r"--include '/a\.txt'"):
         run(verify_local(src / "a.txt", src, tier=Tier.QUICK))
+
+
+def test_a_full_check_that_had_nothing_to_read_says_why(tmp_path: Path) -> None:
+    """Before session 32 it said "tier: full content" and "compared listings and
+    sizes, read no content", as if it had been a quick check."""
+    from typer.testing import CliRunner
+
+    from fsmove.cli import app
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"a")
+    (tmp_path / "dst" / "a.txt").write_bytes(b"ab")
+    result = CliRunner().invoke(app, ["verify", str(tmp_path / "src"), str(tmp_path / "dst")])
+    assert result.exit_code == 4, result.output
+    assert "no file was on both sides at the same size" in result.output
+    assert "listings and sizes" not in result.output

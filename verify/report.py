@@ -142,7 +142,12 @@ def human_size(n: int | None) -> str:
 def _how(v: Verification) -> str:
     t = v.totals
     if t.files_read_src == t.files_read_dst == t.src_from_journal == 0:
-        return "compared listings and sizes, read no content"
+        if v.tier.value == "quick":
+            return "compared listings and sizes, read no content"
+        # A full or sampled check that had nothing to read (it reads a pair only when
+        # both sides hold the file at the same size).
+        which = "no sampled file" if v.tier.value == "sample" else "no file"
+        return f"read no content: {which} was on both sides at the same size"
     src = f"source: read {t.files_read_src} files ({human_size(t.bytes_read_src)})"
     if t.src_from_journal:
         src += f", {t.src_from_journal} digests from the copy journal"
