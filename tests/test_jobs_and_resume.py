@@ -159,6 +159,15 @@ def test_status_states_header_percent_and_prune(tmp_path: Path, state_dir: Path)
     assert "failed: login refused for bob" in rows["00000003"]
     assert rows["00000004"].split()[1] == "interrupted"
     assert "0%" in rows["00000004"]
+    # A long reason is cut in the table (a row per job stays readable), whole in detail.
+    with Journal(state_dir / "00000003.db", src=str(src), dst=str(dst)) as j:
+        j.start_run()
+        j.finish_run("failed", note="the server said " + "x" * 300)
+    cut = CliRunner().invoke(app, ["status"]).stdout
+    row = next(line for line in cut.splitlines() if line.startswith("00000003"))
+    assert "x" * 60 not in row and "..." in row
+    whole = CliRunner().invoke(app, ["status", "00000003"]).stdout
+    assert "x" * 300 in whole
     # Prune: jobs idle for longer than the age go, a running one never does.
     with Journal(state_dir / "00000004.db", src=str(src), dst=str(dst)):
         pruned = CliRunner().invoke(app, ["status", "--prune", "--older-than", "0s"])

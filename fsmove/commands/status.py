@@ -57,13 +57,22 @@ def _row(st: JobStatus) -> tuple[str, ...]:
     eta = eta_seconds(st)
     return (
         st.path.stem,
-        st.state,
+        _short(st.state),
         f"{done}/{sum(c.values())}",
         f"{human_bytes(st.bytes_done)}/{human_bytes(st.bytes_total)}",
         _percent(st),
         human_seconds(eta) if eta is not None else "-",
         f"{st.src} -> {st.dst}",
     )
+
+
+#: The table's state column: a failure's reason is cut to this (``status JOB`` and
+#: ``--json`` give it whole).
+STATE_WIDTH = 40
+
+
+def _short(state: str) -> str:
+    return state if len(state) <= STATE_WIDTH else state[: STATE_WIDTH - 3] + "..."
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
