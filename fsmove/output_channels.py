@@ -5,12 +5,13 @@ goes where): the ``--log-file`` (lines stamped with the time) and the ``--json``
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from fsmove.errors import UsageError
+from fsmove.errors import FsmoveError, UsageError
 from fsmove.printable import printable
 from fsmove.transfers.events import BytesMoved, Event, FileFailed, Planned, Summary
 
@@ -44,6 +45,26 @@ class LogFile:
             self._fh = None
 
 
+class OutputClosedError(FsmoveError):
+    """Standard output was closed under fsmove (its reader ended: ``| head``): the run
+    stops as an error, its journal kept, rather than copy on with nobody reading."""
+
+    def __init__(self) -> None:
+        super().__init__("standard output was closed (broken pipe: whatever read it "
+                         "ended): the run stopped; rerun the same command to resume")
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point ``stream``'s descriptor at /dev/null: what is still buffered for it, and
+    Python's flush at exit, then go nowhere instead of failing again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
 class JsonStream:
     """One JSON object per line. Byte counts are aggregated into a ``progress`` event
     at most every ``JSON_PROGRESS_EVERY``; every event carries ``t``, seconds since the
@@ -57,14 +78,25 @@ class JsonStream:
         self._last_progress = 0.0
         self._flushed = 0.0
         self.summary_written = False
+        #: The reader of stdout went away: nothing more is written.
+        self.closed = False
 
     def write(self, data: dict[str, Any], *, flush: bool = False) -> None:
+        if self.closed:
+            return
         now = time.monotonic()
         data["t"] = round(now - self._start, 3)
-        self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
-        if flush or now - self._flushed >= JSON_FLUSH_EVERY:
-            self._flushed = now
-            self._stream.flush()
+        try:
+            self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+            if flush or now - self._flushed >= JSON_FLUSH_EVERY:
+                self._flushed = now
+                self._stream.flush()
+        except BrokenPipeError:
+            # Once: the run stops with one line on stderr (before session 32 it
+            # stopped with none, exit 1, as "internal error (BrokenPipeError)").
+            self.closed = True
+            _silence(self._stream)
+            raise OutputClosedError() from None
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, BytesMoved):

@@ -164,6 +164,33 @@ def test_json_ends_with_a_summary_when_ok_and_on_a_fatal_error(
     assert fatal.stderr.startswith("fsmove: error: ") and fatal.stderr.count("\n") == 1
 
 
+def test_a_reader_of_the_json_stream_that_goes_away_stops_the_run_with_one_line(
+        tmp_path: Path) -> None:
+    """``fsmove copy ... --json | head -1``: before session 32 the run ended at once with
+    exit 1 and nothing on stderr (its job "failed: internal error (BrokenPipeError)").
+    Now one line says what happened and what to do; the rerun finishes the copy.
+    (More events than a pipe holds: the run cannot end before the reader goes.)"""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2000):
+        (src / f"f{i:04d}").write_bytes(b"x")
+    journal = tmp_path / "job.db"
+    args = ["copy", str(src), str(tmp_path / "dst"), "--json", "--journal", str(journal)]
+    proc = subprocess.Popen(fsmove_cmd(*args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["type"] == "plan"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=WAIT) == 1
+    assert err.splitlines() == ["fsmove: error: standard output was closed (broken pipe: "
+                                "whatever read it ended): the run stopped; rerun the same "
+                                "command to resume"], err
+    again = run(*args)
+    assert again.returncode == 0, again.stderr
+    assert len(os.listdir(tmp_path / "dst")) == 2000
+
+
 def test_json_ends_with_a_summary_on_ctrl_c(tree: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         fsmove_cmd("copy", str(tree), str(tmp_path / "dst"), "--journal",
