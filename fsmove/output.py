@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from fsmove.errors import UsageError
-from fsmove.output_channels import JsonStream, LogFile
+from fsmove.output_channels import JsonStream, LogFile, OutputClosedError, silence
 from fsmove.printable import printable
 from fsmove.progress import (
     CopyProgress,
@@ -117,6 +117,7 @@ class CommandOutput:
         self._result: dict[str, Any] = {}
         self._dry_run = False
         self._closed = False
+        self._err_closed = False
         if self._log is not None:
             self._log.write(f"fsmove {command}: started")
 
@@ -132,8 +133,7 @@ class CommandOutput:
             if self._live is not None:
                 self._live.print_above(text)
             else:
-                self._err.write(printable(text) + "\n")
-                self._err.flush()
+                self._say(text)
         if self._log is not None and (level != "file" or s.verbose):
             self._log.write(text)
 
@@ -151,10 +151,24 @@ class CommandOutput:
         if self._live is not None:
             self._live.print_above(text)
         else:
-            self._err.write(printable(text) + "\n")
-            self._err.flush()
+            self._say(text)
         if self._log is not None:
             self._log.write(text)
+
+    def _say(self, text: str) -> None:
+        """One line on stderr. Its reader gone (``2>&1 | head``): the run stops
+        (``OutputClosedError``, its journal kept), quietly: there is nowhere to say it,
+        and the log file, when given, gets the reason. Before session 32 it stopped
+        as "internal error (BrokenPipeError)"."""
+        if self._err_closed:
+            return
+        try:
+            self._err.write(printable(text) + "\n")
+            self._err.flush()
+        except BrokenPipeError:
+            self._err_closed = True
+            silence(self._err)
+            raise OutputClosedError("standard error") from None
 
     # -- the engine's events ---------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
@@ -259,8 +273,7 @@ class CommandOutput:
         if self.lines_interval > 0 and now - self._last_line >= self.lines_interval * 0.999:
             self._last_line = now
             line = self._line()
-            self._err.write(printable(line) + "\n")
-            self._err.flush()
+            self._say(line)
         if self._log is not None and self.log_interval > 0 \
                 and now - self._last_log >= self.log_interval * 0.999:
             self._last_log = now
@@ -284,8 +297,7 @@ class CommandOutput:
             return
         text = summary_text(s, self.progress.planned)
         if not self.settings.json:
-            self._err.write(printable(text) + "\n")
-            self._err.flush()
+            self._say(text)
         if self._log is not None:
             self._log.write(text)
         data = s.to_dict()

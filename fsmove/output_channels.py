@@ -46,15 +46,16 @@ class LogFile:
 
 
 class OutputClosedError(FsmoveError):
-    """Standard output was closed under fsmove (its reader ended: ``| head``): the run
-    stops as an error, its journal kept, rather than copy on with nobody reading."""
+    """Standard output (or error) was closed under fsmove (its reader ended: ``| head``):
+    the run stops as an error, its journal kept, rather than copy on with nobody
+    reading."""
 
-    def __init__(self) -> None:
-        super().__init__("standard output was closed (broken pipe: whatever read it "
-                         "ended): the run stopped; rerun the same command to resume")
+    def __init__(self, which: str = "standard output") -> None:
+        super().__init__(f"{which} was closed (broken pipe: whatever read it ended): "
+                         "the run stopped; rerun the same command to resume")
 
 
-def _silence(stream: IO[str]) -> None:
+def silence(stream: IO[str]) -> None:
     """Point ``stream``'s descriptor at /dev/null: what is still buffered for it, and
     Python's flush at exit, then go nowhere instead of failing again."""
     try:
@@ -95,7 +96,7 @@ class JsonStream:
             # Once: the run stops with one line on stderr (before session 32 it
             # stopped with none, exit 1, as "internal error (BrokenPipeError)").
             self.closed = True
-            _silence(self._stream)
+            silence(self._stream)
             raise OutputClosedError() from None
 
     def on_event(self, event: Event) -> None:

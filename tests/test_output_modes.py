@@ -191,6 +191,27 @@ def test_a_reader_of_the_json_stream_that_goes_away_stops_the_run_with_one_line(
     assert len(os.listdir(tmp_path / "dst")) == 2000
 
 
+def test_a_reader_of_stderr_that_goes_away_stops_the_run_and_says_why_in_the_log(
+        tmp_path: Path) -> None:
+    """``fsmove copy -v ... 2>&1 | head -1``: nowhere to say it, so the log file and the
+    job's state say it (before session 32: "internal error (BrokenPipeError)")."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(2000):
+        (src / f"f{i:04d}").write_bytes(b"x")
+    log = tmp_path / "run.log"
+    args = ["copy", str(src), str(tmp_path / "dst"), "-v", "--log-file", str(log),
+            "--journal", str(tmp_path / "job.db")]
+    proc = subprocess.Popen(fsmove_cmd(*args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("copied: ")
+    proc.stderr.close()
+    assert proc.wait(timeout=WAIT) == 1
+    assert "fsmove: error: standard error was closed (broken pipe" in log.read_text()
+    assert "internal error" not in log.read_text()
+
+
 def test_json_ends_with_a_summary_on_ctrl_c(tree: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         fsmove_cmd("copy", str(tree), str(tmp_path / "dst"), "--journal",
