@@ -414,6 +414,9 @@ class SessionPool:
                 if idle or (free and not waits):
                     slot = min(idle or free, key=lambda s: s.borrowers)
                     slot.borrowers += 1
+                    if slot.borrowers == 1 and not slot.session.usable:
+                        await self._drop_held(slot)  # hung up while idle: no round trip
+                        continue
                     if not self._needs_idle_check(slot) or await self._still_alive(slot):
                         return slot
                     continue  # it was dead: dropped; look again
@@ -482,6 +485,16 @@ class SessionPool:
             and slot.borrowers == 1
             and asyncio.get_running_loop().time() - slot.idle_since >= self.idle_check_after
         )
+
+    async def _drop_held(self, slot: _Slot) -> None:
+        """Drop and close a slot this borrower holds alone (the lock released meanwhile,
+        as ``_still_alive`` does)."""
+        slot.broken = True
+        self._cond.release()
+        try:
+            await asyncio.shield(self._release(slot))
+        finally:
+            await self._cond.acquire()
 
     async def _still_alive(self, slot: _Slot) -> bool:
         """Ask a held slot's session (with the lock released meanwhile: a round trip, and

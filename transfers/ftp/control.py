@@ -118,8 +118,24 @@ class ControlSession:
     def usable(self) -> bool:
         """False once the control connection failed or fell out of step (the error was
         raised to the operation that saw it), or the session was closed: the pool drops
-        it and opens another."""
-        return self._broken is None and not self._closed
+        it and opens another. Also False, without a round trip, once the server hung up
+        the control connection (its session process killed, a restart, an idle timeout's
+        "421" then the end): handed out, such a session failed its file's next attempt
+        at once, and a few of them used up a file's retries while the server took new
+        logins (before session 32)."""
+        return self._broken is None and not self._closed and not self._hung_up()
+
+    def _hung_up(self) -> bool:
+        stream = getattr(self._client, "stream", None)
+        if stream is None:
+            return False
+        reader = stream.reader
+        if reader.exception() is not None or reader.at_eof():
+            return True
+        # Bytes nobody asked for, between operations (``_buffer`` is the StreamReader's
+        # own, as client.py reads it): vsftpd's "421 Timeout." before it hangs up.
+        return (self._busy is None and not self._client.owes
+                and bool(getattr(reader, "_buffer", b"")))
 
     @property
     def owes_replies(self) -> bool:

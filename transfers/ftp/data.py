@@ -184,6 +184,8 @@ class DataStream(asyncio.BufferedProtocol):
     # -- writing -----------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        # Never raises: an upload sent with its command reads the server's reply next,
+        # which says why a refused connection closed (``file_io._upload_early``).
         self.transport.write(data)
 
     async def drain(self) -> None:
@@ -191,10 +193,15 @@ class DataStream(asyncio.BufferedProtocol):
             raise self._exc
         if self.transport.is_closing():
             await asyncio.sleep(0)  # let connection_lost run, as StreamWriter does
+        if self._lost:
+            # The server ended the connection (its process killed, a full disk's 452):
+            # asyncio's transport drops what is written after that and logs
+            # "socket.send() raised exception." for each write; before session 32 an
+            # upload ran on into the void to its last byte (progress past 100 %, a
+            # thousand log lines), its failure seen only at the missing 226.
+            raise self._exc or ConnectionResetError("the server closed the data connection")
         if not self._writing_paused:
             return
-        if self._lost:
-            raise ConnectionResetError("connection lost")
         fut = self._loop.create_future()
         self._drain_waiters.append(fut)
         await fut

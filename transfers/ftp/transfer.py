@@ -603,7 +603,10 @@ class TransferSession(ControlSession):
         _reader, writer, refused_rest = started
         try:
             writer.write(payload)
-            await asyncio.wait_for(writer.drain(), self._client.timeout)
+            try:
+                await asyncio.wait_for(writer.drain(), self._client.timeout)
+            except ConnectionError:
+                pass  # the server ended the data connection: its final reply says why
         finally:
             writer.close()
         final = await self._client.final_reply()
