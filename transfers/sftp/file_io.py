@@ -58,8 +58,13 @@ class FileSession(ChannelSession):
         # order write their requests in it: LSTAT, OPEN, then the early READ.
         listed = asyncio.ensure_future(self.stat(path)) if expect is not None else None
         # block_size=0: every fh.read is ONE request; we pipeline them ourselves.
-        opening = asyncio.ensure_future(self._bounded(
-            self._sftp.open(full, asyncssh.FXF_READ, encoding=None, block_size=0), path))
+        async def open_file() -> asyncssh.SFTPClientFile:
+            # The request made inside the task: a Ctrl-C before the task ran left
+            # "coroutine 'SFTPClient.open' was never awaited" (seen in session 32).
+            return await self._bounded(
+                self._sftp.open(full, asyncssh.FXF_READ, encoding=None, block_size=0), path)
+
+        opening = asyncio.ensure_future(open_file())
         early = self._early_read(path, offset, length)
         try:
             if expect is None or listed is None:
@@ -230,7 +235,11 @@ class FileSession(ChannelSession):
                 # their answers: the server handles them in order, so it closes a file
                 # holding every byte, and any WRITE that failed is still raised (the
                 # temporary file is then never placed).
-                closing = asyncio.ensure_future(self._bounded(fh.close(), path))
+                async def close_file() -> None:
+                    # Made inside the task, as ``open_file`` in ``read``.
+                    await self._bounded(fh.close(), path)
+
+                closing = asyncio.ensure_future(close_file())
                 done = await asyncio.gather(reap(0), closing, return_exceptions=True)
                 for outcome in done:
                     if isinstance(outcome, BaseException):
