@@ -25,8 +25,16 @@ from ..together import mark_seen
 MADE_AHEAD_AT_ONCE = 2
 
 
-class DestinationFolderError(PermanentError):
-    """A destination folder cannot be made (not writable...): the copy stops."""
+class FolderNotMadeError(PermanentError):
+    """A destination folder cannot be made (its parent turned read-only...): what is
+    below it fails, the rest of the copy goes on, and the summary lists it. (Before
+    session 32 this stopped the whole copy, exit 1 and no summary: an unwritable
+    destination is found by the write probe before any file, so a folder failing later
+    is that folder's.)"""
+
+
+#: A folder's failure kept for every file below it (no MKD again for each).
+_KEPT = (NameRefusedError, LinkRefusedError, FolderNotMadeError)
 
 
 class DestinationFolders:
@@ -67,7 +75,7 @@ class DestinationFolders:
             async with sem:
                 try:
                     await self.ensure(d)
-                except (NameRefusedError, LinkRefusedError) as exc:
+                except _KEPT as exc:
                     if exc.path is not None:
                         refused.setdefault(exc.path, str(exc))
 
@@ -77,15 +85,14 @@ class DestinationFolders:
     async def ensure(self, d: str) -> None:
         """Make destination folder ``d`` (parents first, each folder once, one command
         each) if the march found it missing. A refusal for good (not writable...) stops
-        the whole copy with that message: nothing below that folder can be copied. A
-        refused *name* (``NameRefusedError``), or a link in the way (``LinkRefusedError``),
-        fails only what is below that folder."""
+        what is below that folder (``FolderNotMadeError``), as a refused *name*
+        (``NameRefusedError``) or a link in the way (``LinkRefusedError``) does."""
         if d not in self._missing:
             return
         task = self._tasks.get(d) or self._start(d)
         try:
             await asyncio.shield(task)
-        except (NameRefusedError, LinkRefusedError):
+        except _KEPT:
             raise  # kept: every file below fails with it, no MKD again for each
         except BackendError:
             if self._tasks.get(d) is task:
@@ -111,7 +118,10 @@ class DestinationFolders:
                 # A refused name, or a link (or what a server hides) in the way, fails
                 # what is below that folder, not the whole copy.
                 raise
-            raise DestinationFolderError(str(exc), path=d) from None
+            text = str(exc)
+            raise FolderNotMadeError(
+                text if "mkdir" in text else f"cannot make the folder {d!r} at the "
+                f"destination: {text}", path=d) from None
         self._missing.discard(d)
 
     async def stop(self) -> None:
