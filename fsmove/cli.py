@@ -180,12 +180,12 @@ def main() -> None:
         print(f"fsmove: error: {message} (see '{where} --help')", file=sys.stderr)
         raise SystemExit(int(ExitCode.USAGE)) from None
     except KeyboardInterrupt as exc:
-        fail(exc)
+        fail(exc, command=only)
     if result == ExitCode.INTERRUPTED:
         # Every command exits through its wrapper's SystemExit, never by returning: 130
         # returned is Typer's own answer to a Ctrl-C or SIGTERM that landed in Click's
         # parsing, before the wrapper ran (Exit(130), silent). It gets fsmove's line.
-        fail(KeyboardInterrupt())
+        fail(KeyboardInterrupt(), command=only)
     raise SystemExit(result if isinstance(result, int) else 0)
 
 

@@ -23,9 +23,17 @@ if TYPE_CHECKING:  # imported when a streaming command runs (start-up time)
     from fsmove.output import CommandOutput
 
 
-def error_message(exc: BaseException) -> str:
-    """The one line a user sees for ``exc`` (after ``fsmove: error: ``)."""
-    if isinstance(exc, KeyboardInterrupt):
+#: Commands that change nothing: an interruption has nothing to resume.
+READ_ONLY_COMMANDS = frozenset({"verify", "dns", "plan", "status"})
+
+
+def error_message(exc: BaseException, command: str | None = None) -> str:
+    """The one line a user sees for ``exc`` (after ``fsmove: error: ``); ``command``: the
+    command that was running, when known."""
+    if isinstance(exc, KeyboardInterrupt) and command in READ_ONLY_COMMANDS:
+        # (Before session 32 an interrupted verify spoke of a journal to resume.)
+        msg = "interrupted: nothing was changed; rerun the same command to start again"
+    elif isinstance(exc, KeyboardInterrupt):
         msg = "interrupted: the journal is saved; rerun the same command to resume"
     elif isinstance(exc, FsmoveError | BackendError):
         msg = str(exc)
@@ -37,12 +45,12 @@ def error_message(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException, output: CommandOutput | None = None, *,
-         debug: bool = False) -> NoReturn:
+         debug: bool = False, command: str | None = None) -> NoReturn:
     """Print ``exc`` as one line and exit with its code. ``output``, the command's
     output, erases its live display first (the error never lands on a bar's line) and
     ends its JSON stream and log file with the outcome. ``debug``: the traceback too."""
     code = exit_code_for_error(exc)
-    msg = error_message(exc)
+    msg = error_message(exc, command or (output.command if output is not None else None))
     if output is not None:
         output.fatal(msg, int(code), interrupted=isinstance(exc, KeyboardInterrupt))
     if debug:
@@ -88,7 +96,7 @@ def run_command(ctx: typer.Context, body: Callable[[CommandRun], ExitCode]) -> N
     try:
         code = body(run)
     except (Exception, KeyboardInterrupt) as exc:
-        fail(exc, run.output, debug=debug_asked(ctx))
+        fail(exc, run.output, debug=debug_asked(ctx), command=ctx.info_name)
     if run.output is not None:
         run.output.close(code)
     raise SystemExit(int(code))

@@ -268,6 +268,20 @@ class Journal:
         )
         self._commit()
 
+    def last_run(self) -> tuple[int, str, str | None] | None:
+        """(id, status, note) of the newest run of this job, if any."""
+        row = self.conn.execute(
+            "SELECT id, status, note FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1]), row[2]) if row else None
+
+    def set_run_status(self, run_id: int, status: str, *, note: str | None) -> None:
+        """Record another outcome for an ended run (``copy --verify``: the copy is over,
+        its verification is what the job is waiting for)."""
+        self._begin()
+        self.conn.execute("UPDATE runs SET status=?, note=?, heartbeat=? WHERE id=?",
+                          (status, note, time.time(), run_id))
+        self._commit()
+
     # -- files -----------------------------------------------------------------------
     def get(self, path: str) -> FileRecord | None:
         row = self.conn.execute(

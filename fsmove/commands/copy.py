@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import sqlite3
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from fsmove.commands.copy_endings import (
     failure_note,
     journal_write_problem,
     stopped_line,
+    verification_recorded,
 )
 from fsmove.commands.distinct_sides import check_distinct
 from fsmove.commands.job_options import JobOptions, to_record
@@ -191,21 +193,31 @@ def run_copy_and_verify(req: CopyRequest, output: CommandOutput | None = None) -
         from fsmove.commands.verify import check_report_paths
 
         check_report_paths(req.reports)
+    if req.verify and not req.options.dry_run:
+        # Resolved once for both phases (a password asked once, a clever:// bucket
+        # looked up once, the journal found where the copy kept it).
+        req = dataclasses.replace(req, src=resolved_endpoint(req.src, side="src"),
+                                  dst=resolved_endpoint(req.dst, side="dst"))
     code = run_copy(req, out)
     if req.verify and not req.options.dry_run:
         from fsmove.commands.verify import VerifyRequest, run_verify
         from fsmove.verify.results import Tier
 
-        checked = run_verify(
-            VerifyRequest(
-                src=req.src, dst=req.dst, tier=Tier.FULL, connect=req.connect,
-                reports=req.reports, src_connections=req.src_connections,
-                dst_connections=req.dst_connections, journal=req.journal,
-                filters=req.options.filters, quiet=req.quiet, json=req.json,
-                list_all=req.list_all, bwlimit=req.options.bwlimit,
-            ),
-            out,
-        )
+        src, dst = resolved_endpoint(req.src, side="src"), resolved_endpoint(req.dst,
+                                                                               side="dst")
+        with verification_recorded(journal_path_for(src, dst, req.journal),
+                                   src.identity, dst.identity) as codes:
+            checked = run_verify(
+                VerifyRequest(
+                    src=req.src, dst=req.dst, tier=Tier.FULL, connect=req.connect,
+                    reports=req.reports, src_connections=req.src_connections,
+                    dst_connections=req.dst_connections, journal=req.journal,
+                    filters=req.options.filters, quiet=req.quiet, json=req.json,
+                    list_all=req.list_all, bwlimit=req.options.bwlimit,
+                ),
+                out,
+            )
+            codes.append(int(checked))
         code = max(code, checked)
     if own:
         out.close(code)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from fsmove.errors import FsmoveError
@@ -21,6 +22,47 @@ def stopped_line(summary: Summary) -> str | None:
         return (f"the destination is full: {summary.files_left} files, "
                 f"{human_bytes(summary.bytes_left)} left to copy; free space and rerun")
     return None
+
+
+@contextlib.contextmanager
+def verification_recorded(journal_path: Path, src: str, dst: str) -> Iterator[list[int]]:
+    """``copy --verify``'s verification, recorded in the job's journal: while it runs the
+    job is "running" (its lock held), a verification that does not end (Ctrl-C, kill
+    -9, an error) leaves the job unfinished ("interrupted", or "failed" with why), so
+    ``fsmove status`` and ``fsmove resume`` see it; one that ends puts back the copy's
+    own outcome, or "partial" when it found differences. The caller appends the
+    verification's exit code to the list yielded. (Before session 32 the job said "ok"
+    from the copy's end, and ``resume`` found nothing to resume.)"""
+    codes: list[int] = []
+    if not journal_path.exists():
+        yield codes
+        return
+    with Journal(journal_path, src=src, dst=dst) as journal:
+        last = journal.last_run()
+        if last is None:
+            yield codes
+            return
+        run_id, status, note = last
+        journal.set_run_status(run_id, "running", note="verifying after the copy")
+        try:
+            yield codes
+        except KeyboardInterrupt:
+            with contextlib.suppress(sqlite3.Error):
+                journal.set_run_status(run_id, "interrupted",
+                                       note="the copy ended; its verification did not")
+            raise
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                journal.set_run_status(run_id, "failed",
+                                       note=f"verification: {failure_note(exc)}")
+            raise
+        code = codes[-1] if codes else 0
+        if code == 4:
+            status, note = "partial", "verification found differences: see its report"
+        elif code == 3:
+            status, note = "partial", "verification could not read some paths"
+        with contextlib.suppress(sqlite3.Error):
+            journal.set_run_status(run_id, status, note=note)
 
 
 def end_run(journal: Journal, status: str, *, note: str | None = None) -> None:

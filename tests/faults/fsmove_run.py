@@ -68,6 +68,29 @@ if _hold_source:  # see FileHold
                     raise SystemExit("fsmove_run: the test never released the hold")
                 time.sleep(0.005)
     sys.addaudithook(_hold_hook)
+_hold_name = os.environ.get("FSMOVE_TEST_HOLD_NAME")
+if _hold_name:  # see OpenHold
+    import time
+    _hold_dir = os.environ["FSMOVE_TEST_HOLD_DIR"]
+    _path_held = {"done": False, "left": int(os.environ["FSMOVE_TEST_HOLD_NTH"])}
+    def _path_hook(event, args):
+        if event != "open" or _path_held["done"] or not isinstance(args[0], (str, bytes)):
+            return
+        if os.path.basename(os.fsdecode(args[0])) != _hold_name:
+            return
+        _path_held["left"] -= 1
+        if _path_held["left"]:
+            return
+        _path_held["done"] = True
+        held = os.path.join(_hold_dir, "held")
+        os.close(os.open(held + ".new", os.O_WRONLY | os.O_CREAT, 0o600))
+        os.rename(held + ".new", held)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.path.join(_hold_dir, "go")):
+            if time.monotonic() > deadline:
+                raise SystemExit("fsmove_run: the test never released the hold")
+            time.sleep(0.005)
+    sys.addaudithook(_path_hook)
 sys.argv = ["fsmove", *sys.argv[1:]]
 from fsmove.cli import main
 main()
@@ -255,6 +278,21 @@ class FileHold:
 
     def release(self) -> None:
         (self.folder / "go").touch()
+
+
+class OpenHold(FileHold):
+    """Pauses a child fsmove at its ``nth`` open of a file named ``name`` (local stores
+    open relative to a folder's descriptor, so the name is what is seen): e.g. the
+    second open of ``big.bin`` in ``copy --verify`` to a local destination is the
+    verification's (the copy opens the source once and writes a temporary name)."""
+
+    def __init__(self, folder: Path, name: str, nth: int) -> None:
+        super().__init__(folder, name)
+        self.nth = nth
+
+    def env(self) -> dict[str, str]:
+        return {"FSMOVE_TEST_HOLD_NAME": self.source, "FSMOVE_TEST_HOLD_NTH": str(self.nth),
+                "FSMOVE_TEST_HOLD_DIR": str(self.folder)}
 
 
 class Child:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.copy_harness import tree_digests
-from tests.faults.fsmove_run import Child, FsmoveRunner
+from tests.faults.fsmove_run import Child, FsmoveRunner, OpenHold
 from tests.faults.hostile_ftpd import HostileDir, HostileFile, mlsd_line, start_hostile_ftpd
 from tests.faults.trees import KiB, random_files, write_local
 
@@ -96,7 +96,42 @@ def test_verify_interrupted_exits_130(
         run = child.finish()
     assert run.code == 130, str(run)
     assert "Traceback" not in run.stderr, str(run)
-    assert len(run.stderr.strip().splitlines()) == 1, str(run)
+    # Verify writes nothing: no journal to speak of (before session 32 it said one
+    # was saved, to resume).
+    assert run.stderr.strip().splitlines() == [
+        "fsmove: error: interrupted: nothing was changed; rerun the same command to start "
+        "again"], str(run)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["INT", "KILL"])
+def test_copy_verify_interrupted_in_its_verification_is_unfinished_and_resumes(
+    fsmove: FsmoveRunner, tmp_path: Path, signum: int
+) -> None:
+    """``copy --verify --report``: the copy done, the verification held while it opens
+    ``big.bin`` (the copy opened it once, at the source). Before session 32 the job
+    said "ok" from the copy's end: ``fsmove status`` vouched for an unverified copy,
+    ``fsmove resume`` found "no unfinished job", and the report was never written."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_local(src, random_files(5, 64 * KiB, seed=3) | {"big.bin": b"b" * 300_000})
+    journal, report = tmp_path / "job.db", tmp_path / "report.html"
+    hold = OpenHold(tmp_path / "hold", "big.bin", nth=2)
+    child = fsmove.start("copy", str(src), str(dst), "--journal", str(journal), "--json",
+                         "--verify", "--report", str(report), env=hold.env())
+    try:
+        hold.wait(child)
+        assert sum(e.get("type") == "file_done" for e in child.events) == 6, child.events
+        child.proc.send_signal(signum)
+    finally:
+        hold.release()
+    run = child.finish()
+    assert run.code == (130 if signum == signal.SIGINT else -signal.SIGKILL), str(run)
+    assert not report.exists()
+    status = fsmove.run("status", str(journal), "--json")
+    assert '"state": "interrupted"' in status.stdout, str(status)
+    resumed = fsmove.run("resume", str(journal), "-q")
+    assert resumed.code == 0, str(resumed)
+    assert report.exists()
+    assert '"state": "ok"' in fsmove.run("status", str(journal), "--json").stdout
 
 
 _SIGNAL_IN_CLICK_PARSING = (
@@ -123,5 +158,6 @@ def test_a_signal_during_click_parsing_gets_the_same_line(tmp_path: Path, signum
                           text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
                           cwd=tmp_path)
     assert proc.returncode == 130, proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        "fsmove: error: interrupted: the journal is saved; rerun the same command to resume"]
+    assert proc.stderr.strip().splitlines() == [  # (status changes nothing)
+        "fsmove: error: interrupted: nothing was changed; rerun the same command to start "
+        "again"]
