@@ -9,7 +9,7 @@ The survey and the plan that come first are ``transfers/survey.py`` and
 """
 
 from .engine import CopyEngine
-from .folders import FolderNotMadeError
+from .folders import DestinationFolderError, FolderNotMadeError
 from .options import CopyOptions
 
-__all__ = ["CopyEngine", "CopyOptions", "FolderNotMadeError"]
+__all__ = ["CopyEngine", "CopyOptions", "DestinationFolderError", "FolderNotMadeError"]

@@ -58,7 +58,7 @@ from ..tree import TempNames, TreeRules, is_own_probe_file
 from ..walk import WalkIssue, list_folder
 from .attempt import Attempts, Placed
 from .deletion import delete_files, remove_folders, remove_stale_temps
-from .folders import DestinationFolders
+from .folders import DestinationFolderError, DestinationFolders
 from .name_gate import DestinationNames
 from .options import CopyOptions
 from .pipe import SourceReader
@@ -507,6 +507,8 @@ class CopyEngine:
                     return
                 transfer.checked_blocks.clear()
                 self._restart(entry, reason)
+            except DestinationFolderError:
+                raise
             except NoSpaceError as exc:
                 # Not this file's failure: every file would fail the same way. It stays
                 # pending/partial in the journal (resumable) and no new file starts.

@@ -25,12 +25,16 @@ from ..together import mark_seen
 MADE_AHEAD_AT_ONCE = 2
 
 
+class DestinationFolderError(PermanentError):
+    """A folder cannot be made in the destination root itself (not writable): nothing
+    new can go there, the copy stops with one line (exit 1)."""
+
+
 class FolderNotMadeError(PermanentError):
-    """A destination folder cannot be made (its parent turned read-only...): what is
-    below it fails, the rest of the copy goes on, and the summary lists it. (Before
-    session 32 this stopped the whole copy, exit 1 and no summary: an unwritable
-    destination is found by the write probe before any file, so a folder failing later
-    is that folder's.)"""
+    """A destination folder below a top folder cannot be made (its parent turned
+    read-only...): what is below it fails, the rest of the copy goes on, and the
+    summary lists it. (Before session 32 any such folder stopped the whole copy, exit
+    1, no summary of what had been copied.)"""
 
 
 #: A folder's failure kept for every file below it (no MKD again for each).
@@ -119,6 +123,11 @@ class DestinationFolders:
                 # what is below that folder, not the whole copy.
                 raise
             text = str(exc)
+            if parent_of(d) == "":
+                raise DestinationFolderError(
+                    f"the destination root is not writable: {text}" if "mkdir" in text
+                    else f"the destination root is not writable: cannot make the folder "
+                    f"{d!r} in it: {text}", path=d) from None
             raise FolderNotMadeError(
                 text if "mkdir" in text else f"cannot make the folder {d!r} at the "
                 f"destination: {text}", path=d) from None
