@@ -472,8 +472,14 @@ class Emulator:
 
     def _favourite(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)
-        if not app or not app.domains:
-            return self._missing("favourite domain")
+        if not app:
+            return self._missing("application")
+        if not app.domains:
+            # The API's own answer for an app without a favourite domain: error id
+            # 4021, which clever-tools takes as "none" (src/models/domain.js). Before
+            # session 32 this said 4004 "not found", and the CLI failed where the real
+            # one goes on: an app without domains was untested.
+            return 404, {"id": 4021, "message": "No favourite vhost", "type": "error"}
         return 200, {"fqdn": app.domains[0]}
 
     def _restart(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:

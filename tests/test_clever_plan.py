@@ -111,3 +111,21 @@ def test_plan_shows_dns_and_ttl_from_the_given_nameserver(
                               "--nameserver", "not-an-address")
     assert bad.exit_code == 2, bad.output
     assert clever_world.emulator.mutations() == []
+
+
+def test_plan_of_an_app_without_any_domain(clever_world: CleverWorld) -> None:
+    """The API answers "no favourite vhost" (error id 4021) for an app without domains,
+    which clever-tools takes as none. The emulator said 4004 "not found" before session
+    32, and the CLI failed where the real one goes on: this plan was never tested."""
+    emu = clever_world.emulator
+    bucket = emu.add_addon("uploads", env={"BUCKET_HOST": OLD_HOST,
+                                           "BUCKET_FTP_USERNAME": "u",
+                                           "BUCKET_FTP_PASSWORD": "bucket-secret"})
+    app = emu.add_app("worker", zone="par", variant="node",
+                      env={"CC_FS_BUCKET": f"/data:{OLD_HOST}"})
+    app.linked.append(bucket.id)
+    out = clever_world.fsmove("plan", "--app", "worker", "--to", "mtl")
+    assert out.exit_code == 0, out.output
+    assert "uploads (FS Bucket, par" in out.stdout
+    assert "CNAME" not in out.stdout  # no domain: no DNS step
+    assert emu.mutations() == []
