@@ -28,3 +28,18 @@ def test_a_done_mark_is_committed_without_a_further_write(tmp_path: Path) -> Non
             raise AssertionError("the done mark never reached the journal")
 
     assert asyncio.run(copy_one_file_then_stall()) >= 1
+
+
+def test_a_file_s_progress_is_what_its_acknowledged_blocks_hold(tmp_path: Path) -> None:
+    """Parallel segments acknowledge blocks far apart: the progress `fsmove status` shows
+    is their sum, not the end of the furthest one (before session 32 a killed copy
+    showed 51 % done with 12 % acknowledged)."""
+    from fsmove.verify.digest import BLOCK_SIZE
+
+    size = 12 * BLOCK_SIZE
+    with Journal(tmp_path / "job.db", src="s", dst="d") as j:
+        j.plan([("big.bin", size, 1.0, "pending")])
+        j.record_block("big.bin", 0, b"0" * 16, acked=True, bytes_done=BLOCK_SIZE)
+        j.record_block("big.bin", 9, b"9" * 16, acked=True, bytes_done=10 * BLOCK_SIZE)
+        j.record_partial("big.bin", 6, 1000)
+    assert read_status(tmp_path / "job.db").bytes_done == 2 * BLOCK_SIZE + 1000
