@@ -174,6 +174,11 @@ TYPOS = [
     ("sftp//bob:Zq9pw2@127.0.0.1/x", ("Zq9pw2",)),
     ("ftp:bob:Zq9pw3@127.0.0.1/x", ("Zq9pw3",)),
     ("ftp//127.0.0.1", ()),
+    # A port typed twice (before session 32: "cannot resolve host", exit 1), an IPv6
+    # address without brackets, and one left unclosed (its mask garbled the address).
+    ("ftp://bob:Zq9pw4@127.0.0.1:2121:21/x", ("Zq9pw4",)),
+    ("ftp://bob:Zq9pw5@::1/x", ("Zq9pw5",)),
+    ("ftp://bob:Zq9pw6@[::1/x", ("Zq9pw6",)),
 ]
 
 

@@ -191,6 +191,12 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
         port_text = tail[1:] if tail else ""
     elif ":" in hostport:
         host, port_text = hostport.rsplit(":", 1)
+        if ":" in host:
+            # ``h:2121:21`` (a port typed twice) or an IPv6 address without brackets:
+            # before session 32 taken as the host "h:2121", "cannot resolve host" (1).
+            raise EndpointError(
+                f"malformed endpoint {mask_url(text)!r}: more than one ':' after the host "
+                "(one port only; an IPv6 address goes in brackets: ftp://[::1]:21/)")
     else:
         host, port_text = hostport, ""
     if port_text == "":
@@ -236,6 +242,8 @@ def mask_url(text: str) -> str:
         return head + userinfo + tail
     slash = rest.find("/")
     authority, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    if authority.startswith("["):  # an IPv6 host (no user part: no password here)
+        return text
     if not _port_like(authority):
         authority = authority[: authority.find(":") + 1] + "***"
     return head + authority + path
