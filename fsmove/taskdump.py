@@ -21,6 +21,19 @@ def _dump() -> None:
     for task in tasks:
         print(f"* {task.get_name()} {task.get_coro()!r}", file=out)
         task.print_stack(limit=30, file=out)
+        # The awaits below the task's own frame (print_stack shows that frame only).
+        awaited = getattr(task.get_coro(), "cr_await", None)
+        depth = 0
+        while awaited is not None and depth < 30:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                print(f"    awaits {frame.f_code.co_qualname} "
+                      f"({frame.f_code.co_filename}:{frame.f_lineno})", file=out)
+            else:
+                print(f"    awaits {awaited!r:.200}", file=out)
+            awaited = (getattr(awaited, "cr_await", None)
+                       or getattr(awaited, "gi_yieldfrom", None))
+            depth += 1
     sys.stderr.write(out.getvalue())
     sys.stderr.flush()
 

@@ -144,3 +144,33 @@ def test_the_pool_retries_a_too_many_refusal_as_its_policy_says(
             asyncio.run(go())
     assert store.refusals == 0
     assert SessionPool(store, max_sessions=1).too_many_retries is TOO_MANY_SESSIONS_RETRIES
+
+
+def test_a_retry_pause_ends_at_once_in_a_task_being_cancelled() -> None:
+    """A library that swallowed a cancel (asyncio.wait_for before 3.12, under asyncssh's
+    connect) handed back a refused connection instead; the retry then slept its backoff
+    (~30 s) before the failing run could stop (session 32)."""
+    import asyncio
+
+    from fsmove.transfers.policy import pause_before_retry
+
+    async def swallows_then_retries() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # swallowed, as the library did
+        await pause_before_retry(30)
+
+    async def go() -> bool:
+        task = asyncio.ensure_future(swallows_then_retries())
+        await asyncio.sleep(0)
+        task.cancel()
+        for _ in range(3):  # loop turns, not time: a 30 s sleep would still be pending
+            await asyncio.sleep(0)
+        done = task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return done
+
+    assert asyncio.run(go())

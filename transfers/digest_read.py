@@ -7,14 +7,13 @@ dropped connection on a fresh session as the caller's ``RetryPolicy`` says.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fsmove.verify.digest import BlockHasher, combine
 
 from .backend import BackendError
-from .policy import NO_RETRIES, RetryPolicy
+from .policy import NO_RETRIES, RetryPolicy, pause_before_retry
 from .pool import SessionPool
 
 
@@ -57,7 +56,7 @@ async def read_file_digest(
                 on_bytes(-size)
             delay = retries.delay(retry)
             if delay:
-                await asyncio.sleep(delay)
+                await pause_before_retry(delay)
             continue
         hasher.finish()
         return FileDigest(digest=combine(hasher.digests, size), size=size)

@@ -54,7 +54,7 @@ from .backend import (
     WatchesRoundTrip,
     WritesBeforeProbe,
 )
-from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy
+from .policy import TOO_MANY_SESSIONS_RETRIES, RetryPolicy, pause_before_retry
 from .session_count import sessions_for_files, sessions_worth_opening
 
 #: A session idle this long (seconds) is checked before it is lent again (``IdleCheck``).
@@ -440,7 +440,7 @@ class SessionPool:
                         delay = self.too_many_retries.delay(attempt)
                         self._cond.release()
                         try:
-                            await asyncio.sleep(delay)
+                            await pause_before_retry(delay)
                         finally:
                             await self._cond.acquire()
                         continue

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import BackendError, Capabilities, early_fields_differ
-from .policy import NO_RETRIES, RetryPolicy
+from .policy import NO_RETRIES, RetryPolicy, pause_before_retry
 from .pool import SessionPool
 from .roots import check_root, find_or_make_root
 from .together import run_together
@@ -88,7 +88,7 @@ class Sides:
                     self.dst_failure = exc
                     self._dst_settled.set()
                     return
-            await asyncio.sleep(self._retry.delay(tries))
+            await pause_before_retry(self._retry.delay(tries))
             probe = self.dst_probe = asyncio.ensure_future(self._reprobe())
         differ = early_fields_differ(self.dst_caps, caps)
         if differ:

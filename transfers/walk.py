@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from .backend import BackendError, Entry, EntryKind, join_relpath
-from .policy import NO_RETRIES, RetryPolicy
+from .policy import NO_RETRIES, RetryPolicy, pause_before_retry
 from .pool import SessionPool
 from .produced import produced
 from .together import run_together
@@ -150,7 +150,7 @@ async def fill_listing(
                 if exc.retryable:
                     attempt = retry.next_attempt(attempt, progressed=False)
                     if not retry.gives_up(attempt):
-                        await asyncio.sleep(retry.delay(attempt))
+                        await pause_before_retry(retry.delay(attempt))
                         continue
                 listing.finish(WalkIssue(path=directory, reason=str(exc), unreadable=True))
                 return

@@ -49,6 +49,7 @@ from ..events import (
 from ..journal import Journal
 from ..march import march
 from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally, is_at_or_below
+from ..policy import pause_before_retry
 from ..pool import SessionPool
 from ..scout import SourceScout
 from ..session_count import sessions_for_work, streams_worth_running
@@ -533,7 +534,7 @@ class CopyEngine:
                 return
             delay = self.retry.delay(retry)
             self.emit(FileRetry(path=transfer.path, attempt=retry, reason=reason, delay=delay))
-            await asyncio.sleep(delay)
+            await pause_before_retry(delay)
 
     async def _restat_source(self, entry: Entry) -> Entry:
         try:
