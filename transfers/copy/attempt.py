@@ -387,7 +387,8 @@ class Attempts(OnSides):
             async with self.dst.session() as s:
                 await s.write(transfer.target, pieces(source), offset=resume_at,
                               create=resume_at == 0,
-                              private=hides_from_others(transfer.entry.mode))
+                              private=hides_from_others(transfer.entry.mode,
+                                                        transfer.entry.size))
         hasher.finish()
         digests = [known[i] for i in range(first_idx)] + hasher.digests
         return digests, resume_at
