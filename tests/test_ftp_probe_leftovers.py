@@ -117,6 +117,22 @@ def test_a_source_file_named_like_a_probe_s_is_the_user_s(
     assert checked.exit_code == 4, checked.output
 
 
+def test_an_ftp_source_file_named_like_a_probe_s_is_not_copied_again(
+    vsftpd_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+    tmp_path: Path,
+) -> None:
+    """On a LIST-only source (vsftpd) such a file got no MDTM (a probe's scratch file
+    needs none, at a destination): without a time it was copied again by every run."""
+    ftp = fresh_subdir(vsftpd_server)
+    make_tree(ftp, {probe_scratch_name(): b"the user's", "a.txt": b"a"})
+    src = side_for("vsftpd", ftp, ftp.root, "src")
+    dst = Side(kind="local", url=str(tmp_path / "dst"), root=tmp_path / "dst")
+    journal = tmp_path / "job.db"
+    runs = [run_copy_subprocess(src, dst, journal=journal) for _ in range(2)]
+    assert [r.summary["files_copied"] for r in runs] == [2, 0], runs[-1].output[-3000:]
+
+
 def _sftp_view(sshd: RunningServer, ftp: RunningServer) -> RunningServer:
     """The FTP test folder as seen through sshd (both run as the same account)."""
     from dataclasses import replace

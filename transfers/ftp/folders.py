@@ -363,8 +363,11 @@ class FolderSession(TransferSession):
         # Nor does a name no command can carry (CR, LF, NUL: a command line ends at CR
         # LF): the walk refuses that entry alone, where asking its MDTM failed the
         # whole folder ("unsafe path", seen on vsftpd with a file named "bad\rname").
+        # (Only where fsmove writes: on a source, or for verify, such a name is the
+        # user's file, compared by its time like any other.)
+        probes = not self._store.read_only
         files = [i for i, e in enumerate(entries)
-                 if e.kind is EntryKind.FILE and not is_probe_leftover(e.path)
+                 if e.kind is EntryKind.FILE and not (probes and is_probe_leftover(e.path))
                  and is_safe_relpath(e.path)]
         return [files[at : at + MDTM_WINDOW] for at in range(0, len(files), MDTM_WINDOW)]
 
