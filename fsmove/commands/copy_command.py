@@ -27,6 +27,11 @@ def copy_command(
         bool,
         typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
+    trust_partial: Annotated[bool, typer.Option(
+        "--trust-partial",
+        help="On resume, keep what an interrupted run left after checking only its last "
+             "block, not re-reading every kept block on both sides (huge files over a "
+             "slow link; a server crash that lost writes is then not seen).")] = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
     perms: Annotated[bool, typer.Option(
         help="Give copied files the source's permission bits where the destination can set "
@@ -111,7 +116,8 @@ def copy_command(
             src=src,
             dst=dst,
             options=opt.copy_options(
-                workers=workers, checksum=checksum, preserve_mtime=mtime, keep_perms=perms,
+                workers=workers, checksum=checksum, trust_partial=trust_partial,
+                preserve_mtime=mtime, keep_perms=perms,
                 dry_run=dry_run, delete=delete, include=include, exclude=exclude,
                 bwlimit=bwlimit, retries=retries, retry_delay=retry_delay,
             ),

@@ -46,6 +46,7 @@ def to_record(job: JobOptions) -> dict[str, object]:
         "format": FORMAT,
         "workers": c.workers,
         "checksum": c.checksum,
+        "trust_partial": c.trust_partial,
         "delete": c.delete,
         "mtime": c.preserve_mtime,
         "perms": c.keep_perms,
@@ -91,6 +92,7 @@ def from_record(record: dict[str, object]) -> JobOptions:
         base,
         workers=_count(record.get("workers")) or base.workers,
         checksum=bool(record.get("checksum", base.checksum)),
+        trust_partial=bool(record.get("trust_partial", base.trust_partial)),
         delete=bool(record.get("delete", base.delete)),
         preserve_mtime=bool(record.get("mtime", base.preserve_mtime)),
         keep_perms=bool(record.get("perms", base.keep_perms)),
@@ -130,6 +132,8 @@ def describe(job: JobOptions) -> str:
         flags.append(f"--bwlimit {human_bytes(c.bwlimit).replace(' ', '')}/s")
     if c.checksum:
         flags.append("--checksum")
+    if c.trust_partial:
+        flags.append("--trust-partial")
     if c.delete:
         flags.append("--delete")
     if not c.preserve_mtime:

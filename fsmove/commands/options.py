@@ -123,7 +123,8 @@ def bandwidth_limit(text: str | None) -> float | None:
 
 
 def copy_options(*, workers: int, bwlimit: str | None, retries: int, retry_delay: float,
-                 checksum: bool = False, preserve_mtime: bool = True,
+                 checksum: bool = False, trust_partial: bool = False,
+                 preserve_mtime: bool = True,
                  keep_perms: bool = True, dry_run: bool = False, delete: bool = False,
                  include: list[str] | None = None,
                  exclude: list[str] | None = None) -> CopyOptions:
@@ -133,8 +134,8 @@ def copy_options(*, workers: int, bwlimit: str | None, retries: int, retry_delay
     from fsmove.transfers.copy import CopyOptions  # the engine: when a command runs
 
     return CopyOptions(
-        workers=workers, checksum=checksum, preserve_mtime=preserve_mtime,
-        keep_perms=keep_perms, dry_run=dry_run, delete=delete,
+        workers=workers, checksum=checksum, trust_partial=trust_partial,
+        preserve_mtime=preserve_mtime, keep_perms=keep_perms, dry_run=dry_run, delete=delete,
         filters=Filters(include=tuple(include or ()), exclude=tuple(exclude or ())),
         bwlimit=bandwidth_limit(bwlimit), retries=retries, retry_delay=retry_delay,
     )

@@ -231,7 +231,7 @@ class CopyEngine:
             reader=SourceReader(self.src, limits=self.limits,
                                 on_sent=self._sent),
             resume=Resume(src=self.src, dst=self.dst, journal=self.journal, sides=sides,
-                          restart=self._restart),
+                          restart=self._restart, trust_partial=self.opt.trust_partial),
             stats=self._stats, emit=self.emit,
         )
         queue = TransferQueue(big_threshold=self.opt.segment_threshold,

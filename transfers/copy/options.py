@@ -25,6 +25,11 @@ class CopyOptions:
     #: small files only ever hold their own size.
     stream_threshold: int = 1024 * 1024
     checksum: bool = False
+    #: ``--trust-partial``: a resume keeps what an interrupted run left after checking
+    #: only its last kept block at the destination (the size and time of the source as
+    #: always), not every kept block on both sides (``resume.py``): for huge files over
+    #: a slow link, where reading the kept part twice costs hours.
+    trust_partial: bool = False
     preserve_mtime: bool = True
     #: Give copied files the source's permission bits (``--no-perms``: 0644 at most).
     keep_perms: bool = True

@@ -90,6 +90,9 @@ class Resume(OnSides):
     sides: Sides
     #: Records that a file starts over, and why (the engine's ``_restart``).
     restart: Callable[[Entry, str], None]
+    #: ``--trust-partial``: only the last kept block is read back (at the destination),
+    #: as before session 31; no kept block is read again from the source.
+    trust_partial: bool = False
 
     def may_resume(self, transfer: FileTransfer) -> bool:
         """Whether an earlier attempt may have left something to keep: a partial file
@@ -244,8 +247,11 @@ class Resume(OnSides):
             return None
         # The last kept block is read back whatever this run knows of it (one block: the
         # cheap check fsmove always made, against a partial file changed under it).
-        at_dst = sorted((set(kept) - transfer.checked_blocks) | {max(kept)})
-        at_src = sorted(set(kept) - transfer.checked_blocks)
+        if self.trust_partial:
+            at_dst, at_src = [max(kept)], []
+        else:
+            at_dst = sorted((set(kept) - transfer.checked_blocks) | {max(kept)})
+            at_src = sorted(set(kept) - transfer.checked_blocks)
         entry = transfer.entry
         dst_ranges = _read_back_ranges(at_dst, READ_BACK_LANES)
         if self.src_caps.ranged_read:
