@@ -202,17 +202,21 @@ def test_kill9_resume(src_kind: str, dst_kind: str, request: pytest.FixtureReque
 
 
 def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: Path,
-                         after: int = 14 * MiB) -> tuple[dict[str, int], list[str]]:
-    """A copy (two files at once) killed with SIGKILL after ``after`` bytes arrived: what the
-    destination holds once settled, and the files partly done that the journal knows
-    as such (a file whose first bytes were sent but not yet acknowledged has no
-    progress to resume: it simply starts over), each with its temporary file there."""
+                         after: int = 14 * MiB, blocks: int = 0,
+                         ) -> tuple[dict[str, int], list[str]]:
+    """A copy (two files at once) killed with SIGKILL after ``after`` bytes arrived and
+    the journal committed ``blocks`` blocks of one file: what the destination holds once
+    settled, and the files partly done that the journal knows as such (a file whose
+    first bytes were sent but not yet acknowledged has no progress to resume: it simply
+    starts over), each with its temporary file there."""
     env = {**os.environ, **src.env, **dst.env}
     argv = fsmove_argv(src, dst, "--json", "--bwlimit", "40M", "--workers", "2",
                        journal=journal)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     wait_for_progress(dst.root, sizes, after, proc, journal)
+    if blocks:
+        wait_for_blocks(journal, blocks, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     on_disk = settled(dst, sizes, journal)
@@ -247,14 +251,15 @@ def test_changed_source_restarts_file(dst_kind: str, time_kept: bool,
     dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
     sizes = make_source(src, 7)
     journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB)
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
+                                            blocks=2 if time_kept else 0)
     kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
     changed = max(partial, key=lambda p: len(kept[p]))
-    assert kept[changed], f"the kill came too early: kept blocks {kept}"
+    assert kept[changed] or not time_kept, f"the kill came too early: kept blocks {kept}"
     path = src.root / changed
     before = path.stat()
     with open(path, "r+b") as fh:  # same size, other bytes in a block already sent
-        fh.seek(kept[changed][0] * BLOCK_SIZE + 1000)
+        fh.seek((kept[changed] or [0])[0] * BLOCK_SIZE + 1000)
         fh.write(b"CHANGED!" * 1000)
     when = before.st_mtime_ns if time_kept else 1_700_000_000 * 10**9
     os.utime(path, ns=(when, when))
@@ -270,6 +275,23 @@ def test_changed_source_restarts_file(dst_kind: str, time_kept: bool,
         env={**os.environ, **src.env, **dst.env}, capture_output=True, text=True,
         timeout=300, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def wait_for_blocks(journal: Path, blocks: int, proc: subprocess.Popen[str]) -> None:
+    """Until the journal has committed ``blocks`` blocks of one file (a state polled,
+    bounded: under load the bytes on disk run ahead of the lazily committed journal,
+    and a kill then left nothing to keep)."""
+    deadline = time.monotonic() + 60
+    query = "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM blocks GROUP BY path)"
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+                if db.execute(query).fetchone()[0] >= blocks:
+                    return
+        except sqlite3.Error:
+            pass  # not made yet
+        time.sleep(0.01)
+    raise AssertionError(f"the journal never held {blocks} blocks of a file")
 
 
 def kept_blocks(dst_kind: str, journal: Path, path: str, on_disk: int) -> list[int]:
@@ -299,7 +321,8 @@ def test_a_kept_block_damaged_at_the_destination_restarts_the_file(
     dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
     sizes = make_source(src, 11)
     journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB)
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
+                                            blocks=3)
     kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
     damaged = max(partial, key=lambda p: len(kept[p]))
     assert len(kept[damaged]) >= 2, f"the kill came too early: kept blocks {kept}"
@@ -326,7 +349,8 @@ def test_trust_partial_reads_back_only_the_last_kept_block(
     dst = make("local", "dst", request, fresh_subdir, tmp_path)
     sizes = make_source(src, 11)
     journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB)
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
+                                            blocks=3)
     kept = {p: kept_blocks("local", journal, p, on_disk[p]) for p in partial}
     damaged = max(partial, key=lambda p: len(kept[p]))
     assert len(kept[damaged]) >= 2, f"the kill came too early: kept blocks {kept}"
