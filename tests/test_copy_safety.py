@@ -275,3 +275,28 @@ def test_delete_from_a_source_holding_no_file_deletes_nothing(
     ok = fsmove("copy", str(src), str(dst), "--delete", state=state)
     assert ok.returncode == 0, ok.stderr
     assert tree(dst) == {"new.txt": b"new"}
+
+
+def test_delete_never_removes_fsmove_s_own_state_inside_the_destination(
+        tmp_path: Path) -> None:
+    """``--journal`` inside the destination: before session 32 ``--delete`` removed the
+    journal, its WAL and its lock at every run (a rerun never a no-op, the job's lock
+    defeated), and a state folder there (a home folder mirrored) lost every job."""
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    src.mkdir()
+    dst.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    (dst / "stale.txt").write_bytes(b"old")
+    journal = dst / "job.db"
+    first = fsmove("copy", str(src), str(dst), "--journal", str(journal), "--delete",
+                   "--json", state=state, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert journal.exists() and not (dst / "stale.txt").exists()
+    again = fsmove("copy", str(src), str(dst), "--journal", str(journal), "--delete",
+                   "--json", state=state, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert (summary["files_copied"], summary["files_deleted"]) == (0, 0), summary
+    checked = fsmove("verify", str(src), str(dst), "--journal", str(journal), "-q",
+                     state=state, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

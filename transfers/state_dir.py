@@ -14,3 +14,31 @@ def state_dir(kind: str) -> Path:
     """The folder of one kind of state, e.g. ``state_dir("jobs")``; nothing is created."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "fsmove" / kind
+
+
+def _glob_literal(path: str) -> str:
+    """``path`` as an fnmatch pattern that matches it alone."""
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in path)
+
+
+def own_state_excludes(root: str, journal: Path) -> tuple[str, ...]:
+    """Anchored exclude patterns for fsmove's own state found inside the local store
+    root ``root``: the job's journal (with its ``-wal``, ``-shm`` and ``.lock``) and the
+    state folder (every job's journals and the destinations' locks). A copy with
+    ``--delete`` into a folder holding them (``--journal`` there, or a home folder whose
+    ``~/.local/state`` is the state) deleted them at every run, locks and other jobs'
+    journals too, and verify called them differences (session 32)."""
+    base = Path(os.path.realpath(root))
+    j = Path(os.path.realpath(journal))
+    owned = [j, Path(f"{j}-wal"), Path(f"{j}-shm"), Path(f"{j}.lock"),
+             Path(os.path.realpath(state_dir("jobs").parent))]
+    found: list[str] = []
+    for path in owned:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        if rel != ".":
+            found.append("/" + _glob_literal(rel))
+    return tuple(found)
+

@@ -44,6 +44,7 @@ from fsmove.transfers.journal_db import JournalPathError
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
+from fsmove.transfers.state_dir import own_state_excludes
 from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). The pool sizes a
@@ -241,10 +242,26 @@ def run_copy(req: CopyRequest, output: CommandOutput | None = None) -> ExitCode:
     return code
 
 
+def without_own_state(options: CopyOptions, src: Endpoint, dst: Endpoint,
+                      journal: Path) -> CopyOptions:
+    """``options`` whose filters also leave out fsmove's own state where a local side
+    holds it (``state_dir.own_state_excludes``): never copied, deleted or compared."""
+    extra = tuple(pattern for e in (src, dst) if e.is_local
+                  for pattern in own_state_excludes(e.path, journal))
+    if not extra:
+        return options
+    filters = dataclasses.replace(options.filters,
+                                  exclude=(*options.filters.exclude, *extra))
+    return dataclasses.replace(options, filters=filters)
+
+
 def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     src = resolved_endpoint(req.src, side="src")
     dst = resolved_endpoint(req.dst, side="dst")
     check_distinct(src, dst)
+    recorded = req.job_options()  # the user's options, replayed by `fsmove resume`
+    req = dataclasses.replace(req, options=without_own_state(
+        req.options, src, dst, journal_path_for(src, dst, req.journal)))
     out.log_only(f"{src.display} -> {dst.display}" + (" (dry run)" if req.options.dry_run
                                                        else ""))
     if req.options.dry_run:
@@ -260,7 +277,7 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
                     out.alert(f"fsmove: warning: the journal {path} could not be read; it was "
                               f"moved to {journal.recovered_from} and a new one started "
                               "(files already copied are still skipped)")
-                journal.set_options(to_record(req.job_options()))
+                journal.set_options(to_record(recorded))
                 summary = asyncio.run(_run(req, src, dst, journal, out))
         except JournalLockedError as exc:
             raise JobLockedError(str(exc)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
+from fsmove.transfers.state_dir import own_state_excludes
 from fsmove.transfers.tree import (
     LOCAL_TIME_RESOLUTION,
     Filters,
@@ -133,7 +135,12 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
         with contextlib.suppress(sqlite3.DatabaseError):
             key = read_meta(path).get("temp_key")
             temps = TempNames(key) if key else None
-    rules = TreeRules(filters=req.filters, temps=temps)
+    # fsmove's own state inside a local side is not the user's tree (copy leaves it out).
+    extra = tuple(pattern for e in (src, dst) if e.is_local
+                  for pattern in own_state_excludes(e.path, path))
+    filters = (dataclasses.replace(req.filters, exclude=(*req.filters.exclude, *extra))
+               if extra else req.filters)
+    rules = TreeRules(filters=filters, temps=temps)
 
     try:
         return await verify_trees(
