@@ -82,10 +82,22 @@ def run_resume(job: str | None, overrides: ResumeOverrides,
         timeout=overrides.timeout or saved.connect.timeout,
         known_hosts=overrides.known_hosts or saved.connect.known_hosts,
         identity_files=overrides.identity or saved.connect.identity_files,
-        ca_file=overrides.ca_file or saved.connect.ca_file,
+        # One TLS trust given now replaces the saved one, whichever it was (both at
+        # once is a usage error; before session 32 a job saved with --insecure-tls
+        # resumed with --ca-file failed on "internal error: ValueError").
+        ca_file=(overrides.ca_file if overrides.ca_file or overrides.insecure_tls
+                 else saved.connect.ca_file),
         accept_new_host_key=overrides.accept_new_host_key or saved.connect.accept_new_host_key,
-        insecure_tls=overrides.insecure_tls or saved.connect.insecure_tls,
+        insecure_tls=(overrides.insecure_tls if overrides.ca_file or overrides.insecure_tls
+                      else saved.connect.insecure_tls),
     )
+    # The saved files must still be there (a --ca-file or --identity moved since): said
+    # as copy says it, naming the option, not a bare "No such file or directory".
+    for flag, saved_path in (("--ca-file", connect.ca_file),
+                             *(("--identity", p) for p in connect.identity_files)):
+        if saved_path is not None and not Path(saved_path).is_file():
+            raise UsageError(f"{flag} {saved_path} (saved with the job): no such file; "
+                             f"give {flag} again to resume with another")
     request = CopyRequest(
         src=st.src, dst=st.dst, options=copy, connect=connect,
         src_connections=saved.src_connections, dst_connections=saved.dst_connections,

@@ -56,9 +56,12 @@ def resume_command(
         out = run.open_output(command="resume", quiet=quiet, verbose=verbose,
                               json_output=json_output, stats=stats, log_file=log_file)
         rate = opt.bandwidth_limit(bwlimit)
-        if timeout is not None:
-            opt.connect_options(timeout=timeout, known_hosts=None, accept_new_host_key=False,
-                            identity=None, ca_file=None, insecure_tls=False)
+        # What is given now is checked as copy checks it (one TLS trust at most, files
+        # that exist): before session 32 both TLS options, or a --ca-file, reached an
+        # "internal error: ValueError".
+        opt.connect_options(timeout=timeout or 1.0, known_hosts=None,
+                            accept_new_host_key=False, identity=identity, ca_file=ca_file,
+                            insecure_tls=insecure_tls)
         return run_resume(
             job,
             ResumeOverrides(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.copy_harness import tree_digests
 from tests.faults.fsmove_run import Child, FsmoveRunner, OpenHold
 from tests.faults.hostile_ftpd import HostileDir, HostileFile, mlsd_line, start_hostile_ftpd
 from tests.faults.trees import KiB, random_files, write_local
+from tests.servers import RunningServer
 
 
 def _wait_until_handling(proc: subprocess.Popen[str], signum: int) -> None:
@@ -161,3 +163,34 @@ def test_a_signal_during_click_parsing_gets_the_same_line(tmp_path: Path, signum
     assert proc.stderr.strip().splitlines() == [  # (status changes nothing)
         "fsmove: error: interrupted: nothing was changed; rerun the same command to start "
         "again"]
+
+
+@pytest.mark.interop
+def test_a_job_saved_with_insecure_tls_resumes_with_a_ca_file(
+    fsmove: FsmoveRunner, tmp_path: Path, vsftpd_tls_server: RunningServer,
+    fresh_subdir: Callable[[RunningServer], RunningServer],
+) -> None:
+    """A careful user's move from --insecure-tls to a verified certificate: the option
+    given to resume replaces the saved one (before session 32 both were kept: "internal
+    error: ValueError: give either a CA file or insecure=True, not both"). A saved
+    --ca-file gone since is named, exit 2."""
+    server = fresh_subdir(vsftpd_tls_server)
+    assert server.ca_cert is not None
+    src = tmp_path / "src"
+    write_local(src, random_files(8, 256 * KiB, seed=5))
+    journal = tmp_path / "job.db"
+    env = {"FSMOVE_DST_PASSWORD": server.password}
+    fsmove.secret(server.password)
+    child = fsmove.start("copy", str(src), server.url(), "--journal", str(journal),
+                         "--json", "--insecure-tls", "--bwlimit", "256K", "--workers", "1",
+                         env=env)
+    child.wait_for(lambda e: e.get("type") == "file_done")
+    child.proc.send_signal(signal.SIGINT)
+    assert child.finish().code == 130
+    both = fsmove.run("resume", str(journal), "--ca-file", str(server.ca_cert),
+                      "--insecure-tls", env=env)
+    assert both.code == 2 and "exclude each other" in both.stderr, str(both)
+    resumed = fsmove.run("resume", str(journal), "--ca-file", str(server.ca_cert), "-q",
+                         env=env)
+    assert resumed.code == 0, str(resumed)
+    assert tree_digests(server.root) == tree_digests(src)
