@@ -168,6 +168,10 @@ def test_status_states_header_percent_and_prune(tmp_path: Path, state_dir: Path)
     assert "x" * 60 not in row and "..." in row
     whole = CliRunner().invoke(app, ["status", "00000003"]).stdout
     assert "x" * 300 in whole
+    # A FIFO named like a journal is not a job (its open hung `status` past SIGTERM).
+    os.mkfifo(state_dir / "fifo.db")
+    assert "fifo" not in CliRunner().invoke(app, ["status"]).stdout
+    (state_dir / "fifo.db").unlink()
     # Prune: jobs idle for longer than the age go, a running one never does.
     with Journal(state_dir / "00000004.db", src=str(src), dst=str(dst)):
         pruned = CliRunner().invoke(app, ["status", "--prune", "--older-than", "0s"])

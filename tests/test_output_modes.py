@@ -264,6 +264,10 @@ def test_dry_run_says_what_it_would_do(tree: Path, tmp_path: Path) -> None:
     assert "would copy: docs/new.txt (2.0 KiB)" in verbose.stderr.splitlines()
     assert sum(line.startswith("would skip: ") for line in verbose.stderr.splitlines()) == 6
     assert not (dst / "docs" / "new.txt").exists() and (dst / "docs" / "old.txt").exists()
+    # Without --delete nothing would be deleted, and a dry run says so (before session
+    # 32 it listed "would delete" files the real run never touches).
+    keep = run("copy", str(tree), str(dst), "--dry-run", "-v")
+    assert "would delete" not in keep.stderr, keep.stderr
 
     as_json = _events(run("copy", str(tree), str(dst), "--dry-run", "--json").stdout)
     assert as_json[-1]["status"] == "dry-run" and as_json[-1]["would_copy"] == 1

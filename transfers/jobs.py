@@ -160,7 +160,10 @@ def list_jobs(directory: Path | None = None) -> list[Path]:
     d = directory or default_journal_dir()
     if not d.is_dir():
         return []
-    return sorted(d.glob("*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # Regular files only: a FIFO named like a journal hung `status` at its open, past
+    # SIGTERM (session 32).
+    found = [p for p in d.glob("*.db") if p.is_file()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:

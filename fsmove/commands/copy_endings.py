@@ -88,8 +88,10 @@ def journal_write_problem(exc: BaseException, path: Path) -> FsmoveError | None:
         return None
     folder = path.parent
     if full:
-        return FsmoveError(f"the journal's folder {folder} is full: free space there (or "
-                           "give --journal on another disk) and rerun to resume")
+        # Not "or give --journal elsewhere": another journal is another job, which does
+        # not know this one's partial files (they would stay at the destination).
+        return FsmoveError(f"the journal's folder {folder} is full: free space there and "
+                           "rerun the same command to resume")
     return FsmoveError(f"cannot write the journal in {folder} ({exc}): check that folder "
                        "(or give --journal elsewhere) and rerun to resume")
 

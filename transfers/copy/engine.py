@@ -280,11 +280,14 @@ class CopyEngine:
             self.emit(FilePlanned(path=e.path, size=e.size, action="copy"))
         for e in plan.skipped:
             self.emit(FilePlanned(path=e.path, size=e.size, action="skip"))
+        # Only with --delete: before session 32 a dry run without it listed "would
+        # delete" files the real run never touches.
+        to_delete = plan.to_delete if self.opt.delete else []
         if self.opt.delete:
-            self._refuse_emptying(plan.to_delete)
-        for e in plan.to_delete:
+            self._refuse_emptying(to_delete)
+        for e in to_delete:
             self.emit(FileDeleted(path=e.path, dry_run=True, size=e.size))
-        return self._summary(started, status="dry-run", to_delete=len(plan.to_delete))
+        return self._summary(started, status="dry-run", to_delete=len(to_delete))
 
     def _unlisted_at_destination(self, folder: FolderPlan) -> None:
         """A destination folder that could not be listed: its files are copied again
