@@ -6,7 +6,9 @@ full journal filesystem is one line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -294,3 +296,23 @@ def test_eta_is_the_rest_at_the_current_runs_rate(tmp_path: Path) -> None:
 
     assert eta_seconds(job(running=True)) == 50.0  # 500 B left at 10 B/s
     assert eta_seconds(job(running=False)) is None
+
+
+@pytest.mark.parametrize("options", ['{"format": 1, "include": "*.x"}',
+                                     '{"format": 1, "bwlimit": -5}', "not json {"])
+def test_damaged_saved_options_are_refused_not_guessed(tmp_path: Path, options: str) -> None:
+    """Before session 32 a bare string for --include was taken letter by letter (the
+    filter widened to every file), a negative rate was an internal error, and options
+    that were not JSON were dropped without a word (a saved --delete with them)."""
+    src_root, dst_root = _trees(tmp_path, n=3)
+    src = side_for("local", None, src_root, "src")
+    dst = side_for("local", None, dst_root, "dst")
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
+        db.execute("UPDATE meta SET value=? WHERE key='options'", (options,))
+        db.execute("UPDATE runs SET status='interrupted'")
+    result = CliRunner().invoke(app, ["resume", str(journal)])
+    assert result.exit_code == 1, result.output
+    assert "options saved with job" in result.output and "damaged" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output

@@ -114,7 +114,9 @@ def read_status(path: Path) -> JobStatus:
     try:
         options = json.loads(meta.get("options", "{}"))
     except ValueError:
-        options = {}
+        # Not JSON (edited, damaged): said so, never taken as "no option" (resume then
+        # dropped a saved --delete or --exclude without a word, session 32).
+        options = {"format": "damaged"}
     return JobStatus(
         path=path,
         src=meta.get("src", "?"),

@@ -82,12 +82,32 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+class DamagedOptionsError(ValueError):
+    """A saved option of the wrong shape: the journal was edited or damaged."""
+
+
+def _strings(record: dict[str, object], key: str) -> tuple[str, ...]:
+    """A list of strings (``--include``...), or DamagedOptionsError: a bare string was
+    taken letter by letter (``"*.x"`` became ``* . x``, widening the filter to every
+    file, session 32)."""
+    value = record.get(key) or ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise DamagedOptionsError(f"{key}: {value!r:.80}")
+    return tuple(value)
+
+
 def from_record(record: dict[str, object]) -> JobOptions:
-    """The options of a saved job (defaults for what an older journal did not keep)."""
+    """The options of a saved job (defaults for what an older journal did not keep).
+    DamagedOptionsError when one has a shape fsmove never writes (a negative rate, a
+    string for a list): replaying a wrong option could widen a filter or drop a limit."""
+    if record.get("format") == "damaged":
+        raise DamagedOptionsError("not JSON")
     base = CopyOptions()
     bwlimit = record.get("bwlimit")
-    include = record.get("include") or ()
-    exclude = record.get("exclude") or ()
+    if bwlimit is not None and _number(bwlimit, -1.0) <= 0:
+        raise DamagedOptionsError(f"bwlimit: {bwlimit!r:.80}")
+    include = _strings(record, "include")
+    exclude = _strings(record, "exclude")
     copy = replace(
         base,
         workers=_count(record.get("workers")) or base.workers,
@@ -104,8 +124,8 @@ def from_record(record: dict[str, object]) -> JobOptions:
         else base.retries,
         retry_delay=_number(record.get("retry_delay"), base.retry_delay),
     )
-    identity = record.get("identity") or ()
-    reports = record.get("reports") or ()
+    identity = _strings(record, "identity")
+    reports = _strings(record, "reports")
     connect = ConnectOptions(
         timeout=_number(record.get("timeout"), ConnectOptions.timeout),
         known_hosts=_opt_path(record.get("known_hosts")),

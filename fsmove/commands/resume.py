@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fsmove.commands.copy import CopyRequest, run_copy_and_verify
-from fsmove.commands.job_options import describe, from_record
+from fsmove.commands.job_options import DamagedOptionsError, describe, from_record
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
@@ -74,7 +74,13 @@ def run_resume(job: str | None, overrides: ResumeOverrides,
     if st is None:
         raise FsmoveError(f"the journal {path} cannot be read: nothing to resume "
                           "(the next `fsmove copy` of that job sets it aside)")
-    saved = from_record(st.options or {})
+    try:
+        saved = from_record(st.options or {})
+    except DamagedOptionsError as exc:
+        raise FsmoveError(
+            f"the options saved with job {path.stem} are damaged ({exc}): resume will not "
+            "guess them; run `fsmove copy SRC DST` with the options you want (it goes on "
+            "with this job's files)") from None
     copy = replace(saved.copy, workers=overrides.workers or saved.copy.workers,
                    bwlimit=overrides.bwlimit or saved.copy.bwlimit)
     connect = replace(
