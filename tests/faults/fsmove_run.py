@@ -46,10 +46,19 @@ def _hook(event, args):
                      else str(a) for a in (argv if isinstance(argv, (list, tuple)) else [argv])]})
                      + "\n")
 sys.addaudithook(_hook)
+def _held_until_released():  # say "held" (a file the test polls), wait for its "go"
+    import time
+    hold_dir = os.environ["FSMOVE_TEST_HOLD_DIR"]
+    held = os.path.join(hold_dir, "held")
+    os.close(os.open(held + ".new", os.O_WRONLY | os.O_CREAT, 0o600))
+    os.rename(held + ".new", held)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(hold_dir, "go")):
+        if time.monotonic() > deadline:
+            raise SystemExit("fsmove_run: the test never released the hold")
+        time.sleep(0.005)
 _hold_source = os.environ.get("FSMOVE_TEST_HOLD_SOURCE")
 if _hold_source:  # see FileHold
-    import time
-    _hold_dir = os.environ["FSMOVE_TEST_HOLD_DIR"]
     _hold = {"source_open": False, "done": False}
     def _hold_hook(event, args):
         if event != "open" or _hold["done"] or not isinstance(args[0], (str, bytes)):
@@ -59,19 +68,10 @@ if _hold_source:  # see FileHold
             _hold["source_open"] = True
         elif _hold["source_open"] and name.startswith(".fsmove.") and name.endswith(".part"):
             _hold["done"] = True
-            held = os.path.join(_hold_dir, "held")
-            os.close(os.open(held + ".new", os.O_WRONLY | os.O_CREAT, 0o600))
-            os.rename(held + ".new", held)
-            deadline = time.monotonic() + 120
-            while not os.path.exists(os.path.join(_hold_dir, "go")):
-                if time.monotonic() > deadline:
-                    raise SystemExit("fsmove_run: the test never released the hold")
-                time.sleep(0.005)
+            _held_until_released()
     sys.addaudithook(_hold_hook)
 _hold_name = os.environ.get("FSMOVE_TEST_HOLD_NAME")
 if _hold_name:  # see OpenHold
-    import time
-    _hold_dir = os.environ["FSMOVE_TEST_HOLD_DIR"]
     _path_held = {"done": False, "left": int(os.environ["FSMOVE_TEST_HOLD_NTH"])}
     def _path_hook(event, args):
         if event != "open" or _path_held["done"] or not isinstance(args[0], (str, bytes)):
@@ -79,17 +79,9 @@ if _hold_name:  # see OpenHold
         if os.path.basename(os.fsdecode(args[0])) != _hold_name:
             return
         _path_held["left"] -= 1
-        if _path_held["left"]:
-            return
-        _path_held["done"] = True
-        held = os.path.join(_hold_dir, "held")
-        os.close(os.open(held + ".new", os.O_WRONLY | os.O_CREAT, 0o600))
-        os.rename(held + ".new", held)
-        deadline = time.monotonic() + 120
-        while not os.path.exists(os.path.join(_hold_dir, "go")):
-            if time.monotonic() > deadline:
-                raise SystemExit("fsmove_run: the test never released the hold")
-            time.sleep(0.005)
+        if not _path_held["left"]:
+            _path_held["done"] = True
+            _held_until_released()
     sys.addaudithook(_path_hook)
 sys.argv = ["fsmove", *sys.argv[1:]]
 from fsmove.cli import main
