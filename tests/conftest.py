@@ -114,6 +114,20 @@ def fresh_subdir(request: pytest.FixtureRequest) -> Callable[[RunningServer], Ru
     return make
 
 
+@pytest.fixture
+def served(request: pytest.FixtureRequest,
+           fresh_subdir: Callable[[RunningServer], RunningServer],
+           ) -> Callable[[str, str], tuple[RunningServer, Side]]:
+    """``served("vsftpd_server", "dst")``: that server re-rooted at a fresh folder for
+    this test, and the copy side ("src" or "dst") on it."""
+
+    def make(fixture: str, role: str) -> tuple[RunningServer, Side]:
+        server = fresh_subdir(request.getfixturevalue(fixture))
+        return server, side_for(fixture, server, server.root, role)
+
+    return make
+
+
 @pytest.fixture(params=["local", "sshd_server", "vsftpd_server"])
 def dst_side(request: pytest.FixtureRequest,
              fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> Side:

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,11 @@ class Side:
                 if q == self.root:
                     break
                 os.chown(q, *self.server.owner)
+
+
+#: The ``served`` fixture (tests/conftest.py): a server fixture's name and a role ("src"
+#: or "dst") to the server, re-rooted for the test, and the side on it.
+Served = Callable[[str, str], tuple[RunningServer, "Side"]]
 
 
 def put_files(server: RunningServer | None, root: Path, files: Mapping[str, bytes], *,

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.copy_harness import run_copy_inprocess, side_for, tree_digests
-from tests.servers import RunningServer
+from tests.copy_harness import Served, run_copy_inprocess, side_for, tree_digests
 
 
 @pytest.mark.interop
 @pytest.mark.parametrize("server_fixture", ["vsftpd_server", "sshd_server"])
 def test_a_folder_that_cannot_be_made_fails_what_is_below_it(
-        server_fixture: str, request: pytest.FixtureRequest, fresh_subdir: object,
+        server_fixture: str, served: Served,
         tmp_path: Path) -> None:
-    server: RunningServer = fresh_subdir(  # type: ignore[operator]
-        request.getfixturevalue(server_fixture))
-    dst = side_for(server_fixture, server, server.root, "dst")
+    server, dst = served(server_fixture, "dst")
     locked = server.root / "locked"
     locked.mkdir()
     os.chown(locked, *server.owner)

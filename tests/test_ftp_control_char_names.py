@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.copy_harness import run_copy_inprocess, side_for, tree_digests
-from tests.servers import RunningServer
+from tests.copy_harness import Served, run_copy_inprocess, side_for, tree_digests
 
 ODD = ["bad\rname", "bad\nname", "ends\r"]
 
@@ -24,12 +23,9 @@ ODD = ["bad\rname", "bad\nname", "ends\r"]
 @pytest.mark.parametrize("server_fixture", ["vsftpd_server", "proftpd_server",
                                             "pyftpdlib_server"])
 def test_names_with_cr_or_lf_are_refused_alone(server_fixture: str,
-                                               request: pytest.FixtureRequest,
-                                               fresh_subdir: object,
+                                               served: Served,
                                                tmp_path: Path) -> None:
-    server: RunningServer = fresh_subdir(  # type: ignore[operator]
-        request.getfixturevalue(server_fixture))
-    src = side_for(server_fixture, server, server.root, "src")
+    _server, src = served(server_fixture, "src")
     files = {"a.txt": b"a", "sub/b.txt": b"b"}
     odd = {name: b"odd" for name in ODD} | {f"sub/{name}": b"odd" for name in ODD}
     src.put(files | odd, mtime=1_600_000_000)

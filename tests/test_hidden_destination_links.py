@@ -14,19 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.copy_harness import run_copy_inprocess, side_for
-from tests.servers import RunningServer
+from tests.copy_harness import Served, run_copy_inprocess, side_for
 
 
 @pytest.mark.interop
 @pytest.mark.parametrize("server_fixture", ["proftpd_server", "vsftpd_server",
                                             "pureftpd_server"])
 def test_a_dangling_link_where_a_folder_goes_fails_that_folder(
-        server_fixture: str, request: pytest.FixtureRequest, fresh_subdir: object,
+        server_fixture: str, served: Served,
         tmp_path: Path) -> None:
-    server: RunningServer = fresh_subdir(  # type: ignore[operator]
-        request.getfixturevalue(server_fixture))
-    dst = side_for(server_fixture, server, server.root, "dst")
+    server, dst = served(server_fixture, "dst")
     for name in ("d", "e"):
         os.symlink("nowhere", server.root / name)
         os.lchown(server.root / name, *server.owner)

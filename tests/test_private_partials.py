@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.copy_harness import fsmove_argv, run_copy_subprocess, side_for, tree_digests
-from tests.servers import RunningServer
+from tests.copy_harness import Served, fsmove_argv, run_copy_subprocess, side_for, tree_digests
 from tests.test_resume import settled, temp_name
 
 MiB = 1024 * 1024
@@ -32,12 +31,9 @@ PUBLIC = {"public.bin": 0o644}
 @pytest.mark.parametrize("server_fixture", ["vsftpd_server", "pureftpd_server",
                                             "proftpd_server", "pyftpdlib_server"])
 def test_partial_files_of_private_sources_are_private(server_fixture: str,
-                                                      request: pytest.FixtureRequest,
-                                                      fresh_subdir: object,
+                                                      served: Served,
                                                       tmp_path: Path) -> None:
-    server: RunningServer = fresh_subdir(  # type: ignore[operator]
-        request.getfixturevalue(server_fixture))
-    dst = side_for(server_fixture, server, server.root, "dst")
+    _server, dst = served(server_fixture, "dst")
     (tmp_path / "src").mkdir()
     src = side_for("local", None, tmp_path / "src", "src")
     modes = PRIVATE | PUBLIC

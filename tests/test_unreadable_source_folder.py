@@ -17,20 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from fsmove.cli import app
-from tests.copy_harness import run_copy_inprocess, side_for, tree_digests, tree_dirs
-from tests.servers import RunningServer
+from tests.copy_harness import Served, run_copy_inprocess, side_for, tree_digests, tree_dirs
 
 
 @pytest.mark.interop
 @pytest.mark.parametrize("server_fixture", ["vsftpd_server", "pureftpd_server",
                                             "proftpd_server"])
 def test_a_folder_that_can_be_entered_but_not_read(server_fixture: str,
-                                                   request: pytest.FixtureRequest,
-                                                   fresh_subdir: object,
+                                                   served: Served,
                                                    tmp_path: Path) -> None:
-    server: RunningServer = fresh_subdir(  # type: ignore[operator]
-        request.getfixturevalue(server_fixture))
-    src = side_for(server_fixture, server, server.root, "src")
+    server, src = served(server_fixture, "src")
     src.put({"a.txt": b"a", "logs/s.log": b"secret", "empty/.keep": b""},
             mtime=1_600_000_000)
     os.chown(server.root / "logs", 0, 0)  # not the account's: it may enter, not read
