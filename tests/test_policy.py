@@ -151,14 +151,13 @@ def test_a_retry_pause_ends_at_once_in_a_task_being_cancelled() -> None:
     connect) handed back a refused connection instead; the retry then slept its backoff
     (~30 s) before the failing run could stop (session 32)."""
     import asyncio
+    import contextlib
 
     from fsmove.transfers.policy import pause_before_retry
 
     async def swallows_then_retries() -> None:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed, as the library did
             await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            pass  # swallowed, as the library did
         await pause_before_retry(30)
 
     async def go() -> bool:

@@ -284,12 +284,10 @@ def wait_for_blocks(journal: Path, blocks: int, proc: subprocess.Popen[str]) -> 
     deadline = time.monotonic() + 60
     query = "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM blocks GROUP BY path)"
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
+        with contextlib.suppress(sqlite3.Error):  # not made yet
             with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
                 if db.execute(query).fetchone()[0] >= blocks:
                     return
-        except sqlite3.Error:
-            pass  # not made yet
         time.sleep(0.01)
     raise AssertionError(f"the journal never held {blocks} blocks of a file")
 

@@ -603,10 +603,9 @@ class TransferSession(ControlSession):
         _reader, writer, refused_rest = started
         try:
             writer.write(payload)
-            try:
+            # The server may end the data connection: its final reply says why.
+            with contextlib.suppress(ConnectionError):
                 await asyncio.wait_for(writer.drain(), self._client.timeout)
-            except ConnectionError:
-                pass  # the server ended the data connection: its final reply says why
         finally:
             writer.close()
         final = await self._client.final_reply()
