@@ -363,6 +363,36 @@ def test_trust_partial_reads_back_only_the_last_kept_block(
     assert damaged_now != tree_digests(src.root)[damaged]  # not seen: the price
 
 
+@pytest.mark.interop
+@pytest.mark.parametrize("dst_kind", ["local", "vsftpd"])
+def test_a_run_with_other_filters_keeps_the_partial_files_it_leaves_out(
+        dst_kind: str, request: pytest.FixtureRequest,
+        fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
+    """A killed run's partly sent big files, then a run of the same job with
+    ``--include`` naming only the small ones, then a full run: the partial files are
+    kept by the filtered run and resumed by the full one. Before session 33 the
+    filtered run removed them as stale and the full run sent them again from zero."""
+    src = make("local", "src", request, fresh_subdir, tmp_path)
+    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, 13)
+    journal = tmp_path / "job.db"
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
+                                            blocks=2)
+    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    resumable = [p for p in partial if kept[p]]
+    assert resumable, f"the kill came too early: kept blocks {kept}"
+    small = run_copy_subprocess(src, dst, "--include", "s*.txt", journal=journal)
+    assert small.exit_code == 0, small.output
+    for p in resumable:
+        assert (dst.root / temp_name(journal, p)).exists(), small.output
+    final = run_copy_subprocess(src, dst, journal=journal)
+    assert final.exit_code == 0, final.output
+    assert final.summary["restarted"] == [], final.output
+    assert final.summary["bytes_sent"] < sum(sizes.values()) - len(resumable) * BLOCK_SIZE
+    assert tree_digests(dst.root) == tree_digests(src.root)
+    assert not temp_leftovers(dst.root)
+
+
 # -- the network cut instead of a kill ---------------------------------------------------
 
 CUT_CASES = [("vsftpd", "sftp"), ("sftp", "vsftpd")]

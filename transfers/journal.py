@@ -415,6 +415,19 @@ class Journal:
         self.conn.execute(_ACKED_BYTES, (BLOCK_SIZE, path, path, time.time(), path))
         self._wrote()
 
+    def partly_sent_in(self, folder: str) -> list[str]:
+        """The files directly in ``folder`` ("" for the root) that a run left partly
+        sent (their temporary file may hold bytes a later run resumes from)."""
+        if folder:
+            low, high = folder + "/", folder + "0"  # "0" follows "/": the folder's range
+            rows = self.conn.execute(
+                "SELECT path FROM files WHERE state='partial' AND path >= ? AND path < ?",
+                (low, high))
+        else:
+            low = ""
+            rows = self.conn.execute("SELECT path FROM files WHERE state='partial'")
+        return [p for (p,) in rows if "/" not in p[len(low):]]
+
     def partials(self, path: str) -> dict[int, int]:
         return dict(
             self.conn.execute("SELECT idx, nbytes FROM partials WHERE path=?", (path,))

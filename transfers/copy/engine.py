@@ -357,8 +357,9 @@ class CopyEngine:
                     transfers.append(FileTransfer(e, target=temp if use_temp else e.path,
                                                   partial_at_destination=temp in found))
                 if found:
+                    stale = found - {t.target for t in transfers}
                     await remove_stale_temps(self.dst, sorted(
-                        found - {t.target for t in transfers}))
+                        stale - self._kept_for_later(folder.path, stale)))
                 big = sum(1 for t in transfers if self._is_stream(t))
                 self._big_left += big
                 self._big_decided += big
@@ -376,6 +377,18 @@ class CopyEngine:
             shown.stop()
             queue.close()
         self.emit(tally.event(complete=True))
+
+    def _kept_for_later(self, folder: str, stale: set[str]) -> set[str]:
+        """This job's temporary files in ``folder`` that hold a file this run's filters
+        leave out: kept for the run that takes that file again (a run with another
+        ``--include`` must not throw away a partly sent 10 GB file; found by an
+        adversarial pass in session 32, where the next full run sent it again from
+        zero). A temporary file of a file gone from the source is removed."""
+        if self.journal is None or not stale:
+            return set()
+        kept = {self.temps.for_path(p) for p in self.journal.partly_sent_in(folder)
+                if self.opt.filters.excludes(p, EntryKind.FILE)}
+        return kept & stale
 
     def _warm(self) -> None:
         """Both sides log in for the work known so far, together (pool.py): the files
