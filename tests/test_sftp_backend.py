@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pwd
 import random
+import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -38,6 +41,7 @@ from fsmove.transfers.endpoint import Endpoint, parse_endpoint
 from fsmove.transfers.pool import PoolStats, SessionPool
 from fsmove.transfers.sftp import SftpStore
 from fsmove.transfers.sftp.lean import InputBuffer, chains_iv
+from fsmove.transfers.sftp.store import server_root
 from tests.servers import RunningServer, make_tree
 
 T = TypeVar("T")
@@ -784,3 +788,45 @@ def test_a_read_cancelled_before_its_open_ran_leaves_no_coroutine_unawaited(
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], \
         [str(w.message) for w in caught]
+
+
+# -- the home folder in a URL ------------------------------------------------------------
+
+
+def test_a_tilde_root_is_the_login_home_folder_on_the_first_run(
+        server: RunningServer, tmp_path: Path) -> None:
+    """``sftp://u@h/~/site`` is the folder ``site`` in the login's home, as curl, lftp
+    and rclone read it (the way most hosting accounts are given): a first copy makes it
+    there, a verify compares it, and no folder named ``~`` appears anywhere. Before
+    session 33 the ``~`` was taken as a folder at the server's ``/``."""
+    home = Path(pwd.getpwnam(server.user).pw_dir)
+    folder = f"fsmove-s33-{os.getpid()}-{random.randrange(10**9)}"
+    src = tmp_path / "src"
+    (src / "a b").mkdir(parents=True)
+    (src / "a b" / "x.txt").write_bytes(b"in the home folder\n")
+    (src / "empty").write_bytes(b"")
+    url = f"sftp://{server.user}@{server.host}:{server.port}/~/{folder}/site"
+    env = {**os.environ, "FSMOVE_DST_PASSWORD": server.password}
+    common = ["--known-hosts", str(server.known_hosts)]
+    try:
+        for command in ("copy", "verify"):
+            done = subprocess.run(
+                [sys.executable, "-m", "fsmove.cli", command, str(src), url, *common,
+                 "--journal", str(tmp_path / "job.db")],
+                env=env, capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 0, (command, done.stdout + done.stderr)
+        landed = home / folder / "site"
+        assert (landed / "a b" / "x.txt").read_bytes() == b"in the home folder\n"
+        assert (landed / "empty").stat().st_size == 0
+        assert not Path("/~").exists() and not (home / "~").exists()
+    finally:
+        shutil.rmtree(home / folder, ignore_errors=True)
+
+
+def test_server_root_reads_the_home_forms_and_leaves_other_paths_alone() -> None:
+    assert server_root("/~") == "." and server_root("/~/") == "."
+    assert server_root("/~/site") == "site"
+    assert server_root("/~/a/b") == "a/b"
+    assert server_root("/~user/x") == "/~user/x"  # another login's home: not resolved
+    assert server_root("/srv/~/x") == "/srv/~/x"
+    assert server_root("/") == "/"

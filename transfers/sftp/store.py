@@ -134,6 +134,20 @@ class _Client(asyncssh.SSHClient):
         self._claimed = False
 
 
+def server_root(path: str) -> str:
+    """The root as sent to the server. ``/~`` and ``/~/x`` name the login's home folder
+    and a folder in it, as curl, lftp and rclone read an ``sftp://`` URL (Clever Cloud's
+    and most hosts' SFTP accounts land in their home): sent as ``.`` and ``x``, paths the
+    server resolves from the home folder itself (SFTP, draft 02, 6.2), so no round trip
+    asks where it is. Before session 33 the ``~`` was a literal folder name: a copy to
+    ``sftp://h/~/site`` failed at ``/~``, or made a folder named ``~``."""
+    if path == "/~" or path == "/~/":
+        return "."
+    if path.startswith("/~/"):
+        return path[3:].rstrip("/") or "."
+    return path
+
+
 class SftpStore:
     """An SFTP endpoint (``sftp://user@host[:port]/path``)."""
 
@@ -405,7 +419,7 @@ class SftpStore:
         session = SftpSession(
             conn=conn,
             sftp=start.client,
-            root=self._endpoint.path,
+            root=server_root(self._endpoint.path),
             timeout=self._timeout,
             requests_in_flight=self._requests_in_flight,
             on_close=self._sessions.discard,
@@ -421,7 +435,8 @@ class SftpStore:
     def path_room(self) -> int:
         """``backend.LimitsPaths``: the server works on the root joined with the path
         (``channel._full``), at most ``SERVER_PATH_MAX`` bytes."""
-        root = self._endpoint.path.rstrip("/").encode("utf-8", "surrogateescape")
+        root = server_root(self._endpoint.path).rstrip("/").encode("utf-8",
+                                                                  "surrogateescape")
         return SERVER_PATH_MAX - len(root) - (1 if root else 0)
 
     def watch_round_trip(self, watcher: Callable[[float, int], None]) -> None:
