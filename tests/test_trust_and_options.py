@@ -51,7 +51,9 @@ def test_resume_refuses_a_nan_timeout(tmp_path: Path) -> None:
 def test_ca_file_that_is_missing_or_not_pem_is_named(tmp_path: Path) -> None:
     not_pem = tmp_path / "notes.txt"
     not_pem.write_text("hello")
-    for path, why in ((tmp_path / "missing.pem", "no such file"), (not_pem, "not a PEM")):
+    for path, why in ((tmp_path / "missing.pem", "no such file"), (not_pem, "not a PEM"),
+                      (tmp_path, "a folder, not a file"),
+                      (Path("/dev/null"), "not a regular file")):
         result = CliRunner().invoke(app, ["copy", str(tmp_path / "a"), "ftps://u@127.0.0.1/x",
                                           "--ca-file", str(path)],
                                     env={"FSMOVE_DST_PASSWORD": "x"})

@@ -82,6 +82,15 @@ TtlNameservers = Annotated[
 ]
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path``, given where a file is wanted, is not one, in a few words."""
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.exists():
+        return "not a regular file"
+    return "no such file"
+
+
 def connect_options(
     *,
     timeout: float,
@@ -95,7 +104,7 @@ def connect_options(
         raise UsageError("--timeout must be a positive number of seconds")
     for flag, path in (("--ca-file", ca_file), *(("--identity", p) for p in identity or ())):
         if path is not None and not path.is_file():
-            raise UsageError(f"{flag} {path}: no such file")
+            raise UsageError(f"{flag} {path}: {not_a_file(path)}")
     if ca_file is not None:
         if insecure_tls:
             raise UsageError("--ca-file and --insecure-tls exclude each other")

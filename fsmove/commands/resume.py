@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fsmove.commands.copy import CopyRequest, run_copy_and_verify
 from fsmove.commands.job_options import DamagedOptionsError, describe, from_record
+from fsmove.commands.options import not_a_file
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.output import CommandOutput, OutputSettings
@@ -102,7 +103,8 @@ def run_resume(job: str | None, overrides: ResumeOverrides,
     for flag, saved_path in (("--ca-file", connect.ca_file),
                              *(("--identity", p) for p in connect.identity_files)):
         if saved_path is not None and not Path(saved_path).is_file():
-            raise UsageError(f"{flag} {saved_path} (saved with the job): no such file; "
+            raise UsageError(f"{flag} {saved_path} (saved with the job): "
+                             f"{not_a_file(Path(saved_path))}; "
                              f"give {flag} again to resume with another")
     request = CopyRequest(
         src=st.src, dst=st.dst, options=copy, connect=connect,
