@@ -23,7 +23,7 @@ from fsmove.commands.job_options import JobOptions, describe, from_record, to_re
 from fsmove.commands.status import eta_seconds
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.transfers.copy import CopyOptions
-from fsmove.transfers.jobs import JobStatus, read_status
+from fsmove.transfers.jobs import JobStatus, digest_lookup, read_status
 from fsmove.transfers.journal import Journal
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
@@ -228,6 +228,33 @@ def test_a_damaged_journal_is_set_aside_whatever_the_damage(
     aside = [p for p in tmp_path.glob("job.db.damaged-*") if p.name[-1].isdigit()]
     assert len(aside) == 1
     assert read_status(journal).state == "ok"
+
+
+def test_a_journal_from_a_newer_fsmove_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """A journal whose ``schema`` is above this version's (written by a newer fsmove,
+    then an older one ran): its rows may mean what this version cannot know. Copy and
+    resume refuse it (exit 2, one line saying what to do) before writing anything to
+    it; verify does not take its digests. Before session 33 it was used silently."""
+    src_root, dst_root = _trees(tmp_path)
+    src = side_for("local", None, src_root, "src")
+    dst = side_for("local", None, dst_root, "dst")
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
+        db.execute("UPDATE meta SET value='99' WHERE key='schema'")
+        runs_before = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    again = run_copy_inprocess(src, dst, journal=journal)
+    assert again.exit_code == 2, again.output
+    lines = [line for line in again.output.splitlines() if line.startswith("fsmove:")]
+    assert len(lines) == 1 and "written by a newer fsmove" in lines[0], again.output
+    assert "--journal" in lines[0] and "Traceback" not in again.output
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == runs_before
+        assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "99"
+    assert digest_lookup(journal) == {}
+    verified = CliRunner().invoke(app, ["verify", str(src_root), str(dst_root),
+                                        "--journal", str(journal)])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_journal_path_that_is_a_folder_or_a_device_is_refused(tmp_path: Path) -> None:

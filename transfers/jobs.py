@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .journal_db import check_integrity, connect
+from .journal_db import check_integrity, connect, newer_schema
 from .state_dir import state_dir
 
 
@@ -174,6 +174,8 @@ def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:
         return {}
     conn = connect(path, readonly=True)
     try:
+        if newer_schema(conn) is not None:
+            return {}  # a newer fsmove's rows: not vouched for by this one
         return {
             p: (s, m, d, a)
             for p, s, m, d, a in conn.execute(

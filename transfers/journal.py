@@ -41,6 +41,7 @@ from .journal_db import (
     SCHEMA_VERSION,
     check_integrity,
     check_journal_path,
+    check_schema,
     connect,
     upgrade,
 )
@@ -152,6 +153,7 @@ class Journal:
         try:
             os.chmod(self.path, 0o600)
             check_integrity(conn)
+            check_schema(conn, self.path)
             conn.executescript(SCHEMA)
             upgrade(conn)
             conn.execute("SELECT count(*) FROM files").fetchone()

@@ -86,6 +86,33 @@ def check_journal_path(path: Path) -> None:
             )
 
 
+class JournalNewerError(JournalPathError):
+    """The journal was written by a newer fsmove (a higher ``schema``): its rows may
+    mean what this version cannot know, so it is neither resumed nor trusted."""
+
+
+def newer_schema(conn: sqlite3.Connection) -> int | None:
+    """The journal's schema number when a newer fsmove wrote it, else None (a new file,
+    this version's, or an older one this version upgrades)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError:
+        return None  # no meta table: a new file
+    if row is None or not str(row[0]).isdigit() or int(row[0]) <= SCHEMA_VERSION:
+        return None
+    return int(row[0])
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a journal a newer fsmove wrote, before anything is written to it."""
+    if (found := newer_schema(conn)) is not None:
+        raise JournalNewerError(
+            f"journal {path} was written by a newer fsmove (journal format {found}; this "
+            f"one knows up to {SCHEMA_VERSION}): run that version, or give another "
+            "--journal to start this job over"
+        )
+
+
 class JournalDamagedError(sqlite3.DatabaseError):
     """The file opens but is not a sound journal (``PRAGMA quick_check`` failed)."""
 
