@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from fsmove.transfers.jobs import list_jobs, read_status
 from tests.clever_api import App, Request
 from tests.clever_world import (  # noqa: F401
     CleverWorld,
@@ -399,6 +400,23 @@ def test_a_failed_deployment_then_writes_to_the_old_bucket_are_not_lost(
     assert_migrated(world, scene, extra_uploads={"after-failure.txt": b"still the old app"},
                     media=media)
     assert len(scene.app.deployments) == 2  # the failed one, then exactly one more
+
+
+def test_trust_partial_reaches_every_copy_of_the_migration(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    """``migrate --trust-partial`` (huge buckets over a slow link) is each bucket copy's
+    ``--trust-partial``, recorded with its job as ``copy`` records it (what a resume of
+    that copy then replays). Before session 33 migrate had no such flag."""
+    world = module_world
+    scene = make_scene(world, own_server, "trust")
+    copied = world.fsmove(*scene.args("--yes", "--until", "copy", "--trust-partial"))
+    assert copied.exit_code == 0, copied.output
+    jobs = list_jobs(Path(world.env["XDG_STATE_HOME"]) / "fsmove" / "jobs")
+    olds = (scene.host(scene.old_uploads), scene.host(scene.old_media))
+    copies = [c for c in map(read_status, jobs) if any(h in c.src for h in olds)]
+    assert len(copies) == 2, [c.src for c in copies]  # the app's two buckets
+    assert all(c.options.get("trust_partial") is True for c in copies), copies
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(

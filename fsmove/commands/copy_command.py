@@ -27,11 +27,7 @@ def copy_command(
         bool,
         typer.Option("--checksum", help="Skip only files whose content digests match."),
     ] = False,
-    trust_partial: Annotated[bool, typer.Option(
-        "--trust-partial",
-        help="On resume, keep what an interrupted run left after checking only its last "
-             "block, not re-reading every kept block on both sides (huge files over a "
-             "slow link; a server crash that lost writes is then not seen).")] = False,
+    trust_partial: opt.TrustPartial = False,
     mtime: Annotated[bool, typer.Option(help="Preserve modification times.")] = True,
     perms: Annotated[bool, typer.Option(
         help="Give copied files the source's permission bits where the destination can set "

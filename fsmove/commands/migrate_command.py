@@ -49,6 +49,7 @@ def migrate_command(
     bwlimit: Annotated[
         str | None, typer.Option(help="Bandwidth limit, e.g. 10M (bytes per second).")
     ] = None,
+    trust_partial: opt.TrustPartial = False,
     retries: Annotated[int, typer.Option(
         help="Retries per file on transient errors, in a row without progress.",
         min=0, max=100)] = 5,
@@ -70,7 +71,7 @@ def migrate_command(
 
     def body(_run: CommandRun) -> ExitCode:
         options = opt.copy_options(workers=workers, bwlimit=bwlimit, retries=retries,
-                               retry_delay=retry_delay)
+                                   retry_delay=retry_delay, trust_partial=trust_partial)
         return run_migrate(MigrateRequest(
             app=app_name, zone=to, buckets=tuple(bucket or ()), until=until,
             dry_run=dry_run, yes=yes, repo=repo,

@@ -82,6 +82,13 @@ TtlNameservers = Annotated[
 ]
 
 
+TrustPartial = Annotated[bool, typer.Option(
+    "--trust-partial",
+    help="On resume, keep what an interrupted run left after checking only its last "
+         "block, not re-reading every kept block on both sides (huge files over a "
+         "slow link; a server crash that lost writes is then not seen).")]
+
+
 def not_a_file(path: Path) -> str:
     """Why ``path``, given where a file is wanted, is not one, in a few words."""
     if path.is_dir():
