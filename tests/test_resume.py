@@ -13,6 +13,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -389,6 +390,43 @@ def test_a_run_with_other_filters_keeps_the_partial_files_it_leaves_out(
     assert final.exit_code == 0, final.output
     assert final.summary["restarted"] == [], final.output
     assert final.summary["bytes_sent"] < sum(sizes.values()) - len(resumable) * BLOCK_SIZE
+    assert tree_digests(dst.root) == tree_digests(src.root)
+    assert not temp_leftovers(dst.root)
+
+
+def test_a_journal_removed_during_the_run_is_put_back_and_the_job_still_resumes(
+        request: pytest.FixtureRequest,
+        fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path) -> None:
+    """The job's whole state folder removed under a running copy (``rm -rf`` of the
+    journal, its WAL and its lock): the run puts the journal back from its open
+    database, and a kill after that resumes the partial files instead of orphaning
+    them. Before session 33 the run wrote on into the removed file: the next run
+    started a new job and the partial files stayed behind as a stranger's."""
+    src = make("local", "src", request, fresh_subdir, tmp_path)
+    dst = make("local", "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, 17)
+    state = tmp_path / "state"
+    journal = state / "job.db"
+    env = {**os.environ, **src.env, **dst.env}
+    argv = fsmove_argv(src, dst, "--json", "--bwlimit", "10M", "--workers", "2",
+                       journal=journal)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_progress(dst.root, sizes, 4 * MiB, proc, journal)
+    key = read_meta(journal)["temp_key"]
+    shutil.rmtree(state)
+    deadline = time.monotonic() + 60
+    while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert journal.exists(), "the journal was not put back"
+    wait_for_blocks(journal, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert read_meta(journal)["temp_key"] == key
+    final = run_copy_subprocess(src, dst, journal=journal)
+    assert final.exit_code == 0, final.output
+    assert final.summary["restarted"] == [], final.output
+    assert final.summary["bytes_sent"] < sum(sizes.values()) - 2 * BLOCK_SIZE
     assert tree_digests(dst.root) == tree_digests(src.root)
     assert not temp_leftovers(dst.root)
 

@@ -63,6 +63,11 @@ _ACKED_BYTES = (
 )
 
 
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 class JournalLockedError(Exception):
     pass
 
@@ -98,6 +103,11 @@ class Journal:
         self.recovered_from: Path | None = None
         self._pending_writes = 0
         self._last_commit = 0.0
+        #: (device, inode) of the journal file this writer has open.
+        self._file_id: tuple[int, int] | None = None
+        #: What happened to the file under a running job (``keep_in_place``), said
+        #: once the run is over: "put back", or "replaced" by another file.
+        self.moved_under_us: str | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -146,7 +156,81 @@ class Journal:
             )
         # A run left 'running' by a killed process is over.
         conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
+        self._file_id = _file_id(self.path)
         return self
+
+    def keep_in_place(self) -> None:
+        """Put the journal back where it belongs if it was removed under the running
+        job (``rm -rf ~/.local/state/fsmove`` during an overnight copy): SQLite goes on
+        writing into the removed file, so the run's progress, the job's temporary-file
+        key and its options would vanish with the process, and an interruption after
+        that could not be resumed (the partial files left as strangers' files). The
+        open database is copied back (SQLite's backup API) and the lock taken again.
+        A file that another process put at that path meanwhile is left alone (said
+        once the run is over). Called about once a second; one ``stat``."""
+        if self._conn is None or self._file_id is None or self.moved_under_us:
+            return
+        try:
+            found = _file_id(self.path)
+        except OSError:
+            found = None
+        if found == self._file_id:
+            return
+        if found is not None:
+            self.moved_under_us = "replaced"
+            return
+        try:
+            self._put_back()
+        except (OSError, sqlite3.Error):
+            self.moved_under_us = "replaced"  # could not: said after the run
+            return
+        self.moved_under_us = "put back"
+
+    def _put_back(self) -> None:
+        self._commit()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = self._lock_again()
+        fresh = self.path.with_name(f"{self.path.name}.put-back-{os.getpid()}")
+        try:
+            copy = sqlite3.connect(fresh)
+            try:
+                self.conn.backup(copy)
+            finally:
+                copy.close()
+            os.chmod(fresh, 0o600)
+            os.rename(fresh, self.path)
+        except BaseException:
+            if lock != self._lock_fd:
+                os.close(lock)
+            with contextlib.suppress(OSError):
+                os.unlink(fresh)
+            raise
+        old = self.conn
+        self._conn = connect(self.path, readonly=False)
+        with contextlib.suppress(sqlite3.Error):
+            old.close()
+        if self._lock_fd is not None and self._lock_fd != lock:
+            os.close(self._lock_fd)
+        self._lock_fd = lock
+        self._file_id = _file_id(self.path)
+
+    def _lock_again(self) -> int:
+        """The job's lock on the file at its path: the one held if it is still there,
+        else a new lock file locked (a flock on a second opening of the held file would
+        conflict with our own)."""
+        path = f"{self.path}.lock"
+        if self._lock_fd is not None:
+            held = os.fstat(self._lock_fd)
+            with contextlib.suppress(FileNotFoundError):
+                if _file_id(Path(path)) == (held.st_dev, held.st_ino):
+                    return self._lock_fd
+        lock = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            raise OSError("another fsmove holds the job's lock now") from None
+        return lock
 
     def _open_schema(self) -> sqlite3.Connection:
         conn = connect(self.path, readonly=False)

@@ -128,6 +128,19 @@ def _open_journal(held: contextlib.ExitStack, path: Path, src: Endpoint,
             "XDG_STATE_HOME") from None
 
 
+def moved_journal_line(journal: Journal, path: Path) -> str | None:
+    """The warning for a journal removed or replaced under the run
+    (``Journal.keep_in_place``), or None."""
+    if journal.moved_under_us == "put back":
+        return (f"fsmove: warning: the journal {path} was removed during the run; it was "
+                "written back from the open copy, nothing was lost")
+    if journal.moved_under_us == "replaced":
+        return (f"fsmove: warning: the journal {path} was removed or replaced during the "
+                "run and could not be written back: this run's progress is not in it (a "
+                "rerun compares both trees again; files in place are skipped)")
+    return None
+
+
 def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Path:
     return explicit if explicit is not None else default_journal_path(src.identity, dst.identity)
 
@@ -278,7 +291,11 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
                               f"moved to {journal.recovered_from} and a new one started "
                               "(files already copied are still skipped)")
                 journal.set_options(to_record(recorded))
-                summary = asyncio.run(_run(req, src, dst, journal, out))
+                try:
+                    summary = asyncio.run(_run(req, src, dst, journal, out))
+                finally:
+                    if (moved := moved_journal_line(journal, path)) is not None:
+                        out.alert(moved)
         except JournalLockedError as exc:
             raise JobLockedError(str(exc)) from None
         except JournalPathError as exc:

@@ -608,6 +608,7 @@ class CopyEngine:
         if not force and now - self._progress_stamp < 1.0:
             return
         self._progress_stamp = now
+        self.journal.keep_in_place()
         self.journal.run_progress(
             bytes_sent=self._stats.bytes_sent,
             bytes_resent=self._stats.bytes_resent,
