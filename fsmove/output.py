@@ -194,6 +194,9 @@ class CommandOutput:
             self._emit_line(f"refused: {event.path}: {event.reason}", level="warn")
         elif isinstance(event, ev.TimeNotKept):
             self._emit_line(f"time not kept: {event.path}: {event.reason}", level="warn")
+        elif isinstance(event, ev.ModeNotKept):
+            self._emit_line(f"permissions not kept: {event.path}: {event.reason}",
+                            level="warn")
         elif isinstance(event, ev.FilePlanned):
             verb = "would copy" if event.action == "copy" else "would skip"
             self._emit_line(f"{verb}: {event.path} ({human_bytes(event.size)})", level="file")

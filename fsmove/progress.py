@@ -286,6 +286,11 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
         lines.append(f"  time not kept: {files_word(len(s.times_not_kept))} (copied; the "
                      "destination would not take their modification time)")
         lines += [f"    {p}: {why}" for p, why in s.times_not_kept[:20]]
+    if s.modes_not_kept:
+        lines.append(f"  permissions not kept: {files_word(len(s.modes_not_kept))} "
+                     "(copied; the destination would not take their permission bits: "
+                     "check who can read them there)")
+        lines += [f"    {p}: {why}" for p, why in s.modes_not_kept[:20]]
     if s.refused:
         lines.append(f"  refused:  {len(s.refused)} source entries (not copied; a rerun "
                      "refuses them again until they change at the source)")

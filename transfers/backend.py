@@ -167,10 +167,42 @@ class UnsupportedError(BackendError):
     """The store cannot do this at all (check ``Capabilities`` first)."""
 
 
-class TimeNotKeptError(UnsupportedError):
-    """Raised by ``place``/``set_mtime`` once the file is in place, complete: only its
-    modification time could not be set (the copy notes it and counts the file
-    copied)."""
+class AttributesNotKeptError(UnsupportedError):
+    """Raised by ``place``/``set_mtime`` once the file is in place, complete: its
+    modification time (``time_kept`` False) or its permission bits (``mode_kept``
+    False) could not be set. The copy notes each and counts the file copied (failing
+    it meant failing it again on every run)."""
+
+    time_kept = True
+    mode_kept = True
+
+    def __init__(self, message: str, *, path: str | None = None,
+                 time_kept: bool | None = None, mode_kept: bool | None = None) -> None:
+        super().__init__(message, path=path)
+        if time_kept is not None:
+            self.time_kept = time_kept
+        if mode_kept is not None:
+            self.mode_kept = mode_kept
+
+
+class TimeNotKeptError(AttributesNotKeptError):
+    """Only the modification time could not be set."""
+
+    time_kept = False
+
+
+class ModeNotKeptError(AttributesNotKeptError):
+    """Only the permission bits could not be set: raised for a file the source keeps
+    from group or others (``is_private_mode``), which would otherwise stay readable
+    under the server's default mode without a word. A public file left at the
+    server's default (0644) is not reported (README: servers without SITE CHMOD)."""
+
+    mode_kept = False
+
+
+def is_private_mode(mode: int | None) -> bool:
+    """Whether permission bits ``mode`` keep a file's bytes from group or others."""
+    return mode is not None and mode & 0o044 != 0o044
 
 
 class UnsafePathError(BackendError):
@@ -207,7 +239,7 @@ def hides_from_others(mode: int | None, size: int) -> bool:
     """Whether a file of ``mode`` (the source's; None: unknown, taken as 0644) keeps its
     bytes from group or others, and is big enough (``PRIVATE_BEFORE_BYTES``) that its
     partial copy is made private first (``Session.write``'s ``private``)."""
-    return mode is not None and mode & 0o044 != 0o044 and size >= PRIVATE_BEFORE_BYTES
+    return is_private_mode(mode) and size >= PRIVATE_BEFORE_BYTES
 
 
 #: What a new file gets where the source's bits are unknown or ``--no-perms`` is given.

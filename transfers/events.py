@@ -114,6 +114,15 @@ class TimeNotKept(PathReason):
 
 
 @dataclass(frozen=True, slots=True)
+class ModeNotKept(PathReason):
+    """The file is copied, complete, but the destination would not take its permission
+    bits: over FTP for a file the source keeps from group or others (a server refusing
+    or not offering ``SITE CHMOD``: the server's default mode may let others read it),
+    over SFTP for any file (``SETSTAT`` refused). The run is not partial for it (a rerun
+    could not do better); the reason says what the server refused."""
+
+
+@dataclass(frozen=True, slots=True)
 class PathRefused(PathReason):
     """A source entry that is never copied: hostile name, symlink, unreadable dir."""
 
@@ -169,6 +178,8 @@ class Summary(Event):
     bytes_left: int = 0
     #: Files copied whose modification time the destination would not take (path, why).
     times_not_kept: list[tuple[str, str]] = field(default_factory=list)
+    #: Private files copied whose permission bits the destination would not take.
+    modes_not_kept: list[tuple[str, str]] = field(default_factory=list)
     #: A dry run's questions left to the real run (``DryRunNote``: path, what).
     notes: list[tuple[str, str]] = field(default_factory=list)
 
@@ -187,6 +198,7 @@ _TYPE_NAMES: dict[type, str] = {
     FileRetry: "retry",
     FileFailed: "file_failed",
     TimeNotKept: "time_not_kept",
+    ModeNotKept: "mode_not_kept",
     PathRefused: "refused",
     FileDeleted: "deleted",
     FilePlanned: "file_planned",

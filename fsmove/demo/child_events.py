@@ -20,6 +20,7 @@ _KINDS: dict[str, type[ev.Event]] = {
     "retry": ev.FileRetry,
     "file_failed": ev.FileFailed,
     "time_not_kept": ev.TimeNotKept,
+    "mode_not_kept": ev.ModeNotKept,
     "refused": ev.PathRefused,
     "deleted": ev.FileDeleted,
     "file_planned": ev.FilePlanned,

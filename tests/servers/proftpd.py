@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ def _config(
     max_clients: int | None,
     tls: TlsFiles | None,
     sftp: SftpFiles | None = None,
+    extra: Sequence[str] = (),
 ) -> str:
     lines = [
         f'ModulePath "{MODULES}"',
@@ -107,6 +108,7 @@ def _config(
             # TLSOptions NoSessionReuseRequired stays unset: data TLS must resume the
             # control session, as users of a stock proftpd meet it.
         ]
+    lines += extra
     return "\n".join(lines) + "\n"
 
 
@@ -145,10 +147,12 @@ def start_proftpd(
     max_clients: int | None = None,
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
+    extra_config: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """proftpd serving ``workdir/root`` (chrooted, writable) to the test account; with
     ``sftp``, over SFTP (mod_sftp: a third SFTP implementation, beside OpenSSH's and
-    asyncssh's) instead of FTP."""
+    asyncssh's) instead of FTP. ``extra_config``: lines appended to its configuration
+    (a hosting provider's settings)."""
     if not BINARY.exists() or (tls and not (MODULES / "mod_tls.so").exists()) or (
             sftp and not (MODULES / "mod_sftp.so").exists()):
         raise ServerNotInstalled(f"proftpd is not installed under {PREFIX}: {INSTALL_HINT}")
@@ -181,6 +185,7 @@ def start_proftpd(
                 max_clients=max_clients,
                 tls=tls_files,
                 sftp=sftp_files,
+                extra=extra_config,
             )
         )
         # --nodaemon: stay in the foreground and log to stderr.

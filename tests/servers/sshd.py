@@ -44,7 +44,7 @@ def _known_hosts(path: Path, *, host: str, port: int, host_keys: list[Path]) -> 
 
 def _config(
     *, workdir: Path, port: int, host: str, host_keys: list[Path], account: ServerAccount,
-    password_auth: bool = True,
+    password_auth: bool = True, subsystem: str = "internal-sftp",
 ) -> str:
     lines = [
         f"ListenAddress {host}",
@@ -60,7 +60,7 @@ def _config(
         "StrictModes no",
         "PermitRootLogin no",
         f"AllowUsers {account.name}",
-        "Subsystem sftp internal-sftp",
+        f"Subsystem sftp {subsystem}",
         "MaxSessions 100",
         "MaxStartups 200",
         "MaxAuthTries 10",
@@ -78,10 +78,12 @@ def _config(
 
 @contextmanager
 def start_sshd(
-    workdir: Path, *, listen_address: str = "127.0.0.1", password_auth: bool = True
+    workdir: Path, *, listen_address: str = "127.0.0.1", password_auth: bool = True,
+    subsystem: str = "internal-sftp",
 ) -> Iterator[RunningServer]:
     """sshd serving SFTP; the account's files live in ``workdir/root`` (not chrooted).
-    ``password_auth=False``: only the client key logs in (``PasswordAuthentication no``)."""
+    ``password_auth=False``: only the client key logs in (``PasswordAuthentication no``).
+    ``subsystem``: the SFTP server's command line (``internal-sftp -P setstat``...)."""
     if not BINARY.exists() or not KEYGEN.exists():
         raise ServerNotInstalled(f"openssh-server is not installed: {INSTALL_HINT}")
     account = ensure_account()
@@ -104,7 +106,7 @@ def start_sshd(
         config.write_text(
             _config(
                 workdir=workdir, port=port, host=listen_address, host_keys=host_keys,
-                account=account, password_auth=password_auth,
+                account=account, password_auth=password_auth, subsystem=subsystem,
             )
         )  # fmt: skip
         _known_hosts(known_hosts, host=listen_address, port=port, host_keys=host_keys)

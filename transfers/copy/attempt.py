@@ -33,16 +33,16 @@ from dataclasses import dataclass
 from fsmove.verify.digest import BLOCK_SIZE, BlockHasher, block_count, combine
 
 from ..backend import (
+    AttributesNotKeptError,
     BackendError,
     NotFoundError,
     OffsetWrites,
     PlacesInBackground,
-    TimeNotKeptError,
     hides_from_others,
     parent_of,
     placed_mode,
 )
-from ..events import Event, FileStarted, TimeNotKept
+from ..events import Event, FileStarted, ModeNotKept, TimeNotKept
 from ..journal import Journal
 from ..policy import Limits
 from ..pool import SessionPool
@@ -144,13 +144,17 @@ class Attempts(OnSides):
                     await s.set_mtime(target, entry.mtime)
             if placing is not None:
                 await placing()
-        except TimeNotKeptError as exc:
-            # In place and complete, only its time is off: copied, and said. (Failing
-            # it meant failing it again on every run: proftpd refuses a time before
-            # 1970, SFTP cannot carry one.)
-            self.stats.times_not_kept.append((entry.path, str(exc)))
-            self.emit(TimeNotKept(path=entry.path, reason=str(exc)))
-            given = None
+        except AttributesNotKeptError as exc:
+            # In place and complete, only its time or its mode is off: copied, and
+            # said. (Failing it meant failing it again on every run: proftpd refuses a
+            # time before 1970, SFTP cannot carry one, a server may refuse SETSTAT.)
+            if not exc.time_kept:
+                self.stats.times_not_kept.append((entry.path, str(exc)))
+                self.emit(TimeNotKept(path=entry.path, reason=str(exc)))
+                given = None
+            if not exc.mode_kept:
+                self.stats.modes_not_kept.append((entry.path, str(exc)))
+                self.emit(ModeNotKept(path=entry.path, reason=str(exc)))
         return Placed(digest=digest, resumed_from=resumed_from, dst_mtime=given)
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------

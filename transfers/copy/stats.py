@@ -20,6 +20,7 @@ class RunStats:
     restarted: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     times_not_kept: list[tuple[str, str]] = field(default_factory=list)
+    modes_not_kept: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self, *, status: str, seconds: float, dry_run: bool, to_delete: int,
@@ -48,6 +49,7 @@ class RunStats:
             files_left=files_left if stopped else 0,
             bytes_left=bytes_left if stopped else 0,
             times_not_kept=list(self.times_not_kept),
+            modes_not_kept=list(self.modes_not_kept),
             notes=list(self.notes),
         )
 

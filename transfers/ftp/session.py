@@ -19,15 +19,18 @@ import posixpath
 from collections.abc import Awaitable, Callable
 
 from ..backend import (
+    AttributesNotKeptError,
     BackendError,
     EntryKind,
     LinkRefusedError,
+    ModeNotKeptError,
     NameRefusedError,
     NotFoundError,
     PermanentError,
     TimeNotKeptError,
     TransientError,
     UnsupportedError,
+    is_private_mode,
     link_refusal,
     parent_of,
 )
@@ -160,8 +163,10 @@ class FtpSession(FileSession):
             chmod = await self._chmod_line(mode, abs_src)
             if not self._features.answered:
                 # One command at a time (the server may not keep order).
+                chmod_reply: Reply | None = None
                 if chmod is not None:
-                    self._chmod_done(await self.raw_command(chmod))
+                    chmod_reply = await self.raw_command(chmod)
+                    self._chmod_done(chmod_reply)
                 time_refused: Reply | None = None
                 if method is not None:
                     assert mtime is not None
@@ -184,8 +189,8 @@ class FtpSession(FileSession):
                                       path=final)
                 if size is not None:
                     await self._check_placed(temp, final, size, checks=None)
-                if time_refused is not None:
-                    raise self._mtime_refusal(time_refused, final)
+                self._attributes_kept(final, mode=mode, chmod=chmod, chmod_reply=chmod_reply,
+                                      mtime_reply=time_refused)
                 return
             # One write, one round trip: the server reads them in order (it answered
             # FEAT). RNTO after a refused RNFR is answered 503 and renames nothing.
@@ -217,10 +222,8 @@ class FtpSession(FileSession):
                                   path=final)
             if size is not None:
                 await self._check_placed(temp, final, size, checks=check_replies)
-            if mtime_reply is not None and not mtime_reply.is_success():
-                # In place with the bytes complete; only its time is off (so the next
-                # run copies it again): say so as the set-mtime failure it is.
-                raise self._mtime_refusal(mtime_reply, final)
+            self._attributes_kept(final, mode=mode, chmod=chmod, chmod_reply=chmod_reply,
+                                  mtime_reply=mtime_reply)
 
     async def place_started(
         self, temp: str, final: str, *, mtime: float | None, mode: int | None = None,
@@ -292,8 +295,8 @@ class FtpSession(FileSession):
                                   path=final)
             at_final = self._size_in(at_final_reply, name=final.rsplit("/", 1)[-1])
             self._placed_verdict(final, size, at_final, at_temp)
-            if mtime_reply is not None and not mtime_reply.is_success():
-                raise self._mtime_refusal(mtime_reply, final)
+            self._attributes_kept(final, mode=mode, chmod=chmod, chmod_reply=chmod_reply,
+                                  mtime_reply=mtime_reply)
 
         return finish
 
@@ -420,6 +423,33 @@ class FtpSession(FileSession):
             raise UnsupportedError(f"set mtime of {path!r} on {self.where}: the server "
                                    "cannot set modification times", path=path)
         return method
+
+    def _attributes_kept(self, final: str, *, mode: int | None, chmod: str | None,
+                         chmod_reply: Reply | None, mtime_reply: Reply | None) -> None:
+        """After a complete file is in place: raise what its placing did not keep. A
+        refused time (``_mtime_refusal``); the mode of a file the source keeps from
+        others where ``SITE CHMOD`` was refused or is not offered (the server's default,
+        often 0644, may let others read it: said per file, ``ModeNotKeptError``;
+        before session 33 a refused CHMOD left a 0600 ``.env`` world-readable in
+        silence). A public file at the server's default is not news (README)."""
+        time_error = (self._mtime_refusal(mtime_reply, final)
+                      if mtime_reply is not None and not mtime_reply.is_success() else None)
+        if time_error is not None and not isinstance(time_error, TimeNotKeptError):
+            raise time_error
+        if is_private_mode(mode) and (chmod_reply is None or not chmod_reply.is_success()):
+            assert mode is not None
+            why = (f"the server refused SITE CHMOD ({chmod_reply.text.strip()!r})"
+                   if chmod is not None and chmod_reply is not None
+                   else "the server does not offer SITE CHMOD (or refused it earlier "
+                        "in this run)")
+            text = (f"its permission bits ({mode & 0o777:04o}) were not set: {why}; it "
+                    "has the server's default mode")
+            if time_error is not None:
+                raise AttributesNotKeptError(f"{time_error}; {text}", path=final,
+                                             time_kept=False, mode_kept=False)
+            raise ModeNotKeptError(text, path=final)
+        if time_error is not None:
+            raise time_error
 
     def _mtime_refusal(self, reply: Reply, path: str) -> BackendError:
         """The error for a refused time of ``path``, which is in place, complete: a

@@ -14,10 +14,12 @@ import posixpath
 import asyncssh
 
 from ..backend import (
+    AttributesNotKeptError,
     BackendError,
     EntryKind,
     NotFoundError,
     PermanentError,
+    PermissionDeniedError,
     TimeNotKeptError,
     UnsupportedError,
     folders_of,
@@ -145,10 +147,35 @@ class SftpSession(FileSession):
         if self.ordered_requests:
             # One round trip: the server handles a channel's requests in order, so the
             # attributes land on the temporary file before the rename.
-            await asyncio.gather(setstat, self.rename(temp, final))
+            set_outcome, renamed = await asyncio.gather(
+                setstat, self.rename(temp, final), return_exceptions=True)
+            if isinstance(renamed, BaseException):
+                raise renamed
         else:
-            await setstat
+            try:
+                set_outcome = await setstat
+            except PermissionDeniedError as exc:
+                set_outcome = exc
             await self.rename(temp, final)
+        if isinstance(set_outcome, PermissionDeniedError):
+            # Placed, complete; only SETSTAT was refused (OpenSSH ``internal-sftp -P
+            # setstat``). Failing it meant sending it again, and failing, every run.
+            raise AttributesNotKeptError(
+                f"the server refused to set its {_attribute_words(mtime, mode)} "
+                "(SFTP SETSTAT: permission denied)", path=final,
+                # Any mode: the file keeps the temporary file's (maybe 0600, which
+                # a web server running as another user cannot read).
+                time_kept=mtime is None, mode_kept=mode is None)
+        if isinstance(set_outcome, BaseException):
+            raise set_outcome
+
+
+def _attribute_words(mtime: float | None, mode: int | None) -> str:
+    if mtime is not None and mode is not None:
+        return f"modification time and permission bits ({mode & 0o777:04o})"
+    if mode is not None:
+        return f"permission bits ({mode & 0o777:04o})"
+    return "modification time"
 
 
 #: SFTP version 3 carries a time as an unsigned 32-bit count of seconds (1970-2106);
