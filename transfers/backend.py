@@ -103,6 +103,10 @@ class Capabilities:
     #: ``place(..., mode=...)`` sets permission bits (local chmod, SFTP setstat; FTP
     #: ``SITE CHMOD`` where the server lists it in ``SITE HELP``).
     set_mode: bool = True
+    #: The probe wrote a file into the destination root (None: not known). A folder
+    #: that then cannot be made there is refused for its own sake (a server's
+    #: ``deny_file``, ``PathDenyFilter``), not because the root is read-only.
+    root_writable: bool | None = None
     #: Human readable notes on what the probe found (for reports and ``--debug``).
     notes: tuple[str, ...] = ()
 

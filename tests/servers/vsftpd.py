@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ def _config(
     tls_files: tuple[Path, Path] | None,
     refused_users: Path | None = None,
     accept_timeout: int = ACCEPT_TIMEOUT,
+    extra: Sequence[str] = (),
 ) -> str:
     lines = [
         "listen=YES",
@@ -96,6 +97,7 @@ def _config(
         # Users in this file are refused at USER ("530 Permission denied."), and vsftpd
         # closes the connection: a login that ends before PASS is read.
         lines += ["userlist_enable=YES", "userlist_deny=YES", f"userlist_file={refused_users}"]
+    lines += extra
     return "\n".join(lines) + "\n"
 
 
@@ -109,9 +111,11 @@ def start_vsftpd(
     listen_address: str = "127.0.0.1",
     refuse_user: bool = False,
     accept_timeout: int = ACCEPT_TIMEOUT,
+    extra_config: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """vsftpd serving ``workdir/root`` (chrooted, writable) to the test account;
-    ``accept_timeout``: seconds a session waits for a data connection."""
+    ``accept_timeout``: seconds a session waits for a data connection; ``extra_config``:
+    lines appended to its configuration (a hosting provider's settings)."""
     for needed in (BINARY, PAM_SERVICE):
         if not needed.exists():
             raise ServerNotInstalled(f"vsftpd is not installed ({needed} missing): {INSTALL_HINT}")
@@ -146,6 +150,7 @@ def start_vsftpd(
                 tls_files=tls_files,
                 refused_users=refused_users,
                 accept_timeout=accept_timeout,
+                extra=extra_config,
             )
         )
         return [str(BINARY), str(config)]

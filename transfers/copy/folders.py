@@ -32,9 +32,11 @@ class DestinationFolderError(PermanentError):
 
 class FolderNotMadeError(PermanentError):
     """A destination folder below a top folder cannot be made (its parent turned
-    read-only...): what is below it fails, the rest of the copy goes on, and the
-    summary lists it. (Before session 32 any such folder stopped the whole copy, exit
-    1, no summary of what had been copied.)"""
+    read-only...), or a top folder the server refuses by name in a root the probe wrote
+    into (vsftpd ``deny_file={cgi-bin}``: before session 33 that stopped the run as
+    "the destination root is not writable"): what is below it fails, the rest of the
+    copy goes on, and the summary lists it. (Before session 32 any such folder stopped
+    the whole copy, exit 1, no summary of what had been copied.)"""
 
 
 #: A folder's failure kept for every file below it (no MKD again for each).
@@ -123,7 +125,7 @@ class DestinationFolders:
                 # what is below that folder, not the whole copy.
                 raise
             text = str(exc)
-            if parent_of(d) == "":
+            if parent_of(d) == "" and not (await self.dst.capabilities()).root_writable:
                 raise DestinationFolderError(
                     f"the destination root is not writable: {text}" if "mkdir" in text
                     else f"the destination root is not writable: cannot make the folder "

@@ -293,6 +293,7 @@ async def probe_capabilities(
         rename_replaces=replaces,
         ops_per_session=1,
         mtime_resolution=1.0,
+        root_writable=True,  # its first STOR, into the root, succeeded
         notes=tuple(notes),
     )
     return ProbeResult(caps, mtime_method, root_is_folder=True,
