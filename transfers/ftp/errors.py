@@ -54,6 +54,9 @@ _MISSING = (
     "can't check for file existence",
 )
 _TOO_MANY = ("too many", "maximum number", "max number", "connection limit", "limit reached")
+#: How servers say one file is over their size limit (as opposed to a full disk).
+_TOO_LARGE = ("too large", "too big", "file size", "filesize", "size limit")
+_QUOTA = ("quota", "no space", "disk full", "storage allocation")
 _WRITE_FAILED = ("failure writing", "error during write", "input/output error", "no space",
                  "disk full", "quota")
 
@@ -110,6 +113,13 @@ def reply_error(
                 path=path,
             )
         return AuthError(f"{subject}: not logged in ({said})", path=path)
+    if code in (452, 552) and _has(reply.text, _TOO_LARGE) and not _has(reply.text,
+                                                                           _QUOTA):
+        # A limit on one file's size (proftpd ``MaxStoreFileSize``: "552 Transfer
+        # aborted. File too large"), not a full disk: that file fails, the copy goes on
+        # (before session 33 the run stopped starting files: "the destination is full").
+        return PermanentError(f"{subject}: the server refuses a file this large ({said}); "
+                              "it sets a limit per file", path=path)
     if code in (452, 552):
         return NoSpaceError(f"{subject}: no space left ({said}); free space or raise the quota",
                             path=path)
