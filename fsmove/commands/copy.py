@@ -41,10 +41,10 @@ from fsmove.transfers.events import Summary
 from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
+from fsmove.transfers.not_the_tree import not_the_tree
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
-from fsmove.transfers.state_dir import own_state_excludes
 from fsmove.transfers.tree import TempNames
 
 #: Default sessions per side, by scheme (measured: benchmarks/README.md). The pool sizes a
@@ -257,10 +257,10 @@ def run_copy(req: CopyRequest, output: CommandOutput | None = None) -> ExitCode:
 
 def without_own_state(options: CopyOptions, src: Endpoint, dst: Endpoint,
                       journal: Path) -> CopyOptions:
-    """``options`` whose filters also leave out fsmove's own state where a local side
-    holds it (``state_dir.own_state_excludes``): never copied, deleted or compared."""
-    extra = tuple(pattern for e in (src, dst) if e.is_local
-                  for pattern in own_state_excludes(e.path, journal))
+    """``options`` whose filters also leave out what is not the user's tree: fsmove's
+    own state where a local side holds it, a server's own files in an account's root
+    (``not_the_tree.py``): never copied, deleted or compared."""
+    extra = not_the_tree(src, dst, journal)
     if not extra:
         return options
     filters = dataclasses.replace(options.filters,

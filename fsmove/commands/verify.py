@@ -22,10 +22,10 @@ from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
+from fsmove.transfers.not_the_tree import not_the_tree
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
-from fsmove.transfers.state_dir import own_state_excludes
 from fsmove.transfers.tree import (
     LOCAL_TIME_RESOLUTION,
     Filters,
@@ -135,9 +135,9 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
         with contextlib.suppress(sqlite3.DatabaseError):
             key = read_meta(path).get("temp_key")
             temps = TempNames(key) if key else None
-    # fsmove's own state inside a local side is not the user's tree (copy leaves it out).
-    extra = tuple(pattern for e in (src, dst) if e.is_local
-                  for pattern in own_state_excludes(e.path, path))
+    # fsmove's own state inside a local side, a server's own files in an account's
+    # root: not the user's tree (copy leaves them out too, ``not_the_tree.py``).
+    extra = not_the_tree(src, dst, path)
     filters = (dataclasses.replace(req.filters, exclude=(*req.filters.exclude, *extra))
                if extra else req.filters)
     rules = TreeRules(filters=filters, temps=temps)

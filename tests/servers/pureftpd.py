@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,10 +54,12 @@ def start_pureftpd(
     pasv_address: str | None = None,
     listen_address: str = "127.0.0.1",
     listing_limit: str = LISTING_LIMIT,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """pure-ftpd serving ``workdir/root`` (chrooted, writable) to the test account.
     ``listing_limit``: ``--limitrecursion`` (files per listing:depth; pure-ftpd's own
-    default is 10000:5, which cuts a bigger folder's listing short)."""
+    default is 10000:5, which cuts a bigger folder's listing short); ``extra_args``:
+    more options (a hosting provider's, ``--quota 1000:20``...)."""
     if not BINARY.exists():
         raise ServerNotInstalled(f"pure-ftpd is not installed ({BINARY} missing): {INSTALL_HINT}")
     account = ensure_account()
@@ -86,7 +88,7 @@ def start_pureftpd(
         ]  # fmt: skip
         if pasv_address is not None:
             args += ["--forcepassiveip", pasv_address]
-        return args
+        return args + list(extra_args)
 
     with port_range_released(pasv_ports), serve(
         name="pure-ftpd",

@@ -1,0 +1,62 @@
+"""A server's own bookkeeping in an account's root is not the user's tree.
+
+pure-ftpd with quotas keeps ``/.ftpquota`` in the account's root and answers "553
+Prohibited file name" to any RETR or DELE of it. Before session 33 a copy from such a
+root ended partial (exit 3) on every run, verify called the file a difference (exit 4)
+both ways, and ``copy --delete`` to it could never finish (found by an adversarial pass
+on hosting configurations). Now it is left out of copy, ``--delete`` and verify, where
+the URL names the account's root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fsmove.cli import app
+from tests.copy_harness import Side, run_copy_inprocess, side_for, tree_digests
+from tests.servers import RunningServer, start_pureftpd
+
+
+def _verify(src: Side, dst: Side) -> int:
+    result = CliRunner().invoke(app, ["verify", src.url, dst.url, *src.options(),
+                                      *dst.options()], env={**src.env, **dst.env},
+                                catch_exceptions=False)
+    return result.exit_code
+
+
+@pytest.mark.interop
+def test_pureftpd_quota_file_is_neither_copied_compared_nor_deleted(
+        own_server: Callable[..., RunningServer], tmp_path: Path) -> None:
+    server = own_server(start_pureftpd, extra_args=["--quota", "1000:20"])
+    local = side_for("local", None, tmp_path / "site", "src")
+    local.put({"index.php": b"<?php\n", "img/a.png": b"\x89PNG" * 100}, mtime=1_600_000_000)
+    bucket = side_for("pure-ftpd", server, server.root, "dst")
+    up = run_copy_inprocess(local, bucket, journal=tmp_path / "up.db")
+    assert up.exit_code == 0, up.output
+    assert (server.root / ".ftpquota").exists()  # the server keeps it: the case is real
+    assert _verify(local, bucket) == 0
+    again = run_copy_inprocess(local, bucket, "--delete", journal=tmp_path / "up.db")
+    assert again.exit_code == 0, again.output
+    assert (server.root / ".ftpquota").exists()
+
+    source = side_for("pure-ftpd", server, server.root, "src")
+    out = side_for("local", None, tmp_path / "out", "dst")
+    down = run_copy_inprocess(source, out, journal=tmp_path / "down.db")
+    assert down.exit_code == 0, down.output
+    assert sorted(tree_digests(out.root)) == ["img/a.png", "index.php"]
+    assert _verify(source, out) == 0
+
+
+def test_only_an_ftp_account_root_has_server_files() -> None:
+    from fsmove.transfers.endpoint import parse_endpoint
+    from fsmove.transfers.not_the_tree import server_files
+
+    assert server_files(parse_endpoint("ftp://u@h/")) == ("/.ftpquota",)
+    assert server_files(parse_endpoint("ftps://u@h")) == ("/.ftpquota",)
+    assert server_files(parse_endpoint("ftp://u@h/www")) == ()
+    assert server_files(parse_endpoint("sftp://u@h/")) == ()
+    assert server_files(parse_endpoint("/tmp/x")) == ()

@@ -1,0 +1,39 @@
+"""What a side holds that is not the user's tree, left out by copy, ``--delete`` and
+verify alike (anchored ``--exclude`` patterns added to the run's filters; the options
+recorded with the job stay the user's):
+
+* fsmove's own state inside a local side (``state_dir.own_state_excludes``);
+* a server's own bookkeeping in an account's root: pure-ftpd's quota file
+  ``/.ftpquota`` (kept by the server when quotas are on; it answers "553 Prohibited
+  file name" to any RETR or DELE of it). Before session 33 a copy from such a root
+  ended partial on every run, verify called it a difference, and ``--delete`` to it
+  could never finish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .endpoint import Endpoint
+from .state_dir import own_state_excludes
+
+#: Files an FTP server keeps for itself at the root of an account.
+FTP_SERVER_FILES = ("/.ftpquota",)
+
+
+def server_files(endpoint: Endpoint) -> tuple[str, ...]:
+    """Patterns for the server's own files at ``endpoint``: only where the URL names
+    the account's root (a pure-ftpd login lands there; a subfolder has no such file)."""
+    if endpoint.scheme in ("ftp", "ftps") and endpoint.path.strip("/") == "":
+        return FTP_SERVER_FILES
+    return ()
+
+
+def not_the_tree(src: Endpoint, dst: Endpoint, journal: Path) -> tuple[str, ...]:
+    """Every pattern for what the two sides hold that is not the user's tree."""
+    found: list[str] = []
+    for e in (src, dst):
+        if e.is_local:
+            found += own_state_excludes(e.path, journal)
+        found += server_files(e)
+    return tuple(dict.fromkeys(found))
