@@ -84,3 +84,30 @@ def test_migrate_dry_run_reads_the_plan_from_the_engine(tmp_path: Path) -> None:
     assert (plan.files_to_copy, plan.files_total, plan.bytes_to_copy) == (2, 3, 6)
     assert plan.files_to_delete == 1
     assert not (dst / "b").exists()
+
+
+def test_a_file_gone_before_its_deletion_is_not_a_failure(tmp_path: Path) -> None:
+    """``--delete`` of a file that vanished since the listing (pure-ftpd's upload file
+    renamed into place, another client): what was wanted, not "could not delete"; a
+    file still there after a refusal stays a failure."""
+    from fsmove.transfers.backend import Entry, EntryKind
+    from fsmove.transfers.copy.deletion import delete_files
+
+    root = tmp_path / "dst"
+    root.mkdir()
+    (root / "kept.txt").write_text("still here")
+    (root / "in-the-way").mkdir()  # a folder where a file was listed: refused, still there
+
+    async def go() -> list[tuple[str, bool]]:
+        pool = SessionPool(LocalStore(parse_endpoint(str(root))), max_sessions=2)
+        try:
+            entries = [Entry(path=p, kind=EntryKind.FILE, size=1, mtime=None)
+                       for p in ("gone.txt", "kept.txt", "in-the-way")]
+            return [(e.path, err is None)
+                    async for e, err in delete_files(pool, entries, journal=None)]
+        finally:
+            await pool.aclose()
+
+    outcome = asyncio.run(go())
+    assert outcome == [("gone.txt", True), ("kept.txt", True), ("in-the-way", False)]
+    assert not (root / "kept.txt").exists() and (root / "in-the-way").is_dir()

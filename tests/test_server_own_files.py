@@ -10,7 +10,9 @@ the URL names the account's root.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from typer.testing import CliRunner
 
 from fsmove.cli import app
 from tests.copy_harness import Side, run_copy_inprocess, side_for, tree_digests
-from tests.servers import RunningServer, start_pureftpd
+from tests.servers import RunningServer, start_pureftpd, start_vsftpd
 
 
 def _verify(src: Side, dst: Side) -> int:
@@ -55,8 +57,44 @@ def test_only_an_ftp_account_root_has_server_files() -> None:
     from fsmove.transfers.endpoint import parse_endpoint
     from fsmove.transfers.not_the_tree import server_files
 
-    assert server_files(parse_endpoint("ftp://u@h/")) == ("/.ftpquota",)
-    assert server_files(parse_endpoint("ftps://u@h")) == ("/.ftpquota",)
-    assert server_files(parse_endpoint("ftp://u@h/www")) == ()
+    assert server_files(parse_endpoint("ftp://u@h/")) == ("/.ftpquota",
+                                                          ".pureftpd-upload.*")
+    assert "/.ftpquota" in server_files(parse_endpoint("ftps://u@h"))
+    assert server_files(parse_endpoint("ftp://u@h/www")) == (".pureftpd-upload.*",)
     assert server_files(parse_endpoint("sftp://u@h/")) == ()
     assert server_files(parse_endpoint("/tmp/x")) == ()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("start", "options"), [
+    (start_pureftpd, {"extra_args": ["--prohibitdotfileswrite"]}),
+    (start_vsftpd, {"extra_config": ["deny_file={.*}"]}),
+], ids=["pure-ftpd-prohibitdotfileswrite", "vsftpd-deny_file-dot"])
+def test_a_server_refusing_dot_names_gets_every_other_file(
+        start: Callable[..., AbstractContextManager[RunningServer]],
+        options: dict[str, list[str]], own_server: Callable[..., RunningServer],
+        tmp_path: Path) -> None:
+    """A host that forbids uploading dot files (``.htaccess``): fsmove's temporary
+    names start with a dot too, so before session 33 every file failed ("553
+    Prohibited file name ... check that the folder exists and is writable"), and every
+    rerun again. The probe now finds that plain names are taken and files are written
+    under their own names; only the dot files fail, each naming the refusal."""
+    server = own_server(start, **options)
+    src = side_for("local", None, tmp_path / "src", "src")
+    files = {"index.php": b"<?php\n", "img/a.png": b"\x89PNG" * 1000,
+             "big.bin": os.urandom(3 * 1024 * 1024), ".htaccess": b"Deny from all\n"}
+    src.put(files, mtime=1_600_000_000)
+    dst = side_for(server.kind, server, server.root, "dst")
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst, journal=journal)
+    assert first.exit_code == 3, first.output
+    failed = dict(first.summary["failed"])  # type: ignore[arg-type]
+    assert list(failed) == [".htaccess"], first.output
+    assert "is writable" not in failed[".htaccess"], failed  # not a folder's fault
+    copied = tree_digests(dst.root)
+    wanted = {p: d for p, d in tree_digests(src.root).items() if p != ".htaccess"}
+    assert copied == wanted, first.output
+    again = run_copy_inprocess(src, dst, journal=journal)
+    assert again.exit_code == 3, again.output
+    assert again.summary["files_copied"] == 0, again.output
+    assert not [p for p in os.listdir(server.root) if "fsmove" in p]

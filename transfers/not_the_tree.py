@@ -7,7 +7,11 @@ recorded with the job stay the user's):
   ``/.ftpquota`` (kept by the server when quotas are on; it answers "553 Prohibited
   file name" to any RETR or DELE of it). Before session 33 a copy from such a root
   ended partial on every run, verify called it a difference, and ``--delete`` to it
-  could never finish.
+  could never finish;
+* an FTP server's uploads in flight, in any folder: pure-ftpd (with quotas) writes each
+  upload to ``.pureftpd-upload.<id>`` and renames it when done. A listing taken
+  meanwhile (this run's own probe, or the live app's upload at a source) showed one:
+  a partial file to copy, a difference to report, a file to delete that was gone.
 """
 
 from __future__ import annotations
@@ -18,15 +22,20 @@ from .endpoint import Endpoint
 from .state_dir import own_state_excludes
 
 #: Files an FTP server keeps for itself at the root of an account.
-FTP_SERVER_FILES = ("/.ftpquota",)
+FTP_ROOT_FILES = ("/.ftpquota",)
+#: Files an FTP server makes in any folder (a name pattern, at any depth).
+FTP_FILES = (".pureftpd-upload.*",)
 
 
 def server_files(endpoint: Endpoint) -> tuple[str, ...]:
-    """Patterns for the server's own files at ``endpoint``: only where the URL names
-    the account's root (a pure-ftpd login lands there; a subfolder has no such file)."""
-    if endpoint.scheme in ("ftp", "ftps") and endpoint.path.strip("/") == "":
-        return FTP_SERVER_FILES
-    return ()
+    """Patterns for the server's own files at ``endpoint``: its uploads in flight, and
+    where the URL names the account's root (a pure-ftpd login lands there; a subfolder
+    has no quota file) its bookkeeping there."""
+    if endpoint.scheme not in ("ftp", "ftps"):
+        return ()
+    if endpoint.path.strip("/") == "":
+        return FTP_ROOT_FILES + FTP_FILES
+    return FTP_FILES
 
 
 def not_the_tree(src: Endpoint, dst: Endpoint, journal: Path) -> tuple[str, ...]:

@@ -169,8 +169,10 @@ class TempNames:
 PROBE_PREFIX = ".fsmove-probe-"
 # ``.n<anything>``: a name check's scratch file (``ftp/names.py``), under the name the
 # server gave it (which may be rewritten, so anything may follow).
+# The leading dot is missing from the one probe of a server refusing dot names
+# (``ftp/probe.py``, ``_takes_plain_names``).
 _PROBE_NAME_RE = re.compile(
-    r"^\.fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c|\.n[^/]*)?$")
+    r"^\.?fsmove-probe-([0-9a-f]{12})-([0-9a-f]{8})(?:\.b|\.b\.c|\.n[^/]*)?$")
 
 
 def _probe_token_check(token: str) -> str:

@@ -97,10 +97,20 @@ class Attempts(OnSides):
             await self.sides.final_dst_caps()
         caps = self.dst_caps  # how to write: the early ones say it as the final will
         blocks = self.resume.journal_blocks(transfer)
-        if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
-            digests, resumed_from = await self._copy_blockwise(transfer, blocks)
-        else:
-            digests, resumed_from = await self._copy_stream(transfer, blocks)
+        try:
+            if caps.parallel_writes and caps.offset_writes is OffsetWrites.ANY:
+                digests, resumed_from = await self._copy_blockwise(transfer, blocks)
+            else:
+                digests, resumed_from = await self._copy_stream(transfer, blocks)
+        except BackendError as exc:
+            # Refused under its temporary name while the probe ran, which then found
+            # the server takes no temporary names (one refusing names that start with
+            # a dot: pure-ftpd --prohibitdotfileswrite, vsftpd deny_file={.*}).
+            if exc.retryable or transfer.target == entry.path \
+                    or (await self.sides.final_dst_caps()).rename:
+                raise
+            return await self._in_place(transfer, "the destination refused its temporary "
+                                        "name: written under its own name")
         digest = combine(digests, entry.size)
         if self.options.checksum:
             await self.reader.check_content(entry, digest)
@@ -109,13 +119,8 @@ class Attempts(OnSides):
         if target != entry.path and not caps.rename:
             # Written under a temporary name while the probe ran, which then found the
             # server cannot rename: written again under its own name (a rare server).
-            async with self.dst.session() as s:
-                with contextlib.suppress(BackendError):
-                    await s.remove(target)
-            transfer.target, transfer.partial_at_destination = entry.path, False
-            self.resume.restart(entry, "the destination cannot rename: written again "
-                                "under its own name")
-            return await self.copy(transfer)
+            return await self._in_place(transfer, "the destination cannot rename: "
+                                        "written again under its own name")
         use_temp = target != entry.path
         set_mtime = self.options.preserve_mtime and caps.set_mtime and entry.mtime is not None
         given = entry.mtime if set_mtime else None
@@ -156,6 +161,17 @@ class Attempts(OnSides):
                 self.stats.modes_not_kept.append((entry.path, str(exc)))
                 self.emit(ModeNotKept(path=entry.path, reason=str(exc)))
         return Placed(digest=digest, resumed_from=resumed_from, dst_mtime=given)
+
+    async def _in_place(self, transfer: FileTransfer, why: str) -> Placed:
+        """Write ``transfer`` again under its own name (the probe found the destination
+        takes no temporary names), its temporary file removed if it was made."""
+        entry, target = transfer.entry, transfer.target
+        async with self.dst.session() as s:
+            with contextlib.suppress(BackendError):
+                await s.remove(target)
+        transfer.target, transfer.partial_at_destination = entry.path, False
+        self.resume.restart(entry, why)
+        return await self.copy(transfer)
 
     # -- parallel-write destinations (local, SFTP) --------------------------------------
     async def _copy_blockwise(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from ..backend import BackendError, Entry
+from ..backend import BackendError, Entry, NotFoundError
 from ..journal import Journal
 from ..pool import SessionPool
 
@@ -30,12 +30,30 @@ async def delete_files(dst: SessionPool, entries: list[Entry], *,
         try:
             async with dst.session() as s:
                 await s.remove(e.path)
+        except NotFoundError as exc:
+            # Gone since the listing (the server's own upload file renamed into place,
+            # another client): what --delete wanted, unless a look finds it still
+            # there (an FTP 550 may be a refusal worded as "not found").
+            if await _still_there(dst, e.path):
+                yield e, exc
+                continue
         except BackendError as exc:
             yield e, exc
             continue
         if journal is not None:
             journal.remove_file(e.path)
         yield e, None
+
+
+async def _still_there(dst: SessionPool, path: str) -> bool:
+    try:
+        async with dst.session() as s:
+            await s.stat(path)
+    except NotFoundError:
+        return False
+    except BackendError:
+        return True
+    return True
 
 
 async def remove_folders(dst: SessionPool, folders: list[str]) -> int:

@@ -137,6 +137,11 @@ def reply_error(
     if code == 553:
         if looks_denied(reply):
             return PermissionDeniedError(f"{subject}: permission denied ({said})", path=path)
+        if looks_like_name_refused(reply):
+            # The server's rule on names (pure-ftpd "Prohibited file name" for a dot
+            # file): a folder's state has nothing to do with it.
+            return PermanentError(f"{subject}: the server refuses this name ({said})",
+                                  path=path)
         return PermanentError(
             f"{subject}: name refused ({said}); check that the folder exists and is writable",
             path=path,

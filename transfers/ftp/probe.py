@@ -266,6 +266,12 @@ async def probe_capabilities(
             notes.append(f"root folder {target.root!r} does not exist (yet): "
                          "write probes skipped")
             return ProbeResult(_conservative(features, notes), None, final=False)
+        if await _takes_plain_names(target, scratch, features):
+            notes.append(f"names starting with '.' refused (STOR replied {first.text!r}), "
+                         "others taken: files are written under their own names, no "
+                         "temporary names")
+            return ProbeResult(replace(_conservative(features, notes), rename=False,
+                                       root_writable=True), None)
         notes.append(f"root folder not writable (STOR replied {first.text!r}): "
                      "write probes skipped")
         return ProbeResult(_conservative(features, notes), None)
@@ -298,6 +304,23 @@ async def probe_capabilities(
     )
     return ProbeResult(caps, mtime_method, root_is_folder=True,
                        site_chmod=offers_site_chmod(site_help[0]) if site_help else None)
+
+
+async def _takes_plain_names(target: ProbeTarget, scratch: Callable[[], str],
+                             features: Features) -> bool:
+    """After the first (dot-named) STOR was refused in a root that exists: whether a
+    name without the leading dot is taken (a server refusing dot files: pure-ftpd
+    ``--prohibitdotfileswrite``, vsftpd ``deny_file={.*}``). Before session 33 such a
+    server got nothing: every temporary name ``.fsmove.*.part`` was refused. One more
+    STOR, only where the first failed; removed at once (a killed run's is removed by
+    the next, as the dotted ones are: ``tree.is_probe_leftover``)."""
+    head, _, name = scratch().rpartition("/")
+    plain = f"{head}/{name.removeprefix('.')}"
+    reply = await target.raw_store(plain, b"0", verb="STOR", rest=0)
+    if reply.is_success():
+        await remove_scratch(target, [plain], features)
+        return True
+    return False
 
 
 async def remove_scratch(target: ProbeTarget, paths: list[str], features: Features, *,
