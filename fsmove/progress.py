@@ -55,6 +55,10 @@ def path_and_why(path: str, why: str) -> str:
     """``path: why``, once: many reasons already begin with their path (an exception's
     message names its file), and "a.bin: a.bin: changed since it was listed" read as a
     stutter."""
+    if not path:
+        # The root folder itself (its listing refused): an empty path read ": could
+        # not list this folder" (session 33).
+        return f"(the root folder): {why}"
     prefix = f"{path}: "
     return f"{path}: {why[len(prefix):] if why.startswith(prefix) else why}"
 

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from fsmove.cli import app
 from fsmove.exitcodes import ExitCode
-from tests.servers import RunningServer, make_tree
+from tests.servers import RunningServer, make_tree, start_vsftpd
 
 
 def _free_port() -> int:
@@ -182,3 +184,20 @@ def test_library_warnings_are_shown_only_with_debug(debug: bool) -> None:
     assert ("old API" in proc.stderr) is debug, proc.stderr
     # A RuntimeWarning (a coroutine never awaited: a bug) is never hidden.
     assert "coroutine never awaited (test)" in proc.stderr, proc.stderr
+
+
+@pytest.mark.interop
+def test_a_destination_root_that_cannot_be_listed_is_named_in_words(
+        own_server: Callable[..., RunningServer], tmp_path: Path) -> None:
+    """vsftpd ``dirlist_enable=NO`` with ``--delete``: the root's failure read ":
+    could not list this folder..." (its path is empty) before session 33."""
+    server = own_server(start_vsftpd, extra_config=["dirlist_enable=NO"])
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    result = CliRunner().invoke(
+        app, ["copy", str(src), server.url(), "--delete", "--journal", str(tmp_path / "j.db")],
+        env={"FSMOVE_DST_PASSWORD": server.password})
+    assert result.exit_code == 3, result.output
+    assert "(the root folder): could not list this folder" in result.output
+    assert "\n    : " not in result.output and "failed: :" not in result.output
