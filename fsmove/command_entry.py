@@ -50,6 +50,10 @@ def fail(exc: BaseException, output: CommandOutput | None = None, *,
     output, erases its live display first (the error never lands on a bar's line) and
     ends its JSON stream and log file with the outcome. ``debug``: the traceback too."""
     code = exit_code_for_error(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        from fsmove.event_loop import ignore_further_interrupts
+
+        ignore_further_interrupts()
     msg = error_message(exc, command or (output.command if output is not None else None))
     if output is not None:
         output.fatal(msg, int(code), interrupted=isinstance(exc, KeyboardInterrupt))

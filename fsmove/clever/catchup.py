@@ -27,12 +27,12 @@ only); then the paths that moved are verified.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fsmove import event_loop
 from fsmove.clever.trees import Listing, Tree, changed, fnmatch_exact, read_trees
 from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.exitcodes import ExitCode
@@ -187,7 +187,7 @@ def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: T
         return code
     emptied = emptied_folders(plan.to_delete, old_now)
     if emptied:
-        asyncio.run(_remove_folders(dst, emptied, settings.connect))
+        event_loop.run(_remove_folders(dst, emptied, settings.connect))
     return run_verify(VerifyRequest(
         src=src, dst=dst, tier=Tier.FULL, connect=settings.connect, filters=filters,
         use_journal=False, src_connections=settings.src_connections,

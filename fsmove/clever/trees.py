@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from fsmove import event_loop
 from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import EntryKind
 from fsmove.transfers.endpoint import Endpoint
@@ -61,7 +62,7 @@ def read_trees(endpoints: list[Endpoint], connect: ConnectOptions) -> list[Tree]
     """Each endpoint's tree, listed at once."""
     async def every() -> list[Tree]:
         return list(await asyncio.gather(*(_list(e, connect) for e in endpoints)))
-    return asyncio.run(every())
+    return event_loop.run(every())
 
 
 def list_trees(endpoints: list[Endpoint], connect: ConnectOptions) -> list[Listing]:

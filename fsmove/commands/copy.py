@@ -11,7 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsmove import taskdump
+from fsmove import event_loop, taskdump
 from fsmove.commands.copy_endings import (
     end_run,
     failure_note,
@@ -278,7 +278,7 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     out.log_only(f"{src.display} -> {dst.display}" + (" (dry run)" if req.options.dry_run
                                                        else ""))
     if req.options.dry_run:
-        summary = asyncio.run(_run(req, src, dst, None, out, _job_temp_names(
+        summary = event_loop.run(_run(req, src, dst, None, out, _job_temp_names(
             journal_path_for(src, dst, req.journal))))
     else:
         path = journal_path_for(src, dst, req.journal)
@@ -292,7 +292,7 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
                               "(files already copied are still skipped)")
                 journal.set_options(to_record(recorded))
                 try:
-                    summary = asyncio.run(_run(req, src, dst, journal, out))
+                    summary = event_loop.run(_run(req, src, dst, journal, out))
                 finally:
                     if (moved := moved_journal_line(journal, path)) is not None:
                         out.alert(moved)

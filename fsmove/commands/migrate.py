@@ -67,6 +67,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from fsmove import event_loop
 from fsmove.clever.dns import DnsChecker
 from fsmove.clever.dns_advice import print_records
 from fsmove.clever.migrate_state import PHASES
@@ -140,7 +141,7 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
                      f"{pair.new_name}>{' --delete' if delete else ''} (every file: the "
                      "new bucket does not exist yet)")
                 continue
-            plan = asyncio.run(_plan_copy(
+            plan = event_loop.run(_plan_copy(
                 self.access[pair.old_id].endpoint("/"), self.access[pair.new_id].endpoint("/"),
                 connect=self.req.connect,
                 options=CopyOptions(workers=self.req.copy.workers, dry_run=True, delete=delete)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from fsmove import event_loop
 from fsmove.clever.bucket import Bucket, bucket_from_env
 from fsmove.clever.dns_advice import print_ttl_advice
 from fsmove.clever.migrate_state import BucketPair
@@ -109,7 +110,7 @@ class BucketPhases(MigrationCore):
         ids = [p.old_id for p in self.state.pairs] + [p.new_id for p in self.state.pairs
                                                       if p.new_id]
         self._fill_access(ids)
-        asyncio.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
+        event_loop.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
                                req.connect))
         say(f"{sv.app.name} ({sv.app.id}) in {sv.app.owner_text}, zone "
              f"{self.state.from_zone} -> {req.zone}, {sv.app.instance_type}")
@@ -161,7 +162,7 @@ class BucketPhases(MigrationCore):
         if not req.dry_run:
             ids = [p.new_id for p in self.state.pairs if p.new_id]
             self._fill_access(ids)
-            asyncio.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
+            event_loop.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
                                    req.connect))
         return ExitCode.OK
 

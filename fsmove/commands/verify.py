@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fsmove import event_loop
 from fsmove.endpoint_access import (
     ConnectOptions,
     connect_ftp_early,
@@ -180,7 +181,7 @@ def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitC
         raise UsageError("--sample takes a percentage between 0 and 100, like 5")
     src = resolved_endpoint(req.src, side="src")
     dst = resolved_endpoint(req.dst, side="dst")
-    v = asyncio.run(verify_endpoints(req, src, dst, out))
+    v = event_loop.run(verify_endpoints(req, src, dst, out))
     code = present(v, req, out)
     if own:
         out.close(code)

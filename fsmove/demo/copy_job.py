@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fsmove import event_loop
 from fsmove.errors import FsmoveError
 from fsmove.output import CommandOutput
 
@@ -167,4 +168,4 @@ def run_copy_child(args: list[str], *, env: dict[str, str], output: CommandOutpu
     left stalled."""
     sys.stdout.flush()
     sys.stderr.flush()
-    return asyncio.run(_run_copy(args, env, output, crash))
+    return event_loop.run(_run_copy(args, env, output, crash))

@@ -34,6 +34,7 @@ from typing import Any
 import aioftp
 from aioftp.pathio import universal_exception
 
+from fsmove import event_loop
 from fsmove.transfers.endpoint import Endpoint, Secret
 from fsmove.transfers.tree import looks_like_temp
 
@@ -256,7 +257,7 @@ def _serve(
             for server in servers:
                 await server.close()
 
-    asyncio.run(main())
+    event_loop.run(main())
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from fsmove import event_loop
 from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.live_display import LiveDisplay, copy_frame
 from fsmove.output import is_terminal
@@ -57,4 +58,4 @@ async def _verify(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
 def verify_buckets(buckets: DemoBuckets, *, expected_bytes: int) -> Verification:
     """A full verification (every byte read on both sides) of the new bucket against
     the old one."""
-    return asyncio.run(_verify(buckets, expected_bytes=expected_bytes))
+    return event_loop.run(_verify(buckets, expected_bytes=expected_bytes))
