@@ -16,6 +16,7 @@ SERVERS_DIR="${FSMOVE_SERVERS_DIR:-/opt/fsmove-servers}"
 # Installed normally with apt-get.
 APT_PACKAGES=(
     vsftpd openssh-server openssh-client lftp rclone dnsmasq-base openssl chromium tmux
+    locales
 )
 # Unpacked privately (they conflict with vsftpd): folder -> the packages unpacked into it,
 # and in PRIVATE_PROOF a file proving the folder is complete. proftpd's TLS module

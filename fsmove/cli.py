@@ -9,6 +9,7 @@ builds the app, and ``main`` turns Click's usage errors and signals into the sam
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 import warnings
@@ -145,7 +146,25 @@ def quiet_library_warnings(argv: list[str]) -> None:
             warnings.filterwarnings("ignore", category=category)
 
 
+def _in_utf8_mode() -> None:
+    """Run again in Python's UTF-8 mode where the locale's file name encoding is not
+    UTF-8 (``LC_ALL=en_US.ISO-8859-1``). Remote names are UTF-8 on the wire; local ones
+    were encoded with the locale's charset: ``café/naïve.txt`` arrived at an SFTP or FTP
+    destination as ``cafÃ©/naÃ¯ve.txt`` and ``verify`` in the same locale said
+    "Everything matched" (session 33's adversarial pass). In UTF-8 mode a local name is
+    its bytes read as UTF-8 on both sides of every comparison, and a name that is not
+    UTF-8 is refused by the tree rules, as on any store. The C and POSIX locales are in
+    UTF-8 mode already (PEP 540); a UTF-8 locale needs nothing."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower() in ("utf-8", "utf8"):
+        return
+    if os.environ.get("PYTHONUTF8") == "1":
+        return  # asked already and still not in it: go on rather than loop
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
+              {**os.environ, "PYTHONUTF8": "1"})
+
+
 def main() -> None:
+    _in_utf8_mode()
     quiet_library_warnings(sys.argv[1:])
     plain_coercion.install()  # option values without pydantic (start-up time)
     only = invoked_command(sys.argv[1:])

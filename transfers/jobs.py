@@ -46,7 +46,10 @@ def default_journal_dir() -> Path:
 def job_id(src_identity: str, dst_identity: str) -> str:
     import xxhash
 
-    return xxhash.xxh3_64_hexdigest(f"{src_identity}\n{dst_identity}".encode())
+    # surrogateescape: a local root whose name is not UTF-8 ("src\xe9") is the bytes
+    # it names (an internal error before session 33).
+    return xxhash.xxh3_64_hexdigest(
+        f"{src_identity}\n{dst_identity}".encode("utf-8", "surrogateescape"))
 
 
 def default_journal_path(src_identity: str, dst_identity: str) -> Path:

@@ -63,6 +63,13 @@ _ACKED_BYTES = (
 )
 
 
+def storable(text: str) -> str:
+    """``text`` as SQLite can keep it: a local root whose name is not UTF-8 (its bytes
+    arrive as surrogates, ``src\udce9``) is kept as ``src\xe9``, the same for every
+    run of the job (an internal error before session 33)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _file_id(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -94,8 +101,8 @@ class Journal:
 
     def __init__(self, path: Path, *, src: str, dst: str) -> None:
         self.path = path
-        self.src = src
-        self.dst = dst
+        self.src = storable(src)
+        self.dst = storable(dst)
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None
         self.run_id: int | None = None
@@ -141,6 +148,9 @@ class Journal:
         self._conn = conn
         stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if not stored:
+            # In one transaction: a first run stopped half-way through these rows left a
+            # journal "of another job" (no src) that every rerun refused (session 33).
+            self._begin()
             self._set_meta(
                 {
                     "schema": str(SCHEMA_VERSION),
@@ -149,6 +159,7 @@ class Journal:
                     "created": str(time.time()),
                 }
             )
+            self._commit()
         elif (stored.get("src"), stored.get("dst")) != (self.src, self.dst):
             raise JournalLockedError(
                 f"journal {self.path} belongs to another job "
