@@ -163,7 +163,19 @@ def _in_utf8_mode() -> None:
               {**os.environ, "PYTHONUTF8": "1"})
 
 
+def _streams_that_exist() -> None:
+    """A standard stream closed before fsmove started (``2>&-``, ``>&-``) is None in
+    Python: the first line written to it was "internal error: AttributeError:
+    'NoneType' object has no attribute 'write'" after a copy that had done its work
+    (session 33). It goes nowhere instead (the exit code still says how it ended); the
+    file descriptor taken is the closed one, so the children get one too."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
 def main() -> None:
+    _streams_that_exist()
     _in_utf8_mode()
     quiet_library_warnings(sys.argv[1:])
     plain_coercion.install()  # option values without pydantic (start-up time)

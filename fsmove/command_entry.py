@@ -35,6 +35,10 @@ def error_message(exc: BaseException, command: str | None = None) -> str:
         msg = "interrupted: nothing was changed; rerun the same command to start again"
     elif isinstance(exc, KeyboardInterrupt):
         msg = "interrupted: the journal is saved; rerun the same command to resume"
+    elif getattr(exc, "stops_the_run", False) and command in READ_ONLY_COMMANDS:
+        msg = f"{exc}; nothing was changed, rerun the same command to start again"
+    elif getattr(exc, "stops_the_run", False):
+        msg = f"{exc}; rerun the same command to resume"
     elif isinstance(exc, FsmoveError | BackendError):
         msg = str(exc)
     elif isinstance(exc, OSError):
@@ -61,7 +65,11 @@ def fail(exc: BaseException, output: CommandOutput | None = None, *,
         import traceback
 
         traceback.print_exception(exc)
-    print(f"fsmove: error: {msg}", file=sys.stderr)
+    if sys.stderr is not None:
+        try:
+            print(f"fsmove: error: {msg}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # stderr gone too: the exit code says it
     raise SystemExit(int(code))
 
 
@@ -102,5 +110,10 @@ def run_command(ctx: typer.Context, body: Callable[[CommandRun], ExitCode]) -> N
     except (Exception, KeyboardInterrupt) as exc:
         fail(exc, run.output, debug=debug_asked(ctx), command=ctx.info_name)
     if run.output is not None:
-        run.output.close(code)
+        try:
+            run.output.close(code)
+        except (Exception, KeyboardInterrupt) as exc:
+            # Its last lines could not be written (``--json | head -c 10``): before
+            # session 33 a traceback. The command itself had ended.
+            fail(exc, None, debug=debug_asked(ctx), command=ctx.info_name)
     raise SystemExit(int(code))

@@ -165,10 +165,11 @@ class CommandOutput:
         try:
             self._err.write(printable(text) + "\n")
             self._err.flush()
-        except BrokenPipeError:
+        except (OSError, ValueError) as exc:
             self._err_closed = True
             silence(self._err)
-            raise OutputClosedError("standard error") from None
+            raise OutputClosedError("standard error", error=exc if isinstance(
+                exc, OSError) else None) from None
 
     # -- the engine's events ---------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:

@@ -4,6 +4,7 @@ goes where): the ``--log-file`` (lines stamped with the time) and the ``--json``
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -46,13 +47,26 @@ class LogFile:
 
 
 class OutputClosedError(FsmoveError):
-    """Standard output (or error) was closed under fsmove (its reader ended: ``| head``):
-    the run stops as an error, its journal kept, rather than copy on with nobody
-    reading."""
+    """Standard output (or error) can no longer be written (its reader ended: ``|
+    head``; its disk is full: ``> /dev/full``): the run stops as an error, its journal
+    kept, rather than go on with nobody reading. ``command_entry`` says what becomes of
+    the run (resume it, or nothing was changed)."""
 
-    def __init__(self, which: str = "standard output") -> None:
-        super().__init__(f"{which} was closed (broken pipe: whatever read it ended): "
-                         "the run stopped; rerun the same command to resume")
+    #: The one line gets the command's own ending (``command_entry.error_message``).
+    stops_the_run = True
+
+    def __init__(self, which: str = "standard output", *,
+                 error: OSError | None = None) -> None:
+        super().__init__(f"{which} could not be written ({_why_unwritable(error)}): "
+                         "the run stopped")
+
+
+def _why_unwritable(error: OSError | None) -> str:
+    if error is None or isinstance(error, BrokenPipeError):
+        return "broken pipe: whatever read it ended"
+    if error.errno == errno.ENOSPC:
+        return "its disk is full"
+    return error.strerror or type(error).__name__
 
 
 def silence(stream: IO[str]) -> None:
@@ -92,12 +106,14 @@ class JsonStream:
             if flush or now - self._flushed >= JSON_FLUSH_EVERY:
                 self._flushed = now
                 self._stream.flush()
-        except BrokenPipeError:
+        except (OSError, ValueError) as exc:
             # Once: the run stops with one line on stderr (before session 32 it
-            # stopped with none, exit 1, as "internal error (BrokenPipeError)").
+            # stopped with none, exit 1, as "internal error (BrokenPipeError)"; a full
+            # disk behind ``> file`` was a traceback before session 33).
             self.closed = True
             silence(self._stream)
-            raise OutputClosedError() from None
+            raise OutputClosedError(error=exc if isinstance(exc, OSError) else None
+                                    ) from None
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, BytesMoved):

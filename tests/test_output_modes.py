@@ -183,9 +183,9 @@ def test_a_reader_of_the_json_stream_that_goes_away_stops_the_run_with_one_line(
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=WAIT) == 1
-    assert err.splitlines() == ["fsmove: error: standard output was closed (broken pipe: "
-                                "whatever read it ended): the run stopped; rerun the same "
-                                "command to resume"], err
+    assert err.splitlines() == ["fsmove: error: standard output could not be written "
+                                "(broken pipe: whatever read it ended): the run stopped; "
+                                "rerun the same command to resume"], err
     again = run(*args)
     assert again.returncode == 0, again.stderr
     assert len(os.listdir(tmp_path / "dst")) == 2000
@@ -208,8 +208,64 @@ def test_a_reader_of_stderr_that_goes_away_stops_the_run_and_says_why_in_the_log
     assert proc.stderr.readline().startswith("copied: ")
     proc.stderr.close()
     assert proc.wait(timeout=WAIT) == 1
-    assert "fsmove: error: standard error was closed (broken pipe" in log.read_text()
+    assert "fsmove: error: standard error could not be written (broken pipe" \
+        in log.read_text()
     assert "internal error" not in log.read_text()
+
+
+def test_verify_whose_last_lines_cannot_be_written_says_so_in_one_line(
+        tmp_path: Path) -> None:
+    """``verify --json --list-all | head -c 10`` (the verdict and the summary are
+    written after the work), ``verify --json > /dev/full``: before session 33 a
+    traceback each (the output's closing was outside the entry wrapper; ENOSPC was not
+    caught). Now one line, exit 1, and "nothing was changed" (verify writes nothing)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for root in (src, dst):
+        root.mkdir()
+        for i in range(2000):
+            (root / f"f{i:04d}").write_bytes(b"x" * (i % 50))
+    args = ["verify", str(src), str(dst), "--json", "--list-all"]
+    proc = subprocess.Popen(fsmove_cmd(*args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=WAIT) == 1
+    assert err.splitlines() == ["fsmove: error: standard output could not be written "
+                                "(broken pipe: whatever read it ended): the run stopped; "
+                                "nothing was changed, rerun the same command to start "
+                                "again"], err
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(fsmove_cmd(*args), stdout=full, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True, timeout=WAIT,
+                              check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "fsmove: error: standard output could not be written (its disk is full): the run "
+        "stopped; nothing was changed, rerun the same command to start again"], done.stderr
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_standard_stream_closed_from_the_start_is_no_internal_error(
+        tmp_path: Path, closed: int) -> None:
+    """``fsmove copy a b 2>&-`` (or ``>&-``): the copy did its work, then "internal
+    error: AttributeError: 'NoneType' object has no attribute 'write'", exit 1, before
+    session 33. The lines go nowhere; the exit code says how it ended."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    journal = str(tmp_path / "job.db")
+    script = ("import os, sys\n"
+              f"os.close({closed})\n"
+              "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n")
+    for command in ("copy", "verify"):
+        done = subprocess.run([sys.executable, "-c", script, *fsmove_cmd(
+            command, str(src), str(tmp_path / "dst"), "--journal", journal)[1:]],
+                              capture_output=closed != 1, stdin=subprocess.DEVNULL,
+                              timeout=WAIT, check=False, text=True)
+        assert done.returncode == 0, (command, done)
+    assert (tmp_path / "dst" / "a.txt").read_text() == "a"
 
 
 def test_json_ends_with_a_summary_on_ctrl_c(tree: Path, tmp_path: Path) -> None:
