@@ -343,3 +343,29 @@ def test_damaged_saved_options_are_refused_not_guessed(tmp_path: Path, options: 
     assert result.exit_code == 1, result.output
     assert "options saved with job" in result.output and "damaged" in result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_a_report_that_cannot_be_written_is_said_before_reading_or_after_the_verdict(
+    tmp_path: Path, full_disk: Path
+) -> None:
+    """Before session 33 a ``--report`` in a folder that cannot be written was found
+    only at the end of the verification, whose verdict was then lost ("Permission
+    denied: .r.html.tmp", exit 1); a full disk said "No space left on device" without
+    naming the report and left its temporary file. Now an unwritable folder is refused
+    before anything is read (exit 2), and a write that fails at the end comes after the
+    verdict, naming the report, with no temporary file left."""
+    src, dst = _trees(tmp_path)
+    assert CliRunner().invoke(app, ["copy", str(src), str(dst), "-q",
+                                    "--journal", str(tmp_path / "j.db")]).exit_code == 0
+    refused = CliRunner().invoke(app, ["verify", str(src), str(dst),
+                                       "--report", "/proc/r.html"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith("fsmove: error: --report /proc/r.html: cannot write")
+    report = full_disk / "r.html"
+    late = CliRunner().invoke(app, ["verify", str(src), str(dst), "--report", str(report)])
+    assert late.exit_code == 1, late.output
+    assert "Everything matched" in late.stdout + late.stderr, late.output
+    lines = [x for x in late.stderr.splitlines() if x.startswith("fsmove: error:")]
+    assert lines == [f"fsmove: error: --report {report} could not be written (No space left "
+                     "on device); the verification's result is above"], late.output
+    assert sorted(os.listdir(full_disk)) == ["filler"]

@@ -23,6 +23,7 @@ JSON schema ``fsmove.verify/1`` (one object, UTF-8, keys always present):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -121,11 +122,22 @@ def write_json(v: Verification, path: str | os.PathLike[str]) -> None:
     write_atomically(Path(path), json.dumps(to_json(v), ensure_ascii=False, indent=1) + "\n")
 
 
+def report_temp_path(target: Path) -> Path:
+    """Where ``write_atomically`` writes ``target`` first."""
+    return target.with_name(f".{target.name}.tmp")
+
+
 def write_atomically(target: Path, text: str) -> None:
-    """Write ``text`` as UTF-8 beside ``target``, then rename it into place."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    """Write ``text`` as UTF-8 beside ``target``, then rename it into place (a failure
+    leaves neither a part of it nor its temporary file)."""
+    tmp = report_temp_path(target)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def human_size(n: int | None) -> str:

@@ -36,7 +36,7 @@ from fsmove.transfers.tree import (
 )
 from fsmove.verify.digest import ALGORITHM
 from fsmove.verify.html_report import write_html
-from fsmove.verify.report import terminal_summary, to_json, write_json
+from fsmove.verify.report import report_temp_path, terminal_summary, to_json, write_json
 from fsmove.verify.results import Tier, Verification
 
 
@@ -70,6 +70,18 @@ def check_report_paths(paths: tuple[Path, ...]) -> None:
             raise UsageError(f"--report {p}: the file name must end in .json or .html")
         if not p.parent.exists():
             raise UsageError(f"--report {p}: folder {p.parent} does not exist")
+        if p.is_dir():
+            raise UsageError(f"--report {p}: a folder, not a file name")
+        # Written once now, before any reading: a report that cannot be written was
+        # found only at the end of an hour's verification, whose verdict was then lost
+        # (session 33).
+        probe = report_temp_path(p)
+        try:
+            probe.open("w", encoding="utf-8").close()
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"--report {p}: cannot write in {p.parent} "
+                             f"({exc.strerror or exc})") from None
 
 
 def journal_source_digests(
@@ -163,11 +175,21 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
 
 
 def present(v: Verification, req: VerifyRequest, output: CommandOutput) -> ExitCode:
-    write_reports(v, req.reports)
+    """The verdict, then the reports: a report that cannot be written (its disk filled
+    meanwhile) is said in one line after the verdict, which is never lost; the exit
+    code is the verdict's, or 1 (error) where everything matched."""
     output.verification(to_json(v), terminal_summary(v))
+    code = verification_exit_code(v.outcome)
     for p in req.reports:
+        try:
+            write_reports(v, (p,))
+        except OSError as exc:
+            output.alert(f"fsmove: error: --report {p} could not be written "
+                         f"({exc.strerror or exc}); the verification's result is above")
+            code = code if code is not ExitCode.OK else ExitCode.ERROR
+            continue
         output.print_info(f"report: {p.resolve()}")
-    return verification_exit_code(v.outcome)
+    return code
 
 
 def run_verify(req: VerifyRequest, output: CommandOutput | None = None) -> ExitCode:
