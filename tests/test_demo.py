@@ -159,3 +159,23 @@ def test_sample_is_deterministic_and_realistic(tmp_path: Path) -> None:
         assert abs(left.stat().st_mtime - f.mtime) < 1
     with pytest.raises(FileExistsError):
         make_sample(tmp_path / "a", SampleSize.SMALL)
+
+
+def test_a_demo_whose_copy_fails_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    """The child copy refused at once (its state folder cannot be written): before
+    session 33 the child's line was followed by "internal error: TypeError:
+    Summary.__init__() missing 7 required positional arguments" (a fatal error's
+    summary read as the engine's) and an empty /tmp/fsmove-demo-* folder stayed."""
+    fsmove = FsmoveRunner(tmp_path / "fsmove")
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    done = fsmove.run("demo", "--size", "small",
+                      env={"XDG_STATE_HOME": str(not_a_folder), "TMPDIR": str(temp)},
+                      timeout=DEMO_TIMEOUT)
+    assert done.code == 1, str(done)
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr, str(done)
+    assert "fsmove: error: cannot write fsmove's state folder" in done.stderr, str(done)
+    assert "the first copy ended by itself (exit 5)" in done.stderr, str(done)
+    assert os.listdir(temp) == []

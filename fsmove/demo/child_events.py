@@ -28,6 +28,13 @@ _KINDS: dict[str, type[ev.Event]] = {
 }
 
 
+def _has_every_field(kind: type[ev.Event], data: dict[str, Any]) -> bool:
+    """Whether ``data`` holds every field of ``kind`` that has no default."""
+    return all(f.name in data for f in dataclasses.fields(kind)
+               if f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING)
+
+
 def _build(kind: type[ev.Event], data: dict[str, Any]) -> ev.Event:
     names = {f.name for f in dataclasses.fields(kind)}
     return kind(**{k: v for k, v in data.items() if k in names})
@@ -59,8 +66,10 @@ class ChildEvents:
             self._bytes_sent = sent
         elif kind == "summary":
             self.summary = data
-            if "files_copied" not in data:
-                return None  # a fatal error's summary: no engine summary to rebuild
+            if not _has_every_field(ev.Summary, data):
+                # A fatal error's summary (a few counts, no engine summary to rebuild):
+                # before session 33 a TypeError ended the demo after the child's line.
+                return None
             event = _build(ev.Summary, data)
         elif isinstance(kind, str) and kind in _KINDS:
             event = _build(_KINDS[kind], data)
