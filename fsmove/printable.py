@@ -22,6 +22,10 @@ def printable(text: str) -> str:
 
 def _escaped(ch: str) -> str:
     code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        # A byte of a name that is not UTF-8 (surrogateescape): shown as the byte it
+        # is, ``lat\xe9``, not as a code point that does not exist there.
+        return f"\\x{code - 0xDC00:02x}"
     if ch == "\t":
         return "\\t"
     if ch == "\r":

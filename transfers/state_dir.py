@@ -12,7 +12,11 @@ from pathlib import Path
 
 def state_dir(kind: str) -> Path:
     """The folder of one kind of state, e.g. ``state_dir("jobs")``; nothing is created."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    base = os.environ.get("XDG_STATE_HOME") or ""
+    if not os.path.isabs(base):
+        # The XDG spec: a relative path is invalid and ignored (it was taken from the
+        # current folder, a different state for every folder a run starts in).
+        base = str(Path.home() / ".local" / "state")
     return Path(base) / "fsmove" / kind
 
 

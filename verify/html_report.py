@@ -27,6 +27,7 @@ import json
 import os
 from pathlib import Path
 
+from fsmove.printable import printable
 from fsmove.transfers.backend import EntryKind
 
 from .html_assets import SCRIPT, STYLE
@@ -83,7 +84,9 @@ def _row(r: PathResult) -> list[object]:
     j = path_to_json(r)
     return [
         j["category"],
-        j["path"],
+        # Shown, not obeyed: a right-to-left override (U+202E) rendered "gpj.exe" as
+        # "exe.jpg" (session 33); the JSON report keeps the exact name.
+        printable(j["path"]),
         j["kind"],
         j["src_size"],
         j["dst_size"],
@@ -91,7 +94,7 @@ def _row(r: PathResult) -> list[object]:
         j["dst_digest"],
         j["how_src"],
         j["how_dst"],
-        j["reason"],
+        printable(j["reason"]) if isinstance(j["reason"], str) else j["reason"],
     ]
 
 
@@ -133,7 +136,8 @@ def _noscript_rows(v: Verification) -> str:
     for r in v.problems[:NOSCRIPT_ROWS]:
         slash = "/" if r.kind is EntryKind.DIR else ""
         rows.append(
-            f"<tr><td>{_e(r.category.value)}</td><td>{_e(display_path(r.path))}{slash}</td>"
+            f"<tr><td>{_e(r.category.value)}</td><td>{_e(printable(display_path(r.path)))}"
+            f"{slash}</td>"
             f"<td>{_e(r.src_size if r.src_size is not None else '')}</td>"
             f"<td>{_e(r.dst_size if r.dst_size is not None else '')}</td>"
             f"<td>{_e(r.reason)}</td></tr>"
@@ -151,7 +155,8 @@ def _skipped(v: Verification) -> str:
     if not v.skipped:
         return ""
     items = "".join(
-        f"<li>{_e(s.side.value)}: <code>{_e(s.path)}</code> ({_e(s.reason)})</li>"
+        f"<li>{_e(s.side.value)}: <code>{_e(printable(s.path))}</code> "
+        f"({_e(printable(s.reason))})</li>"
         for s in v.skipped[:NOSCRIPT_ROWS]
     )
     more = len(v.skipped) - NOSCRIPT_ROWS

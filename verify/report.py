@@ -31,6 +31,7 @@ from typing import Any
 
 from fsmove import __version__
 from fsmove.exitcodes import verification_exit_code
+from fsmove.printable import printable
 
 from .results import (
     Category,
@@ -53,14 +54,6 @@ _TOTAL_KEYS = {
 def display_path(path: str) -> str:
     """A path as shown to people: the store root is ``.``."""
     return path or "."
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped, safe to write to a terminal (a file
-    name holding an escape sequence must not drive the user's terminal)."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def path_to_json(result: PathResult) -> dict[str, Any]:
