@@ -111,3 +111,16 @@ def test_a_file_gone_before_its_deletion_is_not_a_failure(tmp_path: Path) -> Non
     outcome = asyncio.run(go())
     assert outcome == [("gone.txt", True), ("kept.txt", True), ("in-the-way", False)]
     assert not (root / "kept.txt").exists() and (root / "in-the-way").is_dir()
+
+
+def test_a_file_restarted_many_times_is_one_file_in_the_summary() -> None:
+    """A log appended to while it was copied, restarted 5 times: "restarted: 5 files"
+    listing one path 5 times before session 33."""
+    from fsmove.transfers.copy.stats import RunStats
+
+    stats = RunStats()
+    stats.restarted += [("app.log", "changed while copied")] * 5 + [("b.bin", "gone")]
+    summary = stats.summary(status="ok", seconds=1.0, dry_run=False, to_delete=0)
+    assert summary.files_restarted == 2
+    assert summary.restarted == [("app.log", "changed while copied (5 times)"),
+                                 ("b.bin", "gone")]

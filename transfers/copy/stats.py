@@ -28,6 +28,7 @@ class RunStats:
                 bytes_left: int = 0) -> Summary:
         """The run's summary; a dry run counts the files ``--delete`` would remove;
         ``stopped`` runs say how much is left (``files_left``, ``bytes_left``)."""
+        restarted = once_each(self.restarted)
         return Summary(
             status=status,
             files_copied=self.files_copied,
@@ -37,12 +38,12 @@ class RunStats:
             files_failed=len(self.failed),
             files_refused=len(self.refused),
             files_deleted=self.files_deleted if not dry_run else to_delete,
-            files_restarted=len(self.restarted),
+            files_restarted=len(restarted),
             bytes_sent=self.bytes_sent,
             bytes_resent=self.bytes_resent,
             seconds=seconds,
             failed=list(self.failed),
-            restarted=list(self.restarted),
+            restarted=restarted,
             refused=list(self.refused),
             dry_run=dry_run,
             stopped=stopped,
@@ -73,3 +74,17 @@ class Unsettled:
     def resize(self, old: int, new: int) -> None:
         """A file's source changed size while it was copied."""
         self.bytes += new - old
+
+
+def once_each(restarts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each file once, with its last reason and how many times (a log appended to while
+    it was copied was restarted 5 times: "restarted: 5 files", the same path 5 times,
+    before session 33)."""
+    last: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for path, why in restarts:
+        last[path] = why
+        count[path] = count.get(path, 0) + 1
+    return [(p, why if count[p] == 1 else f"{why} ({count[p]} times)")
+            for p, why in last.items()]
+
