@@ -81,8 +81,9 @@ def copy_command(
 
     Rerunning the same command resumes an interrupted copy, or moves only what changed.
 
-    Passwords come from, first found: the URL itself (accepted and masked everywhere, but
-    it stays in your shell history: better not), FSMOVE_SRC_PASSWORD /
+    Passwords come from, first found: the URL itself (accepted and masked in fsmove's
+    output, but it stays in your shell history and other users of this machine see it
+    in `ps` while fsmove runs: better not), FSMOVE_SRC_PASSWORD /
     FSMOVE_DST_PASSWORD, ~/.netrc (machine HOST login USER password PASS), or a prompt
     when stdin is a terminal. SFTP without a password uses your SSH keys (agent, ~/.ssh,
     --identity) and ~/.ssh/config. clever://ADDON asks the clever CLI for the bucket's
