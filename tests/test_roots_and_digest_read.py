@@ -171,9 +171,9 @@ class WatchedSession(SessionDecorator):
             self._store.calls.append(f"stat {path}")
             self._store.looked.set()
 
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         self._store.calls.append(f"mkdir {path}")
-        await self.inner.mkdir(path)
+        await self.inner.mkdir(path, mode=mode)
 
 
 class WatchedStore(StoreDecorator):

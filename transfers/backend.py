@@ -395,9 +395,11 @@ class Session(Protocol):
         then takes the return of ``write`` as the acknowledgement of everything."""
         ...
 
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         """Create ``path`` and its missing parents; no error if it exists as a folder.
-        A symbolic link where a folder is needed is refused (LinkRefusedError)."""
+        A symbolic link where a folder is needed is refused (LinkRefusedError).
+        ``mode``: the permission bits of ``path`` itself when this call makes it (a
+        private source folder; never wider than given); None: the store's default."""
         ...
 
     async def rename(self, src: str, dst: str) -> None:

@@ -43,8 +43,8 @@ class SessionDecorator:
         # The keywords of ``Session.write`` (offset, create, acked, private), as given.
         return await self.inner.write(path, data, **options)
 
-    async def mkdir(self, path: str) -> None:
-        await self.inner.mkdir(path)
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
+        await self.inner.mkdir(path, mode=mode)
 
     async def rename(self, src: str, dst: str) -> None:
         await self.inner.rename(src, dst)

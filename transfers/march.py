@@ -332,6 +332,7 @@ async def march(
         async for part, last in source.parts():
             files: list[Entry] = []
             dirs: list[str] = []
+            modes: dict[str, int | None] = {}
             for item in part:
                 if suspect(item) and (issue := await refused_name(item)):
                     item = issue
@@ -342,6 +343,7 @@ async def march(
                     on_issue(item)
                 elif item.kind is EntryKind.DIR:
                     dirs.append(item.path)
+                    modes[item.path] = item.mode
                 else:
                     files.append(item)
             if not files and not dirs and (told or not last):
@@ -355,6 +357,7 @@ async def march(
                              bytes=sum(e.size for e in files), to_copy=to_copy,
                              skipped=skipped, to_delete=[], missing=missing, dst_temps=[],
                              missing_children=tuple(c.path for c in children),
+                             child_modes=modes,
                              dst_unlisted=None if told else dst_unlisted)
             missing = False  # made once: the first part says so
             told = True
@@ -363,6 +366,7 @@ async def march(
                            dst_items: list[Entry | WalkIssue]) -> FolderPlan:
         src_files: list[Entry] = []
         src_dirs: list[str] = []
+        src_dir_modes: dict[str, int | None] = {}
         #: Source paths of this folder held in a form fsmove does not copy, or that
         #: could not be listed (the folder itself included).
         blind: set[str] = set()
@@ -381,6 +385,7 @@ async def march(
                 on_issue(item)
             elif item.kind is EntryKind.DIR:
                 src_dirs.append(item.path)
+                src_dir_modes[item.path] = item.mode
             else:
                 src_files.append(item)
         dst_files: dict[str, Entry] = {}
@@ -424,6 +429,8 @@ async def march(
             missing=bool(folder.path) and folder.in_src and not folder.in_dst,
             dst_temps=temps, dst_only=bool(folder.path) and not folder.in_src,
             missing_children=tuple(c.path for c in children if c.in_src and not c.in_dst),
+            child_modes={c.path: src_dir_modes.get(c.path) for c in children
+                         if c.in_src and not c.in_dst},
             dst_unlisted=dst_unlisted,
             dst_mtimes={e.path: dst_files[e.path].mtime for e in skipped},
         )

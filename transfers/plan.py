@@ -66,6 +66,9 @@ class FolderPlan:
     #: Its subfolders the destination lacks (each decided later, ``missing`` then):
     #: known here first, so a copy can start making a few of them ahead.
     missing_children: tuple[str, ...] = ()
+    #: The source's permission bits of those subfolders where it shows them: a private
+    #: one is made private (``copy/folders.py``).
+    child_modes: Mapping[str, int | None] = field(default_factory=dict)
     #: Why the destination's listing of this folder failed (None: it was listed). Its
     #: files were then taken as absent: copied again, none skipped, none deleted.
     dst_unlisted: str | None = None

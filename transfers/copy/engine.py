@@ -333,7 +333,7 @@ class CopyEngine:
                 if self._full is None:
                     # Made ahead while the march lists them (a few at once).
                     for child in folder.missing_children:
-                        self._folders.add_missing(child)
+                        self._folders.add_missing(child, mode=folder.child_modes.get(child))
                         self._folders.make_ahead(child)
                 for e in folder.skipped:
                     self._stats.files_skipped += 1

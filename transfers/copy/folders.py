@@ -25,6 +25,13 @@ from ..together import mark_seen
 MADE_AHEAD_AT_ONCE = 2
 
 
+def is_private_folder(mode: int | None) -> bool:
+    """Whether a folder's bits keep its names or its way in from group or others (no
+    r or no x for them): the only folders made with their source's bits; any other is
+    made with the destination's default, as before."""
+    return mode is not None and mode & 0o055 != 0o055
+
+
 class DestinationFolderError(PermanentError):
     """A folder cannot be made in the destination root itself (not writable): nothing
     new can go there, the copy stops with one line (exit 1)."""
@@ -49,13 +56,21 @@ class DestinationFolders:
         self._at_once = max(1, at_once)
         #: Destination folders still to make, and the tasks making them.
         self._missing: set[str] = set()
+        #: The source's bits of a private folder (made so, not with the default).
+        self._modes: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Future[None]] = {}
         self._ahead = 0
 
-    def add_missing(self, folder: str) -> None:
+    def add_missing(self, folder: str, *, mode: int | None = None) -> None:
         """A folder the march did not find at the destination (its parent was
-        decided, and added if missing, before it)."""
+        decided, and added if missing, before it). ``mode``: its permission bits at
+        the source; a folder that keeps its names from group or others is made with
+        them (before session 33 a 0700 folder came out 0755: its file names listable
+        by everyone, its files' own bits kept)."""
         self._missing.add(folder)
+        if is_private_folder(mode):
+            assert mode is not None
+            self._modes[folder] = mode & 0o777
 
     def make_ahead(self, folder: str) -> None:
         """Start making ``folder`` (missing, see ``add_missing``) now, in the
@@ -117,7 +132,7 @@ class DestinationFolders:
         await self.ensure(parent_of(d))
         try:
             async with self.dst.session() as s:
-                await s.mkdir(d)
+                await s.mkdir(d, mode=self._modes.get(d))
         except BackendError as exc:
             if exc.retryable or isinstance(exc, NoSpaceError | NameRefusedError
                                            | LinkRefusedError):

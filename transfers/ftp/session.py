@@ -72,7 +72,7 @@ class FtpSession(FileSession):
     def server_root(self) -> str:
         return self._store.root
 
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("mkdir", path):
             if not path:
@@ -110,6 +110,12 @@ class FtpSession(FileSession):
                 self._store.real_dirs.add(folder)
                 if reply.is_success():
                     self._store.complete_dirs.add(folder)  # new, so empty
+                    if folder == path and mode is not None:
+                        # Made private before anything goes in (where SITE CHMOD is
+                        # offered; a refusal leaves the server's default).
+                        chmod = await self._chmod_line(mode, self._store.abs_path(folder))
+                        if chmod is not None:
+                            self._chmod_done(await self.raw_command(chmod))
 
     async def _mkdirs(self, abs_path: str, path: str) -> None:
         reply = await self.raw_command(f"MKD {abs_path}")

@@ -57,14 +57,16 @@ class Walker:
         return translate(exc, shown)
 
     @contextlib.contextmanager
-    def folder(self, rel: str, *, create: bool = False) -> Iterator[int]:
+    def folder(self, rel: str, *, create: bool = False,
+               mode: int | None = None) -> Iterator[int]:
         """A descriptor of folder ``rel`` ("": the root), every level opened without
         following links; ``create`` makes missing levels (``mkdir -p`` that refuses
-        links)."""
+        links), the last one with ``mode`` when given (the umask may narrow it)."""
         fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             done: list[str] = []
-            for part in rel.split("/") if rel else ():
+            parts = rel.split("/") if rel else []
+            for part in parts:
                 done.append(part)
                 shown = "/".join(done)
                 try:
@@ -73,7 +75,9 @@ class Walker:
                     if not create:
                         raise
                     with contextlib.suppress(FileExistsError):  # made meanwhile: fine
-                        os.mkdir(part, 0o777, dir_fd=fd)
+                        last = len(done) == len(parts)
+                        os.mkdir(part, mode if last and mode is not None else 0o777,
+                                 dir_fd=fd)
                     try:
                         nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                     except OSError as exc:

@@ -190,14 +190,14 @@ class LocalSession:
             os.close(fd)
         return written
 
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         check_relpath(path)
 
         def make() -> None:
             if not path:
                 os.makedirs(self._root, exist_ok=True)  # the root: the user's own path
                 return
-            with self._walker.folder(path, create=True):
+            with self._walker.folder(path, create=True, mode=mode):
                 pass
 
         await _in_thread(path, make)

@@ -42,7 +42,7 @@ class SftpSession(FileSession):
     def server_root(self) -> str:
         return self._root
 
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         if path == "":
             await self._make_root()
             return
@@ -59,8 +59,9 @@ class SftpSession(FileSession):
         else:
             missing = await self._check_folders(path, itself=True)
         for folder in missing:
+            attrs = asyncssh.SFTPAttrs(permissions=mode if folder == path else None)
             try:
-                await self._bounded(self._sftp.mkdir(self._full(folder)), folder)
+                await self._bounded(self._sftp.mkdir(self._full(folder), attrs), folder)
             except PermanentError as failure:
                 # Servers answer a bare FAILURE for "exists": look at what is there.
                 try:
