@@ -29,6 +29,8 @@ def test_private_folders_are_made_private(dst_fixture: str, served: Served,
     os.chmod(src.root / "private", 0o700)
     os.chmod(src.root / "private" / "keys", 0o711)
     os.chmod(src.root / "team", 0o750)
+    src.put({"sealed/a.txt": b"a"}, mtime=1_600_000_000)
+    os.chmod(src.root / "sealed", 0o500)  # read-only at the source: the copy must write
     if dst_fixture == "local":
         (tmp_path / "dst").mkdir()
         dst = side_for("local", None, tmp_path / "dst", "dst")
@@ -44,6 +46,7 @@ def test_private_folders_are_made_private(dst_fixture: str, served: Served,
     assert mode("private") == 0o700
     assert mode("private/keys") == 0o711
     assert mode("team") == 0o750
+    assert mode("sealed") == 0o700  # what fsmove can write into, still private
     assert mode("public") & 0o055 == 0o055  # the destination's default, readable
 
 

@@ -70,7 +70,9 @@ class DestinationFolders:
         self._missing.add(folder)
         if is_private_folder(mode):
             assert mode is not None
-            self._modes[folder] = mode & 0o777
+            # Always rwx for the owner: the copy must write into it (a 0500 source
+            # folder made 0500 would refuse its own files).
+            self._modes[folder] = (mode & 0o777) | 0o700
 
     def make_ahead(self, folder: str) -> None:
         """Start making ``folder`` (missing, see ``add_missing``) now, in the
