@@ -98,3 +98,23 @@ def test_a_server_refusing_dot_names_gets_every_other_file(
     assert again.exit_code == 3, again.output
     assert again.summary["files_copied"] == 0, again.output
     assert not [p for p in os.listdir(server.root) if "fsmove" in p]
+
+
+@pytest.mark.interop
+def test_a_users_file_named_like_a_server_file_is_copied_and_compared(
+        own_server: Callable[..., RunningServer], tmp_path: Path) -> None:
+    """The server's own files are left out on its side only, and at a destination only
+    where the source has no such path: a local ``.pureftpd-upload.notes`` (or a root
+    ``.ftpquota``) is the user's. (The first version excluded them from both sides: not
+    copied, and verify said everything matched.)"""
+    server = own_server(start_vsftpd)
+    dst = side_for("vsftpd", server, server.root, "dst")  # the account's root: "/"
+    assert server.url().endswith(f":{server.port}/")
+    src = side_for("local", None, tmp_path / "src", "src")
+    files = {".pureftpd-upload.notes": b"real", "sub/.pureftpd-upload.1234.x": b"r",
+             ".ftpquota": b"mine", "a.txt": b"a"}
+    src.put(files, mtime=1_600_000_000)
+    first = run_copy_inprocess(src, dst, journal=tmp_path / "job.db")
+    assert first.exit_code == 0, first.output
+    assert sorted(tree_digests(dst.root)) == sorted(files)
+    assert _verify(src, dst) == 0

@@ -408,6 +408,8 @@ async def march(
                     dst_dirs.append(item.path)
                 elif dst_rules.is_job_temp(item) and item.path not in src_paths:
                     temps.append(item.path)  # (one the source holds is the user's)
+                elif dst_rules.is_server_file(item) and item.path not in src_paths:
+                    continue  # the server's own (not_the_tree.py): never copied over, deleted
                 else:
                     dst_files[item.path] = item
         if dst_items:

@@ -1,6 +1,5 @@
 """What a side holds that is not the user's tree, left out by copy, ``--delete`` and
-verify alike (anchored ``--exclude`` patterns added to the run's filters; the options
-recorded with the job stay the user's):
+verify alike (the options recorded with the job stay the user's):
 
 * fsmove's own state inside a local side (``state_dir.own_state_excludes``);
 * a server's own bookkeeping in an account's root: pure-ftpd's quota file
@@ -39,10 +38,12 @@ def server_files(endpoint: Endpoint) -> tuple[str, ...]:
 
 
 def not_the_tree(src: Endpoint, dst: Endpoint, journal: Path) -> tuple[str, ...]:
-    """Every pattern for what the two sides hold that is not the user's tree."""
+    """The exclude patterns, for both sides, of fsmove's own state in a local side. A
+    server's own files are per side (``server_files``, ``TreeRules.server_files``):
+    excluded from both sides they hid a user's local ``.pureftpd-upload.notes``, not
+    copied, and verify agreed (session 33, the pass on its own changes)."""
     found: list[str] = []
     for e in (src, dst):
         if e.is_local:
             found += own_state_excludes(e.path, journal)
-        found += server_files(e)
     return tuple(dict.fromkeys(found))

@@ -245,6 +245,19 @@ class TreeRules:
     #: Never on a source (a file there named so is the user's: copied and verified), and
     #: not in verify's walk, which drops it only where the source has no such file.
     probe_leftovers: bool = False
+    #: A server's own files on this side (``not_the_tree.server_files``: pure-ftpd's
+    #: ``/.ftpquota`` and uploads in flight), as Filters-style patterns.
+    server_files: tuple[str, ...] = ()
+    #: Whether the walk drops them (a source: its server's files are never the
+    #: user's); on a destination they are dropped only where the source holds no such
+    #: path (``march.py``, ``verify/comparison.py``): a user's file of that name is
+    #: copied and compared, never silently left out.
+    skip_server_files: bool = False
+
+    def is_server_file(self, entry: Entry) -> bool:
+        """Whether ``entry`` is one of this side's server's own files."""
+        return entry.kind is EntryKind.FILE and any(
+            Filters._match(entry.path, p) for p in self.server_files)
 
     def is_job_temp(self, entry: Entry) -> bool:
         """Whether ``entry`` is fsmove's own scratch: one of this job's temporary files,
@@ -262,4 +275,6 @@ class TreeRules:
         them to resume or remove them."""
         if self.is_job_temp(entry):
             return False
+        if self.skip_server_files and self.is_server_file(entry):
+            return True
         return self.filters.excludes(entry.path, entry.kind)

@@ -315,6 +315,8 @@ class TreeComparison:
                 category, reason = Category.ONLY_SRC, "missing from the destination"
             elif entry.kind is EntryKind.FILE and is_probe_leftover(path):
                 continue  # a killed copy's probe scratch file: fsmove's (tree.py)
+            elif self.rules[Side.DESTINATION].is_server_file(entry):
+                continue  # the server's own (not_the_tree.py), the source has none
             else:
                 category, reason = Category.ONLY_DST, "not in the source"
             self.dir_results.pop(path, None)

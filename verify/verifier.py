@@ -56,7 +56,7 @@ from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.roots import check_root
 from fsmove.transfers.together import run_together
-from fsmove.transfers.tree import TreeRules
+from fsmove.transfers.tree import Filters, TreeRules
 
 from .comparison import TreeComparison, in_sample
 from .digest import ALGORITHM
@@ -108,6 +108,7 @@ async def verify_trees(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     rules: TreeRules | None = None,
     keep_identical: bool = False,
+    src_server_files: tuple[str, ...] = (),
 ) -> Verification:
     """Compare the trees of two pools' stores and return the verification.
 
@@ -148,7 +149,8 @@ async def verify_trees(
         listings=min(concurrency, limits.verify_listings_at_once),
         on_progress=on_progress,
         # The source never holds a temporary file of the job: only its filters apply.
-        src_rules=TreeRules(filters=rules.filters) if rules is not None else TreeRules(),
+        src_rules=TreeRules(filters=rules.filters if rules is not None else Filters(),
+                            server_files=src_server_files, skip_server_files=True),
         dst_rules=rules if rules is not None else TreeRules(),
         keep_identical=keep_identical,
     )

@@ -41,7 +41,7 @@ from fsmove.transfers.events import Summary
 from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
-from fsmove.transfers.not_the_tree import not_the_tree
+from fsmove.transfers.not_the_tree import not_the_tree, server_files
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
@@ -261,11 +261,11 @@ def without_own_state(options: CopyOptions, src: Endpoint, dst: Endpoint,
     own state where a local side holds it, a server's own files in an account's root
     (``not_the_tree.py``): never copied, deleted or compared."""
     extra = not_the_tree(src, dst, journal)
-    if not extra:
-        return options
     filters = dataclasses.replace(options.filters,
                                   exclude=(*options.filters.exclude, *extra))
-    return dataclasses.replace(options, filters=filters)
+    return dataclasses.replace(options, filters=filters,
+                               src_server_files=server_files(src),
+                               dst_server_files=server_files(dst))
 
 
 def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:

@@ -23,7 +23,7 @@ from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
-from fsmove.transfers.not_the_tree import not_the_tree
+from fsmove.transfers.not_the_tree import not_the_tree, server_files
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
 from fsmove.transfers.ratelimit import RateLimiter, rate_limited
@@ -153,7 +153,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
     extra = not_the_tree(src, dst, path)
     filters = (dataclasses.replace(req.filters, exclude=(*req.filters.exclude, *extra))
                if extra else req.filters)
-    rules = TreeRules(filters=filters, temps=temps)
+    rules = TreeRules(filters=filters, temps=temps, server_files=server_files(dst))
 
     try:
         return await verify_trees(
@@ -164,6 +164,7 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
             seed=req.seed,
             known_source_digest=known,
             rules=rules,
+            src_server_files=server_files(src),
             keep_identical=req.list_all,
             limits=limits,
             on_progress=output.start_verify() if output is not None else None,

@@ -99,9 +99,12 @@ class CopyEngine:
         self.temps = temp_names
         #: What is in each tree: the source never holds anything of ours; the
         #: destination holds this job's temporary files.
-        self._src_rules = TreeRules(filters=options.filters)
+        self._src_rules = TreeRules(filters=options.filters,
+                                    server_files=options.src_server_files,
+                                    skip_server_files=True)
         self._dst_rules = TreeRules(filters=options.filters, temps=temp_names,
-                                    probe_leftovers=True)
+                                    probe_leftovers=True,
+                                    server_files=options.dst_server_files)
         self._subs = list(subscribers or [])
         self._stats = RunStats()
         #: Files decided for copying and not settled yet: what a destination that

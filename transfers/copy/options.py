@@ -36,6 +36,10 @@ class CopyOptions:
     dry_run: bool = False
     delete: bool = False
     filters: Filters = field(default_factory=Filters)
+    #: Each side's server's own files (``not_the_tree.server_files``; set from the
+    #: endpoints for each run, never recorded with the job).
+    src_server_files: tuple[str, ...] = ()
+    dst_server_files: tuple[str, ...] = ()
     bwlimit: float | None = None
     #: ``--retries`` and ``--retry-delay``: the job's ``RetryPolicy`` (doubling up to
     #: ``retry_delay_max``).
