@@ -146,23 +146,6 @@ def quiet_library_warnings(argv: list[str]) -> None:
             warnings.filterwarnings("ignore", category=category)
 
 
-def _in_utf8_mode() -> None:
-    """Run again in Python's UTF-8 mode where the locale's file name encoding is not
-    UTF-8 (``LC_ALL=en_US.ISO-8859-1``). Remote names are UTF-8 on the wire; local ones
-    were encoded with the locale's charset: ``café/naïve.txt`` arrived at an SFTP or FTP
-    destination as ``cafÃ©/naÃ¯ve.txt`` and ``verify`` in the same locale said
-    "Everything matched" (session 33's adversarial pass). In UTF-8 mode a local name is
-    its bytes read as UTF-8 on both sides of every comparison, and a name that is not
-    UTF-8 is refused by the tree rules, as on any store. The C and POSIX locales are in
-    UTF-8 mode already (PEP 540); a UTF-8 locale needs nothing."""
-    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower() in ("utf-8", "utf8"):
-        return
-    if os.environ.get("PYTHONUTF8") == "1":
-        return  # asked already and still not in it: go on rather than loop
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],
-              {**os.environ, "PYTHONUTF8": "1"})
-
-
 def _streams_that_exist() -> None:
     """A standard stream closed before fsmove started (``2>&-``, ``>&-``) is None in
     Python: the first line written to it was "internal error: AttributeError:
@@ -176,7 +159,6 @@ def _streams_that_exist() -> None:
 
 def main() -> None:
     _streams_that_exist()
-    _in_utf8_mode()
     quiet_library_warnings(sys.argv[1:])
     plain_coercion.install()  # option values without pydantic (start-up time)
     only = invoked_command(sys.argv[1:])

@@ -246,4 +246,27 @@ def endpoint_from_text(text: str, *, side: EndpointSide,
 def resolved_endpoint(value: str | Endpoint, *, side: EndpointSide) -> Endpoint:
     """``value`` as typed (see ``endpoint_from_text``), or an endpoint a caller resolved
     already, taken as it is."""
-    return value if isinstance(value, Endpoint) else endpoint_from_text(value, side=side)
+    endpoint = value if isinstance(value, Endpoint) else endpoint_from_text(value, side=side)
+    if endpoint.is_local:
+        warn_of_locale_charset()
+    return endpoint
+
+
+_warned_charset: list[str] = []
+
+
+def warn_of_locale_charset() -> None:
+    """Once per process, where a side is local and the locale's charset is not UTF-8:
+    local names are read and written in that charset (as every POSIX tool does), and
+    stored as UTF-8 on servers. A tree named in UTF-8 under an ISO-8859-1 locale then
+    reaches a server as ``cafÃ©`` while ``verify`` in the same locale agrees (session
+    33's adversarial pass). fsmove cannot know which the bytes meant; it says so."""
+    charset = sys.getfilesystemencoding()
+    if charset.lower().replace("-", "").replace("_", "") in ("utf8", "ascii") \
+            or _warned_charset:
+        return
+    _warned_charset.append(charset)
+    print(f"fsmove: warning: this locale's charset is {charset}: local file names are "
+          f"read and written as {charset} (and stored as UTF-8 on servers); if your file "
+          "names are UTF-8, run fsmove under a UTF-8 locale (LC_ALL=C.UTF-8)",
+          file=sys.stderr, flush=True)

@@ -27,8 +27,23 @@ from fsmove.exitcodes import ExitCode
 
 T = TypeVar("T")
 
+#: How long the last line may take to leave (a reader that stopped reading a full pipe:
+#: ``-v 2>&1 | less`` left alone) before the process ends without it.
+LAST_LINE_WITHIN = 0.5
+
+_stopping = False
+
+
 def stop_at_once() -> None:
-    """One line, the cursor shown again (a live display hides it), exit 130 now."""
+    """One line, the cursor shown again (a live display hides it), exit 130 now. The
+    line is written by a thread given ``LAST_LINE_WITHIN``: written here, a full pipe
+    blocked the process in ``write`` for ever, and every later signal entered here and
+    blocked too (the pass on session 33's own changes). A signal while it waits ends
+    the process at once."""
+    global _stopping
+    if _stopping:
+        os._exit(int(ExitCode.INTERRUPTED))
+    _stopping = True
     from fsmove.cli import invoked_command
     from fsmove.command_entry import READ_ONLY_COMMANDS
 
@@ -37,13 +52,18 @@ def stop_at_once() -> None:
     else:
         rest = "what the journal recorded is kept; rerun the same command to resume"
     line = f"fsmove: error: interrupted again: stopped at once; {rest}\n"
-    try:
+    with contextlib.suppress(OSError, ValueError):
         if sys.stderr is not None and sys.stderr.isatty():
             line = "\x1b[?25h\r\n" + line
-        os.write(2, line.encode("utf-8", "replace"))
-    except (OSError, ValueError):
-        pass  # no stderr to say it on: the exit code says it
+    writer = threading.Thread(target=_write_last_line, args=(line,), daemon=True)
+    writer.start()
+    writer.join(LAST_LINE_WITHIN)
     os._exit(int(ExitCode.INTERRUPTED))
+
+
+def _write_last_line(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.write(2, line.encode("utf-8", "replace"))  # no stderr: the exit code says it
 
 
 class _Runner(asyncio.Runner):
@@ -78,14 +98,19 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 def ignore_further_interrupts() -> None:
     """The run is ending as interrupted, its line about to be printed: another signal
-    from here on changes nothing. (Arriving later it raised KeyboardInterrupt inside a
-    weakref callback, "Exception ignored in ..." with a traceback, or during the
-    interpreter's finalisation, where the default action killed it: exit 143.)"""
+    from here on only ends the process at once, with that code and nothing more.
+    (Arriving as KeyboardInterrupt it was "Exception ignored in ..." with a traceback
+    inside a weakref callback; ignored outright, a last line blocked on a full pipe
+    could never be stopped but by kill -9.)"""
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, OSError):
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, _exit_interrupted)
+
+
+def _exit_interrupted(_signum: int, _frame: object) -> None:
+    os._exit(int(ExitCode.INTERRUPTED))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +25,7 @@ from fsmove.commands.job_options import JobOptions, describe, from_record, to_re
 from fsmove.commands.status import eta_seconds
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.transfers.copy import CopyOptions
-from fsmove.transfers.jobs import JobStatus, digest_lookup, read_status
+from fsmove.transfers.jobs import JobStatus, digest_lookup, read_meta, read_status
 from fsmove.transfers.journal import Journal
 from tests.copy_harness import put_files, run_copy_inprocess, side_for, tree_digests
 from tests.servers import RunningServer
@@ -369,3 +371,70 @@ def test_a_report_that_cannot_be_written_is_said_before_reading_or_after_the_ver
     assert lines == [f"fsmove: error: --report {report} could not be written (No space left "
                      "on device); the verification's result is above"], late.output
     assert sorted(os.listdir(full_disk)) == ["filler"]
+
+
+def _slow_copy(tmp_path: Path, journal: Path) -> subprocess.Popen[str]:
+    src = tmp_path / "src"
+    for i in range(6):
+        (src / f"f{i}.bin").parent.mkdir(parents=True, exist_ok=True)
+        (src / f"f{i}.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    return subprocess.Popen(
+        [sys.executable, "-m", "fsmove.cli", "copy", str(src), str(tmp_path / "dst"),
+         "--journal", str(journal), "--bwlimit", "3M", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _until(condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert proc.poll() is None, "the copy ended first"
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.01)  # polling a state, bounded
+
+
+def test_a_journal_removed_twice_is_put_back_twice(tmp_path: Path) -> None:
+    """The second removal went unseen before session 33's pass on its own change: the
+    run ended saying "nothing was lost" with no journal at the path."""
+    journal = tmp_path / "state" / "job.db"
+    proc = _slow_copy(tmp_path, journal)
+    _until(lambda: journal.exists() and read_status(journal).bytes_done > 0, proc)
+    key = read_meta(journal)["temp_key"]
+    for _ in range(2):
+        journal.unlink()
+        _until(journal.exists, proc)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "written back from the open copy" in err
+    assert read_meta(journal)["temp_key"] == key
+    assert read_status(journal).state == "ok"
+
+
+def test_another_file_put_at_the_journal_path_is_left_alone(tmp_path: Path) -> None:
+    """Another job's journal moved onto the path under a running copy: the run's WAL
+    (by name) paired with it, which then read as this job's rows, or as "malformed"
+    (session 33's pass). Now the run goes on in a copy beside it and says where; the
+    file put there is untouched and the job resumes from the copy."""
+    other_src, other_dst = _trees(tmp_path / "other")
+    other = tmp_path / "other.db"
+    assert CliRunner().invoke(app, ["copy", str(other_src), str(other_dst), "-q",
+                                    "--journal", str(other)]).exit_code == 0
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    placed = other.read_bytes()
+    journal = tmp_path / "state" / "job.db"
+    proc = _slow_copy(tmp_path, journal)
+    _until(lambda: journal.exists() and read_status(journal).bytes_done > 0, proc)
+    scratch = journal.with_name("placing.db")
+    scratch.write_bytes(placed)
+    os.replace(scratch, journal)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "was left alone; this job went on in" in err, err
+    assert journal.read_bytes() == placed  # untouched, no WAL of ours beside it
+    assert not Path(f"{journal}-wal").exists() or Path(f"{journal}-wal").stat().st_size == 0
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT value FROM meta WHERE key='src'").fetchone()[0] \
+            == str(other_src)
+    aside = next(tmp_path.glob("state/job.db.set-aside-*"))
+    assert read_status(aside).state == "ok"

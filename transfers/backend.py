@@ -555,6 +555,16 @@ class LimitsPaths(Protocol):
 
 
 @runtime_checkable
+class NamesInCharset(Protocol):
+    """A store whose names are written in a charset that may not hold every name
+    (the local disk under a locale that is not UTF-8)."""
+
+    def name_charset(self) -> str | None:
+        """That charset, or None where any name can be written."""
+        ...
+
+
+@runtime_checkable
 class KnowsLoginFolder(Protocol):
     """A session on a server that can say where a login lands (FTP: ``PWD``; SFTP:
     ``realpath(".")``): a root that does not exist is often the login folder's child

@@ -113,8 +113,11 @@ class Journal:
         #: (device, inode) of the journal file this writer has open.
         self._file_id: tuple[int, int] | None = None
         #: What happened to the file under a running job (``keep_in_place``), said
-        #: once the run is over: "put back", or "replaced" by another file.
+        #: once the run is over: "put back", "replaced" by another file (the run went
+        #: on in ``set_aside``), or "lost" (neither could be done).
         self.moved_under_us: str | None = None
+        self.set_aside: Path | None = None
+        self._side_files: dict[str, tuple[int, int]] = {}
         self._commit_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -168,6 +171,7 @@ class Journal:
         # A run left 'running' by a killed process is over.
         conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
         self._file_id = _file_id(self.path)
+        self._remember_side_files()
         return self
 
     def keep_in_place(self) -> None:
@@ -177,9 +181,11 @@ class Journal:
         key and its options would vanish with the process, and an interruption after
         that could not be resumed (the partial files left as strangers' files). The
         open database is copied back (SQLite's backup API) and the lock taken again.
-        A file that another process put at that path meanwhile is left alone (said
-        once the run is over). Called about once a second; one ``stat``."""
-        if self._conn is None or self._file_id is None or self.moved_under_us:
+        A file that another process put at that path meanwhile is left alone: the run
+        goes on in a copy of its own beside it (``set_aside``), said once the run is
+        over. Checked again after each put-back (removed twice, the second removal
+        went unseen: session 33). Called about once a second; one ``stat``."""
+        if self._conn is None or self._file_id is None or self.set_aside is not None:
             return
         try:
             found = _file_id(self.path)
@@ -187,15 +193,56 @@ class Journal:
             found = None
         if found == self._file_id:
             return
-        if found is not None:
-            self.moved_under_us = "replaced"
-            return
         try:
-            self._put_back()
+            if found is None:
+                self._put_back()
+                self.moved_under_us = "put back"
+                return
+            self._go_aside()
         except (OSError, sqlite3.Error):
-            self.moved_under_us = "replaced"  # could not: said after the run
+            self.moved_under_us = "lost"  # could do neither: said after the run
+            self._file_id = None
             return
-        self.moved_under_us = "put back"
+        self.moved_under_us = "replaced"
+
+    def _go_aside(self) -> None:
+        """Another file is at the journal's path: go on in a copy beside it. The open
+        connection's WAL (``<path>-wal``, by name) would otherwise pair with that file:
+        a reader saw this job's rows in another job's journal, or "database disk image
+        is malformed" (session 33). SQLite keeps the WAL of a moved database on close
+        (no checkpoint): it is removed here, by its inode, as the -shm."""
+        self._commit()
+        aside = self.path.with_name(f"{self.path.name}.set-aside-{int(time.time())}")
+        copy = sqlite3.connect(aside)
+        try:
+            self.conn.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(aside, 0o600)
+        old = self.conn
+        self._conn = connect(aside, readonly=False)
+        with contextlib.suppress(sqlite3.Error):
+            old.close()
+        self._drop_own_side_files()
+        self.set_aside = aside
+        self._file_id = _file_id(aside)
+
+    def _remember_side_files(self) -> None:
+        """The -wal and -shm files this writer's connection uses, by inode."""
+        self._side_files = {}
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                self._side_files[suffix] = _file_id(Path(f"{self.path}{suffix}"))
+
+    def _drop_own_side_files(self) -> None:
+        """Remove this writer's -wal and -shm at the journal's path (only if they are
+        still the ones it used: never another file's)."""
+        for suffix, known in self._side_files.items():
+            side = Path(f"{self.path}{suffix}")
+            with contextlib.suppress(OSError):
+                if _file_id(side) == known:
+                    side.unlink()
+        self._side_files = {}
 
     def _put_back(self) -> None:
         self._commit()
@@ -217,13 +264,15 @@ class Journal:
                 os.unlink(fresh)
             raise
         old = self.conn
-        self._conn = connect(self.path, readonly=False)
         with contextlib.suppress(sqlite3.Error):
-            old.close()
+            old.close()  # (SQLite keeps its WAL: the database it belonged to moved)
+        self._drop_own_side_files()  # never to be paired with the file put back
+        self._conn = connect(self.path, readonly=False)
         if self._lock_fd is not None and self._lock_fd != lock:
             os.close(self._lock_fd)
         self._lock_fd = lock
         self._file_id = _file_id(self.path)
+        self._remember_side_files()
 
     def _lock_again(self) -> int:
         """The job's lock on the file at its path: the one held if it is still there,

@@ -135,6 +135,10 @@ def moved_journal_line(journal: Journal, path: Path) -> str | None:
         return (f"fsmove: warning: the journal {path} was removed during the run; it was "
                 "written back from the open copy, nothing was lost")
     if journal.moved_under_us == "replaced":
+        return (f"fsmove: warning: another file was put at the journal's path {path} "
+                f"during the run and was left alone; this job went on in "
+                f"{journal.set_aside} (to go on with it: fsmove resume {journal.set_aside})")
+    if journal.moved_under_us == "lost":
         return (f"fsmove: warning: the journal {path} was removed or replaced during the "
                 "run and could not be written back: this run's progress is not in it (a "
                 "rerun compares both trees again; files in place are skipped)")

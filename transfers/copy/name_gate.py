@@ -43,6 +43,7 @@ from ..backend import (
     Entry,
     EntryKind,
     LimitsPaths,
+    NamesInCharset,
     NotFoundError,
     RewritesNames,
     no_bytes,
@@ -62,6 +63,7 @@ class DestinationNames:
         self._temps = temps
         store = dst.store
         self._room = store.path_room() if isinstance(store, LimitsPaths) else None
+        self._charset = store.name_charset() if isinstance(store, NamesInCharset) else None
         self._rewrites = store if ask_server and isinstance(store, RewritesNames) else None
         #: A dry run's: names this store may rewrite, noted instead of asked.
         self._may_rewrite = not ask_server and isinstance(store, RewritesNames)
@@ -73,6 +75,8 @@ class DestinationNames:
         """Whether ``refusal`` may refuse ``entry`` (cheap: most paths are not)."""
         if self._room is not None and 4 * len(entry.path) + TEMP_NAME_BYTES > self._room:
             return True  # maybe too long (a character is at most 4 bytes in UTF-8)
+        if self._charset is not None and not entry.name.isascii():
+            return True
         return ((self._rewrites is not None or self._may_rewrite)
                 and bool(risky_name_features(entry.name)))
 
@@ -88,6 +92,15 @@ class DestinationNames:
 
     async def refusal(self, entry: Entry) -> str | None:
         """Why the destination cannot hold ``entry`` at its path, or None."""
+        if self._charset is not None:
+            try:
+                entry.name.encode(self._charset)
+            except UnicodeEncodeError:
+                # Refused before a byte is sent (it was sent whole, then its placing
+                # failed and left its temporary file: session 33).
+                return (f"this name cannot be written in this system's file name "
+                        f"charset ({self._charset}); run fsmove under a UTF-8 locale "
+                        "(LC_ALL=C.UTF-8)")
         if self._room is not None:
             longest = [entry.path]
             if entry.kind is not EntryKind.DIR:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat as statmod
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..backend import (
     Capabilities,
     Entry,
     EntryKind,
+    NameRefusedError,
     PermanentError,
     check_listed,
     check_relpath,
@@ -80,6 +82,14 @@ async def _in_thread(path: str, call: Callable[[], T]) -> T:
         return await asyncio.to_thread(call)
     except OSError as exc:
         raise translate(exc, path) from None
+    except UnicodeEncodeError:
+        # A name from another store that this system's file name charset cannot hold
+        # ('日本.txt' under ISO-8859-1): refused by name, not an internal error.
+        charset = sys.getfilesystemencoding()
+        raise NameRefusedError(
+            f"{path}: this name cannot be written in this system's file name charset "
+            f"({charset}); run fsmove under a UTF-8 locale (LC_ALL=C.UTF-8)",
+            path=path) from None
 
 
 class LocalSession:
@@ -275,6 +285,11 @@ class LocalSession:
 
 
 class LocalStore:
+    def name_charset(self) -> str | None:
+        """``NamesInCharset``: the locale's charset for file names, unless UTF-8."""
+        charset = sys.getfilesystemencoding()
+        return None if charset.lower().replace("-", "") == "utf8" else charset
+
     def __init__(self, endpoint: Endpoint) -> None:
         # The root the user typed is followed if it is a symlink (``/srv/www -> /data/www``:
         # they chose it), once, here; below it no link is ever followed.
