@@ -100,7 +100,7 @@ def resolve(endpoint: Endpoint, *, side: EndpointSide, interactive: bool | None 
         return endpoint
     env = os.environ.get(password_env_var(side))
     if env is not None:
-        return endpoint.with_password(env)
+        return endpoint.with_password(_sendable(env, where=password_env_var(side)))
     user, password = _from_netrc(endpoint.host, endpoint.user)
     if password is not None:
         from dataclasses import replace
@@ -117,7 +117,25 @@ def resolve(endpoint: Endpoint, *, side: EndpointSide, interactive: bool | None 
             f"no password for {endpoint.display}: set {password_env_var(side)}, "
             "add it to ~/.netrc, or run in a terminal to be asked"
         )
-    return endpoint.with_password(getpass.getpass(f"Password for {endpoint.display}: "))
+    try:
+        typed = getpass.getpass(f"Password for {endpoint.display}: ")
+    except UnicodeDecodeError:
+        typed = "\udcff"  # bytes the terminal's charset cannot read: said below
+    return endpoint.with_password(_sendable(typed, where="the password typed"))
+
+
+def _sendable(password: str, *, where: str) -> str:
+    """``password`` if it can be sent (servers take UTF-8); a clear error if it holds
+    bytes this locale's charset could not read (``p\xe4ss`` set in a latin-1 shell,
+    read under a UTF-8 locale): an internal error before session 33."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{where} holds bytes that are not {sys.getfilesystemencoding()} text (this "
+            "locale's charset): set it in the charset of the locale fsmove runs in"
+        ) from None
+    return password
 
 
 def _early_place(endpoint: Endpoint) -> tuple[str, int, bytes]:

@@ -98,3 +98,22 @@ def test_a_local_root_whose_name_is_not_utf8_is_copied_and_verified(tmp_path: Pa
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, (command, done.stdout + done.stderr)
     assert (dst / "a.txt").read_bytes() == b"alpha\n"
+
+
+def test_a_password_that_is_not_text_in_this_locale_is_said(tmp_path: Path) -> None:
+    """``FSMOVE_DST_PASSWORD=$'p\\xe4ss'`` (set in a latin-1 shell) read under a UTF-8
+    locale: "internal error: UnicodeEncodeError ... surrogates not allowed" before
+    session 33 (the SSH and FTP libraries encode passwords as UTF-8). Now one line
+    naming the variable, exit 5, before any connection."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    env = {**os.environb, b"FSMOVE_DST_PASSWORD": b"p\xe4ss",
+           b"XDG_STATE_HOME": os.fsencode(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "fsmove.cli", "copy", str(src),
+                           "sftp://someone@127.0.0.1:9/x"], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.startswith("fsmove: error: FSMOVE_DST_PASSWORD holds bytes that "
+                                  "are not"), done.stderr
+    assert "internal error" not in done.stderr
