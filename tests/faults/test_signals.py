@@ -253,3 +253,31 @@ def test_copy_interrupted_twice_exits_130_with_one_line(
     again = fsmove.run("copy", str(src), str(dst), "--journal", str(journal), "-q")
     assert again.code == 0, str(again)
     assert tree_digests(dst) == tree_digests(src)
+
+
+_SIGNAL_DURING_IMPORTS = (
+    "import os, signal, sys\n"
+    "class Hook:\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name == 'typer':  # fsmove's imports are under way\n"
+    "            os.kill(os.getpid(), signal.SIGNUM)\n"
+    "        return None\n"
+    "sys.meta_path.insert(0, Hook())\n"
+    "sys.argv = ['fsmove', 'status']\n"
+    "from fsmove.entry import main\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_signal_while_fsmove_is_still_importing_gets_one_line(
+        tmp_path: Path, signum: int) -> None:
+    """Before session 33 a signal in the first ~50 ms (Python importing typer and the
+    command) printed a traceback of that import and exited 1, -2 or -15. The signal is
+    sent from inside the import, not after a delay."""
+    code = _SIGNAL_DURING_IMPORTS.replace("SIGNUM", signal.Signals(signum).name)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "fsmove: error: interrupted: nothing was changed; rerun the same command"], proc.stderr
