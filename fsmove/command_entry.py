@@ -7,6 +7,7 @@ ends the JSON stream and the log file with the outcome."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,10 +67,9 @@ def fail(exc: BaseException, output: CommandOutput | None = None, *,
 
         traceback.print_exception(exc)
     if sys.stderr is not None:
-        try:
+        # (stderr gone too: the exit code says it)
+        with contextlib.suppress(OSError, ValueError):
             print(f"fsmove: error: {msg}", file=sys.stderr, flush=True)
-        except (OSError, ValueError):
-            pass  # stderr gone too: the exit code says it
     raise SystemExit(int(code))
 
 

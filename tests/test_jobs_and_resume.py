@@ -384,6 +384,15 @@ def _slow_copy(tmp_path: Path, journal: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _has_progress(journal: Path) -> bool:
+    """Whether the journal records bytes done (False while it is being made: its file
+    exists before its tables do)."""
+    try:
+        return journal.exists() and read_status(journal).bytes_done > 0
+    except sqlite3.Error:
+        return False
+
+
 def _until(condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while not condition():
@@ -397,7 +406,7 @@ def test_a_journal_removed_twice_is_put_back_twice(tmp_path: Path) -> None:
     run ended saying "nothing was lost" with no journal at the path."""
     journal = tmp_path / "state" / "job.db"
     proc = _slow_copy(tmp_path, journal)
-    _until(lambda: journal.exists() and read_status(journal).bytes_done > 0, proc)
+    _until(lambda: _has_progress(journal), proc)
     key = read_meta(journal)["temp_key"]
     for _ in range(2):
         journal.unlink()
@@ -423,7 +432,7 @@ def test_another_file_put_at_the_journal_path_is_left_alone(tmp_path: Path) -> N
     placed = other.read_bytes()
     journal = tmp_path / "state" / "job.db"
     proc = _slow_copy(tmp_path, journal)
-    _until(lambda: journal.exists() and read_status(journal).bytes_done > 0, proc)
+    _until(lambda: _has_progress(journal), proc)
     scratch = journal.with_name("placing.db")
     scratch.write_bytes(placed)
     os.replace(scratch, journal)

@@ -213,12 +213,7 @@ class Journal:
         (no checkpoint): it is removed here, by its inode, as the -shm."""
         self._commit()
         aside = self.path.with_name(f"{self.path.name}.set-aside-{int(time.time())}")
-        copy = sqlite3.connect(aside)
-        try:
-            self.conn.backup(copy)
-        finally:
-            copy.close()
-        os.chmod(aside, 0o600)
+        self._copy_to(aside)
         old = self.conn
         self._conn = connect(aside, readonly=False)
         with contextlib.suppress(sqlite3.Error):
@@ -226,6 +221,16 @@ class Journal:
         self._drop_own_side_files()
         self.set_aside = aside
         self._file_id = _file_id(aside)
+
+    def _copy_to(self, target: Path) -> None:
+        """The open database, whole, into a new private file ``target`` (SQLite's
+        backup API: consistent while this writer holds the job)."""
+        copy = sqlite3.connect(target)
+        try:
+            self.conn.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(target, 0o600)
 
     def _remember_side_files(self) -> None:
         """The -wal and -shm files this writer's connection uses, by inode."""
@@ -250,12 +255,7 @@ class Journal:
         lock = self._lock_again()
         fresh = self.path.with_name(f"{self.path.name}.put-back-{os.getpid()}")
         try:
-            copy = sqlite3.connect(fresh)
-            try:
-                self.conn.backup(copy)
-            finally:
-                copy.close()
-            os.chmod(fresh, 0o600)
+            self._copy_to(fresh)
             os.rename(fresh, self.path)
         except BaseException:
             if lock != self._lock_fd:
