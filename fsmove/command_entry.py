@@ -56,9 +56,9 @@ def fail(exc: BaseException, output: CommandOutput | None = None, *,
     ends its JSON stream and log file with the outcome. ``debug``: the traceback too."""
     code = exit_code_for_error(exc)
     if isinstance(exc, KeyboardInterrupt):
-        from fsmove.event_loop import ignore_further_interrupts
+        from fsmove.event_loop import exit_on_further_interrupts
 
-        ignore_further_interrupts()
+        exit_on_further_interrupts()
     msg = error_message(exc, command or (output.command if output is not None else None))
     if output is not None:
         output.fatal(msg, int(code), interrupted=isinstance(exc, KeyboardInterrupt))

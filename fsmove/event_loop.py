@@ -93,10 +93,10 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         with _closing_interrupts():
             runner.close()
         if interrupted:
-            ignore_further_interrupts()
+            exit_on_further_interrupts()
 
 
-def ignore_further_interrupts() -> None:
+def exit_on_further_interrupts() -> None:
     """The run is ending as interrupted, its line about to be printed: another signal
     from here on only ends the process at once, with that code and nothing more.
     (Arriving as KeyboardInterrupt it was "Exception ignored in ..." with a traceback
