@@ -231,6 +231,34 @@ def killed_with_partials(src: Side, dst: Side, sizes: dict[str, int], journal: P
     return on_disk, partial
 
 
+@dataclasses.dataclass
+class KilledJob:
+    """A local source, a destination of one kind and a copy of them killed with partial
+    files (``killed_with_partials``): what the tests of what a resume keeps start from."""
+
+    src: Side
+    dst: Side
+    sizes: dict[str, int]
+    journal: Path
+    on_disk: dict[str, int]
+    partial: list[str]
+    #: The blocks of each partial file the next run would keep (``kept_blocks``).
+    kept: dict[str, list[int]]
+
+
+def killed_job(dst_kind: str, request: pytest.FixtureRequest,
+               fresh_subdir: Callable[[RunningServer], RunningServer], tmp_path: Path, *,
+               seed: int, blocks: int) -> KilledJob:
+    src = make("local", "src", request, fresh_subdir, tmp_path)
+    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
+    sizes = make_source(src, seed)
+    journal = tmp_path / "job.db"
+    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
+                                            blocks=blocks)
+    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    return KilledJob(src, dst, sizes, journal, on_disk, partial, kept)
+
+
 CHANGED_SOURCE_CASES = [("local", True), ("vsftpd", True), ("sftp", True), ("sftp", False)]
 
 
@@ -248,13 +276,9 @@ def test_changed_source_restarts_file(dst_kind: str, time_kept: bool,
     part again). Before session 32 the second kind was completed around: the copy held
     the old head and the new tail, a file that never existed, and ``verify`` said
     "Everything matched" (the journal's digest was of what had been sent)."""
-    src = make("local", "src", request, fresh_subdir, tmp_path)
-    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
-    sizes = make_source(src, 7)
-    journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
-                                            blocks=2 if time_kept else 0)
-    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    job = killed_job(dst_kind, request, fresh_subdir, tmp_path, seed=7,
+                     blocks=2 if time_kept else 0)
+    src, dst, journal, partial, kept = job.src, job.dst, job.journal, job.partial, job.kept
     changed = max(partial, key=lambda p: len(kept[p]))
     assert kept[changed] or not time_kept, f"the kill came too early: kept blocks {kept}"
     path = src.root / changed
@@ -316,13 +340,9 @@ def test_a_kept_block_damaged_at_the_destination_restarts_the_file(
     acknowledged writes in a crash, or anything else writing there). Before session
     31 only the last kept block was read back: the file was completed around the
     damage, the run said "Copy ok" and the copy differed from its source."""
-    src = make("local", "src", request, fresh_subdir, tmp_path)
-    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
-    sizes = make_source(src, 11)
-    journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
-                                            blocks=3)
-    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    job = killed_job(dst_kind, request, fresh_subdir, tmp_path, seed=11,
+                     blocks=3)
+    src, dst, journal, partial, kept = job.src, job.dst, job.journal, job.partial, job.kept
     damaged = max(partial, key=lambda p: len(kept[p]))
     assert len(kept[damaged]) >= 2, f"the kill came too early: kept blocks {kept}"
     with open(dst.root / temp_name(journal, damaged), "r+b") as fh:
@@ -344,13 +364,9 @@ def test_trust_partial_reads_back_only_the_last_kept_block(
     """``--trust-partial`` (huge files over a slow link): a resume keeps what the killed
     run left after reading back its last kept block only, so damage in an earlier kept
     block is not seen (the price, README), while the last one still is."""
-    src = make("local", "src", request, fresh_subdir, tmp_path)
-    dst = make("local", "dst", request, fresh_subdir, tmp_path)
-    sizes = make_source(src, 11)
-    journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
-                                            blocks=3)
-    kept = {p: kept_blocks("local", journal, p, on_disk[p]) for p in partial}
+    job = killed_job("local", request, fresh_subdir, tmp_path, seed=11,
+                     blocks=3)
+    src, dst, journal, partial, kept = job.src, job.dst, job.journal, job.partial, job.kept
     damaged = max(partial, key=lambda p: len(kept[p]))
     assert len(kept[damaged]) >= 2, f"the kill came too early: kept blocks {kept}"
     with open(dst.root / temp_name(journal, damaged), "r+b") as fh:
@@ -373,13 +389,10 @@ def test_a_run_with_other_filters_keeps_the_partial_files_it_leaves_out(
     ``--include`` naming only the small ones, then a full run: the partial files are
     kept by the filtered run and resumed by the full one. Before session 33 the
     filtered run removed them as stale and the full run sent them again from zero."""
-    src = make("local", "src", request, fresh_subdir, tmp_path)
-    dst = make(dst_kind, "dst", request, fresh_subdir, tmp_path)
-    sizes = make_source(src, 13)
-    journal = tmp_path / "job.db"
-    on_disk, partial = killed_with_partials(src, dst, sizes, journal, after=24 * MiB,
-                                            blocks=2)
-    kept = {p: kept_blocks(dst_kind, journal, p, on_disk[p]) for p in partial}
+    job = killed_job(dst_kind, request, fresh_subdir, tmp_path, seed=13,
+                     blocks=2)
+    src, dst, sizes, journal = job.src, job.dst, job.sizes, job.journal
+    partial, kept = job.partial, job.kept
     resumable = [p for p in partial if kept[p]]
     assert resumable, f"the kill came too early: kept blocks {kept}"
     small = run_copy_subprocess(src, dst, "--include", "s*.txt", journal=journal)
