@@ -627,3 +627,33 @@ def test_a_full_check_that_had_nothing_to_read_says_why(tmp_path: Path) -> None:
     assert result.exit_code == 4, result.output
     assert "no file was on both sides at the same size" in result.output
     assert "listings and sizes" not in result.output
+
+
+def test_another_jobs_journal_vouches_for_nothing(tmp_path: Path) -> None:
+    """``copy A B --journal J`` then ``verify A2 B --journal J``, A2's file at A's size
+    and time with other bytes: before session 34 J's digest stood in for A2's file,
+    "Everything matched". Now J is not used (a warning), both sides are read."""
+    import subprocess
+    import sys
+
+    a, a2, b, journal = (tmp_path / n for n in ("a", "a2", "b", "j.db"))
+    a.mkdir()
+    a2.mkdir()
+    (a / "f.txt").write_bytes(b"version one")
+    (a2 / "f.txt").write_bytes(b"version two")
+    os.utime(a2 / "f.txt", ns=(os.stat(a / "f.txt").st_mtime_ns,) * 2)
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fsmove.cli", *args, "--journal",
+                               str(journal)], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+
+    copied = cli("copy", str(a), str(b), "-q")
+    assert copied.returncode == 0, copied.stderr
+    same_pair = cli("verify", str(a), str(b))
+    assert same_pair.returncode == 0 and "digests from the copy journal" in same_pair.stdout
+    other = cli("verify", str(a2), str(b))
+    assert other.returncode == 4, other.stdout + other.stderr
+    assert "another job's" in other.stderr and "not used" in other.stderr
+    assert "digests from the copy journal" not in other.stdout

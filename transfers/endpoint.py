@@ -132,7 +132,8 @@ def parse_endpoint(text: str) -> Endpoint:
             rest = rest[len("localhost") :]
         if not rest.startswith("/"):
             raise EndpointError("malformed file URL: write file:///absolute/path")
-        return Endpoint(scheme="file", path=os.path.normpath(unquote(rest)) or "/")
+        return Endpoint(scheme="file",
+                        path=os.path.normpath(_unquoted(rest, "path", text)) or "/")
 
     # authority = everything up to the first "/" after the last "@" before that slash.
     # Passwords may contain "/" or "@" only when %-escaped, as in every URL.
@@ -152,10 +153,10 @@ def parse_endpoint(text: str) -> Endpoint:
         userinfo, hostport = authority.rsplit("@", 1)
         if ":" in userinfo:
             user, password = userinfo.split(":", 1)
-            password = unquote(password)
+            password = _unquoted(password, "password", text)
         else:
             user = userinfo
-        user = unquote(user)
+        user = _unquoted(user, "user name", text)
         if not user:
             raise EndpointError(f"malformed endpoint {mask_url(text)!r}: empty user name")
     else:
@@ -163,7 +164,7 @@ def parse_endpoint(text: str) -> Endpoint:
     host, port = _split_hostport(hostport, text)
     if not host:
         raise EndpointError(f"malformed endpoint {mask_url(text)!r}: no host name")
-    path = unquote(path)
+    path = _unquoted(path, "path", text)
     if "\x00" in path:
         raise EndpointError("malformed endpoint: NUL byte in path")
     # Dot segments removed as a URL's are (RFC 3986 5.2.4, as curl does): ``/x/../n1``
@@ -178,6 +179,19 @@ def parse_endpoint(text: str) -> Endpoint:
         password=Secret(password) if password is not None else None,
         path=path,
     )
+
+
+def _unquoted(part: str, what: str, text: str) -> str:
+    """``part`` with its %-escapes decoded as UTF-8. An escape that is not UTF-8 text
+    (``caf%e9``, latin-1) is refused: decoded with replacement it named another folder
+    (``caf`` and U+FFFD), and ``x%fe`` and ``x%ff`` became one job."""
+    try:
+        return unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise EndpointError(
+            f"malformed endpoint {mask_url(text)!r}: its {what} holds %-escapes that are "
+            "not UTF-8 text: write them as UTF-8 (%C3%A9, not latin-1's %E9)"
+        ) from None
 
 
 def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import sqlite3
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from fsmove.output import CommandOutput, OutputSettings
 from fsmove.transfers.backend import Entry
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.jobs import default_journal_path, digest_lookup, read_meta
+from fsmove.transfers.journal import storable
 from fsmove.transfers.not_the_tree import not_the_tree, server_files
 from fsmove.transfers.policy import Limits
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
@@ -106,6 +106,30 @@ def journal_source_digests(
     return lookup
 
 
+def _journal_of(path: Path, src: Endpoint, dst: Endpoint,
+                output: CommandOutput | None) -> dict[str, str] | None:
+    """The meta rows of the copy journal at ``path`` when it is this pair's; None when
+    there is none, it cannot be read, or it is another job's. A ``--journal`` of
+    another pair (``copy A B``, then ``verify A2 B`` with the same journal) vouched
+    for A's digests: a file of A2 with A's size and time but other bytes "matched"
+    (session 34's adversarial pass). Copy refuses such a journal; verify reads both
+    sides instead, and says so."""
+    if not path.exists():
+        return None
+    try:
+        meta = read_meta(path)
+    except sqlite3.DatabaseError:
+        return None
+    if "src" in meta and (meta.get("src"), meta.get("dst")) != (
+            storable(src.identity), storable(dst.identity)):
+        if output is not None:
+            output.alert(f"fsmove: warning: journal {path} is another job's "
+                         f"({meta.get('src')} -> {meta.get('dst')}): not used, every file "
+                         "is read on both sides")
+        return None
+    return meta
+
+
 def write_reports(v: Verification, paths: tuple[Path, ...]) -> None:
     for p in paths:
         if p.suffix.lower() == ".json":
@@ -137,7 +161,8 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
     known = None
     temps = None
     path = req.journal or default_journal_path(src.identity, dst.identity)
-    if path.exists():
+    meta = _journal_of(path, src, dst, output)
+    if meta is not None:
         if req.use_journal and req.tier is not Tier.QUICK:
             # A local disk's times are exact; the remote stores' are whole seconds.
             known = journal_source_digests(path, LOCAL_TIME_RESOLUTION if src.is_local
@@ -145,9 +170,8 @@ async def verify_endpoints(req: VerifyRequest, src: Endpoint, dst: Endpoint,
         # The copy job's temporary files (a copy still under way, or interrupted) are
         # not the user's: only that job's key recognises them. Without the journal,
         # every file at the destination is compared, whatever its name.
-        with contextlib.suppress(sqlite3.DatabaseError):
-            key = read_meta(path).get("temp_key")
-            temps = TempNames(key) if key else None
+        key = meta.get("temp_key")
+        temps = TempNames(key) if key else None
     # fsmove's own state inside a local side, a server's own files in an account's
     # root: not the user's tree (copy leaves them out too, ``not_the_tree.py``).
     extra = not_the_tree(src, dst, path)

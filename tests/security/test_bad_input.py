@@ -35,6 +35,11 @@ def src(tmp_path: Path) -> Path:
         ("sftp://user@[::1/", ["malformed", "unclosed"]),
         ("file://relative/path", ["malformed", "file:///"]),
         ("", ["empty endpoint"]),
+        # %-escapes that are not UTF-8 (latin-1's e-acute): decoded with replacement they
+        # named another folder, and x%fe and x%ff were one job.
+        ("sftp://user@host/caf%e9", ["malformed", "path", "not UTF-8"]),
+        ("ftp://user:p%e9ss@host/", ["malformed", "password", "not UTF-8"]),
+        ("file:///tmp/x%ff", ["malformed", "path", "not UTF-8"]),
     ],
 )
 def test_malformed_urls_are_usage_errors(
