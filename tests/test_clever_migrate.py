@@ -118,7 +118,7 @@ def _successful_deploys(scene: Scene) -> list[dict[str, object]]:
 def assert_migrated(world: CleverWorld, scene: Scene, *, extra_uploads: dict[str, bytes]
                     | None = None, extra_media: dict[str, bytes] | None = None,
                     uploads: dict[str, bytes] = UPLOADS,
-                    media: dict[str, bytes] = MEDIA) -> None:
+                    media: dict[str, bytes] = MEDIA, zone_moves: int = 1) -> None:
     emu, app = world.emulator, scene.app
     new = _new_addons(world, scene)
     assert sorted(new) == [f"{scene.name}-media", f"{scene.name}-uploads"], new
@@ -144,7 +144,7 @@ def assert_migrated(world: CleverWorld, scene: Scene, *, extra_uploads: dict[str
     assert _tree(up_server.root) == want_up
     assert _tree(media_server.root) == want_media
     zone_puts = [r for r in emu.zone_changes() if scene.app.id in r.path]
-    assert len(zone_puts) == 1, zone_puts
+    assert len(zone_puts) == zone_moves, zone_puts
     assert len(_successful_deploys(scene)) == 1
     assert scene.app.deployments[0]["state"] == "OK"
     assert scene.app.deployments[0]["zone"] == "mtl"  # the zone moved before it
@@ -232,6 +232,19 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
     assert len(world.emulator.mutations()) == before
     assert len(world.child_argv()) - started == 3  # the survey's three reads, nothing else
     _no_secret_anywhere(world, scene, out.output, again.output, planned.output)
+    # Rolled back by hand (the zone and the variable put back): the journal's "done" is
+    # not believed; the app is read back, nothing is changed, exit 1 (before session 34:
+    # "migration of shop to mtl done").
+    scene.app.zone = "par"
+    scene.app.env["CC_FS_BUCKET"] = f"/uploads:{scene.host(scene.old_uploads)}"
+    before = len(world.emulator.mutations())
+    rolled = world.fsmove(*scene.args("--yes"))
+    assert rolled.exit_code == 1, rolled.output
+    last = rolled.stderr.strip().splitlines()[-1]
+    assert last.startswith("fsmove: error: shop is not as this migration left it: it is in "
+                           "par, not mtl; CC_FS_BUCKET mounts the old bucket shop-uploads"), last
+    assert "remove the journal" in last and "migration of shop to mtl done" not in rolled.stdout
+    assert len(world.emulator.mutations()) == before
 
 
 def test_personal_space_app_by_id_and_a_name_in_two_owners(
@@ -393,12 +406,16 @@ def test_a_failed_deployment_then_writes_to_the_old_bucket_are_not_lost(
     # The old instances still run (a failed deployment replaces nothing) and write.
     make_tree(scene.old_uploads, {"after-failure.txt": b"still the old app"})
     (scene.old_media.root / "cover.png").unlink()  # and delete
+    # The user puts the zone back meanwhile (the Console). Before session 34 the rerun
+    # trusted its journal ("move the app: done already") and redeployed the app in par
+    # with the mtl buckets mounted, then said done.
+    scene.app.zone = "par"
     again = world.fsmove(*scene.args("--yes"))
     assert again.exit_code == 0, again.output
     assert "the delta runs again first" in again.stderr
     media = {k: v for k, v in MEDIA.items() if k != "cover.png"}
     assert_migrated(world, scene, extra_uploads={"after-failure.txt": b"still the old app"},
-                    media=media)
+                    media=media, zone_moves=2)
     assert len(scene.app.deployments) == 2  # the failed one, then exactly one more
 
 
@@ -417,6 +434,73 @@ def test_trust_partial_reaches_every_copy_of_the_migration(
     copies = [c for c in map(read_status, jobs) if any(h in c.src for h in olds)]
     assert len(copies) == 2, [c.src for c in copies]  # the app's two buckets
     assert all(c.options.get("trust_partial") is True for c in copies), copies
+    # A journal with a new bucket's id and no host (an earlier version journaled the id
+    # before reading the host; a failed read then left it so, and the switch set
+    # CC_FS_BUCKET=/uploads:None): the next run reads the host again.
+    (journal,) = [p for p in (world.state_home / "fsmove" / "migrate").glob("*.json")
+                  if json.loads(p.read_text()).get("app_id") == scene.app.id]
+    data = json.loads(journal.read_text())
+    hosts = [pair["new_host"] for pair in data["pairs"]]
+    assert all(hosts)
+    for pair in data["pairs"]:
+        pair["new_host"] = None
+    journal.write_text(json.dumps(data))
+    again = world.fsmove(*scene.args("--yes", "--until", "copy"))
+    assert again.exit_code == 0, again.output
+    assert [p["new_host"] for p in json.loads(journal.read_text())["pairs"]] == hosts
+
+
+def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    """``--bucket OLD=NEW``: one NEW for two olds, or a NEW that holds files, is refused
+    before anything changes (each was mirrored with --delete: the other bucket's or the
+    owner's files deleted); a second run of one migration meanwhile is refused."""
+    import fcntl
+
+    from fsmove.clever import migrate_state
+
+    world = module_world
+    scene = make_scene(world, own_server, "given")
+    full, empty = own_server(start_aioftp), own_server(start_aioftp)
+    make_tree(full, {"keep.txt": b"the owner's"})
+    world.bucket("given-full", full, region="mtl")
+    world.bucket("given-empty", empty, region="mtl")
+    before = len(world.emulator.mutations())
+    twice = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-empty",
+                                     "--bucket", "given-media=given-empty"))
+    assert twice.exit_code == 2, twice.output
+    assert "given-empty is given for two buckets" in twice.stderr
+    held = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-full"))
+    assert held.exit_code == 2, held.output
+    assert "given-full already holds files (keep.txt)" in held.stderr
+    assert len(world.emulator.mutations()) == before
+    assert _tree(full.root) == {"keep.txt": b"the owner's"}
+    # Another process holds this migration's journal.
+    os.environ["XDG_STATE_HOME"], saved = str(world.state_home), os.environ.get(
+        "XDG_STATE_HOME")
+    try:
+        path = migrate_state.state_path(scene.app.id, "mtl")
+    finally:
+        if saved is None:
+            del os.environ["XDG_STATE_HOME"]
+        else:
+            os.environ["XDG_STATE_HOME"] = saved
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        busy = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-empty"))
+    finally:
+        os.close(fd)
+    assert busy.exit_code == 1, busy.output
+    assert "another fsmove is running this migration of given to mtl now" in busy.stderr
+    assert len(world.emulator.mutations()) == before
+    ok = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-empty",
+                                  "--until", "create"))
+    assert ok.exit_code == 0, ok.output
+    creates = [a for a in world.child_argv() if a[:2] == ["addon", "create"]
+               and any(x.startswith("given-") for x in a)]
+    assert [a[3] for a in creates] == ["given-media-mtl"], creates
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(
@@ -432,8 +516,19 @@ def test_a_file_deleted_after_the_bulk_copy_converges(
     assert checked.exit_code == 0, checked.output  # converged, no exit 4, no loop
     assert "verifying again" in checked.stderr
     assert scene.app.zone == "par"
+    # A third bucket mounted between two runs: before session 34 it stayed in par and
+    # the run said done. It is moved with the others (its own new bucket and copy).
+    reports, reports_new = own_server(start_aioftp), own_server(start_aioftp)
+    make_tree(reports, {"r.csv": b"a,b"})
+    world.bucket("extra-reports", reports, plan="s")
+    world.emulator.new_buckets.append(bucket_env(reports_new))
+    scene.app.env["CC_FS_BUCKET_2"] = f"/reports:{scene.host(reports)}"
     done = world.fsmove(*scene.args("--yes"))
     assert done.exit_code == 0, done.output
+    assert "extra-reports (CC_FS_BUCKET_2): used by the app since this migration started" \
+        in done.stdout
+    assert scene.app.env.pop("CC_FS_BUCKET_2") == f"/reports:{scene.host(reports_new)}"
+    assert _tree(reports_new.root) == {"r.csv": b"a,b"}
     uploads = {k: v for k, v in UPLOADS.items() if k != "img/deep/b.txt"}
     assert_migrated(world, scene, uploads=uploads,
                     media={**MEDIA, "cover.png": b"changed after the copy"})

@@ -231,6 +231,16 @@ def test_dry_run_changes_nothing_and_prints_every_change(
     ):
         assert line in out, line
     assert "dry run: nothing was changed" in out
+    # An app of the new app's name exists already (the user's): refused before any
+    # change. Before session 34 the first run made a second app of that name, and a
+    # rerun after a failed creation adopted the user's app and overwrote it.
+    theirs = php.emu.add_app("legacy-php-mtl", zone="mtl", variant="php",
+                             env={"THEIR_VAR": "keep me"})
+    refused = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl", "--yes")
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.startswith("fsmove: error: an application named legacy-php-mtl "
+                                     f"exists already in the owner's account ({theirs.id})")
+    assert _mutations(php.emu) == [] and theirs.env == {"THEIR_VAR": "keep me"}
 
 
 def test_the_code_copy_takes_the_users_copy_options(

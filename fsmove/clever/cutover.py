@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fsmove.errors import UsageError
 
-from . import children, cutover_state
+from . import children, cutover_state, statefile
 from .api import CleverApi
 from .app import find_app, mounts_of
 from .bucket import read_bucket
@@ -112,6 +113,17 @@ def run_cutover(req: CutoverRequest, *, cli: CleverCli | None = None,
     checker = DnsChecker(list(req.nameservers)) if req.nameservers else None
     cli = cli or CleverCli(dry_run=req.dry_run, echo=say)
     path = cutover_state.state_path(req.app, req.old, req.new)
+    if req.dry_run:
+        return _cut_over(req, cli, path, checker, say)
+    statefile.hold(path, f"cut-over of {req.app}")
+    try:
+        return _cut_over(req, cli, path, checker, say)
+    finally:
+        statefile.release(path)
+
+
+def _cut_over(req: CutoverRequest, cli: CleverCli, path: Path, checker: DnsChecker | None,
+              say: Callable[[str], None]) -> int:
     state = cutover_state.load(path)
     if state is None:
         state, domains = _first_run_steps(cli, req, say)

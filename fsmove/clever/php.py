@@ -60,7 +60,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from fsmove.clever import php_state
+from fsmove.clever import php_state, statefile
 from fsmove.clever.api import CleverApi
 from fsmove.clever.clever_tool import CleverCli, CleverError
 from fsmove.clever.php_catchup import CatchUpStep
@@ -116,7 +116,12 @@ def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
     say = out or (lambda line: print(line, flush=True))
     api = api or CleverApi.from_cli_environment()
     cli = cli or CleverCli(dry_run=req.dry_run, echo=say)
-    return _PhpMigration(req, api, cli, say).run()
+    migration = _PhpMigration(req, api, cli, say)
+    try:
+        return migration.run()
+    finally:
+        if migration.path is not None:
+            statefile.release(migration.path)
 
 
 class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
@@ -134,6 +139,8 @@ class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
         for cli_secret in (v for k, v in old.env if is_secret_name(k)):
             self.cli.remember_secret(cli_secret)
         self.path = php_state.state_path(old.view.id, self.zone)
+        if not req.dry_run:
+            statefile.hold(self.path, f"re-creation of {old.view.name} in {self.zone}")
         state = php_state.load(self.path)
         if state is None:
             if old.view.zone == self.zone:

@@ -8,6 +8,7 @@ import json
 import tempfile
 import time
 from dataclasses import replace
+from typing import Any
 
 from fsmove.clever.api import segment
 from fsmove.clever.clever_tool import CleverCommand, CleverError
@@ -22,6 +23,7 @@ from fsmove.clever.php_survey import (
     OldApp,
     linked_addons,
 )
+from fsmove.errors import UsageError
 from fsmove.exitcodes import ExitCode
 
 
@@ -33,7 +35,15 @@ class CreateStep(PhpRun):
             found = self._created_earlier() if st.create_started else None
             if found is None:
                 before = self._owner_buckets() if st.ftp and not self.req.dry_run else ()
-                self._save(replace(st, create_started=True, buckets_before=before))
+                apps = self._owner_apps()
+                taken = [str(a.get("id")) for a in apps if a.get("name") == st.new_name]
+                if taken and not st.create_started:
+                    raise UsageError(
+                        f"an application named {st.new_name} exists already in the owner's "
+                        f"account ({', '.join(taken)}); fsmove names the new app {st.new_name} "
+                        "and would not tell them apart: rename or delete that one, then rerun")
+                self._save(replace(st, create_started=True, buckets_before=before,
+                                   apps_before=tuple(str(a.get("id")) for a in apps)))
                 found = self._create_app(old)
                 if found is None:  # dry run
                     return ExitCode.OK
@@ -44,9 +54,7 @@ class CreateStep(PhpRun):
             self._save(replace(self.st, new_bucket=self._own_bucket_of_new_app()))
         return ExitCode.OK
 
-    def _created_earlier(self) -> str | None:
-        """The app an earlier run created when its id was not journaled (killed, or the
-        answer to the creation lost): the one named ``new_name`` in ZONE."""
+    def _owner_apps(self) -> list[dict[str, Any]]:
         st = self.st
         try:
             data = self.api.get(f"/v2/organisations/{segment(st.owner)}/applications")
@@ -54,8 +62,18 @@ class CreateStep(PhpRun):
             if not st.owner.startswith("user_"):
                 raise
             data = self.api.get("/v2/self/applications")  # the personal space
-        named = [a for a in data if isinstance(a, dict) and a.get("name") == st.new_name] \
-            if isinstance(data, list) else []
+        return [a for a in data if isinstance(a, dict)] if isinstance(data, list) else []
+
+    def _created_earlier(self) -> str | None:
+        """The app an earlier run created when its id was not journaled (killed, or the
+        answer to the creation lost): the one named ``new_name`` in ZONE that was not
+        there before the creation. By name alone, another app of that name (the user's)
+        was adopted and overwritten: its variables replaced, its code mirrored with
+        --delete, the domains moved onto it (session 34's adversarial pass)."""
+        st = self.st
+        before = set(st.apps_before or ())
+        named = [a for a in self._owner_apps() if a.get("name") == st.new_name
+                 and str(a.get("id")) not in before]
         if not named:
             return None
         if len(named) > 1 or named[0].get("zone") != st.zone:

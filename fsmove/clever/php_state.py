@@ -44,6 +44,9 @@ class PhpState:
     create_started: bool = False
     #: The owner's FS Bucket add-ons before the creation (to tell the new app's own).
     buckets_before: tuple[str, ...] = ()
+    #: The owner's application ids before the creation: a rerun adopts only an app not
+    #: among them (None: a journal of an earlier version, which adopted by name alone).
+    apps_before: tuple[str, ...] | None = None
     new_app: str | None = None
     #: The new app's own FTP bucket (add-on id), read right after the creation.
     new_bucket: str | None = None
@@ -98,6 +101,8 @@ def _from_document(data: dict[str, Any]) -> PhpState:
         new_name=str(data["new_name"]), ftp=bool(data["ftp"]),
         old_bucket=data.get("old_bucket"), create_started=bool(data["create_started"]),
         buckets_before=tuple(map(str, data.get("buckets_before") or ())),
+        apps_before=(None if data.get("apps_before") is None
+                     else tuple(map(str, data["apps_before"]))),
         new_app=data.get("new_app"), new_bucket=data.get("new_bucket"),
         domains=tuple(map(str, data["domains"])), moved=tuple(map(str, data["moved"])),
         deploy_baseline=None if baseline is None else tuple(map(str, baseline)),

@@ -9,6 +9,7 @@ leaves the previous version. Callers keep secrets out of what they store.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fsmove.errors import FsmoveError
+from fsmove.errors import FsmoveError, JobLockedError
 from fsmove.transfers.state_dir import state_dir
 
 T = TypeVar("T")
@@ -55,6 +56,36 @@ class JournalFile:
     def save(self, path: Path, state: Any) -> None:
         """Store ``state``, a dataclass, at ``path``."""
         write(path, asdict(state), version=self.version)
+
+
+#: The locks this process holds (kept open until it exits).
+_held: dict[Path, int] = {}
+
+
+def hold(path: Path, what: str) -> None:
+    """Hold the journal at ``path`` for this process (``<path>.lock``, flock): a second
+    run of the same job meanwhile is refused in one line. Two at once each created a
+    bucket of the same name and linked both to the app (session 34's adversarial
+    pass). Released by ``release`` (the command's end) or when the process ends,
+    however it ends."""
+    if path in _held:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JobLockedError(f"another fsmove is running this {what} now (journal {path}); "
+                             "wait for it to end or stop it, then rerun") from None
+    _held[path] = fd
+
+
+def release(path: Path) -> None:
+    """Let go of the journal ``hold`` took (nothing when it holds none)."""
+    fd = _held.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def read(path: Path, *, version: int, what: str, advice: str) -> dict[str, Any] | None:

@@ -68,6 +68,7 @@ import sys
 from collections.abc import Callable
 
 from fsmove import event_loop
+from fsmove.clever import statefile
 from fsmove.clever.dns import DnsChecker
 from fsmove.clever.dns_advice import print_records
 from fsmove.clever.migrate_state import PHASES
@@ -191,6 +192,12 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
         self.save()
 
     def run(self) -> ExitCode:
+        try:
+            return self._walk()
+        finally:
+            statefile.release(self.path)
+
+    def _walk(self) -> ExitCode:
         handlers: dict[str, Callable[[], ExitCode]] = {
             "preflight": self.preflight, "create": self.create, "copy": self.copy,
             "verify": self.verify, "delta": self.delta, "switch": self.switch,
@@ -224,6 +231,8 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
                 self.state.mark_done(phase)
                 self.save()
             say_progress(f"{label}: {'looked at' if self.req.dry_run else 'done'}")
+        if not self.req.dry_run and PHASES[last] == PHASES[-1]:
+            self.check_switch_holds()
         self._summary(stopped_at=None)
         return ExitCode.OK
 

@@ -5,6 +5,7 @@ exists, adopted by name after a kill: never a second one)."""
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 from typing import Any
 
 from fsmove import event_loop
@@ -17,6 +18,7 @@ from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.errors import ConfigError, FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 from fsmove.transfers.backend import AuthError, BackendError
+from fsmove.transfers.not_the_tree import server_files
 
 
 def parse_bucket_options(items: tuple[str, ...]) -> dict[str, str]:
@@ -51,6 +53,27 @@ async def _reach(bucket: Bucket, *, name: str, connect: ConnectOptions) -> None:
         await store.aclose()
 
 
+async def _files_at_root(bucket: Bucket, connect: ConnectOptions) -> list[str]:
+    """The names at the bucket's root (the server's own files left out)."""
+    endpoint = bucket.endpoint("/")
+    ignore = server_files(endpoint)
+    store = open_store(endpoint, connect, writable=False)
+    try:
+        session = await store.connect()
+        try:
+            names = [e.path.rsplit("/", 1)[-1] async for e in session.list("")]
+        finally:
+            await session.close()
+    except (BackendError, OSError) as exc:
+        raise FsmoveError(f"preflight: cannot list {endpoint.display} ({exc}); check the "
+                          "network, then rerun") from None
+    finally:
+        await store.aclose()
+    return [n for n in names
+            if not any(fnmatch.fnmatchcase(n, p) or fnmatch.fnmatchcase("/" + n, p)
+                       for p in ignore)]
+
+
 async def _reach_all(buckets: list[tuple[str, Bucket]], connect: ConnectOptions) -> None:
     results = await asyncio.gather(*(_reach(b, name=n, connect=connect) for n, b in buckets),
                                    return_exceptions=True)
@@ -73,6 +96,10 @@ class BucketPhases(MigrationCore):
                 raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is in "
                                  f"{new.get('region')}, not {req.zone} (a bucket is mounted "
                                  "only by apps in its own zone)")
+            if any(str(n["addonId"]) == str(new["addonId"]) for n in reuse.values()):
+                raise UsageError(f"--bucket: {new_text} is given for two buckets; each old "
+                                 "bucket needs a bucket of its own (the second copy would "
+                                 "delete the first one's files)")
             reuse[str(old["addonId"])] = new
         ours = {b.addon_id for b in sv.buckets}
         for old_id in reuse:
@@ -100,18 +127,73 @@ class BucketPhases(MigrationCore):
                     linked=b.linked, new_name=new_bucket_name(b.name, req.zone, taken)))
         self.state.pairs = pairs
 
+    def _refuse_full_given_buckets(self) -> None:
+        """A bucket given with ``--bucket OLD=NEW`` must be empty the first time: the
+        migration makes it an exact copy of OLD, whose delta deletes what OLD lacks (a
+        file already there was deleted without a word: session 34's adversarial pass).
+        The journal is dropped with the refusal, so the corrected command starts anew."""
+        for pair in self.state.pairs:
+            if not pair.reused:
+                continue
+            names = event_loop.run(_files_at_root(self.access[str(pair.new_id)],
+                                                  self.req.connect))
+            if names:
+                shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+                self.state.pairs = []
+                raise UsageError(
+                    f"--bucket {pair.old_name}={pair.new_name}: {pair.new_name} already holds "
+                    f"files ({shown}); the migration makes it an exact copy of "
+                    f"{pair.old_name} and would delete them: give an empty bucket")
+
+    def _pairs_for_new_mounts(self) -> None:
+        """A resumed run: buckets the app mounts or links now that the journal has no
+        pair for (added between two runs) are moved too while the switch has not begun
+        (the data phases run again for every pair: each skips what is done); after, one
+        line. Before, they were left behind in the old zone and the run said done."""
+        sv, req, st = self.survey, self.req, self.state
+        known = {p.old_id for p in st.pairs} | {p.new_id for p in st.pairs if p.new_id}
+        extra = [b for b in sv.buckets if b.addon_id not in known and b.region != req.zone]
+        if not extra:
+            return
+        names = ", ".join(f"{b.name} ({', '.join(m.variable for m in b.mounts) or 'linked'})"
+                          for b in extra)
+        if st.steps is not None:
+            raise FsmoveError(
+                f"{sv.app.name} now also uses {names}, added after this migration's switch "
+                "began: fsmove does not move it in this migration; remove that mount or "
+                "link, rerun to finish, then move that bucket with fsmove cutover")
+        taken = {str(a.get("name")) for a in sv.catalogue.values()} | {
+            p.new_name for p in st.pairs}
+        for b in extra:
+            st.pairs.append(BucketPair(
+                old_id=b.addon_id, old_name=b.name, plan=b.plan, old_host=b.host,
+                linked=b.linked, new_name=new_bucket_name(b.name, req.zone, taken)))
+        st.undo("create", "copy", "verify", "delta")
+        self.save()
+        say(f"preflight: {names}: used by the app since this migration started: moved too")
+
     def preflight(self) -> ExitCode:
         sv, req = self.survey, self.req
         if req.zone == sv.app.zone and not self.resumed:
             raise UsageError(f"{sv.app.name} is already in {req.zone}")
         self.access.update(sv.access)
-        if not self.state.pairs:
+        fixed_now = not self.state.pairs
+        if fixed_now:
             self._fix_pairs()
+        else:
+            self._pairs_for_new_mounts()
         ids = [p.old_id for p in self.state.pairs] + [p.new_id for p in self.state.pairs
                                                       if p.new_id]
         self._fill_access(ids)
+        for pair in self.state.pairs:
+            if pair.new_id and pair.new_host != self.access[pair.new_id].host:
+                # A journal of an earlier version could hold the id alone (_adopt).
+                pair.new_host = self.access[pair.new_id].host
+                self.save()
         event_loop.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
                                req.connect))
+        if fixed_now and not req.dry_run:
+            self._refuse_full_given_buckets()
         say(f"{sv.app.name} ({sv.app.id}) in {sv.app.owner_text}, zone "
              f"{self.state.from_zone} -> {req.zone}, {sv.app.instance_type}")
         for pair in self.state.pairs:
@@ -167,7 +249,17 @@ class BucketPhases(MigrationCore):
         return ExitCode.OK
 
     def _adopt(self, pair: BucketPair, addon_id: str) -> None:
-        pair.new_id = addon_id
-        pair.creating = False
-        pair.new_host = self._bucket(addon_id).host
+        """Journal the new bucket with its host, never its id alone: a run whose read of
+        the host failed left ``new_id`` without ``new_host``, and the rerun set
+        ``CC_FS_BUCKET=/up:None`` and said done (session 34's adversarial pass). When the
+        read fails, ``creating`` stays set: the rerun finds the bucket by its name."""
+        try:
+            host = self._bucket(addon_id).host
+        except UsageError:
+            # No BUCKET_HOST yet: a bucket just made, whose variables come a moment later
+            # ("not an FS Bucket", exit 2, before).
+            raise FsmoveError(
+                f"create: {pair.new_name} ({addon_id}) exists, but its FTP access cannot be "
+                "read yet; rerun in a minute (it is kept, never created twice)") from None
+        pair.new_id, pair.new_host, pair.creating = addon_id, host, False
         self.save()

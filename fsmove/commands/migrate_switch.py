@@ -16,12 +16,17 @@ from fsmove.commands.migration_core import (
     say,
     say_progress,
 )
+from fsmove.errors import FsmoveError
 from fsmove.exitcodes import ExitCode
 
 
 class SwitchPhases(MigrationCore):
     def _plan_steps(self) -> list[Step]:
         sv, req = self.survey, self.req
+        unknown = [p.new_name for p in self.state.pairs if not p.new_id or not p.new_host]
+        if unknown:
+            raise FsmoveError(f"switch: the FTP host of {', '.join(unknown)} is not known; "
+                              "rerun the same command (its bucket is read again first)")
         steps: list[Step] = []
         if sv.app.zone != req.zone:
             steps.append(Step("zone", [req.zone]))
@@ -57,6 +62,12 @@ class SwitchPhases(MigrationCore):
         for index, step in enumerate(self.state.steps):
             label = f"switch [{index + 1}/{total}] {step.description}"
             if step.done:
+                if step.kind != "restart" and not self.req.dry_run:
+                    # Checked again, never trusted: a zone put back by hand after a
+                    # failed redeploy was "done already", and the app redeployed in the
+                    # old zone with the new bucket mounted (session 34's adversarial
+                    # pass). Each step is a no-op while it still holds.
+                    self._run_step(step)
                 say_progress(f"{label}: done already")
                 continue
             try:
@@ -96,6 +107,48 @@ class SwitchPhases(MigrationCore):
             self._redeploy()
         else:
             raise CleverError(f"unknown switch step {step.kind!r} in the journal")
+
+    def check_switch_holds(self) -> None:
+        """Read the app back before saying the migration is done: in ZONE, no
+        ``CC_FS_BUCKET*`` naming an old bucket or a bucket outside ZONE, the new
+        buckets linked where the old ones were, the old ones no longer. A journal that
+        says "done" is not enough: a migration rolled back by hand was reported done
+        again (session 34's adversarial pass)."""
+        st, sv = self.state, self.survey
+        if st.steps is None:
+            return
+        path = self._app_path()
+        problems: list[str] = []
+        zone = self.api.application(st.owner_id, st.app_id).get("zone")
+        if zone != st.to_zone:
+            problems.append(f"it is in {zone}, not {st.to_zone}")
+        env = self.api.get(path + "/env")
+        own = {str(v.get("name")): str(v.get("value", "")) for v in env
+               if isinstance(v, dict)} if isinstance(env, list) else {}
+        old_of = {p.old_host: p for p in st.pairs}
+        region_of = {b.host: (b.name, b.region) for b in sv.buckets}
+        from fsmove.clever.app import mounts_of
+
+        for mount in mounts_of(own):
+            if mount.host in old_of:
+                problems.append(f"{mount.variable} mounts the old bucket "
+                                f"{old_of[mount.host].old_name}")
+            elif mount.host in region_of and region_of[mount.host][1] != st.to_zone:
+                name, region = region_of[mount.host]
+                problems.append(f"{mount.variable} mounts {name}, in {region}")
+        linked = self.api.get(path + "/addons")
+        ids = {str(a.get("id")) for a in linked if isinstance(a, dict)} \
+            if isinstance(linked, list) else set()
+        for pair in st.pairs:
+            if pair.linked and pair.old_id in ids:
+                problems.append(f"the old bucket {pair.old_name} is linked to it")
+            if pair.linked and pair.new_id not in ids:
+                problems.append(f"the new bucket {pair.new_name} is not linked to it")
+        if problems:
+            raise FsmoveError(
+                f"{st.app_name} is not as this migration left it: {'; '.join(problems)} "
+                f"(changed since, by hand or by another tool?); nothing was changed now: to "
+                f"move it again, remove the journal {self.path} and rerun")
 
     def _redeploy_outcome(self) -> str | None:
         """The id of a redeploy of this migration that succeeded, waiting for one still

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fsmove.clever import children, migrate_state
+from fsmove.clever import children, migrate_state, statefile
 from fsmove.clever.api import CleverApi
 from fsmove.clever.app import Mount
 from fsmove.clever.bucket import Bucket, read_owned_bucket
@@ -72,7 +72,13 @@ class MigrationCore:
                              "re-created instead, which this path does not do")
         self.path = migrate_state.state_path(app.id, req.zone)
         self.snap_path = migrate_state.snapshot_path(app.id, req.zone)
-        loaded = migrate_state.load(self.path)
+        if not req.dry_run:
+            statefile.hold(self.path, f"migration of {app.name} to {req.zone}")
+        try:
+            loaded = migrate_state.load(self.path)
+        except BaseException:
+            statefile.release(self.path)
+            raise
         self.resumed = loaded is not None
         self.state: MigrateState = loaded or MigrateState(
             app_id=app.id, app_name=app.name, owner_id=app.owner_id, from_zone=app.zone,
