@@ -163,6 +163,40 @@ def test_destination_inside_the_source_through_a_symlink_is_refused(tmp_path: Pa
     assert sorted(p.name for p in src.iterdir()) == ["a.txt", "sub"]
 
 
+@pytest.mark.parametrize("kind", ["sshd_server", "vsftpd_server", "proftpd_server"])
+def test_roots_nested_through_a_link_on_the_server_are_refused(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    """``/n/real`` and ``/n/alias/sub`` on one server, ``alias`` a link to ``real``:
+    the URLs differ, the folders nest. Before session 34 the copy wrote into the source
+    and ``--delete`` (source inside the destination) deleted the source's files; the
+    server now names both roots, links resolved, before anything is written."""
+    from tests.servers import RunningServer, make_tree, new_subdir
+
+    base: RunningServer = request.getfixturevalue(kind)
+    server = new_subdir(base, f"nest-{tmp_path.name}")
+    make_tree(server, {"real/a.txt": b"hello", "real/keep/only.txt": b"only copy"})
+    (server.root / "alias").symlink_to("real")
+    os.lchown(server.root / "alias", *server.owner)
+    before = tree(server.root / "real")
+    env_extra = ("--known-hosts", str(server.known_hosts)) if server.known_hosts else ()
+    state = tmp_path / "state"
+    cases = [
+        (server.url("real"), server.url("alias/sub"), "the destination is inside the source"),
+        (server.url("real/keep"), server.url("alias"), "the source is inside the destination"),
+        (server.url("alias"), server.url("real"), "same folder"),
+    ]
+    for a, b, words in cases:
+        run = subprocess.run(
+            [sys.executable, "-m", "fsmove.cli", "copy", a, b, "--delete", "-q", *env_extra],
+            env={**fsmove_env(state), "FSMOVE_SRC_PASSWORD": server.password,
+                 "FSMOVE_DST_PASSWORD": server.password},
+            capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+        one_line_error(run, 2, words, "on the server")
+    assert tree(server.root / "real") == before
+    assert sorted(p.name for p in (server.root / "real").iterdir()) == ["a.txt", "keep"]
+
+
 # ---------------------------------------------------------------------------------------
 # Item 11: URL typos.
 # ---------------------------------------------------------------------------------------

@@ -580,6 +580,23 @@ class KnowsLoginFolder(Protocol):
 
 
 @runtime_checkable
+class ResolvesPaths(Protocol):
+    """A session that can name a server folder with its links resolved (SFTP:
+    ``realpath``; FTP: ``CWD`` + ``PWD``): two roots on one server that are one folder,
+    or nested, through a link (``/www`` and ``/home/u/www``) are told apart from
+    distinct ones (``transfers/nested_roots.py``)."""
+
+    def server_root(self) -> str:
+        """The store's root as a server path."""
+        ...
+
+    async def real_path(self, abs_path: str) -> str | None:
+        """The folder's absolute path with every link resolved; None when it cannot be
+        told (missing, not a folder, refused)."""
+        ...
+
+
+@runtime_checkable
 class RewritesNames(Protocol):
     """A store that may keep a name other than the one it was sent, or refuse it
     (FTP: ``ftp/names.py``); the copy asks before it copies a name with a feature such

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backend import BackendError, Capabilities, early_fields_differ
+from .nested_roots import check_not_nested
 from .policy import NO_RETRIES, RetryPolicy, pause_before_retry
 from .pool import SessionPool
 from .roots import check_root, find_or_make_root
@@ -162,7 +163,8 @@ async def _dropped(future: asyncio.Future[Any] | None) -> None:
 
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                      list_dst_root: Callable[[], Awaitable[Any]] | None = None,
-                     early_dst: bool = False, retry: RetryPolicy = NO_RETRIES) -> Sides:
+                     early_dst: bool = False, retry: RetryPolicy = NO_RETRIES,
+                     same_server: bool = False) -> Sides:
     """Both sides' capabilities and roots (the source's checked readable, the
     destination's made unless ``dry_run``). ``list_dst_root``: lists an existing
     destination root meanwhile (a read, on a session lent before the capabilities);
@@ -170,7 +172,8 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
     has early capabilities (``WritesBeforeProbe``: FTP), return with them once its
     probe has started, the probe left running (``Sides.dst_probe``, which the caller
     settles or drops; ``retry``: how often a probe that lost its connection is run
-    again)."""
+    again). ``same_server``: both sides are on one server: their roots are compared
+    as the server resolves them before anything is written (``nested_roots.py``)."""
     found = Sides()
     source_ok = asyncio.Event()
 
@@ -208,6 +211,8 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
             return not dry_run
 
         try:
+            if same_server:
+                await check_not_nested(src, dst)
             # A dry run leaves a missing root missing; a copy makes it (before the
             # probe, which then tests writes in it at once).
             exists = await find_or_make_root(dst, may_write)

@@ -19,7 +19,7 @@ from fsmove.commands.copy_endings import (
     stopped_line,
     verification_recorded,
 )
-from fsmove.commands.distinct_sides import check_distinct
+from fsmove.commands.distinct_sides import check_distinct, same_server
 from fsmove.commands.job_options import JobOptions, to_record
 from fsmove.endpoint_access import (
     ConnectOptions,
@@ -268,6 +268,7 @@ def without_own_state(options: CopyOptions, src: Endpoint, dst: Endpoint,
     filters = dataclasses.replace(options.filters,
                                   exclude=(*options.filters.exclude, *extra))
     return dataclasses.replace(options, filters=filters,
+                               same_server=not src.is_local and same_server(src, dst),
                                src_server_files=server_files(src),
                                dst_server_files=server_files(dst))
 

@@ -26,7 +26,7 @@ def _addresses(host: str, port: int | None) -> set[str]:
     return {str(info[4][0]) for info in found}
 
 
-def _same_server(src: Endpoint, dst: Endpoint) -> bool:
+def same_server(src: Endpoint, dst: Endpoint) -> bool:
     """One server under two names (``localhost`` and ``127.0.0.1``): same scheme family,
     port and user, and the names share an address (FTP and SFTP serve one account per
     address and port; no name-based virtual hosts)."""
@@ -52,7 +52,7 @@ def check_distinct(src: Endpoint, dst: Endpoint) -> None:
         return
     if src.is_local:
         pairs = [(src.path, dst.path), (_real_local(src.path), _real_local(dst.path))]
-    elif _same_server(src, dst):
+    elif same_server(src, dst):
         pairs = [(src.path, dst.path)]
     else:
         return

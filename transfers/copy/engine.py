@@ -164,7 +164,7 @@ class CopyEngine:
 
         return await open_sides(self.src, self.dst, dry_run=dry_run,
                                 list_dst_root=list_root, early_dst=early_dst,
-                                retry=self.retry)
+                                retry=self.retry, same_server=self.opt.same_server)
 
     def _march(self, sides: Sides, scout: SourceScout | None = None
                ) -> AsyncIterator[FolderPlan]:

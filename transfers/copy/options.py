@@ -40,6 +40,9 @@ class CopyOptions:
     #: endpoints for each run, never recorded with the job).
     src_server_files: tuple[str, ...] = ()
     dst_server_files: tuple[str, ...] = ()
+    #: Both sides on one server (``distinct_sides.same_server``; set for each run): the
+    #: roots are compared as the server resolves them (``nested_roots.py``).
+    same_server: bool = False
     bwlimit: float | None = None
     #: ``--retries`` and ``--retry-delay``: the job's ``RetryPolicy`` (doubling up to
     #: ``retry_delay_max``).

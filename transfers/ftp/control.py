@@ -241,6 +241,29 @@ class ControlSession:
             reply = await self.raw_command(f"CWD {abs_path}")
         return await self.folder_check_result(abs_path, reply, back)
 
+    async def raw_resolved_folder(self, abs_path: str) -> str | None:
+        """The server's own name of the folder ``abs_path`` (``CWD`` there, ``PWD``, and
+        back): vsftpd and pure-ftpd name it with links resolved. None when it is not a
+        folder the session can enter."""
+        if self._home is None:
+            await self.raw_is_dir("/")  # learns the login folder first
+        assert self._home is not None
+        there = await self.raw_command(f"CWD {abs_path}")
+        if not there.is_success():
+            return None
+        pwd = await self.raw_command("PWD")
+        back = await self.raw_command(f"CWD {self._home}")
+        if not back.is_success():
+            self._mark_broken("cannot restore the working directory")
+            raise TransientError(f"cannot return to {self._home!r} on {self.where} after "
+                                 f"resolving a folder ({back.text!r})")
+        if pwd.code != 257:
+            return None
+        try:
+            return str(self._client.parse_directory_response(pwd.last))
+        except (IndexError, ValueError):
+            return None
+
     def folder_check_lines(self, abs_path: str) -> list[str]:
         """The CWD there and back of a folder check, to send in one write (pipelining
         servers; the login folder known: ``raw_is_dir`` asks it otherwise)."""

@@ -72,6 +72,11 @@ class FtpSession(FileSession):
     def server_root(self) -> str:
         return self._store.root
 
+    async def real_path(self, abs_path: str) -> str | None:
+        """``backend.ResolvesPaths``."""
+        async with self._op("resolve", ""):
+            return await self.raw_resolved_folder(abs_path)
+
     async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         abs_path = self._store.abs_path(path)
         async with self._op("mkdir", path):

@@ -42,6 +42,13 @@ class SftpSession(FileSession):
     def server_root(self) -> str:
         return self._root
 
+    async def real_path(self, abs_path: str) -> str | None:
+        """``backend.ResolvesPaths``: the server's ``realpath`` (links resolved)."""
+        try:
+            return await self._bounded(self._sftp.realpath(abs_path), "")
+        except (NotFoundError, PermissionDeniedError, PermanentError):
+            return None
+
     async def mkdir(self, path: str, *, mode: int | None = None) -> None:
         if path == "":
             await self._make_root()
