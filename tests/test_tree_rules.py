@@ -118,3 +118,46 @@ def test_a_name_fsmove_cannot_carry_that_the_filters_leave_out_is_not_a_failure(
     unfiltered = fsmove("copy", str(src), str(tmp_path / "dst3"), state=state)
     assert unfiltered.returncode == 3, unfiltered.stdout + unfiltered.stderr
     assert "refused" in unfiltered.stdout + unfiltered.stderr
+
+
+PATTERNS = [  # (path, kind, pattern, matches): rsync's and rclone's reading
+    ("logs", "dir", "logs", True), ("sub/logs", "dir", "logs", True),
+    ("sub/logs", "dir", "logs/", True), ("sub/logs", "file", "logs/", False),
+    ("sub/logs/y.log", "file", "logs/**", True), ("logs/y.log", "file", "logs/**", True),
+    ("logs", "dir", "/logs", True), ("sub/logs", "dir", "/logs", False),
+    ("a/b.txt", "file", "*.txt", True), ("a/b.txt", "file", "/*.txt", False),
+    ("x/a/b", "file", "a/b", True), ("xa/b", "file", "a/b", False),
+    ("cache/a/b.txt", "file", "cache/*", False), ("cache/a", "dir", "cache/*", True),
+    ("a/d.txt", "file", "a/**/d.txt", True), ("a/b/c/d.txt", "file", "a/**/d.txt", True),
+    ("a/b", "file", "a?b", False), ("a/b", "file", "a[!x]b", False),
+    ("a]b", "file", "/a[]]b", True), ("a*b", "file", "/a[*]b", True),
+    ("axb", "file", "/a[*]b", False), ("x/.ftpquota", "file", "/.ftpquota", False),
+]
+
+
+def test_patterns_read_as_rsync_reads_them() -> None:
+    from fsmove.transfers.backend import EntryKind
+    from fsmove.transfers.tree import Filters
+
+    kinds = {"dir": EntryKind.DIR, "file": EntryKind.FILE}
+    wrong = [(path, kind, pattern) for path, kind, pattern, want in PATTERNS
+             if Filters(exclude=(pattern,)).excludes(path, kinds[kind]) is not want]
+    assert wrong == []
+    below = Filters(include=("docs/",))  # a folder-only include: the files below it
+    assert not below.excludes("x/docs/a/b.txt", EntryKind.FILE)
+    assert below.excludes("docs.txt", EntryKind.FILE)
+
+
+def test_an_excluded_folder_at_any_depth_is_never_deleted(tmp_path: Path) -> None:
+    """``--exclude logs/`` with ``--delete``: before session 34 only the top ``logs``
+    was kept, ``sub/logs/y.log`` at the destination deleted (rsync and rclone keep
+    both)."""
+    src, dst, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    put(src, {"a.txt": b"a"})
+    put(dst, {"logs/x.log": b"x", "sub/logs/y.log": b"y", "sub/old.txt": b"old"})
+    for pattern in ("logs/", "logs/**", "logs"):
+        run = fsmove("copy", str(src), str(dst), "--delete", "--exclude", pattern, "-q",
+                     state=state)
+        assert run.returncode == 0, run.stderr
+        assert (dst / "logs" / "x.log").exists() and (dst / "sub" / "logs" / "y.log").exists()
+    assert not (dst / "sub" / "old.txt").exists()

@@ -33,7 +33,7 @@
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import hashlib
 import hmac
 import re
@@ -86,27 +86,103 @@ def risky_name_features(name: str) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class Filters:
-    """Include/exclude globs (rsync-like): a pattern with no "/" matches a name at any
-    depth, one with "/" matches the whole relative path. Excludes win. Includes select
-    files only: a folder is always walked unless an exclude names it (its files are
-    then filtered one by one)."""
+    """Include/exclude globs, as rsync and rclone read them:
+
+    * a pattern that starts with ``/`` is anchored at the root (``/logs``: the top
+      folder ``logs`` only); any other matches at any depth (``logs``, ``logs/`` and
+      ``logs/**`` also name ``sub/logs``): against the last name when it has no ``/``,
+      else against the path's last names, whole ones (``a/b`` matches ``x/a/b``);
+    * a trailing ``/`` names folders only (``cache/``: a folder, never a file);
+    * ``*`` and ``?`` stay within one name, ``**`` crosses folders (``**/`` may match
+      none), ``[abc]`` / ``[!abc]`` a character of a set.
+
+    Excludes win. Includes select files only: a folder is always walked unless an
+    exclude names it (then nothing below it is copied, compared or deleted); a
+    folder-only include takes the files below the folders it names.
+
+    Before session 34 a pattern with any ``/`` was anchored and ``*`` crossed folders:
+    ``--exclude logs/`` left ``sub/logs`` to ``--delete`` (its files deleted at the
+    destination), where rsync and rclone keep it."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
     @staticmethod
-    def _match(path: str, pattern: str) -> bool:
-        if "/" in pattern:
-            return fnmatch.fnmatchcase(path, pattern.strip("/"))
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+    def _match(path: str, pattern: str, kind: EntryKind = EntryKind.FILE) -> bool:
+        regex, folders_only = _compiled(pattern)
+        if folders_only and kind is not EntryKind.DIR:
+            return False
+        return regex.match(path) is not None
+
+    def _included(self, path: str) -> bool:
+        for pattern in self.include:
+            if self._match(path, pattern):
+                return True
+            if pattern.endswith("/"):  # a folder-only include: the files below it
+                parts = path.split("/")[:-1]
+                if any(self._match("/".join(parts[:n]), pattern, EntryKind.DIR)
+                       for n in range(1, len(parts) + 1)):
+                    return True
+        return False
 
     def excludes(self, path: str, kind: EntryKind) -> bool:
         """Whether the entry at ``path`` (of ``kind``) is left out of the tree."""
-        if any(self._match(path, p) for p in self.exclude):
+        if any(self._match(path, p, kind) for p in self.exclude):
             return True
         if kind is EntryKind.DIR or not self.include:
             return False
-        return not any(self._match(path, p) for p in self.include)
+        return not self._included(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """``pattern`` (``Filters``' rules) as a regular expression over a whole relative
+    path, and whether it names folders only. (Python 3.13's ``glob.translate`` does the
+    glob part; this project runs on 3.11.)"""
+    folders_only = pattern.endswith("/") and pattern.strip("/") != ""
+    anchored = pattern.startswith("/")
+    body = _glob_regex(pattern.strip("/"))
+    return re.compile(("" if anchored else "(?:.*/)?") + body + r"\Z", re.DOTALL), folders_only
+
+
+def _glob_regex(glob: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            j = i + 1
+            if j < n and glob[j] == "!":
+                j += 1
+            if j < n and glob[j] == "]":
+                j += 1
+            end = glob.find("]", j)
+            if end < 0:
+                out.append(re.escape(c))
+                i += 1
+                continue
+            chars = glob[i + 1:end]
+            negate = chars.startswith("!")
+            chars = chars[1:] if negate else chars
+            chars = "".join(f"\\{ch}" if ch in "\\^[&~|" else ch for ch in chars)
+            out.append(f"[{'^/' if negate else ''}{chars}]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
 
 
 TEMP_PREFIX = ".fsmove."

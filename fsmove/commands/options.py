@@ -62,9 +62,12 @@ CaFile = Annotated[Path | None, typer.Option(
 InsecureTls = Annotated[bool, typer.Option(
     "--insecure-tls", help="FTPS: do not verify the server certificate (unsafe).")]
 Include = Annotated[list[str] | None, typer.Option(
-    metavar="GLOB", help="Only files matching this glob (repeatable).")]
+    metavar="GLOB", help="Only files matching this glob (repeatable; rules as --exclude).")]
 Exclude = Annotated[list[str] | None, typer.Option(
-    metavar="GLOB", help="Leave out paths matching this glob (repeatable).")]
+    metavar="GLOB", help="Leave out paths matching this glob (repeatable), as rsync: at "
+    "any depth unless it starts with / (anchored at the root); a trailing / names folders "
+    "only; * and ? stay within a name, ** crosses folders. Nothing at or below an "
+    "excluded folder is copied, compared or deleted.")]
 ListAll = Annotated[bool, typer.Option(
     "--list-all", help="The reports list every file with its digest, identical ones "
     "included: the record of what was moved.")]
