@@ -17,16 +17,72 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from ..backend import BackendError, Entry, NotFoundError
+from ..backend import (
+    BackendError,
+    Entry,
+    EntryKind,
+    LinkRefusedError,
+    NotFoundError,
+    parent_of,
+)
 from ..journal import Journal
 from ..pool import SessionPool
 
 
+class FoldersSeenAgain:
+    """Every folder above a deletion, looked at again right before it (its parent
+    listed: a link shows as one on every server, where FTP's CWD would follow it). The
+    walk saw real folders, but it may have been hours ago: a destination folder
+    replaced by a link to elsewhere meanwhile (another writer on the destination) made
+    ``--delete`` remove files outside the destination (session 34's adversarial pass,
+    on OpenSSH, vsftpd, proftpd and pure-ftpd). A small window between the look and
+    the removal remains: FTP and SFTP have no removal relative to a folder handle."""
+
+    def __init__(self, dst: SessionPool) -> None:
+        self._dst = dst
+        self._real: dict[str, bool] = {"": True}
+
+    async def refusal(self, path: str) -> LinkRefusedError | None:
+        """Why nothing at ``path`` may be removed (a folder above it is no longer a
+        real folder), or None."""
+        folder = parent_of(path)
+        if await self._is_real(folder):
+            return None
+        return LinkRefusedError(
+            f"{path}: a folder above it is no longer a folder at the destination (a link "
+            "put there during the run?): not deleted", path=path)
+
+    async def _is_real(self, folder: str) -> bool:
+        known = self._real.get(folder)
+        if known is not None:
+            return known
+        real = await self._is_real(parent_of(folder))
+        if real:
+            kinds = [e.kind async for e in self._listed(parent_of(folder)) if e.path == folder]
+            real = kinds == [EntryKind.DIR]
+        self._real[folder] = real
+        return real
+
+    async def _listed(self, folder: str) -> AsyncIterator[Entry]:
+        try:
+            async with self._dst.session() as s:
+                async for entry in s.list(folder):
+                    yield entry
+        except BackendError:
+            return
+
+
 async def delete_files(dst: SessionPool, entries: list[Entry], *,
                        journal: Journal | None) -> AsyncIterator[tuple[Entry, BackendError | None]]:
-    """Remove each destination file in turn; yield it with the error that kept it
-    (None: removed, and forgotten by the journal)."""
+    """Remove each destination file in turn, each folder above it seen again first
+    (``FoldersSeenAgain``); yield it with the error that kept it (None: removed, and
+    forgotten by the journal)."""
+    folders = FoldersSeenAgain(dst)
     for e in entries:
+        refused = await folders.refusal(e.path)
+        if refused is not None:
+            yield e, refused
+            continue
         try:
             async with dst.session() as s:
                 await s.remove(e.path)
@@ -60,7 +116,10 @@ async def remove_folders(dst: SessionPool, folders: list[str]) -> int:
     """Remove each folder that is empty by now, the deepest first; the number removed
     (a folder that cannot be removed is kept: see the module docstring)."""
     removed = 0
+    seen = FoldersSeenAgain(dst)
     for folder in sorted(folders, key=lambda p: (-p.count("/"), p)):
+        if await seen.refusal(folder) is not None:
+            continue
         try:
             async with dst.session() as s:
                 await s.rmdir(folder)
