@@ -641,7 +641,8 @@ def test_another_jobs_journal_vouches_for_nothing(tmp_path: Path) -> None:
     a2.mkdir()
     (a / "f.txt").write_bytes(b"version one")
     (a2 / "f.txt").write_bytes(b"version two")
-    os.utime(a2 / "f.txt", ns=(os.stat(a / "f.txt").st_mtime_ns,) * 2)
+    for f in (a / "f.txt", a2 / "f.txt"):  # changed long before the copy: not "racy"
+        os.utime(f, (1_600_000_000, 1_600_000_000))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -657,3 +658,34 @@ def test_another_jobs_journal_vouches_for_nothing(tmp_path: Path) -> None:
     assert other.returncode == 4, other.stdout + other.stderr
     assert "another job's" in other.stderr and "not used" in other.stderr
     assert "digests from the copy journal" not in other.stdout
+
+
+def test_a_file_rewritten_in_the_second_of_its_copy_is_read_again(tmp_path: Path) -> None:
+    """A server keeps whole seconds: a file rewritten at the same size within the
+    second of its copy keeps its size and time. Before session 34 verify took the
+    journal's digest for it: "Everything matched" over different bytes. A file changed
+    within ``RACY_WINDOW`` of its copy is read on both sides. (Simulated on a local
+    disk: the old time put back to the nanosecond.)"""
+    import subprocess
+    import sys
+
+    src, dst, journal = tmp_path / "src", tmp_path / "dst", tmp_path / "j.db"
+    src.mkdir()
+    (src / "fresh.txt").write_bytes(b"first version")
+    (src / "old.txt").write_bytes(b"changed long ago")
+    os.utime(src / "old.txt", (1_600_000_000, 1_600_000_000))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fsmove.cli", *args, "--journal",
+                               str(journal)], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+
+    assert cli("copy", str(src), str(dst), "-q").returncode == 0
+    times = os.stat(src / "fresh.txt").st_mtime_ns
+    (src / "fresh.txt").write_bytes(b"other version")  # same size
+    os.utime(src / "fresh.txt", ns=(times, times))
+    checked = cli("verify", str(src), str(dst))
+    assert checked.returncode == 4, checked.stdout + checked.stderr
+    assert "fresh.txt" in checked.stdout
+    assert "1 digests from the copy journal" in checked.stdout  # old.txt's alone

@@ -171,8 +171,9 @@ def list_jobs(directory: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:
-    """path -> (size, mtime, digest, algorithm) of every file a copy finished (read-only)."""
+def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str, float]]:
+    """path -> (size, mtime, digest, algorithm, when it was recorded) of every file a
+    copy finished (read-only)."""
     if not path.exists():
         return {}
     conn = connect(path, readonly=True)
@@ -180,9 +181,9 @@ def digest_lookup(path: Path) -> dict[str, tuple[int, float | None, str, str]]:
         if newer_schema(conn) is not None:
             return {}  # a newer fsmove's rows: not vouched for by this one
         return {
-            p: (s, m, d, a)
-            for p, s, m, d, a in conn.execute(
-                "SELECT path, size, mtime, digest, algorithm FROM files"
+            p: (s, m, d, a, u)
+            for p, s, m, d, a, u in conn.execute(
+                "SELECT path, size, mtime, digest, algorithm, updated FROM files"
                 " WHERE state='done' AND digest IS NOT NULL"
             )
         }

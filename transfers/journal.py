@@ -253,26 +253,54 @@ class Journal:
         self._commit()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = self._lock_again()
-        fresh = self.path.with_name(f"{self.path.name}.put-back-{os.getpid()}")
         try:
-            self._copy_to(fresh)
-            os.rename(fresh, self.path)
+            placed = self._placed_copy()
         except BaseException:
             if lock != self._lock_fd:
                 os.close(lock)
-            with contextlib.suppress(OSError):
-                os.unlink(fresh)
             raise
-        old = self.conn
+        old, self._conn = self.conn, placed
         with contextlib.suppress(sqlite3.Error):
-            old.close()  # (SQLite keeps its WAL: the database it belonged to moved)
-        self._drop_own_side_files()  # never to be paired with the file put back
-        self._conn = connect(self.path, readonly=False)
+            # SQLite keeps the WAL of a database whose path names another file now
+            # (no checkpoint, no deletion on close): the copy's own WAL is safe.
+            old.close()
         if self._lock_fd is not None and self._lock_fd != lock:
             os.close(self._lock_fd)
         self._lock_fd = lock
         self._file_id = _file_id(self.path)
         self._remember_side_files()
+
+    def _placed_copy(self) -> sqlite3.Connection:
+        """A copy of the open database put at the journal's path, opened there and
+        checked to be that copy. Removed again right after it was put there, the
+        writer opened the empty database SQLite made at the path: "no such table:
+        runs" (session 34, a flaky test). The open database (this writer's, removed)
+        stays open until its copy is in place: it is the only source."""
+        want = self.conn.execute("SELECT value FROM meta WHERE key='created'").fetchone()
+        fresh = self.path.with_name(f"{self.path.name}.put-back-{os.getpid()}")
+        for _attempt in range(3):
+            try:
+                self._copy_to(fresh)
+                os.rename(fresh, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(fresh)
+                raise
+            # The removed database's -wal and -shm, by inode: never paired with the
+            # copy (its connection keeps them open until it is closed).
+            self._drop_own_side_files()
+            try:
+                placed = connect(self.path, readonly=False, existing=True)
+            except sqlite3.Error:
+                continue  # removed again already
+            try:
+                if placed.execute("SELECT value FROM meta WHERE key='created'"
+                                  ).fetchone() == want:
+                    return placed
+            except sqlite3.Error:
+                pass
+            placed.close()
+        raise OSError(f"the journal {self.path} kept being removed or replaced")
 
     def _lock_again(self) -> int:
         """The job's lock on the file at its path: the one held if it is still there,

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1
 
@@ -117,9 +118,16 @@ class JournalDamagedError(sqlite3.DatabaseError):
     """The file opens but is not a sound journal (``PRAGMA quick_check`` failed)."""
 
 
-def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool, existing: bool = False) -> sqlite3.Connection:
+    """``existing``: a writer that never creates the file (a missing one is an error,
+    not a new empty database)."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    elif existing:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=30,
+                               isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
     else:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
