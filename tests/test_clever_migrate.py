@@ -252,9 +252,12 @@ def test_personal_space_app_by_id_and_a_name_in_two_owners(
 ) -> None:
     world = module_world
     scene = make_scene(world, own_server, "blog", personal=True)
+    # The zone moved first in the Console, as Clever Cloud's own guide does: the buckets
+    # still have to move (before session 34: "blog is already in mtl", exit 2).
+    scene.app.zone = "mtl"
     out = world.fsmove("migrate", "--app", scene.app.id, "--to", "mtl", "--yes", "--quiet")
     assert out.exit_code == 0, out.output
-    assert_migrated(world, scene)
+    assert_migrated(world, scene, zone_moves=0)
     user = world.emulator.user_id
     assert all(f"/organisations/{user}/" in r.path or "/self/" in r.path
                for r in world.emulator.mutations() if scene.app.id in r.path)
@@ -421,6 +424,13 @@ def test_a_failed_deployment_then_writes_to_the_old_bucket_are_not_lost(
     # trusted its journal ("move the app: done already") and redeployed the app in par
     # with the mtl buckets mounted, then said done.
     scene.app.zone = "par"
+    # Another zone meanwhile: refused while this migration's switch is half-way (its
+    # copies would read the half-moved buckets; session 34's adversarial pass).
+    before = len(world.emulator.mutations())
+    other = world.fsmove("migrate", "--app", scene.name, "--to", "rbx", "--yes", "--quiet")
+    assert other.exit_code == 2, other.output
+    assert f"a migration of {scene.name} to mtl stopped in or after its switch" in other.stderr
+    assert len(world.emulator.mutations()) == before
     again = world.fsmove(*scene.args("--yes"))
     assert again.exit_code == 0, again.output
     assert "the delta runs again first" in again.stderr

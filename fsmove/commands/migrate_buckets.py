@@ -110,7 +110,11 @@ class BucketPhases(MigrationCore):
         pairs: list[BucketPair] = []
         for b in sv.buckets:
             if b.region == req.zone:
-                raise UsageError(f"bucket {b.name} is already in {req.zone}")
+                # Already where the app goes (a cut-over made first, or a bucket made
+                # there by hand): it stays, mounted as it is. Before session 34 this was
+                # exit 2, while `fsmove cutover` advised migrate as the next step.
+                say(f"bucket {b.name} is in {req.zone} already: it stays as it is")
+                continue
             new = reuse.get(b.addon_id)
             if new is not None:
                 new_bucket = self._bucket(str(new["addonId"]))
@@ -126,6 +130,29 @@ class BucketPhases(MigrationCore):
                     old_id=b.addon_id, old_name=b.name, plan=b.plan, old_host=b.host,
                     linked=b.linked, new_name=new_bucket_name(b.name, req.zone, taken)))
         self.state.pairs = pairs
+
+    def _refuse_another_zones_unfinished_migration(self) -> None:
+        """A migration of this app to another zone that stopped half-way (its switch
+        begun: the app's zone and mounts already changed, the old instances still
+        writing to the old buckets) would be the new one's starting point: its copies
+        would read the half-moved buckets and miss what the old app wrote since (session
+        34's adversarial pass). Finish that one, or give it up by removing its journal."""
+        from fsmove.clever import migrate_state
+        from fsmove.clever.migrate_state import PHASES
+        from fsmove.clever.plan import ZONES
+
+        for zone in ZONES:
+            if zone == self.req.zone:
+                continue
+            path = migrate_state.state_path(self.state.app_id, zone)
+            other = migrate_state.load(path)
+            if other is not None and other.steps is not None \
+                    and not all(other.is_done(p) for p in PHASES):
+                raise UsageError(
+                    f"a migration of {self.state.app_name} to {zone} stopped in or after its "
+                    f"switch (journal "
+                    f"{path}): finish it first (fsmove migrate --app {self.req.app} --to "
+                    f"{zone}), or give it up by removing that journal")
 
     def _refuse_full_given_buckets(self) -> None:
         """A bucket given with ``--bucket OLD=NEW`` must be empty the first time: the
@@ -174,8 +201,11 @@ class BucketPhases(MigrationCore):
 
     def preflight(self) -> ExitCode:
         sv, req = self.survey, self.req
-        if req.zone == sv.app.zone and not self.resumed:
-            raise UsageError(f"{sv.app.name} is already in {req.zone}")
+        if not self.resumed:
+            self._refuse_another_zones_unfinished_migration()
+            if req.zone == sv.app.zone and all(b.region == req.zone for b in sv.buckets):
+                raise UsageError(f"{sv.app.name} is already in {req.zone}, and so are its "
+                                 "buckets: nothing to move")
         self.access.update(sv.access)
         fixed_now = not self.state.pairs
         if fixed_now:
