@@ -627,3 +627,32 @@ def test_catch_up_never_overwrites_what_the_new_app_wrote(
     # The rerun's catch-up deletes nothing the new app wrote (the old bucket never had it).
     assert (new_uploads.root / "only-new.txt").read_bytes() == b"new"
     assert len(_successful_deploys(scene)) == 1 and scene.app.zone == "mtl"
+
+
+def test_buckets_json_in_the_repository_waits_for_the_users_push(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    """``clevercloud/buckets.json`` (it overrides CC_FS_BUCKET*) mounts the uploads
+    bucket: only the user's push of that file changed may redeploy the app. Before
+    session 34 fsmove redeployed it in mtl on the old bucket, said done, and printed the
+    change to make at the very end."""
+    world = module_world
+    scene = make_scene(world, own_server, "json")
+    repo = tmp_path / "repo"
+    (repo / "clevercloud").mkdir(parents=True)
+    (repo / "clevercloud" / "buckets.json").write_text(json.dumps(
+        [{"bucket_host": scene.host(scene.old_uploads), "folder": "/uploads"}]))
+    first = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
+    assert first.exit_code == 3, first.output
+    new_up = _server_of(scene, world, _new_addons(world, scene)["json-uploads"])
+    assert (f"  bucket_host {scene.host(scene.old_uploads)} -> {scene.host(new_up)}"
+            in first.stdout)
+    assert scene.app.deployments == [] and scene.app.zone == "mtl"
+    # The user pushes; Clever Cloud deploys it.
+    scene.app.deployments.insert(0, {"id": 1, "uuid": "deployment_push", "state": "OK",
+                                      "zone": "mtl", "cause": "git push"})
+    again = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
+    assert again.exit_code == 0, again.output
+    assert not [r for r in world.emulator.requests
+                if r.method == "POST" and r.path.endswith(f"{scene.app.id}/instances")]
+    assert "migration of json to mtl done" in again.stdout

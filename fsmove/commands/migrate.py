@@ -166,10 +166,6 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
     def dns(self) -> ExitCode:
         print_records(self.survey.user_domains, zone=self.req.zone,
                       nameservers=self.req.nameservers, checker=self.checker, say=say)
-        if self.survey.buckets_json:
-            for pair in self.state.pairs:
-                say(f"clevercloud/buckets.json: change bucket_host {pair.old_host} to "
-                     f"{pair.new_host} in the repository, then push")
         return ExitCode.OK
 
     def _before_walk(self) -> None:

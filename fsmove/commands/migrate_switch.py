@@ -71,6 +71,8 @@ class SwitchPhases(MigrationCore):
                 say_progress(f"{label}: done already")
                 continue
             try:
+                if step.kind == "restart" and self._waits_for_a_push():
+                    return ExitCode.PARTIAL
                 self._run_step(step)
             except CleverError as exc:
                 raise type(exc)(f"{exc}; the switch stopped at {step.description}: fix the "
@@ -107,6 +109,31 @@ class SwitchPhases(MigrationCore):
             self._redeploy()
         else:
             raise CleverError(f"unknown switch step {step.kind!r} in the journal")
+
+    def _waits_for_a_push(self) -> bool:
+        """Where ``clevercloud/buckets.json`` mounts a moved bucket, that file (in the
+        app's repository, which overrides ``CC_FS_BUCKET*``) names the old host: a
+        redeploy by fsmove would start the app in the new zone on the old buckets.
+        The user's push of the file changed is the redeploy: said here, and the run
+        stops (exit 3) until a deployment after this point succeeded (then the rerun
+        goes on with the catch-up). Before session 34 fsmove redeployed, said done,
+        and printed the change to make only at the end."""
+        hosts = {b.host for b in self.survey.buckets if b.in_buckets_json}
+        moved = [p for p in self.state.pairs if p.old_host in hosts]
+        if not moved or self.req.dry_run:
+            return False
+        if self._redeploy_outcome() is not None:
+            return False  # the push came: _redeploy records that deployment
+        if self.state.baseline is None:
+            self.state.baseline = [str(d.get("uuid") or d.get("id"))
+                                   for d in self._deployments()]
+            self.save()
+        say("switch: clevercloud/buckets.json in the app's repository mounts the old "
+            "bucket(s): change it, commit and push (the push redeploys the app):")
+        for pair in moved:
+            say(f"  bucket_host {pair.old_host} -> {pair.new_host}")
+        say("then rerun this command: it goes on once that deployment succeeded")
+        return True
 
     def check_switch_holds(self) -> None:
         """Read the app back before saying the migration is done: in ZONE, no
