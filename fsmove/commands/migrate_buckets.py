@@ -212,8 +212,11 @@ class BucketPhases(MigrationCore):
             self._fix_pairs()
         else:
             self._pairs_for_new_mounts()
-        ids = [p.old_id for p in self.state.pairs] + [p.new_id for p in self.state.pairs
-                                                      if p.new_id]
+        # Once the catch-up is done the old buckets are needed no more (the README says
+        # to delete them then): a rerun reads and reaches the new ones alone (before
+        # session 34 it stopped on the deleted old bucket, 404, exit 1).
+        olds = [] if self.state.is_done("catchup") else [p.old_id for p in self.state.pairs]
+        ids = olds + [p.new_id for p in self.state.pairs if p.new_id]
         self._fill_access(ids)
         for pair in self.state.pairs:
             if pair.new_id and pair.new_host != self.access[pair.new_id].host:
