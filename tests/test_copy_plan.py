@@ -124,3 +124,33 @@ def test_a_file_restarted_many_times_is_one_file_in_the_summary() -> None:
     assert summary.files_restarted == 2
     assert summary.restarted == [("app.log", "changed while copied (5 times)"),
                                  ("b.bin", "gone")]
+
+
+def test_an_empty_source_empties_only_a_destination_that_may_be_emptied(
+        tmp_path: Path) -> None:
+    """``--delete`` from a source holding no file is refused (SRC and DST swapped?),
+    but a bucket ``migrate`` made is its copy alone (``may_empty``): an old bucket the
+    app emptied between the copy and the delta stopped every rerun (session 34)."""
+    import pytest
+
+    from fsmove.transfers.copy.engine import EmptySourceError
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    _put(dst, {"cache/1": b"1", "cache/2": b"22"})
+
+    async def copy(may_empty: bool) -> object:
+        pools = [SessionPool(LocalStore(parse_endpoint(str(p))), max_sessions=2)
+                 for p in (src, dst)]
+        try:
+            return await CopyEngine(src=pools[0], dst=pools[1], journal=None,
+                                    options=CopyOptions(delete=True,
+                                                        may_empty=may_empty)).run()
+        finally:
+            await asyncio.gather(*(p.aclose() for p in pools))
+
+    with pytest.raises(EmptySourceError):
+        asyncio.run(copy(False))
+    assert sorted(p.name for p in (dst / "cache").iterdir()) == ["1", "2"]
+    asyncio.run(copy(True))
+    assert [p for p in dst.rglob("*") if p.is_file()] == []

@@ -28,7 +28,11 @@ class DataPhases(MigrationCore):
         src, dst = self._endpoints(pair)
         code = run_copy(CopyRequest(
             src=src, dst=dst,
-            options=replace(req.copy, checksum=checksum, delete=delete),
+            # A bucket fsmove made is its copy of the old one, nobody else's: an old
+            # bucket the app emptied empties it too (the copy refuses that otherwise:
+            # every rerun stopped, "SRC and DST swapped?"). One the user gave is not.
+            options=replace(req.copy, checksum=checksum, delete=delete,
+                            may_empty=not pair.reused),
             connect=req.connect, src_connections=req.src_connections,
             dst_connections=req.dst_connections, quiet=req.quiet))
         # (With --delete the copy also removes the folders the running app removed with

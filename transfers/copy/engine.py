@@ -307,7 +307,7 @@ class CopyEngine:
         """``--delete`` from a source that holds no file would delete every file of the
         destination: the one slip that loses a bucket (SRC and DST swapped, a source
         folder mistyped into an empty one). Refused, before anything is deleted."""
-        if to_delete and self._source_files == 0:
+        if to_delete and self._source_files == 0 and not self.opt.may_empty:
             raise EmptySourceError(
                 f"the source holds no file, so --delete would delete all "
                 f"{len(to_delete):,} files of the destination: refused, nothing deleted "

@@ -35,6 +35,9 @@ class CopyOptions:
     keep_perms: bool = True
     dry_run: bool = False
     delete: bool = False
+    #: ``--delete`` may empty the destination when the source holds no file (a bucket
+    #: ``migrate`` made, its copy alone); never set from the command line.
+    may_empty: bool = False
     filters: Filters = field(default_factory=Filters)
     #: Each side's server's own files (``not_the_tree.server_files``; set from the
     #: endpoints for each run, never recorded with the job).
