@@ -521,12 +521,20 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     assert busy.exit_code == 1, busy.output
     assert "another fsmove is running this migration of given to mtl now" in busy.stderr
     assert len(world.emulator.mutations()) == before
+    # A first run whose creation fails (the plan not offered in the zone, say), then the
+    # same command with --bucket for that bucket: taken (before session 34, ignored).
+    world.emulator.fail_once("POST", r"/organisations/[^/]+/addons$")
+    failed = world.fsmove(*scene.args("--yes", "--until", "create"))
+    assert failed.exit_code == 1, failed.output
     ok = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-empty",
                                   "--until", "create"))
     assert ok.exit_code == 0, ok.output
-    creates = [a for a in world.child_argv() if a[:2] == ["addon", "create"]
+    creates = [a[3] for a in world.child_argv() if a[:2] == ["addon", "create"]
                and any(x.startswith("given-") for x in a)]
-    assert [a[3] for a in creates] == ["given-media-mtl"], creates
+    assert creates == ["given-media-mtl"] * 2  # the one refused, then made
+    made = [a.name for a in world.emulator.addons.values()
+            if a.name.startswith("given-") and a.region == "mtl"]
+    assert sorted(made) == ["given-empty", "given-full", "given-media-mtl"]
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(

@@ -172,6 +172,39 @@ class BucketPhases(MigrationCore):
                     f"files ({shown}); the migration makes it an exact copy of "
                     f"{pair.old_name} and would delete them: give an empty bucket")
 
+    def _buckets_given_late(self) -> None:
+        """``--bucket OLD=NEW`` on a rerun (the first run could not create the bucket:
+        its plan not offered in the zone, say): taken for a pair that has no new bucket
+        yet, refused for one that has another. Before session 34 it was ignored, and the
+        rerun tried the failing creation again."""
+        sv, req, st = self.survey, self.req, self.state
+        for old_text, new_text in parse_bucket_options(req.buckets).items():
+            old, new = sv.find_addon(old_text), sv.find_addon(new_text)
+            new_id = str(new["addonId"])
+            pair = next((p for p in st.pairs if p.old_id == str(old["addonId"])), None)
+            if pair is None:
+                raise UsageError(f"--bucket {old_text}={new_text}: {old_text} is not a "
+                                 "bucket this migration moves")
+            if pair.new_id == new_id:
+                continue
+            if pair.new_id:
+                raise UsageError(
+                    f"--bucket {old_text}={new_text}: this migration has {pair.new_name} "
+                    f"({pair.new_id}) for {pair.old_name} already; drop --bucket, or remove "
+                    f"the journal {self.path} to start over")
+            if new.get("providerId") != "fs-bucket" or str(new.get("region")) != req.zone:
+                raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is not an FS "
+                                 f"Bucket in {req.zone}")
+            if any(p.new_id == new_id for p in st.pairs):
+                raise UsageError(f"--bucket: {new_text} is another bucket's new bucket "
+                                 "already")
+            if event_loop.run(_files_at_root(self._bucket(new_id), req.connect)):
+                raise UsageError(f"--bucket {old_text}={new_text}: {new_text} already holds "
+                                 "files; give an empty bucket")
+            pair.new_id, pair.new_name, pair.reused = new_id, str(new.get("name")), True
+            pair.new_host, pair.creating = self._bucket(new_id).host, False
+            self.save()
+
     def _pairs_for_new_mounts(self) -> None:
         """A resumed run: buckets the app mounts or links now that the journal has no
         pair for (added between two runs) are moved too while the switch has not begun
@@ -212,6 +245,7 @@ class BucketPhases(MigrationCore):
             self._fix_pairs()
         else:
             self._pairs_for_new_mounts()
+            self._buckets_given_late()
         # Once the catch-up is done the old buckets are needed no more (the README says
         # to delete them then): a rerun reads and reaches the new ones alone (before
         # session 34 it stopped on the deleted old bucket, 404, exit 1).
