@@ -59,7 +59,12 @@ class DataPhases(MigrationCore):
         reports: tuple[Path, ...] = ()
         if report and req.reports:
             many = len(self.state.pairs) > 1
-            reports = tuple(p.with_name(f"{p.stem}-{pair.old_name}{p.suffix}") if many else p
+            # Two old buckets may share a name (ids never do): then the id names it too,
+            # or the second report replaced the first (session 34's adversarial pass).
+            names = [other.old_name for other in self.state.pairs]
+            label = (pair.old_name if names.count(pair.old_name) == 1
+                     else f"{pair.old_name}-{pair.old_id}")
+            reports = tuple(p.with_name(f"{p.stem}-{label}{p.suffix}") if many else p
                             for p in req.reports)
         return run_verify(VerifyRequest(
             src=src, dst=dst, tier=Tier.FULL, connect=req.connect, reports=reports,
