@@ -340,11 +340,13 @@ def test_cli_json_is_one_document(dnsmasq: DnsmasqServer) -> None:
         (["www.old.test", "--zone", "mtl", "--expect", f"CNAME={PAR}"], "either --zone"),
         (["www.old.test", "--watch"], "--watch needs"),
         (["http://www.old.test/"], "not a domain name"),
+        (["-"], "not a domain name"),  # before session 34: queried, exit 4
+        (["www.-old.test"], "not a domain name"),
         (["www.old.test", "--nameserver", "dns.example"], "not an IP address"),
         (["www.old.test", "--zone", "mtl", "--timeout", "0"], "--timeout"),
     ],
     ids=["zone", "expect-form", "expect-ip", "expect-type", "zone-and-cname", "watch-alone",
-         "url", "nameserver", "timeout"],
+         "url", "dash", "label", "nameserver", "timeout"],
 )
 def test_cli_bad_input_exits_2_with_one_line(
     dnsmasq: DnsmasqServer, args: list[str], needle: str

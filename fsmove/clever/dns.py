@@ -25,6 +25,7 @@ says exactly what to set. Built on dnspython. Decisions:
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,6 +100,22 @@ def absolute_name(name: str) -> str:
     except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
         raise UsageError(f"{name!r} is not a domain name ({exc})") from None
     return parsed.to_text().lower()
+
+
+def checked_host_name(name: str) -> str:
+    """``absolute_name`` of a name a user typed, whose labels must be a host's: letters,
+    digits, hyphens inside, underscores (``_acme-challenge``), a leading ``*``. ``-``
+    was queried as a name and ended in exit 4 (not found) where a typo is exit 2."""
+    text = absolute_name(name)
+    labels = text.rstrip(".").split(".")
+    if labels and labels[0] == "*":
+        labels = labels[1:]
+    if not labels or not all(_LABEL.fullmatch(label.encode()) for label in labels):
+        raise UsageError(f"{name!r} is not a domain name: give it like www.example.org")
+    return text
+
+
+_LABEL = re.compile(rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 def rtype_text(rtype: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from fsmove.clever.dns import (
     Answer,
     DnsChecker,
-    absolute_name,
+    checked_host_name,
     normalize_value,
     rtype_text,
     zone_target,
@@ -67,7 +67,7 @@ def _validate(req: DnsRequest) -> None:
     if req.max_ttl < 0:
         raise UsageError("--max-ttl must be 0 or more seconds")
     for domain in req.domains:  # all of them before any query or watch
-        absolute_name(domain)
+        checked_host_name(domain)
 
 
 def _shown(answer: Answer) -> str:
