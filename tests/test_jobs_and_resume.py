@@ -24,6 +24,7 @@ from fsmove.cli import app
 from fsmove.commands.job_options import JobOptions, describe, from_record, to_record
 from fsmove.commands.status import eta_seconds
 from fsmove.endpoint_access import ConnectOptions
+from fsmove.transfers.backend import EntryKind
 from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.jobs import JobStatus, digest_lookup, read_meta, read_status
 from fsmove.transfers.journal import Journal
@@ -74,6 +75,14 @@ def test_every_copy_option_is_journaled_and_comes_back() -> None:
                        "exclude": [], "src_connections": None, "dst_connections": 2})
     assert old.copy.bwlimit is None and old.copy.retries == CopyOptions().retries
     assert old.copy.checksum and old.dst_connections == 2
+    # Recorded under the filter rules of before session 34 (any "/" anchored, "*"
+    # crossed folders): resumed, each pattern keeps what it matched then.
+    first = from_record({"delete": True, "include": ["*.jpg"],
+                         "exclude": ["cache/*.html", "logs/", "tmp"]})
+    assert first.copy.filters.include == ("*.jpg",)
+    assert first.copy.filters.exclude == ("/cache/**.html", "/logs", "tmp")
+    assert first.copy.filters.excludes("cache/p/x.html", EntryKind.FILE)
+    assert not first.copy.filters.excludes("sub/logs", EntryKind.DIR)
     text = describe(job)
     for flag in ("--bwlimit 2.0MiB/s", "--retries 9", "--retry-delay 0.25", "--timeout 12.5",
                  "--ca-file /k/ca.pem", "--identity /k/id", "--insecure-tls", "--delete",

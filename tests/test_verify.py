@@ -18,6 +18,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -674,6 +675,11 @@ def test_a_file_rewritten_in_the_second_of_its_copy_is_read_again(tmp_path: Path
     (src / "fresh.txt").write_bytes(b"first version")
     (src / "old.txt").write_bytes(b"changed long ago")
     os.utime(src / "old.txt", (1_600_000_000, 1_600_000_000))
+    # A server whose times are hours ahead (a wrong time zone): not "racy" (a window,
+    # not "after": every file was read again before, the journal never used).
+    (src / "ahead.txt").write_bytes(b"from a server in the future")
+    ahead = int(time.time()) + 7200
+    os.utime(src / "ahead.txt", (ahead, ahead))
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -688,4 +694,4 @@ def test_a_file_rewritten_in_the_second_of_its_copy_is_read_again(tmp_path: Path
     checked = cli("verify", str(src), str(dst))
     assert checked.returncode == 4, checked.stdout + checked.stderr
     assert "fresh.txt" in checked.stdout
-    assert "1 digests from the copy journal" in checked.stdout  # old.txt's alone
+    assert "2 digests from the copy journal" in checked.stdout  # old.txt's, ahead.txt's

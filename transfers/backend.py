@@ -580,6 +580,16 @@ class KnowsLoginFolder(Protocol):
 
 
 @runtime_checkable
+class ListsKinds(Protocol):
+    """A session whose listing costs more when it must give exact times (FTP on a
+    LIST-only server: an MDTM per file): what a folder holds, kinds only."""
+
+    async def kinds_in(self, path: str) -> dict[str, EntryKind]:
+        """path -> kind of each entry directly in folder ``path``."""
+        ...
+
+
+@runtime_checkable
 class ResolvesPaths(Protocol):
     """A session that can name a server folder with its links resolved (SFTP:
     ``realpath``; FTP: ``CWD`` + ``PWD``): two roots on one server that are one folder,

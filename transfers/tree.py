@@ -134,6 +134,21 @@ class Filters:
         return not self._included(path)
 
 
+#: The rules ``Filters`` reads patterns by, recorded with each job: 1 (before session
+#: 34: any ``/`` anchored a pattern, ``*`` crossed folders), 2 (rsync's).
+FILTER_RULES = 2
+
+
+def from_first_rules(pattern: str) -> str:
+    """A pattern of rules 1 written for rules 2, matching what it matched then: a job
+    recorded before session 34 and resumed after it filters the same paths (its
+    ``--exclude 'cache/*.html'`` protected ``cache/p/x.html`` from ``--delete``)."""
+    if "/" not in pattern:
+        return pattern  # a name at any depth, under both rules
+    body = pattern.strip("/").replace("**", "*").replace("*", "**")
+    return "/" + body
+
+
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> tuple[re.Pattern[str], bool]:
     """``pattern`` (``Filters``' rules) as a regular expression over a whole relative

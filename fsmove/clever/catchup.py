@@ -27,7 +27,6 @@ only); then the paths that moved are verified.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +35,7 @@ from fsmove import event_loop
 from fsmove.clever.trees import Listing, Tree, changed, fnmatch_exact, read_trees
 from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.exitcodes import ExitCode
-from fsmove.transfers.backend import BackendError, parent_of
+from fsmove.transfers.backend import parent_of
 from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.plan import is_at_or_below
@@ -213,11 +212,10 @@ def emptied_folders(deleted: Collection[str], old_now: Tree) -> list[str]:
 async def _remove_folders(dst: Endpoint, folders: list[str], connect: ConnectOptions) -> None:
     """Remove each folder, deepest first; one that is not empty (the new app wrote in it)
     or cannot be removed stays, and the verification then names it."""
+    from fsmove.transfers.copy.deletion import remove_folders
+
     pool = SessionPool(open_store(dst, connect, writable=True), max_sessions=1)
     try:
-        for folder in folders:
-            with contextlib.suppress(BackendError):
-                async with pool.session() as session:
-                    await session.rmdir(folder)
+        await remove_folders(pool, folders)  # each folder above it seen again first
     finally:
         await pool.aclose()

@@ -91,6 +91,10 @@ class MigrateState:
     #: The redeploy of this migration that succeeded.
     redeployed: str | None = None
     conflicts_reported: list[str] = field(default_factory=list)
+    #: The old hosts ``clevercloud/buckets.json`` mounted when the switch stopped for the
+    #: user's push (None: it did not): from then on only a deployment after the
+    #: baseline (the push) ends the switch, whatever the file or ``--repo`` say now.
+    push_hosts: list[str] | None = None
 
     def is_done(self, phase: str) -> bool:
         return phase in self.done
@@ -138,6 +142,8 @@ def _from_document(data: dict[str, Any]) -> MigrateState:
         steps=None if steps is None else [Step(**s) for s in steps],
         baseline=data.get("baseline"), redeployed=data.get("redeployed"),
         conflicts_reported=list(data.get("conflicts_reported") or []),
+        push_hosts=(None if data.get("push_hosts") is None
+                    else [str(h) for h in data["push_hosts"]]),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.progress import human_bytes
 from fsmove.transfers.copy import CopyOptions
+from fsmove.transfers.tree import FILTER_RULES, from_first_rules
 
 #: Bumped when a key changes meaning (new keys need no bump: absent keys take defaults).
 FORMAT = 2
@@ -52,6 +53,7 @@ def to_record(job: JobOptions) -> dict[str, object]:
         "perms": c.keep_perms,
         "include": list(c.filters.include),
         "exclude": list(c.filters.exclude),
+        "filter_rules": FILTER_RULES,
         "bwlimit": c.bwlimit,
         "retries": c.retries,
         "retry_delay": c.retry_delay,
@@ -108,6 +110,10 @@ def from_record(record: dict[str, object]) -> JobOptions:
         raise DamagedOptionsError(f"bwlimit: {bwlimit!r:.80}")
     include = _strings(record, "include")
     exclude = _strings(record, "exclude")
+    if record.get("filter_rules") != FILTER_RULES:
+        # Recorded before the rules changed: each pattern keeps what it matched then.
+        include = [from_first_rules(str(p)) for p in include]
+        exclude = [from_first_rules(str(p)) for p in exclude]
     copy = replace(
         base,
         workers=_count(record.get("workers")) or base.workers,

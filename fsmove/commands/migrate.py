@@ -213,6 +213,13 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
             say_progress(f"{label}: start")
             try:
                 code = handlers[phase]()
+            except UsageError:
+                if phase == "preflight" and not self.resumed:
+                    raise  # refused before anything: no journal, no "rerun to continue"
+                self.state.failed_phase, self.state.failed_code = phase, None
+                self.save()
+                self._summary(stopped_at=phase)
+                raise
             except BaseException:
                 self.state.failed_phase, self.state.failed_code = phase, None
                 self.save()

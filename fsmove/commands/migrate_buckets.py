@@ -234,8 +234,9 @@ class BucketPhases(MigrationCore):
 
     def preflight(self) -> ExitCode:
         sv, req = self.survey, self.req
-        if not self.resumed:
+        if self.state.steps is None:  # every run until this one's switch has begun
             self._refuse_another_zones_unfinished_migration()
+        if not self.resumed:
             if req.zone == sv.app.zone and all(b.region == req.zone for b in sv.buckets):
                 raise UsageError(f"{sv.app.name} is already in {req.zone}, and so are its "
                                  "buckets: nothing to move")

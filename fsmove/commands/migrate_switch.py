@@ -118,15 +118,21 @@ class SwitchPhases(MigrationCore):
         stops (exit 3) until a deployment after this point succeeded (then the rerun
         goes on with the catch-up). Before session 34 fsmove redeployed, said done,
         and printed the change to make only at the end."""
-        hosts = {b.host for b in self.survey.buckets if b.in_buckets_json}
-        moved = [p for p in self.state.pairs if p.old_host in hosts]
+        st = self.state
+        hosts = set(st.push_hosts or ()) | {
+            b.host for b in self.survey.buckets if b.in_buckets_json}
+        moved = [p for p in st.pairs if p.old_host in hosts]
         if not moved or self.req.dry_run:
             return False
         if self._redeploy_outcome() is not None:
             return False  # the push came: _redeploy records that deployment
-        if self.state.baseline is None:
-            self.state.baseline = [str(d.get("uuid") or d.get("id"))
-                                   for d in self._deployments()]
+        if st.baseline is None or st.push_hosts is None:
+            # Kept in the journal: a rerun before the push (the file already changed,
+            # or --repo left out) never redeploys by itself (session 34's pass on its
+            # own change: it did, on the old buckets, and said done).
+            if st.baseline is None:
+                st.baseline = [str(d.get("uuid") or d.get("id")) for d in self._deployments()]
+            st.push_hosts = sorted(p.old_host for p in moved)
             self.save()
         say("switch: clevercloud/buckets.json in the app's repository mounts the old "
             "bucket(s): change it, commit and push (the push redeploys the app):")

@@ -87,8 +87,11 @@ def check_report_paths(paths: tuple[Path, ...]) -> None:
 #: A file whose source time is this close to the moment its copy was recorded (or
 #: later) may have been rewritten in the same second, at the same size, while or right
 #: after it was read: its size and time cannot vouch for the digest ("racy", as git
-#: calls it), so verify reads it. Wide enough for a server clock a minute behind this
-#: machine's; only files changed within a minute of their copy are read for it.
+#: calls it), so verify reads it. Wide enough for a server clock a minute off this
+#: machine's; only files changed within a minute of their copy are read for it. (A
+#: window, not "after": a server whose times are hours ahead, a wrong time zone, made
+#: every file "racy" and verify never used the journal. Such a server's same-second
+#: rewrites are not seen: ``--no-journal`` reads everything.)
 RACY_WINDOW = 60.0
 
 
@@ -111,7 +114,7 @@ def journal_source_digests(
         size, mtime, digest, algorithm, recorded = rec
         if algorithm != ALGORITHM or size != entry.size:
             return None
-        if mtime is None or mtime > recorded - RACY_WINDOW:
+        if mtime is None or abs(mtime - recorded) < RACY_WINDOW:
             return None
         if not source_time_unchanged(mtime, entry.mtime, resolution=resolution):
             return None

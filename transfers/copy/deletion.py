@@ -22,29 +22,34 @@ from ..backend import (
     Entry,
     EntryKind,
     LinkRefusedError,
+    ListsKinds,
     NotFoundError,
     parent_of,
 )
 from ..journal import Journal
+from ..name_twins import loose_key
 from ..pool import SessionPool
 
 
 class FoldersSeenAgain:
     """Every folder above a deletion, looked at again right before it (its parent
-    listed: a link shows as one on every server, where FTP's CWD would follow it). The
-    walk saw real folders, but it may have been hours ago: a destination folder
-    replaced by a link to elsewhere meanwhile (another writer on the destination) made
-    ``--delete`` remove files outside the destination (session 34's adversarial pass,
-    on OpenSSH, vsftpd, proftpd and pure-ftpd). A small window between the look and
-    the removal remains: FTP and SFTP have no removal relative to a folder handle."""
+    listed, once per run of deletions: a link shows as one on every server, where FTP's
+    CWD would follow it). The walk saw real folders, but it may have been hours ago: a
+    destination folder replaced by a link to elsewhere meanwhile (another writer on the
+    destination) made ``--delete`` remove files outside the destination (session 34's
+    adversarial pass, on OpenSSH, vsftpd, proftpd and pure-ftpd). A small window
+    between the look and the removal remains: FTP and SFTP have no removal relative to
+    a folder handle. A listing that fails is the file's failure (the next run looks
+    again), never taken for a link."""
 
     def __init__(self, dst: SessionPool) -> None:
         self._dst = dst
         self._real: dict[str, bool] = {"": True}
+        self._kinds: dict[str, dict[str, EntryKind]] = {}
 
     async def refusal(self, path: str) -> LinkRefusedError | None:
         """Why nothing at ``path`` may be removed (a folder above it is no longer a
-        real folder), or None."""
+        real folder), or None. A listing's failure is raised (BackendError)."""
         folder = parent_of(path)
         if await self._is_real(folder):
             return None
@@ -58,28 +63,45 @@ class FoldersSeenAgain:
             return known
         real = await self._is_real(parent_of(folder))
         if real:
-            kinds = [e.kind async for e in self._listed(parent_of(folder)) if e.path == folder]
-            real = kinds == [EntryKind.DIR]
+            kinds = await self._kinds_in(parent_of(folder))
+            kind = kinds.get(folder)
+            if kind is None:
+                # A destination that ignores case or normalization holds the folder
+                # under its own spelling (``docs`` for the source's ``Docs``).
+                key = loose_key(folder)
+                found = [k for p, k in kinds.items() if loose_key(p) == key]
+                kind = found[0] if len(found) == 1 else None
+            real = kind is EntryKind.DIR
         self._real[folder] = real
         return real
 
-    async def _listed(self, folder: str) -> AsyncIterator[Entry]:
-        try:
+    async def _kinds_in(self, folder: str) -> dict[str, EntryKind]:
+        """path -> kind of what ``folder`` holds, listed once (no times asked)."""
+        kinds = self._kinds.get(folder)
+        if kinds is None:
             async with self._dst.session() as s:
-                async for entry in s.list(folder):
-                    yield entry
-        except BackendError:
-            return
+                if isinstance(s, ListsKinds):
+                    kinds = await s.kinds_in(folder)
+                else:
+                    kinds = {e.path: e.kind async for e in s.list(folder)}
+            self._kinds[folder] = kinds
+        return kinds
 
 
-async def delete_files(dst: SessionPool, entries: list[Entry], *,
-                       journal: Journal | None) -> AsyncIterator[tuple[Entry, BackendError | None]]:
+async def delete_files(dst: SessionPool, entries: list[Entry], *, journal: Journal | None,
+                       folders: FoldersSeenAgain | None = None,
+                       ) -> AsyncIterator[tuple[Entry, BackendError | None]]:
     """Remove each destination file in turn, each folder above it seen again first
-    (``FoldersSeenAgain``); yield it with the error that kept it (None: removed, and
-    forgotten by the journal)."""
-    folders = FoldersSeenAgain(dst)
+    (``FoldersSeenAgain``; give one to share its listings with ``remove_folders``);
+    yield it with the error that kept it (None: removed, and forgotten by the
+    journal)."""
+    folders = folders or FoldersSeenAgain(dst)
     for e in entries:
-        refused = await folders.refusal(e.path)
+        try:
+            refused = await folders.refusal(e.path)
+        except BackendError as exc:
+            yield e, exc
+            continue
         if refused is not None:
             yield e, refused
             continue
@@ -112,13 +134,18 @@ async def _still_there(dst: SessionPool, path: str) -> bool:
     return True
 
 
-async def remove_folders(dst: SessionPool, folders: list[str]) -> int:
-    """Remove each folder that is empty by now, the deepest first; the number removed
-    (a folder that cannot be removed is kept: see the module docstring)."""
+async def remove_folders(dst: SessionPool, folders: list[str], *,
+                         seen: FoldersSeenAgain | None = None) -> int:
+    """Remove each folder that is empty by now, the deepest first, each folder above it
+    seen again first; the number removed (a folder that cannot be removed is kept: see
+    the module docstring)."""
     removed = 0
-    seen = FoldersSeenAgain(dst)
+    seen = seen or FoldersSeenAgain(dst)
     for folder in sorted(folders, key=lambda p: (-p.count("/"), p)):
-        if await seen.refusal(folder) is not None:
+        try:
+            if await seen.refusal(folder) is not None:
+                continue
+        except BackendError:
             continue
         try:
             async with dst.session() as s:

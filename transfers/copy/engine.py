@@ -58,7 +58,7 @@ from ..together import run_together
 from ..tree import TempNames, TreeRules, is_own_probe_file
 from ..walk import WalkIssue, list_folder
 from .attempt import Attempts, Placed
-from .deletion import delete_files, remove_folders, remove_stale_temps
+from .deletion import FoldersSeenAgain, delete_files, remove_folders, remove_stale_temps
 from .folders import DestinationFolderError, DestinationFolders
 from .name_gate import DestinationNames
 from .options import CopyOptions
@@ -267,8 +267,9 @@ class CopyEngine:
                                  stopped="destination-full")
         if self.opt.delete and not self._stats.failed:
             self._refuse_emptying(to_delete)
-            await self._delete(to_delete)
-            await remove_folders(self.dst, dst_only)
+            seen = FoldersSeenAgain(self.dst)  # one listing per folder for both
+            await self._delete(to_delete, seen)
+            await remove_folders(self.dst, dst_only, seen=seen)
         status = "partial" if self._stats.failed else "ok"
         return self._summary(started, status=status, to_delete=len(to_delete))
 
@@ -452,8 +453,9 @@ class CopyEngine:
         self._stats.notes.append((path, question))
         self.emit(DryRunNote(path=path, reason=question))
 
-    async def _delete(self, entries: list[Entry]) -> None:
-        async for e, error in delete_files(self.dst, entries, journal=self.journal):
+    async def _delete(self, entries: list[Entry], seen: FoldersSeenAgain) -> None:
+        async for e, error in delete_files(self.dst, entries, journal=self.journal,
+                                           folders=seen):
             if error is not None:
                 self._stats.failed.append((e.path, f"could not delete: {error}"))
                 self.emit(FileFailed(path=e.path, reason=f"could not delete: {error}"))

@@ -245,6 +245,10 @@ class ControlSession:
         """The server's own name of the folder ``abs_path`` (``CWD`` there, ``PWD``, and
         back): vsftpd and pure-ftpd name it with links resolved. None when it is not a
         folder the session can enter."""
+        if '"' in abs_path:
+            # PWD quotes the folder; pure-ftpd does not double a '"' inside it (RFC 959
+            # says to), so its answer would be cut there: not asked.
+            return None
         if self._home is None:
             await self.raw_is_dir("/")  # learns the login folder first
         assert self._home is not None

@@ -177,6 +177,13 @@ class FolderSession(TransferSession):
             return [e.name async for e in self._listing(abs_path, path, exact_times=False)
                     if e.name.startswith(prefix)]
 
+    async def kinds_in(self, path: str) -> dict[str, EntryKind]:
+        """``backend.ListsKinds``: one listing, no times asked."""
+        abs_path = self._store.abs_path(path)
+        async with self._op("list", path):
+            return {e.path: e.kind
+                    async for e in self._listing(abs_path, path, exact_times=False)}
+
     def _remember(self, parent: str, entry: Entry) -> None:
         """Note what a listing showed: real folders and links (only below folders known
         real themselves: a folder reached through a link proves nothing)."""
