@@ -382,14 +382,16 @@ def test_a_report_that_cannot_be_written_is_said_before_reading_or_after_the_ver
     assert sorted(os.listdir(full_disk)) == ["filler"]
 
 
-def _slow_copy(tmp_path: Path, journal: Path) -> subprocess.Popen[str]:
+def _slow_copy(tmp_path: Path, journal: Path, rate: str = "3M") -> subprocess.Popen[str]:
+    """A copy of 18 MB at ``rate`` (6 s at 3M): the journal is looked after once a
+    second meanwhile (the engine's ticker)."""
     src = tmp_path / "src"
     for i in range(6):
         (src / f"f{i}.bin").parent.mkdir(parents=True, exist_ok=True)
         (src / f"f{i}.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     return subprocess.Popen(
         [sys.executable, "-m", "fsmove.cli", "copy", str(src), str(tmp_path / "dst"),
-         "--journal", str(journal), "--bwlimit", "3M", "--workers", "2"],
+         "--journal", str(journal), "--bwlimit", rate, "--workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -414,7 +416,9 @@ def test_a_journal_removed_twice_is_put_back_twice(tmp_path: Path) -> None:
     """The second removal went unseen before session 33's pass on its own change: the
     run ended saying "nothing was lost" with no journal at the path."""
     journal = tmp_path / "state" / "job.db"
-    proc = _slow_copy(tmp_path, journal)
+    # 12 s: two removals, each put back within about a second (the engine's ticker),
+    # with room to spare on a busy machine.
+    proc = _slow_copy(tmp_path, journal, rate="1.5M")
     _until(lambda: _has_progress(journal), proc)
     key = read_meta(journal)["temp_key"]
     for _ in range(2):

@@ -254,7 +254,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = self._lock_again()
         try:
-            placed = self._placed_copy()
+            placed, file_id = self._placed_copy()
         except BaseException:
             if lock != self._lock_fd:
                 os.close(lock)
@@ -267,10 +267,13 @@ class Journal:
         if self._lock_fd is not None and self._lock_fd != lock:
             os.close(self._lock_fd)
         self._lock_fd = lock
-        self._file_id = _file_id(self.path)
+        # The copy's own identity, taken before it was put at the path: removed again
+        # at once, a stat of the path here raised, and the run stopped looking after
+        # its journal ("lost"; a flaky test, session 34).
+        self._file_id = file_id
         self._remember_side_files()
 
-    def _placed_copy(self) -> sqlite3.Connection:
+    def _placed_copy(self) -> tuple[sqlite3.Connection, tuple[int, int]]:
         """A copy of the open database put at the journal's path, opened there and
         checked to be that copy. Removed again right after it was put there, the
         writer opened the empty database SQLite made at the path: "no such table:
@@ -281,6 +284,7 @@ class Journal:
         for _attempt in range(3):
             try:
                 self._copy_to(fresh)
+                file_id = _file_id(fresh)
                 os.rename(fresh, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -296,7 +300,7 @@ class Journal:
             try:
                 if placed.execute("SELECT value FROM meta WHERE key='created'"
                                   ).fetchone() == want:
-                    return placed
+                    return placed, file_id
             except sqlite3.Error:
                 pass
             placed.close()

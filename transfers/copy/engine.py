@@ -489,9 +489,21 @@ class CopyEngine:
                 if self._full is not None:
                     queue.stop()  # the destination is full: start nothing more
 
+        async def ticker() -> None:
+            # The journal looked after once a second, not only when a file ends: one
+            # file of hours (a backup archive) left a journal removed under the run
+            # unseen, and unrecorded, until its end (session 34).
+            while True:
+                await asyncio.sleep(1.0)
+                self._journal_progress()
+
+        tick = asyncio.ensure_future(ticker()) if self.journal is not None else None
         try:
             await run_together([worker() for _ in range(self.limits.files_at_once)])
         finally:
+            if tick is not None:
+                tick.cancel()
+                await asyncio.gather(tick, return_exceptions=True)
             if self.journal is not None:
                 self._journal_progress(force=True)
                 self.journal.flush()
