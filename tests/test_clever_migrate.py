@@ -261,8 +261,13 @@ def test_personal_space_app_by_id_and_a_name_in_two_owners(
     # The old buckets deleted once it is done (as the README says): a rerun no longer
     # needs them (before session 34: 404 on the old bucket, exit 1).
     del world.emulator.addons[scene.uploads], world.emulator.addons[scene.media]
+    # ... and a bucket of another zone mounted on purpose since: the user's business.
+    archive = own_server(start_aioftp)
+    world.bucket("blog-archive", archive, personal=True)
+    scene.app.env["CC_FS_BUCKET_2"] = f"/archive:{scene.host(archive)}"
     again = world.fsmove("migrate", "--app", scene.app.id, "--to", "mtl", "--yes", "--quiet")
     assert again.exit_code == 0, again.output
+    del scene.app.env["CC_FS_BUCKET_2"]
     user = world.emulator.user_id
     assert all(f"/organisations/{user}/" in r.path or "/self/" in r.path
                for r in world.emulator.mutations() if scene.app.id in r.path)
@@ -478,6 +483,14 @@ def test_trust_partial_reaches_every_copy_of_the_migration(
     again = world.fsmove(*scene.args("--yes", "--until", "copy"))
     assert again.exit_code == 0, again.output
     assert [p["new_host"] for p in json.loads(journal.read_text())["pairs"]] == hosts
+    # The media bucket unmounted before the switch (the user's choice): left out, not
+    # moved and mounted again (before session 34's 4th pass it was).
+    del scene.app.env["CC_FS_BUCKET_1"]
+    dropped = world.fsmove(*scene.args("--yes", "--until", "copy"))
+    assert dropped.exit_code == 0, dropped.output
+    assert "preflight: trust-media is no longer used by the app: left out" in dropped.stdout
+    assert [p["old_name"] for p in json.loads(journal.read_text())["pairs"]] == [
+        "trust-uploads"]
 
 
 def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
@@ -488,7 +501,7 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     owner's files deleted); a second run of one migration meanwhile is refused."""
     import fcntl
 
-    from fsmove.clever import migrate_state
+    from fsmove.clever import statefile
 
     world = module_world
     scene = make_scene(world, own_server, "given")
@@ -504,13 +517,19 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     held = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-full"))
     assert held.exit_code == 2, held.output
     assert "given-full already holds files (keep.txt)" in held.stderr
+    own = own_server(start_aioftp)  # an empty mtl bucket the app mounts already
+    world.bucket("given-own", own, region="mtl")
+    scene.app.env["CC_FS_BUCKET_2"] = f"/own:{scene.host(own)}"
+    used = world.fsmove(*scene.args("--yes", "--bucket", "given-uploads=given-own"))
+    assert used.exit_code == 2 and "given-own is a bucket given uses already" in used.stderr
+    del scene.app.env["CC_FS_BUCKET_2"]
     assert len(world.emulator.mutations()) == before
     assert _tree(full.root) == {"keep.txt": b"the owner's"}
     # Another process holds this migration's journal.
     os.environ["XDG_STATE_HOME"], saved = str(world.state_home), os.environ.get(
         "XDG_STATE_HOME")
     try:
-        path = migrate_state.state_path(scene.app.id, "mtl")
+        path = statefile.app_lock(scene.app.id)  # any zone: one migration of an app at once
     finally:
         if saved is None:
             del os.environ["XDG_STATE_HOME"]
@@ -523,7 +542,7 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     finally:
         os.close(fd)
     assert busy.exit_code == 1, busy.output
-    assert "another fsmove is running this migration of given to mtl now" in busy.stderr
+    assert "another fsmove is running a migration of given now" in busy.stderr
     assert len(world.emulator.mutations()) == before
     # A first run whose creation fails (the plan not offered in the zone, say), then the
     # same command with --bucket for that bucket: taken (before session 34, ignored).
@@ -538,7 +557,7 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     assert creates == ["given-media-mtl"] * 2  # the one refused, then made
     made = [a.name for a in world.emulator.addons.values()
             if a.name.startswith("given-") and a.region == "mtl"]
-    assert sorted(made) == ["given-empty", "given-full", "given-media-mtl"]
+    assert sorted(made) == ["given-empty", "given-full", "given-media-mtl", "given-own"]
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(
@@ -665,17 +684,27 @@ def test_buckets_json_in_the_repository_waits_for_the_users_push(
     assert (f"  bucket_host {scene.host(scene.old_uploads)} -> {scene.host(new_up)}"
             in first.stdout)
     assert scene.app.deployments == [] and scene.app.zone == "mtl"
-    # The user changes the file as told and reruns before pushing (or forgets --repo):
-    # still waiting; fsmove never redeploys by itself (it did, on the old buckets).
+    # A deployment that is not the push (a restart; the file unchanged): still waiting,
+    # the file names the old host (before: done, the app on the old bucket); without
+    # --repo fsmove cannot tell: refused.
+    deployed = "0123456789abcdef0123456789abcdef01234567"  # the app's commit now
+    scene.app.deployments.insert(0, {"id": 1, "uuid": "deployment_restart", "state": "OK",
+                                      "zone": "mtl", "cause": "restart", "commit": deployed})
+    unchanged = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
+    assert unchanged.exit_code == 3, unchanged.output
+    blind = world.fsmove(*scene.args("--yes"))
+    assert blind.exit_code == 2 and "rerun with --repo PATH" in blind.stderr, blind.output
+    # The user changes the file as told and reruns before pushing: the restart above
+    # (the same commit) is not the push; fsmove never redeploys by itself (it did, on
+    # the old buckets).
     (repo / "clevercloud" / "buckets.json").write_text(json.dumps(
         [{"bucket_host": scene.host(new_up), "folder": "/uploads"}]))
-    for extra in (["--repo", str(repo)], []):
-        early = world.fsmove(*scene.args("--yes", *extra))
-        assert early.exit_code == 3, early.output
-        assert scene.app.deployments == []
+    early = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
+    assert early.exit_code == 3, early.output
     # The user pushes; Clever Cloud deploys it.
-    scene.app.deployments.insert(0, {"id": 1, "uuid": "deployment_push", "state": "OK",
-                                      "zone": "mtl", "cause": "git push"})
+    scene.app.deployments.insert(0, {"id": 2, "uuid": "deployment_push", "state": "OK",
+                                      "zone": "mtl", "cause": "git push",
+                                      "commit": "fedcba9876543210fedcba9876543210fedcba98"})
     again = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
     assert again.exit_code == 0, again.output
     assert not [r for r in world.emulator.requests

@@ -77,12 +77,15 @@ def test_every_copy_option_is_journaled_and_comes_back() -> None:
     assert old.copy.checksum and old.dst_connections == 2
     # Recorded under the filter rules of before session 34 (any "/" anchored, "*"
     # crossed folders): resumed, each pattern keeps what it matched then.
-    first = from_record({"delete": True, "include": ["*.jpg"],
-                         "exclude": ["cache/*.html", "logs/", "tmp"]})
-    assert first.copy.filters.include == ("*.jpg",)
-    assert first.copy.filters.exclude == ("/cache/**.html", "/logs", "tmp")
-    assert first.copy.filters.excludes("cache/p/x.html", EntryKind.FILE)
-    assert not first.copy.filters.excludes("sub/logs", EntryKind.DIR)
+    assert from_record({"include": ["*.jpg"]}).copy.filters.include == ("*.jpg",)
+    first = from_record({"delete": True,
+                         "exclude": ["cache/*.html", "logs/", "tmp", "*/index.html"]})
+    excludes = first.copy.filters.excludes
+    assert excludes("cache/p/x.html", EntryKind.FILE) and excludes("logs", EntryKind.DIR)
+    assert not excludes("sub/logs", EntryKind.DIR) and excludes("x/tmp", EntryKind.DIR)
+    assert excludes("a/b/index.html", EntryKind.FILE)
+    assert not excludes("index.html", EntryKind.FILE)  # "*/" needed a folder then
+    assert "--exclude cache/*.html" in describe(first)
     text = describe(job)
     for flag in ("--bwlimit 2.0MiB/s", "--retries 9", "--retry-delay 0.25", "--timeout 12.5",
                  "--ca-file /k/ca.pem", "--identity /k/id", "--insecure-tls", "--delete",

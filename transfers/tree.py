@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import hmac
@@ -139,14 +140,23 @@ class Filters:
 FILTER_RULES = 2
 
 
+#: Marks a pattern read by rules 1 (``from_first_rules``); no argument can hold a NUL.
+FIRST_RULES_MARK = "\0"
+
+
 def from_first_rules(pattern: str) -> str:
-    """A pattern of rules 1 written for rules 2, matching what it matched then: a job
-    recorded before session 34 and resumed after it filters the same paths (its
-    ``--exclude 'cache/*.html'`` protected ``cache/p/x.html`` from ``--delete``)."""
-    if "/" not in pattern:
-        return pattern  # a name at any depth, under both rules
-    body = pattern.strip("/").replace("**", "*").replace("*", "**")
-    return "/" + body
+    """A pattern of rules 1 as ``Filters`` takes it, matching what it matched then: a
+    job recorded before session 34 and resumed after it filters the same paths (its
+    ``--exclude 'cache/*.html'`` protected ``cache/p/x.html`` from ``--delete``). A
+    name alone means the same under both rules; one with a ``/`` is marked, and read
+    as then (``fnmatch`` over the whole path: no rewriting into rules 2 matches it
+    exactly, ``*/index.html`` would take the root's ``index.html``)."""
+    return pattern if "/" not in pattern else FIRST_RULES_MARK + pattern
+
+
+def shown_pattern(pattern: str) -> str:
+    """A pattern as the user typed it (without the rules-1 mark)."""
+    return pattern.removeprefix(FIRST_RULES_MARK)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -154,6 +164,8 @@ def _compiled(pattern: str) -> tuple[re.Pattern[str], bool]:
     """``pattern`` (``Filters``' rules) as a regular expression over a whole relative
     path, and whether it names folders only. (Python 3.13's ``glob.translate`` does the
     glob part; this project runs on 3.11.)"""
+    if pattern.startswith(FIRST_RULES_MARK):
+        return re.compile(fnmatch.translate(shown_pattern(pattern).strip("/"))), False
     folders_only = pattern.endswith("/") and pattern.strip("/") != ""
     anchored = pattern.startswith("/")
     body = _glob_regex(pattern.strip("/"))

@@ -176,8 +176,11 @@ def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: T
     filters = Filters(include=tuple(fnmatch_exact(p) for p in (*plan.to_copy,
                                                                  *plan.to_delete)),
                       exclude=tuple(fnmatch_exact(p) for p in sorted(old_now.blind)))
+    # may_empty: the include filters hold exactly the paths decided, so deletions are
+    # those alone; an old bucket the app emptied is such a set (the empty-source guard
+    # stopped every rerun with "SRC and DST swapped?", session 34's 4th pass).
     options = replace(settings.copy, filters=filters, delete=bool(plan.to_delete),
-                      dry_run=False)
+                      dry_run=False, may_empty=True)
     code = run_copy(CopyRequest(
         src=src, dst=dst, options=options, connect=settings.connect,
         src_connections=settings.src_connections, dst_connections=settings.dst_connections,

@@ -115,7 +115,7 @@ def run_cutover(req: CutoverRequest, *, cli: CleverCli | None = None,
     path = cutover_state.state_path(req.app, req.old, req.new)
     if req.dry_run:
         return _cut_over(req, cli, path, checker, say)
-    statefile.hold(path, f"cut-over of {req.app}")
+    statefile.hold(path, f"this cut-over of {req.app}")
     try:
         return _cut_over(req, cli, path, checker, say)
     finally:

@@ -95,6 +95,8 @@ class MigrateState:
     #: user's push (None: it did not): from then on only a deployment after the
     #: baseline (the push) ends the switch, whatever the file or ``--repo`` say now.
     push_hosts: list[str] | None = None
+    #: The commits deployed when that wait began: the push is a deployment of another.
+    push_from: list[str] = field(default_factory=list)
 
     def is_done(self, phase: str) -> bool:
         return phase in self.done
@@ -144,6 +146,7 @@ def _from_document(data: dict[str, Any]) -> MigrateState:
         conflicts_reported=list(data.get("conflicts_reported") or []),
         push_hosts=(None if data.get("push_hosts") is None
                     else [str(h) for h in data["push_hosts"]]),
+        push_from=[str(c) for c in data.get("push_from") or []],
     )
 
 

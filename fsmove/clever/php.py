@@ -120,8 +120,8 @@ def run_php_migration(req: PhpMigrationRequest, *, api: CleverApi | None = None,
     try:
         return migration.run()
     finally:
-        if migration.path is not None:
-            statefile.release(migration.path)
+        if migration.lock_path is not None:
+            statefile.release(migration.lock_path)
 
 
 class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
@@ -140,7 +140,8 @@ class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
             self.cli.remember_secret(cli_secret)
         self.path = php_state.state_path(old.view.id, self.zone)
         if not req.dry_run:
-            statefile.hold(self.path, f"re-creation of {old.view.name} in {self.zone}")
+            self.lock_path = statefile.app_lock(old.view.id)
+            statefile.hold(self.lock_path, f"a migration of {old.view.name}")
         state = php_state.load(self.path)
         if state is None:
             if old.view.zone == self.zone:

@@ -66,6 +66,7 @@ class PhpRun:
         if not self.zone or not self.zone.isalnum():
             raise UsageError(f"--to {req.zone!r}: give a zone name like par, mtl, rbx")
         self.path: Path | None = None
+        self.lock_path: Path | None = None  # statefile.app_lock, held while it runs
         self.state: PhpState | None = None
         self.old: OldApp | None = None
 

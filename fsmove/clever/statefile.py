@@ -76,9 +76,16 @@ def hold(path: Path, what: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise JobLockedError(f"another fsmove is running this {what} now (journal {path}); "
-                             "wait for it to end or stop it, then rerun") from None
+        raise JobLockedError(f"another fsmove is running {what} now; wait for it to end "
+                             "or stop it, then rerun") from None
     _held[path] = fd
+
+
+def app_lock(app_id: str) -> Path:
+    """The path ``hold`` takes for one app: its migration to any zone, or its PHP
+    re-creation (two runs to two zones at once each made and linked a bucket)."""
+    digest = hashlib.sha256(app_id.encode()).hexdigest()[:16]
+    return state_dir("apps") / digest
 
 
 def release(path: Path) -> None:

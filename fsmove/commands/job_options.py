@@ -18,7 +18,7 @@ from pathlib import Path
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.progress import human_bytes
 from fsmove.transfers.copy import CopyOptions
-from fsmove.transfers.tree import FILTER_RULES, from_first_rules
+from fsmove.transfers.tree import FILTER_RULES, from_first_rules, shown_pattern
 
 #: Bumped when a key changes meaning (new keys need no bump: absent keys take defaults).
 FORMAT = 2
@@ -166,8 +166,8 @@ def describe(job: JobOptions) -> str:
         flags.append("--no-mtime")
     if not c.keep_perms:
         flags.append("--no-perms")
-    flags += [f"--include {p}" for p in c.filters.include]
-    flags += [f"--exclude {p}" for p in c.filters.exclude]
+    flags += [f"--include {shown_pattern(p)}" for p in c.filters.include]
+    flags += [f"--exclude {shown_pattern(p)}" for p in c.filters.exclude]
     if c.retries != base.retries:
         flags.append(f"--retries {c.retries}")
     if c.retry_delay != base.retry_delay:

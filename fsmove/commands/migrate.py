@@ -174,7 +174,7 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
         st = self.state
         if st.steps is None or st.is_done("switch") or self.req.dry_run:
             return
-        done = self._redeploy_outcome()
+        done = self.pushed() if st.push_hosts is not None else self._redeploy_outcome()
         if done is not None:
             st.redeployed = done
             for step in st.steps:
@@ -191,7 +191,7 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
         try:
             return self._walk()
         finally:
-            statefile.release(self.path)
+            statefile.release(self.lock_path)
 
     def _walk(self) -> ExitCode:
         handlers: dict[str, Callable[[], ExitCode]] = {

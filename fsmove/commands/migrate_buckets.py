@@ -11,7 +11,7 @@ from typing import Any
 from fsmove import event_loop
 from fsmove.clever.bucket import Bucket, bucket_from_env
 from fsmove.clever.dns_advice import print_ttl_advice
-from fsmove.clever.migrate_state import BucketPair
+from fsmove.clever.migrate_state import PHASES, BucketPair
 from fsmove.clever.survey import new_bucket_name
 from fsmove.commands.migration_core import MigrationCore, say
 from fsmove.endpoint_access import ConnectOptions, open_store
@@ -96,6 +96,9 @@ class BucketPhases(MigrationCore):
                 raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is in "
                                  f"{new.get('region')}, not {req.zone} (a bucket is mounted "
                                  "only by apps in its own zone)")
+            if str(new["addonId"]) in {b.addon_id for b in sv.buckets}:
+                raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is a bucket "
+                                 f"{sv.app.name} uses already; give a bucket of its own")
             if any(str(n["addonId"]) == str(new["addonId"]) for n in reuse.values()):
                 raise UsageError(f"--bucket: {new_text} is given for two buckets; each old "
                                  "bucket needs a bucket of its own (the second copy would "
@@ -138,7 +141,6 @@ class BucketPhases(MigrationCore):
         would read the half-moved buckets and miss what the old app wrote since (session
         34's adversarial pass). Finish that one, or give it up by removing its journal."""
         from fsmove.clever import migrate_state
-        from fsmove.clever.migrate_state import PHASES
         from fsmove.clever.plan import ZONES
 
         for zone in ZONES:
@@ -195,9 +197,10 @@ class BucketPhases(MigrationCore):
             if new.get("providerId") != "fs-bucket" or str(new.get("region")) != req.zone:
                 raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is not an FS "
                                  f"Bucket in {req.zone}")
-            if any(p.new_id == new_id for p in st.pairs):
-                raise UsageError(f"--bucket: {new_text} is another bucket's new bucket "
-                                 "already")
+            if any(p.new_id == new_id for p in st.pairs) or new_id in {
+                    b.addon_id for b in sv.buckets}:
+                raise UsageError(f"--bucket: {new_text} is in use already (the app's, or "
+                                 "another bucket's new one)")
             if event_loop.run(_files_at_root(self._bucket(new_id), req.connect)):
                 raise UsageError(f"--bucket {old_text}={new_text}: {new_text} already holds "
                                  "files; give an empty bucket")
@@ -205,12 +208,25 @@ class BucketPhases(MigrationCore):
             pair.new_host, pair.creating = self._bucket(new_id).host, False
             self.save()
 
-    def _pairs_for_new_mounts(self) -> None:
+    def _pairs_for_new_mounts(self) -> None:  # and for buckets no longer used
         """A resumed run: buckets the app mounts or links now that the journal has no
         pair for (added between two runs) are moved too while the switch has not begun
         (the data phases run again for every pair: each skips what is done); after, one
         line. Before, they were left behind in the old zone and the run said done."""
         sv, req, st = self.survey, self.req, self.state
+        if all(st.is_done(p) for p in PHASES):
+            return  # done: what the app mounts since is the user's business
+        used = {b.addon_id for b in sv.buckets}
+        dropped = [p for p in st.pairs if p.old_id not in used]
+        if dropped and st.steps is None:
+            # Unlinked and unmounted since the last run: the user's choice, not undone
+            # (it was moved and linked again; deleted, a 404 stopped every rerun).
+            st.pairs = [p for p in st.pairs if p.old_id in used]
+            self.save()
+            for p in dropped:
+                kept = f" (its new bucket {p.new_name} {p.new_id} is kept: delete it in " \
+                    "the Console if unwanted)" if p.new_id else ""
+                say(f"preflight: {p.old_name} is no longer used by the app: left out{kept}")
         known = {p.old_id for p in st.pairs} | {p.new_id for p in st.pairs if p.new_id}
         extra = [b for b in sv.buckets if b.addon_id not in known and b.region != req.zone]
         if not extra:

@@ -16,7 +16,7 @@ from fsmove.commands.migration_core import (
     say,
     say_progress,
 )
-from fsmove.errors import FsmoveError
+from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
 
 
@@ -124,14 +124,19 @@ class SwitchPhases(MigrationCore):
         moved = [p for p in st.pairs if p.old_host in hosts]
         if not moved or self.req.dry_run:
             return False
-        if self._redeploy_outcome() is not None:
+        if st.push_hosts is not None and self.pushed() is not None:
             return False  # the push came: _redeploy records that deployment
         if st.baseline is None or st.push_hosts is None:
             # Kept in the journal: a rerun before the push (the file already changed,
             # or --repo left out) never redeploys by itself (session 34's pass on its
             # own change: it did, on the old buckets, and said done).
+            deployed = self._deployments()
             if st.baseline is None:
-                st.baseline = [str(d.get("uuid") or d.get("id")) for d in self._deployments()]
+                st.baseline = [str(d.get("uuid") or d.get("id")) for d in deployed]
+            app = self.api.application(st.owner_id, st.app_id)
+            st.push_from = sorted({str(c) for c in (app.get("commitId"),
+                                                    *(d.get("commit") for d in deployed))
+                                   if c})
             st.push_hosts = sorted(p.old_host for p in moved)
             self.save()
         say("switch: clevercloud/buckets.json in the app's repository mounts the old "
@@ -140,6 +145,37 @@ class SwitchPhases(MigrationCore):
             say(f"  bucket_host {pair.old_host} -> {pair.new_host}")
         say("then rerun this command: it goes on once that deployment succeeded")
         return True
+
+    def pushed(self) -> str | None:
+        """The user's push that ended the wait for it, or None: a deployment after the
+        wait began that succeeded, of a commit not deployed then (a restart deploys the
+        same commit, with the old buckets.json), while the file (``--repo``) names
+        the new hosts."""
+        if self.push_still_awaited():
+            return None
+        st = self.state
+        for d in self._deployments():
+            if (str(d.get("uuid") or d.get("id")) not in (st.baseline or ())
+                    and d.get("state") == "OK" and d.get("commit")
+                    and str(d.get("commit")) not in st.push_from):
+                return str(d.get("uuid") or d.get("id"))
+        return None
+
+    def push_still_awaited(self) -> bool:
+        """Whether the switch still waits for the user's push of ``buckets.json``: the
+        file (``--repo``) still names an old host. Any deployment ended the wait before
+        (a restart, another push), and the run said done with the app on the old
+        bucket (session 34's 4th pass). After the wait began, ``--repo`` is needed to
+        tell: refused without it."""
+        st = self.state
+        if st.push_hosts is None:
+            return False
+        if self.req.repo is None:
+            raise UsageError(
+                "this migration waits for your push of clevercloud/buckets.json: rerun with "
+                "--repo PATH (fsmove checks that the file names the new hosts)")
+        olds = {p.old_host for p in st.pairs}
+        return any(b.host in olds for b in self.survey.buckets if b.in_buckets_json)
 
     def check_switch_holds(self) -> None:
         """Read the app back before saying the migration is done: in ZONE, no
@@ -159,16 +195,18 @@ class SwitchPhases(MigrationCore):
         own = {str(v.get("name")): str(v.get("value", "")) for v in env
                if isinstance(v, dict)} if isinstance(env, list) else {}
         old_of = {p.old_host: p for p in st.pairs}
-        region_of = {b.host: (b.name, b.region) for b in sv.buckets}
         from fsmove.clever.app import mounts_of
 
         for mount in mounts_of(own):
             if mount.host in old_of:
                 problems.append(f"{mount.variable} mounts the old bucket "
                                 f"{old_of[mount.host].old_name}")
-            elif mount.host in region_of and region_of[mount.host][1] != st.to_zone:
-                name, region = region_of[mount.host]
-                problems.append(f"{mount.variable} mounts {name}, in {region}")
+        # (A bucket of another zone mounted since, on purpose, is the user's business:
+        # only this migration's old buckets are looked for.)
+        for b in sv.buckets:
+            if b.in_buckets_json and b.host in old_of:
+                problems.append(f"clevercloud/buckets.json mounts the old bucket "
+                                f"{old_of[b.host].old_name}")
         linked = self.api.get(path + "/addons")
         ids = {str(a.get("id")) for a in linked if isinstance(a, dict)} \
             if isinstance(linked, list) else set()
@@ -178,10 +216,12 @@ class SwitchPhases(MigrationCore):
             if pair.linked and pair.new_id not in ids:
                 problems.append(f"the new bucket {pair.new_name} is not linked to it")
         if problems:
+            news = ", ".join(f"{p.new_name} ({p.new_id})" for p in st.pairs) or "none"
             raise FsmoveError(
                 f"{st.app_name} is not as this migration left it: {'; '.join(problems)} "
-                f"(changed since, by hand or by another tool?); nothing was changed now: to "
-                f"move it again, remove the journal {self.path} and rerun")
+                f"(changed since, by hand or by another tool?); nothing was changed now: "
+                f"put back what differs (in {st.to_zone}, its new buckets {news} "
+                "mounted and linked, the old ones not), then rerun to check")
 
     def _redeploy_outcome(self) -> str | None:
         """The id of a redeploy of this migration that succeeded, waiting for one still

@@ -72,12 +72,13 @@ class MigrationCore:
                              "re-created instead, which this path does not do")
         self.path = migrate_state.state_path(app.id, req.zone)
         self.snap_path = migrate_state.snapshot_path(app.id, req.zone)
+        self.lock_path = statefile.app_lock(app.id)
         if not req.dry_run:
-            statefile.hold(self.path, f"migration of {app.name} to {req.zone}")
+            statefile.hold(self.lock_path, f"a migration of {app.name}")
         try:
             loaded = migrate_state.load(self.path)
         except BaseException:
-            statefile.release(self.path)
+            statefile.release(self.lock_path)
             raise
         self.resumed = loaded is not None
         self.state: MigrateState = loaded or MigrateState(
