@@ -243,7 +243,7 @@ def test_org_app_with_two_buckets_moves_to_the_zone(
     last = rolled.stderr.strip().splitlines()[-1]
     assert last.startswith("fsmove: error: shop is not as this migration left it: it is in "
                            "par, not mtl; CC_FS_BUCKET mounts the old bucket shop-uploads"), last
-    assert "remove the journal" in last and "migration of shop to mtl done" not in rolled.stdout
+    assert "put back what differs" in last and "migration of shop to mtl done" not in rolled.stdout
     assert len(world.emulator.mutations()) == before
 
 
