@@ -115,9 +115,9 @@ class SwitchPhases(MigrationCore):
         app's repository, which overrides ``CC_FS_BUCKET*``) names the old host: a
         redeploy by fsmove would start the app in the new zone on the old buckets.
         The user's push of the file changed is the redeploy: said here, and the run
-        stops (exit 3) until a deployment after this point succeeded (then the rerun
-        goes on with the catch-up). Before session 34 fsmove redeployed, said done,
-        and printed the change to make only at the end."""
+        stops (exit 3) until that push deployed (``pushed``; then the rerun goes on
+        with the catch-up). Before session 34 fsmove redeployed, said done, and
+        printed the change to make only at the end."""
         st = self.state
         hosts = set(st.push_hosts or ()) | {
             b.host for b in self.survey.buckets if b.in_buckets_json}
@@ -179,7 +179,7 @@ class SwitchPhases(MigrationCore):
 
     def check_switch_holds(self) -> None:
         """Read the app back before saying the migration is done: in ZONE, no
-        ``CC_FS_BUCKET*`` naming an old bucket or a bucket outside ZONE, the new
+        ``CC_FS_BUCKET*`` (nor ``buckets.json``) naming one of its old buckets, the new
         buckets linked where the old ones were, the old ones no longer. A journal that
         says "done" is not enough: a migration rolled back by hand was reported done
         again (session 34's adversarial pass)."""
