@@ -98,6 +98,9 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     # The real-bucket commands, with no password anywhere.
     assert "fsmove copy clever://addon_OLD_UUID/ clever://addon_NEW_UUID/" in out
     assert "fsmove cutover --app APP --from addon_OLD_UUID --to addon_NEW_UUID" in out
+    # The migrate form the CLI takes (it printed the --from/--to form, gone since).
+    assert "fsmove migrate --app APP --to mtl --yes" in out and "migrate --app APP --from" \
+        not in out
     assert not re.search(r"ftp://[^/\s@]+:[^/\s@]+@", out + done.stderr)
 
     # Nothing left running: no server port open, no child process.

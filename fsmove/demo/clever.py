@@ -32,7 +32,10 @@ def real_bucket_steps() -> str:
             f"    fsmove cutover --app APP --from {OLD_ADDON} --to {NEW_ADDON}",
             "  Then DNS: set the printed record at your DNS provider and watch it:",
             "    fsmove dns www.example.org --zone mtl --watch",
-            "  Or every phase above in one journaled, resumable command (--dry-run first):",
-            f"    fsmove migrate --app APP --from {OLD_ADDON} --to {NEW_ADDON}",
+            "  Or the whole zone migration in one journaled, resumable command: new",
+            "  buckets, copy, verify, delta, the app moved to the zone and redeployed",
+            "  once, the catch-up, the DNS records (--dry-run first):",
+            "    fsmove migrate --app APP --to mtl --dry-run",
+            "    fsmove migrate --app APP --to mtl --yes",
         ]
     )
