@@ -196,6 +196,15 @@ def test_a_job_saved_with_insecure_tls_resumes_with_a_ca_file(
     assert tree_digests(server.root) == tree_digests(src)
 
 
+def _run_script(template: str, signum: int, cwd: Path,
+                *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -c`` of a script template whose ``SIGNUM`` names the signal to send."""
+    code = template.replace("SIGNUM", signal.Signals(signum).name)
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                          cwd=cwd)
+
+
 _TASK_THAT_WONT_FINISH = (
     "import asyncio, os, signal\n"
     "from fsmove import event_loop\n"
@@ -220,13 +229,10 @@ def test_a_second_interrupt_stops_at_once_whatever_a_task_is_doing(
     the runner then waited for ever for a task whose wake-up had been lost (3 hangs in
     18 tries on 100,000 small files). Here the task never finishes cancelling: the
     second signal must end the process, exit 130, one line."""
-    code = _TASK_THAT_WONT_FINISH.replace("SIGNUM", signal.Signals(signum).name)
-    if signum == signal.SIGTERM:  # as cli.main installs it
-        code = ("import signal\nfrom fsmove import cli\n"
-                "signal.signal(signal.SIGTERM, cli._sigterm)\n") + code
-    proc = subprocess.run([sys.executable, "-c", code, "copy"], capture_output=True,
-                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                          cwd=tmp_path)
+    prefix = ("import signal\nfrom fsmove import cli\n"  # as cli.main installs it
+              "signal.signal(signal.SIGTERM, cli._sigterm)\n") if signum == signal.SIGTERM \
+        else ""
+    proc = _run_script(prefix + _TASK_THAT_WONT_FINISH, signum, tmp_path, "copy")
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "fsmove: error: interrupted again: stopped at once; what the journal recorded is "
@@ -275,9 +281,7 @@ def test_a_signal_while_fsmove_is_still_importing_gets_one_line(
     """Before session 33 a signal in the first ~50 ms (Python importing typer and the
     command) printed a traceback of that import and exited 1, -2 or -15. The signal is
     sent from inside the import, not after a delay."""
-    code = _SIGNAL_DURING_IMPORTS.replace("SIGNUM", signal.Signals(signum).name)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    proc = _run_script(_SIGNAL_DURING_IMPORTS, signum, tmp_path)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.splitlines() == [
         "fsmove: error: interrupted: nothing was changed; rerun the same command"], proc.stderr
