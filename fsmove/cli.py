@@ -20,6 +20,7 @@ import typer
 
 from fsmove import __version__, gc_settings, plain_coercion
 from fsmove.command_entry import fail
+from fsmove.entry import stop_signals
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
 from fsmove.help_text import tidy_help
 
@@ -110,11 +111,12 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def _sigterm(_signum: int, frame: object) -> None:
-    """SIGTERM is Ctrl-C. Inside ``asyncio.run`` the SIGINT handler is asyncio's own: it
-    cancels the main task, so every task unwinds at an await (no journal record is cut
-    in half), the run records "interrupted" and the JSON stream gets its summary, then
-    KeyboardInterrupt ends the command with 130. Elsewhere it raises KeyboardInterrupt
-    at once (a second signal too: the user insists)."""
+    """SIGTERM (and SIGHUP, ``entry.stop_signals``) is Ctrl-C. Inside ``asyncio.run``
+    the SIGINT handler is asyncio's own: it cancels the main task, so every task unwinds
+    at an await (no journal record is cut in half), the run records "interrupted" and
+    the JSON stream gets its summary, then KeyboardInterrupt ends the command with 130.
+    Elsewhere it raises KeyboardInterrupt at once (a second signal too: the user
+    insists)."""
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler) and handler is not signal.default_int_handler:
         handler(signal.SIGINT, frame)
@@ -176,7 +178,8 @@ def main() -> None:
         # next handler goes in raised there, uncaught (seen in tests/faults/
         # test_signals.py under load: a traceback and exit -2).
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _sigterm)
+        for signum in stop_signals()[1:]:  # SIGTERM, SIGHUP unless ignored (nohup)
+            signal.signal(signum, _sigterm)
         command = typer.main.get_command(build_app(only, functions=functions))
         tidy_help(command)
         gc_settings.apply()

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+from fsmove.entry import stop_signals
 from fsmove.exitcodes import ExitCode
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ def exit_on_further_interrupts() -> None:
     could never be stopped but by kill -9.)"""
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in stop_signals():
         with contextlib.suppress(ValueError, OSError):
             signal.signal(signum, _exit_interrupted)
 

@@ -19,7 +19,7 @@ class ExitCode(enum.IntEnum):
     MISMATCH = 4
     #: Authentication or configuration: wrong password, unknown host key, no credentials.
     AUTH = 5
-    #: Interrupted (Ctrl-C / SIGTERM); the journal is flushed, rerun to resume.
+    #: Interrupted (Ctrl-C, SIGTERM, SIGHUP unless ignored); the journal is kept, rerun.
     INTERRUPTED = 130
 
 

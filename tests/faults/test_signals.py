@@ -49,6 +49,7 @@ def _check_interrupted(child: Child) -> None:
     ("file_started", signal.SIGTERM),
     ("file_done", signal.SIGINT),
     ("file_done", signal.SIGTERM),
+    ("file_started", signal.SIGHUP),  # the terminal or ssh session closed (session 35)
 ])
 def test_copy_interrupted_at_any_moment_exits_130_and_resumes(
     fsmove: FsmoveRunner, tmp_path: Path, moment: str, signum: int
@@ -75,6 +76,28 @@ def test_copy_interrupted_at_any_moment_exits_130_and_resumes(
         assert '"state": "interrupted"' in status.stdout or moment == "started", str(status)
     again = fsmove.run("copy", str(src), str(dst), "--journal", str(journal), "-q")
     assert again.code == 0, str(again)
+    assert tree_digests(dst) == tree_digests(src)
+
+
+def test_a_hang_up_under_nohup_does_not_stop_the_copy(
+    fsmove: FsmoveRunner, tmp_path: Path
+) -> None:
+    """Started with SIGHUP ignored (``nohup``, ``trap '' HUP``), a hang-up leaves the
+    copy running to its end: the user asked it to outlive the terminal."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = random_files(6, 512 * KiB, seed=9)
+    write_local(src, files)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the child
+    try:
+        child = fsmove.start("copy", str(src), str(dst), "--json", "--bwlimit", "1M",
+                             "--workers", "2")
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    child.wait_for(lambda e: e.get("type") == "file_done")
+    child.proc.send_signal(signal.SIGHUP)
+    run = child.finish()
+    assert run.code == 0, str(run)
+    assert child.events[-1]["type"] == "summary" and child.events[-1]["status"] == "ok"
     assert tree_digests(dst) == tree_digests(src)
 
 
@@ -150,7 +173,8 @@ _SIGNAL_IN_CLICK_PARSING = (
 )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["INT", "TERM", "HUP"])
 def test_a_signal_during_click_parsing_gets_the_same_line(tmp_path: Path, signum: int) -> None:
     """A signal that lands while Click parses the command line, before the command's
     wrapper runs: Typer turned it into a silent exit 130; fsmove says why, as anywhere
@@ -275,7 +299,8 @@ _SIGNAL_DURING_IMPORTS = (
 )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["INT", "TERM", "HUP"])
 def test_a_signal_while_fsmove_is_still_importing_gets_one_line(
         tmp_path: Path, signum: int) -> None:
     """Before session 33 a signal in the first ~50 ms (Python importing typer and the
