@@ -28,7 +28,9 @@ from fsmove.transfers.backend import (
     Store,
     UnsupportedError,
 )
+from fsmove.transfers.policy import RetryPolicy
 from fsmove.transfers.pool import SessionPool
+from fsmove.transfers.survey import probed
 from fsmove.transfers.walk import walk
 from tests.conformance_stores import (
     CANNOT,
@@ -124,11 +126,17 @@ class PooledSession:
         return None
 
 
+_PROBE_RETRIES = RetryPolicy(retries=2, first_delay=0.0, max_delay=0.0)
+
+
 def with_session(target: Target, fn: Callable[[Session, Store], object]) -> object:
     async def go() -> object:
         store = target.store()
         pool = SessionPool(store, max_sessions=1)
         try:
+            # The write probe first, a lost connection retried as a copy's survey does
+            # (CI, once: proftpd+TLS reset a probe's data connection, session 35).
+            await probed(pool, _PROBE_RETRIES)
             return await fn(PooledSession(pool), store)  # type: ignore[arg-type, misc]
         finally:
             await pool.aclose()  # closes the store too

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from fsmove.transfers.backend import Entry, Store
+from fsmove.transfers.backend import Capabilities, Entry, Store, TransientError
+from fsmove.transfers.decorators import StoreDecorator
 from fsmove.transfers.endpoint import parse_endpoint
 from fsmove.transfers.local import LocalStore
+from fsmove.transfers.policy import NO_RETRIES, RetryPolicy
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.survey import Sides, open_sides
 from fsmove.transfers.walk import list_folder
@@ -22,6 +24,7 @@ _BOUND_S = 20.0
 
 async def survey(src: Path, dst: Path, *, sessions: int = 1,
                  wrap_dst: Callable[[Store], Store] = lambda store: store,
+                 retry: RetryPolicy = NO_RETRIES,
                  ) -> tuple[Sides, list[str] | None]:
     """``open_sides`` between two local folders (``sessions`` a side; the destination's
     store wrapped by ``wrap_dst``): the sides and the names of the destination root's
@@ -31,7 +34,7 @@ async def survey(src: Path, dst: Path, *, sessions: int = 1,
     try:
         async with asyncio.timeout(_BOUND_S):
             sides = await open_sides(
-                s, d, dry_run=False,
+                s, d, dry_run=False, retry=retry,
                 list_dst_root=lambda: list_folder(d, "", before_capabilities=True))
             listing = sides.take_dst_root_listing()
             names = None if listing is None else [
@@ -60,3 +63,39 @@ def test_a_missing_destination_root_is_made_and_not_listed(tmp_path: Path,
     sides, names = asyncio.run(survey(src, dst, sessions=sessions))
     assert not sides.dst_root_exists and names is None
     assert dst.is_dir()
+
+
+class _ProbeLosesItsConnectionOnce(StoreDecorator):
+    """The first capability probe meets a connection reset (as a proftpd data
+    connection did once in CI); the next is the store's own."""
+
+    probes = 0
+
+    async def capabilities(self) -> Capabilities:
+        type(self).probes += 1
+        if type(self).probes == 1:
+            raise TransientError("probe capabilities on 127.0.0.1: connection lost "
+                                 "(ConnectionResetError)")
+        return await self.inner.capabilities()
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_probe_that_lost_its_connection_is_run_again_as_a_file_is(
+        tmp_path: Path, retries: int) -> None:
+    """Before session 35 only the early FTP probe was retried: a reset during any
+    other side's probe (SFTP, a dry run) failed the whole run. Now the job's retry
+    policy applies; without retries the error is the run's, as before."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+
+    class Wrapped(_ProbeLosesItsConnectionOnce):
+        probes = 0
+
+    policy = RetryPolicy(retries=retries, first_delay=0.0, max_delay=0.0)
+    if retries == 0:
+        with pytest.raises(TransientError):
+            asyncio.run(survey(src, dst, wrap_dst=Wrapped, retry=policy))
+        assert Wrapped.probes == 1
+        return
+    sides, _names = asyncio.run(survey(src, dst, wrap_dst=Wrapped, retry=policy))
+    assert Wrapped.probes == 2 and sides.dst_settled and dst.is_dir()

@@ -161,6 +161,22 @@ async def _dropped(future: asyncio.Future[Any] | None) -> None:
         await _ended(future)
 
 
+async def probed(pool: SessionPool, retry: RetryPolicy) -> Capabilities:
+    """``pool.capabilities()``, a probe that lost its connection run again as a file
+    is (``retry``: the job's policy), as ``Sides.settle_dst`` does for the early one.
+    Before session 35 only that early FTP probe was: one connection reset during an
+    SFTP destination's probe, or in a dry run, failed the whole run."""
+    tries = 0
+    while True:
+        try:
+            return await pool.capabilities()
+        except BackendError as exc:
+            tries = retry.next_attempt(tries, progressed=False)
+            if not exc.retryable or retry.gives_up(tries):
+                raise
+        await pause_before_retry(retry.delay(tries))
+
+
 async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                      list_dst_root: Callable[[], Awaitable[Any]] | None = None,
                      early_dst: bool = False, retry: RetryPolicy = NO_RETRIES,
@@ -178,7 +194,7 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
     source_ok = asyncio.Event()
 
     async def src_caps() -> None:
-        found.src_caps = await src.capabilities()
+        found.src_caps = await probed(src, retry)
 
     async def src_side() -> None:
         # One round trip, not two: the root's stat goes out with the capabilities' own
@@ -240,7 +256,7 @@ async def open_sides(src: SessionPool, dst: SessionPool, *, dry_run: bool,
                 found.dst_probe = asyncio.ensure_future(dst.capabilities())
                 found._reprobe, found._retry = dst.capabilities, retry
                 return
-        found.dst_caps = await dst.capabilities()
+        found.dst_caps = await probed(dst, retry)
 
     try:
         await run_together([src_side(), dst_side()])
