@@ -323,6 +323,7 @@ class Emulator:
             ("GET", o + "/addons", self._addons),
             ("GET", o + "/addons/([^/]+)", self._addon),
             ("GET", o + "/addons/([^/]+)/env", self._addon_env),
+            ("GET", o + "/addons/([^/]+)/applications", self._addon_apps),
             # Re-creating a PHP app (fsmove/clever/php.py), as clever-tools 4.11 asks:
             ("GET", "/v2/products/instances", self._instance_types),  # `create`
             ("POST", o + "/applications", self._create_app),  # `create`, API ftp apps
@@ -437,6 +438,14 @@ class Emulator:
         if not app:
             return self._missing("application")
         return 200, [self.addons[i].as_json() for i in app.linked if i in self.addons]
+
+    def _addon_apps(self, _body: str, org: str, addon_id: str) -> tuple[int, Any]:
+        """The applications linked to an add-on (the Console's "linked applications")."""
+        addon = self.addons.get(addon_id)
+        if addon is None or addon.owner != org:
+            return self._missing("add-on")
+        return 200, [a.as_json(org) for a in self.apps.values()
+                     if a.owner == org and addon_id in a.linked]
 
     def _linked_env(self, _body: str, org: str, app_id: str) -> tuple[int, Any]:
         app = self._app_or_404(org, app_id)

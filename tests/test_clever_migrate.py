@@ -78,6 +78,11 @@ def make_scene(world: CleverWorld, own_server: Callable[..., RunningServer], nam
     for addon_id in [a.id for a in emu.addons.values()
                      if a.env.get("BUCKET_HOST") in fresh]:
         del emu.addons[addon_id]
+    # Nor may an earlier test's app still mount such a host: it would share the bucket
+    # (fsmove/clever/sharing.py refuses that).
+    for app in emu.apps.values():
+        for variable in [k for k, v in app.env.items() if any(h in v for h in fresh)]:
+            del app.env[variable]
     uploads = world.bucket(f"{name}-uploads", old_uploads, plan="s", personal=personal)
     media = world.bucket(f"{name}-media", old_media, plan="m", personal=personal)
     db = emu.add_addon(f"{name}-db", provider_id="postgresql-addon",
@@ -558,6 +563,51 @@ def test_given_buckets_must_be_distinct_and_empty_and_one_run_at_a_time(
     made = [a.name for a in world.emulator.addons.values()
             if a.name.startswith("given-") and a.region == "mtl"]
     assert sorted(made) == ["given-empty", "given-full", "given-media-mtl", "given-own"]
+
+
+def test_buckets_other_apps_use_are_refused_unless_split_shared(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    """Another app links ``uploads`` and a third mounts ``media`` through a variable
+    only: moved alone, the app would write to the new buckets and they to the old ones
+    (before session 35, without a word). Refused before any change and with no journal,
+    naming both; ``--split-shared`` moves the app alone, the others untouched."""
+    world = module_world
+    emu = world.emulator
+    scene = make_scene(world, own_server, "shared")
+    worker = emu.add_app("shared-worker", zone="par", variant="node")
+    worker.linked.append(scene.uploads)
+    cron_env = {"CC_FS_BUCKET_1": f"/m:{scene.host(scene.old_media)}", "X": "y"}
+    cron = emu.add_app("shared-cron", zone="par", variant="node", env=dict(cron_env))
+    emu.add_app("shared-alone", zone="par", variant="node", env={"A": "b"})
+    before = len(emu.mutations())
+    refused = world.fsmove(*scene.args("--yes"))
+    assert refused.exit_code == 2, refused.output
+    (line,) = [x for x in refused.stderr.splitlines() if x.startswith("fsmove: error:")]
+    assert f"shared-media: shared-cron ({cron.id}, CC_FS_BUCKET_1)" in line, line
+    assert f"shared-uploads: shared-worker ({worker.id}, linked)" in line, line
+    assert "shared-alone" not in line and "--split-shared" in line
+    assert len(emu.mutations()) == before
+    from fsmove.clever import migrate_state
+
+    saved = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(world.state_home)
+    try:
+        journal = migrate_state.state_path(scene.app.id, "mtl")
+    finally:
+        if saved is None:
+            del os.environ["XDG_STATE_HOME"]
+        else:
+            os.environ["XDG_STATE_HOME"] = saved
+    assert not journal.exists()  # the corrected command starts anew
+    ok = world.fsmove(*scene.args("--yes", "--split-shared", "--until", "create"))
+    assert ok.exit_code == 0, ok.output
+    made = [a.name for a in emu.addons.values() if a.name.startswith("shared-")
+            and a.region == "mtl"]
+    assert sorted(made) == ["shared-media-mtl", "shared-uploads-mtl"]
+    assert journal.exists()
+    assert worker.linked == [scene.uploads] and cron.env == cron_env
+
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(

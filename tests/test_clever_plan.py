@@ -129,3 +129,21 @@ def test_plan_of_an_app_without_any_domain(clever_world: CleverWorld) -> None:
     assert "uploads (FS Bucket, par" in out.stdout
     assert "CNAME" not in out.stdout  # no domain: no DNS step
     assert emu.mutations() == []
+
+
+def test_plan_names_the_other_apps_that_use_a_bucket(clever_world: CleverWorld) -> None:
+    """A worker linked to the bucket and a cron job mounting it by variable: the plan
+    says they keep the old bucket and that migrate refuses without --split-shared."""
+    emu = clever_world.emulator
+    ids = _php_app(emu)
+    worker = emu.add_app("worker", zone="par", variant="node")
+    worker.linked.append(ids["bucket"])
+    cron = emu.add_app("cron", zone="par", variant="node",
+                       env={"CC_FS_BUCKET": f"/data:{OLD_HOST}"})
+    out = clever_world.fsmove("plan", "--app", "shop", "--to", "mtl")
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())
+    assert (f"buckets used by other apps too (uploads: cron ({cron.id}, CC_FS_BUCKET), "
+            f"worker ({worker.id}, linked))") in text, text
+    assert "--split-shared" in text
+    assert emu.mutations() == [] and emu.unknown == []

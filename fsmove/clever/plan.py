@@ -34,6 +34,7 @@ from .bucket import FS_BUCKET_PROVIDER
 from .clever_tool import CleverCli
 from .dns import DnsChecker, DnsError
 from .dns_advice import CUTOVER_TTL, record_lines, users_hosts
+from .sharing import MovedBucket, describe, other_uses
 from .survey import BucketsJsonEntry, Survey, new_bucket_name, survey
 
 #: Zones where FS Buckets exist (FACTS.md).
@@ -172,7 +173,8 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
         raise UsageError(f"--to {to_zone!r}: not a zone with FS Buckets; use one of "
                          + ", ".join(ZONES))
     checker = DnsChecker(list(nameservers)) if nameservers else None
-    sv = survey(cli, CleverApi.from_cli_environment(), app, repo=repo)
+    api = CleverApi.from_cli_environment()
+    sv = survey(cli, api, app, repo=repo)
     info = sv.app
     taken = {str(a.get("name")) for a in sv.catalogue.values()}
     bucket_of = {b.addon_id: b for b in sv.buckets}
@@ -203,6 +205,14 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
         warnings.append(f"{info.name} is a PHP app: PHP apps cannot change zone, it must be "
                         "re-created (a PHP app deployed by FTP keeps its code in its own "
                         "FS Bucket)")
+    moved = [MovedBucket(addon_id=b.addon_id, name=b.name, host=b.host)
+             for b in sv.buckets if b.region != to_zone]
+    uses, unread = other_uses(api, info.owner_id, info.id, moved)
+    if uses:
+        warnings.append(f"buckets used by other apps too ({describe(uses)}): they keep the "
+                        "old buckets; fsmove migrate refuses unless --split-shared (README: "
+                        "\"Apps sharing a bucket\")")
+    warnings += [f"{line}: cannot tell whether another app shares a bucket" for line in unread]
     if repo is None:
         warnings.append("clevercloud/buckets.json in the app's repository, when present, "
                         "overrides the CC_FS_BUCKET* variables: pass --repo PATH to check")

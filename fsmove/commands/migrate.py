@@ -281,6 +281,7 @@ def run_migrate(req: MigrateRequest) -> ExitCode:
         dst_connections=req.dst_connections,
         other_options=tuple(flag for flag, given in (
             ("--bucket", bool(req.buckets)), ("--until", req.until is not None),
+            ("--split-shared", req.split_shared),
             ("--repo", req.repo is not None), ("--report", bool(req.reports))) if given),
     )
     if php_code is not None:

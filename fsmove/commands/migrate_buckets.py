@@ -12,6 +12,7 @@ from fsmove import event_loop
 from fsmove.clever.bucket import Bucket, bucket_from_env
 from fsmove.clever.dns_advice import print_ttl_advice
 from fsmove.clever.migrate_state import PHASES, BucketPair
+from fsmove.clever.sharing import MovedBucket, describe, other_uses
 from fsmove.clever.survey import new_bucket_name
 from fsmove.commands.migration_core import MigrationCore, say
 from fsmove.endpoint_access import ConnectOptions, open_store
@@ -156,6 +157,30 @@ class BucketPhases(MigrationCore):
                     f"{path}): finish it first (fsmove migrate --app {self.req.app} --to "
                     f"{zone}), or give it up by removing that journal")
 
+    def _refuse_shared_buckets(self) -> None:
+        """Another app of the owner that links or mounts a bucket this migration moves
+        keeps the old one (fsmove moves one app): from the switch on, the two apps no
+        longer see each other's files. Refused on the first run, before any change and
+        with no journal kept, naming those apps, unless ``--split-shared``
+        (fsmove/clever/sharing.py; before session 35 it went ahead without a word)."""
+        sv, st = self.survey, self.state
+        moved = [MovedBucket(addon_id=p.old_id, name=p.old_name, host=p.old_host)
+                 for p in st.pairs]
+        uses, unread = other_uses(self.api, st.owner_id, st.app_id, moved)
+        for line in unread:
+            say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket")
+        if not uses:
+            return
+        text = describe(uses)
+        if self.req.split_shared:
+            say(f"preflight: --split-shared: these apps keep the old buckets: {text}")
+            return
+        st.pairs = []
+        raise UsageError(
+            f"buckets of {sv.app.name} are used by other apps ({text}): moved alone, "
+            f"{sv.app.name} would write to the new buckets and they to the old ones; "
+            "pass --split-shared if that is wanted (README: \"Apps sharing a bucket\")")
+
     def _refuse_full_given_buckets(self) -> None:
         """A bucket given with ``--bucket OLD=NEW`` must be empty the first time: the
         migration makes it an exact copy of OLD, whose delta deletes what OLD lacks (a
@@ -260,6 +285,7 @@ class BucketPhases(MigrationCore):
         fixed_now = not self.state.pairs
         if fixed_now:
             self._fix_pairs()
+            self._refuse_shared_buckets()
         else:
             self._pairs_for_new_mounts()
             self._buckets_given_late()

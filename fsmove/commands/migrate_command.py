@@ -26,6 +26,11 @@ def migrate_command(
         typer.Option(help="OLD=NEW: use NEW, an FS Bucket you made in the zone, for the "
                      "app's bucket OLD instead of creating one (ids or names; repeatable).")
     ] = None,
+    split_shared: Annotated[
+        bool, typer.Option("--split-shared", help="Move the app even when another app "
+                           "links or mounts one of its buckets: that app keeps the old "
+                           "bucket, and the two no longer share files after the switch.")
+    ] = False,
     until: Annotated[
         Until | None,
         typer.Option(help="Stop after this phase; rerun without it to continue "
@@ -74,6 +79,7 @@ def migrate_command(
                                    retry_delay=retry_delay, trust_partial=trust_partial)
         return run_migrate(MigrateRequest(
             app=app_name, zone=to, buckets=tuple(bucket or ()), until=until,
+            split_shared=split_shared,
             dry_run=dry_run, yes=yes, repo=repo,
             nameservers=tuple(nameserver or ()), reports=tuple(report or ()),
             copy=options, src_connections=src_connections,

@@ -34,6 +34,9 @@ class MigrateRequest:
     app: str
     zone: str
     buckets: tuple[str, ...] = ()  # "OLD=NEW", as typed
+    #: Move the app even when another app links or mounts one of its buckets (that
+    #: app keeps the old bucket: fsmove/clever/sharing.py).
+    split_shared: bool = False
     until: Until | None = None
     dry_run: bool = False
     yes: bool = False
