@@ -1,5 +1,5 @@
-"""A plain `pip install .` into a fresh venv (not an editable install) gives a working
-`fsmove`, and installs `fsmove.transfers` / `fsmove.verify` without the top-level names
+"""A plain `pip install` of the sdist into a fresh venv (not an editable install) gives a
+working `fsmove`, and installs `fsmove.transfers` / `fsmove.verify` without the top-level names
 `transfers` and `verify` (PyPI has other distributions by those names)."""
 
 from __future__ import annotations
@@ -17,41 +17,6 @@ def run(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
                           timeout=600, check=False, cwd=cwd)
 
 
-def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
-    # Install from a copy of the tracked tree, so build leftovers never touch the repo.
-    source = tmp_path / "src"
-    files = run("git", "ls-files", "-z", cwd=REPO).stdout.split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (source / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, source / rel)
-    venv = tmp_path / "venv"
-    made = run(sys.executable, "-m", "venv", venv)
-    assert made.returncode == 0, made.stderr
-    py = venv / "bin" / "python"
-    installed = run(py, "-m", "pip", "install", "-q", str(source))
-    assert installed.returncode == 0, installed.stderr[-3000:]
-
-    version = run(venv / "bin" / "fsmove", "--version")
-    assert version.returncode == 0 and version.stdout.startswith("fsmove "), version.stderr
-    helptext = run(venv / "bin" / "fsmove", "--help")
-    assert helptext.returncode == 0
-    for command in ("copy", "verify", "status", "resume", "demo"):
-        assert command in helptext.stdout
-    # ``python -m fsmove`` is the same command (no script folder on PATH needed).
-    as_module = run(py, "-m", "fsmove", "--version", cwd=tmp_path)
-    assert as_module.returncode == 0 and as_module.stdout == version.stdout, as_module.stderr
-
-    elsewhere = tmp_path / "elsewhere"  # not the repo: its folders must not be importable
-    elsewhere.mkdir()
-    for name in ("transfers", "verify"):
-        probe = run(py, "-c", f"import {name}", cwd=elsewhere)
-        assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, name
-    ok = run(py, "-c", "import fsmove.transfers.copy, fsmove.verify.verifier, fsmove.demo",
-             cwd=elsewhere)
-    assert ok.returncode == 0, ok.stderr
-
-
 def _tracked_copy(dest: Path) -> Path:
     files = run("git", "ls-files", "-z", cwd=REPO).stdout.split("\0")
     for rel in filter(None, files):
@@ -61,11 +26,15 @@ def _tracked_copy(dest: Path) -> Path:
     return dest
 
 
-def test_sdist_carries_license_and_tests_and_its_tests_run(tmp_path: Path) -> None:
-    """The sdist holds LICENSE, the tests and their real-server fixtures (tests/servers/),
-    run.sh and .ci/; unpacked and set up as run.sh does (an editable install with the
-    test extras), a test module runs from it. No package-data pattern names a missing
-    folder."""
+def test_sdist_installs_a_working_fsmove_and_its_tests_run(tmp_path: Path) -> None:
+    """The sdist built from the tracked tree holds LICENSE, the tests and their
+    real-server fixtures (tests/servers/), run.sh and .ci/; no package-data pattern names
+    a missing folder. A plain (not editable) `pip install` of it into a fresh venv gives
+    a working `fsmove` (and `python -m fsmove`), with `fsmove.transfers` and
+    `fsmove.verify` but no top-level `transfers` or `verify`. Unpacked and set up as
+    run.sh does (an editable install with the test extras), a test module runs from it.
+    One venv for all of it: two tests each paid for a venv and the dependencies'
+    install (~105 s of the suite's time, session 35)."""
     import tarfile
     import tomllib
 
@@ -93,9 +62,29 @@ def test_sdist_carries_license_and_tests_and_its_tests_run(tmp_path: Path) -> No
     for pattern in package_data:
         assert list((REPO / "fsmove").glob(pattern)), f"package-data {pattern} matches nothing"
 
-    (root,) = (tmp_path / "unpacked").iterdir()
-    installed = run(py, "-m", "pip", "install", "-q", "-e", f"{root}[test]")
+    installed = run(py, "-m", "pip", "install", "-q", str(sdist))
     assert installed.returncode == 0, installed.stderr[-3000:]
+    version = run(venv / "bin" / "fsmove", "--version")
+    assert version.returncode == 0 and version.stdout.startswith("fsmove "), version.stderr
+    helptext = run(venv / "bin" / "fsmove", "--help")
+    assert helptext.returncode == 0
+    for command in ("copy", "verify", "status", "resume", "demo", "migrate"):
+        assert command in helptext.stdout
+    # ``python -m fsmove`` is the same command (no script folder on PATH needed).
+    as_module = run(py, "-m", "fsmove", "--version", cwd=tmp_path)
+    assert as_module.returncode == 0 and as_module.stdout == version.stdout, as_module.stderr
+    elsewhere = tmp_path / "elsewhere"  # not the repo: its folders must not be importable
+    elsewhere.mkdir()
+    for name in ("transfers", "verify"):
+        probe = run(py, "-c", f"import {name}", cwd=elsewhere)
+        assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr, name
+    ok = run(py, "-c", "import fsmove.transfers.copy, fsmove.verify.verifier, fsmove.demo",
+             cwd=elsewhere)
+    assert ok.returncode == 0, ok.stderr
+
+    (root,) = (tmp_path / "unpacked").iterdir()
+    editable = run(py, "-m", "pip", "install", "-q", "-e", f"{root}[test]")
+    assert editable.returncode == 0, editable.stderr[-3000:]
     tests = run(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_verify.py",
                 "-k", "identical_trees_match or five_problems_local", cwd=root)
     assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-3000:]
