@@ -110,6 +110,14 @@ class FtpStore:
         self.port = port if port is not None else 21
         self.where = f"{endpoint.host}:{self.port}"
         self.root = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
+        #: ``/~`` and ``/~/x`` name the login folder and a folder in it, as on SFTP
+        #: (``sftp.store.server_root``) and as curl and lftp read an ftp:// URL: the rest
+        #: after the ``~`` (``""`` or ``/x``) until the first login's PWD made ``root``
+        #: of it (``_home_known``). Before session 35 the ``~`` was a folder name: a copy
+        #: to ``ftp://h/~/www`` made a folder named ``~`` at the server's root.
+        self._under_home: str | None = None
+        if self.root == "/~" or self.root.startswith("/~/"):
+            self._under_home = self.root[2:].rstrip("/")
         self._ssl_context = ssl_context
         #: The first control connection's TCP handshake, started before this package was
         #: imported (``transfers/preconnect.py``; ``fsmove.endpoint_access.open_store``).
@@ -371,7 +379,7 @@ class FtpStore:
             raise reply_error(binary, where=self.where, action="set binary mode (TYPE I)")
         if ask_home:
             pwd = await client.reply()  # read even if a login beside this one set it
-            self.home = self.home or self._login_folder(client, pwd)
+            self._home_known(self.home or self._login_folder(client, pwd))
         if ask_port:
             self._port_at_login(client, await client.reply())
 
@@ -410,7 +418,8 @@ class FtpStore:
         # to (control.py; the same for every session of the account).
         lines = ["OPTS UTF8 ON"] if self.features.utf8 else []
         lines.append("TYPE I")
-        ask_home = self.home is None and self.features.answered
+        ask_home = self.home is None and (self.features.answered
+                                          or self._under_home is not None)
         if ask_home:
             lines.append("PWD")
         # And the first passive port, in the same write: the session's first transfer
@@ -428,7 +437,7 @@ class FtpStore:
         if ask_port:
             self._port_at_login(client, replies.pop())
         if ask_home:
-            self.home = self.home or self._login_folder(client, replies[-1])
+            self._home_known(self.home or self._login_folder(client, replies[-1]))
         reply = replies[1 if self.features.utf8 else 0]
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
@@ -443,6 +452,14 @@ class FtpStore:
             port = client.passive_port(reply)
             if port is not None:
                 client.port_at_login = (port, asyncio.get_running_loop().time())
+
+    def _home_known(self, home: str) -> None:
+        """The login folder, from the first login's PWD; a ``~`` root becomes the path
+        the server names (the same for every session of the account)."""
+        self.home = home
+        if self._under_home is not None:
+            self.root = (home.rstrip("/") + self._under_home) or "/"
+            self._under_home = None
 
     @staticmethod
     def _login_folder(client: FtpClient, pwd: Reply) -> str:
