@@ -5,11 +5,12 @@ state the test observes (an event, the handler being installed), never after a d
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,19 @@ def _wait_until_handling(proc: subprocess.Popen[str], signum: int) -> None:
             return
         time.sleep(0.01)  # polling a state, not waiting for time to pass
     raise AssertionError(f"fsmove never installed a handler for signal {signum}")
+
+
+@contextlib.contextmanager
+def _hang_up_at_its_default() -> Iterator[None]:
+    """Children started meanwhile get SIGHUP at its default disposition, whatever this
+    process has: a suite run under ``nohup`` has it ignored, which fsmove keeps on
+    purpose (``entry.stop_signals``), and a hang-up test then saw a copy run on to exit
+    0 (seen in a CI check run under nohup, session 35)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def _check_interrupted(child: Child) -> None:
@@ -60,7 +74,8 @@ def test_copy_interrupted_at_any_moment_exits_130_and_resumes(
     journal = tmp_path / "job.db"
     args = ("copy", str(src), str(dst), "--journal", str(journal), "--json",
             "--bwlimit", "1M", "--workers", "2")
-    child = fsmove.start(*args)
+    with _hang_up_at_its_default():
+        child = fsmove.start(*args)
     if moment == "started":
         _wait_until_handling(child.proc, signum)
     else:
@@ -180,9 +195,10 @@ def test_a_signal_during_click_parsing_gets_the_same_line(tmp_path: Path, signum
     wrapper runs: Typer turned it into a silent exit 130; fsmove says why, as anywhere
     else. The signal is sent from inside the parsing, not after a delay."""
     code = _SIGNAL_IN_CLICK_PARSING.replace("SIGNUM", signal.Signals(signum).name)
-    proc = subprocess.run([sys.executable, "-c", code, "status", "--json"], capture_output=True,
-                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                          cwd=tmp_path)
+    with _hang_up_at_its_default():
+        proc = subprocess.run([sys.executable, "-c", code, "status", "--json"],
+                              capture_output=True, text=True, timeout=60, check=False,
+                              stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines() == [  # (status changes nothing)
         "fsmove: error: interrupted: nothing was changed; rerun the same command to start "
@@ -224,9 +240,10 @@ def _run_script(template: str, signum: int, cwd: Path,
                 *argv: str) -> subprocess.CompletedProcess[str]:
     """``python -c`` of a script template whose ``SIGNUM`` names the signal to send."""
     code = template.replace("SIGNUM", signal.Signals(signum).name)
-    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
-                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                          cwd=cwd)
+    with _hang_up_at_its_default():
+        return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                              text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                              cwd=cwd)
 
 
 _TASK_THAT_WONT_FINISH = (
