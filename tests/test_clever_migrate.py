@@ -728,6 +728,9 @@ def test_buckets_json_in_the_repository_waits_for_the_users_push(
     (repo / "clevercloud").mkdir(parents=True)
     (repo / "clevercloud" / "buckets.json").write_text(json.dumps(
         [{"bucket_host": scene.host(scene.old_uploads), "folder": "/uploads"}]))
+    dry = world.fsmove(*scene.args("--dry-run", "--repo", str(repo)))
+    assert dry.exit_code == 0, dry.output  # what the run does: no restart by fsmove
+    assert "would not restart the app" in dry.stdout and "would restart" not in dry.stdout
     first = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
     assert first.exit_code == 3, first.output
     new_up = _server_of(scene, world, _new_addons(world, scene)["json-uploads"])
@@ -742,6 +745,10 @@ def test_buckets_json_in_the_repository_waits_for_the_users_push(
                                       "zone": "mtl", "cause": "restart", "commit": deployed})
     unchanged = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
     assert unchanged.exit_code == 3, unchanged.output
+    waiting = world.fsmove(*scene.args("--dry-run", "--repo", str(repo)))
+    assert waiting.exit_code == 0 and "would restart" not in waiting.stdout, waiting.output
+    assert f"bucket_host {scene.host(scene.old_uploads)} -> {scene.host(new_up)}" \
+        in waiting.stdout
     blind = world.fsmove(*scene.args("--yes"))
     assert blind.exit_code == 2 and "rerun with --repo PATH" in blind.stderr, blind.output
     # The user changes the file as told and reruns before pushing: the restart above

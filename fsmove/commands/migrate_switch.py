@@ -72,7 +72,7 @@ class SwitchPhases(MigrationCore):
                 continue
             try:
                 if step.kind == "restart" and self._waits_for_a_push():
-                    return ExitCode.PARTIAL
+                    return ExitCode.OK if self.req.dry_run else ExitCode.PARTIAL
                 self._run_step(step)
             except CleverError as exc:
                 raise type(exc)(f"{exc}; the switch stopped at {step.description}: fix the "
@@ -122,8 +122,17 @@ class SwitchPhases(MigrationCore):
         hosts = set(st.push_hosts or ()) | {
             b.host for b in self.survey.buckets if b.in_buckets_json}
         moved = [p for p in st.pairs if p.old_host in hosts]
-        if not moved or self.req.dry_run:
+        if not moved:
             return False
+        if self.req.dry_run:
+            # What the run does here: no restart (a dry run said "would restart" before
+            # session 35, on the first run and while the wait went on).
+            say("would not restart the app: clevercloud/buckets.json mounts the old "
+                "bucket(s), so the switch waits for your push of it changed (that "
+                "deployment is the redeploy):")
+            for pair in moved:
+                say(f"  bucket_host {pair.old_host} -> {pair.new_host}")
+            return True
         if st.push_hosts is not None and self.pushed() is not None:
             return False  # the push came: _redeploy records that deployment
         if st.baseline is None or st.push_hosts is None:
