@@ -758,6 +758,16 @@ def test_buckets_json_in_the_repository_waits_for_the_users_push(
         [{"bucket_host": scene.host(new_up), "folder": "/uploads"}]))
     early = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
     assert early.exit_code == 3, early.output
+    # A push whose deployment failed: named (before session 35 the rerun only said to
+    # push, as if nothing had been pushed).
+    scene.app.deployments.insert(0, {"id": 3, "uuid": "deployment_failed", "state": "FAIL",
+                                      "zone": "mtl", "cause": "git push",
+                                      "commit": "aaaabbbbccccddddeeeeffff0000111122223333"})
+    failed = world.fsmove(*scene.args("--yes", "--repo", str(repo)))
+    assert failed.exit_code == 3, failed.output
+    assert "your push's deployment failed (deployment_failed of commit aaaabbbbcccc)" \
+        in failed.stdout, failed.output
+    assert "deployment failed" not in early.stdout
     # The user pushes; Clever Cloud deploys it.
     scene.app.deployments.insert(0, {"id": 2, "uuid": "deployment_push", "state": "OK",
                                       "zone": "mtl", "cause": "git push",

@@ -9,6 +9,7 @@ import time
 
 from fsmove.clever.clever_tool import CleverError
 from fsmove.clever.migrate_state import BucketPair, Step
+from fsmove.clever.php_run import FINAL_FAILURES
 from fsmove.commands.migration_core import (
     DEPLOY_POLL,
     DEPLOY_WAIT,
@@ -148,12 +149,33 @@ class SwitchPhases(MigrationCore):
                                    if c})
             st.push_hosts = sorted(p.old_host for p in moved)
             self.save()
+        failed = self._failed_push()
+        if failed is not None:
+            say(f"switch: your push's deployment failed ({failed}): `clever logs --app "
+                f"{st.app_id}` says why; fix it and push again")
         say("switch: clevercloud/buckets.json in the app's repository mounts the old "
             "bucket(s): change it, commit and push (the push redeploys the app):")
         for pair in moved:
             say(f"  bucket_host {pair.old_host} -> {pair.new_host}")
         say("then rerun this command: it goes on once that deployment succeeded")
         return True
+
+    def _failed_push(self) -> str | None:
+        """The newest deployment since the wait began, of a commit not deployed then,
+        when it failed (``deployment_… of commit …``): a rerun said only "push" again
+        before session 35, as if nothing had been pushed."""
+        st = self.state
+        if st.baseline is None:
+            return None
+        pushes = [d for d in self._deployments()
+                  if str(d.get("uuid") or d.get("id")) not in st.baseline
+                  and d.get("commit") and str(d.get("commit")) not in st.push_from]
+        if any(str(d.get("state")).upper() not in FINAL_FAILURES for d in pushes):
+            return None  # one deployed, or one still under way
+        if not pushes:
+            return None
+        d = pushes[0]
+        return f"{d.get('uuid') or d.get('id')} of commit {str(d.get('commit'))[:12]}"
 
     def pushed(self) -> str | None:
         """The user's push that ended the wait for it, or None: a deployment after the
