@@ -65,3 +65,13 @@ def test_folders_emptied_by_the_deletions() -> None:
     old = _tree({}, dirs=("a", "keep"), blind=("linked",))
     assert emptied_folders(["a/b/c/f", "keep/g", "linked/d/h", "top"], old) == ["a/b/c",
                                                                                  "a/b"]
+
+
+def test_without_a_reference_nothing_is_deleted_and_differences_are_conflicts() -> None:
+    """The snapshot removed after the switch (its advice said to delete an unreadable
+    one): no reference, so no side can be told apart. Nothing is deleted, nothing the
+    new bucket holds is overwritten; what only the old bucket holds is copied."""
+    plan = decide({}, {}, _tree({"same": A, "differs": C, "old-only": A}),
+                  {"same": A, "differs": B, "new-only": B})
+    assert plan.to_delete == () and plan.to_copy == ("old-only",)
+    assert [p for p, _why in plan.conflicts] == ["differs"]

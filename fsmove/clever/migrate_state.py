@@ -117,7 +117,9 @@ JOURNAL = statefile.JournalFile(
             "created are then not known to fsmove: pass them with --bucket OLD=NEW)"))
 SNAPSHOT = statefile.JournalFile(
     kind="migrate", version=VERSION, what="catch-up snapshot",
-    advice="delete it and rerun: the final delta runs again")
+    advice=("delete it and rerun: before the switch the final delta runs again; after "
+            "it, the catch-up lists every file that differs as a conflict and deletes "
+            "nothing"))
 
 
 def state_path(app_id: str, zone: str) -> Path:

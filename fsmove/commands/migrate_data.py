@@ -128,9 +128,19 @@ class DataPhases(MigrationCore):
         conflicts: list[str] = []
         for pair in self.state.pairs:
             src, dst = self._endpoints(pair)
+            before = snapshot.get(pair.old_id)
+            if before is None:
+                # Removed by hand (the advice for an unreadable one said the delta would
+                # run again: after the switch it does not, session 34's note).
+                say(f"catchup: {pair.old_name}: no snapshot of the trees at the final "
+                    f"delta ({self.snap_path}): fsmove cannot tell which app changed a "
+                    "file, so every file that differs between the two buckets is listed "
+                    "as a conflict (the new bucket's kept), files only in the old bucket "
+                    "are copied, and nothing is deleted")
+                before = {"old": {}, "new": {}}
             done = catch_up(
                 label=self._label(pair), key=f"{pair.old_name}:", src=src, dst=dst,
-                before=snapshot.get(pair.old_id) or {"old": {}, "new": {}},
+                before=before,
                 since="after the final delta", settings=settings,
                 reported=self.state.conflicts_reported, say=say)
             conflicts += done.new_conflicts
