@@ -569,15 +569,17 @@ def test_buckets_other_apps_use_are_refused_unless_split_shared(
     module_world: CleverWorld, own_server: Callable[..., RunningServer]
 ) -> None:
     """Another app links ``uploads`` and a third mounts ``media`` through a variable
-    only: moved alone, the app would write to the new buckets and they to the old ones
-    (before session 35, without a word). Refused before any change and with no journal,
-    naming both; ``--split-shared`` moves the app alone, the others untouched."""
+    only (its host spelt in capitals): moved alone, the app would write to the new
+    buckets and they to the old ones (before session 35, without a word). Refused before
+    any change and with no journal, naming both; checked again on every run until the
+    switch (a failed read, or a bucket mounted between runs, skipped it in v1);
+    ``--split-shared``, given once, moves the app alone, the others untouched."""
     world = module_world
     emu = world.emulator
     scene = make_scene(world, own_server, "shared")
     worker = emu.add_app("shared-worker", zone="par", variant="node")
     worker.linked.append(scene.uploads)
-    cron_env = {"CC_FS_BUCKET_1": f"/m:{scene.host(scene.old_media)}", "X": "y"}
+    cron_env = {"CC_FS_BUCKET_1": f"/m:{scene.host(scene.old_media).upper()}. ", "X": "y"}
     cron = emu.add_app("shared-cron", zone="par", variant="node", env=dict(cron_env))
     emu.add_app("shared-alone", zone="par", variant="node", env={"A": "b"})
     before = len(emu.mutations())
@@ -600,14 +602,54 @@ def test_buckets_other_apps_use_are_refused_unless_split_shared(
         else:
             os.environ["XDG_STATE_HOME"] = saved
     assert not journal.exists()  # the corrected command starts anew
-    ok = world.fsmove(*scene.args("--yes", "--split-shared", "--until", "create"))
-    assert ok.exit_code == 0, ok.output
+    # A read that fails is a warning; the next run reads again and refuses.
+    worker.linked.remove(scene.uploads)
+    cron.env = {"X": "y"}
+    emu.fail_once("GET", rf"/addons/{scene.uploads}/applications$")
+    first = world.fsmove(*scene.args("--yes", "--until", "create"))
+    assert first.exit_code == 0, first.output
+    assert "fsmove cannot tell whether another app shares a bucket" in first.stdout
+    worker.linked.append(scene.uploads)
+    again = world.fsmove(*scene.args("--yes", "--until", "copy"))
+    assert again.exit_code == 2, again.output
+    assert f"shared-uploads: shared-worker ({worker.id}, linked)" in again.stderr
+    # --split-shared, given once, holds for the reruns; the summary names the apps.
+    split = world.fsmove(*scene.args("--yes", "--split-shared", "--until", "create"))
+    assert split.exit_code == 0, split.output
+    rerun = world.fsmove(*scene.args("--yes", "--until", "copy"))
+    assert rerun.exit_code == 0, rerun.output
+    assert "other apps keep the old buckets (--split-shared): shared-uploads: " \
+        "shared-worker" in rerun.stdout, rerun.output
     made = [a.name for a in emu.addons.values() if a.name.startswith("shared-")
             and a.region == "mtl"]
     assert sorted(made) == ["shared-media-mtl", "shared-uploads-mtl"]
-    assert journal.exists()
-    assert worker.linked == [scene.uploads] and cron.env == cron_env
+    assert worker.linked == [scene.uploads] and cron.env == {"X": "y"}
 
+
+def test_a_given_bucket_another_app_uses_or_given_twice_is_refused(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    """``--bucket OLD=NEW`` where another app mounts NEW: the delta would delete what it
+    writes there (accepted before session 35, whatever --split-shared says); and two
+    NEW for one OLD (the last one won, in silence)."""
+    world = module_world
+    emu = world.emulator
+    scene = make_scene(world, own_server, "taken")
+    a, b = own_server(start_aioftp), own_server(start_aioftp)
+    world.bucket("taken-a", a, region="mtl")
+    world.bucket("taken-b", b, region="mtl")
+    emu.add_app("taken-staging", zone="mtl", variant="node",
+                env={"CC_FS_BUCKET": f"/s:{scene.host(a)}"})
+    before = len(emu.mutations())
+    used = world.fsmove(*scene.args("--yes", "--split-shared",
+                                    "--bucket", "taken-uploads=taken-a"))
+    assert used.exit_code == 2, used.output
+    assert "--bucket: taken-a: taken-staging (" in used.stderr, used.stderr
+    twice = world.fsmove(*scene.args("--yes", "--bucket", "taken-uploads=taken-b",
+                                     "--bucket", f"{scene.uploads}=taken-a"))
+    assert twice.exit_code == 2, twice.output
+    assert "is given twice" in twice.stderr, twice.stderr
+    assert len(emu.mutations()) == before
 
 
 def test_a_file_deleted_after_the_bulk_copy_converges(

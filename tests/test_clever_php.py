@@ -204,10 +204,14 @@ def test_ftp_php_app_is_recreated_in_the_zone(php: PhpScene,
 
 def test_dry_run_changes_nothing_and_prints_every_change(
         php: PhpScene, clever_world: CleverWorld) -> None:
+    php.backend.linked.append(php.code_bucket.id)  # another app that uses the code bucket
     result = clever_world.fsmove("migrate", "--app", "legacy-php", "--to", "mtl",
                                  "--dry-run")
     code, out = result.exit_code, result.stdout
     assert code == 0, result.output
+    assert (f"note: other apps use legacy-php's code bucket and keep it (the new app gets "
+            f"its own copy): legacy-php-ftp: {php.backend.name} ({php.backend.id}, linked)"
+            ) in " ".join(out.split()), out
     assert _mutations(php.emu) == [] and php.emu.unknown == []
     assert not list((clever_world.state_home / "fsmove").glob("php/*.json"))
     assert f"would request: POST /v2/organisations/{php.emu.org_id}/applications" in out

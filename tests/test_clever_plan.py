@@ -144,6 +144,13 @@ def test_plan_names_the_other_apps_that_use_a_bucket(clever_world: CleverWorld) 
     assert out.exit_code == 0, out.output
     text = " ".join(out.stdout.split())
     assert (f"buckets used by other apps too (uploads: cron ({cron.id}, CC_FS_BUCKET), "
-            f"worker ({worker.id}, linked))") in text, text
-    assert "--split-shared" in text
+            f"worker ({worker.id}, linked)): they keep the old buckets (the re-created "
+            "app gets its own)") in text, text  # shop is PHP: re-created, no refusal
+    out = clever_world.fsmove("plan", "--app", "worker", "--to", "mtl")  # a node app
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())
+    assert (f"buckets used by other apps too (uploads: cron ({cron.id}, CC_FS_BUCKET), "
+            f"shop ({ids['app']}, linked, CC_FS_BUCKET, CC_FS_BUCKET_1)): they keep the "
+            "old buckets; fsmove migrate "
+            "refuses unless --split-shared") in text, text
     assert emu.mutations() == [] and emu.unknown == []

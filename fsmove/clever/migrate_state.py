@@ -97,6 +97,10 @@ class MigrateState:
     push_hosts: list[str] | None = None
     #: The commits deployed when that wait began: the push is a deployment of another.
     push_from: list[str] = field(default_factory=list)
+    #: ``--split-shared`` was given: other apps using a moved bucket keep the old one
+    #: (fsmove/clever/sharing.py); ``shared_with`` names them for the summary.
+    split_shared: bool = False
+    shared_with: str = ""
 
     def is_done(self, phase: str) -> bool:
         return phase in self.done
@@ -149,6 +153,8 @@ def _from_document(data: dict[str, Any]) -> MigrateState:
         push_hosts=(None if data.get("push_hosts") is None
                     else [str(h) for h in data["push_hosts"]]),
         push_from=[str(c) for c in data.get("push_from") or []],
+        split_shared=bool(data.get("split_shared", False)),
+        shared_with=str(data.get("shared_with") or ""),
     )
 
 

@@ -76,6 +76,7 @@ from fsmove.clever.php_survey import (
     read_app,
     survey,
 )
+from fsmove.clever.sharing import MovedBucket, describe, other_uses
 from fsmove.endpoint_access import ConnectOptions
 from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode
@@ -147,6 +148,7 @@ class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
             if old.view.zone == self.zone:
                 raise UsageError(f"{old.view.name} is already in {self.zone}: nothing to move")
             self._refuse_foreign_mounts(old)
+            self._say_who_keeps_the_code_bucket(old, owner)
             state = PhpState(
                 old_app=old.view.id, owner=owner, zone=self.zone,
                 new_name=f"{old.view.name}-{self.zone}", ftp=old.ftp,
@@ -182,6 +184,22 @@ class _PhpMigration(CreateStep, SettingsSteps, ReleaseSteps, CatchUpStep):
         self._print_dns()
         self._summary()
         return ExitCode.OK
+
+    def _say_who_keeps_the_code_bucket(self, old: OldApp, owner: str) -> None:
+        """Other apps that link or mount the old app's own FTP bucket keep it: the new
+        app gets a bucket of its own, the old one is never changed, so nothing is lost;
+        said once, on the first run (fsmove/clever/sharing.py)."""
+        own = old.own_bucket
+        if own is None:
+            return
+        bucket = MovedBucket(addon_id=own.id, name=own.name, host=old.own_bucket_host)
+        uses, unread = other_uses(self.api, owner, old.view.id, [bucket])
+        for line in unread:
+            self.say(f"warning: {line}: fsmove cannot tell whether another app shares "
+                     f"{own.name}")
+        if uses:
+            self.say(f"note: other apps use {old.view.name}'s code bucket and keep it "
+                     f"(the new app gets its own copy): {describe(uses)}")
 
     def _refuse_foreign_mounts(self, old: OldApp) -> None:
         """A CC_FS_BUCKET* mount of a bucket outside ZONE cannot follow the app: an FS

@@ -119,6 +119,8 @@ class OldApp:
     ftp_reason: str
     #: CC_FS_BUCKET* mounts: variable -> (host, the linked add-on's region or "")
     mounts: dict[str, tuple[str, str]]
+    #: The own FTP bucket's BUCKET_HOST ("" when unknown).
+    own_bucket_host: str = ""
 
     @property
     def addons_to_link(self) -> list[LinkedAddon]:
@@ -238,7 +240,8 @@ def survey(api: CleverApi, owner: str, app_id: str) -> OldApp:
     region_of_host = {hosts[a.id]: a.region for a in addons if a.id in hosts}
     mounts = {m.variable: (m.host, region_of_host.get(m.host, "")) for m in mounts_of(dict(env))}
     return OldApp(view=view, env=env, addons=addons, dependencies=deps, domains=doms,
-                  ftp=ftp, own_bucket=own, ftp_reason=reason, mounts=mounts)
+                  ftp=ftp, own_bucket=own, ftp_reason=reason, mounts=mounts,
+                  own_bucket_host=hosts.get(own.id, "") if own else "")
 
 
 def _code_bucket(view: AppView, candidates: list[LinkedAddon],

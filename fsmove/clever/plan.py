@@ -208,7 +208,10 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
     moved = [MovedBucket(addon_id=b.addon_id, name=b.name, host=b.host)
              for b in sv.buckets if b.region != to_zone]
     uses, unread = other_uses(api, info.owner_id, info.id, moved)
-    if uses:
+    if uses and info.is_php:
+        warnings.append(f"buckets used by other apps too ({describe(uses)}): they keep the "
+                        "old buckets (the re-created app gets its own)")
+    elif uses:
         warnings.append(f"buckets used by other apps too ({describe(uses)}): they keep the "
                         "old buckets; fsmove migrate refuses unless --split-shared (README: "
                         "\"Apps sharing a bucket\")")

@@ -45,6 +45,16 @@ class MovedBucket:
     host: str
 
 
+def host_key(host: str) -> str:
+    """A bucket host as compared: case, spaces, a trailing dot and FTP's default port
+    left out (``BUCKET_HOST`` and a variable written by hand may spell one host two
+    ways: an exact match missed a worker mounting ``/d:BUCKET-….COM``, session 35)."""
+    name = host.strip().lower()
+    if name.endswith(":21"):
+        name = name[:-3]
+    return name.rstrip(".")
+
+
 def _list(data: Any) -> list[dict[str, Any]]:
     return [x for x in data if isinstance(x, dict)] if isinstance(data, list) else []
 
@@ -81,11 +91,11 @@ def other_uses(api: CleverApi, owner: str, app_id: str,
     others = [i for i in names if i != app_id]
     envs = children.parallel([lambda i=i: read(f"{org}/applications/{segment(i)}/env")
                               for i in others])
-    by_host = {b.host: b for b in buckets}
+    by_host = {host_key(b.host): b for b in buckets}
     for other_id, env in zip(others, envs, strict=True):
         values = {str(v.get("name")): str(v.get("value", "")) for v in _list(env)}
         for mount in mounts_of(values):
-            bucket = by_host.get(mount.host)
+            bucket = by_host.get(host_key(mount.host))
             if bucket is not None:
                 uses.setdefault((bucket.addon_id, other_id), []).append(mount.variable)
     by_id = {b.addon_id: b for b in buckets}

@@ -253,6 +253,9 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
             if phase == stopped_at:
                 text = "STOPPED here"
             say(f"  {phase:<9}  {text}")
+        if st.shared_with:
+            say(f"  other apps keep the old buckets (--split-shared): {st.shared_with}; "
+                "keep those buckets while they use them")
         if req.dry_run:
             say("dry run: nothing was changed")
         elif stopped_at is None and req.until and req.until.value != PHASES[-1]:
@@ -264,6 +267,7 @@ class Migration(BucketPhases, DataPhases, SwitchPhases):
         else:
             say(f"stopped at {stopped_at}; rerun the same command to continue there "
                  f"(journal: {self.path})")
+
 
 def run_migrate(req: MigrateRequest) -> ExitCode:
     if req.zone not in ZONES:

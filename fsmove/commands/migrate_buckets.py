@@ -100,6 +100,10 @@ class BucketPhases(MigrationCore):
             if str(new["addonId"]) in {b.addon_id for b in sv.buckets}:
                 raise UsageError(f"--bucket {old_text}={new_text}: {new_text} is a bucket "
                                  f"{sv.app.name} uses already; give a bucket of its own")
+            if str(old["addonId"]) in reuse:
+                raise UsageError(f"--bucket: {old_text} is given twice (as "
+                                 f"{reuse[str(old['addonId'])].get('name')} and {new_text}); "
+                                 "give one new bucket per old one")
             if any(str(n["addonId"]) == str(new["addonId"]) for n in reuse.values()):
                 raise UsageError(f"--bucket: {new_text} is given for two buckets; each old "
                                  "bucket needs a bucket of its own (the second copy would "
@@ -157,25 +161,53 @@ class BucketPhases(MigrationCore):
                     f"{path}): finish it first (fsmove migrate --app {self.req.app} --to "
                     f"{zone}), or give it up by removing that journal")
 
-    def _refuse_shared_buckets(self) -> None:
+    def _refuse_shared_buckets(self, *, first_run: bool) -> None:
         """Another app of the owner that links or mounts a bucket this migration moves
         keeps the old one (fsmove moves one app): from the switch on, the two apps no
-        longer see each other's files. Refused on the first run, before any change and
-        with no journal kept, naming those apps, unless ``--split-shared``
-        (fsmove/clever/sharing.py; before session 35 it went ahead without a word)."""
+        longer see each other's files. Refused, naming those apps, unless
+        ``--split-shared`` (given once, it holds for the reruns: journaled); on a first
+        run before any change and with no journal kept (fsmove/clever/sharing.py).
+        Checked on every run until the switch begins: once only, an interrupted first
+        run, a failed read or a bucket mounted between two runs skipped it (session
+        35's pass on its own change). A ``--bucket`` NEW another app uses is refused
+        whatever the flag: the delta would delete what that app writes there."""
         sv, st = self.survey, self.state
+        if st.steps is not None:
+            return  # the switch has begun: the app is being moved as it was checked
+        if self.req.split_shared and not st.split_shared:
+            st.split_shared = True
+            if not first_run:
+                self.save()
         moved = [MovedBucket(addon_id=p.old_id, name=p.old_name, host=p.old_host)
                  for p in st.pairs]
-        uses, unread = other_uses(self.api, st.owner_id, st.app_id, moved)
+        given = [MovedBucket(addon_id=str(p.new_id), name=p.new_name, host=str(p.new_host))
+                 for p in st.pairs if p.reused and p.new_id and p.new_host]
+        uses, unread = other_uses(self.api, st.owner_id, st.app_id, moved + given)
         for line in unread:
-            say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket")
+            say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket "
+                "(read again at the next run)")
+        given_names = {b.name for b in given}
+        taken = [u for u in uses if u.bucket_name in given_names]
+        uses = [u for u in uses if u.bucket_name not in given_names]
+        if taken:
+            if first_run:
+                st.pairs = []
+            raise UsageError(
+                f"--bucket: {describe(taken)} use it already: the migration makes it an "
+                "exact copy of the old bucket and would delete what they write there; "
+                "give a bucket of its own")
         if not uses:
             return
         text = describe(uses)
-        if self.req.split_shared:
+        if st.split_shared:
+            if st.shared_with != text:
+                st.shared_with = text
+                if not first_run:
+                    self.save()
             say(f"preflight: --split-shared: these apps keep the old buckets: {text}")
             return
-        st.pairs = []
+        if first_run:
+            st.pairs = []
         raise UsageError(
             f"buckets of {sv.app.name} are used by other apps ({text}): moved alone, "
             f"{sv.app.name} would write to the new buckets and they to the old ones; "
@@ -285,7 +317,6 @@ class BucketPhases(MigrationCore):
         fixed_now = not self.state.pairs
         if fixed_now:
             self._fix_pairs()
-            self._refuse_shared_buckets()
         else:
             self._pairs_for_new_mounts()
             self._buckets_given_late()
@@ -300,6 +331,7 @@ class BucketPhases(MigrationCore):
                 # A journal of an earlier version could hold the id alone (_adopt).
                 pair.new_host = self.access[pair.new_id].host
                 self.save()
+        self._refuse_shared_buckets(first_run=fixed_now)
         event_loop.run(_reach_all([(self._name_of(i), self.access[i]) for i in ids],
                                req.connect))
         if fixed_now and not req.dry_run:
