@@ -31,7 +31,7 @@ def _scene(world: CleverWorld, *, domains: tuple[str, ...] = ("www.shop.example"
                                        "BUCKET_FTP_PASSWORD": "other-secret"})
     app = emu.add_app("shop", zone="mtl", variant="node", domains=list(domains), env={
         "CC_FS_BUCKET": f"/uploads:{OLD}:async",
-        "CC_FS_BUCKET_1": f"/cache:{OLD}",
+        "CC_FS_BUCKET_1": f"/cache:{OLD.upper()}",  # by hand: rewritten too (s35)
         "CC_FS_BUCKET_2": f"/logs:{OTHER}",
         "APP_SETTING": f"mentions {OLD} but is no mount",
     })

@@ -36,6 +36,7 @@ from .clever_tool import CleverCli, CleverError, Domain
 from .cutover_state import CutoverState, Step
 from .dns import DnsChecker
 from .dns_advice import print_records, print_ttl_advice
+from .sharing import host_key
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def _first_run_steps(cli: CleverCli, req: CutoverRequest,
     steps: list[Step] = []
     if not any(_is(e, req.new) for e in linked):
         steps.append(Step("link", (req.new,)))
-    rewrites = [m for m in mounts_of(env.own) if m.host == old.host]
+    # Compared loosely (case, a trailing dot, ``:21``): a variable written by hand with
+    # the host in capitals was left on the old bucket, and the cut-over said done
+    # (session 35's adversarial pass).
+    rewrites = [m for m in mounts_of(env.own) if host_key(m.host) == host_key(old.host)]
     if not rewrites:
         out(f"warning: no CC_FS_BUCKET* variable of {app.name} mounts {old.host}; nothing "
             "to rewrite (does clevercloud/buckets.json in the app's repository name it?)")

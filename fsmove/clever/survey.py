@@ -32,6 +32,7 @@ from .api import CleverApi
 from .app import AppInfo, Mount, find_app, mounts_of
 from .bucket import FS_BUCKET_PROVIDER, Bucket, bucket_from_env
 from .clever_tool import AppEnv, CleverCli, Domain
+from .sharing import host_key
 
 #: Clever-managed domains: never the user's to set at a DNS provider.
 CLEVER_DOMAIN_SUFFIXES = (".cleverapps.io",)
@@ -163,6 +164,12 @@ def survey(cli: CleverCli, api: CleverApi, app: str, *, repo: Path | None = None
         owners = by_host.get(host, [])
         where = [m.variable for m in mounts if m.host == host] or ["clevercloud/buckets.json"]
         if not owners:
+            alike = sorted(h for h in by_host if host_key(h) == host_key(host))
+            if alike:
+                raise UsageError(
+                    f"{', '.join(where)} mounts {host}, spelt otherwise than the bucket "
+                    f"host {alike[0]}: write it as {alike[0]} (`clever env set`), then "
+                    "rerun")
             raise UsageError(
                 f"{', '.join(where)} mounts {host}, which is no FS Bucket of "
                 f"{info.owner_text}: fsmove cannot copy it (is it another owner's "
