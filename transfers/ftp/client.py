@@ -165,14 +165,19 @@ class FtpClient(aioftp.Client):
             async with asyncio.timeout(self.timeout):
                 await writer.drain()
 
+    #: Where set (FTPS), a pipelined batch is written in pieces of at most this many
+    #: bytes, cut between commands: each piece is a TLS record of its own.
+    write_piece_max: int | None = None
+
     async def send_many(self, lines: list[str]) -> None:
         """Several commands in one write (pipelining); read their replies in order."""
         for line in lines:
             if "\r" in line or "\n" in line:
                 raise ValueError("an FTP command must not contain CR or LF")
-        data = "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
+        encoded = [(line + "\r\n").encode("utf-8", "surrogateescape") for line in lines]
         writer = self.stream.writer
-        writer.write(data)
+        for piece in _pieces(encoded, self.write_piece_max):
+            writer.write(piece)
         await self._drain(writer)
 
     def owe(self, handler: Callable[[Reply], None],
@@ -353,3 +358,20 @@ class FtpClient(aioftp.Client):
         """Secure a data connection after the transfer command was accepted (plain: no-op
         by design, there is nothing to secure)."""
         return None
+
+
+def _pieces(encoded: list[bytes], most: int | None) -> list[bytes]:
+    """The commands joined into pieces of at most ``most`` bytes (a longer command
+    alone), or into one where ``most`` is None."""
+    if most is None:
+        return [b"".join(encoded)]
+    pieces: list[bytes] = []
+    current = b""
+    for line in encoded:
+        if current and len(current) + len(line) > most:
+            pieces.append(current)
+            current = b""
+        current += line
+    if current:
+        pieces.append(current)
+    return pieces

@@ -304,7 +304,8 @@ class FtpSession(FileSession):
             if not rnto.is_success():
                 raise reply_error(rnto, where=self.where, action=f"rename {temp!r} to",
                                   path=final)
-            at_final = self._size_in(at_final_reply, name=final.rsplit("/", 1)[-1])
+            at_final = self._size_in(at_final_reply, name=final.rsplit("/", 1)[-1],
+                                     asked=abs_dst)
             self._placed_verdict(final, size, at_final, at_temp)
             self._attributes_kept(final, mode=mode, chmod=chmod, chmod_reply=chmod_reply,
                                   mtime_reply=mtime_reply)
@@ -346,7 +347,8 @@ class FtpSession(FileSession):
                                         self._store.abs_path(final))
             checks = [await self.raw_command(line) for line in lines]
         if checks:
-            at_final = self._size_in(checks[0], name=final.rsplit("/", 1)[-1])
+            at_final = self._size_in(checks[0], name=final.rsplit("/", 1)[-1],
+                                     asked=self._store.abs_path(final))
             at_temp = self._size_in(checks[1])
         else:
             entries = {e.path: e async for e in self._listing(
@@ -372,9 +374,13 @@ class FtpSession(FileSession):
                 f"place {final!r} on {self.where}: the server holds {at_final} bytes of "
                 f"{size} at the final name (it kept only part of the upload)", path=final)
 
-    def _size_in(self, reply: Reply, *, name: str | None = None) -> int | None:
+    def _size_in(self, reply: Reply, *, name: str | None = None,
+                 asked: str | None = None) -> int | None:
         """The size a SIZE or MLST reply gives (None: no such file, or, with ``name``,
-        an MLST reply that names another file)."""
+        an MLST reply that names another file). ``asked``: the path the MLST asked
+        for; a reply line the server cut short (proftpd ends it at ~1,024 bytes:
+        placed files with long paths were "not at that name", re-sent and failed,
+        session 35's adversarial pass) names a beginning of it, not another file."""
         if reply.code == 213:
             try:
                 return int(reply.last.strip())
@@ -386,7 +392,8 @@ class FtpSession(FileSession):
                 facts_text, _sep, shown = text.partition(" ")
                 facts = parse_facts(facts_text)
                 if "type" in facts:
-                    if name is not None and shown and shown.rsplit("/", 1)[-1] != name:
+                    if name is not None and shown and shown.rsplit("/", 1)[-1] != name \
+                            and not _cut_short(line, shown, asked):
                         return None
                     listed = facts_to_entry(facts, "")
                     return listed.size if listed is not None else None
@@ -485,3 +492,16 @@ class FtpSession(FileSession):
 
 
 __all__ = ["FtpSession"]
+
+
+#: A reply line at least this long may have been cut by the server (proftpd: ~1,024).
+_CUT_LINE = 1000
+
+
+def _cut_short(line: str, shown: str, asked: str | None) -> bool:
+    """Whether an MLST reply line naming ``shown`` is the reply for ``asked`` cut short
+    by the server: a long line whose path is a beginning of the one asked for. (A file
+    stored under another name, as pure-ftpd turns a tab into "_", differs inside the
+    name: not a beginning.)"""
+    return (asked is not None and len(line) >= _CUT_LINE and len(shown) < len(asked)
+            and asked.startswith(shown))

@@ -53,6 +53,13 @@ def make_ssl_context(*, cafile: str | None, insecure: bool) -> ssl.SSLContext:
 class FtpsClient(FtpClient):
     """An FTP client that secures the control connection and every data connection."""
 
+    #: proftpd (1.3.8, mod_tls) reads its control connection 4 KiB at a time and then
+    #: waits for the socket: the rest of a TLS record it already decrypted was never
+    #: read, and a placing batch of long paths (~740-byte paths, six commands) waited
+    #: for its replies until the timeout, every retry (session 35's adversarial pass).
+    #: Records of at most 4,000 bytes are read whole.
+    write_piece_max = 4000
+
     def __init__(self, *, timeout: float, ssl_context: ssl.SSLContext) -> None:
         super().__init__(timeout=timeout)
         self.ssl_context = ssl_context
