@@ -18,6 +18,7 @@ thread: the counters are only ever read on the event loop that writes them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import termios
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from fsmove.output_channels import OutputClosedError, silence
 from fsmove.printable import printable
 from fsmove.progress import (
     CopyProgress,
@@ -69,11 +71,13 @@ class LiveDisplay:
         self._running = False
         self._last_refresh = 0.0
         self._saved_tty: tuple[int, list[Any]] | None = None
+        #: The terminal went away (``_drawn``): nothing is drawn any more.
+        self._gone = False
 
     def start(self) -> None:
         self._quiet_keys()
-        self._live.start(refresh=True)
         self._running = True
+        self._drawn(lambda: self._live.start(refresh=True))
 
     def _quiet_keys(self) -> None:
         """While the display runs, keys typed (and the ``^C`` a Ctrl-C echoes) are not
@@ -97,10 +101,28 @@ class LiveDisplay:
             with contextlib.suppress(termios.error, OSError):
                 termios.tcsetattr(fd, termios.TCSANOW, saved)
 
+    def _drawn(self, draw: Callable[[], object]) -> None:
+        """``draw()``, its terminal gone: a hung-up terminal (EIO: the window or the
+        ssh session closed) leaves the display silent and the run going on (under
+        ``nohup``/``trap '' HUP`` the user asked it to outlive the terminal; else the
+        SIGHUP interrupts it, exit 130); any other write error stops the run as an
+        unwritable stderr does. Before session 35 the EIO ended either run as "fsmove:
+        error: Input/output error", exit 1."""
+        if self._gone:
+            return
+        try:
+            draw()
+        except (OSError, ValueError) as exc:
+            self._gone, self._running = True, False
+            silence(self._console.file)
+            if not (isinstance(exc, OSError) and exc.errno == errno.EIO):
+                raise OutputClosedError("standard error", error=exc if isinstance(
+                    exc, OSError) else None) from None
+
     def refresh(self) -> None:
         if self._running:
             self._last_refresh = time.monotonic()
-            self._live.refresh()
+            self._drawn(self._live.refresh)
 
     def refresh_at_most_every(self, seconds: float) -> None:
         """For callers without a ticker: redraw only if ``seconds`` passed."""
@@ -109,14 +131,14 @@ class LiveDisplay:
 
     def print_above(self, text: str) -> None:
         """A message line above the display (or plain, once stopped)."""
-        self._console.print(Text(printable(text)), soft_wrap=True)
+        self._drawn(lambda: self._console.print(Text(printable(text)), soft_wrap=True))
 
     def stop(self) -> None:
         """Erase the display for good: nothing draws it again."""
         if self._running:
             self._running = False
             try:
-                self._live.stop()
+                self._drawn(self._live.stop)
             finally:
                 self._restore_keys()
 

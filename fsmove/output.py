@@ -24,6 +24,7 @@ CLI's one exception handler).
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import sys
 import time
@@ -168,6 +169,8 @@ class CommandOutput:
         except (OSError, ValueError) as exc:
             self._err_closed = True
             silence(self._err)
+            if isinstance(exc, OSError) and exc.errno == errno.EIO:
+                return  # a hung-up terminal: silent from now on (live_display._drawn)
             raise OutputClosedError("standard error", error=exc if isinstance(
                 exc, OSError) else None) from None
 

@@ -1,0 +1,77 @@
+"""A real hang-up: `fsmove copy` drawing its live display on a terminal (a pty it leads,
+as a login shell's job), then the terminal closed (the window, the ssh session): SIGHUP
+and every later write failing with EIO. Before session 35 both runs below ended as
+"fsmove: error: Input/output error", exit 1: the one hung up (not 130, its journal
+"interrupted"), and the one started with SIGHUP ignored (`trap '' HUP`), which had
+copied every file. The terminal is closed once the display is drawn (a state, not a
+delay)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.copy_harness import tree_digests
+from tests.faults.trees import KiB, random_files, write_local
+
+
+def _copy_on_a_terminal_then_hang_up(tmp_path: Path, *, ignore_hup: bool) -> int:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_local(src, random_files(4, 256 * KiB, seed=3))
+    master, slave = pty.openpty()
+
+    def lead_the_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hup else signal.SIG_DFL)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fsmove", "copy", str(src), str(dst), "--journal",
+         str(tmp_path / "job.db"), "--bwlimit", "256K", "--workers", "2",
+         "--log-file", str(tmp_path / "run.log")],
+        stdin=slave, stdout=slave, stderr=slave, preexec_fn=lead_the_terminal,
+        env={**os.environ, "HOME": str(tmp_path), "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60  # a bound only a hang reaches
+    try:
+        while b"elapsed" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert b"elapsed" in seen, seen[-500:]
+    finally:
+        os.close(master)  # the hang-up
+    try:
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    log = (tmp_path / "run.log").read_text()
+    assert "Input/output error" not in log and "Traceback" not in log, log
+    if not ignore_hup:
+        return code
+    assert tree_digests(dst) == tree_digests(src)
+    return code
+
+
+@pytest.mark.parametrize("ignore_hup", [False, True], ids=["hung-up", "hup-ignored"])
+def test_a_closed_terminal_interrupts_or_is_outlived(tmp_path: Path,
+                                                      ignore_hup: bool) -> None:
+    code = _copy_on_a_terminal_then_hang_up(tmp_path, ignore_hup=ignore_hup)
+    assert code == (0 if ignore_hup else 130)
+    log = (tmp_path / "run.log").read_text()
+    assert log.rstrip().endswith(f"fsmove copy: exit {code}"), log
