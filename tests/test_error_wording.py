@@ -125,6 +125,12 @@ def test_a_file_given_as_a_root_says_how_to_copy_it(
     line = _one_line(_fsmove("copy", str(local), src.url("other.txt"), env=env), 1)
     assert line.endswith("other.txt is a file, not a folder: give a folder (a missing one "
                          "is created)"), line
+    # A file further up a local destination that does not exist yet: that file named
+    # (it was "cannot create the destination folder …: .: not found").
+    (tmp_path / "in-the-way").write_bytes(b"a file")
+    line = _one_line(_fsmove("copy", str(local), str(tmp_path / "in-the-way" / "sub" / "x"),
+                             env=env), 1)
+    assert line.endswith(f"{tmp_path / 'in-the-way'} is a file, not a folder"), line
     assert src.password not in line
     done = _fsmove("copy", src.url(), str(tmp_path / "out"), "--include", "/report.pdf",
                    "-q", env=env)

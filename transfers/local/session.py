@@ -16,10 +16,12 @@ from typing import TypeVar
 from ..backend import (
     PIECE_SIZE,
     Acked,
+    BackendError,
     Capabilities,
     Entry,
     EntryKind,
     NameRefusedError,
+    NotFoundError,
     PermanentError,
     check_listed,
     check_relpath,
@@ -205,7 +207,10 @@ class LocalSession:
 
         def make() -> None:
             if not path:
-                os.makedirs(self._root, exist_ok=True)  # the root: the user's own path
+                try:
+                    os.makedirs(self._root, exist_ok=True)  # the root: the user's own path
+                except NotADirectoryError:
+                    raise _file_above(Path(self._root)) from None
                 return
             with self._walker.folder(path, create=True, mode=mode):
                 pass
@@ -307,3 +312,12 @@ class LocalStore:
 
     async def aclose(self) -> None:
         return None
+
+
+def _file_above(root: Path) -> BackendError:
+    """The root could not be made because a file stands where one of its folders should
+    be: that file named (it was ".: not found", session 35's adversarial pass)."""
+    for above in [root, *root.parents]:
+        if above.exists() and not above.is_dir():
+            return PermanentError(f"{above} is a file, not a folder", path="")
+    return NotFoundError(f"{root}: not found", path="")
