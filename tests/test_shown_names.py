@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def test_a_relative_xdg_state_home_is_ignored(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
     assert state_dir("jobs") == tmp_path / "home" / ".local" / "state" / "fsmove" / "jobs"
+
+
+@pytest.mark.parametrize("home", ["", "relative/home"])
+def test_an_empty_or_relative_home_is_the_accounts_home(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path, home: str) -> None:
+    """``HOME=`` put the state in ``./.local`` (another one in every folder a run
+    started in): the account's home folder is taken instead, as for an unset HOME."""
+    import pwd
+
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    account_home = pwd.getpwuid(os.getuid()).pw_dir
+    assert state_dir("jobs") == Path(account_home) / ".local" / "state" / "fsmove" / "jobs"

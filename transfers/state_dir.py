@@ -7,6 +7,7 @@ journals of fsmove/clever (``cutover/``, ``migrate/``, ``php/``) are folders und
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 
@@ -16,8 +17,21 @@ def state_dir(kind: str) -> Path:
     if not os.path.isabs(base):
         # The XDG spec: a relative path is invalid and ignored (it was taken from the
         # current folder, a different state for every folder a run starts in).
-        base = str(Path.home() / ".local" / "state")
+        base = str(Path(_home()) / ".local" / "state")
     return Path(base) / "fsmove" / kind
+
+
+def _home() -> str:
+    """$HOME, or the account's home folder where $HOME is empty or relative (``HOME=``
+    put the state in ``./.local``: another one in every folder a run started in,
+    session 35's adversarial pass)."""
+    home = os.environ.get("HOME") or ""
+    if os.path.isabs(home):
+        return home
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # an account the system does not know: the root folder's state
+        return "/"
 
 
 def _glob_literal(path: str) -> str:
