@@ -36,6 +36,7 @@ class SharedUse:
     app_id: str
     app_name: str
     how: str  # "linked", or the variables that mount it ("CC_FS_BUCKET_1")
+    bucket_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def other_uses(api: CleverApi, owner: str, app_id: str,
                 uses.setdefault((bucket.addon_id, other_id), []).append(mount.variable)
     by_id = {b.addon_id: b for b in buckets}
     result = [SharedUse(bucket_name=by_id[bid].name, app_id=oid, app_name=names[oid],
-                        how=", ".join(dict.fromkeys(hows)))
+                        how=", ".join(dict.fromkeys(hows)), bucket_id=bid)
               for (bid, oid), hows in sorted(uses.items(),
                                              key=lambda kv: (by_id[kv[0][0]].name,
                                                              names[kv[0][1]]))]

@@ -186,9 +186,9 @@ class BucketPhases(MigrationCore):
         for line in unread:
             say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket "
                 "(read again at the next run)")
-        given_names = {b.name for b in given}
-        taken = [u for u in uses if u.bucket_name in given_names]
-        uses = [u for u in uses if u.bucket_name not in given_names]
+        given_ids = {b.addon_id for b in given}
+        taken = [u for u in uses if u.bucket_id in given_ids]
+        uses = [u for u in uses if u.bucket_id not in given_ids]
         if taken:
             if first_run:
                 st.pairs = []
