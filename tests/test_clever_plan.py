@@ -153,4 +153,12 @@ def test_plan_names_the_other_apps_that_use_a_bucket(clever_world: CleverWorld) 
             f"shop ({ids['app']}, linked, CC_FS_BUCKET, CC_FS_BUCKET_1)): they keep the "
             "old buckets; fsmove migrate "
             "refuses unless --split-shared") in text, text
+    # One app's variables refused: a warning about that read, not a login to redo.
+    emu.fail_once("GET", rf"/applications/{cron.id}/env$", status=403)
+    out = clever_world.fsmove("plan", "--app", "worker", "--to", "mtl")
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())
+    assert "could not read GET /v2/organisations/" in text and "HTTP 403" in text, text
+    assert "cannot tell whether another app shares a bucket" in text
+    assert "clever login" not in text
     assert emu.mutations() == [] and emu.unknown == []

@@ -26,6 +26,7 @@ from typing import Any
 from . import children
 from .api import CleverApi, segment
 from .app import mounts_of
+from .clever_tool import LOGIN_HINT
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,10 @@ def other_uses(api: CleverApi, owner: str, app_id: str,
         try:
             return api.get(path)
         except Exception as exc:  # any failure is a warning (the docstring says why)
-            what = " ".join(str(exc).split()) or type(exc).__name__
+            # A refusal of one app's variables is that app's rights, not a login to
+            # redo: the login hint is left out.
+            what = " ".join(str(exc).split()).removesuffix(f"; {LOGIN_HINT}") \
+                or type(exc).__name__
             warnings.append(f"could not read GET {path} ({what})")
             return None
 
