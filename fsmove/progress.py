@@ -308,8 +308,13 @@ def summary_text(s: Summary, planned: Planned | None = None) -> str:
             lines.append(f"  would fail: {files_word(len(failed))} (the real run stops at "
                          "them too)")
         else:
-            lines.append(f"  FAILED:   {files_word(len(failed))} (rerun the same command "
-                         "to retry them)")
+            # Every one refused for its rights (a read-only account or server: OpenSSH's
+            # `internal-sftp -R`): a rerun as such fails them again (session 35).
+            denied = all("permission denied" in why.lower() for _p, why in failed)
+            advice = ("the destination refused to write them: give the account the "
+                      "right to write there, then rerun the same command" if denied
+                      else "rerun the same command to retry them")
+            lines.append(f"  FAILED:   {files_word(len(failed))} ({advice})")
         lines += [f"    {path_and_why(p, why)}" for p, why in failed[:50]]
         if len(failed) > 50:
             lines.append(f"    … and {len(failed) - 50} more (see --json output)")
