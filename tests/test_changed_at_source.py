@@ -13,6 +13,7 @@ journal's source time is now compared at the source's own step: any change is on
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,76 @@ def test_a_remote_file_whose_time_moved_one_second_is_copied_again(
     assert second.exit_code == 0, second.output
     assert second.summary["files_copied"] == 1, second.output
     assert tree_digests(dst.root) == tree_digests(src.root)
+
+
+def _now_whole() -> int:
+    """A source time within ``tree.RACY_WINDOW`` of the copy about to run (whole seconds:
+    what an FTP or SFTP source lists)."""
+    return int(time.time())
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("source", ["vsftpd_server", "sshd_server"])
+def test_a_file_rewritten_in_the_second_of_its_copy_is_copied_again(
+        source: str, request: pytest.FixtureRequest,
+        fresh_subdir: object, tmp_path: Path) -> None:
+    """A server lists whole seconds: a file rewritten at the same size within the second
+    its copy began keeps the size and time the journal recorded. Before session 36 the
+    next run skipped it as "already identical" (an app's last write before a
+    migration's final pass, lost). A file whose time is within a minute of its copy is
+    now read again before a rerun skips it: the changed one is copied, the unchanged
+    one skipped (read, not sent again), and one changed long before its copy keeps the
+    old rule (size and time, as rsync: the time put back by hand is not seen)."""
+    server = fresh_subdir(request.getfixturevalue(source))  # type: ignore[operator]
+    src = side_for(source, server, server.root, "src")
+    now = _now_whole()
+    src.put({"state.db": os.urandom(4096), "same.txt": b"unchanged\n"}, mtime=now)
+    src.put({"old.txt": b"written long ago\n"}, mtime=1_600_000_000)
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    journal = tmp_path / "job.db"
+    first = run_copy_inprocess(src, dst, journal=journal)
+    assert first.exit_code == 0, first.output
+    rewrite(src, "state.db", now)
+    rewrite(src, "old.txt", 1_600_000_000)
+    second = run_copy_inprocess(src, dst, journal=journal)
+    assert second.exit_code == 0, second.output
+    assert (second.summary["files_copied"], second.summary["files_skipped"]) == (1, 2), \
+        second.output
+    assert (dst.root / "state.db").read_bytes() == (src.root / "state.db").read_bytes()
+    assert (dst.root / "same.txt").read_bytes() == b"unchanged\n"
+    assert (dst.root / "old.txt").read_bytes() == b"written long ago\n"  # the old rule
+
+
+def test_a_racy_file_found_unchanged_is_dated_from_its_check(tmp_path: Path) -> None:
+    """The check dates the record from its read, so a file is read again only while
+    its time is still within ``RACY_WINDOW`` of the last read (not at every rerun
+    forever). Local disk; the window is crossed by giving the source an older time,
+    the journal's record its own."""
+    import sqlite3
+
+    from fsmove.transfers.tree import RACY_WINDOW
+
+    src = side_for("local", None, tmp_path / "src", "src")
+    then = time.time()
+    src.put({"a.txt": b"kept\n"}, mtime=then)
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+
+    def updated() -> float:
+        with sqlite3.connect(journal) as conn:
+            return conn.execute("SELECT updated FROM files WHERE path='a.txt'").fetchone()[0]
+
+    copied_at = updated()
+    assert copied_at <= time.time()
+    again = run_copy_inprocess(src, dst, journal=journal)
+    assert again.summary["files_skipped"] == 1, again.output
+    assert updated() > copied_at  # read again (racy), found the same: dated from then
+    # A record older than the window: not read, not touched.
+    with sqlite3.connect(journal) as conn:
+        conn.execute("UPDATE files SET updated=? WHERE path='a.txt'",
+                     (then + RACY_WINDOW + 5,))
+    settled = updated()
+    third = run_copy_inprocess(src, dst, journal=journal)
+    assert third.summary["files_skipped"] == 1, third.output
+    assert updated() == settled

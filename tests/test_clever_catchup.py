@@ -5,7 +5,14 @@ test_clever_migrate.py and test_clever_php.py.)"""
 
 from __future__ import annotations
 
-from fsmove.clever.catchup import SEEN, CatchUpPlan, decide, emptied_folders, reference
+from fsmove.clever.catchup import (
+    SEEN,
+    CatchUpPlan,
+    decide,
+    emptied_folders,
+    racy_candidates,
+    reference,
+)
 from fsmove.clever.trees import Listing, Tree
 
 
@@ -17,7 +24,8 @@ A, B, C = [1.0, 100.0], [2.0, 200.0], [3.0, 300.0]
 
 
 def test_what_the_old_app_did_alone_is_carried_over() -> None:
-    before = reference({"keep": A, "gone": A, "edited": A}, {"keep": B, "gone": B, "edited": B})
+    before = reference({"keep": A, "gone": A, "edited": A},
+                       {"keep": B, "gone": B, "edited": B}, taken=0.0)
     plan = decide(before["old"], before["new"],
                   _tree({"keep": A, "edited": C, "fresh": C}),
                   {"keep": B, "gone": B, "edited": B})
@@ -25,7 +33,7 @@ def test_what_the_old_app_did_alone_is_carried_over() -> None:
 
 
 def test_never_over_what_the_new_app_did() -> None:
-    before = reference({"a": A, "b": A, "c": A}, {"a": B, "b": B, "c": B})
+    before = reference({"a": A, "b": A, "c": A}, {"a": B, "b": B, "c": B}, taken=0.0)
     # a: both wrote; b: the old deleted, the new wrote; c: the old wrote, the new deleted;
     # mine: only the new app wrote it (never touched).
     plan = decide(before["old"], before["new"], _tree({"a": C, "c": C}),
@@ -35,7 +43,7 @@ def test_never_over_what_the_new_app_did() -> None:
 
 
 def test_never_deleted_at_or_below_what_the_old_tree_holds_as_a_link() -> None:
-    before = reference({"media/x.jpg": A, "f": A}, {"media/x.jpg": B, "f": B})
+    before = reference({"media/x.jpg": A, "f": A}, {"media/x.jpg": B, "f": B}, taken=0.0)
     plan = decide(before["old"], before["new"], _tree({}, blind=("media", "f")),
                   {"media/x.jpg": B, "f": B})
     assert plan.to_delete == ()
@@ -44,7 +52,7 @@ def test_never_deleted_at_or_below_what_the_old_tree_holds_as_a_link() -> None:
 
 def test_a_file_written_while_the_last_copy_ran_is_known_to_the_old_side() -> None:
     # Listed in the old tree before the copy: absent; copied, so in the new tree after.
-    before = reference({}, {"late.txt": B})
+    before = reference({}, {"late.txt": B}, taken=0.0)
     assert before["old"] == {"late.txt": SEEN}
     deleted_since = decide(before["old"], before["new"], _tree({}), {"late.txt": B})
     assert deleted_since.to_delete == ("late.txt",)
@@ -75,3 +83,31 @@ def test_without_a_reference_nothing_is_deleted_and_differences_are_conflicts() 
                   {"same": A, "differs": B, "new-only": B})
     assert plan.to_delete == () and plan.to_copy == ("old-only",)
     assert [p for p, _why in plan.conflicts] == ["differs"]
+
+
+def test_files_listed_in_the_second_they_were_written_are_read_again() -> None:
+    """A rewrite at the same size within the second the old tree was listed leaves the
+    listing as it was: before session 36 the catch-up never saw it (the old app's last
+    write lost). The files whose old time is within ``RACY_WINDOW`` of the listing, and
+    that neither the listings nor the decision already deal with, are read on both
+    sides (``catch_up``); the others are trusted as before."""
+    taken = 1_700_000_000.0
+    fresh, old, moved = [5.0, taken], [5.0, taken - 3600], [5.0, taken + 2]
+    before = reference({"fresh": fresh, "old": old, "edited": fresh, "gone": fresh,
+                        "timeless": [5.0, -1.0], "new-changed": fresh},
+                       {"fresh": B, "old": B, "edited": B, "gone": B, "timeless": B,
+                        "new-changed": B}, taken=taken)
+    old_now = {"fresh": fresh, "old": old, "edited": moved, "timeless": [5.0, -1.0],
+               "new-changed": fresh}
+    new_now = {"fresh": B, "old": B, "edited": B, "gone": B, "timeless": B,
+               "new-changed": C}
+    plan = decide(before["old"], before["new"], _tree(old_now), new_now)
+    assert plan.to_copy == ("edited",)
+    found = racy_candidates(before["old"], before["new"], before["taken"], old_now,
+                            new_now, plan.to_copy)
+    # fresh: read; old: an hour before the listing (trusted); edited: decided already;
+    # gone: not in the old tree; timeless: no time to judge by (its size and the
+    # listing only); new-changed: the new app wrote it (a conflict or nothing, never
+    # overwritten by the old one's bytes).
+    assert found == ["fresh"]
+    assert racy_candidates(before["old"], before["new"], None, old_now, new_now, ()) == []

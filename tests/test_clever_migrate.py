@@ -757,6 +757,31 @@ def test_catch_up_never_overwrites_what_the_new_app_wrote(
     assert len(_successful_deploys(scene)) == 1 and scene.app.zone == "mtl"
 
 
+def test_the_old_apps_rewrite_in_the_second_of_the_last_listing_is_caught_up(
+    module_world: CleverWorld, own_server: Callable[..., RunningServer]
+) -> None:
+    """The old app rewrites a file during the redeploy, at the same size, and its time
+    reads as it did when the old bucket was listed (a rewrite in that same second: FTP
+    lists whole seconds). Before session 36 the catch-up saw nothing ("nothing new in
+    the old bucket"), exit 0, and the new bucket kept the earlier bytes for good. Files
+    listed within a minute of their time are read on both sides."""
+    world = module_world
+    scene = make_scene(world, own_server, "racy")
+    new_uploads = scene.new_servers[1]  # buckets are created by name: media, then uploads
+    target = scene.old_uploads.root / "img" / "deep" / "b.txt"
+
+    def rewrite(_request: Request) -> None:
+        before = target.stat()
+        target.write_bytes(b"B" * 1000)
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    world.emulator.on_request("POST", rf"/applications/{scene.app.id}/instances$", rewrite)
+    out = world.fsmove(*scene.args("--yes"))
+    assert out.exit_code == 0, out.output
+    assert (new_uploads.root / "img" / "deep" / "b.txt").read_bytes() == b"B" * 1000
+    assert (f"catchup: {scene.name}-uploads -> {scene.name}-uploads-mtl: 1 file(s) "
+            "rewritten by the old app in the second it was listed" in out.stdout), out.stdout
+
+
 def test_buckets_json_in_the_repository_waits_for_the_users_push(
     module_world: CleverWorld, own_server: Callable[..., RunningServer], tmp_path: Path
 ) -> None:

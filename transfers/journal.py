@@ -93,6 +93,9 @@ class FileRecord:
     #: The destination's mtime when this job last left the file identical there (its
     #: own copy with the time kept, or a skip: the time listed then); None: not known.
     dst_mtime: float | None = None
+    #: When the record was last written (a done file: when its placing read began,
+    #: ``mark_done``); only ``get_many`` reads it.
+    updated: float | None = None
 
 
 
@@ -486,7 +489,7 @@ class Journal:
             chunk = paths[i:i + _PATHS_PER_QUERY]
             for row in self.conn.execute(
                 "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts,"
-                " note, dst_mtime FROM files WHERE path IN"
+                " note, dst_mtime, updated FROM files WHERE path IN"
                 f" ({','.join('?' * len(chunk))})",
                 chunk,
             ):
@@ -620,20 +623,33 @@ class Journal:
         }
 
     def mark_done(self, path: str, *, digest: str | None, algorithm: str | None,
-                  size: int, mtime: float | None, dst_mtime: float | None = None) -> None:
+                  size: int, mtime: float | None, dst_mtime: float | None = None,
+                  read_at: float | None = None) -> None:
         """The file is in place, whole. ``dst_mtime``: the time it was given there (None:
-        not set, or not known)."""
+        not set, or not known). ``read_at``: when the attempt that placed it began
+        reading the source (``time.time()``; None: now). It is the record's
+        ``updated``, the moment a later run or verify compares with the source's time
+        (``tree.is_racy``): a file of hours whose read began in the second it was
+        written is racy, however long after its read ended."""
         self._begin()
         self.conn.execute(
             "UPDATE files SET state='done', digest=?, algorithm=?, bytes_done=?, size=?,"
             " mtime=?, note=NULL, updated=?, dst_mtime=? WHERE path=?",
-            (digest, algorithm, size, size, mtime, time.time(), dst_mtime, path),
+            (digest, algorithm, size, size, mtime,
+             time.time() if read_at is None else read_at, dst_mtime, path),
         )
         self.conn.execute("DELETE FROM blocks WHERE path=?", (path,))
         self.conn.execute("DELETE FROM partials WHERE path=?", (path,))
         # Lazily: a done mark lost to a kill -9 costs nothing, the file is in place with
         # the source's size and time (the next run skips it), and a commit per small
         # file was a tenth of the client's time.
+        self._wrote_lazily()
+
+    def checked(self, path: str, read_at: float) -> None:
+        """A racy file (``tree.is_racy``) was read again from ``read_at`` on and found
+        to hold what the record says: its record now dates from that read."""
+        self._begin()
+        self.conn.execute("UPDATE files SET updated=? WHERE path=?", (read_at, path))
         self._wrote_lazily()
 
     def remove_file(self, path: str) -> None:

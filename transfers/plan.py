@@ -25,16 +25,19 @@ it are listed; ``CopyEngine.plan()`` collects every folder's decision into a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from fsmove.verify.digest import ALGORITHM
 
 from .backend import BackendError, Entry, EntryKind, parent_of
 from .digest_read import read_file_digest
 from .events import Event, Planned
-from .journal import Journal
+from .journal import FileRecord, Journal
 from .pool import SessionPool
 from .survey import Sides
-from .tree import same_mtime, source_time_unchanged
+from .tree import is_racy, same_mtime, source_time_unchanged
 
 #: How far the destination's listed time may be from the one the journal recorded for
 #: the file and still count as untouched: a FAT32 disk keeps times to 2 s, so the time
@@ -236,6 +239,7 @@ class FileRules:
         to_copy: list[Entry] = []
         skipped: list[Entry] = []
         maybe_same: list[tuple[Entry, Entry]] = []
+        racy_ones: list[tuple[Entry, Entry, FileRecord]] = []
         pairs = [(e, dst_files.get(e.path)) for e in src_files]
         journal = self._journal
         records = (journal.get_many([e.path for e, d in pairs
@@ -255,8 +259,14 @@ class FileRules:
                                                   resolution=src_resolution):
                 to_copy.append(e)  # changed at the source since this job saw it
                 continue
+            # Copied (or skipped) by this job within a minute of the source's time: a
+            # rewrite in that same second, at the same size, left size and time as
+            # they were, so only the bytes can tell (a migration's final pass skipped
+            # an app's last write: session 36).
+            racy = known and rec is not None and is_racy(rec.mtime, rec.updated)
             if self._preserve_mtime and same_mtime(e.mtime, d.mtime, tolerance=tolerance):
-                skipped.append(e)
+                (racy_ones.append((e, d, rec)) if racy and rec is not None
+                 else skipped.append(e))
                 continue
             if (
                 known and rec is not None
@@ -265,14 +275,40 @@ class FileRules:
                      or same_mtime(rec.dst_mtime, d.mtime,
                                    tolerance=max(tolerance, DST_TIME_SLACK)))
             ):
-                skipped.append(e)  # copied by an earlier run; the destination keeps its size
+                # Copied by an earlier run; the destination keeps its size.
+                (racy_ones.append((e, d, rec)) if racy else skipped.append(e))
             else:
                 to_copy.append(e)
         if maybe_same:
             same = await asyncio.gather(*(self._same_content(e, d) for e, d in maybe_same))
             for (e, _d), equal in zip(maybe_same, same, strict=True):
                 (skipped if equal else to_copy).append(e)
+        if racy_ones:
+            same = await asyncio.gather(*(self._still_as_read(e, d, rec)
+                                          for e, d, rec in racy_ones))
+            for (e, _d, _rec), equal in zip(racy_ones, same, strict=True):
+                (skipped if equal else to_copy).append(e)
         return to_copy, skipped
+
+    async def _still_as_read(self, e: Entry, d: Entry, rec: FileRecord) -> bool:
+        """Whether a racy file (``tree.is_racy``) still holds what this job placed: the
+        source read whole to the digest the copy recorded, or (a file skipped before,
+        no digest) both sides read to the same one. The journal then dates the record
+        from this read, so a later run reads it again only while it is still racy."""
+        if not (rec.state == "done" and rec.digest and rec.algorithm == ALGORITHM):
+            started = time.time()
+            same = await self._same_content(e, d)
+        else:
+            async with self._compares:
+                started = time.time()
+                try:
+                    got = await read_file_digest(self._src, e.path)
+                except BackendError:
+                    return False
+            same = got.digest == rec.digest and got.size == e.size
+        if same and self._journal is not None:
+            self._journal.checked(e.path, started)
+        return same
 
     async def _same_content(self, e: Entry, d: Entry) -> bool:
         """Whether both read whole to the same digest (a side that cannot be read: not

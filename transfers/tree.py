@@ -321,6 +321,28 @@ def same_mtime(a: float | None, b: float | None, *, tolerance: float) -> bool:
 LOCAL_TIME_RESOLUTION = 1e-6
 
 
+#: A source file whose time is this close to the moment this job began reading it (or
+#: later) may have been rewritten in that same second, at the same size, while or right
+#: after it was read: a store's time does not change for a rewrite within one of its
+#: steps (a whole second on FTP and SFTP, a clock tick on a local disk), so its size and
+#: time cannot vouch for what was read ("racy", as git calls it). Such a file is read
+#: again before a rerun skips it (``plan.FileRules``) and before verify trusts the
+#: journal's digest of it. A window, not "later than": the source's clock may be a
+#: minute off this machine's, and only files changed within a minute of their read
+#: pay. A server whose times are hours ahead (a wrong time zone) would otherwise have
+#: every file read again at every rerun; its same-second rewrites are not seen
+#: (``--checksum`` reads everything).
+RACY_WINDOW = 60.0
+
+
+def is_racy(mtime: float | None, read_at: float | None) -> bool:
+    """Whether a file of source time ``mtime``, read from ``read_at`` on (this
+    machine's clock), may have changed within its time's step after the read began."""
+    if mtime is None or read_at is None:
+        return True
+    return abs(mtime - read_at) < RACY_WINDOW
+
+
 def source_time_unchanged(recorded: float | None, listed: float | None, *,
                           resolution: float) -> bool:
     """Whether a source file's time as listed now is the one this job recorded earlier.

@@ -27,6 +27,7 @@ only); then the paths that moved are verified.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +41,7 @@ from fsmove.transfers.copy import CopyOptions
 from fsmove.transfers.endpoint import Endpoint
 from fsmove.transfers.plan import is_at_or_below
 from fsmove.transfers.pool import SessionPool
-from fsmove.transfers.tree import Filters
+from fsmove.transfers.tree import Filters, is_racy
 
 #: Deleted paths listed one by one; beyond, a count.
 LISTED_DELETIONS = 50
@@ -60,16 +61,41 @@ class CatchUpPlan:
 SEEN = [-1.0, -1.0]
 
 
-def reference(old_before: Listing, new_after: Listing) -> dict[str, Any]:
-    """The snapshot taken around the last copy: the old tree listed before it, the new one
-    after it. A file the new tree has that the old listing lacks was written to the old
-    bucket while the copy ran (and copied): it is recorded as seen in the old tree, state
-    unknown, so that the catch-up copies it again if it changed and deletes it if the old
-    app deletes it."""
+def reference(old_before: Listing, new_after: Listing, *, taken: float) -> dict[str, Any]:
+    """The snapshot taken around the last copy: the old tree listed before it (from
+    ``taken`` on, this machine's clock), the new one after it. A file the new tree has
+    that the old listing lacks was written to the old bucket while the copy ran (and
+    copied): it is recorded as seen in the old tree, state unknown, so that the catch-up
+    copies it again if it changed and deletes it if the old app deletes it."""
     old = dict(old_before)
     for path in new_after:
         old.setdefault(path, list(SEEN))
-    return {"old": old, "new": new_after}
+    return {"old": old, "new": new_after, "taken": taken}
+
+
+def racy_candidates(before_old: Listing, before_new: Listing, taken: float | None,
+                    old_now: Listing, new_now: Listing, decided: Collection[str]
+                    ) -> list[str]:
+    """The files whose listings cannot tell whether the old app rewrote them: unchanged
+    in both buckets since the snapshot, but with an old time within ``RACY_WINDOW`` of
+    the moment the old tree was listed (``taken``). A rewrite at the same size in the
+    second of that listing leaves size and time as listed; only the bytes tell
+    (``catch_up`` reads both sides of these). The new bucket's listing is trusted: no
+    app writes there until the switch's redeploy (or the PHP app's deployment), minutes
+    after it was listed, so a file of its listing's time is the last copy's.
+
+    Only the snapshot of that last copy carries ``taken``: the snapshot a catch-up
+    leaves has the new app live beside it (its own same-second rewrites would look
+    like the old app's and be overwritten; and the buckets differ where a conflict
+    kept the new app's version), so a rerun after a catch-up trusts the listings
+    alone. A snapshot without ``taken`` (an earlier fsmove's) reads none."""
+    if taken is None:
+        return []
+    return sorted(
+        p for p, meta in old_now.items()
+        if p not in decided and before_old.get(p) == meta and meta[1] >= 0
+        and p in new_now and before_new.get(p) == new_now[p]
+        and is_racy(meta[1], taken))
 
 
 def decide(before_old: Listing, before_new: Listing, old_now: Tree,
@@ -130,7 +156,18 @@ def catch_up(*, label: str, key: str, src: Endpoint, dst: Endpoint, before: dict
     (``since`` words when the snapshot was taken, e.g. "after the final delta")."""
     old_now, new_tree = read_trees([src, dst], settings.connect)
     new_now = new_tree.files
-    plan = decide(before.get("old") or {}, before.get("new") or {}, old_now, new_now)
+    before_old, before_new = before.get("old") or {}, before.get("new") or {}
+    plan = decide(before_old, before_new, old_now, new_now)
+    racy = racy_candidates(
+        before_old, before_new, before.get("taken"), old_now.files, new_now,
+        {*plan.to_copy, *(p for p, _ in plan.conflicts),
+         *(p.removeprefix(key) for p in reported if p.startswith(key))})
+    if racy:
+        rewritten = event_loop.run(_differing(src, dst, racy, settings.connect))
+        if rewritten:
+            say(f"catchup: {label}: {len(rewritten)} file(s) rewritten by the old app in "
+                "the second it was listed (same size and time, other bytes)")
+            plan = replace(plan, to_copy=tuple(sorted({*plan.to_copy, *rewritten})))
     fresh_conflicts = []
     for path, why in plan.conflicts:
         say(f"catchup: CONFLICT {key}/{path}: {why} {since}; the new app's version is kept")
@@ -161,6 +198,37 @@ def catch_up(*, label: str, key: str, src: Endpoint, dst: Endpoint, before: dict
     # gave it; a file it deleted is not "deleted by the new app").
     snapshot = {"old": old_now.files, "new": new_now} if code is ExitCode.OK else before
     return CatchUpResult(code=code, snapshot=snapshot, new_conflicts=fresh_conflicts)
+
+
+#: Racy files read at once on each side.
+RACY_READS = 4
+
+
+async def _differing(src: Endpoint, dst: Endpoint, paths: list[str],
+                     connect: ConnectOptions) -> list[str]:
+    """The ``paths`` whose bytes differ between the two buckets (a file that cannot be
+    read on either side counts as differing: the copy then says why)."""
+    from fsmove.transfers.backend import BackendError
+    from fsmove.transfers.digest_read import read_file_digest
+
+    pools = [SessionPool(open_store(e, connect, writable=False), max_sessions=RACY_READS)
+             for e in (src, dst)]
+    limit = asyncio.Semaphore(RACY_READS)
+
+    async def differs(path: str) -> bool:
+        async with limit:
+            try:
+                a, b = await asyncio.gather(*(read_file_digest(p, path) for p in pools))
+            except BackendError:
+                return True
+            return a.digest != b.digest
+
+    try:
+        found = await asyncio.gather(*(differs(p) for p in paths))
+    finally:
+        for pool in pools:
+            await pool.aclose()
+    return [p for p, d in zip(paths, found, strict=True) if d]
 
 
 def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: Tree,

@@ -56,6 +56,7 @@ class ReleaseSteps(PhpRun):
         # The catch-up's reference: the old tree listed before the copy, the new one after
         # the verification (fsmove/clever/catchup.py): what the old app writes or deletes
         # from now on, until its domains have left it, is carried over after them.
+        taken = time.time()
         old_before = read_trees([old_root], req.connect)[0].files
         # The user's copy options (--workers, --bwlimit, --retries, connections: built
         # once by fsmove/commands/options.py), with --delete: the new bucket ends as the
@@ -80,7 +81,8 @@ class ReleaseSteps(PhpRun):
                      "nothing was deployed, no domain moved: rerun to copy and verify again")
             return code
         new_after = read_trees([new_root], req.connect)[0].files
-        php_state.save_snapshot(self._snapshot_path(), reference(old_before, new_after))
+        php_state.save_snapshot(self._snapshot_path(),
+                                reference(old_before, new_after, taken=taken))
         return code
 
     def _wait_for_push(self) -> ExitCode:

@@ -7,6 +7,7 @@ and verify on the buckets read once in this run. (Their dry runs: migrate.py.)""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -103,13 +104,14 @@ class DataPhases(MigrationCore):
         # after: a file the old app writes or deletes while the delta runs then differs
         # from the snapshot, and the catch-up carries it over (listed after the copy, it
         # would look unchanged and be lost).
+        taken = time.time()
         olds = read_trees([self._endpoints(p)[0] for p in self.state.pairs], self.req.connect)
         code = self._copy_each("delta", delete=True)
         if code is not ExitCode.OK:
             return code
         news = list_trees([self._endpoints(p)[1] for p in self.state.pairs], self.req.connect)
         snapshot: dict[str, Any] = {
-            pair.old_id: reference(old.files, new)
+            pair.old_id: reference(old.files, new, taken=taken)
             for pair, old, new in zip(self.state.pairs, olds, news, strict=True)}
         migrate_state.save_snapshot(self.snap_path, snapshot)
         return ExitCode.OK

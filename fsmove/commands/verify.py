@@ -32,6 +32,7 @@ from fsmove.transfers.tree import (
     Filters,
     TempNames,
     TreeRules,
+    is_racy,
     source_time_unchanged,
 )
 from fsmove.verify.digest import ALGORITHM
@@ -84,24 +85,13 @@ def check_report_paths(paths: tuple[Path, ...]) -> None:
                              f"({exc.strerror or exc})") from None
 
 
-#: A file whose source time is this close to the moment its copy was recorded (or
-#: later) may have been rewritten in the same second, at the same size, while or right
-#: after it was read: its size and time cannot vouch for the digest ("racy", as git
-#: calls it), so verify reads it. Wide enough for a server clock a minute off this
-#: machine's; only files changed within a minute of their copy are read for it. (A
-#: window, not "after": a server whose times are hours ahead, a wrong time zone, made
-#: every file "racy" and verify never used the journal. Such a server's same-second
-#: rewrites are not seen: ``--no-journal`` reads everything.)
-RACY_WINDOW = 60.0
-
-
 def journal_source_digests(
     journal: Path, resolution: float = 1.0
 ) -> Callable[[Entry], str | None]:
     """A copy's digests, valid only while the source file has the same size and mtime
     (``resolution``: the source's time step; a file on a local disk rewritten 0.3 s
     after it was copied is read again, ``transfers/tree.source_time_unchanged``), and
-    not for a file changed within ``RACY_WINDOW`` of its copy: a server's whole-second
+    not for a file changed within ``tree.RACY_WINDOW`` of its read: a server's whole-second
     time does not change when the file is rewritten in the same second (session 34's
     adversarial pass: a rewrite a few ms after the copy, and one during the read, were
     "Everything matched" from the journal)."""
@@ -114,7 +104,7 @@ def journal_source_digests(
         size, mtime, digest, algorithm, recorded = rec
         if algorithm != ALGORITHM or size != entry.size:
             return None
-        if mtime is None or abs(mtime - recorded) < RACY_WINDOW:
+        if is_racy(mtime, recorded):
             return None
         if not source_time_unchanged(mtime, entry.mtime, resolution=resolution):
             return None

@@ -516,12 +516,15 @@ class CopyEngine:
         file over a link that drops every few minutes keeps going all night, while a file
         that fails at once every time is given up after ``retries`` attempts."""
         retry = 0
+        # When this run began reading the file (its first attempt: a later one may keep
+        # blocks that one read): the journal dates the copy from it (``tree.is_racy``).
+        read_at = time.time()
         while True:
             before = transfer.furthest_sent
             source_changed = False
             try:
                 placed = await attempts.copy(transfer)
-                self._done(transfer, placed)
+                self._done(transfer, placed, read_at)
                 return
             except (SourceChangedError, DestinationChangedError) as exc:
                 # Every reader and writer of the attempt has ended (transfer.py): the
@@ -582,13 +585,13 @@ class CopyEngine:
         self._stats.bytes_sent += n
         self.emit(BytesMoved(path=path, n=n))
 
-    def _done(self, transfer: FileTransfer, placed: Placed) -> None:
+    def _done(self, transfer: FileTransfer, placed: Placed, read_at: float) -> None:
         entry = transfer.entry
         digest, resumed_from = placed.digest, placed.resumed_from
         if self.journal is not None:
             self.journal.mark_done(
                 entry.path, digest=digest, algorithm=ALGORITHM, size=entry.size,
-                mtime=entry.mtime, dst_mtime=placed.dst_mtime,
+                mtime=entry.mtime, dst_mtime=placed.dst_mtime, read_at=read_at,
             )
         self._stats.files_copied += 1
         self._stats.bytes_copied += entry.size
