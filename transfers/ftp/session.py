@@ -502,6 +502,14 @@ def _cut_short(line: str, shown: str, asked: str | None) -> bool:
     """Whether an MLST reply line naming ``shown`` is the reply for ``asked`` cut short
     by the server: a long line whose path is a beginning of the one asked for. (A file
     stored under another name, as pure-ftpd turns a tab into "_", differs inside the
-    name: not a beginning.)"""
-    return (asked is not None and len(line) >= _CUT_LINE and len(shown) < len(asked)
-            and asked.startswith(shown))
+    name: not a beginning.) Compared as the bytes sent: the server cuts at a byte
+    count, which may fall inside a UTF-8 character (its first bytes then decode as
+    escapes, a beginning of the character's bytes); a line of accented names is half
+    as many characters as bytes (session 36's adversarial pass: five folders of 120
+    "é" were "not at that name", exit 3)."""
+    if asked is None:
+        return False
+    line_b, shown_b, asked_b = (text.encode("utf-8", "surrogateescape")
+                                for text in (line, shown, asked))
+    return (len(line_b) >= _CUT_LINE and len(shown_b) < len(asked_b)
+            and asked_b.startswith(shown_b))

@@ -29,7 +29,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
-from ..backend import SERVER_PATH_MAX, BackendError, Capabilities, Session, check_relpath
+from ..backend import (
+    SERVER_PATH_MAX,
+    BackendError,
+    Capabilities,
+    PermanentError,
+    Session,
+    check_relpath,
+)
 from ..endpoint import Endpoint
 from ..preconnect import Preconnect
 from ..round_trips import RoundTripReadings
@@ -379,7 +386,7 @@ class FtpStore:
             raise reply_error(binary, where=self.where, action="set binary mode (TYPE I)")
         if ask_home:
             pwd = await client.reply()  # read even if a login beside this one set it
-            self._home_known(self.home or self._login_folder(client, pwd))
+            self._home_known(self.home or self._login_folder(client, pwd), pwd)
         if ask_port:
             self._port_at_login(client, await client.reply())
 
@@ -437,7 +444,8 @@ class FtpStore:
         if ask_port:
             self._port_at_login(client, replies.pop())
         if ask_home:
-            self._home_known(self.home or self._login_folder(client, replies[-1]))
+            self._home_known(self.home or self._login_folder(client, replies[-1]),
+                             replies[-1])
         reply = replies[1 if self.features.utf8 else 0]
         if not reply.is_success():
             raise reply_error(reply, where=self.where, action="set binary mode (TYPE I)")
@@ -453,23 +461,35 @@ class FtpStore:
             if port is not None:
                 client.port_at_login = (port, asyncio.get_running_loop().time())
 
-    def _home_known(self, home: str) -> None:
+    def _home_known(self, home: str | None, pwd: Reply | None = None) -> None:
         """The login folder, from the first login's PWD; a ``~`` root becomes the path
-        the server names (the same for every session of the account)."""
+        the server names (the same for every session of the account). A PWD refused or
+        not understood (``home`` None) is "/" for the folder checks' way back, but a
+        ``~`` root is refused: taken as "/", a copy to ``ftp://h/~`` with ``--delete``
+        emptied the server's root (session 36's adversarial pass, proftpd with PWD
+        denied)."""
+        if home is None:
+            if self._under_home is not None:
+                said = f" (it replied {pwd.text.strip()!r})" if pwd is not None else ""
+                raise PermanentError(
+                    f"{self.where} does not say where this login lands (PWD{said}), so "
+                    f"{self.display} cannot be placed in the login folder: write the "
+                    "folder's path from the server's root instead of ~", path="")
+            home = "/"
         self.home = home
         if self._under_home is not None:
             self.root = (home.rstrip("/") + self._under_home) or "/"
             self._under_home = None
 
     @staticmethod
-    def _login_folder(client: FtpClient, pwd: Reply) -> str:
-        """The folder a PWD reply names ("/" when it names none)."""
+    def _login_folder(client: FtpClient, pwd: Reply) -> str | None:
+        """The folder a PWD reply names (None when it names none)."""
         if pwd.code == 257:
             try:
                 return str(client.parse_directory_response(pwd.last))
             except (IndexError, ValueError):
                 pass
-        return "/"
+        return None
 
     async def _answers_mlst(self, client: FtpClient) -> bool:
         """MLST on the root, else (a root not made yet: the first copy into a new
