@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from fsmove import __version__, gc_settings, plain_coercion
+from fsmove import __version__, gc_settings, hung_up, plain_coercion
 from fsmove.command_entry import fail
 from fsmove.entry import stop_signals
 from fsmove.exitcodes import EXIT_CODES_HELP, ExitCode
@@ -161,6 +161,7 @@ def _streams_that_exist() -> None:
 
 def main() -> None:
     _streams_that_exist()
+    hung_up.install()  # a terminal closed under ``nohup fsmove ...``: silence, not exit 1
     quiet_library_warnings(sys.argv[1:])
     plain_coercion.install()  # option values without pydantic (start-up time)
     only = invoked_command(sys.argv[1:])

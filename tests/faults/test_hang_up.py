@@ -75,3 +75,71 @@ def test_a_closed_terminal_interrupts_or_is_outlived(tmp_path: Path,
     assert code == (0 if ignore_hup else 130)
     log = (tmp_path / "run.log").read_text()
     assert log.rstrip().endswith(f"fsmove copy: exit {code}"), log
+
+
+def _run_on_a_terminal_then_hang_up(tmp_path: Path, argv: list[str]) -> int:
+    """``fsmove ARGV`` on a terminal it leads, started with SIGHUP ignored (``nohup``),
+    the terminal closed once some output was drawn; its exit code."""
+    master, slave = pty.openpty()
+
+    def lead_the_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fsmove", *argv], stdin=slave, stdout=slave, stderr=slave,
+        preexec_fn=lead_the_terminal,
+        env={**os.environ, "HOME": str(tmp_path), "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60  # a bound only a hang reaches
+    try:
+        while len(seen) < 200 and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+    finally:
+        os.close(master)  # the hang-up
+    try:
+        return proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.parametrize("command", ["verify", "copy --verify", "copy --json"])
+def test_every_command_outlives_a_closed_terminal_under_nohup(tmp_path: Path,
+                                                             command: str) -> None:
+    """Session 35 silenced the copy's own lines and display on EIO; the writers that did
+    not go through them still ended the run "Input/output error", exit 1, after all the
+    work: verify's summary (its --report never written), ``copy --json``'s events
+    (session 36's adversarial pass; migrate's progress lines were the same). The
+    streams themselves now go quiet (``fsmove/hung_up.py``)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_local(src, random_files(3, 1024 * KiB, seed=5))
+    log, report = tmp_path / "run.log", tmp_path / "report.json"
+    words = command.split()
+    if words[0] == "verify":
+        done = subprocess.run([sys.executable, "-m", "fsmove", "copy", str(src), str(dst),
+                               "-q", "--journal", str(tmp_path / "job.db")],
+                              capture_output=True, text=True, timeout=120, check=False,
+                              env={**os.environ, "HOME": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        options = ["--no-journal", "--report", str(report)]
+    else:
+        options = ["--journal", str(tmp_path / "job.db")]
+        if "--verify" in words:
+            options += ["--report", str(report)]
+    code = _run_on_a_terminal_then_hang_up(
+        tmp_path, [*words, str(src), str(dst), *options, "--bwlimit", "1M",
+                   "--log-file", str(log)])
+    text = log.read_text()
+    assert code == 0, text
+    assert "Input/output error" not in text and "Traceback" not in text, text
+    assert tree_digests(dst) == tree_digests(src)
+    if "--report" in options:
+        assert report.exists()
