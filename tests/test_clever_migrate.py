@@ -602,13 +602,21 @@ def test_buckets_other_apps_use_are_refused_unless_split_shared(
         else:
             os.environ["XDG_STATE_HOME"] = saved
     assert not journal.exists()  # the corrected command starts anew
-    # A read that fails is a warning; the next run reads again and refuses.
+    # A read that fails stops the run before any change, naming what could not be read
+    # (before session 36: a warning promising a check "at the next run", and the same
+    # run went on to the switch).
     worker.linked.remove(scene.uploads)
     cron.env = {"X": "y"}
-    emu.fail_once("GET", rf"/addons/{scene.uploads}/applications$")
+    emu.fail_once("GET", rf"/applications/{cron.id}/env$", status=403)
+    unread = world.fsmove(*scene.args("--yes"))
+    assert unread.exit_code == 2, unread.output
+    (line,) = [x for x in unread.stderr.splitlines() if x.startswith("fsmove: error:")]
+    assert f"could not read the variables of shared-cron ({cron.id})" in line, line
+    assert "nothing was changed" in line and "--split-shared" in line, line
+    assert len(emu.mutations()) == before and not journal.exists()
+    # The next run reads again: nothing shared any more, it goes on.
     first = world.fsmove(*scene.args("--yes", "--until", "create"))
     assert first.exit_code == 0, first.output
-    assert "fsmove cannot tell whether another app shares a bucket" in first.stdout
     worker.linked.append(scene.uploads)
     again = world.fsmove(*scene.args("--yes", "--until", "copy"))
     assert again.exit_code == 2, again.output

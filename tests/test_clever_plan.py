@@ -158,7 +158,10 @@ def test_plan_names_the_other_apps_that_use_a_bucket(clever_world: CleverWorld) 
     out = clever_world.fsmove("plan", "--app", "worker", "--to", "mtl")
     assert out.exit_code == 0, out.output
     text = " ".join(out.stdout.split())
-    assert "could not read GET /v2/organisations/" in text and "HTTP 403" in text, text
-    assert "cannot tell whether another app shares a bucket" in text
+    assert f"could not read the variables of cron ({cron.id})" in text, text
+    assert "HTTP 403" in text, text
+    assert ("cannot tell whether another app shares a bucket; fsmove migrate refuses until "
+            "it can be read, unless --split-shared") in text, text
+    assert "refused while other apps may use its buckets" in text, text
     assert "clever login" not in text
     assert emu.mutations() == [] and emu.unknown == []

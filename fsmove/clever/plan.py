@@ -124,7 +124,8 @@ def create_command(name: str, *, zone: str, plan: str, owner: str) -> str:
             f"--org {owner} --yes -F json")
 
 
-def _steps(sv: Survey, to_zone: str, addons: list[PlannedAddon]) -> list[str]:
+def _steps(sv: Survey, to_zone: str, addons: list[PlannedAddon], *,
+           shared: bool = False) -> list[str]:
     app, hosts = sv.app, users_hosts(sv.domains)[0]
     steps: list[str] = []
     if hosts:
@@ -145,8 +146,10 @@ def _steps(sv: Survey, to_zone: str, addons: list[PlannedAddon]) -> list[str]:
         return steps
     # In the order migrate takes them (by name).
     buckets = sorted((a for a in addons if a.kind is AddonKind.FS_BUCKET), key=lambda a: a.name)
-    steps.append(f"fsmove migrate --app {app.id} --to {to_zone} --yes  (every step below; "
-                 "a rerun continues where it stopped)")
+    refused = ("refused while other apps may use its buckets (the warning above): "
+               "README \"Apps sharing a bucket\", or add --split-shared; " if shared else "")
+    steps.append(f"fsmove migrate --app {app.id} --to {to_zone} --yes  ({refused}every step "
+                 "below; a rerun continues where it stopped)")
     steps += [f"  create: {a.create_command}" for a in buckets]
     steps += [f"  copy {a.name} -> its new bucket while the app runs, verify, final delta "
               "(--delete)" for a in buckets]
@@ -215,7 +218,9 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
         warnings.append(f"buckets used by other apps too ({describe(uses)}): they keep the "
                         "old buckets; fsmove migrate refuses unless --split-shared (README: "
                         "\"Apps sharing a bucket\")")
-    warnings += [f"{line}: cannot tell whether another app shares a bucket" for line in unread]
+    warnings += [f"{line}: cannot tell whether another app shares a bucket"
+                 + ("" if info.is_php else "; fsmove migrate refuses until it can be read, "
+                    "unless --split-shared") for line in unread]
     if repo is None:
         warnings.append("clevercloud/buckets.json in the app's repository, when present, "
                         "overrides the CC_FS_BUCKET* variables: pass --repo PATH to check")
@@ -233,7 +238,8 @@ def build_plan(cli: CleverCli, *, app: str, to_zone: str, repo: Path | None = No
     return Plan(app=info, to_zone=to_zone, addons=tuple(addons),
                 mounts=tuple(mounts_of(sv.env.own)), domains=tuple(hosts),
                 buckets_json=sv.buckets_json, warnings=tuple(warnings),
-                steps=tuple(_steps(sv, to_zone, addons)), dns=tuple(dns_now),
+                steps=tuple(_steps(sv, to_zone, addons, shared=bool(uses or unread))),
+                dns=tuple(dns_now),
                 records=tuple(record_lines(sv.domains, to_zone)))
 
 

@@ -13,13 +13,15 @@ other's files (a web app and its worker sharing uploads, say). Before session 35
 migration went ahead without a word; now ``fsmove migrate`` refuses before any change
 and names the other apps, unless ``--split-shared`` says the split is wanted.
 
-What cannot be read (an API error on one app, say) is a warning, not a refusal: the
-check protects, it must not stop a migration the platform would allow.
+What cannot be read (an API error on one app, its variables refused) stops a migration
+before the switch as a use does, unless ``--split-shared`` (then a warning): until
+session 36 it was a warning promising a check at the next run, and the same run went on
+to the switch, another app left on the old bucket. ``fsmove plan`` warns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,20 +72,21 @@ def other_uses(api: CleverApi, owner: str, app_id: str,
     warnings: list[str] = []
     org = f"/v2/organisations/{segment(owner)}"
 
-    def read(path: str) -> Any:
+    def read(path: str, what: Callable[[], str]) -> Any:
         try:
             return api.get(path)
         except Exception as exc:  # any failure is a warning (the docstring says why)
             # A refusal of one app's variables is that app's rights, not a login to
             # redo: the login hint is left out.
-            what = " ".join(str(exc).split()).removesuffix(f"; {LOGIN_HINT}") \
+            why = " ".join(str(exc).split()).removesuffix(f"; {LOGIN_HINT}") \
                 or type(exc).__name__
-            warnings.append(f"could not read GET {path} ({what})")
+            warnings.append(f"could not read {what()} ({why})")
             return None
 
-    linked_paths = [f"{org}/addons/{segment(b.addon_id)}/applications" for b in buckets]
-    found = children.parallel([lambda p=p: read(p) for p in linked_paths]
-                              + [lambda: read(f"{org}/applications")])
+    found = children.parallel(
+        [lambda b=b: read(f"{org}/addons/{segment(b.addon_id)}/applications",
+                          lambda: f"the apps linked to {b.name}") for b in buckets]
+        + [lambda: read(f"{org}/applications", lambda: "the owner's applications")])
     linked, apps = found[:-1], _list(found[-1])
     names = {str(a.get("id")): str(a.get("name") or a.get("id")) for a in apps}
     uses: dict[tuple[str, str], list[str]] = {}
@@ -94,8 +97,10 @@ def other_uses(api: CleverApi, owner: str, app_id: str,
                 names.setdefault(other_id, str(other.get("name") or other_id))
                 uses.setdefault((bucket.addon_id, other_id), []).append("linked")
     others = [i for i in names if i != app_id]
-    envs = children.parallel([lambda i=i: read(f"{org}/applications/{segment(i)}/env")
-                              for i in others])
+    envs = children.parallel([
+        lambda i=i: read(f"{org}/applications/{segment(i)}/env",
+                         lambda: f"the variables of {names[i]} ({i})")
+        for i in others])
     by_host = {host_key(b.host): b for b in buckets}
     for other_id, env in zip(others, envs, strict=True):
         values = {str(v.get("name")): str(v.get("value", "")) for v in _list(env)}

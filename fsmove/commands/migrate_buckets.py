@@ -183,9 +183,20 @@ class BucketPhases(MigrationCore):
         given = [MovedBucket(addon_id=str(p.new_id), name=p.new_name, host=str(p.new_host))
                  for p in st.pairs if p.reused and p.new_id and p.new_host]
         uses, unread = other_uses(self.api, st.owner_id, st.app_id, moved + given)
+        if unread and not st.split_shared:
+            # Not a warning and on: the same run went on to the switch, and another app
+            # kept the old bucket (session 36's adversarial pass; the warning promised a
+            # check at the next run, which after the switch never comes).
+            if first_run:
+                st.pairs = []
+            raise UsageError(
+                f"{'; '.join(unread)}: fsmove cannot tell whether another app uses the "
+                f"buckets it moves, so nothing was changed; rerun once it can be read, or "
+                "pass --split-shared to move the app alone whatever other apps use "
+                "(README: \"Apps sharing a bucket\")")
         for line in unread:
             say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket "
-                "(read again at the next run)")
+                "(--split-shared: the app is moved alone)")
         given_ids = {b.addon_id for b in given}
         taken = [u for u in uses if u.bucket_id in given_ids]
         uses = [u for u in uses if u.bucket_id not in given_ids]
