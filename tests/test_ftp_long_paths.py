@@ -12,15 +12,17 @@ measured in characters, not bytes, so accented names were "not at that name"."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.servers import RunningServer, start_proftpd, start_pureftpd
+from tests.servers import RunningServer, make_tree, start_proftpd, start_pureftpd
 
 pytestmark = pytest.mark.interop
 
@@ -64,7 +66,7 @@ def _pureftpd_tls(own_server: Callable[..., RunningServer], tmp_path: Path) -> R
 
 @pytest.mark.parametrize(("kind", "shape"), [
     ("proftpd-tls", "2k"), ("pureftpd-tls", "2k"), ("proftpd", "accents"),
-    ("proftpd-tls", "accents")])
+    ("proftpd-tls", "accents"), ("pureftpd", "4k")])
 def test_longer_and_accented_paths_are_placed_at_once(
         own_server: Callable[..., RunningServer], tmp_path: Path, kind: str,
         shape: str) -> None:
@@ -73,12 +75,39 @@ def test_longer_and_accented_paths_are_placed_at_once(
     else:
         server = own_server(start_proftpd, tls=kind.endswith("-tls"))
     tls = kind.endswith("-tls")
-    src = tmp_path / "src"
-    folders = ([f"{i}" + "L" * 199 for i in range(10)] if shape == "2k"
-               else ["é" * 120] * 5)  # 240 bytes, 120 characters each
+    # A short source root: a 4k path under pytest's long tmp_path is over PATH_MAX.
+    src = Path(tempfile.mkdtemp(prefix="fl", dir="/tmp"))
+    try:
+        _copy_and_check(server, src, tmp_path, shape, tls)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+
+
+def _read_deep(root: Path, parts: list[str]) -> bytes:
+    """A file's bytes read folder by folder (its whole path may be over PATH_MAX)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(parts[-1], os.O_RDONLY, dir_fd=fd)
+        with os.fdopen(file_fd, "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
+def _copy_and_check(server: RunningServer, src: Path, tmp_path: Path, shape: str,
+                    tls: bool) -> None:
+    # 2k: ~2,000 bytes; accents: 240 bytes, 120 characters a folder; 4k: ~4,030 bytes,
+    # under the 4,060 fsmove allows (pure-ftpd's MLST line for it loses its LF).
+    folders = {"2k": [f"{i}" + "L" * 199 for i in range(10)], "accents": ["é" * 120] * 5,
+               "4k": [f"{i:02d}" + "x" * 253 for i in range(15)]}[shape]
+    name = "F" * 185 + ".txt" if shape == "4k" else "f.txt"
     deep = src.joinpath(*folders)
     deep.mkdir(parents=True)
-    (deep / "f.txt").write_bytes(b"hello\n")
+    (deep / name).write_bytes(b"hello\n")
     extra = ["--ca-file", str(server.ca_cert)] if tls else []
     env = {**os.environ, "FSMOVE_DST_PASSWORD": server.password}
     scheme = "ftps" if tls else "ftp"
@@ -88,7 +117,57 @@ def test_longer_and_accented_paths_are_placed_at_once(
          "--retries", "0", "--timeout", "20", "--journal", str(tmp_path / "job.db"),
          *extra], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    placed = server.root / "r" / deep.relative_to(src) / "f.txt"
-    assert len(os.fsencode(placed.relative_to(server.root))) > (2000 if shape == "2k" else 1200)
-    assert placed.read_bytes() == b"hello\n"
+    assert len(os.fsencode("/".join(["r", *folders, name]))) > {
+        "2k": 2000, "accents": 1200, "4k": 4000}[shape]
+    assert _read_deep(server.root, ["r", *folders, name]) == b"hello\n"
     assert '"files_restarted": 0' in done.stdout and '"files_failed": 0' in done.stdout
+
+
+def test_a_reply_whose_last_line_the_server_glued_to_a_cut_line_ends_there(
+        own_server: Callable[..., RunningServer]) -> None:
+    """pure-ftpd cuts its MLST line for a ~4,030-byte path at its buffer, end of line
+    included: "... /r/.../FFF.tx250 End." on one line. Before session 36 the reply did not
+    end there: the next reply's first line was taken into it, so a placed file was
+    failed as "session lost (ProtocolError)" when that reply had another code, and when
+    it had the same code every later reply was read one late. Against the real server:
+    the long file's size, then a short file's, each from its own reply."""
+    import asyncio
+
+    from fsmove.transfers.endpoint import parse_endpoint
+    from fsmove.transfers.ftp import FtpStore
+
+    server = own_server(start_pureftpd)
+    folders = [f"{i:02d}" + "x" * 253 for i in range(15)]
+    name = "F" * 185 + ".txt"
+    fd = os.open(server.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in ["r", *folders]:
+            os.mkdir(part, dir_fd=fd)
+            os.chown(part, *server.owner, dir_fd=fd)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(file_fd, b"12345")
+        os.fchown(file_fd, *server.owner)  # its uid and gid facts as long as an upload's
+        os.close(file_fd)
+    finally:
+        os.close(fd)
+    make_tree(server, {"r/short.txt": b"123"})
+    long_path = "/".join([*folders, name])
+
+    async def check() -> tuple[int, int, str]:
+        store = FtpStore(parse_endpoint(server.url("r", with_password=True)), timeout=10)
+        session = await store.connect()
+        try:
+            # Every fact pure-ftpd has (its default; a session may have asked fewer):
+            # the line is then past its buffer.
+            await session.raw_command("OPTS MLST type;size;modify;UNIX.mode;UNIX.uid;"
+                                      "UNIX.gid;unique;")
+            deep = await session.raw_command(f"MLST {store.abs_path(long_path)}")
+            short = await session.raw_command(f"SIZE {store.abs_path('short.txt')}")
+            return deep.code, short.code, short.last.strip()
+        finally:
+            await session.close()
+
+    assert asyncio.run(check()) == (250, 213, "3")

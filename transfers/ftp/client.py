@@ -247,6 +247,11 @@ class FtpClient(aioftp.Client):
         current = code
         while rest.startswith("-") or not current.isdigit():
             current, rest = _split_line(await self._line(deadline))
+            if not current.isdigit():
+                glued = _glued_end(current + rest, code)
+                if glued is not None:
+                    info += glued
+                    break
             info.append(rest if current.isdigit() else current + rest)
             size += len(current) + len(rest)
             if len(info) > MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
@@ -357,6 +362,25 @@ class FtpClient(aioftp.Client):
         """Secure a data connection after the transfer command was accepted (plain: no-op
         by design, there is nothing to secure)."""
         return None
+
+
+#: A reply line at least this long may have been cut by the server (``_glued_end``).
+_CUT_LINE = 1000
+
+
+def _glued_end(line: str, code: str) -> list[str] | None:
+    """A long line of a multi-line reply that a server cut at its buffer's size, with
+    its end of line, so that the reply's last line ("250 End.") was glued to it:
+    [the cut line, the last line's text], or None. pure-ftpd does so with the MLST
+    answer for a path of ~4,000 bytes; the reply never ended, the next reply's code
+    read as a malformed line, and a placed file was failed as "session lost" (session
+    36's adversarial pass)."""
+    if len(line) < _CUT_LINE:
+        return None
+    at = line.rfind(f"{code} ")
+    if at <= 0 or len(line) - at > 80:
+        return None
+    return [line[:at], line[at + 4:]]
 
 
 def _pieces(encoded: list[bytes], most: int | None) -> list[bytes]:
