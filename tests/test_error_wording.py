@@ -207,3 +207,17 @@ def test_a_destination_root_that_cannot_be_listed_is_named_in_words(
     assert result.exit_code == 3, result.output
     assert "(the root folder): could not list this folder" in result.output
     assert "\n    : " not in result.output and "failed: :" not in result.output
+
+
+def test_a_link_loop_above_a_local_root_names_the_root(tmp_path: Path) -> None:
+    """Two links pointing at each other above the destination root: the error names the
+    root, not "." (session 36's adversarial pass: ".: Too many levels of symbolic
+    links")."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"alpha")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    root = tmp_path / "a" / "x" / "y"
+    line = _one_line(_fsmove("copy", str(tmp_path / "src"), str(root),
+                             env={"HOME": str(tmp_path)}), 1)
+    assert line == f"fsmove: error: {root}: Too many levels of symbolic links", line

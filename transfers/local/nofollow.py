@@ -25,15 +25,19 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 PRIVATE = 0o600
 
 
-def translate(exc: OSError, path: str) -> BackendError:
+def translate(exc: OSError, path: str, root: Path | None = None) -> BackendError:
+    """The backend error for ``exc`` on ``path`` (store-relative; "" is the root, named
+    by its own path when ``root`` is given: a link loop above a destination root was
+    ".: Too many levels of symbolic links", session 36's adversarial pass)."""
     reason = exc.strerror or str(exc)
+    shown = path or (str(root) if root is not None else ".")
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return NotFoundError(f"{path or '.'}: not found", path=path)
+        return NotFoundError(f"{shown}: not found", path=path)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(f"{path or '.'}: permission denied ({reason})", path=path)
+        return PermissionDeniedError(f"{shown}: permission denied ({reason})", path=path)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NoSpaceError(f"{path or '.'}: no space left on the destination", path=path)
-    return PermanentError(f"{path or '.'}: {reason}", path=path)
+        return NoSpaceError(f"{shown}: no space left on the destination", path=path)
+    return PermanentError(f"{shown}: {reason}", path=path)
 
 
 class Walker:

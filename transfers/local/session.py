@@ -77,13 +77,13 @@ def entry_from_stat(rel: str, st: os.stat_result) -> Entry:
                  mode=statmod.S_IMODE(st.st_mode), file_id=(st.st_dev, st.st_ino))
 
 
-async def _in_thread(path: str, call: Callable[[], T]) -> T:
+async def _in_thread(path: str, call: Callable[[], T], root: Path | None = None) -> T:
     """``call()`` in a worker thread (the event loop never blocks on the disk), its
-    ``OSError`` translated for ``path``."""
+    ``OSError`` translated for ``path`` (the root named by ``root``)."""
     try:
         return await asyncio.to_thread(call)
     except OSError as exc:
-        raise translate(exc, path) from None
+        raise translate(exc, path, root) from None
     except UnicodeEncodeError:
         # A name from another store that this system's file name charset cannot hold
         # ('日本.txt' under ISO-8859-1): refused by name, not an internal error.
@@ -113,7 +113,7 @@ class LocalSession:
             with self._walker.parent(path) as (dfd, name):
                 return os.lstat(name, dir_fd=dfd)
 
-        return entry_from_stat(path, await _in_thread(path, one))
+        return entry_from_stat(path, await _in_thread(path, one, self._root))
 
     async def list(self, path: str) -> AsyncIterator[Entry]:
         check_relpath(path)
@@ -131,7 +131,7 @@ class LocalSession:
                             continue  # vanished between readdir and stat
             return out
 
-        for name, st in await _in_thread(path, scan):
+        for name, st in await _in_thread(path, scan, self._root):
             yield entry_from_stat(f"{path}/{name}" if path else name, st)
 
     async def read(
@@ -180,7 +180,7 @@ class LocalSession:
             return open_checked(self._walker, path, os.O_WRONLY,
                                 partial(check_regular, rel=path, single_link=True))
 
-        fd = await _in_thread(path, opened)
+        fd = await _in_thread(path, opened, self._root)
         written = 0
         try:
             pos = offset
@@ -215,7 +215,7 @@ class LocalSession:
             with self._walker.folder(path, create=True, mode=mode):
                 pass
 
-        await _in_thread(path, make)
+        await _in_thread(path, make, self._root)
 
     async def rename(self, src: str, dst: str) -> None:
         check_relpath(src)
@@ -228,7 +228,7 @@ class LocalSession:
                     raise link_refusal(src, action="rename")
                 os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
 
-        await _in_thread(src, move)
+        await _in_thread(src, move, self._root)
 
     async def remove(self, path: str) -> None:
         await self._at_name(path, os.unlink)  # a link is removed itself, never followed
@@ -245,7 +245,7 @@ class LocalSession:
             with self._walker.parent(path) as (dfd, name):
                 call(name, dir_fd=dfd)
 
-        await _in_thread(path, at_name)
+        await _in_thread(path, at_name, self._root)
 
     def _touch(self, path: str, *, mtime: float | None, mode: int | None) -> None:
         """Mode and time of file ``path``, through a descriptor opened without following
@@ -283,7 +283,7 @@ class LocalSession:
                 except OSError as exc:
                     raise translate(exc, temp) from None
 
-        await _in_thread(final, both)  # one thread hop for all of it
+        await _in_thread(final, both, self._root)  # one thread hop for all of it
 
     async def close(self) -> None:
         return None
