@@ -439,3 +439,39 @@ def test_cli_watch_interrupted_exits_130(dnsmasq: DnsmasqServer, inherited: str)
             proc.wait()
     assert proc.returncode == 130 and out == ""
     assert err == "fsmove: interrupted: the watch stopped (fsmove changed nothing)\n"
+
+
+def test_a_zone_apex_is_expected_to_hold_the_zones_addresses(tmp_path: Path) -> None:
+    """``fsmove dns example.com --zone mtl`` on a zone's apex: a CNAME cannot be set
+    there (DNS providers refuse it), so the apex is expected to hold the addresses of
+    domain.mtl.clever-cloud.com., with a note on ALIAS/ANAME. Before session 36 fsmove
+    asked for the CNAME and a --watch could never end. A name below the apex keeps the
+    CNAME; dnsmasq is authoritative for the zone (its apex answers an SOA query)."""
+    records = (*BASE_RECORDS, Record("shop.test", "A", "192.0.2.99", 300),
+               Record("www.shop.test", "CNAME", PAR, 300),
+               Record("done.test", "A", "192.0.2.20", 60))
+    try:
+        context = start_dnsmasq(tmp_path / "dnsmasq", records,
+                                zones=("shop.test", "done.test", "clever-cloud.com"))
+        with context as server:
+            ns = server.nameserver
+            checker = DnsChecker([ns], timeout=2.0)
+            assert checker.is_apex("shop.test") is True
+            assert checker.is_apex("www.shop.test") is False
+            assert checker.is_apex("missing.shop.test") is False
+            done = _fsmove("shop.test", "www.shop.test", "--zone", "mtl", "--nameserver", ns)
+            assert done.returncode == 4, done.stdout + done.stderr
+            out = done.stdout
+            assert "expected: A 192.0.2.20" in out, out
+            assert "    shop.test. 60 IN A 192.0.2.20" in out, out
+            assert "shop.test is the apex of its DNS zone: it cannot hold a CNAME" in out
+            assert f"ALIAS/ANAME record to {MTL}." in out
+            assert "    shop.test. 60 IN CNAME" not in out
+            assert f"    www.shop.test. 60 IN CNAME {MTL}." in out  # below the apex
+            # An apex already switched: it matches, and the watch ends at once.
+            switched = _fsmove("done.test", "--zone", "mtl", "--nameserver", ns, "--watch",
+                               "--watch-timeout", "20", "--interval", "0.2")
+            assert switched.returncode == 0, switched.stdout + switched.stderr
+            assert "matches:  yes" in switched.stdout
+    except ServerNotInstalled as exc:
+        pytest.skip(str(exc))

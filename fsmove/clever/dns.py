@@ -303,6 +303,22 @@ class DnsChecker:
         values = tuple(sorted(_value_text(kind, rdata) for rdata in rrset))
         return Answer(name=qname, rtype=kind, ttl=int(rrset.ttl), values=values)
 
+    def is_apex(self, name: str) -> bool | None:
+        """Whether ``name`` is the apex of its DNS zone (its own SOA answers its SOA
+        query): a CNAME cannot be set there (RFC 1034, 3.6.2; DNS providers refuse it).
+        A name that is a CNAME is no apex (its SOA query follows the alias). None: the
+        server did not answer."""
+        qname = absolute_name(name)
+        try:
+            result = self._resolver.resolve(qname, "SOA", raise_on_no_answer=False,
+                                            search=False, lifetime=self.timeout)
+        except dns.resolver.NXDOMAIN:
+            return False
+        except dns.exception.DNSException:
+            return None
+        rrset = result.rrset
+        return rrset is not None and rrset.name == dns.name.from_text(qname)
+
     def current_target(self, name: str) -> Answer:
         """The CNAME if there is one, else the A and AAAA records.
 

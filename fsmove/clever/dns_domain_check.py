@@ -36,11 +36,13 @@ def check_domain(
     expected: Mapping[str, Iterable[str]],
     *,
     max_ttl: int = CUTOVER_TTL,
+    note: str | None = None,
 ) -> DomainCheck:
     """Read ``name`` once and compare it with ``expected``.
 
     The records to set carry ``max_ttl`` (the cut-over TTL); the user restores a longer
-    TTL once the switch is seen everywhere.
+    TTL once the switch is seen everywhere. ``note``: said when it does not match (a
+    zone apex's, ``fsmove/commands/dns.py``).
     """
     wanted = {k: tuple(sorted(v)) for k, v in expected_values(expected).items()}
     current = checker.current_target(name)
@@ -57,7 +59,6 @@ def check_domain(
         for rtype in differing
         for value in wanted[rtype]
     )
-    note = None
     if "CNAME" in differing and current.rtype != "CNAME" and current.values:
         note = (
             f"remove the {current.rtype} records of {current.name} first: a CNAME cannot "

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from fsmove.clever.dns import (
     Answer,
     DnsChecker,
+    DnsError,
     checked_host_name,
     normalize_value,
     rtype_text,
@@ -99,6 +100,31 @@ def _as_dict(check: DomainCheck) -> dict[str, object]:
     return d
 
 
+def for_apex(checker: DnsChecker, domain: str, expected: dict[str, tuple[str, ...]],
+             zone: str | None) -> tuple[dict[str, tuple[str, ...]], str | None]:
+    """What ``domain`` should hold, and a note: with ``--zone``, a domain that is the
+    apex of its DNS zone (``example.com`` itself) cannot hold the zone's CNAME, so it is
+    expected to hold the addresses that CNAME's target has now. Before session 36 fsmove
+    asked for a CNAME there, which DNS providers refuse, and ``--watch`` could never
+    end. Other domains, or no ``--zone``: ``expected`` as given, no note."""
+    if zone is None or "CNAME" not in expected or checker.is_apex(domain) is not True:
+        return expected, None
+    target = zone_target(zone)
+    v4, v6 = checker.lookup(target, "A").values, checker.lookup(target, "AAAA").values
+    if not v4 and not v6:
+        raise DnsError(
+            f"{domain} is the apex of its DNS zone, where a CNAME cannot be set, and "
+            f"{target} has no address at {checker.server_label} to expect instead: give "
+            "the addresses with --expect A=... (those `clever domain diag` lists)")
+    wanted = {k: v for k, v in expected.items() if k != "CNAME"}
+    wanted.update({k: v for k, v in (("A", v4), ("AAAA", v6)) if v})
+    note = (f"{domain} is the apex of its DNS zone: it cannot hold a CNAME (DNS providers "
+            f"refuse one there), so it must hold the addresses {target} has now; an "
+            f"ALIAS/ANAME record to {target} (or CNAME flattening), where your provider "
+            "offers one, follows them if Clever Cloud changes them")
+    return wanted, note
+
+
 def run_dns(req: DnsRequest) -> ExitCode:
     _validate(req)
     expected = parse_expectations(req.expect, req.zone)
@@ -107,17 +133,21 @@ def run_dns(req: DnsRequest) -> ExitCode:
     checker = DnsChecker(
         req.nameservers or None, timeout=min(QUERY_TIMEOUT, req.timeout)
     )
+    wanted = {domain: for_apex(checker, domain, expected, req.zone)
+              for domain in req.domains}
     watched: dict[str, float] | None = None
     if req.watch:
         try:
-            watched = _watch(checker, req, expected)
+            watched = _watch(checker, req, {d: w[0] for d, w in wanted.items()})
         except KeyboardInterrupt:
             # Not cli.fail's message: there is no journal here, and nothing was changed.
             print("fsmove: interrupted: the watch stopped (fsmove changed nothing)",
                   file=sys.stderr)
             return ExitCode.INTERRUPTED
     checks = [
-        check_domain(checker, domain, expected, max_ttl=req.max_ttl) for domain in req.domains
+        check_domain(checker, domain, wanted[domain][0], max_ttl=req.max_ttl,
+                     note=wanted[domain][1])
+        for domain in req.domains
     ]
     mismatched = [c for c in checks if c.matches is False]
     code = ExitCode.MISMATCH if mismatched else ExitCode.OK
@@ -147,7 +177,7 @@ def run_dns(req: DnsRequest) -> ExitCode:
 
 
 def _watch(
-    checker: DnsChecker, req: DnsRequest, expected: dict[str, tuple[str, ...]]
+    checker: DnsChecker, req: DnsRequest, expected: dict[str, dict[str, tuple[str, ...]]]
 ) -> dict[str, float]:
     """Watch the domains one after the other within one shared deadline.
 
@@ -167,5 +197,6 @@ def _watch(
             print(f"  [{time.monotonic() - start:4.0f} s] {answer.name} {answer.rtype}: {seen}",
                   file=sys.stderr, flush=True)
 
-        checker.watch(domain, expected, timeout=left, interval=req.interval, on_tick=tick)
+        checker.watch(domain, expected[domain], timeout=left, interval=req.interval,
+                      on_tick=tick)
     return {"timeout": req.timeout, "elapsed": round(time.monotonic() - start, 3)}

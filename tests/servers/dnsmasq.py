@@ -73,8 +73,19 @@ def _config_line(record: Record) -> str:
     return f"host-record={name},{value}{ttl}"
 
 
-def _config(records: Iterable[Record], token: str) -> str:
+def _config(records: Iterable[Record], token: str, zones: Iterable[str] = (),
+            host: str = "127.0.0.1") -> str:
     lines = ["local=/#/", f'txt-record={PROBE_NAME},"{token}"']
+    zones = list(zones)
+    if zones:
+        # Authoritative for these zones (queries arriving on ``host``): each answers its
+        # SOA at its apex, and names below it get the SOA in the authority section. In
+        # that mode a name outside every zone is REFUSED: the readiness probe's name
+        # gets a zone of its own, and the caller lists every zone its records need.
+        lines += [f"auth-server=ns.fsmove-dnsmasq.test,{host}",
+                  "auth-soa=1,hostmaster.fsmove-dnsmasq.test"]
+        lines += [f"auth-zone={zone.rstrip('.')}"
+                  for zone in dict.fromkeys([*zones, PROBE_NAME.split(".", 1)[1]])]
     lines += [_config_line(r) for r in records]
     return "\n".join(lines) + "\n"
 
@@ -100,9 +111,11 @@ def _answers_token(host: str, port: int, token: str) -> bool:
 class DnsmasqServer:
     """A running dnsmasq; ``nameserver`` is what ``--nameserver`` / DnsChecker take."""
 
-    def __init__(self, workdir: Path, *, host: str) -> None:
+    def __init__(self, workdir: Path, *, host: str, zones: Iterable[str] = ()) -> None:
         self.workdir = workdir
         self.host = host
+        #: The zones it is authoritative for (``auth-zone``): their apexes have an SOA.
+        self.zones = tuple(zones)
         self.port = 0
         self.config = workdir / "dnsmasq.conf"
         self.log = workdir / "dnsmasq.out"
@@ -130,7 +143,7 @@ class DnsmasqServer:
     def _launch(self, port: int, records: list[Record]) -> str | None:
         """Start on ``port``; None once it answers with the new token, else why not."""
         token = secrets.token_hex(8)
-        self.config.write_text(_config(records, token))
+        self.config.write_text(_config(records, token, self.zones, self.host))
         argv = self._argv(port)
         with self.log.open("ab") as log:
             proc = subprocess.Popen(
@@ -190,16 +203,18 @@ class DnsmasqServer:
 
 @contextmanager
 def start_dnsmasq(
-    workdir: Path, records: Iterable[Record] = (), *, listen_address: str = "127.0.0.1"
+    workdir: Path, records: Iterable[Record] = (), *, listen_address: str = "127.0.0.1",
+    zones: Iterable[str] = (),
 ) -> Iterator[DnsmasqServer]:
-    """dnsmasq serving ``records`` (and NXDOMAIN for every other name) until exit."""
+    """dnsmasq serving ``records`` (and NXDOMAIN for every other name) until exit;
+    authoritative for ``zones`` (their apexes answer an SOA query)."""
     if not BINARY.exists():
         raise ServerNotInstalled(
             f"dnsmasq is not installed ({BINARY} missing, Debian package dnsmasq-base): "
             f"{INSTALL_HINT}"
         )
     workdir.mkdir(parents=True, exist_ok=True)
-    server = DnsmasqServer(workdir, host=listen_address)
+    server = DnsmasqServer(workdir, host=listen_address, zones=zones)
     try:
         server.start(records)
         yield server
