@@ -19,6 +19,7 @@ from fsmove.errors import FsmoveError, UsageError
 from fsmove.exitcodes import ExitCode, exit_code_for_error
 from fsmove.printable import printable
 from fsmove.transfers.backend import BackendError
+from fsmove.transfers.state_dir import StateDirError
 
 if TYPE_CHECKING:  # imported when a streaming command runs (start-up time)
     from fsmove.output import CommandOutput
@@ -40,7 +41,7 @@ def error_message(exc: BaseException, command: str | None = None) -> str:
         msg = f"{exc}; nothing was changed, rerun the same command to start again"
     elif getattr(exc, "stops_the_run", False):
         msg = f"{exc}; rerun the same command to resume"
-    elif isinstance(exc, FsmoveError | BackendError):
+    elif isinstance(exc, FsmoveError | BackendError | StateDirError):
         msg = str(exc)
     elif isinstance(exc, OSError):
         msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")

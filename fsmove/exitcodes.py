@@ -50,12 +50,13 @@ def exit_code_for_error(exc: BaseException) -> ExitCode:
     from fsmove.errors import FsmoveError
     from fsmove.transfers.backend import AuthError, UnsafePathError
     from fsmove.transfers.endpoint import EndpointError
+    from fsmove.transfers.state_dir import StateDirError
 
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(exc, FsmoveError):
         return exc.exit_code
-    if isinstance(exc, EndpointError | UnsafePathError):
+    if isinstance(exc, EndpointError | UnsafePathError | StateDirError):
         return ExitCode.USAGE
     if isinstance(exc, AuthError):
         return ExitCode.AUTH

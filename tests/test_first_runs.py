@@ -98,3 +98,39 @@ def test_a_state_folder_that_cannot_be_written_is_said_in_one_line(
     assert len(lines) == 1 and lines[0].startswith("fsmove: error:"), run.stderr
     assert str(blocker) in lines[0] and word in lines[0]
     assert not (tmp_path / "dst" / "a.txt").exists()
+
+
+
+def test_an_account_whose_home_does_not_exist_gets_the_setting_to_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system account (``nobody``: HOME=/nonexistent, and the same in its passwd
+    entry): fsmove never makes that folder (run as root it did, session 35's leftover);
+    the run stops before anything, exit 2, naming XDG_STATE_HOME, and with it the copy
+    runs. (The account's passwd entry is this test's: the suite runs as root, whose home
+    exists.)"""
+    import pwd
+
+    from typer.testing import CliRunner
+
+    from fsmove.cli import app
+
+    missing = tmp_path / "nonexistent"
+    real = pwd.getpwuid(os.getuid())
+    entry = pwd.struct_passwd((*real[:5], str(missing), *real[6:]))
+    monkeypatch.setattr(pwd, "getpwuid", lambda _uid: entry)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(missing))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"alpha")
+    args = ["copy", str(tmp_path / "src"), str(tmp_path / "dst"), "-q"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip() == (
+        f"fsmove: error: the home folder {missing} does not exist, and fsmove keeps its "
+        "state (copy journals, locks) in ~/.local/state: set XDG_STATE_HOME to a folder "
+        "for it"), refused.stderr
+    assert not missing.exists() and not (tmp_path / "dst").exists()
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "dst" / "a.txt").read_bytes() == b"alpha"

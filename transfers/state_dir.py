@@ -11,6 +11,10 @@ import pwd
 from pathlib import Path
 
 
+class StateDirError(Exception):
+    """No folder to keep fsmove's state in (exit 2: a setting to give)."""
+
+
 def state_dir(kind: str) -> Path:
     """The folder of one kind of state, e.g. ``state_dir("jobs")``; nothing is created."""
     base = os.environ.get("XDG_STATE_HOME") or ""
@@ -24,14 +28,23 @@ def state_dir(kind: str) -> Path:
 def _home() -> str:
     """$HOME, or the account's home folder where $HOME is empty or relative (``HOME=``
     put the state in ``./.local``: another one in every folder a run started in,
-    session 35's adversarial pass)."""
+    session 35's adversarial pass). A home folder that does not exist is never made:
+    system accounts have ``/nonexistent`` on purpose, and fsmove run as root (a cron
+    job, a service) created it (session 35's leftover); the account's own home is
+    tried, then the run stops with the setting to give."""
     home = os.environ.get("HOME") or ""
-    if os.path.isabs(home):
+    if os.path.isabs(home) and os.path.isdir(home):
         return home
     try:
-        return pwd.getpwuid(os.getuid()).pw_dir
-    except KeyError:  # an account the system does not know: the root folder's state
-        return "/"
+        account = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # an account the system does not know
+        account = ""
+    if os.path.isabs(account) and os.path.isdir(account):
+        return account
+    missing = home if os.path.isabs(home) else account or "(none)"
+    raise StateDirError(
+        f"the home folder {missing} does not exist, and fsmove keeps its state (copy "
+        "journals, locks) in ~/.local/state: set XDG_STATE_HOME to a folder for it")
 
 
 def _glob_literal(path: str) -> str:
