@@ -364,23 +364,27 @@ class FtpClient(aioftp.Client):
         return None
 
 
-#: A reply line at least this long may have been cut by the server (``_glued_end``).
-_CUT_LINE = 1000
+#: pure-ftpd's reply lines are cut at ~4,100 bytes; a glued line is at least this long.
+_CUT_LINE = 4000
+#: pure-ftpd's last line of an MLST reply, the only glued end seen (``_glued_end``).
+_GLUED_TEXT = "End."
 
 
 def _glued_end(line: str, code: str) -> list[str] | None:
-    """A long line of a multi-line reply that a server cut at its buffer's size, with
-    its end of line, so that the reply's last line ("250 End.") was glued to it:
-    [the cut line, the last line's text], or None. pure-ftpd does so with the MLST
-    answer for a path of ~4,000 bytes; the reply never ended, the next reply's code
-    read as a malformed line, and a placed file was failed as "session lost" (session
-    36's adversarial pass)."""
-    if len(line) < _CUT_LINE:
+    """A line of a multi-line reply that the server cut at its buffer's size, end of
+    line included, so that the reply's last line was glued to it: [the cut line, the
+    last line's text], or None. pure-ftpd does so with the MLST answer for a path of
+    ~4,030 bytes (``... /r/.../FFF.tx250 End.``); the reply never ended, the next
+    reply's code read as a malformed line, and a placed file was failed as "session
+    lost" (session 36's adversarial pass). Only that shape: a line of 4,000 bytes or
+    more ending in the reply's code and pure-ftpd's "End.". A first rule (any 1,000-byte
+    line with the code in its last 80 characters) took names such as "Invoice 250
+    EUR.pdf" for an end and put proftpd's and pure-ftpd's replies out of step (the
+    same pass, on that fix)."""
+    end = f"{code} {_GLUED_TEXT}"
+    if not line.endswith(end) or len(line.encode("utf-8", "surrogateescape")) < _CUT_LINE:
         return None
-    at = line.rfind(f"{code} ")
-    if at <= 0 or len(line) - at > 80:
-        return None
-    return [line[:at], line[at + 4:]]
+    return [line[:-len(end)], _GLUED_TEXT]
 
 
 def _pieces(encoded: list[bytes], most: int | None) -> list[bytes]:
