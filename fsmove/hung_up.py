@@ -7,9 +7,10 @@ Session 35 made the copy's own output and live display silent on EIO; session 36
 adversarial pass found the paths that did not go through them: ``verify``'s summary
 (its report never written, exit 1 after the whole read), ``migrate``'s progress lines
 ("stopped at copy", exit 1), ``--json`` to a terminal. A guard at the stream, installed
-once by ``fsmove.cli.main``, covers every writer, present and future. Other errors
-(a broken pipe, a full disk) still reach their writers, which stop the run as before:
-someone is reading there, or the output is the product (``--json > file``).
+once by ``fsmove.cli.main``, covers every writer, present and future. Only a stream that
+is a terminal when fsmove starts is wrapped; other errors (a broken pipe, a full disk)
+and every error on a file or a pipe still reach their writers, which stop the run as
+before: someone is reading there, or the output is the product (``--json > file``).
 """
 
 from __future__ import annotations
@@ -56,10 +57,19 @@ class OutlivesTerminal:
 
 
 def install() -> None:
-    """Wrap ``sys.stdout`` and ``sys.stderr`` (once)."""
+    """Wrap ``sys.stdout`` and ``sys.stderr`` (once), each only if it is a terminal
+    now: EIO on a file or a pipe is a failing disk or device, whose output may be the
+    product (``--json > file``): it stops the run with its line as before (a first
+    version silenced it too, exit 0 with an empty file: session 36's second pass)."""
     import sys
 
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not None and not isinstance(stream, OutlivesTerminal):
+        if stream is None or isinstance(stream, OutlivesTerminal):
+            continue
+        try:
+            terminal = stream.isatty()
+        except (OSError, ValueError):
+            terminal = False
+        if terminal:
             setattr(sys, name, OutlivesTerminal(stream))
