@@ -5,6 +5,10 @@ test_clever_migrate.py and test_clever_php.py.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from fsmove.clever.catchup import (
     SEEN,
     CatchUpPlan,
@@ -111,3 +115,46 @@ def test_files_listed_in_the_second_they_were_written_are_read_again() -> None:
     # overwritten by the old one's bytes).
     assert found == ["fresh"]
     assert racy_candidates(before["old"], before["new"], None, old_now, new_now, ()) == []
+
+
+def test_a_rewrite_found_by_its_bytes_is_copied_whatever_the_journal_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catch-up finds a file rewritten with its size and time kept (its listing is
+    the snapshot's, its bytes are not the new bucket's) where the copy's own journal
+    rule sees nothing racy (a server clock ahead: the file's time is past the copy's
+    read by more than the window). Before the fix the catch-up said "1 file(s) the old
+    app wrote", its copy skipped it "identical", and every rerun ended in the same
+    mismatch (session 36's second pass). The copy now compares those bytes. Local
+    folders stand for the buckets."""
+    import os
+    import time
+
+    from fsmove.clever.catchup import CopySettings, catch_up
+    from fsmove.clever.trees import read_trees
+    from fsmove.commands.copy import CopyRequest, run_copy
+    from fsmove.endpoint_access import ConnectOptions
+    from fsmove.transfers.copy import CopyOptions
+    from fsmove.transfers.endpoint import parse_endpoint
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    now = time.time()
+    (old / "f.txt").write_bytes(b"A" * 100)
+    os.utime(old / "f.txt", (now + 100, now + 100))  # a server clock 100 s ahead
+    (old / "g.txt").write_bytes(b"G" * 100)
+    src, dst = parse_endpoint(str(old)), parse_endpoint(str(new))
+    assert run_copy(CopyRequest(src=src, dst=dst, options=CopyOptions(),
+                                connect=ConnectOptions(), quiet=True)) == 0
+    o, n = read_trees([src, dst], ConnectOptions())
+    before = reference(o.files, n.files, taken=now + 70)  # the final delta's listing
+    kept = (old / "f.txt").stat()
+    (old / "f.txt").write_bytes(b"B" * 100)
+    os.utime(old / "f.txt", ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    said: list[str] = []
+    done = catch_up(label="old -> new", key="old:", src=src, dst=dst, before=before,
+                    since="after the final delta", settings=CopySettings(quiet=True),
+                    reported=(), say=said.append)
+    assert done.code == 0, said
+    assert (new / "f.txt").read_bytes() == b"B" * 100
+    assert any("rewritten by the old app in the second it was listed" in s for s in said)

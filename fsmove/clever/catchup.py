@@ -162,6 +162,7 @@ def catch_up(*, label: str, key: str, src: Endpoint, dst: Endpoint, before: dict
         before_old, before_new, before.get("taken"), old_now.files, new_now,
         {*plan.to_copy, *(p for p, _ in plan.conflicts),
          *(p.removeprefix(key) for p in reported if p.startswith(key))})
+    rewritten: list[str] = []
     if racy:
         rewritten = event_loop.run(_differing(src, dst, racy, settings.connect))
         if rewritten:
@@ -190,7 +191,8 @@ def catch_up(*, label: str, key: str, src: Endpoint, dst: Endpoint, before: dict
                 say(f"  deleted /{path}")
             if len(plan.to_delete) > LISTED_DELETIONS:
                 say(f"  … and {len(plan.to_delete) - LISTED_DELETIONS} more")
-        code = _copy_and_verify(src, dst, plan, old_now, settings)
+        code = _copy_and_verify(src, dst, plan, old_now, settings,
+                                by_content=bool(rewritten))
         if code is ExitCode.OK:
             new_now = read_trees([dst], settings.connect)[0].files
     # The reference moves on: a rerun compares with the trees as this catch-up left them
@@ -232,11 +234,14 @@ async def _differing(src: Endpoint, dst: Endpoint, paths: list[str],
 
 
 def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: Tree,
-                     settings: CopySettings) -> ExitCode:
+                     settings: CopySettings, *, by_content: bool = False) -> ExitCode:
     """fsmove's copy limited to exactly the paths decided (``--delete`` when some are to
     go; the old tree's blind paths left out on both sides), the folders those deletions
     emptied that the old bucket no longer has removed, then a full verification of those
-    paths."""
+    paths. ``by_content``: some were found rewritten by their bytes alone (size and time
+    as before), so the copy compares bytes (``--checksum``, on those paths only): its
+    own size-and-time rule, with a journal record it trusts, skipped them "identical",
+    and every rerun ended in the same mismatch (session 36's second pass)."""
     from fsmove.commands.copy import CopyRequest, run_copy
     from fsmove.commands.verify import VerifyRequest, run_verify
     from fsmove.verify.results import Tier
@@ -248,7 +253,8 @@ def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: T
     # those alone; an old bucket the app emptied is such a set (the empty-source guard
     # stopped every rerun with "SRC and DST swapped?", session 34's 4th pass).
     options = replace(settings.copy, filters=filters, delete=bool(plan.to_delete),
-                      dry_run=False, may_empty=True)
+                      dry_run=False, may_empty=True,
+                      checksum=settings.copy.checksum or by_content)
     code = run_copy(CopyRequest(
         src=src, dst=dst, options=options, connect=settings.connect,
         src_connections=settings.src_connections, dst_connections=settings.dst_connections,
