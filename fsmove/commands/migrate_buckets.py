@@ -189,11 +189,13 @@ class BucketPhases(MigrationCore):
             # check at the next run, which after the switch never comes).
             if first_run:
                 st.pairs = []
+            shown = "; ".join(unread[:3]) + (f"; and {len(unread) - 3} more read(s)"
+                                               if len(unread) > 3 else "")
             raise UsageError(
-                f"{'; '.join(unread)}: fsmove cannot tell whether another app uses the "
-                f"buckets it moves, so nothing was changed; rerun once it can be read, or "
-                "pass --split-shared to move the app alone whatever other apps use "
-                "(README: \"Apps sharing a bucket\")")
+                f"{shown}: fsmove cannot tell whether another app uses the buckets it "
+                "moves, so this run changed nothing; rerun once they can be read, or pass "
+                "--split-shared to move the app alone whatever other apps use (README: "
+                "\"Apps sharing a bucket\")")
         for line in unread:
             say(f"warning: {line}: fsmove cannot tell whether another app shares a bucket "
                 "(--split-shared: the app is moved alone)")
