@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fsmove.verify.digest import ALGORITHM
 
 from .backend import BackendError, Entry, EntryKind, parent_of
 from .digest_read import read_file_digest
 from .events import Event, Planned
-from .journal import FileRecord, Journal
+from .journal import FileRecord
 from .pool import SessionPool
 from .survey import Sides
 from .tree import is_racy, same_mtime, source_time_unchanged
@@ -206,11 +207,20 @@ class CopyPlan:
         return self.tally.event(complete=True)
 
 
+class JobRecords(Protocol):
+    """What the skip rule asks of the job's journal: the writer (``Journal``) or, in a
+    dry run, a read-only view of it (``journal_view.JournalView``)."""
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]: ...
+
+    def checked(self, path: str, read_at: float) -> None: ...
+
+
 class FileRules:
     """The copy-or-skip rule of one run, applied to one folder at a time."""
 
     def __init__(self, *, sides: Sides, src: SessionPool, dst: SessionPool,
-                 journal: Journal | None, checksum: bool, preserve_mtime: bool,
+                 journal: JobRecords | None, checksum: bool, preserve_mtime: bool,
                  compares_at_once: int) -> None:
         self._src = src
         self._dst = dst

@@ -41,6 +41,7 @@ from fsmove.transfers.events import Summary
 from fsmove.transfers.jobs import default_journal_path, read_meta
 from fsmove.transfers.journal import Journal, JournalLockedError
 from fsmove.transfers.journal_db import JournalPathError
+from fsmove.transfers.journal_view import JournalView
 from fsmove.transfers.not_the_tree import not_the_tree, server_files
 from fsmove.transfers.policy import DEFAULT_SESSIONS
 from fsmove.transfers.pool import SESSIONS_AHEAD, SessionPool
@@ -150,7 +151,8 @@ def journal_path_for(src: Endpoint, dst: Endpoint, explicit: Path | None) -> Pat
 
 
 async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal | None,
-               output: CommandOutput, temp_names: TempNames | None = None) -> Summary:
+               output: CommandOutput, temp_names: TempNames | None = None,
+               records: JournalView | None = None) -> Summary:
     taskdump.install()
     output.start(dry_run=req.options.dry_run)
     # --bwlimit paces what is read from the source, as a store decorator (the same
@@ -177,7 +179,7 @@ async def _run(req: CopyRequest, src: Endpoint, dst: Endpoint, journal: Journal 
     try:
         engine = CopyEngine(
             src=src_pool, dst=dst_pool, journal=journal, options=req.options,
-            subscribers=[output], temp_names=temp_names,
+            subscribers=[output], temp_names=temp_names, records=records,
         )
         if journal is not None:
             journal.start_run()
@@ -283,8 +285,16 @@ def _copy(req: CopyRequest, out: CommandOutput) -> ExitCode:
     out.log_only(f"{src.display} -> {dst.display}" + (" (dry run)" if req.options.dry_run
                                                        else ""))
     if req.options.dry_run:
-        summary = event_loop.run(_run(req, src, dst, None, out, _job_temp_names(
-            journal_path_for(src, dst, req.journal))))
+        # The job's journal read, not opened: the dry run plans with its records (racy
+        # files read again, a destination's recorded times) as the real run will.
+        path = journal_path_for(src, dst, req.journal)
+        view = JournalView.open(path, src=src.identity, dst=dst.identity)
+        try:
+            summary = event_loop.run(_run(req, src, dst, None, out, _job_temp_names(path),
+                                          records=view))
+        finally:
+            if view is not None:
+                view.close()
     else:
         path = journal_path_for(src, dst, req.journal)
         try:

@@ -73,7 +73,7 @@ from fsmove.clever.dns import DnsChecker
 from fsmove.clever.dns_advice import print_records
 from fsmove.clever.migrate_state import PHASES
 from fsmove.clever.plan import ZONES
-from fsmove.commands.copy import DEFAULT_CONNECTIONS
+from fsmove.commands.copy import DEFAULT_CONNECTIONS, journal_path_for
 from fsmove.commands.migrate_buckets import BucketPhases, parse_bucket_options
 from fsmove.commands.migrate_data import DataPhases
 from fsmove.commands.migrate_switch import SwitchPhases
@@ -85,6 +85,7 @@ from fsmove.exitcodes import ExitCode
 from fsmove.progress import human_bytes
 from fsmove.transfers.copy import CopyEngine, CopyOptions
 from fsmove.transfers.endpoint import Endpoint
+from fsmove.transfers.journal_view import JournalView
 from fsmove.transfers.plan import CopyPlan
 from fsmove.transfers.pool import SessionPool
 
@@ -105,11 +106,17 @@ async def _plan_copy(src: Endpoint, dst: Endpoint, *, options: CopyOptions,
                            max_sessions=DEFAULT_CONNECTIONS[src.scheme])
     dst_pool = SessionPool(open_store(dst, connect, writable=False),
                            max_sessions=DEFAULT_CONNECTIONS[dst.scheme])
+    # The pair's job journal read (a rerun's dry run plans as the copy will).
+    view = JournalView.open(journal_path_for(src, dst, None), src=src.identity,
+                            dst=dst.identity)
     try:
-        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options)
+        engine = CopyEngine(src=src_pool, dst=dst_pool, journal=None, options=options,
+                            records=view)
         return await engine.plan()
     finally:
         await asyncio.gather(src_pool.aclose(), dst_pool.aclose(), return_exceptions=True)
+        if view is not None:
+            view.close()
 
 
 def _confirm(req: MigrateRequest) -> None:

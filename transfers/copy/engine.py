@@ -48,7 +48,15 @@ from ..events import (
 )
 from ..journal import Journal
 from ..march import march
-from ..plan import CopyPlan, FileRules, FolderPlan, GrowingPlan, PlanTally, is_at_or_below
+from ..plan import (
+    CopyPlan,
+    FileRules,
+    FolderPlan,
+    GrowingPlan,
+    JobRecords,
+    PlanTally,
+    is_at_or_below,
+)
 from ..policy import pause_before_retry
 from ..pool import SessionPool
 from ..scout import SourceScout
@@ -83,10 +91,13 @@ class CopyEngine:
         options: CopyOptions,
         subscribers: list[Subscriber] | None = None,
         temp_names: TempNames | None = None,
+        records: JobRecords | None = None,
     ) -> None:
         self.src = src
         self.dst = dst
         self.journal = journal
+        #: What the skip rule reads: the journal, or a dry run's read-only view of it.
+        self._records: JobRecords | None = journal if journal is not None else records
         self.opt = options
         self.limits = options.limits()
         self.retry = options.retry_policy()
@@ -168,7 +179,7 @@ class CopyEngine:
 
     def _march(self, sides: Sides, scout: SourceScout | None = None
                ) -> AsyncIterator[FolderPlan]:
-        rules = FileRules(sides=sides, src=self.src, dst=self.dst, journal=self.journal,
+        rules = FileRules(sides=sides, src=self.src, dst=self.dst, journal=self._records,
                           checksum=self.opt.checksum, preserve_mtime=self.opt.preserve_mtime,
                           compares_at_once=self.limits.files_at_once)
         return march(self.src, self.dst, sides=sides, src_rules=self._src_rules,
