@@ -107,6 +107,8 @@ class SessionPool:
     _caps: Capabilities | None = None
     #: ``_caps`` are the store's early capabilities, its probe still running.
     _early: bool = False
+    #: One asking of the store's capabilities at a time (``capabilities``).
+    _caps_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _opened: int = 0
     _dropped: int = 0
     _closed: bool = False
@@ -248,7 +250,17 @@ class SessionPool:
                 await asyncio.wait_for(to_close.close(), 5)
 
     async def capabilities(self) -> Capabilities:
-        """The store's capabilities (its probe's, final), asked once."""
+        """The store's capabilities (its probe's, final), asked once: borrowers that
+        ask together wait for the first one's answer. Each asked the store itself
+        before, and each store login beside the pool's made a source server that takes
+        one session refuse the run with "too many sessions" even at --src-connections 1
+        (session 36's second pass)."""
+        if self._caps is not None and not self._early:
+            return self._caps
+        async with self._caps_lock:
+            return await self._ask_capabilities()
+
+    async def _ask_capabilities(self) -> Capabilities:
         if self._caps is None or self._early:
             store = self.store
             if self._early and isinstance(store, WritesBeforeProbe):

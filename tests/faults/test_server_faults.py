@@ -153,6 +153,28 @@ def test_server_accepting_two_connections_gets_everything(
     assert tree_digests(server.root) == tree_digests(src)
 
 
+@pytest.mark.parametrize(("start_fn", "clients"), [(start_vsftpd, 1), (start_proftpd, 2)],
+                         ids=["vsftpd-1", "proftpd-2"])
+def test_a_source_server_taking_one_or_two_sessions_is_read_whole(
+    fsmove: FsmoveRunner, tmp_path: Path,
+    own_server: Callable[..., RunningServer],
+    start_fn: Callable[..., AbstractContextManager[RunningServer]], clients: int,
+) -> None:
+    """A source that takes one (vsftpd) or two (proftpd) sessions, with fsmove's
+    defaults and with --src-connections 1. Before session 36 every run was refused
+    "too many sessions ... lower the number of connections" even at 1: the root check
+    and the first listing each asked the store's capabilities, and each of those logged
+    in beside the pool's session."""
+    server = own_server(start_fn, max_clients=clients)
+    files = {f"d{i}/f{k}.bin": bytes([k]) * 3000 for i in range(4) for k in range(6)}
+    make_tree(server, {f"s/{p}": b for p, b in files.items()})
+    env = {"FSMOVE_SRC_PASSWORD": server.password}
+    for extra, dst in (((), tmp_path / "a"), (("--src-connections", "1"), tmp_path / "b")):
+        run = fsmove.run("copy", server.url("s"), str(dst), *extra, *FAST, env=env)
+        assert run.code == 0, str(run)
+        assert tree_digests(dst) == tree_digests(server.root / "s")
+
+
 # -- a server that stalls ----------------------------------------------------------------
 
 
