@@ -42,6 +42,7 @@ def test_a_relative_xdg_state_home_is_ignored(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
     """The XDG spec: a relative ``XDG_STATE_HOME`` is invalid and ignored. It was taken
     from the current folder: another set of jobs for every folder a run started in."""
+    (tmp_path / "home").mkdir()  # a home that exists (a missing one is never made)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
