@@ -99,6 +99,23 @@ class FileRecord:
 
 
 
+def records_of(conn: sqlite3.Connection, paths: Sequence[str]) -> dict[str, FileRecord]:
+    """The records of ``paths`` that exist in the journal ``conn`` reads, by path (a few
+    queries for a folder, not one a file): the writer's ``get_many`` and a dry run's
+    read-only view (``journal_view.py``)."""
+    found: dict[str, FileRecord] = {}
+    for i in range(0, len(paths), _PATHS_PER_QUERY):
+        chunk = paths[i:i + _PATHS_PER_QUERY]
+        for row in conn.execute(
+            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts,"
+            " note, dst_mtime, updated FROM files WHERE path IN"
+            f" ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            found[row[0]] = FileRecord(*row)
+    return found
+
+
 class Journal:
     """The writer side. Use as a context manager; it holds the job lock while open."""
 
@@ -482,19 +499,8 @@ class Journal:
         return FileRecord(*row) if row else None
 
     def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
-        """The records of ``paths`` that exist, by path (a few queries for a folder,
-        not one a file)."""
-        found: dict[str, FileRecord] = {}
-        for i in range(0, len(paths), _PATHS_PER_QUERY):
-            chunk = paths[i:i + _PATHS_PER_QUERY]
-            for row in self.conn.execute(
-                "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts,"
-                " note, dst_mtime, updated FROM files WHERE path IN"
-                f" ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                found[row[0]] = FileRecord(*row)
-        return found
+        """The records of ``paths`` that exist, by path (``records_of``)."""
+        return records_of(self.conn, paths)
 
     def get_with_progress(self, path: str) -> tuple[FileRecord, bool] | None:
         """The file's record and whether any block or partial block of it is recorded,

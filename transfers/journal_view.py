@@ -14,10 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from .journal import FileRecord, storable
+from .journal import FileRecord, records_of, storable
 from .journal_db import connect, newer_schema
-
-_PATHS_PER_QUERY = 500
 
 
 class JournalView:
@@ -49,20 +47,10 @@ class JournalView:
         return None
 
     def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
-        found: dict[str, FileRecord] = {}
         try:
-            for i in range(0, len(paths), _PATHS_PER_QUERY):
-                chunk = paths[i:i + _PATHS_PER_QUERY]
-                for row in self._conn.execute(
-                    "SELECT path, size, mtime, state, digest, algorithm, bytes_done,"
-                    " restarts, note, dst_mtime, updated FROM files WHERE path IN"
-                    f" ({','.join('?' * len(chunk))})",
-                    chunk,
-                ):
-                    found[row[0]] = FileRecord(*row)
+            return records_of(self._conn, paths)
         except sqlite3.Error:
             return {}  # gone or damaged meanwhile: planned by size and time
-        return found
 
     def checked(self, path: str, read_at: float) -> None:
         """A dry run records nothing."""
