@@ -16,7 +16,11 @@ per path:
   file), exactly the ``--delete`` rule of transfers/plan.py: its absence there proves
   nothing, so it is kept and said;
 - both sides changed it (the old app wrote or deleted it; the new app wrote or deleted
-  it): a **conflict**, the new app's version kept, listed once (exit 4).
+  it): a **conflict**, the new app's version kept, listed once (exit 4);
+- neither listing changed but the old file's time is within a minute of the moment the
+  old tree was listed for the last copy's snapshot (``racy_candidates``): both buckets
+  are read, and a file whose bytes differ is **copied** (by content: size and time
+  cannot tell such a rewrite).
 
 The copy is fsmove's own (engine, journal, ``--delete`` with include filters naming
 exactly those paths, so the engine's own blind rule applies again; the blind paths
