@@ -175,3 +175,53 @@ def test_a_reply_whose_last_line_the_server_glued_to_a_cut_line_ends_there(
             await session.close()
 
     assert asyncio.run(check()) == (250, 213, "3")
+
+
+def test_a_name_ending_like_a_glued_reply_end_is_a_name(
+        own_server: Callable[..., RunningServer]) -> None:
+    """A file named "... 250 End." about 3,960 bytes deep on pure-ftpd: its MLST line is
+    over 4,000 bytes but not cut, and ends like a glued reply end. A looser rule ended
+    the reply at the name and read the server's real "250 End." as the next command's
+    reply (an RMD of a full folder "succeeded"; session 36's third pass). Only a line of
+    pure-ftpd's exact cut length is taken for glued."""
+    import asyncio
+
+    from fsmove.transfers.endpoint import parse_endpoint
+    from fsmove.transfers.ftp import FtpStore
+
+    server = own_server(start_pureftpd)
+    folders = [f"{i:02d}" + "x" * 253 for i in range(15)]
+    name = "N" * 90 + " 250 End."
+    fd = os.open(server.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in ["r", *folders]:
+            os.mkdir(part, dir_fd=fd)
+            os.chown(part, *server.owner, dir_fd=fd)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(file_fd, b"12345")
+        os.fchown(file_fd, *server.owner)
+        os.close(file_fd)
+    finally:
+        os.close(fd)
+    make_tree(server, {"r/short.txt": b"123"})
+
+    async def check() -> tuple[int, int, int, str]:
+        store = FtpStore(parse_endpoint(server.url("r", with_password=True)), timeout=10)
+        session = await store.connect()
+        try:
+            await session.raw_command("OPTS MLST type;size;modify;UNIX.mode;UNIX.uid;"
+                                      "UNIX.gid;unique;")
+            deep = await session.raw_command(
+                f"MLST {store.abs_path('/'.join([*folders, name]))}")
+            line = next(x for x in deep.lines if "type=" in x)
+            short = await session.raw_command(f"SIZE {store.abs_path('short.txt')}")
+            return (deep.code, len(line.encode()), short.code, short.last.strip())
+        finally:
+            await session.close()
+
+    code, length, short_code, short_size = asyncio.run(check())
+    assert code == 250 and 4000 <= length < 4134, length
+    assert (short_code, short_size) == (213, "3")

@@ -364,8 +364,9 @@ class FtpClient(aioftp.Client):
         return None
 
 
-#: pure-ftpd's reply lines are cut at ~4,100 bytes; a glued line is at least this long.
-_CUT_LINE = 4000
+#: pure-ftpd (1.0.50) cuts a reply line at exactly this many bytes, its end of line
+#: included: measured with paths of 4,032 and 4,047 bytes, the same cut.
+_CUT_LINE = 4134
 #: pure-ftpd's last line of an MLST reply, the only glued end seen (``_glued_end``).
 _GLUED_TEXT = "End."
 
@@ -376,13 +377,17 @@ def _glued_end(line: str, code: str) -> list[str] | None:
     last line's text], or None. pure-ftpd does so with the MLST answer for a path of
     ~4,030 bytes (``... /r/.../FFF.tx250 End.``); the reply never ended, the next
     reply's code read as a malformed line, and a placed file was failed as "session
-    lost" (session 36's adversarial pass). Only that shape: a line of 4,000 bytes or
-    more ending in the reply's code and pure-ftpd's "End.". A first rule (any 1,000-byte
-    line with the code in its last 80 characters) took names such as "Invoice 250
-    EUR.pdf" for an end and put proftpd's and pure-ftpd's replies out of step (the
-    same pass, on that fix)."""
+    lost" (session 36's adversarial pass). Only that exact shape: the cut line's
+    ``_CUT_LINE`` bytes, then the reply's code and pure-ftpd's "End.". Looser rules were
+    fooled by names: any 1,000-byte line with the code near its end ("Invoice 250
+    EUR.pdf" on a long path), then any 4,000-byte line ending so (a file named
+    "a 250 End." 3,960 bytes deep): the reply ended at the name and every later reply
+    was read one late (the second and third passes). A line of exactly that length
+    cannot come uncut from pure-ftpd (it would be cut there and glued)."""
     end = f"{code} {_GLUED_TEXT}"
-    if not line.endswith(end) or len(line.encode("utf-8", "surrogateescape")) < _CUT_LINE:
+    if not line.endswith(end):
+        return None
+    if len(line[:-len(end)].encode("utf-8", "surrogateescape")) != _CUT_LINE:
         return None
     return [line[:-len(end)], _GLUED_TEXT]
 
