@@ -162,3 +162,34 @@ def test_a_racy_file_found_unchanged_is_dated_from_its_check(tmp_path: Path) -> 
     third = run_copy_inprocess(src, dst, journal=journal)
     assert third.summary["files_skipped"] == 1, third.output
     assert updated() == settled
+
+
+def test_a_dry_run_reads_journals_at_odd_paths_and_of_older_fsmoves(tmp_path: Path) -> None:
+    """The dry run's read-only view of the journal: at a path holding "#" or "?" (the
+    read-only URI was cut there: an empty file "j" made beside it and the journal
+    ignored), and a journal an older fsmove wrote, without the columns added since (the
+    view failed on them and planned without it). Both plan the racy rewrite as the real
+    run copies it (session 36's third pass)."""
+    import shutil
+    import sqlite3
+
+    src = side_for("local", None, tmp_path / "src", "src")
+    now = time.time()
+    src.put({"a.txt": b"first version"}, mtime=now)
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    rewrite(src, "a.txt", now)
+    odd, old = tmp_path / "j#x?y.db", tmp_path / "old.db"
+    shutil.copy(journal, odd)
+    shutil.copy(journal, old)
+    with sqlite3.connect(old) as conn:  # the files table as an older fsmove made it
+        conn.execute("ALTER TABLE files RENAME TO files_now")
+        conn.execute("CREATE TABLE files AS SELECT path, size, mtime, state, digest,"
+                     " algorithm, bytes_done, restarts, note FROM files_now")
+    for path in (odd, old):
+        dry = run_copy_inprocess(src, dst, "--dry-run", journal=path)
+        assert dry.exit_code == 0, dry.output
+        planned = [e for e in dry.events if e.get("type") == "plan"][-1]
+        assert planned["files_to_copy"] == 1, (path.name, planned)
+    assert not (tmp_path / "j").exists()

@@ -99,16 +99,23 @@ class FileRecord:
 
 
 
-def records_of(conn: sqlite3.Connection, paths: Sequence[str]) -> dict[str, FileRecord]:
+#: The ``files`` columns a ``FileRecord`` is made of, in its fields' order.
+RECORD_COLUMNS = ("path", "size", "mtime", "state", "digest", "algorithm", "bytes_done",
+                  "restarts", "note", "dst_mtime", "updated")
+
+
+def records_of(conn: sqlite3.Connection, paths: Sequence[str],
+               columns: Sequence[str] = RECORD_COLUMNS) -> dict[str, FileRecord]:
     """The records of ``paths`` that exist in the journal ``conn`` reads, by path (a few
     queries for a folder, not one a file): the writer's ``get_many`` and a dry run's
-    read-only view (``journal_view.py``)."""
+    read-only view (``journal_view.py``, which passes ``NULL`` for a column an older
+    journal lacks)."""
     found: dict[str, FileRecord] = {}
+    selected = ", ".join(columns)
     for i in range(0, len(paths), _PATHS_PER_QUERY):
         chunk = paths[i:i + _PATHS_PER_QUERY]
         for row in conn.execute(
-            "SELECT path, size, mtime, state, digest, algorithm, bytes_done, restarts,"
-            " note, dst_mtime, updated FROM files WHERE path IN"
+            f"SELECT {selected} FROM files WHERE path IN"
             f" ({','.join('?' * len(chunk))})",
             chunk,
         ):

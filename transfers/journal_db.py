@@ -122,7 +122,9 @@ def connect(path: Path, *, readonly: bool, existing: bool = False) -> sqlite3.Co
     """``existing``: a writer that never creates the file (a missing one is an error,
     not a new empty database)."""
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        # Quoted: a "#" or "?" in the path cut the URI there (a dry run's journal at
+        # "j#x.db" read a new empty file "j" instead: session 36's third pass).
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=10)
     elif existing:
         conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=30,
                                isolation_level=None)

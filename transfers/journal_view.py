@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from .journal import FileRecord, records_of, storable
+from .journal import RECORD_COLUMNS, FileRecord, records_of, storable
 from .journal_db import connect, newer_schema
 
 
@@ -23,6 +23,11 @@ class JournalView:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # An older fsmove's journal lacks columns added since (the writer adds them
+        # when it opens it; a view never writes): read as NULL, "not known" (a view
+        # that failed on them planned without the journal: the third pass).
+        present = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+        self._columns = [c if c in present else "NULL" for c in RECORD_COLUMNS]
 
     @classmethod
     def open(cls, path: Path, *, src: str, dst: str) -> JournalView | None:
@@ -48,7 +53,7 @@ class JournalView:
 
     def get_many(self, paths: Sequence[str]) -> dict[str, FileRecord]:
         try:
-            return records_of(self._conn, paths)
+            return records_of(self._conn, paths, self._columns)
         except sqlite3.Error:
             return {}  # gone or damaged meanwhile: planned by size and time
 
