@@ -473,5 +473,18 @@ def test_a_zone_apex_is_expected_to_hold_the_zones_addresses(tmp_path: Path) -> 
                                "--watch-timeout", "20", "--interval", "0.2")
             assert switched.returncode == 0, switched.stdout + switched.stderr
             assert "matches:  yes" in switched.stdout
+            # Addresses the user gives stand for an apex (they were replaced by the
+            # target's, and the advice to give them went round in circles).
+            given = _fsmove("shop.test", "--zone", "mtl", "--expect", "A=192.0.2.99",
+                            "--nameserver", ns)
+            assert given.returncode == 0, given.stdout + given.stderr
+        # The domain's own server answers for its zone only: the target's addresses
+        # are REFUSED there. One line that says so (it was "check that it is up").
+        with start_dnsmasq(tmp_path / "own", records, zones=("shop.test",)) as own:
+            refused = _fsmove("shop.test", "--zone", "mtl", "--nameserver", own.nameserver)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            line = refused.stderr.strip().splitlines()[-1]
+            assert line.startswith("fsmove: error: shop.test is the apex of its DNS zone"), line
+            assert "ask a resolver that answers for other zones too" in line, line
     except ServerNotInstalled as exc:
         pytest.skip(str(exc))

@@ -110,14 +110,27 @@ def for_apex(checker: DnsChecker, domain: str, expected: dict[str, tuple[str, ..
     if zone is None or "CNAME" not in expected or checker.is_apex(domain) is not True:
         return expected, None
     target = zone_target(zone)
-    v4, v6 = checker.lookup(target, "A").values, checker.lookup(target, "AAAA").values
-    if not v4 and not v6:
-        raise DnsError(
-            f"{domain} is the apex of its DNS zone, where a CNAME cannot be set, and "
-            f"{target} has no address at {checker.server_label} to expect instead: give "
-            "the addresses with --expect A=... (those `clever domain diag` lists)")
     wanted = {k: v for k, v in expected.items() if k != "CNAME"}
-    wanted.update({k: v for k, v in (("A", v4), ("AAAA", v6)) if v})
+    if not ("A" in wanted or "AAAA" in wanted):
+        # The addresses the user gave (--expect A=...) stand; else the target's now.
+        try:
+            v4 = checker.lookup(target, "A").values
+            v6 = checker.lookup(target, "AAAA").values
+        except DnsError as exc:
+            # The domain's own server (--nameserver, for its TTLs) answers for its
+            # zones only (session 36's third pass: "REFUSED ... check that it is up").
+            raise DnsError(
+                f"{domain} is the apex of its DNS zone, where a CNAME cannot be set, and "
+                f"the addresses of {target} could not be read ({exc}): ask a resolver "
+                "that answers for other zones too, or give them with --expect A=... "
+                "(those `clever domain diag` lists)") from None
+        if not v4 and not v6:
+            raise DnsError(
+                f"{domain} is the apex of its DNS zone, where a CNAME cannot be set, and "
+                f"{target} has no address at {checker.server_label} to expect instead: "
+                "give the addresses with --expect A=... (those `clever domain diag` "
+                "lists)")
+        wanted.update({k: v for k, v in (("A", v4), ("AAAA", v6)) if v})
     note = (f"{domain} is the apex of its DNS zone: it cannot hold a CNAME (DNS providers "
             f"refuse one there), so it must hold the addresses {target} has now; an "
             f"ALIAS/ANAME record to {target} (or CNAME flattening), where your provider "
