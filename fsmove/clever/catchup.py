@@ -243,7 +243,8 @@ def _copy_and_verify(src: Endpoint, dst: Endpoint, plan: CatchUpPlan, old_now: T
     go; the old tree's blind paths left out on both sides), the folders those deletions
     emptied that the old bucket no longer has removed, then a full verification of those
     paths. ``by_content``: some were found rewritten by their bytes alone (size and time
-    as before), so the copy compares bytes (``--checksum``, on those paths only): its
+    as before), so the copy compares bytes (``--checksum``, on the paths this catch-up
+    decided: the include filters hold those alone, so it reads no other file): its
     own size-and-time rule, with a journal record it trusts, skipped them "identical",
     and every rerun ended in the same mismatch (session 36's second pass)."""
     from fsmove.commands.copy import CopyRequest, run_copy
