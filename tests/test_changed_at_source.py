@@ -85,6 +85,13 @@ def test_a_remote_file_whose_time_moved_one_second_is_copied_again(
     assert tree_digests(dst.root) == tree_digests(src.root)
 
 
+def _dry_plan(src: Side, dst: Side, journal: Path) -> dict[str, object]:
+    """The whole plan a ``--dry-run`` with ``journal`` reports."""
+    dry = run_copy_inprocess(src, dst, "--dry-run", journal=journal)
+    assert dry.exit_code == 0, dry.output
+    return [e for e in dry.events if e.get("type") == "plan"][-1]
+
+
 def _now_whole() -> int:
     """A source time within ``tree.RACY_WINDOW`` of the copy about to run (whole seconds:
     what an FTP or SFTP source lists)."""
@@ -116,9 +123,7 @@ def test_a_file_rewritten_in_the_second_of_its_copy_is_copied_again(
     rewrite(src, "old.txt", 1_600_000_000)
     # The dry run reads the journal too: it plans what the real run does (before the
     # second pass on session 36 it said "already identical" for state.db).
-    dry = run_copy_inprocess(src, dst, "--dry-run", journal=journal)
-    assert dry.exit_code == 0, dry.output
-    planned = [e for e in dry.events if e.get("type") == "plan"][-1]
+    planned = _dry_plan(src, dst, journal)
     assert (planned["files_to_copy"], planned["files_skipped"]) == (1, 2), planned
     second = run_copy_inprocess(src, dst, journal=journal)
     assert second.exit_code == 0, second.output
@@ -188,8 +193,6 @@ def test_a_dry_run_reads_journals_at_odd_paths_and_of_older_fsmoves(tmp_path: Pa
         conn.execute("CREATE TABLE files AS SELECT path, size, mtime, state, digest,"
                      " algorithm, bytes_done, restarts, note FROM files_now")
     for path in (odd, old):
-        dry = run_copy_inprocess(src, dst, "--dry-run", journal=path)
-        assert dry.exit_code == 0, dry.output
-        planned = [e for e in dry.events if e.get("type") == "plan"][-1]
+        planned = _dry_plan(src, dst, path)
         assert planned["files_to_copy"] == 1, (path.name, planned)
     assert not (tmp_path / "j").exists()

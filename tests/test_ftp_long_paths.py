@@ -127,6 +127,27 @@ def _copy_and_check(server: RunningServer, src: Path, tmp_path: Path, shape: str
     assert '"files_restarted": 0' in done.stdout and '"files_failed": 0' in done.stdout
 
 
+def _deep_file(server: RunningServer, folders: list[str], name: str) -> None:
+    """``r/<folders>/<name>`` (5 bytes) and ``r/short.txt`` (3) in the server's root, made
+    folder by folder (the whole path is over PATH_MAX) and owned by its account: its
+    uid and gid facts as long as an upload's."""
+    fd = os.open(server.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in ["r", *folders]:
+            os.mkdir(part, dir_fd=fd)
+            os.chown(part, *server.owner, dir_fd=fd)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(file_fd, b"12345")
+        os.fchown(file_fd, *server.owner)
+        os.close(file_fd)
+    finally:
+        os.close(fd)
+    make_tree(server, {"r/short.txt": b"123"})
+
+
 def test_a_reply_whose_last_line_the_server_glued_to_a_cut_line_ends_there(
         own_server: Callable[..., RunningServer]) -> None:
     """pure-ftpd cuts its MLST line for a ~4,030-byte path at its buffer, end of line
@@ -143,21 +164,7 @@ def test_a_reply_whose_last_line_the_server_glued_to_a_cut_line_ends_there(
     server = own_server(start_pureftpd)
     folders = [f"{i:02d}" + "x" * 253 for i in range(15)]
     name = "F" * 185 + ".txt"
-    fd = os.open(server.root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in ["r", *folders]:
-            os.mkdir(part, dir_fd=fd)
-            os.chown(part, *server.owner, dir_fd=fd)
-            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        file_fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(file_fd, b"12345")
-        os.fchown(file_fd, *server.owner)  # its uid and gid facts as long as an upload's
-        os.close(file_fd)
-    finally:
-        os.close(fd)
-    make_tree(server, {"r/short.txt": b"123"})
+    _deep_file(server, folders, name)
     long_path = "/".join([*folders, name])
 
     async def check() -> tuple[int, int, str]:
@@ -192,21 +199,7 @@ def test_a_name_ending_like_a_glued_reply_end_is_a_name(
     server = own_server(start_pureftpd)
     folders = [f"{i:02d}" + "x" * 253 for i in range(15)]
     name = "N" * 90 + " 250 End."
-    fd = os.open(server.root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in ["r", *folders]:
-            os.mkdir(part, dir_fd=fd)
-            os.chown(part, *server.owner, dir_fd=fd)
-            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        file_fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(file_fd, b"12345")
-        os.fchown(file_fd, *server.owner)
-        os.close(file_fd)
-    finally:
-        os.close(fd)
-    make_tree(server, {"r/short.txt": b"123"})
+    _deep_file(server, folders, name)
 
     async def check() -> tuple[int, int, int, str]:
         store = FtpStore(parse_endpoint(server.url("r", with_password=True)), timeout=10)

@@ -28,38 +28,11 @@ from tests.faults.trees import KiB, random_files, write_local
 def _copy_on_a_terminal_then_hang_up(tmp_path: Path, *, ignore_hup: bool) -> int:
     src, dst = tmp_path / "src", tmp_path / "dst"
     write_local(src, random_files(4, 256 * KiB, seed=3))
-    master, slave = pty.openpty()
-
-    def lead_the_terminal() -> None:
-        os.setsid()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hup else signal.SIG_DFL)
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fsmove", "copy", str(src), str(dst), "--journal",
-         str(tmp_path / "job.db"), "--bwlimit", "256K", "--workers", "2",
-         "--log-file", str(tmp_path / "run.log")],
-        stdin=slave, stdout=slave, stderr=slave, preexec_fn=lead_the_terminal,
-        env={**os.environ, "HOME": str(tmp_path), "TERM": "xterm"})
-    os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 60  # a bound only a hang reaches
-    try:
-        while b"elapsed" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-        assert b"elapsed" in seen, seen[-500:]
-    finally:
-        os.close(master)  # the hang-up
-    try:
-        code = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
+    code = _run_on_a_terminal_then_hang_up(
+        tmp_path, ["copy", str(src), str(dst), "--journal", str(tmp_path / "job.db"),
+                   "--bwlimit", "256K", "--workers", "2", "--log-file",
+                   str(tmp_path / "run.log")],
+        ignore_hup=ignore_hup, until=b"elapsed")
     log = (tmp_path / "run.log").read_text()
     assert "Input/output error" not in log and "Traceback" not in log, log
     if not ignore_hup:
@@ -77,15 +50,21 @@ def test_a_closed_terminal_interrupts_or_is_outlived(tmp_path: Path,
     assert log.rstrip().endswith(f"fsmove copy: exit {code}"), log
 
 
-def _run_on_a_terminal_then_hang_up(tmp_path: Path, argv: list[str]) -> int:
-    """``fsmove ARGV`` on a terminal it leads, started with SIGHUP ignored (``nohup``),
-    the terminal closed once some output was drawn; its exit code."""
+def _run_on_a_terminal_then_hang_up(tmp_path: Path, argv: list[str], *,
+                                    ignore_hup: bool = True,
+                                    until: bytes | None = None) -> int:
+    """``fsmove ARGV`` on a terminal it leads (SIGHUP ignored, as under ``nohup``, or at
+    its default), the terminal closed once ``until`` was drawn (else 200 bytes of
+    output: a state, not a delay); its exit code."""
     master, slave = pty.openpty()
 
     def lead_the_terminal() -> None:
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hup else signal.SIG_DFL)
+
+    def drawn(seen: bytes) -> bool:
+        return until in seen if until is not None else len(seen) >= 200
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "fsmove", *argv], stdin=slave, stdout=slave, stderr=slave,
@@ -95,13 +74,14 @@ def _run_on_a_terminal_then_hang_up(tmp_path: Path, argv: list[str]) -> int:
     seen = b""
     deadline = time.monotonic() + 60  # a bound only a hang reaches
     try:
-        while len(seen) < 200 and time.monotonic() < deadline:
+        while not drawn(seen) and time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 1.0)
             if ready:
                 try:
                     seen += os.read(master, 65536)
                 except OSError:
                     break
+        assert until is None or drawn(seen), seen[-500:]
     finally:
         os.close(master)  # the hang-up
     try:
