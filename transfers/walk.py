@@ -224,10 +224,14 @@ async def walk(
     *,
     skip: Callable[[Entry], bool] | None = None,
     concurrency: int = 4,
+    retry: RetryPolicy = NO_RETRIES,
 ) -> AsyncIterator[Entry | WalkIssue]:
     """Yield every file and directory below ``root`` (not ``root`` itself).
 
     ``skip(entry)`` returning True drops an entry (and, for a directory, its subtree).
+    ``retry``: a listing that fails transiently (a dropped connection) is asked again
+    on a fresh session as it says (verify's and the catch-up's walks: one lost
+    connection made a whole folder "unreadable", as copy's own walk never did).
     """
     pending: asyncio.Queue[str | None] = asyncio.Queue()
     out: asyncio.Queue[Entry | WalkIssue | BaseException | None] = asyncio.Queue(maxsize=4096)
@@ -237,7 +241,7 @@ async def walk(
 
     async def list_one(directory: str) -> None:
         nonlocal outstanding
-        for item in await list_folder(pool, directory, skip=skip):
+        for item in await list_folder(pool, directory, skip=skip, retry=retry):
             if isinstance(item, Entry) and item.kind is EntryKind.DIR:
                 async with lock:
                     outstanding += 1

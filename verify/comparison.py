@@ -151,7 +151,8 @@ class TreeComparison:
     async def consume(self, side: Side) -> None:
         listed = 0
         async for item in walk(
-            self.pools[side], "", skip=self.skip_for(side), concurrency=self.listings
+            self.pools[side], "", skip=self.skip_for(side), concurrency=self.listings,
+            retry=READ_RETRIES,
         ):
             if isinstance(item, WalkIssue):
                 self.listing_issue(side, item)

@@ -17,6 +17,7 @@ from fsmove import event_loop
 from fsmove.endpoint_access import ConnectOptions, open_store
 from fsmove.transfers.backend import EntryKind
 from fsmove.transfers.endpoint import Endpoint
+from fsmove.transfers.policy import READ_RETRIES
 from fsmove.transfers.pool import SessionPool
 from fsmove.transfers.walk import WalkIssue, walk
 
@@ -40,7 +41,7 @@ async def _list(endpoint: Endpoint, connect: ConnectOptions) -> Tree:
     blind: set[str] = set()
     dirs: set[str] = set()
     try:
-        async for item in walk(pool, ""):
+        async for item in walk(pool, "", retry=READ_RETRIES):
             if isinstance(item, WalkIssue):
                 if item.unreadable:
                     raise OSError(f"cannot list {item.path or '/'} of {endpoint.display}: "
