@@ -85,6 +85,17 @@ def test_a_remote_file_whose_time_moved_one_second_is_copied_again(
     assert tree_digests(dst.root) == tree_digests(src.root)
 
 
+def _copied_once(tmp_path: Path, data: bytes, mtime: float) -> tuple[Side, Side, Path]:
+    """A local ``a.txt`` of ``data`` and time ``mtime`` copied once with a journal:
+    (source, destination, journal)."""
+    src = side_for("local", None, tmp_path / "src", "src")
+    src.put({"a.txt": data}, mtime=mtime)
+    dst = side_for("local", None, tmp_path / "dst", "dst")
+    journal = tmp_path / "job.db"
+    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    return src, dst, journal
+
+
 def _dry_plan(src: Side, dst: Side, journal: Path) -> dict[str, object]:
     """The whole plan a ``--dry-run`` with ``journal`` reports."""
     dry = run_copy_inprocess(src, dst, "--dry-run", journal=journal)
@@ -143,12 +154,8 @@ def test_a_racy_file_found_unchanged_is_dated_from_its_check(tmp_path: Path) -> 
 
     from fsmove.transfers.tree import RACY_WINDOW
 
-    src = side_for("local", None, tmp_path / "src", "src")
     then = time.time()
-    src.put({"a.txt": b"kept\n"}, mtime=then)
-    dst = side_for("local", None, tmp_path / "dst", "dst")
-    journal = tmp_path / "job.db"
-    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    src, dst, journal = _copied_once(tmp_path, b"kept\n", then)
 
     def updated() -> float:
         with sqlite3.connect(journal) as conn:
@@ -178,12 +185,8 @@ def test_a_dry_run_reads_journals_at_odd_paths_and_of_older_fsmoves(tmp_path: Pa
     import shutil
     import sqlite3
 
-    src = side_for("local", None, tmp_path / "src", "src")
     now = time.time()
-    src.put({"a.txt": b"first version"}, mtime=now)
-    dst = side_for("local", None, tmp_path / "dst", "dst")
-    journal = tmp_path / "job.db"
-    assert run_copy_inprocess(src, dst, journal=journal).exit_code == 0
+    src, dst, journal = _copied_once(tmp_path, b"first version", now)
     rewrite(src, "a.txt", now)
     odd, old = tmp_path / "j#x?y.db", tmp_path / "old.db"
     shutil.copy(journal, odd)
